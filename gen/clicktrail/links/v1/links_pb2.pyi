@@ -1,0 +1,749 @@
+import datetime
+
+from clicktrail.type.v1 import money_pb2 as _money_pb2
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Platform(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PLATFORM_UNSPECIFIED: _ClassVar[Platform]
+    PLATFORM_IOS: _ClassVar[Platform]
+    PLATFORM_ANDROID: _ClassVar[Platform]
+    PLATFORM_WEB: _ClassVar[Platform]
+
+class CampaignType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CAMPAIGN_TYPE_UNSPECIFIED: _ClassVar[CampaignType]
+    CAMPAIGN_TYPE_APP_INSTALL: _ClassVar[CampaignType]
+    CAMPAIGN_TYPE_WEB: _ClassVar[CampaignType]
+    CAMPAIGN_TYPE_RETARGETING: _ClassVar[CampaignType]
+    CAMPAIGN_TYPE_PREINSTALL: _ClassVar[CampaignType]
+
+class TrafficType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TRAFFIC_TYPE_UNSPECIFIED: _ClassVar[TrafficType]
+    TRAFFIC_TYPE_DISPLAY: _ClassVar[TrafficType]
+    TRAFFIC_TYPE_SEARCH: _ClassVar[TrafficType]
+    TRAFFIC_TYPE_SOCIAL: _ClassVar[TrafficType]
+    TRAFFIC_TYPE_VIDEO: _ClassVar[TrafficType]
+    TRAFFIC_TYPE_NATIVE: _ClassVar[TrafficType]
+    TRAFFIC_TYPE_INCENTIVIZED: _ClassVar[TrafficType]
+    TRAFFIC_TYPE_EMAIL: _ClassVar[TrafficType]
+    TRAFFIC_TYPE_OTHER: _ClassVar[TrafficType]
+
+class CampaignStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CAMPAIGN_STATUS_UNSPECIFIED: _ClassVar[CampaignStatus]
+    CAMPAIGN_STATUS_DRAFT: _ClassVar[CampaignStatus]
+    CAMPAIGN_STATUS_ACTIVE: _ClassVar[CampaignStatus]
+    CAMPAIGN_STATUS_PAUSED: _ClassVar[CampaignStatus]
+    CAMPAIGN_STATUS_ARCHIVED: _ClassVar[CampaignStatus]
+
+class TouchOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TOUCH_OUTCOME_UNSPECIFIED: _ClassVar[TouchOutcome]
+    TOUCH_OUTCOME_RECORDED: _ClassVar[TouchOutcome]
+    TOUCH_OUTCOME_NOT_FOUND: _ClassVar[TouchOutcome]
+    TOUCH_OUTCOME_FALLBACK: _ClassVar[TouchOutcome]
+
+class DeviceType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DEVICE_TYPE_UNSPECIFIED: _ClassVar[DeviceType]
+    DEVICE_TYPE_DESKTOP: _ClassVar[DeviceType]
+    DEVICE_TYPE_MOBILE: _ClassVar[DeviceType]
+    DEVICE_TYPE_TABLET: _ClassVar[DeviceType]
+    DEVICE_TYPE_BOT: _ClassVar[DeviceType]
+    DEVICE_TYPE_OTHER: _ClassVar[DeviceType]
+PLATFORM_UNSPECIFIED: Platform
+PLATFORM_IOS: Platform
+PLATFORM_ANDROID: Platform
+PLATFORM_WEB: Platform
+CAMPAIGN_TYPE_UNSPECIFIED: CampaignType
+CAMPAIGN_TYPE_APP_INSTALL: CampaignType
+CAMPAIGN_TYPE_WEB: CampaignType
+CAMPAIGN_TYPE_RETARGETING: CampaignType
+CAMPAIGN_TYPE_PREINSTALL: CampaignType
+TRAFFIC_TYPE_UNSPECIFIED: TrafficType
+TRAFFIC_TYPE_DISPLAY: TrafficType
+TRAFFIC_TYPE_SEARCH: TrafficType
+TRAFFIC_TYPE_SOCIAL: TrafficType
+TRAFFIC_TYPE_VIDEO: TrafficType
+TRAFFIC_TYPE_NATIVE: TrafficType
+TRAFFIC_TYPE_INCENTIVIZED: TrafficType
+TRAFFIC_TYPE_EMAIL: TrafficType
+TRAFFIC_TYPE_OTHER: TrafficType
+CAMPAIGN_STATUS_UNSPECIFIED: CampaignStatus
+CAMPAIGN_STATUS_DRAFT: CampaignStatus
+CAMPAIGN_STATUS_ACTIVE: CampaignStatus
+CAMPAIGN_STATUS_PAUSED: CampaignStatus
+CAMPAIGN_STATUS_ARCHIVED: CampaignStatus
+TOUCH_OUTCOME_UNSPECIFIED: TouchOutcome
+TOUCH_OUTCOME_RECORDED: TouchOutcome
+TOUCH_OUTCOME_NOT_FOUND: TouchOutcome
+TOUCH_OUTCOME_FALLBACK: TouchOutcome
+DEVICE_TYPE_UNSPECIFIED: DeviceType
+DEVICE_TYPE_DESKTOP: DeviceType
+DEVICE_TYPE_MOBILE: DeviceType
+DEVICE_TYPE_TABLET: DeviceType
+DEVICE_TYPE_BOT: DeviceType
+DEVICE_TYPE_OTHER: DeviceType
+
+class App(_message.Message):
+    __slots__ = ("app_id", "name", "platform", "bundle_id", "store_url", "create_time", "update_time")
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_FIELD_NUMBER: _ClassVar[int]
+    BUNDLE_ID_FIELD_NUMBER: _ClassVar[int]
+    STORE_URL_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    app_id: str
+    name: str
+    platform: Platform
+    bundle_id: str
+    store_url: str
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, app_id: _Optional[str] = ..., name: _Optional[str] = ..., platform: _Optional[_Union[Platform, str]] = ..., bundle_id: _Optional[str] = ..., store_url: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateAppRequest(_message.Message):
+    __slots__ = ("app",)
+    APP_FIELD_NUMBER: _ClassVar[int]
+    app: App
+    def __init__(self, app: _Optional[_Union[App, _Mapping]] = ...) -> None: ...
+
+class CreateAppResponse(_message.Message):
+    __slots__ = ("app", "app_key")
+    APP_FIELD_NUMBER: _ClassVar[int]
+    APP_KEY_FIELD_NUMBER: _ClassVar[int]
+    app: App
+    app_key: str
+    def __init__(self, app: _Optional[_Union[App, _Mapping]] = ..., app_key: _Optional[str] = ...) -> None: ...
+
+class GetAppRequest(_message.Message):
+    __slots__ = ("app_id",)
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    app_id: str
+    def __init__(self, app_id: _Optional[str] = ...) -> None: ...
+
+class GetAppResponse(_message.Message):
+    __slots__ = ("app",)
+    APP_FIELD_NUMBER: _ClassVar[int]
+    app: App
+    def __init__(self, app: _Optional[_Union[App, _Mapping]] = ...) -> None: ...
+
+class ListAppsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListAppsResponse(_message.Message):
+    __slots__ = ("apps", "next_page_token")
+    APPS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    apps: _containers.RepeatedCompositeFieldContainer[App]
+    next_page_token: str
+    def __init__(self, apps: _Optional[_Iterable[_Union[App, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpdateAppRequest(_message.Message):
+    __slots__ = ("app", "update_mask")
+    APP_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    app: App
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, app: _Optional[_Union[App, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateAppResponse(_message.Message):
+    __slots__ = ("app",)
+    APP_FIELD_NUMBER: _ClassVar[int]
+    app: App
+    def __init__(self, app: _Optional[_Union[App, _Mapping]] = ...) -> None: ...
+
+class DeleteAppRequest(_message.Message):
+    __slots__ = ("app_id",)
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    app_id: str
+    def __init__(self, app_id: _Optional[str] = ...) -> None: ...
+
+class DeleteAppResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RotateAppKeyRequest(_message.Message):
+    __slots__ = ("app_id",)
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    app_id: str
+    def __init__(self, app_id: _Optional[str] = ...) -> None: ...
+
+class RotateAppKeyResponse(_message.Message):
+    __slots__ = ("app_key",)
+    APP_KEY_FIELD_NUMBER: _ClassVar[int]
+    app_key: str
+    def __init__(self, app_key: _Optional[str] = ...) -> None: ...
+
+class Partner(_message.Message):
+    __slots__ = ("partner_id", "name", "catalog_key", "create_time", "update_time")
+    PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CATALOG_KEY_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    partner_id: str
+    name: str
+    catalog_key: str
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, partner_id: _Optional[str] = ..., name: _Optional[str] = ..., catalog_key: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreatePartnerRequest(_message.Message):
+    __slots__ = ("partner",)
+    PARTNER_FIELD_NUMBER: _ClassVar[int]
+    partner: Partner
+    def __init__(self, partner: _Optional[_Union[Partner, _Mapping]] = ...) -> None: ...
+
+class CreatePartnerResponse(_message.Message):
+    __slots__ = ("partner",)
+    PARTNER_FIELD_NUMBER: _ClassVar[int]
+    partner: Partner
+    def __init__(self, partner: _Optional[_Union[Partner, _Mapping]] = ...) -> None: ...
+
+class GetPartnerRequest(_message.Message):
+    __slots__ = ("partner_id",)
+    PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
+    partner_id: str
+    def __init__(self, partner_id: _Optional[str] = ...) -> None: ...
+
+class GetPartnerResponse(_message.Message):
+    __slots__ = ("partner",)
+    PARTNER_FIELD_NUMBER: _ClassVar[int]
+    partner: Partner
+    def __init__(self, partner: _Optional[_Union[Partner, _Mapping]] = ...) -> None: ...
+
+class ListPartnersRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListPartnersResponse(_message.Message):
+    __slots__ = ("partners", "next_page_token")
+    PARTNERS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    partners: _containers.RepeatedCompositeFieldContainer[Partner]
+    next_page_token: str
+    def __init__(self, partners: _Optional[_Iterable[_Union[Partner, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpdatePartnerRequest(_message.Message):
+    __slots__ = ("partner", "update_mask")
+    PARTNER_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    partner: Partner
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, partner: _Optional[_Union[Partner, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdatePartnerResponse(_message.Message):
+    __slots__ = ("partner",)
+    PARTNER_FIELD_NUMBER: _ClassVar[int]
+    partner: Partner
+    def __init__(self, partner: _Optional[_Union[Partner, _Mapping]] = ...) -> None: ...
+
+class DeletePartnerRequest(_message.Message):
+    __slots__ = ("partner_id",)
+    PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
+    partner_id: str
+    def __init__(self, partner_id: _Optional[str] = ...) -> None: ...
+
+class DeletePartnerResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Campaign(_message.Message):
+    __slots__ = ("campaign_id", "name", "type", "traffic_type", "partner_id", "app_id", "status", "fallback_url", "budget", "target_goal_id", "create_time", "update_time", "publish_time")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    TRAFFIC_TYPE_FIELD_NUMBER: _ClassVar[int]
+    PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_URL_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    TARGET_GOAL_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    PUBLISH_TIME_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    name: str
+    type: CampaignType
+    traffic_type: TrafficType
+    partner_id: str
+    app_id: str
+    status: CampaignStatus
+    fallback_url: str
+    budget: _money_pb2.Money
+    target_goal_id: str
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    publish_time: _timestamp_pb2.Timestamp
+    def __init__(self, campaign_id: _Optional[str] = ..., name: _Optional[str] = ..., type: _Optional[_Union[CampaignType, str]] = ..., traffic_type: _Optional[_Union[TrafficType, str]] = ..., partner_id: _Optional[str] = ..., app_id: _Optional[str] = ..., status: _Optional[_Union[CampaignStatus, str]] = ..., fallback_url: _Optional[str] = ..., budget: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., target_goal_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., publish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateCampaignRequest(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: Campaign
+    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ...) -> None: ...
+
+class CreateCampaignResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: Campaign
+    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ...) -> None: ...
+
+class GetCampaignRequest(_message.Message):
+    __slots__ = ("campaign_id",)
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    def __init__(self, campaign_id: _Optional[str] = ...) -> None: ...
+
+class GetCampaignResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: Campaign
+    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ...) -> None: ...
+
+class ListCampaignsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "status", "partner_id", "app_id")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    status: CampaignStatus
+    partner_id: str
+    app_id: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., status: _Optional[_Union[CampaignStatus, str]] = ..., partner_id: _Optional[str] = ..., app_id: _Optional[str] = ...) -> None: ...
+
+class ListCampaignsResponse(_message.Message):
+    __slots__ = ("campaigns", "next_page_token")
+    CAMPAIGNS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    campaigns: _containers.RepeatedCompositeFieldContainer[Campaign]
+    next_page_token: str
+    def __init__(self, campaigns: _Optional[_Iterable[_Union[Campaign, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpdateCampaignRequest(_message.Message):
+    __slots__ = ("campaign", "update_mask")
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    campaign: Campaign
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateCampaignResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: Campaign
+    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ...) -> None: ...
+
+class DeleteCampaignRequest(_message.Message):
+    __slots__ = ("campaign_id",)
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    def __init__(self, campaign_id: _Optional[str] = ...) -> None: ...
+
+class DeleteCampaignResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Link(_message.Message):
+    __slots__ = ("link_id", "campaign_id", "app_id", "name", "slug", "destination_url", "ios_url", "android_url", "desktop_url", "click_url", "impression_url", "create_time", "update_time")
+    LINK_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SLUG_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_URL_FIELD_NUMBER: _ClassVar[int]
+    IOS_URL_FIELD_NUMBER: _ClassVar[int]
+    ANDROID_URL_FIELD_NUMBER: _ClassVar[int]
+    DESKTOP_URL_FIELD_NUMBER: _ClassVar[int]
+    CLICK_URL_FIELD_NUMBER: _ClassVar[int]
+    IMPRESSION_URL_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    link_id: str
+    campaign_id: str
+    app_id: str
+    name: str
+    slug: str
+    destination_url: str
+    ios_url: str
+    android_url: str
+    desktop_url: str
+    click_url: str
+    impression_url: str
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, link_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., app_id: _Optional[str] = ..., name: _Optional[str] = ..., slug: _Optional[str] = ..., destination_url: _Optional[str] = ..., ios_url: _Optional[str] = ..., android_url: _Optional[str] = ..., desktop_url: _Optional[str] = ..., click_url: _Optional[str] = ..., impression_url: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateLinkRequest(_message.Message):
+    __slots__ = ("link",)
+    LINK_FIELD_NUMBER: _ClassVar[int]
+    link: Link
+    def __init__(self, link: _Optional[_Union[Link, _Mapping]] = ...) -> None: ...
+
+class CreateLinkResponse(_message.Message):
+    __slots__ = ("link",)
+    LINK_FIELD_NUMBER: _ClassVar[int]
+    link: Link
+    def __init__(self, link: _Optional[_Union[Link, _Mapping]] = ...) -> None: ...
+
+class GetLinkRequest(_message.Message):
+    __slots__ = ("link_id",)
+    LINK_ID_FIELD_NUMBER: _ClassVar[int]
+    link_id: str
+    def __init__(self, link_id: _Optional[str] = ...) -> None: ...
+
+class GetLinkResponse(_message.Message):
+    __slots__ = ("link",)
+    LINK_FIELD_NUMBER: _ClassVar[int]
+    link: Link
+    def __init__(self, link: _Optional[_Union[Link, _Mapping]] = ...) -> None: ...
+
+class ListLinksRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "campaign_id")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    campaign_id: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., campaign_id: _Optional[str] = ...) -> None: ...
+
+class ListLinksResponse(_message.Message):
+    __slots__ = ("links", "next_page_token")
+    LINKS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    links: _containers.RepeatedCompositeFieldContainer[Link]
+    next_page_token: str
+    def __init__(self, links: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpdateLinkRequest(_message.Message):
+    __slots__ = ("link", "update_mask")
+    LINK_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    link: Link
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, link: _Optional[_Union[Link, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateLinkResponse(_message.Message):
+    __slots__ = ("link",)
+    LINK_FIELD_NUMBER: _ClassVar[int]
+    link: Link
+    def __init__(self, link: _Optional[_Union[Link, _Mapping]] = ...) -> None: ...
+
+class DeleteLinkRequest(_message.Message):
+    __slots__ = ("link_id",)
+    LINK_ID_FIELD_NUMBER: _ClassVar[int]
+    link_id: str
+    def __init__(self, link_id: _Optional[str] = ...) -> None: ...
+
+class DeleteLinkResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class TouchInput(_message.Message):
+    __slots__ = ("slug", "raw_query", "ip", "user_agent", "referrer")
+    SLUG_FIELD_NUMBER: _ClassVar[int]
+    RAW_QUERY_FIELD_NUMBER: _ClassVar[int]
+    IP_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    REFERRER_FIELD_NUMBER: _ClassVar[int]
+    slug: str
+    raw_query: bytes
+    ip: str
+    user_agent: str
+    referrer: str
+    def __init__(self, slug: _Optional[str] = ..., raw_query: _Optional[bytes] = ..., ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., referrer: _Optional[str] = ...) -> None: ...
+
+class TouchResult(_message.Message):
+    __slots__ = ("outcome", "location", "touch_id")
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    TOUCH_ID_FIELD_NUMBER: _ClassVar[int]
+    outcome: TouchOutcome
+    location: str
+    touch_id: str
+    def __init__(self, outcome: _Optional[_Union[TouchOutcome, str]] = ..., location: _Optional[str] = ..., touch_id: _Optional[str] = ...) -> None: ...
+
+class RecordClicksRequest(_message.Message):
+    __slots__ = ("clicks",)
+    CLICKS_FIELD_NUMBER: _ClassVar[int]
+    clicks: _containers.RepeatedCompositeFieldContainer[TouchInput]
+    def __init__(self, clicks: _Optional[_Iterable[_Union[TouchInput, _Mapping]]] = ...) -> None: ...
+
+class RecordClicksResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[TouchResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[TouchResult, _Mapping]]] = ...) -> None: ...
+
+class RecordImpressionsRequest(_message.Message):
+    __slots__ = ("impressions",)
+    IMPRESSIONS_FIELD_NUMBER: _ClassVar[int]
+    impressions: _containers.RepeatedCompositeFieldContainer[TouchInput]
+    def __init__(self, impressions: _Optional[_Iterable[_Union[TouchInput, _Mapping]]] = ...) -> None: ...
+
+class RecordImpressionsResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[TouchResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[TouchResult, _Mapping]]] = ...) -> None: ...
+
+class Click(_message.Message):
+    __slots__ = ("click_id", "link_id", "campaign_id", "partner_id", "app_id", "create_time", "ip", "country", "device_type", "os", "os_version", "browser", "browser_version", "device_model", "referrer", "user_agent", "sub1", "sub2", "sub3", "sub4", "sub5", "sub6", "sub7", "sub8", "sub9", "sub10", "partner_click_id", "idfa", "gaid", "params")
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    CLICK_ID_FIELD_NUMBER: _ClassVar[int]
+    LINK_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    IP_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    OS_FIELD_NUMBER: _ClassVar[int]
+    OS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    BROWSER_FIELD_NUMBER: _ClassVar[int]
+    BROWSER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    REFERRER_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    SUB1_FIELD_NUMBER: _ClassVar[int]
+    SUB2_FIELD_NUMBER: _ClassVar[int]
+    SUB3_FIELD_NUMBER: _ClassVar[int]
+    SUB4_FIELD_NUMBER: _ClassVar[int]
+    SUB5_FIELD_NUMBER: _ClassVar[int]
+    SUB6_FIELD_NUMBER: _ClassVar[int]
+    SUB7_FIELD_NUMBER: _ClassVar[int]
+    SUB8_FIELD_NUMBER: _ClassVar[int]
+    SUB9_FIELD_NUMBER: _ClassVar[int]
+    SUB10_FIELD_NUMBER: _ClassVar[int]
+    PARTNER_CLICK_ID_FIELD_NUMBER: _ClassVar[int]
+    IDFA_FIELD_NUMBER: _ClassVar[int]
+    GAID_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    click_id: str
+    link_id: str
+    campaign_id: str
+    partner_id: str
+    app_id: str
+    create_time: _timestamp_pb2.Timestamp
+    ip: str
+    country: str
+    device_type: DeviceType
+    os: str
+    os_version: str
+    browser: str
+    browser_version: str
+    device_model: str
+    referrer: str
+    user_agent: str
+    sub1: str
+    sub2: str
+    sub3: str
+    sub4: str
+    sub5: str
+    sub6: str
+    sub7: str
+    sub8: str
+    sub9: str
+    sub10: str
+    partner_click_id: str
+    idfa: str
+    gaid: str
+    params: _containers.ScalarMap[str, str]
+    def __init__(self, click_id: _Optional[str] = ..., link_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., partner_id: _Optional[str] = ..., app_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ip: _Optional[str] = ..., country: _Optional[str] = ..., device_type: _Optional[_Union[DeviceType, str]] = ..., os: _Optional[str] = ..., os_version: _Optional[str] = ..., browser: _Optional[str] = ..., browser_version: _Optional[str] = ..., device_model: _Optional[str] = ..., referrer: _Optional[str] = ..., user_agent: _Optional[str] = ..., sub1: _Optional[str] = ..., sub2: _Optional[str] = ..., sub3: _Optional[str] = ..., sub4: _Optional[str] = ..., sub5: _Optional[str] = ..., sub6: _Optional[str] = ..., sub7: _Optional[str] = ..., sub8: _Optional[str] = ..., sub9: _Optional[str] = ..., sub10: _Optional[str] = ..., partner_click_id: _Optional[str] = ..., idfa: _Optional[str] = ..., gaid: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class Impression(_message.Message):
+    __slots__ = ("impression_id", "link_id", "campaign_id", "partner_id", "app_id", "create_time", "ip", "country", "device_type", "os", "os_version", "browser", "browser_version", "device_model", "referrer", "user_agent", "sub1", "sub2", "sub3", "sub4", "sub5", "sub6", "sub7", "sub8", "sub9", "sub10", "partner_click_id", "idfa", "gaid", "params")
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    IMPRESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    LINK_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    IP_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    OS_FIELD_NUMBER: _ClassVar[int]
+    OS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    BROWSER_FIELD_NUMBER: _ClassVar[int]
+    BROWSER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    REFERRER_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    SUB1_FIELD_NUMBER: _ClassVar[int]
+    SUB2_FIELD_NUMBER: _ClassVar[int]
+    SUB3_FIELD_NUMBER: _ClassVar[int]
+    SUB4_FIELD_NUMBER: _ClassVar[int]
+    SUB5_FIELD_NUMBER: _ClassVar[int]
+    SUB6_FIELD_NUMBER: _ClassVar[int]
+    SUB7_FIELD_NUMBER: _ClassVar[int]
+    SUB8_FIELD_NUMBER: _ClassVar[int]
+    SUB9_FIELD_NUMBER: _ClassVar[int]
+    SUB10_FIELD_NUMBER: _ClassVar[int]
+    PARTNER_CLICK_ID_FIELD_NUMBER: _ClassVar[int]
+    IDFA_FIELD_NUMBER: _ClassVar[int]
+    GAID_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    impression_id: str
+    link_id: str
+    campaign_id: str
+    partner_id: str
+    app_id: str
+    create_time: _timestamp_pb2.Timestamp
+    ip: str
+    country: str
+    device_type: DeviceType
+    os: str
+    os_version: str
+    browser: str
+    browser_version: str
+    device_model: str
+    referrer: str
+    user_agent: str
+    sub1: str
+    sub2: str
+    sub3: str
+    sub4: str
+    sub5: str
+    sub6: str
+    sub7: str
+    sub8: str
+    sub9: str
+    sub10: str
+    partner_click_id: str
+    idfa: str
+    gaid: str
+    params: _containers.ScalarMap[str, str]
+    def __init__(self, impression_id: _Optional[str] = ..., link_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., partner_id: _Optional[str] = ..., app_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ip: _Optional[str] = ..., country: _Optional[str] = ..., device_type: _Optional[_Union[DeviceType, str]] = ..., os: _Optional[str] = ..., os_version: _Optional[str] = ..., browser: _Optional[str] = ..., browser_version: _Optional[str] = ..., device_model: _Optional[str] = ..., referrer: _Optional[str] = ..., user_agent: _Optional[str] = ..., sub1: _Optional[str] = ..., sub2: _Optional[str] = ..., sub3: _Optional[str] = ..., sub4: _Optional[str] = ..., sub5: _Optional[str] = ..., sub6: _Optional[str] = ..., sub7: _Optional[str] = ..., sub8: _Optional[str] = ..., sub9: _Optional[str] = ..., sub10: _Optional[str] = ..., partner_click_id: _Optional[str] = ..., idfa: _Optional[str] = ..., gaid: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class GetClickRequest(_message.Message):
+    __slots__ = ("click_id",)
+    CLICK_ID_FIELD_NUMBER: _ClassVar[int]
+    click_id: str
+    def __init__(self, click_id: _Optional[str] = ...) -> None: ...
+
+class GetClickResponse(_message.Message):
+    __slots__ = ("click",)
+    CLICK_FIELD_NUMBER: _ClassVar[int]
+    click: Click
+    def __init__(self, click: _Optional[_Union[Click, _Mapping]] = ...) -> None: ...
+
+class ListClicksRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "campaign_id", "link_id", "start_time", "end_time")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    LINK_ID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    campaign_id: str
+    link_id: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., campaign_id: _Optional[str] = ..., link_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListClicksResponse(_message.Message):
+    __slots__ = ("clicks", "next_page_token")
+    CLICKS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    clicks: _containers.RepeatedCompositeFieldContainer[Click]
+    next_page_token: str
+    def __init__(self, clicks: _Optional[_Iterable[_Union[Click, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListImpressionsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "campaign_id", "link_id", "start_time", "end_time")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    LINK_ID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    campaign_id: str
+    link_id: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., campaign_id: _Optional[str] = ..., link_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListImpressionsResponse(_message.Message):
+    __slots__ = ("impressions", "next_page_token")
+    IMPRESSIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    impressions: _containers.RepeatedCompositeFieldContainer[Impression]
+    next_page_token: str
+    def __init__(self, impressions: _Optional[_Iterable[_Union[Impression, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class Fingerprint(_message.Message):
+    __slots__ = ("ip", "user_agent")
+    IP_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    ip: str
+    user_agent: str
+    def __init__(self, ip: _Optional[str] = ..., user_agent: _Optional[str] = ...) -> None: ...
+
+class FindTouchesRequest(_message.Message):
+    __slots__ = ("device_id", "fingerprint", "start_time", "end_time", "include_impressions", "limit")
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_IMPRESSIONS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    device_id: str
+    fingerprint: Fingerprint
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    include_impressions: bool
+    limit: int
+    def __init__(self, device_id: _Optional[str] = ..., fingerprint: _Optional[_Union[Fingerprint, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., include_impressions: _Optional[bool] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class FindTouchesResponse(_message.Message):
+    __slots__ = ("clicks", "impressions")
+    CLICKS_FIELD_NUMBER: _ClassVar[int]
+    IMPRESSIONS_FIELD_NUMBER: _ClassVar[int]
+    clicks: _containers.RepeatedCompositeFieldContainer[Click]
+    impressions: _containers.RepeatedCompositeFieldContainer[Impression]
+    def __init__(self, clicks: _Optional[_Iterable[_Union[Click, _Mapping]]] = ..., impressions: _Optional[_Iterable[_Union[Impression, _Mapping]]] = ...) -> None: ...

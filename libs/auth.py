@@ -1,0 +1,147 @@
+"""Who is calling: the operator (admin token), another service (internal
+token), an account (API key) or an app (app key, events only).
+
+Secrets look like ``<kind>_<key id>_<secret>``. Only a SHA-256 of the whole
+secret is stored; the key id finds the row and the hash is compared in constant
+time. The rows live in the ``accounts`` schema (owned by the links service);
+every service reads them through this module, with a short cache.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import hashlib
+import hmac
+import time
+from typing import Literal
+
+import asyncpg
+
+from libs.errors import PermissionDenied, Unauthenticated
+from libs.ids import new_secret
+
+Kind = Literal["admin", "internal", "account", "app", "postback"]
+SECRET_PREFIX = {"account": "ctk", "app": "cta", "postback": "ctp"}
+PREFIX_KIND = {v: k for k, v in SECRET_PREFIX.items()}
+CACHE_TTL_S = 5.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Principal:
+    kind: Kind
+    account_id: str = ""
+    app_id: str = ""
+
+
+current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "current_principal", default=None
+)
+
+
+def hash_secret(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def make_secret(kind: Literal["account", "app", "postback"]) -> tuple[str, str, bytes]:
+    """A new secret, its key id and its hash."""
+    secret = new_secret(SECRET_PREFIX[kind])
+    return secret, secret.split("_")[1], hash_secret(secret)
+
+
+def constant_time_equal(a: str, b: str) -> bool:
+    return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())
+
+
+@dataclasses.dataclass(frozen=True)
+class _Cred:
+    account_id: str
+    app_id: str
+    kind: str
+    secret_hash: bytes
+
+
+class KeyStore:
+    """Verifies bearer secrets against accounts.credentials."""
+
+    def __init__(self, pool: asyncpg.Pool, admin_token: str = "", internal_token: str = "") -> None:
+        self._pool = pool
+        self._admin = admin_token
+        self._internal = internal_token
+        self._cache: dict[str, tuple[float, _Cred | None]] = {}
+
+    def invalidate(self, key_id: str | None = None) -> None:
+        if key_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(key_id, None)
+
+    async def _lookup(self, key_id: str) -> _Cred | None:
+        now = time.monotonic()
+        hit = self._cache.get(key_id)
+        if hit and hit[0] > now:
+            return hit[1]
+        row = await self._pool.fetchrow(
+            "SELECT account_id, coalesce(app_id, '') AS app_id, kind, secret_hash"
+            " FROM accounts.credentials WHERE key_id = $1 AND revoke_time IS NULL",
+            key_id,
+        )
+        cred = _Cred(row["account_id"], row["app_id"], row["kind"], bytes(row["secret_hash"])) if row else None
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[key_id] = (now + CACHE_TTL_S, cred)
+        return cred
+
+    async def verify(self, secret: str, *, account_id_hint: str = "") -> Principal:
+        """The principal for a bearer secret; Unauthenticated when it is not valid."""
+        if constant_time_equal(secret, self._admin):
+            return Principal("admin", account_id=account_id_hint)
+        if constant_time_equal(secret, self._internal):
+            return Principal("internal", account_id=account_id_hint)
+        parts = secret.split("_")
+        if len(parts) != 3 or parts[0] not in PREFIX_KIND or not parts[1] or len(secret) > 200:
+            raise Unauthenticated("invalid credentials")
+        cred = await self._lookup(parts[1])
+        # Hash and compare even on a miss, so timing tells nothing.
+        expected = cred.secret_hash if cred else b"\0" * 32
+        ok = hmac.compare_digest(hash_secret(secret), expected)
+        if not cred or not ok or cred.kind != PREFIX_KIND[parts[0]]:
+            raise Unauthenticated("invalid credentials")
+        kind: Kind = cred.kind  # type: ignore[assignment]
+        return Principal(kind, account_id=cred.account_id, app_id=cred.app_id)
+
+
+def principal() -> Principal:
+    p = current_principal.get()
+    if p is None:
+        raise Unauthenticated("missing credentials: send 'authorization: Bearer <api key>'")
+    return p
+
+
+def require_account() -> str:
+    """The calling account's id. The internal token acts for the account named
+    in ``x-account-id``."""
+    p = principal()
+    if p.kind == "account":
+        return p.account_id
+    if p.kind in ("internal", "admin") and p.account_id:
+        return p.account_id
+    if p.kind == "app":
+        raise PermissionDenied("an app key can only send events; use the account API key")
+    if p.kind == "postback":
+        raise PermissionDenied("a postback token can only send postbacks; use the account API key")
+    raise PermissionDenied("this call acts for an account: use its API key")
+
+
+def require_admin() -> Principal:
+    p = principal()
+    if p.kind != "admin":
+        raise PermissionDenied("this call needs the operator admin token")
+    return p
+
+
+def require_internal() -> Principal:
+    p = principal()
+    if p.kind not in ("internal", "admin"):
+        raise PermissionDenied("this call is for Clicktrail services only")
+    return p

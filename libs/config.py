@@ -1,0 +1,86 @@
+"""The one config loader: every setting comes from a CLICKTRAIL_* environment variable."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+from collections.abc import Mapping
+from typing import Any
+
+DEFAULT_ADDRS = {
+    "links": "127.0.0.1:50051",
+    "ingest": "127.0.0.1:50052",
+    "attribution": "127.0.0.1:50053",
+    "postbacks": "127.0.0.1:50054",
+    "analytics": "127.0.0.1:50055",
+}
+
+
+class ConfigError(ValueError):
+    """A CLICKTRAIL_* variable has a value we cannot use."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    database_url: str = ""
+    admin_token: str = ""
+    internal_token: str = ""
+    log_level: str = "info"
+    log_format: str = "json"
+    links_addr: str = DEFAULT_ADDRS["links"]
+    # Where this process's gRPC server listens; empty means its service's default address.
+    grpc_listen: str = ""
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8080
+    public_url: str = "http://127.0.0.1:8080"
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    metrics_port: int = 0
+    grpc_deadline_s: float = 5.0
+    # Proxies whose X-Forwarded-For the gateway believes (comma-separated CIDRs).
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    partition_days_ahead: int = 7
+    # Group commit: flush when this many rows wait, or after this many milliseconds.
+    commit_batch_rows: int = 2000
+    commit_delay_ms: float = 2.0
+    # Gateway click coalescing into one RecordClicks call.
+    gateway_batch_max: int = 256
+    gateway_batch_delay_ms: float = 1.0
+    gateway_channels: int = 2
+    max_query_bytes: int = 8192
+
+    def addr_of(self, service: str) -> str:
+        return {"links": self.links_addr, "accounts": self.links_addr}.get(
+            service, DEFAULT_ADDRS.get(service, "")
+        )
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _convert(name: str, raw: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, tuple):
+            return tuple(ipaddress.ip_network(p.strip()) for p in raw.split(",") if p.strip())
+    except ValueError as exc:
+        raise ConfigError(f"CLICKTRAIL_{name.upper()}={raw!r}: {exc}") from exc
+    return raw
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read CLICKTRAIL_<FIELD> for every field of Settings; keyword overrides win."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for name, field in _FIELDS.items():
+        raw = env.get(f"CLICKTRAIL_{name.upper()}")
+        if raw is not None and raw != "":
+            values[name] = _convert(name, raw, field.default)
+    values.update(overrides)
+    return Settings(**values)
