@@ -46,7 +46,7 @@ def hash_secret(secret: str) -> bytes:
 def make_secret(kind: Literal["account", "app", "postback"]) -> tuple[str, str, bytes]:
     """A new secret, its key id and its hash."""
     secret = new_secret(SECRET_PREFIX[kind])
-    return secret, secret.split("_")[1], hash_secret(secret)
+    return secret, secret.split("_", 2)[1], hash_secret(secret)
 
 
 def constant_time_equal(a: str, b: str) -> bool:
@@ -98,7 +98,7 @@ class KeyStore:
             return Principal("admin", account_id=account_id_hint)
         if constant_time_equal(secret, self._internal):
             return Principal("internal", account_id=account_id_hint)
-        parts = secret.split("_")
+        parts = secret.split("_", 2)
         if len(parts) != 3 or parts[0] not in PREFIX_KIND or not parts[1] or len(secret) > 200:
             raise Unauthenticated("invalid credentials")
         cred = await self._lookup(parts[1])

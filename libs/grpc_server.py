@@ -138,7 +138,7 @@ async def start_service(spec: ServiceSpec, settings: Settings, *, listen: str | 
     reflection.enable_server_reflection(
         [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
     )
-    address = listen or settings.grpc_listen or spec.default_addr
+    address = listen or settings.grpc_listen or settings.addr_of(spec.name) or spec.default_addr
     port = server.add_insecure_port(address)
     if port == 0:
         raise SystemExit(f"cannot listen on {address}")

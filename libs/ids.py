@@ -50,7 +50,15 @@ def id_time(value: str) -> dt.datetime:
     ms = 0
     for c in value[:10]:
         ms = (ms << 5) | _DECODE[c]
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+    return ms_to_datetime(ms)
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def ms_to_datetime(ms: int) -> dt.datetime:
+    """Exact (no float rounding): the same instant the id encodes."""
+    return _EPOCH + dt.timedelta(milliseconds=ms)
 
 
 def new_secret(prefix: str) -> str:

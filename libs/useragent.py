@@ -1,0 +1,58 @@
+"""User-Agent parsing with ua-parser (Rust regex backend), cached per distinct
+string: traffic repeats a small set of User-Agents, and a parse costs ~20 µs."""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import ua_parser
+
+# Values of clicktrail.links.v1.DeviceType.
+UNKNOWN, DESKTOP, MOBILE, TABLET, BOT, OTHER = 0, 1, 2, 3, 4, 5
+_MOBILE_OS = {"iOS", "Android", "iPadOS", "Windows Phone", "BlackBerry OS", "KaiOS", "HarmonyOS"}
+_DESKTOP_OS = {"Windows", "Mac OS X", "Linux", "Ubuntu", "Chrome OS", "ChromeOS", "Fedora", "FreeBSD", "macOS"}
+
+
+class Agent(NamedTuple):
+    device_type: int
+    os: str
+    os_version: str
+    browser: str
+    browser_version: str
+    device_model: str
+
+
+def _version(*parts: str | None) -> str:
+    return ".".join(p for p in parts if p)
+
+
+@functools.lru_cache(maxsize=50_000)
+def parse_user_agent(ua: str) -> Agent:
+    if not ua:
+        return Agent(UNKNOWN, "", "", "", "", "")
+    r = ua_parser.parse(ua[:1024])
+    os_family = r.os.family if r.os and r.os.family != "Other" else ""
+    os_version = _version(r.os.major, r.os.minor, r.os.patch) if r.os else ""
+    browser = r.user_agent.family if r.user_agent and r.user_agent.family != "Other" else ""
+    browser_version = _version(r.user_agent.major, r.user_agent.minor) if r.user_agent else ""
+    device = r.device
+    model = device.model or "" if device and device.family != "Other" else ""
+    lowered = ua.lower()
+    if (device and device.family == "Spider") or "bot" in lowered or "crawler" in lowered or "spider" in lowered:
+        kind = BOT
+    elif os_family in _MOBILE_OS:
+        brand = (device.brand or "") if device else ""
+        tablet = (
+            "ipad" in lowered
+            or "tablet" in lowered
+            or "Tablet" in brand
+            # Android phones say "Mobile"; Android tablets do not.
+            or (os_family == "Android" and "mobile" not in lowered)
+        )
+        kind = TABLET if tablet else MOBILE
+    elif os_family in _DESKTOP_OS:
+        kind = DESKTOP
+    else:
+        kind = OTHER
+    return Agent(kind, os_family, os_version, browser, browser_version, model)

