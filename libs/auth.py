@@ -34,9 +34,7 @@ class Principal:
     app_id: str = ""
 
 
-current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
-    "current_principal", default=None
-)
+current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("current_principal", default=None)
 
 
 def hash_secret(secret: str) -> bytes:

@@ -51,9 +51,7 @@ class Settings:
     max_query_bytes: int = 8192
 
     def addr_of(self, service: str) -> str:
-        return {"links": self.links_addr, "accounts": self.links_addr}.get(
-            service, DEFAULT_ADDRS.get(service, "")
-        )
+        return {"links": self.links_addr, "accounts": self.links_addr}.get(service, DEFAULT_ADDRS.get(service, ""))
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}

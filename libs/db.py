@@ -30,7 +30,7 @@ async def wait_for_database(dsn: str, timeout_s: float = 30.0) -> None:
             conn = await asyncpg.connect(dsn, timeout=5)
             await conn.close()
             return
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        except (TimeoutError, OSError, asyncpg.PostgresError):
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.3)

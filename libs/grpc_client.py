@@ -46,9 +46,7 @@ class _DefaultsInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
         return await continuation(new, request)
 
 
-def make_channel(
-    target: str, *, token: str = "", account_id: str = "", deadline_s: float = 5.0
-) -> grpc.aio.Channel:
+def make_channel(target: str, *, token: str = "", account_id: str = "", deadline_s: float = 5.0) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(
         target,
         options=CHANNEL_OPTIONS,

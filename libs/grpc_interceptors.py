@@ -111,8 +111,7 @@ def _status_for(err: DomainError) -> status_pb2.Status:
     if isinstance(err, InvalidArgument):
         bad = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
-                for f, d in err.violations
+                error_details_pb2.BadRequest.FieldViolation(field=f, description=d) for f, d in err.violations
             ]
         )
         detail = any_pb2.Any()
@@ -130,8 +129,13 @@ class ErrorInterceptor(_UnaryWrapper):
             return await inner(request, context)
         except DomainError as err:
             await context.abort_with_status(rpc_status.to_status(_status_for(err)))
-        except (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.CannotConnectNowError,
-                asyncpg.exceptions.InterfaceError, ConnectionError, OSError) as err:
+        except (
+            asyncpg.exceptions.ConnectionDoesNotExistError,
+            asyncpg.exceptions.CannotConnectNowError,
+            asyncpg.exceptions.InterfaceError,
+            ConnectionError,
+            OSError,
+        ) as err:
             log.error("database_unavailable", method=details.method, error=str(err))
             await context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable, retry")
         except asyncpg.exceptions.QueryCanceledError:

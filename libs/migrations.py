@@ -40,10 +40,7 @@ async def migrate(conn: asyncpg.Connection, schema: str, directory: Path) -> lis
             " version integer PRIMARY KEY, name text NOT NULL,"
             " applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        done = {
-            r["version"]
-            for r in await conn.fetch(f'SELECT version FROM "{schema}".schema_migrations')
-        }
+        done = {r["version"] for r in await conn.fetch(f'SELECT version FROM "{schema}".schema_migrations')}
         for version, path in migration_files(directory):
             if version in done:
                 continue

@@ -25,9 +25,7 @@ async def ensure_daily_partitions(
     created = []
     async with conn.transaction():
         # Replicas starting together must not race on CREATE TABLE.
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtext($1))", f"clicktrail.partitions.{schema}.{table}"
-        )
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"clicktrail.partitions.{schema}.{table}")
         existing = {
             r["relname"]
             for r in await conn.fetch(

@@ -143,7 +143,9 @@ async def channels() -> AsyncIterator[Callable[..., grpc.aio.Channel]]:
 
 
 @pytest.fixture
-def admin_stub(links_server: RunningService, channels: Callable[..., grpc.aio.Channel]) -> accounts_pb2_grpc.AccountServiceStub:
+def admin_stub(
+    links_server: RunningService, channels: Callable[..., grpc.aio.Channel]
+) -> accounts_pb2_grpc.AccountServiceStub:
     return accounts_pb2_grpc.AccountServiceStub(channels(links_server.addr, token=ADMIN_TOKEN))
 
 

@@ -45,8 +45,7 @@ async def issue_secret(
         keys.invalidate(r["key_id"])
     secret, key_id, digest = auth.make_secret(kind)  # type: ignore[arg-type]
     await conn.execute(
-        "INSERT INTO accounts.credentials (key_id, account_id, kind, app_id, secret_hash)"
-        " VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO accounts.credentials (key_id, account_id, kind, app_id, secret_hash) VALUES ($1, $2, $3, $4, $5)",
         key_id,
         account_id,
         kind,
@@ -127,9 +126,7 @@ class AccountService(accounts_pb2_grpc.AccountServiceServicer):
     async def _rotate(self, requested: str, kind: str) -> str:
         account_id = _target_account(requested)
         async with self._pool.acquire() as conn, conn.transaction():
-            exists = await conn.fetchval(
-                "SELECT 1 FROM accounts.accounts WHERE account_id = $1 FOR UPDATE", account_id
-            )
+            exists = await conn.fetchval("SELECT 1 FROM accounts.accounts WHERE account_id = $1 FOR UPDATE", account_id)
             if not exists:
                 raise NotFound(f"account {account_id} not found")
             return await issue_secret(conn, self._keys, account_id, kind)

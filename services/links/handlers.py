@@ -69,7 +69,13 @@ def _check_template(v: Validator, field: str, url: str, required: bool) -> None:
     if url or required:
         problem = check_url_template(url, DESTINATION_MACROS)
         if problem:
-            v.add(field, problem + ("" if "macro" not in problem else f"; known: {', '.join('{' + m + '}' for m in DESTINATION_MACROS)}"))
+            v.add(
+                field,
+                problem
+                + (
+                    "" if "macro" not in problem else f"; known: {', '.join('{' + m + '}' for m in DESTINATION_MACROS)}"
+                ),
+            )
 
 
 def _enum_ok(enum: Any, value: int) -> bool:
@@ -436,7 +442,11 @@ class LinksService(links_pb2_grpc.LinksServiceServicer):
                 else:
                     values[p] = getattr(c, p)
             sets = ", ".join(f"{k} = ${i + 3}" for i, k in enumerate(values))
-            publish = ", publish_time = coalesce(publish_time, now())" if values.get("status") == pb.CAMPAIGN_STATUS_ACTIVE else ""
+            publish = (
+                ", publish_time = coalesce(publish_time, now())"
+                if values.get("status") == pb.CAMPAIGN_STATUS_ACTIVE
+                else ""
+            )
             row = await conn.fetchrow(
                 f"UPDATE links.campaigns SET {sets}, update_time = now(){publish}"
                 " WHERE account_id = $1 AND campaign_id = $2 RETURNING *",
@@ -593,10 +603,13 @@ class LinksService(links_pb2_grpc.LinksServiceServicer):
             raise NotFound(f"click {request.click_id!r} not found")
         return pb.GetClickResponse(click=_touch(row, pb.Click, "click_id"))
 
-    async def _list_touches(self, account_id: str, request: Any, table: str, id_col: str) -> tuple[list[asyncpg.Record], str]:
+    async def _list_touches(
+        self, account_id: str, request: Any, table: str, id_col: str
+    ) -> tuple[list[asyncpg.Record], str]:
         size = page_size(request.page_size)
         cursor = decode_page_token(request.page_token, "before")
-        conds, args = [], [account_id]
+        conds: list[str] = []
+        args: list[Any] = [account_id]
         for col, value in (("campaign_id", request.campaign_id), ("link_id", request.link_id)):
             if value:
                 args.append(value)
@@ -646,6 +659,7 @@ class LinksService(links_pb2_grpc.LinksServiceServicer):
         limit = request.limit or 10
         v.check(0 < limit <= 100, "limit", "must be between 1 and 100")
         key = request.WhichOneof("key")
+        args: list[Any]
         if key == "device_id":
             device_id = request.device_id.strip().lower()
             v.check(bool(device_id), "device_id", "is required")
@@ -664,7 +678,7 @@ class LinksService(links_pb2_grpc.LinksServiceServicer):
             v.add("key", "set device_id or fingerprint")
         v.raise_if_any()
         out = pb.FindTouchesResponse()
-        kinds = [("clicks", "click_id", pb.Click, out.clicks)]
+        kinds: list[tuple[str, str, Any, Any]] = [("clicks", "click_id", pb.Click, out.clicks)]
         if request.include_impressions:
             kinds.append(("impressions", "impression_id", pb.Impression, out.impressions))
         for table, id_col, cls, target in kinds:

@@ -30,7 +30,7 @@ async def test_bad_migration_name_is_refused(db_url, tmp_path):
     (tmp_path / "1_init.sql").write_text("SELECT 1;")
     conn = await asyncpg.connect(db_url)
     try:
-        with pytest.raises(ValueError, match="NNNN_name.sql"):
+        with pytest.raises(ValueError, match=r"NNNN_name\.sql"):
             await migrate(conn, "demo2", tmp_path)
     finally:
         await conn.close()
@@ -39,9 +39,7 @@ async def test_bad_migration_name_is_refused(db_url, tmp_path):
 async def test_partitions_are_created_ahead_and_idempotently(db_url):
     conn = await asyncpg.connect(db_url)
     try:
-        await conn.execute(
-            "CREATE SCHEMA p; CREATE TABLE p.ev (t timestamptz NOT NULL, v int) PARTITION BY RANGE (t)"
-        )
+        await conn.execute("CREATE SCHEMA p; CREATE TABLE p.ev (t timestamptz NOT NULL, v int) PARTITION BY RANGE (t)")
         today = dt.date(2030, 1, 31)
         created = await ensure_daily_partitions(conn, "p", "ev", days_back=1, days_ahead=3, today=today)
         assert created == ["ev_p20300130", "ev_p20300131", "ev_p20300201", "ev_p20300202", "ev_p20300203"]

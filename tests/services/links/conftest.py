@@ -4,8 +4,7 @@ import pytest
 from clicktrail.links.v1 import links_pb2 as pb
 
 ANDROID_UA = (
-    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko)"
-    " Chrome/120.0 Mobile Safari/537.36"
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36"
 )
 IPHONE_UA = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko)"
@@ -35,9 +34,11 @@ async def make_setup(stub, destination="https://play.example/store?id=com.acme&c
         await stub.CreateCampaign(
             pb.CreateCampaignRequest(
                 campaign=pb.Campaign(
-                    name="Spring", app_id=app.app_id, partner_id=partner.partner_id,
+                    name="Spring",
+                    app_id=app.app_id,
+                    partner_id=partner.partner_id,
                     fallback_url="https://acme.example/fallback",
-                )  # fmt: skip
+                )
             )
         )
     ).campaign

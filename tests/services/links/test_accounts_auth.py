@@ -81,9 +81,7 @@ async def test_admin_can_list_accounts_with_pagination(admin_stub, new_account):
 
 
 async def test_app_key_can_only_send_events(links_stub, links_server, channels):
-    resp = await links_stub.CreateApp(
-        pb.CreateAppRequest(app=pb.App(name="Web", platform=pb.PLATFORM_WEB))
-    )
+    resp = await links_stub.CreateApp(pb.CreateAppRequest(app=pb.App(name="Web", platform=pb.PLATFORM_WEB)))
     assert resp.app_key.startswith("cta_")
     as_app = links_pb2_grpc.LinksServiceStub(channels(links_server.addr, token=resp.app_key))
     with pytest.raises(grpc.aio.AioRpcError) as e:
@@ -103,7 +101,16 @@ async def test_another_account_sees_and_changes_nothing(
 ):
     a = await make_setup(links_stub)
     rec = await internal_links_stub.RecordClicks(
-        pb.RecordClicksRequest(clicks=[pb.TouchInput(slug=a.link.slug, raw_query=b"idfa=6D92078A-8246-4BA4-AE5B-76104861E7DC", ip="1.2.3.4", user_agent="UA")])
+        pb.RecordClicksRequest(
+            clicks=[
+                pb.TouchInput(
+                    slug=a.link.slug,
+                    raw_query=b"idfa=6D92078A-8246-4BA4-AE5B-76104861E7DC",
+                    ip="1.2.3.4",
+                    user_agent="UA",
+                )
+            ]
+        )
     )
     click_id = rec.results[0].touch_id
     other = await new_account("Mallory")
@@ -117,7 +124,9 @@ async def test_another_account_sees_and_changes_nothing(
         m.UpdatePartner(pb.UpdatePartnerRequest(partner=pb.Partner(partner_id=a.partner.partner_id, name="pwned"))),
         m.DeletePartner(pb.DeletePartnerRequest(partner_id=a.partner.partner_id)),
         m.GetCampaign(pb.GetCampaignRequest(campaign_id=a.campaign.campaign_id)),
-        m.UpdateCampaign(pb.UpdateCampaignRequest(campaign=pb.Campaign(campaign_id=a.campaign.campaign_id, name="pwned"))),
+        m.UpdateCampaign(
+            pb.UpdateCampaignRequest(campaign=pb.Campaign(campaign_id=a.campaign.campaign_id, name="pwned"))
+        ),
         m.DeleteCampaign(pb.DeleteCampaignRequest(campaign_id=a.campaign.campaign_id)),
         m.GetLink(pb.GetLinkRequest(link_id=a.link.link_id)),
         m.UpdateLink(pb.UpdateLinkRequest(link=pb.Link(link_id=a.link.link_id, name="pwned"))),
@@ -130,10 +139,14 @@ async def test_another_account_sees_and_changes_nothing(
         assert e.value.code() == grpc.StatusCode.NOT_FOUND, e.value.details()
     # Using the victim's partner or app in the attacker's own objects fails too.
     with pytest.raises(grpc.aio.AioRpcError) as e:
-        await m.CreateCampaign(pb.CreateCampaignRequest(campaign=pb.Campaign(name="x", partner_id=a.partner.partner_id)))
+        await m.CreateCampaign(
+            pb.CreateCampaignRequest(campaign=pb.Campaign(name="x", partner_id=a.partner.partner_id))
+        )
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     with pytest.raises(grpc.aio.AioRpcError) as e:
-        await m.CreateLink(pb.CreateLinkRequest(link=pb.Link(campaign_id=a.campaign.campaign_id, destination_url="https://x.test/")))
+        await m.CreateLink(
+            pb.CreateLinkRequest(link=pb.Link(campaign_id=a.campaign.campaign_id, destination_url="https://x.test/"))
+        )
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert not (await m.ListApps(pb.ListAppsRequest())).apps
     assert not (await m.ListPartners(pb.ListPartnersRequest())).partners
@@ -143,13 +156,19 @@ async def test_another_account_sees_and_changes_nothing(
     assert not (await m.ListClicks(pb.ListClicksRequest(campaign_id=a.campaign.campaign_id))).clicks
     assert not (await m.ListImpressions(pb.ListImpressionsRequest())).impressions
     start, end = Timestamp(seconds=int(time.time()) - 3600), Timestamp(seconds=int(time.time()) + 3600)
-    found = await m.FindTouches(pb.FindTouchesRequest(device_id="6d92078a-8246-4ba4-ae5b-76104861e7dc", start_time=start, end_time=end))
+    found = await m.FindTouches(
+        pb.FindTouchesRequest(device_id="6d92078a-8246-4ba4-ae5b-76104861e7dc", start_time=start, end_time=end)
+    )
     assert not found.clicks
-    mine = await links_stub.FindTouches(pb.FindTouchesRequest(device_id="6d92078a-8246-4ba4-ae5b-76104861e7dc", start_time=start, end_time=end))
+    mine = await links_stub.FindTouches(
+        pb.FindTouchesRequest(device_id="6d92078a-8246-4ba4-ae5b-76104861e7dc", start_time=start, end_time=end)
+    )
     assert [c.click_id for c in mine.clicks] == [click_id]
     # Nothing of the victim's changed.
     assert (await links_stub.GetApp(pb.GetAppRequest(app_id=a.app.app_id))).app.name == "Game"
-    assert (await links_stub.GetCampaign(pb.GetCampaignRequest(campaign_id=a.campaign.campaign_id))).campaign.name == "Spring"
+    assert (
+        await links_stub.GetCampaign(pb.GetCampaignRequest(campaign_id=a.campaign.campaign_id))
+    ).campaign.name == "Spring"
     assert (await links_stub.GetLink(pb.GetLinkRequest(link_id=a.link.link_id))).link.name == ""
     # Naming the victim's account in account RPCs finds nothing and rotates nothing.
     acc = accounts_pb2_grpc.AccountServiceStub(channels(links_server.addr, token=other.api_key))

@@ -16,7 +16,9 @@ def mask(*paths):
 async def set_status(stub, campaign_id, status):
     return (
         await stub.UpdateCampaign(
-            pb.UpdateCampaignRequest(campaign=pb.Campaign(campaign_id=campaign_id, status=status), update_mask=mask("status"))
+            pb.UpdateCampaignRequest(
+                campaign=pb.Campaign(campaign_id=campaign_id, status=status), update_mask=mask("status")
+            )
         )
     ).campaign
 
@@ -28,16 +30,26 @@ async def test_published_campaign_freezes_its_defining_fields(links_stub, setup)
     # A draft can change anything.
     c2 = (
         await links_stub.UpdateCampaign(
-            pb.UpdateCampaignRequest(campaign=pb.Campaign(campaign_id=c.campaign_id, partner_id=other.partner_id), update_mask=mask("partner_id"))
+            pb.UpdateCampaignRequest(
+                campaign=pb.Campaign(campaign_id=c.campaign_id, partner_id=other.partner_id),
+                update_mask=mask("partner_id"),
+            )
         )
     ).campaign
     assert c2.partner_id == other.partner_id
     published = await set_status(links_stub, c.campaign_id, pb.CAMPAIGN_STATUS_ACTIVE)
     assert published.status == pb.CAMPAIGN_STATUS_ACTIVE and published.publish_time.seconds > 0
-    for field, value in (("partner_id", setup.partner.partner_id), ("app_id", ""), ("type", pb.CAMPAIGN_TYPE_WEB), ("target_goal_id", "goal_1")):
+    for field, value in (
+        ("partner_id", setup.partner.partner_id),
+        ("app_id", ""),
+        ("type", pb.CAMPAIGN_TYPE_WEB),
+        ("target_goal_id", "goal_1"),
+    ):
         with pytest.raises(grpc.aio.AioRpcError) as e:
             await links_stub.UpdateCampaign(
-                pb.UpdateCampaignRequest(campaign=pb.Campaign(campaign_id=c.campaign_id, **{field: value}), update_mask=mask(field))
+                pb.UpdateCampaignRequest(
+                    campaign=pb.Campaign(campaign_id=c.campaign_id, **{field: value}), update_mask=mask(field)
+                )
             )
         assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert "published" in e.value.details() and field in e.value.details()
@@ -46,11 +58,13 @@ async def test_published_campaign_freezes_its_defining_fields(links_stub, setup)
         await links_stub.UpdateCampaign(
             pb.UpdateCampaignRequest(
                 campaign=pb.Campaign(
-                    campaign_id=c.campaign_id, name="Summer", fallback_url="https://acme.example/other",
+                    campaign_id=c.campaign_id,
+                    name="Summer",
+                    fallback_url="https://acme.example/other",
                     budget=money_pb2.Money(amount="1500.50", currency_code="EUR"),
                 ),
                 update_mask=mask("name", "fallback_url", "budget"),
-            )  # fmt: skip
+            )
         )
     ).campaign
     assert (renamed.name, renamed.budget.amount, renamed.budget.currency_code) == ("Summer", "1500.5", "EUR")
@@ -59,7 +73,10 @@ async def test_published_campaign_freezes_its_defining_fields(links_stub, setup)
     # Pausing does not unfreeze.
     with pytest.raises(grpc.aio.AioRpcError) as e:
         await links_stub.UpdateCampaign(
-            pb.UpdateCampaignRequest(campaign=pb.Campaign(campaign_id=c.campaign_id, partner_id=setup.partner.partner_id), update_mask=mask("partner_id"))
+            pb.UpdateCampaignRequest(
+                campaign=pb.Campaign(campaign_id=c.campaign_id, partner_id=setup.partner.partner_id),
+                update_mask=mask("partner_id"),
+            )
         )
     assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     with pytest.raises(grpc.aio.AioRpcError) as e:
@@ -92,11 +109,18 @@ async def test_validation_reports_every_field(links_stub):
     with pytest.raises(grpc.aio.AioRpcError) as e:
         await links_stub.CreateCampaign(
             pb.CreateCampaignRequest(
-                campaign=pb.Campaign(name="", partner_id="prt_missing", app_id="app_missing", fallback_url="javascript:x")
+                campaign=pb.Campaign(
+                    name="", partner_id="prt_missing", app_id="app_missing", fallback_url="javascript:x"
+                )
             )
         )
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert set(field_violations(e.value)) == {"campaign.name", "campaign.partner_id", "campaign.app_id", "campaign.fallback_url"}
+    assert set(field_violations(e.value)) == {
+        "campaign.name",
+        "campaign.partner_id",
+        "campaign.app_id",
+        "campaign.fallback_url",
+    }
     with pytest.raises(grpc.aio.AioRpcError) as e:
         await links_stub.CreateApp(pb.CreateAppRequest(app=pb.App(name="x", platform=pb.PLATFORM_IOS)))
     assert "app.bundle_id" in field_violations(e.value)
@@ -120,11 +144,18 @@ async def test_link_templates_are_checked(links_stub, setup):
 
 
 async def test_budget_must_be_decimal_money(links_stub, setup):
-    for amount, currency, field in (("7,50", "USD", "campaign.budget.amount"), ("1e309", "USD", "campaign.budget.amount"), ("10", "usd", "campaign.budget.currency_code")):
+    for amount, currency, field in (
+        ("7,50", "USD", "campaign.budget.amount"),
+        ("1e309", "USD", "campaign.budget.amount"),
+        ("10", "usd", "campaign.budget.currency_code"),
+    ):
         with pytest.raises(grpc.aio.AioRpcError) as e:
             await links_stub.UpdateCampaign(
                 pb.UpdateCampaignRequest(
-                    campaign=pb.Campaign(campaign_id=setup.campaign.campaign_id, budget=money_pb2.Money(amount=amount, currency_code=currency)),
+                    campaign=pb.Campaign(
+                        campaign_id=setup.campaign.campaign_id,
+                        budget=money_pb2.Money(amount=amount, currency_code=currency),
+                    ),
                     update_mask=mask("budget"),
                 )
             )
@@ -133,7 +164,9 @@ async def test_budget_must_be_decimal_money(links_stub, setup):
 
 async def test_update_mask_refuses_read_only_fields(links_stub, setup):
     with pytest.raises(grpc.aio.AioRpcError) as e:
-        await links_stub.UpdateLink(pb.UpdateLinkRequest(link=pb.Link(link_id=setup.link.link_id, slug="mine"), update_mask=mask("slug")))
+        await links_stub.UpdateLink(
+            pb.UpdateLinkRequest(link=pb.Link(link_id=setup.link.link_id, slug="mine"), update_mask=mask("slug"))
+        )
     assert "update_mask" in field_violations(e.value)
 
 
@@ -141,7 +174,11 @@ async def test_lists_paginate_and_filter(links_stub, setup):
     made = [setup.campaign.campaign_id]
     for i in range(6):
         c = await links_stub.CreateCampaign(
-            pb.CreateCampaignRequest(campaign=pb.Campaign(name=f"c{i}", partner_id=setup.partner.partner_id, status=pb.CAMPAIGN_STATUS_ACTIVE))
+            pb.CreateCampaignRequest(
+                campaign=pb.Campaign(
+                    name=f"c{i}", partner_id=setup.partner.partner_id, status=pb.CAMPAIGN_STATUS_ACTIVE
+                )
+            )
         )
         made.append(c.campaign.campaign_id)
         assert c.campaign.type == pb.CAMPAIGN_TYPE_WEB

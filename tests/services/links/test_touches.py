@@ -17,7 +17,9 @@ IDFA = "6D92078A-8246-4BA4-AE5B-76104861E7DC"
 
 async def click(stub, slug, query=b"", ip="8.8.8.8", ua=ANDROID_UA, referrer=""):
     res = await stub.RecordClicks(
-        pb.RecordClicksRequest(clicks=[pb.TouchInput(slug=slug, raw_query=query, ip=ip, user_agent=ua, referrer=referrer)])
+        pb.RecordClicksRequest(
+            clicks=[pb.TouchInput(slug=slug, raw_query=query, ip=ip, user_agent=ua, referrer=referrer)]
+        )
     )
     return res.results[0]
 
@@ -40,7 +42,13 @@ async def test_click_is_enriched_and_redirect_filled(internal_links_stub, links_
     assert (c.link_id, c.campaign_id, c.partner_id, c.app_id) == (
         setup.link.link_id, setup.campaign.campaign_id, setup.partner.partner_id, setup.app.app_id,
     )  # fmt: skip
-    assert (c.country, c.os, c.os_version, c.browser, c.device_type) == ("US", "Android", "14", "Chrome", pb.DEVICE_TYPE_MOBILE)
+    assert (c.country, c.os, c.os_version, c.browser, c.device_type) == (
+        "US",
+        "Android",
+        "14",
+        "Chrome",
+        pb.DEVICE_TYPE_MOBILE,
+    )
     assert (c.sub1, c.sub2, c.sub10, c.partner_click_id, c.idfa) == ("spring sale", "fb", "z", "NET-42", IDFA.lower())
     assert c.ip == "8.8.8.8" and c.referrer == "https://pub.example/page" and c.user_agent == ANDROID_UA
     assert dict(c.params) == {"utm_x": "1"}
@@ -58,7 +66,9 @@ async def test_smart_link_picks_the_platform_destination(internal_links_stub, li
         ios_url="https://apps.apple.com/app/id1?c={click_id}", android_url="https://play.google.com/store/apps/details?id=x&c={click_id}",
     )  # fmt: skip
     assert (await click(internal_links_stub, s.link.slug, ua=IPHONE_UA)).location.startswith("https://apps.apple.com/")
-    assert (await click(internal_links_stub, s.link.slug, ua=ANDROID_UA)).location.startswith("https://play.google.com/")
+    assert (await click(internal_links_stub, s.link.slug, ua=ANDROID_UA)).location.startswith(
+        "https://play.google.com/"
+    )
     assert (await click(internal_links_stub, s.link.slug, ua=DESKTOP_UA)).location.startswith("https://site.example/")
     assert (await click(internal_links_stub, s.link.slug, ua="")).location.startswith("https://site.example/")
 
@@ -68,16 +78,23 @@ async def test_unknown_slug_and_paused_campaign(internal_links_stub, links_stub,
     cid = setup.campaign.campaign_id
     m = field_mask_pb2.FieldMask(paths=["status"])
     for status in (pb.CAMPAIGN_STATUS_ACTIVE, pb.CAMPAIGN_STATUS_PAUSED):
-        await links_stub.UpdateCampaign(pb.UpdateCampaignRequest(campaign=pb.Campaign(campaign_id=cid, status=status), update_mask=m))
+        await links_stub.UpdateCampaign(
+            pb.UpdateCampaignRequest(campaign=pb.Campaign(campaign_id=cid, status=status), update_mask=m)
+        )
     r = await click(internal_links_stub, setup.link.slug, b"url=https://evil.test/")
     assert (r.outcome, r.location, r.touch_id) == (pb.TOUCH_OUTCOME_FALLBACK, "https://acme.example/fallback", "")
     assert not (await links_stub.ListClicks(pb.ListClicksRequest(campaign_id=cid))).clicks
     await links_stub.UpdateCampaign(
-        pb.UpdateCampaignRequest(campaign=pb.Campaign(campaign_id=cid, fallback_url=""), update_mask=field_mask_pb2.FieldMask(paths=["fallback_url"]))
+        pb.UpdateCampaignRequest(
+            campaign=pb.Campaign(campaign_id=cid, fallback_url=""),
+            update_mask=field_mask_pb2.FieldMask(paths=["fallback_url"]),
+        )
     )
     r = await click(internal_links_stub, setup.link.slug)
     assert (r.outcome, r.location) == (pb.TOUCH_OUTCOME_FALLBACK, "")
-    await links_stub.UpdateCampaign(pb.UpdateCampaignRequest(campaign=pb.Campaign(campaign_id=cid, status=pb.CAMPAIGN_STATUS_ACTIVE), update_mask=m))
+    await links_stub.UpdateCampaign(
+        pb.UpdateCampaignRequest(campaign=pb.Campaign(campaign_id=cid, status=pb.CAMPAIGN_STATUS_ACTIVE), update_mask=m)
+    )
     assert (await click(internal_links_stub, setup.link.slug)).outcome == pb.TOUCH_OUTCOME_RECORDED
 
 
@@ -104,7 +121,10 @@ async def test_odd_input_is_recorded_not_refused(internal_links_stub, links_stub
 
 async def test_concurrent_batches_are_all_durable(internal_links_stub, links_stub, setup):
     async def batch(n):
-        inputs = [pb.TouchInput(slug=setup.link.slug, raw_query=b"sub1=%d" % (n * 100 + i), ip="81.2.69.142") for i in range(50)]
+        inputs = [
+            pb.TouchInput(slug=setup.link.slug, raw_query=b"sub1=%d" % (n * 100 + i), ip="81.2.69.142")
+            for i in range(50)
+        ]
         res = await internal_links_stub.RecordClicks(pb.RecordClicksRequest(clicks=inputs))
         return [r.touch_id for r in res.results if r.outcome == pb.TOUCH_OUTCOME_RECORDED]
 
@@ -112,7 +132,9 @@ async def test_concurrent_batches_are_all_durable(internal_links_stub, links_stu
     assert len(ids) == len(set(ids)) == 2000
     seen, token = [], ""
     while True:
-        resp = await links_stub.ListClicks(pb.ListClicksRequest(campaign_id=setup.campaign.campaign_id, page_size=700, page_token=token))
+        resp = await links_stub.ListClicks(
+            pb.ListClicksRequest(campaign_id=setup.campaign.campaign_id, page_size=700, page_token=token)
+        )
         seen += [c.click_id for c in resp.clicks]
         token = resp.next_page_token
         if not token:
@@ -123,9 +145,19 @@ async def test_concurrent_batches_are_all_durable(internal_links_stub, links_stu
 
 async def test_mixed_batch_answers_each_in_order(internal_links_stub, setup):
     res = await internal_links_stub.RecordClicks(
-        pb.RecordClicksRequest(clicks=[pb.TouchInput(slug=setup.link.slug), pb.TouchInput(slug="missing"), pb.TouchInput(slug=setup.link.slug)])
+        pb.RecordClicksRequest(
+            clicks=[
+                pb.TouchInput(slug=setup.link.slug),
+                pb.TouchInput(slug="missing"),
+                pb.TouchInput(slug=setup.link.slug),
+            ]
+        )
     )
-    assert [r.outcome for r in res.results] == [pb.TOUCH_OUTCOME_RECORDED, pb.TOUCH_OUTCOME_NOT_FOUND, pb.TOUCH_OUTCOME_RECORDED]
+    assert [r.outcome for r in res.results] == [
+        pb.TOUCH_OUTCOME_RECORDED,
+        pb.TOUCH_OUTCOME_NOT_FOUND,
+        pb.TOUCH_OUTCOME_RECORDED,
+    ]
 
 
 async def test_find_touches_by_device_and_fingerprint(internal_links_stub, links_stub, setup):
@@ -133,7 +165,13 @@ async def test_find_touches_by_device_and_fingerprint(internal_links_stub, links
     c2 = await click(internal_links_stub, setup.link.slug, b"", ip="1.2.3.4", ua=IPHONE_UA)
     await click(internal_links_stub, setup.link.slug, b"", ip="1.2.3.4", ua=ANDROID_UA)
     imp = await internal_links_stub.RecordImpressions(
-        pb.RecordImpressionsRequest(impressions=[pb.TouchInput(slug=setup.link.slug, raw_query=b"idfa=" + IDFA.encode(), ip="1.2.3.4", user_agent=IPHONE_UA)])
+        pb.RecordImpressionsRequest(
+            impressions=[
+                pb.TouchInput(
+                    slug=setup.link.slug, raw_query=b"idfa=" + IDFA.encode(), ip="1.2.3.4", user_agent=IPHONE_UA
+                )
+            ]
+        )
     )
     assert imp.results[0].outcome == pb.TOUCH_OUTCOME_RECORDED and imp.results[0].location == ""
     start, end = window()
@@ -143,11 +181,15 @@ async def test_find_touches_by_device_and_fingerprint(internal_links_stub, links
     assert [c.click_id for c in by_device.clicks] == [c1.touch_id]
     assert [i.impression_id for i in by_device.impressions] == [imp.results[0].touch_id]
     by_fp = await links_stub.FindTouches(
-        pb.FindTouchesRequest(fingerprint=pb.Fingerprint(ip="1.2.3.4", user_agent=IPHONE_UA), start_time=start, end_time=end)
+        pb.FindTouchesRequest(
+            fingerprint=pb.Fingerprint(ip="1.2.3.4", user_agent=IPHONE_UA), start_time=start, end_time=end
+        )
     )
     assert [c.click_id for c in by_fp.clicks] == [c2.touch_id, c1.touch_id]  # newest first
     old_start, old_end = Timestamp(seconds=1_600_000_000), Timestamp(seconds=1_600_003_600)
-    assert not (await links_stub.FindTouches(pb.FindTouchesRequest(device_id=IDFA, start_time=old_start, end_time=old_end))).clicks
+    assert not (
+        await links_stub.FindTouches(pb.FindTouchesRequest(device_id=IDFA, start_time=old_start, end_time=old_end))
+    ).clicks
     with pytest.raises(grpc.aio.AioRpcError) as e:
         await links_stub.FindTouches(pb.FindTouchesRequest(device_id=IDFA))
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -165,7 +207,10 @@ async def test_get_click_with_a_malformed_id_is_not_found(links_stub):
 
 async def test_link_update_takes_effect_for_the_next_click(internal_links_stub, links_stub, setup):
     await links_stub.UpdateLink(
-        pb.UpdateLinkRequest(link=pb.Link(link_id=setup.link.link_id, destination_url="https://new.example/{click_id}"), update_mask=field_mask_pb2.FieldMask(paths=["destination_url"]))
+        pb.UpdateLinkRequest(
+            link=pb.Link(link_id=setup.link.link_id, destination_url="https://new.example/{click_id}"),
+            update_mask=field_mask_pb2.FieldMask(paths=["destination_url"]),
+        )
     )
     r = await click(internal_links_stub, setup.link.slug)
     assert r.location == f"https://new.example/{r.touch_id}"
