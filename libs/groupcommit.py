@@ -1,17 +1,18 @@
-"""Group commit: concurrent writers share one COPY, each answered once durable.
+"""Group commit: concurrent writers share one transaction, each answered once
+it is durable.
 
-A write starts a flush at once when fewer than ``max_inflight`` flushes are
-running; otherwise its rows wait and go with the next flush. Under load the
-batches grow by themselves, with no timer on the quiet path. If a merged COPY
-fails, each writer's rows are retried on their own, so one bad request never
+A submission starts a flush at once when fewer than ``max_inflight`` flushes
+are running; otherwise it waits and goes with the next flush. Under load the
+batches grow by themselves, with no timer on the quiet path. If a merged
+flush fails, each submission is retried on its own, so one bad request never
 costs the others theirs.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 
@@ -19,43 +20,37 @@ from libs.logging import get_logger
 
 log = get_logger(__name__)
 
+T = TypeVar("T")
+R = TypeVar("R")
 
-class GroupCommitter:
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        *,
-        schema: str,
-        table: str,
-        columns: Sequence[str],
-        max_rows: int = 5000,
-        max_inflight: int = 2,
-    ) -> None:
-        self._pool = pool
-        self._schema = schema
-        self._table = table
-        self._columns = list(columns)
-        self._max_rows = max_rows
+# Given the submissions of one flush, commit them together and return one
+# result per submission.
+Flush = Callable[[list[list[T]]], Awaitable[list[R]]]
+
+
+class GroupCommitter(Generic[T, R]):
+    def __init__(self, flush: Flush[T, R], *, name: str, max_items: int = 5000, max_inflight: int = 2) -> None:
+        self._flush_fn = flush
+        self._name = name
+        self._max_items = max_items
         self._max_inflight = max_inflight
-        self._pending: list[tuple[list[tuple[Any, ...]], asyncio.Future[None]]] = []
+        self._pending: list[tuple[list[T], asyncio.Future[R]]] = []
         self._inflight = 0
         self.flushes = 0
-        self.rows_written = 0
+        self.items_written = 0
 
-    async def write(self, rows: list[tuple[Any, ...]]) -> None:
-        """Returns once ``rows`` are committed; raises what the COPY raised."""
-        if not rows:
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((rows, fut))
+    async def submit(self, items: list[T]) -> R:
+        """Returns once ``items`` are committed, with the flush's result for them."""
+        fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._pending.append((items, fut))
         self._maybe_flush()
-        await fut
+        return await fut
 
     def _maybe_flush(self) -> None:
         while self._pending and self._inflight < self._max_inflight:
-            batch: list[tuple[list[tuple[Any, ...]], asyncio.Future[None]]] = []
+            batch: list[tuple[list[T], asyncio.Future[R]]] = []
             count = 0
-            while self._pending and (not batch or count + len(self._pending[0][0]) <= self._max_rows):
+            while self._pending and (not batch or count + len(self._pending[0][0]) <= self._max_items):
                 item = self._pending.pop(0)
                 batch.append(item)
                 count += len(item[0])
@@ -67,34 +62,42 @@ class GroupCommitter:
         self._inflight -= 1
         self._maybe_flush()
 
-    async def _copy(self, records: list[tuple[Any, ...]]) -> None:
-        async with self._pool.acquire() as conn:
-            await conn.copy_records_to_table(
-                self._table, records=records, columns=self._columns, schema_name=self._schema
-            )
-
-    async def _flush(self, batch: list[tuple[list[tuple[Any, ...]], asyncio.Future[None]]]) -> None:
-        records = [r for rows, _ in batch for r in rows]
+    async def _flush(self, batch: list[tuple[list[T], asyncio.Future[R]]]) -> None:
         try:
-            await self._copy(records)
+            results = await self._flush_fn([items for items, _ in batch])
             self.flushes += 1
-            self.rows_written += len(records)
-            for _, fut in batch:
+            self.items_written += sum(len(items) for items, _ in batch)
+            for (_, fut), result in zip(batch, results, strict=True):
                 if not fut.done():
-                    fut.set_result(None)
+                    fut.set_result(result)
             return
         except Exception as exc:
             if len(batch) == 1:
                 if not batch[0][1].done():
                     batch[0][1].set_exception(exc)
                 return
-            log.warning("group_commit_retry_separately", table=self._table, error=str(exc))
-        for rows, fut in batch:
+            log.warning("group_commit_retry_separately", committer=self._name, error=str(exc))
+        for items, fut in batch:
             try:
-                await self._copy(rows)
-                self.rows_written += len(rows)
+                (result,) = await self._flush_fn([items])
+                self.items_written += len(items)
                 if not fut.done():
-                    fut.set_result(None)
+                    fut.set_result(result)
             except Exception as exc:
                 if not fut.done():
                     fut.set_exception(exc)
+
+
+def copy_committer(
+    pool: asyncpg.Pool, *, schema: str, table: str, columns: Sequence[str], **kwargs: Any
+) -> GroupCommitter[tuple[Any, ...], None]:
+    """A group committer that COPYs rows into one table."""
+    cols = list(columns)
+
+    async def flush(submissions: list[list[tuple[Any, ...]]]) -> list[None]:
+        records = [r for rows in submissions for r in rows]
+        async with pool.acquire() as conn:
+            await conn.copy_records_to_table(table, records=records, columns=cols, schema_name=schema)
+        return [None] * len(submissions)
+
+    return GroupCommitter(flush, name=f"{schema}.{table}", **kwargs)

@@ -27,12 +27,13 @@ from libs.grpc_client import make_channel
 from libs.grpc_server import RunningService, start_service
 from libs.logging import configure_logging
 from libs.migrations import migrate
+from libs.queue import MIGRATIONS as QUEUE_MIGRATIONS
 from services.links.server import SPEC as LINKS_SPEC
 
 ADMIN_TOKEN = "test-admin-token"
 INTERNAL_TOKEN = "test-internal-token"
 # Every service's migrations, in dependency order; later issues append theirs.
-ALL_MIGRATIONS = [*LINKS_SPEC.migrations]
+ALL_MIGRATIONS = [QUEUE_MIGRATIONS, *LINKS_SPEC.migrations]
 
 
 def with_database(dsn: str, name: str) -> str:

@@ -16,7 +16,7 @@ import orjson
 from clicktrail.links.v1 import links_pb2 as pb
 
 from libs.geo import country_of
-from libs.groupcommit import GroupCommitter
+from libs.groupcommit import copy_committer
 from libs.ids import ms_to_datetime, new_id
 from libs.macros import append_query_param, expand
 from libs.useragent import parse_user_agent
@@ -185,7 +185,7 @@ class TouchRecorder:
         id_column = "click_id" if kind == "click" else "impression_id"
         self.columns = [c.format(id=id_column) for c in TOUCH_COLUMNS]
         self._cache = cache
-        self.committer = GroupCommitter(
+        self.committer = copy_committer(
             pool,
             schema="links",
             table="clicks" if kind == "click" else "impressions",
@@ -238,5 +238,6 @@ class TouchRecorder:
                 if "{click_id}" not in template:
                     location = append_query_param(location, "click_id", touch_id)
             results.append(pb.TouchResult(outcome=pb.TOUCH_OUTCOME_RECORDED, location=location, touch_id=touch_id))
-        await self.committer.write(rows)
+        if rows:
+            await self.committer.submit(rows)
         return results

@@ -6,7 +6,7 @@ import datetime as dt
 import asyncpg
 import pytest
 
-from libs.groupcommit import GroupCommitter
+from libs.groupcommit import copy_committer
 from libs.migrations import migrate
 from libs.partitions import ensure_daily_partitions
 
@@ -55,9 +55,9 @@ async def test_group_commit_batches_writers_and_isolates_a_bad_one(db_url):
     pool = await asyncpg.create_pool(db_url, min_size=1, max_size=4)
     try:
         await pool.execute("CREATE TABLE public.gc (id int PRIMARY KEY, v text NOT NULL)")
-        gc = GroupCommitter(pool, schema="public", table="gc", columns=["id", "v"], max_inflight=1)
-        good = [gc.write([(i * 10 + j, "ok") for j in range(10)]) for i in range(50)]
-        bad = gc.write([(100_000, None)])  # violates NOT NULL
+        gc = copy_committer(pool, schema="public", table="gc", columns=["id", "v"], max_inflight=1)
+        good = [gc.submit([(i * 10 + j, "ok") for j in range(10)]) for i in range(50)]
+        bad = gc.submit([(100_000, None)])  # violates NOT NULL
         results = await asyncio.gather(*good, bad, return_exceptions=True)
         assert all(r is None for r in results[:-1])
         assert isinstance(results[-1], asyncpg.NotNullViolationError)
