@@ -85,7 +85,7 @@ class Job:
     create_time: dt.datetime
 
 
-class RetryLater(Exception):  # noqa: N818 - reads as an instruction
+class RetryLater(Exception):
     """Raise from a handler to retry after ``after_s`` (e.g. HTTP Retry-After)."""
 
     def __init__(self, message: str, after_s: float | None = None) -> None:
@@ -93,7 +93,7 @@ class RetryLater(Exception):  # noqa: N818 - reads as an instruction
         self.after_s = after_s
 
 
-class Permanent(Exception):  # noqa: N818
+class Permanent(Exception):
     """Raise from a handler for a failure no retry can fix: straight to dead letters."""
 
 
