@@ -67,6 +67,7 @@ class KeyStore:
         self._admin = admin_token
         self._internal = internal_token
         self._cache: dict[str, tuple[float, _Cred | None]] = {}
+        self._apps: dict[str, tuple[float, frozenset[str]]] = {}
 
     def invalidate(self, key_id: str | None = None) -> None:
         if key_id is None:
@@ -89,6 +90,22 @@ class KeyStore:
             self._cache.clear()
         self._cache[key_id] = (now + CACHE_TTL_S, cred)
         return cred
+
+    async def account_apps(self, account_id: str, *, fresh: bool = False) -> frozenset[str]:
+        """The account's live apps (those with an unrevoked app key)."""
+        now = time.monotonic()
+        hit = self._apps.get(account_id)
+        if hit and hit[0] > now and not fresh:
+            return hit[1]
+        rows = await self._pool.fetch(
+            "SELECT app_id FROM accounts.credentials WHERE account_id = $1 AND kind = 'app' AND revoke_time IS NULL",
+            account_id,
+        )
+        apps = frozenset(r["app_id"] for r in rows)
+        if len(self._apps) > 100_000:
+            self._apps.clear()
+        self._apps[account_id] = (now + CACHE_TTL_S, apps)
+        return apps
 
     async def verify(self, secret: str, *, account_id_hint: str = "") -> Principal:
         """The principal for a bearer secret; Unauthenticated when it is not valid."""

@@ -29,6 +29,10 @@ class Settings:
     log_level: str = "info"
     log_format: str = "json"
     links_addr: str = DEFAULT_ADDRS["links"]
+    ingest_addr: str = DEFAULT_ADDRS["ingest"]
+    attribution_addr: str = DEFAULT_ADDRS["attribution"]
+    postbacks_addr: str = DEFAULT_ADDRS["postbacks"]
+    analytics_addr: str = DEFAULT_ADDRS["analytics"]
     # Where this process's gRPC server listens; empty means its service's default address.
     grpc_listen: str = ""
     gateway_host: str = "127.0.0.1"

@@ -50,6 +50,12 @@ class PermissionDenied(DomainError):
     code = grpc.StatusCode.PERMISSION_DENIED
 
 
+class ResourceExhausted(DomainError):
+    """Too large or too many: the request must be split."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 class Unavailable(DomainError):
     code = grpc.StatusCode.UNAVAILABLE
 

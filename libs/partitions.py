@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import asyncpg
+
+from libs.logging import get_logger
+
+log = get_logger("partitions")
 
 
 def partition_name(table: str, day: dt.date) -> str:
@@ -51,3 +56,19 @@ async def ensure_daily_partitions(
             )
             created.append(name)
     return created
+
+
+async def maintain_partitions(
+    pool: asyncpg.Pool, schema: str, tables: list[str], days_ahead: int, every_s: float = 3600.0
+) -> None:
+    """Background loop: keep creating partitions ahead (the first run is at start-up)."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            async with pool.acquire() as conn:
+                for table in tables:
+                    created = await ensure_daily_partitions(conn, schema, table, days_ahead=days_ahead)
+                    if created:
+                        log.info("partitions_created", table=f"{schema}.{table}", partitions=created)
+        except Exception as exc:  # retried next round; days_ahead leaves ample slack
+            log.error("partition_upkeep_failed", table=schema, error=str(exc))

@@ -20,6 +20,7 @@ import asyncpg
 import grpc
 import pytest
 from clicktrail.accounts.v1 import accounts_pb2, accounts_pb2_grpc
+from clicktrail.ingest.v1 import ingest_pb2_grpc
 from clicktrail.links.v1 import links_pb2_grpc
 
 from libs.config import Settings, load_settings
@@ -28,12 +29,13 @@ from libs.grpc_server import RunningService, start_service
 from libs.logging import configure_logging
 from libs.migrations import migrate
 from libs.queue import MIGRATIONS as QUEUE_MIGRATIONS
+from services.ingest.server import SPEC as INGEST_SPEC
 from services.links.server import SPEC as LINKS_SPEC
 
 ADMIN_TOKEN = "test-admin-token"
 INTERNAL_TOKEN = "test-internal-token"
 # Every service's migrations, in dependency order; later issues append theirs.
-ALL_MIGRATIONS = [QUEUE_MIGRATIONS, *LINKS_SPEC.migrations]
+ALL_MIGRATIONS = list(dict.fromkeys([QUEUE_MIGRATIONS, *LINKS_SPEC.migrations, *INGEST_SPEC.migrations]))
 
 
 def with_database(dsn: str, name: str) -> str:
@@ -176,3 +178,17 @@ def internal_links_stub(
     links_server: RunningService, channels: Callable[..., grpc.aio.Channel]
 ) -> links_pb2_grpc.LinksServiceStub:
     return links_pb2_grpc.LinksServiceStub(channels(links_server.addr, token=INTERNAL_TOKEN))
+
+
+@pytest.fixture
+async def ingest_server(settings: Settings, links_server: RunningService) -> AsyncIterator[RunningService]:
+    svc = await start_service(INGEST_SPEC, settings, listen="127.0.0.1:0")
+    yield svc
+    await svc.stop(grace=1.0)
+
+
+@pytest.fixture
+def ingest_stub(
+    ingest_server: RunningService, account: AccountInfo, channels: Callable[..., grpc.aio.Channel]
+) -> ingest_pb2_grpc.IngestServiceStub:
+    return ingest_pb2_grpc.IngestServiceStub(channels(ingest_server.addr, token=account.api_key))

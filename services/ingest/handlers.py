@@ -1,0 +1,189 @@
+"""clicktrail.ingest.v1.IngestService."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+import zlib
+from typing import Any
+
+import asyncpg
+import orjson
+from clicktrail.ingest.v1 import ingest_pb2 as pb
+from clicktrail.ingest.v1 import ingest_pb2_grpc
+
+from libs import auth
+from libs.api import decode_page_token, encode_page_token, from_timestamp, page_size
+from libs.errors import InvalidArgument, ResourceExhausted
+from services.ingest.store import EventStore, row_to_event
+from services.ingest.validate import EVENT_NAMES, MAX_BATCH, PLATFORM_NAMES, Context, Rejected, validate
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+def _event_to_dict(e: pb.Event) -> dict[str, Any]:
+    """A typed event in the JSON shape the validator reads."""
+    d: dict[str, Any] = {
+        "uuid": e.uuid, "event": EVENT_NAMES.get(e.event),
+        "timestamp": e.timestamp.ToDatetime(tzinfo=dt.UTC) if e.HasField("timestamp") else None,
+        "session_id": e.session_id, "offset": e.offset or None, "user_id": e.user_id, "ref": e.ref,
+        "app_id": e.app_id, "ip": e.ip, "user_agent": e.user_agent, "action": e.action, "click_id": e.click_id,
+    }  # fmt: skip
+    if e.HasField("device"):
+        dev = e.device
+        d["device"] = {
+            "idfa": dev.idfa, "gaid": dev.gaid, "idfv": dev.idfv, "android_id": dev.android_id,
+            "platform": PLATFORM_NAMES.get(dev.platform, ""), "os_version": dev.os_version,
+            "device_model": dev.device_model, "locale": dev.locale,
+        }  # fmt: skip
+    if e.action_properties_json:
+        try:
+            d["action_properties"] = orjson.loads(e.action_properties_json)
+        except orjson.JSONDecodeError:
+            raise Rejected("action_properties_json", "is not valid JSON") from None
+    return d
+
+
+def decode_body(body: bytes, gzip: bool) -> list[Any]:
+    """The events of a JSON body; InvalidArgument / ResourceExhausted when unusable."""
+    if len(body) > MAX_BODY_BYTES:
+        raise ResourceExhausted(f"the body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+    if gzip:
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            body = inflater.decompress(body, MAX_BODY_BYTES)
+        except zlib.error:
+            raise InvalidArgument("body", "is not valid gzip") from None
+        if inflater.unconsumed_tail:
+            raise ResourceExhausted(f"the body inflates past {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidArgument("body", f"is not valid JSON ({exc})") from None
+    events = doc.get("events") if isinstance(doc, dict) else doc
+    if not isinstance(events, list):
+        raise InvalidArgument("events", 'the body must be {"events": [...]}')
+    return events
+
+
+class IngestService(ingest_pb2_grpc.IngestServiceServicer):
+    def __init__(self, pool: asyncpg.Pool, keys: auth.KeyStore, store: EventStore) -> None:
+        self._pool = pool
+        self._keys = keys
+        self.store = store
+
+    async def _context(self, events: list[Any], client_ip: str = "", client_ua: str = "") -> Context:
+        p = auth.principal()
+        if p.kind == "app":
+            account_id, key_app = p.account_id, p.app_id
+        else:
+            account_id, key_app = auth.require_account(), ""
+        apps = await self._keys.account_apps(account_id)
+        named = {e.get("app_id") for e in events if isinstance(e, dict) and isinstance(e.get("app_id"), str)}
+        if key_app:
+            named.add(key_app)
+        if not named <= apps:  # an app made a moment ago: look again
+            apps = await self._keys.account_apps(account_id, fresh=True)
+        now = dt.datetime.now(dt.UTC)
+        return Context(account_id, key_app, apps, now, client_ip, client_ua)
+
+    async def _ingest(self, events: list[Any], ctx: Context) -> tuple[list[pb.EventResult], int, int, int]:
+        if len(events) > MAX_BATCH:
+            raise ResourceExhausted(f"at most {MAX_BATCH} events per request; this one has {len(events)}")
+        results: list[pb.EventResult | None] = [None] * len(events)
+        rows, pending, seen = [], [], set()
+        for i, ev in enumerate(events):
+            try:
+                if isinstance(ev, _Unparsable):
+                    raise ev.rejected
+                row, event_uuid = validate(ev, ctx)
+            except Rejected as r:
+                raw = ev.get("uuid") if isinstance(ev, dict) else None
+                results[i] = pb.EventResult(
+                    index=i, uuid=raw if isinstance(raw, str) else "", status=pb.EVENT_STATUS_REJECTED,
+                    field=r.field, reason=r.reason,
+                )  # fmt: skip
+                continue
+            if event_uuid in seen:
+                results[i] = pb.EventResult(index=i, uuid=str(event_uuid), status=pb.EVENT_STATUS_DUPLICATE)
+                continue
+            seen.add(event_uuid)
+            rows.append(row)
+            pending.append((i, event_uuid))
+        stored = await self.store.store(rows)
+        for i, event_uuid in pending:
+            status = pb.EVENT_STATUS_ACCEPTED if (ctx.account_id, event_uuid) in stored else pb.EVENT_STATUS_DUPLICATE
+            results[i] = pb.EventResult(index=i, uuid=str(event_uuid), status=status)
+        final = [r for r in results if r is not None]
+        counts = [sum(1 for r in final if r.status == s) for s in (1, 2, 3)]
+        return final, counts[0], counts[1], counts[2]
+
+    async def SendEvents(self, request: pb.SendEventsRequest, context: Any) -> pb.SendEventsResponse:
+        dicts: list[Any] = []
+        for e in request.events:
+            try:
+                dicts.append(_event_to_dict(e))
+            except Rejected as r:
+                dicts.append(_Unparsable(e.uuid, r))
+        ctx = await self._context(dicts)
+        results, accepted, duplicates, rejected = await self._ingest(dicts, ctx)
+        return pb.SendEventsResponse(results=results, accepted=accepted, duplicates=duplicates, rejected=rejected)
+
+    async def SendEventsJson(self, request: pb.SendEventsJsonRequest, context: Any) -> pb.SendEventsJsonResponse:
+        auth.principal()  # unauthenticated callers learn nothing about the body
+        events = decode_body(request.body, request.gzip)
+        ctx = await self._context(events, request.client_ip, request.client_user_agent)
+        results, accepted, duplicates, rejected = await self._ingest(events, ctx)
+        return pb.SendEventsJsonResponse(results=results, accepted=accepted, duplicates=duplicates, rejected=rejected)
+
+    async def ListEvents(self, request: pb.ListEventsRequest, context: Any) -> pb.ListEventsResponse:
+        account_id = auth.require_account()
+        size = page_size(request.page_size)
+        cursor = decode_page_token(request.page_token, "t", "u")
+        conds: list[str] = ["account_id = $1"]
+        args: list[Any] = [account_id]
+
+        def add(sql: str, value: Any) -> None:
+            args.append(value)
+            conds.append(sql.format(n=len(args)))
+
+        if request.app_id:
+            add("app_id = ${n}", request.app_id)
+        if request.user_id:
+            add("user_id = ${n}", request.user_id)
+        if request.device_id:
+            add("${n} IN (idfa, gaid, idfv, android_id)", request.device_id.strip().lower())
+        if request.event:
+            add("event = ${n}", request.event)
+        start, end = from_timestamp(request.start_time), from_timestamp(request.end_time)
+        if start and end and end <= start:
+            raise InvalidArgument("end_time", "must be after start_time")
+        if start:
+            add("receive_time >= ${n}", start)
+        if end:
+            add("receive_time < ${n}", end)
+        if cursor:
+            try:
+                t, u = dt.datetime.fromisoformat(cursor["t"]), uuid.UUID(cursor["u"])
+            except (TypeError, ValueError):
+                raise InvalidArgument("page_token", "is not a token from a previous page") from None
+            args.extend([t, u])
+            conds.append(f"(receive_time, event_uuid) < (${len(args) - 1}, ${len(args)})")
+        rows = await self._pool.fetch(
+            f"SELECT * FROM ingest.events WHERE {' AND '.join(conds)}"
+            f" ORDER BY receive_time DESC, event_uuid DESC LIMIT {size + 1}",
+            *args,
+        )
+        token = ""
+        if len(rows) > size:
+            last = rows[size - 1]
+            token = encode_page_token({"t": last["receive_time"].isoformat(), "u": str(last["event_uuid"])})
+        return pb.ListEventsResponse(events=[row_to_event(r) for r in rows[:size]], next_page_token=token)
+
+
+class _Unparsable(dict[str, Any]):
+    """A typed event that could not even be read; validate() rejects it with the reason."""
+
+    def __init__(self, raw_uuid: str, rejected: Rejected) -> None:
+        super().__init__(uuid=raw_uuid)
+        self.rejected = rejected

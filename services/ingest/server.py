@@ -1,0 +1,34 @@
+"""The ingest service process: IngestService plus the daily partition upkeep
+for events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+from clicktrail.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+
+from libs import queue
+from libs.config import DEFAULT_ADDRS
+from libs.grpc_server import ServiceContext, ServiceSpec
+from libs.partitions import ensure_daily_partitions, maintain_partitions
+from services.ingest.handlers import IngestService
+from services.ingest.store import EventStore
+
+HERE = Path(__file__).parent
+
+
+async def setup(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
+    async with ctx.pool.acquire() as conn:
+        await ensure_daily_partitions(conn, "ingest", "events", days_ahead=ctx.settings.partition_days_ahead)
+    ctx.spawn(maintain_partitions(ctx.pool, "ingest", ["events"], ctx.settings.partition_days_ahead), "partitions")
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestService(ctx.pool, ctx.keys, EventStore(ctx.pool)), server)
+    return [ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name]
+
+
+SPEC = ServiceSpec(
+    name="ingest",
+    migrations=[queue.MIGRATIONS, ("ingest", HERE / "migrations")],
+    setup=setup,
+    default_addr=DEFAULT_ADDRS["ingest"],
+)

@@ -1,0 +1,257 @@
+"""Event validation: one function for both entry points (typed gRPC events
+and JSON bodies), returning a row ready for COPY or the first problem found."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+import ipaddress
+import re
+import uuid
+from typing import Any
+
+import orjson
+
+EVENT_CODES = {"install": 1, "identify": 2, "track": 3, "screen": 4, "heartbeat": 5}
+EVENT_NAMES = {v: k for k, v in EVENT_CODES.items()}
+PLATFORM_CODES = {"": 0, "ios": 1, "android": 2, "web": 3, "other": 4}
+PLATFORM_NAMES = {v: k for k, v in PLATFORM_CODES.items()}
+ERROR_LEVELS = ("Info", "Debug", "Warning", "Error", "Critical")
+DEVICE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+ZERO_ID = "00000000-0000-0000-0000-000000000000"
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+TOKEN = re.compile(r"^(0x[0-9a-fA-F]{40}|[A-Za-z0-9]{2,16})$")
+
+MAX_BATCH = 1000
+MAX_PROPERTIES_BYTES = 16 * 1024
+MAX_PROPERTIES_DEPTH = 6
+MAX_PROPERTIES_KEYS = 200
+MAX_FUTURE = dt.timedelta(hours=24)
+MAX_AGE = dt.timedelta(days=30)
+STRING_LIMITS = {
+    "session_id": 128, "user_id": 256, "ref": 512, "action": 128, "click_id": 64, "user_agent": 1024,
+    "idfv": 64, "android_id": 64, "os_version": 64, "device_model": 128, "locale": 35,
+}  # fmt: skip
+
+COLUMNS = (
+    "account_id", "app_id", "event_uuid", "event", "event_time", "receive_time", "session_id",
+    "session_offset", "user_id", "ref", "idfa", "gaid", "idfv", "android_id", "platform", "os_version",
+    "device_model", "locale", "ip", "user_agent", "action", "properties", "click_id",
+)  # fmt: skip
+
+
+class Rejected(Exception):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@dataclasses.dataclass(slots=True)
+class Context:
+    """What the caller may do and what the request adds to each event."""
+
+    account_id: str
+    # Set for an app key: every event belongs to this app.
+    key_app_id: str
+    # The account's live apps (checked when events name their app).
+    account_apps: frozenset[str]
+    now: dt.datetime
+    client_ip: str = ""
+    client_user_agent: str = ""
+
+
+def _str(ev: dict[str, Any], key: str, *, required: bool = False, prefix: str = "") -> str | None:
+    value = ev.get(key)
+    if value is None or value == "":
+        if required:
+            raise Rejected(prefix + key, "is required")
+        return None
+    if not isinstance(value, str):
+        raise Rejected(prefix + key, "must be a string")
+    limit = STRING_LIMITS.get(key, 256)
+    if len(value) > limit:
+        raise Rejected(prefix + key, f"must be at most {limit} characters")
+    if "\x00" in value:
+        raise Rejected(prefix + key, "must not contain NUL characters")
+    return value
+
+
+def parse_time(value: Any) -> dt.datetime:
+    """ISO 8601 / "YYYY-MM-DD HH:MM:SS" (UTC when no offset), or epoch
+    seconds / milliseconds as a number."""
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, int | float):
+        seconds = value / 1000 if value > 1e11 else value
+        return dt.datetime.fromtimestamp(seconds, dt.UTC)
+    if isinstance(value, str) and 10 <= len(value) <= 40:
+        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+    raise ValueError
+
+
+def _device_id(device: dict[str, Any], key: str) -> str | None:
+    value = device.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not DEVICE_ID.match(value.lower()):
+        raise Rejected(f"device.{key}", "must be a UUID like 6d92078a-8246-4ba4-ae5b-76104861e7dc")
+    value = value.lower()
+    return None if value == ZERO_ID else value
+
+
+def _depth(value: Any, depth: int = 0) -> int:
+    if isinstance(value, dict):
+        return max((_depth(v, depth + 1) for v in value.values()), default=depth + 1)
+    if isinstance(value, list):
+        return max((_depth(v, depth + 1) for v in value), default=depth + 1)
+    return depth
+
+
+def _require(props: dict[str, Any], key: str, kinds: tuple[type, ...], what: str) -> Any:
+    if key not in props or props[key] is None:
+        raise Rejected(f"action_properties.{key}", "is required")
+    value = props[key]
+    if not isinstance(value, kinds) or isinstance(value, bool):
+        raise Rejected(f"action_properties.{key}", f"must be {what}")
+    return value
+
+
+def check_error(props: dict[str, Any]) -> None:
+    level = _require(props, "error_level", (str,), "a string")
+    if level not in ERROR_LEVELS:
+        raise Rejected("action_properties.error_level", f"must be one of {', '.join(ERROR_LEVELS)}")
+    _require(props, "error_code", (str,), "a string")
+    _require(props, "error_message", (str,), "a string")
+    _require(props, "error_stacktrace", (str, dict, list), "a string or an object")
+    _require(props, "metadata", (dict,), "an object")
+
+
+def check_monetization(props: dict[str, Any], web3: bool) -> None:
+    _require(props, "bundle_id", (str,), "a string")
+    items = _require(props, "bundle_package_items", (list,), "a list of [item, amount] lists")
+    if not all(isinstance(i, list) and i and all(isinstance(x, str | int | float) for x in i) for i in items):
+        raise Rejected("action_properties.bundle_package_items", "must be a list of [item, amount] lists")
+    _require(props, "bundle_paid_id", (str,), "a string")
+    amount = _require(props, "bundle_paid_amount", (str, int, float), "a decimal amount")
+    try:
+        value = decimal.Decimal(str(amount))
+        if not value.is_finite() or value < 0 or value.adjusted() > 17:
+            raise decimal.InvalidOperation
+    except decimal.InvalidOperation:
+        raise Rejected(
+            "action_properties.bundle_paid_amount", f"{amount!r} is not a decimal amount like 9.99"
+        ) from None
+    currency = _require(props, "bundle_paid_currency", (str,), "a string")
+    if not (TOKEN.match(currency) if web3 else CURRENCY.match(currency)):
+        raise Rejected(
+            "action_properties.bundle_paid_currency",
+            "must be a token symbol or contract address" if web3 else "must be an ISO 4217 code like USD",
+        )
+    _require(props, "platform", (str, dict), "a string or an object")
+    _require(props, "tx_ref", (str,), "a string")
+
+
+ACTION_SCHEMAS = {
+    "error": check_error,
+    "monetization_web2": lambda p: check_monetization(p, web3=False),
+    "monetization_web3": lambda p: check_monetization(p, web3=True),
+}
+
+
+def validate(ev: Any, ctx: Context) -> tuple[tuple[Any, ...], uuid.UUID]:
+    """A COPY row for ``ev`` and its uuid; raises Rejected naming the field."""
+    if not isinstance(ev, dict):
+        raise Rejected("event", "must be a JSON object")
+    raw_uuid = ev.get("uuid")
+    if not raw_uuid:
+        raise Rejected("uuid", "is required")
+    try:
+        event_uuid = uuid.UUID(raw_uuid) if isinstance(raw_uuid, str) and len(raw_uuid) <= 40 else None
+    except ValueError:
+        event_uuid = None
+    if event_uuid is None:
+        raise Rejected("uuid", "must be a UUID")
+    name = ev.get("event")
+    code = EVENT_CODES.get(name) if isinstance(name, str) else None
+    if code is None:
+        raise Rejected("event", f"must be one of {', '.join(EVENT_CODES)}")
+    if ev.get("timestamp") in (None, ""):
+        raise Rejected("timestamp", "is required")
+    try:
+        event_time = parse_time(ev["timestamp"])
+    except (ValueError, OverflowError, OSError):
+        raise Rejected("timestamp", "must be ISO 8601 (2024-05-01T12:00:00Z) or epoch milliseconds") from None
+    if event_time > ctx.now + MAX_FUTURE:
+        raise Rejected("timestamp", "is more than 24 hours in the future")
+    if event_time < ctx.now - MAX_AGE:
+        raise Rejected("timestamp", "is more than 30 days old")
+    app_id = ev.get("app_id") or ctx.key_app_id
+    if not app_id:
+        raise Rejected("app_id", "is required")
+    if ctx.key_app_id and app_id != ctx.key_app_id:
+        raise Rejected("app_id", "this key can only send events for its own app")
+    if not isinstance(app_id, str) or app_id not in ctx.account_apps:
+        raise Rejected("app_id", "no such app in this account")
+    session_id = _str(ev, "session_id", required=code == 5)
+    offset = ev.get("offset")
+    if offset is not None and (not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset < 2**53):
+        raise Rejected("offset", "must be a non-negative whole number of milliseconds")
+    user_id = _str(ev, "user_id", required=code == 2)
+    ref = _str(ev, "ref")
+    device = ev.get("device") or {}
+    if not isinstance(device, dict):
+        raise Rejected("device", "must be an object")
+    idfa = _device_id(device, "idfa")
+    gaid = _device_id(device, "gaid")
+    idfv = _str(device, "idfv", prefix="device.")
+    android_id = _str(device, "android_id", prefix="device.")
+    platform_name = device.get("platform") or ""
+    platform = PLATFORM_CODES.get(platform_name.lower() if isinstance(platform_name, str) else None)  # type: ignore[arg-type]
+    if platform is None:
+        raise Rejected("device.platform", "must be ios, android, web or other")
+    os_version = _str(device, "os_version", prefix="device.")
+    device_model = _str(device, "device_model", prefix="device.")
+    locale = _str(device, "locale", prefix="device.")
+    ip_text = ev.get("ip") or ctx.client_ip
+    try:
+        ip = ipaddress.ip_address(ip_text) if ip_text else None
+    except (ValueError, TypeError):
+        raise Rejected("ip", "must be an IPv4 or IPv6 address") from None
+    user_agent = _str(ev, "user_agent") or ctx.client_user_agent[: STRING_LIMITS["user_agent"]] or None
+    action = _str(ev, "action")
+    if code == 4 and not action:
+        action = _str(ev, "screen", required=True)
+    properties_json = None
+    if code == 3:
+        if not action:
+            raise Rejected("action", "is required for track events")
+        props = ev.get("action_properties")
+        if props is None:
+            props = {}
+        if not isinstance(props, dict):
+            raise Rejected("action_properties", "must be a JSON object")
+        check = ACTION_SCHEMAS.get(action)
+        if check:
+            check(props)
+        if props:
+            properties_json = orjson.dumps(props).decode()
+            if len(properties_json) > MAX_PROPERTIES_BYTES:
+                raise Rejected("action_properties", f"must be at most {MAX_PROPERTIES_BYTES} bytes as JSON")
+            if _depth(props) > MAX_PROPERTIES_DEPTH:
+                raise Rejected("action_properties", f"must nest at most {MAX_PROPERTIES_DEPTH} levels")
+            if len(props) > MAX_PROPERTIES_KEYS:
+                raise Rejected("action_properties", f"must have at most {MAX_PROPERTIES_KEYS} keys")
+            if "\\u0000" in properties_json:
+                raise Rejected("action_properties", "must not contain NUL characters")
+    click_id = _str(ev, "click_id") if code == 1 else None
+    row = (
+        ctx.account_id, app_id, event_uuid, code, event_time, ctx.now, session_id, offset, user_id, ref,
+        idfa, gaid, idfv, android_id, platform, os_version, device_model, locale, ip, user_agent, action,
+        properties_json, click_id,
+    )  # fmt: skip
+    return row, event_uuid
