@@ -1,0 +1,108 @@
+"""`clicktrail partner ...`: ad networks and other traffic sources."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from clicktrail.links.v1 import links_pb2 as pb
+from clicktrail.links.v1 import links_pb2_grpc as pb_grpc
+
+from cli.common import (
+    ApiKey,
+    JsonOut,
+    Limit,
+    PageToken,
+    account_creds,
+    emit,
+    emit_deleted,
+    emit_list,
+    field_mask,
+    list_pages,
+    rpc,
+)
+
+app = typer.Typer(help="Partners: the ad networks and channels that send you traffic.", no_args_is_help=True)
+
+Stub = pb_grpc.LinksServiceStub
+COLUMNS = ["partner_id", "name", "catalog_key", "create_time"]
+PartnerId = Annotated[str, typer.Argument(help="The partner's id.", show_default=False)]
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Option("--name", help="Partner name.")],
+    catalog_key: Annotated[
+        str, typer.Option("--catalog-key", help="Integrated-partner catalog entry this partner is made from.")
+    ] = "",
+    api_key: ApiKey = "",
+    json_out: JsonOut = False,
+) -> None:
+    """Create a partner; prints its partner_id.
+
+    Example:  clicktrail partner create --name "Unity Ads"
+    """
+    msg = pb.Partner(name=name, catalog_key=catalog_key)
+    resp = rpc("links", Stub, "CreatePartner", pb.CreatePartnerRequest(partner=msg), account_creds(api_key))
+    emit(resp.partner, json_out)
+
+
+@app.command("list")
+def list_(limit: Limit = 50, page_token: PageToken = "", api_key: ApiKey = "", json_out: JsonOut = False) -> None:
+    """List the account's partners.
+
+    Example:  clicktrail partner list
+    """
+    items, nxt = list_pages(
+        "links",
+        Stub,
+        "ListPartners",
+        pb.ListPartnersRequest(),
+        "partners",
+        account_creds(api_key),
+        limit=limit,
+        page_token=page_token,
+    )
+    emit_list(items, "partners", COLUMNS, json_out, nxt)
+
+
+@app.command("get")
+def get(partner_id: PartnerId, api_key: ApiKey = "", json_out: JsonOut = False) -> None:
+    """Show one partner.
+
+    Example:  clicktrail partner get PARTNER_ID
+    """
+    resp = rpc("links", Stub, "GetPartner", pb.GetPartnerRequest(partner_id=partner_id), account_creds(api_key))
+    emit(resp.partner, json_out)
+
+
+@app.command("update")
+def update(
+    partner_id: PartnerId,
+    name: Annotated[str | None, typer.Option("--name", help="New name.")] = None,
+    api_key: ApiKey = "",
+    json_out: JsonOut = False,
+) -> None:
+    """Rename a partner.
+
+    Example:  clicktrail partner update PARTNER_ID --name "Unity Ads (EU)"
+    """
+    msg = pb.Partner(partner_id=partner_id)
+    paths = []
+    if name is not None:
+        msg.name = name
+        paths.append("name")
+    req = pb.UpdatePartnerRequest(partner=msg)
+    req.update_mask.paths.extend(field_mask(paths))
+    resp = rpc("links", Stub, "UpdatePartner", req, account_creds(api_key))
+    emit(resp.partner, json_out)
+
+
+@app.command("delete")
+def delete(partner_id: PartnerId, api_key: ApiKey = "", json_out: JsonOut = False) -> None:
+    """Delete a partner.
+
+    Example:  clicktrail partner delete PARTNER_ID
+    """
+    rpc("links", Stub, "DeletePartner", pb.DeletePartnerRequest(partner_id=partner_id), account_creds(api_key))
+    emit_deleted("partner", partner_id, json_out)

@@ -1,0 +1,81 @@
+"""The `clicktrail` command line: everything an operator does, over gRPC.
+
+Entry point ``clicktrail = "cli.main:main"``. Commands live in cli/commands/,
+one module per resource; the shared plumbing is cli/common.py.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import typer
+
+# typer 0.29 vendors click; its exception classes live here (typer is pinned).
+from typer._click import exceptions as click_exc
+
+from cli.commands import accounts, apps, campaigns, events, links, partners, touches
+from cli.common import CliError, stderr
+
+app = typer.Typer(
+    name="clicktrail",
+    help=(
+        "Clicktrail: self-hosted ad tracking. Manage accounts, apps, partners, campaigns and "
+        "tracking links, and read recorded clicks, impressions and events.\n\n"
+        "Start the suite with `make run`, then: clicktrail account create --name Acme"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(accounts.app, name="account")
+app.add_typer(apps.app, name="app")
+app.add_typer(partners.app, name="partner")
+app.add_typer(campaigns.app, name="campaign")
+app.add_typer(links.app, name="link")
+app.add_typer(touches.clicks, name="click")
+app.add_typer(touches.impressions, name="impression")
+app.add_typer(events.app, name="event")
+
+
+def _error(message: str) -> None:
+    stderr().print(f"error: {message}", markup=False, highlight=False)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run one command line; returns the exit status (0 ok, 1 failure, 2 usage)."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(
+            args=list(argv) if argv is not None else None, prog_name="clicktrail", standalone_mode=False
+        )
+    except CliError as err:
+        _error(err.message)
+        return err.exit_code
+    except click_exc.NoArgsIsHelpError as err:
+        # With rich help, building the error already printed the help.
+        if err.format_message().strip():
+            print(err.format_message())
+        return 0
+    except click_exc.UsageError as err:
+        where = err.ctx.command_path if err.ctx else "clicktrail"
+        _error(f"{err.format_message()} (see `{where} --help`)")
+        return 2
+    except click_exc.ClickException as err:
+        _error(err.format_message())
+        return err.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        _error("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def main() -> None:
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Drives the CLI in-process (cli.main.run) in a worker thread, so the test's
+event loop keeps serving the real links server meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import io
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from cli.main import run
+from libs.grpc_server import RunningService
+from tests.conftest import ADMIN_TOKEN, AccountInfo
+
+
+@dataclasses.dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def invoke(argv: list[str]) -> Result:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = run(argv)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+Cli = Callable[..., Awaitable[Result]]
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> pytest.MonkeyPatch:
+    """No CLICKTRAIL_* from the developer's shell, and no .clicktrail/ in the cwd."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("CLICKTRAIL_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("cli.common.REPO_ROOT", tmp_path)
+    return monkeypatch
+
+
+@pytest.fixture
+def cli(cli_env: pytest.MonkeyPatch, links_server: RunningService, account: AccountInfo) -> Cli:
+    """``await cli("campaign", "list", "--json")``: the account's API key, the
+    admin token and the links server's address come from the environment.
+    Fails the test on a non-zero exit unless ``code=`` says otherwise."""
+    cli_env.setenv("CLICKTRAIL_LINKS_ADDR", links_server.addr)
+    cli_env.setenv("CLICKTRAIL_ADMIN_TOKEN", ADMIN_TOKEN)
+    cli_env.setenv("CLICKTRAIL_API_KEY", account.api_key)
+
+    async def call(*args: object, code: int = 0) -> Result:
+        res = await asyncio.to_thread(invoke, [str(a) for a in args])
+        assert res.code == code, f"exit {res.code}, stdout={res.stdout!r} stderr={res.stderr!r}"
+        return res
+
+    return call
