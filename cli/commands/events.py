@@ -9,8 +9,8 @@ from clicktrail.ingest.v1 import ingest_pb2 as pb
 from clicktrail.ingest.v1 import ingest_pb2_grpc as pb_grpc
 
 from cli.choices import EventType
-from cli.common import ApiKey, JsonOut, Limit, PageToken, account_creds, emit_list, enum_number, list_pages, timestamp
 from cli.commands.touches import SinceOpt, UntilOpt
+from cli.common import ApiKey, JsonOut, Limit, PageToken, account_creds, emit_list, enum_number, list_pages, timestamp
 
 app = typer.Typer(help="Events sent by apps, sites and back ends, newest first.", no_args_is_help=True)
 
@@ -21,7 +21,9 @@ COLUMNS = ["uuid", "receive_time", "event", "action", "user_id", "session_id", "
 def list_events(
     app_id: Annotated[str | None, typer.Option("--app", help="Only this app's events.")] = None,
     user: Annotated[str | None, typer.Option("--user", help="Only this user id's events.")] = None,
-    device: Annotated[str | None, typer.Option("--device", help="Only this device's (IDFA, GAID, IDFV or Android id).")] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="Only this device's (IDFA, GAID, IDFV or Android id).")
+    ] = None,
     event: Annotated[EventType | None, typer.Option("--event", help="Only this event type.")] = None,
     since: SinceOpt = None,
     until: UntilOpt = None,

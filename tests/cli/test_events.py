@@ -12,7 +12,9 @@ from libs.grpc_server import RunningService
 from tests.cli.conftest import Cli
 
 
-async def test_event_list_filters_and_prints_json(cli: Cli, ingest_server: RunningService, ingest_stub, cli_env) -> None:
+async def test_event_list_filters_and_prints_json(
+    cli: Cli, ingest_server: RunningService, ingest_stub, cli_env
+) -> None:
     cli_env.setenv("CLICKTRAIL_INGEST_ADDR", ingest_server.addr)
     app = (await cli("app", "create", "--name", "Web", "--platform", "web", "--json")).json()
     now = dt.datetime.now(dt.UTC).isoformat()

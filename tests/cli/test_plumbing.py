@@ -12,12 +12,12 @@ from pathlib import Path
 import grpc
 import pytest
 import typer
+from clicktrail.ingest.v1 import ingest_pb2 as ipb
 from clicktrail.links.v1 import links_pb2 as pb
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from cli import choices
-from clicktrail.ingest.v1 import ingest_pb2 as ipb
 from cli.common import enum_choices, enum_number, rpc_error, to_dict
 from cli.main import app
 from tests.cli.conftest import invoke
