@@ -3,8 +3,9 @@
 Routes
   GET|HEAD /c/{slug}    record a click, 302 to the link's rendered destination
   GET|HEAD /i/{slug}    record an impression, 200 with a 1x1 GIF
+  POST /v1/events       SDK event batch (X-Api-Key app key), forwarded to ingest
   GET|HEAD /healthz     liveness
-  GET|HEAD /readyz      readiness: the links service answers grpc.health.v1 Check
+  GET|HEAD /readyz      readiness: links and ingest answer grpc.health.v1 Check
   GET|HEAD /metrics     Prometheus
   GET|HEAD /openapi.json
 
@@ -27,8 +28,11 @@ from urllib.parse import quote
 
 import grpc
 import orjson
+from clicktrail.ingest.v1 import ingest_pb2
 from clicktrail.links.v1 import links_pb2
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from gateway.batcher import BatchError, TouchBatcher
@@ -45,6 +49,16 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 LINKS_SERVICE = "clicktrail.links.v1.LinksService"
+INGEST_SERVICE = "clicktrail.ingest.v1.IngestService"
+MAX_EVENTS_BODY = 8 * 1024 * 1024
+EVENT_STATUS = {1: "accepted", 2: "duplicate", 3: "rejected"}
+# gRPC status of SendEventsJson -> HTTP status and what to tell the client.
+EVENTS_ERRORS = {
+    grpc.StatusCode.INVALID_ARGUMENT: (400, ""),
+    grpc.StatusCode.UNAUTHENTICATED: (401, "invalid app key: send the app key in X-Api-Key"),
+    grpc.StatusCode.PERMISSION_DENIED: (403, ""),
+    grpc.StatusCode.RESOURCE_EXHAUSTED: (413, ""),
+}
 SLUG_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 REQUEST_ID_RE = re.compile(rb"[A-Za-z0-9._:/+=-]{1,128}")
 # Anything but visible ASCII is percent-encoded before it goes into a header.
@@ -148,6 +162,7 @@ class Gateway:
         self._trusted = settings.trusted_proxies
         self._max_query = settings.max_query_bytes
         self._pool: ChannelPool | None = None
+        self._ingest: ChannelPool | None = None
         self.clicks: TouchBatcher | None = None
         self.impressions: TouchBatcher | None = None
         self._start_lock = asyncio.Lock()
@@ -197,8 +212,9 @@ class Gateway:
                 field="impressions",
                 **common,
             )
+            self._ingest = ChannelPool(s.ingest_addr, s.gateway_channels, deadline_s=s.grpc_deadline_s)
             self._pool = pool
-            log.info("gateway_started", links=s.links_addr, channels=len(pool.channels))
+            log.info("gateway_started", links=s.links_addr, ingest=s.ingest_addr, channels=len(pool.channels))
 
     async def shutdown(self, grace_s: float = 10.0) -> None:
         """Stop taking touches, send what waits, wait for running calls, close."""
@@ -209,6 +225,9 @@ class Gateway:
             if b is not None:
                 await b.drain(grace_s)
         await self._pool.close()
+        if self._ingest is not None:
+            await self._ingest.close()
+            self._ingest = None
         self._pool = None
         log.info("gateway_stopped")
 
@@ -217,7 +236,7 @@ class Gateway:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self._http(scope, send)
+            await self._http(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -239,12 +258,12 @@ class Gateway:
                     await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _http(self, scope: Scope, send: Send) -> None:
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
         path: str = scope["path"]
         method: str = scope["method"]
         ua = ref = xff = b""
-        rid = b""
+        rid = api_key = encoding = b""
         for name, value in scope["headers"]:
             if name == b"user-agent":
                 ua = value
@@ -254,6 +273,10 @@ class Gateway:
                 rid = value
             elif name == b"x-forwarded-for":
                 xff = value if not xff else xff + b"," + value
+            elif name == b"x-api-key":
+                api_key = value
+            elif name == b"content-encoding":
+                encoding = value
         if rid and REQUEST_ID_RE.fullmatch(rid) is not None:
             rid_b = rid
             rid_s = rid.decode("ascii")
@@ -272,6 +295,9 @@ class Gateway:
             elif path.startswith("/i/"):
                 route = "impression"
                 status = await self._impression(scope, sender, path[3:], method, ua, ref, xff)
+            elif path == "/v1/events":
+                route = "events"
+                status = await self._events(scope, receive, sender, method, api_key, encoding, ua, xff)
             else:
                 handler = self._exact.get(path)
                 if handler is None:
@@ -409,6 +435,62 @@ class Gateway:
         log.error("bad_touch_result", slug=slug, outcome=outcome, request_id=request_id_var.get())
         return await sender.send(503, _text_headers(TEXT_CT, UNAVAILABLE_BODY), UNAVAILABLE_BODY)
 
+    # -- events ---------------------------------------------------------------
+
+    async def _events(
+        self, scope: Scope, receive: Receive, sender: _Sender, method: str, api_key: bytes, encoding: bytes,
+        ua: bytes, xff: bytes,
+    ) -> int:  # fmt: skip
+        if method != "POST":
+            body = _json({"error": "method not allowed: POST a JSON body"})
+            return await sender.send(405, [*_text_headers(JSON_CT, body), (b"allow", b"POST")], body)
+        key = api_key.decode("latin-1").strip()
+        if not key:
+            return await _json_error(sender, 401, "missing X-Api-Key: send the app key (`clicktrail app create`)")
+        enc = encoding.strip().lower()
+        if enc not in (b"", b"identity", b"gzip"):
+            return await _json_error(sender, 415, "Content-Encoding must be gzip or identity")
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return 499
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_EVENTS_BODY:
+                return await _json_error(sender, 413, f"body larger than {MAX_EVENTS_BODY // (1024 * 1024)} MiB")
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        await self._ensure_started()
+        if self._ingest is None:
+            return await _json_error(sender, 503, "ingest service unavailable; resend later (events are idempotent)")
+        request = ingest_pb2.SendEventsJsonRequest(
+            body=b"".join(chunks), gzip=enc == b"gzip", client_ip=self.client_ip(scope, xff),
+            client_user_agent=_decode_header(ua),
+        )  # fmt: skip
+        try:
+            reply = await self._ingest.next().unary_unary(
+                f"/{INGEST_SERVICE}/SendEventsJson",
+                request_serializer=ingest_pb2.SendEventsJsonRequest.SerializeToString,
+                response_deserializer=ingest_pb2.SendEventsJsonResponse.FromString,
+            )(request, metadata=(("authorization", f"Bearer {key}"),))
+        except grpc.aio.AioRpcError as err:
+            status, text = EVENTS_ERRORS.get(err.code(), (503, ""))
+            if status == 503:
+                log.warning("events_unavailable", code=err.code().name, detail=err.details())
+                text = "ingest service unavailable; resend later (events are idempotent by uuid)"
+            return await _json_error(sender, status, text or err.details() or "", _first_field(err))
+        body = _json({
+            "accepted": reply.accepted, "duplicates": reply.duplicates, "rejected": reply.rejected,
+            "results": [
+                {"index": r.index, "uuid": r.uuid, "status": EVENT_STATUS.get(r.status, "rejected"),
+                 **({"field": r.field, "reason": r.reason} if r.field or r.reason else {})}
+                for r in reply.results
+            ],
+        })  # fmt: skip
+        return await sender.send(202, [*_text_headers(JSON_CT, body), NO_STORE], body)
+
     # -- probes and documents -------------------------------------------------
 
     async def _not_allowed(self, sender: _Sender) -> int:
@@ -422,21 +504,23 @@ class Gateway:
     async def _readyz(self, scope: Scope, sender: _Sender, head: bool) -> int:
         await self._ensure_started()
         checks: dict[str, str] = {}
-        if self._draining or self._pool is None:
+        if self._draining or self._pool is None or self._ingest is None:
             checks["gateway"] = "draining"
         else:
-            checks["links"] = await self._check_links()
+            links, ingest = await asyncio.gather(
+                self._check(self._pool, LINKS_SERVICE), self._check(self._ingest, INGEST_SERVICE)
+            )
+            checks["links"], checks["ingest"] = links, ingest
         ok = all(v == "ok" for v in checks.values())
         body = _json({"status": "ok" if ok else "unavailable", "checks": checks})
         headers = [*_text_headers(JSON_CT, body), NO_STORE]
         return await sender.send(200 if ok else 503, headers, body)
 
-    async def _check_links(self) -> str:
-        assert self._pool is not None
-        stub = health_pb2_grpc.HealthStub(self._pool.next())
+    async def _check(self, pool: ChannelPool, service: str) -> str:
+        stub = health_pb2_grpc.HealthStub(pool.next())
         try:
             reply = await stub.Check(
-                health_pb2.HealthCheckRequest(service=LINKS_SERVICE),
+                health_pb2.HealthCheckRequest(service=service),
                 timeout=min(1.0, self.settings.grpc_deadline_s),
             )
         except grpc.aio.AioRpcError as err:
@@ -451,6 +535,21 @@ class Gateway:
 
     async def _openapi(self, scope: Scope, sender: _Sender, head: bool) -> int:
         return await sender.send(200, _text_headers(JSON_CT, DOCUMENT_BYTES), DOCUMENT_BYTES)
+
+
+def _first_field(err: grpc.aio.AioRpcError) -> str:
+    """The first field violation of a rich gRPC error, if it carries one."""
+    status = rpc_status.from_call(err)
+    for detail in status.details if status else ():
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad) and bad.field_violations:
+            return str(bad.field_violations[0].field)
+    return ""
+
+
+async def _json_error(sender: _Sender, status: int, message: str, field: str = "") -> int:
+    body = _json({"error": message, **({"field": field} if field else {})})
+    return await sender.send(status, _text_headers(JSON_CT, body), body)
 
 
 class _Sender:

@@ -94,7 +94,7 @@ DOCUMENT: dict[str, Any] = {
         "title": "Clicktrail gateway",
         "version": "1.0.0",
         "description": "Public HTTP endpoints of Clicktrail: tracking-link clicks and impressions, "
-        "plus health, readiness and metrics probes. Redirect targets come only from stored links.",
+        "SDK event batches, plus health, readiness and metrics probes. Redirect targets come only from stored links.",
     },
     "paths": {
         "/c/{slug}": {
@@ -139,6 +139,118 @@ DOCUMENT: dict[str, Any] = {
                     **_touch_errors(),
                 },
             },
+        },
+        "/v1/events": {
+            "post": {
+                "summary": "Send a batch of SDK events",
+                "description": 'Body `{"events": [...]}` (at most 1,000 events; gzip accepted with '
+                "`Content-Encoding: gzip`), authenticated by the app key in `X-Api-Key`, which can only "
+                "send events for its own app. Each event is answered accepted, duplicate (its uuid was "
+                "stored before) or rejected with the field and reason; the valid part of a batch is always "
+                "kept. Events are idempotent by uuid, so a request that failed with 503 can be resent.",
+                "parameters": [
+                    {
+                        "name": "X-Api-Key",
+                        "in": "header",
+                        "required": True,
+                        "schema": {"type": "string"},
+                        "description": "The app key (`clicktrail app create` prints it).",
+                    },
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["events"],
+                                "properties": {
+                                    "events": {
+                                        "type": "array",
+                                        "maxItems": 1000,
+                                        "items": {
+                                            "type": "object",
+                                            "required": ["uuid", "event", "timestamp"],
+                                            "properties": {
+                                                "uuid": {"type": "string", "format": "uuid"},
+                                                "event": {
+                                                    "enum": ["install", "identify", "track", "screen", "heartbeat"]
+                                                },
+                                                "timestamp": {
+                                                    "description": "ISO 8601 (UTC when no offset) or epoch ms."
+                                                },
+                                                "session_id": {"type": "string"},
+                                                "offset": {"type": "integer", "minimum": 0},
+                                                "user_id": {"type": "string"},
+                                                "ref": {"type": "string"},
+                                                "app_id": {"type": "string"},
+                                                "ip": {"type": "string"},
+                                                "user_agent": {"type": "string"},
+                                                "action": {
+                                                    "type": "string",
+                                                    "description": "track: the action; screen: the screen.",
+                                                },
+                                                "action_properties": {"type": "object"},
+                                                "click_id": {
+                                                    "type": "string",
+                                                    "description": "install: from the store referrer.",
+                                                },
+                                                "device": {
+                                                    "type": "object",
+                                                    "properties": {
+                                                        "idfa": {"type": "string"},
+                                                        "gaid": {"type": "string"},
+                                                        "idfv": {"type": "string"},
+                                                        "android_id": {"type": "string"},
+                                                        "platform": {"enum": ["ios", "android", "web", "other"]},
+                                                        "os_version": {"type": "string"},
+                                                        "device_model": {"type": "string"},
+                                                        "locale": {"type": "string"},
+                                                    },
+                                                },
+                                            },
+                                        },
+                                    }
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "202": {
+                        "description": "The body parsed; one result per event.",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "accepted": {"type": "integer"},
+                                        "duplicates": {"type": "integer"},
+                                        "rejected": {"type": "integer"},
+                                        "results": {
+                                            "type": "array",
+                                            "items": {
+                                                "type": "object",
+                                                "properties": {
+                                                    "index": {"type": "integer"},
+                                                    "uuid": {"type": "string"},
+                                                    "status": {"enum": ["accepted", "duplicate", "rejected"]},
+                                                    "field": {"type": "string"},
+                                                    "reason": {"type": "string"},
+                                                },
+                                            },
+                                        },
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "400": {"description": 'The body is not JSON or not `{"events": [...]}`.'},
+                    "401": {"description": "Missing or invalid app key."},
+                    "413": {"description": "Body over 8 MiB (also after gzip) or more than 1,000 events."},
+                    "503": {"description": "The ingest service is unavailable; nothing is lost by resending."},
+                },
+            }
         },
         "/healthz": _probe("Liveness", "The process is up."),
         "/readyz": _probe(

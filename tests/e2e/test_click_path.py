@@ -136,3 +136,27 @@ async def test_a_child_that_dies_stops_the_suite(suite: Suite) -> None:
         with pytest.raises(httpx.HTTPError):
             await http.get(suite.gateway_url + "/healthz")
     await asyncio.sleep(0)
+
+
+async def test_sdk_events_over_http_are_listed_by_the_cli(suite: Suite) -> None:
+    import datetime as dt
+    import uuid
+
+    env = await _account(suite, "Events Co")
+    app_ = (await suite.cli("app", "create", "--name", "Web Shop", "--platform", "web", "--json", env=env)).json()
+    sent = [
+        {"uuid": str(uuid.uuid4()), "event": "identify", "timestamp": dt.datetime.now(dt.UTC).isoformat(),
+         "user_id": "shopper-1"},
+        {"uuid": str(uuid.uuid4()), "event": "track", "timestamp": dt.datetime.now(dt.UTC).isoformat(),
+         "user_id": "shopper-1", "action": "monetization_web2", "action_properties": {"bundle_id": "gold"}},
+    ]  # fmt: skip
+    async with httpx.AsyncClient(timeout=10) as http:
+        r = await http.post(
+            suite.gateway_url + "/v1/events", json={"events": sent}, headers={"X-Api-Key": app_["app_key"]}
+        )
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert [x["status"] for x in body["results"]] == ["accepted", "rejected"]
+    assert body["results"][1]["field"] == "action_properties.bundle_package_items"
+    listed = (await suite.cli("event", "list", "--app", app_["app_id"], "--json", env=env)).json()["events"]
+    assert [(e["uuid"], e["event"], e["user_id"]) for e in listed] == [(sent[0]["uuid"], "identify", "shopper-1")]

@@ -87,8 +87,10 @@ async def start_gateway(settings: Settings, graceful_s: float = 5) -> RunningGat
 
 
 @pytest.fixture
-def gateway_settings(settings: Settings, links_server: Any) -> Settings:
-    return dataclasses.replace(settings, links_addr=links_server.addr, grpc_deadline_s=3.0)
+def gateway_settings(settings: Settings, links_server: Any, ingest_server: Any) -> Settings:
+    return dataclasses.replace(
+        settings, links_addr=links_server.addr, ingest_addr=ingest_server.addr, grpc_deadline_s=3.0
+    )
 
 
 @pytest.fixture

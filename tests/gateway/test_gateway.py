@@ -265,7 +265,7 @@ async def test_healthz_readyz_metrics_openapi(client: httpx.AsyncClient, make_li
     assert (r.status_code, r.json()) == (200, {"status": "ok"})
     r = await client.get("/readyz")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "checks": {"links": "ok"}}
+    assert r.json() == {"status": "ok", "checks": {"links": "ok", "ingest": "ok"}}
 
     t = await make_link()
     assert (await client.get(f"/c/{t.slug}")).status_code == 302
@@ -282,7 +282,7 @@ async def test_healthz_readyz_metrics_openapi(client: httpx.AsyncClient, make_li
     assert r.status_code == 200
     doc = orjson.loads(r.content)
     assert doc["openapi"].startswith("3.1")
-    assert {"/c/{slug}", "/i/{slug}", "/healthz", "/readyz", "/metrics"} <= set(doc["paths"])
+    assert {"/c/{slug}", "/i/{slug}", "/v1/events", "/healthz", "/readyz", "/metrics"} <= set(doc["paths"])
     assert "302" in doc["paths"]["/c/{slug}"]["get"]["responses"]
 
 
