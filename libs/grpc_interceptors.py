@@ -138,6 +138,9 @@ class ErrorInterceptor(_UnaryWrapper):
         ) as err:
             log.error("database_unavailable", method=details.method, error=str(err))
             await context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable, retry")
+        except asyncpg.exceptions.TransactionRollbackError as err:  # deadlock, serialization failure
+            log.warning("transaction_rolled_back", method=details.method, error=str(err))
+            await context.abort(grpc.StatusCode.ABORTED, "concurrent update conflict, retry")
         except asyncpg.exceptions.QueryCanceledError:
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "query took too long")
         except Exception:

@@ -61,17 +61,19 @@ async def enqueue(
     if not payloads:
         return
     accounts = list(account_ids) if account_ids is not None else [""] * len(payloads)
+    # One round trip; the notification is delivered when the transaction commits.
     await conn.execute(
-        "INSERT INTO queue.jobs (queue, account_id, payload, max_attempts, run_at)"
+        "WITH added AS (INSERT INTO queue.jobs (queue, account_id, payload, max_attempts, run_at)"
         " SELECT $1, a, p, $4, now() + make_interval(secs => $5)"
-        " FROM unnest($2::text[], $3::bytea[]) AS t(a, p)",
+        " FROM unnest($2::text[], $3::bytea[]) AS t(a, p) RETURNING 1)"
+        " SELECT pg_notify($6, '') FROM (SELECT 1 FROM added LIMIT 1) AS any_added",
         queue,
         accounts,
         list(payloads),
         max_attempts,
         delay_s,
+        channel_name(queue),
     )
-    await conn.execute("SELECT pg_notify($1, '')", channel_name(queue))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,13 +19,16 @@ from services.ingest.store import EventStore, row_to_event
 from services.ingest.validate import EVENT_NAMES, MAX_BATCH, PLATFORM_NAMES, Context, Rejected, validate
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def _event_to_dict(e: pb.Event) -> dict[str, Any]:
     """A typed event in the JSON shape the validator reads."""
     d: dict[str, Any] = {
         "uuid": e.uuid, "event": EVENT_NAMES.get(e.event),
-        "timestamp": e.timestamp.ToDatetime(tzinfo=dt.UTC) if e.HasField("timestamp") else None,
+        "timestamp": _EPOCH + dt.timedelta(seconds=e.timestamp.seconds, microseconds=e.timestamp.nanos // 1000)
+        if e.HasField("timestamp")
+        else None,
         "session_id": e.session_id, "offset": e.offset or None, "user_id": e.user_id, "ref": e.ref,
         "app_id": e.app_id, "ip": e.ip, "user_agent": e.user_agent, "action": e.action, "click_id": e.click_id,
     }  # fmt: skip

@@ -12,26 +12,30 @@ import asyncpg
 from clicktrail.ingest.v1 import ingest_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from libs import event_handoff
+from libs.event_handoff import COLUMNS, EVENT_QUEUE
 from libs.groupcommit import GroupCommitter
 from libs.queue import enqueue
-from services.ingest.validate import COLUMNS
 
-ATTRIBUTION_QUEUE = "attribution.events"
 # Column positions in a row (see validate.COLUMNS).
 C = {name: i for i, name in enumerate(COLUMNS)}
 
-CLAIM_UUIDS = """
-INSERT INTO ingest.event_ids (account_id, event_uuid, receive_time)
-SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[])
-ON CONFLICT DO NOTHING
-RETURNING account_id, event_uuid
-"""
-
-FIRST_SEEN = """
-INSERT INTO ingest.first_seen AS f (account_id, app_id, kind, id, first_time)
-SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[], $4::text[], $5::timestamptz[])
-ON CONFLICT (account_id, app_id, kind, id) DO UPDATE SET first_time = excluded.first_time
-WHERE excluded.first_time < f.first_time
+# One round trip: claim the uuids (the new ones come back) and keep first-seen
+# times. A duplicate carries its original's times, so counting it in
+# first_seen changes nothing.
+CLAIM_AND_FIRST_SEEN = """
+WITH claimed AS (
+    INSERT INTO ingest.event_ids (account_id, event_uuid, receive_time)
+    SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[])
+    ON CONFLICT DO NOTHING
+    RETURNING account_id, event_uuid
+), seen AS (
+    INSERT INTO ingest.first_seen AS f (account_id, app_id, kind, id, first_time)
+    SELECT * FROM unnest($4::text[], $5::text[], $6::smallint[], $7::text[], $8::timestamptz[])
+    ON CONFLICT (account_id, app_id, kind, id) DO UPDATE SET first_time = excluded.first_time
+    WHERE excluded.first_time < f.first_time
+)
+SELECT account_id, event_uuid FROM claimed
 """
 
 Row = tuple[Any, ...]
@@ -43,40 +47,64 @@ def _ts(value: dt.datetime) -> Timestamp:
     return ts
 
 
-def row_to_event(row: Row | asyncpg.Record) -> pb.Event:
-    """The hand-off and ListEvents shape of a stored event."""
-    r = (lambda k: row[k]) if isinstance(row, asyncpg.Record) else (lambda k: row[C[k]])
+def row_to_event(row: asyncpg.Record) -> pb.Event:
+    """A stored event as ListEvents answers it."""
     device = pb.Device(
-        idfa=r("idfa") or "", gaid=r("gaid") or "", idfv=r("idfv") or "", android_id=r("android_id") or "",
-        platform=r("platform"), os_version=r("os_version") or "", device_model=r("device_model") or "",
-        locale=r("locale") or "",
+        idfa=row["idfa"] or "", gaid=row["gaid"] or "", idfv=row["idfv"] or "", android_id=row["android_id"] or "",
+        platform=row["platform"], os_version=row["os_version"] or "", device_model=row["device_model"] or "",
+        locale=row["locale"] or "",
     )  # fmt: skip
     return pb.Event(
-        uuid=str(r("event_uuid")), event=r("event"), timestamp=_ts(r("event_time")),
-        receive_time=_ts(r("receive_time")), session_id=r("session_id") or "", offset=r("session_offset") or 0,
-        user_id=r("user_id") or "", ref=r("ref") or "", app_id=r("app_id"), device=device,
-        ip=str(r("ip")) if r("ip") else "", user_agent=r("user_agent") or "", action=r("action") or "",
-        action_properties_json=r("properties") or "", click_id=r("click_id") or "", account_id=r("account_id"),
+        uuid=str(row["event_uuid"]), event=row["event"], timestamp=_ts(row["event_time"]),
+        receive_time=_ts(row["receive_time"]), session_id=row["session_id"] or "",
+        offset=row["session_offset"] or 0, user_id=row["user_id"] or "", ref=row["ref"] or "",
+        app_id=row["app_id"], device=device, ip=str(row["ip"]) if row["ip"] else "",
+        user_agent=row["user_agent"] or "", action=row["action"] or "",
+        action_properties_json=row["properties"] or "", click_id=row["click_id"] or "",
+        account_id=row["account_id"],
     )  # fmt: skip
 
 
-def _first_seen(rows: list[Row]) -> list[list[Any]]:
-    """Earliest time per (account, app, kind, id) in this flush."""
-    earliest: dict[tuple[str, str, int, str], dt.datetime] = {}
-    for row in rows:
-        base = (row[C["account_id"]], row[C["app_id"]])
-        t = row[C["event_time"]]
-        keys = []
-        if row[C["user_id"]]:
-            keys.append((*base, 1, row[C["user_id"]]))
-        for col in ("idfa", "gaid", "idfv", "android_id"):
-            if row[C[col]]:
-                keys.append((*base, 2, row[C[col]]))
-        for key in keys:
-            if key not in earliest or t < earliest[key]:
-                earliest[key] = t
+FirstSeenKey = tuple[str, str, int, str]
+
+
+class FirstSeenBound:
+    """What this process knows is already in ingest.first_seen: for a key, a
+    time t such that the stored first_time <= t. An event at or after t cannot
+    lower it, so its upsert is skipped. Filled only after a commit; a replica
+    that does not know a key just upserts (the upsert keeps the earliest)."""
+
+    def __init__(self, max_keys: int = 500_000) -> None:
+        self._bound: dict[FirstSeenKey, dt.datetime] = {}
+        self._max = max_keys
+
+    def needed(self, rows: list[Row]) -> dict[FirstSeenKey, dt.datetime]:
+        """Earliest time per key in ``rows``, for the keys that may still change."""
+        earliest: dict[FirstSeenKey, dt.datetime] = {}
+        bound = self._bound
+        for row in rows:
+            account_id, app_id, t = row[C["account_id"]], row[C["app_id"]], row[C["event_time"]]
+            for kind, col in ((1, C["user_id"]), (2, C["idfa"]), (2, C["gaid"]), (2, C["idfv"]), (2, C["android_id"])):
+                ident = row[col]
+                if not ident:
+                    continue
+                key = (account_id, app_id, kind, ident)
+                known = bound.get(key)
+                if known is not None and known <= t:
+                    continue
+                if key not in earliest or t < earliest[key]:
+                    earliest[key] = t
+        return earliest
+
+    def committed(self, upserted: dict[FirstSeenKey, dt.datetime]) -> None:
+        if len(self._bound) + len(upserted) > self._max:
+            self._bound.clear()
+        self._bound.update(upserted)
+
+
+def first_seen_columns(keys: dict[FirstSeenKey, dt.datetime]) -> list[list[Any]]:
     cols: list[list[Any]] = [[], [], [], [], []]
-    for (account_id, app_id, kind, ident), t in earliest.items():
+    for (account_id, app_id, kind, ident), t in sorted(keys.items()):  # one lock order for every flush
         cols[0].append(account_id)
         cols[1].append(app_id)
         cols[2].append(kind)
@@ -86,8 +114,9 @@ def _first_seen(rows: list[Row]) -> list[list[Any]]:
 
 
 class EventStore:
-    def __init__(self, pool: asyncpg.Pool, *, max_inflight: int = 2) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, max_inflight: int = 4) -> None:
         self._pool = pool
+        self.first_seen = FirstSeenBound()
         self.committer: GroupCommitter[Row, set[tuple[str, uuid.UUID]]] = GroupCommitter(
             self._flush, name="ingest.events", max_items=20_000, max_inflight=max_inflight
         )
@@ -100,12 +129,16 @@ class EventStore:
 
     async def _flush(self, submissions: list[list[Row]]) -> list[set[tuple[str, uuid.UUID]]]:
         everything = [r for rows in submissions for r in rows]
+        first_seen = self.first_seen.needed(everything)
         async with self._pool.acquire() as conn, conn.transaction():
+            # Concurrent flushes take row locks in one global order (sorted keys): no deadlocks.
+            keyed = sorted(everything, key=lambda r: (r[C["account_id"]], r[C["event_uuid"]]))
             claimed = await conn.fetch(
-                CLAIM_UUIDS,
-                [r[C["account_id"]] for r in everything],
-                [r[C["event_uuid"]] for r in everything],
-                [r[C["receive_time"]] for r in everything],
+                CLAIM_AND_FIRST_SEEN,
+                [r[C["account_id"]] for r in keyed],
+                [r[C["event_uuid"]] for r in keyed],
+                [r[C["receive_time"]] for r in keyed],
+                *first_seen_columns(first_seen),
             )
             new = {(r["account_id"], r["event_uuid"]) for r in claimed}
             stored: list[Row] = []
@@ -123,17 +156,14 @@ class EventStore:
                 per_submission.append(mine)
             if stored:
                 await conn.copy_records_to_table("events", schema_name="ingest", columns=COLUMNS, records=stored)
-                await conn.execute(FIRST_SEEN, *_first_seen(stored))
                 by_account: dict[str, list[Row]] = {}
                 for r in stored:
                     by_account.setdefault(r[C["account_id"]], []).append(r)
                 await enqueue(
                     conn,
-                    ATTRIBUTION_QUEUE,
-                    [
-                        pb.EventBatch(events=[row_to_event(r) for r in rows]).SerializeToString()
-                        for rows in by_account.values()
-                    ],
+                    EVENT_QUEUE,
+                    [event_handoff.encode(rows) for rows in by_account.values()],
                     account_ids=list(by_account),
                 )
+        self.first_seen.committed(first_seen)
         return per_submission

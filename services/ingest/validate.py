@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import decimal
+import functools
 import ipaddress
 import re
 import uuid
@@ -33,12 +34,6 @@ STRING_LIMITS = {
     "session_id": 128, "user_id": 256, "ref": 512, "action": 128, "click_id": 64, "user_agent": 1024,
     "idfv": 64, "android_id": 64, "os_version": 64, "device_model": 128, "locale": 35,
 }  # fmt: skip
-
-COLUMNS = (
-    "account_id", "app_id", "event_uuid", "event", "event_time", "receive_time", "session_id",
-    "session_offset", "user_id", "ref", "idfa", "gaid", "idfv", "android_id", "platform", "os_version",
-    "device_model", "locale", "ip", "user_agent", "action", "properties", "click_id",
-)  # fmt: skip
 
 
 class Rejected(Exception):
@@ -102,6 +97,11 @@ def _device_id(device: dict[str, Any], key: str) -> str | None:
         raise Rejected(f"device.{key}", "must be a UUID like 6d92078a-8246-4ba4-ae5b-76104861e7dc")
     value = value.lower()
     return None if value == ZERO_ID else value
+
+
+@functools.lru_cache(maxsize=65_536)
+def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(text)
 
 
 def _depth(value: Any, depth: int = 0) -> int:
@@ -219,7 +219,7 @@ def validate(ev: Any, ctx: Context) -> tuple[tuple[Any, ...], uuid.UUID]:
     locale = _str(device, "locale", prefix="device.")
     ip_text = ev.get("ip") or ctx.client_ip
     try:
-        ip = ipaddress.ip_address(ip_text) if ip_text else None
+        ip = _parse_ip(ip_text) if ip_text else None
     except (ValueError, TypeError):
         raise Rejected("ip", "must be an IPv4 or IPv6 address") from None
     user_agent = _str(ev, "user_agent") or ctx.client_user_agent[: STRING_LIMITS["user_agent"]] or None

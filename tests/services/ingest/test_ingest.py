@@ -13,8 +13,9 @@ from clicktrail.ingest.v1 import ingest_pb2_grpc
 from clicktrail.links.v1 import links_pb2 as lpb
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from libs import event_handoff
+from libs.event_handoff import EVENT_QUEUE
 from libs.queue import Consumer
-from services.ingest.store import ATTRIBUTION_QUEUE
 
 ACCEPTED, DUPLICATE, REJECTED = pb.EVENT_STATUS_ACCEPTED, pb.EVENT_STATUS_DUPLICATE, pb.EVENT_STATUS_REJECTED
 IDFA = "6d92078a-8246-4ba4-ae5b-76104861e7dc"
@@ -261,9 +262,9 @@ async def test_every_accepted_event_is_handed_off_exactly_once(app_stub, ingest_
     handed: list[str] = []
 
     async def handler(job):
-        handed.extend(e.uuid for e in pb.EventBatch.FromString(job.payload).events)
+        handed.extend(e["event_uuid"] for e in event_handoff.decode(job.payload))
 
-    consumer = Consumer(ingest_server.ctx.pool, ATTRIBUTION_QUEUE, handler=handler, batch_size=1000)
+    consumer = Consumer(ingest_server.ctx.pool, EVENT_QUEUE, handler=handler, batch_size=1000)
     while await consumer.run_once():
         pass
     assert sorted(handed) == sorted(e["uuid"] for e in sent)
