@@ -170,7 +170,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 procs, "gateway", _server_cmd(args.server, "gateway.app:create_app", http_port, factory=True), env, work
             )
             base = f"http://127.0.0.1:{http_port}"
-            await wait_http(gateway, f"{base}/readyz")
+            await wait_http(gateway, f"{base}/healthz")  # links is SERVING (checked above); ingest is not started
             account_id, links = await _setup(grpc_addr, admin)
 
             if args.warmup:
