@@ -45,14 +45,28 @@ class Settings:
     # Proxies whose X-Forwarded-For the gateway believes (comma-separated CIDRs).
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     partition_days_ahead: int = 7
-    # Group commit: flush when this many rows wait, or after this many milliseconds.
-    commit_batch_rows: int = 2000
-    commit_delay_ms: float = 2.0
     # Gateway click coalescing into one RecordClicks call.
     gateway_batch_max: int = 256
     gateway_batch_delay_ms: float = 1.0
     gateway_channels: int = 2
     max_query_bytes: int = 8192
+    # Postback dispatch. Destinations in these networks are allowed even when
+    # private/loopback/link-local (comma-separated CIDRs, e.g. 127.0.0.0/8).
+    postback_allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    # Attempts per delivery and the backoff (full jitter, base * 2^n capped):
+    # 25 attempts from 10 s to 3 h span about 24 hours on average.
+    postback_max_attempts: int = 25
+    postback_retry_base_s: float = 10.0
+    postback_retry_cap_s: float = 10800.0
+    postback_connect_timeout_s: float = 5.0
+    postback_timeout_s: float = 15.0
+    # Requests in flight per dispatcher process, and per destination host.
+    postback_concurrency: int = 512
+    postback_host_concurrency: int = 32
+    postback_batch_size: int = 200
+    # A claimed delivery comes back to the queue after this long if its dispatcher died.
+    postback_lease_s: float = 60.0
+    postback_poll_s: float = 1.0
 
     def addr_of(self, service: str) -> str:
         """Where a service's gRPC server is (accounts live in the links process)."""
