@@ -8,6 +8,15 @@ import time
 import asyncpg
 
 
+async def _light_reset(conn: asyncpg.Connection) -> None:
+    """Pool release without asyncpg's default RESET ALL / UNLISTEN * / CLOSE ALL
+    round trip: our code leaves no session state behind (advisory locks are
+    released explicitly, listeners removed), so only guard against an open
+    transaction."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 async def create_pool(
     dsn: str, *, min_size: int = 2, max_size: int = 10, application_name: str = "clicktrail"
 ) -> asyncpg.Pool:
@@ -17,6 +26,7 @@ async def create_pool(
         max_size=max_size,
         server_settings={"application_name": application_name},
         command_timeout=60,
+        reset=_light_reset,
     )
     assert pool is not None
     return pool
