@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -56,24 +57,33 @@ async def enqueue(
     account_ids: Sequence[str] | None = None,
     max_attempts: int = 20,
     delay_s: float = 0.0,
-) -> None:
-    """Add jobs; call inside the transaction that writes the data they describe."""
+    returning: bool = False,
+) -> list[int]:
+    """Add jobs; call inside the transaction that writes the data they describe.
+    With ``returning``, answers the new jobs' ids in payload order (else [])."""
     if not payloads:
-        return
+        return []
     accounts = list(account_ids) if account_ids is not None else [""] * len(payloads)
+    args = (queue, accounts, list(payloads), max_attempts, delay_s, channel_name(queue))
+    if returning:
+        rows = await conn.fetch(
+            "WITH added AS (INSERT INTO queue.jobs (queue, account_id, payload, max_attempts, run_at)"
+            " SELECT $1, a, p, $4, now() + make_interval(secs => $5)"
+            " FROM unnest($2::text[], $3::bytea[]) WITH ORDINALITY AS t(a, p, n) ORDER BY n RETURNING job_id),"
+            " notified AS (SELECT pg_notify($6, '') FROM (SELECT 1 FROM added LIMIT 1) AS any_added)"
+            " SELECT job_id FROM added WHERE (SELECT count(*) FROM notified) >= 0 ORDER BY job_id",
+            *args,
+        )
+        return [r["job_id"] for r in rows]
     # One round trip; the notification is delivered when the transaction commits.
     await conn.execute(
         "WITH added AS (INSERT INTO queue.jobs (queue, account_id, payload, max_attempts, run_at)"
         " SELECT $1, a, p, $4, now() + make_interval(secs => $5)"
         " FROM unnest($2::text[], $3::bytea[]) AS t(a, p) RETURNING 1)"
         " SELECT pg_notify($6, '') FROM (SELECT 1 FROM added LIMIT 1) AS any_added",
-        queue,
-        accounts,
-        list(payloads),
-        max_attempts,
-        delay_s,
-        channel_name(queue),
+        *args,
     )
+    return []
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +107,26 @@ class RetryLater(Exception):
 
 class Permanent(Exception):
     """Raise from a handler for a failure no retry can fix: straight to dead letters."""
+
+
+class Defer(RetryLater):
+    """Raise from a handler to put a job back for ``after_s`` without using up
+    an attempt (e.g. its destination is busy right now)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """How a claimed job ended: done (error None), retried in ``retry_in_s``, or dead."""
+
+    job: Job
+    error: BaseException | None
+    dead: bool
+    retry_in_s: float
+
+
+# Called inside the transaction that finishes a set of jobs, so what a handler
+# records about them commits exactly when the jobs are deleted / rescheduled.
+FinishHook = Callable[[asyncpg.Connection, list[Outcome]], Awaitable[None]]
 
 
 CLAIM_SQL = """
@@ -136,7 +166,14 @@ class Consumer:
         lease_s: float = 60.0,
         poll_s: float = 1.0,
         retry: RetryPolicy | None = None,
+        on_finish: FinishHook | None = None,
+        after_finish: Callable[[list[Outcome]], None] | None = None,
+        streaming: bool = False,
+        flush_s: float = 0.005,
     ) -> None:
+        """``streaming`` (with ``handler``): keep up to ``concurrency`` jobs in
+        flight, claim more as slots free up, and finish done jobs in group
+        commits every ``flush_s``, so one slow job never holds up the others."""
         if (handler is None) == (batch_handler is None):
             raise ValueError("give exactly one of handler or batch_handler")
         self._pool = pool
@@ -148,43 +185,71 @@ class Consumer:
         self._lease_s = lease_s
         self._poll_s = poll_s
         self._retry = retry or RetryPolicy()
+        self._on_finish = on_finish
+        # Called once the finishing transaction has committed (e.g. to forget per-job state).
+        self._after_finish = after_finish
+        self._streaming = streaming
+        self._concurrency = concurrency
+        self._flush_s = flush_s
+        if streaming and handler is None:
+            raise ValueError("streaming needs a per-job handler")
         self._wake = asyncio.Event()
         self._stopping = False
         self._claimed: set[int] = set()
+        self._listener: asyncpg.Connection | None = None
+        self._listener_lost = False
+        self._next_listen = 0.0
         self.done = 0
         self.failed = 0
 
     def _notified(self, *_: Any) -> None:
         self._wake.set()
 
-    async def claim(self) -> list[Job]:
-        rows = await self._pool.fetch(CLAIM_SQL, self.queue, self._batch_size, self._lease_s)
+    async def claim(self, limit: int | None = None) -> list[Job]:
+        n = self._batch_size if limit is None else limit
+        rows = await self._pool.fetch(CLAIM_SQL, self.queue, n, self._lease_s)
         jobs = [Job(**dict(r)) for r in rows]
         self._claimed.update(j.job_id for j in jobs)
         return jobs
 
+    def outcome(self, job: Job, err: BaseException | None) -> Outcome:
+        if err is None:
+            return Outcome(job, None, False, 0.0)
+        if isinstance(err, Defer):
+            return Outcome(job, err, False, err.after_s or 0.0)
+        dead = isinstance(err, Permanent) or job.attempts >= job.max_attempts
+        after = err.after_s if isinstance(err, RetryLater) and err.after_s is not None else None
+        delay = after if after is not None else self._retry.delay(job.attempts)
+        return Outcome(job, err, dead, 0.0 if dead else delay)
+
     async def _finish(self, results: dict[int, BaseException | None], jobs: list[Job]) -> None:
-        ok = [j.job_id for j in jobs if results.get(j.job_id) is None]
+        outcomes = [self.outcome(j, results.get(j.job_id)) for j in jobs]
+        ok = [o.job.job_id for o in outcomes if o.error is None]
+        failed = [o for o in outcomes if o.error is not None]
         async with self._pool.acquire() as conn, conn.transaction():
+            if self._on_finish is not None:
+                await self._on_finish(conn, outcomes)
             if ok:
                 await conn.execute("DELETE FROM queue.jobs WHERE job_id = ANY($1::bigint[])", ok)
-            for job in jobs:
-                err = results.get(job.job_id)
-                if err is None:
-                    continue
-                dead = isinstance(err, Permanent) or job.attempts >= job.max_attempts
-                after = err.after_s if isinstance(err, RetryLater) and err.after_s is not None else None
-                delay = after if after is not None else self._retry.delay(job.attempts)
+            if failed:
                 await conn.execute(
-                    "UPDATE queue.jobs SET dead = $2, last_error = $3, update_time = now(),"
-                    " run_at = now() + make_interval(secs => $4) WHERE job_id = $1",
-                    job.job_id,
-                    dead,
-                    f"{type(err).__name__}: {err}"[:2000],
-                    0.0 if dead else delay,
+                    "UPDATE queue.jobs j SET dead = t.dead, last_error = t.err, update_time = now(),"
+                    " run_at = now() + make_interval(secs => t.delay),"
+                    " attempts = j.attempts - CASE WHEN t.deferred THEN 1 ELSE 0 END"
+                    " FROM unnest($1::bigint[], $2::bool[], $3::text[], $4::float8[], $5::bool[])"
+                    " AS t(id, dead, err, delay, deferred) WHERE j.job_id = t.id",
+                    [o.job.job_id for o in failed],
+                    [o.dead for o in failed],
+                    [f"{type(o.error).__name__}: {o.error}"[:2000] for o in failed],
+                    [o.retry_in_s for o in failed],
+                    [isinstance(o.error, Defer) for o in failed],
                 )
-                log.warning("job_failed", queue=self.queue, job_id=job.job_id, attempts=job.attempts, dead=dead,
-                            error=str(err)[:300])  # fmt: skip
+        if self._after_finish is not None:
+            self._after_finish(outcomes)
+        for o in failed:
+            if not isinstance(o.error, Defer):
+                log.warning("job_failed", queue=self.queue, job_id=o.job.job_id, attempts=o.job.attempts,
+                            dead=o.dead, error=str(o.error)[:300])  # fmt: skip
         self.done += len(ok)
         self.failed += len(jobs) - len(ok)
         self._claimed.difference_update(j.job_id for j in jobs)
@@ -219,29 +284,159 @@ class Consumer:
         return len(jobs)
 
     async def run(self) -> None:
-        listener: asyncpg.Connection | None = None
-        try:
-            listener = await self._pool.acquire()
-            await listener.add_listener(channel_name(self.queue), self._notified)
-        except Exception as exc:  # polling still works without NOTIFY
-            log.warning("queue_listen_failed", queue=self.queue, error=str(exc))
+        if self._streaming:
+            await self._run_streaming()
+            return
         try:
             while not self._stopping:
+                await self._keep_listening()
                 try:
                     self._wake.clear()
                     if await self.run_once() >= self._batch_size:
                         continue
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("queue_consumer_error", queue=self.queue, error=str(exc))
+                except Exception as exc:  # e.g. the database went away: the loop must outlive it
+                    log.warning("queue_consumer_error", queue=self.queue, error=f"{type(exc).__name__}: {exc}")
+                    self._listener_lost = True
                     await asyncio.sleep(self._poll_s)
+                    # A batch whose outcome could not be written (database away):
+                    # hand its jobs back now rather than when their lease ends.
+                    await self._release_claimed()
                     continue
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll_s)
         finally:
-            if listener is not None:
-                with contextlib.suppress(Exception):
-                    await listener.remove_listener(channel_name(self.queue), self._notified)
-                await self._pool.release(listener)
+            await self._unlisten()
+
+    async def _release_claimed(self) -> None:
+        if not self._claimed:
+            return
+        try:
+            await self._pool.execute(
+                "UPDATE queue.jobs SET run_at = now(), attempts = greatest(attempts - 1, 0)"
+                " WHERE job_id = ANY($1::bigint[]) AND NOT dead",
+                list(self._claimed),
+            )
+            self._claimed.clear()
+        except Exception as exc:  # still away: the lease brings them back anyway
+            log.warning("queue_release_failed", queue=self.queue, error=str(exc))
+
+    def _listener_died(self, *_: Any) -> None:
+        self._listener_lost = True
+        self._wake.set()
+
+    async def _unlisten(self) -> None:
+        conn, self._listener = self._listener, None
+        if conn is None:
+            return
+        with contextlib.suppress(Exception):
+            await conn.remove_listener(channel_name(self.queue), self._notified)
+        with contextlib.suppress(Exception):
+            await self._pool.release(conn, timeout=1)
+
+    async def _keep_listening(self) -> None:
+        """(Re)subscribe to the queue's NOTIFY channel when there is no live
+        subscription (start, or the database went away); at most once per
+        poll interval. Polling covers any gap."""
+        if self._listener is not None and not self._listener_lost:
+            return
+        now = time.monotonic()
+        if now < self._next_listen:
+            return
+        self._next_listen = now + self._poll_s
+        await self._unlisten()
+        try:
+            conn: asyncpg.Connection = await self._pool.acquire(timeout=5)
+        except Exception as exc:
+            log.warning("queue_listen_failed", queue=self.queue, error=str(exc))
+            return
+        try:
+            await conn.add_listener(channel_name(self.queue), self._notified)
+            conn.add_termination_listener(self._listener_died)
+        except Exception as exc:
+            log.warning("queue_listen_failed", queue=self.queue, error=str(exc))
+            with contextlib.suppress(Exception):
+                await self._pool.release(conn, timeout=1)
+            return
+        self._listener = conn
+        self._listener_lost = False
+
+    async def _run_streaming(self) -> None:
+        """Claim as slots free up; each job finishes on its own; done jobs are
+        finished together every ``flush_s``. Survives database outages: claims
+        and finishes are retried, finished results are kept until written."""
+        inflight: set[asyncio.Task[None]] = set()
+        done: list[tuple[Job, BaseException | None]] = []
+        have_done = asyncio.Event()
+        slot_free = asyncio.Event()
+
+        async def one(job: Job) -> None:
+            err = await self._run_one(job)
+            done.append((job, err))
+            have_done.set()
+
+        def finished(task: asyncio.Task[None]) -> None:
+            inflight.discard(task)
+            slot_free.set()
+
+        async def flush() -> None:
+            batch = done[:]
+            del done[:]
+            if not batch:
+                return
+            try:
+                await self._finish({j.job_id: e for j, e in batch}, [j for j, _ in batch])
+            except BaseException:
+                done[:0] = batch  # written on the next flush
+                raise
+
+        async def flusher() -> None:
+            while True:
+                await have_done.wait()
+                have_done.clear()
+                await asyncio.sleep(self._flush_s)
+                try:
+                    await flush()
+                except Exception as exc:  # database away: keep the results, write them later
+                    log.warning("queue_finish_error", queue=self.queue, error=str(exc))
+                    await asyncio.sleep(self._poll_s)
+                    have_done.set()
+
+        flush_task = asyncio.ensure_future(flusher())
+        try:
+            while not self._stopping:
+                free = self._concurrency - len(inflight)
+                if free < max(1, min(self._batch_size, self._concurrency) // 4):
+                    slot_free.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(slot_free.wait(), self._poll_s)
+                    continue
+                self._wake.clear()
+                await self._keep_listening()
+                try:
+                    jobs = await self.claim(min(free, self._batch_size))
+                except Exception as exc:
+                    log.warning("queue_consumer_error", queue=self.queue, error=f"{type(exc).__name__}: {exc}")
+                    self._listener_lost = True
+                    await asyncio.sleep(self._poll_s)
+                    continue
+                for job in jobs:
+                    task = asyncio.ensure_future(one(job))
+                    inflight.add(task)
+                    task.add_done_callback(finished)
+                if len(jobs) >= min(free, self._batch_size):
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll_s)
+        finally:
+            for task in list(inflight):
+                task.cancel()
+            await asyncio.gather(*inflight, return_exceptions=True)
+            flush_task.cancel()
+            await asyncio.gather(flush_task, return_exceptions=True)
+            # Write what already finished, so a graceful stop does not resend it.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(flush())
+            await self._unlisten()
 
     async def stop(self) -> None:
         """Stop claiming, and hand back jobs claimed but not finished."""

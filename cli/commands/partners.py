@@ -13,6 +13,7 @@ from cli.common import (
     JsonOut,
     Limit,
     PageToken,
+    UsageError,
     account_creds,
     emit,
     emit_deleted,
@@ -31,17 +32,34 @@ PartnerId = Annotated[str, typer.Argument(help="The partner's id.", show_default
 
 @app.command("create")
 def create(
-    name: Annotated[str, typer.Option("--name", help="Partner name.")],
+    name: Annotated[str, typer.Option("--name", help="Partner name (default: the catalog entry's name).")] = "",
     catalog_key: Annotated[
         str, typer.Option("--catalog-key", help="Integrated-partner catalog entry this partner is made from.")
     ] = "",
+    from_catalog: Annotated[
+        str,
+        typer.Option("--from-catalog", help="Catalog entry (`clicktrail catalog list`): also creates its postbacks."),
+    ] = "",
+    settings: Annotated[
+        list[str] | None, typer.Option("--setting", help="Catalog setting KEY=VALUE (e.g. sdk_key=...); repeatable.")
+    ] = None,
+    app_id: Annotated[str, typer.Option("--app", help="With --from-catalog: postbacks for this app only.")] = "",
     api_key: ApiKey = "",
     json_out: JsonOut = False,
 ) -> None:
-    """Create a partner; prints its partner_id.
+    """Create a partner; prints its partner_id. With --from-catalog, the partner
+    also gets the catalog entry's postback templates.
 
     Example:  clicktrail partner create --name "Unity Ads"
+    Example:  clicktrail partner create --from-catalog applovin --setting sdk_key=KEY
     """
+    if from_catalog:
+        from cli.commands.postbacks import create_from_catalog
+
+        create_from_catalog(from_catalog, name, settings or [], app_id, api_key, json_out)
+        return
+    if not name:
+        raise UsageError("--name is required (or use --from-catalog KEY)")
     msg = pb.Partner(name=name, catalog_key=catalog_key)
     resp = rpc("links", Stub, "CreatePartner", pb.CreatePartnerRequest(partner=msg), account_creds(api_key))
     emit(resp.partner, json_out)

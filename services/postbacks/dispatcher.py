@@ -1,0 +1,327 @@
+"""The two consumers of the postbacks service.
+
+1. Fan-out (queue ``postbacks.events``, filled by attribution): for each
+   outbound event, the account's templates that fire get one delivery row each
+   (unique per event and template, so a re-run adds nothing) and one delivery
+   job carrying the rendered request, in one transaction.
+2. Dispatch (queue ``postbacks.deliveries``): a streaming consumer keeps up to
+   ``postback_concurrency`` requests in flight over pooled connections, at most
+   ``postback_host_concurrency`` per destination host (a job that cannot get a
+   slot soon is put back without using an attempt, so a slow host never fills
+   the dispatcher). Each attempt is logged and the delivery's state written in
+   the same transaction that deletes or reschedules its job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import email.utils
+import random
+import time
+from collections import defaultdict
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import orjson
+
+from libs import queue
+from libs.config import Settings
+from libs.ids import new_resource_id
+from libs.logging import get_logger
+from libs.postback_handoff import POSTBACK_QUEUE, decode
+from services.postbacks.http import HttpClient, HttpError, Refused, Resolver, Response
+from services.postbacks.render import fires, render
+
+log = get_logger("postbacks")
+
+DELIVERY_QUEUE = "postbacks.deliveries"
+# How long a delivery waits for a slot on its host before it is put back.
+HOST_WAIT_S = 2.0
+MAX_RETRY_AFTER_S = 86_400.0
+
+TEMPLATE_COLUMNS = (
+    "template_id, partner_id, app_id, trigger, goal_id, sending_mode, method, url_template, body_template,"
+    " headers, settings, signature_header, enabled"
+)
+
+
+def make_client(settings: Settings) -> HttpClient:
+    return HttpClient(
+        Resolver(settings.postback_allowed_networks),
+        connect_timeout_s=settings.postback_connect_timeout_s,
+        timeout_s=settings.postback_timeout_s,
+        max_idle_per_key=max(8, settings.postback_host_concurrency),
+    )
+
+
+def retry_after(resp: Response) -> float | None:
+    """Retry-After in seconds (delta or HTTP date), capped at a day."""
+    raw = resp.headers.get("retry-after", "").strip()
+    if not raw:
+        return None
+    if raw.isdigit():
+        return min(float(raw), MAX_RETRY_AFTER_S)
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return min(max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds()), MAX_RETRY_AFTER_S)
+
+
+def template_dict(row: asyncpg.Record) -> dict[str, Any]:
+    t = dict(row)
+    for key in ("headers", "settings"):
+        if isinstance(t.get(key), str):
+            t[key] = orjson.loads(t[key])
+    return t
+
+
+class Fanout:
+    """Outbound events -> deliveries + delivery jobs."""
+
+    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+        self._pool = pool
+        self._settings = settings
+
+    async def handle(self, jobs: list[queue.Job]) -> dict[int, BaseException | None]:
+        results: dict[int, BaseException | None] = {}
+        events: list[tuple[queue.Job, dict[str, Any]]] = []
+        for job in jobs:
+            try:
+                ev = decode(job.payload)
+                if not ev["event_id"] or not ev["account_id"]:
+                    raise ValueError("event_id and account_id are required")
+            except (ValueError, orjson.JSONDecodeError) as exc:
+                results[job.job_id] = queue.Permanent(f"bad outbound event: {exc}")
+                continue
+            events.append((job, ev))
+        by_account: dict[str, list[tuple[queue.Job, dict[str, Any]]]] = defaultdict(list)
+        for job, ev in events:
+            by_account[ev["account_id"]].append((job, ev))
+        now = time.time()
+        rows: list[tuple[str, str, str, str, str, str, str, str, bytes, bytes]] = []
+        payloads: dict[tuple[str, str], bytes] = {}
+        async with self._pool.acquire() as conn:
+            for account_id, items in by_account.items():
+                templates = [
+                    template_dict(r)
+                    for r in await conn.fetch(
+                        f"SELECT {TEMPLATE_COLUMNS}, coalesce(s.secret, '') AS secret FROM postbacks.templates t"
+                        " LEFT JOIN postbacks.partner_secrets s USING (account_id, partner_id)"
+                        " WHERE t.account_id = $1 AND t.enabled",
+                        account_id,
+                    )
+                ]
+                for _job, ev in items:
+                    for t in templates:
+                        if not fires(t, ev):
+                            continue
+                        req = render(t, ev, t["secret"], now)
+                        delivery_id = new_resource_id("dlv")
+                        rows.append((
+                            account_id, delivery_id, ev["event_id"], t["template_id"], t["partner_id"], ev["kind"],
+                            req.method, req.url, orjson.dumps(dict(req.headers)), req.body,
+                        ))  # fmt: skip
+                        payloads[(account_id, delivery_id)] = req.payload(delivery_id)
+            if rows:
+                async with conn.transaction():
+                    created = await conn.fetch(
+                        "INSERT INTO postbacks.deliveries (account_id, delivery_id, event_id, template_id, partner_id,"
+                        " event_kind, method, url, headers, body)"
+                        " SELECT a, d, e, t, p, k, m, u, h::jsonb, b FROM unnest($1::text[], $2::text[], $3::text[],"
+                        " $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[])"
+                        " AS x(a, d, e, t, p, k, m, u, h, b)"
+                        " ON CONFLICT (account_id, event_id, template_id) DO NOTHING RETURNING account_id, delivery_id",
+                        *([r[i] for r in rows] for i in range(8)),
+                        [r[8].decode() for r in rows],
+                        [r[9] for r in rows],
+                    )
+                    if created:
+                        keys = [(r["account_id"], r["delivery_id"]) for r in created]
+                        job_ids = await queue.enqueue(
+                            conn,
+                            DELIVERY_QUEUE,
+                            [payloads[k] for k in keys],
+                            account_ids=[a for a, _ in keys],
+                            max_attempts=self._settings.postback_max_attempts,
+                            returning=True,
+                        )
+                        await conn.execute(
+                            "UPDATE postbacks.deliveries d SET job_id = x.j FROM unnest($1::text[], $2::text[],"
+                            " $3::bigint[]) AS x(a, d, j) WHERE d.account_id = x.a AND d.delivery_id = x.d",
+                            [a for a, _ in keys],
+                            [d for _, d in keys],
+                            job_ids,
+                        )
+        for job, _ in events:
+            results.setdefault(job.job_id, None)
+        return results
+
+
+@dataclasses.dataclass(frozen=True)
+class AttemptRecord:
+    delivery_id: str
+    time: dt.datetime
+    status_code: int
+    latency_ms: float
+    head: str
+    error: str
+
+
+class Dispatcher:
+    """Sends delivery jobs; the queue's finish hook writes their outcome."""
+
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, client: HttpClient | None = None) -> None:
+        self._pool = pool
+        self.client = client or make_client(settings)
+        self._host_cap = settings.postback_host_concurrency
+        self._host_slots: dict[str, asyncio.Semaphore] = {}
+        # Until when a host counts as saturated: jobs that find it full go straight back.
+        self._host_busy_until: dict[str, float] = {}
+        self._records: dict[int, AttemptRecord] = {}
+        self.consumer = queue.Consumer(
+            pool,
+            DELIVERY_QUEUE,
+            handler=self.send,
+            batch_size=settings.postback_batch_size,
+            concurrency=settings.postback_concurrency,
+            lease_s=settings.postback_lease_s,
+            poll_s=settings.postback_poll_s,
+            retry=queue.RetryPolicy(
+                settings.postback_max_attempts, settings.postback_retry_base_s, settings.postback_retry_cap_s
+            ),
+            on_finish=self.record_outcomes,
+            after_finish=self.forget,
+            streaming=True,
+        )
+
+    async def send(self, job: queue.Job) -> None:
+        try:
+            d = orjson.loads(job.payload)
+            delivery_id, method, url = d["d"], d["m"], d["u"]
+            headers = [(str(k), str(v)) for k, v in d["h"]]
+            body = str(d.get("b", "")).encode()
+        except (ValueError, KeyError, TypeError) as exc:
+            raise queue.Permanent(f"bad delivery job: {exc}") from None
+        host = (urlsplit(url).hostname or "").lower()
+        slots = self._host_slots.get(host)
+        if slots is None:
+            slots = self._host_slots[host] = asyncio.Semaphore(self._host_cap)
+        if slots.locked():
+            # A fast host frees a slot in milliseconds: wait in line. A host whose
+            # slots stay taken (slow or hanging) gets its jobs put back without
+            # using an attempt, so they never hold the dispatcher's slots.
+            if self._host_busy_until.get(host, 0.0) > time.monotonic():
+                raise queue.Defer(f"{host} is saturated", random.uniform(2.0, 5.0))
+            try:
+                async with asyncio.timeout(HOST_WAIT_S):
+                    await slots.acquire()
+            except TimeoutError:
+                self._host_busy_until[host] = time.monotonic() + HOST_WAIT_S
+                raise queue.Defer(f"{host} is saturated", random.uniform(2.0, 5.0)) from None
+        else:
+            await slots.acquire()
+        when = dt.datetime.now(dt.UTC)
+        t0 = time.perf_counter()
+        try:
+            resp = await self.client.request(method, url, headers, body)
+        except Refused as exc:
+            self._records[job.job_id] = AttemptRecord(delivery_id, when, 0, _ms(t0), "", str(exc))
+            raise queue.Permanent(str(exc)) from None
+        except HttpError as exc:
+            self._records[job.job_id] = AttemptRecord(delivery_id, when, 0, _ms(t0), "", str(exc))
+            raise queue.RetryLater(str(exc)) from None
+        finally:
+            slots.release()
+        head = resp.head.decode("utf-8", "replace")
+        status = resp.status
+        error = "" if 200 <= status < 300 else f"HTTP {status}"
+        if 300 <= status < 400:
+            error += " (redirects are not followed)"
+        self._records[job.job_id] = AttemptRecord(delivery_id, when, status, resp.latency_ms, head, error)
+        if 200 <= status < 300:
+            return
+        if status in (408, 429) or status >= 500:
+            raise queue.RetryLater(error, retry_after(resp))
+        raise queue.Permanent(error)
+
+    async def record_outcomes(self, conn: asyncpg.Connection, outcomes: list[queue.Outcome]) -> None:
+        rows = []
+        for o in outcomes:
+            rec = self._records.get(o.job.job_id)
+            if isinstance(o.error, queue.Defer):
+                continue
+            if rec is None:  # failed before any request (a malformed job)
+                if o.error is None:
+                    continue
+                try:
+                    delivery_id = str(orjson.loads(o.job.payload)["d"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+                rec = AttemptRecord(delivery_id, dt.datetime.now(dt.UTC), 0, 0.0, "", str(o.error))
+            if o.error is None:
+                status = "delivered"
+            elif o.dead:
+                status = "failed" if isinstance(o.error, queue.Permanent) else "dead"
+            else:
+                status = "retrying"
+            rows.append((o.job.account_id, rec, status, o.retry_in_s))
+        if not rows:
+            return
+        await conn.execute(
+            "WITH x AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[],"
+            " $6::float8[], $7::float8[], $8::text[], $9::timestamptz[])"
+            " AS x(a, d, status, code, err, delay, latency, head, at)),"
+            " u AS (UPDATE postbacks.deliveries d SET status = x.status, attempts = d.attempts + 1,"
+            " last_status_code = x.code, last_error = x.err, update_time = now(),"
+            " next_attempt_time = CASE WHEN x.status = 'retrying' THEN now() + make_interval(secs => x.delay) END,"
+            " delivered_time = CASE WHEN x.status = 'delivered' THEN x.at ELSE d.delivered_time END"
+            " FROM x WHERE d.account_id = x.a AND d.delivery_id = x.d RETURNING d.account_id, d.delivery_id,"
+            " d.attempts)"
+            " INSERT INTO postbacks.attempts (account_id, delivery_id, attempt, time, status_code, latency_ms,"
+            " response_head, error)"
+            " SELECT x.a, x.d, u.attempts, x.at, x.code, x.latency, x.head, x.err"
+            " FROM x JOIN u ON u.account_id = x.a AND u.delivery_id = x.d",
+            [r[0] for r in rows],
+            [r[1].delivery_id for r in rows],
+            [r[2] for r in rows],
+            [r[1].status_code for r in rows],
+            [r[1].error[:2000] for r in rows],
+            [r[3] for r in rows],
+            [r[1].latency_ms for r in rows],
+            [_printable(r[1].head) for r in rows],
+            [r[1].time for r in rows],
+        )
+
+    def forget(self, outcomes: list[queue.Outcome]) -> None:
+        """The outcomes are written: drop their attempt records (kept until then,
+        so a finish retried after a database outage still writes them)."""
+        for o in outcomes:
+            self._records.pop(o.job.job_id, None)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000
+
+
+def _printable(text: str) -> str:
+    return text.replace("\x00", "")[:512]
+
+
+def fanout_consumer(pool: asyncpg.Pool, settings: Settings) -> queue.Consumer:
+    return queue.Consumer(
+        pool,
+        POSTBACK_QUEUE,
+        batch_handler=Fanout(pool, settings).handle,
+        batch_size=500,
+        lease_s=settings.postback_lease_s,  # a re-run of a batch is harmless: deliveries are unique
+        poll_s=settings.postback_poll_s,
+    )
