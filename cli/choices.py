@@ -44,3 +44,22 @@ class EventType(enum.StrEnum):
     track = "track"
     screen = "screen"
     heartbeat = "heartbeat"
+
+
+class GoalKind(enum.StrEnum):
+    purchase = "purchase"
+    custom = "custom"
+
+
+class Occurrence(enum.StrEnum):
+    first = "first"
+    every = "every"
+    nth = "nth"
+
+
+class TariffModel(enum.StrEnum):
+    cpc = "cpc"
+    cpm = "cpm"
+    cpi = "cpi"
+    cpa = "cpa"
+    revshare = "revshare"

@@ -4,6 +4,7 @@ Routes
   GET|HEAD /c/{slug}    record a click, 302 to the link's rendered destination
   GET|HEAD /i/{slug}    record an impression, 200 with a 1x1 GIF
   POST /v1/events       SDK event batch (X-Api-Key app key), forwarded to ingest
+  GET|POST /postback    inbound S2S conversion (postback token), forwarded to attribution
   GET|HEAD /healthz     liveness
   GET|HEAD /readyz      readiness: links and ingest answer grpc.health.v1 Check
   GET|HEAD /metrics     Prometheus
@@ -24,10 +25,11 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 import grpc
 import orjson
+from clicktrail.attribution.v1 import attribution_pb2
 from clicktrail.ingest.v1 import ingest_pb2
 from clicktrail.links.v1 import links_pb2
 from google.rpc import error_details_pb2
@@ -50,6 +52,17 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 LINKS_SERVICE = "clicktrail.links.v1.LinksService"
 INGEST_SERVICE = "clicktrail.ingest.v1.IngestService"
+ATTRIBUTION_SERVICE = "clicktrail.attribution.v1.AttributionService"
+MAX_POSTBACK_BODY = 64 * 1024
+POSTBACK_STATUS = {1: "pending", 2: "approved", 3: "rejected"}
+# gRPC status of RecordPostback -> HTTP status and what to tell the network.
+POSTBACK_ERRORS = {
+    grpc.StatusCode.INVALID_ARGUMENT: (400, ""),
+    grpc.StatusCode.UNAUTHENTICATED: (401, "invalid postback token"),
+    grpc.StatusCode.PERMISSION_DENIED: (401, "invalid postback token: send the account's postback token (ctp_...)"),
+    grpc.StatusCode.NOT_FOUND: (404, ""),
+    grpc.StatusCode.FAILED_PRECONDITION: (409, ""),
+}
 MAX_EVENTS_BODY = 8 * 1024 * 1024
 EVENT_STATUS = {1: "accepted", 2: "duplicate", 3: "rejected"}
 # gRPC status of SendEventsJson -> HTTP status and what to tell the client.
@@ -163,6 +176,7 @@ class Gateway:
         self._max_query = settings.max_query_bytes
         self._pool: ChannelPool | None = None
         self._ingest: ChannelPool | None = None
+        self._attribution: ChannelPool | None = None
         self.clicks: TouchBatcher | None = None
         self.impressions: TouchBatcher | None = None
         self._start_lock = asyncio.Lock()
@@ -213,6 +227,7 @@ class Gateway:
                 **common,
             )
             self._ingest = ChannelPool(s.ingest_addr, s.gateway_channels, deadline_s=s.grpc_deadline_s)
+            self._attribution = ChannelPool(s.attribution_addr, s.gateway_channels, deadline_s=s.grpc_deadline_s)
             self._pool = pool
             log.info("gateway_started", links=s.links_addr, ingest=s.ingest_addr, channels=len(pool.channels))
 
@@ -228,6 +243,9 @@ class Gateway:
         if self._ingest is not None:
             await self._ingest.close()
             self._ingest = None
+        if self._attribution is not None:
+            await self._attribution.close()
+            self._attribution = None
         self._pool = None
         log.info("gateway_stopped")
 
@@ -264,6 +282,7 @@ class Gateway:
         method: str = scope["method"]
         ua = ref = xff = b""
         rid = api_key = encoding = b""
+        postback_token = content_type = b""
         for name, value in scope["headers"]:
             if name == b"user-agent":
                 ua = value
@@ -277,6 +296,10 @@ class Gateway:
                 api_key = value
             elif name == b"content-encoding":
                 encoding = value
+            elif name == b"x-postback-token":
+                postback_token = value
+            elif name == b"content-type":
+                content_type = value
         if rid and REQUEST_ID_RE.fullmatch(rid) is not None:
             rid_b = rid
             rid_s = rid.decode("ascii")
@@ -298,6 +321,9 @@ class Gateway:
             elif path == "/v1/events":
                 route = "events"
                 status = await self._events(scope, receive, sender, method, api_key, encoding, ua, xff)
+            elif path == "/postback":
+                route = "postback"
+                status = await self._postback(scope, receive, sender, method, postback_token, content_type, ua, xff)
             else:
                 handler = self._exact.get(path)
                 if handler is None:
@@ -491,6 +517,89 @@ class Gateway:
         })  # fmt: skip
         return await sender.send(202, [*_text_headers(JSON_CT, body), NO_STORE], body)
 
+    # -- inbound postbacks ----------------------------------------------------
+
+    async def _postback(
+        self, scope: Scope, receive: Receive, sender: _Sender, method: str, token_header: bytes,
+        content_type: bytes, ua: bytes, xff: bytes,
+    ) -> int:  # fmt: skip
+        """GET or POST /postback: parameters from the query string, and for POST
+        also a form or JSON body; the token as ``token`` or X-Postback-Token."""
+        if method not in ("GET", "POST"):
+            body = _json({"error": "method not allowed: GET or POST"})
+            return await sender.send(405, [*_text_headers(JSON_CT, body), (b"allow", b"GET, POST")], body)
+        query: bytes = scope["query_string"]
+        if len(query) > self._max_query:
+            return await _json_error(sender, 414, f"query string longer than {self._max_query} bytes")
+        params: dict[str, str] = {}
+        for key, value in parse_qsl(query.decode("utf-8", "replace"), keep_blank_values=True):
+            params.setdefault(key.strip().lower(), value)
+        if method == "POST":
+            chunks, size = [], 0
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return 499
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > MAX_POSTBACK_BODY:
+                    return await _json_error(sender, 413, f"body larger than {MAX_POSTBACK_BODY // 1024} KiB")
+                chunks.append(chunk)
+                if not message.get("more_body"):
+                    break
+            raw = b"".join(chunks)
+            ctype = content_type.split(b";", 1)[0].strip().lower()
+            if raw.strip():
+                if ctype == b"application/json":
+                    try:
+                        doc = orjson.loads(raw)
+                    except orjson.JSONDecodeError:
+                        return await _json_error(sender, 400, "the body is not valid JSON", "body")
+                    if not isinstance(doc, dict):
+                        return await _json_error(sender, 400, "the JSON body must be an object", "body")
+                    for key, value in doc.items():
+                        if isinstance(value, dict | list):
+                            return await _json_error(sender, 400, "must be a string or a number", str(key)[:64])
+                        text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+                        params[str(key).strip().lower()] = text
+                elif ctype in (b"application/x-www-form-urlencoded", b""):
+                    for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
+                        params[key.strip().lower()] = value
+                else:
+                    return await _json_error(
+                        sender, 415, "send the parameters in the query string, a form body or a JSON object"
+                    )
+        token = (params.pop("token", "") or token_header.decode("latin-1")).strip()
+        if not token:
+            return await _json_error(sender, 401, "missing postback token: send token=... or X-Postback-Token")
+        await self._ensure_started()
+        if self._attribution is None:
+            return await _json_error(sender, 503, "attribution service unavailable; resend the postback later")
+        request = attribution_pb2.RecordPostbackRequest(
+            params={k[:64]: v for k, v in params.items() if k}, method=method,
+            client_ip=self.client_ip(scope, xff), user_agent=_decode_header(ua),
+        )  # fmt: skip
+        try:
+            reply = await self._attribution.next().unary_unary(
+                f"/{ATTRIBUTION_SERVICE}/RecordPostback",
+                request_serializer=attribution_pb2.RecordPostbackRequest.SerializeToString,
+                response_deserializer=attribution_pb2.RecordPostbackResponse.FromString,
+            )(request, metadata=(("authorization", f"Bearer {token}"),))
+        except grpc.aio.AioRpcError as err:
+            status, text = POSTBACK_ERRORS.get(err.code(), (503, ""))
+            if status == 503:
+                log.warning("postback_unavailable", code=err.code().name, detail=err.details())
+                text = "attribution service unavailable; resend the postback later"
+            return await _json_error(sender, status, text or err.details() or "", _first_field(err))
+        c = reply.conversion
+        body = _json({
+            "conversion_id": c.conversion_id, "status": POSTBACK_STATUS.get(c.status, ""),
+            "previous_status": POSTBACK_STATUS.get(reply.previous_status, ""), "created": reply.created,
+            "changed": reply.changed, "click_id": c.click_id, "campaign_id": c.campaign_id, "goal": c.goal,
+            "payout": c.payout, "currency": c.currency, "txid": c.txid, "postback_id": reply.postback_id,
+        })  # fmt: skip
+        return await sender.send(200, [*_text_headers(JSON_CT, body), NO_STORE], body)
+
     # -- probes and documents -------------------------------------------------
 
     async def _not_allowed(self, sender: _Sender) -> int:
@@ -504,13 +613,14 @@ class Gateway:
     async def _readyz(self, scope: Scope, sender: _Sender, head: bool) -> int:
         await self._ensure_started()
         checks: dict[str, str] = {}
-        if self._draining or self._pool is None or self._ingest is None:
+        if self._draining or self._pool is None or self._ingest is None or self._attribution is None:
             checks["gateway"] = "draining"
         else:
-            links, ingest = await asyncio.gather(
-                self._check(self._pool, LINKS_SERVICE), self._check(self._ingest, INGEST_SERVICE)
-            )
-            checks["links"], checks["ingest"] = links, ingest
+            links, ingest, attribution = await asyncio.gather(
+                self._check(self._pool, LINKS_SERVICE), self._check(self._ingest, INGEST_SERVICE),
+                self._check(self._attribution, ATTRIBUTION_SERVICE),
+            )  # fmt: skip
+            checks["links"], checks["ingest"], checks["attribution"] = links, ingest, attribution
         ok = all(v == "ok" for v in checks.values())
         body = _json({"status": "ok" if ok else "unavailable", "checks": checks})
         headers = [*_text_headers(JSON_CT, body), NO_STORE]

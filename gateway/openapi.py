@@ -88,6 +88,55 @@ def _probe(summary: str, ok: str, extra: dict[str, Any] | None = None) -> dict[s
     return {"get": {"summary": summary, "responses": responses}}
 
 
+_POSTBACK_PARAMS = {
+    "click_id": "Our click id (aliases clickid, subid). Required.",
+    "status": "pending (lead, hold), approved (sale, confirmed, 1; the default) or rejected "
+    "(reject, trash, cancelled, declined). Unknown words are a 400.",
+    "payout": "A non-negative decimal with a point, e.g. 7.50 (not 7,50, -1 or 1e309); becomes revenue.",
+    "currency": "ISO 4217 code of the payout; default the account's currency.",
+    "goal": "A goal id or name (else kept as a label); default the campaign's target goal.",
+    "txid": "The network's transaction id: the same txid for the same click updates that conversion; "
+    "without one there is one conversion per click and goal.",
+    "token": "The account's postback token (also accepted as the X-Postback-Token header).",
+}
+_POSTBACK_OP = {
+    "parameters": [
+        *({"name": k, "in": "query", "required": False, "schema": {"type": "string"}, "description": d}
+          for k, d in _POSTBACK_PARAMS.items()),
+        {"name": "sub1..sub10", "in": "query", "required": False, "schema": {"type": "string"},
+         "description": "Kept with the logged request."},
+        {"name": "X-Postback-Token", "in": "header", "required": False, "schema": {"type": "string"}},
+    ],
+    "responses": {
+        "200": {
+            "description": "Recorded (created, updated, or unchanged when resent).",
+            "content": {"application/json": {"schema": {"type": "object", "properties": {
+                "conversion_id": {"type": "string"}, "status": {"enum": ["pending", "approved", "rejected"]},
+                "previous_status": {"type": "string"}, "created": {"type": "boolean"},
+                "changed": {"type": "boolean"}, "click_id": {"type": "string"},
+                "campaign_id": {"type": "string"}, "goal": {"type": "string"}, "payout": {"type": "string"},
+                "currency": {"type": "string"}, "txid": {"type": "string"}, "postback_id": {"type": "string"},
+            }}}},
+        },
+        "400": {"description": "Bad input; `field` names the parameter.", "content": _ERROR},
+        "401": {"description": "Missing or invalid postback token.", "content": _ERROR},
+        "404": {"description": "Unknown click (also another account's click).", "content": _ERROR},
+        "409": {"description": "A status move that is not allowed (only pending -> approved, "
+                "pending -> rejected, approved -> rejected).", "content": _ERROR},
+        "503": {"description": "The attribution service is unavailable; resend later.", "content": _ERROR},
+    },
+}  # fmt: skip
+_POSTBACK = {
+    "get": {"summary": "Inbound S2S postback (conversion)", **_POSTBACK_OP},
+    "post": {
+        "summary": "Inbound S2S postback (conversion), parameters in a form or JSON body",
+        "description": "The same parameters as GET, in the query string, an "
+        "application/x-www-form-urlencoded body or a JSON object.",
+        **_POSTBACK_OP,
+    },
+}
+
+
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
@@ -252,6 +301,7 @@ DOCUMENT: dict[str, Any] = {
                 },
             }
         },
+        "/postback": _POSTBACK,
         "/healthz": _probe("Liveness", "The process is up."),
         "/readyz": _probe(
             "Readiness",

@@ -6,7 +6,10 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
+import grpc
 import typer
+from clicktrail.attribution.v1 import config_pb2 as attribution_pb
+from clicktrail.attribution.v1 import config_pb2_grpc as attribution_grpc
 from clicktrail.links.v1 import links_pb2 as pb
 from clicktrail.links.v1 import links_pb2_grpc as pb_grpc
 from clicktrail.type.v1 import money_pb2
@@ -26,6 +29,7 @@ from cli.common import (
     field_mask,
     list_pages,
     rpc,
+    run_async,
 )
 
 app = typer.Typer(
@@ -58,6 +62,33 @@ CurrencyOpt = Annotated[
 ]
 
 
+GoalOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--goal",
+        help="Target goal id (from `goal create`): the event this campaign buys. Frozen once published.",
+        show_default=False,
+    ),
+]
+
+
+def _check_goal(goal_id: str, api_key: str) -> None:
+    """The links service stores target_goal_id without knowing goals (they live in the
+    attribution service), so the CLI checks the goal exists before setting it."""
+
+    async def call(ch: grpc.aio.Channel) -> bool:
+        try:
+            await attribution_grpc.GoalServiceStub(ch).GetGoal(attribution_pb.GetGoalRequest(goal_id=goal_id))
+        except grpc.aio.AioRpcError as err:
+            if err.code() == grpc.StatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
+
+    if not run_async(call, "attribution", account_creds(api_key)):
+        raise UsageError(f"--goal {goal_id}: no such goal in this account (see `clicktrail goal list`)")
+
+
 def _money(amount: str, currency: str | None) -> money_pb2.Money:
     try:
         value = Decimal(amount)
@@ -78,6 +109,7 @@ def create(
     fallback_url: FallbackOpt = None,
     budget: BudgetOpt = None,
     currency: CurrencyOpt = None,
+    goal: GoalOpt = None,
     api_key: ApiKey = "",
     json_out: JsonOut = False,
 ) -> None:
@@ -100,6 +132,9 @@ def create(
         msg.budget.CopyFrom(_money(budget, currency))
     elif currency is not None:
         raise UsageError("--currency needs --budget")
+    if goal:
+        _check_goal(goal, api_key)
+        msg.target_goal_id = goal
     resp = rpc("links", Stub, "CreateCampaign", pb.CreateCampaignRequest(campaign=msg), account_creds(api_key))
     emit(resp.campaign, json_out)
 
@@ -185,13 +220,14 @@ def update(
     partner: PartnerOpt = None,
     type_: TypeOpt = None,
     traffic_type: TrafficOpt = None,
+    goal: GoalOpt = None,
     api_key: ApiKey = "",
     json_out: JsonOut = False,
 ) -> None:
     """Change a campaign: only the flags given change.
 
-    Name, fallback URL and budget can always change; app, partner and type only while
-    it is a draft. An empty value (e.g. --fallback-url '') clears a field.
+    Name, fallback URL and budget can always change; app, partner, type and target goal
+    (--goal) only while it is a draft. An empty value (e.g. --fallback-url '') clears a field.
 
     Example:  clicktrail campaign update CAMPAIGN_ID --name "Spring UA (EU)" --fallback-url https://acme.example/eu
     """
@@ -213,6 +249,11 @@ def update(
         paths.append("budget")
     elif currency is not None:
         raise UsageError("--currency needs --budget")
+    if goal is not None:
+        if goal:
+            _check_goal(goal, api_key)
+        msg.target_goal_id = goal
+        paths.append("target_goal_id")
     req = pb.UpdateCampaignRequest(campaign=msg)
     req.update_mask.paths.extend(field_mask(paths))
     resp = rpc("links", Stub, "UpdateCampaign", req, account_creds(api_key))

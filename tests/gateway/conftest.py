@@ -87,10 +87,11 @@ async def start_gateway(settings: Settings, graceful_s: float = 5) -> RunningGat
 
 
 @pytest.fixture
-def gateway_settings(settings: Settings, links_server: Any, ingest_server: Any) -> Settings:
+def gateway_settings(settings: Settings, links_server: Any, ingest_server: Any, attribution_server: Any) -> Settings:
     return dataclasses.replace(
-        settings, links_addr=links_server.addr, ingest_addr=ingest_server.addr, grpc_deadline_s=3.0
-    )
+        settings, links_addr=links_server.addr, ingest_addr=ingest_server.addr,
+        attribution_addr=attribution_server.addr, grpc_deadline_s=3.0,
+    )  # fmt: skip
 
 
 @pytest.fixture

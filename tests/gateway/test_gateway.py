@@ -265,7 +265,7 @@ async def test_healthz_readyz_metrics_openapi(client: httpx.AsyncClient, make_li
     assert (r.status_code, r.json()) == (200, {"status": "ok"})
     r = await client.get("/readyz")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "checks": {"links": "ok", "ingest": "ok"}}
+    assert r.json() == {"status": "ok", "checks": {"links": "ok", "ingest": "ok", "attribution": "ok"}}
 
     t = await make_link()
     assert (await client.get(f"/c/{t.slug}")).status_code == 302

@@ -1,0 +1,175 @@
+"""`clicktrail settings ...`: the account's attribution windows. Each change
+is a dated breakpoint that applies to events after it, for every campaign."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any
+
+import typer
+from clicktrail.attribution.v1 import config_pb2 as pb
+from clicktrail.attribution.v1 import config_pb2_grpc as pb_grpc
+from google.protobuf import duration_pb2
+from rich.table import Table
+from rich.text import Text
+
+from cli.common import (
+    ApiKey,
+    JsonOut,
+    Limit,
+    PageToken,
+    UsageError,
+    _print_table,
+    account_creds,
+    emit,
+    field_mask,
+    list_pages,
+    note,
+    print_json,
+    rpc,
+    timestamp,
+    to_dict,
+)
+
+app = typer.Typer(
+    help="Attribution settings: click and view lookback windows, the fingerprint window and the conversion "
+    "window. Each change is kept as a dated breakpoint (see `settings history`).",
+    no_args_is_help=True,
+)
+
+Stub = pb_grpc.AttributionSettingsServiceStub
+WINDOWS = ("click_lookback", "view_lookback", "fingerprint_window", "conversion_window")
+_PART = re.compile(r"(\d+)([dhms])")
+_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(flag: str, text: str) -> duration_pb2.Duration:
+    """'7d', '24h', '90m', '1d12h', '3600s' (or a bare number of seconds)."""
+    raw = text.strip().lower().replace(" ", "")
+    if raw.isdigit():
+        seconds = int(raw)
+    else:
+        parts = _PART.findall(raw)
+        if not parts or "".join(n + u for n, u in parts) != raw:
+            raise UsageError(f"{flag} {text!r} is not a duration like 7d, 24h, 90m or 1d12h")
+        seconds = sum(int(n) * _UNITS[u] for n, u in parts)
+    d = duration_pb2.Duration()
+    d.FromTimedelta(dt.timedelta(seconds=seconds))
+    return d
+
+
+def human(d: duration_pb2.Duration) -> str:
+    secs = d.seconds
+    out = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if secs >= size:
+            out.append(f"{secs // size}{unit}")
+            secs %= size
+    return "".join(out) or "0s"
+
+
+def _text(s: pb.AttributionSettings) -> dict[str, Any]:
+    data: dict[str, Any] = {w: human(getattr(s, w)) for w in WINDOWS}
+    data["effective_time"] = to_dict(s).get("effective_time", "") or "(defaults, never changed)"
+    return data
+
+
+def _duration_opt(flag: str, what: str) -> Any:
+    return typer.Option(flag, help=f"{what} Like 7d, 24h, 90m or 1d12h.", show_default=False)
+
+
+@app.command("get")
+def get(
+    at: Annotated[
+        dt.datetime | None,
+        typer.Option("--at", help="The settings in force at this time (UTC unless it has an offset); default now."),
+    ] = None,
+    api_key: ApiKey = "",
+    json_out: JsonOut = False,
+) -> None:
+    """Show the attribution windows in force now (or at --at).
+
+    Durations print as 7d, 24h...; with --json as proto JSON durations ("604800s").
+
+    Example:  clicktrail settings get --at 2026-03-01T00:00:00
+    """
+    req = pb.GetSettingsRequest(time=timestamp(at))
+    resp = rpc("attribution", Stub, "GetSettings", req, account_creds(api_key))
+    emit(resp.settings if json_out else _text(resp.settings), json_out)
+
+
+@app.command("set")
+def set_(
+    click_lookback: Annotated[str | None, _duration_opt("--click-lookback", "Click lookback (1h to 90d).")] = None,
+    view_lookback: Annotated[str | None, _duration_opt("--view-lookback", "View lookback (1h to 30d).")] = None,
+    fingerprint_window: Annotated[
+        str | None, _duration_opt("--fingerprint-window", "IP + User-Agent match window (1m to 7d).")
+    ] = None,
+    conversion_window: Annotated[
+        str | None, _duration_opt("--conversion-window", "Conversion window (1h to 90d).")
+    ] = None,
+    api_key: ApiKey = "",
+    json_out: JsonOut = False,
+) -> None:
+    """Change windows: only the flags given change. Records a breakpoint effective now,
+    applying to events after it for every campaign (nothing is recorded when no value changes).
+
+    Example:  clicktrail settings set --click-lookback 14d --conversion-window 7d
+    """
+    msg = pb.AttributionSettings()
+    paths: list[str] = []
+    for name, value in (
+        ("click_lookback", click_lookback), ("view_lookback", view_lookback),
+        ("fingerprint_window", fingerprint_window), ("conversion_window", conversion_window),
+    ):  # fmt: skip
+        if value is not None:
+            getattr(msg, name).CopyFrom(parse_duration("--" + name.replace("_", "-"), value))
+            paths.append(name)
+    req = pb.UpdateSettingsRequest(settings=msg)
+    req.update_mask.paths.extend(field_mask(paths))
+    resp = rpc("attribution", Stub, "UpdateSettings", req, account_creds(api_key))
+    if json_out:
+        emit(resp.settings, True, extra={"changed": resp.changed})
+        return
+    emit({**_text(resp.settings), "changed": resp.changed}, False)
+
+
+@app.command("history")
+def history(limit: Limit = 50, page_token: PageToken = "", api_key: ApiKey = "", json_out: JsonOut = False) -> None:
+    """List the settings breakpoints, newest first: when each change took effect, what it
+    changed and the windows in force from then on.
+
+    Example:  clicktrail settings history --json
+    """
+    items, nxt = list_pages(
+        "attribution", Stub, "ListSettingsHistory", pb.ListSettingsHistoryRequest(), "breakpoints",
+        account_creds(api_key), limit=limit, page_token=page_token,
+    )  # fmt: skip
+    if json_out:
+        print_json({"breakpoints": [to_dict(b) for b in items], "next_page_token": nxt})
+        return
+    rows = [
+        {
+            "breakpoint_id": b.breakpoint_id,
+            "effective_time": to_dict(b).get("effective_time", ""),
+            **{w: human(getattr(b.settings, w)) for w in WINDOWS},
+            "changed": ",".join(b.changed_fields),
+        }
+        for b in items
+    ]
+    _table(rows, nxt)
+
+
+def _table(rows: list[dict[str, Any]], nxt: str) -> None:
+    if not rows:
+        note("no breakpoints: the defaults are in force (7d click, 24h view, 24h fingerprint, 30d conversion)")
+    else:
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for col in rows[0]:
+            table.add_column(col, overflow="fold")
+        for row in rows:
+            table.add_row(*(Text(str(v)) for v in row.values()))
+        _print_table(table)
+    if nxt:
+        note(f"more: --page-token {nxt}")

@@ -1,0 +1,577 @@
+"""The attribution engine: consumes the events ingest stored (libs/event_handoff),
+attributes installs to touches and turns goal-matching events into conversions.
+
+Installs: the exact click id first; then a device id (IDFA / GAID) seen on a
+click or an impression; then IP + User-Agent inside the fingerprint window.
+Clicks beat impressions; inside the click lookback (or view lookback for
+impressions) the last touch wins; no touch means organic. One install per
+(account, app, device); the match type is kept.
+
+Conversions: every event is checked against the account's goals. ``purchase``
+goals credit the last click inside the conversion window across campaigns;
+``custom`` goals every campaign clicked inside the window. With no click newer
+than the install's touch inside the window, the conversion belongs to the
+campaign that got the install. Windows are the settings in force at the
+event's time (breakpoints).
+
+Delivery is at least once, so everything is idempotent: the jobs one claim
+got for an account are handled in one transaction; installs are unique per event and per device; every (event,
+goal) pair is recorded once in ``goal_hits`` (a replayed event is neither
+counted nor credited again), and conversions are unique by dedup key. Each
+new install and conversion enqueues its outbound event (libs/postback_handoff)
+in that same transaction.
+
+Touch look-ups go to the links service before the transaction opens, all of a
+batch's at once (bounded concurrency); conversions need one look-up per device
+and batch, not per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import time
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import orjson
+from prometheus_client import Counter, Histogram
+
+from libs import event_handoff, postback_handoff
+from libs.ids import new_id
+from libs.logging import get_logger
+from libs.queue import Consumer, Job, enqueue
+from services.attribution import settings as windows_mod
+from services.attribution.goals import Goal, load_goals
+from services.attribution.lookups import CLICK, IMPRESSION, CampaignInfo, Links, Touch
+
+log = get_logger("attribution.engine")
+
+EVENT_INSTALL = 1
+MATCH_CLICK_ID, MATCH_DEVICE_ID, MATCH_FINGERPRINT, MATCH_ORGANIC = 1, 2, 3, 4
+MATCH_NAMES = {1: "click_id", 2: "device_id", 3: "fingerprint", 4: "organic"}
+PENDING, APPROVED, REJECTED = 1, 2, 3
+STATUS_NAMES = {1: "pending", 2: "approved", 3: "rejected"}
+SOURCE_EVENT, SOURCE_POSTBACK = 1, 2
+# Event conversions are approved at once; postbacks say their own status.
+EVENT_CONVERSION_STATUS = APPROVED
+# How far a device clock may run behind ours: touches up to this long after an event's time still count.
+SKEW = dt.timedelta(minutes=10)
+
+EVENTS = Counter("clicktrail_attribution_events", "Events handled by the attribution engine")
+INSTALLS = Counter("clicktrail_attribution_installs", "Installs recorded", ["match_type"])
+CONVERSIONS = Counter("clicktrail_attribution_conversions", "Event conversions recorded")
+LAG = Histogram(
+    "clicktrail_attribution_lag_seconds",
+    "From the ingest receive time to the commit of the event's attribution",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def parse_time(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    t = dt.datetime.fromisoformat(str(value))
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def prepare(event: dict[str, Any]) -> dict[str, Any]:
+    """A hand-off dict as goals see it: parsed times and ``action_properties``."""
+    props = event.get("properties")
+    parsed: Any = {}
+    if props:
+        try:
+            parsed = orjson.loads(props)
+        except orjson.JSONDecodeError:
+            parsed = {}
+    event["action_properties"] = parsed if isinstance(parsed, dict) else {}
+    event["_time"] = parse_time(event["event_time"])
+    event["_received"] = parse_time(event["receive_time"])
+    return event
+
+
+def identity_keys(event: dict[str, Any]) -> list[str]:
+    """Every identity of the event's device and user, most specific first."""
+    keys = []
+    for col in ("gaid", "idfa", "idfv", "android_id"):
+        if event.get(col):
+            keys.append(f"{col}:{event[col]}")
+    if event.get("user_id"):
+        keys.append(f"user:{event['user_id']}")
+    return keys
+
+
+def device_key(event: dict[str, Any]) -> str:
+    """The device an install is of (one install per app and device)."""
+    keys = identity_keys(event)
+    return keys[0] if keys else f"event:{event['event_uuid']}"
+
+
+def user_key(event: dict[str, Any]) -> str:
+    """Whose occurrences a goal counts: the user id, else the device."""
+    if event.get("user_id"):
+        return f"user:{event['user_id']}"
+    return device_key(event)
+
+
+def device_ids(event: dict[str, Any]) -> list[str]:
+    return [event[c] for c in ("gaid", "idfa") if event.get(c)]
+
+
+def _ts(value: dt.datetime | None) -> str:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else ""
+
+
+def money_text(value: Decimal | None) -> str:
+    if value is None:
+        return ""
+    return format(value.normalize(), "f") if value != 0 else "0"
+
+
+def outbound(kind: str, account_id: str, *, touch: Touch | None, campaign: CampaignInfo | None,
+             **fields: Any) -> bytes:  # fmt: skip
+    """An outbound event (libs/postback_handoff) for an install, conversion or status change."""
+    event: dict[str, Any] = {"kind": kind, "account_id": account_id, "attributed": campaign is not None}
+    if campaign is not None:
+        event.update(campaign_id=campaign.campaign_id, campaign_name=campaign.name, partner_id=campaign.partner_id)
+    if touch is not None:
+        event.update(
+            link_id=touch.link_id, partner_click_id=touch.partner_click_id, country=touch.country, os=touch.os,
+            **({"click_id": touch.touch_id} if touch.kind == CLICK else {}),
+            **{f"sub{i + 1}": v for i, v in enumerate(touch.subs)},
+        )  # fmt: skip
+    event.update({k: v for k, v in fields.items() if v is not None})
+    return postback_handoff.encode(event)
+
+
+# --------------------------------------------------------------------------- install matching
+
+
+def choose_touch(
+    touches: Sequence[Touch], anchor: dt.datetime, upper: dt.datetime, app_id: str,
+    click_window: dt.timedelta, view_window: dt.timedelta,
+) -> Touch | None:  # fmt: skip
+    """Clicks beat impressions; the newest inside its window wins. Touches of
+    another app never get the credit."""
+    best_click: Touch | None = None
+    best_view: Touch | None = None
+    for t in touches:
+        if t.app_id and t.app_id != app_id:
+            continue
+        if t.time > upper:
+            continue
+        if t.kind == CLICK:
+            if t.time >= anchor - click_window and (best_click is None or t.time > best_click.time):
+                best_click = t
+        elif t.time >= anchor - view_window and (best_view is None or t.time > best_view.time):
+            best_view = t
+    return best_click or best_view
+
+
+@dataclasses.dataclass
+class Attributed:
+    event: dict[str, Any]
+    match_type: int
+    touch: Touch | None
+    install_id: str = ""
+
+
+async def match_install(links: Links, account_id: str, ev: dict[str, Any], w: windows_mod.Windows) -> Attributed:
+    # The device clock may be a little off (SKEW); nothing after our receive time counts.
+    upper = min(ev["_received"], ev["_time"] + SKEW)
+    anchor = min(ev["_time"], upper)
+    app_id = ev["app_id"]
+    if ev.get("click_id"):
+        click = await links.click(account_id, ev["click_id"])
+        if click is not None and choose_touch([click], anchor, upper, app_id, w.click_lookback, w.click_lookback):
+            return Attributed(ev, MATCH_CLICK_ID, click)
+    lookback = max(w.click_lookback, w.view_lookback)
+    end = upper + dt.timedelta(milliseconds=1)
+    ids = device_ids(ev)
+    if ids:
+        found = await asyncio.gather(*(links.touches(account_id, anchor - lookback, end, device_id=d) for d in ids))
+        touch = choose_touch([t for ts in found for t in ts], anchor, upper, app_id, w.click_lookback, w.view_lookback)
+        if touch is not None:
+            return Attributed(ev, MATCH_DEVICE_ID, touch)
+    if ev.get("ip"):
+        fp = w.fingerprint_window
+        touches = await links.touches(account_id, anchor - fp, end, ip=ev["ip"], user_agent=ev.get("user_agent") or "")
+        touch = choose_touch(touches, anchor, upper, app_id, min(fp, w.click_lookback), min(fp, w.view_lookback))
+        if touch is not None:
+            return Attributed(ev, MATCH_FINGERPRINT, touch)
+    return Attributed(ev, MATCH_ORGANIC, None)
+
+
+# --------------------------------------------------------------------------- conversions
+
+
+@dataclasses.dataclass
+class InstallRef:
+    install_id: str
+    campaign_id: str | None
+    click_id: str | None
+    touch_type: int
+    touch_time: dt.datetime | None
+
+
+@dataclasses.dataclass
+class Hit:
+    event: dict[str, Any]
+    goal: Goal
+    user_key: str
+    credits: list[Touch | None] = dataclasses.field(default_factory=list)
+    install: InstallRef | None = None
+
+
+def credit(goal: Goal, clicks: Sequence[Touch], install: InstallRef | None, install_touch: Touch | None,
+           at: dt.datetime, window: dt.timedelta) -> list[Touch | None]:  # fmt: skip
+    """The touches a conversion is credited to (None: organic).
+
+    purchase: the last click inside the window, across campaigns; custom:
+    the last click of every campaign clicked inside the window. Without a
+    click newer than the install's touch inside the window: the install's."""
+    inside = [c for c in clicks if c.kind == CLICK and at - window <= c.time <= at]
+    if install_touch is not None and install_touch.kind == CLICK and at - window <= install_touch.time <= at:
+        if all(c.touch_id != install_touch.touch_id for c in inside):
+            inside.append(install_touch)
+    inside.sort(key=lambda c: c.time, reverse=True)
+    if goal.kind == "purchase":
+        install_time = install.touch_time if install is not None else None
+        newer = [c for c in inside if install_time is None or c.time >= install_time]
+        if newer:
+            return [newer[0]]
+    elif inside:
+        per_campaign: dict[str, Touch] = {}
+        for c in inside:
+            per_campaign.setdefault(c.campaign_id, c)
+        return list(per_campaign.values())
+    if install is not None and install.campaign_id:
+        return [install_touch]
+    return [None]
+
+
+def exhausted(goal: Goal, count: int) -> bool:
+    """A "first" / "nth" goal whose user already had this many matching events counts no more."""
+    if goal.occurrence == "every":
+        return False
+    return count >= (goal.nth if goal.occurrence == "nth" else 1)
+
+
+# --------------------------------------------------------------------------- SQL
+
+INSERT_INSTALLS = """
+INSERT INTO attribution.installs (account_id, install_id, app_id, device_key, event_uuid, install_time,
+    receive_time, match_type, touch_type, click_id, touch_time, campaign_id, partner_id, link_id, user_id,
+    idfa, gaid, ip)
+SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::uuid[], $6::timestamptz[], $7::timestamptz[],
+    $8::smallint[], $9::smallint[], $10::text[], $11::timestamptz[], $12::text[], $13::text[], $14::text[],
+    $15::text[], $16::text[], $17::text[], $18::inet[])
+ON CONFLICT DO NOTHING
+RETURNING install_id
+"""
+
+INSERT_KEYS = """
+INSERT INTO attribution.install_keys (account_id, app_id, key, install_id)
+SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[])
+ON CONFLICT DO NOTHING
+"""
+
+FIND_INSTALLS = """
+SELECT k.app_id, k.key, i.install_id, i.campaign_id, i.click_id, i.touch_type, i.touch_time
+FROM attribution.install_keys k
+JOIN attribution.installs i ON i.account_id = k.account_id AND i.install_id = k.install_id
+WHERE k.account_id = $1 AND (k.app_id, k.key) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+"""
+
+INSERT_HITS = """
+INSERT INTO attribution.goal_hits (account_id, event_uuid, goal_id)
+SELECT $1, * FROM unnest($2::uuid[], $3::text[])
+ON CONFLICT DO NOTHING
+RETURNING event_uuid, goal_id
+"""
+
+READ_COUNTS = """
+SELECT goal_id, user_key, count FROM attribution.goal_counts
+WHERE account_id = $1 AND (goal_id, user_key) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+"""
+
+BUMP_COUNTS = """
+INSERT INTO attribution.goal_counts AS g (account_id, goal_id, user_key, count)
+SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[])
+ON CONFLICT (account_id, goal_id, user_key) DO UPDATE SET count = g.count + excluded.count
+RETURNING goal_id, user_key, count
+"""
+
+INSERT_CONVERSIONS = """
+INSERT INTO attribution.conversions (account_id, conversion_id, dedup_key, source, goal_id, goal, kind, status,
+    payout, currency, click_id, touch_time, campaign_id, partner_id, link_id, install_id, app_id, user_key,
+    user_id, event_uuid, event_time, receive_time)
+SELECT $1, c, d, 1, g, gn, k, $2, p, cur, cl, tt, cmp, prt, lnk, ins, app, uk, uid, ev, et, rt
+FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::numeric[], $9::text[], $10::text[],
+    $11::timestamptz[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[],
+    $18::text[], $19::uuid[], $20::timestamptz[], $21::timestamptz[])
+    AS t(c, d, g, gn, k, p, cur, cl, tt, cmp, prt, lnk, ins, app, uk, uid, ev, et, rt)
+ORDER BY d
+ON CONFLICT DO NOTHING
+RETURNING conversion_id
+"""
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+class Engine:
+    """Handles event hand-off jobs: the claimed jobs of one account in one transaction."""
+
+    def __init__(self, pool: asyncpg.Pool, links: Links) -> None:
+        self._pool = pool
+        self.links = links
+
+    async def handle_jobs(self, jobs: list[Job]) -> dict[int, BaseException | None]:
+        """The claimed jobs of each account are handled together (one transaction per account)."""
+        by_account: dict[str, list[Job]] = {}
+        for job in jobs:
+            by_account.setdefault(job.account_id, []).append(job)
+
+        async def one(account_id: str, group: list[Job]) -> BaseException | None:
+            try:
+                await self.handle(account_id, [e for j in group for e in event_handoff.decode(j.payload)])
+                return None
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("attribution_jobs_failed", jobs=[j.job_id for j in group], error=repr(exc)[:300])
+                return exc
+
+        results = await asyncio.gather(*(one(a, g) for a, g in by_account.items()))
+        return {j.job_id: r for (_, g), r in zip(by_account.items(), results, strict=True) for j in g}
+
+    async def handle(self, account_id: str, raw_events: list[dict[str, Any]]) -> None:
+        """Attribute events of one account (one or more jobs)."""
+        # A job handed twice (redelivered beside its original) is one set of events.
+        unique = {e["event_uuid"]: e for e in raw_events if e.get("account_id") == account_id}
+        events = [prepare(e) for e in unique.values()]
+        if not events:
+            return
+        history = await windows_mod.breakpoints(self._pool, account_id)
+        goals = await load_goals(self._pool, account_id)
+
+        # Installs: one per device (the earliest event of a job wins); skip devices already installed.
+        candidates: dict[tuple[str, str], dict[str, Any]] = {}
+        for ev in events:
+            if ev["event"] == EVENT_INSTALL:
+                key = (ev["app_id"], device_key(ev))
+                if key not in candidates or ev["_time"] < candidates[key]["_time"]:
+                    candidates[key] = ev
+        known: dict[tuple[str, str], InstallRef] = {}
+        lookup_keys = {(ev["app_id"], k) for ev in events for k in identity_keys(ev)}
+        if lookup_keys:
+            apps, keys = zip(*sorted(lookup_keys), strict=True)
+            for r in await self._pool.fetch(FIND_INSTALLS, account_id, list(apps), list(keys)):
+                known[(r["app_id"], r["key"])] = InstallRef(
+                    r["install_id"], r["campaign_id"], r["click_id"], r["touch_type"], r["touch_time"]
+                )
+        new_installs = [ev for (app, dk), ev in candidates.items() if (app, dk) not in known]
+        attributed = await asyncio.gather(
+            *(match_install(self.links, account_id, ev, windows_mod.windows_in(history, ev["_time"]))
+              for ev in new_installs)
+        )  # fmt: skip
+        for a in attributed:
+            a.install_id = new_id()
+            ref = InstallRef(
+                a.install_id, a.touch.campaign_id if a.touch else None, a.touch.touch_id if a.touch else None,
+                a.touch.kind if a.touch else 0, a.touch.time if a.touch else None,
+            )  # fmt: skip
+            for k in identity_keys(a.event) or [device_key(a.event)]:
+                known.setdefault((a.event["app_id"], k), ref)
+        touch_of_install = {a.install_id: a.touch for a in attributed}
+
+        # Goal hits, minus those a "first" / "nth" goal can no longer count.
+        hits: list[Hit] = [Hit(ev, g, user_key(ev)) for ev in events for g in goals if g.matches(ev)]
+        limited = [h for h in hits if h.goal.occurrence in ("first", "nth")]
+        counts: dict[tuple[str, str], int] = {}
+        if limited:
+            pairs = sorted({(h.goal.goal_id, h.user_key) for h in limited})
+            rows = await self._pool.fetch(READ_COUNTS, account_id, [p[0] for p in pairs], [p[1] for p in pairs])
+            counts = {(r["goal_id"], r["user_key"]): r["count"] for r in rows}
+        hits = [h for h in hits if not exhausted(h.goal, counts.get((h.goal.goal_id, h.user_key), 0))]
+        if hits:
+            await self._credit_hits(account_id, hits, known, touch_of_install, history)
+        # Everything the transaction needs from links, fetched before it opens (cached).
+        campaign_ids = {a.touch.campaign_id for a in attributed if a.touch} | {
+            t.campaign_id for h in hits for t in h.credits if t is not None and t.campaign_id
+        }
+        await asyncio.gather(*(self.links.campaign(account_id, c) for c in campaign_ids))
+        if hits:
+            await self.links.currency(account_id)
+
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._store_installs(conn, account_id, attributed)
+            await self._store_conversions(conn, account_id, hits)
+        now = time.time()
+        for ev in events:
+            LAG.observe(max(0.0, now - ev["_received"].timestamp()))
+        EVENTS.inc(len(events))
+
+    async def _credit_hits(
+        self, account_id: str, hits: list[Hit], known: dict[tuple[str, str], InstallRef],
+        touch_of_install: dict[str, Touch | None], history: list[windows_mod.Breakpoint],
+    ) -> None:  # fmt: skip
+        """Look up the touches each hit is credited to (before the transaction):
+        one look-up per device and window covers all of the job's hits of that device."""
+        spans: dict[tuple[str, dt.timedelta], list[dt.datetime]] = {}
+        plans: list[tuple[Hit, dt.datetime, dt.timedelta]] = []
+        for h in hits:
+            ev = h.event
+            at = min(ev["_received"], ev["_time"] + SKEW)
+            window = windows_mod.windows_in(history, ev["_time"]).conversion_window
+            plans.append((h, at, window))
+            for d in device_ids(ev):
+                span = spans.setdefault((d, window), [at, at])
+                span[0], span[1] = min(span[0], at), max(span[1], at)
+        found: dict[tuple[str, dt.timedelta], list[Touch]] = {}
+
+        async def fetch(key: tuple[str, dt.timedelta]) -> None:
+            (device, window), (lo, hi) = key, spans[key]
+            found[key] = await self.links.touches(
+                account_id, lo - window, hi + dt.timedelta(milliseconds=1), device_id=device, impressions=False,
+                limit=100,
+            )  # fmt: skip
+
+        await asyncio.gather(*(fetch(k) for k in spans))
+
+        async def install_touch(ref: InstallRef | None) -> Touch | None:
+            if ref is None or not ref.click_id:
+                return None
+            if ref.install_id in touch_of_install:
+                return touch_of_install[ref.install_id]
+            if ref.touch_type == CLICK:
+                return await self.links.click(account_id, ref.click_id)
+            # An impression-credited install: enough to name its campaign.
+            return Touch(ref.click_id, IMPRESSION, ref.touch_time or dt.datetime.now(dt.UTC), ref.campaign_id or "",
+                         "", "", "")  # fmt: skip
+
+        async def one(h: Hit, at: dt.datetime, window: dt.timedelta) -> None:
+            ev = h.event
+            ref = next((known[(ev["app_id"], k)] for k in identity_keys(ev) if (ev["app_id"], k) in known), None)
+            if ref is None and ev["event"] == EVENT_INSTALL:
+                ref = known.get((ev["app_id"], device_key(ev)))
+            h.install = ref
+            clicks = [t for d in device_ids(ev) for t in found[(d, window)] if not t.app_id or t.app_id == ev["app_id"]]
+            h.credits = credit(h.goal, clicks, ref, await install_touch(ref), at, window)
+
+        await asyncio.gather(*(one(h, at, window) for h, at, window in plans))
+
+    async def _store_installs(self, conn: asyncpg.Connection, account_id: str, items: list[Attributed]) -> None:
+        if not items:
+            return
+        items = sorted(items, key=lambda a: (a.event["app_id"], device_key(a.event)))
+        cols: list[list[Any]] = [[] for _ in range(17)]
+        for a in items:
+            ev, t = a.event, a.touch
+            row = (
+                a.install_id, ev["app_id"], device_key(ev), uuid.UUID(ev["event_uuid"]), ev["_time"], ev["_received"],
+                a.match_type, t.kind if t else 0, t.touch_id if t else None, t.time if t else None,
+                t.campaign_id if t else None, t.partner_id if t else None, t.link_id if t else None,
+                ev.get("user_id") or None, ev.get("idfa") or None, ev.get("gaid") or None, ev.get("ip") or None,
+            )  # fmt: skip
+            for i, v in enumerate(row):
+                cols[i].append(v)
+        inserted = {r["install_id"] for r in await conn.fetch(INSERT_INSTALLS, account_id, *cols)}
+        if not inserted:
+            return
+        mine = [a for a in items if a.install_id in inserted]
+        keys = sorted({(a.event["app_id"], k, a.install_id) for a in mine for k in identity_keys(a.event)})
+        if keys:
+            await conn.execute(INSERT_KEYS, account_id, *[list(c) for c in zip(*keys, strict=True)])
+        payloads = []
+        for a in mine:
+            ev, t = a.event, a.touch
+            campaign = await self.links.campaign(account_id, t.campaign_id) if t else None
+            payloads.append(outbound(
+                "install", account_id, touch=t, campaign=campaign, event_id=a.install_id, app_id=ev["app_id"],
+                event="install", idfa=ev.get("idfa") or "", gaid=ev.get("gaid") or "", ip=ev.get("ip") or "",
+                install_time=_ts(ev["_time"]), event_time=_ts(ev["_time"]),
+            ))  # fmt: skip
+            INSTALLS.labels(MATCH_NAMES[a.match_type]).inc()
+        await enqueue(conn, postback_handoff.POSTBACK_QUEUE, payloads, account_ids=[account_id] * len(payloads))
+
+    async def _store_conversions(self, conn: asyncpg.Connection, account_id: str, hits: list[Hit]) -> None:
+        if not hits:
+            return
+        hits = sorted(hits, key=lambda h: (h.event["event_uuid"], h.goal.goal_id))
+        fresh = await conn.fetch(
+            INSERT_HITS, account_id, [uuid.UUID(h.event["event_uuid"]) for h in hits], [h.goal.goal_id for h in hits]
+        )
+        new = {(str(r["event_uuid"]), r["goal_id"]) for r in fresh}
+        hits = [h for h in hits if (h.event["event_uuid"], h.goal.goal_id) in new]
+        # Count occurrences of "first" / "nth" goals; the n-th of a user's events is known after the bump.
+        limited: dict[tuple[str, str], list[Hit]] = {}
+        for h in hits:
+            if h.goal.occurrence != "every":
+                limited.setdefault((h.goal.goal_id, h.user_key), []).append(h)
+        counted: list[Hit] = [h for h in hits if h.goal.occurrence == "every"]
+        if limited:
+            keys = sorted(limited)
+            rows = await conn.fetch(
+                BUMP_COUNTS, account_id, [k[0] for k in keys], [k[1] for k in keys], [len(limited[k]) for k in keys]
+            )
+            for r in rows:
+                group = sorted(
+                    limited[(r["goal_id"], r["user_key"])], key=lambda h: (h.event["_time"], h.event["event_uuid"])
+                )
+                first_n = r["count"] - len(group) + 1
+                counted += [h for i, h in enumerate(group) if h.goal.counts(first_n + i)]
+        if not counted:
+            return
+        currency = await self.links.currency(account_id)
+        rows_out: list[tuple[Any, ...]] = []
+        meta: dict[str, tuple[Hit, Touch | None, Decimal | None, str]] = {}
+        for h in counted:
+            ev, g = h.event, h.goal
+            amount, cur = g.value(ev, currency)
+            if amount is not None and (amount < 0 or amount.adjusted() >= 18):
+                amount = None  # not a payout we can keep
+            for t in h.credits or [None]:
+                cid = new_id()
+                campaign_id = t.campaign_id if t else None
+                dedup = f"ev:{g.goal_id}:{ev['event_uuid']}:{campaign_id or '-'}"
+                meta[cid] = (h, t, amount, cur)
+                rows_out.append((
+                    cid, dedup, g.goal_id, g.name, g.kind, amount, cur if amount is not None else None,
+                    t.touch_id if t else None, t.time if t else None, campaign_id, t.partner_id if t else None,
+                    t.link_id if t else None, h.install.install_id if h.install else None, ev["app_id"], h.user_key,
+                    ev.get("user_id") or None, uuid.UUID(ev["event_uuid"]), ev["_time"], ev["_received"],
+                ))  # fmt: skip
+        cols = [list(c) for c in zip(*rows_out, strict=True)]
+        inserted = await conn.fetch(INSERT_CONVERSIONS, account_id, EVENT_CONVERSION_STATUS, *cols)
+        payloads = []
+        for r in inserted:
+            h, t, amount, cur = meta[r["conversion_id"]]
+            campaign = await self.links.campaign(account_id, t.campaign_id) if t and t.campaign_id else None
+            ev = h.event
+            payloads.append(outbound(
+                "conversion", account_id, touch=t, campaign=campaign, event_id=r["conversion_id"],
+                app_id=ev["app_id"], event=h.goal.name, goal_id=h.goal.goal_id, goal=h.goal.name,
+                status=STATUS_NAMES[EVENT_CONVERSION_STATUS], payout=money_text(amount), revenue=money_text(amount),
+                currency=cur if amount is not None else "", idfa=ev.get("idfa") or "", gaid=ev.get("gaid") or "",
+                ip=ev.get("ip") or "", event_time=_ts(ev["_time"]),
+            ))  # fmt: skip
+        CONVERSIONS.inc(len(payloads))
+        await enqueue(conn, postback_handoff.POSTBACK_QUEUE, payloads, account_ids=[account_id] * len(payloads))
+
+
+def consumers(pool: asyncpg.Pool, engine: Engine, *, count: int = 3, batch_size: int = 32) -> list[Consumer]:
+    """Consumers of the event hand-off; several, so look-ups of one batch overlap the next."""
+    return [
+        Consumer(pool, event_handoff.EVENT_QUEUE, batch_handler=engine.handle_jobs, batch_size=batch_size,
+                 lease_s=120.0, poll_s=0.5)
+        for _ in range(count)
+    ]  # fmt: skip

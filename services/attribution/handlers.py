@@ -1,0 +1,186 @@
+"""AttributionService: inbound postbacks, conversion status changes, and
+reading installs, conversions and the inbound postback log. ``register``
+also starts the consumers of the event hand-off."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import asyncpg
+import grpc
+import orjson
+from clicktrail.attribution.v1 import attribution_pb2 as pb
+from clicktrail.attribution.v1 import attribution_pb2_grpc as pb_grpc
+
+from libs import auth
+from libs.api import decode_page_token, encode_page_token, page_size, to_timestamp
+from libs.errors import InvalidArgument, NotFound, PermissionDenied
+from libs.grpc_server import ServiceContext
+from services.attribution import engine, inbound
+from services.attribution.lookups import Links
+
+
+def _set_time(msg: Any, field: str, value: dt.datetime | None) -> None:
+    if value is not None:
+        getattr(msg, field).CopyFrom(to_timestamp(value))
+
+
+def install_msg(r: asyncpg.Record) -> pb.Install:
+    m = pb.Install(
+        install_id=r["install_id"], app_id=r["app_id"], campaign_id=r["campaign_id"] or "",
+        partner_id=r["partner_id"] or "", link_id=r["link_id"] or "", click_id=r["click_id"] or "",
+        touch_type=r["touch_type"], match_type=r["match_type"], event_uuid=str(r["event_uuid"]),
+        user_id=r["user_id"] or "", idfa=r["idfa"] or "", gaid=r["gaid"] or "",
+        ip=str(r["ip"]) if r["ip"] is not None else "",
+    )  # fmt: skip
+    _set_time(m, "install_time", r["install_time"])
+    _set_time(m, "touch_time", r["touch_time"])
+    _set_time(m, "create_time", r["create_time"])
+    return m
+
+
+def conversion_msg(r: Any) -> pb.Conversion:
+    m = pb.Conversion(
+        conversion_id=r["conversion_id"], goal_id=r["goal_id"], goal=r["goal"], status=r["status"],
+        payout=engine.money_text(r["payout"]) if r["payout"] is not None else "", currency=r["currency"] or "",
+        txid=r["txid"] or "", click_id=r["click_id"] or "", campaign_id=r["campaign_id"] or "",
+        partner_id=r["partner_id"] or "", link_id=r["link_id"] or "", install_id=r["install_id"] or "",
+        source=r["source"], event_uuid=str(r["event_uuid"]) if r["event_uuid"] else "", user_id=r["user_id"] or "",
+        kind=r["kind"],
+    )  # fmt: skip
+    _set_time(m, "event_time", r["event_time"])
+    _set_time(m, "create_time", r["create_time"])
+    _set_time(m, "update_time", r["update_time"])
+    return m
+
+
+def postback_msg(r: asyncpg.Record) -> pb.InboundPostback:
+    m = pb.InboundPostback(
+        postback_id=r["postback_id"], method=r["method"], client_ip=r["client_ip"], click_id=r["click_id"],
+        txid=r["txid"], http_status=r["http_status"], outcome=r["outcome"], error=r["error"], field=r["field"],
+        conversion_id=r["conversion_id"], status=r["status"],
+    )  # fmt: skip
+    params = r["params"]
+    if isinstance(params, str):
+        params = orjson.loads(params)
+    m.params.update({str(k): str(v) for k, v in (params or {}).items()})
+    _set_time(m, "receive_time", r["receive_time"])
+    return m
+
+
+class AttributionService(pb_grpc.AttributionServiceServicer):
+    def __init__(self, pool: asyncpg.Pool, links: Links) -> None:
+        self._pool = pool
+        self._links = links
+
+    async def RecordPostback(self, request: pb.RecordPostbackRequest, context: Any) -> pb.RecordPostbackResponse:
+        p = auth.principal()
+        if p.kind != "postback" or not p.account_id:
+            raise PermissionDenied("RecordPostback takes the account's postback token (ctp_...)")
+        result = await inbound.record_postback(self._pool, self._links, p.account_id, inbound.from_request(request))
+        return pb.RecordPostbackResponse(
+            conversion=conversion_msg(result.row), created=result.created, changed=result.changed,
+            postback_id=result.postback_id, previous_status=result.previous,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    async def UpdateConversionStatus(
+        self, request: pb.UpdateConversionStatusRequest, context: Any
+    ) -> pb.UpdateConversionStatusResponse:
+        account_id = auth.require_account()
+        if not request.conversion_id:
+            raise InvalidArgument("conversion_id", "is required")
+        row, previous, changed = await inbound.update_status(
+            self._pool, self._links, account_id, request.conversion_id, request.status
+        )
+        return pb.UpdateConversionStatusResponse(
+            conversion=conversion_msg(row), previous_status=previous, changed=changed,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    async def GetInstall(self, request: pb.GetInstallRequest, context: Any) -> pb.GetInstallResponse:
+        account_id = auth.require_account()
+        row = await self._pool.fetchrow(
+            "SELECT * FROM attribution.installs WHERE account_id = $1 AND install_id = $2",
+            account_id,
+            request.install_id,
+        )
+        if row is None:
+            raise NotFound(f"install {request.install_id[:64]!r} not found")
+        return pb.GetInstallResponse(install=install_msg(row))
+
+    async def GetConversion(self, request: pb.GetConversionRequest, context: Any) -> pb.GetConversionResponse:
+        account_id = auth.require_account()
+        row = await self._pool.fetchrow(
+            "SELECT * FROM attribution.conversions WHERE account_id = $1 AND conversion_id = $2",
+            account_id,
+            request.conversion_id,
+        )
+        if row is None:
+            raise NotFound(f"conversion {request.conversion_id[:64]!r} not found")
+        return pb.GetConversionResponse(conversion=conversion_msg(row))
+
+    async def _page(
+        self, table: str, id_col: str, account_id: str, request: Any, filters: list[tuple[str, Any]]
+    ) -> tuple[list[asyncpg.Record], str]:
+        """Newest first by the time-ordered id; filters are (column, value) pairs, skipped when empty."""
+        size = page_size(request.page_size)
+        cursor = decode_page_token(request.page_token, "before")
+        args: list[Any] = [account_id]
+        conds = ["account_id = $1"]
+        for col, value in filters:
+            if value:
+                args.append(value)
+                conds.append(f"{col} = ${len(args)}")
+        if cursor:
+            args.append(str(cursor["before"]))
+            conds.append(f"{id_col} < ${len(args)}")
+        rows = await self._pool.fetch(
+            f"SELECT * FROM attribution.{table} WHERE {' AND '.join(conds)} ORDER BY {id_col} DESC LIMIT {size + 1}",
+            *args,
+        )
+        token = encode_page_token({"before": rows[size - 1][id_col]}) if len(rows) > size else ""
+        return rows[:size], token
+
+    async def ListInstalls(self, request: pb.ListInstallsRequest, context: Any) -> pb.ListInstallsResponse:
+        account_id = auth.require_account()
+        rows, token = await self._page(
+            "installs", "install_id", account_id, request,
+            [("campaign_id", request.campaign_id), ("app_id", request.app_id), ("match_type", request.match_type)],
+        )  # fmt: skip
+        return pb.ListInstallsResponse(installs=[install_msg(r) for r in rows], next_page_token=token)
+
+    async def ListConversions(self, request: pb.ListConversionsRequest, context: Any) -> pb.ListConversionsResponse:
+        account_id = auth.require_account()
+        rows, token = await self._page(
+            "conversions", "conversion_id", account_id, request,
+            [("campaign_id", request.campaign_id), ("goal_id", request.goal_id), ("status", request.status),
+             ("click_id", request.click_id)],
+        )  # fmt: skip
+        return pb.ListConversionsResponse(conversions=[conversion_msg(r) for r in rows], next_page_token=token)
+
+    async def ListInboundPostbacks(
+        self, request: pb.ListInboundPostbacksRequest, context: Any
+    ) -> pb.ListInboundPostbacksResponse:
+        account_id = auth.require_account()
+        rows, token = await self._page(
+            "inbound_postbacks", "postback_id", account_id, request, [("click_id", request.click_id)]
+        )
+        return pb.ListInboundPostbacksResponse(postbacks=[postback_msg(r) for r in rows], next_page_token=token)
+
+
+def register(server: grpc.aio.Server, ctx: ServiceContext, *, consumers: int = 3) -> list[str]:
+    """Adds AttributionService and starts the event hand-off consumers."""
+    links = Links(ctx.settings)
+    pb_grpc.add_AttributionServiceServicer_to_server(AttributionService(ctx.pool, links), server)
+    eng = engine.Engine(ctx.pool, links)
+    running = engine.consumers(ctx.pool, eng, count=consumers)
+    for i, consumer in enumerate(running):
+        ctx.spawn(consumer.run(), f"attribution-consumer-{i}")
+
+    async def stop() -> None:
+        for consumer in running:
+            await consumer.stop()
+        await links.close()
+
+    ctx.on_stop.append(stop)
+    return [pb.DESCRIPTOR.services_by_name["AttributionService"].full_name]

@@ -1,0 +1,304 @@
+"""Inbound (S2S) postbacks and the conversion status state machine.
+
+A network reports a conversion for one of our clicks: ``click_id`` (aliases
+``clickid``, ``subid``), ``status`` (a word, see STATUS_WORDS), ``payout``,
+``currency``, ``goal``, ``txid``. The same txid for the same click updates
+that conversion; without a txid there is one conversion per click and goal.
+Two postbacks with one txid at the same moment meet on the unique dedup key:
+one conversion. Every postback is logged, whatever came of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import decimal
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import orjson
+
+from libs import postback_handoff
+from libs.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
+from libs.ids import new_id
+from libs.queue import enqueue
+from services.attribution.engine import APPROVED, PENDING, REJECTED, STATUS_NAMES, _ts, money_text, outbound
+from services.attribution.goals import load_goals
+from services.attribution.lookups import Links
+
+STATUS_WORDS = {
+    **dict.fromkeys(("pending", "lead", "hold", "wait", "waiting"), PENDING),
+    **dict.fromkeys(("approved", "approve", "sale", "confirmed", "confirm", "1", "accepted", "paid"), APPROVED),
+    **dict.fromkeys(("rejected", "reject", "trash", "cancelled", "canceled", "cancel", "declined", "decline",
+                     "fraud", "refund", "chargeback"), REJECTED),
+}  # fmt: skip
+# The moves a conversion may make.
+TRANSITIONS = {(PENDING, APPROVED), (PENDING, REJECTED), (APPROVED, REJECTED)}
+ALIASES = {
+    "click_id": ("click_id", "clickid", "subid", "sub_id"),
+    "status": ("status",),
+    "payout": ("payout", "sum", "amount", "revenue"),
+    "currency": ("currency",),
+    "goal": ("goal",),
+    "txid": ("txid", "tid", "transaction_id"),
+}
+PAYOUT = re.compile(r"^\d{1,18}(\.\d{1,6})?$")
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+MAX_PARAM = 512
+MAX_PARAMS = 64
+
+
+def parse_status(word: str) -> int:
+    """A status word to PENDING / APPROVED / REJECTED; empty means approved."""
+    w = word.strip().lower()
+    if not w:
+        return APPROVED
+    if w not in STATUS_WORDS:
+        raise InvalidArgument(
+            "status", f"{word[:40]!r} is not a status; use pending (lead, hold), approved (sale, confirmed, 1)"
+            " or rejected (reject, trash, cancelled)",
+        )  # fmt: skip
+    return STATUS_WORDS[w]
+
+
+def parse_payout(text: str) -> Decimal | None:
+    """A payout: a plain non-negative decimal (``7.50``); ``7,50``, ``-1``, ``1e309`` are refused."""
+    t = text.strip()
+    if not t:
+        return None
+    if t.startswith("-"):
+        raise InvalidArgument("payout", f"{t[:40]!r} is negative; a payout is 0 or more")
+    if not PAYOUT.match(t):
+        raise InvalidArgument(
+            "payout", f"{t[:40]!r} is not a decimal like 7.50 (a point, no exponent, at most 18 digits and 6 decimals)"
+        )
+    try:
+        return Decimal(t)
+    except decimal.InvalidOperation:  # pragma: no cover - the pattern already guarantees it
+        raise InvalidArgument("payout", f"{t[:40]!r} is not a decimal") from None
+
+
+def check_transition(conversion_id: str, old: int, new: int) -> None:
+    if old != new and (old, new) not in TRANSITIONS:
+        raise FailedPrecondition(
+            f"conversion {conversion_id} is {STATUS_NAMES[old]} and cannot become {STATUS_NAMES[new]}:"
+            " only pending -> approved, pending -> rejected and approved -> rejected are allowed"
+        )
+
+
+@dataclasses.dataclass
+class PostbackInput:
+    click_id: str
+    status: str
+    payout: str
+    currency: str
+    goal: str
+    txid: str
+    params: dict[str, str]
+    method: str
+    client_ip: str
+    user_agent: str
+
+
+def from_request(request: Any) -> PostbackInput:
+    """Explicit fields win; else the first alias found in params."""
+    params = {str(k)[:64]: str(v)[:MAX_PARAM] for k, v in list(request.params.items())[:MAX_PARAMS]}
+    lowered = {k.lower(): v for k, v in params.items()}
+    values: dict[str, str] = {}
+    for name, aliases in ALIASES.items():
+        explicit = getattr(request, name)
+        values[name] = explicit or next((lowered[a] for a in aliases if lowered.get(a)), "")
+    return PostbackInput(
+        **{k: v.strip() for k, v in values.items()}, params=params, method=request.method[:10],
+        client_ip=request.client_ip[:64], user_agent=request.user_agent[:512],
+    )  # fmt: skip
+
+
+@dataclasses.dataclass
+class Result:
+    row: asyncpg.Record
+    created: bool
+    changed: bool
+    previous: int
+    postback_id: str
+
+
+LOG_SQL = """
+INSERT INTO attribution.inbound_postbacks (account_id, postback_id, method, client_ip, user_agent, params,
+    click_id, txid, http_status, outcome, error, field, conversion_id, status)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14)
+"""
+
+# A new conversion and its log line in one statement (the log only when it was created).
+INSERT_SQL = """
+WITH c AS (
+    INSERT INTO attribution.conversions (account_id, conversion_id, dedup_key, source, goal_id, goal, status,
+        payout, currency, txid, click_id, touch_time, campaign_id, partner_id, link_id, app_id, event_time)
+    VALUES ($1, $2, $3, 2, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, clock_timestamp())
+    ON CONFLICT (account_id, dedup_key) DO NOTHING
+    RETURNING *
+), logged AS (
+    INSERT INTO attribution.inbound_postbacks (account_id, postback_id, method, client_ip, user_agent, params,
+        click_id, txid, http_status, outcome, conversion_id, status)
+    SELECT $1, $16, $17, $18, $19, $20::jsonb, $21, $22, 200, 'created', c.conversion_id, c.status FROM c
+)
+SELECT * FROM c
+"""
+
+
+async def _log(conn: Any, account_id: str, pid: str, inp: PostbackInput, http_status: int, outcome: str,
+               error: str = "", field: str = "", conversion_id: str = "", status: int = 0) -> None:  # fmt: skip
+    await conn.execute(
+        LOG_SQL, account_id, pid, inp.method, inp.client_ip, inp.user_agent, orjson.dumps(inp.params).decode(),
+        inp.click_id[:128], inp.txid[:256], http_status, outcome, error[:1000], field, conversion_id, status,
+    )  # fmt: skip
+
+
+def _http_status(err: DomainError) -> tuple[int, str]:
+    if isinstance(err, InvalidArgument):
+        return 400, "invalid"
+    if isinstance(err, NotFound):
+        return 404, "not_found"
+    return 409, "refused"
+
+
+async def record_postback(pool: asyncpg.Pool, links: Links, account_id: str, inp: PostbackInput) -> Result:
+    """Validate, find the click, record or update the conversion, log. Domain
+    errors are logged, then raised."""
+    pid = new_id()
+    try:
+        return await _record(pool, links, account_id, inp, pid)
+    except DomainError as err:
+        status, outcome = _http_status(err)
+        field = err.violations[0][0] if isinstance(err, InvalidArgument) else ""
+        await _log(pool, account_id, pid, inp, status, outcome, err.message, field)
+        raise
+
+
+async def _record(pool: asyncpg.Pool, links: Links, account_id: str, inp: PostbackInput, pid: str) -> Result:
+    if not inp.click_id:
+        raise InvalidArgument("click_id", "is required (also accepted as clickid or subid)")
+    if len(inp.click_id) > 64:
+        raise InvalidArgument("click_id", "is too long to be a click id")
+    status = parse_status(inp.status)
+    payout = parse_payout(inp.payout)
+    currency = inp.currency.upper()
+    if currency and not CURRENCY.match(currency):
+        raise InvalidArgument("currency", f"{inp.currency[:20]!r} is not an ISO 4217 code like USD")
+    if len(inp.txid) > 256:
+        raise InvalidArgument("txid", "must be at most 256 characters")
+    if len(inp.goal) > 200:
+        raise InvalidArgument("goal", "must be at most 200 characters")
+    click = await links.click(account_id, inp.click_id)
+    if click is None:
+        raise NotFound(f"click {inp.click_id[:64]!r} not found")
+    campaign = await links.campaign(account_id, click.campaign_id)
+    # The goal: one of the account's goals by id or name, else a label as sent; default the campaign's target.
+    goals = await load_goals(pool, account_id)
+    goal_id, goal_name = "", inp.goal
+    wanted = inp.goal or (campaign.target_goal_id if campaign else "")
+    for g in goals:
+        if wanted and (g.goal_id == wanted or g.name.lower() == wanted.lower()):
+            goal_id, goal_name = g.goal_id, g.name
+            break
+    if payout is not None and not currency:
+        currency = await links.currency(account_id)
+    dedup = f"tx:{inp.click_id}:{inp.txid}" if inp.txid else f"goal:{inp.click_id}:{goal_id or goal_name.lower()}"
+
+    async with pool.acquire() as conn, conn.transaction():
+        cid = new_id()
+        row = await conn.fetchrow(
+            INSERT_SQL, account_id, cid, dedup, goal_id, goal_name, status, payout, currency or None,
+            inp.txid or None, click.touch_id, click.time, click.campaign_id, click.partner_id, click.link_id,
+            click.app_id or None, pid, inp.method, inp.client_ip, inp.user_agent, orjson.dumps(inp.params).decode(),
+            inp.click_id[:128], inp.txid[:256],
+        )  # fmt: skip
+        created = row is not None
+        previous = 0
+        if created:
+            kind = "conversion"
+        else:
+            row = await conn.fetchrow(
+                "SELECT * FROM attribution.conversions WHERE account_id = $1 AND dedup_key = $2 FOR UPDATE",
+                account_id,
+                dedup,
+            )
+            assert row is not None
+            previous = row["status"]
+            check_transition(row["conversion_id"], previous, status)
+            if previous == status:
+                await _log(conn, account_id, pid, inp, 200, "unchanged", conversion_id=row["conversion_id"],
+                           status=status)  # fmt: skip
+                return Result(row, False, False, previous, pid)
+            row = await conn.fetchrow(
+                "UPDATE attribution.conversions SET status = $3, update_time = clock_timestamp(),"
+                " payout = coalesce($4, payout), currency = CASE WHEN $4::numeric IS NULL THEN currency ELSE $5 END"
+                " WHERE account_id = $1 AND conversion_id = $2 RETURNING *",
+                account_id, row["conversion_id"], status, payout, currency or None,
+            )  # fmt: skip
+            assert row is not None
+            kind = "status_change"
+        await enqueue_outbound(conn, links, account_id, row, kind, campaign_touch=click)
+        if not created:
+            await _log(conn, account_id, pid, inp, 200, "updated", conversion_id=row["conversion_id"], status=status)
+    return Result(row, created, True, previous, pid)
+
+
+async def enqueue_outbound(conn: Any, links: Links, account_id: str, row: Mapping[str, Any], kind: str,
+                           campaign_touch: Any = None) -> None:  # fmt: skip
+    """The outbound event of a new conversion or a status change (in the caller's transaction)."""
+    touch = campaign_touch
+    if touch is None and row["click_id"]:
+        touch = await links.click(account_id, row["click_id"])
+    campaign = await links.campaign(account_id, row["campaign_id"]) if row["campaign_id"] else None
+    event_id = row["conversion_id"] if kind == "conversion" else f"{row['conversion_id']}:{STATUS_NAMES[row['status']]}"
+    payout = money_text(row["payout"]) if row["payout"] is not None else ""
+    payload = outbound(
+        kind, account_id, touch=touch, campaign=campaign, event_id=event_id, app_id=row["app_id"] or "",
+        event=row["goal"] or "conversion", goal_id=row["goal_id"], goal=row["goal"],
+        status=STATUS_NAMES[row["status"]], payout=payout, revenue=payout if row["status"] != REJECTED else "0",
+        currency=row["currency"] or "", txid=row["txid"] or "", event_time=_ts(row["event_time"]),
+    )  # fmt: skip
+    await enqueue(conn, postback_handoff.POSTBACK_QUEUE, [payload], account_ids=[account_id])
+
+
+async def update_status(pool: asyncpg.Pool, links: Links, account_id: str, conversion_id: str,
+                        status: int) -> tuple[asyncpg.Record, int, bool]:  # fmt: skip
+    """Move a conversion to ``status``; returns (row, previous status, changed)."""
+    if status not in STATUS_NAMES:
+        raise InvalidArgument("status", "is required: pending, approved or rejected")
+    row = await pool.fetchrow(
+        "SELECT click_id, campaign_id FROM attribution.conversions WHERE account_id = $1 AND conversion_id = $2",
+        account_id,
+        conversion_id,
+    )
+    if row is None:
+        raise NotFound(f"conversion {conversion_id[:64]!r} not found")
+    # Look-ups before the transaction (cached for the outbound event).
+    if row["click_id"]:
+        await links.click(account_id, row["click_id"])
+    if row["campaign_id"]:
+        await links.campaign(account_id, row["campaign_id"])
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT * FROM attribution.conversions WHERE account_id = $1 AND conversion_id = $2 FOR UPDATE",
+            account_id,
+            conversion_id,
+        )
+        assert row is not None
+        previous = row["status"]
+        check_transition(conversion_id, previous, status)
+        if previous == status:
+            return row, previous, False
+        row = await conn.fetchrow(
+            "UPDATE attribution.conversions SET status = $3, update_time = clock_timestamp()"
+            " WHERE account_id = $1 AND conversion_id = $2 RETURNING *",
+            account_id,
+            conversion_id,
+            status,
+        )
+        assert row is not None
+        await enqueue_outbound(conn, links, account_id, row, "status_change")
+    return row, previous, True
