@@ -159,7 +159,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             await wait_grpc_serving(ingest, ingest_addr, "clicktrail.ingest.v1.IngestService")
             gateway = spawn(procs, "gateway", ["-m", "gateway"], env, work)
-            await wait_http(gateway, f"http://127.0.0.1:{http_port}/readyz")
+            # /healthz: readyz also wants attribution, which this benchmark does not run.
+            await wait_http(gateway, f"http://127.0.0.1:{http_port}/healthz")
 
             async with make_channel(links_addr, token=admin, deadline_s=30) as ch:
                 acct = await accounts_pb2_grpc.AccountServiceStub(ch).CreateAccount(

@@ -13,11 +13,11 @@ import os
 import sys
 from types import ModuleType
 
-from bench import bench_clicks, bench_ingest
+from bench import bench_attribution, bench_clicks, bench_ingest, bench_postbacks
 from libs.logging import configure_logging
 
 # Later issues append their modules; each has NAME, add_arguments(parser), async run(args) -> dict.
-BENCHMARKS: list[ModuleType] = [bench_clicks, bench_ingest]
+BENCHMARKS: list[ModuleType] = [bench_clicks, bench_ingest, bench_attribution, bench_postbacks]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,22 @@ import typer
 # typer 0.29 vendors click; its exception classes live here (typer is pinned).
 from typer._click import exceptions as click_exc
 
-from cli.commands import accounts, apps, campaigns, events, links, partners, touches
+from cli.commands import (
+    accounts,
+    apps,
+    attribution_settings,
+    campaigns,
+    conversions,
+    events,
+    goals,
+    installs,
+    links,
+    partners,
+    postbacks,
+    postbacks_in,
+    tariffs,
+    touches,
+)
 from cli.common import CliError, stderr
 
 app = typer.Typer(
@@ -37,6 +52,16 @@ app.add_typer(links.app, name="link")
 app.add_typer(touches.clicks, name="click")
 app.add_typer(touches.impressions, name="impression")
 app.add_typer(events.app, name="event")
+app.add_typer(installs.app, name="install")
+app.add_typer(conversions.app, name="conversion")
+app.add_typer(postbacks_in.app, name="postback-in")
+app.add_typer(postbacks.app, name="postback")
+app.add_typer(postbacks.deliveries, name="delivery")
+app.add_typer(postbacks.catalog, name="catalog")
+app.add_typer(goals.app, name="goal")
+app.add_typer(attribution_settings.app, name="settings")
+app.add_typer(tariffs.tariffs, name="tariff")
+app.add_typer(tariffs.corrections, name="correction")
 
 
 def _error(message: str) -> None:

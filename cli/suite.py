@@ -64,8 +64,8 @@ class Service:
 SERVICES: list[Service] = [
     Service("links", "services.links"),  # also serves clicktrail.accounts.v1.AccountService
     Service("ingest", "services.ingest"),
-    # Service("attribution", "services.attribution"),
-    # Service("postbacks", "services.postbacks"),
+    Service("attribution", "services.attribution"),
+    Service("postbacks", "services.postbacks"),
     # Service("analytics", "services.analytics"),
 ]
 GATEWAY_MODULE = "gateway"

@@ -20,8 +20,10 @@ import asyncpg
 import grpc
 import pytest
 from clicktrail.accounts.v1 import accounts_pb2, accounts_pb2_grpc
+from clicktrail.attribution.v1 import config_pb2_grpc
 from clicktrail.ingest.v1 import ingest_pb2_grpc
 from clicktrail.links.v1 import links_pb2_grpc
+from clicktrail.postbacks.v1 import postbacks_pb2_grpc
 
 from libs.config import Settings, load_settings
 from libs.grpc_client import make_channel
@@ -29,13 +31,18 @@ from libs.grpc_server import RunningService, start_service
 from libs.logging import configure_logging
 from libs.migrations import migrate
 from libs.queue import MIGRATIONS as QUEUE_MIGRATIONS
+from services.attribution.server import SPEC as ATTRIBUTION_SPEC
 from services.ingest.server import SPEC as INGEST_SPEC
 from services.links.server import SPEC as LINKS_SPEC
+from services.postbacks.server import SPEC as POSTBACKS_SPEC
 
 ADMIN_TOKEN = "test-admin-token"
 INTERNAL_TOKEN = "test-internal-token"
 # Every service's migrations, in dependency order; later issues append theirs.
-ALL_MIGRATIONS = list(dict.fromkeys([QUEUE_MIGRATIONS, *LINKS_SPEC.migrations, *INGEST_SPEC.migrations]))
+ALL_MIGRATIONS = list(
+    dict.fromkeys([QUEUE_MIGRATIONS, *LINKS_SPEC.migrations, *INGEST_SPEC.migrations, *ATTRIBUTION_SPEC.migrations])
+)
+ALL_MIGRATIONS = list(dict.fromkeys([*ALL_MIGRATIONS, *POSTBACKS_SPEC.migrations]))
 
 
 def with_database(dsn: str, name: str) -> str:
@@ -192,3 +199,70 @@ def ingest_stub(
     ingest_server: RunningService, account: AccountInfo, channels: Callable[..., grpc.aio.Channel]
 ) -> ingest_pb2_grpc.IngestServiceStub:
     return ingest_pb2_grpc.IngestServiceStub(channels(ingest_server.addr, token=account.api_key))
+
+
+@dataclasses.dataclass(frozen=True)
+class AttributionStubs:
+    """The attribution service's stubs, with the account API key."""
+
+    goals: config_pb2_grpc.GoalServiceStub
+    settings: config_pb2_grpc.AttributionSettingsServiceStub
+    tariffs: config_pb2_grpc.TariffServiceStub
+    corrections: config_pb2_grpc.CorrectionServiceStub
+    channel: grpc.aio.Channel
+
+
+@pytest.fixture
+async def attribution_server(settings: Settings, links_server: RunningService) -> AsyncIterator[RunningService]:
+    """The attribution service, talking to the test's links server."""
+    svc = await start_service(
+        ATTRIBUTION_SPEC, dataclasses.replace(settings, links_addr=links_server.addr), listen="127.0.0.1:0"
+    )
+    yield svc
+    await svc.stop(grace=1.0)
+
+
+@pytest.fixture
+def attribution_stub(
+    attribution_server: RunningService, account: AccountInfo, channels: Callable[..., grpc.aio.Channel]
+) -> AttributionStubs:
+    ch = channels(attribution_server.addr, token=account.api_key)
+    return AttributionStubs(
+        goals=config_pb2_grpc.GoalServiceStub(ch),
+        settings=config_pb2_grpc.AttributionSettingsServiceStub(ch),
+        tariffs=config_pb2_grpc.TariffServiceStub(ch),
+        corrections=config_pb2_grpc.CorrectionServiceStub(ch),
+        channel=ch,
+    )
+
+
+@pytest.fixture
+async def postbacks_server(settings: Settings, links_server: RunningService) -> AsyncIterator[RunningService]:
+    """The postbacks service (fan-out + dispatcher running), talking to the test's
+    links server; loopback destinations allowed, quick retries."""
+    import ipaddress
+
+    svc = await start_service(
+        POSTBACKS_SPEC,
+        dataclasses.replace(
+            settings,
+            links_addr=links_server.addr,
+            postback_allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),),
+            postback_retry_base_s=0.05,
+            postback_retry_cap_s=0.2,
+            postback_max_attempts=5,
+            postback_timeout_s=2.0,
+            postback_connect_timeout_s=1.0,
+            postback_poll_s=0.2,
+        ),
+        listen="127.0.0.1:0",
+    )
+    yield svc
+    await svc.stop(grace=1.0)
+
+
+@pytest.fixture
+def postbacks_stub(
+    postbacks_server: RunningService, account: AccountInfo, channels: Callable[..., grpc.aio.Channel]
+) -> postbacks_pb2_grpc.PostbackServiceStub:
+    return postbacks_pb2_grpc.PostbackServiceStub(channels(postbacks_server.addr, token=account.api_key))

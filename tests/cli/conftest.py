@@ -28,11 +28,17 @@ class Result:
         return json.loads(self.stdout)
 
 
+def _without_server_logs(text: str) -> str:
+    """The in-process servers log to whatever sys.stderr is (libs/logging.py), so their
+    JSON log lines can land in the CLI's redirected stderr: keep only the CLI's own lines."""
+    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith('{"'))
+
+
 def invoke(argv: list[str]) -> Result:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = run(argv)
-    return Result(code, out.getvalue(), err.getvalue())
+    return Result(code, out.getvalue(), _without_server_logs(err.getvalue()))
 
 
 Cli = Callable[..., Awaitable[Result]]
