@@ -461,6 +461,33 @@ class Gateway:
         log.error("bad_touch_result", slug=slug, outcome=outcome, request_id=request_id_var.get())
         return await sender.send(503, _text_headers(TEXT_CT, UNAVAILABLE_BODY), UNAVAILABLE_BODY)
 
+    async def _forward(
+        self,
+        sender: _Sender,
+        pool: ChannelPool,
+        method: str,
+        request: Any,
+        response_cls: Any,
+        secret: str,
+        errors: dict[grpc.StatusCode, tuple[int, str]],
+        unavailable: str,
+    ) -> Any:
+        """Call a service for a public request, authenticated by the caller's own
+        secret. On a gRPC error, answer the mapped HTTP status (503 when the
+        service cannot be reached) and return that status instead of a reply."""
+        try:
+            return await pool.next().unary_unary(
+                method,
+                request_serializer=type(request).SerializeToString,
+                response_deserializer=response_cls.FromString,
+            )(request, metadata=(("authorization", f"Bearer {secret}"),))
+        except grpc.aio.AioRpcError as err:
+            status, text = errors.get(err.code(), (503, ""))
+            if status == 503:
+                log.warning("downstream_unavailable", method=method, code=err.code().name, detail=err.details())
+                text = unavailable
+            return await _json_error(sender, status, text or err.details() or "", _first_field(err))
+
     # -- events ---------------------------------------------------------------
 
     async def _events(
@@ -495,18 +522,13 @@ class Gateway:
             body=b"".join(chunks), gzip=enc == b"gzip", client_ip=self.client_ip(scope, xff),
             client_user_agent=_decode_header(ua),
         )  # fmt: skip
-        try:
-            reply = await self._ingest.next().unary_unary(
-                f"/{INGEST_SERVICE}/SendEventsJson",
-                request_serializer=ingest_pb2.SendEventsJsonRequest.SerializeToString,
-                response_deserializer=ingest_pb2.SendEventsJsonResponse.FromString,
-            )(request, metadata=(("authorization", f"Bearer {key}"),))
-        except grpc.aio.AioRpcError as err:
-            status, text = EVENTS_ERRORS.get(err.code(), (503, ""))
-            if status == 503:
-                log.warning("events_unavailable", code=err.code().name, detail=err.details())
-                text = "ingest service unavailable; resend later (events are idempotent by uuid)"
-            return await _json_error(sender, status, text or err.details() or "", _first_field(err))
+        reply = await self._forward(
+            sender, self._ingest, f"/{INGEST_SERVICE}/SendEventsJson", request,
+            ingest_pb2.SendEventsJsonResponse, key, EVENTS_ERRORS,
+            "ingest service unavailable; resend later (events are idempotent by uuid)",
+        )  # fmt: skip
+        if isinstance(reply, int):
+            return reply
         body = _json({
             "accepted": reply.accepted, "duplicates": reply.duplicates, "rejected": reply.rejected,
             "results": [
@@ -579,18 +601,13 @@ class Gateway:
             params={k[:64]: v for k, v in params.items() if k}, method=method,
             client_ip=self.client_ip(scope, xff), user_agent=_decode_header(ua),
         )  # fmt: skip
-        try:
-            reply = await self._attribution.next().unary_unary(
-                f"/{ATTRIBUTION_SERVICE}/RecordPostback",
-                request_serializer=attribution_pb2.RecordPostbackRequest.SerializeToString,
-                response_deserializer=attribution_pb2.RecordPostbackResponse.FromString,
-            )(request, metadata=(("authorization", f"Bearer {token}"),))
-        except grpc.aio.AioRpcError as err:
-            status, text = POSTBACK_ERRORS.get(err.code(), (503, ""))
-            if status == 503:
-                log.warning("postback_unavailable", code=err.code().name, detail=err.details())
-                text = "attribution service unavailable; resend the postback later"
-            return await _json_error(sender, status, text or err.details() or "", _first_field(err))
+        reply = await self._forward(
+            sender, self._attribution, f"/{ATTRIBUTION_SERVICE}/RecordPostback", request,
+            attribution_pb2.RecordPostbackResponse, token, POSTBACK_ERRORS,
+            "attribution service unavailable; resend the postback later",
+        )  # fmt: skip
+        if isinstance(reply, int):
+            return reply
         c = reply.conversion
         body = _json({
             "conversion_id": c.conversion_id, "status": POSTBACK_STATUS.get(c.status, ""),
