@@ -1,6 +1,6 @@
 """What attribution asks the links service (over gRPC, never its code):
-clicks by id, touches by device id or fingerprint, campaigns, and the
-account's currency. The internal token acts for the account named in
+clicks by id, touches by device id or fingerprint (batched into LookupTouches
+calls), campaigns, and the account's currency. The internal token acts for the account named in
 ``x-account-id``. Clicks never change, so they are cached; campaigns and
 account currencies for a short while."""
 
@@ -27,6 +27,7 @@ CLICK = 1
 IMPRESSION = 2
 SUBS = tuple(f"sub{i}" for i in range(1, 11))
 MAX_WINDOW = dt.timedelta(days=90)
+MAX_LOOKUPS = 1000  # per LookupTouches call
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -96,8 +97,14 @@ class Links:
         self._campaigns: dict[tuple[str, str], tuple[float, CampaignInfo | None]] = {}
         self._currencies: dict[str, tuple[float, str]] = {}
         self.calls = 0
+        # Touch look-ups waiting to be sent, per account: serialized look-up -> (look-up, answer).
+        self._pending: dict[str, dict[bytes, tuple[lpb.TouchLookup, asyncio.Future[Any]]]] = {}
+        self._flushing: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
         await self._pool.close()
 
     def _links(self) -> links_pb2_grpc.LinksServiceStub:
@@ -108,6 +115,63 @@ class Links:
             self.calls += 1
             return await getattr(self._links(), method)(request, metadata=(("x-account-id", account_id),))
 
+    async def _lookup(self, account_id: str, lookup: lpb.TouchLookup) -> lpb.FindTouchesResponse:
+        """One look-up, sent with every other look-up of the account made in the
+        same turn of the event loop (the engine gathers them) as one LookupTouches
+        call of at most MAX_LOOKUPS; identical look-ups share one answer."""
+        pending = self._pending.setdefault(account_id, {})
+        key = lookup.SerializeToString(deterministic=True)
+        entry = pending.get(key)
+        if entry is None:
+            entry = pending[key] = (lookup, asyncio.get_running_loop().create_future())
+            if len(pending) >= MAX_LOOKUPS:
+                self._send(account_id)
+            elif account_id not in self._flushing:
+                self._flushing.add(account_id)
+                self._tasks.add(task := asyncio.create_task(self._flush(account_id)))
+                task.add_done_callback(self._tasks.discard)
+        # Shielded: a caller cancelled must not cancel the answer others wait for.
+        return await asyncio.shield(entry[1])  # type: ignore[no-any-return]
+
+    async def _flush(self, account_id: str) -> None:
+        # Let the callers woken in this turn add theirs (a few turns, while more come).
+        try:
+            for _ in range(3):
+                before = len(self._pending.get(account_id, ()))
+                await asyncio.sleep(0)
+                if len(self._pending.get(account_id, ())) == before:
+                    break
+        finally:
+            self._flushing.discard(account_id)
+            self._send(account_id)
+
+    def _send(self, account_id: str) -> None:
+        batch = self._pending.pop(account_id, None)
+        if batch:
+            self._tasks.add(task := asyncio.create_task(self._send_batch(account_id, list(batch.values()))))
+            task.add_done_callback(self._tasks.discard)
+
+    async def _send_batch(self, account_id: str, batch: list[tuple[lpb.TouchLookup, asyncio.Future[Any]]]) -> None:
+        try:
+            resp = await self._call(
+                "LookupTouches", lpb.LookupTouchesRequest(lookups=[lk for lk, _ in batch]), account_id
+            )
+            if len(resp.results) != len(batch):
+                raise RuntimeError(f"LookupTouches answered {len(resp.results)} results for {len(batch)} look-ups")
+            for (_, fut), result in zip(batch, resp.results, strict=True):
+                if not fut.done():
+                    fut.set_result(result)
+        except BaseException as exc:
+            for _, fut in batch:
+                if fut.done():
+                    continue
+                if isinstance(exc, asyncio.CancelledError):
+                    fut.cancel()
+                else:
+                    fut.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+
     async def click(self, account_id: str, click_id: str) -> Touch | None:
         """The account's click, or None (unknown, malformed or another account's)."""
         if not is_valid_id(click_id):
@@ -116,13 +180,10 @@ class Links:
         hit = self._clicks.get(key)
         if hit is not None:
             return hit  # type: ignore[no-any-return]
-        try:
-            resp = await self._call("GetClick", lpb.GetClickRequest(click_id=click_id), account_id)
-        except grpc.aio.AioRpcError as err:
-            if err.code() == grpc.StatusCode.NOT_FOUND:
-                return None
-            raise
-        touch = Touch.of(resp.click, CLICK)
+        resp = await self._lookup(account_id, lpb.TouchLookup(click_id=click_id))
+        if not resp.clicks:
+            return None
+        touch = Touch.of(resp.clicks[0], CLICK)
         self._clicks.put(key, touch)
         return touch
 
@@ -142,7 +203,7 @@ class Links:
         start = max(start, end - MAX_WINDOW)
         if end <= start:
             return []
-        req = lpb.FindTouchesRequest(include_impressions=impressions, limit=limit)
+        req = lpb.TouchLookup(include_impressions=impressions, limit=limit)
         if device_id:
             req.device_id = device_id
         else:
@@ -150,7 +211,7 @@ class Links:
             req.fingerprint.user_agent = user_agent
         req.start_time.FromDatetime(start.astimezone(dt.UTC))
         req.end_time.FromDatetime(end.astimezone(dt.UTC))
-        resp = await self._call("FindTouches", req, account_id)
+        resp = await self._lookup(account_id, req)
         out = [Touch.of(c, CLICK) for c in resp.clicks]
         for t in out:  # clicks never change: later look-ups by id need no call
             self._clicks.put((account_id, t.touch_id), t)

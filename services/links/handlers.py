@@ -3,8 +3,10 @@ click/impression RPCs. Every query is scoped by the caller's account."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import decimal
+import functools
 import ipaddress
 from typing import Any
 
@@ -34,6 +36,7 @@ from services.links.touches import DESTINATION_MACROS, LinkCache, TouchRecorder
 
 MAX_NAME = 200
 MAX_TOUCH_BATCH = 5000
+MAX_LOOKUPS = 1000
 MAX_WINDOW = dt.timedelta(days=90)
 
 # Allowed status moves: publish, pause/resume, archive (terminal).
@@ -650,48 +653,119 @@ class LinksService(links_pb2_grpc.LinksServiceServicer):
     async def FindTouches(self, request: pb.FindTouchesRequest, context: Any) -> pb.FindTouchesResponse:
         account_id = auth.require_account()
         v = Validator()
-        start, end = from_timestamp(request.start_time), from_timestamp(request.end_time)
-        v.check(start is not None, "start_time", "is required")
-        v.check(end is not None, "end_time", "is required")
-        if start and end:
-            v.check(end > start, "end_time", "must be after start_time")
-            v.check(end - start <= MAX_WINDOW, "end_time", "the window is at most 90 days")
-        limit = request.limit or 10
-        v.check(0 < limit <= 100, "limit", "must be between 1 and 100")
-        key = request.WhichOneof("key")
-        args: list[Any]
-        if key == "device_id":
-            device_id = request.device_id.strip().lower()
-            v.check(bool(device_id), "device_id", "is required")
-            cond, args = "(idfa = $4 OR gaid = $4)", [device_id]
-        elif key == "fingerprint":
-            v.check(bool(request.fingerprint.ip), "fingerprint.ip", "is required")
-            cond, args = "ip = $4::inet AND user_agent IS NOT DISTINCT FROM $5", [
-                request.fingerprint.ip, request.fingerprint.user_agent or None,
-            ]  # fmt: skip
-            try:
-                ipaddress.ip_address(request.fingerprint.ip)
-            except ValueError:
-                v.add("fingerprint.ip", "is not an IP address")
-        else:
-            cond, args = "", []
+        lookup = _check_lookup(v, "", request, request.WhichOneof("key"))
+        if lookup is None:
             v.add("key", "set device_id or fingerprint")
         v.raise_if_any()
-        out = pb.FindTouchesResponse()
-        kinds: list[tuple[str, str, Any, Any]] = [("clicks", "click_id", pb.Click, out.clicks)]
-        if request.include_impressions:
-            kinds.append(("impressions", "impression_id", pb.Impression, out.impressions))
-        for table, id_col, cls, target in kinds:
-            rows = await self._pool.fetch(
-                f"SELECT * FROM links.{table} WHERE account_id = $1 AND create_time >= $2 AND create_time < $3"
-                f" AND {cond} ORDER BY create_time DESC, {id_col} DESC LIMIT {limit}",
-                account_id,
-                start,
-                end,
-                *args,
-            )
-            target.extend(_touch(r, cls, id_col) for r in rows)
+        assert lookup is not None
+        return (await self._lookup(account_id, [lookup]))[0]
+
+    async def LookupTouches(self, request: pb.LookupTouchesRequest, context: Any) -> pb.LookupTouchesResponse:
+        account_id = auth.require_account()
+        if len(request.lookups) > MAX_LOOKUPS:
+            raise InvalidArgument("lookups", f"at most {MAX_LOOKUPS} per call")
+        v = Validator()
+        lookups: list[_Lookup | None] = []
+        for i, req in enumerate(request.lookups):
+            key = req.WhichOneof("key")
+            lookup = _check_lookup(v, f"lookups[{i}].", req, key)
+            if lookup is None and key is None:
+                v.add(f"lookups[{i}].key", "set click_id, device_id or fingerprint")
+            lookups.append(lookup)
+        v.raise_if_any()
+        return pb.LookupTouchesResponse(results=await self._lookup(account_id, lookups))
+
+    async def _lookup(self, account_id: str, lookups: list[_Lookup | None]) -> list[pb.FindTouchesResponse]:
+        """Answers validated look-ups (None: nothing to find) in order, with one
+        query per kind of key and table."""
+        out = [pb.FindTouchesResponse() for _ in lookups]
+        by_kind: dict[str, list[tuple[int, _Lookup]]] = {}
+        for n, lookup in enumerate(lookups):
+            if lookup is not None:
+                by_kind.setdefault(lookup.kind, []).append((n, lookup))
+        for kind, items in by_kind.items():
+            tables: list[tuple[str, str, Any, str]] = [("clicks", "click_id", pb.Click, "clicks")]
+            if kind != "click_id" and any(lk.impressions for _, lk in items):
+                tables.append(("impressions", "impression_id", pb.Impression, "impressions"))
+            for table, id_col, cls, target in tables:
+                chosen = items if table == "clicks" else [(n, lk) for n, lk in items if lk.impressions]
+                columns = [list(col) for col in zip(*(lk.args for _, lk in chosen), strict=True)]
+                rows = await self._pool.fetch(
+                    _lookup_sql(kind, table, id_col), account_id, *columns, [n for n, _ in chosen]
+                )
+                for r in rows:  # newest first within each look-up
+                    getattr(out[r["lookup_n"]], target).append(_touch(r, cls, id_col))
         return out
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Lookup:
+    kind: str  # click_id | device_id | fingerprint
+    args: tuple[Any, ...]  # the key's columns, then (for device ids and fingerprints) start, end and limit
+    impressions: bool = False
+
+
+def _check_lookup(v: Validator, prefix: str, request: Any, key: str | None) -> _Lookup | None:
+    """Validates one FindTouchesRequest or TouchLookup (field names under
+    `prefix`); None when there is nothing to look up (no key, or a malformed
+    click id, which finds nothing as GetClick finds nothing)."""
+    if key == "click_id":
+        click_id = request.click_id
+        v.check(bool(click_id), f"{prefix}click_id", "is required")
+        if not is_valid_id(click_id):
+            return None
+        return _Lookup("click_id", (click_id, id_time(click_id)))
+    start, end = from_timestamp(request.start_time), from_timestamp(request.end_time)
+    v.check(start is not None, f"{prefix}start_time", "is required")
+    v.check(end is not None, f"{prefix}end_time", "is required")
+    if start and end:
+        v.check(end > start, f"{prefix}end_time", "must be after start_time")
+        v.check(end - start <= MAX_WINDOW, f"{prefix}end_time", "the window is at most 90 days")
+    limit = request.limit or 10
+    v.check(0 < limit <= 100, f"{prefix}limit", "must be between 1 and 100")
+    window = (start, end, limit)
+    if key == "device_id":
+        device_id = request.device_id.strip().lower()
+        v.check(bool(device_id), f"{prefix}device_id", "is required")
+        return _Lookup("device_id", (device_id, *window), request.include_impressions)
+    if key == "fingerprint":
+        fp = request.fingerprint
+        v.check(bool(fp.ip), f"{prefix}fingerprint.ip", "is required")
+        try:
+            ipaddress.ip_address(fp.ip)
+        except ValueError:
+            if fp.ip:
+                v.add(f"{prefix}fingerprint.ip", "is not an IP address")
+        return _Lookup("fingerprint", (fp.ip, fp.user_agent or None, *window), request.include_impressions)
+    return None
+
+
+# Per kind of key: the unnested arrays' types and names, and the match condition.
+_LOOKUP_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
+    "click_id": (("text", "timestamptz"), ("id", "t"),
+                 "{id_col} = l.id AND create_time >= l.t AND create_time < l.t + interval '1 millisecond'"),
+    "device_id": (("text", "timestamptz", "timestamptz", "int"), ("dev", "s", "e", "lim"),
+                  "(idfa = l.dev OR gaid = l.dev) AND create_time >= l.s AND create_time < l.e"),
+    "fingerprint": (("inet", "text", "timestamptz", "timestamptz", "int"), ("ip", "ua", "s", "e", "lim"),
+                    "ip = l.ip AND user_agent IS NOT DISTINCT FROM l.ua AND create_time >= l.s AND create_time < l.e"),
+}  # fmt: skip
+
+
+@functools.cache
+def _lookup_sql(kind: str, table: str, id_col: str) -> str:
+    """One query answering every look-up of a kind against one table: row
+    l.n of the unnested arrays is the look-up's position in the request."""
+    types, names, cond = _LOOKUP_KEYS[kind]
+    arrays = ", ".join(f"${i + 2}::{t}[]" for i, t in enumerate(types))
+    n = len(types) + 2
+    # The LIMIT also keeps the planner from flattening the LATERAL subquery into a join
+    # over every partition: each probe stays an index scan pruned at run time.
+    limit = " LIMIT 1" if kind == "click_id" else f" ORDER BY create_time DESC, {id_col} DESC LIMIT l.lim"
+    return (
+        f"SELECT l.n AS lookup_n, c.* FROM unnest({arrays}, ${n}::int[]) AS l({', '.join(names)}, n)"
+        f" CROSS JOIN LATERAL (SELECT * FROM links.{table} WHERE account_id = $1 AND {cond.format(id_col=id_col)}"
+        f"{limit}) c ORDER BY l.n, c.create_time DESC, c.{id_col} DESC"
+    )
 
 
 _TOUCH_TEXT = (

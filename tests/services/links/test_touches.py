@@ -7,12 +7,14 @@ from urllib.parse import parse_qs, urlsplit
 import grpc
 import pytest
 from clicktrail.links.v1 import links_pb2 as pb
+from clicktrail.links.v1 import links_pb2_grpc
 from google.protobuf import field_mask_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.services.links.conftest import ANDROID_UA, DESKTOP_UA, IPHONE_UA, make_setup
 
 IDFA = "6D92078A-8246-4BA4-AE5B-76104861E7DC"
+GAID = "38400000-8cf0-11bd-b23e-10b96e40000d"
 
 
 async def click(stub, slug, query=b"", ip="8.8.8.8", ua=ANDROID_UA, referrer=""):
@@ -216,3 +218,113 @@ async def test_link_update_takes_effect_for_the_next_click(internal_links_stub, 
     assert r.location == f"https://new.example/{r.touch_id}"
     await links_stub.DeleteLink(pb.DeleteLinkRequest(link_id=setup.link.link_id))
     assert (await click(internal_links_stub, setup.link.slug)).outcome == pb.TOUCH_OUTCOME_NOT_FOUND
+
+
+async def test_lookup_touches_answers_a_mixed_batch_in_order(
+    internal_links_stub, links_stub, setup, account, new_account, channels, links_server
+):
+    c1 = await click(internal_links_stub, setup.link.slug, b"idfa=" + IDFA.encode(), ip="1.2.3.4", ua=IPHONE_UA)
+    c2 = await click(internal_links_stub, setup.link.slug, b"gaid=" + GAID.encode(), ip="1.2.3.4", ua=IPHONE_UA)
+    c3 = await click(internal_links_stub, setup.link.slug, b"", ip="1.2.3.4", ua=ANDROID_UA)
+    imp = await internal_links_stub.RecordImpressions(
+        pb.RecordImpressionsRequest(
+            impressions=[pb.TouchInput(slug=setup.link.slug, raw_query=b"idfa=" + IDFA.encode(), ip="1.2.3.4")]
+        )
+    )
+    start, end = window()
+    fp_iphone = pb.Fingerprint(ip="1.2.3.4", user_agent=IPHONE_UA)
+    fp_none = pb.Fingerprint(ip="1.2.3.4")  # no User-Agent: matches the impression only
+    old_start, old_end = Timestamp(seconds=1_600_000_000), Timestamp(seconds=1_600_003_600)
+    lookups = [
+        pb.TouchLookup(device_id=IDFA, start_time=start, end_time=end, include_impressions=True),
+        pb.TouchLookup(click_id=c2.touch_id),
+        pb.TouchLookup(fingerprint=fp_iphone, start_time=start, end_time=end),
+        pb.TouchLookup(click_id="not-an-id"),
+        pb.TouchLookup(device_id=" " + GAID.upper(), start_time=start, end_time=end),
+        pb.TouchLookup(fingerprint=fp_iphone, start_time=start, end_time=end, limit=1),
+        pb.TouchLookup(click_id=c3.touch_id),
+        pb.TouchLookup(device_id="unknown", start_time=start, end_time=end, include_impressions=True),
+        pb.TouchLookup(fingerprint=fp_none, start_time=start, end_time=end, include_impressions=True),
+        pb.TouchLookup(device_id=IDFA, start_time=old_start, end_time=old_end),
+        pb.TouchLookup(click_id=c1.touch_id),
+    ]  # fmt: skip
+    res = (await links_stub.LookupTouches(pb.LookupTouchesRequest(lookups=lookups))).results
+    assert len(res) == len(lookups)
+    got = [([c.click_id for c in r.clicks], [i.impression_id for i in r.impressions]) for r in res]
+    assert got == [
+        ([c1.touch_id], [imp.results[0].touch_id]),
+        ([c2.touch_id], []),
+        ([c2.touch_id, c1.touch_id], []),  # newest first
+        ([], []),
+        ([c2.touch_id], []),
+        ([c2.touch_id], []),
+        ([c3.touch_id], []),
+        ([], []),
+        ([], [imp.results[0].touch_id]),
+        ([], []),
+        ([c1.touch_id], []),
+    ]
+
+    # Each answer is what FindTouches / GetClick answer for the same key.
+    for lookup, r in zip(lookups, res, strict=True):
+        key = lookup.WhichOneof("key")
+        if key == "click_id":
+            if r.clicks:
+                single = await links_stub.GetClick(pb.GetClickRequest(click_id=lookup.click_id))
+                assert list(r.clicks) == [single.click]
+            continue
+        find = pb.FindTouchesRequest(
+            start_time=lookup.start_time, end_time=lookup.end_time,
+            include_impressions=lookup.include_impressions, limit=lookup.limit,
+        )  # fmt: skip
+        if key == "device_id":
+            find.device_id = lookup.device_id
+        else:
+            find.fingerprint.CopyFrom(lookup.fingerprint)
+        assert await links_stub.FindTouches(find) == r
+
+    # The internal token acts for the account in x-account-id; another account finds none of these.
+    as_internal = await internal_links_stub.LookupTouches(
+        pb.LookupTouchesRequest(lookups=lookups), metadata=(("x-account-id", account.account_id),)
+    )
+    assert list(as_internal.results) == list(res)
+    other = await new_account("Other")
+    other_stub = links_pb2_grpc.LinksServiceStub(channels(links_server.addr, token=other.api_key))
+    for stub, metadata in ((other_stub, ()), (internal_links_stub, (("x-account-id", other.account_id),))):
+        theirs = await stub.LookupTouches(pb.LookupTouchesRequest(lookups=lookups), metadata=metadata)
+        assert len(theirs.results) == len(lookups)
+        assert all(not r.clicks and not r.impressions for r in theirs.results)
+    assert not (await links_stub.LookupTouches(pb.LookupTouchesRequest())).results
+
+
+async def test_lookup_touches_validation(links_stub):
+    start, end = window()
+
+    async def violations(*lookups):
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await links_stub.LookupTouches(pb.LookupTouchesRequest(lookups=lookups))
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        return e.value.details()
+
+    details = await violations(
+        pb.TouchLookup(click_id=""),
+        pb.TouchLookup(device_id=IDFA),
+        pb.TouchLookup(device_id=" ", start_time=start, end_time=end, limit=101),
+        pb.TouchLookup(fingerprint=pb.Fingerprint(ip="nope"), start_time=end, end_time=start),
+        pb.TouchLookup(start_time=start, end_time=end),
+        pb.TouchLookup(device_id=IDFA, start_time=Timestamp(seconds=start.seconds - 91 * 86400), end_time=end),
+    )
+    for expected in (
+        "lookups[0].click_id: is required",
+        "lookups[1].start_time: is required",
+        "lookups[1].end_time: is required",
+        "lookups[2].device_id: is required",
+        "lookups[2].limit: must be between 1 and 100",
+        "lookups[3].fingerprint.ip: is not an IP address",
+        "lookups[3].end_time: must be after start_time",
+        "lookups[4].key: set click_id, device_id or fingerprint",
+        "lookups[5].end_time: the window is at most 90 days",
+    ):
+        assert expected in details
+    too_many = [pb.TouchLookup(click_id="x")] * 1001
+    assert "lookups: at most 1000 per call" in await violations(*too_many)

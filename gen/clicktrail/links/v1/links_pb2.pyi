@@ -747,3 +747,33 @@ class FindTouchesResponse(_message.Message):
     clicks: _containers.RepeatedCompositeFieldContainer[Click]
     impressions: _containers.RepeatedCompositeFieldContainer[Impression]
     def __init__(self, clicks: _Optional[_Iterable[_Union[Click, _Mapping]]] = ..., impressions: _Optional[_Iterable[_Union[Impression, _Mapping]]] = ...) -> None: ...
+
+class TouchLookup(_message.Message):
+    __slots__ = ("click_id", "device_id", "fingerprint", "start_time", "end_time", "include_impressions", "limit")
+    CLICK_ID_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_IMPRESSIONS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    click_id: str
+    device_id: str
+    fingerprint: Fingerprint
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    include_impressions: bool
+    limit: int
+    def __init__(self, click_id: _Optional[str] = ..., device_id: _Optional[str] = ..., fingerprint: _Optional[_Union[Fingerprint, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., include_impressions: _Optional[bool] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class LookupTouchesRequest(_message.Message):
+    __slots__ = ("lookups",)
+    LOOKUPS_FIELD_NUMBER: _ClassVar[int]
+    lookups: _containers.RepeatedCompositeFieldContainer[TouchLookup]
+    def __init__(self, lookups: _Optional[_Iterable[_Union[TouchLookup, _Mapping]]] = ...) -> None: ...
+
+class LookupTouchesResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[FindTouchesResponse]
+    def __init__(self, results: _Optional[_Iterable[_Union[FindTouchesResponse, _Mapping]]] = ...) -> None: ...

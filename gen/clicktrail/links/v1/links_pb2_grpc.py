@@ -31,7 +31,7 @@ class LinksServiceStub:
     Management RPCs take the account API key (`authorization: Bearer <key>`).
     RecordClicks / RecordImpressions take the internal service token: the
     account is the one that owns the link's slug. FindTouches and GetClick take
-    the account key, or the internal token with `x-account-id` metadata.
+    the account key, or the internal token with `x-account-id` metadata; so does LookupTouches.
     """
 
     def __init__(self, channel):
@@ -175,6 +175,11 @@ class LinksServiceStub:
                 request_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.FindTouchesRequest.SerializeToString,
                 response_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.FindTouchesResponse.FromString,
                 _registered_method=True)
+        self.LookupTouches = channel.unary_unary(
+                '/clicktrail.links.v1.LinksService/LookupTouches',
+                request_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.LookupTouchesRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.LookupTouchesResponse.FromString,
+                _registered_method=True)
 
 
 class LinksServiceServicer:
@@ -183,7 +188,7 @@ class LinksServiceServicer:
     Management RPCs take the account API key (`authorization: Bearer <key>`).
     RecordClicks / RecordImpressions take the internal service token: the
     account is the one that owns the link's slug. FindTouches and GetClick take
-    the account key, or the internal token with `x-account-id` metadata.
+    the account key, or the internal token with `x-account-id` metadata; so does LookupTouches.
     """
 
     def CreateApp(self, request, context):
@@ -358,6 +363,14 @@ class LinksServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LookupTouches(self, request, context):
+        """Many touch look-ups in one call (attribution batches them): each lookup is a
+        click id, a device id or a fingerprint, answered in order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LinksServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -496,6 +509,11 @@ def add_LinksServiceServicer_to_server(servicer, server):
                     request_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.FindTouchesRequest.FromString,
                     response_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.FindTouchesResponse.SerializeToString,
             ),
+            'LookupTouches': grpc.unary_unary_rpc_method_handler(
+                    servicer.LookupTouches,
+                    request_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.LookupTouchesRequest.FromString,
+                    response_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.LookupTouchesResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'clicktrail.links.v1.LinksService', rpc_method_handlers)
@@ -510,7 +528,7 @@ class LinksService:
     Management RPCs take the account API key (`authorization: Bearer <key>`).
     RecordClicks / RecordImpressions take the internal service token: the
     account is the one that owns the link's slug. FindTouches and GetClick take
-    the account key, or the internal token with `x-account-id` metadata.
+    the account key, or the internal token with `x-account-id` metadata; so does LookupTouches.
     """
 
     @staticmethod
@@ -1232,6 +1250,33 @@ class LinksService:
             '/clicktrail.links.v1.LinksService/FindTouches',
             clicktrail_dot_links_dot_v1_dot_links__pb2.FindTouchesRequest.SerializeToString,
             clicktrail_dot_links_dot_v1_dot_links__pb2.FindTouchesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LookupTouches(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.links.v1.LinksService/LookupTouches',
+            clicktrail_dot_links_dot_v1_dot_links__pb2.LookupTouchesRequest.SerializeToString,
+            clicktrail_dot_links_dot_v1_dot_links__pb2.LookupTouchesResponse.FromString,
             options,
             channel_credentials,
             insecure,
