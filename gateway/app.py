@@ -503,23 +503,17 @@ class Gateway:
         enc = encoding.strip().lower()
         if enc not in (b"", b"identity", b"gzip"):
             return await _json_error(sender, 415, "Content-Encoding must be gzip or identity")
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return 499
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_EVENTS_BODY:
-                return await _json_error(sender, 413, f"body larger than {MAX_EVENTS_BODY // (1024 * 1024)} MiB")
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                break
+        try:
+            raw = await _read_body(receive, MAX_EVENTS_BODY)
+        except _BodyTooLarge:
+            return await _json_error(sender, 413, f"body larger than {MAX_EVENTS_BODY // (1024 * 1024)} MiB")
+        if raw is None:
+            return 499
         await self._ensure_started()
         if self._ingest is None:
             return await _json_error(sender, 503, "ingest service unavailable; resend later (events are idempotent)")
         request = ingest_pb2.SendEventsJsonRequest(
-            body=b"".join(chunks), gzip=enc == b"gzip", client_ip=self.client_ip(scope, xff),
+            body=raw, gzip=enc == b"gzip", client_ip=self.client_ip(scope, xff),
             client_user_agent=_decode_header(ua),
         )  # fmt: skip
         reply = await self._forward(
@@ -557,19 +551,12 @@ class Gateway:
         for key, value in parse_qsl(query.decode("utf-8", "replace"), keep_blank_values=True):
             params.setdefault(key.strip().lower(), value)
         if method == "POST":
-            chunks, size = [], 0
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return 499
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > MAX_POSTBACK_BODY:
-                    return await _json_error(sender, 413, f"body larger than {MAX_POSTBACK_BODY // 1024} KiB")
-                chunks.append(chunk)
-                if not message.get("more_body"):
-                    break
-            raw = b"".join(chunks)
+            try:
+                raw = await _read_body(receive, MAX_POSTBACK_BODY)
+            except _BodyTooLarge:
+                return await _json_error(sender, 413, f"body larger than {MAX_POSTBACK_BODY // 1024} KiB")
+            if raw is None:
+                return 499
             ctype = content_type.split(b";", 1)[0].strip().lower()
             if raw.strip():
                 if ctype == b"application/json":
@@ -662,6 +649,27 @@ class Gateway:
 
     async def _openapi(self, scope: Scope, sender: _Sender, head: bool) -> int:
         return await sender.send(200, _text_headers(JSON_CT, DOCUMENT_BYTES), DOCUMENT_BYTES)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None when the client went away; stops reading
+    (_BodyTooLarge) as soon as it passes ``limit`` bytes."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
 
 
 def _first_field(err: grpc.aio.AioRpcError) -> str:
