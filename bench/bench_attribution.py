@@ -43,7 +43,17 @@ from clicktrail.ingest.v1 import ingest_pb2 as ipb
 from clicktrail.links.v1 import links_pb2 as lpb
 from clicktrail.links.v1 import links_pb2_grpc
 
-from bench.common import RESULTS, children, free_port, scratch_database, spawn, wait_grpc_serving, wait_http
+from bench.common import (
+    RESULTS,
+    bar_line,
+    check_alive,
+    children,
+    free_port,
+    scratch_database,
+    spawn,
+    wait_grpc_serving,
+    wait_http,
+)
 from libs.event_handoff import EVENT_QUEUE
 from libs.grpc_client import make_channel
 from libs.ids import new_id
@@ -482,9 +492,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 clicks = await conn.fetchval("SELECT count(*) FROM links.clicks")
             finally:
                 await conn.close()
-            for child in procs:
-                if not child.alive():
-                    raise RuntimeError(f"{child.name} died during the run:\n{child.tail()}")
+            check_alive(procs)
 
     p99_a = float(lag_a["p99"] or 0)
     p99_b = float(lag_b["p99"] or 0)
@@ -510,7 +518,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         f" p99 {postbacks['p99_ms']:.1f} ms, {postbacks['ok']:,} answered 200, {postbacks['non_200']} other",
         f"installs: {got:,} of {n_installs:,} (match types {matches}); postback conversions {pb_rows - pb_before:,},"
         f" logged {logged:,}",
-        "bar: " + ", ".join(f"{k}: {'PASS' if v else 'FAIL'}" for k, v in checks.items()),
+        bar_line(checks),
     ])  # fmt: skip
     result = {
         "name": NAME, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": seconds,

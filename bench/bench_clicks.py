@@ -27,6 +27,8 @@ from bench.common import (
     RESULTS,
     Child,
     WrkResult,
+    bar_line,
+    check_alive,
     children,
     free_port,
     run_wrk,
@@ -186,9 +188,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             after = await _gateway_metrics(f"{base}/metrics")
             await asyncio.sleep(1.0)  # requests in flight when wrk stopped finish
             rows, missing = await _count_rows(dsn, links["bench"]["link_id"], ours.ids)
-            for child in procs:
-                if not child.alive():
-                    raise RuntimeError(f"{child.name} died during the run:\n{child.tail()}")
+            check_alive(procs)
 
             bare_cmd = _server_cmd(args.server, "bench.bare302:app", bare_port, factory=False)
             bare_proc = spawn(procs, "bare302", bare_cmd, {}, work)
@@ -219,7 +219,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         f"batches: {batches:,.0f} RecordClicks calls, {batch_items / batches if batches else 0:.1f} clicks per call",
         f"302 answered: {ours.c302:,}   click rows: {rows:,}   lost clicks: {lost}   "
         f"rows beyond answered (in flight when wrk stopped): {rows - ours.c302 + lost}",
-        "bar: " + ", ".join(f"{k}: {'PASS' if v else 'FAIL'}" for k, v in checks.items()),
+        bar_line(checks),
     ]
     report = "\n".join(lines)
     result = {

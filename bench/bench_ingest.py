@@ -27,7 +27,17 @@ from clicktrail.ingest.v1 import ingest_pb2 as ipb
 from clicktrail.links.v1 import links_pb2 as lpb
 from clicktrail.links.v1 import links_pb2_grpc
 
-from bench.common import RESULTS, children, free_port, scratch_database, spawn, wait_grpc_serving, wait_http
+from bench.common import (
+    RESULTS,
+    bar_line,
+    check_alive,
+    children,
+    free_port,
+    scratch_database,
+    spawn,
+    wait_grpc_serving,
+    wait_http,
+)
 from libs.event_handoff import COLUMNS
 from libs.grpc_client import make_channel
 from services.ingest.validate import Context, validate
@@ -219,9 +229,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 jobs = await conn.fetchval("SELECT count(*) FROM queue.jobs WHERE queue = 'attribution.events'")
             finally:
                 await conn.close()
-            for child in procs:
-                if not child.alive():
-                    raise RuntimeError(f"{child.name} died during the run:\n{child.tail()}")
+            check_alive(procs)
 
     accepted = over_grpc["accepted"] + over_http["accepted"]
     checks = {
@@ -247,7 +255,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         line("HTTP POST /v1/events", over_http),
         line("raw COPY (baseline)", baseline),
         f"accepted: {accepted:,}   stored rows: {stored:,}   distinct uuids: {distinct:,}   hand-off jobs: {jobs:,}",
-        "bar: " + ", ".join(f"{k}: {'PASS' if v else 'FAIL'}" for k, v in checks.items()),
+        bar_line(checks),
     ])  # fmt: skip
     result = {
         "name": NAME, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": seconds,

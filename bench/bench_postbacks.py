@@ -33,7 +33,7 @@ from clicktrail.links.v1 import links_pb2_grpc
 from clicktrail.postbacks.v1 import postbacks_pb2 as pb
 from clicktrail.postbacks.v1 import postbacks_pb2_grpc
 
-from bench.common import RESULTS, children, free_port, scratch_database, spawn, wait_grpc_serving
+from bench.common import RESULTS, bar_line, check_alive, children, free_port, scratch_database, spawn, wait_grpc_serving
 from libs import queue
 from libs.grpc_client import make_channel
 from libs.postback_handoff import POSTBACK_QUEUE, encode
@@ -207,9 +207,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 statuses = dict(await conn.fetch("SELECT status, count(*) FROM postbacks.deliveries GROUP BY 1"))
             finally:
                 await conn.close()
-            for child in procs:
-                if not child.alive():
-                    raise RuntimeError(f"{child.name} died during the run:\n{child.tail()}")
+            check_alive(procs)
 
     expected = backlog + steady_n
     received = final["total"] - baseline["requests"]  # postbacks received, duplicates included
@@ -231,7 +229,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         f"{baseline['p99_ms']:>9.1f}{1.0:>8.2f}",
         f"expected {expected:,}  delivered (unique at sink) {unique:,}  received incl. duplicates {received:,}  "
         f"lost {lost:,}  rows: {statuses}",
-        "bar: " + ", ".join(f"{k}: {'PASS' if v else 'FAIL'}" for k, v in checks.items()),
+        bar_line(checks),
     ])  # fmt: skip
     result = {
         "name": NAME, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": seconds,

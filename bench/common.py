@@ -109,6 +109,17 @@ class Child:
                 self.proc.wait()
 
 
+def check_alive(procs: list[Child]) -> None:
+    """Fail the benchmark when a child died while it ran (its figures would lie)."""
+    for child in procs:
+        if not child.alive():
+            raise RuntimeError(f"{child.name} died during the run:\n{child.tail()}")
+
+
+def bar_line(checks: dict[str, bool]) -> str:
+    return "bar: " + ", ".join(f"{k}: {'PASS' if v else 'FAIL'}" for k, v in checks.items())
+
+
 @contextlib.contextmanager
 def children() -> Iterator[list[Child]]:
     """Every child started into the list is stopped (SIGTERM, then SIGKILL) on exit, newest first."""
