@@ -45,6 +45,9 @@ class Settings:
     # Proxies whose X-Forwarded-For the gateway believes (comma-separated CIDRs).
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     partition_days_ahead: int = 7
+    # Daily partitions of clicks, impressions and events older than this many
+    # days are dropped (0 keeps them forever); rollups keep their aggregates.
+    retention_days: int = 0
     # Gateway click coalescing into one RecordClicks call.
     gateway_batch_max: int = 256
     gateway_batch_delay_ms: float = 1.0
@@ -67,6 +70,15 @@ class Settings:
     # A claimed delivery comes back to the queue after this long if its dispatcher died.
     postback_lease_s: float = 60.0
     postback_poll_s: float = 1.0
+    # Analytics rollups: a pass every interval folds in raw rows older than the
+    # lag (rows commit a little after their timestamp); hours that closed more
+    # than recount_after ago are recounted once from the raw tables to catch
+    # any row that committed later than the lag.
+    analytics_rollup_interval_s: float = 1.0
+    analytics_rollup_lag_s: float = 2.0
+    analytics_recount_after_s: float = 600.0
+    # How often the automation rules are checked.
+    rules_interval_s: float = 300.0
 
     def addr_of(self, service: str) -> str:
         """Where a service's gRPC server is (accounts live in the links process)."""

@@ -11,7 +11,7 @@ from clicktrail.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from libs import queue
 from libs.config import DEFAULT_ADDRS
 from libs.grpc_server import ServiceContext, ServiceSpec
-from libs.partitions import ensure_daily_partitions, maintain_partitions
+from libs.partitions import keep_partitions
 from services.ingest.handlers import IngestService
 from services.ingest.store import EventStore
 
@@ -19,9 +19,7 @@ HERE = Path(__file__).parent
 
 
 async def setup(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
-    async with ctx.pool.acquire() as conn:
-        await ensure_daily_partitions(conn, "ingest", "events", days_ahead=ctx.settings.partition_days_ahead)
-    ctx.spawn(maintain_partitions(ctx.pool, "ingest", ["events"], ctx.settings.partition_days_ahead), "partitions")
+    await keep_partitions(ctx, "ingest", ["events"])
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestService(ctx.pool, ctx.keys, EventStore(ctx.pool)), server)
     return [ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name]
 

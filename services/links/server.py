@@ -11,7 +11,7 @@ from clicktrail.links.v1 import links_pb2, links_pb2_grpc
 from libs import geo
 from libs.config import DEFAULT_ADDRS
 from libs.grpc_server import ServiceContext, ServiceSpec
-from libs.partitions import ensure_daily_partitions, maintain_partitions
+from libs.partitions import keep_partitions
 from services.accounts import handlers as accounts
 from services.links.handlers import LinksService
 
@@ -21,12 +21,7 @@ PARTITIONED = ("clicks", "impressions")
 
 async def setup(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
     geo.load()
-    async with ctx.pool.acquire() as conn:
-        for table in PARTITIONED:
-            await ensure_daily_partitions(conn, "links", table, days_ahead=ctx.settings.partition_days_ahead)
-    ctx.spawn(
-        maintain_partitions(ctx.pool, "links", list(PARTITIONED), ctx.settings.partition_days_ahead), "partitions"
-    )
+    await keep_partitions(ctx, "links", list(PARTITIONED))
     links_pb2_grpc.add_LinksServiceServicer_to_server(LinksService(ctx.pool, ctx.keys, ctx.settings), server)
     return [
         links_pb2.DESCRIPTOR.services_by_name["LinksService"].full_name,

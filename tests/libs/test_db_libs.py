@@ -8,7 +8,7 @@ import pytest
 
 from libs.groupcommit import copy_committer
 from libs.migrations import migrate
-from libs.partitions import ensure_daily_partitions
+from libs.partitions import drop_expired_partitions, ensure_daily_partitions
 
 
 async def test_concurrent_migrations_apply_each_file_once(db_url, tmp_path):
@@ -47,6 +47,30 @@ async def test_partitions_are_created_ahead_and_idempotently(db_url):
         await conn.execute("INSERT INTO p.ev VALUES ('2030-02-03 23:59:59+00', 1)")
         with pytest.raises(asyncpg.PostgresError):
             await conn.execute("INSERT INTO p.ev VALUES ('2030-02-04 00:00:00+00', 1)")
+    finally:
+        await conn.close()
+
+
+async def test_retention_drops_only_whole_days_past_it_and_keeps_foreign_partitions(db_url):
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute("CREATE SCHEMA r; CREATE TABLE r.ev (t timestamptz NOT NULL, v int) PARTITION BY RANGE (t)")
+        today = dt.date(2030, 1, 31)
+        await ensure_daily_partitions(conn, "r", "ev", days_back=5, days_ahead=1, today=today)
+        # An operator's own partition (not our naming) is never ours to drop.
+        await conn.execute(
+            "CREATE TABLE r.ev_archive PARTITION OF r.ev FOR VALUES FROM ('2029-01-01') TO ('2029-02-01')"
+        )
+        await conn.execute("INSERT INTO r.ev VALUES ('2030-01-26 12:00+00', 1), ('2030-01-28 00:00+00', 2)")
+        assert await drop_expired_partitions(conn, "r", "ev", retention_days=0, today=today) == []
+        dropped = await drop_expired_partitions(conn, "r", "ev", retention_days=3, today=today)
+        assert dropped == ["ev_p20300126", "ev_p20300127"]
+        assert await conn.fetchval("SELECT array_agg(v) FROM r.ev") == [2]
+        assert await drop_expired_partitions(conn, "r", "ev", retention_days=3, today=today) == []
+        left = await conn.fetch("SELECT relname FROM pg_class WHERE relname LIKE 'ev\\_%' ORDER BY 1")
+        assert [r["relname"] for r in left] == [
+            "ev_archive", "ev_p20300128", "ev_p20300129", "ev_p20300130", "ev_p20300131", "ev_p20300201",
+        ]  # fmt: skip
     finally:
         await conn.close()
 
