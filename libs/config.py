@@ -41,6 +41,8 @@ class Settings:
     db_pool_min: int = 2
     db_pool_max: int = 10
     metrics_port: int = 0
+    # Where the Prometheus endpoint of a service process listens (0.0.0.0 in containers).
+    metrics_host: str = "127.0.0.1"
     grpc_deadline_s: float = 5.0
     # Proxies whose X-Forwarded-For the gateway believes (comma-separated CIDRs).
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()

@@ -17,6 +17,10 @@ CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
     # Separate connections per channel, so several channels spread over replicas.
     ("grpc.use_local_subchannel_pool", 1),
+    # A target naming several replicas (dns:///ingest:50052 resolving to several
+    # addresses under docker compose --scale, or ipv4:host:p1,host:p2) gets its
+    # calls spread over all of them, not pinned to the first.
+    ("grpc.lb_policy_name", "round_robin"),
 ]
 
 

@@ -154,7 +154,7 @@ def run_service(spec: ServiceSpec) -> None:
     async def main() -> None:
         svc = await start_service(spec, settings)
         if settings.metrics_port:
-            start_http_server(settings.metrics_port, addr="127.0.0.1")
+            start_http_server(settings.metrics_port, addr=settings.metrics_host)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
