@@ -39,6 +39,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 
 from gateway.batcher import BatchError, TouchBatcher
 from gateway.openapi import DOCUMENT_BYTES
+from gateway.ratelimit import RateLimiter
 from libs.config import Settings, load_settings
 from libs.grpc_client import ChannelPool
 from libs.grpc_interceptors import request_id_var
@@ -54,6 +55,9 @@ LINKS_SERVICE = "clicktrail.links.v1.LinksService"
 INGEST_SERVICE = "clicktrail.ingest.v1.IngestService"
 ATTRIBUTION_SERVICE = "clicktrail.attribution.v1.AttributionService"
 MAX_POSTBACK_BODY = 64 * 1024
+# Rate limits: paths limited by prefix, and the burst allowed, in seconds of the rate.
+LIMITED_PREFIXES = ("/c/", "/i/")
+BURST_S = 2.0
 POSTBACK_STATUS = {1: "pending", 2: "approved", 3: "rejected"}
 # gRPC status of RecordPostback -> HTTP status and what to tell the network.
 POSTBACK_ERRORS = {
@@ -190,6 +194,17 @@ class Gateway:
             "/openapi.json": self._openapi,
         }
         self._gif_ok = GIF_HEADERS
+        # Per-IP limits of the public endpoints, by path (prefix); only the enabled ones.
+        touches = RateLimiter(settings.rate_limit_touches_per_ip, settings.rate_limit_touches_per_ip * BURST_S)
+        limiters = {
+            "/c/": touches,
+            "/i/": touches,
+            "/v1/events": RateLimiter(settings.rate_limit_events_per_ip, settings.rate_limit_events_per_ip * BURST_S),
+            "/postback": RateLimiter(
+                settings.rate_limit_postbacks_per_ip, settings.rate_limit_postbacks_per_ip * BURST_S
+            ),
+        }
+        self._limiters = {path: limiter for path, limiter in limiters.items() if limiter.enabled}
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -312,7 +327,11 @@ class Gateway:
         route = "other"
         status = 500
         try:
-            if path.startswith("/c/"):
+            limiter = self._limiters.get(path[:3] if path[:3] in LIMITED_PREFIXES else path) if self._limiters else None
+            if limiter is not None and not limiter.allow(ip := self.client_ip(scope, xff)):
+                route = "rate_limited"
+                status = await _too_many_requests(sender, limiter, ip)
+            elif path.startswith("/c/"):
                 route = "click"
                 status = await self._click(scope, sender, path[3:], method, ua, ref, xff)
             elif path.startswith("/i/"):
@@ -680,6 +699,12 @@ def _first_field(err: grpc.aio.AioRpcError) -> str:
         if detail.Unpack(bad) and bad.field_violations:
             return str(bad.field_violations[0].field)
     return ""
+
+
+async def _too_many_requests(sender: _Sender, limiter: RateLimiter, ip: str) -> int:
+    body = _json({"error": f"rate limit exceeded: at most {limiter.limit_text}; retry later"})
+    headers = [*_text_headers(JSON_CT, body), (b"retry-after", str(limiter.retry_after(ip)).encode())]
+    return await sender.send(429, headers, body)
 
 
 async def _json_error(sender: _Sender, status: int, message: str, field: str = "") -> int:

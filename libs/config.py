@@ -55,6 +55,11 @@ class Settings:
     gateway_batch_delay_ms: float = 1.0
     gateway_channels: int = 2
     max_query_bytes: int = 8192
+    # Gateway: requests per second per client IP (0 = no limit) on /c + /i, on
+    # /v1/events and on /postback; bursts of two seconds' worth; over it: 429.
+    rate_limit_touches_per_ip: float = 0.0
+    rate_limit_events_per_ip: float = 0.0
+    rate_limit_postbacks_per_ip: float = 0.0
     # Postback dispatch. Destinations in these networks are allowed even when
     # private/loopback/link-local (comma-separated CIDRs, e.g. 127.0.0.0/8).
     postback_allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
