@@ -27,6 +27,7 @@ from cli.commands import (
     partners,
     postbacks,
     postbacks_in,
+    privacy,
     tariffs,
     touches,
 )
@@ -62,6 +63,7 @@ app.add_typer(goals.app, name="goal")
 app.add_typer(attribution_settings.app, name="settings")
 app.add_typer(tariffs.tariffs, name="tariff")
 app.add_typer(tariffs.corrections, name="correction")
+app.add_typer(privacy.app, name="privacy")
 
 
 def _error(message: str) -> None:

@@ -474,3 +474,14 @@ async def retry_dead(conn: asyncpg.Connection, queue: str, account_id: str, job_
         await conn.execute("SELECT pg_notify($1, '')", channel_name(queue))
         return True
     return False
+
+
+async def cancel(conn: asyncpg.Connection, queue: str, account_id: str, job_ids: list[int]) -> int:
+    """Drop the account's jobs that have not run yet (a claimed one may still finish)."""
+    status = await conn.execute(
+        "DELETE FROM queue.jobs WHERE queue = $1 AND account_id = $2 AND job_id = ANY($3::bigint[])",
+        queue,
+        account_id,
+        job_ids,
+    )
+    return int(status.rsplit(" ", 1)[-1])

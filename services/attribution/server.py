@@ -7,11 +7,12 @@ from pathlib import Path
 
 import grpc
 
-from libs import queue
+from libs import privacy, queue
 from libs.config import DEFAULT_ADDRS
 from libs.grpc_server import ServiceContext, ServiceSpec
 from services.attribution import config_handlers
 from services.attribution import handlers as engine_handlers
+from services.attribution import privacy as attribution_privacy
 
 HERE = Path(__file__).parent
 
@@ -20,12 +21,13 @@ async def setup(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
     names: list[str] = []
     names += config_handlers.register(server, ctx)
     names += engine_handlers.register(server, ctx)
+    names += privacy.register(server, ctx, "attribution", attribution_privacy.erase)
     return names
 
 
 SPEC = ServiceSpec(
     name="attribution",
-    migrations=[queue.MIGRATIONS, ("attribution", HERE / "migrations")],
+    migrations=[queue.MIGRATIONS, ("attribution", HERE / "migrations"), privacy.MIGRATIONS],
     setup=setup,
     default_addr=DEFAULT_ADDRS["attribution"],
 )

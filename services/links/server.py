@@ -8,11 +8,12 @@ from pathlib import Path
 import grpc
 from clicktrail.links.v1 import links_pb2, links_pb2_grpc
 
-from libs import geo
+from libs import geo, privacy
 from libs.config import DEFAULT_ADDRS
 from libs.grpc_server import ServiceContext, ServiceSpec
 from libs.partitions import keep_partitions
 from services.accounts import handlers as accounts
+from services.links import privacy as links_privacy
 from services.links.handlers import LinksService
 
 HERE = Path(__file__).parent
@@ -26,12 +27,17 @@ async def setup(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
     return [
         links_pb2.DESCRIPTOR.services_by_name["LinksService"].full_name,
         *accounts.register(server, ctx.pool, ctx.keys),
+        *privacy.register(server, ctx, "links", links_privacy.erase),
     ]
 
 
 SPEC = ServiceSpec(
     name="links",
-    migrations=[("accounts", HERE.parent / "accounts" / "migrations"), ("links", HERE / "migrations")],
+    migrations=[
+        ("accounts", HERE.parent / "accounts" / "migrations"),
+        ("links", HERE / "migrations"),
+        privacy.MIGRATIONS,
+    ],
     setup=setup,
     default_addr=DEFAULT_ADDRS["links"],
 )

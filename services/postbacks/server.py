@@ -8,9 +8,10 @@ from pathlib import Path
 import grpc
 from clicktrail.postbacks.v1 import postbacks_pb2, postbacks_pb2_grpc
 
-from libs import queue
+from libs import privacy, queue
 from libs.config import DEFAULT_ADDRS
 from libs.grpc_server import ServiceContext, ServiceSpec
+from services.postbacks import privacy as postbacks_privacy
 from services.postbacks.dispatcher import Dispatcher, fanout_consumer
 from services.postbacks.handlers import PostbackService
 
@@ -28,12 +29,15 @@ async def setup(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
     postbacks_pb2_grpc.add_PostbackServiceServicer_to_server(
         PostbackService(ctx.pool, ctx.settings, dispatcher.client), server
     )
-    return [postbacks_pb2.DESCRIPTOR.services_by_name["PostbackService"].full_name]
+    return [
+        postbacks_pb2.DESCRIPTOR.services_by_name["PostbackService"].full_name,
+        *privacy.register(server, ctx, "postbacks", postbacks_privacy.erase),
+    ]
 
 
 SPEC = ServiceSpec(
     name="postbacks",
-    migrations=[queue.MIGRATIONS, ("postbacks", HERE / "migrations")],
+    migrations=[queue.MIGRATIONS, ("postbacks", HERE / "migrations"), privacy.MIGRATIONS],
     setup=setup,
     default_addr=DEFAULT_ADDRS["postbacks"],
 )
