@@ -77,6 +77,9 @@ class Settings:
     # A claimed delivery comes back to the queue after this long if its dispatcher died.
     postback_lease_s: float = 60.0
     postback_poll_s: float = 1.0
+    # A batch of events claimed by an attribution consumer that died is attributed
+    # again after this long (a live consumer finishes a batch in well under a second).
+    attribution_lease_s: float = 120.0
     # Analytics rollups: a pass every interval folds in raw rows older than the
     # lag (rows commit a little after their timestamp); hours that closed more
     # than recount_after ago are recounted once from the raw tables to catch

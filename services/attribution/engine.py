@@ -568,10 +568,13 @@ class Engine:
         await enqueue(conn, postback_handoff.POSTBACK_QUEUE, payloads, account_ids=[account_id] * len(payloads))
 
 
-def consumers(pool: asyncpg.Pool, engine: Engine, *, count: int = 3, batch_size: int = 32) -> list[Consumer]:
-    """Consumers of the event hand-off; several, so look-ups of one batch overlap the next."""
+def consumers(
+    pool: asyncpg.Pool, engine: Engine, *, count: int = 3, batch_size: int = 32, lease_s: float = 120.0
+) -> list[Consumer]:
+    """Consumers of the event hand-off; several, so look-ups of one batch overlap the next.
+    A batch claimed by a consumer that died is handled again after ``lease_s``."""
     return [
         Consumer(pool, event_handoff.EVENT_QUEUE, batch_handler=engine.handle_jobs, batch_size=batch_size,
-                 lease_s=120.0, poll_s=0.5)
+                 lease_s=lease_s, poll_s=0.5)
         for _ in range(count)
     ]  # fmt: skip

@@ -1,0 +1,235 @@
+"""Faults with real processes: every service killed with SIGKILL in turn while
+clicks, events and inbound postbacks arrive through the gateway. Whatever the
+gateway acknowledged (302, 202 accepted, 200) must end up stored, attributed and
+its postbacks delivered, and nothing counted twice."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import asyncpg
+import httpx
+import pytest
+from clicktrail.attribution.v1 import config_pb2 as cpb
+from clicktrail.attribution.v1 import config_pb2_grpc
+from clicktrail.links.v1 import links_pb2 as lpb
+from clicktrail.links.v1 import links_pb2_grpc
+from clicktrail.postbacks.v1 import postbacks_pb2 as ppb
+from clicktrail.postbacks.v1 import postbacks_pb2_grpc
+
+from libs.grpc_client import make_channel
+from tests.e2e.processes import Processes
+from tests.services.postbacks.sink import Sink
+
+pytestmark = pytest.mark.e2e
+
+SERVICES = ("links", "ingest", "attribution", "postbacks")
+LOAD_S = 22.0
+KILLS = [(3.0, "links"), (7.5, "ingest"), (12.0, "attribution"), (16.5, "postbacks")]
+DOWN_S = 1.5
+USERS = 6
+
+
+@dataclasses.dataclass
+class Acked:
+    clicks: set[str] = dataclasses.field(default_factory=set)
+    installs: set[str] = dataclasses.field(default_factory=set)
+    purchases: set[str] = dataclasses.field(default_factory=set)
+    postbacks: set[str] = dataclasses.field(default_factory=set)  # txids answered 200
+    refused: int = 0
+
+
+async def _setup(procs: Processes, sink: Sink) -> tuple[str, str, str, str, str]:
+    """Account, app, partner with install + conversion postbacks, a goal, a
+    campaign and its link: (account_id, postback_token, app_key, slug, campaign_id)."""
+    account_id, api_key, postback_token = await procs.new_account()
+    app_id, app_key = await procs.new_app(api_key)
+    async with (
+        make_channel(procs.procs["links"].addr, token=api_key) as lch,
+        make_channel(procs.procs["attribution"].addr, token=api_key) as ach,
+        make_channel(procs.procs["postbacks"].addr, token=api_key) as pch,
+    ):
+        links = links_pb2_grpc.LinksServiceStub(lch)
+        partner = (await links.CreatePartner(lpb.CreatePartnerRequest(partner=lpb.Partner(name="Net")))).partner
+        await config_pb2_grpc.GoalServiceStub(ach).CreateGoal(
+            cpb.CreateGoalRequest(goal=cpb.Goal(name="Purchase", kind=cpb.GOAL_KIND_PURCHASE, event="purchase"))
+        )
+        campaign = (
+            await links.CreateCampaign(
+                lpb.CreateCampaignRequest(
+                    campaign=lpb.Campaign(
+                        name="Faults", partner_id=partner.partner_id, app_id=app_id, status=lpb.CAMPAIGN_STATUS_ACTIVE
+                    )
+                )
+            )
+        ).campaign
+        link = (
+            await links.CreateLink(
+                lpb.CreateLinkRequest(
+                    link=lpb.Link(
+                        campaign_id=campaign.campaign_id, destination_url="https://store.example/?click_id={click_id}"
+                    )
+                )
+            )
+        ).link
+        templates = postbacks_pb2_grpc.PostbackServiceStub(pch)
+        for trigger in (ppb.TRIGGER_INSTALL, ppb.TRIGGER_CONVERSION):
+            await templates.CreateTemplate(
+                ppb.CreateTemplateRequest(
+                    template=ppb.Template(
+                        partner_id=partner.partner_id, url_template=sink.base + "/pb?e={event_id}&c={click_id}",
+                        trigger=trigger, sending_mode=ppb.SENDING_MODE_ATTRIBUTED,
+                    )
+                )
+            )  # fmt: skip
+    return account_id, postback_token, app_key, link.slug, campaign.campaign_id
+
+
+async def _user(http: httpx.AsyncClient, slug: str, app_key: str, token: str, acked: Acked, until: float) -> None:
+    """One simulated user after another: click, install + purchase, the network's postback."""
+
+    async def retry(send: object) -> httpx.Response | None:
+        for _ in range(30):  # about as long as a restart; events and postbacks are idempotent
+            with contextlib.suppress(httpx.HTTPError):
+                resp = await send()  # type: ignore[operator]
+                if resp.status_code < 500:
+                    return resp
+            acked.refused += 1
+            await asyncio.sleep(0.2)
+        return None
+
+    while time.monotonic() < until:
+        gaid = str(uuid.uuid4())
+        try:
+            click = await http.get(f"/c/{slug}?gaid={gaid}&sub1=faults")
+        except httpx.HTTPError:
+            click = None
+        if click is None or click.status_code != 302:
+            acked.refused += 1
+            await asyncio.sleep(0.1)
+            continue
+        click_id = parse_qs(urlsplit(click.headers["location"]).query)["click_id"][0]
+        acked.clicks.add(click_id)
+        now = dt.datetime.now(dt.UTC).isoformat()
+        device = {"gaid": gaid, "platform": "android"}
+        install = {
+            "uuid": str(uuid.uuid4()),
+            "event": "install",
+            "click_id": click_id,
+            "timestamp": now,
+            "device": device,
+        }
+        purchase = {
+            "uuid": str(uuid.uuid4()), "event": "track", "action": "purchase", "timestamp": now, "device": device,
+        }  # fmt: skip
+        body = {"events": [install, purchase]}
+        resp = await retry(lambda b=body: http.post("/v1/events", json=b, headers={"X-Api-Key": app_key}))
+        if resp is not None and resp.status_code == 202:
+            statuses = {r["uuid"]: r["status"] for r in resp.json()["results"]}
+            if statuses[install["uuid"]] in ("accepted", "duplicate"):
+                acked.installs.add(install["uuid"])
+            if statuses[purchase["uuid"]] in ("accepted", "duplicate"):
+                acked.purchases.add(purchase["uuid"])
+        txid = f"tx-{click_id}"
+        url = f"/postback?click_id={click_id}&txid={txid}&payout=1.25&status=approved&token={token}"
+        resp = await retry(lambda u=url: http.get(u))
+        if resp is not None and resp.status_code == 200:
+            acked.postbacks.add(txid)
+
+
+@pytest.mark.timeout(300)
+async def test_kill_9_of_each_service_in_turn_loses_nothing_acknowledged(db_url: str, tmp_path: Path) -> None:
+    sink = await Sink().start()
+    procs = Processes(
+        tmp_path, db_url,
+        CLICKTRAIL_POSTBACK_ALLOWED_NETWORKS="127.0.0.0/8", CLICKTRAIL_POSTBACK_RETRY_BASE_S="0.2",
+        CLICKTRAIL_POSTBACK_RETRY_CAP_S="1", CLICKTRAIL_POSTBACK_MAX_ATTEMPTS="200", CLICKTRAIL_POSTBACK_POLL_S="0.2",
+        # A killed consumer's claimed work comes back after this (the default is minutes).
+        CLICKTRAIL_POSTBACK_LEASE_S="3", CLICKTRAIL_ATTRIBUTION_LEASE_S="3", CLICKTRAIL_GRPC_DEADLINE_S="2",
+    )  # fmt: skip
+    for name in SERVICES:
+        procs.plan(name, f"services.{name}")
+    procs.plan("gateway", "gateway", grpc=False)
+    for name in SERVICES:
+        procs.point(name, name)
+    acked = Acked()
+    try:
+        for name in (*SERVICES, "gateway"):
+            await procs.start(name)
+        account_id, token, app_key, slug, campaign_id = await _setup(procs, sink)
+
+        async def faults(start: float) -> None:
+            for at, name in KILLS:
+                await asyncio.sleep(max(0.0, start + at - time.monotonic()))
+                await procs.kill9(name)
+                await asyncio.sleep(DOWN_S)
+                await procs.start(name)
+
+        start = time.monotonic()
+        async with httpx.AsyncClient(base_url=procs.url, timeout=10) as http:
+            await asyncio.gather(
+                faults(start), *(_user(http, slug, app_key, token, acked, start + LOAD_S) for _ in range(USERS))
+            )
+        assert all(procs.procs[n].starts == 2 for n in SERVICES)
+        assert acked.refused > 0, "no request met a killed service: the faults did not bite"
+        assert len(acked.clicks) > 50 and len(acked.installs) > 30 and len(acked.postbacks) > 30, acked
+
+        conn = await asyncpg.connect(db_url)
+        try:
+            # Every acknowledged request's work is done in the end (within the leases).
+            expected = len(acked.installs) + len(acked.purchases) + len(acked.postbacks)
+            async with asyncio.timeout(90):
+                while True:
+                    pending = await conn.fetchval("SELECT count(*) FROM queue.jobs WHERE NOT dead")
+                    delivered = await conn.fetchval(
+                        "SELECT count(DISTINCT event_id) FROM postbacks.deliveries"
+                        " WHERE account_id = $1 AND status = 'delivered'",
+                        account_id,
+                    )
+                    if pending == 0 and delivered >= expected:
+                        break
+                    await asyncio.sleep(0.5)
+            assert await conn.fetchval("SELECT count(*) FROM queue.jobs WHERE dead") == 0
+
+            clicks = {r["click_id"] for r in await conn.fetch("SELECT click_id FROM links.clicks")}
+            assert acked.clicks <= clicks, f"{len(acked.clicks - clicks)} clicks answered 302 are missing"
+            stored = await conn.fetch("SELECT event_uuid::text AS u, count(*) AS n FROM ingest.events GROUP BY 1")
+            assert all(r["n"] == 1 for r in stored), "an event was stored twice"
+            assert acked.installs | acked.purchases <= {r["u"] for r in stored}
+            installs = await conn.fetch(
+                "SELECT event_uuid::text AS u, campaign_id, match_type FROM attribution.installs WHERE account_id = $1",
+                account_id,
+            )
+            assert {r["u"] for r in installs} == acked.installs and len(installs) == len(acked.installs)
+            assert {(r["campaign_id"], r["match_type"]) for r in installs} == {(campaign_id, 1)}  # by click id
+            goals = await conn.fetch(
+                "SELECT event_uuid::text AS u FROM attribution.conversions WHERE account_id = $1 AND source = 1",
+                account_id,
+            )
+            assert sorted(r["u"] for r in goals) == sorted(acked.purchases)
+            networks = await conn.fetch(
+                "SELECT txid FROM attribution.conversions WHERE account_id = $1 AND source = 2", account_id
+            )
+            assert sorted(r["txid"] for r in networks) == sorted(acked.postbacks)
+            # Every install and conversion reached the partner (at least once: a delivery
+            # sent just before its dispatcher was killed may be sent again).
+            events = {r["event_id"] for r in await conn.fetch("SELECT event_id FROM postbacks.deliveries")}
+            assert len(events) == expected
+            assert events <= set(sink.counts)
+            print(
+                f"acknowledged: {len(acked.clicks)} clicks, {len(acked.installs)} installs, "
+                f"{len(acked.purchases)} purchases, {len(acked.postbacks)} postbacks; refused while down: "
+                f"{acked.refused}; postbacks sent twice: {sum(1 for n in sink.counts.values() if n > 1)}"
+            )
+        finally:
+            await conn.close()
+    finally:
+        await procs.stop()
+        await sink.close()
