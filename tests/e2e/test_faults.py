@@ -25,7 +25,8 @@ from clicktrail.postbacks.v1 import postbacks_pb2 as ppb
 from clicktrail.postbacks.v1 import postbacks_pb2_grpc
 
 from libs.grpc_client import make_channel
-from tests.e2e.processes import Processes
+from libs.healthcheck import grpc_serving
+from tests.e2e.processes import PrivatePostgres, Processes
 from tests.services.postbacks.sink import Sink
 
 pytestmark = pytest.mark.e2e
@@ -46,15 +47,15 @@ class Acked:
     refused: int = 0
 
 
-async def _setup(procs: Processes, sink: Sink) -> tuple[str, str, str, str, str]:
-    """Account, app, partner with install + conversion postbacks, a goal, a
-    campaign and its link: (account_id, postback_token, app_key, slug, campaign_id)."""
+async def _setup(procs: Processes, sink: Sink | None) -> tuple[str, str, str, str, str]:
+    """Account, app, partner (with install + conversion postbacks to the sink, if
+    any), a goal, a campaign and its link: (account_id, postback_token, app_key,
+    slug, campaign_id)."""
     account_id, api_key, postback_token = await procs.new_account()
     app_id, app_key = await procs.new_app(api_key)
     async with (
         make_channel(procs.procs["links"].addr, token=api_key) as lch,
         make_channel(procs.procs["attribution"].addr, token=api_key) as ach,
-        make_channel(procs.procs["postbacks"].addr, token=api_key) as pch,
     ):
         links = links_pb2_grpc.LinksServiceStub(lch)
         partner = (await links.CreatePartner(lpb.CreatePartnerRequest(partner=lpb.Partner(name="Net")))).partner
@@ -79,6 +80,9 @@ async def _setup(procs: Processes, sink: Sink) -> tuple[str, str, str, str, str]
                 )
             )
         ).link
+    if sink is None:
+        return account_id, postback_token, app_key, link.slug, campaign.campaign_id
+    async with make_channel(procs.procs["postbacks"].addr, token=api_key) as pch:
         templates = postbacks_pb2_grpc.PostbackServiceStub(pch)
         for trigger in (ppb.TRIGGER_INSTALL, ppb.TRIGGER_CONVERSION):
             await templates.CreateTemplate(
@@ -144,6 +148,83 @@ async def _user(http: httpx.AsyncClient, slug: str, app_key: str, token: str, ac
             acked.postbacks.add(txid)
 
 
+async def _check_nothing_lost(dsn: str, account_id: str, campaign_id: str, acked: Acked, sink: Sink | None) -> None:
+    """Every acknowledged request's work is done in the end (within the leases),
+    once: clicks stored, events stored once, installs and conversions recorded
+    once each, and (with a sink) every one of them delivered to the partner."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        expected = len(acked.installs) + len(acked.purchases) + len(acked.postbacks)
+        deadline = time.monotonic() + 90
+        while True:
+            # Without a postbacks process, the outbound events just wait in their queue.
+            queues = (
+                ["attribution.events"]
+                if sink is None
+                else ["attribution.events", "postbacks.events", "postbacks.deliveries"]
+            )
+            pending = await conn.fetchval(
+                "SELECT count(*) FROM queue.jobs WHERE NOT dead AND queue = ANY($1::text[])", queues
+            )
+            if sink is None:
+                done = await conn.fetchval(
+                    "SELECT count(*) FROM attribution.installs WHERE account_id = $1", account_id
+                )
+                target = len(acked.installs)
+            else:
+                done = await conn.fetchval(
+                    "SELECT count(DISTINCT event_id) FROM postbacks.deliveries"
+                    " WHERE account_id = $1 AND status = 'delivered'",
+                    account_id,
+                )
+                target = expected
+            if pending == 0 and done >= target:
+                break
+            if time.monotonic() > deadline:
+                jobs = await conn.fetch(
+                    "SELECT queue, dead, attempts, left(coalesce(last_error, ''), 200) AS error, count(*)"
+                    " FROM queue.jobs GROUP BY 1, 2, 3, 4"
+                )
+                pytest.fail(f"not done after 90 s: {done}/{target}; queue: {[tuple(j) for j in jobs]}")
+            await asyncio.sleep(0.5)
+        assert await conn.fetchval("SELECT count(*) FROM queue.jobs WHERE dead") == 0
+
+        clicks = {r["click_id"] for r in await conn.fetch("SELECT click_id FROM links.clicks")}
+        assert acked.clicks <= clicks, f"{len(acked.clicks - clicks)} clicks answered 302 are missing"
+        stored = await conn.fetch("SELECT event_uuid::text AS u, count(*) AS n FROM ingest.events GROUP BY 1")
+        assert all(r["n"] == 1 for r in stored), "an event was stored twice"
+        assert acked.installs | acked.purchases <= {r["u"] for r in stored}
+        installs = await conn.fetch(
+            "SELECT event_uuid::text AS u, campaign_id, match_type FROM attribution.installs WHERE account_id = $1",
+            account_id,
+        )
+        assert {r["u"] for r in installs} == acked.installs and len(installs) == len(acked.installs)
+        assert {(r["campaign_id"], r["match_type"]) for r in installs} == {(campaign_id, 1)}  # by click id
+        goals = await conn.fetch(
+            "SELECT event_uuid::text AS u FROM attribution.conversions WHERE account_id = $1 AND source = 1",
+            account_id,
+        )
+        assert sorted(r["u"] for r in goals) == sorted(acked.purchases)
+        networks = await conn.fetch(
+            "SELECT txid FROM attribution.conversions WHERE account_id = $1 AND source = 2", account_id
+        )
+        assert sorted(r["txid"] for r in networks) == sorted(acked.postbacks)
+        if sink is not None:
+            # Every install and conversion reached the partner (at least once: a delivery
+            # sent just before its dispatcher was killed may be sent again).
+            events = {r["event_id"] for r in await conn.fetch("SELECT event_id FROM postbacks.deliveries")}
+            assert len(events) == expected
+            assert events <= set(sink.counts)
+        twice = sum(1 for n in sink.counts.values() if n > 1) if sink is not None else 0
+        print(
+            f"acknowledged: {len(acked.clicks)} clicks, {len(acked.installs)} installs, "
+            f"{len(acked.purchases)} purchases, {len(acked.postbacks)} postbacks; refused meanwhile: "
+            f"{acked.refused}; postbacks sent twice: {twice}"
+        )
+    finally:
+        await conn.close()
+
+
 @pytest.mark.timeout(300)
 async def test_kill_9_of_each_service_in_turn_loses_nothing_acknowledged(db_url: str, tmp_path: Path) -> None:
     sink = await Sink().start()
@@ -181,55 +262,61 @@ async def test_kill_9_of_each_service_in_turn_loses_nothing_acknowledged(db_url:
         assert acked.refused > 0, "no request met a killed service: the faults did not bite"
         assert len(acked.clicks) > 50 and len(acked.installs) > 30 and len(acked.postbacks) > 30, acked
 
-        conn = await asyncpg.connect(db_url)
-        try:
-            # Every acknowledged request's work is done in the end (within the leases).
-            expected = len(acked.installs) + len(acked.purchases) + len(acked.postbacks)
-            async with asyncio.timeout(90):
-                while True:
-                    pending = await conn.fetchval("SELECT count(*) FROM queue.jobs WHERE NOT dead")
-                    delivered = await conn.fetchval(
-                        "SELECT count(DISTINCT event_id) FROM postbacks.deliveries"
-                        " WHERE account_id = $1 AND status = 'delivered'",
-                        account_id,
-                    )
-                    if pending == 0 and delivered >= expected:
-                        break
-                    await asyncio.sleep(0.5)
-            assert await conn.fetchval("SELECT count(*) FROM queue.jobs WHERE dead") == 0
-
-            clicks = {r["click_id"] for r in await conn.fetch("SELECT click_id FROM links.clicks")}
-            assert acked.clicks <= clicks, f"{len(acked.clicks - clicks)} clicks answered 302 are missing"
-            stored = await conn.fetch("SELECT event_uuid::text AS u, count(*) AS n FROM ingest.events GROUP BY 1")
-            assert all(r["n"] == 1 for r in stored), "an event was stored twice"
-            assert acked.installs | acked.purchases <= {r["u"] for r in stored}
-            installs = await conn.fetch(
-                "SELECT event_uuid::text AS u, campaign_id, match_type FROM attribution.installs WHERE account_id = $1",
-                account_id,
-            )
-            assert {r["u"] for r in installs} == acked.installs and len(installs) == len(acked.installs)
-            assert {(r["campaign_id"], r["match_type"]) for r in installs} == {(campaign_id, 1)}  # by click id
-            goals = await conn.fetch(
-                "SELECT event_uuid::text AS u FROM attribution.conversions WHERE account_id = $1 AND source = 1",
-                account_id,
-            )
-            assert sorted(r["u"] for r in goals) == sorted(acked.purchases)
-            networks = await conn.fetch(
-                "SELECT txid FROM attribution.conversions WHERE account_id = $1 AND source = 2", account_id
-            )
-            assert sorted(r["txid"] for r in networks) == sorted(acked.postbacks)
-            # Every install and conversion reached the partner (at least once: a delivery
-            # sent just before its dispatcher was killed may be sent again).
-            events = {r["event_id"] for r in await conn.fetch("SELECT event_id FROM postbacks.deliveries")}
-            assert len(events) == expected
-            assert events <= set(sink.counts)
-            print(
-                f"acknowledged: {len(acked.clicks)} clicks, {len(acked.installs)} installs, "
-                f"{len(acked.purchases)} purchases, {len(acked.postbacks)} postbacks; refused while down: "
-                f"{acked.refused}; postbacks sent twice: {sum(1 for n in sink.counts.values() if n > 1)}"
-            )
-        finally:
-            await conn.close()
+        await _check_nothing_lost(db_url, account_id, campaign_id, acked, sink)
     finally:
         await procs.stop()
         await sink.close()
+
+
+@pytest.mark.timeout(300)
+async def test_a_postgres_restart_under_load_is_reported_recovered_from_and_loses_nothing(tmp_path: Path) -> None:
+    pg = await PrivatePostgres.create()
+    procs = Processes(tmp_path, pg.dsn, CLICKTRAIL_ATTRIBUTION_LEASE_S="3", CLICKTRAIL_GRPC_DEADLINE_S="2")
+    names = ("links", "ingest", "attribution")
+    for name in names:
+        procs.plan(name, f"services.{name}")
+    procs.plan("gateway", "gateway", grpc=False)
+    for name in names:
+        procs.point(name, name)
+    acked = Acked()
+    seen: dict[str, float] = {}
+    try:
+        for name in (*names, "gateway"):
+            await procs.start(name)
+        account_id, token, app_key, slug, campaign_id = await _setup(procs, None)
+
+        async def outage(http: httpx.AsyncClient, start: float) -> None:
+            await asyncio.sleep(4.0)
+            await pg.stop()
+            down = time.monotonic()
+            # Not ready: the gateway's /readyz and each service's gRPC health say so.
+            async with asyncio.timeout(20):
+                while (await http.get("/readyz")).status_code != 503:  # noqa: ASYNC110 (other processes)
+                    await asyncio.sleep(0.2)
+                while any(await asyncio.gather(*(grpc_serving(procs.procs[n].addr) for n in names))):  # noqa: ASYNC110
+                    await asyncio.sleep(0.2)
+            seen["not_ready_s"] = time.monotonic() - down
+            await asyncio.sleep(max(0.0, down + 4.0 - time.monotonic()))
+            await pg.start()
+            up = time.monotonic()
+            # Recovered by themselves: nothing restarted them.
+            async with asyncio.timeout(30):
+                while (await http.get("/readyz")).status_code != 200:  # noqa: ASYNC110 (other processes)
+                    await asyncio.sleep(0.2)
+            seen["ready_again_s"] = time.monotonic() - up
+
+        start = time.monotonic()
+        async with httpx.AsyncClient(base_url=procs.url, timeout=10) as http:
+            await asyncio.gather(
+                outage(http, start), *(_user(http, slug, app_key, token, acked, start + 16.0) for _ in range(USERS))
+            )
+        assert all(p.starts == 1 and p.running for p in procs.procs.values())
+        assert acked.refused > 0, "no request met the outage"
+        assert len(acked.clicks) > 30, acked
+        print(
+            f"not ready {seen['not_ready_s']:.1f} s after the stop, ready {seen['ready_again_s']:.1f} s after the start"
+        )
+        await _check_nothing_lost(pg.dsn, account_id, campaign_id, acked, None)
+    finally:
+        await procs.stop()
+        await pg.close()

@@ -322,22 +322,36 @@ async def test_links_down_gives_503_not_hang(
             await own.stop(grace=0.5)
 
 
-async def test_silent_links_times_out_with_503(gateway_settings: Settings) -> None:
-    """A peer that accepts TCP but never speaks: the batch deadline answers."""
+@pytest.mark.parametrize(
+    ("service", "method", "path", "body"),
+    [
+        ("links", "GET", "/c/someslug", None),
+        ("links", "GET", "/i/someslug", None),
+        ("ingest", "POST", "/v1/events", {"events": []}),
+        ("attribution", "GET", "/postback?click_id=x&token=ctp_x", None),
+    ],
+)
+async def test_a_silent_service_gets_a_clear_503_within_the_deadline(
+    gateway_settings: Settings, service: str, method: str, path: str, body: Any
+) -> None:
+    """A peer that accepts TCP but never speaks (a hung replica): the gateway
+    answers 503 with what to do when the call's deadline passes, never hangs.
+    Clicks fail cleanly (nothing recorded, the user may click again) rather than
+    redirect without a click row, which would lose the attribution."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
     addr = f"127.0.0.1:{sock.getsockname()[1]}"
-    gw = await start_gateway(dataclasses.replace(gateway_settings, links_addr=addr, grpc_deadline_s=0.5))
+    gw = await start_gateway(dataclasses.replace(gateway_settings, **{f"{service}_addr": addr}, grpc_deadline_s=0.5))
     try:
-        async with gw.client() as c:
+        async with gw.client(headers={"X-Api-Key": "app_x"}) as c:
             loop = asyncio.get_running_loop()
             started = loop.time()
-            r = await c.get("/c/someslug")
+            r = await c.request(method, path, json=body)
             assert r.status_code == 503
-            assert loop.time() - started < 5
-            r = await c.get("/readyz")
-            assert r.status_code == 503
+            assert loop.time() - started < 3
+            assert b"unavailable" in r.content
+            assert (await c.get("/readyz")).status_code == 503
     finally:
         await gw.stop()
         sock.close()

