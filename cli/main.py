@@ -28,6 +28,7 @@ from cli.commands import (
     postbacks,
     postbacks_in,
     privacy,
+    sub_id_lists,
     tariffs,
     touches,
 )
@@ -63,6 +64,8 @@ app.add_typer(goals.app, name="goal")
 app.add_typer(attribution_settings.app, name="settings")
 app.add_typer(tariffs.tariffs, name="tariff")
 app.add_typer(tariffs.corrections, name="correction")
+campaigns.app.add_typer(sub_id_lists.blacklist, name="blacklist")
+campaigns.app.add_typer(sub_id_lists.whitelist, name="whitelist")
 app.add_typer(privacy.app, name="privacy")
 
 

@@ -32,6 +32,17 @@ from libs.errors import FailedPrecondition, InvalidArgument, NotFound, Validator
 from libs.ids import id_time, is_valid_id, new_resource_id, new_slug
 from libs.macros import check_url_template
 from services.accounts.handlers import issue_secret
+from services.links.subids import (
+    BLACKLIST,
+    MAX_ENTRIES_PER_LIST,
+    MAX_REASON,
+    WHITELIST,
+    SubIdListCache,
+    canonical_sub_field,
+    divert_blacklisted,
+    sub_field_choices,
+)
+from services.links.subids import MAX_VALUE as MAX_SUB_VALUE
 from services.links.touches import DESTINATION_MACROS, LinkCache, TouchRecorder
 
 MAX_NAME = 200
@@ -115,6 +126,17 @@ def _campaign(row: asyncpg.Record) -> pb.Campaign:
     return c
 
 
+def _list_name(value: int) -> str:
+    return "blacklist" if value == BLACKLIST else "whitelist"
+
+
+def _sub_id_entry(row: asyncpg.Record) -> pb.SubIdEntry:
+    return pb.SubIdEntry(
+        campaign_id=row["campaign_id"], list=row["list"], sub_field=row["sub_field"], value=row["value"],
+        reason=row["reason"], create_time=to_timestamp(row["create_time"]),
+    )  # fmt: skip
+
+
 class LinksService(links_pb2_grpc.LinksServiceServicer):
     def __init__(self, pool: asyncpg.Pool, keys: auth.KeyStore, settings: Settings) -> None:
         self._pool = pool
@@ -123,6 +145,7 @@ class LinksService(links_pb2_grpc.LinksServiceServicer):
         self.cache = LinkCache(pool)
         self.clicks = TouchRecorder(pool, self.cache, kind="click")
         self.impressions = TouchRecorder(pool, self.cache, kind="impression")
+        self.sub_lists = SubIdListCache(pool)
 
     # ----- helpers -------------------------------------------------------------
 
@@ -481,7 +504,118 @@ class LinksService(links_pb2_grpc.LinksServiceServicer):
                 request.campaign_id,
             )
         self.cache.clear()
+        self.sub_lists.clear()
         return pb.DeleteCampaignResponse()
+
+    # ----- sub-id black- and whitelists -----------------------------------------
+
+    async def _check_entry_key(
+        self, v: Validator, prefix: str, account_id: str, campaign_id: str, list_: int, sub_field: str, value: str
+    ) -> str:
+        """Validates a list entry's key; returns the canonical sub field."""
+        v.check(list_ in (BLACKLIST, WHITELIST), f"{prefix}list", "is required: blacklist or whitelist")
+        field = canonical_sub_field(sub_field)
+        v.check(
+            field is not None, f"{prefix}sub_field", f"{sub_field!r} is not a sub-id field; use {sub_field_choices()}"
+        )
+        v.check(bool(value), f"{prefix}value", "is required")
+        v.check(len(value) <= MAX_SUB_VALUE, f"{prefix}value", f"must be at most {MAX_SUB_VALUE} characters")
+        v.check("\x00" not in value, f"{prefix}value", "must not contain NUL characters")
+        v.check(bool(campaign_id), f"{prefix}campaign_id", "is required")
+        v.raise_if_any()
+        if not await self._exists("campaigns", "campaign_id", account_id, campaign_id):
+            raise NotFound(f"campaign {campaign_id!r} not found")
+        return field or ""
+
+    async def AddSubIdEntry(self, request: pb.AddSubIdEntryRequest, context: Any) -> pb.AddSubIdEntryResponse:
+        account_id = auth.require_account()
+        e = request.entry
+        v = Validator()
+        v.check(len(e.reason) <= MAX_REASON, "entry.reason", f"must be at most {MAX_REASON} characters")
+        field = await self._check_entry_key(v, "entry.", account_id, e.campaign_id, e.list, e.sub_field, e.value)
+        async with self._pool.acquire() as conn, conn.transaction():
+            # One writer per campaign at a time: the whitelist check and the limit hold.
+            await conn.execute(
+                "SELECT 1 FROM links.campaigns WHERE account_id = $1 AND campaign_id = $2 FOR UPDATE",
+                account_id,
+                e.campaign_id,
+            )
+            existing = await conn.fetchrow(
+                "SELECT * FROM links.sub_id_entries WHERE account_id = $1 AND campaign_id = $2 AND list = $3"
+                " AND sub_field = $4 AND value = $5",
+                account_id, e.campaign_id, e.list, field, e.value,
+            )  # fmt: skip
+            if existing is not None:
+                return pb.AddSubIdEntryResponse(entry=_sub_id_entry(existing), created=False)
+            if e.list == BLACKLIST and await conn.fetchval(
+                "SELECT 1 FROM links.sub_id_entries WHERE account_id = $1 AND campaign_id = $2 AND list = $3"
+                " AND sub_field = $4 AND value = $5",
+                account_id, e.campaign_id, WHITELIST, field, e.value,
+            ):  # fmt: skip
+                raise FailedPrecondition(
+                    f"{field}={e.value!r} is on campaign {e.campaign_id}'s whitelist; remove it there first"
+                )
+            count = await conn.fetchval(
+                "SELECT count(*) FROM links.sub_id_entries WHERE account_id = $1 AND campaign_id = $2 AND list = $3",
+                account_id,
+                e.campaign_id,
+                e.list,
+            )
+            if count >= MAX_ENTRIES_PER_LIST:
+                raise FailedPrecondition(
+                    f"campaign {e.campaign_id}'s {_list_name(e.list)} already holds {MAX_ENTRIES_PER_LIST} entries"
+                )
+            row = await conn.fetchrow(
+                "INSERT INTO links.sub_id_entries (account_id, campaign_id, list, sub_field, value, reason)"
+                " VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
+                account_id, e.campaign_id, e.list, field, e.value, e.reason.strip(),
+            )  # fmt: skip
+        self.sub_lists.clear()
+        return pb.AddSubIdEntryResponse(entry=_sub_id_entry(row), created=True)
+
+    async def RemoveSubIdEntry(self, request: pb.RemoveSubIdEntryRequest, context: Any) -> pb.RemoveSubIdEntryResponse:
+        account_id = auth.require_account()
+        r = request
+        field = await self._check_entry_key(Validator(), "", account_id, r.campaign_id, r.list, r.sub_field, r.value)
+        deleted = await self._pool.fetchval(
+            "DELETE FROM links.sub_id_entries WHERE account_id = $1 AND campaign_id = $2 AND list = $3"
+            " AND sub_field = $4 AND value = $5 RETURNING 1",
+            account_id, r.campaign_id, r.list, field, r.value,
+        )  # fmt: skip
+        if deleted is None:
+            raise NotFound(f"{field}={r.value!r} is not on campaign {r.campaign_id}'s {_list_name(r.list)}")
+        self.sub_lists.clear()
+        return pb.RemoveSubIdEntryResponse()
+
+    async def ListSubIdEntries(self, request: pb.ListSubIdEntriesRequest, context: Any) -> pb.ListSubIdEntriesResponse:
+        account_id = auth.require_account()
+        v = Validator()
+        v.check(bool(request.campaign_id), "campaign_id", "is required")
+        v.check(
+            request.list in (0, BLACKLIST, WHITELIST), "list", "is not a list: blacklist, whitelist or unset for both"
+        )
+        field = canonical_sub_field(request.sub_field) if request.sub_field else ""
+        v.check(
+            field is not None, "sub_field", f"{request.sub_field!r} is not a sub-id field; use {sub_field_choices()}"
+        )
+        v.raise_if_any()
+        size = page_size(request.page_size)
+        cursor = decode_page_token(request.page_token, "list", "field", "value")
+        if not await self._exists("campaigns", "campaign_id", account_id, request.campaign_id):
+            raise NotFound(f"campaign {request.campaign_id!r} not found")
+        after = (cursor["list"], cursor["field"], cursor["value"]) if cursor else (0, "", "")
+        rows = await self._pool.fetch(
+            "SELECT * FROM links.sub_id_entries WHERE account_id = $1 AND campaign_id = $2"
+            " AND ($3 = 0 OR list = $3) AND ($4 = '' OR sub_field = $4)"
+            " AND (list, sub_field, value) > ($5, $6, $7)"
+            f" ORDER BY list, sub_field, value LIMIT {size + 1}",
+            account_id, request.campaign_id, request.list, field, *after,
+        )  # fmt: skip
+        token = ""
+        if len(rows) > size:
+            last = rows[size - 1]
+            token = encode_page_token({"list": last["list"], "field": last["sub_field"], "value": last["value"]})
+        return pb.ListSubIdEntriesResponse(entries=[_sub_id_entry(r) for r in rows[:size]], next_page_token=token)
 
     # ----- links ---------------------------------------------------------------
 
@@ -579,7 +713,9 @@ class LinksService(links_pb2_grpc.LinksServiceServicer):
         auth.require_internal()
         if len(request.clicks) > MAX_TOUCH_BATCH:
             raise InvalidArgument("clicks", f"at most {MAX_TOUCH_BATCH} per call")
-        return pb.RecordClicksResponse(results=await self.clicks.record(request.clicks))
+        results = await self.clicks.record(request.clicks)
+        await divert_blacklisted(request.clicks, results, self.cache, self.sub_lists)
+        return pb.RecordClicksResponse(results=results)
 
     async def RecordImpressions(
         self, request: pb.RecordImpressionsRequest, context: Any

@@ -62,6 +62,12 @@ class DeviceType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DEVICE_TYPE_TABLET: _ClassVar[DeviceType]
     DEVICE_TYPE_BOT: _ClassVar[DeviceType]
     DEVICE_TYPE_OTHER: _ClassVar[DeviceType]
+
+class SubIdList(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SUB_ID_LIST_UNSPECIFIED: _ClassVar[SubIdList]
+    SUB_ID_LIST_BLACKLIST: _ClassVar[SubIdList]
+    SUB_ID_LIST_WHITELIST: _ClassVar[SubIdList]
 PLATFORM_UNSPECIFIED: Platform
 PLATFORM_IOS: Platform
 PLATFORM_ANDROID: Platform
@@ -95,6 +101,9 @@ DEVICE_TYPE_MOBILE: DeviceType
 DEVICE_TYPE_TABLET: DeviceType
 DEVICE_TYPE_BOT: DeviceType
 DEVICE_TYPE_OTHER: DeviceType
+SUB_ID_LIST_UNSPECIFIED: SubIdList
+SUB_ID_LIST_BLACKLIST: SubIdList
+SUB_ID_LIST_WHITELIST: SubIdList
 
 class App(_message.Message):
     __slots__ = ("app_id", "name", "platform", "bundle_id", "store_url", "create_time", "update_time")
@@ -777,3 +786,71 @@ class LookupTouchesResponse(_message.Message):
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[FindTouchesResponse]
     def __init__(self, results: _Optional[_Iterable[_Union[FindTouchesResponse, _Mapping]]] = ...) -> None: ...
+
+class SubIdEntry(_message.Message):
+    __slots__ = ("campaign_id", "list", "sub_field", "value", "reason", "create_time")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    LIST_FIELD_NUMBER: _ClassVar[int]
+    SUB_FIELD_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    list: SubIdList
+    sub_field: str
+    value: str
+    reason: str
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, campaign_id: _Optional[str] = ..., list: _Optional[_Union[SubIdList, str]] = ..., sub_field: _Optional[str] = ..., value: _Optional[str] = ..., reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class AddSubIdEntryRequest(_message.Message):
+    __slots__ = ("entry",)
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    entry: SubIdEntry
+    def __init__(self, entry: _Optional[_Union[SubIdEntry, _Mapping]] = ...) -> None: ...
+
+class AddSubIdEntryResponse(_message.Message):
+    __slots__ = ("entry", "created")
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    entry: SubIdEntry
+    created: bool
+    def __init__(self, entry: _Optional[_Union[SubIdEntry, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
+
+class RemoveSubIdEntryRequest(_message.Message):
+    __slots__ = ("campaign_id", "list", "sub_field", "value")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    LIST_FIELD_NUMBER: _ClassVar[int]
+    SUB_FIELD_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    list: SubIdList
+    sub_field: str
+    value: str
+    def __init__(self, campaign_id: _Optional[str] = ..., list: _Optional[_Union[SubIdList, str]] = ..., sub_field: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
+class RemoveSubIdEntryResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListSubIdEntriesRequest(_message.Message):
+    __slots__ = ("campaign_id", "list", "sub_field", "page_size", "page_token")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    LIST_FIELD_NUMBER: _ClassVar[int]
+    SUB_FIELD_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    list: SubIdList
+    sub_field: str
+    page_size: int
+    page_token: str
+    def __init__(self, campaign_id: _Optional[str] = ..., list: _Optional[_Union[SubIdList, str]] = ..., sub_field: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListSubIdEntriesResponse(_message.Message):
+    __slots__ = ("entries", "next_page_token")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[SubIdEntry]
+    next_page_token: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[SubIdEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

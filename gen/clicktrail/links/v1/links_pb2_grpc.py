@@ -180,6 +180,21 @@ class LinksServiceStub:
                 request_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.LookupTouchesRequest.SerializeToString,
                 response_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.LookupTouchesResponse.FromString,
                 _registered_method=True)
+        self.AddSubIdEntry = channel.unary_unary(
+                '/clicktrail.links.v1.LinksService/AddSubIdEntry',
+                request_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.AddSubIdEntryRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.AddSubIdEntryResponse.FromString,
+                _registered_method=True)
+        self.RemoveSubIdEntry = channel.unary_unary(
+                '/clicktrail.links.v1.LinksService/RemoveSubIdEntry',
+                request_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.RemoveSubIdEntryRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.RemoveSubIdEntryResponse.FromString,
+                _registered_method=True)
+        self.ListSubIdEntries = channel.unary_unary(
+                '/clicktrail.links.v1.LinksService/ListSubIdEntries',
+                request_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.ListSubIdEntriesRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.ListSubIdEntriesResponse.FromString,
+                _registered_method=True)
 
 
 class LinksServiceServicer:
@@ -371,6 +386,31 @@ class LinksServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddSubIdEntry(self, request, context):
+        """A campaign's sub-id blacklist and whitelist. A click whose sub-id value is
+        on its campaign's blacklist, and matches nothing on its whitelist, is still
+        recorded but sent to the campaign's fallback URL (TOUCH_OUTCOME_FALLBACK
+        with touch_id set). Changes apply to clicks within a couple of seconds.
+        Adding an entry already present returns it unchanged (created = false);
+        blacklisting a whitelisted value is FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveSubIdEntry(self, request, context):
+        """NOT_FOUND when the entry is not on the list.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSubIdEntries(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LinksServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -513,6 +553,21 @@ def add_LinksServiceServicer_to_server(servicer, server):
                     servicer.LookupTouches,
                     request_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.LookupTouchesRequest.FromString,
                     response_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.LookupTouchesResponse.SerializeToString,
+            ),
+            'AddSubIdEntry': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddSubIdEntry,
+                    request_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.AddSubIdEntryRequest.FromString,
+                    response_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.AddSubIdEntryResponse.SerializeToString,
+            ),
+            'RemoveSubIdEntry': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveSubIdEntry,
+                    request_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.RemoveSubIdEntryRequest.FromString,
+                    response_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.RemoveSubIdEntryResponse.SerializeToString,
+            ),
+            'ListSubIdEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSubIdEntries,
+                    request_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.ListSubIdEntriesRequest.FromString,
+                    response_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.ListSubIdEntriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1277,6 +1332,87 @@ class LinksService:
             '/clicktrail.links.v1.LinksService/LookupTouches',
             clicktrail_dot_links_dot_v1_dot_links__pb2.LookupTouchesRequest.SerializeToString,
             clicktrail_dot_links_dot_v1_dot_links__pb2.LookupTouchesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddSubIdEntry(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.links.v1.LinksService/AddSubIdEntry',
+            clicktrail_dot_links_dot_v1_dot_links__pb2.AddSubIdEntryRequest.SerializeToString,
+            clicktrail_dot_links_dot_v1_dot_links__pb2.AddSubIdEntryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveSubIdEntry(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.links.v1.LinksService/RemoveSubIdEntry',
+            clicktrail_dot_links_dot_v1_dot_links__pb2.RemoveSubIdEntryRequest.SerializeToString,
+            clicktrail_dot_links_dot_v1_dot_links__pb2.RemoveSubIdEntryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSubIdEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.links.v1.LinksService/ListSubIdEntries',
+            clicktrail_dot_links_dot_v1_dot_links__pb2.ListSubIdEntriesRequest.SerializeToString,
+            clicktrail_dot_links_dot_v1_dot_links__pb2.ListSubIdEntriesResponse.FromString,
             options,
             channel_credentials,
             insecure,
