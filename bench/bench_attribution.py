@@ -295,6 +295,18 @@ async def lag_histogram(port: int) -> dict[float, float]:
     return out
 
 
+async def batch_sizes(port: int) -> tuple[float, float]:
+    """The engine's (transactions, events) so far: events per transaction is their ratio."""
+    async with httpx.AsyncClient(timeout=5) as client:
+        text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+    got = {"count": 0.0, "sum": 0.0}
+    for line in text.splitlines():
+        for k in got:
+            if line.startswith(f"clicktrail_attribution_batch_events_{k} "):
+                got[k] = float(line.rsplit(" ", 1)[1])
+    return got["count"], got["sum"]
+
+
 def histogram_p99(before: dict[float, float], after: dict[float, float]) -> float:
     """The smallest bucket bound under which >= 99% of the new observations fall."""
     delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
@@ -448,6 +460,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         return int(resp.accepted)
 
                     # 1. installs
+                    batches0 = await batch_sizes(metrics_port)
                     t0 = time.perf_counter()
                     offered_a = await offer(send, install_batches, rate)
                     t_done, got = await wait_until(conn, "SELECT count(*) FROM attribution.installs",
@@ -461,6 +474,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     )
                     matches = dict(await conn.fetch(
                         "SELECT match_type, count(*) FROM attribution.installs GROUP BY 1"))  # fmt: skip
+                    batches1 = await batch_sizes(metrics_port)
 
                     # 2. in-app events against 25 goals
                     if args.attribution_skip_events:
@@ -480,6 +494,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         conv_before,
                     )
                     hist_p99 = histogram_p99(hist_before, hist_after)
+                    batches2 = await batch_sizes(metrics_port)
 
                 # 3. inbound postbacks through the gateway
                 pb_before = await conn.fetchval("SELECT count(*) FROM attribution.conversions WHERE source = 2")
@@ -493,6 +508,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             finally:
                 await conn.close()
             check_alive(procs)
+
+    def per_batch(a: tuple[float, float], b: tuple[float, float]) -> float:
+        return (b[1] - a[1]) / (b[0] - a[0]) if b[0] > a[0] else 0.0
 
     p99_a = float(lag_a["p99"] or 0)
     p99_b = float(lag_b["p99"] or 0)
@@ -518,6 +536,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         f" p99 {postbacks['p99_ms']:.1f} ms, {postbacks['ok']:,} answered 200, {postbacks['non_200']} other",
         f"installs: {got:,} of {n_installs:,} (match types {matches}); postback conversions {pb_rows - pb_before:,},"
         f" logged {logged:,}",
+        f"events per engine transaction: installs {per_batch(batches0, batches1):,.0f},"
+        f" events {per_batch(batches1, batches2):,.0f}",
         bar_line(checks),
     ])  # fmt: skip
     result = {
@@ -528,6 +548,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "events": {"offered": offered_b, "per_s": events_s, "conversions": lag_b["n"], "lag_p50": lag_b["p50"],
                    "lag_p99": lag_b["p99"], "histogram_p99_le": hist_p99},
         "postbacks": {**postbacks, "conversions": pb_rows - pb_before},
+        "events_per_transaction": {"installs": per_batch(batches0, batches1), "events": per_batch(batches1, batches2)},
         "checks": checks, "passed": all(checks.values()), "report": report, "rejected_sample": rejected[:5],
     }  # fmt: skip
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,6 @@ import asyncio
 import dataclasses
 import datetime as dt
 import time
-import uuid
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -46,8 +45,8 @@ from libs.ids import new_id
 from libs.logging import get_logger
 from libs.queue import Consumer, Job, enqueue
 from services.attribution import settings as windows_mod
-from services.attribution.goals import Goal, load_goals
-from services.attribution.lookups import CLICK, IMPRESSION, CampaignInfo, Links, Touch
+from services.attribution.goals import EVENT_TRACK, Goal, load_goals
+from services.attribution.lookups import CLICK, IMPRESSION, CampaignInfo, Links, Touch, TouchQuery
 
 log = get_logger("attribution.engine")
 
@@ -65,6 +64,11 @@ SKEW = dt.timedelta(minutes=10)
 EVENTS = Counter("clicktrail_attribution_events", "Events handled by the attribution engine")
 INSTALLS = Counter("clicktrail_attribution_installs", "Installs recorded", ["match_type"])
 CONVERSIONS = Counter("clicktrail_attribution_conversions", "Event conversions recorded")
+BATCH = Histogram(
+    "clicktrail_attribution_batch_events",
+    "Events handled in one transaction of the engine",
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
+)
 LAG = Histogram(
     "clicktrail_attribution_lag_seconds",
     "From the ingest receive time to the commit of the event's attribution",
@@ -183,30 +187,55 @@ class Attributed:
     install_id: str = ""
 
 
-async def match_install(links: Links, account_id: str, ev: dict[str, Any], w: windows_mod.Windows) -> Attributed:
-    # The device clock may be a little off (SKEW); nothing after our receive time counts.
-    upper = min(ev["_received"], ev["_time"] + SKEW)
-    anchor = min(ev["_time"], upper)
-    app_id = ev["app_id"]
-    if ev.get("click_id"):
-        click = await links.click(account_id, ev["click_id"])
-        if click is not None and choose_touch([click], anchor, upper, app_id, w.click_lookback, w.click_lookback):
-            return Attributed(ev, MATCH_CLICK_ID, click)
-    lookback = max(w.click_lookback, w.view_lookback)
-    end = upper + dt.timedelta(milliseconds=1)
-    ids = device_ids(ev)
-    if ids:
-        found = await asyncio.gather(*(links.touches(account_id, anchor - lookback, end, device_id=d) for d in ids))
-        touch = choose_touch([t for ts in found for t in ts], anchor, upper, app_id, w.click_lookback, w.view_lookback)
-        if touch is not None:
-            return Attributed(ev, MATCH_DEVICE_ID, touch)
-    if ev.get("ip"):
-        fp = w.fingerprint_window
-        touches = await links.touches(account_id, anchor - fp, end, ip=ev["ip"], user_agent=ev.get("user_agent") or "")
-        touch = choose_touch(touches, anchor, upper, app_id, min(fp, w.click_lookback), min(fp, w.view_lookback))
-        if touch is not None:
-            return Attributed(ev, MATCH_FINGERPRINT, touch)
-    return Attributed(ev, MATCH_ORGANIC, None)
+async def match_installs(links: Links, account_id: str, events: list[dict[str, Any]],
+                         history: list[windows_mod.Breakpoint]) -> list[Attributed]:  # fmt: skip
+    """Attribute install events, in order, in three rounds of batched look-ups:
+    click ids, then device ids for the rest, then fingerprints for the rest."""
+    out: list[Attributed | None] = [None] * len(events)
+    spans: list[tuple[windows_mod.Windows, dt.datetime, dt.datetime]] = []
+    for ev in events:
+        # The device clock may be a little off (SKEW); nothing after our receive time counts.
+        upper = min(ev["_received"], ev["_time"] + SKEW)
+        spans.append((windows_mod.windows_in(history, ev["_time"]), min(ev["_time"], upper), upper))
+    with_click = [i for i, ev in enumerate(events) if ev.get("click_id")]
+    if with_click:
+        clicks = await links.clicks(account_id, [events[i]["click_id"] for i in with_click])
+        for i, click in zip(with_click, clicks, strict=True):
+            w, anchor, upper = spans[i]
+            ev = events[i]
+            if click is not None and choose_touch([click], anchor, upper, ev["app_id"], w.click_lookback,
+                                                  w.click_lookback):  # fmt: skip
+                out[i] = Attributed(ev, MATCH_CLICK_ID, click)
+    asks: list[tuple[int, TouchQuery]] = []
+    for i, ev in enumerate(events):
+        if out[i] is None:
+            w, anchor, upper = spans[i]
+            start, end = anchor - max(w.click_lookback, w.view_lookback), upper + dt.timedelta(milliseconds=1)
+            asks += [(i, TouchQuery(start, end, device_id=d)) for d in device_ids(ev)]
+    if asks:
+        found: dict[int, list[Touch]] = {}
+        for (i, _), touches in zip(asks, await links.touches_many(account_id, [q for _, q in asks]), strict=True):
+            found.setdefault(i, []).extend(touches)
+        for i, touches in found.items():
+            w, anchor, upper = spans[i]
+            touch = choose_touch(touches, anchor, upper, events[i]["app_id"], w.click_lookback, w.view_lookback)
+            if touch is not None:
+                out[i] = Attributed(events[i], MATCH_DEVICE_ID, touch)
+    asks = []
+    for i, ev in enumerate(events):
+        if out[i] is None and ev.get("ip"):
+            w, anchor, upper = spans[i]
+            asks.append((i, TouchQuery(anchor - w.fingerprint_window, upper + dt.timedelta(milliseconds=1),
+                                       ip=ev["ip"], user_agent=ev.get("user_agent") or "")))  # fmt: skip
+    if asks:
+        for (i, _), touches in zip(asks, await links.touches_many(account_id, [q for _, q in asks]), strict=True):
+            w, anchor, upper = spans[i]
+            fp = w.fingerprint_window
+            touch = choose_touch(touches, anchor, upper, events[i]["app_id"], min(fp, w.click_lookback),
+                                 min(fp, w.view_lookback))  # fmt: skip
+            if touch is not None:
+                out[i] = Attributed(events[i], MATCH_FINGERPRINT, touch)
+    return [a if a is not None else Attributed(events[i], MATCH_ORGANIC, None) for i, a in enumerate(out)]
 
 
 # --------------------------------------------------------------------------- conversions
@@ -270,9 +299,11 @@ INSERT_INSTALLS = """
 INSERT INTO attribution.installs (account_id, install_id, app_id, device_key, event_uuid, install_time,
     receive_time, match_type, touch_type, click_id, touch_time, campaign_id, partner_id, link_id, user_id,
     idfa, gaid, ip)
-SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::uuid[], $6::timestamptz[], $7::timestamptz[],
+SELECT $1, i, a, d, e::uuid, it, rt, m, tt, c, tm, cmp, prt, lnk, u, idfa, gaid, ip::inet
+FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[],
     $8::smallint[], $9::smallint[], $10::text[], $11::timestamptz[], $12::text[], $13::text[], $14::text[],
-    $15::text[], $16::text[], $17::text[], $18::inet[])
+    $15::text[], $16::text[], $17::text[], $18::text[])
+    AS t(i, a, d, e, it, rt, m, tt, c, tm, cmp, prt, lnk, u, idfa, gaid, ip)
 ON CONFLICT DO NOTHING
 RETURNING install_id
 """
@@ -292,9 +323,9 @@ WHERE k.account_id = $1 AND (k.app_id, k.key) IN (SELECT * FROM unnest($2::text[
 
 INSERT_HITS = """
 INSERT INTO attribution.goal_hits (account_id, event_uuid, goal_id)
-SELECT $1, * FROM unnest($2::uuid[], $3::text[])
+SELECT $1, e::uuid, g FROM unnest($2::text[], $3::text[]) AS t(e, g)
 ON CONFLICT DO NOTHING
-RETURNING event_uuid, goal_id
+RETURNING event_uuid::text, goal_id
 """
 
 READ_COUNTS = """
@@ -313,10 +344,10 @@ INSERT_CONVERSIONS = """
 INSERT INTO attribution.conversions (account_id, conversion_id, dedup_key, source, goal_id, goal, kind, status,
     payout, currency, click_id, touch_time, campaign_id, partner_id, link_id, install_id, app_id, user_key,
     user_id, event_uuid, event_time, receive_time)
-SELECT $1, c, d, 1, g, gn, k, $2, p, cur, cl, tt, cmp, prt, lnk, ins, app, uk, uid, ev, et, rt
+SELECT $1, c, d, 1, g, gn, k, $2, p, cur, cl, tt, cmp, prt, lnk, ins, app, uk, uid, ev::uuid, et, rt
 FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::numeric[], $9::text[], $10::text[],
     $11::timestamptz[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[],
-    $18::text[], $19::uuid[], $20::timestamptz[], $21::timestamptz[])
+    $18::text[], $19::text[], $20::timestamptz[], $21::timestamptz[])
     AS t(c, d, g, gn, k, p, cur, cl, tt, cmp, prt, lnk, ins, app, uk, uid, ev, et, rt)
 ORDER BY d
 ON CONFLICT DO NOTHING
@@ -379,10 +410,7 @@ class Engine:
                     r["install_id"], r["campaign_id"], r["click_id"], r["touch_type"], r["touch_time"]
                 )
         new_installs = [ev for (app, dk), ev in candidates.items() if (app, dk) not in known]
-        attributed = await asyncio.gather(
-            *(match_install(self.links, account_id, ev, windows_mod.windows_in(history, ev["_time"]))
-              for ev in new_installs)
-        )  # fmt: skip
+        attributed = await match_installs(self.links, account_id, new_installs, history) if new_installs else []
         for a in attributed:
             a.install_id = new_id()
             ref = InstallRef(
@@ -394,7 +422,17 @@ class Engine:
         touch_of_install = {a.install_id: a.touch for a in attributed}
 
         # Goal hits, minus those a "first" / "nth" goal can no longer count.
-        hits: list[Hit] = [Hit(ev, g, user_key(ev)) for ev in events for g in goals if g.matches(ev)]
+        # Each event is checked against the goals on its own event name only (the others cannot match).
+        goals_of: dict[str, list[Goal]] = {}
+        for g in goals:
+            goals_of.setdefault(g.event, []).append(g)
+        hits: list[Hit] = []
+        for ev in events:
+            code = ev["event"]
+            name = "install" if code == EVENT_INSTALL else ev.get("action") if code == EVENT_TRACK else None
+            for g in goals_of.get(name, ()) if isinstance(name, str) else ():
+                if g.matches(ev):
+                    hits.append(Hit(ev, g, user_key(ev)))
         limited = [h for h in hits if h.goal.occurrence in ("first", "nth")]
         counts: dict[tuple[str, str], int] = {}
         if limited:
@@ -419,6 +457,7 @@ class Engine:
         for ev in events:
             LAG.observe(max(0.0, now - ev["_received"].timestamp()))
         EVENTS.inc(len(events))
+        BATCH.observe(len(events))
 
     async def _credit_hits(
         self, account_id: str, hits: list[Hit], known: dict[tuple[str, str], InstallRef],
@@ -436,38 +475,54 @@ class Engine:
             for d in device_ids(ev):
                 span = spans.setdefault((d, window), [at, at])
                 span[0], span[1] = min(span[0], at), max(span[1], at)
-        found: dict[tuple[str, dt.timedelta], list[Touch]] = {}
+        keys = list(spans)
+        queries = [
+            TouchQuery(spans[k][0] - k[1], spans[k][1] + dt.timedelta(milliseconds=1), device_id=k[0],
+                       impressions=False, limit=100)
+            for k in keys
+        ]  # fmt: skip
+        found = dict(zip(keys, await self.links.touches_many(account_id, queries), strict=True)) if keys else {}
 
-        async def fetch(key: tuple[str, dt.timedelta]) -> None:
-            (device, window), (lo, hi) = key, spans[key]
-            found[key] = await self.links.touches(
-                account_id, lo - window, hi + dt.timedelta(milliseconds=1), device_id=device, impressions=False,
-                limit=100,
-            )  # fmt: skip
-
-        await asyncio.gather(*(fetch(k) for k in spans))
-
-        async def install_touch(ref: InstallRef | None) -> Touch | None:
-            if ref is None or not ref.click_id:
-                return None
-            if ref.install_id in touch_of_install:
-                return touch_of_install[ref.install_id]
-            if ref.touch_type == CLICK:
-                return await self.links.click(account_id, ref.click_id)
-            # An impression-credited install: enough to name its campaign.
-            return Touch(ref.click_id, IMPRESSION, ref.touch_time or dt.datetime.now(dt.UTC), ref.campaign_id or "",
-                         "", "", "")  # fmt: skip
-
-        async def one(h: Hit, at: dt.datetime, window: dt.timedelta) -> None:
+        # The install each hit's user has, and the touch that install was credited to.
+        refs: list[InstallRef | None] = []
+        for h, _, _ in plans:
             ev = h.event
             ref = next((known[(ev["app_id"], k)] for k in identity_keys(ev) if (ev["app_id"], k) in known), None)
             if ref is None and ev["event"] == EVENT_INSTALL:
                 ref = known.get((ev["app_id"], device_key(ev)))
+            refs.append(ref)
+        install_touches: dict[str, Touch | None] = {}
+        by_click: dict[str, list[str]] = {}
+        for ref in refs:
+            if ref is None or not ref.click_id or ref.install_id in install_touches:
+                continue
+            if ref.install_id in touch_of_install:
+                install_touches[ref.install_id] = touch_of_install[ref.install_id]
+            elif ref.touch_type == CLICK:
+                install_touches[ref.install_id] = None
+                by_click.setdefault(ref.click_id, []).append(ref.install_id)
+            else:  # An impression-credited install: enough to name its campaign.
+                install_touches[ref.install_id] = Touch(
+                    ref.click_id, IMPRESSION, ref.touch_time or dt.datetime.now(dt.UTC), ref.campaign_id or "",
+                    "", "", "",
+                )  # fmt: skip
+        if by_click:
+            ids = list(by_click)
+            for click_id, click in zip(ids, await self.links.clicks(account_id, ids), strict=True):
+                for install_id in by_click[click_id]:
+                    install_touches[install_id] = click
+
+        for (h, at, window), ref in zip(plans, refs, strict=True):
+            ev = h.event
             h.install = ref
             clicks = [t for d in device_ids(ev) for t in found[(d, window)] if not t.app_id or t.app_id == ev["app_id"]]
-            h.credits = credit(h.goal, clicks, ref, await install_touch(ref), at, window)
+            touch = install_touches.get(ref.install_id) if ref is not None and ref.click_id else None
+            h.credits = credit(h.goal, clicks, ref, touch, at, window)
 
-        await asyncio.gather(*(one(h, at, window) for h, at, window in plans))
+    async def _campaigns(self, account_id: str, touches: list[Touch | None]) -> dict[str, CampaignInfo | None]:
+        """The campaigns of these touches (cached by Links: fetched before the transaction)."""
+        ids = {t.campaign_id for t in touches if t is not None and t.campaign_id}
+        return {c: await self.links.campaign(account_id, c) for c in ids}
 
     async def _store_installs(self, conn: asyncpg.Connection, account_id: str, items: list[Attributed]) -> None:
         if not items:
@@ -477,7 +532,7 @@ class Engine:
         for a in items:
             ev, t = a.event, a.touch
             row = (
-                a.install_id, ev["app_id"], device_key(ev), uuid.UUID(ev["event_uuid"]), ev["_time"], ev["_received"],
+                a.install_id, ev["app_id"], device_key(ev), ev["event_uuid"], ev["_time"], ev["_received"],
                 a.match_type, t.kind if t else 0, t.touch_id if t else None, t.time if t else None,
                 t.campaign_id if t else None, t.partner_id if t else None, t.link_id if t else None,
                 ev.get("user_id") or None, ev.get("idfa") or None, ev.get("gaid") or None, ev.get("ip") or None,
@@ -491,26 +546,29 @@ class Engine:
         keys = sorted({(a.event["app_id"], k, a.install_id) for a in mine for k in identity_keys(a.event)})
         if keys:
             await conn.execute(INSERT_KEYS, account_id, *[list(c) for c in zip(*keys, strict=True)])
+        campaigns = await self._campaigns(account_id, [a.touch for a in mine])
         payloads = []
+        matched: dict[int, int] = {}
         for a in mine:
             ev, t = a.event, a.touch
-            campaign = await self.links.campaign(account_id, t.campaign_id) if t else None
+            at = _ts(ev["_time"])
             payloads.append(outbound(
-                "install", account_id, touch=t, campaign=campaign, event_id=a.install_id, app_id=ev["app_id"],
-                event="install", idfa=ev.get("idfa") or "", gaid=ev.get("gaid") or "", ip=ev.get("ip") or "",
-                install_time=_ts(ev["_time"]), event_time=_ts(ev["_time"]),
+                "install", account_id, touch=t, campaign=campaigns.get(t.campaign_id) if t else None,
+                event_id=a.install_id, app_id=ev["app_id"], event="install", idfa=ev.get("idfa") or "",
+                gaid=ev.get("gaid") or "", ip=ev.get("ip") or "", install_time=at, event_time=at,
             ))  # fmt: skip
-            INSTALLS.labels(MATCH_NAMES[a.match_type]).inc()
+            matched[a.match_type] = matched.get(a.match_type, 0) + 1
+        for match_type, n in matched.items():
+            INSTALLS.labels(MATCH_NAMES[match_type]).inc(n)
         await enqueue(conn, postback_handoff.POSTBACK_QUEUE, payloads, account_ids=[account_id] * len(payloads))
 
     async def _store_conversions(self, conn: asyncpg.Connection, account_id: str, hits: list[Hit]) -> None:
         if not hits:
             return
         hits = sorted(hits, key=lambda h: (h.event["event_uuid"], h.goal.goal_id))
-        fresh = await conn.fetch(
-            INSERT_HITS, account_id, [uuid.UUID(h.event["event_uuid"]) for h in hits], [h.goal.goal_id for h in hits]
-        )
-        new = {(str(r["event_uuid"]), r["goal_id"]) for r in fresh}
+        fresh = await conn.fetch(INSERT_HITS, account_id, [h.event["event_uuid"] for h in hits],
+                                 [h.goal.goal_id for h in hits])  # fmt: skip
+        new = {(r["event_uuid"], r["goal_id"]) for r in fresh}
         hits = [h for h in hits if (h.event["event_uuid"], h.goal.goal_id) in new]
         # Count occurrences of "first" / "nth" goals; the n-th of a user's events is known after the bump.
         limited: dict[tuple[str, str], list[Hit]] = {}
@@ -548,17 +606,18 @@ class Engine:
                     cid, dedup, g.goal_id, g.name, g.kind, amount, cur if amount is not None else None,
                     t.touch_id if t else None, t.time if t else None, campaign_id, t.partner_id if t else None,
                     t.link_id if t else None, h.install.install_id if h.install else None, ev["app_id"], h.user_key,
-                    ev.get("user_id") or None, uuid.UUID(ev["event_uuid"]), ev["_time"], ev["_received"],
+                    ev.get("user_id") or None, ev["event_uuid"], ev["_time"], ev["_received"],
                 ))  # fmt: skip
         cols = [list(c) for c in zip(*rows_out, strict=True)]
         inserted = await conn.fetch(INSERT_CONVERSIONS, account_id, EVENT_CONVERSION_STATUS, *cols)
         payloads = []
+        campaigns = await self._campaigns(account_id, [meta[r["conversion_id"]][1] for r in inserted])
         for r in inserted:
             h, t, amount, cur = meta[r["conversion_id"]]
-            campaign = await self.links.campaign(account_id, t.campaign_id) if t and t.campaign_id else None
             ev = h.event
             payloads.append(outbound(
-                "conversion", account_id, touch=t, campaign=campaign, event_id=r["conversion_id"],
+                "conversion", account_id, touch=t, campaign=campaigns.get(t.campaign_id) if t else None,
+                event_id=r["conversion_id"],
                 app_id=ev["app_id"], event=h.goal.name, goal_id=h.goal.goal_id, goal=h.goal.name,
                 status=STATUS_NAMES[EVENT_CONVERSION_STATUS], payout=money_text(amount), revenue=money_text(amount),
                 currency=cur if amount is not None else "", idfa=ev.get("idfa") or "", gaid=ev.get("gaid") or "",

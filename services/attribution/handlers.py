@@ -73,12 +73,13 @@ class AttributionService(pb_grpc.AttributionServiceServicer):
     def __init__(self, pool: asyncpg.Pool, links: Links) -> None:
         self._pool = pool
         self._links = links
+        self._postbacks = inbound.PostbackRecorder(pool, links)
 
     async def RecordPostback(self, request: pb.RecordPostbackRequest, context: Any) -> pb.RecordPostbackResponse:
         p = auth.principal()
         if p.kind != "postback" or not p.account_id:
             raise PermissionDenied("RecordPostback takes the account's postback token (ctp_...)")
-        result = await inbound.record_postback(self._pool, self._links, p.account_id, inbound.from_request(request))
+        result = await self._postbacks.record(p.account_id, inbound.from_request(request))
         return pb.RecordPostbackResponse(
             conversion=conversion_msg(result.row), created=result.created, changed=result.changed,
             postback_id=result.postback_id, previous_status=result.previous,  # type: ignore[arg-type]

@@ -59,6 +59,19 @@ class Touch:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class TouchQuery:
+    """Clicks (and impressions) for a device id, or an IP + User-Agent, in [start, end)."""
+
+    start: dt.datetime
+    end: dt.datetime
+    device_id: str = ""
+    ip: str = ""
+    user_agent: str = ""
+    impressions: bool = True
+    limit: int = 20
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class CampaignInfo:
     campaign_id: str
     name: str
@@ -87,7 +100,7 @@ class _Lru:
 class Links:
     """The links service as attribution uses it."""
 
-    def __init__(self, settings: Settings, *, channels: int = 2, concurrency: int = 64) -> None:
+    def __init__(self, settings: Settings, *, channels: int = 2, concurrency: int = 64, max_inflight: int = 1) -> None:
         self._pool = ChannelPool(
             settings.links_addr, channels, token=settings.internal_token, deadline_s=max(settings.grpc_deadline_s, 5)
         )
@@ -101,6 +114,11 @@ class Links:
         self._pending: dict[str, dict[bytes, tuple[lpb.TouchLookup, asyncio.Future[Any]]]] = {}
         self._flushing: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        # LookupTouches calls in flight per account; past max_inflight, look-ups wait
+        # for one to finish and go together with the next (as libs/groupcommit does).
+        self._max_inflight = max_inflight
+        self._inflight: dict[str, int] = {}
+        self._slot_waiters: dict[str, list[asyncio.Future[None]]] = {}
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -134,13 +152,18 @@ class Links:
         return await asyncio.shield(entry[1])  # type: ignore[no-any-return]
 
     async def _flush(self, account_id: str) -> None:
-        # Let the callers woken in this turn add theirs (a few turns, while more come).
+        # Let the callers woken in this turn add theirs (a few turns, while more come);
+        # while max_inflight calls of the account are out, keep gathering until one is back.
         try:
             for _ in range(3):
                 before = len(self._pending.get(account_id, ()))
                 await asyncio.sleep(0)
                 if len(self._pending.get(account_id, ())) == before:
                     break
+            while self._inflight.get(account_id, 0) >= self._max_inflight and account_id in self._pending:
+                slot: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._slot_waiters.setdefault(account_id, []).append(slot)
+                await slot
         finally:
             self._flushing.discard(account_id)
             self._send(account_id)
@@ -148,10 +171,28 @@ class Links:
     def _send(self, account_id: str) -> None:
         batch = self._pending.pop(account_id, None)
         if batch:
+            self._inflight[account_id] = self._inflight.get(account_id, 0) + 1
             self._tasks.add(task := asyncio.create_task(self._send_batch(account_id, list(batch.values()))))
             task.add_done_callback(self._tasks.discard)
 
+    def _call_done(self, account_id: str) -> None:
+        left = self._inflight.get(account_id, 1) - 1
+        if left > 0:
+            self._inflight[account_id] = left
+        else:
+            self._inflight.pop(account_id, None)
+        waiters = self._slot_waiters.pop(account_id, [])
+        for slot in waiters:
+            if not slot.done():
+                slot.set_result(None)
+
     async def _send_batch(self, account_id: str, batch: list[tuple[lpb.TouchLookup, asyncio.Future[Any]]]) -> None:
+        try:
+            await self._send_lookups(batch, account_id)
+        finally:
+            self._call_done(account_id)
+
+    async def _send_lookups(self, batch: list[tuple[lpb.TouchLookup, asyncio.Future[Any]]], account_id: str) -> None:
         try:
             resp = await self._call(
                 "LookupTouches", lpb.LookupTouchesRequest(lookups=[lk for lk, _ in batch]), account_id
@@ -172,6 +213,20 @@ class Links:
             if not isinstance(exc, Exception):
                 raise
 
+    async def lookup_many(self, account_id: str, lookups: list[lpb.TouchLookup]) -> list[lpb.FindTouchesResponse]:
+        """Answers a batch of look-ups in order: LookupTouches calls of at most
+        MAX_LOOKUPS each, made together (for callers that gather their own batch)."""
+        chunks = [lookups[i : i + MAX_LOOKUPS] for i in range(0, len(lookups), MAX_LOOKUPS)]
+        answers = await asyncio.gather(
+            *(self._call("LookupTouches", lpb.LookupTouchesRequest(lookups=c), account_id) for c in chunks)
+        )
+        out: list[lpb.FindTouchesResponse] = []
+        for chunk, resp in zip(chunks, answers, strict=True):
+            if len(resp.results) != len(chunk):
+                raise RuntimeError(f"LookupTouches answered {len(resp.results)} results for {len(chunk)} look-ups")
+            out.extend(resp.results)
+        return out
+
     async def click(self, account_id: str, click_id: str) -> Touch | None:
         """The account's click, or None (unknown, malformed or another account's)."""
         if not is_valid_id(click_id):
@@ -181,11 +236,58 @@ class Links:
         if hit is not None:
             return hit  # type: ignore[no-any-return]
         resp = await self._lookup(account_id, lpb.TouchLookup(click_id=click_id))
+        return self._click_of(account_id, click_id, resp)
+
+    def _click_of(self, account_id: str, click_id: str, resp: lpb.FindTouchesResponse) -> Touch | None:
         if not resp.clicks:
             return None
         touch = Touch.of(resp.clicks[0], CLICK)
-        self._clicks.put(key, touch)
+        self._clicks.put((account_id, click_id), touch)
         return touch
+
+    async def clicks(self, account_id: str, click_ids: list[str]) -> list[Touch | None]:
+        """Many clicks by id at once, in order (None: unknown, malformed or another account's)."""
+        out: list[Touch | None] = [None] * len(click_ids)
+        missing: dict[str, list[int]] = {}
+        for i, click_id in enumerate(click_ids):
+            if not is_valid_id(click_id):
+                continue
+            hit = self._clicks.get((account_id, click_id))
+            if hit is not None:
+                out[i] = hit
+            else:
+                missing.setdefault(click_id, []).append(i)
+        if missing:
+            ids = list(missing)
+            found = await self.lookup_many(account_id, [lpb.TouchLookup(click_id=c) for c in ids])
+            for click_id, resp in zip(ids, found, strict=True):
+                touch = self._click_of(account_id, click_id, resp)
+                for i in missing[click_id]:
+                    out[i] = touch
+        return out
+
+    @staticmethod
+    def _touch_lookup(q: TouchQuery) -> lpb.TouchLookup | None:
+        start = max(q.start, q.end - MAX_WINDOW)
+        if q.end <= start:
+            return None
+        req = lpb.TouchLookup(include_impressions=q.impressions, limit=q.limit)
+        if q.device_id:
+            req.device_id = q.device_id
+        else:
+            req.fingerprint.ip = q.ip
+            req.fingerprint.user_agent = q.user_agent
+        req.start_time.FromDatetime(start.astimezone(dt.UTC))
+        req.end_time.FromDatetime(q.end.astimezone(dt.UTC))
+        return req
+
+    def _touches_of(self, account_id: str, resp: lpb.FindTouchesResponse) -> list[Touch]:
+        out = [Touch.of(c, CLICK) for c in resp.clicks]
+        for t in out:  # clicks never change: later look-ups by id need no call
+            self._clicks.put((account_id, t.touch_id), t)
+        out += [Touch.of(i, IMPRESSION) for i in resp.impressions]
+        out.sort(key=lambda t: t.time, reverse=True)
+        return out
 
     async def touches(
         self,
@@ -200,24 +302,17 @@ class Links:
         limit: int = 20,
     ) -> list[Touch]:
         """Clicks (and impressions) for a device id or an IP + User-Agent in [start, end), newest first."""
-        start = max(start, end - MAX_WINDOW)
-        if end <= start:
+        req = self._touch_lookup(TouchQuery(start, end, device_id, ip, user_agent, impressions, limit))
+        if req is None:
             return []
-        req = lpb.TouchLookup(include_impressions=impressions, limit=limit)
-        if device_id:
-            req.device_id = device_id
-        else:
-            req.fingerprint.ip = ip
-            req.fingerprint.user_agent = user_agent
-        req.start_time.FromDatetime(start.astimezone(dt.UTC))
-        req.end_time.FromDatetime(end.astimezone(dt.UTC))
-        resp = await self._lookup(account_id, req)
-        out = [Touch.of(c, CLICK) for c in resp.clicks]
-        for t in out:  # clicks never change: later look-ups by id need no call
-            self._clicks.put((account_id, t.touch_id), t)
-        out += [Touch.of(i, IMPRESSION) for i in resp.impressions]
-        out.sort(key=lambda t: t.time, reverse=True)
-        return out
+        return self._touches_of(account_id, await self._lookup(account_id, req))
+
+    async def touches_many(self, account_id: str, queries: list[TouchQuery]) -> list[list[Touch]]:
+        """Many touch queries at once, in order; each answer newest first."""
+        reqs = [self._touch_lookup(q) for q in queries]
+        asked = [r for r in reqs if r is not None]
+        answers = iter(await self.lookup_many(account_id, asked) if asked else [])
+        return [self._touches_of(account_id, next(answers)) if r is not None else [] for r in reqs]
 
     async def campaign(self, account_id: str, campaign_id: str) -> CampaignInfo | None:
         if not campaign_id:

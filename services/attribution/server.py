@@ -3,6 +3,7 @@ settings, tariffs, corrections) and the attribution engine."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import grpc
@@ -17,7 +18,15 @@ from services.attribution import privacy as attribution_privacy
 HERE = Path(__file__).parent
 
 
+# The engine allocates a few hundred thousand short-lived objects per batch beside
+# long-lived caches (clicks, campaigns): at the default thresholds (700, 10, 10)
+# the cyclic collector ran often enough to take ~15% of the process (py-spy
+# --native). Collect the young generation every 50,000 net allocations instead.
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
 async def setup(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
+    gc.set_threshold(*GC_THRESHOLDS)
     names: list[str] = []
     names += config_handlers.register(server, ctx)
     names += engine_handlers.register(server, ctx)

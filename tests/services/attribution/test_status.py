@@ -2,6 +2,7 @@
 approved -> rejected; nothing else. Property-based, on the pure rules and
 against the real service (postbacks and UpdateConversionStatus mixed)."""
 
+import asyncio
 import uuid
 
 import grpc
@@ -125,3 +126,44 @@ async def test_update_status_errors(setup):
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await api.RecordPostback(apb.RecordPostbackRequest(click_id="x"))
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(words=st.lists(st.sampled_from(["lead", "sale", "trash", "hold", "confirmed", "cancelled"]), min_size=2,
+                      max_size=12))  # fmt: skip
+async def test_concurrent_postbacks_for_one_txid_follow_one_order(setup, words, settings, account):
+    """Postbacks sent at the same moment are stored together (group commit):
+    the answers still read as one order of moves, each allowed, with one
+    conversion, one log line each and one outbound event per change."""
+    click_id, postbacks, api = setup
+    txid = uuid.uuid4().hex
+
+    async def send(word):
+        try:
+            return await postbacks.RecordPostback(apb.RecordPostbackRequest(click_id=click_id, txid=txid, status=word))
+        except grpc.aio.AioRpcError as err:
+            assert err.code() == grpc.StatusCode.FAILED_PRECONDITION, err.details()
+            return None
+
+    answers = await asyncio.gather(*(send(w) for w in words))
+    ok = [a for a in answers if a is not None]
+    assert sum(a.created for a in ok) == 1
+    assert len({a.conversion.conversion_id for a in ok}) == 1
+    conversion_id = ok[0].conversion.conversion_id
+    moves = [(a.previous_status, a.conversion.status) for a in ok if a.changed and not a.created]
+    assert all(m in ALLOWED for m in moves)
+    # The moves chain from the created status to the stored one, each at most once (no going back).
+    first = next(a.conversion.status for a in ok if a.created)
+    assert len(set(moves)) == len(moves)
+    state = first
+    for _ in moves:
+        state = next(new for old, new in moves if old == state)
+    got = await api.GetConversion(apb.GetConversionRequest(conversion_id=conversion_id))
+    assert got.conversion.status == state
+    log = (await api.ListInboundPostbacks(apb.ListInboundPostbacksRequest(click_id=click_id, page_size=1000))).postbacks
+    mine = [p for p in log if p.txid == txid]
+    assert len(mine) == len(words)
+    assert sorted(p.http_status for p in mine) == sorted(200 if a is not None else 409 for a in answers)
+    out = [o for o in await outbound_events(settings, account.account_id) if o["txid"] == txid]
+    assert [o["kind"] for o in out] == ["conversion"] + ["status_change"] * len(moves)
+    assert out[-1]["status"] == {PENDING: "pending", APPROVED: "approved", REJECTED: "rejected"}[state]
