@@ -66,7 +66,7 @@ SERVICES: list[Service] = [
     Service("ingest", "services.ingest"),
     Service("attribution", "services.attribution"),
     Service("postbacks", "services.postbacks"),
-    # Service("analytics", "services.analytics"),
+    Service("analytics", "services.analytics"),
 ]
 GATEWAY_MODULE = "gateway"
 
@@ -448,6 +448,7 @@ def make_plan(out: Out, start_db: Callable[[], tuple[str, str]]) -> Plan:
     ddir = data_dir()
     admin, admin_src = ensure_token("CLICKTRAIL_ADMIN_TOKEN", ddir / "admin-token")
     internal, _ = ensure_token("CLICKTRAIL_INTERNAL_TOKEN", ddir / "internal-token")
+    console_secret, _ = ensure_token("CLICKTRAIL_CONSOLE_SECRET", ddir / "console-secret")
     services = [(s, os.environ.get(s.addr_env) or s.default_addr) for s in SERVICES]
     for _, addr in services:
         split_addr(addr)  # fail early on a malformed address
@@ -465,6 +466,7 @@ def make_plan(out: Out, start_db: Callable[[], tuple[str, str]]) -> Plan:
         CLICKTRAIL_DATABASE_URL=database_url,
         CLICKTRAIL_ADMIN_TOKEN=admin,
         CLICKTRAIL_INTERNAL_TOKEN=internal,
+        CLICKTRAIL_CONSOLE_SECRET=console_secret,
         CLICKTRAIL_GATEWAY_HOST=host,
         CLICKTRAIL_GATEWAY_PORT=str(port),
         CLICKTRAIL_PUBLIC_URL=public_url,

@@ -89,6 +89,11 @@ class Settings:
     analytics_recount_after_s: float = 600.0
     # How often the automation rules are checked.
     rules_interval_s: float = 300.0
+    # The operator console (/console): the secret that encrypts the session
+    # cookie (empty: the console answers 503), and whether that cookie is Secure
+    # ("auto": Secure unless public_url is plain http on 127.0.0.1/localhost).
+    console_secret: str = ""
+    console_secure_cookie: str = "auto"
 
     def addr_of(self, service: str) -> str:
         """Where a service's gRPC server is (accounts live in the links process)."""

@@ -31,6 +31,7 @@ from libs.grpc_server import RunningService, start_service
 from libs.logging import configure_logging
 from libs.migrations import migrate
 from libs.queue import MIGRATIONS as QUEUE_MIGRATIONS
+from services.analytics.server import SPEC as ANALYTICS_SPEC
 from services.attribution.server import SPEC as ATTRIBUTION_SPEC
 from services.ingest.server import SPEC as INGEST_SPEC
 from services.links.server import SPEC as LINKS_SPEC
@@ -42,7 +43,7 @@ INTERNAL_TOKEN = "test-internal-token"
 ALL_MIGRATIONS = list(
     dict.fromkeys([QUEUE_MIGRATIONS, *LINKS_SPEC.migrations, *INGEST_SPEC.migrations, *ATTRIBUTION_SPEC.migrations])
 )
-ALL_MIGRATIONS = list(dict.fromkeys([*ALL_MIGRATIONS, *POSTBACKS_SPEC.migrations]))
+ALL_MIGRATIONS = list(dict.fromkeys([*ALL_MIGRATIONS, *POSTBACKS_SPEC.migrations, *ANALYTICS_SPEC.migrations]))
 
 
 def with_database(dsn: str, name: str) -> str:
@@ -266,3 +267,18 @@ def postbacks_stub(
     postbacks_server: RunningService, account: AccountInfo, channels: Callable[..., grpc.aio.Channel]
 ) -> postbacks_pb2_grpc.PostbackServiceStub:
     return postbacks_pb2_grpc.PostbackServiceStub(channels(postbacks_server.addr, token=account.api_key))
+
+
+@pytest.fixture
+async def analytics_server(settings: Settings, links_server: RunningService) -> AsyncIterator[RunningService]:
+    """The analytics service (rollups and the rules scheduler running), talking to
+    the test's links server for rule actions."""
+    svc = await start_service(
+        ANALYTICS_SPEC,
+        dataclasses.replace(
+            settings, links_addr=links_server.addr, analytics_rollup_interval_s=0.2, analytics_rollup_lag_s=0.2
+        ),
+        listen="127.0.0.1:0",
+    )
+    yield svc
+    await svc.stop(grace=1.0)

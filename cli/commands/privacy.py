@@ -31,7 +31,7 @@ Stub = pb_grpc.PrivacyServiceStub
 FINDERS = ("ingest", "attribution", "links")
 # Erased in this order: the services that link ids last, so an erasure cut short
 # can simply be run again and still finds everything.
-ERASERS = ("postbacks", "links", "attribution", "ingest")
+ERASERS = ("postbacks", "links", "attribution", "ingest", "analytics")
 MAX_ROUNDS = 4
 
 
@@ -109,7 +109,7 @@ def erase(
 @app.command("list")
 def list_erasures(
     service: Annotated[
-        str, typer.Option("--service", help="Whose log: links, ingest, attribution or postbacks.")
+        str, typer.Option("--service", help="Whose log: links, ingest, attribution, postbacks or analytics.")
     ] = "links",
     limit: Limit = 50,
     page_token: PageToken = "",

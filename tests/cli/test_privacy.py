@@ -29,10 +29,13 @@ async def sink() -> Any:
 
 
 @pytest.fixture
-def privacy_cli(cli: Cli, cli_env: Any, ingest_server: Any, attribution_server: Any, postbacks_server: Any) -> Cli:
+def privacy_cli(
+    cli: Cli, cli_env: Any, ingest_server: Any, attribution_server: Any, postbacks_server: Any, analytics_server: Any
+) -> Cli:
     cli_env.setenv("CLICKTRAIL_INGEST_ADDR", ingest_server.addr)
     cli_env.setenv("CLICKTRAIL_ATTRIBUTION_ADDR", attribution_server.addr)
     cli_env.setenv("CLICKTRAIL_POSTBACKS_ADDR", postbacks_server.addr)
+    cli_env.setenv("CLICKTRAIL_ANALYTICS_ADDR", analytics_server.addr)
     return cli
 
 
@@ -85,6 +88,18 @@ async def test_erasing_a_person_removes_their_ids_everywhere_keeps_the_counts_an
                 < 2
             ):
                 await asyncio.sleep(0.1)
+        person_keys = "ARRAY[hashtextextended('u:player-42', 0), hashtextextended('d:' || $1, 0)]"
+        users_per_day = "SELECT day, count(*) FROM analytics.metric_activity GROUP BY day ORDER BY day"
+        async with asyncio.timeout(20):  # the product-metric rollups have the person and the bystander
+            while (  # noqa: ASYNC110 (the analytics service's work)
+                await conn.fetchval(
+                    "SELECT count(DISTINCT user_key) FROM analytics.metric_activity WHERE user_key = ANY("
+                    "ARRAY[hashtextextended('u:player-42', 0), hashtextextended('u:player-7', 0)])"
+                )
+                < 2
+            ):
+                await asyncio.sleep(0.1)
+        active_before = [tuple(r) for r in await conn.fetch(users_per_day)]
         bystander = {
             "events": await _rows(conn, "SELECT * FROM ingest.events WHERE user_id = 'player-7' ORDER BY event_uuid"),
             "click": await _rows(conn, "SELECT * FROM links.clicks WHERE click_id = $1", other_click),
@@ -140,8 +155,13 @@ async def test_erasing_a_person_removes_their_ids_everywhere_keeps_the_counts_an
             "click": await _rows(conn, "SELECT * FROM links.clicks WHERE click_id = $1", other_click),
             "install": await _rows(conn, "SELECT * FROM attribution.installs WHERE click_id = $1", other_click),
         }
+        # The product metrics know the person only under the pseudonym's key now, and count the same.
+        for table in ("metric_activity", "metric_users", "metric_steps", "metric_purchases"):
+            query = f"SELECT count(*) FROM analytics.{table} WHERE user_key = ANY({person_keys})"
+            assert await conn.fetchval(query, GAID) == 0, table
+        assert [tuple(r) for r in await conn.fetch(users_per_day)] == active_before
         logged = await conn.fetch("SELECT service FROM privacy.erasures WHERE erasure_id = $1", done["erasure_id"])
-        assert sorted(r["service"] for r in logged) == ["attribution", "ingest", "links", "postbacks"]
+        assert sorted(r["service"] for r in logged) == ["analytics", "attribution", "ingest", "links", "postbacks"]
     finally:
         await conn.close()
 

@@ -1,0 +1,398 @@
+"""Campaign reports: latency over the rollups beside one direct SQL query over
+the raw tables answering the same question, in the same run.
+
+Data (--report-clicks, 10,000,000 by default, the issue's figure) is generated
+inside PostgreSQL (INSERT ... SELECT over generate_series, chunks of 1M: faster
+than COPY from Python) into a scratch database, as history over the 30 whole
+UTC days before today: 20 campaigns x 2 links, skewed countries, device types
+and OSes, IPs that repeat (about a fifth of the clicks are not unique), sub1 a
+traffic source (300 values, a few carry most clicks), sub2 a creative (20),
+sub3 a placement (200, on half the clicks); impressions 20 % of the clicks;
+installs 1 % of the clicks; conversions half the installs (70 % approved,
+20 % pending, 10 % rejected; USD, 10 % EUR); CPC / CPI / CPA / RevShare tariffs
+and corrections.
+
+The real links, attribution and analytics services run. The analytics service
+starts before the load, so the history lies below its rollups' watermark, as
+a bulk load does; the rollups are then built by RecountReportRollups (timed),
+and the report is asked over gRPC for three groupings (campaign;
+campaign,country; day,sub1) over the 30 days. Each answer's clicks, unique
+clicks, installs, conversions and revenue are checked against the raw query's.
+
+The bar (issue 7): every report under 500 ms at p99 and at least 20x faster
+than the raw scan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import secrets
+import time
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+from clicktrail.accounts.v1 import accounts_pb2, accounts_pb2_grpc
+from clicktrail.analytics.v1 import reports_pb2 as rpb
+from clicktrail.analytics.v1 import reports_pb2_grpc
+from clicktrail.attribution.v1 import config_pb2 as cpb
+from clicktrail.attribution.v1 import config_pb2_grpc
+from clicktrail.links.v1 import links_pb2 as lpb
+from clicktrail.links.v1 import links_pb2_grpc
+from clicktrail.type.v1 import money_pb2
+
+from bench.common import RESULTS, bar_line, check_alive, children, free_port, scratch_database, spawn, wait_grpc_serving
+from libs.grpc_client import make_channel
+from libs.partitions import ensure_daily_partitions
+
+NAME = "reports"
+DAYS = 30
+CAMPAIGNS = 20
+LINKS_PER_CAMPAIGN = 2
+PARTNERS = 5
+CHUNK = 1_000_000
+BAR_P99_MS = 500.0
+BAR_RATIO = 20.0
+GROUPINGS = (["campaign"], ["campaign", "country"], ["day", "sub1"])
+
+# $1 account, $2 app, $3 link ids, $4 campaign ids, $5 partner ids, $6 first time, $7 seconds of history,
+# $8 first number, $9 last number.
+GEN_CLICKS = """
+INSERT INTO links.{table} (account_id, {id}, create_time, link_id, campaign_id, partner_id, app_id, ip, country,
+    device_type, os, user_agent, sub1, sub2, sub3)
+SELECT $1, '{prefix}' || lpad(g::text, 10, '0'), t, ($3::text[])[l], ($4::text[])[l], ($5::text[])[l], $2,
+       ('10.' || (ipn / 65536) || '.' || (ipn / 256 % 256) || '.' || (ipn % 256))::inet,
+       (ARRAY['US','DE','GB','FR','BR','IN','RU','JP','CA','AU','ES','IT','MX','ID','TR','PL','NL','SE','KR','UA'])
+           [1 + floor(20 * random() ^ 3)::int],
+       dev, CASE dev WHEN 1 THEN (CASE WHEN random() < 0.8 THEN 'Windows' ELSE 'macOS' END)
+                     ELSE (CASE WHEN random() < 0.7 THEN 'Android' ELSE 'iOS' END) END,
+       'UA-' || floor(random() * 20)::int,
+       's' || floor(300 * random() ^ 3)::int, 'cr' || floor(random() * 20)::int,
+       CASE WHEN random() < 0.5 THEN 'p' || floor(random() * 200)::int END
+FROM (
+    SELECT g, $6::timestamptz + random() * $7 * interval '1 second' AS t,
+           1 + floor(random() * array_length($3::text[], 1))::int AS l,
+           floor(($9 - $8 + 1) * 0.4 * random() ^ 2)::int AS ipn,
+           CASE WHEN random() < 0.7 THEN 2 WHEN random() < 0.85 THEN 1 ELSE 3 END AS dev
+    FROM generate_series($8::bigint, $9::bigint) g
+) s
+"""
+# Installs from 1 % of the clicks, conversions from half of them (bulk-loaded history:
+# create_time / update_time are the event's own time).
+GEN_INSTALLS = """
+INSERT INTO attribution.installs (account_id, install_id, app_id, device_key, event_uuid, install_time, receive_time,
+    create_time, match_type, touch_type, click_id, touch_time, campaign_id, partner_id, link_id)
+SELECT account_id, 'ins' || click_id, app_id, 'dev' || click_id, gen_random_uuid(), t, t, t, 1, 1, click_id,
+       create_time, campaign_id, partner_id, link_id
+FROM (SELECT *, create_time + random() * interval '2 hours' AS t FROM links.clicks TABLESAMPLE BERNOULLI (1)) c
+WHERE t < $1
+"""
+GEN_CONVERSIONS = """
+INSERT INTO attribution.conversions (account_id, conversion_id, dedup_key, source, goal_id, goal, kind, status,
+    payout, currency, click_id, touch_time, campaign_id, partner_id, link_id, install_id, app_id, event_time,
+    receive_time, create_time, update_time)
+SELECT account_id, 'cnv' || install_id, 'b:' || install_id, 1, $2, 'purchase', 'purchase',
+       CASE WHEN r < 0.7 THEN 2 WHEN r < 0.9 THEN 1 ELSE 3 END, round((1 + random() * 19)::numeric, 2),
+       CASE WHEN random() < 0.9 THEN 'USD' ELSE 'EUR' END, click_id, touch_time, campaign_id, partner_id, link_id,
+       install_id, app_id, t, t, t, t
+FROM (SELECT *, random() AS r, install_time + random() * interval '1 day' AS t
+      FROM attribution.installs TABLESAMPLE BERNOULLI (50)) i
+WHERE t < $1
+"""
+
+# --------------------------------------------------------------------------- raw queries (the baseline)
+
+_RAW_DIM = {
+    "campaign": ("k.campaign_id", "i.campaign_id"),
+    "country": ("coalesce(k.country, '')", "coalesce(k.country, '')"),
+    "sub1": ("coalesce(k.sub1, '')", "coalesce(k.sub1, '')"),
+    "day": ("to_char(k.create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD')", "to_char({t} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"),
+}
+
+
+def raw_sql(group_by: list[str]) -> str:
+    """One query over links.clicks, attribution.installs and attribution.conversions:
+    clicks, unique clicks, installs, conversions and approved USD revenue per group."""
+    cd = [_RAW_DIM[d][0] for d in group_by]
+    idims = [_RAW_DIM[d][1].format(t="i.install_time") for d in group_by]
+    vdims = [_RAW_DIM[d][1].format(t="i.event_time") for d in group_by]
+    names = [f"d{n}" for n in range(len(group_by))]
+    sel = ", ".join(f"{e} AS {n}" for e, n in zip(cd, names, strict=True))
+    isel = ", ".join(f"{e} AS {n}" for e, n in zip(idims, names, strict=True))
+    vsel = ", ".join(f"{e} AS {n}" for e, n in zip(vdims, names, strict=True))
+    cols = ", ".join(names)
+    join = "LEFT JOIN links.clicks k ON k.account_id = i.account_id AND k.click_id = i.click_id"
+    join += " AND k.create_time = i.touch_time"
+    return f"""
+WITH c AS (
+    SELECT {sel}, (k.ip IS NULL OR row_number() OVER (
+        PARTITION BY k.campaign_id, k.ip, k.user_agent, date_trunc('day', k.create_time, 'UTC')
+        ORDER BY k.create_time, k.click_id) = 1) AS u
+    FROM links.clicks k WHERE k.account_id = $1 AND k.create_time >= $2 AND k.create_time < $3
+), cc AS (SELECT {cols}, count(*) AS clicks, count(*) FILTER (WHERE u) AS uniq FROM c GROUP BY {cols}),
+ii AS (
+    SELECT {isel}, count(*) AS installs FROM attribution.installs i {join}
+    WHERE i.account_id = $1 AND i.install_time >= $2 AND i.install_time < $3 AND i.campaign_id IS NOT NULL
+    GROUP BY {cols}
+), vv AS (
+    SELECT {vsel}, count(*) FILTER (WHERE i.status <> 3) AS conversions,
+           coalesce(sum(i.payout) FILTER (WHERE i.status = 2 AND i.currency = 'USD'), 0) AS revenue
+    FROM attribution.conversions i {join}
+    WHERE i.account_id = $1 AND i.event_time >= $2 AND i.event_time < $3 AND i.campaign_id IS NOT NULL
+    GROUP BY {cols}
+)
+SELECT {cols}, coalesce(cc.clicks, 0) AS clicks, coalesce(cc.uniq, 0) AS uniq, coalesce(ii.installs, 0) AS installs,
+       coalesce(vv.conversions, 0) AS conversions, coalesce(vv.revenue, 0) AS revenue
+FROM cc FULL JOIN ii USING ({cols}) FULL JOIN vv USING ({cols})
+"""
+
+
+# --------------------------------------------------------------------------- run
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--report-clicks", type=int, default=int(os.environ.get("BENCH_REPORT_CLICKS", "10000000")),
+        help="clicks generated before the run (the issue's figure, the default: 10000000)",
+    )  # fmt: skip
+    parser.add_argument("--report-runs", type=int, default=30, help="timed report calls per grouping")
+    parser.add_argument("--report-raw-runs", type=int, default=3, help="timed runs of each raw query")
+
+
+def _pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(len(s) * p))] if s else 0.0
+
+
+async def _setup(links_addr: str, attribution_addr: str, admin: str) -> dict[str, Any]:
+    """An account, its app, partners, campaigns with links, a goal, tariffs and corrections."""
+    async with make_channel(links_addr, token=admin, deadline_s=30) as ch:
+        acct = await accounts_pb2_grpc.AccountServiceStub(ch).CreateAccount(
+            accounts_pb2.CreateAccountRequest(name="bench")
+        )
+    out: dict[str, Any] = {"account_id": acct.account.account_id, "api_key": acct.api_key, "links": []}
+    async with make_channel(attribution_addr, token=acct.api_key, deadline_s=30) as ch:
+        goal = (await config_pb2_grpc.GoalServiceStub(ch).CreateGoal(cpb.CreateGoalRequest(
+            goal=cpb.Goal(name="purchase", kind=cpb.GOAL_KIND_PURCHASE, event="purchase")))).goal  # fmt: skip
+    out["goal_id"] = goal.goal_id
+    async with make_channel(links_addr, token=acct.api_key, deadline_s=30) as ch:
+        stub = links_pb2_grpc.LinksServiceStub(ch)
+        app = (await stub.CreateApp(lpb.CreateAppRequest(
+            app=lpb.App(name="Bench", platform=lpb.PLATFORM_ANDROID, bundle_id="b.e.n")))).app  # fmt: skip
+        out["app_id"] = app.app_id
+        partners = [
+            (await stub.CreatePartner(lpb.CreatePartnerRequest(partner=lpb.Partner(name=f"Net {p}")))).partner
+            for p in range(PARTNERS)
+        ]
+        campaigns = []
+        for c in range(CAMPAIGNS):
+            camp = (await stub.CreateCampaign(lpb.CreateCampaignRequest(campaign=lpb.Campaign(
+                name=f"C{c}", partner_id=partners[c % PARTNERS].partner_id, app_id=app.app_id,
+                status=lpb.CAMPAIGN_STATUS_ACTIVE, target_goal_id=goal.goal_id)))).campaign  # fmt: skip
+            campaigns.append(camp.campaign_id)
+            for _ in range(LINKS_PER_CAMPAIGN):
+                link_msg = lpb.Link(campaign_id=camp.campaign_id, destination_url="https://p.example/?c={click_id}")
+                link = (await stub.CreateLink(lpb.CreateLinkRequest(link=link_msg))).link
+                out["links"].append((link.link_id, camp.campaign_id, camp.partner_id))
+    first = (dt.datetime.now(dt.UTC) - dt.timedelta(days=DAYS + 1)).date()
+    async with make_channel(attribution_addr, token=acct.api_key, deadline_s=30) as ch:
+        tariffs = config_pb2_grpc.TariffServiceStub(ch)
+        usd = money_pb2.Money(amount="0.05", currency_code="USD")
+        for n, campaign_id in enumerate(campaigns):
+            model = (cpb.TARIFF_MODEL_CPC, cpb.TARIFF_MODEL_CPI, cpb.TARIFF_MODEL_CPA, cpb.TARIFF_MODEL_REVSHARE)[n % 4]
+            t = cpb.Tariff(campaign_id=campaign_id, model=model, effective_date=first.isoformat())
+            if model == cpb.TARIFF_MODEL_REVSHARE:
+                t.percent = "30"
+            else:
+                t.amount.CopyFrom(
+                    usd if model == cpb.TARIFF_MODEL_CPC else money_pb2.Money(amount="2", currency_code="USD")
+                )
+            await tariffs.CreateTariff(cpb.CreateTariffRequest(tariff=t))
+        corrections = config_pb2_grpc.CorrectionServiceStub(ch)
+        for campaign_id in campaigns[:5]:
+            await corrections.CreateCorrection(cpb.CreateCorrectionRequest(correction=cpb.Correction(
+                campaign_id=campaign_id, amount=money_pb2.Money(amount="-150", currency_code="USD"),
+                start_date=(first + dt.timedelta(days=5)).isoformat(),
+                end_date=(first + dt.timedelta(days=20)).isoformat())))  # fmt: skip
+    return out
+
+
+async def _load(dsn: str, world: dict[str, Any], n: int, start: dt.datetime, until: dt.datetime) -> dict[str, int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        for table in ("clicks", "impressions"):
+            await ensure_daily_partitions(conn, "links", table, days_back=DAYS + 3, days_ahead=2)
+        link_ids, campaign_ids, partner_ids = (list(x) for x in zip(*world["links"], strict=True))
+        span = DAYS * 86400
+        counts = {}
+        for table, idcol, prefix, total in (("clicks", "click_id", "k", n), ("impressions", "impression_id", "m",
+                                                                             n // 5)):  # fmt: skip
+            sql = GEN_CLICKS.format(table=table, id=idcol, prefix=prefix)
+            for lo in range(1, total + 1, CHUNK):
+                hi = min(total, lo + CHUNK - 1)
+                await conn.execute(sql, world["account_id"], world["app_id"], link_ids, campaign_ids, partner_ids,
+                                   start, span, lo, hi)  # fmt: skip
+            counts[table] = total
+        counts["installs"] = int((await conn.execute(GEN_INSTALLS, until)).split()[-1])
+        counts["conversions"] = int((await conn.execute(GEN_CONVERSIONS, until, world["goal_id"])).split()[-1])
+        await conn.execute("ANALYZE links.clicks")
+        await conn.execute("ANALYZE links.impressions")
+        await conn.execute("ANALYZE attribution.installs")
+        await conn.execute("ANALYZE attribution.conversions")
+        return counts
+    finally:
+        await conn.close()
+
+
+def _fast_answer(resp: rpb.RunCampaignReportResponse, group_by: list[str]) -> dict[tuple[str, ...], tuple[Any, ...]]:
+    out = {}
+    for r in resp.rows:
+        usd = next((Decimal(m.revenue.amount) for m in r.money if m.currency_code == "USD"), Decimal(0))
+        out[tuple(r.dimensions[d] for d in group_by)] = (r.clicks, r.unique_clicks, r.installs, r.conversions, usd)
+    return out
+
+
+def _raw_answer(rows: list[Any], group_by: list[str]) -> dict[tuple[str, ...], tuple[Any, ...]]:
+    return {
+        tuple(r[f"d{n}"] for n in range(len(group_by))): (r["clicks"], r["uniq"], r["installs"], r["conversions"],
+                                                           Decimal(r["revenue"]))
+        for r in rows
+    }  # fmt: skip
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    work = RESULTS / "work"
+    admin = secrets.token_urlsafe(16)
+    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = today - dt.timedelta(days=DAYS)
+    async with scratch_database() as dsn:
+        with children() as procs:
+            links_addr, attribution_addr = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+            analytics_addr = f"127.0.0.1:{free_port()}"
+            env = {"CLICKTRAIL_DATABASE_URL": dsn, "CLICKTRAIL_LINKS_ADDR": links_addr,
+                   "CLICKTRAIL_ATTRIBUTION_ADDR": attribution_addr, "CLICKTRAIL_ADMIN_TOKEN": admin,
+                   "CLICKTRAIL_INTERNAL_TOKEN": secrets.token_urlsafe(16),
+                   "CLICKTRAIL_LOG_LEVEL": "warning"}  # fmt: skip
+            links = spawn(procs, "links", ["-m", "services.links"], {**env, "CLICKTRAIL_GRPC_LISTEN": links_addr}, work)
+            await wait_grpc_serving(links, links_addr, "clicktrail.links.v1.LinksService")
+            attribution = spawn(procs, "attribution", ["-m", "services.attribution"],
+                                {**env, "CLICKTRAIL_GRPC_LISTEN": attribution_addr}, work)  # fmt: skip
+            await wait_grpc_serving(attribution, attribution_addr, "clicktrail.attribution.v1.AttributionService")
+            # ingest only to migrate its schema (the metrics rollups beside ours read ingest.events).
+            ingest_addr = f"127.0.0.1:{free_port()}"
+            ingest = spawn(
+                procs, "ingest", ["-m", "services.ingest"], {**env, "CLICKTRAIL_GRPC_LISTEN": ingest_addr}, work
+            )
+            await wait_grpc_serving(ingest, ingest_addr, "clicktrail.ingest.v1.IngestService")
+            analytics = spawn(procs, "analytics", ["-m", "services.analytics"],
+                              {**env, "CLICKTRAIL_GRPC_LISTEN": analytics_addr}, work)  # fmt: skip
+            await wait_grpc_serving(analytics, analytics_addr, "clicktrail.analytics.v1.ReportService")
+            world = await _setup(links_addr, attribution_addr, admin)
+            t = time.perf_counter()
+            counts = await _load(dsn, world, args.report_clicks, start, today)
+            load_s = time.perf_counter() - t
+
+            async with make_channel(analytics_addr, token=admin, deadline_s=3600) as ch:
+                t = time.perf_counter()
+                await reports_pb2_grpc.ReportServiceStub(ch).RecountReportRollups(rpb.RecountReportRollupsRequest(
+                    start_date=start.date().isoformat(), end_date=today.date().isoformat()))  # fmt: skip
+                build_s = time.perf_counter() - t
+            conn = await asyncpg.connect(dsn)
+            try:
+                for table in await conn.fetch(
+                    "SELECT relname FROM pg_stat_user_tables WHERE schemaname = 'analytics' AND relname LIKE 'report_%'"
+                ):
+                    await conn.execute(f'VACUUM ANALYZE analytics."{table["relname"]}"')
+                sizes = {
+                    r["relname"]: r["n"]
+                    for r in await conn.fetch(
+                        "SELECT relname, n_live_tup AS n FROM pg_stat_user_tables WHERE schemaname = 'analytics'"
+                        " AND relname LIKE 'report_%' ORDER BY relname"
+                    )
+                }
+            finally:
+                await conn.close()
+
+            scope = {
+                "start_date": start.date().isoformat(),
+                "end_date": (today - dt.timedelta(days=1)).date().isoformat(),
+            }
+            fast: dict[str, list[float]] = {}
+            answers: dict[str, Any] = {}
+            async with make_channel(analytics_addr, token=world["api_key"], deadline_s=120) as ch:
+                stub = reports_pb2_grpc.ReportServiceStub(ch)
+                for group_by in GROUPINGS:
+                    key = ",".join(group_by)
+                    req = rpb.RunCampaignReportRequest(**scope, group_by=group_by, page_size=10_000)
+                    await stub.RunCampaignReport(req)  # warm up
+                    times = []
+                    for _ in range(args.report_runs):
+                        t = time.perf_counter()
+                        resp = await stub.RunCampaignReport(req)
+                        times.append((time.perf_counter() - t) * 1000)
+                    fast[key] = times
+                    answers[key] = resp
+            raw: dict[str, list[float]] = {}
+            raw_answers: dict[str, Any] = {}
+            conn = await asyncpg.connect(dsn)
+            try:
+                await conn.execute("SET work_mem = '256MB'")
+                for group_by in GROUPINGS:
+                    key = ",".join(group_by)
+                    sql = raw_sql(group_by)
+                    times = []
+                    for _ in range(args.report_raw_runs):
+                        t = time.perf_counter()
+                        rows = await conn.fetch(sql, world["account_id"], start, today)
+                        times.append((time.perf_counter() - t) * 1000)
+                    raw[key] = times
+                    raw_answers[key] = rows
+            finally:
+                await conn.close()
+            check_alive(procs)
+
+    lines, figures, same = [], {}, {}
+    for group_by in GROUPINGS:
+        key = ",".join(group_by)
+        resp = answers[key]
+        complete = not resp.next_page_token
+        same[key] = complete and _fast_answer(resp, group_by) == _raw_answer(raw_answers[key], group_by)
+        f50, f99, r50, r99 = _pct(fast[key], 0.5), _pct(fast[key], 0.99), _pct(raw[key], 0.5), _pct(raw[key], 0.99)
+        fig = {
+            "rows": resp.total_rows, "p50_ms": round(f50, 1), "p99_ms": round(f99, 1), "raw_p50_ms": round(r50),
+            "raw_p99_ms": round(r99), "ratio_p50": round(r50 / f50, 1) if f50 else 0.0,
+            "ratio_p99": round(r99 / f99, 1) if f99 else 0.0,
+        }  # fmt: skip
+        figures[key] = fig
+        lines.append(f"{key:<20}{fig['rows']:>7}{f50:>9.1f}{f99:>9.1f}{r50:>11.0f}{r99:>11.0f}"
+                     f"{fig['ratio_p50']:>9.1f}x{fig['ratio_p99']:>8.1f}x")  # fmt: skip
+    checks = {
+        "answers equal the raw queries'": all(same.values()),
+        f"p99 < {BAR_P99_MS:g} ms": all(f["p99_ms"] < BAR_P99_MS for f in figures.values()),
+        f">= {BAR_RATIO:g}x faster than raw (p50)": all(f["ratio_p50"] >= BAR_RATIO for f in figures.values()),
+    }
+    raw_rows = counts["clicks"] + counts["impressions"] + counts["installs"] + counts["conversions"]
+    report = "\n".join([
+        f"reports: {counts['clicks']:,} clicks, {counts['impressions']:,} impressions, {counts['installs']:,} installs,"
+        f" {counts['conversions']:,} conversions over {DAYS} days (generated in {load_s:.0f} s); rollups built by"
+        f" RecountReportRollups in {build_s:.1f} s",
+        f"rollup rows ({sum(sizes.values()):,} beside {raw_rows:,} raw): "
+        + ", ".join(f"{k.removeprefix('report_')} {v:,}" for k, v in sizes.items()),
+        f"{'30-day report by':<20}{'rows':>7}{'p50 ms':>9}{'p99 ms':>9}{'raw p50':>11}{'raw p99':>11}"
+        f"{'p50':>10}{'p99':>9}",
+        *lines,
+        f"answers equal the raw query's (clicks, unique clicks, installs, conversions, USD revenue): {same}",
+        bar_line(checks),
+    ])  # fmt: skip
+    result = {
+        "name": NAME, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **counts,
+        "load_s": round(load_s, 1), "rollup_build_s": round(build_s, 1), "rollup_rows": sizes, "reports": figures,
+        "runs": args.report_runs, "raw_runs": args.report_raw_runs, "checks": checks, "passed": all(checks.values()),
+        "report": report,
+    }  # fmt: skip
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{NAME}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    return result

@@ -1,0 +1,166 @@
+"""`clicktrail report ...`: campaign reports (analytics ReportService) and the
+operator's recount of the report rollups."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import sys
+from typing import Annotated, Any
+
+import grpc
+import typer
+from clicktrail.analytics.v1 import reports_pb2 as pb
+from clicktrail.analytics.v1 import reports_pb2_grpc as pb_grpc
+from rich.table import Table
+from rich.text import Text
+
+from cli.common import (
+    ApiKey,
+    JsonOut,
+    UsageError,
+    _cell,
+    _print_table,
+    account_creds,
+    admin_creds,
+    emit,
+    note,
+    print_json,
+    rpc,
+    run_async,
+    to_dict,
+)
+
+app = typer.Typer(
+    help="Campaign reports: clicks, unique clicks, impressions, installs, conversions, CR, revenue, cost, profit, "
+    "ROI, EPC and CPI, grouped by any of campaign, link, partner, app, sub1..sub10, country, device_type, os, "
+    "day, hour.",
+    no_args_is_help=True,
+)
+
+COUNTS = ["clicks", "unique_clicks", "impressions", "installs", "conversions", "approved_conversions", "cr"]
+MONEY = ["currency", "revenue", "cost", "profit", "roi", "epc", "cpi"]
+# Pages asked of the server per call.
+PAGE = 10_000
+
+
+def _today() -> str:
+    return dt.datetime.now(dt.UTC).date().isoformat()
+
+
+def _filters(values: list[str]) -> list[pb.ReportFilter]:
+    merged: dict[str, list[str]] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--filter {item!r}: use DIMENSION=VALUE, e.g. country=US (repeat for more values)")
+        merged.setdefault(key.strip(), []).extend(value.split(","))
+    return [pb.ReportFilter(dimension=k, values=v) for k, v in merged.items()]
+
+
+def _lines(row: dict[str, Any], dims: list[str]) -> list[list[str]]:
+    """One output line per currency of a row (one line when it has no money)."""
+    head = [row["dimensions"].get(d, "") for d in dims]
+    counts = [str(row.get(c, 0)) for c in COUNTS[:-1]] + [f"{float(row.get('cr', 0)):.4f}"]
+    lines = []
+    for m in row["money"] or [None]:
+        if m is None:
+            lines.append([*head, *counts, *[""] * len(MONEY)])
+            continue
+        roi = f"{float(m['roi']):.4f}" if m.get("roi") is not None else ""
+        money = [m[f]["amount"] for f in ("revenue", "cost", "profit")]
+        lines.append([*head, *counts, m["currency_code"], *money, roi, m["epc"]["amount"], m["cpi"]["amount"]])
+    return lines
+
+
+@app.command("campaigns")
+def campaigns(
+    start: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD. Default: today (UTC).")] = "",
+    end: Annotated[str, typer.Option("--to", help="Last day (inclusive), YYYY-MM-DD. Default: --from.")] = "",
+    group_by: Annotated[
+        str, typer.Option("--group-by", help="Comma-separated dimensions, e.g. campaign,country.")
+    ] = "campaign",
+    tz: Annotated[str, typer.Option("--tz", help="IANA time zone of the days (whole-hour offsets).")] = "UTC",
+    filters: Annotated[
+        list[str] | None,
+        typer.Option("--filter", help="DIMENSION=VALUE[,VALUE]; repeat for more dimensions.", show_default=False),
+    ] = None,
+    order_by: Annotated[str, typer.Option("--order-by", help="A metric or dimension, e.g. 'clicks desc'.")] = "",
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Print at most this many rows.")] = 100_000,
+    csv_out: Annotated[bool, typer.Option("--csv", help="Print CSV: one line per row and currency.")] = False,
+    json_out: JsonOut = False,
+    api_key: ApiKey = "",
+) -> None:
+    """A campaign report: rows per group, then the totals; money per currency.
+
+    Example:  clicktrail report campaigns --from 2026-11-01 --to 2026-11-23 --group-by campaign,country --csv
+    """
+    if csv_out and json_out:
+        raise UsageError("--csv and --json do not go together: pick one")
+    start = start or _today()
+    dims = [d.strip() for d in group_by.split(",") if d.strip()]
+    request = pb.RunCampaignReportRequest(
+        start_date=start, end_date=end or start, time_zone=tz, group_by=dims, filters=_filters(filters or []),
+        order_by=order_by,
+    )  # fmt: skip
+
+    async def call(ch: grpc.aio.Channel) -> tuple[pb.RunCampaignReportResponse, list[pb.ReportRow]]:
+        stub = pb_grpc.ReportServiceStub(ch)
+        rows: list[pb.ReportRow] = []
+        token = ""
+        while True:
+            request.page_size = min(PAGE, limit - len(rows))
+            request.page_token = token
+            resp = await stub.RunCampaignReport(request)
+            rows.extend(resp.rows)
+            token = resp.next_page_token
+            if not token or len(rows) >= limit:
+                return resp, rows
+
+    resp, rows = run_async(call, "analytics", account_creds(api_key))
+    data = to_dict(resp)
+    data["rows"] = [to_dict(r) for r in rows]
+    if json_out:
+        print_json(data)
+        return
+    columns = [*dims, *COUNTS, *MONEY]
+    lines = [line for row in data["rows"] for line in _lines(row, dims)]
+    totals = _lines(data["totals"], dims)
+    if csv_out:
+        out = csv.writer(sys.stdout, lineterminator="\n")
+        out.writerow(columns)
+        out.writerows(lines)
+        for line in totals:
+            out.writerow(["total" if i == 0 else "" for i in range(len(dims))] + line[len(dims) :])
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for line in lines:
+        table.add_row(*(Text(_cell(v)) for v in line))
+    for line in totals:
+        head = ["total" if i == 0 else "" for i in range(len(dims))]
+        table.add_row(*(Text(_cell(v), style="bold") for v in [*head, *line[len(dims) :]]))
+    _print_table(table)
+    if not rows:
+        note("no rows in this range")
+    for bp in data["breakpoints"]:
+        note(f"attribution settings changed at {bp['effective_time']}: conversion window {bp['conversion_window']}")
+
+
+@app.command("recount")
+def recount(
+    start: Annotated[str, typer.Option("--from", help="First UTC day, YYYY-MM-DD.", show_default=False)],
+    end: Annotated[str, typer.Option("--to", help="Last UTC day (inclusive). Default: --from.")] = "",
+    json_out: JsonOut = False,
+) -> None:
+    """Rebuild the report rollups over whole UTC days from the raw tables (after a
+    bulk load of history). Needs the operator admin token.
+
+    Example:  clicktrail report recount --from 2026-10-01 --to 2026-10-31
+    """
+    resp = rpc(
+        "analytics", pb_grpc.ReportServiceStub, "RecountReportRollups",
+        pb.RecountReportRollupsRequest(start_date=start, end_date=end or start), admin_creds(),
+    )  # fmt: skip
+    emit(resp, json_out)

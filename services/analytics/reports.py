@@ -1,0 +1,940 @@
+"""Campaign reports: the rollups folded from links.clicks / links.impressions /
+attribution.installs / attribution.conversions, and the report query over them
+(cost from tariffs and corrections included). Handlers (reports_handlers.py)
+validate requests and shape answers; the rules engine calls ``campaign_report``
+in-process.
+
+Definitions (documented in reports.proto and the README too):
+- Buckets are UTC hours: clicks and impressions by their create_time, installs
+  by install_time, conversions by their event_time. A report covers whole hours.
+- Unique click: the first click (by create_time, then click_id) of its IP +
+  User-Agent on its campaign in its UTC day. Clicks without an IP are each
+  unique. Unique clicks therefore add up over any grouping.
+- Conversions: pending + approved (rejected never count). Approved: approved
+  only. Revenue: payouts of approved conversions, per currency.
+- Installs and conversions without a campaign (organic) are not in campaign
+  reports.
+- Cost: the campaign's tariff in force on the event's UTC day (CPC per click,
+  CPM per 1000 impressions, CPI per install, CPA per counted conversion of the
+  tariff's goal, REVSHARE percent of revenue in the revenue's currency), plus
+  corrections: each spread evenly over the UTC days of its period, and within a
+  day over the rows in proportion to the campaign's clicks that day (a day
+  without clicks puts its share on the campaign's row at 00:00 UTC, link, country,
+  device and OS empty).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import decimal
+import zoneinfo
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import asyncpg
+from clicktrail.links.v1 import links_pb2
+
+from libs.errors import InvalidArgument, ResourceExhausted, Validator
+
+# ----------------------------------------------------------------------------- dimensions
+
+SUB_DIMS = tuple(f"sub{i}" for i in range(1, 11))
+# Dimension -> its SQL expression over the unioned rollup rows (``$4`` is the time zone).
+_DIM_SQL = {
+    "campaign": "campaign_id",
+    "link": "link_id",
+    "partner": "partner_id",
+    "app": "app_id",
+    "country": "country",
+    "device_type": "device_type",
+    "os": "os",
+    "day": "(hour AT TIME ZONE $4::text)::date",
+    "hour": "date_trunc('hour', hour AT TIME ZONE $4::text)",
+    **{s: "sub" for s in SUB_DIMS},
+}
+DIMENSIONS = tuple(_DIM_SQL)
+# Dimensions the sub-id rollups do not carry.
+NOT_WITH_SUBS = ("link", "country", "device_type", "os", "hour")
+FILTERABLE = tuple(d for d in DIMENSIONS if d not in ("day", "hour"))
+METRICS = (
+    "clicks", "unique_clicks", "impressions", "installs", "conversions", "approved",
+    "cr", "revenue", "cost", "profit", "roi", "epc", "cpi",
+)  # fmt: skip
+DEVICE_TYPES = {
+    v: links_pb2.DeviceType.Name(v).removeprefix("DEVICE_TYPE_").lower() for v in links_pb2.DeviceType.values()
+}
+DEVICE_TYPES[0] = ""
+DEVICE_TYPE_CODES = {name: code for code, name in DEVICE_TYPES.items()}
+
+MAX_RANGE = dt.timedelta(days=366)
+MAX_ROWS = 100_000
+MAX_FILTER_VALUES = 1000
+HOUR = dt.timedelta(hours=1)
+MONEY_PLACES = decimal.Decimal("0.000001")
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclasses.dataclass
+class Money:
+    """The money of one row in one currency (Decimal, unrounded)."""
+
+    currency: str
+    revenue: decimal.Decimal = decimal.Decimal(0)
+    cost: decimal.Decimal = decimal.Decimal(0)
+
+    @property
+    def profit(self) -> decimal.Decimal:
+        return self.revenue - self.cost
+
+    @property
+    def roi(self) -> float | None:
+        """(revenue - cost) / cost as a fraction (-0.5 is -50 %); None without cost."""
+        return float(self.profit / self.cost) if self.cost else None
+
+
+@dataclasses.dataclass
+class GoalFigures:
+    goal_id: str
+    conversions: int = 0
+    approved: int = 0
+    revenue: dict[str, decimal.Decimal] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class ReportRow:
+    """One row: ``dims`` maps each group_by dimension to its value (device_type
+    as a name like "mobile"; day as YYYY-MM-DD and hour as YYYY-MM-DDTHH:00 in
+    the report's zone; "" for none). Counts are ints, money per currency."""
+
+    dims: dict[str, str]
+    clicks: int = 0
+    unique_clicks: int = 0
+    impressions: int = 0
+    installs: int = 0
+    conversions: int = 0
+    approved: int = 0
+    goals: dict[str, GoalFigures] = dataclasses.field(default_factory=dict)
+    money: dict[str, Money] = dataclasses.field(default_factory=dict)
+
+    @property
+    def cr(self) -> float:
+        """Conversions per click, a fraction (0.05 is 5 %); 0 without clicks."""
+        return self.conversions / self.clicks if self.clicks else 0.0
+
+    def epc(self, currency: str) -> decimal.Decimal:
+        """Revenue per click in ``currency``."""
+        m = self.money.get(currency)
+        return m.revenue / self.clicks if m and self.clicks else decimal.Decimal(0)
+
+    def cpi(self, currency: str) -> decimal.Decimal:
+        """Cost per install in ``currency``."""
+        m = self.money.get(currency)
+        return m.cost / self.installs if m and self.installs else decimal.Decimal(0)
+
+    def add(self, other: ReportRow) -> None:
+        for f in ("clicks", "unique_clicks", "impressions", "installs", "conversions", "approved"):
+            setattr(self, f, getattr(self, f) + getattr(other, f))
+        for gid, g in other.goals.items():
+            mine = self.goals.setdefault(gid, GoalFigures(gid))
+            mine.conversions += g.conversions
+            mine.approved += g.approved
+            for cur, amount in g.revenue.items():
+                mine.revenue[cur] = mine.revenue.get(cur, decimal.Decimal(0)) + amount
+        for cur, m in other.money.items():
+            mm = self.money.setdefault(cur, Money(cur))
+            mm.revenue += m.revenue
+            mm.cost += m.cost
+
+    def is_empty(self) -> bool:
+        return not (
+            self.clicks or self.impressions or self.installs or self.conversions
+            or any(m.revenue or m.cost for m in self.money.values())
+        )  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class Breakpoint:
+    """An attribution-settings change in force from ``effective_time``."""
+
+    breakpoint_id: int
+    effective_time: dt.datetime
+    conversion_window: dt.timedelta
+    click_lookback: dt.timedelta
+    view_lookback: dt.timedelta
+    changed: tuple[str, ...]
+
+
+@dataclasses.dataclass
+class Report:
+    start: dt.datetime  # UTC, a whole hour
+    end: dt.datetime  # UTC, a whole hour, exclusive
+    time_zone: str
+    group_by: list[str]
+    rows: list[ReportRow]
+    totals: ReportRow
+    breakpoints: list[Breakpoint]
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def zone(v: Validator, field: str, name: str) -> zoneinfo.ZoneInfo | None:
+    name = name or "UTC"
+    try:
+        if len(name) > 64 or ".." in name or name.startswith("/"):
+            raise ValueError
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        v.add(field, f"{name!r} is not an IANA time zone like Europe/Berlin")
+        return None
+
+
+def offsets_multiple(tz: zoneinfo.ZoneInfo, start: dt.datetime, end: dt.datetime, seconds: int) -> bool:
+    """Whether the zone's UTC offset is a multiple of ``seconds`` all through
+    [start, end) (3600: whole hours; 86400: no offset at all)."""
+    t = start
+    while t < end + dt.timedelta(days=1):
+        off = t.astimezone(tz).utcoffset() or dt.timedelta()
+        if off.total_seconds() % seconds:
+            return False
+        t += dt.timedelta(hours=6)
+    return True
+
+
+def check_request(
+    v: Validator,
+    start: dt.datetime,
+    end: dt.datetime,
+    tz: zoneinfo.ZoneInfo | None,
+    group_by: Sequence[str],
+    filters: Mapping[str, Sequence[str]],
+    *,
+    fields: Mapping[str, str] | None = None,
+) -> None:
+    """Adds a violation per bad part; ``fields`` renames fields for the caller's API."""
+    f = {"start": "start", "end": "end", "time_zone": "time_zone", "group_by": "group_by", "filters": "filters"}
+    f.update(fields or {})
+    if end <= start:
+        v.add(f["end"], f"{end.isoformat()} is not after the start {start.isoformat()}: swap them")
+    elif end - start > MAX_RANGE + dt.timedelta(days=1):
+        v.add(f["end"], f"the range is {(end - start).days} days; at most {MAX_RANGE.days} are allowed")
+    elif tz is not None and not offsets_multiple(tz, start, end, 3600):
+        v.add(
+            f["time_zone"],
+            f"{tz.key} is not a whole number of hours from UTC in this range; reports are kept in UTC hours:"
+            " use a zone with a whole-hour offset (or UTC)",
+        )
+    unknown = [d for d in group_by if d not in _DIM_SQL]
+    if unknown:
+        v.add(f["group_by"], f"unknown dimension {', '.join(map(repr, unknown))}; known: {', '.join(DIMENSIONS)}")
+    if len(set(group_by)) != len(group_by):
+        v.add(f["group_by"], "names a dimension twice")
+    for key, values in filters.items():
+        if key not in FILTERABLE:
+            hint = "; the date range selects days and hours" if key in ("day", "hour") else ""
+            v.add(f"{f['filters']}.{key}", f"unknown filter dimension{hint}; known: {', '.join(FILTERABLE)}")
+        elif not values:
+            v.add(f"{f['filters']}.{key}", "needs at least one value")
+        elif len(values) > MAX_FILTER_VALUES:
+            v.add(f"{f['filters']}.{key}", f"at most {MAX_FILTER_VALUES} values")
+        elif key == "device_type":
+            bad = [x for x in values if x not in DEVICE_TYPE_CODES]
+            if bad:
+                known = ", ".join(n for n in DEVICE_TYPE_CODES if n)
+                v.add(f"{f['filters']}.device_type", f"unknown device type {bad[0]!r}; known: {known}")
+    subs = sorted({d for d in [*group_by, *filters] if d in SUB_DIMS})
+    if len(subs) > 1:
+        v.add(f["group_by"], f"a report takes one sub-id at a time (got {', '.join(subs)}): run one report per sub-id")
+    elif subs:
+        clash = [d for d in [*group_by, *filters] if d in NOT_WITH_SUBS]
+        if clash:
+            v.add(
+                f["group_by"],
+                f"{subs[0]} does not combine with {', '.join(sorted(set(clash)))}: sub-id reports group by"
+                " campaign, partner, app, day (UTC) and the one sub-id",
+            )
+        elif tz is not None and end > start and not offsets_multiple(tz, start, end, 86400):
+            v.add(f["time_zone"], f"sub-id reports are kept by UTC day: use time_zone UTC (not {tz.key})")
+
+
+# ----------------------------------------------------------------------------- rollups
+
+
+@dataclasses.dataclass(frozen=True)
+class Cube:
+    """One rollup table pair (analytics.report_traffic<suffix> and
+    analytics.report_outcomes<suffix>): a time grain and the dimensions kept."""
+
+    suffix: str
+    grain: str  # "hour" (column hour, timestamptz) or "day" (column day, date; UTC days)
+    dims: tuple[str, ...]
+    subs: bool = False  # one row per (sub_no, sub_value) besides dims
+
+
+ALL_DIMS = ("campaign_id", "link_id", "partner_id", "app_id", "country", "device_type", "os")
+# The rollups, smallest first (see migrations/0002_reports.sql for the why).
+LINKS = Cube("_links", "hour", ("campaign_id", "link_id", "partner_id", "app_id"))
+FULL = Cube("", "hour", ALL_DIMS)
+DAILY = Cube("_daily", "day", ("campaign_id", "partner_id", "app_id", "country", "device_type", "os"))
+SUBS = Cube("_subs", "day", ("campaign_id", "partner_id", "app_id"), subs=True)
+CUBES = (LINKS, FULL, DAILY, SUBS)
+
+_EARLIEST_PARTITIONS = """
+SELECT c.relname FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid
+JOIN pg_class p ON p.oid = i.inhparent
+JOIN pg_namespace n ON n.oid = p.relnamespace
+WHERE n.nspname = 'links' AND p.relname = $1
+ORDER BY c.relname
+"""
+
+
+async def _earliest_traffic(conn: asyncpg.Connection) -> dt.datetime | None:
+    """The earliest click or impression: each table's first non-empty daily
+    partition's minimum (partition names sort by day)."""
+    found: list[dt.datetime] = []
+    for table in ("clicks", "impressions"):
+        for row in await conn.fetch(_EARLIEST_PARTITIONS, table):
+            first = await conn.fetchval(f'SELECT min(create_time) FROM links."{row["relname"]}"')
+            if first is not None:
+                found.append(first)
+                break
+    return min(found) if found else None
+
+
+def _fold(cube: Cube, kind: str, source: str, time_col: str, hourly_where: str) -> str:
+    """INSERT ... SELECT ... GROUP BY ... ON CONFLICT add, of ``source`` rows into one cube."""
+    measures = ("clicks", "unique_clicks", "impressions") if kind == "traffic" else (
+        "installs", "conversions", "approved", "revenue")  # fmt: skip
+    src_measures = ("clicks", "uniq", "impressions") if kind == "traffic" else measures
+    dims = cube.dims + (("goal_id", "currency") if kind == "outcomes" else ())
+    if cube.grain == "hour":
+        t = f"date_trunc('hour', {time_col}, 'UTC')" if time_col != "hour" else "hour"
+    else:
+        t = f"({time_col} AT TIME ZONE 'UTC')::date"
+    key = ["account_id", cube.grain, *(["sub_no"] if cube.subs else []), *dims, *(["sub_value"] if cube.subs else [])]
+    sel = ["r.account_id", t.replace(time_col, f"r.{time_col}"), *(["s.n"] if cube.subs else []),
+           *(f"r.{d}" for d in dims), *(["s.v"] if cube.subs else [])]  # fmt: skip
+    frm = f"{source} r" + (" CROSS JOIN LATERAL unnest(r.subs) WITH ORDINALITY AS s(v, n)" if cube.subs else "")
+    where = [w for w in (hourly_where if cube.grain == "hour" else "", "s.v <> ''" if cube.subs else "") if w]
+    sets = ", ".join(f"{m} = c.{m} + excluded.{m}" for m in measures)
+    return f"""INSERT INTO analytics.report_{kind}{cube.suffix} AS c ({", ".join(key)}, {", ".join(measures)})
+    SELECT {", ".join(sel)}, {", ".join(f"sum(r.{m})" for m in src_measures)}
+    FROM {frm} {"WHERE " + " AND ".join(where) if where else ""}
+    GROUP BY {", ".join(str(i) for i in range(1, len(key) + 1))}
+    ON CONFLICT ({", ".join(key)}) DO UPDATE SET {sets}"""
+
+
+def _fold_subs(kind: str, source: str, time_col: str) -> list[str]:
+    """CTEs folding ``source`` into the sub-id cube: a row per non-empty value,
+    and per sub number a row with value '' for the rest (the group's total minus
+    its valued rows), so a sub-id report reads this cube alone."""
+    measures = ("clicks", "unique_clicks", "impressions") if kind == "traffic" else (
+        "installs", "conversions", "approved", "revenue")  # fmt: skip
+    src_measures = ("clicks", "uniq", "impressions") if kind == "traffic" else measures
+    dims = [*SUBS.dims, *(("goal_id", "currency") if kind == "outcomes" else ())]
+    day = f"(r.{time_col} AT TIME ZONE 'UTC')::date"
+    grp = ", ".join(str(i) for i in range(1, len(dims) + 3))  # account_id, day, dims
+    named_grp = ", ".join(str(i) for i in range(1, len(dims) + 5))  # account_id, day, sub_no, dims, sub_value
+    sums = ", ".join(f"sum(r.{m}) AS {m}" for m in src_measures)
+    on = " AND ".join(f"x.{c} = t.{c}" for c in ["account_id", "day", *dims])
+    rest = ", ".join(f"t.{m} - coalesce(x.{m}, 0)" for m in src_measures)
+    nonzero = " OR ".join(f"t.{m} - coalesce(x.{m}, 0) <> 0" for m in src_measures)
+    key = ["account_id", "day", "sub_no", *dims, "sub_value"]
+    sets = ", ".join(f"{m} = c.{m} + excluded.{m}" for m in measures)
+    cols = ", ".join(dims)
+    return [
+        f"""{kind}_named AS MATERIALIZED (
+    SELECT r.account_id, {day} AS day, s.n AS sub_no, {", ".join(f"r.{d}" for d in dims)}, s.v AS sub_value, {sums}
+    FROM {source} r CROSS JOIN LATERAL unnest(r.subs) WITH ORDINALITY AS s(v, n) WHERE s.v <> ''
+    GROUP BY {named_grp}
+)""",
+        f"""{kind}_total AS (
+    SELECT r.account_id, {day} AS day, {", ".join(f"r.{d}" for d in dims)}, {sums} FROM {source} r GROUP BY {grp}
+)""",
+        f"""{kind}_subs AS (
+    INSERT INTO analytics.report_{kind}_subs AS c ({", ".join(key)}, {", ".join(measures)})
+    SELECT account_id, day, sub_no, {cols}, sub_value, {", ".join(src_measures)} FROM {kind}_named
+    UNION ALL
+    SELECT t.account_id, t.day, k.n, {", ".join(f"t.{d}" for d in dims)}, '', {rest}
+    FROM {kind}_total t CROSS JOIN generate_series(1, 10) AS k(n)
+    LEFT JOIN (
+        SELECT account_id, day, sub_no, {cols}, {", ".join(f"sum({m}) AS {m}" for m in src_measures)}
+        FROM {kind}_named GROUP BY account_id, day, sub_no, {cols}
+    ) x ON {on} AND x.sub_no = k.n
+    WHERE {nonzero}
+    ON CONFLICT ({", ".join(key)}) DO UPDATE SET {sets}
+)""",
+    ]
+
+
+def _fold_all(kind: str, source: str, time_col: str, hourly_where: str) -> str:
+    """Data-modifying CTEs folding ``source`` into every cube, then a final SELECT."""
+    parts = [f"f{i} AS ({_fold(c, kind, source, time_col, hourly_where)})" for i, c in enumerate(CUBES) if not c.subs]
+    return ",\n".join([*parts, *_fold_subs(kind, source, time_col)]) + "\nSELECT 1"
+
+
+_SUBS = ", ".join(f"k.sub{i}" for i in range(1, 11))
+_TRAFFIC_COLS = f"""k.account_id, k.create_time, k.campaign_id, k.link_id, k.partner_id,
+    coalesce(k.app_id, '') AS app_id, coalesce(k.country, '') AS country, k.device_type,
+    coalesce(k.os, '') AS os, ARRAY[{_SUBS}] AS subs"""
+
+# Clicks and impressions with create_time in [$1, $2). Unique: no earlier click
+# of the same IP + User-Agent on the campaign that UTC day (clicks_ip index).
+TRAFFIC_RAW_ADD = f"""
+SELECT {_TRAFFIC_COLS}, 1 AS clicks,
+    (k.ip IS NULL OR NOT EXISTS (
+        SELECT 1 FROM links.clicks p
+        WHERE p.account_id = k.account_id AND p.ip = k.ip
+          AND p.create_time >= date_trunc('day', k.create_time, 'UTC') AND p.create_time <= k.create_time
+          AND (p.create_time < k.create_time OR p.click_id < k.click_id)
+          AND p.campaign_id = k.campaign_id AND p.user_agent IS NOT DISTINCT FROM k.user_agent
+    ))::int AS uniq, 0 AS impressions
+FROM links.clicks k WHERE k.create_time >= $1 AND k.create_time < $2
+UNION ALL
+SELECT {_TRAFFIC_COLS}, 0, 0, 1
+FROM links.impressions k WHERE k.create_time >= $1 AND k.create_time < $2
+"""
+
+# The same rows for a recount, over [$1, $2): uniqueness by a window over the
+# whole UTC days, so $1 must be a UTC midnight.
+TRAFFIC_RAW_RECOUNT = f"""
+SELECT {_TRAFFIC_COLS}, 1 AS clicks,
+    (k.ip IS NULL OR row_number() OVER (
+        PARTITION BY k.account_id, k.campaign_id, k.ip, k.user_agent, date_trunc('day', k.create_time, 'UTC')
+        ORDER BY k.create_time, k.click_id
+    ) = 1)::int AS uniq, 0 AS impressions
+FROM links.clicks k WHERE k.create_time >= $1 AND k.create_time < $2
+UNION ALL
+SELECT {_TRAFFIC_COLS}, 0, 0, 1
+FROM links.impressions k WHERE k.create_time >= $1 AND k.create_time < $2
+"""
+
+# Folds ``raw`` into the hourly cubes (rows with create_time in [$3, $4)) and
+# the daily ones (every row).
+_TRAFFIC_FOLDS = _fold_all("traffic", "raw", "create_time", "r.create_time >= $3 AND r.create_time < $4")
+TRAFFIC_ADD_SQL = f"WITH raw AS MATERIALIZED ({TRAFFIC_RAW_ADD}),\n{_TRAFFIC_FOLDS}"
+TRAFFIC_RECOUNT_SQL = f"WITH raw AS MATERIALIZED ({TRAFFIC_RAW_RECOUNT}),\n{_TRAFFIC_FOLDS}"
+TRAFFIC_CLEAR_HOURS = tuple(
+    f"DELETE FROM analytics.report_traffic{c.suffix} WHERE hour >= $1 AND hour < $2" for c in CUBES if c.grain == "hour"
+)
+TRAFFIC_CLEAR_DAYS = tuple(
+    f"DELETE FROM analytics.report_traffic{c.suffix} WHERE day >= ($1::timestamptz AT TIME ZONE 'UTC')::date"
+    " AND day < ($2::timestamptz AT TIME ZONE 'UTC')::date"
+    for c in CUBES
+    if c.grain == "day"
+)
+# How far the traffic rollup has folded in this transaction: the state's
+# watermark, or the end of an add earlier in the same transaction (the runner
+# adds, then recounts, then stores the new watermark).
+_FOLDED_SETTING = "analytics.reports_traffic_folded"
+_FOLDED_TO = f"""
+SELECT greatest(
+    (SELECT watermark FROM analytics.rollup_state WHERE name = $1),
+    nullif(current_setting('{_FOLDED_SETTING}', true), '')::timestamptz
+)
+"""
+
+
+def _day_floor(t: dt.datetime) -> dt.datetime:
+    return t.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _day_ceil(t: dt.datetime) -> dt.datetime:
+    f = _day_floor(t)
+    return f if f == t else f + dt.timedelta(days=1)
+
+
+_TABLES_EXIST = "SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL"
+
+
+async def _sources_exist(conn: asyncpg.Connection, *tables: str) -> bool:
+    """Whether the raw tables exist (a deployment may run analytics before the
+    service owning them ever migrated): a missing source folds nothing."""
+    return bool(await conn.fetchval(_TABLES_EXIST, *tables))
+
+
+# A recount statement (one UTC day) may run longer than the pool's command timeout.
+RECOUNT_TIMEOUT_S = 900.0
+
+
+class TrafficRollup:
+    """Clicks, unique clicks and impressions into every cube."""
+
+    name = "reports_traffic"
+    sources = ("links.clicks", "links.impressions")
+
+    async def first_time(self, conn: asyncpg.Connection) -> dt.datetime | None:
+        return await _earliest_traffic(conn)
+
+    async def add(self, conn: asyncpg.Connection, start: dt.datetime, end: dt.datetime) -> None:
+        if not await _sources_exist(conn, *self.sources):
+            return
+        await conn.execute(TRAFFIC_ADD_SQL, start, end, start, end)
+        await conn.execute(f"SELECT set_config('{_FOLDED_SETTING}', $1::timestamptz::text, true)", end)
+
+    async def recount(self, conn: asyncpg.Connection, start: dt.datetime, end: dt.datetime) -> None:
+        """Replaces the hours [start, end) of the hourly cubes, and rebuilds the
+        UTC days they touch in the daily cubes from the raw rows up to what is
+        folded so far. Unique clicks of a later hour of the same UTC day can
+        change with a late click: recount whole UTC days (the runner's passes
+        recount hours in order)."""
+        if not await _sources_exist(conn, *self.sources):
+            return
+        folded = await conn.fetchval(_FOLDED_TO, self.name)
+        hi = max(min(_day_ceil(end), folded) if folded is not None else end, end)
+        await conn.execute("SET LOCAL work_mem = '256MB'")
+        # A UTC day per statement: bounded memory and time on a long range.
+        day = _day_floor(start)
+        while day < end:
+            next_day = day + dt.timedelta(days=1)
+            hours = (max(start, day), min(end, next_day))
+            for sql in TRAFFIC_CLEAR_HOURS:
+                await conn.execute(sql, *hours, timeout=RECOUNT_TIMEOUT_S)
+            for sql in TRAFFIC_CLEAR_DAYS:
+                await conn.execute(sql, day, next_day, timeout=RECOUNT_TIMEOUT_S)
+            await conn.execute(TRAFFIC_RECOUNT_SQL, day, min(next_day, hi), *hours, timeout=RECOUNT_TIMEOUT_S)
+            day = next_day
+
+
+# Installs created and conversions updated in [$1, $2) (by create_time /
+# update_time, the time the row last changed), compared with what report_facts
+# last folded of them: the changed ones add their new contribution and take
+# back the old one.
+OUTCOMES_SQL = f"""
+WITH src AS (
+    SELECT i.account_id, 'i'::"char" AS kind, i.install_id AS fact_id,
+           date_trunc('hour', i.install_time, 'UTC') AS hour,
+           i.campaign_id, coalesce(i.link_id, '') AS link_id, coalesce(i.partner_id, '') AS partner_id,
+           i.app_id, i.click_id, i.touch_type, i.touch_time, '' AS goal_id, '' AS currency,
+           0::smallint AS status, 0::numeric(24, 6) AS payout
+    FROM attribution.installs i
+    WHERE i.create_time >= $1 AND i.create_time < $2 AND i.campaign_id IS NOT NULL
+    UNION ALL
+    SELECT c.account_id, 'c', c.conversion_id, date_trunc('hour', c.event_time, 'UTC'),
+           c.campaign_id, coalesce(c.link_id, ''), coalesce(c.partner_id, ''), coalesce(c.app_id, ''),
+           c.click_id, 0, c.touch_time,
+           CASE WHEN c.goal_id <> '' THEN c.goal_id WHEN c.goal <> '' THEN c.goal ELSE '(none)' END,
+           coalesce(c.currency, ''), c.status, coalesce(c.payout, 0)
+    FROM attribution.conversions c
+    WHERE c.update_time >= $1 AND c.update_time < $2 AND c.campaign_id IS NOT NULL
+),
+old AS MATERIALIZED (
+    SELECT f.* FROM analytics.report_facts f
+    JOIN src s ON f.account_id = s.account_id AND f.kind = s.kind AND f.fact_id = s.fact_id
+),
+changed AS MATERIALIZED (
+    SELECT s.account_id, s.kind, s.fact_id, s.hour, s.campaign_id, s.link_id, s.partner_id, s.app_id,
+           coalesce(t.country, '') AS country, coalesce(t.device_type, 0)::smallint AS device_type,
+           coalesce(t.os, '') AS os, coalesce(t.subs, '{{}}') AS subs, s.goal_id, s.currency, s.status, s.payout
+    FROM src s
+    LEFT JOIN old o ON o.account_id = s.account_id AND o.kind = s.kind AND o.fact_id = s.fact_id
+    LEFT JOIN LATERAL (
+        SELECT k.country, k.device_type, k.os, ARRAY[{_SUBS}] AS subs
+        FROM links.clicks k
+        WHERE s.touch_type <> 2 AND k.account_id = s.account_id AND k.click_id = s.click_id
+          AND k.create_time = s.touch_time
+        UNION ALL
+        SELECT k.country, k.device_type, k.os, ARRAY[{_SUBS}]
+        FROM links.impressions k
+        WHERE s.touch_type <> 1 AND k.account_id = s.account_id AND k.impression_id = s.click_id
+          AND k.create_time = s.touch_time
+        LIMIT 1
+    ) t ON s.click_id IS NOT NULL AND s.touch_time IS NOT NULL
+    WHERE o.fact_id IS NULL
+       OR (o.goal_id, o.currency, o.status, o.payout, o.hour)
+          IS DISTINCT FROM (s.goal_id, s.currency, s.status, s.payout, s.hour)
+),
+save AS (
+    INSERT INTO analytics.report_facts AS f SELECT * FROM changed
+    ON CONFLICT (account_id, kind, fact_id) DO UPDATE
+    SET hour = excluded.hour, goal_id = excluded.goal_id, currency = excluded.currency, status = excluded.status,
+        payout = excluded.payout
+),
+delta AS MATERIALIZED (
+    SELECT account_id, hour, {", ".join(ALL_DIMS)}, goal_id, currency, subs,
+           sign * (kind = 'i')::int AS installs, sign * (kind = 'c' AND status <> 3)::int AS conversions,
+           sign * (kind = 'c' AND status = 2)::int AS approved,
+           CASE WHEN kind = 'c' AND status = 2 THEN sign * payout ELSE 0 END AS revenue
+    FROM (
+        SELECT 1 AS sign, * FROM changed
+        UNION ALL
+        SELECT -1, o.* FROM old o JOIN changed c USING (account_id, kind, fact_id)
+    ) d
+),
+{_fold_all("outcomes", "delta", "hour", "")}
+"""
+
+_OUTCOMES_FIRST = """
+SELECT least((SELECT min(create_time) FROM attribution.installs),
+             (SELECT min(update_time) FROM attribution.conversions))
+"""
+
+
+class OutcomesRollup:
+    """Attributed installs and conversions (count, approved, revenue per goal
+    and currency) into every cube, with the touch's country, device, OS and
+    sub-ids. Folding is by delta against report_facts, so it is idempotent: a
+    recount of [start, end) is the same statement as an add."""
+
+    name = "reports_outcomes"
+    sources = ("attribution.installs", "attribution.conversions")
+
+    async def first_time(self, conn: asyncpg.Connection) -> dt.datetime | None:
+        if not await _sources_exist(conn, *self.sources):
+            return None
+        return await conn.fetchval(_OUTCOMES_FIRST)  # type: ignore[no-any-return]
+
+    async def add(self, conn: asyncpg.Connection, start: dt.datetime, end: dt.datetime) -> None:
+        if await _sources_exist(conn, *self.sources):
+            await conn.execute(OUTCOMES_SQL, start, end)
+
+    async def recount(self, conn: asyncpg.Connection, start: dt.datetime, end: dt.datetime) -> None:
+        if not await _sources_exist(conn, *self.sources):
+            return
+        t = start
+        while t < end:  # a UTC day per statement
+            step = min(end, _day_floor(t) + dt.timedelta(days=1))
+            await conn.execute(OUTCOMES_SQL, t, step, timeout=RECOUNT_TIMEOUT_S)
+            t = step
+
+
+# ----------------------------------------------------------------------------- the report query
+
+# Counts as int4 per cube row (a row never holds 2^31 events): sum(int4) is a
+# bigint, much cheaper than the numeric that sum(bigint) makes.
+_TRAFFIC_MEASURES = "clicks::int, unique_clicks::int, impressions::int, 0, 0, 0, 0::numeric"
+_OUTCOME_MEASURES = "0, 0, 0, installs::int, conversions::int, approved::int, revenue"
+# Hourly rows: the range minus its whole UTC days [$7, $8) (all of it when $7 = $8);
+# daily rows: those days.
+_HOURS = "account_id = $1 AND hour >= $2 AND hour < $3 AND (hour < $7 OR hour >= $8)"
+_DAYS = "account_id = $1 AND day >= ($7 AT TIME ZONE 'UTC')::date AND day < ($8 AT TIME ZONE 'UTC')::date"
+
+
+def _cube_select(cube: Cube, kind: str, *, sub_no: int = 0) -> str:
+    """One cube's rows in the union's columns (hour, campaign_id, link_id, partner_id,
+    app_id, country, device_type, os, sub, goal_id, currency, 7 measures, carrier)."""
+    when = "hour" if cube.grain == "hour" else "day::timestamp AT TIME ZONE 'UTC'"
+    cols = [d if d in cube.dims else ("0::smallint" if d == "device_type" else "''") for d in ALL_DIMS]
+    sub = "sub_value" if cube.subs else "''"
+    money = "goal_id, currency" if kind == "outcomes" else "'', ''"
+    measures = _TRAFFIC_MEASURES if kind == "traffic" else _OUTCOME_MEASURES
+    where = _HOURS if cube.grain == "hour" else _DAYS
+    if cube.subs:
+        where += f" AND sub_no = {sub_no}"
+    return (
+        f"SELECT {when}, {', '.join(cols)}, {sub}, {money}, {measures}, 0"
+        f" FROM analytics.report_{kind}{cube.suffix} WHERE {where}"
+    )
+
+
+def _union(cubes: Sequence[Cube], sub_no: int | None) -> str:
+    """The rollup rows of the range from ``cubes`` (hourly ones outside the whole
+    days [$7, $8), daily ones inside), or for a sub-id from its cube alone."""
+    if sub_no is not None:
+        return "\nUNION ALL\n".join(_cube_select(SUBS, kind, sub_no=sub_no) for kind in ("traffic", "outcomes"))
+    return "\nUNION ALL\n".join(_cube_select(c, kind) for kind in ("traffic", "outcomes") for c in cubes)
+
+
+def report_sql(
+    group_by: Sequence[str], filters: Mapping[str, Sequence[str]], cubes: Sequence[Cube]
+) -> tuple[str, list[Any]]:
+    """The report statement over ``cubes`` and its parameters after $1..$8
+    (account, start, end, zone, first and last UTC day of the range, and the
+    whole UTC days [$7, $8) read from the daily cubes)."""
+    subs = [d for d in [*group_by, *filters] if d in SUB_DIMS]
+    sub_no = int(subs[0][3:]) if subs else None
+    params: list[Any] = []
+    conds = []
+    for key, values in filters.items():
+        params.append([DEVICE_TYPE_CODES[x] for x in values] if key == "device_type" else list(values))
+        col = "device_type" if key == "device_type" else _DIM_SQL[key]
+        cast = "smallint[]" if key == "device_type" else "text[]"
+        conds.append(f"{col} = ANY(${8 + len(params)}::{cast})")
+    where = f"WHERE {' AND '.join(conds)}" if conds else ""
+    dims = [f"{_DIM_SQL[d]} AS d{i}" for i, d in enumerate(group_by)]
+    dnames = [f"d{i}" for i in range(len(group_by))]
+    dsel = "".join(f"{d}, " for d in dnames)
+    xsel = "".join(f"x.{d}, " for d in dnames)
+    dgroup_in = ", ".join(dnames)
+    sql = f"""
+WITH corr_day AS MATERIALIZED (
+    SELECT c.campaign_id, d::date AS day, c.currency, c.amount / (c.end_date - c.start_date + 1) AS share
+    FROM attribution.corrections c
+    CROSS JOIN LATERAL generate_series(greatest(c.start_date, $5::date), least(c.end_date, $6::date),
+                                       interval '1 day') AS d
+    WHERE c.account_id = $1 AND c.end_date >= $5::date AND c.start_date <= $6::date AND $4::text <> ''
+),
+day_clicks AS MATERIALIZED (
+    SELECT campaign_id, day, sum(clicks) AS clicks
+    FROM analytics.report_traffic_daily
+    WHERE account_id = $1 AND day >= $5::date AND day <= $6::date
+      AND campaign_id IN (SELECT campaign_id FROM corr_day)
+    GROUP BY 1, 2
+),
+corr_rate AS MATERIALIZED (
+    SELECT cd.campaign_id, cd.day, cd.currency, cd.share, coalesce(dc.clicks, 0) AS day_clicks
+    FROM corr_day cd LEFT JOIN day_clicks dc ON dc.campaign_id = cd.campaign_id AND dc.day = cd.day
+),
+carriers AS (
+    SELECT DISTINCT cd.campaign_id, cd.day FROM corr_day cd
+    LEFT JOIN day_clicks dc ON dc.campaign_id = cd.campaign_id AND dc.day = cd.day
+    WHERE coalesce(dc.clicks, 0) = 0
+      AND (cd.day::timestamp AT TIME ZONE 'UTC') >= $2 AND (cd.day::timestamp AT TIME ZONE 'UTC') < $3
+),
+u AS (
+    SELECT * FROM (
+        {_union(cubes, sub_no)}
+        UNION ALL
+        SELECT k.day::timestamp AT TIME ZONE 'UTC', k.campaign_id, '', coalesce(cm.partner_id, ''),
+               coalesce(cm.app_id, ''), '', 0::smallint, '', '', '', '',
+               0, 0, 0, 0, 0, 0, 0::numeric, 1
+        FROM carriers k LEFT JOIN links.campaigns cm ON cm.account_id = $1 AND cm.campaign_id = k.campaign_id
+    ) AS x (hour, campaign_id, link_id, partner_id, app_id, country, device_type, os, sub, goal_id, currency,
+            clicks, uniq, imps, installs, convs, approved, revenue, carrier)
+    {where}
+),
+tp AS (
+    SELECT t.campaign_id, t.model, t.amount, t.currency, t.percent,
+           coalesce(t.goal_id, nullif(cm.target_goal_id, '')) AS goal_id, t.effective_date AS f,
+           coalesce(lead(t.effective_date) OVER (PARTITION BY t.campaign_id ORDER BY t.effective_date),
+                    'infinity'::date) AS t_end
+    FROM attribution.tariffs t
+    LEFT JOIN links.campaigns cm ON cm.account_id = t.account_id AND cm.campaign_id = t.campaign_id
+    WHERE t.account_id = $1
+),
+-- Each cube row with its dimension values and its cost under the tariff in force
+-- on its UTC day (cost_cur: the tariff's currency, the revenue's for RevShare).
+x AS MATERIALIZED (
+    SELECT v.*,
+           CASE WHEN tp.model = 5 THEN nullif(v.currency, '') ELSE tp.currency END AS cost_cur,
+           CASE tp.model WHEN 1 THEN v.clicks * tp.amount WHEN 2 THEN v.imps * tp.amount / 1000
+                         WHEN 3 THEN v.installs * tp.amount
+                         WHEN 4 THEN CASE WHEN v.goal_id = tp.goal_id THEN v.convs * tp.amount END
+                         WHEN 5 THEN CASE WHEN v.currency <> '' THEN v.revenue * tp.percent / 100 END END AS cost
+    FROM (
+        SELECT {", ".join([*dims, ""])}campaign_id AS _c, (hour AT TIME ZONE 'UTC')::date AS _day, goal_id,
+               currency, clicks, uniq, imps, installs, convs, approved, revenue, carrier
+        FROM u
+    ) v
+    LEFT JOIN tp ON tp.campaign_id = v._c AND v._day >= tp.f AND v._day < tp.t_end
+)
+-- One pass, four groupings: counts per row ('n', grouping 7), per goal and
+-- currency ('g', 1), revenue per currency ('m', 5), tariff cost per currency ('m', 6).
+SELECT CASE grouping(goal_id, currency, cost_cur) WHEN 7 THEN 'n' WHEN 1 THEN 'g' ELSE 'm' END AS k, {dsel}
+       goal_id, CASE grouping(goal_id, currency, cost_cur) WHEN 6 THEN cost_cur ELSE currency END AS currency,
+       sum(clicks)::bigint AS clicks, sum(uniq)::bigint AS uniq, sum(imps)::bigint AS imps,
+       sum(installs)::bigint AS installs, sum(convs)::bigint AS convs, sum(approved)::bigint AS approved,
+       CASE WHEN grouping(goal_id, currency, cost_cur) IN (1, 5) THEN sum(revenue) END AS revenue,
+       CASE WHEN grouping(goal_id, currency, cost_cur) = 6 THEN sum(cost) END AS cost
+FROM x
+GROUP BY GROUPING SETS (({dgroup_in}), ({dsel}goal_id, currency), ({dsel}currency), ({dsel}cost_cur))
+HAVING NOT (grouping(goal_id, currency, cost_cur) = 1 AND goal_id = '')
+   AND NOT (grouping(goal_id, currency, cost_cur) = 5 AND currency = '')
+   AND NOT (grouping(goal_id, currency, cost_cur) = 6 AND cost_cur IS NULL)
+UNION ALL
+-- Corrections: a campaign-day's share over its rows by their clicks.
+SELECT 'm', {xsel}NULL, cr.currency, 0, 0, 0, 0, 0, 0, 0,
+       sum(CASE WHEN cr.day_clicks > 0 THEN cr.share * x.clicks / cr.day_clicks ELSE cr.share * x.carrier END)
+FROM x JOIN corr_rate cr ON cr.campaign_id = x._c AND cr.day = x._day
+WHERE x.goal_id = '' AND (x.clicks > 0 OR x.carrier > 0)
+GROUP BY {xsel}cr.currency
+"""
+    return sql, params
+
+
+BREAKPOINTS_SQL = """
+SELECT breakpoint_id, effective_time, conversion_window_s, click_lookback_s, view_lookback_s, changed
+FROM attribution.settings_history
+WHERE account_id = $1 AND effective_time >= $2 AND effective_time < $3
+ORDER BY effective_time, breakpoint_id
+"""
+
+
+def _floor_hour(t: dt.datetime) -> dt.datetime:
+    return t.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _ceil_hour(t: dt.datetime) -> dt.datetime:
+    f = _floor_hour(t)
+    return f if f == t else f + HOUR
+
+
+def _dim_text(dim: str, value: Any) -> str:
+    """A dimension value as the report shows it."""
+    if value is None:
+        return ""
+    if dim == "device_type":
+        return DEVICE_TYPES.get(int(value), "")
+    if dim == "hour":
+        return value.strftime("%Y-%m-%dT%H:00")  # type: ignore[no-any-return]
+    if dim == "day":
+        return value.isoformat()  # type: ignore[no-any-return]
+    return str(value)
+
+
+@contextlib.asynccontextmanager
+async def _connection(db: asyncpg.Pool | asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn:
+            yield conn
+    else:
+        yield db
+
+
+def plan(
+    group_by: Sequence[str],
+    filters: Mapping[str, Sequence[str]],
+    start: dt.datetime,
+    end: dt.datetime,
+    tz: zoneinfo.ZoneInfo,
+) -> tuple[dt.datetime, dt.datetime, list[Cube]]:
+    """Which cubes answer a report: the smallest that hold its dimensions. The
+    daily cubes serve the whole UTC days [days_from, days_to) unless rows are by
+    hour, by link, or by days of a zone that is not UTC; hourly cubes the rest."""
+    used = {*group_by, *filters}
+    if used & set(SUB_DIMS):
+        return start, end, [SUBS]
+    if not used & {"country", "device_type", "os"}:
+        return start, start, [LINKS]
+    days_from, days_to = _day_ceil(start), _day_floor(end)
+    by_hour = "hour" in used or "link" in used or ("day" in used and not offsets_multiple(tz, start, end, 86400))
+    if by_hour or days_to <= days_from:
+        return start, start, [FULL]
+    return days_from, days_to, [FULL, DAILY]
+
+
+async def campaign_report(
+    db: asyncpg.Pool | asyncpg.Connection,
+    account_id: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    group_by: Sequence[str],
+    filters: Mapping[str, Sequence[str]] | None = None,
+    *,
+    time_zone: str = "UTC",
+) -> Report:
+    """The campaign report of one account over [start, end), read from the rollups.
+
+    ``start`` / ``end`` are aware datetimes; the report covers the whole UTC
+    hours that overlap them (start floored, end ceiled to the hour). For "the
+    last 24 h" pass ``now - 24h, now``. ``group_by``: any of DIMENSIONS (empty:
+    one row for everything); ``filters``: dimension -> accepted values (any of
+    FILTERABLE; device_type by name: desktop, mobile, tablet, bot, other; a
+    sub-id's "" is "no value"). At most one sub-id per report, and then only
+    beside campaign / partner / app / day, over whole UTC days (start floored
+    and end ceiled to UTC midnight) and with time_zone UTC. ``time_zone`` (IANA)
+    shapes the day / hour dimension values; its offset must be whole hours.
+
+    Returns a Report: ``rows`` (every row, ordered by the dimension values;
+    rows with nothing in them left out), ``totals`` (their sum) and the
+    attribution-settings ``breakpoints`` in the range. Counts are ints; money is
+    Decimal per currency in ``row.money[currency]`` (revenue, cost, profit,
+    roi); ``row.cr`` is conversions per click. See the module docstring for
+    the definitions.
+
+    Raises InvalidArgument (fields start, end, time_zone, group_by, filters.<dim>)
+    and ResourceExhausted (more than MAX_ROWS rows: group more coarsely).
+    """
+    filters = {k: list(v) for k, v in (filters or {}).items()}
+    group_by = list(group_by)
+    v = Validator()
+    if start.tzinfo is None or end.tzinfo is None:
+        raise InvalidArgument("start", "start and end must carry a time zone")
+    start, end = _floor_hour(start), _ceil_hour(end)
+    by_sub = any(d in SUB_DIMS for d in [*group_by, *filters])
+    if by_sub:
+        start, end = _day_floor(start), _day_ceil(end)
+    tz = zone(v, "time_zone", time_zone)
+    check_request(v, start, end, tz, group_by, filters)
+    v.raise_if_any()
+    assert tz is not None
+    # The whole UTC days come from the daily rollups, unless rows are by hour or
+    # by days of a zone that is not UTC.
+    days_from, days_to, cubes = plan(group_by, filters, start, end, tz)
+    sql, params = report_sql(group_by, filters, cubes)
+    first_day = start.date()
+    last_day = (end - dt.timedelta(microseconds=1)).date()
+    args = [account_id, start, end, tz.key, first_day, last_day, days_from, days_to, *params]
+    async with _connection(db) as conn, conn.transaction():
+        # The statement is prepared once and run with other parameters: a generic
+        # plan cannot tell which cube parts the parameters leave empty.
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        # Hash aggregates over the cube rows (the CTE row estimates are poor).
+        await conn.execute("SET LOCAL work_mem = '64MB'")
+        await conn.execute("SET LOCAL enable_sort = off")
+        records = await conn.fetch(sql, *args)
+        bps = await conn.fetch(BREAKPOINTS_SQL, account_id, start, end)
+    rows: dict[tuple[str, ...], ReportRow] = {}
+    totals = ReportRow({})
+    n = len(group_by)
+    zero = decimal.Decimal(0)
+    for rec in records:
+        t = tuple(rec)  # k, d0..d(n-1), goal_id, currency, clicks, uniq, imps, installs, convs, approved, revenue, cost
+        key = t[1 : n + 1]
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = ReportRow({d: _dim_text(d, v) for d, v in zip(group_by, key, strict=True)})
+        kind, goal_id, cur = t[0], t[n + 1], t[n + 2]
+        if kind == "n":
+            counts = [v or 0 for v in t[n + 3 : n + 9]]
+            row.clicks, row.unique_clicks, row.impressions, row.installs, row.conversions, row.approved = counts
+            totals.clicks += counts[0]
+            totals.unique_clicks += counts[1]
+            totals.impressions += counts[2]
+            totals.installs += counts[3]
+            totals.conversions += counts[4]
+            totals.approved += counts[5]
+        elif kind == "g":
+            convs, approved, revenue = t[n + 7], t[n + 8], t[n + 9] or zero
+            if not (convs or approved or revenue):
+                continue
+            for target in (row, totals):
+                goal = target.goals.get(goal_id)
+                if goal is None:
+                    goal = target.goals[goal_id] = GoalFigures(goal_id)
+                goal.conversions += convs
+                goal.approved += approved
+                if cur and revenue:
+                    goal.revenue[cur] = goal.revenue.get(cur, zero) + revenue
+        else:
+            revenue, cost = t[n + 9] or zero, t[n + 10] or zero
+            if revenue or cost:
+                for target in (row, totals):
+                    m = target.money.get(cur)
+                    if m is None:
+                        m = target.money[cur] = Money(cur)
+                    m.revenue += revenue
+                    m.cost += cost
+    out = []
+    for key in sorted(rows):
+        row = rows[key]
+        if len(row.goals) > 1:
+            row.goals = dict(sorted(row.goals.items()))
+        if len(row.money) > 1:
+            row.money = dict(sorted(row.money.items()))
+        if not row.is_empty():
+            out.append(row)
+    if len(out) > MAX_ROWS:
+        raise ResourceExhausted(f"the report has {len(out)} rows; at most {MAX_ROWS}: group by fewer dimensions")
+    totals.money = {c: m for c, m in sorted(totals.money.items()) if m.revenue or m.cost}
+    totals.goals = dict(sorted(totals.goals.items()))
+    breakpoints = [
+        Breakpoint(
+            b["breakpoint_id"],
+            b["effective_time"],
+            dt.timedelta(seconds=b["conversion_window_s"]),
+            dt.timedelta(seconds=b["click_lookback_s"]),
+            dt.timedelta(seconds=b["view_lookback_s"]),
+            tuple(b["changed"]),
+        )
+        for b in bps
+    ]
+    return Report(start, end, tz.key, group_by, out, totals, breakpoints)
+
+
+def round_money(amount: decimal.Decimal) -> decimal.Decimal:
+    return amount.quantize(MONEY_PLACES, rounding=decimal.ROUND_HALF_EVEN)

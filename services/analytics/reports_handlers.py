@@ -1,0 +1,217 @@
+"""clicktrail.analytics.v1.ReportService: campaign reports over the rollups in
+reports.py, and the admin recount of the rollups over a range."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import hashlib
+import re
+import zoneinfo
+from typing import Any
+
+import grpc
+from clicktrail.analytics.v1 import reports_pb2 as pb
+from clicktrail.analytics.v1 import reports_pb2_grpc as pb_grpc
+from clicktrail.type.v1 import money_pb2
+from google.protobuf import duration_pb2
+
+from libs import auth
+from libs.api import decode_page_token, encode_page_token, format_money, page_size, to_timestamp
+from libs.errors import InvalidArgument, Validator
+from libs.grpc_server import ServiceContext
+from services.analytics import reports as r
+from services.analytics.rollup import Rollup, RollupRunner
+
+ROLLUPS: list[Rollup] = [r.TrafficRollup(), r.OutcomesRollup()]
+
+DEFAULT_PAGE = 100
+MAX_PAGE = 10_000
+MIN_DATE = dt.date(2000, 1, 1)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+COUNT_METRICS = ("clicks", "unique_clicks", "impressions", "installs", "conversions", "approved")
+MONEY_METRICS = ("revenue", "cost", "profit", "roi", "epc", "cpi")
+
+
+def parse_date(v: Validator, field: str, value: str) -> dt.date | None:
+    value = value.strip()
+    if not value:
+        v.add(field, "is required: YYYY-MM-DD")
+        return None
+    try:
+        day = dt.date.fromisoformat(value) if _DATE.match(value) else None
+    except ValueError:
+        day = None
+    if day is None:
+        v.add(field, f"{value!r} is not a date like 2026-01-31")
+        return None
+    if not MIN_DATE <= day <= dt.date(2100, 1, 1):
+        v.add(field, f"must be between {MIN_DATE} and 2100-01-01")
+        return None
+    return day
+
+
+def local_midnight(day: dt.date, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tz).astimezone(dt.UTC)
+
+
+def parse_order(v: Validator, order_by: str, group_by: list[str]) -> tuple[str, bool]:
+    parts = order_by.strip().split()
+    if not parts:
+        return "", False
+    key = parts[0]
+    desc = len(parts) == 2 and parts[1].lower() == "desc"
+    if len(parts) > 2 or (len(parts) == 2 and parts[1].lower() not in ("asc", "desc")):
+        v.add("order_by", f"{order_by!r} is not 'FIELD' or 'FIELD desc'")
+    elif key not in r.METRICS and key not in group_by:
+        v.add("order_by", f"unknown metric {key!r}; a metric ({', '.join(r.METRICS)}) or a group_by dimension")
+    return key, desc
+
+
+def _money(amount: decimal.Decimal, currency: str) -> money_pb2.Money:
+    return money_pb2.Money(amount=format_money(r.round_money(amount)), currency_code=currency)
+
+
+def row_pb(row: r.ReportRow) -> pb.ReportRow:
+    out = pb.ReportRow(
+        dimensions=row.dims, clicks=row.clicks, unique_clicks=row.unique_clicks, impressions=row.impressions,
+        installs=row.installs, conversions=row.conversions, approved_conversions=row.approved, cr=row.cr,
+    )  # fmt: skip
+    for g in row.goals.values():
+        out.goals.append(
+            pb.GoalConversions(
+                goal_id=g.goal_id,
+                conversions=g.conversions,
+                approved=g.approved,
+                revenue=[_money(a, c) for c, a in sorted(g.revenue.items())],
+            )
+        )
+    for cur, m in row.money.items():
+        figures = pb.CurrencyFigures(
+            currency_code=cur, revenue=_money(m.revenue, cur), cost=_money(m.cost, cur),
+            profit=_money(m.profit, cur), epc=_money(row.epc(cur), cur), cpi=_money(row.cpi(cur), cur),
+        )  # fmt: skip
+        if m.roi is not None:
+            figures.roi = m.roi
+        out.money.append(figures)
+    return out
+
+
+def _sort_key(row: r.ReportRow, key: str, currency: str) -> Any:
+    if key in row.dims:
+        return row.dims[key]
+    if key in COUNT_METRICS:
+        return getattr(row, key)
+    if key == "cr":
+        return row.cr
+    m = row.money.get(currency)
+    if m is None:
+        return decimal.Decimal("-Infinity")
+    if key == "roi":
+        return m.roi if m.roi is not None else float("-inf")
+    if key == "epc":
+        return row.epc(currency)
+    if key == "cpi":
+        return row.cpi(currency)
+    return getattr(m, key)
+
+
+def _fingerprint(request: pb.RunCampaignReportRequest, account_id: str) -> str:
+    q = pb.RunCampaignReportRequest()
+    q.CopyFrom(request)
+    q.page_token = ""
+    q.page_size = 0
+    return hashlib.sha256(account_id.encode() + q.SerializeToString(deterministic=True)).hexdigest()[:16]
+
+
+class ReportService(pb_grpc.ReportServiceServicer):
+    def __init__(self, ctx: ServiceContext, runner: RollupRunner) -> None:
+        self._pool = ctx.pool
+        self._runner = runner
+
+    async def RunCampaignReport(
+        self, request: pb.RunCampaignReportRequest, context: Any
+    ) -> pb.RunCampaignReportResponse:
+        account_id = auth.require_account()
+        v = Validator()
+        first = parse_date(v, "start_date", request.start_date)
+        last = parse_date(v, "end_date", request.end_date)
+        tz = r.zone(v, "time_zone", request.time_zone)
+        group_by = [d.strip() for d in request.group_by]
+        filters: dict[str, list[str]] = {}
+        for i, f in enumerate(request.filters):
+            dim = f.dimension.strip()
+            if not dim:
+                v.add(f"filters[{i}].dimension", "is required")
+                continue
+            filters.setdefault(dim, []).extend(f.values)
+        order_key, desc = parse_order(v, request.order_by, group_by)
+        size = page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE)
+        if first and last and last < first:
+            v.add("end_date", f"{last} is before start_date {first}: swap them")
+        elif first and last and (last - first).days + 1 > r.MAX_RANGE.days:
+            v.add("end_date", f"the range is {(last - first).days + 1} days; at most {r.MAX_RANGE.days} are allowed")
+        elif first and last and tz:
+            r.check_request(
+                v, local_midnight(first, tz), local_midnight(last + dt.timedelta(days=1), tz), tz, group_by, filters,
+                fields={"start": "start_date", "end": "end_date"},
+            )  # fmt: skip
+        v.raise_if_any()
+        assert first and last and tz
+        fp = _fingerprint(request, account_id)
+        cursor = decode_page_token(request.page_token, "offset", "q")
+        if cursor is not None and cursor["q"] != fp:
+            raise InvalidArgument("page_token", "belongs to a different report: send the same request as before")
+        offset = int(cursor["offset"]) if cursor else 0
+        report = await r.campaign_report(
+            self._pool, account_id, local_midnight(first, tz), local_midnight(last + dt.timedelta(days=1), tz),
+            group_by, filters, time_zone=tz.key,
+        )  # fmt: skip
+        rows = report.rows
+        if order_key:
+            currency = next(iter(report.totals.money), "")
+            rows = sorted(rows, key=lambda row: _sort_key(row, order_key, currency), reverse=desc)
+        page = rows[offset : offset + size]
+        token = encode_page_token({"offset": offset + size, "q": fp}) if offset + size < len(rows) else ""
+        return pb.RunCampaignReportResponse(
+            rows=[row_pb(x) for x in page], totals=row_pb(report.totals),
+            breakpoints=[breakpoint_pb(b) for b in report.breakpoints], next_page_token=token,
+            total_rows=len(rows), start_time=to_timestamp(report.start), end_time=to_timestamp(report.end),
+        )  # fmt: skip
+
+    async def RecountReportRollups(
+        self, request: pb.RecountReportRollupsRequest, context: Any
+    ) -> pb.RecountReportRollupsResponse:
+        auth.require_admin()
+        v = Validator()
+        first = parse_date(v, "start_date", request.start_date)
+        last = parse_date(v, "end_date", request.end_date)
+        if first and last and last < first:
+            v.add("end_date", f"{last} is before start_date {first}: swap them")
+        elif first and last and (last - first).days + 1 > r.MAX_RANGE.days:
+            v.add("end_date", f"the range is {(last - first).days + 1} days; at most {r.MAX_RANGE.days} are allowed")
+        v.raise_if_any()
+        assert first and last
+        start = local_midnight(first, zoneinfo.ZoneInfo("UTC"))
+        end = local_midnight(last + dt.timedelta(days=1), zoneinfo.ZoneInfo("UTC"))
+        await self._runner.recount(start, end)
+        return pb.RecountReportRollupsResponse(start_time=to_timestamp(start), end_time=to_timestamp(end))
+
+
+def _duration(td: dt.timedelta) -> duration_pb2.Duration:
+    d = duration_pb2.Duration()
+    d.FromTimedelta(td)
+    return d
+
+
+def breakpoint_pb(b: r.Breakpoint) -> pb.ConversionWindowBreakpoint:
+    return pb.ConversionWindowBreakpoint(
+        breakpoint_id=str(b.breakpoint_id), effective_time=to_timestamp(b.effective_time),
+        conversion_window=_duration(b.conversion_window), click_lookback=_duration(b.click_lookback),
+        view_lookback=_duration(b.view_lookback), changed_fields=list(b.changed),
+    )  # fmt: skip
+
+
+def register(server: grpc.aio.Server, ctx: ServiceContext, runner: RollupRunner) -> list[str]:
+    pb_grpc.add_ReportServiceServicer_to_server(ReportService(ctx, runner), server)
+    return [pb.DESCRIPTOR.services_by_name["ReportService"].full_name]

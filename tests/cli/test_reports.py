@@ -1,0 +1,56 @@
+"""`clicktrail report ...` against real links and analytics servers."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+from services.analytics.rollup import RollupRunner
+from tests.cli.conftest import Cli
+from tests.services.analytics.report_support import TODAY, runner
+from tests.services.attribution.engine_support import make_app, make_campaign, touch
+
+
+async def test_report_campaigns_json_csv_table_and_errors(
+    cli: Cli, cli_env, settings, analytics_server, links_stub, internal_links_stub
+) -> None:
+    cli_env.setenv("CLICKTRAIL_ANALYTICS_ADDR", analytics_server.addr)
+    app_id = await make_app(links_stub)
+    spring = await make_campaign(links_stub, app_id, "Spring")
+    autumn = await make_campaign(links_stub, app_id, "Autumn")
+    for query in ("sub1=a", "sub1=a", "sub1=b"):
+        await touch(internal_links_stub, spring, query=query)
+    await touch(internal_links_stub, autumn, ip="8.8.8.8")
+    run: RollupRunner = runner(analytics_server.ctx.pool, settings)
+    await run.run_once()
+    day = TODAY.isoformat()
+
+    data = (await cli("report", "campaigns", "--from", day, "--to", day, "--group-by", "campaign,sub1",
+                      "--filter", f"campaign={spring.campaign_id}", "--json")).json()  # fmt: skip
+    rows = {r["dimensions"]["sub1"]: r for r in data["rows"]}
+    assert {k: (r["clicks"], r["unique_clicks"]) for k, r in rows.items()} == {"a": ("2", "1"), "b": ("1", "0")}
+    assert data["totals"]["clicks"] == "3" and data["total_rows"] == 2
+
+    text = (await cli("report", "campaigns", "--from", day, "--group-by", "campaign", "--csv")).stdout
+    lines = list(csv.DictReader(io.StringIO(text)))
+    assert {line["campaign"]: line["clicks"] for line in lines} == {
+        spring.campaign_id: "3", autumn.campaign_id: "1", "total": "4",
+    }  # fmt: skip
+    around = ["--from", (TODAY - dt.timedelta(days=1)).isoformat(), "--to", (TODAY + dt.timedelta(days=1)).isoformat()]
+    table = (
+        await cli("report", "campaigns", *around, "--group-by", "campaign,country", "--tz", "Europe/Berlin")
+    ).stdout
+    assert spring.campaign_id in table and "unique_clicks" in table and "total" in table
+
+    bad = await cli("report", "campaigns", "--group-by", "campaign,planet", code=2)
+    assert bad.stderr.startswith("error: group_by: unknown dimension 'planet'")
+    zone = await cli("report", "campaigns", "--tz", "Asia/Kolkata", code=2)
+    assert "time_zone" in zone.stderr and "whole number of hours" in zone.stderr
+    usage = await cli("report", "campaigns", "--filter", "country", code=2)
+    assert "DIMENSION=VALUE" in usage.stderr
+
+    done = (await cli("report", "recount", "--from", day, "--json")).json()
+    assert done["start_time"].startswith(day)
+    again = (await cli("report", "campaigns", "--from", day, "--json")).json()
+    assert again["totals"]["clicks"] == "4"
