@@ -13,11 +13,23 @@ import os
 import sys
 from types import ModuleType
 
-from bench import bench_attribution, bench_clicks, bench_ingest, bench_postbacks
+from bench import (
+    bench_attribution,
+    bench_clicks,
+    bench_console,
+    bench_ingest,
+    bench_metrics,
+    bench_mixed,
+    bench_postbacks,
+    bench_reports,
+)
 from libs.logging import configure_logging
 
 # Later issues append their modules; each has NAME, add_arguments(parser), async run(args) -> dict.
-BENCHMARKS: list[ModuleType] = [bench_clicks, bench_ingest, bench_attribution, bench_postbacks]
+BENCHMARKS: list[ModuleType] = [
+    bench_clicks, bench_ingest, bench_attribution, bench_postbacks, bench_metrics, bench_reports, bench_mixed,
+    bench_console,
+]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

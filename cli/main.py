@@ -24,10 +24,13 @@ from cli.commands import (
     goals,
     installs,
     links,
+    metrics,
     partners,
     postbacks,
     postbacks_in,
     privacy,
+    reports,
+    rules,
     sub_id_lists,
     tariffs,
     touches,
@@ -64,9 +67,12 @@ app.add_typer(goals.app, name="goal")
 app.add_typer(attribution_settings.app, name="settings")
 app.add_typer(tariffs.tariffs, name="tariff")
 app.add_typer(tariffs.corrections, name="correction")
+app.add_typer(rules.app, name="rule")
 campaigns.app.add_typer(sub_id_lists.blacklist, name="blacklist")
 campaigns.app.add_typer(sub_id_lists.whitelist, name="whitelist")
 app.add_typer(privacy.app, name="privacy")
+app.add_typer(metrics.app, name="metrics")
+app.add_typer(reports.app, name="report")
 
 
 def _error(message: str) -> None:
