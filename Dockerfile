@@ -12,6 +12,7 @@ COPY libs ./libs
 COPY services ./services
 COPY gateway ./gateway
 COPY cli ./cli
+COPY console ./console
 COPY gen ./gen
 # A plain (non-editable) install: the runtime dependencies, our packages, their
 # migrations and catalog; no dev tools, no embedded PostgreSQL.

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PROTOS := $(sort $(shell find protos -name "*.proto"))
 
-.PHONY: help venv proto proto-check run test test-fast bench lint fmt clean
+.PHONY: help venv proto proto-check run test test-fast bench lint fmt clean screenshots
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -37,6 +37,9 @@ test: proto  ## the whole test suite
 
 bench: proto  ## the benchmarks, each beside its baseline
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+screenshots: proto  ## a PNG of each console page in console/screenshots/ (needs chromium)
+	$(BIN)/python -m tests.console.screenshots
 
 lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check .

@@ -9,6 +9,7 @@ Routes
   GET|HEAD /readyz      readiness: links and ingest answer grpc.health.v1 Check
   GET|HEAD /metrics     Prometheus
   GET|HEAD /openapi.json
+  /console/...          the operator web console (console/), created on first use
 
 Clicks and impressions go through a ``TouchBatcher`` each, which coalesces the
 concurrent requests into one RecordClicks / RecordImpressions call over a pool
@@ -205,6 +206,14 @@ class Gateway:
             ),
         }
         self._limiters = {path: limiter for path, limiter in limiters.items() if limiter.enabled}
+        self._console: Any = None  # the operator console (console/), created on first use
+
+    def _console_app(self) -> Any:
+        if self._console is None:
+            from console.app import Console  # imported on first use: not on the touch hot path
+
+            self._console = Console(self.settings)
+        return self._console
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -262,6 +271,8 @@ class Gateway:
             await self._attribution.close()
             self._attribution = None
         self._pool = None
+        if self._console is not None:
+            await self._console.close()
         log.info("gateway_stopped")
 
     # -- ASGI ---------------------------------------------------------------
@@ -343,6 +354,9 @@ class Gateway:
             elif path == "/postback":
                 route = "postback"
                 status = await self._postback(scope, receive, sender, method, postback_token, content_type, ua, xff)
+            elif path == "/console" or path.startswith("/console/"):
+                route = "console"
+                status = await self._console_app()(scope, receive, send)
             else:
                 handler = self._exact.get(path)
                 if handler is None:

@@ -1,0 +1,996 @@
+"""The console's ASGI handler. The gateway hands it every request whose path
+starts with /console; it answers with server-rendered HTML (Jinja2).
+
+Every page reads only paged RPCs and the report rollups (RunCampaignReport),
+never raw clicks, so it stays fast however many clicks the database holds.
+The account comes from the session's API key alone: the services scope every
+call to it; no account id is ever taken from the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import dataclasses
+import datetime as dt
+import io
+import mimetypes
+import re
+import time
+import zoneinfo
+from collections.abc import Awaitable, Callable
+from http.cookies import CookieError, SimpleCookie
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import grpc
+import jinja2
+import orjson
+from clicktrail.accounts.v1 import accounts_pb2, accounts_pb2_grpc
+from clicktrail.analytics.v1 import metrics_pb2, metrics_pb2_grpc, reports_pb2, reports_pb2_grpc, rules_pb2_grpc
+from clicktrail.analytics.v1 import rules_pb2 as rules_pb
+from clicktrail.attribution.v1 import attribution_pb2, attribution_pb2_grpc, config_pb2, config_pb2_grpc
+from clicktrail.links.v1 import links_pb2 as lpb
+from clicktrail.links.v1 import links_pb2_grpc
+from clicktrail.postbacks.v1 import postbacks_pb2 as ppb
+from clicktrail.postbacks.v1 import postbacks_pb2_grpc
+from google.protobuf import field_mask_pb2
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+
+from cli.common import field_violations
+from console.session import COOKIE, PRE_COOKIE, Session, SessionCodec, secure_default
+from libs.config import Settings
+from libs.grpc_client import ChannelPool
+from libs.logging import get_logger
+
+log = get_logger("console")
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+PREFIX = "/console"
+MAX_FORM_BODY = 64 * 1024
+PAGE_SIZE = 25
+REPORT_DIMENSIONS = (
+    "campaign", "link", "partner", "app", "country", "device_type", "os", "day", "hour",
+    *(f"sub{i}" for i in range(1, 11)),
+)  # fmt: skip
+FILTERABLE = tuple(d for d in REPORT_DIMENSIONS if d not in ("day", "hour"))
+CSV_MAX_ROWS = 100_000
+# Frozen once a campaign is published (links.v1 UpdateCampaign).
+FROZEN_FIELDS = ("type", "traffic_type", "partner_id", "app_id", "target_goal_id")
+SECURITY_HEADERS = [
+    (b"content-security-policy",
+     b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+     b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+]  # fmt: skip
+HTML_CT = b"text/html; charset=utf-8"
+
+
+def enum_names(enum: Any, prefix: str) -> list[tuple[int, str]]:
+    """(number, short lower-case name) of an enum's values, without _UNSPECIFIED."""
+    return [(v.number, v.name.removeprefix(prefix).lower()) for v in enum.DESCRIPTOR.values if v.number != 0]
+
+
+CAMPAIGN_TYPES = enum_names(lpb.CampaignType, "CAMPAIGN_TYPE_")
+TRAFFIC_TYPES = enum_names(lpb.TrafficType, "TRAFFIC_TYPE_")
+CAMPAIGN_STATUSES = enum_names(lpb.CampaignStatus, "CAMPAIGN_STATUS_")
+DELIVERY_STATUSES = enum_names(ppb.DeliveryStatus, "DELIVERY_STATUS_")
+TARIFF_MODELS = enum_names(config_pb2.TariffModel, "TARIFF_MODEL_")
+DEAD_LETTERS = (ppb.DELIVERY_STATUS_FAILED, ppb.DELIVERY_STATUS_DEAD)
+
+
+def to_dict(msg: Message) -> dict[str, Any]:
+    return MessageToDict(msg, preserving_proto_field_name=True)
+
+
+def money_text(m: Any) -> str:
+    if m is None or not m.currency_code:
+        return ""
+    return f"{m.amount} {m.currency_code}"
+
+
+class ServiceError(Exception):
+    """A service refused or failed a call: what to tell the operator."""
+
+    def __init__(self, err: grpc.aio.AioRpcError) -> None:
+        self.code = err.code()
+        self.message = err.details() or self.code.name
+        self.fields = dict(field_violations(err))
+        super().__init__(self.message)
+
+
+class SignInRequired(Exception):
+    """The session is missing, expired, or its API key stopped working."""
+
+    def __init__(self, message: str = "") -> None:
+        self.message = message
+        super().__init__(message)
+
+
+@dataclasses.dataclass
+class Request:
+    method: str
+    path: str  # under /console, e.g. "/campaigns"
+    query: dict[str, list[str]]
+    form: dict[str, list[str]]
+    cookies: dict[str, str]
+    session: Session | None = None
+    pre: str = ""  # the pre-sign-in cookie value
+
+    def q(self, name: str, default: str = "") -> str:
+        values = self.query.get(name)
+        return values[0].strip() if values else default
+
+    def f(self, name: str, default: str = "") -> str:
+        values = self.form.get(name)
+        return values[0].strip() if values else default
+
+    def fs(self, name: str) -> list[str]:
+        return [v.strip() for v in self.form.get(name, []) if v.strip()]
+
+    def qs(self, name: str) -> list[str]:
+        return [v.strip() for v in self.query.get(name, []) if v.strip()]
+
+
+@dataclasses.dataclass
+class Response:
+    status: int
+    body: bytes
+    content_type: bytes = HTML_CT
+    headers: list[tuple[bytes, bytes]] = dataclasses.field(default_factory=list)
+
+
+def redirect(location: str, *cookies: bytes) -> Response:
+    headers = [(b"location", location.encode())] + [(b"set-cookie", c) for c in cookies]
+    return Response(303, b"", b"text/plain; charset=utf-8", headers)
+
+
+Handler = Callable[[Request, re.Match[str]], Awaitable[Response]]
+
+
+class Console:
+    """One per gateway process. ``await console(scope, receive, send)`` answers
+    one request and returns its HTTP status (for the gateway's metrics)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        secure = secure_default(settings.public_url, settings.console_secure_cookie)
+        self.codec: SessionCodec | None = (
+            SessionCodec(settings.console_secret, secure=secure) if settings.console_secret else None
+        )
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE / "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            auto_reload=False,
+        )
+        self.env.globals.update(
+            money=money_text, urlencode=urlencode, status_names=dict(CAMPAIGN_STATUSES),
+            type_names=dict(CAMPAIGN_TYPES), delivery_names=dict(DELIVERY_STATUSES),
+            comparisons=dict(enum_names(rules_pb.Comparison, "COMPARISON_")),
+            triggers=dict(enum_names(rules_pb.RunTrigger, "RUN_TRIGGER_")),
+            run_statuses=dict(enum_names(rules_pb.RunStatus, "RUN_STATUS_")),
+            outcomes=dict(enum_names(rules_pb.ActionOutcome, "ACTION_OUTCOME_")),
+            model_names=dict(TARIFF_MODELS),
+        )
+        self._pools: dict[str, ChannelPool] = {}
+        self._stubs: dict[tuple[type, int], Any] = {}
+        self._static: dict[str, tuple[bytes, bytes]] = {}
+        get = "GET"
+        post = "POST"
+        self.routes: list[tuple[str, re.Pattern[str], Handler, bool]] = [
+            (get, re.compile(r"/?"), self.home, True),
+            (get, re.compile(r"/signin"), self.signin_form, False),
+            (post, re.compile(r"/signin"), self.signin, False),
+            (post, re.compile(r"/signout"), self.signout, True),
+            (get, re.compile(r"/campaigns"), self.campaigns, True),
+            (get, re.compile(r"/campaigns/new"), self.campaign_new, True),
+            (post, re.compile(r"/campaigns/new"), self.campaign_create, True),
+            (get, re.compile(r"/campaigns/(?P<id>[A-Za-z0-9_-]{1,64})"), self.campaign, True),
+            (post, re.compile(r"/campaigns/(?P<id>[A-Za-z0-9_-]{1,64})"), self.campaign_update, True),
+            (post, re.compile(r"/campaigns/(?P<id>[A-Za-z0-9_-]{1,64})/links"), self.link_create, True),
+            (get, re.compile(r"/partners"), self.partners, True),
+            (post, re.compile(r"/partners"), self.partner_create, True),
+            (get, re.compile(r"/reports"), self.report, True),
+            (get, re.compile(r"/reports\.csv"), self.report_csv, True),
+            (get, re.compile(r"/metrics"), self.metrics, True),
+            (get, re.compile(r"/postbacks"), self.templates, True),
+            (get, re.compile(r"/postbacks/deliveries"), self.deliveries, True),
+            (post, re.compile(r"/postbacks/deliveries/(?P<id>[A-Za-z0-9_-]{1,64})/retry"), self.retry, True),
+            (get, re.compile(r"/postbacks/inbound"), self.inbound, True),
+            (get, re.compile(r"/goals"), self.goals, True),
+            (get, re.compile(r"/tariffs"), self.tariffs, True),
+            (post, re.compile(r"/tariffs"), self.tariff_create, True),
+            (get, re.compile(r"/rules"), self.rules, True),
+            (get, re.compile(r"/rules/(?P<id>[A-Za-z0-9_-]{1,64})/runs"), self.rule_runs, True),
+            (post, re.compile(r"/rules/(?P<id>[A-Za-z0-9_-]{1,64})/runs"), self.rule_run, True),
+        ]
+
+    # -- plumbing ---------------------------------------------------------------
+
+    def stub(self, cls: type, service: str) -> Any:
+        pool = self._pools.get(service)
+        if pool is None:
+            pool = self._pools[service] = ChannelPool(
+                self.settings.addr_of(service), 2, deadline_s=self.settings.grpc_deadline_s
+            )
+        channel = pool.next()
+        key = (cls, id(channel))
+        stub = self._stubs.get(key)
+        if stub is None:
+            stub = self._stubs[key] = cls(channel)
+        return stub
+
+    async def call(self, req: Request, method: Any, request: Message) -> Any:
+        """One RPC with the session's API key; UNAUTHENTICATED means sign in again."""
+        assert req.session is not None
+        try:
+            return await method(request, metadata=(("authorization", f"Bearer {req.session.api_key}"),))
+        except grpc.aio.AioRpcError as err:
+            if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED) and (
+                "api key" in (err.details() or "").lower() or err.code() == grpc.StatusCode.UNAUTHENTICATED
+            ):
+                raise SignInRequired("Your API key is no longer accepted (rotated?): sign in again.") from err
+            raise ServiceError(err) from err
+
+    async def close(self) -> None:
+        for pool in self._pools.values():
+            await pool.close()
+        self._pools.clear()
+        self._stubs.clear()
+
+    def render(self, req: Request, template: str, status: int = 200, **ctx: Any) -> Response:
+        s = req.session
+        ctx.setdefault("error", "")
+        ctx.setdefault("notice", _NOTICES.get(req.q("done"), ""))
+        body = self.env.get_template(template).render(
+            session=s,
+            csrf=self.codec.csrf(s.sid) if (s and self.codec) else "",
+            path=req.path,
+            prefix=PREFIX,
+            paged=bool(req.q("page_token")),
+            **ctx,
+        )
+        return Response(status, body.encode())
+
+    def today(self, req: Request) -> dt.date:
+        tz = req.session.time_zone if req.session else "UTC"
+        try:
+            return dt.datetime.now(zoneinfo.ZoneInfo(tz)).date()
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return dt.datetime.now(dt.UTC).date()
+
+    # -- ASGI -------------------------------------------------------------------
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> int:
+        started = time.perf_counter()
+        path: str = scope["path"][len(PREFIX) :] or "/"
+        method: str = scope["method"]
+        if path.startswith("/static/"):
+            resp = self._static_file(path[len("/static/") :])
+        else:
+            resp = await self._dispatch(scope, receive, method, path)
+        headers = [
+            (b"content-type", resp.content_type),
+            (b"content-length", str(len(resp.body)).encode()),
+            *SECURITY_HEADERS,
+            *resp.headers,
+        ]
+        if not any(k == b"cache-control" for k, _ in resp.headers):
+            headers.append((b"cache-control", b"no-store"))
+        # The server's time for the page (read by bench/bench_console.py and the browser's devtools).
+        headers.append((b"server-timing", f"app;dur={(time.perf_counter() - started) * 1000:.1f}".encode()))
+        await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else resp.body})
+        return resp.status
+
+    def _static_file(self, name: str) -> Response:
+        cached = self._static.get(name)
+        if cached is None:
+            path = (STATIC / name).resolve()
+            if not name or "/" in name or not path.is_file() or path.parent != STATIC.resolve():
+                return Response(404, b"not found\n", b"text/plain; charset=utf-8")
+            ctype = (mimetypes.guess_type(name)[0] or "application/octet-stream").encode()
+            if ctype.startswith(b"text/") or ctype == b"application/javascript" or name.endswith(".js"):
+                ctype = (b"text/javascript" if name.endswith(".js") else ctype) + b"; charset=utf-8"
+            cached = self._static[name] = (path.read_bytes(), ctype)
+        return Response(200, cached[0], cached[1], [(b"cache-control", b"public, max-age=3600")])
+
+    async def _dispatch(self, scope: dict[str, Any], receive: Any, method: str, path: str) -> Response:
+        verb = "GET" if method == "HEAD" else method
+        match: re.Match[str] | None = None
+        handler: Handler | None = None
+        needs_session = True
+        allowed = False
+        for route_method, pattern, fn, auth in self.routes:
+            m = pattern.fullmatch(path)
+            if m is None:
+                continue
+            allowed = True
+            if route_method == verb:
+                match, handler, needs_session = m, fn, auth
+                break
+        if handler is None or match is None:
+            if allowed:
+                return Response(405, b"method not allowed\n", b"text/plain; charset=utf-8")
+            return Response(404, b"page not found\n", b"text/plain; charset=utf-8")
+        if self.codec is None:
+            body = b"The console is off: set CLICKTRAIL_CONSOLE_SECRET (make run generates one).\n"
+            return Response(503, body, b"text/plain; charset=utf-8")
+        cookies = _cookies(scope)
+        req = Request(method, path, parse_qs(scope.get("query_string", b"").decode("latin-1")), {}, cookies)
+        req.session = self.codec.decode(cookies[COOKIE]) if cookies.get(COOKIE) else None
+        req.pre = cookies.get(PRE_COOKIE, "")
+        if verb == "POST":
+            raw = await _read_body(receive, MAX_FORM_BODY)
+            if raw is None:
+                return Response(413, b"form too large\n", b"text/plain; charset=utf-8")
+            req.form = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
+            bound = req.session.sid if (needs_session and req.session) else req.pre
+            if not self.codec.csrf_ok(bound, req.f("csrf")):
+                return Response(
+                    403,
+                    b"CSRF check failed: reload the page and submit the form again.\n",
+                    b"text/plain; charset=utf-8",
+                )
+        if needs_session and req.session is None:
+            return redirect(f"{PREFIX}/signin")
+        try:
+            return await handler(req, match)
+        except SignInRequired:
+            return redirect(f"{PREFIX}/signin?why=key_refused", self.codec.clear(COOKIE))
+        except ServiceError as exc:
+            status = _HTTP_OF.get(exc.code, 502)
+            return self.render(req, "error.html", status, message=exc.message, fields=exc.fields)
+
+    # -- sign-in ------------------------------------------------------------------
+
+    async def signin_form(self, req: Request, m: re.Match[str], error: str = "", status: int = 200) -> Response:
+        assert self.codec is not None
+        pre = req.pre
+        cookies: list[tuple[bytes, bytes]] = []
+        if len(pre) < 16:
+            pre = _random_token()
+            cookies.append((b"set-cookie", self.codec.cookie(PRE_COOKIE, pre, 3600)))
+        resp = self.render(
+            dataclasses.replace(req, session=None), "signin.html", status,
+            pre_csrf=self.codec.csrf(pre), error=error or _SIGNIN_WHY.get(req.q("why"), ""),
+        )  # fmt: skip
+        resp.headers.extend(cookies)
+        return resp
+
+    async def signin(self, req: Request, m: re.Match[str]) -> Response:
+        assert self.codec is not None
+        key = req.f("api_key")
+        if not key:
+            return await self.signin_form(req, m, "Enter your account's API key.", 400)
+        stub = self.stub(accounts_pb2_grpc.AccountServiceStub, "accounts")
+        try:
+            resp = await stub.GetAccount(
+                accounts_pb2.GetAccountRequest(), metadata=(("authorization", f"Bearer {key}"),)
+            )
+        except grpc.aio.AioRpcError as err:
+            if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                msg = "That API key was not accepted. Check it (clicktrail account create prints it once) and retry."
+                return await self.signin_form(req, m, msg, 401)
+            log.warning("console_signin_failed", code=err.code().name, details=err.details())
+            return await self.signin_form(req, m, f"The accounts service did not answer ({err.code().name}).", 503)
+        session = self.codec.new(key, resp.account)
+        return redirect(
+            f"{PREFIX}/campaigns", self.codec.cookie(COOKIE, self.codec.encode(session)), self.codec.clear(PRE_COOKIE)
+        )
+
+    async def signout(self, req: Request, m: re.Match[str]) -> Response:
+        assert self.codec is not None
+        return redirect(f"{PREFIX}/signin?why=signed_out", self.codec.clear(COOKIE))
+
+    async def home(self, req: Request, m: re.Match[str]) -> Response:
+        return redirect(f"{PREFIX}/campaigns")
+
+    # -- campaigns ----------------------------------------------------------------
+
+    async def campaigns(self, req: Request, m: re.Match[str]) -> Response:
+        links = self.stub(links_pb2_grpc.LinksServiceStub, "links")
+        page = await self.call(
+            req, links.ListCampaigns, lpb.ListCampaignsRequest(page_size=PAGE_SIZE, page_token=req.q("page_token"))
+        )
+        campaigns = list(page.campaigns)
+        today = self.today(req).isoformat()
+        stats: dict[str, Any] = {}
+        error = ""
+        if campaigns:
+            # One report call for the whole page: today's figures grouped by campaign.
+            try:
+                ids = [c.campaign_id for c in campaigns]
+                report = await self.call(
+                    req,
+                    self.stub(reports_pb2_grpc.ReportServiceStub, "analytics").RunCampaignReport,
+                    reports_pb2.RunCampaignReportRequest(
+                        start_date=today, end_date=today, time_zone=req.session.time_zone if req.session else "UTC",
+                        group_by=["campaign"], filters=[reports_pb2.ReportFilter(dimension="campaign", values=ids)],
+                        page_size=len(campaigns),
+                    ),
+                )  # fmt: skip
+                stats = {row.dimensions["campaign"]: _row_view(row) for row in report.rows}
+            except ServiceError as exc:  # the list still shows; the figures say why they are missing
+                error = f"Today's figures are unavailable: {exc.message}"
+        return self.render(
+            req, "campaigns.html", campaigns=campaigns, stats=stats, today=today, error=error,
+            next_page=page.next_page_token, statuses=CAMPAIGN_STATUSES,
+        )  # fmt: skip
+
+    async def _choices(self, req: Request) -> dict[str, Any]:
+        links = self.stub(links_pb2_grpc.LinksServiceStub, "links")
+        partners = await self.call(req, links.ListPartners, lpb.ListPartnersRequest(page_size=200))
+        apps = await self.call(req, links.ListApps, lpb.ListAppsRequest(page_size=200))
+        goals = await self.call(
+            req,
+            self.stub(config_pb2_grpc.GoalServiceStub, "attribution").ListGoals,
+            config_pb2.ListGoalsRequest(page_size=200),
+        )
+        return {
+            "partner_options": [(p.partner_id, p.name) for p in partners.partners],
+            "app_options": [(a.app_id, a.name) for a in apps.apps],
+            "goal_options": [(g.goal_id, g.name) for g in goals.goals],
+            "published": False,
+            "frozen": FROZEN_FIELDS,
+            "types": CAMPAIGN_TYPES,
+            "traffic_types": TRAFFIC_TYPES,
+            "statuses": CAMPAIGN_STATUSES,
+        }
+
+    async def campaign_new(self, req: Request, m: re.Match[str]) -> Response:
+        form = {"status": str(lpb.CAMPAIGN_STATUS_DRAFT), "type": str(lpb.CAMPAIGN_TYPE_APP_INSTALL)}
+        return self.render(req, "campaign_form.html", campaign=None, form=form, fields={}, **await self._choices(req))
+
+    def _campaign_from_form(self, req: Request) -> lpb.Campaign:
+        c = lpb.Campaign(
+            name=req.f("name"),
+            type=_int(req.f("type")),  # type: ignore[arg-type]
+            traffic_type=_int(req.f("traffic_type")),  # type: ignore[arg-type]
+            partner_id=req.f("partner_id"),
+            app_id=req.f("app_id"),
+            status=_int(req.f("status")),  # type: ignore[arg-type]
+            fallback_url=req.f("fallback_url"),
+            target_goal_id=req.f("target_goal_id"),
+        )
+        if req.f("budget_amount"):
+            c.budget.amount = req.f("budget_amount")
+            c.budget.currency_code = req.f("budget_currency") or (req.session.currency if req.session else "USD")
+        return c
+
+    async def campaign_create(self, req: Request, m: re.Match[str]) -> Response:
+        links = self.stub(links_pb2_grpc.LinksServiceStub, "links")
+        try:
+            resp = await self.call(
+                req, links.CreateCampaign, lpb.CreateCampaignRequest(campaign=self._campaign_from_form(req))
+            )
+        except ServiceError as exc:
+            return self.render(
+                req, "campaign_form.html", 400, campaign=None, form=_flat(req.form), error=exc.message,
+                fields=_form_fields(exc.fields, "campaign."), **await self._choices(req),
+            )  # fmt: skip
+        return redirect(f"{PREFIX}/campaigns/{resp.campaign.campaign_id}?done=created")
+
+    async def _campaign_page(
+        self, req: Request, campaign_id: str, *, status: int = 200, form: dict[str, str] | None = None,
+        error: str = "", fields: dict[str, str] | None = None, link_form: dict[str, str] | None = None,
+        link_fields: dict[str, str] | None = None,
+    ) -> Response:  # fmt: skip
+        links = self.stub(links_pb2_grpc.LinksServiceStub, "links")
+        campaign = (await self.call(req, links.GetCampaign, lpb.GetCampaignRequest(campaign_id=campaign_id))).campaign
+        page = await self.call(
+            req,
+            links.ListLinks,
+            lpb.ListLinksRequest(campaign_id=campaign_id, page_size=PAGE_SIZE, page_token=req.q("page_token")),
+        )
+        if form is None:
+            form = {
+                "name": campaign.name, "type": str(campaign.type), "traffic_type": str(campaign.traffic_type),
+                "partner_id": campaign.partner_id, "app_id": campaign.app_id, "status": str(campaign.status),
+                "fallback_url": campaign.fallback_url, "target_goal_id": campaign.target_goal_id,
+                "budget_amount": campaign.budget.amount, "budget_currency": campaign.budget.currency_code,
+            }  # fmt: skip
+        return self.render(
+            req, "campaign_form.html", status, campaign=campaign, form=form, error=error, fields=fields or {},
+            links=list(page.links), next_page=page.next_page_token, link_form=link_form or {},
+            link_fields=link_fields or {},
+            **{**await self._choices(req), "published": campaign.HasField("publish_time")},
+        )  # fmt: skip
+
+    async def campaign(self, req: Request, m: re.Match[str]) -> Response:
+        return await self._campaign_page(req, m["id"])
+
+    async def campaign_update(self, req: Request, m: re.Match[str]) -> Response:
+        links = self.stub(links_pb2_grpc.LinksServiceStub, "links")
+        current = (await self.call(req, links.GetCampaign, lpb.GetCampaignRequest(campaign_id=m["id"]))).campaign
+        wanted = self._campaign_from_form(req)
+        wanted.campaign_id = current.campaign_id
+        published = current.HasField("publish_time")
+        paths = ["name", "status", "fallback_url", "budget"]
+        if not published:
+            paths += list(FROZEN_FIELDS)
+        try:
+            await self.call(
+                req,
+                links.UpdateCampaign,
+                lpb.UpdateCampaignRequest(campaign=wanted, update_mask=field_mask_pb2.FieldMask(paths=paths)),
+            )
+        except ServiceError as exc:
+            return await self._campaign_page(
+                req, m["id"], status=400, form=_flat(req.form), error=exc.message,
+                fields=_form_fields(exc.fields, "campaign."),
+            )  # fmt: skip
+        return redirect(f"{PREFIX}/campaigns/{current.campaign_id}?done=saved")
+
+    async def link_create(self, req: Request, m: re.Match[str]) -> Response:
+        links = self.stub(links_pb2_grpc.LinksServiceStub, "links")
+        link = lpb.Link(
+            campaign_id=m["id"], name=req.f("name"), destination_url=req.f("destination_url"),
+            ios_url=req.f("ios_url"), android_url=req.f("android_url"), desktop_url=req.f("desktop_url"),
+        )  # fmt: skip
+        try:
+            await self.call(req, links.CreateLink, lpb.CreateLinkRequest(link=link))
+        except ServiceError as exc:
+            return await self._campaign_page(
+                req, m["id"], status=400, error=exc.message, link_form=_flat(req.form),
+                link_fields=_form_fields(exc.fields, "link."),
+            )  # fmt: skip
+        return redirect(f"{PREFIX}/campaigns/{m['id']}?done=link_created#links")
+
+    async def partners(self, req: Request, m: re.Match[str], **ctx: Any) -> Response:
+        links = self.stub(links_pb2_grpc.LinksServiceStub, "links")
+        page = await self.call(
+            req, links.ListPartners, lpb.ListPartnersRequest(page_size=PAGE_SIZE, page_token=req.q("page_token"))
+        )
+        apps = await self.call(req, links.ListApps, lpb.ListAppsRequest(page_size=PAGE_SIZE))
+        ctx.setdefault("form", {})
+        ctx.setdefault("fields", {})
+        return self.render(
+            req, "partners.html", ctx.pop("status", 200), partners=list(page.partners), apps=list(apps.apps),
+            next_page=page.next_page_token, **ctx,
+        )  # fmt: skip
+
+    async def partner_create(self, req: Request, m: re.Match[str]) -> Response:
+        links = self.stub(links_pb2_grpc.LinksServiceStub, "links")
+        try:
+            await self.call(req, links.CreatePartner, lpb.CreatePartnerRequest(partner=lpb.Partner(name=req.f("name"))))
+        except ServiceError as exc:
+            return await self.partners(
+                req, m, status=400, error=exc.message, form=_flat(req.form), fields=_form_fields(exc.fields, "partner.")
+            )
+        return redirect(f"{PREFIX}/partners?done=partner_created")
+
+    # -- reports ------------------------------------------------------------------
+
+    def _report_params(self, req: Request) -> dict[str, Any]:
+        today = self.today(req)
+        start = req.q("from") or (today - dt.timedelta(days=6)).isoformat()
+        end = req.q("to") or today.isoformat()
+        group_by = [g for g in req.qs("group_by") if g in REPORT_DIMENSIONS] or ["campaign"]
+        filters: dict[str, list[str]] = {}
+        for dim in FILTERABLE:
+            raw = req.q(f"f_{dim}")
+            if raw:
+                filters[dim] = [v.strip() for v in raw.split(",") if v.strip()]
+        return {"from": start, "to": end, "group_by": group_by, "filters": filters}
+
+    def _report_request(self, req: Request, p: dict[str, Any], **kw: Any) -> reports_pb2.RunCampaignReportRequest:
+        return reports_pb2.RunCampaignReportRequest(
+            start_date=p["from"], end_date=p["to"], time_zone=req.session.time_zone if req.session else "UTC",
+            filters=[reports_pb2.ReportFilter(dimension=d, values=v) for d, v in p["filters"].items()], **kw,
+        )  # fmt: skip
+
+    async def report(self, req: Request, m: re.Match[str]) -> Response:
+        p = self._report_params(req)
+        reports = self.stub(reports_pb2_grpc.ReportServiceStub, "analytics")
+        error = ""
+        fields: dict[str, str] = {}
+        table: Any = None
+        names: dict[str, str] = {}
+        chart: dict[str, Any] = {"days": [], "clicks": [], "installs": [], "conversions": [], "breakpoints": []}
+        try:
+            # The table's page, the chart's days and (for the campaign column) the names, at once.
+            calls = [
+                self.call(
+                    req,
+                    reports.RunCampaignReport,
+                    self._report_request(req, p, group_by=p["group_by"], page_size=50, page_token=req.q("page_token")),
+                ),
+                self.call(
+                    req,
+                    reports.RunCampaignReport,
+                    self._report_request(req, p, group_by=["day"], order_by="day", page_size=400),
+                ),
+            ]
+            if "campaign" in p["group_by"]:
+                links = self.stub(links_pb2_grpc.LinksServiceStub, "links")
+                calls.append(self.call(req, links.ListCampaigns, lpb.ListCampaignsRequest(page_size=1000)))
+            results: list[Any] = []
+            for r in await asyncio.gather(*calls, return_exceptions=True):
+                if isinstance(r, BaseException):
+                    raise r
+                results.append(r)
+            table, by_day = results[0], results[1]
+            if len(results) > 2:
+                names = {c.campaign_id: c.name for c in results[2].campaigns}
+            got = {row.dimensions["day"]: row for row in by_day.rows}
+            for day in _days(p["from"], p["to"]) or sorted(got):
+                row = got.get(day)  # days without traffic are drawn as zeros
+                chart["days"].append(day)
+                chart["clicks"].append(row.clicks if row else 0)
+                chart["installs"].append(row.installs if row else 0)
+                chart["conversions"].append(row.conversions if row else 0)
+            for b in by_day.breakpoints:
+                when = b.effective_time.ToDatetime(dt.UTC)
+                chart["breakpoints"].append({
+                    "day": _local_day(when, req.session.time_zone if req.session else "UTC"),
+                    "label": f"window {_duration(b.conversion_window)} ({', '.join(b.changed_fields) or 'changed'})",
+                })  # fmt: skip
+        except ServiceError as exc:
+            error, fields = exc.message, exc.fields
+        query = {"from": p["from"], "to": p["to"], "group_by": p["group_by"]}
+        query.update({f"f_{d}": ",".join(v) for d, v in p["filters"].items()})
+        return self.render(
+            req, "report.html", 400 if error else 200, p=p, dims=REPORT_DIMENSIONS, filterable=FILTERABLE,
+            rows=[_row_view(r) for r in table.rows] if table else [], totals=_row_view(table.totals) if table else None,
+            total_rows=table.total_rows if table else 0, next_page=table.next_page_token if table else "",
+            chart=orjson.dumps(chart).decode(), breakpoints=chart["breakpoints"], error=error, fields=fields,
+            query=urlencode(query, doseq=True), names=names,
+        )  # fmt: skip
+
+    async def report_csv(self, req: Request, m: re.Match[str]) -> Response:
+        p = self._report_params(req)
+        reports = self.stub(reports_pb2_grpc.ReportServiceStub, "analytics")
+        out = io.StringIO()
+        w = csv.writer(out)
+        w.writerow([*p["group_by"], *_CSV_COUNTS, "currency", "revenue", "cost", "profit", "roi", "epc", "cpi"])
+        token, written = "", 0
+        while True:
+            page = await self.call(
+                req,
+                reports.RunCampaignReport,
+                self._report_request(req, p, group_by=p["group_by"], page_size=10_000, page_token=token),
+            )
+            for row in page.rows:
+                head = [row.dimensions.get(d, "") for d in p["group_by"]]
+                counts = [getattr(row, c) for c in _CSV_COUNTS]
+                for money in row.money or [None]:
+                    if money is None:
+                        w.writerow([*head, *counts, *[""] * 7])
+                    else:
+                        roi = f"{money.roi:.4f}" if money.HasField("roi") else ""
+                        w.writerow([
+                            *head, *counts, money.currency_code, money.revenue.amount, money.cost.amount,
+                            money.profit.amount, roi, money.epc.amount, money.cpi.amount,
+                        ])  # fmt: skip
+                written += 1
+            token = page.next_page_token
+            if not token or written >= CSV_MAX_ROWS:
+                break
+        name = f"report_{p['from']}_{p['to']}.csv"
+        return Response(
+            200, out.getvalue().encode(), b"text/csv; charset=utf-8",
+            [(b"content-disposition", f'attachment; filename="{name}"'.encode())],
+        )  # fmt: skip
+
+    # -- product metrics ----------------------------------------------------------
+
+    async def metrics(self, req: Request, m: re.Match[str]) -> Response:
+        links = self.stub(links_pb2_grpc.LinksServiceStub, "links")
+        apps = list((await self.call(req, links.ListApps, lpb.ListAppsRequest(page_size=200))).apps)
+        today = self.today(req)
+        app_id = req.q("app_id") or (apps[0].app_id if apps else "")
+        start = req.q("from") or (today - dt.timedelta(days=29)).isoformat()
+        end = req.q("to") or today.isoformat()
+        steps_text = req.q("steps")
+        tz = req.session.time_zone if req.session else "UTC"
+        ctx: dict[str, Any] = {"apps": apps, "app_id": app_id, "from": start, "to": end, "steps": steps_text}
+        data: dict[str, Any] = {"active": [], "retention": [], "revenue": {}, "funnel": []}
+        error = ""
+        if app_id:
+            svc = self.stub(metrics_pb2_grpc.MetricsServiceStub, "analytics")
+            common: dict[str, Any] = {"app_id": app_id, "start_date": start, "end_date": end, "time_zone": tz}
+            try:
+                active = await self.call(req, svc.GetActiveUsers, metrics_pb2.GetActiveUsersRequest(**common))
+                data["active"] = [{"date": d.date, "dau": d.dau, "wau": d.wau, "mau": d.mau} for d in active.days]
+                retention = await self.call(
+                    req, svc.GetRetention, metrics_pb2.GetRetentionRequest(days=[1, 3, 7, 14, 30], **common)
+                )
+                data["retention"] = [
+                    {"date": c.date, "users": c.users, "points": [
+                        {"day": pt.day, "rate": pt.rate, "complete": pt.complete} for pt in c.points
+                    ]} for c in retention.cohorts
+                ]  # fmt: skip
+                revenue = await self.call(req, svc.GetRevenue, metrics_pb2.GetRevenueRequest(**common))
+                by_day: dict[str, dict[str, float]] = {}
+                for r in revenue.rows:
+                    cur = by_day.setdefault(r.revenue.currency_code or "?", {})
+                    cur[r.date] = cur.get(r.date, 0.0) + float(r.revenue.amount or 0)
+                data["revenue"] = by_day
+                steps = _funnel_steps(steps_text)
+                if steps:
+                    funnel = await self.call(req, svc.GetFunnel, metrics_pb2.GetFunnelRequest(steps=steps, **common))
+                    data["funnel"] = [
+                        {"step": s.step.screen or s.step.action, "users": s.users}
+                        for s in funnel.steps
+                    ]
+            except ServiceError as exc:
+                error = exc.message
+        return self.render(
+            req, "metrics.html", 400 if error else 200, data=data, chart=orjson.dumps(data).decode(),
+            error=error, **ctx,
+        )  # fmt: skip
+
+    # -- postbacks ----------------------------------------------------------------
+
+    async def templates(self, req: Request, m: re.Match[str]) -> Response:
+        svc = self.stub(postbacks_pb2_grpc.PostbackServiceStub, "postbacks")
+        page = await self.call(
+            req, svc.ListTemplates, ppb.ListTemplatesRequest(page_size=PAGE_SIZE, page_token=req.q("page_token"))
+        )
+        rows = [to_dict(t) for t in page.templates]
+        return self.render(
+            req, "list.html", title="Postback templates", rows=rows, next_page=page.next_page_token,
+            columns=["template_id", "name", "partner_id", "trigger", "goal_id", "method", "url_template", "enabled"],
+            query="",
+        )  # fmt: skip
+
+    async def deliveries(self, req: Request, m: re.Match[str]) -> Response:
+        svc = self.stub(postbacks_pb2_grpc.PostbackServiceStub, "postbacks")
+        statuses = [n for n in (_int(s) for s in req.qs("status")) if n in dict(DELIVERY_STATUSES)]
+        page = await self.call(
+            req,
+            svc.ListDeliveries,
+            ppb.ListDeliveriesRequest(
+                page_size=PAGE_SIZE, page_token=req.q("page_token"), statuses=statuses,  # type: ignore[arg-type]
+            ),
+        )  # fmt: skip
+        return self.render(
+            req, "deliveries.html", deliveries=list(page.deliveries), next_page=page.next_page_token,
+            statuses=DELIVERY_STATUSES, chosen=statuses, dead=DEAD_LETTERS,
+            query=urlencode({"status": statuses}, doseq=True),
+        )  # fmt: skip
+
+    async def retry(self, req: Request, m: re.Match[str]) -> Response:
+        svc = self.stub(postbacks_pb2_grpc.PostbackServiceStub, "postbacks")
+        await self.call(req, svc.RetryDelivery, ppb.RetryDeliveryRequest(delivery_id=m["id"]))
+        return redirect(f"{PREFIX}/postbacks/deliveries?done=retried")
+
+    async def inbound(self, req: Request, m: re.Match[str]) -> Response:
+        svc = self.stub(attribution_pb2_grpc.AttributionServiceStub, "attribution")
+        page = await self.call(
+            req,
+            svc.ListInboundPostbacks,
+            attribution_pb2.ListInboundPostbacksRequest(page_size=PAGE_SIZE, page_token=req.q("page_token")),
+        )
+        rows = [to_dict(p) for p in page.postbacks]
+        columns = list(dict.fromkeys(k for r in rows for k in r)) or ["postback_id"]
+        return self.render(
+            req, "list.html", title="Inbound postbacks", rows=rows, next_page=page.next_page_token,
+            columns=columns[:9], query="",
+        )  # fmt: skip
+
+    # -- goals, tariffs, rules ------------------------------------------------------
+
+    async def goals(self, req: Request, m: re.Match[str]) -> Response:
+        svc = self.stub(config_pb2_grpc.GoalServiceStub, "attribution")
+        page = await self.call(
+            req, svc.ListGoals, config_pb2.ListGoalsRequest(page_size=PAGE_SIZE, page_token=req.q("page_token"))
+        )
+        rows = [to_dict(g) for g in page.goals]
+        columns = list(dict.fromkeys(k for r in rows for k in r)) or ["goal_id", "name"]
+        return self.render(
+            req, "list.html", title="Goals", rows=rows, next_page=page.next_page_token, columns=columns[:9], query=""
+        )
+
+    async def tariffs(self, req: Request, m: re.Match[str], **ctx: Any) -> Response:
+        svc = self.stub(config_pb2_grpc.TariffServiceStub, "attribution")
+        campaign_id = req.q("campaign_id")
+        page = await self.call(
+            req,
+            svc.ListTariffs,
+            config_pb2.ListTariffsRequest(page_size=PAGE_SIZE, page_token=req.q("page_token"), campaign_id=campaign_id),
+        )
+        links = self.stub(links_pb2_grpc.LinksServiceStub, "links")
+        campaigns = await self.call(req, links.ListCampaigns, lpb.ListCampaignsRequest(page_size=1000))
+        names = {c.campaign_id: c.name for c in campaigns.campaigns}
+        ctx.setdefault("form", {"campaign_id": campaign_id, "currency": req.session.currency if req.session else ""})
+        ctx.setdefault("fields", {})
+        return self.render(
+            req, "tariffs.html", ctx.pop("status", 200), tariffs=list(page.tariffs), next_page=page.next_page_token,
+            names=names, models=TARIFF_MODELS, query=urlencode({"campaign_id": campaign_id}) if campaign_id else "",
+            **ctx,
+        )  # fmt: skip
+
+    async def tariff_create(self, req: Request, m: re.Match[str]) -> Response:
+        svc = self.stub(config_pb2_grpc.TariffServiceStub, "attribution")
+        tariff = config_pb2.Tariff(
+            campaign_id=req.f("campaign_id"), model=_int(req.f("model")),  # type: ignore[arg-type]
+            percent=req.f("percent"), effective_date=req.f("effective_date"),
+        )  # fmt: skip
+        if req.f("amount"):
+            tariff.amount.amount = req.f("amount")
+            tariff.amount.currency_code = req.f("currency")
+        try:
+            await self.call(req, svc.CreateTariff, config_pb2.CreateTariffRequest(tariff=tariff))
+        except ServiceError as exc:
+            fields = {k.removeprefix("tariff.").split(".")[0]: v for k, v in exc.fields.items()}
+            return await self.tariffs(req, m, status=400, error=exc.message, form=_flat(req.form), fields=fields)
+        return redirect(f"{PREFIX}/tariffs?done=tariff_created")
+
+    async def rules(self, req: Request, m: re.Match[str]) -> Response:
+        svc = self.stub(rules_pb2_grpc.RuleServiceStub, "analytics")
+        page = await self.call(
+            req, svc.ListRules, rules_pb.ListRulesRequest(page_size=PAGE_SIZE, page_token=req.q("page_token"))
+        )
+        return self.render(req, "rules.html", rules=list(page.rules), next_page=page.next_page_token)
+
+    async def rule_runs(self, req: Request, m: re.Match[str]) -> Response:
+        svc = self.stub(rules_pb2_grpc.RuleServiceStub, "analytics")
+        rule = (await self.call(req, svc.GetRule, rules_pb.GetRuleRequest(rule_id=m["id"]))).rule
+        page = await self.call(
+            req,
+            svc.ListRuleRuns,
+            rules_pb.ListRuleRunsRequest(rule_id=m["id"], page_size=PAGE_SIZE, page_token=req.q("page_token")),
+        )
+        return self.render(req, "rule_runs.html", rule=rule, runs=list(page.runs), next_page=page.next_page_token)
+
+
+    async def rule_run(self, req: Request, m: re.Match[str]) -> Response:
+        """Run a rule now; a dry run records what it would do and changes nothing."""
+        svc = self.stub(rules_pb2_grpc.RuleServiceStub, "analytics")
+        dry = req.f("dry_run") == "1"
+        await self.call(req, svc.RunRule, rules_pb.RunRuleRequest(rule_id=m["id"], dry_run=dry))
+        return redirect(f"{PREFIX}/rules/{m['id']}/runs?done=ran")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+_NOTICES = {
+    "created": "Campaign created.",
+    "saved": "Campaign saved.",
+    "link_created": "Link created.",
+    "retried": "Delivery queued for another attempt.",
+    "partner_created": "Partner created.",
+    "ran": "Rule run recorded below.",
+    "tariff_created": "Tariff created.",
+}
+# Why the sign-in page shows (fixed texts: nothing from the URL is echoed).
+_SIGNIN_WHY = {
+    "key_refused": "Your API key is no longer accepted (rotated?): sign in again.",
+    "signed_out": "Signed out.",
+}
+_HTTP_OF = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.FAILED_PRECONDITION: 409,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+}
+_CSV_COUNTS = ("clicks", "unique_clicks", "impressions", "installs", "conversions", "approved_conversions", "cr")
+
+
+def _random_token() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(24)
+
+
+def _cookies(scope: dict[str, Any]) -> dict[str, str]:
+    raw = b"; ".join(v for k, v in scope["headers"] if k == b"cookie")
+    if not raw:
+        return {}
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(raw.decode("latin-1"))
+    except CookieError:
+        return {}
+    return {k: morsel.value for k, morsel in jar.items()}
+
+
+async def _read_body(receive: Any, limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return 0
+
+
+def _flat(form: dict[str, list[str]]) -> dict[str, str]:
+    return {k: v[0] for k, v in form.items() if v}
+
+
+def _form_fields(violations: dict[str, str], prefix: str) -> dict[str, str]:
+    """Field violations keyed by form field: "campaign.budget.amount" -> "budget_amount"."""
+    out: dict[str, str] = {}
+    for field, description in violations.items():
+        name = field.removeprefix(prefix)
+        if name.startswith("budget"):
+            name = "budget_amount"
+        out[name] = description
+    return out
+
+
+def _row_view(row: reports_pb2.ReportRow) -> dict[str, Any]:
+    money = row.money[0] if row.money else None
+    return {
+        "dimensions": dict(row.dimensions),
+        "clicks": row.clicks,
+        "unique_clicks": row.unique_clicks,
+        "impressions": row.impressions,
+        "installs": row.installs,
+        "conversions": row.conversions,
+        "approved": row.approved_conversions,
+        "cr": row.cr,
+        "revenue": money_text(money.revenue) if money else "",
+        "cost": money_text(money.cost) if money else "",
+        "profit": money_text(money.profit) if money else "",
+        "roi": f"{money.roi * 100:.1f}%" if money and money.HasField("roi") else "",
+        "more_currencies": len(row.money) - 1 if row.money else 0,
+    }
+
+
+def _days(start: str, end: str) -> list[str]:
+    """Every day from start to end (at most 400), or [] when the dates do not parse."""
+    try:
+        first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    except ValueError:
+        return []
+    n = (last - first).days + 1
+    return [(first + dt.timedelta(days=i)).isoformat() for i in range(n)] if 0 < n <= 400 else []
+
+
+def _duration(d: Any) -> str:
+    s = d.seconds
+    if s and s % 86400 == 0:
+        return f"{s // 86400}d"
+    if s and s % 3600 == 0:
+        return f"{s // 3600}h"
+    return f"{s}s"
+
+
+def _local_day(when: dt.datetime, tz: str) -> str:
+    try:
+        return when.astimezone(zoneinfo.ZoneInfo(tz)).date().isoformat()
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return when.date().isoformat()
+
+
+def _funnel_steps(text: str) -> list[metrics_pb2.FunnelStep]:
+    """"screen:home, action:purchase" -> funnel steps (a bare name is a screen)."""
+    steps = []
+    for part in text.split(","):
+        kind, sep, name = part.strip().partition(":")
+        if not part.strip():
+            continue
+        if not sep:
+            steps.append(metrics_pb2.FunnelStep(screen=kind.strip()))
+        elif kind.strip() == "action":
+            steps.append(metrics_pb2.FunnelStep(action=name.strip()))
+        else:
+            steps.append(metrics_pb2.FunnelStep(screen=name.strip()))
+    return steps
