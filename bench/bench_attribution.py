@@ -27,8 +27,6 @@ import json
 import os
 import random
 import secrets
-import shutil
-import subprocess
 import time
 import uuid
 from typing import Any
@@ -49,6 +47,7 @@ from bench.common import (
     check_alive,
     children,
     free_port,
+    run_wrk_script,
     scratch_database,
     spawn,
     wait_grpc_serving,
@@ -355,24 +354,14 @@ end
 
 
 def run_postbacks(url: str, token: str, ids: list[str], seconds: int, connections: int) -> dict[str, Any]:
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
     work = RESULTS / "work"
     work.mkdir(parents=True, exist_ok=True)
-    script, ids_path = work / "postbacks.lua", work / "postback-ids.txt"
-    script.write_text(POSTBACK_LUA)
+    ids_path = work / "postback-ids.txt"
     ids_path.write_text("\n".join(ids) + "\n")
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url]
-    env = {**os.environ, "CLICKTRAIL_WRK_IDS": str(ids_path), "CLICKTRAIL_WRK_TOKEN": token}
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=seconds + 60, check=False)
-    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
-    if out.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
-    raw = json.loads(line[len("WRK_JSON ") :])
-    secs = raw["duration_us"] / 1e6
-    return {"command": " ".join(cmd), "requests": raw["requests"], "ok": raw["ok"], "non_200": raw["other"],
-            "socket_errors": raw["errors"], "seconds": round(secs, 2), "per_s": raw["ok"] / secs if secs else 0.0,
-            "p50_ms": raw["p50_us"] / 1000, "p99_ms": raw["p99_us"] / 1000}  # fmt: skip
+    env = {"CLICKTRAIL_WRK_IDS": str(ids_path), "CLICKTRAIL_WRK_TOKEN": token}
+    r = run_wrk_script("postbacks", POSTBACK_LUA, url, seconds, threads=2, connections=connections, env=env)
+    r["non_200"] = r.pop("other")
+    return r
 
 
 # --------------------------------------------------------------------------- the run

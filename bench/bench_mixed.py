@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import secrets
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from bench.common import (
     children,
     free_port,
     run_wrk,
+    run_wrk_script,
     scratch_database,
     spawn,
     wait_grpc_serving,
@@ -114,21 +114,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_events(url: str, app_key: str, seconds: int, connections: int) -> dict[str, Any]:
-    work = RESULTS / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    script = work / "events.lua"
-    script.write_text(EVENTS_LUA)
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url]
-    env = {**os.environ, "CLICKTRAIL_WRK_KEY": app_key, "CLICKTRAIL_WRK_BATCH": str(EVENTS_PER_BATCH)}
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=seconds + 60, check=False)
-    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
-    if out.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
-    raw = json.loads(line[len("WRK_JSON ") :])
-    secs = raw["duration_us"] / 1e6
-    return {"requests": raw["requests"], "ok": raw["ok"], "non_2xx": raw["other"], "socket_errors": raw["errors"],
-            "seconds": secs, "per_s": raw["ok"] / secs, "p50_ms": raw["p50_us"] / 1000,
-            "p99_ms": raw["p99_us"] / 1000}  # fmt: skip
+    env = {"CLICKTRAIL_WRK_KEY": app_key, "CLICKTRAIL_WRK_BATCH": str(EVENTS_PER_BATCH)}
+    r = run_wrk_script("events", EVENTS_LUA, url, seconds, threads=1, connections=connections, env=env)
+    r["non_2xx"] = r.pop("other")
+    return r
 
 
 def _cpu_seconds(pids: list[int]) -> float:

@@ -311,3 +311,28 @@ def run_wrk(url: str, seconds: int, *, threads: int = 2, connections: int = 64, 
         ids=ids,
         raw=raw,
     )
+
+
+def run_wrk_script(
+    name: str, script: str, url: str, seconds: int, *, threads: int, connections: int, env: dict[str, str]
+) -> dict[str, Any]:
+    """Runs wrk with a Lua ``script`` that ends by printing one ``WRK_JSON {...}``
+    line with requests, duration_us, ok, other, p50_us, p99_us and errors; answers
+    those figures with ok/s and milliseconds."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
+    work = RESULTS / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / f"{name}.lua"
+    path.write_text(script)
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(path), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **env}, timeout=seconds + 60,
+                         check=False)  # fmt: skip
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
+    if out.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    raw = json.loads(line[len("WRK_JSON ") :])
+    secs = raw["duration_us"] / 1e6
+    return {"command": " ".join(cmd), "requests": raw["requests"], "ok": raw["ok"], "other": raw["other"],
+            "socket_errors": raw["errors"], "seconds": round(secs, 2), "per_s": raw["ok"] / secs if secs else 0.0,
+            "p50_ms": raw["p50_us"] / 1000, "p99_ms": raw["p99_us"] / 1000}  # fmt: skip

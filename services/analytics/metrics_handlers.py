@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import re
 import zoneinfo
 from typing import Any
 
@@ -22,12 +21,12 @@ from libs.api import format_money
 from libs.errors import NotFound, Validator
 from libs.grpc_server import ServiceContext
 from services.analytics import metrics as m
+from services.analytics.reports_handlers import parse_date
 from services.analytics.rollup import Rollup, RollupRunner
 
 ROLLUPS: list[Rollup] = m.ROLLUPS
 
 MAX_RANGE_DAYS = 366
-MIN_DATE = dt.date(2000, 1, 1)
 DEFAULT_LOOKBACK = 30
 MAX_LOOKBACK = 365
 DEFAULT_RETENTION_DAYS = (1, 7, 30)
@@ -37,26 +36,8 @@ DEFAULT_FUNNEL_WINDOW = dt.timedelta(days=1)
 MAX_FUNNEL_WINDOW = dt.timedelta(days=90)
 DEFAULT_TOP_MESSAGES, MAX_TOP_MESSAGES = 10, 100
 MAX_STEP_NAME = 128
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 _APP_EXISTS = "SELECT 1 FROM links.apps WHERE account_id = $1 AND app_id = $2"
-
-
-def _date(v: Validator, value: str, field: str) -> dt.date | None:
-    if not value:
-        v.add(field, "is required (YYYY-MM-DD)")
-        return None
-    try:
-        day = dt.date.fromisoformat(value) if _DATE.match(value) else None
-    except ValueError:
-        day = None
-    if day is None:
-        v.add(field, f"{value!r} is not a date like 2024-05-01")
-        return None
-    if day < MIN_DATE or day > dt.date(2100, 1, 1):
-        v.add(field, f"must be between {MIN_DATE} and 2100-01-01")
-        return None
-    return day
 
 
 def _days(v: Validator, request: Any) -> m.Days | None:
@@ -64,8 +45,8 @@ def _days(v: Validator, request: Any) -> m.Days | None:
     (violations go to ``v``)."""
     if not request.app_id:
         v.add("app_id", "is required")
-    first = _date(v, request.start_date, "start_date")
-    last = _date(v, request.end_date, "end_date")
+    first = parse_date(v, "start_date", request.start_date)
+    last = parse_date(v, "end_date", request.end_date)
     tz_name = request.time_zone or "UTC"
     tz: zoneinfo.ZoneInfo | None
     try:
