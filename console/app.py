@@ -35,12 +35,21 @@ from clicktrail.links.v1 import links_pb2 as lpb
 from clicktrail.links.v1 import links_pb2_grpc
 from clicktrail.postbacks.v1 import postbacks_pb2 as ppb
 from clicktrail.postbacks.v1 import postbacks_pb2_grpc
-from google.protobuf import field_mask_pb2
+from clicktrail.type.v1 import money_pb2
+from google.protobuf import duration_pb2, field_mask_pb2
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
-from cli.common import field_violations
+from cli.commands.postbacks import pairs
+from cli.common import UsageError, field_violations
 from console.session import COOKIE, PRE_COOKIE, Session, SessionCodec, secure_default
+from libs.conditions import (
+    describe_goal_condition,
+    describe_rule_condition,
+    parse_goal_condition,
+    parse_rule_condition,
+    parse_window,
+)
 from libs.config import Settings
 from libs.grpc_client import ChannelPool
 from libs.logging import get_logger
@@ -52,6 +61,9 @@ STATIC = HERE / "static"
 PREFIX = "/console"
 MAX_FORM_BODY = 64 * 1024
 PAGE_SIZE = 25
+# The pager's "Previous" link: the tokens of the pages before this one, in the query string (bounded).
+MAX_PREV_TOKENS = 20
+MAX_TOKEN_LEN = 512
 REPORT_DIMENSIONS = (
     "campaign", "link", "partner", "app", "country", "device_type", "os", "day", "hour",
     *(f"sub{i}" for i in range(1, 11)),
@@ -82,6 +94,20 @@ CAMPAIGN_STATUSES = enum_names(lpb.CampaignStatus, "CAMPAIGN_STATUS_")
 DELIVERY_STATUSES = enum_names(ppb.DeliveryStatus, "DELIVERY_STATUS_")
 TARIFF_MODELS = enum_names(config_pb2.TariffModel, "TARIFF_MODEL_")
 DEAD_LETTERS = (ppb.DELIVERY_STATUS_FAILED, ppb.DELIVERY_STATUS_DEAD)
+GOAL_KINDS = enum_names(config_pb2.GoalKind, "GOAL_KIND_")
+OCCURRENCES = enum_names(config_pb2.Occurrence, "OCCURRENCE_")
+# What the goal form edits (UpdateGoal's mask: only what changed, so a published campaign's goal can be renamed).
+GOAL_FIELDS = ("name", "event", "kind", "occurrence", "nth", "value_path", "currency_path", "conditions")
+TEMPLATE_TRIGGERS = enum_names(ppb.Trigger, "TRIGGER_")
+SENDING_MODES = enum_names(ppb.SendingMode, "SENDING_MODE_")
+HTTP_METHODS = [(n, name.upper()) for n, name in enum_names(ppb.HttpMethod, "HTTP_METHOD_")]
+# What the template form edits (partner_id is fixed at create).
+TEMPLATE_FIELDS = ("name", "app_id", "trigger", "goal_id", "sending_mode", "method", "url_template", "body_template",
+                   "headers", "enabled")  # fmt: skip
+RULE_ACTIONS = [
+    (f.name, f.name.replace("_", " ")) for f in rules_pb.RuleAction.DESCRIPTOR.oneofs_by_name["kind"].fields
+]
+RULE_GROUPS = ("campaign", *(f"sub{i}" for i in range(1, 11)))
 
 
 def to_dict(msg: Message) -> dict[str, Any]:
@@ -177,6 +203,10 @@ class Console:
             run_statuses=dict(enum_names(rules_pb.RunStatus, "RUN_STATUS_")),
             outcomes=dict(enum_names(rules_pb.ActionOutcome, "ACTION_OUTCOME_")),
             model_names=dict(TARIFF_MODELS),
+            kind_names=dict(GOAL_KINDS), occurrence_names=dict(OCCURRENCES),
+            trigger_names=dict(TEMPLATE_TRIGGERS), method_names=dict(HTTP_METHODS),
+            goal_condition=describe_goal_condition, rule_condition=describe_rule_condition, page_href=_page_href,
+            duration=_duration,
         )
         self._pools: dict[str, ChannelPool] = {}
         self._stubs: dict[tuple[type, int], Any] = {}
@@ -200,13 +230,30 @@ class Console:
             (get, re.compile(r"/reports\.csv"), self.report_csv, True),
             (get, re.compile(r"/metrics"), self.metrics, True),
             (get, re.compile(r"/postbacks"), self.templates, True),
+            (get, re.compile(r"/postbacks/new"), self.template_new, True),
+            (post, re.compile(r"/postbacks/new"), self.template_create, True),
+            (get, re.compile(r"/postbacks/(?P<id>pbt_[A-Za-z0-9_-]{1,60})"), self.template, True),
+            (post, re.compile(r"/postbacks/(?P<id>pbt_[A-Za-z0-9_-]{1,60})"), self.template_update, True),
+            (get, re.compile(r"/postbacks/(?P<id>pbt_[A-Za-z0-9_-]{1,60})/delete"), self.template_delete, True),
+            (post, re.compile(r"/postbacks/(?P<id>pbt_[A-Za-z0-9_-]{1,60})/delete"), self.template_delete, True),
             (get, re.compile(r"/postbacks/deliveries"), self.deliveries, True),
             (post, re.compile(r"/postbacks/deliveries/(?P<id>[A-Za-z0-9_-]{1,64})/retry"), self.retry, True),
             (get, re.compile(r"/postbacks/inbound"), self.inbound, True),
             (get, re.compile(r"/goals"), self.goals, True),
+            (get, re.compile(r"/goals/new"), self.goal_new, True),
+            (post, re.compile(r"/goals/new"), self.goal_create, True),
+            (get, re.compile(r"/goals/(?P<id>[A-Za-z0-9_-]{1,64})"), self.goal, True),
+            (post, re.compile(r"/goals/(?P<id>[A-Za-z0-9_-]{1,64})"), self.goal_update, True),
+            (get, re.compile(r"/goals/(?P<id>[A-Za-z0-9_-]{1,64})/delete"), self.goal_delete, True),
+            (post, re.compile(r"/goals/(?P<id>[A-Za-z0-9_-]{1,64})/delete"), self.goal_delete, True),
             (get, re.compile(r"/tariffs"), self.tariffs, True),
             (post, re.compile(r"/tariffs"), self.tariff_create, True),
             (get, re.compile(r"/rules"), self.rules, True),
+            (get, re.compile(r"/rules/new"), self.rule_new, True),
+            (post, re.compile(r"/rules/new"), self.rule_create, True),
+            (post, re.compile(r"/rules/(?P<id>[A-Za-z0-9_-]{1,64})/(?P<flag>enabled|dry_run)"), self.rule_flag, True),
+            (get, re.compile(r"/rules/(?P<id>[A-Za-z0-9_-]{1,64})/delete"), self.rule_delete, True),
+            (post, re.compile(r"/rules/(?P<id>[A-Za-z0-9_-]{1,64})/delete"), self.rule_delete, True),
             (get, re.compile(r"/rules/(?P<id>[A-Za-z0-9_-]{1,64})/runs"), self.rule_runs, True),
             (post, re.compile(r"/rules/(?P<id>[A-Za-z0-9_-]{1,64})/runs"), self.rule_run, True),
         ]
@@ -254,6 +301,8 @@ class Console:
             path=req.path,
             prefix=PREFIX,
             paged=bool(req.q("page_token")),
+            page_token=req.q("page_token"),
+            prev_tokens=_prev_tokens(req),
             **ctx,
         )
         return Response(status, body.encode())
@@ -731,14 +780,89 @@ class Console:
 
     async def templates(self, req: Request, m: re.Match[str]) -> Response:
         svc = self.stub(postbacks_pb2_grpc.PostbackServiceStub, "postbacks")
+        partner_id = req.q("partner_id")
         page = await self.call(
-            req, svc.ListTemplates, ppb.ListTemplatesRequest(page_size=PAGE_SIZE, page_token=req.q("page_token"))
+            req,
+            svc.ListTemplates,
+            ppb.ListTemplatesRequest(page_size=PAGE_SIZE, page_token=req.q("page_token"), partner_id=partner_id),
         )
-        rows = [to_dict(t) for t in page.templates]
+        choices = await self._choices(req)
         return self.render(
-            req, "list.html", title="Postback templates", rows=rows, next_page=page.next_page_token,
-            columns=["template_id", "name", "partner_id", "trigger", "goal_id", "method", "url_template", "enabled"],
-            query="",
+            req, "templates.html", templates=list(page.templates), next_page=page.next_page_token,
+            partner_id=partner_id, partner_names=dict(choices["partner_options"]),
+            goal_names=dict(choices["goal_options"]), query=urlencode({"partner_id": partner_id}) if partner_id else "",
+        )  # fmt: skip
+
+    async def _template_page(
+        self, req: Request, template: ppb.Template | None, form: dict[str, str], *, status: int = 200,
+        error: str = "", fields: dict[str, str] | None = None,
+    ) -> Response:  # fmt: skip
+        return self.render(
+            req, "template_form.html", status, postback=template, form=form, error=error, fields=fields or {},
+            trigger_options=TEMPLATE_TRIGGERS, modes=SENDING_MODES, methods=HTTP_METHODS, **await self._choices(req),
+        )  # fmt: skip
+
+    async def template_new(self, req: Request, m: re.Match[str]) -> Response:
+        form = {
+            "partner_id": req.q("partner_id"), "trigger": str(ppb.TRIGGER_INSTALL),
+            "sending_mode": str(ppb.SENDING_MODE_ATTRIBUTED), "method": str(ppb.HTTP_METHOD_GET),
+        }  # fmt: skip
+        return await self._template_page(req, None, form)
+
+    async def template_create(self, req: Request, m: re.Match[str]) -> Response:
+        template, fields = _template_from_form(req)
+        if fields:
+            return await self._template_page(req, None, _flat(req.form), status=400, error=_UNREADABLE, fields=fields)
+        template.partner_id = req.f("partner_id")
+        svc = self.stub(postbacks_pb2_grpc.PostbackServiceStub, "postbacks")
+        try:
+            await self.call(req, svc.CreateTemplate, ppb.CreateTemplateRequest(template=template))
+        except ServiceError as exc:
+            return await self._template_page(
+                req, None, _flat(req.form), status=_HTTP_OF.get(exc.code, 400), error=exc.message,
+                fields=_field_errors(exc.fields, "template."),
+            )  # fmt: skip
+        return redirect(f"{PREFIX}/postbacks?done=template_created")
+
+    async def template(self, req: Request, m: re.Match[str]) -> Response:
+        svc = self.stub(postbacks_pb2_grpc.PostbackServiceStub, "postbacks")
+        t = (await self.call(req, svc.GetTemplate, ppb.GetTemplateRequest(template_id=m["id"]))).template
+        form = {
+            "name": t.name, "app_id": t.app_id, "trigger": str(t.trigger), "goal_id": t.goal_id,
+            "sending_mode": str(t.sending_mode), "method": str(t.method), "url_template": t.url_template,
+            "body_template": t.body_template, "headers": "\n".join(f"{k}: {v}" for k, v in sorted(t.headers.items())),
+            "enabled": "1" if t.enabled else "",
+        }  # fmt: skip
+        return await self._template_page(req, t, form)
+
+    async def template_update(self, req: Request, m: re.Match[str]) -> Response:
+        svc = self.stub(postbacks_pb2_grpc.PostbackServiceStub, "postbacks")
+        current = (await self.call(req, svc.GetTemplate, ppb.GetTemplateRequest(template_id=m["id"]))).template
+        wanted, fields = _template_from_form(req)
+        if fields:
+            return await self._template_page(
+                req, current, _flat(req.form), status=400, error=_UNREADABLE, fields=fields
+            )
+        wanted.template_id = current.template_id
+        mask = field_mask_pb2.FieldMask(paths=TEMPLATE_FIELDS)
+        try:
+            await self.call(req, svc.UpdateTemplate, ppb.UpdateTemplateRequest(template=wanted, update_mask=mask))
+        except ServiceError as exc:
+            return await self._template_page(
+                req, current, _flat(req.form), status=_HTTP_OF.get(exc.code, 400), error=exc.message,
+                fields=_field_errors(exc.fields, "template."),
+            )  # fmt: skip
+        return redirect(f"{PREFIX}/postbacks?done=template_saved")
+
+    async def template_delete(self, req: Request, m: re.Match[str]) -> Response:
+        svc = self.stub(postbacks_pb2_grpc.PostbackServiceStub, "postbacks")
+        t = (await self.call(req, svc.GetTemplate, ppb.GetTemplateRequest(template_id=m["id"]))).template
+        return await self._delete_page(
+            req, f"Delete the postback template “{t.name or t.template_id}”?",
+            "Deliveries already queued still go out; nothing more is sent with it.",
+            f"{PREFIX}/postbacks/{t.template_id}",
+            lambda: self.call(req, svc.DeleteTemplate, ppb.DeleteTemplateRequest(template_id=t.template_id)),
+            f"{PREFIX}/postbacks?done=template_deleted",
         )  # fmt: skip
 
     async def deliveries(self, req: Request, m: re.Match[str]) -> Response:
@@ -783,11 +907,94 @@ class Console:
         page = await self.call(
             req, svc.ListGoals, config_pb2.ListGoalsRequest(page_size=PAGE_SIZE, page_token=req.q("page_token"))
         )
-        rows = [to_dict(g) for g in page.goals]
-        columns = list(dict.fromkeys(k for r in rows for k in r)) or ["goal_id", "name"]
+        return self.render(req, "goals.html", goals=list(page.goals), next_page=page.next_page_token, query="")
+
+    def _goal_page(
+        self, req: Request, goal: config_pb2.Goal | None, form: dict[str, str], *, status: int = 200,
+        error: str = "", fields: dict[str, str] | None = None,
+    ) -> Response:  # fmt: skip
         return self.render(
-            req, "list.html", title="Goals", rows=rows, next_page=page.next_page_token, columns=columns[:9], query=""
-        )
+            req, "goal_form.html", status, goal=goal, form=form, error=error, fields=fields or {}, kinds=GOAL_KINDS,
+            occurrences=OCCURRENCES,
+        )  # fmt: skip
+
+    async def goal_new(self, req: Request, m: re.Match[str]) -> Response:
+        form = {"kind": str(config_pb2.GOAL_KIND_CUSTOM), "occurrence": str(config_pb2.OCCURRENCE_FIRST)}
+        return self._goal_page(req, None, form)
+
+    async def goal_create(self, req: Request, m: re.Match[str]) -> Response:
+        goal, lines, fields = _goal_from_form(req)
+        if fields:
+            return self._goal_page(req, None, _flat(req.form), status=400, error=_UNREADABLE, fields=fields)
+        svc = self.stub(config_pb2_grpc.GoalServiceStub, "attribution")
+        try:
+            await self.call(req, svc.CreateGoal, config_pb2.CreateGoalRequest(goal=goal))
+        except ServiceError as exc:  # FAILED_PRECONDITION at 25 goals: its message says so
+            return self._goal_page(
+                req, None, _flat(req.form), status=_HTTP_OF.get(exc.code, 400), error=exc.message,
+                fields=_field_errors(exc.fields, "goal.", {"conditions": lines}),
+            )  # fmt: skip
+        return redirect(f"{PREFIX}/goals?done=goal_created")
+
+    async def goal(self, req: Request, m: re.Match[str]) -> Response:
+        svc = self.stub(config_pb2_grpc.GoalServiceStub, "attribution")
+        g = (await self.call(req, svc.GetGoal, config_pb2.GetGoalRequest(goal_id=m["id"]))).goal
+        form = {
+            "name": g.name, "event": g.event, "kind": str(g.kind), "occurrence": str(g.occurrence),
+            "nth": str(g.nth) if g.nth else "", "value_path": g.value_path, "currency_path": g.currency_path,
+            "conditions": "\n".join(describe_goal_condition(c) for c in g.conditions),
+        }  # fmt: skip
+        return self._goal_page(req, g, form)
+
+    async def goal_update(self, req: Request, m: re.Match[str]) -> Response:
+        svc = self.stub(config_pb2_grpc.GoalServiceStub, "attribution")
+        current = (await self.call(req, svc.GetGoal, config_pb2.GetGoalRequest(goal_id=m["id"]))).goal
+        wanted, lines, fields = _goal_from_form(req)
+        if fields:
+            return self._goal_page(req, current, _flat(req.form), status=400, error=_UNREADABLE, fields=fields)
+        wanted.goal_id = current.goal_id
+        # Only what changed: the goal of a published campaign can still be renamed.
+        paths = [f for f in GOAL_FIELDS if getattr(wanted, f) != getattr(current, f)] or ["name"]
+        try:
+            await self.call(
+                req,
+                svc.UpdateGoal,
+                config_pb2.UpdateGoalRequest(goal=wanted, update_mask=field_mask_pb2.FieldMask(paths=paths)),
+            )
+        except ServiceError as exc:
+            return self._goal_page(
+                req, current, _flat(req.form), status=_HTTP_OF.get(exc.code, 400), error=exc.message,
+                fields=_field_errors(exc.fields, "goal.", {"conditions": lines}),
+            )  # fmt: skip
+        return redirect(f"{PREFIX}/goals?done=goal_saved")
+
+    async def goal_delete(self, req: Request, m: re.Match[str]) -> Response:
+        svc = self.stub(config_pb2_grpc.GoalServiceStub, "attribution")
+        g = (await self.call(req, svc.GetGoal, config_pb2.GetGoalRequest(goal_id=m["id"]))).goal
+        return await self._delete_page(
+            req, f"Delete the goal “{g.name}”?",
+            "Refused while a campaign targets it or a tariff or conversion refers to it.",
+            f"{PREFIX}/goals/{g.goal_id}",
+            lambda: self.call(req, svc.DeleteGoal, config_pb2.DeleteGoalRequest(goal_id=g.goal_id)),
+            f"{PREFIX}/goals?done=goal_deleted",
+        )  # fmt: skip
+
+    async def _delete_page(
+        self, req: Request, title: str, detail: str, back: str, delete: Callable[[], Awaitable[Any]], done: str
+    ) -> Response:
+        """GET asks to confirm; the POST of its form deletes. A refusal (e.g. a goal
+        still in use) shows on the page."""
+        error, status = "", 200
+        if req.method == "POST":
+            try:
+                await delete()
+            except ServiceError as exc:
+                if exc.code == grpc.StatusCode.NOT_FOUND:
+                    raise
+                error, status = exc.message, _HTTP_OF.get(exc.code, 400)
+            else:
+                return redirect(done)
+        return self.render(req, "confirm.html", status, title=title, detail=detail, back=back, error=error)
 
     async def tariffs(self, req: Request, m: re.Match[str], **ctx: Any) -> Response:
         svc = self.stub(config_pb2_grpc.TariffServiceStub, "attribution")
@@ -829,7 +1036,59 @@ class Console:
         page = await self.call(
             req, svc.ListRules, rules_pb.ListRulesRequest(page_size=PAGE_SIZE, page_token=req.q("page_token"))
         )
-        return self.render(req, "rules.html", rules=list(page.rules), next_page=page.next_page_token)
+        return self.render(req, "rules.html", rules=list(page.rules), next_page=page.next_page_token, query="")
+
+    async def _rule_page(
+        self, req: Request, form: dict[str, str], *, status: int = 200, error: str = "",
+        fields: dict[str, str] | None = None, campaign_ids: list[str] | None = None,
+    ) -> Response:  # fmt: skip
+        links = self.stub(links_pb2_grpc.LinksServiceStub, "links")
+        campaigns = await self.call(req, links.ListCampaigns, lpb.ListCampaignsRequest(page_size=1000))
+        return self.render(
+            req, "rule_form.html", status, form=form, error=error, fields=fields or {},
+            campaign_options=[(c.campaign_id, c.name) for c in campaigns.campaigns], chosen=campaign_ids or [],
+            groups=RULE_GROUPS, actions=RULE_ACTIONS,
+        )  # fmt: skip
+
+    async def rule_new(self, req: Request, m: re.Match[str]) -> Response:
+        form = {
+            "window": "24h", "group_by": "campaign", "action": "pause_campaign", "enabled": "1",
+            "currency": req.session.currency if req.session else "",
+        }  # fmt: skip
+        return await self._rule_page(req, form)
+
+    async def rule_create(self, req: Request, m: re.Match[str]) -> Response:
+        rule, lines, fields = _rule_from_form(req)
+        ctx: dict[str, Any] = {"form": _flat(req.form), "campaign_ids": list(rule.campaign_ids)}
+        if fields:
+            return await self._rule_page(req, status=400, error=_UNREADABLE, fields=fields, **ctx)
+        svc = self.stub(rules_pb2_grpc.RuleServiceStub, "analytics")
+        try:
+            await self.call(req, svc.CreateRule, rules_pb.CreateRuleRequest(rule=rule))
+        except ServiceError as exc:
+            fields = _field_errors(exc.fields, "rule.", {"conditions": lines}, RULE_FIELD_OF)
+            return await self._rule_page(
+                req, status=_HTTP_OF.get(exc.code, 400), error=exc.message, fields=fields, **ctx
+            )
+        return redirect(f"{PREFIX}/rules?done=rule_created")
+
+    async def rule_flag(self, req: Request, m: re.Match[str]) -> Response:
+        """Switch a rule's enabled or dry_run flag (the form sends the new value)."""
+        svc = self.stub(rules_pb2_grpc.RuleServiceStub, "analytics")
+        rule = rules_pb.Rule(rule_id=m["id"])
+        setattr(rule, m["flag"], req.f("value") == "1")
+        mask = field_mask_pb2.FieldMask(paths=[m["flag"]])
+        await self.call(req, svc.UpdateRule, rules_pb.UpdateRuleRequest(rule=rule, update_mask=mask))
+        return redirect(f"{PREFIX}/rules?done=rule_saved")
+
+    async def rule_delete(self, req: Request, m: re.Match[str]) -> Response:
+        svc = self.stub(rules_pb2_grpc.RuleServiceStub, "analytics")
+        rule = (await self.call(req, svc.GetRule, rules_pb.GetRuleRequest(rule_id=m["id"]))).rule
+        return await self._delete_page(
+            req, f"Delete the rule “{rule.name}”?", "Its run history goes with it.", f"{PREFIX}/rules",
+            lambda: self.call(req, svc.DeleteRule, rules_pb.DeleteRuleRequest(rule_id=rule.rule_id)),
+            f"{PREFIX}/rules?done=rule_deleted",
+        )  # fmt: skip
 
     async def rule_runs(self, req: Request, m: re.Match[str]) -> Response:
         svc = self.stub(rules_pb2_grpc.RuleServiceStub, "analytics")
@@ -860,7 +1119,23 @@ _NOTICES = {
     "partner_created": "Partner created.",
     "ran": "Rule run recorded below.",
     "tariff_created": "Tariff created.",
+    "goal_created": "Goal created.",
+    "goal_saved": "Goal saved.",
+    "goal_deleted": "Goal deleted.",
+    "template_created": "Postback template created.",
+    "template_saved": "Postback template saved.",
+    "template_deleted": "Postback template deleted.",
+    "rule_created": "Rule created.",
+    "rule_saved": "Rule saved.",
+    "rule_deleted": "Rule deleted.",
 }
+_UNREADABLE = "Some fields could not be read: see below."
+# Rule violations by form field: the action's fields, the grouping.
+RULE_FIELD_OF = (
+    ("action.change_budget", "percent"), ("action.set_budget", "budget"), ("grouping", "group_by"),
+    ("sub_id_field", "group_by"), ("currency_code", "currency"),
+)  # fmt: skip
+_INDEXED = re.compile(r"(?P<name>\w+)\[(?P<i>\d+)\](?:\.(?P<sub>[\w.]+))?")
 # Why the sign-in page shows (fixed texts: nothing from the URL is echoed).
 _SIGNIN_WHY = {
     "key_refused": "Your API key is no longer accepted (rotated?): sign in again.",
@@ -994,3 +1269,127 @@ def _funnel_steps(text: str) -> list[metrics_pb2.FunnelStep]:
         else:
             steps.append(metrics_pb2.FunnelStep(screen=name.strip()))
     return steps
+
+
+def _prev_tokens(req: Request) -> list[str]:
+    """The page tokens of the pages before this one (``prev=`` in the query), oldest first."""
+    tokens = [t for t in req.q("prev").split(",") if t and len(t) <= MAX_TOKEN_LEN]
+    return tokens[-MAX_PREV_TOKENS:]
+
+
+def _page_href(query: str, token: str = "", prev: list[str] | None = None) -> str:
+    """The link to a page of a list: its filters, its token and the stack of earlier tokens."""
+    parts = [query] if query else []
+    if token:
+        parts.append(urlencode({"page_token": token}))
+    if prev:
+        parts.append(urlencode({"prev": ",".join(prev[-MAX_PREV_TOKENS:])}))
+    return "?" + "&".join(parts)
+
+
+def _field_errors(
+    violations: dict[str, str], prefix: str, lines: dict[str, list[int]] | None = None,
+    renames: tuple[tuple[str, str], ...] = (),
+) -> dict[str, str]:  # fmt: skip
+    """Field violations keyed by form field: "goal.conditions[1].field" -> "conditions"
+    ("line 3: field ..." when ``lines`` says which line of the textarea item 1 came
+    from); ``renames`` maps a path's start to the form field it belongs to."""
+    out: dict[str, str] = {}
+    for path, description in violations.items():
+        name = path.removeprefix(prefix)
+        renamed = next((field for start, field in renames if name.startswith(start)), "")
+        m = _INDEXED.fullmatch(name)
+        if renamed:
+            name = renamed
+        elif m:
+            name, i = m["name"], int(m["i"])
+            numbers = (lines or {}).get(name, [])
+            where = f"line {numbers[i]}" if i < len(numbers) else f"item {i + 1}"
+            description = f"{where}: {m['sub'] + ' ' if m['sub'] else ''}{description}"
+        else:
+            name = name.split(".")[0]
+        out[name] = f"{out[name]}; {description}" if name in out else description
+    return out
+
+
+def _lines(text: str) -> list[tuple[int, str]]:
+    """The non-blank lines of a textarea with their (1-based) numbers."""
+    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def _parse_lines(req: Request, name: str, parse: Callable[[str], Any]) -> tuple[list[Any], list[int], str]:
+    """A textarea of one item per line through the shared parser: the items, the
+    line each came from, and what is wrong with the lines that do not parse."""
+    items, numbers, problems = [], [], []
+    for n, line in _lines(req.f(name)):
+        try:
+            items.append(parse(line))
+            numbers.append(n)
+        except ValueError as exc:
+            problems.append(f"line {n} ({line!r}): {exc}")
+    return items, numbers, "; ".join(problems)
+
+
+def _goal_from_form(req: Request) -> tuple[config_pb2.Goal, list[int], dict[str, str]]:
+    """The goal the form describes, the line of each condition, and the fields that do not parse."""
+    conditions, numbers, problem = _parse_lines(req, "conditions", parse_goal_condition)
+    occurrence = _int(req.f("occurrence"))
+    goal = config_pb2.Goal(
+        name=req.f("name"), event=req.f("event"), kind=_int(req.f("kind")),  # type: ignore[arg-type]
+        occurrence=occurrence,  # type: ignore[arg-type]
+        nth=_int(req.f("nth")) if occurrence == config_pb2.OCCURRENCE_NTH else 0, conditions=conditions,
+        value_path=req.f("value_path"), currency_path=req.f("currency_path"),
+    )  # fmt: skip
+    return goal, numbers, ({"conditions": problem} if problem else {})
+
+
+def _template_from_form(req: Request) -> tuple[ppb.Template, dict[str, str]]:
+    """The template the form describes (without partner_id), and the fields that do not parse."""
+    fields: dict[str, str] = {}
+    headers: dict[str, str] = {}
+    try:
+        headers = pairs([line for _, line in _lines(req.f("headers"))], "a header line", ":")
+    except UsageError as exc:
+        fields["headers"] = exc.message
+    trigger = _int(req.f("trigger"))
+    template = ppb.Template(
+        name=req.f("name"), app_id=req.f("app_id"), trigger=trigger,  # type: ignore[arg-type]
+        goal_id=req.f("goal_id") if trigger == ppb.TRIGGER_GOAL else "",
+        sending_mode=_int(req.f("sending_mode")), method=_int(req.f("method")),  # type: ignore[arg-type]
+        url_template=req.f("url_template"), body_template=req.f("body_template"), headers=headers,
+        enabled=req.f("enabled") == "1",
+    )  # fmt: skip
+    return template, fields
+
+
+def _rule_from_form(req: Request) -> tuple[rules_pb.Rule, list[int], dict[str, str]]:
+    """The rule the form describes, the line of each condition, and the fields that do not parse."""
+    fields: dict[str, str] = {}
+    conditions, numbers, problem = _parse_lines(req, "conditions", parse_rule_condition)
+    if problem:
+        fields["conditions"] = problem
+    window = duration_pb2.Duration()
+    try:
+        window = parse_window(req.f("window"))
+    except ValueError as exc:
+        fields["window"] = str(exc)
+    group = req.f("group_by") or "campaign"
+    currency = req.f("currency").upper()
+    action = rules_pb.RuleAction()
+    kind = req.f("action")
+    if kind == "change_budget":
+        action.change_budget.percent = req.f("percent").removesuffix("%").strip()
+    elif kind == "set_budget":
+        action.set_budget.budget.CopyFrom(money_pb2.Money(
+            amount=req.f("budget"), currency_code=currency or (req.session.currency if req.session else ""),
+        ))  # fmt: skip
+    elif kind in dict(RULE_ACTIONS):
+        getattr(action, kind).SetInParent()
+    rule = rules_pb.Rule(
+        name=req.f("name"), enabled=req.f("enabled") == "1", dry_run=req.f("dry_run") == "1",
+        campaign_ids=req.fs("campaign_ids"),
+        grouping=rules_pb.RULE_GROUPING_CAMPAIGN if group == "campaign" else rules_pb.RULE_GROUPING_SUB_ID,
+        sub_id_field="" if group == "campaign" else group, window=window, conditions=conditions, action=action,
+        currency_code=currency,
+    )  # fmt: skip
+    return rule, numbers, fields

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 import typer
@@ -27,6 +26,7 @@ from cli.common import (
     rpc,
     to_dict,
 )
+from libs.conditions import describe_goal_condition, parse_goal_condition
 
 app = typer.Typer(
     help="Goals: which events count as conversions — an event (install, or a track action), conditions on "
@@ -40,16 +40,6 @@ OCCURRENCE = pb.Occurrence.DESCRIPTOR
 COLUMNS = ["goal_id", "name", "kind", "event", "occurrence", "nth", "value_path"]
 GoalId = Annotated[str, typer.Argument(help="The goal's id.", show_default=False)]
 
-# The --where operators and their proto values.
-OPERATORS = {
-    "=": pb.OPERATOR_EQUALS, "==": pb.OPERATOR_EQUALS, "!=": pb.OPERATOR_NOT_EQUALS,
-    ">": pb.OPERATOR_GREATER_THAN, ">=": pb.OPERATOR_GREATER_OR_EQUAL, "<": pb.OPERATOR_LESS_THAN,
-    "<=": pb.OPERATOR_LESS_OR_EQUAL, "in": pb.OPERATOR_IN, "contains": pb.OPERATOR_CONTAINS,
-    "exists": pb.OPERATOR_EXISTS, "not-exists": pb.OPERATOR_NOT_EXISTS, "not_exists": pb.OPERATOR_NOT_EXISTS,
-}  # fmt: skip
-# How a condition prints (the first spelling of each operator).
-SYMBOL = {op: sym for sym, op in reversed(list(OPERATORS.items()))}
-_WHERE = re.compile(r"^\s*(\S+)\s+(==|=|!=|>=|<=|>|<|in|contains|exists|not-exists|not_exists)(?:\s+(.*?))?\s*$")
 WHERE_HELP = (
     "A condition 'FIELD OP VALUE'; repeat for several (all must hold). FIELD: a top-level event field "
     "(user_id, platform, locale, ...) or action_properties.KEY[.KEY]. OP: = != > >= < <= in contains exists "
@@ -92,37 +82,13 @@ CurrencyPathOpt = Annotated[
 
 
 def parse_where(text: str) -> pb.Condition:
-    m = _WHERE.match(text)
-    if not m:
-        raise UsageError(
-            f"--where {text!r}: write FIELD OP VALUE with spaces, e.g. 'action_properties.price > 9.99' "
-            f"(OP: {' '.join(dict.fromkeys(OPERATORS))})"
-        )
-    field, op, rest = m.group(1), m.group(2), m.group(3) or ""
-    operator = OPERATORS[op]
-    if len(rest) >= 2 and rest[0] == rest[-1] and rest[0] in "'\"":
-        rest = rest[1:-1]
-    if operator in (pb.OPERATOR_EXISTS, pb.OPERATOR_NOT_EXISTS):
-        if rest:
-            raise UsageError(f"--where {text!r}: {op} takes no value")
-        return pb.Condition(field=field, operator=operator)
-    if operator == pb.OPERATOR_IN:
-        values = [v.strip() for v in rest.split(",") if v.strip()]
-        if not values:
-            raise UsageError(f"--where {text!r}: in needs values, e.g. 'action_properties.sku in gold,silver'")
-        return pb.Condition(field=field, operator=operator, values=values)
-    if not rest:
-        raise UsageError(f"--where {text!r}: {op} needs a value")
-    return pb.Condition(field=field, operator=operator, value=rest)
+    try:
+        return parse_goal_condition(text)
+    except ValueError as exc:
+        raise UsageError(f"--where {text!r}: {exc}") from None
 
 
-def describe(c: pb.Condition) -> str:
-    sym = SYMBOL.get(c.operator, "?")
-    if c.operator in (pb.OPERATOR_EXISTS, pb.OPERATOR_NOT_EXISTS):
-        return f"{c.field} {sym}"
-    if c.operator == pb.OPERATOR_IN:
-        return f"{c.field} in {','.join(c.values)}"
-    return f"{c.field} {sym} {c.value}"
+describe = describe_goal_condition
 
 
 def emit_goal(goal: pb.Goal, json_out: bool) -> None:

@@ -3,7 +3,6 @@ campaign, change its budget, blacklist a sub-id), their runs and actions."""
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
@@ -30,6 +29,7 @@ from cli.common import (
     rpc,
     to_dict,
 )
+from libs.conditions import describe_rule_condition, parse_rule_condition, parse_window
 
 app = typer.Typer(
     help="Automation rules: conditions on campaign report metrics over a rolling window (e.g. ROI < -50% "
@@ -44,15 +44,6 @@ RUN_COLUMNS = ["run_id", "rule_id", "trigger", "dry_run", "status", "groups_eval
 ACTION_COLUMNS = ["campaign_id", "sub_id_field", "sub_id_value", "action", "outcome", "detail"]
 RuleId = Annotated[str, typer.Argument(help="The rule's id.", show_default=False)]
 
-SYMBOLS = {
-    "<": pb.COMPARISON_LESS, "<=": pb.COMPARISON_LESS_OR_EQUAL, ">": pb.COMPARISON_GREATER,
-    ">=": pb.COMPARISON_GREATER_OR_EQUAL, "==": pb.COMPARISON_EQUAL, "=": pb.COMPARISON_EQUAL,
-    "!=": pb.COMPARISON_NOT_EQUAL,
-}  # fmt: skip
-SYMBOL_OF = {v: k for k, v in reversed(list(SYMBOLS.items()))}
-_WHEN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|!=|<|>|=)\s*(\S+?)\s*$")
-_WINDOW = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
-UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 ACTIONS = ("pause", "change-budget", "set-budget", "blacklist")
 GROUPS = "campaign, or a sub-id field: sub1 .. sub10 (aliases subid, source, creative)"
 
@@ -92,19 +83,18 @@ CurrencyOpt = Annotated[
 def _conditions(when: list[str]) -> list[pb.Condition]:
     out = []
     for text in when:
-        m = _WHEN.match(text)
-        if not m:
-            raise UsageError(f"--when {text!r}: expected 'METRIC OP VALUE', e.g. 'roi < -50%' or 'clicks >= 1000'")
-        metric, op, value = m.groups()
-        out.append(pb.Condition(metric=metric.lower(), comparison=SYMBOLS[op], value=value.removesuffix("%")))
+        try:
+            out.append(parse_rule_condition(text))
+        except ValueError as exc:
+            raise UsageError(f"--when {text!r}: {exc}") from None
     return out
 
 
 def _window(text: str) -> duration_pb2.Duration:
-    m = _WINDOW.match(text)
-    if not m:
-        raise UsageError(f"--window {text!r}: expected a number with s, m, h or d, e.g. 24h")
-    return duration_pb2.Duration(seconds=int(m.group(1)) * UNIT_S[m.group(2)])
+    try:
+        return parse_window(text)
+    except ValueError as exc:
+        raise UsageError(f"--window {text!r}: {exc}") from None
 
 
 def _action(kind: str, percent: str | None, budget: str | None, currency: str | None) -> pb.RuleAction:
@@ -148,10 +138,7 @@ def _emit_rule(rule: pb.Rule, json_out: bool) -> None:
         emit(rule, True)
         return
     data = to_dict(rule)
-    data["conditions"] = [
-        f"{c.metric} {SYMBOL_OF.get(c.comparison, '?')} {c.value}{'%' if c.metric in ('cr', 'roi') else ''}"
-        for c in rule.conditions
-    ]
+    data["conditions"] = [describe_rule_condition(c) for c in rule.conditions]
     kind = rule.action.WhichOneof("kind") or ""
     if kind == "change_budget":
         kind = f"change_budget {rule.action.change_budget.percent}%"

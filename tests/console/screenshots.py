@@ -138,8 +138,8 @@ async def main() -> None:
             sink = await Sink().start()
             sink.mode, sink.status = "status", 404
             async with make_channel(settings.postbacks_addr, token=key) as ch:
-                await new_template(postbacks_pb2_grpc.PostbackServiceStub(ch), world.partner_id, sink.base + "/pb",
-                                   name="Sink (refuses)")  # fmt: skip
+                sink_template = await new_template(postbacks_pb2_grpc.PostbackServiceStub(ch), world.partner_id,
+                                                   sink.base + "/pb", name="Sink (refuses)")  # fmt: skip
             await enqueue_events(dsn, [event(acct.account.account_id, world.partner_id) for _ in range(3)])
             await asyncio.sleep(2.0)  # the rollup folds the clicks in
             pages = {
@@ -151,11 +151,17 @@ async def main() -> None:
                 "report": "/console/reports?group_by=campaign&group_by=country",
                 "metrics": "/console/metrics?steps=screen:home,screen:shop,action:monetization_web2",
                 "postback_templates": "/console/postbacks",
+                "postback_template_new": f"/console/postbacks/new?partner_id={world.partner_id}",
+                "postback_template": f"/console/postbacks/{sink_template.template_id}",
                 "deliveries": "/console/postbacks/deliveries",
                 "inbound": "/console/postbacks/inbound",
                 "goals": "/console/goals",
+                "goal_new": "/console/goals/new",
+                "goal": f"/console/goals/{world.goal_id}",
+                "goal_delete": f"/console/goals/{world.goal_id}/delete",
                 "tariffs": "/console/tariffs",
                 "rules": "/console/rules",
+                "rule_new": "/console/rules/new",
                 "rule_runs": f"/console/rules/{world.rule_id}/runs",
             }
             OUT.mkdir(parents=True, exist_ok=True)

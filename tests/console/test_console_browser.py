@@ -106,6 +106,15 @@ async def test_sign_in_create_campaign_and_link_click_shows_in_report(
         header, first = text.splitlines()[:2]
         assert header.startswith("campaign,clicks,") and first.startswith(f"{campaign_id},1,")
 
+        # A goal from its form: conditions in the CLI's --where syntax, one per line.
+        await page.goto(f"{base}/console/goals/new")
+        await page.fill("#goal-form input[name=name]", "Big purchase")
+        await page.fill("#goal-form input[name=event]", "purchase")
+        await page.fill("#goal-form textarea[name=conditions]", "action_properties.price > 10\nuser_id exists")
+        await page.click("#goal-form button[type=submit]")
+        await page.wait_for_url("**/console/goals?done=goal_created")
+        assert "action_properties.price > 10" in await page.inner_text("#goals")
+
         await page.click("header button[type=submit]")
         await page.wait_for_url("**/console/signin**")
         await page.goto(f"{base}/console/campaigns")

@@ -11,16 +11,20 @@ import grpc
 import httpx
 import pytest
 from clicktrail.accounts.v1 import accounts_pb2, accounts_pb2_grpc
+from clicktrail.attribution.v1 import config_pb2 as cpb
 from clicktrail.links.v1 import links_pb2 as pb
 from clicktrail.links.v1 import links_pb2_grpc
+from clicktrail.postbacks.v1 import postbacks_pb2 as ppb
+from clicktrail.postbacks.v1 import postbacks_pb2_grpc
 
 from console.session import COOKIE, PRE_COOKIE, SessionCodec, secure_default
 from libs.config import Settings
-from tests.conftest import AccountInfo
+from tests.conftest import AccountInfo, AttributionStubs
 from tests.console.conftest import Seeded
 from tests.gateway.conftest import RunningGateway, start_gateway
 
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
+FIELD_ERROR_RE = re.compile(r'class="field-error" data-field="([^"]+)">([^<]+)<')
 
 
 def csrf_of(html: str) -> str:
@@ -151,6 +155,76 @@ async def test_invalid_argument_fields_show_next_to_the_form_fields(
         assert "name" in errors, resp.text
         # The form keeps what was typed.
         assert 'value="lots"' in resp.text
+
+
+async def test_a_goal_condition_that_does_not_read_or_validate_is_named_with_its_line(
+    console_gateway: RunningGateway, account: AccountInfo, attribution_stub: AttributionStubs
+) -> None:
+    async with console_gateway.client() as client:
+        await sign_in(client, account.api_key)
+        page = await client.get("/console/goals/new")
+        form = {"csrf": csrf_of(page.text), "name": "Big", "event": "purchase", "kind": "2", "occurrence": "1",
+                "conditions": "action_properties.price > 10\nprice>10"}  # fmt: skip
+        # The CLI's --where syntax: "price>10" (no spaces) does not read.
+        unread = await client.post("/console/goals/new", data=form)
+        assert unread.status_code == 400
+        errors = dict(FIELD_ERROR_RE.findall(unread.text))
+        assert set(errors) == {"conditions"}, errors
+        assert errors["conditions"].startswith("line 2 (") and "FIELD OP VALUE" in errors["conditions"]
+        assert "action_properties.price &gt; 10\nprice&gt;10</textarea>" in unread.text  # kept as typed
+        # It reads, but the service refuses it: the violation names the line too (blank lines count).
+        refused = await client.post("/console/goals/new", data={
+            **form, "conditions": "action_properties.price > 10\n\naction_properties.price > cheap"})  # fmt: skip
+        assert refused.status_code == 400
+        errors = dict(FIELD_ERROR_RE.findall(refused.text))
+        assert errors["conditions"].startswith("line 3: value") and "not a finite number" in errors["conditions"]
+        assert list((await attribution_stub.goals.ListGoals(cpb.ListGoalsRequest())).goals) == []
+
+
+async def test_the_26th_goal_is_refused_with_the_services_message(
+    console_gateway: RunningGateway, account: AccountInfo, attribution_stub: AttributionStubs
+) -> None:
+    for n in range(25):
+        await attribution_stub.goals.CreateGoal(cpb.CreateGoalRequest(goal=cpb.Goal(name=f"g{n}", event=f"e{n}")))
+    async with console_gateway.client() as client:
+        await sign_in(client, account.api_key)
+        page = await client.get("/console/goals/new")
+        resp = await client.post("/console/goals/new", data={
+            "csrf": csrf_of(page.text), "name": "One too many", "event": "purchase", "kind": "2", "occurrence": "1",
+        })  # fmt: skip
+        assert resp.status_code == 409
+        assert "at most 25 goals and this one has 25" in resp.text and 'id="error"' in resp.text
+        assert 'value="One too many"' in resp.text
+
+
+async def test_a_template_with_a_bad_url_is_refused_with_the_services_words(
+    console_gateway: RunningGateway, account: AccountInfo, seeded: Seeded,
+    postbacks_stub: postbacks_pb2_grpc.PostbackServiceStub,
+) -> None:  # fmt: skip
+    async with console_gateway.client() as client:
+        await sign_in(client, account.api_key)
+        page = await client.get("/console/postbacks/new")
+        form = {"csrf": csrf_of(page.text), "partner_id": seeded.partner_id, "name": "Installs", "trigger": "1",
+                "sending_mode": "1", "method": "1", "enabled": "1"}  # fmt: skip
+        for url, words in (
+            ("https://{partner_click_id}.example/pb", "may not use macros in the scheme or host"),
+            ("ftp://adnet.example/pb", "must be an http:// or https:// URL"),
+            ("https://adnet.example/pb?c={no_such_macro}", "has unknown macros: {no_such_macro}"),
+        ):
+            bad = await client.post("/console/postbacks/new", data={**form, "url_template": url})
+            assert bad.status_code == 400, (url, bad.text)
+            assert dict(FIELD_ERROR_RE.findall(bad.text)).get("url_template") == words, bad.text
+            assert f'value="{url}"' in bad.text
+        header = await client.post("/console/postbacks/new", data={
+            **form, "url_template": "https://adnet.example/pb", "headers": "X-Key"})  # fmt: skip
+        assert header.status_code == 400 and "NAME: VALUE" in dict(FIELD_ERROR_RE.findall(header.text))["headers"]
+        assert list((await postbacks_stub.ListTemplates(ppb.ListTemplatesRequest())).templates) == []
+        good = await client.post("/console/postbacks/new", data={
+            **form, "url_template": "https://adnet.example/pb?c={partner_click_id}"})  # fmt: skip
+        assert good.status_code == 303, good.text
+        listed = await client.get(good.headers["location"])
+        assert "Installs</a>" in listed.text and "https://adnet.example/pb?c={partner_click_id}" in listed.text
+        assert "AdNet" in listed.text  # the partner by name
 
 
 def test_secure_cookie_default_follows_the_public_url() -> None:

@@ -1,0 +1,108 @@
+"""The text syntax of goal conditions (``action_properties.price > 9.99``),
+rule conditions (``roi < -50%``) and rule windows (``24h``): one parser for
+the CLI's --where / --when / --window flags and the console's forms.
+
+Problems raise ValueError with what is wrong (without the text itself): the
+caller adds where the text came from (a flag, a line of a form field).
+"""
+
+from __future__ import annotations
+
+import re
+
+from clicktrail.analytics.v1 import rules_pb2
+from clicktrail.attribution.v1 import config_pb2
+from google.protobuf import duration_pb2
+
+# ----------------------------------------------------------------- goal conditions
+
+# The operators and their proto values.
+GOAL_OPERATORS = {
+    "=": config_pb2.OPERATOR_EQUALS, "==": config_pb2.OPERATOR_EQUALS, "!=": config_pb2.OPERATOR_NOT_EQUALS,
+    ">": config_pb2.OPERATOR_GREATER_THAN, ">=": config_pb2.OPERATOR_GREATER_OR_EQUAL,
+    "<": config_pb2.OPERATOR_LESS_THAN, "<=": config_pb2.OPERATOR_LESS_OR_EQUAL, "in": config_pb2.OPERATOR_IN,
+    "contains": config_pb2.OPERATOR_CONTAINS, "exists": config_pb2.OPERATOR_EXISTS,
+    "not-exists": config_pb2.OPERATOR_NOT_EXISTS, "not_exists": config_pb2.OPERATOR_NOT_EXISTS,
+}  # fmt: skip
+# How a condition prints (the first spelling of each operator).
+GOAL_SYMBOL = {op: sym for sym, op in reversed(list(GOAL_OPERATORS.items()))}
+_GOAL_CONDITION = re.compile(
+    r"^\s*(\S+)\s+(==|=|!=|>=|<=|>|<|in|contains|exists|not-exists|not_exists)(?:\s+(.*?))?\s*$"
+)
+_NO_VALUE = (config_pb2.OPERATOR_EXISTS, config_pb2.OPERATOR_NOT_EXISTS)
+
+
+def parse_goal_condition(text: str) -> config_pb2.Condition:
+    """``FIELD OP VALUE`` -> a goal condition; ``in`` takes comma-separated values,
+    ``exists`` / ``not-exists`` none; a value may be quoted."""
+    m = _GOAL_CONDITION.match(text)
+    if not m:
+        raise ValueError(
+            "write FIELD OP VALUE with spaces, e.g. 'action_properties.price > 9.99' "
+            f"(OP: {' '.join(dict.fromkeys(GOAL_OPERATORS))})"
+        )
+    field, op, rest = m.group(1), m.group(2), m.group(3) or ""
+    operator = GOAL_OPERATORS[op]
+    if len(rest) >= 2 and rest[0] == rest[-1] and rest[0] in "'\"":
+        rest = rest[1:-1]
+    if operator in _NO_VALUE:
+        if rest:
+            raise ValueError(f"{op} takes no value")
+        return config_pb2.Condition(field=field, operator=operator)
+    if operator == config_pb2.OPERATOR_IN:
+        values = [v.strip() for v in rest.split(",") if v.strip()]
+        if not values:
+            raise ValueError("in needs values, e.g. 'action_properties.sku in gold,silver'")
+        return config_pb2.Condition(field=field, operator=operator, values=values)
+    if not rest:
+        raise ValueError(f"{op} needs a value")
+    return config_pb2.Condition(field=field, operator=operator, value=rest)
+
+
+def describe_goal_condition(c: config_pb2.Condition) -> str:
+    """A condition in the syntax parse_goal_condition reads back."""
+    sym = GOAL_SYMBOL.get(c.operator, "?")
+    if c.operator in _NO_VALUE:
+        return f"{c.field} {sym}"
+    if c.operator == config_pb2.OPERATOR_IN:
+        return f"{c.field} in {','.join(c.values)}"
+    value = c.value
+    if value != value.strip() or (len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""):
+        value = f'"{value}"'  # the parser takes one layer of quotes off
+    return f"{c.field} {sym} {value}"
+
+
+# ----------------------------------------------------------------- rule conditions and windows
+
+RULE_COMPARISONS = {
+    "<": rules_pb2.COMPARISON_LESS, "<=": rules_pb2.COMPARISON_LESS_OR_EQUAL, ">": rules_pb2.COMPARISON_GREATER,
+    ">=": rules_pb2.COMPARISON_GREATER_OR_EQUAL, "==": rules_pb2.COMPARISON_EQUAL, "=": rules_pb2.COMPARISON_EQUAL,
+    "!=": rules_pb2.COMPARISON_NOT_EQUAL,
+}  # fmt: skip
+RULE_SYMBOL = {v: k for k, v in reversed(list(RULE_COMPARISONS.items()))}
+PERCENT_METRICS = ("cr", "roi")
+_RULE_CONDITION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|!=|<|>|=)\s*(\S+?)\s*$")
+_WINDOW = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rule_condition(text: str) -> rules_pb2.Condition:
+    """``METRIC OP VALUE`` -> a rule condition (``roi < -50%``: a trailing % is dropped)."""
+    m = _RULE_CONDITION.match(text)
+    if not m:
+        raise ValueError("expected 'METRIC OP VALUE', e.g. 'roi < -50%' or 'clicks >= 1000'")
+    metric, op, value = m.groups()
+    return rules_pb2.Condition(metric=metric.lower(), comparison=RULE_COMPARISONS[op], value=value.removesuffix("%"))
+
+
+def describe_rule_condition(c: rules_pb2.Condition) -> str:
+    pct = "%" if c.metric in PERCENT_METRICS else ""
+    return f"{c.metric} {RULE_SYMBOL.get(c.comparison, '?')} {c.value}{pct}"
+
+
+def parse_window(text: str) -> duration_pb2.Duration:
+    """``30m``, ``24h``, ``7d`` (or plain seconds) -> a Duration."""
+    m = _WINDOW.match(text)
+    if not m:
+        raise ValueError("expected a number with s, m, h or d, e.g. 24h")
+    return duration_pb2.Duration(seconds=int(m.group(1)) * _UNIT_S[m.group(2)])
