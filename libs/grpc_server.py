@@ -32,6 +32,11 @@ SERVER_OPTIONS = [
     ("grpc.so_reuseport", 1),
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    # Accept our clients' keepalive pings (every 30 s, libs/grpc_client.py) during
+    # long calls such as a rollup recount: the default (one ping per 5 min without
+    # data) answers the third with GOAWAY "too_many_pings" and fails the call.
+    ("grpc.http2.min_ping_interval_without_data_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 1),
 ]
 
 
