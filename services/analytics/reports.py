@@ -631,12 +631,16 @@ def _cube_select(cube: Cube, kind: str, *, sub_no: int = 0) -> str:
     )
 
 
-def _union(cubes: Sequence[Cube], sub_no: int | None) -> str:
-    """The rollup rows of the range from ``cubes`` (hourly ones outside the whole
-    days [$7, $8), daily ones inside), or for a sub-id from its cube alone."""
+def _union(cubes: Sequence[Cube], sub_no: int | None, kind: str) -> str:
+    """The ``kind`` rollup rows of the range from ``cubes`` (hourly ones outside the
+    whole days [$7, $8), daily ones inside), or for a sub-id from its cube alone."""
     if sub_no is not None:
-        return "\nUNION ALL\n".join(_cube_select(SUBS, kind, sub_no=sub_no) for kind in ("traffic", "outcomes"))
-    return "\nUNION ALL\n".join(_cube_select(c, kind) for kind in ("traffic", "outcomes") for c in cubes)
+        return _cube_select(SUBS, kind, sub_no=sub_no)
+    return "\nUNION ALL\n".join(_cube_select(c, kind) for c in cubes)
+
+
+_UNION_COLS = """(hour, campaign_id, link_id, partner_id, app_id, country, device_type, os, sub, goal_id, currency,
+            clicks, uniq, imps, installs, convs, approved, revenue, carrier)"""
 
 
 def report_sql(
@@ -644,7 +648,15 @@ def report_sql(
 ) -> tuple[str, list[Any]]:
     """The report statement over ``cubes`` and its parameters after $1..$8
     (account, start, end, zone, first and last UTC day of the range, and the
-    whole UTC days [$7, $8) read from the daily cubes)."""
+    whole UTC days [$7, $8) read from the daily cubes).
+
+    Its rows (k, d0..dn, goal_id, currency, cost_cur, clicks, uniq, imps,
+    installs, convs, approved, revenue, cost) are of two kinds, each one hash
+    aggregate (one grouping each is much cheaper than grouping sets): 't'
+    traffic counts, CPC / CPM cost per cost currency, and corrections (in
+    ``revenue``) per ``currency``; 'o' outcome counts, revenue and CPI / CPA /
+    RevShare cost per goal, revenue currency and cost currency. The caller
+    adds them up per row."""
     subs = [d for d in [*group_by, *filters] if d in SUB_DIMS]
     sub_no = int(subs[0][3:]) if subs else None
     params: list[Any] = []
@@ -655,11 +667,24 @@ def report_sql(
         cast = "smallint[]" if key == "device_type" else "text[]"
         conds.append(f"{col} = ANY(${8 + len(params)}::{cast})")
     where = f"WHERE {' AND '.join(conds)}" if conds else ""
-    dims = [f"{_DIM_SQL[d]} AS d{i}" for i, d in enumerate(group_by)]
-    dnames = [f"d{i}" for i in range(len(group_by))]
-    dsel = "".join(f"{d}, " for d in dnames)
-    xsel = "".join(f"x.{d}, " for d in dnames)
-    dgroup_in = ", ".join(dnames)
+    dims = "".join(f"{_DIM_SQL[d]} AS d{i}, " for i, d in enumerate(group_by))
+    dsel = "".join(f"d{i}, " for i in range(len(group_by)))
+    vsel = "".join(f"v.d{i}, " for i in range(len(group_by)))
+
+    def rows(kind: str, extra: str = "") -> str:
+        """The cube rows of ``kind`` with their dimension values, campaign and UTC day."""
+        return f"""SELECT {dims}campaign_id AS _c, (hour AT TIME ZONE 'UTC')::date AS _day, goal_id, currency,
+               clicks, uniq, imps, installs, convs, approved, revenue, carrier
+        FROM (
+            {_union(cubes, sub_no, kind)}{extra}
+        ) AS x {_UNION_COLS}
+        {where}"""
+
+    carriers = """
+            UNION ALL
+            SELECT k.day::timestamp AT TIME ZONE 'UTC', k.campaign_id, '', coalesce(cm.partner_id, ''),
+                   coalesce(cm.app_id, ''), '', 0::smallint, '', '', '', '', 0, 0, 0, 0, 0, 0, 0::numeric, 1
+            FROM carriers k LEFT JOIN links.campaigns cm ON cm.account_id = $1 AND cm.campaign_id = k.campaign_id"""
     sql = f"""
 WITH corr_day AS MATERIALIZED (
     SELECT c.campaign_id, d::date AS day, c.currency, c.amount / (c.end_date - c.start_date + 1) AS share
@@ -675,29 +700,21 @@ day_clicks AS MATERIALIZED (
       AND campaign_id IN (SELECT campaign_id FROM corr_day)
     GROUP BY 1, 2
 ),
+-- Each campaign-day's corrections per currency; rank 1 carries the day's counts
+-- and tariff cost (the others add only their correction).
 corr_rate AS MATERIALIZED (
-    SELECT cd.campaign_id, cd.day, cd.currency, cd.share, coalesce(dc.clicks, 0) AS day_clicks
+    SELECT cd.campaign_id, cd.day, cd.currency, sum(cd.share) AS share, coalesce(min(dc.clicks), 0) AS day_clicks,
+           row_number() OVER (PARTITION BY cd.campaign_id, cd.day ORDER BY cd.currency) AS rank
     FROM corr_day cd LEFT JOIN day_clicks dc ON dc.campaign_id = cd.campaign_id AND dc.day = cd.day
+    GROUP BY 1, 2, 3
 ),
 carriers AS (
-    SELECT DISTINCT cd.campaign_id, cd.day FROM corr_day cd
-    LEFT JOIN day_clicks dc ON dc.campaign_id = cd.campaign_id AND dc.day = cd.day
-    WHERE coalesce(dc.clicks, 0) = 0
-      AND (cd.day::timestamp AT TIME ZONE 'UTC') >= $2 AND (cd.day::timestamp AT TIME ZONE 'UTC') < $3
+    SELECT DISTINCT campaign_id, day FROM corr_rate
+    WHERE day_clicks = 0
+      AND (day::timestamp AT TIME ZONE 'UTC') >= $2 AND (day::timestamp AT TIME ZONE 'UTC') < $3
 ),
-u AS (
-    SELECT * FROM (
-        {_union(cubes, sub_no)}
-        UNION ALL
-        SELECT k.day::timestamp AT TIME ZONE 'UTC', k.campaign_id, '', coalesce(cm.partner_id, ''),
-               coalesce(cm.app_id, ''), '', 0::smallint, '', '', '', '',
-               0, 0, 0, 0, 0, 0, 0::numeric, 1
-        FROM carriers k LEFT JOIN links.campaigns cm ON cm.account_id = $1 AND cm.campaign_id = k.campaign_id
-    ) AS x (hour, campaign_id, link_id, partner_id, app_id, country, device_type, os, sub, goal_id, currency,
-            clicks, uniq, imps, installs, convs, approved, revenue, carrier)
-    {where}
-),
-tp AS (
+-- The tariff of each campaign in force from f until t_end.
+tp AS MATERIALIZED (
     SELECT t.campaign_id, t.model, t.amount, t.currency, t.percent,
            coalesce(t.goal_id, nullif(cm.target_goal_id, '')) AS goal_id, t.effective_date AS f,
            coalesce(lead(t.effective_date) OVER (PARTITION BY t.campaign_id ORDER BY t.effective_date),
@@ -705,43 +722,40 @@ tp AS (
     FROM attribution.tariffs t
     LEFT JOIN links.campaigns cm ON cm.account_id = t.account_id AND cm.campaign_id = t.campaign_id
     WHERE t.account_id = $1
-),
--- Each cube row with its dimension values and its cost under the tariff in force
--- on its UTC day (cost_cur: the tariff's currency, the revenue's for RevShare).
-x AS MATERIALIZED (
-    SELECT v.*,
+)
+-- Traffic: counts, CPC / CPM cost in the tariff's currency, and corrections: a
+-- campaign-day's share over its rows by their clicks (in ``currency``).
+SELECT 't' AS k, {dsel}NULL AS goal_id, corr_cur, cost_cur, sum(clicks)::bigint, sum(uniq)::bigint,
+       sum(imps)::bigint, 0::bigint, 0::bigint, 0::bigint, sum(corr), sum(cost)
+FROM (
+    SELECT {vsel}cr.currency AS corr_cur, tp.currency AS cost_cur,
+           CASE WHEN cr.rank > 1 THEN 0 ELSE v.clicks END AS clicks,
+           CASE WHEN cr.rank > 1 THEN 0 ELSE v.uniq END AS uniq,
+           CASE WHEN cr.rank > 1 THEN 0 ELSE v.imps END AS imps,
+           CASE WHEN cr.rank > 1 THEN NULL
+                ELSE CASE tp.model WHEN 1 THEN v.clicks * tp.amount WHEN 2 THEN v.imps * tp.amount / 1000 END
+           END AS cost,
+           CASE WHEN cr.day_clicks > 0 THEN cr.share * v.clicks / cr.day_clicks ELSE cr.share * v.carrier END AS corr
+    FROM ({rows("traffic", carriers)}) v
+    LEFT JOIN tp ON tp.campaign_id = v._c AND v._day >= tp.f AND v._day < tp.t_end AND tp.model IN (1, 2)
+    LEFT JOIN corr_rate cr ON cr.campaign_id = v._c AND cr.day = v._day
+) z
+GROUP BY {dsel}corr_cur, cost_cur
+UNION ALL
+-- Outcomes: counts and revenue per goal and currency, and CPI / CPA / RevShare
+-- cost (in the tariff's currency, RevShare's in the revenue's).
+SELECT 'o', {dsel}goal_id, currency, cost_cur, 0, 0, 0, sum(installs)::bigint, sum(convs)::bigint,
+       sum(approved)::bigint, sum(revenue), sum(cost)
+FROM (
+    SELECT {vsel}v.goal_id, v.currency, v.installs, v.convs, v.approved, v.revenue,
            CASE WHEN tp.model = 5 THEN nullif(v.currency, '') ELSE tp.currency END AS cost_cur,
-           CASE tp.model WHEN 1 THEN v.clicks * tp.amount WHEN 2 THEN v.imps * tp.amount / 1000
-                         WHEN 3 THEN v.installs * tp.amount
+           CASE tp.model WHEN 3 THEN v.installs * tp.amount
                          WHEN 4 THEN CASE WHEN v.goal_id = tp.goal_id THEN v.convs * tp.amount END
                          WHEN 5 THEN CASE WHEN v.currency <> '' THEN v.revenue * tp.percent / 100 END END AS cost
-    FROM (
-        SELECT {", ".join([*dims, ""])}campaign_id AS _c, (hour AT TIME ZONE 'UTC')::date AS _day, goal_id,
-               currency, clicks, uniq, imps, installs, convs, approved, revenue, carrier
-        FROM u
-    ) v
-    LEFT JOIN tp ON tp.campaign_id = v._c AND v._day >= tp.f AND v._day < tp.t_end
-)
--- One pass, four groupings: counts per row ('n', grouping 7), per goal and
--- currency ('g', 1), revenue per currency ('m', 5), tariff cost per currency ('m', 6).
-SELECT CASE grouping(goal_id, currency, cost_cur) WHEN 7 THEN 'n' WHEN 1 THEN 'g' ELSE 'm' END AS k, {dsel}
-       goal_id, CASE grouping(goal_id, currency, cost_cur) WHEN 6 THEN cost_cur ELSE currency END AS currency,
-       sum(clicks)::bigint AS clicks, sum(uniq)::bigint AS uniq, sum(imps)::bigint AS imps,
-       sum(installs)::bigint AS installs, sum(convs)::bigint AS convs, sum(approved)::bigint AS approved,
-       CASE WHEN grouping(goal_id, currency, cost_cur) IN (1, 5) THEN sum(revenue) END AS revenue,
-       CASE WHEN grouping(goal_id, currency, cost_cur) = 6 THEN sum(cost) END AS cost
-FROM x
-GROUP BY GROUPING SETS (({dgroup_in}), ({dsel}goal_id, currency), ({dsel}currency), ({dsel}cost_cur))
-HAVING NOT (grouping(goal_id, currency, cost_cur) = 1 AND goal_id = '')
-   AND NOT (grouping(goal_id, currency, cost_cur) = 5 AND currency = '')
-   AND NOT (grouping(goal_id, currency, cost_cur) = 6 AND cost_cur IS NULL)
-UNION ALL
--- Corrections: a campaign-day's share over its rows by their clicks.
-SELECT 'm', {xsel}NULL, cr.currency, 0, 0, 0, 0, 0, 0, 0,
-       sum(CASE WHEN cr.day_clicks > 0 THEN cr.share * x.clicks / cr.day_clicks ELSE cr.share * x.carrier END)
-FROM x JOIN corr_rate cr ON cr.campaign_id = x._c AND cr.day = x._day
-WHERE x.goal_id = '' AND (x.clicks > 0 OR x.carrier > 0)
-GROUP BY {xsel}cr.currency
+    FROM ({rows("outcomes")}) v
+    LEFT JOIN tp ON tp.campaign_id = v._c AND v._day >= tp.f AND v._day < tp.t_end AND tp.model IN (3, 4, 5)
+) z
+GROUP BY {dsel}goal_id, currency, cost_cur
 """
     return sql, params
 
@@ -866,6 +880,7 @@ async def campaign_report(
         # Hash aggregates over the cube rows (the CTE row estimates are poor).
         await conn.execute("SET LOCAL work_mem = '64MB'")
         await conn.execute("SET LOCAL enable_sort = off")
+        await conn.execute("SET LOCAL jit = off")
         records = await conn.fetch(sql, *args)
         bps = await conn.fetch(BREAKPOINTS_SQL, account_id, start, end)
     rows: dict[tuple[str, ...], ReportRow] = {}
@@ -873,42 +888,43 @@ async def campaign_report(
     n = len(group_by)
     zero = decimal.Decimal(0)
     for rec in records:
-        t = tuple(rec)  # k, d0..d(n-1), goal_id, currency, clicks, uniq, imps, installs, convs, approved, revenue, cost
+        # k, d0..d(n-1), goal_id, currency, cost_cur, clicks, uniq, imps, installs, convs, approved, revenue, cost
+        t = tuple(rec)
         key = t[1 : n + 1]
         row = rows.get(key)
         if row is None:
             row = rows[key] = ReportRow({d: _dim_text(d, v) for d, v in zip(group_by, key, strict=True)})
-        kind, goal_id, cur = t[0], t[n + 1], t[n + 2]
-        if kind == "n":
-            counts = [v or 0 for v in t[n + 3 : n + 9]]
-            row.clicks, row.unique_clicks, row.impressions, row.installs, row.conversions, row.approved = counts
-            totals.clicks += counts[0]
-            totals.unique_clicks += counts[1]
-            totals.impressions += counts[2]
-            totals.installs += counts[3]
-            totals.conversions += counts[4]
-            totals.approved += counts[5]
-        elif kind == "g":
-            convs, approved, revenue = t[n + 7], t[n + 8], t[n + 9] or zero
-            if not (convs or approved or revenue):
-                continue
-            for target in (row, totals):
-                goal = target.goals.get(goal_id)
-                if goal is None:
-                    goal = target.goals[goal_id] = GoalFigures(goal_id)
-                goal.conversions += convs
-                goal.approved += approved
-                if cur and revenue:
-                    goal.revenue[cur] = goal.revenue.get(cur, zero) + revenue
-        else:
-            revenue, cost = t[n + 9] or zero, t[n + 10] or zero
-            if revenue or cost:
+        kind, goal_id, cur, cost_cur = t[0], t[n + 1], t[n + 2], t[n + 3]
+        clicks, uniq, imps, installs, convs, approved, revenue, cost = t[n + 4 :]
+        if kind == "t":
+            if cur and revenue:  # a correction
+                _add_money(row, totals, cur, zero, revenue)
+            row.clicks += clicks
+            row.unique_clicks += uniq
+            row.impressions += imps
+            totals.clicks += clicks
+            totals.unique_clicks += uniq
+            totals.impressions += imps
+        elif kind == "o":
+            row.installs += installs
+            row.conversions += convs
+            row.approved += approved
+            totals.installs += installs
+            totals.conversions += convs
+            totals.approved += approved
+            if goal_id and (convs or approved or revenue):
                 for target in (row, totals):
-                    m = target.money.get(cur)
-                    if m is None:
-                        m = target.money[cur] = Money(cur)
-                    m.revenue += revenue
-                    m.cost += cost
+                    goal = target.goals.get(goal_id)
+                    if goal is None:
+                        goal = target.goals[goal_id] = GoalFigures(goal_id)
+                    goal.conversions += convs
+                    goal.approved += approved
+                    if cur and revenue:
+                        goal.revenue[cur] = goal.revenue.get(cur, zero) + revenue
+            if cur and revenue:
+                _add_money(row, totals, cur, revenue, zero)
+        if cost_cur and cost:
+            _add_money(row, totals, cost_cur, zero, cost)
     out = []
     for key in sorted(rows):
         row = rows[key]
@@ -934,6 +950,17 @@ async def campaign_report(
         for b in bps
     ]
     return Report(start, end, tz.key, group_by, out, totals, breakpoints)
+
+
+def _add_money(
+    row: ReportRow, totals: ReportRow, currency: str, revenue: decimal.Decimal, cost: decimal.Decimal
+) -> None:
+    for target in (row, totals):
+        m = target.money.get(currency)
+        if m is None:
+            m = target.money[currency] = Money(currency)
+        m.revenue += revenue
+        m.cost += cost
 
 
 def round_money(amount: decimal.Decimal) -> decimal.Decimal:

@@ -68,32 +68,32 @@ def parse_order(v: Validator, order_by: str, group_by: list[str]) -> tuple[str, 
     return key, desc
 
 
-def _money(amount: decimal.Decimal, currency: str) -> money_pb2.Money:
-    return money_pb2.Money(amount=format_money(r.round_money(amount)), currency_code=currency)
+def _set_money(target: money_pb2.Money, amount: decimal.Decimal, currency: str) -> None:
+    target.amount = format_money(r.round_money(amount)) if amount else "0"
+    target.currency_code = currency
 
 
 def row_pb(row: r.ReportRow) -> pb.ReportRow:
+    # Filled in place (a report may have 10,000 rows): sub-messages passed to a
+    # constructor are each copied.
     out = pb.ReportRow(
         dimensions=row.dims, clicks=row.clicks, unique_clicks=row.unique_clicks, impressions=row.impressions,
         installs=row.installs, conversions=row.conversions, approved_conversions=row.approved, cr=row.cr,
     )  # fmt: skip
     for g in row.goals.values():
-        out.goals.append(
-            pb.GoalConversions(
-                goal_id=g.goal_id,
-                conversions=g.conversions,
-                approved=g.approved,
-                revenue=[_money(a, c) for c, a in sorted(g.revenue.items())],
-            )
-        )
+        goal = out.goals.add(goal_id=g.goal_id, conversions=g.conversions, approved=g.approved)
+        for cur, amount in sorted(g.revenue.items()):
+            _set_money(goal.revenue.add(), amount, cur)
     for cur, m in row.money.items():
-        figures = pb.CurrencyFigures(
-            currency_code=cur, revenue=_money(m.revenue, cur), cost=_money(m.cost, cur),
-            profit=_money(m.profit, cur), epc=_money(row.epc(cur), cur), cpi=_money(row.cpi(cur), cur),
-        )  # fmt: skip
-        if m.roi is not None:
-            figures.roi = m.roi
-        out.money.append(figures)
+        figures = out.money.add(currency_code=cur)
+        _set_money(figures.revenue, m.revenue, cur)
+        _set_money(figures.cost, m.cost, cur)
+        _set_money(figures.profit, m.profit, cur)
+        _set_money(figures.epc, row.epc(cur), cur)
+        _set_money(figures.cpi, row.cpi(cur), cur)
+        roi = m.roi
+        if roi is not None:
+            figures.roi = roi
     return out
 
 
