@@ -46,6 +46,7 @@ from console.session import COOKIE, PRE_COOKIE, Session, SessionCodec, secure_de
 from libs.conditions import (
     describe_goal_condition,
     describe_rule_condition,
+    describe_window,
     parse_goal_condition,
     parse_rule_condition,
     parse_window,
@@ -108,6 +109,11 @@ RULE_ACTIONS = [
     (f.name, f.name.replace("_", " ")) for f in rules_pb.RuleAction.DESCRIPTOR.oneofs_by_name["kind"].fields
 ]
 RULE_GROUPS = ("campaign", *(f"sub{i}" for i in range(1, 11)))
+# What the rule form edits (UpdateRule's mask).
+RULE_FIELDS = (
+    "name", "enabled", "dry_run", "campaign_ids", "grouping", "sub_id_field", "window", "conditions", "action",
+    "currency_code",
+)  # fmt: skip
 
 
 def to_dict(msg: Message) -> dict[str, Any]:
@@ -251,6 +257,8 @@ class Console:
             (get, re.compile(r"/rules"), self.rules, True),
             (get, re.compile(r"/rules/new"), self.rule_new, True),
             (post, re.compile(r"/rules/new"), self.rule_create, True),
+            (get, re.compile(r"/rules/(?P<id>[A-Za-z0-9_-]{1,64})"), self.rule, True),
+            (post, re.compile(r"/rules/(?P<id>[A-Za-z0-9_-]{1,64})"), self.rule_update, True),
             (post, re.compile(r"/rules/(?P<id>[A-Za-z0-9_-]{1,64})/(?P<flag>enabled|dry_run)"), self.rule_flag, True),
             (get, re.compile(r"/rules/(?P<id>[A-Za-z0-9_-]{1,64})/delete"), self.rule_delete, True),
             (post, re.compile(r"/rules/(?P<id>[A-Za-z0-9_-]{1,64})/delete"), self.rule_delete, True),
@@ -1040,14 +1048,15 @@ class Console:
 
     async def _rule_page(
         self, req: Request, form: dict[str, str], *, status: int = 200, error: str = "",
-        fields: dict[str, str] | None = None, campaign_ids: list[str] | None = None,
+        fields: dict[str, str] | None = None, campaign_ids: list[str] | None = None, rule_id: str = "",
     ) -> Response:  # fmt: skip
+        """The new-rule form, or with ``rule_id`` the edit form of that rule."""
         links = self.stub(links_pb2_grpc.LinksServiceStub, "links")
         campaigns = await self.call(req, links.ListCampaigns, lpb.ListCampaignsRequest(page_size=1000))
         return self.render(
             req, "rule_form.html", status, form=form, error=error, fields=fields or {},
             campaign_options=[(c.campaign_id, c.name) for c in campaigns.campaigns], chosen=campaign_ids or [],
-            groups=RULE_GROUPS, actions=RULE_ACTIONS,
+            groups=RULE_GROUPS, actions=RULE_ACTIONS, rule_id=rule_id,
         )  # fmt: skip
 
     async def rule_new(self, req: Request, m: re.Match[str]) -> Response:
@@ -1071,6 +1080,41 @@ class Console:
                 req, status=_HTTP_OF.get(exc.code, 400), error=exc.message, fields=fields, **ctx
             )
         return redirect(f"{PREFIX}/rules?done=rule_created")
+
+    async def rule(self, req: Request, m: re.Match[str]) -> Response:
+        svc = self.stub(rules_pb2_grpc.RuleServiceStub, "analytics")
+        r = (await self.call(req, svc.GetRule, rules_pb.GetRuleRequest(rule_id=m["id"]))).rule
+        kind = r.action.WhichOneof("kind") or ""
+        form = {
+            "name": r.name, "enabled": "1" if not r.HasField("enabled") or r.enabled else "",
+            "dry_run": "1" if r.dry_run else "", "group_by": r.sub_id_field or "campaign",
+            "window": describe_window(r.window), "action": kind, "currency": r.currency_code,
+            "conditions": "\n".join(describe_rule_condition(c) for c in r.conditions),
+            "percent": r.action.change_budget.percent if kind == "change_budget" else "",
+            "budget": r.action.set_budget.budget.amount if kind == "set_budget" else "",
+        }  # fmt: skip
+        return await self._rule_page(req, form, campaign_ids=list(r.campaign_ids), rule_id=r.rule_id)
+
+    async def rule_update(self, req: Request, m: re.Match[str]) -> Response:
+        """Save the whole form: every editable field is in the mask, so unticked
+        flags and an emptied campaign list are saved too."""
+        rule, lines, fields = _rule_from_form(req)
+        ctx: dict[str, Any] = {"form": _flat(req.form), "campaign_ids": list(rule.campaign_ids), "rule_id": m["id"]}
+        if fields:
+            return await self._rule_page(req, status=400, error=_UNREADABLE, fields=fields, **ctx)
+        rule.rule_id = m["id"]
+        svc = self.stub(rules_pb2_grpc.RuleServiceStub, "analytics")
+        mask = field_mask_pb2.FieldMask(paths=list(RULE_FIELDS))
+        try:
+            await self.call(req, svc.UpdateRule, rules_pb.UpdateRuleRequest(rule=rule, update_mask=mask))
+        except ServiceError as exc:
+            if exc.code == grpc.StatusCode.NOT_FOUND:
+                raise
+            fields = _field_errors(exc.fields, "rule.", {"conditions": lines}, RULE_FIELD_OF)
+            return await self._rule_page(
+                req, status=_HTTP_OF.get(exc.code, 400), error=exc.message, fields=fields, **ctx
+            )
+        return redirect(f"{PREFIX}/rules?done=rule_saved")
 
     async def rule_flag(self, req: Request, m: re.Match[str]) -> Response:
         """Switch a rule's enabled or dry_run flag (the form sends the new value)."""
@@ -1099,7 +1143,6 @@ class Console:
             rules_pb.ListRuleRunsRequest(rule_id=m["id"], page_size=PAGE_SIZE, page_token=req.q("page_token")),
         )
         return self.render(req, "rule_runs.html", rule=rule, runs=list(page.runs), next_page=page.next_page_token)
-
 
     async def rule_run(self, req: Request, m: re.Match[str]) -> Response:
         """Run a rule now; a dry run records what it would do and changes nothing."""

@@ -106,3 +106,11 @@ def parse_window(text: str) -> duration_pb2.Duration:
     if not m:
         raise ValueError("expected a number with s, m, h or d, e.g. 24h")
     return duration_pb2.Duration(seconds=int(m.group(1)) * _UNIT_S[m.group(2)])
+
+
+def describe_window(window: duration_pb2.Duration) -> str:
+    """A Duration as ``parse_window`` reads it, in its largest whole unit: 86400 s -> ``1d``."""
+    for unit in ("d", "h", "m"):
+        if window.seconds and window.seconds % _UNIT_S[unit] == 0:
+            return f"{window.seconds // _UNIT_S[unit]}{unit}"
+    return f"{window.seconds}s"

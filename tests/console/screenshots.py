@@ -162,6 +162,7 @@ async def main() -> None:
                 "tariffs": "/console/tariffs",
                 "rules": "/console/rules",
                 "rule_new": "/console/rules/new",
+                "rule": f"/console/rules/{world.rule_id}",
                 "rule_runs": f"/console/rules/{world.rule_id}/runs",
             }
             OUT.mkdir(parents=True, exist_ok=True)

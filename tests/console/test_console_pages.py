@@ -249,7 +249,7 @@ async def test_goals_are_created_edited_and_deleted_from_their_forms(
         assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-async def test_a_rule_is_created_from_its_form_toggled_and_deleted(
+async def test_a_rule_is_created_from_its_form_toggled_edited_and_deleted(
     console_gateway: RunningGateway, account: AccountInfo, links_stub: links_pb2_grpc.LinksServiceStub,
     channels: Callable[..., grpc.aio.Channel],
 ) -> None:  # fmt: skip
@@ -301,6 +301,28 @@ async def test_a_rule_is_created_from_its_form_toggled_and_deleted(
                                                                                "value": "1"})  # fmt: skip
         assert on.status_code == 303
         assert (await rules.GetRule(rules_pb2.GetRuleRequest(rule_id=rule.rule_id))).rule.enabled
+
+        # The edit form shows the rule as saved and saves the whole form (unticked flags too).
+        edit = await client.get(f"/console/rules/{rule.rule_id}")
+        assert edit.status_code == 200 and 'value="12h"' in edit.text
+        assert "roi &lt; -50%\nclicks &gt;= 1000" in edit.text
+        assert f'<option value="{campaign.campaign_id}" selected>' in edit.text and 'value="-20"' in edit.text
+        changed = {
+            "csrf": csrf_of(edit.text), "name": "Pause losers", "campaign_ids": campaign.campaign_id,
+            "group_by": "sub3", "window": "2d", "conditions": "roi < -70%", "action": "blacklist_sub_id",
+            "currency": "usd", "dry_run": "1",
+        }  # fmt: skip
+        bad = await client.post(f"/console/rules/{rule.rule_id}", data={**changed, "window": "0s"})
+        assert bad.status_code == 400 and "window" in dict(FIELD_ERROR_RE.findall(bad.text)), bad.text
+        saved = await client.post(f"/console/rules/{rule.rule_id}", data=changed)
+        assert saved.status_code == 303 and "Rule saved." in (await client.get(saved.headers["location"])).text
+        rule = (await rules.GetRule(rules_pb2.GetRuleRequest(rule_id=rule.rule_id))).rule
+        assert (rule.name, rule.enabled, rule.dry_run, rule.sub_id_field, rule.window.seconds) == (
+            "Pause losers", False, True, "sub3", 2 * 86400,
+        )  # fmt: skip
+        assert rule.action.WhichOneof("kind") == "blacklist_sub_id" and [c.value for c in rule.conditions] == ["-70"]
+        missing = await client.get("/console/rules/rule_nope")
+        assert missing.status_code == 404
 
         confirm = await client.get(f"/console/rules/{rule.rule_id}/delete")
         gone = await client.post(f"/console/rules/{rule.rule_id}/delete", data={"csrf": csrf_of(confirm.text)})
