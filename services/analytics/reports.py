@@ -134,6 +134,13 @@ class ReportRow:
         m = self.money.get(currency)
         return m.cost / self.installs if m and self.installs else decimal.Decimal(0)
 
+    def add_money(self, currency: str, revenue: decimal.Decimal, cost: decimal.Decimal) -> None:
+        m = self.money.get(currency)
+        if m is None:
+            m = self.money[currency] = Money(currency)
+        m.revenue += revenue
+        m.cost += cost
+
     def add(self, other: ReportRow) -> None:
         for f in ("clicks", "unique_clicks", "impressions", "installs", "conversions", "approved"):
             setattr(self, f, getattr(self, f) + getattr(other, f))
@@ -144,9 +151,7 @@ class ReportRow:
             for cur, amount in g.revenue.items():
                 mine.revenue[cur] = mine.revenue.get(cur, decimal.Decimal(0)) + amount
         for cur, m in other.money.items():
-            mm = self.money.setdefault(cur, Money(cur))
-            mm.revenue += m.revenue
-            mm.cost += m.cost
+            self.add_money(cur, m.revenue, m.cost)
 
     def is_empty(self) -> bool:
         return not (
@@ -898,33 +903,28 @@ async def campaign_report(
         clicks, uniq, imps, installs, convs, approved, revenue, cost = t[n + 4 :]
         if kind == "t":
             if cur and revenue:  # a correction
-                _add_money(row, totals, cur, zero, revenue)
+                row.add_money(cur, zero, revenue)
             row.clicks += clicks
             row.unique_clicks += uniq
             row.impressions += imps
-            totals.clicks += clicks
-            totals.unique_clicks += uniq
-            totals.impressions += imps
         elif kind == "o":
             row.installs += installs
             row.conversions += convs
             row.approved += approved
-            totals.installs += installs
-            totals.conversions += convs
-            totals.approved += approved
             if goal_id and (convs or approved or revenue):
-                for target in (row, totals):
-                    goal = target.goals.get(goal_id)
-                    if goal is None:
-                        goal = target.goals[goal_id] = GoalFigures(goal_id)
-                    goal.conversions += convs
-                    goal.approved += approved
-                    if cur and revenue:
-                        goal.revenue[cur] = goal.revenue.get(cur, zero) + revenue
+                goal = row.goals.get(goal_id)
+                if goal is None:
+                    goal = row.goals[goal_id] = GoalFigures(goal_id)
+                goal.conversions += convs
+                goal.approved += approved
+                if cur and revenue:
+                    goal.revenue[cur] = goal.revenue.get(cur, zero) + revenue
             if cur and revenue:
-                _add_money(row, totals, cur, revenue, zero)
+                row.add_money(cur, revenue, zero)
         if cost_cur and cost:
-            _add_money(row, totals, cost_cur, zero, cost)
+            row.add_money(cost_cur, zero, cost)
+    for row in rows.values():
+        totals.add(row)
     out = []
     for key in sorted(rows):
         row = rows[key]
@@ -950,17 +950,6 @@ async def campaign_report(
         for b in bps
     ]
     return Report(start, end, tz.key, group_by, out, totals, breakpoints)
-
-
-def _add_money(
-    row: ReportRow, totals: ReportRow, currency: str, revenue: decimal.Decimal, cost: decimal.Decimal
-) -> None:
-    for target in (row, totals):
-        m = target.money.get(currency)
-        if m is None:
-            m = target.money[currency] = Money(currency)
-        m.revenue += revenue
-        m.cost += cost
 
 
 def round_money(amount: decimal.Decimal) -> decimal.Decimal:
