@@ -677,13 +677,24 @@ def report_sql(
     vsel = "".join(f"v.d{i}, " for i in range(len(group_by)))
 
     def rows(kind: str, extra: str = "") -> str:
-        """The cube rows of ``kind`` with their dimension values, campaign and UTC day."""
-        return f"""SELECT {dims}campaign_id AS _c, (hour AT TIME ZONE 'UTC')::date AS _day, goal_id, currency,
+        """The cube rows of ``kind`` with their dimension values, campaign and UTC day,
+        added up per (dimension values, campaign, UTC day, goal, currency) first: the
+        tariff and correction joins then see one row where the hourly / device / OS
+        cube rows were many. (A sub-id cube row is already one per key.)"""
+        cube_rows = f"""SELECT {dims}campaign_id AS _c, (hour AT TIME ZONE 'UTC')::date AS _day, goal_id, currency,
                clicks, uniq, imps, installs, convs, approved, revenue, carrier
         FROM (
             {_union(cubes, sub_no, kind)}{extra}
         ) AS x {_UNION_COLS}
         {where}"""
+        if sub_no is not None:
+            return cube_rows
+        key = f"{dsel}_c, _day, goal_id, currency"
+        return f"""SELECT {key}, sum(clicks)::int AS clicks, sum(uniq)::int AS uniq, sum(imps)::int AS imps,
+               sum(installs)::int AS installs, sum(convs)::int AS convs, sum(approved)::int AS approved,
+               sum(revenue) AS revenue, sum(carrier)::int AS carrier
+        FROM ({cube_rows}) AS c
+        GROUP BY {key}"""
 
     carriers = """
             UNION ALL
