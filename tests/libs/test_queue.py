@@ -52,7 +52,7 @@ async def test_concurrent_writers_including_a_late_commit_are_all_delivered(pool
             break
         await asyncio.sleep(0.02)
     await consumer.stop()
-    runner.cancel()
+    await asyncio.wait_for(runner, 10)  # the loop ends and gives its connections back
     expected = {f"w{w}-{i}".encode() for w in range(4) for i in range(25)} | {b"late-1", b"late-2"}
     assert sorted(seen) == sorted(expected)  # each exactly once
     assert await pool.fetchval("SELECT count(*) FROM queue.jobs") == 0
