@@ -212,7 +212,7 @@ class Console:
             kind_names=dict(GOAL_KINDS), occurrence_names=dict(OCCURRENCES),
             trigger_names=dict(TEMPLATE_TRIGGERS), method_names=dict(HTTP_METHODS),
             goal_condition=describe_goal_condition, rule_condition=describe_rule_condition, page_href=_page_href,
-            duration=_duration,
+            duration=describe_window,
         )
         self._pools: dict[str, ChannelPool] = {}
         self._stubs: dict[tuple[type, int], Any] = {}
@@ -685,9 +685,10 @@ class Console:
                 chart["conversions"].append(row.conversions if row else 0)
             for b in by_day.breakpoints:
                 when = b.effective_time.ToDatetime(dt.UTC)
+                changed = ", ".join(b.changed_fields) or "changed"
                 chart["breakpoints"].append({
                     "day": _local_day(when, req.session.time_zone if req.session else "UTC"),
-                    "label": f"window {_duration(b.conversion_window)} ({', '.join(b.changed_fields) or 'changed'})",
+                    "label": f"window {describe_window(b.conversion_window)} ({changed})",
                 })  # fmt: skip
         except ServiceError as exc:
             error, fields = exc.message, exc.fields
@@ -1067,19 +1068,32 @@ class Console:
         return await self._rule_page(req, form)
 
     async def rule_create(self, req: Request, m: re.Match[str]) -> Response:
+        return await self._save_rule(req, "")
+
+    async def _save_rule(self, req: Request, rule_id: str) -> Response:
+        """Create the rule the form describes, or with ``rule_id`` save the whole form
+        over that rule: every editable field is in the mask, so unticked flags and an
+        emptied campaign list are saved too."""
         rule, lines, fields = _rule_from_form(req)
-        ctx: dict[str, Any] = {"form": _flat(req.form), "campaign_ids": list(rule.campaign_ids)}
+        ctx: dict[str, Any] = {"form": _flat(req.form), "campaign_ids": list(rule.campaign_ids), "rule_id": rule_id}
         if fields:
             return await self._rule_page(req, status=400, error=_UNREADABLE, fields=fields, **ctx)
         svc = self.stub(rules_pb2_grpc.RuleServiceStub, "analytics")
         try:
-            await self.call(req, svc.CreateRule, rules_pb.CreateRuleRequest(rule=rule))
+            if rule_id:
+                rule.rule_id = rule_id
+                mask = field_mask_pb2.FieldMask(paths=list(RULE_FIELDS))
+                await self.call(req, svc.UpdateRule, rules_pb.UpdateRuleRequest(rule=rule, update_mask=mask))
+            else:
+                await self.call(req, svc.CreateRule, rules_pb.CreateRuleRequest(rule=rule))
         except ServiceError as exc:
+            if rule_id and exc.code == grpc.StatusCode.NOT_FOUND:
+                raise
             fields = _field_errors(exc.fields, "rule.", {"conditions": lines}, RULE_FIELD_OF)
             return await self._rule_page(
                 req, status=_HTTP_OF.get(exc.code, 400), error=exc.message, fields=fields, **ctx
             )
-        return redirect(f"{PREFIX}/rules?done=rule_created")
+        return redirect(f"{PREFIX}/rules?done={'rule_saved' if rule_id else 'rule_created'}")
 
     async def rule(self, req: Request, m: re.Match[str]) -> Response:
         svc = self.stub(rules_pb2_grpc.RuleServiceStub, "analytics")
@@ -1096,25 +1110,7 @@ class Console:
         return await self._rule_page(req, form, campaign_ids=list(r.campaign_ids), rule_id=r.rule_id)
 
     async def rule_update(self, req: Request, m: re.Match[str]) -> Response:
-        """Save the whole form: every editable field is in the mask, so unticked
-        flags and an emptied campaign list are saved too."""
-        rule, lines, fields = _rule_from_form(req)
-        ctx: dict[str, Any] = {"form": _flat(req.form), "campaign_ids": list(rule.campaign_ids), "rule_id": m["id"]}
-        if fields:
-            return await self._rule_page(req, status=400, error=_UNREADABLE, fields=fields, **ctx)
-        rule.rule_id = m["id"]
-        svc = self.stub(rules_pb2_grpc.RuleServiceStub, "analytics")
-        mask = field_mask_pb2.FieldMask(paths=list(RULE_FIELDS))
-        try:
-            await self.call(req, svc.UpdateRule, rules_pb.UpdateRuleRequest(rule=rule, update_mask=mask))
-        except ServiceError as exc:
-            if exc.code == grpc.StatusCode.NOT_FOUND:
-                raise
-            fields = _field_errors(exc.fields, "rule.", {"conditions": lines}, RULE_FIELD_OF)
-            return await self._rule_page(
-                req, status=_HTTP_OF.get(exc.code, 400), error=exc.message, fields=fields, **ctx
-            )
-        return redirect(f"{PREFIX}/rules?done=rule_saved")
+        return await self._save_rule(req, m["id"])
 
     async def rule_flag(self, req: Request, m: re.Match[str]) -> Response:
         """Switch a rule's enabled or dry_run flag (the form sends the new value)."""
@@ -1280,15 +1276,6 @@ def _days(start: str, end: str) -> list[str]:
         return []
     n = (last - first).days + 1
     return [(first + dt.timedelta(days=i)).isoformat() for i in range(n)] if 0 < n <= 400 else []
-
-
-def _duration(d: Any) -> str:
-    s = d.seconds
-    if s and s % 86400 == 0:
-        return f"{s // 86400}d"
-    if s and s % 3600 == 0:
-        return f"{s // 3600}h"
-    return f"{s}s"
 
 
 def _local_day(when: dt.datetime, tz: str) -> str:
