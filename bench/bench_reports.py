@@ -44,7 +44,18 @@ from clicktrail.links.v1 import links_pb2 as lpb
 from clicktrail.links.v1 import links_pb2_grpc
 from clicktrail.type.v1 import money_pb2
 
-from bench.common import RESULTS, bar_line, check_alive, children, free_port, scratch_database, spawn, wait_grpc_serving
+from bench.common import (
+    RESULTS,
+    bar_line,
+    check_alive,
+    children,
+    free_port,
+    keep_world,
+    kept_world,
+    scratch_database,
+    spawn,
+    wait_grpc_serving,
+)
 from libs.grpc_client import make_channel
 from libs.partitions import ensure_daily_partitions
 
@@ -247,6 +258,36 @@ async def _load(dsn: str, world: dict[str, Any], n: int, start: dt.datetime, unt
         await conn.close()
 
 
+def world_name(clicks: int) -> str:
+    """The kept world's name: one per data size, shared with bench_console (same _setup and _load)."""
+    return f"reports-{clicks}"
+
+
+async def vacuum_rollups(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        for table in await conn.fetch(
+            "SELECT relname FROM pg_stat_user_tables WHERE schemaname = 'analytics' AND relname LIKE 'report_%'"
+        ):
+            await conn.execute(f'VACUUM ANALYZE analytics."{table["relname"]}"')
+    finally:
+        await conn.close()
+
+
+async def rollup_sizes(dsn: str) -> dict[str, int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return {
+            r["relname"]: r["n"]
+            for r in await conn.fetch(
+                "SELECT relname, n_live_tup AS n FROM pg_stat_user_tables WHERE schemaname = 'analytics'"
+                " AND relname LIKE 'report_%' ORDER BY relname"
+            )
+        }
+    finally:
+        await conn.close()
+
+
 def _fast_answer(resp: rpb.RunCampaignReportResponse, group_by: list[str]) -> dict[tuple[str, ...], tuple[Any, ...]]:
     out = {}
     for r in resp.rows:
@@ -290,31 +331,26 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             analytics = spawn(procs, "analytics", ["-m", "services.analytics"],
                               {**env, "CLICKTRAIL_GRPC_LISTEN": analytics_addr}, work)  # fmt: skip
             await wait_grpc_serving(analytics, analytics_addr, "clicktrail.analytics.v1.ReportService")
-            world = await _setup(links_addr, attribution_addr, admin)
-            t = time.perf_counter()
-            counts = await _load(dsn, world, args.report_clicks, start, today)
-            load_s = time.perf_counter() - t
-
-            async with make_channel(analytics_addr, token=admin, deadline_s=3600) as ch:
+            kept = kept_world(dsn, world_name(args.report_clicks))
+            if kept is None:
+                world = await _setup(links_addr, attribution_addr, admin)
                 t = time.perf_counter()
-                await reports_pb2_grpc.ReportServiceStub(ch).RecountReportRollups(rpb.RecountReportRollupsRequest(
-                    start_date=start.date().isoformat(), end_date=today.date().isoformat()))  # fmt: skip
-                build_s = time.perf_counter() - t
-            conn = await asyncpg.connect(dsn)
-            try:
-                for table in await conn.fetch(
-                    "SELECT relname FROM pg_stat_user_tables WHERE schemaname = 'analytics' AND relname LIKE 'report_%'"
-                ):
-                    await conn.execute(f'VACUUM ANALYZE analytics."{table["relname"]}"')
-                sizes = {
-                    r["relname"]: r["n"]
-                    for r in await conn.fetch(
-                        "SELECT relname, n_live_tup AS n FROM pg_stat_user_tables WHERE schemaname = 'analytics'"
-                        " AND relname LIKE 'report_%' ORDER BY relname"
-                    )
-                }
-            finally:
-                await conn.close()
+                counts = await _load(dsn, world, args.report_clicks, start, today)
+                load_s = time.perf_counter() - t
+                async with make_channel(analytics_addr, token=admin, deadline_s=3600) as ch:
+                    t = time.perf_counter()
+                    await reports_pb2_grpc.ReportServiceStub(ch).RecountReportRollups(
+                        rpb.RecountReportRollupsRequest(start_date=start.date().isoformat(),
+                                                        end_date=today.date().isoformat()))  # fmt: skip
+                    build_s = time.perf_counter() - t
+                await vacuum_rollups(dsn)
+                kept = {**world, "counts": counts, "load_s": load_s, "build_s": build_s, "start": start}
+                keep_world(dsn, world_name(args.report_clicks), kept)
+            else:  # the kept database's data, loaded over the 30 days before that run
+                world, counts, load_s, build_s = kept, kept["counts"], kept["load_s"], kept["build_s"]
+                start = dt.datetime.fromisoformat(kept["start"])
+                today = start + dt.timedelta(days=DAYS)
+            sizes = await rollup_sizes(dsn)
 
             scope = {
                 "start_date": start.date().isoformat(),

@@ -25,6 +25,7 @@ Definitions (documented in reports.proto and the README too):
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
@@ -650,18 +651,21 @@ _UNION_COLS = """(hour, campaign_id, link_id, partner_id, app_id, country, devic
 
 def report_sql(
     group_by: Sequence[str], filters: Mapping[str, Sequence[str]], cubes: Sequence[Cube]
-) -> tuple[str, list[Any]]:
-    """The report statement over ``cubes`` and its parameters after $1..$8
-    (account, start, end, zone, first and last UTC day of the range, and the
-    whole UTC days [$7, $8) read from the daily cubes).
+) -> tuple[str, str, str, list[Any]]:
+    """The report's statements over ``cubes`` (traffic, corrections, outcomes)
+    and their parameters after $1..$8 (account, start, end, zone, first and last
+    UTC day of the range, and the whole UTC days [$7, $8) read from the daily
+    cubes); the filters' values follow, and last (not in the list returned) the
+    ids of the campaigns with corrections in the range (CORRECTED_CAMPAIGNS_SQL).
 
-    Its rows (k, d0..dn, goal_id, currency, cost_cur, clicks, uniq, imps,
-    installs, convs, approved, revenue, cost) are of two kinds, each one hash
-    aggregate (one grouping each is much cheaper than grouping sets): 't'
-    traffic counts, CPC / CPM cost per cost currency, and corrections (in
+    Their rows (k, d0..dn, goal_id, currency, cost_cur, clicks, uniq, imps,
+    installs, convs, approved, revenue, cost), each statement one hash aggregate
+    (one grouping each is much cheaper than grouping sets, and separate
+    statements cheaper than their UNION ALL, and they can run at once): 't'
+    traffic counts and CPC / CPM cost per cost currency, or corrections (in
     ``revenue``) per ``currency``; 'o' outcome counts, revenue and CPI / CPA /
-    RevShare cost per goal, revenue currency and cost currency. The caller
-    adds them up per row."""
+    RevShare cost per goal, revenue currency and cost currency. The caller adds
+    them up per row."""
     subs = [d for d in [*group_by, *filters] if d in SUB_DIMS]
     sub_no = int(subs[0][3:]) if subs else None
     params: list[Any] = []
@@ -671,22 +675,26 @@ def report_sql(
         col = "device_type" if key == "device_type" else _DIM_SQL[key]
         cast = "smallint[]" if key == "device_type" else "text[]"
         conds.append(f"{col} = ANY(${8 + len(params)}::{cast})")
-    where = f"WHERE {' AND '.join(conds)}" if conds else ""
     dims = "".join(f"{_DIM_SQL[d]} AS d{i}, " for i, d in enumerate(group_by))
     dsel = "".join(f"d{i}, " for i in range(len(group_by)))
     vsel = "".join(f"v.d{i}, " for i in range(len(group_by)))
 
-    def rows(kind: str, extra: str = "") -> str:
+    # The corrected campaigns' ids (the corrections statement reads only their rows).
+    corrected = f"${9 + len(params)}"
+
+    def rows(kind: str, extra: str = "", *, only_corrected: bool = False) -> str:
         """The cube rows of ``kind`` with their dimension values, campaign and UTC day,
         added up per (dimension values, campaign, UTC day, goal, currency) first: the
         tariff and correction joins then see one row where the hourly / device / OS
         cube rows were many. (A sub-id cube row is already one per key.)"""
+        conds_here = [*conds, *([f"campaign_id = ANY({corrected}::text[])"] if only_corrected else [])]
+        where_here = f"WHERE {' AND '.join(conds_here)}" if conds_here else ""
         cube_rows = f"""SELECT {dims}campaign_id AS _c, (hour AT TIME ZONE 'UTC')::date AS _day, goal_id, currency,
                clicks, uniq, imps, installs, convs, approved, revenue, carrier
         FROM (
             {_union(cubes, sub_no, kind)}{extra}
         ) AS x {_UNION_COLS}
-        {where}"""
+        {where_here}"""
         if sub_no is not None:
             return cube_rows
         key = f"{dsel}_c, _day, goal_id, currency"
@@ -701,13 +709,56 @@ def report_sql(
             SELECT k.day::timestamp AT TIME ZONE 'UTC', k.campaign_id, '', coalesce(cm.partner_id, ''),
                    coalesce(cm.app_id, ''), '', 0::smallint, '', '', '', '', 0, 0, 0, 0, 0, 0, 0::numeric, 1
             FROM carriers k LEFT JOIN links.campaigns cm ON cm.account_id = $1 AND cm.campaign_id = k.campaign_id"""
-    sql = f"""
-WITH corr_day AS MATERIALIZED (
+    # Each statement uses only some of $1..$8: an unused CTE gives them their types.
+    args = f"""args AS (
+    SELECT $1::text, $2::timestamptz, $3::timestamptz, $4::text, $5::date, $6::date, $7::timestamptz, $8::timestamptz,
+           {corrected}::text[]
+),"""
+    # The tariffs of each campaign in force in the range, from f until t_end.
+    tp = """tp AS MATERIALIZED (
+    SELECT * FROM (
+        SELECT t.campaign_id, t.model, t.amount, t.currency, t.percent,
+               coalesce(t.goal_id, nullif(cm.target_goal_id, '')) AS goal_id, t.effective_date AS f,
+               coalesce(lead(t.effective_date) OVER (PARTITION BY t.campaign_id ORDER BY t.effective_date),
+                        'infinity'::date) AS t_end
+        FROM attribution.tariffs t
+        LEFT JOIN links.campaigns cm ON cm.account_id = t.account_id AND cm.campaign_id = t.campaign_id
+        WHERE t.account_id = $1 AND t.effective_date <= $6::date
+    ) AS t WHERE t_end > $5::date
+)"""
+    # One record per row and statement; money and goals in arrays (a row has a few
+    # currencies and goals): fewer, wider records are much cheaper to read.
+    money_arrays = """array_agg(cost_cur) FILTER (WHERE cost_cur IS NOT NULL AND cost <> 0),
+       array_agg(cost) FILTER (WHERE cost_cur IS NOT NULL AND cost <> 0)"""
+    live_goal = "goal_id <> '' AND (convs <> 0 OR approved <> 0 OR revenue <> 0)"
+    goal_arrays = ", ".join(
+        f"array_agg({c}) FILTER (WHERE {live_goal})" for c in ("goal_id", "currency", "convs", "approved", "revenue")
+    )
+    outer_group = f"GROUP BY {dsel.rstrip(', ')}" if group_by else ""
+    traffic = f"""
+WITH {args}
+{tp}
+-- Traffic: counts, and CPC / CPM cost in the tariff's currency.
+SELECT {dsel}sum(clicks)::bigint, sum(uniq)::bigint, sum(imps)::bigint, 0::bigint, 0::bigint, 0::bigint,
+       NULL::text[], NULL::text[], NULL::bigint[], NULL::bigint[], NULL::numeric[],
+       {money_arrays}
+FROM (
+    SELECT {vsel}tp.currency AS cost_cur, sum(v.clicks) AS clicks, sum(v.uniq) AS uniq, sum(v.imps) AS imps,
+           sum(CASE tp.model WHEN 1 THEN v.clicks * tp.amount WHEN 2 THEN v.imps * tp.amount / 1000 END) AS cost
+    FROM ({rows("traffic")}) v
+    LEFT JOIN tp ON tp.campaign_id = v._c AND v._day >= tp.f AND v._day < tp.t_end AND tp.model IN (1, 2)
+    GROUP BY {vsel}tp.currency
+) z
+{outer_group}
+"""
+    corrections = f"""
+WITH {args}
+corr_day AS MATERIALIZED (
     SELECT c.campaign_id, d::date AS day, c.currency, c.amount / (c.end_date - c.start_date + 1) AS share
     FROM attribution.corrections c
     CROSS JOIN LATERAL generate_series(greatest(c.start_date, $5::date), least(c.end_date, $6::date),
                                        interval '1 day') AS d
-    WHERE c.account_id = $1 AND c.end_date >= $5::date AND c.start_date <= $6::date AND $4::text <> ''
+    WHERE c.account_id = $1 AND c.end_date >= $5::date AND c.start_date <= $6::date
 ),
 day_clicks AS MATERIALIZED (
     SELECT campaign_id, day, sum(clicks) AS clicks
@@ -716,11 +767,9 @@ day_clicks AS MATERIALIZED (
       AND campaign_id IN (SELECT campaign_id FROM corr_day)
     GROUP BY 1, 2
 ),
--- Each campaign-day's corrections per currency; rank 1 carries the day's counts
--- and tariff cost (the others add only their correction).
+-- Each campaign-day's corrections per currency, and its clicks.
 corr_rate AS MATERIALIZED (
-    SELECT cd.campaign_id, cd.day, cd.currency, sum(cd.share) AS share, coalesce(min(dc.clicks), 0) AS day_clicks,
-           row_number() OVER (PARTITION BY cd.campaign_id, cd.day ORDER BY cd.currency) AS rank
+    SELECT cd.campaign_id, cd.day, cd.currency, sum(cd.share) AS share, coalesce(min(dc.clicks), 0) AS day_clicks
     FROM corr_day cd LEFT JOIN day_clicks dc ON dc.campaign_id = cd.campaign_id AND dc.day = cd.day
     GROUP BY 1, 2, 3
 ),
@@ -728,52 +777,47 @@ carriers AS (
     SELECT DISTINCT campaign_id, day FROM corr_rate
     WHERE day_clicks = 0
       AND (day::timestamp AT TIME ZONE 'UTC') >= $2 AND (day::timestamp AT TIME ZONE 'UTC') < $3
-),
--- The tariff of each campaign in force from f until t_end.
-tp AS MATERIALIZED (
-    SELECT t.campaign_id, t.model, t.amount, t.currency, t.percent,
-           coalesce(t.goal_id, nullif(cm.target_goal_id, '')) AS goal_id, t.effective_date AS f,
-           coalesce(lead(t.effective_date) OVER (PARTITION BY t.campaign_id ORDER BY t.effective_date),
-                    'infinity'::date) AS t_end
-    FROM attribution.tariffs t
-    LEFT JOIN links.campaigns cm ON cm.account_id = t.account_id AND cm.campaign_id = t.campaign_id
-    WHERE t.account_id = $1
 )
--- Traffic: counts, CPC / CPM cost in the tariff's currency, and corrections: a
--- campaign-day's share over its rows by their clicks (in ``currency``).
-SELECT 't' AS k, {dsel}NULL AS goal_id, corr_cur, cost_cur, sum(clicks)::bigint, sum(uniq)::bigint,
-       sum(imps)::bigint, 0::bigint, 0::bigint, 0::bigint, sum(corr), sum(cost)
+-- Corrections (in ``revenue``, per ``currency``): a campaign-day's share over its
+-- rows by their clicks. Only the corrected campaign-days' rows join.
+SELECT {dsel}0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint,
+       NULL::text[], NULL::text[], NULL::bigint[], NULL::bigint[], NULL::numeric[],
+       {money_arrays}
 FROM (
-    SELECT {vsel}cr.currency AS corr_cur, tp.currency AS cost_cur,
-           CASE WHEN cr.rank > 1 THEN 0 ELSE v.clicks END AS clicks,
-           CASE WHEN cr.rank > 1 THEN 0 ELSE v.uniq END AS uniq,
-           CASE WHEN cr.rank > 1 THEN 0 ELSE v.imps END AS imps,
-           CASE WHEN cr.rank > 1 THEN NULL
-                ELSE CASE tp.model WHEN 1 THEN v.clicks * tp.amount WHEN 2 THEN v.imps * tp.amount / 1000 END
-           END AS cost,
-           CASE WHEN cr.day_clicks > 0 THEN cr.share * v.clicks / cr.day_clicks ELSE cr.share * v.carrier END AS corr
-    FROM ({rows("traffic", carriers)}) v
-    LEFT JOIN tp ON tp.campaign_id = v._c AND v._day >= tp.f AND v._day < tp.t_end AND tp.model IN (1, 2)
-    LEFT JOIN corr_rate cr ON cr.campaign_id = v._c AND cr.day = v._day
+    SELECT {vsel}cr.currency AS cost_cur,
+           sum(CASE WHEN cr.day_clicks > 0 THEN cr.share * v.clicks / cr.day_clicks ELSE cr.share * v.carrier END)
+               AS cost
+    FROM ({rows("traffic", carriers, only_corrected=True)}) v
+    JOIN corr_rate cr ON cr.campaign_id = v._c AND cr.day = v._day
+    GROUP BY {vsel}cr.currency
 ) z
-GROUP BY {dsel}corr_cur, cost_cur
-UNION ALL
+{outer_group}
+"""
+    outcomes = f"""
+WITH {args}
+{tp}
 -- Outcomes: counts and revenue per goal and currency, and CPI / CPA / RevShare
 -- cost (in the tariff's currency, RevShare's in the revenue's).
-SELECT 'o', {dsel}goal_id, currency, cost_cur, 0, 0, 0, sum(installs)::bigint, sum(convs)::bigint,
-       sum(approved)::bigint, sum(revenue), sum(cost)
+SELECT {dsel}0::bigint, 0::bigint, 0::bigint, sum(installs)::bigint, sum(convs)::bigint, sum(approved)::bigint,
+       {goal_arrays},
+       {money_arrays}
 FROM (
-    SELECT {vsel}v.goal_id, v.currency, v.installs, v.convs, v.approved, v.revenue,
-           CASE WHEN tp.model = 5 THEN nullif(v.currency, '') ELSE tp.currency END AS cost_cur,
-           CASE tp.model WHEN 3 THEN v.installs * tp.amount
-                         WHEN 4 THEN CASE WHEN v.goal_id = tp.goal_id THEN v.convs * tp.amount END
-                         WHEN 5 THEN CASE WHEN v.currency <> '' THEN v.revenue * tp.percent / 100 END END AS cost
-    FROM ({rows("outcomes")}) v
-    LEFT JOIN tp ON tp.campaign_id = v._c AND v._day >= tp.f AND v._day < tp.t_end AND tp.model IN (3, 4, 5)
+    SELECT {dsel}goal_id, currency, cost_cur, sum(installs) AS installs, sum(convs) AS convs,
+           sum(approved) AS approved, sum(revenue) AS revenue, sum(cost) AS cost
+    FROM (
+        SELECT {vsel}v.goal_id, v.currency, v.installs, v.convs, v.approved, v.revenue,
+               CASE WHEN tp.model = 5 THEN nullif(v.currency, '') ELSE tp.currency END AS cost_cur,
+               CASE tp.model WHEN 3 THEN v.installs * tp.amount
+                             WHEN 4 THEN CASE WHEN v.goal_id = tp.goal_id THEN v.convs * tp.amount END
+                             WHEN 5 THEN CASE WHEN v.currency <> '' THEN v.revenue * tp.percent / 100 END END AS cost
+        FROM ({rows("outcomes")}) v
+        LEFT JOIN tp ON tp.campaign_id = v._c AND v._day >= tp.f AND v._day < tp.t_end AND tp.model IN (3, 4, 5)
+    ) y
+    GROUP BY {dsel}goal_id, currency, cost_cur
 ) z
-GROUP BY {dsel}goal_id, currency, cost_cur
+{outer_group}
 """
-    return sql, params
+    return traffic, corrections, outcomes, params
 
 
 BREAKPOINTS_SQL = """
@@ -815,6 +859,80 @@ async def _connection(db: asyncpg.Pool | asyncpg.Connection) -> AsyncIterator[as
         yield db
 
 
+# plan_cache_mode: a statement is prepared once and run with other parameters,
+# and a generic plan cannot tell which cube parts the parameters leave empty.
+# work_mem and enable_sort: hash aggregates over the cube rows (the row estimates
+# are poor). jit: compiling costs ~100 ms, more than it saves on a few hundred
+# thousand rows.
+_REPORT_SETTINGS = (
+    "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL work_mem = '64MB';"
+    " SET LOCAL enable_sort = off; SET LOCAL jit = off"
+)
+# How long a report waits for a second connection before it runs its two
+# statements one after the other on one.
+SECOND_CONNECTION_WAIT_S = 0.02
+
+
+# The campaigns with corrections in [$2, $3] (dates).
+CORRECTED_CAMPAIGNS_SQL = """
+SELECT coalesce(array_agg(DISTINCT campaign_id), '{}') FROM attribution.corrections
+WHERE account_id = $1 AND end_date >= $2 AND start_date <= $3
+"""
+
+
+async def _fetch_report(
+    db: asyncpg.Pool | asyncpg.Connection, traffic: str, corrections: str, outcomes: str, args: list[Any]
+) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+    """The report's rows and its breakpoints, read in one snapshot. From a pool
+    with a connection to spare, traffic (then corrections, if any) and outcomes
+    run at once on two connections sharing an exported snapshot (each statement
+    is one backend's work: on several cores the report takes as long as the
+    longer side)."""
+    account_id, start, end, first_day, last_day = args[0], args[1], args[2], args[4], args[5]
+    async with contextlib.AsyncExitStack() as stack:
+        conn = await stack.enter_async_context(_connection(db))
+        # A caller's connection may be in its own transaction already (a savepoint then).
+        mode: dict[str, Any] = {} if conn.is_in_transaction() else {"isolation": "repeatable_read", "readonly": True}
+        await stack.enter_async_context(conn.transaction(**mode))
+        await conn.execute(_REPORT_SETTINGS)
+        corrected = await conn.fetchval(CORRECTED_CAMPAIGNS_SQL, account_id, first_day, last_day)
+        args = [*args, corrected]
+        first = [traffic, corrections] if corrected else [traffic]
+
+        async def run(c: asyncpg.Connection, statements: list[str]) -> list[asyncpg.Record]:
+            return [rec for sql in statements for rec in await c.fetch(sql, *args)]
+
+        other: asyncpg.Connection | None = None
+        if isinstance(db, asyncpg.Pool):
+            with contextlib.suppress(asyncio.TimeoutError):
+                other = await db.acquire(timeout=SECOND_CONNECTION_WAIT_S)
+        if other is None:
+            records = await run(conn, [*first, outcomes])
+        else:
+            try:
+                snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
+                await other.execute(
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
+                    f" SET TRANSACTION SNAPSHOT '{snapshot}'; {_REPORT_SETTINGS}"
+                )
+                # Both run to their end before either's error is raised: a
+                # connection goes back to the pool only when it is idle.
+                got = await asyncio.gather(run(conn, first), run(other, [outcomes]), return_exceptions=True)
+                for result in got:
+                    if isinstance(result, BaseException):
+                        raise result
+                records = [*got[0], *got[1]]  # type: ignore[misc]
+            finally:
+                try:
+                    if other.is_in_transaction():
+                        await other.execute("ROLLBACK")
+                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                    other.terminate()  # the pool replaces it
+                await db.release(other)  # type: ignore[union-attr]
+        bps = await conn.fetch(BREAKPOINTS_SQL, account_id, start, end)
+    return records, bps
+
+
 def plan(
     group_by: Sequence[str],
     filters: Mapping[str, Sequence[str]],
@@ -835,6 +953,64 @@ def plan(
     if by_hour or days_to <= days_from:
         return start, start, [FULL]
     return days_from, days_to, [FULL, DAILY]
+
+
+def _add_up(
+    records: Sequence[asyncpg.Record], group_by: Sequence[str]
+) -> tuple[dict[tuple[Any, ...], ReportRow], ReportRow]:
+    """The report's rows (by their dimension values) and totals from the
+    statements' records (d0..d(n-1), clicks, uniq, imps, installs, convs,
+    approved, goal ids, goal currencies, goal conversions, goal approved, goal
+    revenue, cost currencies, costs; the arrays NULL or of one length each). A
+    hot loop: a report may have 30,000 records."""
+    rows: dict[tuple[Any, ...], ReportRow] = {}
+    n = len(group_by)
+    zero = decimal.Decimal(0)
+    get = rows.get
+    for rec in records:
+        key = rec[:n]
+        row = get(key)
+        if row is None:
+            row = rows[key] = ReportRow({d: _dim_text(d, v) for d, v in zip(group_by, key, strict=True)})
+        clicks, uniq, imps, installs, convs, approved, g_ids, g_curs, g_convs, g_approved, g_revenue, c_curs, costs = (
+            rec[n:]
+        )
+        if clicks or imps:
+            row.clicks += clicks
+            row.unique_clicks += uniq
+            row.impressions += imps
+        if installs:
+            row.installs += installs
+        if convs or approved:
+            row.conversions += convs
+            row.approved += approved
+        money = row.money
+        if g_ids:
+            goals = row.goals
+            for goal_id, cur, g_conv, g_appr, revenue in zip(
+                g_ids, g_curs, g_convs, g_approved, g_revenue, strict=True
+            ):
+                goal = goals.get(goal_id)
+                if goal is None:
+                    goal = goals[goal_id] = GoalFigures(goal_id)
+                goal.conversions += g_conv
+                goal.approved += g_appr
+                if cur and revenue:
+                    goal.revenue[cur] = goal.revenue.get(cur, zero) + revenue
+                    m = money.get(cur)
+                    if m is None:
+                        m = money[cur] = Money(cur)
+                    m.revenue += revenue
+        if c_curs:
+            for cur, cost in zip(c_curs, costs, strict=True):
+                m = money.get(cur)
+                if m is None:
+                    m = money[cur] = Money(cur)
+                m.cost += cost
+    totals = ReportRow({})
+    for row in rows.values():
+        totals.add(row)
+    return rows, totals
 
 
 async def campaign_report(
@@ -885,59 +1061,12 @@ async def campaign_report(
     # The whole UTC days come from the daily rollups, unless rows are by hour or
     # by days of a zone that is not UTC.
     days_from, days_to, cubes = plan(group_by, filters, start, end, tz)
-    sql, params = report_sql(group_by, filters, cubes)
+    traffic, corrections, outcomes, params = report_sql(group_by, filters, cubes)
     first_day = start.date()
     last_day = (end - dt.timedelta(microseconds=1)).date()
     args = [account_id, start, end, tz.key, first_day, last_day, days_from, days_to, *params]
-    async with _connection(db) as conn, conn.transaction():
-        # One round trip. plan_cache_mode: the statement is prepared once and run
-        # with other parameters, and a generic plan cannot tell which cube parts the
-        # parameters leave empty. work_mem and enable_sort: hash aggregates over the
-        # cube rows (the row estimates are poor). jit: compiling costs ~100 ms, more
-        # than it saves on a few hundred thousand rows.
-        await conn.execute(
-            "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL work_mem = '64MB';"
-            " SET LOCAL enable_sort = off; SET LOCAL jit = off"
-        )
-        records = await conn.fetch(sql, *args)
-        bps = await conn.fetch(BREAKPOINTS_SQL, account_id, start, end)
-    rows: dict[tuple[str, ...], ReportRow] = {}
-    totals = ReportRow({})
-    n = len(group_by)
-    zero = decimal.Decimal(0)
-    for rec in records:
-        # k, d0..d(n-1), goal_id, currency, cost_cur, clicks, uniq, imps, installs, convs, approved, revenue, cost
-        t = tuple(rec)
-        key = t[1 : n + 1]
-        row = rows.get(key)
-        if row is None:
-            row = rows[key] = ReportRow({d: _dim_text(d, v) for d, v in zip(group_by, key, strict=True)})
-        kind, goal_id, cur, cost_cur = t[0], t[n + 1], t[n + 2], t[n + 3]
-        clicks, uniq, imps, installs, convs, approved, revenue, cost = t[n + 4 :]
-        if kind == "t":
-            if cur and revenue:  # a correction
-                row.add_money(cur, zero, revenue)
-            row.clicks += clicks
-            row.unique_clicks += uniq
-            row.impressions += imps
-        elif kind == "o":
-            row.installs += installs
-            row.conversions += convs
-            row.approved += approved
-            if goal_id and (convs or approved or revenue):
-                goal = row.goals.get(goal_id)
-                if goal is None:
-                    goal = row.goals[goal_id] = GoalFigures(goal_id)
-                goal.conversions += convs
-                goal.approved += approved
-                if cur and revenue:
-                    goal.revenue[cur] = goal.revenue.get(cur, zero) + revenue
-            if cur and revenue:
-                row.add_money(cur, revenue, zero)
-        if cost_cur and cost:
-            row.add_money(cost_cur, zero, cost)
-    for row in rows.values():
-        totals.add(row)
+    records, bps = await _fetch_report(db, traffic, corrections, outcomes, args)
+    rows, totals = _add_up(records, group_by)
     out = []
     for key in sorted(rows):
         row = rows[key]

@@ -73,13 +73,13 @@ def _set_money(target: money_pb2.Money, amount: decimal.Decimal, currency: str) 
     target.currency_code = currency
 
 
-def row_pb(row: r.ReportRow) -> pb.ReportRow:
-    # Filled in place (a report may have 10,000 rows): sub-messages passed to a
-    # constructor are each copied.
-    out = pb.ReportRow(
-        dimensions=row.dims, clicks=row.clicks, unique_clicks=row.unique_clicks, impressions=row.impressions,
-        installs=row.installs, conversions=row.conversions, approved_conversions=row.approved, cr=row.cr,
-    )  # fmt: skip
+def fill_row(out: pb.ReportRow, row: r.ReportRow) -> None:
+    """Fills ``out`` in place (a report may have 10,000 rows): sub-messages passed
+    to a constructor, or to extend(), are each copied."""
+    out.dimensions.update(row.dims)
+    out.clicks, out.unique_clicks, out.impressions = row.clicks, row.unique_clicks, row.impressions
+    out.installs, out.conversions, out.approved_conversions = row.installs, row.conversions, row.approved
+    out.cr = row.cr
     for g in row.goals.values():
         goal = out.goals.add(goal_id=g.goal_id, conversions=g.conversions, approved=g.approved)
         for cur, amount in sorted(g.revenue.items()):
@@ -94,7 +94,6 @@ def row_pb(row: r.ReportRow) -> pb.ReportRow:
         roi = m.roi
         if roi is not None:
             figures.roi = roi
-    return out
 
 
 def _sort_key(row: r.ReportRow, key: str, currency: str) -> Any:
@@ -173,11 +172,14 @@ class ReportService(pb_grpc.ReportServiceServicer):
             rows = sorted(rows, key=lambda row: _sort_key(row, order_key, currency), reverse=desc)
         page = rows[offset : offset + size]
         token = encode_page_token({"offset": offset + size, "q": fp}) if offset + size < len(rows) else ""
-        return pb.RunCampaignReportResponse(
-            rows=[row_pb(x) for x in page], totals=row_pb(report.totals),
+        resp = pb.RunCampaignReportResponse(
             breakpoints=[breakpoint_pb(b) for b in report.breakpoints], next_page_token=token,
             total_rows=len(rows), start_time=to_timestamp(report.start), end_time=to_timestamp(report.end),
         )  # fmt: skip
+        for row in page:
+            fill_row(resp.rows.add(), row)
+        fill_row(resp.totals, report.totals)
+        return resp
 
     async def RecountReportRollups(
         self, request: pb.RecountReportRollupsRequest, context: Any
