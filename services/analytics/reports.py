@@ -143,8 +143,12 @@ class ReportRow:
         m.cost += cost
 
     def add(self, other: ReportRow) -> None:
-        for f in ("clicks", "unique_clicks", "impressions", "installs", "conversions", "approved"):
-            setattr(self, f, getattr(self, f) + getattr(other, f))
+        self.clicks += other.clicks
+        self.unique_clicks += other.unique_clicks
+        self.impressions += other.impressions
+        self.installs += other.installs
+        self.conversions += other.conversions
+        self.approved += other.approved
         for gid, g in other.goals.items():
             mine = self.goals.setdefault(gid, GoalFigures(gid))
             mine.conversions += g.conversions
@@ -378,9 +382,16 @@ def _fold_subs(kind: str, source: str, time_col: str) -> list[str]:
 
 
 def _fold_all(kind: str, source: str, time_col: str, hourly_where: str) -> str:
-    """Data-modifying CTEs folding ``source`` into every cube, then a final SELECT."""
+    """Data-modifying CTEs folding ``source`` into every cube and counting the
+    fold in each (account, UTC day) it touched (report_day_versions), then a
+    final SELECT."""
     parts = [f"f{i} AS ({_fold(c, kind, source, time_col, hourly_where)})" for i, c in enumerate(CUBES) if not c.subs]
-    return ",\n".join([*parts, *_fold_subs(kind, source, time_col)]) + "\nSELECT 1"
+    versions = f"""{kind}_days AS (
+    INSERT INTO analytics.report_day_versions AS v (account_id, day, version)
+    SELECT DISTINCT account_id, ({time_col} AT TIME ZONE 'UTC')::date, 1 FROM {source}
+    ON CONFLICT (account_id, day) DO UPDATE SET version = v.version + 1
+)"""
+    return ",\n".join([*parts, *_fold_subs(kind, source, time_col), versions]) + "\nSELECT 1"
 
 
 _SUBS = ", ".join(f"k.sub{i}" for i in range(1, 11))
@@ -433,6 +444,10 @@ TRAFFIC_CLEAR_DAYS = tuple(
     for c in CUBES
     if c.grain == "day"
 )
+# A recount replaces a UTC day's traffic of every account: what was built from it is stale.
+BUMP_DAY_VERSIONS = """
+UPDATE analytics.report_day_versions SET version = version + 1 WHERE day = ($1::timestamptz AT TIME ZONE 'UTC')::date
+"""
 # How far the traffic rollup has folded in this transaction: the state's
 # watermark, or the end of an add earlier in the same transaction (the runner
 # adds, then recounts, then stores the new watermark).
@@ -502,6 +517,7 @@ class TrafficRollup:
                 await conn.execute(sql, *hours, timeout=RECOUNT_TIMEOUT_S)
             for sql in TRAFFIC_CLEAR_DAYS:
                 await conn.execute(sql, day, next_day, timeout=RECOUNT_TIMEOUT_S)
+            await conn.execute(BUMP_DAY_VERSIONS, day)
             await conn.execute(TRAFFIC_RECOUNT_SQL, day, min(next_day, hi), *hours, timeout=RECOUNT_TIMEOUT_S)
             day = next_day
 
@@ -620,9 +636,10 @@ _HOURS = "account_id = $1 AND hour >= $2 AND hour < $3 AND (hour < $7 OR hour >=
 _DAYS = "account_id = $1 AND day >= ($7 AT TIME ZONE 'UTC')::date AND day < ($8 AT TIME ZONE 'UTC')::date"
 
 
-def _cube_select(cube: Cube, kind: str, *, sub_no: int = 0) -> str:
+def _cube_select(cube: Cube, kind: str, *, sub_no: int = 0, skip_days: str = "") -> str:
     """One cube's rows in the union's columns (hour, campaign_id, link_id, partner_id,
-    app_id, country, device_type, os, sub, goal_id, currency, 7 measures, carrier)."""
+    app_id, country, device_type, os, sub, goal_id, currency, 7 measures, carrier);
+    for the sub-id cube without the days in ``skip_days`` (a date[] parameter)."""
     when = "hour" if cube.grain == "hour" else "day::timestamp AT TIME ZONE 'UTC'"
     cols = [d if d in cube.dims else ("0::smallint" if d == "device_type" else "''") for d in ALL_DIMS]
     sub = "sub_value" if cube.subs else "''"
@@ -631,17 +648,20 @@ def _cube_select(cube: Cube, kind: str, *, sub_no: int = 0) -> str:
     where = _HOURS if cube.grain == "hour" else _DAYS
     if cube.subs:
         where += f" AND sub_no = {sub_no}"
+        if skip_days:
+            where += f" AND NOT (day = ANY({skip_days}::date[]))"
     return (
         f"SELECT {when}, {', '.join(cols)}, {sub}, {money}, {measures}, 0"
         f" FROM analytics.report_{kind}{cube.suffix} WHERE {where}"
     )
 
 
-def _union(cubes: Sequence[Cube], sub_no: int | None, kind: str) -> str:
+def _union(cubes: Sequence[Cube], sub_no: int | None, kind: str, skip_days: str = "") -> str:
     """The ``kind`` rollup rows of the range from ``cubes`` (hourly ones outside the
-    whole days [$7, $8), daily ones inside), or for a sub-id from its cube alone."""
+    whole days [$7, $8), daily ones inside), or for a sub-id from its cube alone
+    (without the days in ``skip_days``: those are read from report_subs_derived)."""
     if sub_no is not None:
-        return _cube_select(SUBS, kind, sub_no=sub_no)
+        return _cube_select(SUBS, kind, sub_no=sub_no, skip_days=skip_days)
     return "\nUNION ALL\n".join(_cube_select(c, kind) for c in cubes)
 
 
@@ -656,7 +676,8 @@ def report_sql(
     and their parameters after $1..$8 (account, start, end, zone, first and last
     UTC day of the range, and the whole UTC days [$7, $8) read from the daily
     cubes); the filters' values follow, and last (not in the list returned) the
-    ids of the campaigns with corrections in the range (CORRECTED_CAMPAIGNS_SQL).
+    ids of the campaigns with corrections in the range (CORRECTED_CAMPAIGNS_SQL)
+    and the days a sub-id report reads from report_subs_derived (no others: '{}').
 
     Their rows (k, d0..dn, goal_id, currency, cost_cur, clicks, uniq, imps,
     installs, convs, approved, revenue, cost), each statement one hash aggregate
@@ -679,8 +700,9 @@ def report_sql(
     dsel = "".join(f"d{i}, " for i in range(len(group_by)))
     vsel = "".join(f"v.d{i}, " for i in range(len(group_by)))
 
-    # The corrected campaigns' ids (the corrections statement reads only their rows).
-    corrected = f"${9 + len(params)}"
+    # The corrected campaigns' ids (the corrections statement reads only their rows),
+    # and the days a sub-id report reads from report_subs_derived instead.
+    corrected, derived_days = f"${9 + len(params)}", f"${10 + len(params)}"
 
     def rows(kind: str, extra: str = "", *, only_corrected: bool = False) -> str:
         """The cube rows of ``kind`` with their dimension values, campaign and UTC day,
@@ -692,7 +714,7 @@ def report_sql(
         cube_rows = f"""SELECT {dims}campaign_id AS _c, (hour AT TIME ZONE 'UTC')::date AS _day, goal_id, currency,
                clicks, uniq, imps, installs, convs, approved, revenue, carrier
         FROM (
-            {_union(cubes, sub_no, kind)}{extra}
+            {_union(cubes, sub_no, kind, derived_days)}{extra}
         ) AS x {_UNION_COLS}
         {where_here}"""
         if sub_no is not None:
@@ -712,7 +734,7 @@ def report_sql(
     # Each statement uses only some of $1..$8: an unused CTE gives them their types.
     args = f"""args AS (
     SELECT $1::text, $2::timestamptz, $3::timestamptz, $4::text, $5::date, $6::date, $7::timestamptz, $8::timestamptz,
-           {corrected}::text[]
+           {corrected}::text[], {derived_days}::date[]
 ),"""
     # The tariffs of each campaign in force in the range, from f until t_end.
     tp = """tp AS MATERIALIZED (
@@ -777,6 +799,7 @@ carriers AS (
     SELECT DISTINCT campaign_id, day FROM corr_rate
     WHERE day_clicks = 0
       AND (day::timestamp AT TIME ZONE 'UTC') >= $2 AND (day::timestamp AT TIME ZONE 'UTC') < $3
+      AND NOT (day = ANY({derived_days}::date[]))
 )
 -- Corrections (in ``revenue``, per ``currency``): a campaign-day's share over its
 -- rows by their clicks. Only the corrected campaign-days' rows join.
@@ -873,6 +896,54 @@ _REPORT_SETTINGS = (
 SECOND_CONNECTION_WAIT_S = 0.02
 
 
+# ----------------------------------------------------------------------------- sub-id rows without the campaign
+
+
+def cost_fingerprint(account: str) -> str:
+    """An SQL expression: the md5 of what the cost of ``account`` (an SQL
+    expression) depends on besides the cubes: its tariffs, its campaigns' target
+    goals (CPA) and its corrections."""
+    return f"""md5(
+    coalesce((SELECT string_agg(concat_ws('|', t.tariff_id, t.campaign_id, t.model, t.amount, t.currency, t.percent,
+                                          t.goal_id, t.effective_date, cm.target_goal_id), ',' ORDER BY t.tariff_id)
+              FROM attribution.tariffs t
+              LEFT JOIN links.campaigns cm ON cm.account_id = t.account_id AND cm.campaign_id = t.campaign_id
+              WHERE t.account_id = {account}), '')
+    || '/' ||
+    coalesce((SELECT string_agg(concat_ws('|', c.correction_id, c.campaign_id, c.amount, c.currency, c.start_date,
+                                          c.end_date), ',' ORDER BY c.correction_id)
+              FROM attribution.corrections c WHERE c.account_id = {account}), ''))"""
+
+
+# The days in [$2, $3] whose report_subs_derived rows are current for account $1.
+DERIVED_DAYS_SQL = f"""
+SELECT coalesce(array_agg(d.day), '{{}}') FROM analytics.report_subs_derived_days d
+JOIN analytics.report_day_versions v ON v.account_id = d.account_id AND v.day = d.day
+WHERE d.account_id = $1 AND d.day >= $2 AND d.day <= $3 AND d.version = v.version
+  AND d.fingerprint = (SELECT {cost_fingerprint("$1")})
+"""
+
+
+# report_subs_derived's goal arrays (one entry per goal and revenue currency).
+GOAL_ARRAYS = ("g_ids", "g_curs", "g_convs", "g_approved", "g_revenue")
+
+
+def derived_sql(group_by: Sequence[str], filters: Mapping[str, Sequence[str]]) -> str | None:
+    """The statement reading a sub-id report's rows from report_subs_derived
+    ($1 account, $2 sub number, $3 days, $4 the sub-id filter's values if any),
+    in the shape of report_sql's statements; None for a report it cannot serve
+    (any dimension or filter besides day and the one sub-id)."""
+    subs = [d for d in [*group_by, *filters] if d in SUB_DIMS]
+    if not subs or any(d not in ("day", subs[0]) for d in group_by) or any(d != subs[0] for d in filters):
+        return None
+    dims = "".join(f"{'day' if d == 'day' else 'sub_value'}, " for d in group_by)
+    where = "account_id = $1 AND sub_no = $2 AND day = ANY($3::date[])"
+    if filters:
+        where += " AND sub_value = ANY($4::text[])"
+    return f"""SELECT {dims}clicks, uniq, imps, installs, convs, approved, {", ".join(GOAL_ARRAYS)}, c_curs, costs
+FROM analytics.report_subs_derived WHERE {where}"""
+
+
 # The campaigns with corrections in [$2, $3] (dates).
 CORRECTED_CAMPAIGNS_SQL = """
 SELECT coalesce(array_agg(DISTINCT campaign_id), '{}') FROM attribution.corrections
@@ -880,14 +951,61 @@ WHERE account_id = $1 AND end_date >= $2 AND start_date <= $3
 """
 
 
+async def _run_split(
+    db: asyncpg.Pool | asyncpg.Connection,
+    conn: asyncpg.Connection,
+    first: list[str],
+    second: list[str],
+    args: list[Any],
+) -> list[asyncpg.Record]:
+    """The records of the statements ``first`` (on ``conn``, in its transaction)
+    and ``second``: on a second connection of the pool ``db`` at once, in the
+    same snapshot, if one is free; else after ``first`` on ``conn``."""
+
+    async def run(c: asyncpg.Connection, statements: list[str]) -> list[asyncpg.Record]:
+        return [rec for sql in statements for rec in await c.fetch(sql, *args)]
+
+    other: asyncpg.Connection | None = None
+    if isinstance(db, asyncpg.Pool):
+        with contextlib.suppress(asyncio.TimeoutError):
+            other = await db.acquire(timeout=SECOND_CONNECTION_WAIT_S)
+    if other is None:
+        return await run(conn, [*first, *second])
+    try:
+        snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
+        begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        await other.execute(f"{begin}; SET TRANSACTION SNAPSHOT '{snapshot}'; {_REPORT_SETTINGS}")
+        # Both run to their end before either's error is raised: a connection
+        # goes back to the pool only when it is idle.
+        got = await asyncio.gather(run(conn, first), run(other, second), return_exceptions=True)
+        for result in got:
+            if isinstance(result, BaseException):
+                raise result
+        return [*got[0], *got[1]]  # type: ignore[misc]
+    finally:
+        try:
+            if other.is_in_transaction():
+                await other.execute("ROLLBACK")
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            other.terminate()  # the pool replaces it
+        await db.release(other)  # type: ignore[union-attr]
+
+
 async def _fetch_report(
-    db: asyncpg.Pool | asyncpg.Connection, traffic: str, corrections: str, outcomes: str, args: list[Any]
+    db: asyncpg.Pool | asyncpg.Connection,
+    traffic: str,
+    corrections: str,
+    outcomes: str,
+    args: list[Any],
+    derived: tuple[str, list[Any]] | None = None,
 ) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
-    """The report's rows and its breakpoints, read in one snapshot. From a pool
-    with a connection to spare, traffic (then corrections, if any) and outcomes
-    run at once on two connections sharing an exported snapshot (each statement
-    is one backend's work: on several cores the report takes as long as the
-    longer side)."""
+    """The report's rows and its breakpoints, read in one snapshot. ``derived``
+    (a sub-id report's derived_sql and its arguments after the account): the
+    days whose report_subs_derived rows are current come from there, the rest
+    from the cubes. From a pool with a connection to spare, traffic (then
+    corrections, if any) and outcomes run at once on two connections sharing an
+    exported snapshot (each statement is one backend's work: on several cores
+    the report takes as long as the longer side)."""
     account_id, start, end, first_day, last_day = args[0], args[1], args[2], args[4], args[5]
     async with contextlib.AsyncExitStack() as stack:
         conn = await stack.enter_async_context(_connection(db))
@@ -895,40 +1013,17 @@ async def _fetch_report(
         mode: dict[str, Any] = {} if conn.is_in_transaction() else {"isolation": "repeatable_read", "readonly": True}
         await stack.enter_async_context(conn.transaction(**mode))
         await conn.execute(_REPORT_SETTINGS)
+        records: list[asyncpg.Record] = []
+        days: list[dt.date] = []
+        if derived is not None:
+            days = await conn.fetchval(DERIVED_DAYS_SQL, account_id, first_day, last_day)
+            if days:
+                records = await conn.fetch(derived[0], account_id, derived[1][0], days, *derived[1][1:])
         corrected = await conn.fetchval(CORRECTED_CAMPAIGNS_SQL, account_id, first_day, last_day)
-        args = [*args, corrected]
+        args = [*args, corrected, days]
         first = [traffic, corrections] if corrected else [traffic]
-
-        async def run(c: asyncpg.Connection, statements: list[str]) -> list[asyncpg.Record]:
-            return [rec for sql in statements for rec in await c.fetch(sql, *args)]
-
-        other: asyncpg.Connection | None = None
-        if isinstance(db, asyncpg.Pool):
-            with contextlib.suppress(asyncio.TimeoutError):
-                other = await db.acquire(timeout=SECOND_CONNECTION_WAIT_S)
-        if other is None:
-            records = await run(conn, [*first, outcomes])
-        else:
-            try:
-                snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
-                await other.execute(
-                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
-                    f" SET TRANSACTION SNAPSHOT '{snapshot}'; {_REPORT_SETTINGS}"
-                )
-                # Both run to their end before either's error is raised: a
-                # connection goes back to the pool only when it is idle.
-                got = await asyncio.gather(run(conn, first), run(other, [outcomes]), return_exceptions=True)
-                for result in got:
-                    if isinstance(result, BaseException):
-                        raise result
-                records = [*got[0], *got[1]]  # type: ignore[misc]
-            finally:
-                try:
-                    if other.is_in_transaction():
-                        await other.execute("ROLLBACK")
-                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-                    other.terminate()  # the pool replaces it
-                await db.release(other)  # type: ignore[union-attr]
+        if len(days) <= (last_day - first_day).days:  # some days from the cubes
+            records += await _run_split(db, conn, first, [outcomes], args)
         bps = await conn.fetch(BREAKPOINTS_SQL, account_id, start, end)
     return records, bps
 
@@ -1065,7 +1160,11 @@ async def campaign_report(
     first_day = start.date()
     last_day = (end - dt.timedelta(microseconds=1)).date()
     args = [account_id, start, end, tz.key, first_day, last_day, days_from, days_to, *params]
-    records, bps = await _fetch_report(db, traffic, corrections, outcomes, args)
+    derived = None
+    if (read_derived := derived_sql(group_by, filters)) is not None:
+        sub = next(d for d in [*group_by, *filters] if d in SUB_DIMS)
+        derived = (read_derived, [int(sub[3:]), *([filters[sub]] if filters else [])])
+    records, bps = await _fetch_report(db, traffic, corrections, outcomes, args, derived)
     rows, totals = _add_up(records, group_by)
     out = []
     for key in sorted(rows):

@@ -21,9 +21,11 @@ from libs.api import decode_page_token, encode_page_token, format_money, page_si
 from libs.errors import InvalidArgument, Validator
 from libs.grpc_server import ServiceContext
 from services.analytics import reports as r
-from services.analytics.rollup import Rollup, RollupRunner
+from services.analytics.rollup import Derived, Rollup, RollupRunner
+from services.analytics.subs_derived import SubsDerived
 
 ROLLUPS: list[Rollup] = [r.TrafficRollup(), r.OutcomesRollup()]
+DERIVED: list[Derived] = [SubsDerived()]
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 10_000

@@ -34,6 +34,8 @@ HOUR = dt.timedelta(hours=1)
 MAX_HOLD = dt.timedelta(seconds=60)
 # At most this many hours are recounted per pass, so a pass stays short.
 RECOUNT_HOURS_PER_PASS = 2
+# At most this many days of each derived table are rebuilt per pass.
+DERIVED_DAYS_PER_PASS = 8
 
 ROLLUP_LAG = Gauge("clicktrail_rollup_lag_seconds", "How far a rollup's watermark trails now", ["rollup"])
 
@@ -78,12 +80,27 @@ UPDATE analytics.rollup_state SET watermark = $2, recounted_to = $3, update_time
 """
 
 
-class RollupRunner:
-    """Advances every rollup on a schedule; tests call ``run_once``/``wait_current``."""
+class Derived(Protocol):
+    """Tables built from the rollups (after them), for the past UTC days."""
 
-    def __init__(self, pool: asyncpg.Pool, rollups: Sequence[Rollup], settings: Settings) -> None:
+    name: str
+
+    async def refresh(
+        self, pool: asyncpg.Pool, *, since: dt.date | None = None, until: dt.date | None = None, limit: int | None
+    ) -> int:
+        """Build what is missing or stale in [since, until), at most ``limit`` days."""
+
+
+class RollupRunner:
+    """Advances every rollup on a schedule, then refreshes what is derived from
+    them; tests call ``run_once``/``wait_current``."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, rollups: Sequence[Rollup], settings: Settings, derived: Sequence[Derived] = ()
+    ) -> None:
         self._pool = pool
         self.rollups = list(rollups)
+        self.derived = list(derived)
         self._interval = settings.analytics_rollup_interval_s
         self._lag = dt.timedelta(seconds=settings.analytics_rollup_lag_s)
         self._recount_after = dt.timedelta(seconds=settings.analytics_recount_after_s)
@@ -104,9 +121,12 @@ class RollupRunner:
         self._stopping.set()
 
     async def run_once(self) -> None:
-        """One pass: advance each rollup to now - lag, then recount old hours."""
+        """One pass: advance each rollup to now - lag, recount old hours, then
+        refresh a few stale days of each derived table."""
         for rollup in self.rollups:
             await self._advance(rollup)
+        for derived in self.derived:
+            await derived.refresh(self._pool, limit=DERIVED_DAYS_PER_PASS)
 
     async def _advance(self, rollup: Rollup) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
@@ -147,6 +167,8 @@ class RollupRunner:
                 lo, hi = floor_hour(start), min(ceil_hour(end), floor_hour(state["watermark"]))
                 if hi > lo:
                     await rollup.recount(conn, lo, hi)
+        for derived in self.derived:
+            await derived.refresh(self._pool, since=start.date(), until=end.date() + dt.timedelta(days=1), limit=None)
 
     async def wait_current(self, until: dt.datetime) -> None:
         """Wait until every rollup has folded in the rows before ``until``

@@ -22,7 +22,7 @@ ROLLUPS: list[Rollup] = [*reports_handlers.ROLLUPS, *metrics_handlers.ROLLUPS]
 
 
 async def setup(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
-    runner = RollupRunner(ctx.pool, ROLLUPS, ctx.settings)
+    runner = RollupRunner(ctx.pool, ROLLUPS, ctx.settings, reports_handlers.DERIVED)
     ctx.spawn(runner.run(), "analytics-rollups")
     ctx.on_stop.append(runner.stop)
     names: list[str] = []

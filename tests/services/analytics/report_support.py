@@ -13,6 +13,7 @@ from clicktrail.analytics.v1 import reports_pb2 as rpb
 
 from libs.config import Settings
 from libs.ids import new_id
+from services.analytics import reports_handlers
 from services.analytics import server as analytics_server_module
 from services.analytics.rollup import RollupRunner
 
@@ -21,7 +22,10 @@ TODAY = dt.datetime.now(dt.UTC).date()
 
 def runner(pool: asyncpg.Pool, settings: Settings) -> RollupRunner:
     """The service's rollups with no lag: run_once folds everything committed."""
-    return RollupRunner(pool, analytics_server_module.ROLLUPS, dataclasses.replace(settings, analytics_rollup_lag_s=0))
+    return RollupRunner(
+        pool, analytics_server_module.ROLLUPS, dataclasses.replace(settings, analytics_rollup_lag_s=0),
+        reports_handlers.DERIVED,
+    )  # fmt: skip
 
 
 async def report(stub: Any, start: dt.date, end: dt.date | None = None, *, group_by: list[str] | None = None,
