@@ -705,10 +705,11 @@ def report_sql(
     corrected, derived_days = f"${9 + len(params)}", f"${10 + len(params)}"
 
     def rows(kind: str, extra: str = "", *, only_corrected: bool = False) -> str:
-        """The cube rows of ``kind`` with their dimension values, campaign and UTC day,
-        added up per (dimension values, campaign, UTC day, goal, currency) first: the
-        tariff and correction joins then see one row where the hourly / device / OS
-        cube rows were many. (A sub-id cube row is already one per key.)"""
+        """The cube rows of ``kind`` with their dimension values, campaign and UTC day;
+        from hourly cubes alone added up per (dimension values, campaign, UTC day,
+        goal, currency) first: the tariff and correction joins then see one row
+        where 24 hours of cube rows were many. (A daily cube's rows are few enough
+        per day that adding them up first costs more than it saves: measured.)"""
         conds_here = [*conds, *([f"campaign_id = ANY({corrected}::text[])"] if only_corrected else [])]
         where_here = f"WHERE {' AND '.join(conds_here)}" if conds_here else ""
         cube_rows = f"""SELECT {dims}campaign_id AS _c, (hour AT TIME ZONE 'UTC')::date AS _day, goal_id, currency,
@@ -717,7 +718,7 @@ def report_sql(
             {_union(cubes, sub_no, kind, derived_days)}{extra}
         ) AS x {_UNION_COLS}
         {where_here}"""
-        if sub_no is not None:
+        if sub_no is not None or DAILY in cubes:
             return cube_rows
         key = f"{dsel}_c, _day, goal_id, currency"
         return f"""SELECT {key}, sum(clicks)::int AS clicks, sum(uniq)::int AS uniq, sum(imps)::int AS imps,
