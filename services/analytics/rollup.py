@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -34,8 +35,10 @@ HOUR = dt.timedelta(hours=1)
 MAX_HOLD = dt.timedelta(seconds=60)
 # At most this many hours are recounted per pass, so a pass stays short.
 RECOUNT_HOURS_PER_PASS = 2
-# At most this many days of each derived table are rebuilt per pass.
+# At most this many days of each derived table are rebuilt per pass, and passes
+# look for stale days at most this often.
 DERIVED_DAYS_PER_PASS = 8
+DERIVED_REFRESH_S = 10.0
 
 ROLLUP_LAG = Gauge("clicktrail_rollup_lag_seconds", "How far a rollup's watermark trails now", ["rollup"])
 
@@ -107,9 +110,15 @@ class RollupRunner:
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
+        refreshed = -DERIVED_REFRESH_S
         while not self._stopping.is_set():
             try:
-                await self.run_once()
+                # Past days rarely change: the derived tables' stale-day scan every
+                # DERIVED_REFRESH_S, not every pass.
+                refresh = time.monotonic() - refreshed >= DERIVED_REFRESH_S
+                await self.run_once(refresh_derived=refresh)
+                if refresh:
+                    refreshed = time.monotonic()
             except (asyncpg.PostgresError, OSError) as exc:
                 log.warning("rollup pass failed", error=str(exc))
             try:
@@ -120,13 +129,14 @@ class RollupRunner:
     async def stop(self) -> None:
         self._stopping.set()
 
-    async def run_once(self) -> None:
+    async def run_once(self, *, refresh_derived: bool = True) -> None:
         """One pass: advance each rollup to now - lag, recount old hours, then
-        refresh a few stale days of each derived table."""
+        (``refresh_derived``) rebuild a few stale days of each derived table."""
         for rollup in self.rollups:
             await self._advance(rollup)
-        for derived in self.derived:
-            await derived.refresh(self._pool, limit=DERIVED_DAYS_PER_PASS)
+        if refresh_derived:
+            for derived in self.derived:
+                await derived.refresh(self._pool, limit=DERIVED_DAYS_PER_PASS)
 
     async def _advance(self, rollup: Rollup) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
