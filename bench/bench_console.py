@@ -94,6 +94,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
             name = bench_reports.world_name(args.console_clicks)
             kept = kept_world(dsn, name)
+            reused = kept is not None
             if kept is None:
                 world = await bench_reports._setup(addrs["links"], addrs["attribution"], admin)
                 t = time.perf_counter()
@@ -200,7 +201,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     checks = {f"every page p99 < {BAR_P99_MS:g} ms": all(f["total_p99_ms"] < BAR_P99_MS for f in figures.values())}
     report = "\n".join([
         f"console: {counts['clicks']:,} clicks, {counts['impressions']:,} impressions over {bench_reports.DAYS} days"
-        f" (generated in {load_s:.0f} s, rollups recounted in {build_s:.0f} s); {args.console_loads} loads per page,"
+        f" ({'kept from an earlier run, ' if reused else ''}generated in {load_s:.0f} s,"
+        f" rollups recounted in {build_s:.0f} s); {args.console_loads} loads per page,"
         " signed in, over HTTP",
         *lines,
         f"baseline: the report page's figures from the raw tables: p50 {raw50:.0f} ms; "

@@ -332,6 +332,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                               {**env, "CLICKTRAIL_GRPC_LISTEN": analytics_addr}, work)  # fmt: skip
             await wait_grpc_serving(analytics, analytics_addr, "clicktrail.analytics.v1.ReportService")
             kept = kept_world(dsn, world_name(args.report_clicks))
+            reused = kept is not None
             if kept is None:
                 world = await _setup(links_addr, attribution_addr, admin)
                 t = time.perf_counter()
@@ -413,8 +414,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     raw_rows = counts["clicks"] + counts["impressions"] + counts["installs"] + counts["conversions"]
     report = "\n".join([
         f"reports: {counts['clicks']:,} clicks, {counts['impressions']:,} impressions, {counts['installs']:,} installs,"
-        f" {counts['conversions']:,} conversions over {DAYS} days (generated in {load_s:.0f} s); rollups built by"
-        f" RecountReportRollups in {build_s:.1f} s",
+        f" {counts['conversions']:,} conversions over {DAYS} days ({'kept from an earlier run, ' if reused else ''}"
+        f"generated in {load_s:.0f} s); rollups built by RecountReportRollups in {build_s:.1f} s",
         f"rollup rows ({sum(sizes.values()):,} beside {raw_rows:,} raw): "
         + ", ".join(f"{k.removeprefix('report_')} {v:,}" for k, v in sizes.items()),
         f"{'30-day report by':<20}{'rows':>7}{'p50 ms':>9}{'p99 ms':>9}{'raw p50':>11}{'raw p99':>11}"
