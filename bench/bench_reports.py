@@ -125,8 +125,9 @@ _RAW_DIM = {
 
 
 def raw_sql(group_by: list[str]) -> str:
-    """One query over links.clicks, attribution.installs and attribution.conversions:
-    clicks, unique clicks, installs, conversions and approved USD revenue per group."""
+    """One query over links.clicks, links.impressions, attribution.installs and
+    attribution.conversions: clicks, unique clicks, impressions, installs, conversions
+    and approved USD revenue per group."""
     cd = [_RAW_DIM[d][0] for d in group_by]
     idims = [_RAW_DIM[d][1].format(t="i.install_time") for d in group_by]
     vdims = [_RAW_DIM[d][1].format(t="i.event_time") for d in group_by]
@@ -144,6 +145,10 @@ WITH c AS (
         ORDER BY k.create_time, k.click_id) = 1) AS u
     FROM links.clicks k WHERE k.account_id = $1 AND k.create_time >= $2 AND k.create_time < $3
 ), cc AS (SELECT {cols}, count(*) AS clicks, count(*) FILTER (WHERE u) AS uniq FROM c GROUP BY {cols}),
+mm AS (
+    SELECT {sel}, count(*) AS impressions FROM links.impressions k
+    WHERE k.account_id = $1 AND k.create_time >= $2 AND k.create_time < $3 GROUP BY {cols}
+),
 ii AS (
     SELECT {isel}, count(*) AS installs FROM attribution.installs i {join}
     WHERE i.account_id = $1 AND i.install_time >= $2 AND i.install_time < $3 AND i.campaign_id IS NOT NULL
@@ -155,9 +160,10 @@ ii AS (
     WHERE i.account_id = $1 AND i.event_time >= $2 AND i.event_time < $3 AND i.campaign_id IS NOT NULL
     GROUP BY {cols}
 )
-SELECT {cols}, coalesce(cc.clicks, 0) AS clicks, coalesce(cc.uniq, 0) AS uniq, coalesce(ii.installs, 0) AS installs,
+SELECT {cols}, coalesce(cc.clicks, 0) AS clicks, coalesce(cc.uniq, 0) AS uniq,
+       coalesce(mm.impressions, 0) AS impressions, coalesce(ii.installs, 0) AS installs,
        coalesce(vv.conversions, 0) AS conversions, coalesce(vv.revenue, 0) AS revenue
-FROM cc FULL JOIN ii USING ({cols}) FULL JOIN vv USING ({cols})
+FROM cc FULL JOIN mm USING ({cols}) FULL JOIN ii USING ({cols}) FULL JOIN vv USING ({cols})
 """
 
 
@@ -292,14 +298,15 @@ def _fast_answer(resp: rpb.RunCampaignReportResponse, group_by: list[str]) -> di
     out = {}
     for r in resp.rows:
         usd = next((Decimal(m.revenue.amount) for m in r.money if m.currency_code == "USD"), Decimal(0))
-        out[tuple(r.dimensions[d] for d in group_by)] = (r.clicks, r.unique_clicks, r.installs, r.conversions, usd)
+        key = tuple(r.dimensions[d] for d in group_by)
+        out[key] = (r.clicks, r.unique_clicks, r.impressions, r.installs, r.conversions, usd)
     return out
 
 
 def _raw_answer(rows: list[Any], group_by: list[str]) -> dict[tuple[str, ...], tuple[Any, ...]]:
     return {
-        tuple(r[f"d{n}"] for n in range(len(group_by))): (r["clicks"], r["uniq"], r["installs"], r["conversions"],
-                                                           Decimal(r["revenue"]))
+        tuple(r[f"d{n}"] for n in range(len(group_by))): (r["clicks"], r["uniq"], r["impressions"], r["installs"],
+                                                           r["conversions"], Decimal(r["revenue"]))
         for r in rows
     }  # fmt: skip
 
@@ -391,12 +398,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await conn.close()
             check_alive(procs)
 
-    lines, figures, same = [], {}, {}
+    lines, figures, same, diffs = [], {}, {}, []
     for group_by in GROUPINGS:
         key = ",".join(group_by)
         resp = answers[key]
         complete = not resp.next_page_token
-        same[key] = complete and _fast_answer(resp, group_by) == _raw_answer(raw_answers[key], group_by)
+        ours, theirs = _fast_answer(resp, group_by), _raw_answer(raw_answers[key], group_by)
+        same[key] = complete and ours == theirs
+        differ = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+        diffs += [f"  {key} {k}: ours {ours.get(k)}, raw {theirs.get(k)}" for k in differ[:5]]
         f50, f99, r50, r99 = _pct(fast[key], 0.5), _pct(fast[key], 0.99), _pct(raw[key], 0.5), _pct(raw[key], 0.99)
         fig = {
             "rows": resp.total_rows, "p50_ms": round(f50, 1), "p99_ms": round(f99, 1), "raw_p50_ms": round(r50),
@@ -421,7 +431,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         f"{'30-day report by':<20}{'rows':>7}{'p50 ms':>9}{'p99 ms':>9}{'raw p50':>11}{'raw p99':>11}"
         f"{'p50':>10}{'p99':>9}",
         *lines,
-        f"answers equal the raw query's (clicks, unique clicks, installs, conversions, USD revenue): {same}",
+        "answers equal the raw query's (clicks, unique clicks, impressions, installs, conversions, USD revenue):"
+        f" {same}",
+        *diffs,  # the first rows that differ, per grouping
         bar_line(checks),
     ])  # fmt: skip
     result = {
