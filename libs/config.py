@@ -87,6 +87,9 @@ class Settings:
     analytics_rollup_interval_s: float = 1.0
     analytics_rollup_lag_s: float = 2.0
     analytics_recount_after_s: float = 600.0
+    # How often a pass looks for past days of the derived tables (sub-id reports
+    # by day) that a fold, a recount or a cost change left stale.
+    analytics_derived_refresh_s: float = 10.0
     # How often the automation rules are checked.
     rules_interval_s: float = 300.0
     # The operator console (/console): the secret that encrypts the session

@@ -339,7 +339,12 @@ async def analytics_server(settings: Settings, links_server: RunningService) -> 
     svc = await start_service(
         ANALYTICS_SPEC,
         dataclasses.replace(
-            settings, links_addr=links_server.addr, analytics_rollup_interval_s=0.2, analytics_rollup_lag_s=0.2
+            settings,
+            links_addr=links_server.addr,
+            analytics_rollup_interval_s=0.2,
+            analytics_rollup_lag_s=0.2,
+            # Derived days only when a test runs a pass itself (or a recount): deterministic.
+            analytics_derived_refresh_s=3600.0,
         ),
         listen="127.0.0.1:0",
     )

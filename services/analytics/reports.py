@@ -142,6 +142,13 @@ class ReportRow:
         m.revenue += revenue
         m.cost += cost
 
+    def drop_zero_money(self) -> None:
+        """Forgets the currencies whose revenue and cost came to 0 (say a +10 and a
+        -10 correction on two days of the row): a row lists only the currencies it
+        has money in, however its records were split."""
+        if any(not (m.revenue or m.cost) for m in self.money.values()):
+            self.money = {c: m for c, m in self.money.items() if m.revenue or m.cost}
+
     def add(self, other: ReportRow) -> None:
         self.clicks += other.clicks
         self.unique_clicks += other.unique_clicks
@@ -388,7 +395,8 @@ def _fold_all(kind: str, source: str, time_col: str, hourly_where: str) -> str:
     parts = [f"f{i} AS ({_fold(c, kind, source, time_col, hourly_where)})" for i, c in enumerate(CUBES) if not c.subs]
     versions = f"""{kind}_days AS (
     INSERT INTO analytics.report_day_versions AS v (account_id, day, version)
-    SELECT DISTINCT account_id, ({time_col} AT TIME ZONE 'UTC')::date, 1 FROM {source}
+    SELECT DISTINCT account_id, ({time_col} AT TIME ZONE 'UTC')::date AS day, 1 FROM {source}
+    ORDER BY account_id, day  -- row locks in one order with the other rollup's folds and a recount's bump
     ON CONFLICT (account_id, day) DO UPDATE SET version = v.version + 1
 )"""
     return ",\n".join([*parts, *_fold_subs(kind, source, time_col), versions]) + "\nSELECT 1"
@@ -446,7 +454,13 @@ TRAFFIC_CLEAR_DAYS = tuple(
 )
 # A recount replaces a UTC day's traffic of every account: what was built from it is stale.
 BUMP_DAY_VERSIONS = """
-UPDATE analytics.report_day_versions SET version = version + 1 WHERE day = ($1::timestamptz AT TIME ZONE 'UTC')::date
+UPDATE analytics.report_day_versions v SET version = v.version + 1
+FROM (
+    SELECT account_id, day FROM analytics.report_day_versions
+    WHERE day = ($1::timestamptz AT TIME ZONE 'UTC')::date
+    ORDER BY account_id FOR UPDATE  -- in the folds' (account, day) order: no deadlock with a concurrent fold
+) l
+WHERE v.account_id = l.account_id AND v.day = l.day
 """
 # How far the traffic rollup has folded in this transaction: the state's
 # watermark, or the end of an add earlier in the same transaction (the runner
@@ -895,6 +909,7 @@ _REPORT_SETTINGS = (
 # How long a report waits for a second connection before it runs its two
 # statements one after the other on one.
 SECOND_CONNECTION_WAIT_S = 0.02
+RELEASE_TIMEOUT_S = 5.0
 
 
 # ----------------------------------------------------------------------------- sub-id rows without the campaign
@@ -989,7 +1004,8 @@ async def _run_split(
                 await other.execute("ROLLBACK")
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
             other.terminate()  # the pool replaces it
-        await db.release(other)  # type: ignore[union-attr]
+        # (Without a timeout the release would inherit the acquire's 20 ms.)
+        await db.release(other, timeout=RELEASE_TIMEOUT_S)  # type: ignore[union-attr]
 
 
 async def _fetch_report(
@@ -1105,7 +1121,9 @@ def _add_up(
                 m.cost += cost
     totals = ReportRow({})
     for row in rows.values():
+        row.drop_zero_money()
         totals.add(row)
+    totals.drop_zero_money()
     return rows, totals
 
 

@@ -35,10 +35,8 @@ HOUR = dt.timedelta(hours=1)
 MAX_HOLD = dt.timedelta(seconds=60)
 # At most this many hours are recounted per pass, so a pass stays short.
 RECOUNT_HOURS_PER_PASS = 2
-# At most this many days of each derived table are rebuilt per pass, and passes
-# look for stale days at most this often.
+# At most this many days of each derived table are rebuilt per pass.
 DERIVED_DAYS_PER_PASS = 8
-DERIVED_REFRESH_S = 10.0
 
 ROLLUP_LAG = Gauge("clicktrail_rollup_lag_seconds", "How far a rollup's watermark trails now", ["rollup"])
 
@@ -106,16 +104,17 @@ class RollupRunner:
         self.derived = list(derived)
         self._interval = settings.analytics_rollup_interval_s
         self._lag = dt.timedelta(seconds=settings.analytics_rollup_lag_s)
+        self._derived_refresh_s = settings.analytics_derived_refresh_s
         self._recount_after = dt.timedelta(seconds=settings.analytics_recount_after_s)
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
-        refreshed = -DERIVED_REFRESH_S
+        refreshed = -self._derived_refresh_s
         while not self._stopping.is_set():
             try:
                 # Past days rarely change: the derived tables' stale-day scan every
-                # DERIVED_REFRESH_S, not every pass.
-                refresh = time.monotonic() - refreshed >= DERIVED_REFRESH_S
+                # analytics_derived_refresh_s, not every pass.
+                refresh = time.monotonic() - refreshed >= self._derived_refresh_s
                 await self.run_once(refresh_derived=refresh)
                 if refresh:
                     refreshed = time.monotonic()

@@ -57,6 +57,7 @@ SET version = excluded.version, fingerprint = excluded.fingerprint, build_time =
 # One builder per account-day across replicas (session lock: taken before the
 # build's snapshot, so a build never misses another's committed rows).
 _LOCK_SQL = "SELECT pg_try_advisory_lock(hashtext('report_subs_derived:' || $1), $2::date - DATE '2000-01-01')"
+_WAIT_LOCK_SQL = _LOCK_SQL.replace("pg_try_advisory_lock", "pg_advisory_lock")
 _UNLOCK_SQL = "SELECT pg_advisory_unlock(hashtext('report_subs_derived:' || $1), $2::date - DATE '2000-01-01')"
 
 
@@ -116,28 +117,38 @@ class SubsDerived:
         """Rebuilds one account-day unless it is current; False when another
         builder holds it (``wait``: after that one is done)."""
         async with pool.acquire() as conn:
-            if wait:
-                await conn.execute(_LOCK_SQL.replace("pg_try_advisory_lock", "pg_advisory_lock"), account_id, day)
-            elif not await conn.fetchval(_LOCK_SQL, account_id, day):
-                return False
             try:
-                async with conn.transaction(isolation="repeatable_read"):
-                    version, fingerprint = await conn.fetchrow(_VERSION_SQL, account_id, day)
-                    built = await conn.fetchrow(_BUILT_SQL, account_id, day)
-                    if version is None or (built is not None and tuple(built) == (version, fingerprint)):
-                        return True
-                    await conn.execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")
-                    await conn.execute(_CLEAR_SQL, account_id, day)
-                    start = dt.datetime.combine(day, dt.time(), dt.UTC)
-                    end = start + DAY
-                    corrected = await conn.fetchval(r.CORRECTED_CAMPAIGNS_SQL, account_id, day, day)
-                    args = [account_id, start, end, "UTC", day, day, start, end, corrected, []]
-                    for sql in BUILD_SQL.values():
-                        await conn.execute(sql, *args, timeout=r.RECOUNT_TIMEOUT_S)
-                    await conn.execute(_DAY_SQL, account_id, day, version, fingerprint)
-            finally:
-                await conn.fetchval(_UNLOCK_SQL, account_id, day)
+                if wait:
+                    await conn.execute(_WAIT_LOCK_SQL, account_id, day)
+                elif not await conn.fetchval(_LOCK_SQL, account_id, day):
+                    return False
+                try:
+                    await self._build(conn, account_id, day)
+                finally:
+                    await conn.fetchval(_UNLOCK_SQL, account_id, day)
+            except BaseException:
+                # A session lock (perhaps granted just as we were cancelled) must not go
+                # back to the pool with the connection: closing it releases the lock.
+                conn.terminate()
+                raise
         return True
+
+    @staticmethod
+    async def _build(conn: asyncpg.Connection, account_id: str, day: dt.date) -> None:
+        async with conn.transaction(isolation="repeatable_read"):
+            version, fingerprint = await conn.fetchrow(_VERSION_SQL, account_id, day)
+            built = await conn.fetchrow(_BUILT_SQL, account_id, day)
+            if version is None or (built is not None and tuple(built) == (version, fingerprint)):
+                return
+            await conn.execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")
+            await conn.execute(_CLEAR_SQL, account_id, day)
+            start = dt.datetime.combine(day, dt.time(), dt.UTC)
+            end = start + DAY
+            corrected = await conn.fetchval(r.CORRECTED_CAMPAIGNS_SQL, account_id, day, day)
+            args = [account_id, start, end, "UTC", day, day, start, end, corrected, []]
+            for sql in BUILD_SQL.values():
+                await conn.execute(sql, *args, timeout=r.RECOUNT_TIMEOUT_S)
+            await conn.execute(_DAY_SQL, account_id, day, version, fingerprint)
 
     async def refresh(
         self, pool: asyncpg.Pool, *, since: dt.date | None = None, until: dt.date | None = None, limit: int | None

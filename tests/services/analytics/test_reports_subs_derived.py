@@ -5,7 +5,6 @@ report back to the cubes until the runner rebuilds the day."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from decimal import Decimal
 from typing import Any
@@ -91,6 +90,7 @@ async def test_sub_reports_read_built_days_and_never_stale_ones(world, attributi
             for kw in ({"group_by": ["sub1"]}, {"group_by": ["day", "sub1"], "filters": {"sub1": ["video", ""]}},
                        {"group_by": ["sub1"], "end": TODAY - DAY}):  # fmt: skip
                 end = kw.pop("end", TODAY)
+                assert await derived_days(conn, account.account_id) == {first, TODAY - DAY}, kw
                 derived = answer(await report(stub, first, end, **kw))
                 await conn.execute(
                     "UPDATE analytics.report_day_versions SET version = version + 1 WHERE account_id = $1",
@@ -114,14 +114,30 @@ async def test_sub_reports_read_built_days_and_never_stale_ones(world, attributi
             assert money(changed.totals, "cost")["EUR"] == Decimal(-2)
             assert await derived_days(conn, account.account_id) == set()
             await run.run_once()
-            # (The service's own runner may be rebuilding a day at the same time: then it does.)
-            for _ in range(200):
-                if await derived_days(conn, account.account_id) == {first, TODAY - DAY}:
-                    break
-                await asyncio.sleep(0.05)
             assert await derived_days(conn, account.account_id) == {first, TODAY - DAY}, "after the tariff change"
             assert answer(await report(stub, first, TODAY, group_by=["day", "sub1"])) == answer(changed)
             subs = by(await report(stub, first, TODAY - DAY, group_by=["sub1"]), "sub1")
             assert subs["video"].clicks == 5
+
+            # Alpha's EUR corrections, -5 two days ago and +16 yesterday, spread by clicks
+            # (video 4 of 5, then 1 of 4): -4 + 4 on its video row. By sub-id alone the
+            # built days each give that row EUR, the cubes none: no EUR entry either way.
+            for amount, day in (("-5", first.isoformat()), ("16", yesterday)):
+                await attribution_stub.corrections.CreateCorrection(cpb.CreateCorrectionRequest(
+                    correction=cpb.Correction(campaign_id=a.campaign_id,
+                                              amount=money_pb2.Money(amount=amount, currency_code="EUR"),
+                                              start_date=day, end_date=day)))  # fmt: skip
+            await run.run_once()
+            assert await derived_days(conn, account.account_id) == {first, TODAY - DAY}, "after the EUR corrections"
+            derived = await report(stub, first, TODAY - DAY, group_by=["sub1"])
+            subs = by(derived, "sub1")
+            assert "EUR" not in money(subs["video"], "cost")
+            assert money(subs["banner"], "cost")["EUR"] == Decimal(12)  # 16 x 3/4
+            assert money(subs[""], "cost")["EUR"] == Decimal(-1) + Decimal(-2)  # -5 x 1/5, Beta's -2
+            await conn.execute(
+                "UPDATE analytics.report_day_versions SET version = version + 1 WHERE account_id = $1",
+                account.account_id,
+            )
+            assert answer(await report(stub, first, TODAY - DAY, group_by=["sub1"])) == answer(derived)
     finally:
         await pool.close()
