@@ -944,10 +944,11 @@ WHERE d.account_id = $1 AND d.day >= $2 AND d.day <= $3 AND d.version = v.versio
 GOAL_ARRAYS = ("g_ids", "g_curs", "g_convs", "g_approved", "g_revenue")
 
 
-def derived_sql(group_by: Sequence[str], filters: Mapping[str, Sequence[str]]) -> str | None:
+def derived_sql(group_by: Sequence[str], filters: Mapping[str, Sequence[str]]) -> tuple[str, list[Any]] | None:
     """The statement reading a sub-id report's rows from report_subs_derived
     ($1 account, $2 sub number, $3 days, $4 the sub-id filter's values if any),
-    in the shape of report_sql's statements; None for a report it cannot serve
+    in the shape of report_sql's statements, and its arguments after $1 and $3
+    (the sub number, the filter's values); None for a report it cannot serve
     (any dimension or filter besides day and the one sub-id)."""
     subs = [d for d in [*group_by, *filters] if d in SUB_DIMS]
     if not subs or any(d not in ("day", subs[0]) for d in group_by) or any(d != subs[0] for d in filters):
@@ -956,8 +957,9 @@ def derived_sql(group_by: Sequence[str], filters: Mapping[str, Sequence[str]]) -
     where = "account_id = $1 AND sub_no = $2 AND day = ANY($3::date[])"
     if filters:
         where += " AND sub_value = ANY($4::text[])"
-    return f"""SELECT {dims}clicks, uniq, imps, installs, convs, approved, {", ".join(GOAL_ARRAYS)}, c_curs, costs
+    sql = f"""SELECT {dims}clicks, uniq, imps, installs, convs, approved, {", ".join(GOAL_ARRAYS)}, c_curs, costs
 FROM analytics.report_subs_derived WHERE {where}"""
+    return sql, [int(subs[0][3:]), *([filters[subs[0]]] if filters else [])]
 
 
 # The campaigns with corrections in [$2, $3] (dates).
@@ -1179,11 +1181,7 @@ async def campaign_report(
     first_day = start.date()
     last_day = (end - dt.timedelta(microseconds=1)).date()
     args = [account_id, start, end, tz.key, first_day, last_day, days_from, days_to, *params]
-    derived = None
-    if (read_derived := derived_sql(group_by, filters)) is not None:
-        sub = next(d for d in [*group_by, *filters] if d in SUB_DIMS)
-        derived = (read_derived, [int(sub[3:]), *([filters[sub]] if filters else [])])
-    records, bps = await _fetch_report(db, traffic, corrections, outcomes, args, derived)
+    records, bps = await _fetch_report(db, traffic, corrections, outcomes, args, derived_sql(group_by, filters))
     rows, totals = _add_up(records, group_by)
     out = []
     for key in sorted(rows):

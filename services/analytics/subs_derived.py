@@ -13,19 +13,15 @@ and the cubes otherwise.
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 
 import asyncpg
 
-from libs.logging import get_logger
 from services.analytics import reports as r
 
-log = get_logger("analytics.subs_derived")
-
-UTC = zoneinfo.ZoneInfo("UTC")
 DAY = dt.timedelta(days=1)
-# Days built per rollup pass (a 10M-click month builds a day in well under a second).
-DAYS_PER_PASS = 8
+# Stale account-days asked for per STALE_DAYS_SQL (a 10M-click month builds a day in
+# well under a second).
+STALE_BATCH = 8
 
 # Account-days in [$1, $2) whose derived rows are missing or stale, newest first.
 STALE_DAYS_SQL = f"""
@@ -56,9 +52,10 @@ SET version = excluded.version, fingerprint = excluded.fingerprint, build_time =
 """
 # One builder per account-day across replicas (session lock: taken before the
 # build's snapshot, so a build never misses another's committed rows).
-_LOCK_SQL = "SELECT pg_try_advisory_lock(hashtext('report_subs_derived:' || $1), $2::date - DATE '2000-01-01')"
-_WAIT_LOCK_SQL = _LOCK_SQL.replace("pg_try_advisory_lock", "pg_advisory_lock")
-_UNLOCK_SQL = "SELECT pg_advisory_unlock(hashtext('report_subs_derived:' || $1), $2::date - DATE '2000-01-01')"
+_LOCK_KEY = "hashtext('report_subs_derived:' || $1), $2::date - DATE '2000-01-01'"
+_LOCK_SQL = f"SELECT pg_try_advisory_lock({_LOCK_KEY})"
+_WAIT_LOCK_SQL = f"SELECT pg_advisory_lock({_LOCK_KEY})"
+_UNLOCK_SQL = f"SELECT pg_advisory_unlock({_LOCK_KEY})"
 
 
 def _build_sql(sub_no: int) -> str:
@@ -162,7 +159,7 @@ class SubsDerived:
         lo = since or dt.date(2000, 1, 1)
         done: set[tuple[str, dt.date]] = set()
         while limit is None or len(done) < limit:
-            batch = DAYS_PER_PASS if limit is None else min(DAYS_PER_PASS, limit - len(done))
+            batch = STALE_BATCH if limit is None else min(STALE_BATCH, limit - len(done))
             # Days built in this call but stale again (folded into meanwhile) wait for the next.
             stale = [x for x in await pool.fetch(STALE_DAYS_SQL, lo, hi, batch + len(done)) if tuple(x) not in done]
             todo = stale[:batch]
