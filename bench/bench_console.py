@@ -36,8 +36,6 @@ from bench.common import (
     check_alive,
     children,
     free_port,
-    keep_world,
-    kept_world,
     scratch_database,
     spawn,
     wait_grpc_serving,
@@ -92,28 +90,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             base = f"http://127.0.0.1:{port}"
             await wait_http(gateway, f"{base}/healthz")
 
-            name = bench_reports.world_name(args.console_clicks)
-            kept = kept_world(dsn, name)
-            reused = kept is not None
-            if kept is None:
-                world = await bench_reports._setup(addrs["links"], addrs["attribution"], admin)
-                t = time.perf_counter()
-                counts = await bench_reports._load(dsn, world, args.console_clicks, start, today)
-                load_s = time.perf_counter() - t
+            async def recount_by_day(lo: dt.datetime, hi: dt.datetime) -> None:
                 # Day by day: each recount stays well inside the services' statement timeout.
-                t = time.perf_counter()
                 async with make_channel(addrs["analytics"], token=admin, deadline_s=3600) as ch:
                     recount = reports_pb2_grpc.ReportServiceStub(ch).RecountReportRollups
-                    for n in range(bench_reports.DAYS + 1):
-                        day = (start + dt.timedelta(days=n)).date().isoformat()
+                    for n in range((hi - lo).days + 1):
+                        day = (lo + dt.timedelta(days=n)).date().isoformat()
                         await recount(rpb.RecountReportRollupsRequest(start_date=day, end_date=day))
-                build_s = time.perf_counter() - t
-                await bench_reports.vacuum_rollups(dsn)
-                keep_world(dsn, name, {**world, "counts": counts, "load_s": load_s, "build_s": build_s, "start": start})
-            else:  # the kept database's data, loaded over the 30 days before that run
-                world, counts, load_s, build_s = kept, kept["counts"], kept["load_s"], kept["build_s"]
-                start = dt.datetime.fromisoformat(kept["start"])
-                today = start + dt.timedelta(days=bench_reports.DAYS)
+
+            loaded = await bench_reports.load_world(
+                dsn, args.console_clicks, start, (addrs["links"], addrs["attribution"]), admin, recount_by_day
+            )
+            world, counts, load_s, build_s = loaded.world, loaded.counts, loaded.load_s, loaded.build_s
+            start, today = loaded.start, loaded.today
 
             campaign = world["links"][0][1]
             pages = {
@@ -201,8 +190,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     checks = {f"every page p99 < {BAR_P99_MS:g} ms": all(f["total_p99_ms"] < BAR_P99_MS for f in figures.values())}
     report = "\n".join([
         f"console: {counts['clicks']:,} clicks, {counts['impressions']:,} impressions over {bench_reports.DAYS} days"
-        f" ({'kept from an earlier run, ' if reused else ''}generated in {load_s:.0f} s,"
-        f" rollups recounted in {build_s:.0f} s); {args.console_loads} loads per page,"
+        f" ({loaded.origin}, rollups recounted in {build_s:.0f} s); {args.console_loads} loads per page,"
         " signed in, over HTTP",
         *lines,
         f"baseline: the report page's figures from the raw tables: p50 {raw50:.0f} ms; "

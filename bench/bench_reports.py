@@ -26,11 +26,13 @@ than the raw scan.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -264,9 +266,55 @@ async def _load(dsn: str, world: dict[str, Any], n: int, start: dt.datetime, unt
         await conn.close()
 
 
-def world_name(clicks: int) -> str:
-    """The kept world's name: one per data size, shared with bench_console (same _setup and _load)."""
-    return f"reports-{clicks}"
+@dataclasses.dataclass
+class Loaded:
+    """A benchmark's data (shared with bench_console): loaded by this run, or kept in
+    CLICKTRAIL_BENCH_DATABASE_URL by an earlier one (``reused``)."""
+
+    world: dict[str, Any]
+    counts: dict[str, int]
+    load_s: float
+    build_s: float
+    start: dt.datetime
+    reused: bool
+
+    @property
+    def today(self) -> dt.datetime:
+        return self.start + dt.timedelta(days=DAYS)
+
+    @property
+    def origin(self) -> str:
+        """How the data came, for the report's first line."""
+        return f"{'kept from an earlier run, ' if self.reused else ''}generated in {self.load_s:.0f} s"
+
+
+async def load_world(
+    dsn: str,
+    clicks: int,
+    start: dt.datetime,
+    addrs: tuple[str, str],
+    admin: str,
+    build: Callable[[dt.datetime, dt.datetime], Awaitable[None]],
+) -> Loaded:
+    """The world (_setup over the links and attribution ``addrs``) with ``clicks``
+    clicks over the DAYS days from ``start`` and its rollups (``build(start, end)``,
+    timed); or the one an earlier run kept in this database (one per data size)."""
+    name = f"reports-{clicks}"
+    kept = kept_world(dsn, name)
+    if kept is not None:  # loaded over the DAYS days before that run
+        start = dt.datetime.fromisoformat(kept["start"])
+        return Loaded(kept, kept["counts"], kept["load_s"], kept["build_s"], start, reused=True)
+    end = start + dt.timedelta(days=DAYS)
+    world = await _setup(*addrs, admin)
+    t = time.perf_counter()
+    counts = await _load(dsn, world, clicks, start, end)
+    load_s = time.perf_counter() - t
+    t = time.perf_counter()
+    await build(start, end)
+    build_s = time.perf_counter() - t
+    await vacuum_rollups(dsn)
+    keep_world(dsn, name, {**world, "counts": counts, "load_s": load_s, "build_s": build_s, "start": start})
+    return Loaded(world, counts, load_s, build_s, start, reused=False)
 
 
 async def vacuum_rollups(dsn: str) -> None:
@@ -338,26 +386,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             analytics = spawn(procs, "analytics", ["-m", "services.analytics"],
                               {**env, "CLICKTRAIL_GRPC_LISTEN": analytics_addr}, work)  # fmt: skip
             await wait_grpc_serving(analytics, analytics_addr, "clicktrail.analytics.v1.ReportService")
-            kept = kept_world(dsn, world_name(args.report_clicks))
-            reused = kept is not None
-            if kept is None:
-                world = await _setup(links_addr, attribution_addr, admin)
-                t = time.perf_counter()
-                counts = await _load(dsn, world, args.report_clicks, start, today)
-                load_s = time.perf_counter() - t
+
+            async def recount(lo: dt.datetime, hi: dt.datetime) -> None:
                 async with make_channel(analytics_addr, token=admin, deadline_s=3600) as ch:
-                    t = time.perf_counter()
-                    await reports_pb2_grpc.ReportServiceStub(ch).RecountReportRollups(
-                        rpb.RecountReportRollupsRequest(start_date=start.date().isoformat(),
-                                                        end_date=today.date().isoformat()))  # fmt: skip
-                    build_s = time.perf_counter() - t
-                await vacuum_rollups(dsn)
-                kept = {**world, "counts": counts, "load_s": load_s, "build_s": build_s, "start": start}
-                keep_world(dsn, world_name(args.report_clicks), kept)
-            else:  # the kept database's data, loaded over the 30 days before that run
-                world, counts, load_s, build_s = kept, kept["counts"], kept["load_s"], kept["build_s"]
-                start = dt.datetime.fromisoformat(kept["start"])
-                today = start + dt.timedelta(days=DAYS)
+                    request = rpb.RecountReportRollupsRequest(start_date=lo.date().isoformat(),
+                                                              end_date=hi.date().isoformat())  # fmt: skip
+                    await reports_pb2_grpc.ReportServiceStub(ch).RecountReportRollups(request)
+
+            loaded = await load_world(dsn, args.report_clicks, start, (links_addr, attribution_addr), admin, recount)
+            world, counts, load_s, build_s = loaded.world, loaded.counts, loaded.load_s, loaded.build_s
+            start, today = loaded.start, loaded.today
             sizes = await rollup_sizes(dsn)
 
             scope = {
@@ -424,8 +462,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     raw_rows = counts["clicks"] + counts["impressions"] + counts["installs"] + counts["conversions"]
     report = "\n".join([
         f"reports: {counts['clicks']:,} clicks, {counts['impressions']:,} impressions, {counts['installs']:,} installs,"
-        f" {counts['conversions']:,} conversions over {DAYS} days ({'kept from an earlier run, ' if reused else ''}"
-        f"generated in {load_s:.0f} s); rollups built by RecountReportRollups in {build_s:.1f} s",
+        f" {counts['conversions']:,} conversions over {DAYS} days ({loaded.origin});"
+        f" rollups built by RecountReportRollups in {build_s:.1f} s",
         f"rollup rows ({sum(sizes.values()):,} beside {raw_rows:,} raw): "
         + ", ".join(f"{k.removeprefix('report_')} {v:,}" for k, v in sizes.items()),
         f"{'30-day report by':<20}{'rows':>7}{'p50 ms':>9}{'p99 ms':>9}{'raw p50':>11}{'raw p99':>11}"
