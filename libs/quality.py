@@ -62,7 +62,6 @@ REASONS: tuple[Reason, ...] = (
     Reason("install_burst", 27, SUSPICIOUS, "install", "many installs from one address or subnet"),
     Reason("client_mismatch", 28, SUSPICIOUS, "any",
            "the event's claimed IP or User-Agent disagrees with its connection's (app-key events)"),
-    Reason("invalid_touch", 29, INVALID, "install", "its only touches were invalid"),
     # ---- conversions, decided by attribution
     Reason("too_soon_after_install", 36, INVALID, "conversion", "the goal came implausibly soon after the install"),
     Reason("revenue_out_of_range", 37, INVALID, "conversion", "revenue outside the goal's allowed range"),
