@@ -1,6 +1,8 @@
 import datetime
 
 from clicktrail.type.v1 import money_pb2 as _money_pb2
+from clicktrail.type.v1 import quality_pb2 as _quality_pb2
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -47,12 +49,20 @@ class CampaignStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CAMPAIGN_STATUS_PAUSED: _ClassVar[CampaignStatus]
     CAMPAIGN_STATUS_ARCHIVED: _ClassVar[CampaignStatus]
 
+class InvalidTrafficAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INVALID_TRAFFIC_ACTION_UNSPECIFIED: _ClassVar[InvalidTrafficAction]
+    INVALID_TRAFFIC_ACTION_REDIRECT: _ClassVar[InvalidTrafficAction]
+    INVALID_TRAFFIC_ACTION_FALLBACK: _ClassVar[InvalidTrafficAction]
+    INVALID_TRAFFIC_ACTION_BLOCK: _ClassVar[InvalidTrafficAction]
+
 class TouchOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     TOUCH_OUTCOME_UNSPECIFIED: _ClassVar[TouchOutcome]
     TOUCH_OUTCOME_RECORDED: _ClassVar[TouchOutcome]
     TOUCH_OUTCOME_NOT_FOUND: _ClassVar[TouchOutcome]
     TOUCH_OUTCOME_FALLBACK: _ClassVar[TouchOutcome]
+    TOUCH_OUTCOME_BLOCKED: _ClassVar[TouchOutcome]
 
 class DeviceType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -68,6 +78,18 @@ class SubIdList(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SUB_ID_LIST_UNSPECIFIED: _ClassVar[SubIdList]
     SUB_ID_LIST_BLACKLIST: _ClassVar[SubIdList]
     SUB_ID_LIST_WHITELIST: _ClassVar[SubIdList]
+
+class QualityList(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    QUALITY_LIST_UNSPECIFIED: _ClassVar[QualityList]
+    QUALITY_LIST_BLOCK: _ClassVar[QualityList]
+    QUALITY_LIST_ALLOW: _ClassVar[QualityList]
+
+class QualityListKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    QUALITY_LIST_KIND_UNSPECIFIED: _ClassVar[QualityListKind]
+    QUALITY_LIST_KIND_USER_AGENT: _ClassVar[QualityListKind]
+    QUALITY_LIST_KIND_NETWORK: _ClassVar[QualityListKind]
 PLATFORM_UNSPECIFIED: Platform
 PLATFORM_IOS: Platform
 PLATFORM_ANDROID: Platform
@@ -91,10 +113,15 @@ CAMPAIGN_STATUS_DRAFT: CampaignStatus
 CAMPAIGN_STATUS_ACTIVE: CampaignStatus
 CAMPAIGN_STATUS_PAUSED: CampaignStatus
 CAMPAIGN_STATUS_ARCHIVED: CampaignStatus
+INVALID_TRAFFIC_ACTION_UNSPECIFIED: InvalidTrafficAction
+INVALID_TRAFFIC_ACTION_REDIRECT: InvalidTrafficAction
+INVALID_TRAFFIC_ACTION_FALLBACK: InvalidTrafficAction
+INVALID_TRAFFIC_ACTION_BLOCK: InvalidTrafficAction
 TOUCH_OUTCOME_UNSPECIFIED: TouchOutcome
 TOUCH_OUTCOME_RECORDED: TouchOutcome
 TOUCH_OUTCOME_NOT_FOUND: TouchOutcome
 TOUCH_OUTCOME_FALLBACK: TouchOutcome
+TOUCH_OUTCOME_BLOCKED: TouchOutcome
 DEVICE_TYPE_UNSPECIFIED: DeviceType
 DEVICE_TYPE_DESKTOP: DeviceType
 DEVICE_TYPE_MOBILE: DeviceType
@@ -104,6 +131,12 @@ DEVICE_TYPE_OTHER: DeviceType
 SUB_ID_LIST_UNSPECIFIED: SubIdList
 SUB_ID_LIST_BLACKLIST: SubIdList
 SUB_ID_LIST_WHITELIST: SubIdList
+QUALITY_LIST_UNSPECIFIED: QualityList
+QUALITY_LIST_BLOCK: QualityList
+QUALITY_LIST_ALLOW: QualityList
+QUALITY_LIST_KIND_UNSPECIFIED: QualityListKind
+QUALITY_LIST_KIND_USER_AGENT: QualityListKind
+QUALITY_LIST_KIND_NETWORK: QualityListKind
 
 class App(_message.Message):
     __slots__ = ("app_id", "name", "platform", "bundle_id", "store_url", "create_time", "update_time")
@@ -280,7 +313,7 @@ class DeletePartnerResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class Campaign(_message.Message):
-    __slots__ = ("campaign_id", "name", "type", "traffic_type", "partner_id", "app_id", "status", "fallback_url", "budget", "target_goal_id", "create_time", "update_time", "publish_time")
+    __slots__ = ("campaign_id", "name", "type", "traffic_type", "partner_id", "app_id", "status", "fallback_url", "budget", "target_goal_id", "create_time", "update_time", "publish_time", "invalid_traffic_action")
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -294,6 +327,7 @@ class Campaign(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     PUBLISH_TIME_FIELD_NUMBER: _ClassVar[int]
+    INVALID_TRAFFIC_ACTION_FIELD_NUMBER: _ClassVar[int]
     campaign_id: str
     name: str
     type: CampaignType
@@ -307,7 +341,8 @@ class Campaign(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     publish_time: _timestamp_pb2.Timestamp
-    def __init__(self, campaign_id: _Optional[str] = ..., name: _Optional[str] = ..., type: _Optional[_Union[CampaignType, str]] = ..., traffic_type: _Optional[_Union[TrafficType, str]] = ..., partner_id: _Optional[str] = ..., app_id: _Optional[str] = ..., status: _Optional[_Union[CampaignStatus, str]] = ..., fallback_url: _Optional[str] = ..., budget: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., target_goal_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., publish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    invalid_traffic_action: InvalidTrafficAction
+    def __init__(self, campaign_id: _Optional[str] = ..., name: _Optional[str] = ..., type: _Optional[_Union[CampaignType, str]] = ..., traffic_type: _Optional[_Union[TrafficType, str]] = ..., partner_id: _Optional[str] = ..., app_id: _Optional[str] = ..., status: _Optional[_Union[CampaignStatus, str]] = ..., fallback_url: _Optional[str] = ..., budget: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., target_goal_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., publish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., invalid_traffic_action: _Optional[_Union[InvalidTrafficAction, str]] = ...) -> None: ...
 
 class CreateCampaignRequest(_message.Message):
     __slots__ = ("campaign",)
@@ -476,28 +511,32 @@ class DeleteLinkResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class TouchInput(_message.Message):
-    __slots__ = ("slug", "raw_query", "ip", "user_agent", "referrer")
+    __slots__ = ("slug", "raw_query", "ip", "user_agent", "referrer", "purpose")
     SLUG_FIELD_NUMBER: _ClassVar[int]
     RAW_QUERY_FIELD_NUMBER: _ClassVar[int]
     IP_FIELD_NUMBER: _ClassVar[int]
     USER_AGENT_FIELD_NUMBER: _ClassVar[int]
     REFERRER_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
     slug: str
     raw_query: bytes
     ip: str
     user_agent: str
     referrer: str
-    def __init__(self, slug: _Optional[str] = ..., raw_query: _Optional[bytes] = ..., ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., referrer: _Optional[str] = ...) -> None: ...
+    purpose: str
+    def __init__(self, slug: _Optional[str] = ..., raw_query: _Optional[bytes] = ..., ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., referrer: _Optional[str] = ..., purpose: _Optional[str] = ...) -> None: ...
 
 class TouchResult(_message.Message):
-    __slots__ = ("outcome", "location", "touch_id")
+    __slots__ = ("outcome", "location", "touch_id", "verdict")
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     LOCATION_FIELD_NUMBER: _ClassVar[int]
     TOUCH_ID_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
     outcome: TouchOutcome
     location: str
     touch_id: str
-    def __init__(self, outcome: _Optional[_Union[TouchOutcome, str]] = ..., location: _Optional[str] = ..., touch_id: _Optional[str] = ...) -> None: ...
+    verdict: _quality_pb2.Verdict
+    def __init__(self, outcome: _Optional[_Union[TouchOutcome, str]] = ..., location: _Optional[str] = ..., touch_id: _Optional[str] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ...) -> None: ...
 
 class RecordClicksRequest(_message.Message):
     __slots__ = ("clicks",)
@@ -524,7 +563,7 @@ class RecordImpressionsResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[TouchResult, _Mapping]]] = ...) -> None: ...
 
 class Click(_message.Message):
-    __slots__ = ("click_id", "link_id", "campaign_id", "partner_id", "app_id", "create_time", "ip", "country", "device_type", "os", "os_version", "browser", "browser_version", "device_model", "referrer", "user_agent", "sub1", "sub2", "sub3", "sub4", "sub5", "sub6", "sub7", "sub8", "sub9", "sub10", "partner_click_id", "idfa", "gaid", "params")
+    __slots__ = ("click_id", "link_id", "campaign_id", "partner_id", "app_id", "create_time", "ip", "country", "device_type", "os", "os_version", "browser", "browser_version", "device_model", "referrer", "user_agent", "sub1", "sub2", "sub3", "sub4", "sub5", "sub6", "sub7", "sub8", "sub9", "sub10", "partner_click_id", "idfa", "gaid", "params", "verdict", "reasons")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -562,6 +601,8 @@ class Click(_message.Message):
     IDFA_FIELD_NUMBER: _ClassVar[int]
     GAID_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
     click_id: str
     link_id: str
     campaign_id: str
@@ -592,10 +633,12 @@ class Click(_message.Message):
     idfa: str
     gaid: str
     params: _containers.ScalarMap[str, str]
-    def __init__(self, click_id: _Optional[str] = ..., link_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., partner_id: _Optional[str] = ..., app_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ip: _Optional[str] = ..., country: _Optional[str] = ..., device_type: _Optional[_Union[DeviceType, str]] = ..., os: _Optional[str] = ..., os_version: _Optional[str] = ..., browser: _Optional[str] = ..., browser_version: _Optional[str] = ..., device_model: _Optional[str] = ..., referrer: _Optional[str] = ..., user_agent: _Optional[str] = ..., sub1: _Optional[str] = ..., sub2: _Optional[str] = ..., sub3: _Optional[str] = ..., sub4: _Optional[str] = ..., sub5: _Optional[str] = ..., sub6: _Optional[str] = ..., sub7: _Optional[str] = ..., sub8: _Optional[str] = ..., sub9: _Optional[str] = ..., sub10: _Optional[str] = ..., partner_click_id: _Optional[str] = ..., idfa: _Optional[str] = ..., gaid: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    verdict: _quality_pb2.Verdict
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, click_id: _Optional[str] = ..., link_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., partner_id: _Optional[str] = ..., app_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ip: _Optional[str] = ..., country: _Optional[str] = ..., device_type: _Optional[_Union[DeviceType, str]] = ..., os: _Optional[str] = ..., os_version: _Optional[str] = ..., browser: _Optional[str] = ..., browser_version: _Optional[str] = ..., device_model: _Optional[str] = ..., referrer: _Optional[str] = ..., user_agent: _Optional[str] = ..., sub1: _Optional[str] = ..., sub2: _Optional[str] = ..., sub3: _Optional[str] = ..., sub4: _Optional[str] = ..., sub5: _Optional[str] = ..., sub6: _Optional[str] = ..., sub7: _Optional[str] = ..., sub8: _Optional[str] = ..., sub9: _Optional[str] = ..., sub10: _Optional[str] = ..., partner_click_id: _Optional[str] = ..., idfa: _Optional[str] = ..., gaid: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Impression(_message.Message):
-    __slots__ = ("impression_id", "link_id", "campaign_id", "partner_id", "app_id", "create_time", "ip", "country", "device_type", "os", "os_version", "browser", "browser_version", "device_model", "referrer", "user_agent", "sub1", "sub2", "sub3", "sub4", "sub5", "sub6", "sub7", "sub8", "sub9", "sub10", "partner_click_id", "idfa", "gaid", "params")
+    __slots__ = ("impression_id", "link_id", "campaign_id", "partner_id", "app_id", "create_time", "ip", "country", "device_type", "os", "os_version", "browser", "browser_version", "device_model", "referrer", "user_agent", "sub1", "sub2", "sub3", "sub4", "sub5", "sub6", "sub7", "sub8", "sub9", "sub10", "partner_click_id", "idfa", "gaid", "params", "verdict", "reasons")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -633,6 +676,8 @@ class Impression(_message.Message):
     IDFA_FIELD_NUMBER: _ClassVar[int]
     GAID_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
     impression_id: str
     link_id: str
     campaign_id: str
@@ -663,7 +708,9 @@ class Impression(_message.Message):
     idfa: str
     gaid: str
     params: _containers.ScalarMap[str, str]
-    def __init__(self, impression_id: _Optional[str] = ..., link_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., partner_id: _Optional[str] = ..., app_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ip: _Optional[str] = ..., country: _Optional[str] = ..., device_type: _Optional[_Union[DeviceType, str]] = ..., os: _Optional[str] = ..., os_version: _Optional[str] = ..., browser: _Optional[str] = ..., browser_version: _Optional[str] = ..., device_model: _Optional[str] = ..., referrer: _Optional[str] = ..., user_agent: _Optional[str] = ..., sub1: _Optional[str] = ..., sub2: _Optional[str] = ..., sub3: _Optional[str] = ..., sub4: _Optional[str] = ..., sub5: _Optional[str] = ..., sub6: _Optional[str] = ..., sub7: _Optional[str] = ..., sub8: _Optional[str] = ..., sub9: _Optional[str] = ..., sub10: _Optional[str] = ..., partner_click_id: _Optional[str] = ..., idfa: _Optional[str] = ..., gaid: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    verdict: _quality_pb2.Verdict
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, impression_id: _Optional[str] = ..., link_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., partner_id: _Optional[str] = ..., app_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ip: _Optional[str] = ..., country: _Optional[str] = ..., device_type: _Optional[_Union[DeviceType, str]] = ..., os: _Optional[str] = ..., os_version: _Optional[str] = ..., browser: _Optional[str] = ..., browser_version: _Optional[str] = ..., device_model: _Optional[str] = ..., referrer: _Optional[str] = ..., user_agent: _Optional[str] = ..., sub1: _Optional[str] = ..., sub2: _Optional[str] = ..., sub3: _Optional[str] = ..., sub4: _Optional[str] = ..., sub5: _Optional[str] = ..., sub6: _Optional[str] = ..., sub7: _Optional[str] = ..., sub8: _Optional[str] = ..., sub9: _Optional[str] = ..., sub10: _Optional[str] = ..., partner_click_id: _Optional[str] = ..., idfa: _Optional[str] = ..., gaid: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetClickRequest(_message.Message):
     __slots__ = ("click_id",)
@@ -678,20 +725,24 @@ class GetClickResponse(_message.Message):
     def __init__(self, click: _Optional[_Union[Click, _Mapping]] = ...) -> None: ...
 
 class ListClicksRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "campaign_id", "link_id", "start_time", "end_time")
+    __slots__ = ("page_size", "page_token", "campaign_id", "link_id", "start_time", "end_time", "verdict", "reason")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     LINK_ID_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     campaign_id: str
     link_id: str
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., campaign_id: _Optional[str] = ..., link_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    verdict: _quality_pb2.Verdict
+    reason: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., campaign_id: _Optional[str] = ..., link_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ListClicksResponse(_message.Message):
     __slots__ = ("clicks", "next_page_token")
@@ -702,20 +753,24 @@ class ListClicksResponse(_message.Message):
     def __init__(self, clicks: _Optional[_Iterable[_Union[Click, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ListImpressionsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "campaign_id", "link_id", "start_time", "end_time")
+    __slots__ = ("page_size", "page_token", "campaign_id", "link_id", "start_time", "end_time", "verdict", "reason")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     LINK_ID_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     campaign_id: str
     link_id: str
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., campaign_id: _Optional[str] = ..., link_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    verdict: _quality_pb2.Verdict
+    reason: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., campaign_id: _Optional[str] = ..., link_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ListImpressionsResponse(_message.Message):
     __slots__ = ("impressions", "next_page_token")
@@ -854,3 +909,212 @@ class ListSubIdEntriesResponse(_message.Message):
     entries: _containers.RepeatedCompositeFieldContainer[SubIdEntry]
     next_page_token: str
     def __init__(self, entries: _Optional[_Iterable[_Union[SubIdEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class QualitySettings(_message.Message):
+    __slots__ = ("campaign_id", "checks", "flood_ip_clicks", "flood_device_clicks", "flood_ip_user_agent_clicks", "flood_window", "duplicate_window", "update_time")
+    class ChecksEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: bool
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[bool] = ...) -> None: ...
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    CHECKS_FIELD_NUMBER: _ClassVar[int]
+    FLOOD_IP_CLICKS_FIELD_NUMBER: _ClassVar[int]
+    FLOOD_DEVICE_CLICKS_FIELD_NUMBER: _ClassVar[int]
+    FLOOD_IP_USER_AGENT_CLICKS_FIELD_NUMBER: _ClassVar[int]
+    FLOOD_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    checks: _containers.ScalarMap[str, bool]
+    flood_ip_clicks: int
+    flood_device_clicks: int
+    flood_ip_user_agent_clicks: int
+    flood_window: _duration_pb2.Duration
+    duplicate_window: _duration_pb2.Duration
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, campaign_id: _Optional[str] = ..., checks: _Optional[_Mapping[str, bool]] = ..., flood_ip_clicks: _Optional[int] = ..., flood_device_clicks: _Optional[int] = ..., flood_ip_user_agent_clicks: _Optional[int] = ..., flood_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., duplicate_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetQualitySettingsRequest(_message.Message):
+    __slots__ = ("campaign_id",)
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    def __init__(self, campaign_id: _Optional[str] = ...) -> None: ...
+
+class GetQualitySettingsResponse(_message.Message):
+    __slots__ = ("settings", "effective")
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_FIELD_NUMBER: _ClassVar[int]
+    settings: QualitySettings
+    effective: QualitySettings
+    def __init__(self, settings: _Optional[_Union[QualitySettings, _Mapping]] = ..., effective: _Optional[_Union[QualitySettings, _Mapping]] = ...) -> None: ...
+
+class UpdateQualitySettingsRequest(_message.Message):
+    __slots__ = ("settings", "update_mask")
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    settings: QualitySettings
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, settings: _Optional[_Union[QualitySettings, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateQualitySettingsResponse(_message.Message):
+    __slots__ = ("settings", "effective")
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_FIELD_NUMBER: _ClassVar[int]
+    settings: QualitySettings
+    effective: QualitySettings
+    def __init__(self, settings: _Optional[_Union[QualitySettings, _Mapping]] = ..., effective: _Optional[_Union[QualitySettings, _Mapping]] = ...) -> None: ...
+
+class QualityListEntry(_message.Message):
+    __slots__ = ("list", "kind", "value", "note", "create_time")
+    LIST_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    list: QualityList
+    kind: QualityListKind
+    value: str
+    note: str
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, list: _Optional[_Union[QualityList, str]] = ..., kind: _Optional[_Union[QualityListKind, str]] = ..., value: _Optional[str] = ..., note: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class AddQualityListEntryRequest(_message.Message):
+    __slots__ = ("entry",)
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    entry: QualityListEntry
+    def __init__(self, entry: _Optional[_Union[QualityListEntry, _Mapping]] = ...) -> None: ...
+
+class AddQualityListEntryResponse(_message.Message):
+    __slots__ = ("entry", "created")
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    entry: QualityListEntry
+    created: bool
+    def __init__(self, entry: _Optional[_Union[QualityListEntry, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
+
+class RemoveQualityListEntryRequest(_message.Message):
+    __slots__ = ("list", "kind", "value")
+    LIST_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    list: QualityList
+    kind: QualityListKind
+    value: str
+    def __init__(self, list: _Optional[_Union[QualityList, str]] = ..., kind: _Optional[_Union[QualityListKind, str]] = ..., value: _Optional[str] = ...) -> None: ...
+
+class RemoveQualityListEntryResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListQualityListEntriesRequest(_message.Message):
+    __slots__ = ("list", "kind", "page_size", "page_token")
+    LIST_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    list: QualityList
+    kind: QualityListKind
+    page_size: int
+    page_token: str
+    def __init__(self, list: _Optional[_Union[QualityList, str]] = ..., kind: _Optional[_Union[QualityListKind, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListQualityListEntriesResponse(_message.Message):
+    __slots__ = ("entries", "next_page_token")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[QualityListEntry]
+    next_page_token: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[QualityListEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class OverruleTouchVerdictRequest(_message.Message):
+    __slots__ = ("click_id", "impression_id", "verdict", "note")
+    CLICK_ID_FIELD_NUMBER: _ClassVar[int]
+    IMPRESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    click_id: str
+    impression_id: str
+    verdict: _quality_pb2.Verdict
+    note: str
+    def __init__(self, click_id: _Optional[str] = ..., impression_id: _Optional[str] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class TouchOverrule(_message.Message):
+    __slots__ = ("overrule_id", "click_id", "impression_id", "touch_time", "previous_verdict", "verdict", "note", "create_time")
+    OVERRULE_ID_FIELD_NUMBER: _ClassVar[int]
+    CLICK_ID_FIELD_NUMBER: _ClassVar[int]
+    IMPRESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    TOUCH_TIME_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_VERDICT_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    overrule_id: str
+    click_id: str
+    impression_id: str
+    touch_time: _timestamp_pb2.Timestamp
+    previous_verdict: _quality_pb2.Verdict
+    verdict: _quality_pb2.Verdict
+    note: str
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, overrule_id: _Optional[str] = ..., click_id: _Optional[str] = ..., impression_id: _Optional[str] = ..., touch_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., previous_verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., note: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class OverruleTouchVerdictResponse(_message.Message):
+    __slots__ = ("overrule", "click", "impression")
+    OVERRULE_FIELD_NUMBER: _ClassVar[int]
+    CLICK_FIELD_NUMBER: _ClassVar[int]
+    IMPRESSION_FIELD_NUMBER: _ClassVar[int]
+    overrule: TouchOverrule
+    click: Click
+    impression: Impression
+    def __init__(self, overrule: _Optional[_Union[TouchOverrule, _Mapping]] = ..., click: _Optional[_Union[Click, _Mapping]] = ..., impression: _Optional[_Union[Impression, _Mapping]] = ...) -> None: ...
+
+class FlaggedSubId(_message.Message):
+    __slots__ = ("campaign_id", "sub_field", "value", "reason", "create_time", "expire_time")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    SUB_FIELD_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    sub_field: str
+    value: str
+    reason: str
+    create_time: _timestamp_pb2.Timestamp
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, campaign_id: _Optional[str] = ..., sub_field: _Optional[str] = ..., value: _Optional[str] = ..., reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class FlagSubIdsRequest(_message.Message):
+    __slots__ = ("sub_ids",)
+    SUB_IDS_FIELD_NUMBER: _ClassVar[int]
+    sub_ids: _containers.RepeatedCompositeFieldContainer[FlaggedSubId]
+    def __init__(self, sub_ids: _Optional[_Iterable[_Union[FlaggedSubId, _Mapping]]] = ...) -> None: ...
+
+class FlagSubIdsResponse(_message.Message):
+    __slots__ = ("flagged",)
+    FLAGGED_FIELD_NUMBER: _ClassVar[int]
+    flagged: int
+    def __init__(self, flagged: _Optional[int] = ...) -> None: ...
+
+class ListFlaggedSubIdsRequest(_message.Message):
+    __slots__ = ("campaign_id", "include_expired", "page_size", "page_token")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_EXPIRED_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    include_expired: bool
+    page_size: int
+    page_token: str
+    def __init__(self, campaign_id: _Optional[str] = ..., include_expired: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListFlaggedSubIdsResponse(_message.Message):
+    __slots__ = ("sub_ids", "next_page_token")
+    SUB_IDS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    sub_ids: _containers.RepeatedCompositeFieldContainer[FlaggedSubId]
+    next_page_token: str
+    def __init__(self, sub_ids: _Optional[_Iterable[_Union[FlaggedSubId, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -195,6 +195,46 @@ class LinksServiceStub:
                 request_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.ListSubIdEntriesRequest.SerializeToString,
                 response_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.ListSubIdEntriesResponse.FromString,
                 _registered_method=True)
+        self.GetQualitySettings = channel.unary_unary(
+                '/clicktrail.links.v1.LinksService/GetQualitySettings',
+                request_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.GetQualitySettingsRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.GetQualitySettingsResponse.FromString,
+                _registered_method=True)
+        self.UpdateQualitySettings = channel.unary_unary(
+                '/clicktrail.links.v1.LinksService/UpdateQualitySettings',
+                request_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.UpdateQualitySettingsRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.UpdateQualitySettingsResponse.FromString,
+                _registered_method=True)
+        self.AddQualityListEntry = channel.unary_unary(
+                '/clicktrail.links.v1.LinksService/AddQualityListEntry',
+                request_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.AddQualityListEntryRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.AddQualityListEntryResponse.FromString,
+                _registered_method=True)
+        self.RemoveQualityListEntry = channel.unary_unary(
+                '/clicktrail.links.v1.LinksService/RemoveQualityListEntry',
+                request_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.RemoveQualityListEntryRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.RemoveQualityListEntryResponse.FromString,
+                _registered_method=True)
+        self.ListQualityListEntries = channel.unary_unary(
+                '/clicktrail.links.v1.LinksService/ListQualityListEntries',
+                request_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.ListQualityListEntriesRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.ListQualityListEntriesResponse.FromString,
+                _registered_method=True)
+        self.OverruleTouchVerdict = channel.unary_unary(
+                '/clicktrail.links.v1.LinksService/OverruleTouchVerdict',
+                request_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.OverruleTouchVerdictRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.OverruleTouchVerdictResponse.FromString,
+                _registered_method=True)
+        self.FlagSubIds = channel.unary_unary(
+                '/clicktrail.links.v1.LinksService/FlagSubIds',
+                request_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.FlagSubIdsRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.FlagSubIdsResponse.FromString,
+                _registered_method=True)
+        self.ListFlaggedSubIds = channel.unary_unary(
+                '/clicktrail.links.v1.LinksService/ListFlaggedSubIds',
+                request_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.ListFlaggedSubIdsRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.ListFlaggedSubIdsResponse.FromString,
+                _registered_method=True)
 
 
 class LinksServiceServicer:
@@ -411,6 +451,69 @@ class LinksServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetQualitySettings(self, request, context):
+        """Traffic quality: the click-time checks' settings. Without campaign_id, the
+        account's defaults; with it, that campaign's overrides (unset values inherit
+        the account's). Changes apply to clicks within a couple of seconds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateQualitySettings(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddQualityListEntry(self, request, context):
+        """The account's block and allow lists of User-Agent patterns and networks
+        (CIDR or ASN). A malformed value is INVALID_ARGUMENT naming the field; each
+        list holds at most 1,000 User-Agent patterns and 5,000 networks.
+        Adding an entry already present returns it unchanged (created = false).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveQualityListEntry(self, request, context):
+        """NOT_FOUND when the entry is not on the list.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListQualityListEntries(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def OverruleTouchVerdict(self, request, context):
+        """An operator's verdict on one click or impression: the touch's verdict
+        changes (its reasons gain `operator`) and the overrule is kept.
+        NOT_FOUND for an unknown touch or another account's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FlagSubIds(self, request, context):
+        """Sub-ids whose clicks are far out of line with their installs (the analytics
+        job sends them; account key, or the internal token with x-account-id).
+        A click carrying a flagged sub-id value gets the reason `flood_sub_id`
+        until the flag's expire_time. Flagging again replaces reason and expiry.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFlaggedSubIds(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LinksServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -568,6 +671,46 @@ def add_LinksServiceServicer_to_server(servicer, server):
                     servicer.ListSubIdEntries,
                     request_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.ListSubIdEntriesRequest.FromString,
                     response_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.ListSubIdEntriesResponse.SerializeToString,
+            ),
+            'GetQualitySettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQualitySettings,
+                    request_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.GetQualitySettingsRequest.FromString,
+                    response_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.GetQualitySettingsResponse.SerializeToString,
+            ),
+            'UpdateQualitySettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateQualitySettings,
+                    request_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.UpdateQualitySettingsRequest.FromString,
+                    response_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.UpdateQualitySettingsResponse.SerializeToString,
+            ),
+            'AddQualityListEntry': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddQualityListEntry,
+                    request_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.AddQualityListEntryRequest.FromString,
+                    response_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.AddQualityListEntryResponse.SerializeToString,
+            ),
+            'RemoveQualityListEntry': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveQualityListEntry,
+                    request_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.RemoveQualityListEntryRequest.FromString,
+                    response_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.RemoveQualityListEntryResponse.SerializeToString,
+            ),
+            'ListQualityListEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListQualityListEntries,
+                    request_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.ListQualityListEntriesRequest.FromString,
+                    response_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.ListQualityListEntriesResponse.SerializeToString,
+            ),
+            'OverruleTouchVerdict': grpc.unary_unary_rpc_method_handler(
+                    servicer.OverruleTouchVerdict,
+                    request_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.OverruleTouchVerdictRequest.FromString,
+                    response_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.OverruleTouchVerdictResponse.SerializeToString,
+            ),
+            'FlagSubIds': grpc.unary_unary_rpc_method_handler(
+                    servicer.FlagSubIds,
+                    request_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.FlagSubIdsRequest.FromString,
+                    response_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.FlagSubIdsResponse.SerializeToString,
+            ),
+            'ListFlaggedSubIds': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFlaggedSubIds,
+                    request_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.ListFlaggedSubIdsRequest.FromString,
+                    response_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.ListFlaggedSubIdsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1413,6 +1556,222 @@ class LinksService:
             '/clicktrail.links.v1.LinksService/ListSubIdEntries',
             clicktrail_dot_links_dot_v1_dot_links__pb2.ListSubIdEntriesRequest.SerializeToString,
             clicktrail_dot_links_dot_v1_dot_links__pb2.ListSubIdEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQualitySettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.links.v1.LinksService/GetQualitySettings',
+            clicktrail_dot_links_dot_v1_dot_links__pb2.GetQualitySettingsRequest.SerializeToString,
+            clicktrail_dot_links_dot_v1_dot_links__pb2.GetQualitySettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateQualitySettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.links.v1.LinksService/UpdateQualitySettings',
+            clicktrail_dot_links_dot_v1_dot_links__pb2.UpdateQualitySettingsRequest.SerializeToString,
+            clicktrail_dot_links_dot_v1_dot_links__pb2.UpdateQualitySettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddQualityListEntry(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.links.v1.LinksService/AddQualityListEntry',
+            clicktrail_dot_links_dot_v1_dot_links__pb2.AddQualityListEntryRequest.SerializeToString,
+            clicktrail_dot_links_dot_v1_dot_links__pb2.AddQualityListEntryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveQualityListEntry(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.links.v1.LinksService/RemoveQualityListEntry',
+            clicktrail_dot_links_dot_v1_dot_links__pb2.RemoveQualityListEntryRequest.SerializeToString,
+            clicktrail_dot_links_dot_v1_dot_links__pb2.RemoveQualityListEntryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListQualityListEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.links.v1.LinksService/ListQualityListEntries',
+            clicktrail_dot_links_dot_v1_dot_links__pb2.ListQualityListEntriesRequest.SerializeToString,
+            clicktrail_dot_links_dot_v1_dot_links__pb2.ListQualityListEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OverruleTouchVerdict(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.links.v1.LinksService/OverruleTouchVerdict',
+            clicktrail_dot_links_dot_v1_dot_links__pb2.OverruleTouchVerdictRequest.SerializeToString,
+            clicktrail_dot_links_dot_v1_dot_links__pb2.OverruleTouchVerdictResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FlagSubIds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.links.v1.LinksService/FlagSubIds',
+            clicktrail_dot_links_dot_v1_dot_links__pb2.FlagSubIdsRequest.SerializeToString,
+            clicktrail_dot_links_dot_v1_dot_links__pb2.FlagSubIdsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFlaggedSubIds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.links.v1.LinksService/ListFlaggedSubIds',
+            clicktrail_dot_links_dot_v1_dot_links__pb2.ListFlaggedSubIdsRequest.SerializeToString,
+            clicktrail_dot_links_dot_v1_dot_links__pb2.ListFlaggedSubIdsResponse.FromString,
             options,
             channel_credentials,
             insecure,
