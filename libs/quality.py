@@ -66,6 +66,7 @@ REASONS: tuple[Reason, ...] = (
     Reason("too_soon_after_install", 36, INVALID, "conversion", "the goal came implausibly soon after the install"),
     Reason("revenue_out_of_range", 37, INVALID, "conversion", "revenue outside the goal's allowed range"),
     Reason("rejected_install", 38, INVALID, "conversion", "the install it belongs to was rejected"),
+    Reason("invalid_click", 39, INVALID, "conversion", "the click an inbound postback reports it for is invalid"),
     # ---- anyone
     Reason("operator", 62, UNSPECIFIED, "any", "an operator overruled the verdict"),
 )  # fmt: skip
