@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from clicktrail.type.v1 import quality_pb2 as clicktrail_dot_type_dot_v1_dot_quality__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+clicktrail/attribution/v1/attribution.proto\x12\x19\x63licktrail.attribution.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcd\x03\n\x07Install\x12\x12\n\ninstall_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61pp_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x03 \x01(\t\x12\x12\n\npartner_id\x18\x04 \x01(\t\x12\x0f\n\x07link_id\x18\x05 \x01(\t\x12\x10\n\x08\x63lick_id\x18\x06 \x01(\t\x12\x38\n\ntouch_type\x18\x07 \x01(\x0e\x32$.clicktrail.attribution.v1.TouchType\x12\x38\n\nmatch_type\x18\x08 \x01(\x0e\x32$.clicktrail.attribution.v1.MatchType\x12\x30\n\x0cinstall_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ntouch_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nevent_uuid\x18\x0c \x01(\t\x12\x0f\n\x07user_id\x18\r \x01(\t\x12\x0c\n\x04idfa\x18\x0e \x01(\t\x12\x0c\n\x04gaid\x18\x0f \x01(\t\x12\n\n\x02ip\x18\x10 \x01(\t\"\x91\x04\n\nConversion\x12\x15\n\rconversion_id\x18\x01 \x01(\t\x12\x0f\n\x07goal_id\x18\x02 \x01(\t\x12\x0c\n\x04goal\x18\x03 \x01(\t\x12;\n\x06status\x18\x04 \x01(\x0e\x32+.clicktrail.attribution.v1.ConversionStatus\x12\x0e\n\x06payout\x18\x05 \x01(\t\x12\x10\n\x08\x63urrency\x18\x06 \x01(\t\x12\x0c\n\x04txid\x18\x07 \x01(\t\x12\x10\n\x08\x63lick_id\x18\x08 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\t \x01(\t\x12\x12\n\npartner_id\x18\n \x01(\t\x12\x0f\n\x07link_id\x18\x0b \x01(\t\x12\x12\n\ninstall_id\x18\x0c \x01(\t\x12;\n\x06source\x18\r \x01(\x0e\x32+.clicktrail.attribution.v1.ConversionSource\x12\x12\n\nevent_uuid\x18\x0e \x01(\t\x12\x0f\n\x07user_id\x18\x0f \x01(\t\x12.\n\nevent_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04kind\x18\x13 \x01(\t\"\xab\x02\n\x15RecordPostbackRequest\x12\x10\n\x08\x63lick_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0e\n\x06payout\x18\x03 \x01(\t\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x0c\n\x04goal\x18\x05 \x01(\t\x12\x0c\n\x04txid\x18\x06 \x01(\t\x12L\n\x06params\x18\x07 \x03(\x0b\x32<.clicktrail.attribution.v1.RecordPostbackRequest.ParamsEntry\x12\x0e\n\x06method\x18\x08 \x01(\t\x12\x11\n\tclient_ip\x18\t \x01(\t\x12\x12\n\nuser_agent\x18\n \x01(\t\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd0\x01\n\x16RecordPostbackResponse\x12\x39\n\nconversion\x18\x01 \x01(\x0b\x32%.clicktrail.attribution.v1.Conversion\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\x08\x12\x13\n\x0bpostback_id\x18\x04 \x01(\t\x12\x44\n\x0fprevious_status\x18\x05 \x01(\x0e\x32+.clicktrail.attribution.v1.ConversionStatus\"s\n\x1dUpdateConversionStatusRequest\x12\x15\n\rconversion_id\x18\x01 \x01(\t\x12;\n\x06status\x18\x02 \x01(\x0e\x32+.clicktrail.attribution.v1.ConversionStatus\"\xb2\x01\n\x1eUpdateConversionStatusResponse\x12\x39\n\nconversion\x18\x01 \x01(\x0b\x32%.clicktrail.attribution.v1.Conversion\x12\x44\n\x0fprevious_status\x18\x02 \x01(\x0e\x32+.clicktrail.attribution.v1.ConversionStatus\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\x08\"\'\n\x11GetInstallRequest\x12\x12\n\ninstall_id\x18\x01 \x01(\t\"I\n\x12GetInstallResponse\x12\x33\n\x07install\x18\x01 \x01(\x0b\x32\".clicktrail.attribution.v1.Install\"\x9b\x01\n\x13ListInstallsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x03 \x01(\t\x12\x0e\n\x06\x61pp_id\x18\x04 \x01(\t\x12\x38\n\nmatch_type\x18\x05 \x01(\x0e\x32$.clicktrail.attribution.v1.MatchType\"e\n\x14ListInstallsResponse\x12\x34\n\x08installs\x18\x01 \x03(\x0b\x32\".clicktrail.attribution.v1.Install\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"-\n\x14GetConversionRequest\x12\x15\n\rconversion_id\x18\x01 \x01(\t\"R\n\x15GetConversionResponse\x12\x39\n\nconversion\x18\x01 \x01(\x0b\x32%.clicktrail.attribution.v1.Conversion\"\xb4\x01\n\x16ListConversionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x03 \x01(\t\x12\x0f\n\x07goal_id\x18\x04 \x01(\t\x12;\n\x06status\x18\x05 \x01(\x0e\x32+.clicktrail.attribution.v1.ConversionStatus\x12\x10\n\x08\x63lick_id\x18\x06 \x01(\t\"n\n\x17ListConversionsResponse\x12:\n\x0b\x63onversions\x18\x01 \x03(\x0b\x32%.clicktrail.attribution.v1.Conversion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xaa\x03\n\x0fInboundPostback\x12\x13\n\x0bpostback_id\x18\x01 \x01(\t\x12\x30\n\x0creceive_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\x11\n\tclient_ip\x18\x04 \x01(\t\x12\x10\n\x08\x63lick_id\x18\x05 \x01(\t\x12\x0c\n\x04txid\x18\x06 \x01(\t\x12\x13\n\x0bhttp_status\x18\x07 \x01(\x05\x12\x0f\n\x07outcome\x18\x08 \x01(\t\x12\r\n\x05\x65rror\x18\t \x01(\t\x12\r\n\x05\x66ield\x18\n \x01(\t\x12\x15\n\rconversion_id\x18\x0b \x01(\t\x12;\n\x06status\x18\x0c \x01(\x0e\x32+.clicktrail.attribution.v1.ConversionStatus\x12\x46\n\x06params\x18\r \x03(\x0b\x32\x36.clicktrail.attribution.v1.InboundPostback.ParamsEntry\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"V\n\x1bListInboundPostbacksRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x10\n\x08\x63lick_id\x18\x03 \x01(\t\"v\n\x1cListInboundPostbacksResponse\x12=\n\tpostbacks\x18\x01 \x03(\x0b\x32*.clicktrail.attribution.v1.InboundPostback\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x8e\x01\n\tMatchType\x12\x1a\n\x16MATCH_TYPE_UNSPECIFIED\x10\x00\x12\x17\n\x13MATCH_TYPE_CLICK_ID\x10\x01\x12\x18\n\x14MATCH_TYPE_DEVICE_ID\x10\x02\x12\x1a\n\x16MATCH_TYPE_FINGERPRINT\x10\x03\x12\x16\n\x12MATCH_TYPE_ORGANIC\x10\x04*X\n\tTouchType\x12\x1a\n\x16TOUCH_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10TOUCH_TYPE_CLICK\x10\x01\x12\x19\n\x15TOUCH_TYPE_IMPRESSION\x10\x02*\x94\x01\n\x10\x43onversionStatus\x12!\n\x1d\x43ONVERSION_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43ONVERSION_STATUS_PENDING\x10\x01\x12\x1e\n\x1a\x43ONVERSION_STATUS_APPROVED\x10\x02\x12\x1e\n\x1a\x43ONVERSION_STATUS_REJECTED\x10\x03*r\n\x10\x43onversionSource\x12!\n\x1d\x43ONVERSION_SOURCE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43ONVERSION_SOURCE_EVENT\x10\x01\x12\x1e\n\x1a\x43ONVERSION_SOURCE_POSTBACK\x10\x02\x32\xef\x06\n\x12\x41ttributionService\x12u\n\x0eRecordPostback\x12\x30.clicktrail.attribution.v1.RecordPostbackRequest\x1a\x31.clicktrail.attribution.v1.RecordPostbackResponse\x12\x8d\x01\n\x16UpdateConversionStatus\x12\x38.clicktrail.attribution.v1.UpdateConversionStatusRequest\x1a\x39.clicktrail.attribution.v1.UpdateConversionStatusResponse\x12i\n\nGetInstall\x12,.clicktrail.attribution.v1.GetInstallRequest\x1a-.clicktrail.attribution.v1.GetInstallResponse\x12o\n\x0cListInstalls\x12..clicktrail.attribution.v1.ListInstallsRequest\x1a/.clicktrail.attribution.v1.ListInstallsResponse\x12r\n\rGetConversion\x12/.clicktrail.attribution.v1.GetConversionRequest\x1a\x30.clicktrail.attribution.v1.GetConversionResponse\x12x\n\x0fListConversions\x12\x31.clicktrail.attribution.v1.ListConversionsRequest\x1a\x32.clicktrail.attribution.v1.ListConversionsResponse\x12\x87\x01\n\x14ListInboundPostbacks\x12\x36.clicktrail.attribution.v1.ListInboundPostbacksRequest\x1a\x37.clicktrail.attribution.v1.ListInboundPostbacksResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+clicktrail/attribution/v1/attribution.proto\x12\x19\x63licktrail.attribution.v1\x1a clicktrail/type/v1/quality.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x05\n\x07Install\x12\x12\n\ninstall_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61pp_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x03 \x01(\t\x12\x12\n\npartner_id\x18\x04 \x01(\t\x12\x0f\n\x07link_id\x18\x05 \x01(\t\x12\x10\n\x08\x63lick_id\x18\x06 \x01(\t\x12\x38\n\ntouch_type\x18\x07 \x01(\x0e\x32$.clicktrail.attribution.v1.TouchType\x12\x38\n\nmatch_type\x18\x08 \x01(\x0e\x32$.clicktrail.attribution.v1.MatchType\x12\x30\n\x0cinstall_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ntouch_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nevent_uuid\x18\x0c \x01(\t\x12\x0f\n\x07user_id\x18\r \x01(\t\x12\x0c\n\x04idfa\x18\x0e \x01(\t\x12\x0c\n\x04gaid\x18\x0f \x01(\t\x12\n\n\x02ip\x18\x10 \x01(\t\x12,\n\x07verdict\x18\x11 \x01(\x0e\x32\x1b.clicktrail.type.v1.Verdict\x12\x0f\n\x07reasons\x18\x12 \x03(\t\x12?\n\x0bpassed_over\x18\x13 \x03(\x0b\x32*.clicktrail.attribution.v1.PassedOverTouch\x12/\n\x0bupdate_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cverdict_note\x18\x15 \x01(\t\"n\n\x0fPassedOverTouch\x12\x10\n\x08touch_id\x18\x01 \x01(\t\x12\x38\n\ntouch_type\x18\x02 \x01(\x0e\x32$.clicktrail.attribution.v1.TouchType\x12\x0f\n\x07reasons\x18\x03 \x03(\t\"\xe6\x04\n\nConversion\x12\x15\n\rconversion_id\x18\x01 \x01(\t\x12\x0f\n\x07goal_id\x18\x02 \x01(\t\x12\x0c\n\x04goal\x18\x03 \x01(\t\x12;\n\x06status\x18\x04 \x01(\x0e\x32+.clicktrail.attribution.v1.ConversionStatus\x12\x0e\n\x06payout\x18\x05 \x01(\t\x12\x10\n\x08\x63urrency\x18\x06 \x01(\t\x12\x0c\n\x04txid\x18\x07 \x01(\t\x12\x10\n\x08\x63lick_id\x18\x08 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\t \x01(\t\x12\x12\n\npartner_id\x18\n \x01(\t\x12\x0f\n\x07link_id\x18\x0b \x01(\t\x12\x12\n\ninstall_id\x18\x0c \x01(\t\x12;\n\x06source\x18\r \x01(\x0e\x32+.clicktrail.attribution.v1.ConversionSource\x12\x12\n\nevent_uuid\x18\x0e \x01(\t\x12\x0f\n\x07user_id\x18\x0f \x01(\t\x12.\n\nevent_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04kind\x18\x13 \x01(\t\x12,\n\x07verdict\x18\x14 \x01(\x0e\x32\x1b.clicktrail.type.v1.Verdict\x12\x0f\n\x07reasons\x18\x15 \x03(\t\x12\x14\n\x0cverdict_note\x18\x16 \x01(\t\"\xab\x02\n\x15RecordPostbackRequest\x12\x10\n\x08\x63lick_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0e\n\x06payout\x18\x03 \x01(\t\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x0c\n\x04goal\x18\x05 \x01(\t\x12\x0c\n\x04txid\x18\x06 \x01(\t\x12L\n\x06params\x18\x07 \x03(\x0b\x32<.clicktrail.attribution.v1.RecordPostbackRequest.ParamsEntry\x12\x0e\n\x06method\x18\x08 \x01(\t\x12\x11\n\tclient_ip\x18\t \x01(\t\x12\x12\n\nuser_agent\x18\n \x01(\t\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd0\x01\n\x16RecordPostbackResponse\x12\x39\n\nconversion\x18\x01 \x01(\x0b\x32%.clicktrail.attribution.v1.Conversion\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\x08\x12\x13\n\x0bpostback_id\x18\x04 \x01(\t\x12\x44\n\x0fprevious_status\x18\x05 \x01(\x0e\x32+.clicktrail.attribution.v1.ConversionStatus\"s\n\x1dUpdateConversionStatusRequest\x12\x15\n\rconversion_id\x18\x01 \x01(\t\x12;\n\x06status\x18\x02 \x01(\x0e\x32+.clicktrail.attribution.v1.ConversionStatus\"\xb2\x01\n\x1eUpdateConversionStatusResponse\x12\x39\n\nconversion\x18\x01 \x01(\x0b\x32%.clicktrail.attribution.v1.Conversion\x12\x44\n\x0fprevious_status\x18\x02 \x01(\x0e\x32+.clicktrail.attribution.v1.ConversionStatus\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\x08\"\'\n\x11GetInstallRequest\x12\x12\n\ninstall_id\x18\x01 \x01(\t\"I\n\x12GetInstallResponse\x12\x33\n\x07install\x18\x01 \x01(\x0b\x32\".clicktrail.attribution.v1.Install\"\xd9\x01\n\x13ListInstallsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x03 \x01(\t\x12\x0e\n\x06\x61pp_id\x18\x04 \x01(\t\x12\x38\n\nmatch_type\x18\x05 \x01(\x0e\x32$.clicktrail.attribution.v1.MatchType\x12,\n\x07verdict\x18\x06 \x01(\x0e\x32\x1b.clicktrail.type.v1.Verdict\x12\x0e\n\x06reason\x18\x07 \x01(\t\"e\n\x14ListInstallsResponse\x12\x34\n\x08installs\x18\x01 \x03(\x0b\x32\".clicktrail.attribution.v1.Install\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"-\n\x14GetConversionRequest\x12\x15\n\rconversion_id\x18\x01 \x01(\t\"R\n\x15GetConversionResponse\x12\x39\n\nconversion\x18\x01 \x01(\x0b\x32%.clicktrail.attribution.v1.Conversion\"\xf2\x01\n\x16ListConversionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x03 \x01(\t\x12\x0f\n\x07goal_id\x18\x04 \x01(\t\x12;\n\x06status\x18\x05 \x01(\x0e\x32+.clicktrail.attribution.v1.ConversionStatus\x12\x10\n\x08\x63lick_id\x18\x06 \x01(\t\x12,\n\x07verdict\x18\x07 \x01(\x0e\x32\x1b.clicktrail.type.v1.Verdict\x12\x0e\n\x06reason\x18\x08 \x01(\t\"n\n\x17ListConversionsResponse\x12:\n\x0b\x63onversions\x18\x01 \x03(\x0b\x32%.clicktrail.attribution.v1.Conversion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xaa\x03\n\x0fInboundPostback\x12\x13\n\x0bpostback_id\x18\x01 \x01(\t\x12\x30\n\x0creceive_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\x11\n\tclient_ip\x18\x04 \x01(\t\x12\x10\n\x08\x63lick_id\x18\x05 \x01(\t\x12\x0c\n\x04txid\x18\x06 \x01(\t\x12\x13\n\x0bhttp_status\x18\x07 \x01(\x05\x12\x0f\n\x07outcome\x18\x08 \x01(\t\x12\r\n\x05\x65rror\x18\t \x01(\t\x12\r\n\x05\x66ield\x18\n \x01(\t\x12\x15\n\rconversion_id\x18\x0b \x01(\t\x12;\n\x06status\x18\x0c \x01(\x0e\x32+.clicktrail.attribution.v1.ConversionStatus\x12\x46\n\x06params\x18\r \x03(\x0b\x32\x36.clicktrail.attribution.v1.InboundPostback.ParamsEntry\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"V\n\x1bListInboundPostbacksRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x10\n\x08\x63lick_id\x18\x03 \x01(\t\"v\n\x1cListInboundPostbacksResponse\x12=\n\tpostbacks\x18\x01 \x03(\x0b\x32*.clicktrail.attribution.v1.InboundPostback\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"o\n\x1dOverruleInstallVerdictRequest\x12\x12\n\ninstall_id\x18\x01 \x01(\t\x12,\n\x07verdict\x18\x02 \x01(\x0e\x32\x1b.clicktrail.type.v1.Verdict\x12\x0c\n\x04note\x18\x03 \x01(\t\"\xba\x01\n\x1eOverruleInstallVerdictResponse\x12\x33\n\x07install\x18\x01 \x01(\x0b\x32\".clicktrail.attribution.v1.Install\x12\x35\n\x10previous_verdict\x18\x02 \x01(\x0e\x32\x1b.clicktrail.type.v1.Verdict\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\x08\x12\x1b\n\x13\x63onversions_changed\x18\x04 \x01(\x05\"u\n OverruleConversionVerdictRequest\x12\x15\n\rconversion_id\x18\x01 \x01(\t\x12,\n\x07verdict\x18\x02 \x01(\x0e\x32\x1b.clicktrail.type.v1.Verdict\x12\x0c\n\x04note\x18\x03 \x01(\t\"\xa6\x01\n!OverruleConversionVerdictResponse\x12\x39\n\nconversion\x18\x01 \x01(\x0b\x32%.clicktrail.attribution.v1.Conversion\x12\x35\n\x10previous_verdict\x18\x02 \x01(\x0e\x32\x1b.clicktrail.type.v1.Verdict\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\x08*\x8e\x01\n\tMatchType\x12\x1a\n\x16MATCH_TYPE_UNSPECIFIED\x10\x00\x12\x17\n\x13MATCH_TYPE_CLICK_ID\x10\x01\x12\x18\n\x14MATCH_TYPE_DEVICE_ID\x10\x02\x12\x1a\n\x16MATCH_TYPE_FINGERPRINT\x10\x03\x12\x16\n\x12MATCH_TYPE_ORGANIC\x10\x04*X\n\tTouchType\x12\x1a\n\x16TOUCH_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10TOUCH_TYPE_CLICK\x10\x01\x12\x19\n\x15TOUCH_TYPE_IMPRESSION\x10\x02*\x94\x01\n\x10\x43onversionStatus\x12!\n\x1d\x43ONVERSION_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43ONVERSION_STATUS_PENDING\x10\x01\x12\x1e\n\x1a\x43ONVERSION_STATUS_APPROVED\x10\x02\x12\x1e\n\x1a\x43ONVERSION_STATUS_REJECTED\x10\x03*r\n\x10\x43onversionSource\x12!\n\x1d\x43ONVERSION_SOURCE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43ONVERSION_SOURCE_EVENT\x10\x01\x12\x1e\n\x1a\x43ONVERSION_SOURCE_POSTBACK\x10\x02\x32\x98\t\n\x12\x41ttributionService\x12u\n\x0eRecordPostback\x12\x30.clicktrail.attribution.v1.RecordPostbackRequest\x1a\x31.clicktrail.attribution.v1.RecordPostbackResponse\x12\x8d\x01\n\x16UpdateConversionStatus\x12\x38.clicktrail.attribution.v1.UpdateConversionStatusRequest\x1a\x39.clicktrail.attribution.v1.UpdateConversionStatusResponse\x12i\n\nGetInstall\x12,.clicktrail.attribution.v1.GetInstallRequest\x1a-.clicktrail.attribution.v1.GetInstallResponse\x12o\n\x0cListInstalls\x12..clicktrail.attribution.v1.ListInstallsRequest\x1a/.clicktrail.attribution.v1.ListInstallsResponse\x12r\n\rGetConversion\x12/.clicktrail.attribution.v1.GetConversionRequest\x1a\x30.clicktrail.attribution.v1.GetConversionResponse\x12x\n\x0fListConversions\x12\x31.clicktrail.attribution.v1.ListConversionsRequest\x1a\x32.clicktrail.attribution.v1.ListConversionsResponse\x12\x87\x01\n\x14ListInboundPostbacks\x12\x36.clicktrail.attribution.v1.ListInboundPostbacksRequest\x1a\x37.clicktrail.attribution.v1.ListInboundPostbacksResponse\x12\x8d\x01\n\x16OverruleInstallVerdict\x12\x38.clicktrail.attribution.v1.OverruleInstallVerdictRequest\x1a\x39.clicktrail.attribution.v1.OverruleInstallVerdictResponse\x12\x96\x01\n\x19OverruleConversionVerdict\x12;.clicktrail.attribution.v1.OverruleConversionVerdictRequest\x1a<.clicktrail.attribution.v1.OverruleConversionVerdictResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,52 +37,62 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECORDPOSTBACKREQUEST_PARAMSENTRY']._serialized_options = b'8\001'
   _globals['_INBOUNDPOSTBACK_PARAMSENTRY']._loaded_options = None
   _globals['_INBOUNDPOSTBACK_PARAMSENTRY']._serialized_options = b'8\001'
-  _globals['_MATCHTYPE']._serialized_start=3355
-  _globals['_MATCHTYPE']._serialized_end=3497
-  _globals['_TOUCHTYPE']._serialized_start=3499
-  _globals['_TOUCHTYPE']._serialized_end=3587
-  _globals['_CONVERSIONSTATUS']._serialized_start=3590
-  _globals['_CONVERSIONSTATUS']._serialized_end=3738
-  _globals['_CONVERSIONSOURCE']._serialized_start=3740
-  _globals['_CONVERSIONSOURCE']._serialized_end=3854
-  _globals['_INSTALL']._serialized_start=108
-  _globals['_INSTALL']._serialized_end=569
-  _globals['_CONVERSION']._serialized_start=572
-  _globals['_CONVERSION']._serialized_end=1101
-  _globals['_RECORDPOSTBACKREQUEST']._serialized_start=1104
-  _globals['_RECORDPOSTBACKREQUEST']._serialized_end=1403
-  _globals['_RECORDPOSTBACKREQUEST_PARAMSENTRY']._serialized_start=1358
-  _globals['_RECORDPOSTBACKREQUEST_PARAMSENTRY']._serialized_end=1403
-  _globals['_RECORDPOSTBACKRESPONSE']._serialized_start=1406
-  _globals['_RECORDPOSTBACKRESPONSE']._serialized_end=1614
-  _globals['_UPDATECONVERSIONSTATUSREQUEST']._serialized_start=1616
-  _globals['_UPDATECONVERSIONSTATUSREQUEST']._serialized_end=1731
-  _globals['_UPDATECONVERSIONSTATUSRESPONSE']._serialized_start=1734
-  _globals['_UPDATECONVERSIONSTATUSRESPONSE']._serialized_end=1912
-  _globals['_GETINSTALLREQUEST']._serialized_start=1914
-  _globals['_GETINSTALLREQUEST']._serialized_end=1953
-  _globals['_GETINSTALLRESPONSE']._serialized_start=1955
-  _globals['_GETINSTALLRESPONSE']._serialized_end=2028
-  _globals['_LISTINSTALLSREQUEST']._serialized_start=2031
-  _globals['_LISTINSTALLSREQUEST']._serialized_end=2186
-  _globals['_LISTINSTALLSRESPONSE']._serialized_start=2188
-  _globals['_LISTINSTALLSRESPONSE']._serialized_end=2289
-  _globals['_GETCONVERSIONREQUEST']._serialized_start=2291
-  _globals['_GETCONVERSIONREQUEST']._serialized_end=2336
-  _globals['_GETCONVERSIONRESPONSE']._serialized_start=2338
-  _globals['_GETCONVERSIONRESPONSE']._serialized_end=2420
-  _globals['_LISTCONVERSIONSREQUEST']._serialized_start=2423
-  _globals['_LISTCONVERSIONSREQUEST']._serialized_end=2603
-  _globals['_LISTCONVERSIONSRESPONSE']._serialized_start=2605
-  _globals['_LISTCONVERSIONSRESPONSE']._serialized_end=2715
-  _globals['_INBOUNDPOSTBACK']._serialized_start=2718
-  _globals['_INBOUNDPOSTBACK']._serialized_end=3144
-  _globals['_INBOUNDPOSTBACK_PARAMSENTRY']._serialized_start=1358
-  _globals['_INBOUNDPOSTBACK_PARAMSENTRY']._serialized_end=1403
-  _globals['_LISTINBOUNDPOSTBACKSREQUEST']._serialized_start=3146
-  _globals['_LISTINBOUNDPOSTBACKSREQUEST']._serialized_end=3232
-  _globals['_LISTINBOUNDPOSTBACKSRESPONSE']._serialized_start=3234
-  _globals['_LISTINBOUNDPOSTBACKSRESPONSE']._serialized_end=3352
-  _globals['_ATTRIBUTIONSERVICE']._serialized_start=3857
-  _globals['_ATTRIBUTIONSERVICE']._serialized_end=4736
+  _globals['_MATCHTYPE']._serialized_start=4499
+  _globals['_MATCHTYPE']._serialized_end=4641
+  _globals['_TOUCHTYPE']._serialized_start=4643
+  _globals['_TOUCHTYPE']._serialized_end=4731
+  _globals['_CONVERSIONSTATUS']._serialized_start=4734
+  _globals['_CONVERSIONSTATUS']._serialized_end=4882
+  _globals['_CONVERSIONSOURCE']._serialized_start=4884
+  _globals['_CONVERSIONSOURCE']._serialized_end=4998
+  _globals['_INSTALL']._serialized_start=142
+  _globals['_INSTALL']._serialized_end=802
+  _globals['_PASSEDOVERTOUCH']._serialized_start=804
+  _globals['_PASSEDOVERTOUCH']._serialized_end=914
+  _globals['_CONVERSION']._serialized_start=917
+  _globals['_CONVERSION']._serialized_end=1531
+  _globals['_RECORDPOSTBACKREQUEST']._serialized_start=1534
+  _globals['_RECORDPOSTBACKREQUEST']._serialized_end=1833
+  _globals['_RECORDPOSTBACKREQUEST_PARAMSENTRY']._serialized_start=1788
+  _globals['_RECORDPOSTBACKREQUEST_PARAMSENTRY']._serialized_end=1833
+  _globals['_RECORDPOSTBACKRESPONSE']._serialized_start=1836
+  _globals['_RECORDPOSTBACKRESPONSE']._serialized_end=2044
+  _globals['_UPDATECONVERSIONSTATUSREQUEST']._serialized_start=2046
+  _globals['_UPDATECONVERSIONSTATUSREQUEST']._serialized_end=2161
+  _globals['_UPDATECONVERSIONSTATUSRESPONSE']._serialized_start=2164
+  _globals['_UPDATECONVERSIONSTATUSRESPONSE']._serialized_end=2342
+  _globals['_GETINSTALLREQUEST']._serialized_start=2344
+  _globals['_GETINSTALLREQUEST']._serialized_end=2383
+  _globals['_GETINSTALLRESPONSE']._serialized_start=2385
+  _globals['_GETINSTALLRESPONSE']._serialized_end=2458
+  _globals['_LISTINSTALLSREQUEST']._serialized_start=2461
+  _globals['_LISTINSTALLSREQUEST']._serialized_end=2678
+  _globals['_LISTINSTALLSRESPONSE']._serialized_start=2680
+  _globals['_LISTINSTALLSRESPONSE']._serialized_end=2781
+  _globals['_GETCONVERSIONREQUEST']._serialized_start=2783
+  _globals['_GETCONVERSIONREQUEST']._serialized_end=2828
+  _globals['_GETCONVERSIONRESPONSE']._serialized_start=2830
+  _globals['_GETCONVERSIONRESPONSE']._serialized_end=2912
+  _globals['_LISTCONVERSIONSREQUEST']._serialized_start=2915
+  _globals['_LISTCONVERSIONSREQUEST']._serialized_end=3157
+  _globals['_LISTCONVERSIONSRESPONSE']._serialized_start=3159
+  _globals['_LISTCONVERSIONSRESPONSE']._serialized_end=3269
+  _globals['_INBOUNDPOSTBACK']._serialized_start=3272
+  _globals['_INBOUNDPOSTBACK']._serialized_end=3698
+  _globals['_INBOUNDPOSTBACK_PARAMSENTRY']._serialized_start=1788
+  _globals['_INBOUNDPOSTBACK_PARAMSENTRY']._serialized_end=1833
+  _globals['_LISTINBOUNDPOSTBACKSREQUEST']._serialized_start=3700
+  _globals['_LISTINBOUNDPOSTBACKSREQUEST']._serialized_end=3786
+  _globals['_LISTINBOUNDPOSTBACKSRESPONSE']._serialized_start=3788
+  _globals['_LISTINBOUNDPOSTBACKSRESPONSE']._serialized_end=3906
+  _globals['_OVERRULEINSTALLVERDICTREQUEST']._serialized_start=3908
+  _globals['_OVERRULEINSTALLVERDICTREQUEST']._serialized_end=4019
+  _globals['_OVERRULEINSTALLVERDICTRESPONSE']._serialized_start=4022
+  _globals['_OVERRULEINSTALLVERDICTRESPONSE']._serialized_end=4208
+  _globals['_OVERRULECONVERSIONVERDICTREQUEST']._serialized_start=4210
+  _globals['_OVERRULECONVERSIONVERDICTREQUEST']._serialized_end=4327
+  _globals['_OVERRULECONVERSIONVERDICTRESPONSE']._serialized_start=4330
+  _globals['_OVERRULECONVERSIONVERDICTRESPONSE']._serialized_end=4496
+  _globals['_ATTRIBUTIONSERVICE']._serialized_start=5001
+  _globals['_ATTRIBUTIONSERVICE']._serialized_end=6177
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,6 @@
 import datetime
 
+from clicktrail.type.v1 import quality_pb2 as _quality_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -53,7 +54,7 @@ CONVERSION_SOURCE_EVENT: ConversionSource
 CONVERSION_SOURCE_POSTBACK: ConversionSource
 
 class Install(_message.Message):
-    __slots__ = ("install_id", "app_id", "campaign_id", "partner_id", "link_id", "click_id", "touch_type", "match_type", "install_time", "touch_time", "create_time", "event_uuid", "user_id", "idfa", "gaid", "ip")
+    __slots__ = ("install_id", "app_id", "campaign_id", "partner_id", "link_id", "click_id", "touch_type", "match_type", "install_time", "touch_time", "create_time", "event_uuid", "user_id", "idfa", "gaid", "ip", "verdict", "reasons", "passed_over", "update_time", "verdict_note")
     INSTALL_ID_FIELD_NUMBER: _ClassVar[int]
     APP_ID_FIELD_NUMBER: _ClassVar[int]
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +71,11 @@ class Install(_message.Message):
     IDFA_FIELD_NUMBER: _ClassVar[int]
     GAID_FIELD_NUMBER: _ClassVar[int]
     IP_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    PASSED_OVER_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_NOTE_FIELD_NUMBER: _ClassVar[int]
     install_id: str
     app_id: str
     campaign_id: str
@@ -86,10 +92,25 @@ class Install(_message.Message):
     idfa: str
     gaid: str
     ip: str
-    def __init__(self, install_id: _Optional[str] = ..., app_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., partner_id: _Optional[str] = ..., link_id: _Optional[str] = ..., click_id: _Optional[str] = ..., touch_type: _Optional[_Union[TouchType, str]] = ..., match_type: _Optional[_Union[MatchType, str]] = ..., install_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., touch_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_uuid: _Optional[str] = ..., user_id: _Optional[str] = ..., idfa: _Optional[str] = ..., gaid: _Optional[str] = ..., ip: _Optional[str] = ...) -> None: ...
+    verdict: _quality_pb2.Verdict
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    passed_over: _containers.RepeatedCompositeFieldContainer[PassedOverTouch]
+    update_time: _timestamp_pb2.Timestamp
+    verdict_note: str
+    def __init__(self, install_id: _Optional[str] = ..., app_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., partner_id: _Optional[str] = ..., link_id: _Optional[str] = ..., click_id: _Optional[str] = ..., touch_type: _Optional[_Union[TouchType, str]] = ..., match_type: _Optional[_Union[MatchType, str]] = ..., install_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., touch_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_uuid: _Optional[str] = ..., user_id: _Optional[str] = ..., idfa: _Optional[str] = ..., gaid: _Optional[str] = ..., ip: _Optional[str] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., reasons: _Optional[_Iterable[str]] = ..., passed_over: _Optional[_Iterable[_Union[PassedOverTouch, _Mapping]]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., verdict_note: _Optional[str] = ...) -> None: ...
+
+class PassedOverTouch(_message.Message):
+    __slots__ = ("touch_id", "touch_type", "reasons")
+    TOUCH_ID_FIELD_NUMBER: _ClassVar[int]
+    TOUCH_TYPE_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    touch_id: str
+    touch_type: TouchType
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, touch_id: _Optional[str] = ..., touch_type: _Optional[_Union[TouchType, str]] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Conversion(_message.Message):
-    __slots__ = ("conversion_id", "goal_id", "goal", "status", "payout", "currency", "txid", "click_id", "campaign_id", "partner_id", "link_id", "install_id", "source", "event_uuid", "user_id", "event_time", "create_time", "update_time", "kind")
+    __slots__ = ("conversion_id", "goal_id", "goal", "status", "payout", "currency", "txid", "click_id", "campaign_id", "partner_id", "link_id", "install_id", "source", "event_uuid", "user_id", "event_time", "create_time", "update_time", "kind", "verdict", "reasons", "verdict_note")
     CONVERSION_ID_FIELD_NUMBER: _ClassVar[int]
     GOAL_ID_FIELD_NUMBER: _ClassVar[int]
     GOAL_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +130,9 @@ class Conversion(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_NOTE_FIELD_NUMBER: _ClassVar[int]
     conversion_id: str
     goal_id: str
     goal: str
@@ -128,7 +152,10 @@ class Conversion(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     kind: str
-    def __init__(self, conversion_id: _Optional[str] = ..., goal_id: _Optional[str] = ..., goal: _Optional[str] = ..., status: _Optional[_Union[ConversionStatus, str]] = ..., payout: _Optional[str] = ..., currency: _Optional[str] = ..., txid: _Optional[str] = ..., click_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., partner_id: _Optional[str] = ..., link_id: _Optional[str] = ..., install_id: _Optional[str] = ..., source: _Optional[_Union[ConversionSource, str]] = ..., event_uuid: _Optional[str] = ..., user_id: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[str] = ...) -> None: ...
+    verdict: _quality_pb2.Verdict
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    verdict_note: str
+    def __init__(self, conversion_id: _Optional[str] = ..., goal_id: _Optional[str] = ..., goal: _Optional[str] = ..., status: _Optional[_Union[ConversionStatus, str]] = ..., payout: _Optional[str] = ..., currency: _Optional[str] = ..., txid: _Optional[str] = ..., click_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., partner_id: _Optional[str] = ..., link_id: _Optional[str] = ..., install_id: _Optional[str] = ..., source: _Optional[_Union[ConversionSource, str]] = ..., event_uuid: _Optional[str] = ..., user_id: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[str] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., reasons: _Optional[_Iterable[str]] = ..., verdict_note: _Optional[str] = ...) -> None: ...
 
 class RecordPostbackRequest(_message.Message):
     __slots__ = ("click_id", "status", "payout", "currency", "goal", "txid", "params", "method", "client_ip", "user_agent")
@@ -206,18 +233,22 @@ class GetInstallResponse(_message.Message):
     def __init__(self, install: _Optional[_Union[Install, _Mapping]] = ...) -> None: ...
 
 class ListInstallsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "campaign_id", "app_id", "match_type")
+    __slots__ = ("page_size", "page_token", "campaign_id", "app_id", "match_type", "verdict", "reason")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     APP_ID_FIELD_NUMBER: _ClassVar[int]
     MATCH_TYPE_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     campaign_id: str
     app_id: str
     match_type: MatchType
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., campaign_id: _Optional[str] = ..., app_id: _Optional[str] = ..., match_type: _Optional[_Union[MatchType, str]] = ...) -> None: ...
+    verdict: _quality_pb2.Verdict
+    reason: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., campaign_id: _Optional[str] = ..., app_id: _Optional[str] = ..., match_type: _Optional[_Union[MatchType, str]] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ListInstallsResponse(_message.Message):
     __slots__ = ("installs", "next_page_token")
@@ -240,20 +271,24 @@ class GetConversionResponse(_message.Message):
     def __init__(self, conversion: _Optional[_Union[Conversion, _Mapping]] = ...) -> None: ...
 
 class ListConversionsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "campaign_id", "goal_id", "status", "click_id")
+    __slots__ = ("page_size", "page_token", "campaign_id", "goal_id", "status", "click_id", "verdict", "reason")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     GOAL_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     CLICK_ID_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     campaign_id: str
     goal_id: str
     status: ConversionStatus
     click_id: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., campaign_id: _Optional[str] = ..., goal_id: _Optional[str] = ..., status: _Optional[_Union[ConversionStatus, str]] = ..., click_id: _Optional[str] = ...) -> None: ...
+    verdict: _quality_pb2.Verdict
+    reason: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., campaign_id: _Optional[str] = ..., goal_id: _Optional[str] = ..., status: _Optional[_Union[ConversionStatus, str]] = ..., click_id: _Optional[str] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ListConversionsResponse(_message.Message):
     __slots__ = ("conversions", "next_page_token")
@@ -317,3 +352,45 @@ class ListInboundPostbacksResponse(_message.Message):
     postbacks: _containers.RepeatedCompositeFieldContainer[InboundPostback]
     next_page_token: str
     def __init__(self, postbacks: _Optional[_Iterable[_Union[InboundPostback, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class OverruleInstallVerdictRequest(_message.Message):
+    __slots__ = ("install_id", "verdict", "note")
+    INSTALL_ID_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    install_id: str
+    verdict: _quality_pb2.Verdict
+    note: str
+    def __init__(self, install_id: _Optional[str] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class OverruleInstallVerdictResponse(_message.Message):
+    __slots__ = ("install", "previous_verdict", "changed", "conversions_changed")
+    INSTALL_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_VERDICT_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_CHANGED_FIELD_NUMBER: _ClassVar[int]
+    install: Install
+    previous_verdict: _quality_pb2.Verdict
+    changed: bool
+    conversions_changed: int
+    def __init__(self, install: _Optional[_Union[Install, _Mapping]] = ..., previous_verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., changed: _Optional[bool] = ..., conversions_changed: _Optional[int] = ...) -> None: ...
+
+class OverruleConversionVerdictRequest(_message.Message):
+    __slots__ = ("conversion_id", "verdict", "note")
+    CONVERSION_ID_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    conversion_id: str
+    verdict: _quality_pb2.Verdict
+    note: str
+    def __init__(self, conversion_id: _Optional[str] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class OverruleConversionVerdictResponse(_message.Message):
+    __slots__ = ("conversion", "previous_verdict", "changed")
+    CONVERSION_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_VERDICT_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    conversion: Conversion
+    previous_verdict: _quality_pb2.Verdict
+    changed: bool
+    def __init__(self, conversion: _Optional[_Union[Conversion, _Mapping]] = ..., previous_verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., changed: _Optional[bool] = ...) -> None: ...

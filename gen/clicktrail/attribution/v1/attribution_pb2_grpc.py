@@ -77,6 +77,16 @@ class AttributionServiceStub:
                 request_serializer=clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.ListInboundPostbacksRequest.SerializeToString,
                 response_deserializer=clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.ListInboundPostbacksResponse.FromString,
                 _registered_method=True)
+        self.OverruleInstallVerdict = channel.unary_unary(
+                '/clicktrail.attribution.v1.AttributionService/OverruleInstallVerdict',
+                request_serializer=clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.OverruleInstallVerdictRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.OverruleInstallVerdictResponse.FromString,
+                _registered_method=True)
+        self.OverruleConversionVerdict = channel.unary_unary(
+                '/clicktrail.attribution.v1.AttributionService/OverruleConversionVerdict',
+                request_serializer=clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.OverruleConversionVerdictRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.OverruleConversionVerdictResponse.FromString,
+                _registered_method=True)
 
 
 class AttributionServiceServicer:
@@ -141,6 +151,25 @@ class AttributionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def OverruleInstallVerdict(self, request, context):
+        """An operator's verdict on an install: sets the `operator` reason, keeps the
+        note, bumps update_time (reports and cost follow). An install overruled
+        from invalid fires its normal postback if it had not; one overruled to
+        invalid fires `rejected` templates. Its event conversions follow
+        (`rejected_install` added or taken away) unless an operator overruled
+        them. NOT_FOUND for an unknown install (also another account's).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def OverruleConversionVerdict(self, request, context):
+        """The same for a conversion.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AttributionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -178,6 +207,16 @@ def add_AttributionServiceServicer_to_server(servicer, server):
                     servicer.ListInboundPostbacks,
                     request_deserializer=clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.ListInboundPostbacksRequest.FromString,
                     response_serializer=clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.ListInboundPostbacksResponse.SerializeToString,
+            ),
+            'OverruleInstallVerdict': grpc.unary_unary_rpc_method_handler(
+                    servicer.OverruleInstallVerdict,
+                    request_deserializer=clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.OverruleInstallVerdictRequest.FromString,
+                    response_serializer=clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.OverruleInstallVerdictResponse.SerializeToString,
+            ),
+            'OverruleConversionVerdict': grpc.unary_unary_rpc_method_handler(
+                    servicer.OverruleConversionVerdict,
+                    request_deserializer=clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.OverruleConversionVerdictRequest.FromString,
+                    response_serializer=clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.OverruleConversionVerdictResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -377,6 +416,60 @@ class AttributionService:
             '/clicktrail.attribution.v1.AttributionService/ListInboundPostbacks',
             clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.ListInboundPostbacksRequest.SerializeToString,
             clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.ListInboundPostbacksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OverruleInstallVerdict(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.attribution.v1.AttributionService/OverruleInstallVerdict',
+            clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.OverruleInstallVerdictRequest.SerializeToString,
+            clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.OverruleInstallVerdictResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OverruleConversionVerdict(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.attribution.v1.AttributionService/OverruleConversionVerdict',
+            clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.OverruleConversionVerdictRequest.SerializeToString,
+            clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.OverruleConversionVerdictResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -364,3 +364,134 @@ class DeleteCorrectionRequest(_message.Message):
 class DeleteCorrectionResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class AttributionQualitySettings(_message.Message):
+    __slots__ = ("campaign_id", "checks", "click_injection_time", "click_flooding_time", "install_burst_ip", "install_burst_subnet", "install_burst_window", "too_soon_after_install_time", "update_time")
+    class ChecksEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: bool
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[bool] = ...) -> None: ...
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    CHECKS_FIELD_NUMBER: _ClassVar[int]
+    CLICK_INJECTION_TIME_FIELD_NUMBER: _ClassVar[int]
+    CLICK_FLOODING_TIME_FIELD_NUMBER: _ClassVar[int]
+    INSTALL_BURST_IP_FIELD_NUMBER: _ClassVar[int]
+    INSTALL_BURST_SUBNET_FIELD_NUMBER: _ClassVar[int]
+    INSTALL_BURST_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    TOO_SOON_AFTER_INSTALL_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    checks: _containers.ScalarMap[str, bool]
+    click_injection_time: _duration_pb2.Duration
+    click_flooding_time: _duration_pb2.Duration
+    install_burst_ip: int
+    install_burst_subnet: int
+    install_burst_window: _duration_pb2.Duration
+    too_soon_after_install_time: _duration_pb2.Duration
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, campaign_id: _Optional[str] = ..., checks: _Optional[_Mapping[str, bool]] = ..., click_injection_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., click_flooding_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., install_burst_ip: _Optional[int] = ..., install_burst_subnet: _Optional[int] = ..., install_burst_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., too_soon_after_install_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetAttributionQualitySettingsRequest(_message.Message):
+    __slots__ = ("campaign_id",)
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    def __init__(self, campaign_id: _Optional[str] = ...) -> None: ...
+
+class GetAttributionQualitySettingsResponse(_message.Message):
+    __slots__ = ("settings", "effective")
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_FIELD_NUMBER: _ClassVar[int]
+    settings: AttributionQualitySettings
+    effective: AttributionQualitySettings
+    def __init__(self, settings: _Optional[_Union[AttributionQualitySettings, _Mapping]] = ..., effective: _Optional[_Union[AttributionQualitySettings, _Mapping]] = ...) -> None: ...
+
+class UpdateAttributionQualitySettingsRequest(_message.Message):
+    __slots__ = ("settings", "update_mask")
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    settings: AttributionQualitySettings
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, settings: _Optional[_Union[AttributionQualitySettings, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateAttributionQualitySettingsResponse(_message.Message):
+    __slots__ = ("settings", "effective")
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_FIELD_NUMBER: _ClassVar[int]
+    settings: AttributionQualitySettings
+    effective: AttributionQualitySettings
+    def __init__(self, settings: _Optional[_Union[AttributionQualitySettings, _Mapping]] = ..., effective: _Optional[_Union[AttributionQualitySettings, _Mapping]] = ...) -> None: ...
+
+class RevenueRange(_message.Message):
+    __slots__ = ("range_id", "goal_id", "currency", "min_amount", "max_amount", "create_time", "update_time")
+    RANGE_ID_FIELD_NUMBER: _ClassVar[int]
+    GOAL_ID_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    MIN_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    MAX_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    range_id: str
+    goal_id: str
+    currency: str
+    min_amount: str
+    max_amount: str
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, range_id: _Optional[str] = ..., goal_id: _Optional[str] = ..., currency: _Optional[str] = ..., min_amount: _Optional[str] = ..., max_amount: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateRevenueRangeRequest(_message.Message):
+    __slots__ = ("range",)
+    RANGE_FIELD_NUMBER: _ClassVar[int]
+    range: RevenueRange
+    def __init__(self, range: _Optional[_Union[RevenueRange, _Mapping]] = ...) -> None: ...
+
+class CreateRevenueRangeResponse(_message.Message):
+    __slots__ = ("range",)
+    RANGE_FIELD_NUMBER: _ClassVar[int]
+    range: RevenueRange
+    def __init__(self, range: _Optional[_Union[RevenueRange, _Mapping]] = ...) -> None: ...
+
+class ListRevenueRangesRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "goal_id")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    GOAL_ID_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    goal_id: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., goal_id: _Optional[str] = ...) -> None: ...
+
+class ListRevenueRangesResponse(_message.Message):
+    __slots__ = ("ranges", "next_page_token")
+    RANGES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ranges: _containers.RepeatedCompositeFieldContainer[RevenueRange]
+    next_page_token: str
+    def __init__(self, ranges: _Optional[_Iterable[_Union[RevenueRange, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpdateRevenueRangeRequest(_message.Message):
+    __slots__ = ("range", "update_mask")
+    RANGE_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    range: RevenueRange
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, range: _Optional[_Union[RevenueRange, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateRevenueRangeResponse(_message.Message):
+    __slots__ = ("range",)
+    RANGE_FIELD_NUMBER: _ClassVar[int]
+    range: RevenueRange
+    def __init__(self, range: _Optional[_Union[RevenueRange, _Mapping]] = ...) -> None: ...
+
+class DeleteRevenueRangeRequest(_message.Message):
+    __slots__ = ("range_id",)
+    RANGE_ID_FIELD_NUMBER: _ClassVar[int]
+    range_id: str
+    def __init__(self, range_id: _Optional[str] = ...) -> None: ...
+
+class DeleteRevenueRangeResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -775,3 +775,305 @@ class CorrectionService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class AttributionQualityServiceStub:
+    """Traffic quality of installs and conversions: the settings of the install and
+    conversion checks (the account's, and a campaign's overrides) and the allowed
+    revenue range of a goal's conversions per currency. A change applies within
+    seconds on every replica, to events attributed after it.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.GetAttributionQualitySettings = channel.unary_unary(
+                '/clicktrail.attribution.v1.AttributionQualityService/GetAttributionQualitySettings',
+                request_serializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.GetAttributionQualitySettingsRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.GetAttributionQualitySettingsResponse.FromString,
+                _registered_method=True)
+        self.UpdateAttributionQualitySettings = channel.unary_unary(
+                '/clicktrail.attribution.v1.AttributionQualityService/UpdateAttributionQualitySettings',
+                request_serializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.UpdateAttributionQualitySettingsRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.UpdateAttributionQualitySettingsResponse.FromString,
+                _registered_method=True)
+        self.CreateRevenueRange = channel.unary_unary(
+                '/clicktrail.attribution.v1.AttributionQualityService/CreateRevenueRange',
+                request_serializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.CreateRevenueRangeRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.CreateRevenueRangeResponse.FromString,
+                _registered_method=True)
+        self.ListRevenueRanges = channel.unary_unary(
+                '/clicktrail.attribution.v1.AttributionQualityService/ListRevenueRanges',
+                request_serializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.ListRevenueRangesRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.ListRevenueRangesResponse.FromString,
+                _registered_method=True)
+        self.UpdateRevenueRange = channel.unary_unary(
+                '/clicktrail.attribution.v1.AttributionQualityService/UpdateRevenueRange',
+                request_serializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.UpdateRevenueRangeRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.UpdateRevenueRangeResponse.FromString,
+                _registered_method=True)
+        self.DeleteRevenueRange = channel.unary_unary(
+                '/clicktrail.attribution.v1.AttributionQualityService/DeleteRevenueRange',
+                request_serializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.DeleteRevenueRangeRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.DeleteRevenueRangeResponse.FromString,
+                _registered_method=True)
+
+
+class AttributionQualityServiceServicer:
+    """Traffic quality of installs and conversions: the settings of the install and
+    conversion checks (the account's, and a campaign's overrides) and the allowed
+    revenue range of a goal's conversions per currency. A change applies within
+    seconds on every replica, to events attributed after it.
+    """
+
+    def GetAttributionQualitySettings(self, request, context):
+        """Without campaign_id, the account's; with one, what that campaign overrides.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateAttributionQualitySettings(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateRevenueRange(self, request, context):
+        """ALREADY_EXISTS when the goal has a range in that currency.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRevenueRanges(self, request, context):
+        """By goal, then currency.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRevenueRange(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRevenueRange(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_AttributionQualityServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'GetAttributionQualitySettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAttributionQualitySettings,
+                    request_deserializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.GetAttributionQualitySettingsRequest.FromString,
+                    response_serializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.GetAttributionQualitySettingsResponse.SerializeToString,
+            ),
+            'UpdateAttributionQualitySettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateAttributionQualitySettings,
+                    request_deserializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.UpdateAttributionQualitySettingsRequest.FromString,
+                    response_serializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.UpdateAttributionQualitySettingsResponse.SerializeToString,
+            ),
+            'CreateRevenueRange': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRevenueRange,
+                    request_deserializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.CreateRevenueRangeRequest.FromString,
+                    response_serializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.CreateRevenueRangeResponse.SerializeToString,
+            ),
+            'ListRevenueRanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRevenueRanges,
+                    request_deserializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.ListRevenueRangesRequest.FromString,
+                    response_serializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.ListRevenueRangesResponse.SerializeToString,
+            ),
+            'UpdateRevenueRange': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRevenueRange,
+                    request_deserializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.UpdateRevenueRangeRequest.FromString,
+                    response_serializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.UpdateRevenueRangeResponse.SerializeToString,
+            ),
+            'DeleteRevenueRange': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRevenueRange,
+                    request_deserializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.DeleteRevenueRangeRequest.FromString,
+                    response_serializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.DeleteRevenueRangeResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'clicktrail.attribution.v1.AttributionQualityService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('clicktrail.attribution.v1.AttributionQualityService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class AttributionQualityService:
+    """Traffic quality of installs and conversions: the settings of the install and
+    conversion checks (the account's, and a campaign's overrides) and the allowed
+    revenue range of a goal's conversions per currency. A change applies within
+    seconds on every replica, to events attributed after it.
+    """
+
+    @staticmethod
+    def GetAttributionQualitySettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.attribution.v1.AttributionQualityService/GetAttributionQualitySettings',
+            clicktrail_dot_attribution_dot_v1_dot_config__pb2.GetAttributionQualitySettingsRequest.SerializeToString,
+            clicktrail_dot_attribution_dot_v1_dot_config__pb2.GetAttributionQualitySettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateAttributionQualitySettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.attribution.v1.AttributionQualityService/UpdateAttributionQualitySettings',
+            clicktrail_dot_attribution_dot_v1_dot_config__pb2.UpdateAttributionQualitySettingsRequest.SerializeToString,
+            clicktrail_dot_attribution_dot_v1_dot_config__pb2.UpdateAttributionQualitySettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateRevenueRange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.attribution.v1.AttributionQualityService/CreateRevenueRange',
+            clicktrail_dot_attribution_dot_v1_dot_config__pb2.CreateRevenueRangeRequest.SerializeToString,
+            clicktrail_dot_attribution_dot_v1_dot_config__pb2.CreateRevenueRangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRevenueRanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.attribution.v1.AttributionQualityService/ListRevenueRanges',
+            clicktrail_dot_attribution_dot_v1_dot_config__pb2.ListRevenueRangesRequest.SerializeToString,
+            clicktrail_dot_attribution_dot_v1_dot_config__pb2.ListRevenueRangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRevenueRange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.attribution.v1.AttributionQualityService/UpdateRevenueRange',
+            clicktrail_dot_attribution_dot_v1_dot_config__pb2.UpdateRevenueRangeRequest.SerializeToString,
+            clicktrail_dot_attribution_dot_v1_dot_config__pb2.UpdateRevenueRangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRevenueRange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.attribution.v1.AttributionQualityService/DeleteRevenueRange',
+            clicktrail_dot_attribution_dot_v1_dot_config__pb2.DeleteRevenueRangeRequest.SerializeToString,
+            clicktrail_dot_attribution_dot_v1_dot_config__pb2.DeleteRevenueRangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
