@@ -86,6 +86,10 @@ MAX_HEADER_CHARS = 2048
 RECORDED = links_pb2.TOUCH_OUTCOME_RECORDED
 NOT_FOUND = links_pb2.TOUCH_OUTCOME_NOT_FOUND
 FALLBACK = links_pb2.TOUCH_OUTCOME_FALLBACK
+BLOCKED = links_pb2.TOUCH_OUTCOME_BLOCKED
+# Prefetch / prerender hints (Chrome: Sec-Purpose; older: Purpose, X-Purpose; Firefox: X-Moz),
+# passed on to links, which records such touches as suspicious.
+PURPOSE_HEADERS = frozenset({b"sec-purpose", b"purpose", b"x-purpose", b"x-moz"})
 
 # The classic 43-byte transparent 1x1 GIF.
 GIF = (
@@ -119,6 +123,7 @@ TOO_LONG_BODY = b"query string too long\n"
 UNAVAILABLE_BODY = b"links service unavailable, nothing recorded; retry later\n"
 NO_STORE = (b"cache-control", b"no-store")
 CLICK_BASE_HEADERS = [NO_STORE, (b"content-length", b"0")]
+BLOCKED_HEADERS = [NO_STORE, (b"content-type", TEXT_CT), (b"content-length", b"0")]
 GIF_HEADERS = [
     (b"content-type", b"image/gif"),
     (b"content-length", str(len(GIF)).encode()),
@@ -308,12 +313,14 @@ class Gateway:
         method: str = scope["method"]
         ua = ref = xff = b""
         rid = api_key = encoding = b""
-        postback_token = content_type = b""
+        postback_token = content_type = purpose = b""
         for name, value in scope["headers"]:
             if name == b"user-agent":
                 ua = value
             elif name == b"referer":
                 ref = value
+            elif name in PURPOSE_HEADERS:
+                purpose = value if not purpose else purpose + b"," + value
             elif name == b"x-request-id":
                 rid = value
             elif name == b"x-forwarded-for":
@@ -344,10 +351,10 @@ class Gateway:
                 status = await _too_many_requests(sender, limiter, ip)
             elif path.startswith("/c/"):
                 route = "click"
-                status = await self._click(scope, sender, path[3:], method, ua, ref, xff)
+                status = await self._click(scope, sender, path[3:], method, ua, ref, xff, purpose)
             elif path.startswith("/i/"):
                 route = "impression"
-                status = await self._impression(scope, sender, path[3:], method, ua, ref, xff)
+                status = await self._impression(scope, sender, path[3:], method, ua, ref, xff, purpose)
             elif path == "/v1/events":
                 route = "events"
                 status = await self._events(scope, receive, sender, method, api_key, encoding, ua, xff)
@@ -430,6 +437,7 @@ class Gateway:
         ua: bytes,
         ref: bytes,
         xff: bytes,
+        purpose: bytes = b"",
     ) -> Any:
         """Validates and records one touch. Returns a TouchResult, or the HTTP
         status already answered (an int)."""
@@ -446,7 +454,10 @@ class Gateway:
             batcher = self.clicks if kind == "click" else self.impressions
             if batcher is None:
                 return await sender.send(503, _text_headers(TEXT_CT, UNAVAILABLE_BODY), UNAVAILABLE_BODY)
-        touch = (slug, query, self.client_ip(scope, xff), _decode_header(ua), _decode_header(ref))
+        touch = (
+            slug, query, self.client_ip(scope, xff), _decode_header(ua), _decode_header(ref),
+            _decode_header(purpose)[:128] if purpose else "",
+        )  # fmt: skip
         try:
             return await batcher.submit(touch)
         except BatchError as err:
@@ -465,29 +476,35 @@ class Gateway:
             return await sender.send(503, _text_headers(TEXT_CT, UNAVAILABLE_BODY), UNAVAILABLE_BODY)
 
     async def _click(
-        self, scope: Scope, sender: _Sender, slug: str, method: str, ua: bytes, ref: bytes, xff: bytes
-    ) -> int:
-        result = await self._touch("click", scope, sender, slug, method, ua, ref, xff)
+        self, scope: Scope, sender: _Sender, slug: str, method: str, ua: bytes, ref: bytes, xff: bytes,
+        purpose: bytes = b"",
+    ) -> int:  # fmt: skip
+        result = await self._touch("click", scope, sender, slug, method, ua, ref, xff, purpose)
         if isinstance(result, int):
             return result
         outcome = result.outcome
         location = result.location
         if location and (outcome == RECORDED or outcome == FALLBACK):
             return await sender.send(302, [(b"location", header_safe(location)), *CLICK_BASE_HEADERS], b"")
+        if outcome == BLOCKED:
+            # Invalid traffic on a campaign that blocks it: recorded, but no redirect.
+            return await sender.send(200, BLOCKED_HEADERS, b"")
         if outcome == NOT_FOUND or outcome == FALLBACK:
             return await sender.send(404, _text_headers(JSON_CT, LINK_NOT_FOUND_BODY), LINK_NOT_FOUND_BODY)
         log.error("bad_touch_result", slug=slug, outcome=outcome, request_id=request_id_var.get())
         return await sender.send(503, _text_headers(TEXT_CT, UNAVAILABLE_BODY), UNAVAILABLE_BODY)
 
     async def _impression(
-        self, scope: Scope, sender: _Sender, slug: str, method: str, ua: bytes, ref: bytes, xff: bytes
-    ) -> int:
-        result = await self._touch("impression", scope, sender, slug, method, ua, ref, xff)
+        self, scope: Scope, sender: _Sender, slug: str, method: str, ua: bytes, ref: bytes, xff: bytes,
+        purpose: bytes = b"",
+    ) -> int:  # fmt: skip
+        result = await self._touch("impression", scope, sender, slug, method, ua, ref, xff, purpose)
         if isinstance(result, int):
             return result
         outcome = result.outcome
-        # A paused campaign's pixel still answers (nothing recorded): no broken image on the page.
-        if outcome == RECORDED or outcome == FALLBACK:
+        # A paused campaign's pixel still answers (nothing recorded): no broken image on the page;
+        # so does a blocked (invalid) impression, which is recorded.
+        if outcome == RECORDED or outcome == FALLBACK or outcome == BLOCKED:
             return await sender.send(200, self._gif_ok, GIF)
         if outcome == NOT_FOUND:
             return await sender.send(404, _text_headers(JSON_CT, LINK_NOT_FOUND_BODY), LINK_NOT_FOUND_BODY)

@@ -51,8 +51,8 @@ BATCH_SECONDS = Histogram(
 )
 BATCH_TOTAL = Counter("clicktrail_gateway_batches", "Batch RPCs sent", ["kind", "code"])
 
-# (slug, raw_query, ip, user_agent, referrer)
-Touch = tuple[str, bytes, str, str, str]
+# (slug, raw_query, ip, user_agent, referrer[, purpose])
+Touch = tuple[str, bytes, str, str, str] | tuple[str, bytes, str, str, str, str]
 
 
 class BatchError(Exception):
@@ -165,8 +165,13 @@ class TouchBatcher:
         self._size_obs(n)
         request = self._request_cls()
         add = getattr(request, self._field).add
-        for (slug, raw_query, ip, ua, ref), _ in batch:
-            add(slug=slug, raw_query=raw_query, ip=ip, user_agent=ua, referrer=ref)
+        for touch, _ in batch:
+            if len(touch) == 5:
+                slug, raw_query, ip, ua, ref = touch
+                add(slug=slug, raw_query=raw_query, ip=ip, user_agent=ua, referrer=ref)
+            else:
+                slug, raw_query, ip, ua, ref, purpose = touch
+                add(slug=slug, raw_query=raw_query, ip=ip, user_agent=ua, referrer=ref, purpose=purpose)
         start = time.perf_counter()
         code = "OK"
         try:

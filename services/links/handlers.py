@@ -11,12 +11,12 @@ import ipaddress
 from typing import Any
 
 import asyncpg
-import orjson
 from clicktrail.links.v1 import links_pb2 as pb
 from clicktrail.links.v1 import links_pb2_grpc
 from clicktrail.type.v1 import money_pb2
 
 from libs import auth
+from libs import quality as q
 from libs.api import (
     decode_page_token,
     encode_page_token,
@@ -32,6 +32,8 @@ from libs.errors import FailedPrecondition, InvalidArgument, NotFound, Validator
 from libs.ids import id_time, is_valid_id, new_resource_id, new_slug
 from libs.macros import check_url_template
 from services.accounts.handlers import issue_secret
+from services.links.quality import QualityCache
+from services.links.quality_api import QualityRpcs
 from services.links.subids import (
     BLACKLIST,
     MAX_ENTRIES_PER_LIST,
@@ -43,7 +45,7 @@ from services.links.subids import (
     sub_field_choices,
 )
 from services.links.subids import MAX_VALUE as MAX_SUB_VALUE
-from services.links.touches import DESTINATION_MACROS, LinkCache, TouchRecorder
+from services.links.touches import DESTINATION_MACROS, LinkCache, TouchRecorder, touch_message
 
 MAX_NAME = 200
 MAX_TOUCH_BATCH = 5000
@@ -58,7 +60,7 @@ TRANSITIONS = {
     pb.CAMPAIGN_STATUS_ARCHIVED: set(),
 }
 FROZEN_WHEN_PUBLISHED = ("type", "traffic_type", "partner_id", "app_id", "target_goal_id")
-CAMPAIGN_UPDATABLE = ("name", "status", "fallback_url", "budget", *FROZEN_WHEN_PUBLISHED)
+CAMPAIGN_UPDATABLE = ("name", "status", "fallback_url", "budget", "invalid_traffic_action", *FROZEN_WHEN_PUBLISHED)
 LINK_UPDATABLE = ("name", "destination_url", "ios_url", "android_url", "desktop_url", "app_id")
 
 
@@ -96,6 +98,14 @@ def _enum_ok(enum: Any, value: int) -> bool:
     return value in enum.values() and value != 0
 
 
+def _check_invalid_action(v: Validator, value: int) -> None:
+    v.check(
+        value in pb.InvalidTrafficAction.values(),
+        "campaign.invalid_traffic_action",
+        "is not an action: redirect, fallback or block",
+    )
+
+
 def _app(row: asyncpg.Record) -> pb.App:
     return pb.App(
         app_id=row["app_id"], name=row["name"], platform=row["platform"], bundle_id=row["bundle_id"],
@@ -117,7 +127,7 @@ def _campaign(row: asyncpg.Record) -> pb.Campaign:
         traffic_type=row["traffic_type"], partner_id=row["partner_id"], app_id=row["app_id"] or "",
         status=row["status"], fallback_url=row["fallback_url"], target_goal_id=row["target_goal_id"],
         create_time=to_timestamp(row["create_time"]), update_time=to_timestamp(row["update_time"]),
-        publish_time=to_timestamp(row["publish_time"]),
+        publish_time=to_timestamp(row["publish_time"]), invalid_traffic_action=row["invalid_traffic_action"],
     )  # fmt: skip
     if row["budget_amount"] is not None:
         c.budget.CopyFrom(
@@ -137,14 +147,15 @@ def _sub_id_entry(row: asyncpg.Record) -> pb.SubIdEntry:
     )  # fmt: skip
 
 
-class LinksService(links_pb2_grpc.LinksServiceServicer):
+class LinksService(QualityRpcs, links_pb2_grpc.LinksServiceServicer):
     def __init__(self, pool: asyncpg.Pool, keys: auth.KeyStore, settings: Settings) -> None:
         self._pool = pool
         self._keys = keys
         self._public_url = settings.public_url.rstrip("/")
         self.cache = LinkCache(pool)
-        self.clicks = TouchRecorder(pool, self.cache, kind="click")
-        self.impressions = TouchRecorder(pool, self.cache, kind="impression")
+        self.quality = QualityCache(pool)
+        self.clicks = TouchRecorder(pool, self.cache, kind="click", quality=self.quality)
+        self.impressions = TouchRecorder(pool, self.cache, kind="impression", quality=self.quality)
         self.sub_lists = SubIdListCache(pool)
 
     # ----- helpers -------------------------------------------------------------
@@ -379,16 +390,18 @@ class LinksService(links_pb2_grpc.LinksServiceServicer):
             "a new campaign is draft or active",
         )
         _check_plain_url(v, "campaign.fallback_url", c.fallback_url)
+        _check_invalid_action(v, c.invalid_traffic_action)
         await self._check_refs(v, account_id, c.partner_id, c.app_id)
         v.raise_if_any()
         amount, currency = self._budget(c)
         row = await self._pool.fetchrow(
             "INSERT INTO links.campaigns (account_id, campaign_id, name, type, traffic_type, partner_id,"
-            " app_id, status, fallback_url, budget_amount, budget_currency, target_goal_id, publish_time)"
+            " app_id, status, fallback_url, budget_amount, budget_currency, target_goal_id, publish_time,"
+            " invalid_traffic_action)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-            " CASE WHEN $8::smallint = 2 THEN now() END) RETURNING *",
+            " CASE WHEN $8::smallint = 2 THEN now() END, $13) RETURNING *",
             account_id, new_resource_id("cmp"), c.name.strip(), ctype, c.traffic_type, c.partner_id,
-            c.app_id or None, status, c.fallback_url, amount, currency, c.target_goal_id,
+            c.app_id or None, status, c.fallback_url, amount, currency, c.target_goal_id, c.invalid_traffic_action,
         )  # fmt: skip
         return pb.CreateCampaignResponse(campaign=_campaign(row))
 
@@ -435,6 +448,8 @@ class LinksService(links_pb2_grpc.LinksServiceServicer):
                 v.check(c.traffic_type in pb.TrafficType.values(), "campaign.traffic_type", "is not a traffic type")
             if "fallback_url" in paths:
                 _check_plain_url(v, "campaign.fallback_url", c.fallback_url)
+            if "invalid_traffic_action" in paths:
+                _check_invalid_action(v, c.invalid_traffic_action)
             if "status" in paths and c.status != current.status:
                 if c.status not in TRANSITIONS:
                     v.add("campaign.status", "is not a campaign status")
@@ -448,7 +463,7 @@ class LinksService(links_pb2_grpc.LinksServiceServicer):
             if cur["publish_time"] is not None and changed_frozen:
                 raise FailedPrecondition(
                     f"campaign {c.campaign_id} is published: {', '.join(changed_frozen)} cannot change;"
-                    " only name, status, fallback_url and budget can"
+                    " only name, status, fallback_url, budget and invalid_traffic_action can"
                 )
             await self._check_refs(
                 v,
@@ -503,8 +518,14 @@ class LinksService(links_pb2_grpc.LinksServiceServicer):
                 account_id,
                 request.campaign_id,
             )
+            await conn.execute(
+                "DELETE FROM links.quality_settings WHERE account_id = $1 AND campaign_id = $2",
+                account_id,
+                request.campaign_id,
+            )
         self.cache.clear()
         self.sub_lists.clear()
+        self.quality.clear()
         return pb.DeleteCampaignResponse()
 
     # ----- sub-id black- and whitelists -----------------------------------------
@@ -753,6 +774,24 @@ class LinksService(links_pb2_grpc.LinksServiceServicer):
             if value:
                 args.append(value)
                 conds.append(f"{col} = ${len(args)}")
+        v = Validator()
+        v.check(
+            request.verdict in (0, q.CLEAN, q.SUSPICIOUS, q.INVALID),
+            "verdict",
+            "is not a verdict: clean, suspicious, invalid or unset",
+        )
+        v.check(
+            not request.reason or request.reason in q.BY_CODE,
+            "reason",
+            f"{request.reason!r} is not a reason code; codes: {', '.join(r.code for r in q.REASONS)}",
+        )
+        v.raise_if_any()
+        if request.verdict:
+            args.append(request.verdict)
+            conds.append(f"verdict = ${len(args)}")
+        if request.reason:
+            args.append(q.BY_CODE[request.reason].mask)
+            conds.append(f"reasons & ${len(args)} <> 0")
         start, end = from_timestamp(request.start_time), from_timestamp(request.end_time)
         if start and end and end <= start:
             raise InvalidArgument("end_time", "must be after start_time")
@@ -904,20 +943,5 @@ def _lookup_sql(kind: str, table: str, id_col: str) -> str:
     )
 
 
-_TOUCH_TEXT = (
-    "link_id", "campaign_id", "partner_id", "app_id", "country", "os", "os_version", "browser",
-    "browser_version", "device_model", "referrer", "user_agent", "sub1", "sub2", "sub3", "sub4",
-    "sub5", "sub6", "sub7", "sub8", "sub9", "sub10", "partner_click_id", "idfa", "gaid",
-)  # fmt: skip
-
-
-def _touch(row: asyncpg.Record, cls: Any, id_col: str) -> Any:
-    msg = cls(**{k: row[k] for k in _TOUCH_TEXT if row[k] is not None})
-    setattr(msg, id_col, row[id_col])
-    msg.create_time.CopyFrom(to_timestamp(row["create_time"]))
-    msg.device_type = row["device_type"]
-    if row["ip"] is not None:
-        msg.ip = str(row["ip"])
-    if row["params"]:
-        msg.params.update(orjson.loads(row["params"]))
-    return msg
+# The one Click / Impression renderer lives beside the click path.
+_touch = touch_message

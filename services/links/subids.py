@@ -157,5 +157,8 @@ async def divert_blacklisted(
             and campaign_lists.blocks(parse_query(raw).subs)
         ):
             results[n] = pb.TouchResult(
-                outcome=pb.TOUCH_OUTCOME_FALLBACK, location=info.fallback_url, touch_id=results[n].touch_id
+                outcome=pb.TOUCH_OUTCOME_FALLBACK,
+                location=info.fallback_url,
+                touch_id=results[n].touch_id,
+                verdict=results[n].verdict,
             )

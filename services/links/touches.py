@@ -1,5 +1,6 @@
-"""The click and impression path: resolve the slug, enrich, render the
-destination, group-commit the row, answer once it is durable."""
+"""The click and impression path: resolve the slug, enrich, decide the
+traffic-quality verdict (services/links/quality.py), render the destination,
+group-commit the row, answer once it is durable."""
 
 from __future__ import annotations
 
@@ -14,12 +15,16 @@ from urllib.parse import parse_qsl
 import asyncpg
 import orjson
 from clicktrail.links.v1 import links_pb2 as pb
+from clicktrail.type.v1 import quality_pb2
 
+from libs import quality as q
+from libs.api import to_timestamp
 from libs.geo import country_of
 from libs.groupcommit import copy_committer
 from libs.ids import ms_to_datetime, new_id
 from libs.macros import append_query_param, expand
 from libs.useragent import parse_user_agent
+from services.links.quality import EMPTY, Counters, Facts, QualityCache, assess, verdict_of
 
 SUB_IDS = tuple(f"sub{i}" for i in range(1, 11))
 DESTINATION_MACROS = (
@@ -42,10 +47,16 @@ DEVICE_TYPE_NAMES = {0: "", 1: "desktop", 2: "mobile", 3: "tablet", 4: "bot", 5:
 TOUCH_COLUMNS = (
     "account_id", "{id}", "create_time", "link_id", "campaign_id", "partner_id", "app_id", "ip",
     "country", "device_type", "os", "os_version", "browser", "browser_version", "device_model",
-    "referrer", "user_agent", *SUB_IDS, "partner_click_id", "idfa", "gaid", "params",
+    "referrer", "user_agent", *SUB_IDS, "partner_click_id", "idfa", "gaid", "params", "verdict", "reasons",
 )  # fmt: skip
 
 LIVE = (pb.CAMPAIGN_STATUS_DRAFT, pb.CAMPAIGN_STATUS_ACTIVE)
+BLOCKING_ACTIONS = (pb.INVALID_TRAFFIC_ACTION_FALLBACK, pb.INVALID_TRAFFIC_ACTION_BLOCK)
+VERDICTS: dict[int, quality_pb2.Verdict] = {
+    q.CLEAN: quality_pb2.VERDICT_CLEAN,
+    q.SUSPICIOUS: quality_pb2.VERDICT_SUSPICIOUS,
+    q.INVALID: quality_pb2.VERDICT_INVALID,
+}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -61,12 +72,13 @@ class LinkInfo:
     ios_url: str
     android_url: str
     desktop_url: str
+    invalid_traffic_action: int = 0
 
 
 LINK_INFO_SQL = """
 SELECT l.slug, l.account_id, l.link_id, l.campaign_id, c.partner_id,
        coalesce(l.app_id, c.app_id) AS app_id, c.status, c.fallback_url,
-       l.destination_url, l.ios_url, l.android_url, l.desktop_url
+       l.destination_url, l.ios_url, l.android_url, l.desktop_url, c.invalid_traffic_action
 FROM links.links l
 JOIN links.campaigns c USING (account_id, campaign_id)
 WHERE l.slug = ANY($1::text[])
@@ -178,13 +190,24 @@ def choose_template(link: LinkInfo, os_name: str) -> str:
 
 
 class TouchRecorder:
-    """Records clicks or impressions in batches."""
+    """Records clicks or impressions in batches, each with its verdict. Without
+    a QualityCache every touch is recorded clean (no checks)."""
 
-    def __init__(self, pool: asyncpg.Pool, cache: LinkCache, *, kind: str, max_inflight: int = 2) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        cache: LinkCache,
+        *,
+        kind: str,
+        max_inflight: int = 2,
+        quality: QualityCache | None = None,
+    ) -> None:
         self.kind = kind  # "click" or "impression"
         id_column = "click_id" if kind == "click" else "impression_id"
         self.columns = [c.format(id=id_column) for c in TOUCH_COLUMNS]
         self._cache = cache
+        self._quality = quality
+        self.counters = Counters()
         self.committer = copy_committer(
             pool,
             schema="links",
@@ -195,6 +218,14 @@ class TouchRecorder:
 
     async def record(self, inputs: Sequence[pb.TouchInput]) -> list[pb.TouchResult]:
         links = await self._cache.get_many(i.slug for i in inputs)
+        accounts = (
+            await self._quality.get_many({li.account_id for li in links.values() if li is not None})
+            if self._quality is not None
+            else {}
+        )
+        counters = self.counters
+        now = time.monotonic()
+        is_click = self.kind == "click"
         results: list[pb.TouchResult] = []
         rows: list[tuple[Any, ...]] = []
         ms = time.time_ns() // 1_000_000
@@ -211,33 +242,78 @@ class TouchRecorder:
             ua = _clean(inp.user_agent, MAX_UA)
             agent = parse_user_agent(ua)
             ip = _ip(inp.ip)
-            country = country_of(str(ip)) if ip else ""
-            q = parse_query(inp.raw_query)
+            ip_text = str(ip) if ip else ""
+            country = country_of(ip_text) if ip else ""
+            qf = parse_query(inp.raw_query)
+            reasons = 0
+            if self._quality is not None:
+                aq = accounts.get(link.account_id, EMPTY)
+                facts = Facts(
+                    link.account_id, link.campaign_id, link.link_id, ip_text, ua, agent.device_type,
+                    inp.purpose, qf.idfa or qf.gaid, qf.subs,
+                )  # fmt: skip
+                reasons = assess(facts, aq.settings(link.campaign_id), aq, counters, now)
+            verdict = VERDICTS[verdict_of(reasons)] if reasons else quality_pb2.VERDICT_CLEAN
             rows.append((
                 link.account_id, touch_id, created, link.link_id, link.campaign_id, link.partner_id,
                 link.app_id, ip, country or None, agent.device_type, agent.os or None,
                 agent.os_version or None, agent.browser or None, agent.browser_version or None,
-                agent.device_model or None, _clean(inp.referrer, 2048) or None, ua or None, *q.subs,
-                q.partner_click_id, q.idfa, q.gaid,
-                orjson.dumps(q.extra).decode() if q.extra else None,
+                agent.device_model or None, _clean(inp.referrer, 2048) or None, ua or None, *qf.subs,
+                qf.partner_click_id, qf.idfa, qf.gaid,
+                orjson.dumps(qf.extra).decode() if qf.extra else None, verdict, reasons,
             ))  # fmt: skip
+            if verdict == q.INVALID and link.invalid_traffic_action in BLOCKING_ACTIONS:
+                if link.invalid_traffic_action == pb.INVALID_TRAFFIC_ACTION_BLOCK:
+                    results.append(pb.TouchResult(outcome=pb.TOUCH_OUTCOME_BLOCKED, touch_id=touch_id, verdict=verdict))
+                    continue
+                if is_click:  # an impression has nowhere to go: it gets its pixel as usual
+                    results.append(pb.TouchResult(
+                        outcome=pb.TOUCH_OUTCOME_FALLBACK, location=link.fallback_url, touch_id=touch_id,
+                        verdict=verdict,
+                    ))  # fmt: skip
+                    continue
             location = ""
-            if self.kind == "click":
+            if is_click:
                 values: dict[str, str | None] = {
                     "click_id": touch_id, "campaign_id": link.campaign_id, "link_id": link.link_id,
                     "app_id": link.app_id, "partner_id": link.partner_id,
-                    "partner_click_id": q.partner_click_id, "country": country, "os": agent.os,
+                    "partner_click_id": qf.partner_click_id, "country": country, "os": agent.os,
                     "os_version": agent.os_version, "device_type": DEVICE_TYPE_NAMES[agent.device_type],
                     "device_model": agent.device_model, "browser": agent.browser,
-                    "ip": str(ip) if ip else "", "idfa": q.idfa, "gaid": q.gaid,
+                    "ip": ip_text, "idfa": qf.idfa, "gaid": qf.gaid,
                     "timestamp": str(ms // 1000),
                 }  # fmt: skip
-                values.update(zip(SUB_IDS, q.subs, strict=True))
+                values.update(zip(SUB_IDS, qf.subs, strict=True))
                 template = choose_template(link, agent.os)
                 location = expand(template, values)
                 if "{click_id}" not in template:
                     location = append_query_param(location, "click_id", touch_id)
-            results.append(pb.TouchResult(outcome=pb.TOUCH_OUTCOME_RECORDED, location=location, touch_id=touch_id))
+            results.append(
+                pb.TouchResult(outcome=pb.TOUCH_OUTCOME_RECORDED, location=location, touch_id=touch_id, verdict=verdict)
+            )
         if rows:
             await self.committer.submit(rows)
         return results
+
+
+_TOUCH_TEXT = (
+    "link_id", "campaign_id", "partner_id", "app_id", "country", "os", "os_version", "browser",
+    "browser_version", "device_model", "referrer", "user_agent", "sub1", "sub2", "sub3", "sub4",
+    "sub5", "sub6", "sub7", "sub8", "sub9", "sub10", "partner_click_id", "idfa", "gaid",
+)  # fmt: skip
+
+
+def touch_message(row: asyncpg.Record, cls: Any, id_col: str) -> Any:
+    """A links.clicks / links.impressions row as a Click / Impression."""
+    msg = cls(**{k: row[k] for k in _TOUCH_TEXT if row[k] is not None})
+    setattr(msg, id_col, row[id_col])
+    msg.create_time.CopyFrom(to_timestamp(row["create_time"]))
+    msg.device_type = row["device_type"]
+    if row["ip"] is not None:
+        msg.ip = str(row["ip"])
+    if row["params"]:
+        msg.params.update(orjson.loads(row["params"]))
+    msg.verdict = row["verdict"]
+    if row["reasons"]:
+        msg.reasons.extend(q.codes_of(row["reasons"]))
+    return msg
