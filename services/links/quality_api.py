@@ -90,7 +90,7 @@ def _overrule(row: asyncpg.Record) -> pb.TouchOverrule:
         previous_verdict=row["previous_verdict"], verdict=row["verdict"], note=row["note"],
         create_time=to_timestamp(row["create_time"]),
     )  # fmt: skip
-    if row["kind"] == "c":
+    if row["kind"] == b"c":  # "char" comes back as bytes
         o.click_id = row["touch_id"]
     else:
         o.impression_id = row["touch_id"]
@@ -366,7 +366,7 @@ class QualityRpcs:
             row = await conn.fetchrow(
                 "INSERT INTO links.touch_overrules (account_id, overrule_id, kind, touch_id, touch_time,"
                 " previous_verdict, verdict, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
-                account_id, new_resource_id("ovr"), kind, touch_id, touch["create_time"], previous,
+                account_id, new_resource_id("ovr"), kind.encode(), touch_id, touch["create_time"], previous,
                 request.verdict, request.note.strip(),
             )  # fmt: skip
         reply = pb.OverruleTouchVerdictResponse(overrule=_overrule(row))
