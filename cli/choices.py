@@ -63,3 +63,15 @@ class TariffModel(enum.StrEnum):
     cpi = "cpi"
     cpa = "cpa"
     revshare = "revshare"
+
+
+class InvalidTrafficAction(enum.StrEnum):
+    redirect = "redirect"
+    fallback = "fallback"
+    block = "block"
+
+
+class Verdict(enum.StrEnum):
+    clean = "clean"
+    suspicious = "suspicious"
+    invalid = "invalid"

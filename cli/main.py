@@ -29,6 +29,7 @@ from cli.commands import (
     postbacks,
     postbacks_in,
     privacy,
+    quality,
     reports,
     rules,
     sub_id_lists,
@@ -73,6 +74,7 @@ campaigns.app.add_typer(sub_id_lists.whitelist, name="whitelist")
 app.add_typer(privacy.app, name="privacy")
 app.add_typer(metrics.app, name="metrics")
 app.add_typer(reports.app, name="report")
+app.add_typer(quality.app, name="quality")
 
 
 def _error(message: str) -> None:

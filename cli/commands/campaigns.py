@@ -14,7 +14,7 @@ from clicktrail.links.v1 import links_pb2 as pb
 from clicktrail.links.v1 import links_pb2_grpc as pb_grpc
 from clicktrail.type.v1 import money_pb2
 
-from cli.choices import CampaignStatus, CampaignType, TrafficType
+from cli.choices import CampaignStatus, CampaignType, InvalidTrafficAction, TrafficType
 from cli.common import (
     ApiKey,
     JsonOut,
@@ -42,6 +42,7 @@ Stub = pb_grpc.LinksServiceStub
 STATUS = pb.CampaignStatus.DESCRIPTOR
 TYPE = pb.CampaignType.DESCRIPTOR
 TRAFFIC = pb.TrafficType.DESCRIPTOR
+INVALID_ACTION = pb.InvalidTrafficAction.DESCRIPTOR
 COLUMNS = ["campaign_id", "name", "status", "type", "partner_id", "app_id", "create_time"]
 CampaignId = Annotated[str, typer.Argument(help="The campaign's id.", show_default=False)]
 
@@ -57,6 +58,14 @@ FallbackOpt = Annotated[
     str | None, typer.Option("--fallback-url", help="Where clicks go while the campaign is paused or archived.")
 ]
 BudgetOpt = Annotated[str | None, typer.Option("--budget", help="Budget, a decimal amount, e.g. 100.00.")]
+InvalidTrafficOpt = Annotated[
+    InvalidTrafficAction | None,
+    typer.Option(
+        "--invalid-traffic", case_sensitive=False, show_default=False,
+        help="What invalid clicks (bots, data centres, floods...) get: redirect as usual (default), the "
+        "fallback URL, or block (no redirect). Recorded either way; can change at any time.",
+    ),
+]  # fmt: skip
 CurrencyOpt = Annotated[
     str | None, typer.Option("--currency", help="Budget currency, ISO 4217 (default: USD).", show_default=False)
 ]
@@ -110,6 +119,7 @@ def create(
     budget: BudgetOpt = None,
     currency: CurrencyOpt = None,
     goal: GoalOpt = None,
+    invalid_traffic: InvalidTrafficOpt = None,
     api_key: ApiKey = "",
     json_out: JsonOut = False,
 ) -> None:
@@ -127,6 +137,7 @@ def create(
         type=enum_number(TYPE, kind),
         traffic_type=enum_number(TRAFFIC, traffic_type),
         fallback_url=fallback_url or "",
+        invalid_traffic_action=enum_number(INVALID_ACTION, invalid_traffic),
     )
     if budget is not None:
         msg.budget.CopyFrom(_money(budget, currency))
@@ -221,13 +232,14 @@ def update(
     type_: TypeOpt = None,
     traffic_type: TrafficOpt = None,
     goal: GoalOpt = None,
+    invalid_traffic: InvalidTrafficOpt = None,
     api_key: ApiKey = "",
     json_out: JsonOut = False,
 ) -> None:
     """Change a campaign: only the flags given change.
 
-    Name, fallback URL and budget can always change; app, partner, type and target goal
-    (--goal) only while it is a draft. An empty value (e.g. --fallback-url '') clears a field.
+    Name, fallback URL, budget and --invalid-traffic can always change; app, partner, type
+    and target goal (--goal) only while it is a draft. An empty value (e.g. --fallback-url '') clears a field.
 
     Example:  clicktrail campaign update CAMPAIGN_ID --name "Spring UA (EU)" --fallback-url https://acme.example/eu
     """
@@ -254,6 +266,9 @@ def update(
             _check_goal(goal, api_key)
         msg.target_goal_id = goal
         paths.append("target_goal_id")
+    if invalid_traffic is not None:
+        msg.invalid_traffic_action = enum_number(INVALID_ACTION, invalid_traffic)
+        paths.append("invalid_traffic_action")
     req = pb.UpdateCampaignRequest(campaign=msg)
     req.update_mask.paths.extend(field_mask(paths))
     resp = rpc("links", Stub, "UpdateCampaign", req, account_creds(api_key))

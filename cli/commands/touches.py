@@ -8,25 +8,34 @@ from typing import Annotated
 import typer
 from clicktrail.links.v1 import links_pb2 as pb
 from clicktrail.links.v1 import links_pb2_grpc as pb_grpc
+from clicktrail.type.v1 import quality_pb2
 
+from cli.choices import Verdict
 from cli.common import (
     ApiKey,
     JsonOut,
     Limit,
     PageToken,
+    UsageError,
     account_creds,
     emit,
     emit_list,
+    enum_number,
     list_pages,
     rpc,
     timestamp,
 )
+from libs import quality as q
 
 clicks = typer.Typer(help="Recorded clicks, newest first.", no_args_is_help=True)
 impressions = typer.Typer(help="Recorded impressions (views), newest first.", no_args_is_help=True)
 
 Stub = pb_grpc.LinksServiceStub
-CLICK_COLUMNS = ["click_id", "create_time", "link_id", "country", "os", "device_type", "browser", "sub1", "ip"]
+CLICK_COLUMNS = [
+    "click_id", "create_time", "link_id", "country", "os", "device_type", "browser", "sub1", "ip", "verdict", "reasons",
+]  # fmt: skip
+VERDICT = quality_pb2.Verdict.DESCRIPTOR
+TOUCH_REASONS = [r.code for r in q.REASONS if r.applies_to in ("touch", "any")]
 IMPRESSION_COLUMNS = ["impression_id", *CLICK_COLUMNS[1:]]
 
 CampaignOpt = Annotated[str | None, typer.Option("--campaign", help="Only this campaign's.")]
@@ -39,6 +48,20 @@ UntilOpt = Annotated[
     dt.datetime | None,
     typer.Option("--until", help="Only before this time (UTC unless it has an offset).", show_default=False),
 ]
+VerdictOpt = Annotated[
+    Verdict | None,
+    typer.Option(
+        "--verdict", case_sensitive=False, show_default=False,
+        help="Only touches with this traffic-quality verdict.",
+    ),
+]  # fmt: skip
+ReasonOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--reason", show_default=False,
+        help="Only touches with this reason code: " + ", ".join(TOUCH_REASONS) + ".",
+    ),
+]  # fmt: skip
 
 
 def _filters(
@@ -47,9 +70,16 @@ def _filters(
     link: str | None,
     since: dt.datetime | None,
     until: dt.datetime | None,
+    verdict: Verdict | None = None,
+    reason: str | None = None,
 ) -> None:
     req.campaign_id = campaign or ""
     req.link_id = link or ""
+    req.verdict = enum_number(VERDICT, verdict)
+    if reason:
+        if reason not in TOUCH_REASONS:
+            raise UsageError(f"--reason {reason!r} is not a touch reason; reasons: {', '.join(TOUCH_REASONS)}")
+        req.reason = reason
     start, end = timestamp(since), timestamp(until)
     if start is not None:
         req.start_time.CopyFrom(start)
@@ -63,6 +93,8 @@ def list_clicks(
     link: LinkOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
+    verdict: VerdictOpt = None,
+    reason: ReasonOpt = None,
     limit: Limit = 50,
     page_token: PageToken = "",
     api_key: ApiKey = "",
@@ -70,13 +102,16 @@ def list_clicks(
 ) -> None:
     """List recorded clicks, newest first.
 
-    Shows click_id, link_id, country, os, device_type, browser, sub1, ip and
-    create_time; --json has every recorded field (sub1..sub10, user_agent, ...).
+    Shows click_id, link_id, country, os, device_type, browser, sub1, ip,
+    create_time and the traffic-quality verdict with its reasons; --json has
+    every recorded field (sub1..sub10, user_agent, ...).
 
-    Example:  clicktrail click list --campaign CAMPAIGN_ID --limit 20 --json
+    Examples:
+      clicktrail click list --campaign CAMPAIGN_ID --limit 20 --json
+      clicktrail click list --verdict invalid --reason datacenter
     """
     req = pb.ListClicksRequest()
-    _filters(req, campaign, link, since, until)
+    _filters(req, campaign, link, since, until, verdict, reason)
     items, nxt = list_pages(
         "links", Stub, "ListClicks", req, "clicks", account_creds(api_key), limit=limit, page_token=page_token
     )
@@ -103,6 +138,8 @@ def list_impressions(
     link: LinkOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
+    verdict: VerdictOpt = None,
+    reason: ReasonOpt = None,
     limit: Limit = 50,
     page_token: PageToken = "",
     api_key: ApiKey = "",
@@ -110,11 +147,59 @@ def list_impressions(
 ) -> None:
     """List recorded impressions (views), newest first.
 
-    Example:  clicktrail impression list --campaign CAMPAIGN_ID
+    Example:  clicktrail impression list --campaign CAMPAIGN_ID --verdict suspicious
     """
     req = pb.ListImpressionsRequest()
-    _filters(req, campaign, link, since, until)
+    _filters(req, campaign, link, since, until, verdict, reason)
     items, nxt = list_pages(
         "links", Stub, "ListImpressions", req, "impressions", account_creds(api_key), limit=limit, page_token=page_token
     )
     emit_list(items, "impressions", IMPRESSION_COLUMNS, json_out, nxt)
+
+
+OverruleVerdict = Annotated[
+    Verdict,
+    typer.Option(
+        "--verdict", case_sensitive=False, show_default=False,
+        help="The verdict it gets: clean, suspicious or invalid. Reports, cost and attribution follow it.",
+    ),
+]  # fmt: skip
+NoteOpt = Annotated[str, typer.Option("--note", help="Why (kept with the overrule, at most 500 characters).")]
+
+
+def _overrule(field: str, touch_id: str, verdict: Verdict, note: str, api_key: str, json_out: bool) -> None:
+    req = pb.OverruleTouchVerdictRequest(verdict=enum_number(VERDICT, verdict), note=note)
+    setattr(req, field, touch_id)
+    resp = rpc("links", Stub, "OverruleTouchVerdict", req, account_creds(api_key))
+    emit(resp.overrule, json_out)
+
+
+@clicks.command("overrule")
+def overrule_click(
+    click_id: Annotated[str, typer.Argument(help="The click id.", show_default=False)],
+    verdict: OverruleVerdict,
+    note: NoteOpt = "",
+    api_key: ApiKey = "",
+    json_out: JsonOut = False,
+) -> None:
+    """Overrule a click's traffic-quality verdict. The click keeps its reasons and
+    gains `operator`; the overrule is kept (previous and new verdict, note).
+
+    Example:  clicktrail click overrule CLICK_ID --verdict clean --note "our QA phone"
+    """
+    _overrule("click_id", click_id, verdict, note, api_key, json_out)
+
+
+@impressions.command("overrule")
+def overrule_impression(
+    impression_id: Annotated[str, typer.Argument(help="The impression id.", show_default=False)],
+    verdict: OverruleVerdict,
+    note: NoteOpt = "",
+    api_key: ApiKey = "",
+    json_out: JsonOut = False,
+) -> None:
+    """Overrule an impression's traffic-quality verdict (as `click overrule`).
+
+    Example:  clicktrail impression overrule IMPRESSION_ID --verdict invalid --note "ad stacking"
+    """
+    _overrule("impression_id", impression_id, verdict, note, api_key, json_out)
