@@ -80,7 +80,7 @@ RULE_COMPARISONS = {
     "!=": rules_pb2.COMPARISON_NOT_EQUAL,
 }  # fmt: skip
 RULE_SYMBOL = {v: k for k, v in reversed(list(RULE_COMPARISONS.items()))}
-PERCENT_METRICS = ("cr", "roi")
+PERCENT_METRICS = ("cr", "roi", "invalid_rate")
 _RULE_CONDITION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|!=|<|>|=)\s*(\S+?)\s*$")
 _WINDOW = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

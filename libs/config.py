@@ -90,6 +90,17 @@ class Settings:
     # How often a pass looks for past days of the derived tables (sub-id reports
     # by day) that a fold, a recount or a cost change left stale.
     analytics_derived_refresh_s: float = 10.0
+    # The sub-id flood finder (services/analytics/floods.py): every interval (0:
+    # never) it flags each (campaign, sub field, value) with at least min_clicks
+    # clicks (every verdict) over the last window_days UTC days (today included)
+    # and installs / clicks below max_install_rate (0.0005 = 0.05 %); the links
+    # service gives later clicks of a flagged value `flood_sub_id` until the flag
+    # expires, flag_ttl_s after the last run that found it.
+    analytics_flood_interval_s: float = 600.0
+    analytics_flood_window_days: int = 7
+    analytics_flood_min_clicks: int = 1000
+    analytics_flood_max_install_rate: float = 0.0005
+    analytics_flood_flag_ttl_s: float = 21600.0
     # How often the automation rules are checked.
     rules_interval_s: float = 300.0
     # The operator console (/console): the secret that encrypts the session

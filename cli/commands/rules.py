@@ -49,8 +49,8 @@ GROUPS = "campaign, or a sub-id field: sub1 .. sub10 (aliases subid, source, cre
 
 WHEN_HELP = (
     "A condition 'METRIC OP VALUE'; repeat for several (all must hold). METRIC: clicks, unique_clicks, "
-    "impressions, installs, conversions, cr, revenue, cost, profit, roi, epc, cpi. OP: < <= > >= == !=. "
-    "cr and roi are in percent: 'roi < -50%'."
+    "impressions, installs, conversions, cr, revenue, cost, profit, roi, epc, cpi, invalid_rate. "
+    "OP: < <= > >= == !=. cr, roi and invalid_rate are in percent: 'roi < -50%', 'invalid_rate > 30%'."
 )
 NameOpt = Annotated[str | None, typer.Option("--name", help="Rule name.")]
 CampaignOpt = Annotated[

@@ -14,6 +14,16 @@ Definitions (documented in reports.proto and the README too):
   only. Revenue: payouts of approved conversions, per currency.
 - Installs and conversions without a campaign (organic) are not in campaign
   reports.
+- Verdicts (traffic quality): the counts above, revenue and cost are of clean +
+  suspicious rows; each count has its suspicious and invalid parts beside it
+  (migrations/0006_quality.sql says why as columns). Unique clicks are decided
+  within a class, invalid or not (an invalid click never makes a later clean one
+  non-unique). Cost is never paid on invalid rows. A verdicts filter narrows
+  everything to some verdicts and counts all of them in the main columns (see
+  reports.proto).
+- Installs are folded by update_time (attribution bumps it on every change, an
+  overrule too), like conversions; an operator's overrule of a touch verdict
+  (links.touch_overrules) recounts the hours it changed (TrafficRollup.add).
 - Cost: the campaign's tariff in force on the event's UTC day (CPC per click,
   CPM per 1000 impressions, CPI per install, CPA per counted conversion of the
   tariff's goal, REVSHARE percent of revenue in the revenue's currency), plus
@@ -31,12 +41,13 @@ import dataclasses
 import datetime as dt
 import decimal
 import zoneinfo
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from typing import Any
 
 import asyncpg
 from clicktrail.links.v1 import links_pb2
 
+from libs import quality
 from libs.errors import InvalidArgument, ResourceExhausted, Validator
 
 # ----------------------------------------------------------------------------- dimensions
@@ -59,10 +70,23 @@ DIMENSIONS = tuple(_DIM_SQL)
 # Dimensions the sub-id rollups do not carry.
 NOT_WITH_SUBS = ("link", "country", "device_type", "os", "hour")
 FILTERABLE = tuple(d for d in DIMENSIONS if d not in ("day", "hour"))
+# The counts split by verdict (ReportRow attributes, and order_by names).
+VERDICT_COUNTS = tuple(
+    f"{v}_{k}" for k in ("clicks", "impressions", "installs", "conversions") for v in ("clean", "suspicious", "invalid")
+)
 METRICS = (
     "clicks", "unique_clicks", "impressions", "installs", "conversions", "approved",
-    "cr", "revenue", "cost", "profit", "roi", "epc", "cpi",
+    "cr", "revenue", "cost", "profit", "roi", "epc", "cpi", "invalid_rate", *VERDICT_COUNTS,
 )  # fmt: skip
+CLEAN, SUSPICIOUS, INVALID = quality.CLEAN, quality.SUSPICIOUS, quality.INVALID
+ALL_VERDICTS = frozenset({CLEAN, SUSPICIOUS, INVALID})
+# What the main columns count without a verdicts filter.
+COUNTED = frozenset({CLEAN, SUSPICIOUS})
+# analytics.v1.RecordKind: what carried a reason (report_reasons.kind).
+KIND_CLICK, KIND_IMPRESSION, KIND_INSTALL, KIND_CONVERSION = 1, 2, 3, 4
+TOP_REASONS = 5
+# The dimensions the reasons cube keeps: top reasons only for reports within them.
+REASON_DIMS = frozenset({"campaign", "partner", "app", "day", "hour"})
 DEVICE_TYPES = {
     v: links_pb2.DeviceType.Name(v).removeprefix("DEVICE_TYPE_").lower() for v in links_pb2.DeviceType.values()
 }
@@ -119,11 +143,64 @@ class ReportRow:
     approved: int = 0
     goals: dict[str, GoalFigures] = dataclasses.field(default_factory=dict)
     money: dict[str, Money] = dataclasses.field(default_factory=dict)
+    # The suspicious and invalid parts (of the verdicts the report counts).
+    suspicious_clicks: int = 0
+    invalid_clicks: int = 0
+    suspicious_impressions: int = 0
+    invalid_impressions: int = 0
+    suspicious_installs: int = 0
+    invalid_installs: int = 0
+    suspicious_conversions: int = 0
+    invalid_conversions: int = 0
+    # Whether the main counts include the invalid part (a verdicts filter with
+    # invalid); else it is beside them.
+    invalid_in_main: bool = False
+    # (reason bit, RecordKind) -> count.
+    reasons: dict[tuple[int, int], int] = dataclasses.field(default_factory=dict)
 
     @property
     def cr(self) -> float:
         """Conversions per click, a fraction (0.05 is 5 %); 0 without clicks."""
         return self.conversions / self.clicks if self.clicks else 0.0
+
+    def _clean(self, main: int, suspicious: int, invalid: int) -> int:
+        return main - suspicious - (invalid if self.invalid_in_main else 0)
+
+    @property
+    def clean_clicks(self) -> int:
+        return self._clean(self.clicks, self.suspicious_clicks, self.invalid_clicks)
+
+    @property
+    def clean_impressions(self) -> int:
+        return self._clean(self.impressions, self.suspicious_impressions, self.invalid_impressions)
+
+    @property
+    def clean_installs(self) -> int:
+        return self._clean(self.installs, self.suspicious_installs, self.invalid_installs)
+
+    @property
+    def clean_conversions(self) -> int:
+        return self._clean(self.conversions, self.suspicious_conversions, self.invalid_conversions)
+
+    @property
+    def touches(self) -> int:
+        """Clicks and impressions of every verdict the report counts."""
+        extra = 0 if self.invalid_in_main else self.invalid_clicks + self.invalid_impressions
+        return self.clicks + self.impressions + extra
+
+    @property
+    def invalid_rate(self) -> float | None:
+        """Invalid touches / all touches, a fraction; None without touches."""
+        touches = self.touches
+        return (self.invalid_clicks + self.invalid_impressions) / touches if touches else None
+
+    def top_reasons(self, n: int = TOP_REASONS) -> list[tuple[str, int, int]]:
+        """The ``n`` reasons carried most often: (code, RecordKind, count), most
+        first, ties by code and kind."""
+        named = [(quality.BY_BIT[bit].code, kind, count) for (bit, kind), count in self.reasons.items()
+                 if count and bit in quality.BY_BIT]  # fmt: skip
+        named.sort(key=lambda x: (-x[2], x[0], x[1]))
+        return named[:n]
 
     def epc(self, currency: str) -> decimal.Decimal:
         """Revenue per click in ``currency``."""
@@ -156,6 +233,16 @@ class ReportRow:
         self.installs += other.installs
         self.conversions += other.conversions
         self.approved += other.approved
+        self.suspicious_clicks += other.suspicious_clicks
+        self.invalid_clicks += other.invalid_clicks
+        self.suspicious_impressions += other.suspicious_impressions
+        self.invalid_impressions += other.invalid_impressions
+        self.suspicious_installs += other.suspicious_installs
+        self.invalid_installs += other.invalid_installs
+        self.suspicious_conversions += other.suspicious_conversions
+        self.invalid_conversions += other.invalid_conversions
+        for key, count in other.reasons.items():
+            self.reasons[key] = self.reasons.get(key, 0) + count
         for gid, g in other.goals.items():
             mine = self.goals.setdefault(gid, GoalFigures(gid))
             mine.conversions += g.conversions
@@ -168,6 +255,7 @@ class ReportRow:
     def is_empty(self) -> bool:
         return not (
             self.clicks or self.impressions or self.installs or self.conversions
+            or self.invalid_clicks or self.invalid_impressions or self.invalid_installs or self.invalid_conversions
             or any(m.revenue or m.cost for m in self.money.values())
         )  # fmt: skip
 
@@ -322,11 +410,29 @@ async def _earliest_traffic(conn: asyncpg.Connection) -> dt.datetime | None:
     return min(found) if found else None
 
 
+# Each cube's measures, folded from source rows carrying the same names: the
+# counts of clean + suspicious rows (what reports always showed), then their
+# suspicious and their invalid parts (migrations/0006_quality.sql).
+TRAFFIC_MEASURES = (
+    "clicks", "unique_clicks", "impressions", "suspicious_clicks", "suspicious_unique", "suspicious_impressions",
+    "invalid_clicks", "invalid_unique", "invalid_impressions",
+)  # fmt: skip
+OUTCOME_MEASURES = (
+    "installs", "conversions", "approved", "revenue", "suspicious_installs", "suspicious_conversions",
+    "suspicious_approved", "suspicious_revenue", "invalid_installs", "invalid_conversions", "invalid_approved",
+    "invalid_revenue",
+)  # fmt: skip
+# The reason codes' bits, for expanding a reasons bitmask into rows.
+REASON_BITS = "{" + ",".join(str(r.bit) for r in sorted(quality.REASONS, key=lambda r: r.bit)) + "}"
+
+
+def _measures(kind: str) -> tuple[str, ...]:
+    return TRAFFIC_MEASURES if kind == "traffic" else OUTCOME_MEASURES
+
+
 def _fold(cube: Cube, kind: str, source: str, time_col: str, hourly_where: str) -> str:
     """INSERT ... SELECT ... GROUP BY ... ON CONFLICT add, of ``source`` rows into one cube."""
-    measures = ("clicks", "unique_clicks", "impressions") if kind == "traffic" else (
-        "installs", "conversions", "approved", "revenue")  # fmt: skip
-    src_measures = ("clicks", "uniq", "impressions") if kind == "traffic" else measures
+    measures = _measures(kind)
     dims = cube.dims + (("goal_id", "currency") if kind == "outcomes" else ())
     if cube.grain == "hour":
         t = f"date_trunc('hour', {time_col}, 'UTC')" if time_col != "hour" else "hour"
@@ -339,7 +445,7 @@ def _fold(cube: Cube, kind: str, source: str, time_col: str, hourly_where: str) 
     where = [w for w in (hourly_where if cube.grain == "hour" else "", "s.v <> ''" if cube.subs else "") if w]
     sets = ", ".join(f"{m} = c.{m} + excluded.{m}" for m in measures)
     return f"""INSERT INTO analytics.report_{kind}{cube.suffix} AS c ({", ".join(key)}, {", ".join(measures)})
-    SELECT {", ".join(sel)}, {", ".join(f"sum(r.{m})" for m in src_measures)}
+    SELECT {", ".join(sel)}, {", ".join(f"sum(r.{m})" for m in measures)}
     FROM {frm} {"WHERE " + " AND ".join(where) if where else ""}
     GROUP BY {", ".join(str(i) for i in range(1, len(key) + 1))}
     ON CONFLICT ({", ".join(key)}) DO UPDATE SET {sets}"""
@@ -349,17 +455,15 @@ def _fold_subs(kind: str, source: str, time_col: str) -> list[str]:
     """CTEs folding ``source`` into the sub-id cube: a row per non-empty value,
     and per sub number a row with value '' for the rest (the group's total minus
     its valued rows), so a sub-id report reads this cube alone."""
-    measures = ("clicks", "unique_clicks", "impressions") if kind == "traffic" else (
-        "installs", "conversions", "approved", "revenue")  # fmt: skip
-    src_measures = ("clicks", "uniq", "impressions") if kind == "traffic" else measures
+    measures = _measures(kind)
     dims = [*SUBS.dims, *(("goal_id", "currency") if kind == "outcomes" else ())]
     day = f"(r.{time_col} AT TIME ZONE 'UTC')::date"
     grp = ", ".join(str(i) for i in range(1, len(dims) + 3))  # account_id, day, dims
     named_grp = ", ".join(str(i) for i in range(1, len(dims) + 5))  # account_id, day, sub_no, dims, sub_value
-    sums = ", ".join(f"sum(r.{m}) AS {m}" for m in src_measures)
+    sums = ", ".join(f"sum(r.{m}) AS {m}" for m in measures)
     on = " AND ".join(f"x.{c} = t.{c}" for c in ["account_id", "day", *dims])
-    rest = ", ".join(f"t.{m} - coalesce(x.{m}, 0)" for m in src_measures)
-    nonzero = " OR ".join(f"t.{m} - coalesce(x.{m}, 0) <> 0" for m in src_measures)
+    rest = ", ".join(f"t.{m} - coalesce(x.{m}, 0)" for m in measures)
+    nonzero = " OR ".join(f"t.{m} - coalesce(x.{m}, 0) <> 0" for m in measures)
     key = ["account_id", "day", "sub_no", *dims, "sub_value"]
     sets = ", ".join(f"{m} = c.{m} + excluded.{m}" for m in measures)
     cols = ", ".join(dims)
@@ -374,12 +478,12 @@ def _fold_subs(kind: str, source: str, time_col: str) -> list[str]:
 )""",
         f"""{kind}_subs AS (
     INSERT INTO analytics.report_{kind}_subs AS c ({", ".join(key)}, {", ".join(measures)})
-    SELECT account_id, day, sub_no, {cols}, sub_value, {", ".join(src_measures)} FROM {kind}_named
+    SELECT account_id, day, sub_no, {cols}, sub_value, {", ".join(measures)} FROM {kind}_named
     UNION ALL
     SELECT t.account_id, t.day, k.n, {", ".join(f"t.{d}" for d in dims)}, '', {rest}
     FROM {kind}_total t CROSS JOIN generate_series(1, 10) AS k(n)
     LEFT JOIN (
-        SELECT account_id, day, sub_no, {cols}, {", ".join(f"sum({m}) AS {m}" for m in src_measures)}
+        SELECT account_id, day, sub_no, {cols}, {", ".join(f"sum({m}) AS {m}" for m in measures)}
         FROM {kind}_named GROUP BY account_id, day, sub_no, {cols}
     ) x ON {on} AND x.sub_no = k.n
     WHERE {nonzero}
@@ -388,10 +492,42 @@ def _fold_subs(kind: str, source: str, time_col: str) -> list[str]:
     ]
 
 
+def _fold_reasons(kind: str, source: str, time_col: str, hourly_where: str) -> list[str]:
+    """CTEs folding the reasons of ``source`` rows (columns verdict, reasons,
+    rkind: a RecordKind, n: what the row counts, 1 or a delta's sign) into
+    report_reasons and report_reasons_daily: the rows are added up per reasons
+    bitmask first (a few distinct masks), then each mask is taken apart into
+    its bits."""
+    out = []
+    for grain, table in (("hour", "report_reasons"), ("day", "report_reasons_daily")):
+        if grain == "hour":
+            t = "r.hour" if time_col == "hour" else f"date_trunc('hour', r.{time_col}, 'UTC')"
+        else:
+            t = f"(r.{time_col} AT TIME ZONE 'UTC')::date"
+        where = " AND ".join(["r.reasons <> 0", *([hourly_where] if grain == "hour" and hourly_where else [])])
+        key = f"account_id, {grain}, campaign_id, partner_id, app_id, kind, verdict, reason"
+        out.append(f"""{kind}_reasons_{grain} AS (
+    INSERT INTO analytics.{table} AS c ({key}, n)
+    SELECT g.account_id, g.t, g.campaign_id, g.partner_id, g.app_id, g.kind, g.verdict, b.bit, sum(g.n)
+    FROM (
+        SELECT r.account_id, {t} AS t, r.campaign_id, r.partner_id, r.app_id, r.rkind::smallint AS kind,
+               r.verdict, r.reasons, sum(r.n) AS n
+        FROM {source} r WHERE {where}
+        GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+    ) g
+    CROSS JOIN LATERAL unnest('{REASON_BITS}'::smallint[]) AS b(bit)
+    WHERE g.reasons & (1::bigint << b.bit) <> 0
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+    HAVING sum(g.n) <> 0
+    ON CONFLICT ({key}) DO UPDATE SET n = c.n + excluded.n
+)""")
+    return out
+
+
 def _fold_all(kind: str, source: str, time_col: str, hourly_where: str) -> str:
-    """Data-modifying CTEs folding ``source`` into every cube and counting the
-    fold in each (account, UTC day) it touched (report_day_versions), then a
-    final SELECT."""
+    """Data-modifying CTEs folding ``source`` into every cube and the reasons
+    cubes, and counting the fold in each (account, UTC day) it touched
+    (report_day_versions), then a final SELECT."""
     parts = [f"f{i} AS ({_fold(c, kind, source, time_col, hourly_where)})" for i, c in enumerate(CUBES) if not c.subs]
     versions = f"""{kind}_days AS (
     INSERT INTO analytics.report_day_versions AS v (account_id, day, version)
@@ -399,42 +535,66 @@ def _fold_all(kind: str, source: str, time_col: str, hourly_where: str) -> str:
     ORDER BY account_id, day  -- row locks in one order with the other rollup's folds and a recount's bump
     ON CONFLICT (account_id, day) DO UPDATE SET version = v.version + 1
 )"""
-    return ",\n".join([*parts, *_fold_subs(kind, source, time_col), versions]) + "\nSELECT 1"
+    reasons = _fold_reasons(kind, source, time_col, hourly_where)
+    return ",\n".join([*parts, *_fold_subs(kind, source, time_col), *reasons, versions]) + "\nSELECT 1"
 
 
 _SUBS = ", ".join(f"k.sub{i}" for i in range(1, 11))
 _TRAFFIC_COLS = f"""k.account_id, k.create_time, k.campaign_id, k.link_id, k.partner_id,
     coalesce(k.app_id, '') AS app_id, coalesce(k.country, '') AS country, k.device_type,
-    coalesce(k.os, '') AS os, ARRAY[{_SUBS}] AS subs"""
+    coalesce(k.os, '') AS os, ARRAY[{_SUBS}] AS subs, k.verdict, k.reasons"""
+# What the raw rows' SELECTs take from links.clicks / links.impressions.
+_RAW_COLS = (
+    "k.account_id, k.create_time, k.campaign_id, k.link_id, k.partner_id, k.app_id, k.country, k.device_type, k.os, "
+    + ", ".join(f"k.sub{i}" for i in range(1, 11))
+    + ", k.verdict, k.reasons"
+)
+# TRAFFIC_MEASURES of a click whose uniqueness (1 or 0, within its class) is k.u,
+# and of an impression; then RecordKind and n for the reasons fold. Verdict 3 is
+# invalid, 2 suspicious, anything else clean.
+_CLICK_MEASURES = """(k.verdict <> 3)::int AS clicks, k.u * (k.verdict <> 3)::int AS unique_clicks, 0 AS impressions,
+    (k.verdict = 2)::int AS suspicious_clicks, k.u * (k.verdict = 2)::int AS suspicious_unique,
+    0 AS suspicious_impressions, (k.verdict = 3)::int AS invalid_clicks, k.u * (k.verdict = 3)::int AS invalid_unique,
+    0 AS invalid_impressions, 1 AS rkind, 1 AS n"""
+_IMPRESSION_MEASURES = """0, 0, (k.verdict <> 3)::int, 0, 0, (k.verdict = 2)::int, 0, 0, (k.verdict = 3)::int, 2, 1"""
 
 # Clicks and impressions with create_time in [$1, $2). Unique: no earlier click
-# of the same IP + User-Agent on the campaign that UTC day (clicks_ip index).
+# of the same class (invalid or not), IP + User-Agent on the campaign that UTC
+# day (clicks_ip index). (OFFSET 0: u is worked out once per click, not once
+# per use.)
 TRAFFIC_RAW_ADD = f"""
-SELECT {_TRAFFIC_COLS}, 1 AS clicks,
-    (k.ip IS NULL OR NOT EXISTS (
+SELECT {_TRAFFIC_COLS}, {_CLICK_MEASURES}
+FROM (
+    SELECT {_RAW_COLS}, (k.ip IS NULL OR NOT EXISTS (
         SELECT 1 FROM links.clicks p
         WHERE p.account_id = k.account_id AND p.ip = k.ip
           AND p.create_time >= date_trunc('day', k.create_time, 'UTC') AND p.create_time <= k.create_time
           AND (p.create_time < k.create_time OR p.click_id < k.click_id)
           AND p.campaign_id = k.campaign_id AND p.user_agent IS NOT DISTINCT FROM k.user_agent
-    ))::int AS uniq, 0 AS impressions
-FROM links.clicks k WHERE k.create_time >= $1 AND k.create_time < $2
+          AND (p.verdict = 3) = (k.verdict = 3)
+    ))::int AS u
+    FROM links.clicks k WHERE k.create_time >= $1 AND k.create_time < $2
+    OFFSET 0
+) k
 UNION ALL
-SELECT {_TRAFFIC_COLS}, 0, 0, 1
+SELECT {_TRAFFIC_COLS}, {_IMPRESSION_MEASURES}
 FROM links.impressions k WHERE k.create_time >= $1 AND k.create_time < $2
 """
 
 # The same rows for a recount, over [$1, $2): uniqueness by a window over the
 # whole UTC days, so $1 must be a UTC midnight.
 TRAFFIC_RAW_RECOUNT = f"""
-SELECT {_TRAFFIC_COLS}, 1 AS clicks,
-    (k.ip IS NULL OR row_number() OVER (
-        PARTITION BY k.account_id, k.campaign_id, k.ip, k.user_agent, date_trunc('day', k.create_time, 'UTC')
+SELECT {_TRAFFIC_COLS}, {_CLICK_MEASURES}
+FROM (
+    SELECT {_RAW_COLS}, (k.ip IS NULL OR row_number() OVER (
+        PARTITION BY k.account_id, k.campaign_id, k.ip, k.user_agent, date_trunc('day', k.create_time, 'UTC'),
+                     k.verdict = 3
         ORDER BY k.create_time, k.click_id
-    ) = 1)::int AS uniq, 0 AS impressions
-FROM links.clicks k WHERE k.create_time >= $1 AND k.create_time < $2
+    ) = 1)::int AS u
+    FROM links.clicks k WHERE k.create_time >= $1 AND k.create_time < $2
+) k
 UNION ALL
-SELECT {_TRAFFIC_COLS}, 0, 0, 1
+SELECT {_TRAFFIC_COLS}, {_IMPRESSION_MEASURES}
 FROM links.impressions k WHERE k.create_time >= $1 AND k.create_time < $2
 """
 
@@ -443,14 +603,17 @@ FROM links.impressions k WHERE k.create_time >= $1 AND k.create_time < $2
 _TRAFFIC_FOLDS = _fold_all("traffic", "raw", "create_time", "r.create_time >= $3 AND r.create_time < $4")
 TRAFFIC_ADD_SQL = f"WITH raw AS MATERIALIZED ({TRAFFIC_RAW_ADD}),\n{_TRAFFIC_FOLDS}"
 TRAFFIC_RECOUNT_SQL = f"WITH raw AS MATERIALIZED ({TRAFFIC_RAW_RECOUNT}),\n{_TRAFFIC_FOLDS}"
-TRAFFIC_CLEAR_HOURS = tuple(
-    f"DELETE FROM analytics.report_traffic{c.suffix} WHERE hour >= $1 AND hour < $2" for c in CUBES if c.grain == "hour"
-)
-TRAFFIC_CLEAR_DAYS = tuple(
-    f"DELETE FROM analytics.report_traffic{c.suffix} WHERE day >= ($1::timestamptz AT TIME ZONE 'UTC')::date"
-    " AND day < ($2::timestamptz AT TIME ZONE 'UTC')::date"
-    for c in CUBES
-    if c.grain == "day"
+# (The reasons cubes hold the outcomes' kinds too: a traffic recount clears its own.)
+TRAFFIC_CLEAR_HOURS = (
+    *(f"DELETE FROM analytics.report_traffic{c.suffix} WHERE hour >= $1 AND hour < $2" for c in CUBES
+      if c.grain == "hour"),
+    f"DELETE FROM analytics.report_reasons WHERE hour >= $1 AND hour < $2 AND kind IN ({KIND_CLICK},"
+    f" {KIND_IMPRESSION})",
+)  # fmt: skip
+_DAY_RANGE = "day >= ($1::timestamptz AT TIME ZONE 'UTC')::date AND day < ($2::timestamptz AT TIME ZONE 'UTC')::date"
+TRAFFIC_CLEAR_DAYS = (
+    *(f"DELETE FROM analytics.report_traffic{c.suffix} WHERE {_DAY_RANGE}" for c in CUBES if c.grain == "day"),
+    f"DELETE FROM analytics.report_reasons_daily WHERE {_DAY_RANGE} AND kind IN ({KIND_CLICK}, {KIND_IMPRESSION})",
 )
 # A recount replaces a UTC day's traffic of every account: what was built from it is stale.
 BUMP_DAY_VERSIONS = """
@@ -496,8 +659,38 @@ async def _sources_exist(conn: asyncpg.Connection, *tables: str) -> bool:
 RECOUNT_TIMEOUT_S = 900.0
 
 
+# The hours of the touches whose verdict an operator overruled in [$1, $2).
+OVERRULED_SQL = """
+SELECT DISTINCT kind::text, date_trunc('hour', touch_time, 'UTC') AS hour
+FROM links.touch_overrules WHERE create_time >= $1 AND create_time < $2
+"""
+
+
+def overruled_ranges(
+    touches: Sequence[tuple[str, dt.datetime]], end: dt.datetime
+) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The ranges a traffic fold up to ``end`` recounts for overruled touches
+    (kind 'c' click or 'i' impression, the touch's UTC hour), merged: an
+    impression's hour; a click's hour to the end of its UTC day (its verdict
+    moves its class, and so the uniqueness of the later clicks of its IP +
+    User-Agent that day). Nothing past ``end``: the hours above are folded by
+    later passes, from the rows as they are then."""
+    ranges = sorted(
+        (hour, min(end, _day_ceil(hour + HOUR) if kind == "c" else hour + HOUR)) for kind, hour in touches if hour < end
+    )
+    merged: list[tuple[dt.datetime, dt.datetime]] = []
+    for lo, hi in ranges:
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
 class TrafficRollup:
-    """Clicks, unique clicks and impressions into every cube."""
+    """Clicks, unique clicks and impressions (by verdict) into every cube, their
+    reasons into the reasons cubes; an operator's overrule of a touch verdict
+    (links.touch_overrules, by its create_time) recounts the touch's hours."""
 
     name = "reports_traffic"
     sources = ("links.clicks", "links.impressions")
@@ -510,13 +703,22 @@ class TrafficRollup:
             return
         await conn.execute(TRAFFIC_ADD_SQL, start, end, start, end)
         await conn.execute(f"SELECT set_config('{_FOLDED_SETTING}', $1::timestamptz::text, true)", end)
+        # Overrules committed in [start, end) (the watermark's rules hold for them as
+        # for clicks): recount what they changed, in this transaction, under the
+        # rollup's lock (a recount beside a concurrent add could lose the add's rows).
+        if await _sources_exist(conn, "links.touch_overrules", "links.touch_overrules"):
+            touches = [(r["kind"], r["hour"]) for r in await conn.fetch(OVERRULED_SQL, start, end)]
+            for lo, hi in overruled_ranges(touches, end):
+                await self.recount(conn, lo, hi)
 
     async def recount(self, conn: asyncpg.Connection, start: dt.datetime, end: dt.datetime) -> None:
         """Replaces the hours [start, end) of the hourly cubes, and rebuilds the
         UTC days they touch in the daily cubes from the raw rows up to what is
         folded so far. Unique clicks of a later hour of the same UTC day can
         change with a late click: recount whole UTC days (the runner's passes
-        recount hours in order)."""
+        recount hours in order). ``end`` may fall inside an hour only where the
+        fold stands (an add's end in the same transaction): that hour is then
+        rebuilt from the rows before ``end``."""
         if not await _sources_exist(conn, *self.sources):
             return
         folded = await conn.fetchval(_FOLDED_TO, self.name)
@@ -536,36 +738,57 @@ class TrafficRollup:
             day = next_day
 
 
-# Installs created and conversions updated in [$1, $2) (by create_time /
-# update_time, the time the row last changed), compared with what report_facts
-# last folded of them: the changed ones add their new contribution and take
-# back the old one.
+def _by_verdict(measure: str, condition: str, value: str = "1") -> str:
+    """A delta's three parts of one OUTCOME_MEASURES measure: the clean +
+    suspicious count, the suspicious part, the invalid part (``condition`` says
+    whether the fact counts at all, ``value`` what it counts)."""
+    one = "sign" if value == "1" else f"sign * {value}"
+    parts = (("", "verdict <> 3"), ("suspicious_", "verdict = 2"), ("invalid_", "verdict = 3"))
+    return ",\n           ".join(
+        f"CASE WHEN {condition} AND {test} THEN {one} ELSE 0 END AS {prefix}{measure}" for prefix, test in parts
+    )
+
+
+# The facts' columns, in report_facts' order.
+_FACT_COLS = (
+    "account_id, kind, fact_id, hour, campaign_id, link_id, partner_id, app_id, country, device_type, os, subs,"
+    " goal_id, currency, status, payout, verdict, reasons"
+)
+# What a fact's contribution depends on (a change in any moves it).
+_FACT_STATE = "goal_id, currency, status, payout, hour, verdict, reasons, campaign_id, link_id, partner_id, app_id"
+
+# Installs and conversions updated in [$1, $2) (by update_time, the time the
+# row last changed: attribution bumps it on every change, an overrule too),
+# compared with what report_facts last folded of them: the changed ones add
+# their new contribution and take back the old one. Invalid ones are counted
+# in their own parts (and their reasons), never in the clean + suspicious ones.
 OUTCOMES_SQL = f"""
 WITH src AS (
     SELECT i.account_id, 'i'::"char" AS kind, i.install_id AS fact_id,
            date_trunc('hour', i.install_time, 'UTC') AS hour,
            i.campaign_id, coalesce(i.link_id, '') AS link_id, coalesce(i.partner_id, '') AS partner_id,
            i.app_id, i.click_id, i.touch_type, i.touch_time, '' AS goal_id, '' AS currency,
-           0::smallint AS status, 0::numeric(24, 6) AS payout
+           0::smallint AS status, 0::numeric(24, 6) AS payout, i.verdict, i.reasons
     FROM attribution.installs i
-    WHERE i.create_time >= $1 AND i.create_time < $2 AND i.campaign_id IS NOT NULL
+    WHERE i.update_time >= $1 AND i.update_time < $2 AND i.campaign_id IS NOT NULL
     UNION ALL
     SELECT c.account_id, 'c', c.conversion_id, date_trunc('hour', c.event_time, 'UTC'),
            c.campaign_id, coalesce(c.link_id, ''), coalesce(c.partner_id, ''), coalesce(c.app_id, ''),
            c.click_id, 0, c.touch_time,
            CASE WHEN c.goal_id <> '' THEN c.goal_id WHEN c.goal <> '' THEN c.goal ELSE '(none)' END,
-           coalesce(c.currency, ''), c.status, coalesce(c.payout, 0)
+           coalesce(c.currency, ''), c.status, coalesce(c.payout, 0), c.verdict, c.reasons
     FROM attribution.conversions c
     WHERE c.update_time >= $1 AND c.update_time < $2 AND c.campaign_id IS NOT NULL
 ),
 old AS MATERIALIZED (
-    SELECT f.* FROM analytics.report_facts f
+    SELECT {", ".join(f"f.{c.strip()}" for c in _FACT_COLS.split(","))} FROM analytics.report_facts f
     JOIN src s ON f.account_id = s.account_id AND f.kind = s.kind AND f.fact_id = s.fact_id
 ),
 changed AS MATERIALIZED (
     SELECT s.account_id, s.kind, s.fact_id, s.hour, s.campaign_id, s.link_id, s.partner_id, s.app_id,
            coalesce(t.country, '') AS country, coalesce(t.device_type, 0)::smallint AS device_type,
-           coalesce(t.os, '') AS os, coalesce(t.subs, '{{}}') AS subs, s.goal_id, s.currency, s.status, s.payout
+           coalesce(t.os, '') AS os, coalesce(t.subs, '{{}}') AS subs, s.goal_id, s.currency, s.status, s.payout,
+           s.verdict, s.reasons
     FROM src s
     LEFT JOIN old o ON o.account_id = s.account_id AND o.kind = s.kind AND o.fact_id = s.fact_id
     LEFT JOIN LATERAL (
@@ -581,20 +804,22 @@ changed AS MATERIALIZED (
         LIMIT 1
     ) t ON s.click_id IS NOT NULL AND s.touch_time IS NOT NULL
     WHERE o.fact_id IS NULL
-       OR (o.goal_id, o.currency, o.status, o.payout, o.hour)
-          IS DISTINCT FROM (s.goal_id, s.currency, s.status, s.payout, s.hour)
+       OR ({", ".join(f"o.{c.strip()}" for c in _FACT_STATE.split(","))})
+          IS DISTINCT FROM ({", ".join(f"s.{c.strip()}" for c in _FACT_STATE.split(","))})
 ),
 save AS (
-    INSERT INTO analytics.report_facts AS f SELECT * FROM changed
+    INSERT INTO analytics.report_facts AS f ({_FACT_COLS}) SELECT * FROM changed
     ON CONFLICT (account_id, kind, fact_id) DO UPDATE
-    SET hour = excluded.hour, goal_id = excluded.goal_id, currency = excluded.currency, status = excluded.status,
-        payout = excluded.payout
+    SET {", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _FACT_COLS.split(",")[3:])}
 ),
 delta AS MATERIALIZED (
-    SELECT account_id, hour, {", ".join(ALL_DIMS)}, goal_id, currency, subs,
-           sign * (kind = 'i')::int AS installs, sign * (kind = 'c' AND status <> 3)::int AS conversions,
-           sign * (kind = 'c' AND status = 2)::int AS approved,
-           CASE WHEN kind = 'c' AND status = 2 THEN sign * payout ELSE 0 END AS revenue
+    SELECT account_id, hour, {", ".join(ALL_DIMS)}, goal_id, currency, subs, verdict, reasons,
+           CASE kind WHEN 'i' THEN {KIND_INSTALL} ELSE {KIND_CONVERSION} END AS rkind,
+           sign * (kind = 'i' OR status <> 3)::int AS n,
+           {_by_verdict("installs", "kind = 'i'")},
+           {_by_verdict("conversions", "kind = 'c' AND status <> 3")},
+           {_by_verdict("approved", "kind = 'c' AND status = 2")},
+           {_by_verdict("revenue", "kind = 'c' AND status = 2", "payout")}
     FROM (
         SELECT 1 AS sign, * FROM changed
         UNION ALL
@@ -605,7 +830,7 @@ delta AS MATERIALIZED (
 """
 
 _OUTCOMES_FIRST = """
-SELECT least((SELECT min(create_time) FROM attribution.installs),
+SELECT least((SELECT min(update_time) FROM attribution.installs),
              (SELECT min(update_time) FROM attribution.conversions))
 """
 
@@ -640,51 +865,144 @@ class OutcomesRollup:
 
 # ----------------------------------------------------------------------------- the report query
 
-# Counts as int4 per cube row (a row never holds 2^31 events): sum(int4) is a
-# bigint, much cheaper than the numeric that sum(bigint) makes.
-_TRAFFIC_MEASURES = "clicks::int, unique_clicks::int, impressions::int, 0, 0, 0, 0::numeric"
-_OUTCOME_MEASURES = "0, 0, 0, installs::int, conversions::int, approved::int, revenue"
+
+@dataclasses.dataclass(frozen=True)
+class Verdicts:
+    """What a report counts: ``main`` the verdicts in its main columns (clicks,
+    installs, revenue ...), ``split`` those its suspicious and invalid parts
+    count. Without a filter: clean + suspicious, and all three; with one: its
+    verdicts in both."""
+
+    main: frozenset[int] = COUNTED
+    split: frozenset[int] = ALL_VERDICTS
+
+    @classmethod
+    def of(cls, verdicts: Collection[int] | None) -> Verdicts:
+        return cls(frozenset(verdicts), frozenset(verdicts)) if verdicts else cls()
+
+    @property
+    def filtered(self) -> bool:
+        return (self.main, self.split) != (COUNTED, ALL_VERDICTS)
+
+    @property
+    def paid(self) -> str:
+        """What cost is paid on: "main" (the main counts have no invalid rows),
+        "minus" (the main counts less their invalid part) or "none"."""
+        if INVALID not in self.main:
+            return "main"
+        return "none" if self.main == {INVALID} else "minus"
+
+    @property
+    def reasons(self) -> frozenset[int]:
+        """The verdicts whose reasons the top reasons count: the flagged ones, or the filter's."""
+        return self.main if self.filtered else frozenset({SUSPICIOUS, INVALID})
+
+
+def _verdict_sum(base: str, suspicious: str, invalid: str, verdicts: frozenset[int]) -> str:
+    """The SQL sum of a cube measure's parts for ``verdicts`` (the cube's ``base``
+    column counts clean + suspicious; clean is base - suspicious)."""
+    parts = []
+    if CLEAN in verdicts:
+        parts.append(base if SUSPICIOUS in verdicts else f"{base} - {suspicious}")
+    elif SUSPICIOUS in verdicts:
+        parts.append(suspicious)
+    if INVALID in verdicts:
+        parts.append(invalid)
+    return " + ".join(parts) or "0"
+
+
+# The union's measures: the main counts (for Verdicts.main), then the parts (s:
+# suspicious, i: invalid; for Verdicts.split), as int4 per cube row (a row never
+# holds 2^31 events: sum(int4) is a bigint, much cheaper than the numeric that
+# sum(bigint) makes). Traffic rows carry ``carrier`` too (a correction's day
+# without clicks); outcomes ``irev``, the invalid revenue, when cost needs it.
+TRAFFIC_UNION = ("clicks", "uniq", "imps", "sc", "ic", "si", "ii", "carrier")
+OUTCOME_UNION = ("installs", "convs", "approved", "revenue", "sn", "inn", "sv", "iv")
+_NUMERIC = frozenset({"revenue", "irev"})
+
+
+def _union_measures(kind: str, verdicts: Verdicts) -> tuple[str, ...]:
+    if kind == "traffic":
+        return TRAFFIC_UNION
+    return (*OUTCOME_UNION, "irev") if verdicts.paid == "minus" else OUTCOME_UNION
+
+
+def _cube_measures(kind: str, verdicts: Verdicts) -> list[str]:
+    """The union's measures (_union_measures) as SQL over a cube's columns."""
+    m, s = verdicts.main, verdicts.split
+
+    def part(verdict: int, column: str) -> str:
+        return f"{column}::int" if verdict in s else "0"
+
+    if kind == "traffic":
+        return [
+            f"({_verdict_sum('clicks', 'suspicious_clicks', 'invalid_clicks', m)})::int",
+            f"({_verdict_sum('unique_clicks', 'suspicious_unique', 'invalid_unique', m)})::int",
+            f"({_verdict_sum('impressions', 'suspicious_impressions', 'invalid_impressions', m)})::int",
+            part(SUSPICIOUS, "suspicious_clicks"), part(INVALID, "invalid_clicks"),
+            part(SUSPICIOUS, "suspicious_impressions"), part(INVALID, "invalid_impressions"), "0",
+        ]  # fmt: skip
+    out = [
+        f"({_verdict_sum('installs', 'suspicious_installs', 'invalid_installs', m)})::int",
+        f"({_verdict_sum('conversions', 'suspicious_conversions', 'invalid_conversions', m)})::int",
+        f"({_verdict_sum('approved', 'suspicious_approved', 'invalid_approved', m)})::int",
+        _verdict_sum("revenue", "suspicious_revenue", "invalid_revenue", m),
+        part(SUSPICIOUS, "suspicious_installs"), part(INVALID, "invalid_installs"),
+        part(SUSPICIOUS, "suspicious_conversions"), part(INVALID, "invalid_conversions"),
+    ]  # fmt: skip
+    if verdicts.paid == "minus":
+        out.append("invalid_revenue")
+    return out
+
+
 # Hourly rows: the range minus its whole UTC days [$7, $8) (all of it when $7 = $8);
 # daily rows: those days.
 _HOURS = "account_id = $1 AND hour >= $2 AND hour < $3 AND (hour < $7 OR hour >= $8)"
 _DAYS = "account_id = $1 AND day >= ($7 AT TIME ZONE 'UTC')::date AND day < ($8 AT TIME ZONE 'UTC')::date"
 
 
-def _cube_select(cube: Cube, kind: str, *, sub_no: int = 0, skip_days: str = "") -> str:
+def _cube_select(cube: Cube, kind: str, verdicts: Verdicts, *, sub_no: int = 0, skip_days: str = "") -> str:
     """One cube's rows in the union's columns (hour, campaign_id, link_id, partner_id,
-    app_id, country, device_type, os, sub, goal_id, currency, 7 measures, carrier);
+    app_id, country, device_type, os, sub, goal_id, currency, the measures);
     for the sub-id cube without the days in ``skip_days`` (a date[] parameter)."""
     when = "hour" if cube.grain == "hour" else "day::timestamp AT TIME ZONE 'UTC'"
     cols = [d if d in cube.dims else ("0::smallint" if d == "device_type" else "''") for d in ALL_DIMS]
     sub = "sub_value" if cube.subs else "''"
     money = "goal_id, currency" if kind == "outcomes" else "'', ''"
-    measures = _TRAFFIC_MEASURES if kind == "traffic" else _OUTCOME_MEASURES
     where = _HOURS if cube.grain == "hour" else _DAYS
     if cube.subs:
         where += f" AND sub_no = {sub_no}"
         if skip_days:
             where += f" AND NOT (day = ANY({skip_days}::date[]))"
     return (
-        f"SELECT {when}, {', '.join(cols)}, {sub}, {money}, {measures}, 0"
+        f"SELECT {when}, {', '.join(cols)}, {sub}, {money}, {', '.join(_cube_measures(kind, verdicts))}"
         f" FROM analytics.report_{kind}{cube.suffix} WHERE {where}"
     )
 
 
-def _union(cubes: Sequence[Cube], sub_no: int | None, kind: str, skip_days: str = "") -> str:
+def _union(cubes: Sequence[Cube], sub_no: int | None, kind: str, verdicts: Verdicts, skip_days: str = "") -> str:
     """The ``kind`` rollup rows of the range from ``cubes`` (hourly ones outside the
     whole days [$7, $8), daily ones inside), or for a sub-id from its cube alone
     (without the days in ``skip_days``: those are read from report_subs_derived)."""
     if sub_no is not None:
-        return _cube_select(SUBS, kind, sub_no=sub_no, skip_days=skip_days)
-    return "\nUNION ALL\n".join(_cube_select(c, kind) for c in cubes)
+        return _cube_select(SUBS, kind, verdicts, sub_no=sub_no, skip_days=skip_days)
+    return "\nUNION ALL\n".join(_cube_select(c, kind, verdicts) for c in cubes)
 
 
-_UNION_COLS = """(hour, campaign_id, link_id, partner_id, app_id, country, device_type, os, sub, goal_id, currency,
-            clicks, uniq, imps, installs, convs, approved, revenue, carrier)"""
+_UNION_DIMS = "hour, campaign_id, link_id, partner_id, app_id, country, device_type, os, sub, goal_id, currency"
+# The counts of a statement's records, after the dimensions: then come the goal
+# arrays (GOAL_ARRAYS), the cost currencies and the costs.
+COUNT_COLUMNS = (
+    "clicks", "uniq", "imps", "s_clicks", "i_clicks", "s_imps", "i_imps", "installs", "s_installs", "i_installs",
+    "convs", "s_convs", "i_convs", "approved",
+)  # fmt: skip
 
 
 def report_sql(
-    group_by: Sequence[str], filters: Mapping[str, Sequence[str]], cubes: Sequence[Cube]
+    group_by: Sequence[str],
+    filters: Mapping[str, Sequence[str]],
+    cubes: Sequence[Cube],
+    verdicts: Verdicts = Verdicts(),
 ) -> tuple[str, str, str, list[Any]]:
     """The report's statements over ``cubes`` (traffic, corrections, outcomes)
     and their parameters after $1..$8 (account, start, end, zone, first and last
@@ -692,15 +1010,16 @@ def report_sql(
     cubes); the filters' values follow, and last (not in the list returned) the
     ids of the campaigns with corrections in the range (CORRECTED_CAMPAIGNS_SQL)
     and the days a sub-id report reads from report_subs_derived (no others: '{}').
+    ``corrections`` is "" when nothing in the report can carry a correction.
 
-    Their rows (k, d0..dn, goal_id, currency, cost_cur, clicks, uniq, imps,
-    installs, convs, approved, revenue, cost), each statement one hash aggregate
-    (one grouping each is much cheaper than grouping sets, and separate
-    statements cheaper than their UNION ALL, and they can run at once): 't'
-    traffic counts and CPC / CPM cost per cost currency, or corrections (in
-    ``revenue``) per ``currency``; 'o' outcome counts, revenue and CPI / CPA /
-    RevShare cost per goal, revenue currency and cost currency. The caller adds
-    them up per row."""
+    Their rows (d0..dn, then COUNT_COLUMNS, GOAL_ARRAYS, cost currencies, costs),
+    each statement one hash aggregate (one grouping each is much cheaper than
+    grouping sets, and separate statements cheaper than their UNION ALL, and
+    they can run at once): traffic counts and CPC / CPM cost per cost currency;
+    corrections per currency; outcome counts, goals with revenue per revenue
+    currency and CPI / CPA / RevShare cost per cost currency. The caller adds
+    them up per row. Cost is paid on the main counts' clean and suspicious rows
+    only (Verdicts.paid)."""
     subs = [d for d in [*group_by, *filters] if d in SUB_DIMS]
     sub_no = int(subs[0][3:]) if subs else None
     params: list[Any] = []
@@ -724,27 +1043,27 @@ def report_sql(
         goal, currency) first: the tariff and correction joins then see one row
         where 24 hours of cube rows were many. (A daily cube's rows are few enough
         per day that adding them up first costs more than it saves: measured.)"""
+        measures = _union_measures(kind, verdicts)
         conds_here = [*conds, *([f"campaign_id = ANY({corrected}::text[])"] if only_corrected else [])]
         where_here = f"WHERE {' AND '.join(conds_here)}" if conds_here else ""
         cube_rows = f"""SELECT {dims}campaign_id AS _c, (hour AT TIME ZONE 'UTC')::date AS _day, goal_id, currency,
-               clicks, uniq, imps, installs, convs, approved, revenue, carrier
+               {", ".join(measures)}
         FROM (
-            {_union(cubes, sub_no, kind, derived_days)}{extra}
-        ) AS x {_UNION_COLS}
+            {_union(cubes, sub_no, kind, verdicts, derived_days)}{extra}
+        ) AS x ({_UNION_DIMS}, {", ".join(measures)})
         {where_here}"""
         if sub_no is not None or DAILY in cubes:
             return cube_rows
         key = f"{dsel}_c, _day, goal_id, currency"
-        return f"""SELECT {key}, sum(clicks)::int AS clicks, sum(uniq)::int AS uniq, sum(imps)::int AS imps,
-               sum(installs)::int AS installs, sum(convs)::int AS convs, sum(approved)::int AS approved,
-               sum(revenue) AS revenue, sum(carrier)::int AS carrier
+        sums = ", ".join(f"sum({m}){'' if m in _NUMERIC else '::int'} AS {m}" for m in measures)
+        return f"""SELECT {key}, {sums}
         FROM ({cube_rows}) AS c
         GROUP BY {key}"""
 
-    carriers = """
+    carriers = f"""
             UNION ALL
             SELECT k.day::timestamp AT TIME ZONE 'UTC', k.campaign_id, '', coalesce(cm.partner_id, ''),
-                   coalesce(cm.app_id, ''), '', 0::smallint, '', '', '', '', 0, 0, 0, 0, 0, 0, 0::numeric, 1
+                   coalesce(cm.app_id, ''), '', 0::smallint, '', '', '', '', {"0, " * (len(TRAFFIC_UNION) - 1)}1
             FROM carriers k LEFT JOIN links.campaigns cm ON cm.account_id = $1 AND cm.campaign_id = k.campaign_id"""
     # Each statement uses only some of $1..$8: an unused CTE gives them their types.
     args = f"""args AS (
@@ -763,6 +1082,16 @@ def report_sql(
         WHERE t.account_id = $1 AND t.effective_date <= $6::date
     ) AS t WHERE t_end > $5::date
 )"""
+    # What cost is paid on: the main counts less their invalid part (invalid rows cost nothing).
+    paid = verdicts.paid
+
+    def payable(main: str, invalid: str) -> str:
+        return main if paid == "main" else f"({main} - {invalid})"
+
+    def tariff_join(models: str) -> str:
+        on = "tp.campaign_id = v._c AND v._day >= tp.f AND v._day < tp.t_end"
+        return f"LEFT JOIN tp ON {on} AND tp.model IN ({models})"
+
     # One record per row and statement; money and goals in arrays (a row has a few
     # currencies and goals): fewer, wider records are much cheaper to read.
     money_arrays = """array_agg(cost_cur) FILTER (WHERE cost_cur IS NOT NULL AND cost <> 0),
@@ -772,19 +1101,28 @@ def report_sql(
         f"array_agg({c}) FILTER (WHERE {live_goal})" for c in ("goal_id", "currency", "convs", "approved", "revenue")
     )
     outer_group = f"GROUP BY {dsel.rstrip(', ')}" if group_by else ""
+    no_goals = "NULL::text[], NULL::text[], NULL::bigint[], NULL::bigint[], NULL::numeric[]"
+    traffic_counts = ("clicks", "uniq", "imps", "sc", "ic", "si", "ii")
+    if paid == "none":
+        cpc_join, cpc_cur, cpc_cost = "", "NULL::text", "NULL::numeric"
+    else:
+        cpc_join = tariff_join("1, 2")
+        cpc_cur = "tp.currency"
+        cpc_cost = (f"sum(CASE tp.model WHEN 1 THEN {payable('v.clicks', 'v.ic')} * tp.amount"
+                    f" WHEN 2 THEN {payable('v.imps', 'v.ii')} * tp.amount / 1000 END)")  # fmt: skip
     traffic = f"""
 WITH {args}
 {tp}
 -- Traffic: counts, and CPC / CPM cost in the tariff's currency.
-SELECT {dsel}sum(clicks)::bigint, sum(uniq)::bigint, sum(imps)::bigint, 0::bigint, 0::bigint, 0::bigint,
-       NULL::text[], NULL::text[], NULL::bigint[], NULL::bigint[], NULL::numeric[],
+SELECT {dsel}{", ".join(f"sum({c})::bigint" for c in traffic_counts)}, {", ".join(["0::bigint"] * 7)},
+       {no_goals},
        {money_arrays}
 FROM (
-    SELECT {vsel}tp.currency AS cost_cur, sum(v.clicks) AS clicks, sum(v.uniq) AS uniq, sum(v.imps) AS imps,
-           sum(CASE tp.model WHEN 1 THEN v.clicks * tp.amount WHEN 2 THEN v.imps * tp.amount / 1000 END) AS cost
+    SELECT {vsel}{cpc_cur} AS cost_cur, {", ".join(f"sum(v.{c}) AS {c}" for c in traffic_counts)},
+           {cpc_cost} AS cost
     FROM ({rows("traffic")}) v
-    LEFT JOIN tp ON tp.campaign_id = v._c AND v._day >= tp.f AND v._day < tp.t_end AND tp.model IN (1, 2)
-    GROUP BY {vsel}tp.currency
+    {cpc_join}
+    GROUP BY {vsel}cost_cur
 ) z
 {outer_group}
 """
@@ -804,7 +1142,7 @@ day_clicks AS MATERIALIZED (
       AND campaign_id IN (SELECT campaign_id FROM corr_day)
     GROUP BY 1, 2
 ),
--- Each campaign-day's corrections per currency, and its clicks.
+-- Each campaign-day's corrections per currency, and its (clean + suspicious) clicks.
 corr_rate AS MATERIALIZED (
     SELECT cd.campaign_id, cd.day, cd.currency, sum(cd.share) AS share, coalesce(min(dc.clicks), 0) AS day_clicks
     FROM corr_day cd LEFT JOIN day_clicks dc ON dc.campaign_id = cd.campaign_id AND dc.day = cd.day
@@ -816,46 +1154,94 @@ carriers AS (
       AND (day::timestamp AT TIME ZONE 'UTC') >= $2 AND (day::timestamp AT TIME ZONE 'UTC') < $3
       AND NOT (day = ANY({derived_days}::date[]))
 )
--- Corrections (in ``revenue``, per ``currency``): a campaign-day's share over its
--- rows by their clicks. Only the corrected campaign-days' rows join.
-SELECT {dsel}0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint,
-       NULL::text[], NULL::text[], NULL::bigint[], NULL::bigint[], NULL::numeric[],
+-- Corrections (per ``currency``): a campaign-day's share over its rows by their
+-- payable clicks (a day without any goes with the clean ones). Only the corrected
+-- campaign-days' rows join.
+SELECT {dsel}{", ".join(["0::bigint"] * len(COUNT_COLUMNS))},
+       {no_goals},
        {money_arrays}
 FROM (
     SELECT {vsel}cr.currency AS cost_cur,
-           sum(CASE WHEN cr.day_clicks > 0 THEN cr.share * v.clicks / cr.day_clicks ELSE cr.share * v.carrier END)
-               AS cost
-    FROM ({rows("traffic", carriers, only_corrected=True)}) v
+           sum(CASE WHEN cr.day_clicks > 0 THEN cr.share * {payable("v.clicks", "v.ic")} / cr.day_clicks
+                    ELSE cr.share * v.carrier END) AS cost
+    FROM ({rows("traffic", carriers if CLEAN in verdicts.main else "", only_corrected=True)}) v
     JOIN corr_rate cr ON cr.campaign_id = v._c AND cr.day = v._day
     GROUP BY {vsel}cr.currency
 ) z
 {outer_group}
 """
+    if paid == "none":
+        corrections = ""  # nothing in the report carries cost
+    outcome_counts = ("installs", "sn", "inn", "convs", "sv", "iv", "approved")
+    if paid == "none":
+        cpi_join, cpi_cur, cpi_cost = "", "NULL::text", "NULL::numeric"
+    else:
+        cpi_join = tariff_join("3, 4, 5")
+        cpi_cur = "CASE WHEN tp.model = 5 THEN nullif(v.currency, '') ELSE tp.currency END"
+        cpi_cost = f"""CASE tp.model WHEN 3 THEN {payable("v.installs", "v.inn")} * tp.amount
+                   WHEN 4 THEN CASE WHEN v.goal_id = tp.goal_id THEN {payable("v.convs", "v.iv")} * tp.amount END
+                   WHEN 5 THEN CASE WHEN v.currency <> '' THEN {payable("v.revenue", "v.irev")} * tp.percent / 100
+                               END END"""  # fmt: skip
     outcomes = f"""
 WITH {args}
 {tp}
 -- Outcomes: counts and revenue per goal and currency, and CPI / CPA / RevShare
 -- cost (in the tariff's currency, RevShare's in the revenue's).
-SELECT {dsel}0::bigint, 0::bigint, 0::bigint, sum(installs)::bigint, sum(convs)::bigint, sum(approved)::bigint,
+SELECT {dsel}{", ".join(["0::bigint"] * 7)}, {", ".join(f"sum({c})::bigint" for c in outcome_counts)},
        {goal_arrays},
        {money_arrays}
 FROM (
-    SELECT {dsel}goal_id, currency, cost_cur, sum(installs) AS installs, sum(convs) AS convs,
-           sum(approved) AS approved, sum(revenue) AS revenue, sum(cost) AS cost
+    SELECT {dsel}goal_id, currency, cost_cur, {", ".join(f"sum({c}) AS {c}" for c in outcome_counts)},
+           sum(revenue) AS revenue, sum(cost) AS cost
     FROM (
-        SELECT {vsel}v.goal_id, v.currency, v.installs, v.convs, v.approved, v.revenue,
-               CASE WHEN tp.model = 5 THEN nullif(v.currency, '') ELSE tp.currency END AS cost_cur,
-               CASE tp.model WHEN 3 THEN v.installs * tp.amount
-                             WHEN 4 THEN CASE WHEN v.goal_id = tp.goal_id THEN v.convs * tp.amount END
-                             WHEN 5 THEN CASE WHEN v.currency <> '' THEN v.revenue * tp.percent / 100 END END AS cost
+        SELECT {vsel}v.goal_id, v.currency, {", ".join(f"v.{c}" for c in outcome_counts)}, v.revenue,
+               {cpi_cur} AS cost_cur,
+               {cpi_cost} AS cost
         FROM ({rows("outcomes")}) v
-        LEFT JOIN tp ON tp.campaign_id = v._c AND v._day >= tp.f AND v._day < tp.t_end AND tp.model IN (3, 4, 5)
+        {cpi_join}
     ) y
     GROUP BY {dsel}goal_id, currency, cost_cur
 ) z
 {outer_group}
 """
     return traffic, corrections, outcomes, params
+
+
+def reasons_sql(
+    group_by: Sequence[str],
+    filters: Mapping[str, Sequence[str]],
+    verdicts: Verdicts,
+) -> tuple[str, list[Any]] | None:
+    """The statement of a report's reasons (d0..dn, kind, reason bit, count) from
+    the reasons cubes, hourly outside the whole UTC days [$5, $6) and daily in
+    them ($1 account, $2 start, $3 end, $4 zone), and its parameters after $6
+    (the verdicts, the filters' values); None for a report it cannot serve (a
+    dimension or filter besides campaign, partner, app, day and hour)."""
+    if not set(group_by) <= REASON_DIMS or not set(filters) <= REASON_DIMS - {"day", "hour"}:
+        return None
+    params: list[Any] = [sorted(verdicts.reasons)]
+    conds = []
+    for key, values in filters.items():
+        params.append(list(values))
+        conds.append(f" AND {_DIM_SQL[key]} = ANY(${6 + len(params)}::text[])")
+    dims = "".join(f"{_DIM_SQL[d]} AS d{i}, " for i, d in enumerate(group_by))
+    dsel = "".join(f"d{i}, " for i in range(len(group_by)))
+    sql = f"""
+WITH args AS (SELECT $1::text, $2::timestamptz, $3::timestamptz, $4::text, $5::timestamptz, $6::timestamptz)
+SELECT {dims}kind, reason, sum(n)::bigint
+FROM (
+    SELECT hour, campaign_id, partner_id, app_id, kind, verdict, reason, n FROM analytics.report_reasons
+    WHERE account_id = $1 AND hour >= $2 AND hour < $3 AND (hour < $5 OR hour >= $6)
+    UNION ALL
+    SELECT day::timestamp AT TIME ZONE 'UTC', campaign_id, partner_id, app_id, kind, verdict, reason, n
+    FROM analytics.report_reasons_daily
+    WHERE account_id = $1 AND day >= ($5 AT TIME ZONE 'UTC')::date AND day < ($6 AT TIME ZONE 'UTC')::date
+) AS x (hour, campaign_id, partner_id, app_id, kind, verdict, reason, n)
+WHERE verdict = ANY($7::smallint[]){"".join(conds)}
+GROUP BY {dsel}kind, reason
+HAVING sum(n) <> 0
+"""
+    return sql, params
 
 
 BREAKPOINTS_SQL = """
@@ -949,7 +1335,8 @@ def derived_sql(group_by: Sequence[str], filters: Mapping[str, Sequence[str]]) -
     ($1 account, $2 sub number, $3 days, $4 the sub-id filter's values if any),
     in the shape of report_sql's statements, and its arguments after $1 and $3
     (the sub number, the filter's values); None for a report it cannot serve
-    (any dimension or filter besides day and the one sub-id)."""
+    (any dimension or filter besides day and the one sub-id; the rows are
+    built without a verdicts filter, so callers do not ask with one)."""
     subs = [d for d in [*group_by, *filters] if d in SUB_DIMS]
     if not subs or any(d not in ("day", subs[0]) for d in group_by) or any(d != subs[0] for d in filters):
         return None
@@ -957,7 +1344,7 @@ def derived_sql(group_by: Sequence[str], filters: Mapping[str, Sequence[str]]) -
     where = "account_id = $1 AND sub_no = $2 AND day = ANY($3::date[])"
     if filters:
         where += " AND sub_value = ANY($4::text[])"
-    sql = f"""SELECT {dims}clicks, uniq, imps, installs, convs, approved, {", ".join(GOAL_ARRAYS)}, c_curs, costs
+    sql = f"""SELECT {dims}{", ".join(COUNT_COLUMNS)}, {", ".join(GOAL_ARRAYS)}, c_curs, costs
 FROM analytics.report_subs_derived WHERE {where}"""
     return sql, [int(subs[0][3:]), *([filters[subs[0]]] if filters else [])]
 
@@ -969,22 +1356,25 @@ WHERE account_id = $1 AND end_date >= $2 AND start_date <= $3
 """
 
 
+Statement = tuple[str, list[Any]]
+
+
 async def _run_split(
     db: asyncpg.Pool | asyncpg.Connection,
     conn: asyncpg.Connection,
-    first: list[str],
-    second: list[str],
-    args: list[Any],
-) -> list[asyncpg.Record]:
-    """The records of the statements ``first`` (on ``conn``, in its transaction)
-    and ``second``: on a second connection of the pool ``db`` at once, in the
-    same snapshot, if one is free; else after ``first`` on ``conn``."""
+    first: list[Statement],
+    second: list[Statement],
+) -> list[list[asyncpg.Record]]:
+    """The records of each statement (with its arguments) of ``first`` (on
+    ``conn``, in its transaction) and ``second``: on a second connection of the
+    pool ``db`` at once, in the same snapshot, if one is free; else after
+    ``first`` on ``conn``."""
 
-    async def run(c: asyncpg.Connection, statements: list[str]) -> list[asyncpg.Record]:
-        return [rec for sql in statements for rec in await c.fetch(sql, *args)]
+    async def run(c: asyncpg.Connection, statements: list[Statement]) -> list[list[asyncpg.Record]]:
+        return [await c.fetch(sql, *args) for sql, args in statements]
 
     other: asyncpg.Connection | None = None
-    if isinstance(db, asyncpg.Pool):
+    if isinstance(db, asyncpg.Pool) and first and second:
         with contextlib.suppress(asyncio.TimeoutError):
             other = await db.acquire(timeout=SECOND_CONNECTION_WAIT_S)
     if other is None:
@@ -1017,14 +1407,16 @@ async def _fetch_report(
     outcomes: str,
     args: list[Any],
     derived: tuple[str, list[Any]] | None = None,
-) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
-    """The report's rows and its breakpoints, read in one snapshot. ``derived``
-    (a sub-id report's derived_sql and its arguments after the account): the
-    days whose report_subs_derived rows are current come from there, the rest
-    from the cubes. From a pool with a connection to spare, traffic (then
-    corrections, if any) and outcomes run at once on two connections sharing an
-    exported snapshot (each statement is one backend's work: on several cores
-    the report takes as long as the longer side)."""
+    reasons: Statement | None = None,
+) -> tuple[list[asyncpg.Record], list[asyncpg.Record], list[asyncpg.Record]]:
+    """The report's records, its reasons' records and its breakpoints, read in one
+    snapshot. ``derived`` (a sub-id report's derived_sql and its arguments after
+    the account): the days whose report_subs_derived rows are current come from
+    there, the rest from the cubes. ``reasons``: reasons_sql with all its
+    arguments. From a pool with a connection to spare, traffic (then
+    corrections, if any) and outcomes (then reasons) run at once on two
+    connections sharing an exported snapshot (each statement is one backend's
+    work: on several cores the report takes as long as the longer side)."""
     account_id, start, end, first_day, last_day = args[0], args[1], args[2], args[4], args[5]
     async with contextlib.AsyncExitStack() as stack:
         conn = await stack.enter_async_context(_connection(db))
@@ -1038,13 +1430,22 @@ async def _fetch_report(
             days = await conn.fetchval(DERIVED_DAYS_SQL, account_id, first_day, last_day)
             if days:
                 records = await conn.fetch(derived[0], account_id, derived[1][0], days, *derived[1][1:])
-        corrected = await conn.fetchval(CORRECTED_CAMPAIGNS_SQL, account_id, first_day, last_day)
+        corrected = await conn.fetchval(CORRECTED_CAMPAIGNS_SQL, account_id, first_day, last_day) if corrections else []
         args = [*args, corrected, days]
-        first = [traffic, corrections] if corrected else [traffic]
-        if len(days) <= (last_day - first_day).days:  # some days from the cubes
-            records += await _run_split(db, conn, first, [outcomes], args)
+        first: list[Statement] = [(traffic, args), *([(corrections, args)] if corrected else [])]
+        second: list[Statement] = [(outcomes, args)]
+        if len(days) > (last_day - first_day).days:  # every day from report_subs_derived
+            first, second = [], []
+        if reasons is not None:
+            second.append(reasons)
+        got = await _run_split(db, conn, first, second)
+        if reasons is not None:
+            *got, reason_records = got
+        else:
+            reason_records = []
+        records += [rec for part in got for rec in part]
         bps = await conn.fetch(BREAKPOINTS_SQL, account_id, start, end)
-    return records, bps
+    return records, reason_records, bps
 
 
 def plan(
@@ -1070,33 +1471,46 @@ def plan(
 
 
 def _add_up(
-    records: Sequence[asyncpg.Record], group_by: Sequence[str]
+    records: Sequence[asyncpg.Record],
+    reason_records: Sequence[asyncpg.Record],
+    group_by: Sequence[str],
+    verdicts: Verdicts,
 ) -> tuple[dict[tuple[Any, ...], ReportRow], ReportRow]:
     """The report's rows (by their dimension values) and totals from the
-    statements' records (d0..d(n-1), clicks, uniq, imps, installs, convs,
-    approved, goal ids, goal currencies, goal conversions, goal approved, goal
-    revenue, cost currencies, costs; the arrays NULL or of one length each). A
-    hot loop: a report may have 30,000 records."""
+    statements' records (d0..d(n-1), COUNT_COLUMNS, goal ids, goal currencies,
+    goal conversions, goal approved, goal revenue, cost currencies, costs; the
+    arrays NULL or of one length each) and the reasons' (d0..d(n-1), kind,
+    reason bit, count). A hot loop: a report may have 30,000 records."""
     rows: dict[tuple[Any, ...], ReportRow] = {}
     n = len(group_by)
     zero = decimal.Decimal(0)
     get = rows.get
+    invalid_in_main = INVALID in verdicts.main
     for rec in records:
         key = rec[:n]
         row = get(key)
         if row is None:
-            row = rows[key] = ReportRow({d: _dim_text(d, v) for d, v in zip(group_by, key, strict=True)})
-        clicks, uniq, imps, installs, convs, approved, g_ids, g_curs, g_convs, g_approved, g_revenue, c_curs, costs = (
-            rec[n:]
-        )
-        if clicks or imps:
+            row = rows[key] = ReportRow(
+                {d: _dim_text(d, v) for d, v in zip(group_by, key, strict=True)}, invalid_in_main=invalid_in_main
+            )
+        (clicks, uniq, imps, s_clicks, i_clicks, s_imps, i_imps, installs, s_installs, i_installs, convs, s_convs,
+         i_convs, approved, g_ids, g_curs, g_convs, g_approved, g_revenue, c_curs, costs) = rec[n:]  # fmt: skip
+        if clicks or imps or i_clicks or i_imps:
             row.clicks += clicks
             row.unique_clicks += uniq
             row.impressions += imps
-        if installs:
+            row.suspicious_clicks += s_clicks
+            row.invalid_clicks += i_clicks
+            row.suspicious_impressions += s_imps
+            row.invalid_impressions += i_imps
+        if installs or i_installs:
             row.installs += installs
-        if convs or approved:
+            row.suspicious_installs += s_installs
+            row.invalid_installs += i_installs
+        if convs or approved or i_convs:
             row.conversions += convs
+            row.suspicious_conversions += s_convs
+            row.invalid_conversions += i_convs
             row.approved += approved
         money = row.money
         if g_ids:
@@ -1121,12 +1535,35 @@ def _add_up(
                 if m is None:
                     m = money[cur] = Money(cur)
                 m.cost += cost
-    totals = ReportRow({})
+    for rec in reason_records:
+        row = get(rec[:n])
+        if row is not None:
+            kind, bit, count = rec[n:]
+            row.reasons[(bit, kind)] = row.reasons.get((bit, kind), 0) + count
+    totals = ReportRow({}, invalid_in_main=invalid_in_main)
     for row in rows.values():
         row.drop_zero_money()
         totals.add(row)
     totals.drop_zero_money()
     return rows, totals
+
+
+def check_verdicts(v: Validator, field: str, verdicts: Sequence[int]) -> None:
+    """A verdicts filter names clean, suspicious or invalid (each any number of times)."""
+    for i, x in enumerate(verdicts):
+        if x not in ALL_VERDICTS:
+            v.add(f"{field}[{i}]", "is not a verdict: VERDICT_CLEAN, VERDICT_SUSPICIOUS or VERDICT_INVALID")
+
+
+def _reason_days(
+    group_by: Sequence[str], start: dt.datetime, end: dt.datetime, tz: zoneinfo.ZoneInfo
+) -> tuple[dt.datetime, dt.datetime]:
+    """The whole UTC days [from, to) a report reads from report_reasons_daily:
+    none when it is by hour or by the days of a zone that is not UTC."""
+    days_from, days_to = _day_ceil(start), _day_floor(end)
+    if "hour" in group_by or ("day" in group_by and not offsets_multiple(tz, start, end, 86400)):
+        return start, start
+    return (days_from, days_to) if days_to > days_from else (start, start)
 
 
 async def campaign_report(
@@ -1138,6 +1575,7 @@ async def campaign_report(
     filters: Mapping[str, Sequence[str]] | None = None,
     *,
     time_zone: str = "UTC",
+    verdicts: Collection[int] | None = None,
 ) -> Report:
     """The campaign report of one account over [start, end), read from the rollups.
 
@@ -1150,16 +1588,20 @@ async def campaign_report(
     beside campaign / partner / app / day, over whole UTC days (start floored
     and end ceiled to UTC midnight) and with time_zone UTC. ``time_zone`` (IANA)
     shapes the day / hour dimension values; its offset must be whole hours.
+    ``verdicts`` (libs.quality values): only the rows with these verdicts, all
+    of them in the main counts (see reports.proto); None or empty: clean +
+    suspicious in the main counts, the invalid ones beside.
 
     Returns a Report: ``rows`` (every row, ordered by the dimension values;
     rows with nothing in them left out), ``totals`` (their sum) and the
     attribution-settings ``breakpoints`` in the range. Counts are ints; money is
     Decimal per currency in ``row.money[currency]`` (revenue, cost, profit,
-    roi); ``row.cr`` is conversions per click. See the module docstring for
-    the definitions.
+    roi); ``row.cr`` is conversions per click; the verdict parts, invalid_rate
+    and top_reasons() beside. See the module docstring for the definitions.
 
-    Raises InvalidArgument (fields start, end, time_zone, group_by, filters.<dim>)
-    and ResourceExhausted (more than MAX_ROWS rows: group more coarsely).
+    Raises InvalidArgument (fields start, end, time_zone, group_by, filters.<dim>,
+    verdicts[i]) and ResourceExhausted (more than MAX_ROWS rows: group more
+    coarsely).
     """
     filters = {k: list(v) for k, v in (filters or {}).items()}
     group_by = list(group_by)
@@ -1172,17 +1614,26 @@ async def campaign_report(
         start, end = _day_floor(start), _day_ceil(end)
     tz = zone(v, "time_zone", time_zone)
     check_request(v, start, end, tz, group_by, filters)
+    check_verdicts(v, "verdicts", list(verdicts or ()))
     v.raise_if_any()
     assert tz is not None
+    counted = Verdicts.of(verdicts)
     # The whole UTC days come from the daily rollups, unless rows are by hour or
     # by days of a zone that is not UTC.
     days_from, days_to, cubes = plan(group_by, filters, start, end, tz)
-    traffic, corrections, outcomes, params = report_sql(group_by, filters, cubes)
+    traffic, corrections, outcomes, params = report_sql(group_by, filters, cubes, counted)
     first_day = start.date()
     last_day = (end - dt.timedelta(microseconds=1)).date()
     args = [account_id, start, end, tz.key, first_day, last_day, days_from, days_to, *params]
-    records, bps = await _fetch_report(db, traffic, corrections, outcomes, args, derived_sql(group_by, filters))
-    rows, totals = _add_up(records, group_by)
+    # Built sub-id rows are of the unfiltered report only.
+    derived = None if counted.filtered else derived_sql(group_by, filters)
+    reasons: Statement | None = None
+    by_reasons = reasons_sql(group_by, filters, counted)
+    if by_reasons is not None:
+        r_from, r_to = _reason_days(group_by, start, end, tz)
+        reasons = (by_reasons[0], [account_id, start, end, tz.key, r_from, r_to, *by_reasons[1]])
+    records, reason_records, bps = await _fetch_report(db, traffic, corrections, outcomes, args, derived, reasons)
+    rows, totals = _add_up(records, reason_records, group_by, counted)
     out = []
     for key in sorted(rows):
         row = rows[key]

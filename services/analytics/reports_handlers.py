@@ -31,7 +31,7 @@ DEFAULT_PAGE = 100
 MAX_PAGE = 10_000
 MIN_DATE = dt.date(2000, 1, 1)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-COUNT_METRICS = ("clicks", "unique_clicks", "impressions", "installs", "conversions", "approved")
+COUNT_METRICS = ("clicks", "unique_clicks", "impressions", "installs", "conversions", "approved", *r.VERDICT_COUNTS)
 MONEY_METRICS = ("revenue", "cost", "profit", "roi", "epc", "cpi")
 
 
@@ -70,6 +70,9 @@ def parse_order(v: Validator, order_by: str, group_by: list[str]) -> tuple[str, 
     return key, desc
 
 
+_VERDICT_PARTS = ("clean", "suspicious", "invalid")
+
+
 def _set_money(target: money_pb2.Money, amount: decimal.Decimal, currency: str) -> None:
     target.amount = format_money(r.round_money(amount)) if amount else "0"
     target.currency_code = currency
@@ -82,6 +85,12 @@ def fill_row(out: pb.ReportRow, row: r.ReportRow) -> None:
     out.clicks, out.unique_clicks, out.impressions = row.clicks, row.unique_clicks, row.impressions
     out.installs, out.conversions, out.approved_conversions = row.installs, row.conversions, row.approved
     out.cr = row.cr
+    for noun in ("click", "impression", "install", "conversion"):
+        split = getattr(out, f"{noun}_verdicts")
+        split.clean, split.suspicious, split.invalid = (getattr(row, f"{v}_{noun}s") for v in _VERDICT_PARTS)
+    out.invalid_rate = row.invalid_rate or 0.0
+    for code, kind, count in row.top_reasons():
+        out.top_reasons.add(reason=code, kind=kind, count=count)
     for g in row.goals.values():
         goal = out.goals.add(goal_id=g.goal_id, conversions=g.conversions, approved=g.approved)
         for cur, amount in sorted(g.revenue.items()):
@@ -105,6 +114,8 @@ def _sort_key(row: r.ReportRow, key: str, currency: str) -> Any:
         return getattr(row, key)
     if key == "cr":
         return row.cr
+    if key == "invalid_rate":
+        return row.invalid_rate or 0.0
     m = row.money.get(currency)
     if m is None:
         return decimal.Decimal("-Infinity")
@@ -147,6 +158,8 @@ class ReportService(pb_grpc.ReportServiceServicer):
                 continue
             filters.setdefault(dim, []).extend(f.values)
         order_key, desc = parse_order(v, request.order_by, group_by)
+        verdicts = list(request.verdicts)
+        r.check_verdicts(v, "verdicts", verdicts)
         size = page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE)
         if first and last and last < first:
             v.add("end_date", f"{last} is before start_date {first}: swap them")
@@ -166,7 +179,7 @@ class ReportService(pb_grpc.ReportServiceServicer):
         offset = int(cursor["offset"]) if cursor else 0
         report = await r.campaign_report(
             self._pool, account_id, local_midnight(first, tz), local_midnight(last + dt.timedelta(days=1), tz),
-            group_by, filters, time_zone=tz.key,
+            group_by, filters, time_zone=tz.key, verdicts=verdicts,
         )  # fmt: skip
         rows = report.rows
         if order_key:

@@ -44,10 +44,11 @@ SUB_IDS = tuple(f"sub{i}" for i in range(1, 11))
 SUB_ALIASES = {"subid": "sub1", "sub_id": "sub1", "source": "sub2", "creative": "sub3"}
 METRICS = (
     "clicks", "unique_clicks", "impressions", "installs", "conversions", "cr", "revenue", "cost",
-    "profit", "roi", "epc", "cpi",
+    "profit", "roi", "epc", "cpi", "invalid_rate",
 )  # fmt: skip
-# Compared in percent (the report's ratio x 100): roi < -50 is ROI below -50 %.
-PERCENT_METRICS = frozenset({"cr", "roi"})
+# Compared in percent (the report's ratio x 100): roi < -50 is ROI below -50 %,
+# invalid_rate > 30 is more than 30 % of the touches invalid.
+PERCENT_METRICS = frozenset({"cr", "roi", "invalid_rate"})
 MONEY_METRICS = frozenset({"revenue", "cost", "profit", "epc", "cpi"})
 COMPARISONS: dict[int, tuple[str, Callable[[Any, Any], bool]]] = {
     pb.COMPARISON_LESS: ("<", operator.lt),
@@ -67,6 +68,8 @@ MAX_VALUE = D("1e15")
 # Groups acted on per run; more matches are counted (groups_matched) but wait for the next run.
 MAX_ACTIONS_PER_RUN = 1000
 LOCK_TIMEOUT = "30s"
+# links.v1.FlagSubIdsRequest takes at most this many.
+MAX_FLAGS_PER_CALL = 1000
 CENT = D("0.01")
 
 
@@ -312,7 +315,7 @@ def check_consistency(v: Validator, values: dict[str, Any]) -> None:
 @dataclasses.dataclass(frozen=True, slots=True)
 class Group:
     """One report row a rule checks: its campaign (and sub-id value) and metrics
-    (cr and roi in percent; None where a ratio has no denominator)."""
+    (cr, roi and invalid_rate in percent; None where a ratio has no denominator)."""
 
     campaign_id: str
     sub_id_value: str
@@ -355,10 +358,12 @@ async def report_groups(
 
 
 def row_metrics(row: reports.ReportRow, currency: str) -> dict[str, decimal.Decimal | None]:
-    """A report row's metrics as rules compare them: counts; cr and roi in
-    percent; money in ``currency``; None where a ratio has no denominator."""
+    """A report row's metrics as rules compare them: counts; cr, roi and
+    invalid_rate in percent; money in ``currency``; None where a ratio has no
+    denominator."""
     money = row.money.get(currency) or reports.Money(currency)
     roi = money.roi
+    invalid = row.invalid_rate
     return {
         "clicks": D(row.clicks),
         "unique_clicks": D(row.unique_clicks),
@@ -372,6 +377,8 @@ def row_metrics(row: reports.ReportRow, currency: str) -> dict[str, decimal.Deci
         "roi": (D(repr(roi)) * 100).quantize(D("0.0001")) if roi is not None else None,
         "epc": reports.round_money(row.epc(currency)) if row.clicks else None,
         "cpi": reports.round_money(row.cpi(currency)) if row.installs else None,
+        # Invalid touches / all touches (clicks and impressions of every verdict).
+        "invalid_rate": (D(repr(invalid)) * 100).quantize(D("0.0001")) if invalid is not None else None,
     }
 
 
@@ -385,8 +392,8 @@ class ActionResult:
 
 
 class LinksActions:
-    """The links service calls rules make, with the internal token acting for
-    the rule's account (``x-account-id``)."""
+    """The links service calls rules (and the sub-id flood finder) make, with the
+    internal token acting for the rule's account (``x-account-id``)."""
 
     def __init__(self, settings: Settings) -> None:
         self._channel = make_channel(settings.links_addr, token=settings.internal_token)
@@ -451,6 +458,17 @@ class LinksActions:
             metadata=self._md(account_id),
         )  # fmt: skip
         return resp.created
+
+    async def flag_sub_ids(self, account_id: str, flags: Sequence[lpb.FlaggedSubId]) -> int:
+        """Flags sub-id values as flooding (links gives their clicks
+        ``flood_sub_id`` until each flag's expire_time); returns how many."""
+        done = 0
+        for i in range(0, len(flags), MAX_FLAGS_PER_CALL):
+            resp = await self._stub.FlagSubIds(
+                lpb.FlagSubIdsRequest(sub_ids=flags[i : i + MAX_FLAGS_PER_CALL]), metadata=self._md(account_id)
+            )
+            done += resp.flagged
+        return done
 
 
 def _status(value: int) -> str:

@@ -18,7 +18,7 @@ from libs.api import decode_page_token, encode_page_token, page_size, to_timesta
 from libs.errors import NotFound, Unavailable, Validator
 from libs.grpc_server import ServiceContext
 from libs.ids import new_resource_id
-from services.analytics import rules
+from services.analytics import floods, rules
 from services.analytics.rollup import Rollup, RollupRunner
 
 ROLLUPS: list[Rollup] = []
@@ -212,6 +212,10 @@ def register(server: grpc.aio.Server, ctx: ServiceContext, runner: RollupRunner)
     scheduler = rules.RuleScheduler(ctx.pool, rule_runner, ctx.settings.rules_interval_s)
     ctx.spawn(scheduler.run(), "analytics-rules")
     ctx.on_stop.append(scheduler.stop)
+    # The sub-id flood finder acts through the links service too: the same client.
+    finder = floods.FloodFinder(ctx.pool, links, ctx.settings)
+    ctx.spawn(finder.run(), "analytics-floods")
+    ctx.on_stop.append(finder.stop)
     ctx.on_stop.append(links.close)
     pb_grpc.add_RuleServiceServicer_to_server(
         RuleService(ctx.pool, links, rule_runner, ctx.settings.rules_interval_s), server

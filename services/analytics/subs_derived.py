@@ -67,13 +67,13 @@ def _build_sql(sub_no: int) -> str:
     statements = (("t", traffic), ("c", corrections), ("o", outcomes))
     parts = "\n    UNION ALL\n".join(f"SELECT * FROM ({sql}) AS {p}" for p, sql in statements)
     goals = ", ".join(f"array_agg({c} ORDER BY gid, gcur)" for c in ("gid", "gcur", "gc", "ga", "gr"))
+    counts = ", ".join(r.COUNT_COLUMNS)
     return f"""
-WITH u (d0, d1, clicks, uniq, imps, installs, convs, approved, {", ".join(r.GOAL_ARRAYS)}, c_curs, costs) AS (
+WITH u (d0, d1, {counts}, {", ".join(r.GOAL_ARRAYS)}, c_curs, costs) AS (
     {parts}
 ),
 counts AS (
-    SELECT d0, d1, sum(clicks) AS clicks, sum(uniq) AS uniq, sum(imps) AS imps, sum(installs) AS installs,
-           sum(convs) AS convs, sum(approved) AS approved
+    SELECT d0, d1, {", ".join(f"sum({c}) AS {c}" for c in r.COUNT_COLUMNS)}
     FROM u GROUP BY d0, d1
 ),
 goals (d0, d1, {", ".join(r.GOAL_ARRAYS)}) AS (
@@ -94,9 +94,9 @@ costs (d0, d1, c_curs, costs) AS (
     ) y
     GROUP BY d0, d1
 )
-INSERT INTO analytics.report_subs_derived (account_id, sub_no, day, sub_value, clicks, uniq, imps, installs, convs,
-    approved, {", ".join(r.GOAL_ARRAYS)}, c_curs, costs)
-SELECT $1, {sub_no}, d0, d1, clicks, uniq, imps, installs, convs, approved,
+INSERT INTO analytics.report_subs_derived (account_id, sub_no, day, sub_value, {counts},
+    {", ".join(r.GOAL_ARRAYS)}, c_curs, costs)
+SELECT $1, {sub_no}, d0, d1, {counts},
        {", ".join(f"goals.{c}" for c in r.GOAL_ARRAYS)}, costs.c_curs, costs.costs
 FROM counts LEFT JOIN goals USING (d0, d1) LEFT JOIN costs USING (d0, d1)
 """

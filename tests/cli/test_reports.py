@@ -8,7 +8,7 @@ import io
 
 from services.analytics.rollup import RollupRunner
 from tests.cli.conftest import Cli
-from tests.services.analytics.report_support import TODAY, runner
+from tests.services.analytics.report_support import TODAY, checks_off, runner
 from tests.services.attribution.engine_support import make_app, make_campaign, touch
 
 
@@ -16,6 +16,7 @@ async def test_report_campaigns_json_csv_table_and_errors(
     cli: Cli, cli_env, settings, analytics_server, links_stub, internal_links_stub
 ) -> None:
     cli_env.setenv("CLICKTRAIL_ANALYTICS_ADDR", analytics_server.addr)
+    await checks_off(links_stub, "duplicate")  # three clicks of one IP + User-Agent: two not unique, all clean
     app_id = await make_app(links_stub)
     spring = await make_campaign(links_stub, app_id, "Spring")
     autumn = await make_campaign(links_stub, app_id, "Autumn")

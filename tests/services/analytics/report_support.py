@@ -10,7 +10,11 @@ from typing import Any
 
 import asyncpg
 from clicktrail.analytics.v1 import reports_pb2 as rpb
+from clicktrail.attribution.v1 import config_pb2 as cpb
+from clicktrail.attribution.v1 import config_pb2_grpc
+from clicktrail.links.v1 import links_pb2 as lpb
 
+from libs import quality
 from libs.config import Settings
 from libs.ids import new_id
 from services.analytics import reports_handlers
@@ -37,6 +41,28 @@ async def report(stub: Any, start: dt.date, end: dt.date | None = None, *, group
     return await stub.RunCampaignReport(req)  # type: ignore[no-any-return]
 
 
+async def checks_off(links_stub: Any, *codes: str) -> None:
+    """Turns click-time checks off for the account (the links service's own
+    replica applies it at once): for worlds whose clicks repeat one IP +
+    User-Agent within seconds on purpose, which the duplicate check would call
+    invalid."""
+    await links_stub.UpdateQualitySettings(
+        lpb.UpdateQualitySettingsRequest(settings=lpb.QualitySettings(checks=dict.fromkeys(codes, False)))
+    )
+
+
+async def attribution_checks_off(attribution_stub: Any, *codes: str) -> None:
+    """Turns install / conversion checks off for the account: for worlds that
+    send an install right after its click (click_injection) and a conversion
+    right after it (too_soon_after_install) on purpose."""
+    stub = config_pb2_grpc.AttributionQualityServiceStub(attribution_stub.channel)
+    await stub.UpdateAttributionQualitySettings(
+        cpb.UpdateAttributionQualitySettingsRequest(
+            settings=cpb.AttributionQualitySettings(checks=dict.fromkeys(codes, False))
+        )
+    )
+
+
 def money(row: rpb.ReportRow, field: str) -> dict[str, Decimal]:
     """{currency: amount} of one money field of a row (zeros left out)."""
     out = {m.currency_code: Decimal(getattr(m, field).amount) for m in row.money}
@@ -49,13 +75,14 @@ def by(resp: rpb.RunCampaignReportResponse, dim: str) -> dict[str, rpb.ReportRow
 
 CLICK_COLUMNS = (
     "account_id", "click_id", "create_time", "link_id", "campaign_id", "partner_id", "app_id", "ip", "country",
-    "device_type", "os", "user_agent", "sub1", "sub2",
+    "device_type", "os", "user_agent", "sub1", "sub2", "verdict", "reasons",
 )  # fmt: skip
 
 
 async def insert_clicks(conn: asyncpg.Connection, rows: list[dict[str, Any]]) -> list[str]:
     """Clicks written straight into links.clicks, as its group commit writes them
-    (a click id whose leading bits are its create_time); returns their ids."""
+    (a click id whose leading bits are its create_time); returns their ids.
+    ``reasons`` (codes) give the verdict unless ``verdict`` is given."""
     ids = []
     records = []
     for r in rows:
@@ -65,7 +92,9 @@ async def insert_clicks(conn: asyncpg.Connection, rows: list[dict[str, Any]]) ->
         records.append(
             (r["account_id"], cid, t, r.get("link_id", "lnk"), r["campaign_id"], r.get("partner_id", "prt"),
              r.get("app_id"), r.get("ip", "10.0.0.1"), r.get("country"), r.get("device_type", 2), r.get("os"),
-             r.get("user_agent", "UA"), r.get("sub1"), r.get("sub2"))
+             r.get("user_agent", "UA"), r.get("sub1"), r.get("sub2"),
+             r.get("verdict", quality.verdict_of(quality.mask_of(r.get("reasons", ())))),
+             quality.mask_of(r.get("reasons", ())))
         )  # fmt: skip
     await conn.copy_records_to_table("clicks", schema_name="links", columns=CLICK_COLUMNS, records=records)
     return ids

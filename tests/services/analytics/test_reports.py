@@ -20,7 +20,15 @@ from clicktrail.type.v1 import money_pb2
 from google.protobuf import duration_pb2
 
 from tests.conftest import ADMIN_TOKEN
-from tests.services.analytics.report_support import TODAY, by, money, report, runner
+from tests.services.analytics.report_support import (
+    TODAY,
+    attribution_checks_off,
+    by,
+    checks_off,
+    money,
+    report,
+    runner,
+)
 from tests.services.attribution.engine_support import drained, event, make_app, make_campaign, send, touch
 
 UA2 = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
@@ -39,7 +47,12 @@ async def tariff(stubs, campaign_id: str, model: int, *, amount: str = "", perce
 async def world(attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, internal_links_stub,
                 analytics_server, account, channels, settings):  # fmt: skip
     """Two campaigns of one app with clicks, an install, postback conversions,
-    tariffs and a correction; the rollups folded in."""
+    tariffs and a correction; the rollups folded in. Everything in it is clean:
+    its clicks repeat one IP + User-Agent (unique clicks) and its install and
+    conversions come at once, so the duplicate, click-injection and too-soon
+    checks are off."""
+    await checks_off(links_stub, "duplicate")
+    await attribution_checks_off(attribution_stub, "click_injection", "too_soon_after_install")
     app_id = await make_app(links_stub)
     purchase = (await attribution_stub.goals.CreateGoal(cpb.CreateGoalRequest(
         goal=cpb.Goal(name="purchase", kind=cpb.GOAL_KIND_PURCHASE, event="purchase")))).goal  # fmt: skip

@@ -9,7 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+from clicktrail.links.v1 import links_pb2 as lpb
 
+from libs import quality
+from services.analytics.reports import OUTCOME_MEASURES, TRAFFIC_MEASURES
 from services.analytics.rollup import HOUR, floor_hour
 from tests.services.analytics.report_support import insert_clicks, runner
 from tests.services.analytics.test_reports import world  # noqa: F401  (the fixture)
@@ -17,19 +20,25 @@ from tests.services.attribution.engine_support import ANDROID_UA
 
 Key = tuple[Any, ...]
 
-_TRAFFIC = "clicks, unique_clicks, impressions"
-_OUTCOMES = "goal_id, currency, installs, conversions, approved, revenue"
+_TRAFFIC = ", ".join(TRAFFIC_MEASURES)
+_OUTCOMES = "goal_id, currency, " + ", ".join(OUTCOME_MEASURES)
 _LINKS = "campaign_id, link_id, partner_id, app_id"
 _FULL = "campaign_id, link_id, partner_id, app_id, country, device_type, os"
 _DAILY = "campaign_id, partner_id, app_id, country, device_type, os"
 _SUBS = "sub_no, campaign_id, partner_id, app_id, sub_value"
+_REASONS = "campaign_id, partner_id, app_id, kind, verdict, reason, n"
 TABLES = {
     f"{kind}{suffix}": f"SELECT account_id, {time}, {dims}, {measures} FROM analytics.report_{kind}{suffix}"
     for kind, measures in (("traffic", _TRAFFIC), ("outcomes", _OUTCOMES))
     for suffix, time, dims in (("_links", "hour", _LINKS), ("", "hour", _FULL), ("_daily", "day", _DAILY),
                                ("_subs", "day", _SUBS))
 }  # fmt: skip
-MEASURES = {name: 3 if name.startswith("traffic") else 4 for name in TABLES}
+TABLES["reasons"] = f"SELECT account_id, hour, {_REASONS} FROM analytics.report_reasons"
+TABLES["reasons_daily"] = f"SELECT account_id, day, {_REASONS} FROM analytics.report_reasons_daily"
+MEASURES = {
+    name: 1 if name.startswith("reasons") else len(TRAFFIC_MEASURES if name.startswith("traffic") else OUTCOME_MEASURES)
+    for name in TABLES
+}
 
 
 def nonzero(name: str, rows: list[Key]) -> set[Key]:
@@ -51,6 +60,18 @@ def _add(acc: dict[Key, list[Any]], key: Key, values: list[Any]) -> None:
         cur[i] += v
 
 
+def parts(verdict: int, *values: Any) -> list[Any]:
+    """Measure values in the cubes' order (TRAFFIC_MEASURES, OUTCOME_MEASURES):
+    ``values`` as clean + suspicious, then as the suspicious part, then as the
+    invalid part, by the row's verdict."""
+    zero = [v * 0 for v in values]
+    return [
+        *(values if verdict != 3 else zero),
+        *(values if verdict == 2 else zero),
+        *(values if verdict == 3 else zero),
+    ]
+
+
 async def recount_from_raw(conn: asyncpg.Connection) -> dict[str, set[Key]]:
     """What each rollup should hold, by the definitions, from the raw rows."""
     subs = ", ".join(f"sub{i}" for i in range(1, 11))
@@ -58,16 +79,26 @@ async def recount_from_raw(conn: asyncpg.Connection) -> dict[str, set[Key]]:
     imps = await conn.fetch(f"SELECT *, ARRAY[{subs}] AS subs FROM links.impressions")
     acc: dict[str, dict[Key, list[Any]]] = {name: {} for name in TABLES}
     seen: set[Key] = set()
+
+    def reasons(r: Any, hour: dt.datetime, kind: int) -> None:
+        for code in quality.codes_of(r["reasons"]):
+            rest = (r["campaign_id"], r["partner_id"] or "", r["app_id"] or "", kind, r["verdict"],
+                    quality.BY_CODE[code].bit)  # fmt: skip
+            _add(acc["reasons"], (r["account_id"], hour, *rest), [1])
+            _add(acc["reasons_daily"], (r["account_id"], hour.date(), *rest), [1])
+
     for kind, rows in (("c", clicks), ("i", imps)):
         for r in rows:
             uniq = 0
             if kind == "c":
+                # Unique within its class: invalid, or not.
                 day = r["create_time"].astimezone(dt.UTC).date()
-                fp = (r["account_id"], r["campaign_id"], r["ip"], r["user_agent"], day)
+                fp = (r["account_id"], r["campaign_id"], r["ip"], r["user_agent"], day, r["verdict"] == 3)
                 uniq = 1 if r["ip"] is None or fp not in seen else 0
                 seen.add(fp)
-            values = [1, uniq, 0] if kind == "c" else [0, 0, 1]
+            values = parts(r["verdict"], *((1, uniq, 0) if kind == "c" else (0, 0, 1)))
             hour = hour_of(r["create_time"])
+            reasons(r, hour, 1 if kind == "c" else 2)
             dims = (r["campaign_id"], r["link_id"], r["partner_id"], r["app_id"] or "", r["country"] or "",
                     r["device_type"], r["os"] or "")  # fmt: skip
             _add(acc["traffic"], (r["account_id"], hour, *dims), values)
@@ -79,12 +110,16 @@ async def recount_from_raw(conn: asyncpg.Connection) -> dict[str, set[Key]]:
     touches.update({(r["account_id"], r["impression_id"], r["create_time"]): r for r in imps})
     facts = []
     for r in await conn.fetch("SELECT * FROM attribution.installs WHERE campaign_id IS NOT NULL"):
-        facts.append((r, hour_of(r["install_time"]), "", "", [1, 0, 0, Decimal(0)]))
+        facts.append((r, hour_of(r["install_time"]), "", "", parts(r["verdict"], 1, 0, 0, Decimal(0))))
+        reasons(r, hour_of(r["install_time"]), 3)
     for r in await conn.fetch("SELECT * FROM attribution.conversions WHERE campaign_id IS NOT NULL"):
         goal = r["goal_id"] or r["goal"] or "(none)"
         approved = r["status"] == 2
-        values = [0, int(r["status"] != 3), int(approved), (r["payout"] or Decimal(0)) if approved else Decimal(0)]
+        values = parts(r["verdict"], 0, int(r["status"] != 3), int(approved),
+                       (r["payout"] or Decimal(0)) if approved else Decimal(0))  # fmt: skip
         facts.append((r, hour_of(r["event_time"]), goal, r["currency"] or "", values))
+        if r["status"] != 3:
+            reasons(r, hour_of(r["event_time"]), 4)
     for r, hour, goal, currency, values in facts:
         t = touches.get((r["account_id"], r["click_id"], r["touch_time"]))
         dims = (r["campaign_id"], r["link_id"] or "", r["partner_id"] or "", r["app_id"] or "",
@@ -175,5 +210,63 @@ async def test_unique_clicks_by_add_and_by_recount(settings, account):
                 (start + HOUR, 4, 2),
             ]
             assert await rollup_contents(conn) == await recount_from_raw(conn)
+    finally:
+        await pool.close()
+
+
+async def test_verdicts_unique_clicks_and_an_overrule(settings, account, links_stub):
+    """Clicks by verdict, added and recounted alike: an invalid click never makes
+    a later clean one of its IP + User-Agent non-unique (invalid ones are unique
+    among themselves); an operator's overrule (links OverruleTouchVerdict) is
+    folded by the runner's next pass, recounting the rest of the touch's day."""
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        run = runner(pool, settings)
+        start = dt.datetime.combine(dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1), dt.time(10), dt.UTC)
+        base = {"account_id": account.account_id, "campaign_id": "cmp_x", "ip": "1.1.1.1", "user_agent": "A"}
+        rows = [
+            {**base, "create_time": start + dt.timedelta(seconds=s), "reasons": reasons, "sub1": sub1}
+            for s, reasons, sub1 in [
+                (10, ["duplicate"], "s1"), (60, [], "s1"), (120, ["duplicate", "flood_ip"], "s2"),
+                (180, ["prefetch"], "s2"), (4000, ["bot_user_agent"], "s1"),
+            ]
+        ]  # fmt: skip
+        per_hour = """
+            SELECT hour, sum(clicks)::int, sum(unique_clicks)::int, sum(suspicious_clicks)::int,
+                   sum(invalid_clicks)::int, sum(invalid_unique)::int
+            FROM analytics.report_traffic WHERE account_id = $1 GROUP BY hour ORDER BY hour"""
+        async with pool.acquire() as conn:
+            ids = await insert_clicks(conn, rows)
+            await run.run_once()
+            assert await rollup_contents(conn) == await recount_from_raw(conn)  # the add path
+            # 10:00: clean + suspicious 2 (the clean one unique), invalid 2 (the first unique);
+            # 11:06: the bot, the first invalid of its IP + User-Agent since 10:00 is not.
+            hours = [tuple(r) for r in await conn.fetch(per_hour, account.account_id)]
+            assert hours == [(start, 2, 1, 1, 2, 1), (start + HOUR, 0, 0, 0, 1, 0)]
+            await run.recount(start, start + 2 * HOUR)
+            assert [tuple(r) for r in await conn.fetch(per_hour, account.account_id)] == hours
+            assert await rollup_contents(conn) == await recount_from_raw(conn)
+            reasons = await conn.fetch(
+                "SELECT reason, verdict, sum(n)::int AS n FROM analytics.report_reasons_daily WHERE account_id = $1"
+                " GROUP BY 1, 2 ORDER BY 1", account.account_id,
+            )  # fmt: skip
+            by_code = {(quality.BY_BIT[r["reason"]].code, r["verdict"]): r["n"] for r in reasons}
+            assert by_code == {("duplicate", 3): 2, ("flood_ip", 3): 1, ("prefetch", 2): 1, ("bot_user_agent", 3): 1}
+
+            # The operator says the first click was a person: it is now the day's first clean
+            # click of 1.1.1.1 + A (unique), the 10:01 one is not; the invalid ones' first is 10:02.
+            await links_stub.OverruleTouchVerdict(
+                lpb.OverruleTouchVerdictRequest(click_id=ids[0], verdict=quality.CLEAN, note="a person")
+            )
+            await run.run_once()
+            assert [tuple(r) for r in await conn.fetch(per_hour, account.account_id)] == [
+                (start, 3, 1, 1, 1, 1), (start + HOUR, 0, 0, 0, 1, 0),
+            ]  # fmt: skip
+            assert await rollup_contents(conn) == await recount_from_raw(conn)
+            subs = await conn.fetch(
+                "SELECT sub_value, sum(clicks)::int, sum(invalid_clicks)::int FROM analytics.report_traffic_subs"
+                " WHERE account_id = $1 AND sub_no = 1 GROUP BY 1 ORDER BY 1", account.account_id,
+            )  # fmt: skip
+            assert [tuple(r) for r in subs] == [("s1", 2, 1), ("s2", 1, 1)]
     finally:
         await pool.close()

@@ -6,7 +6,9 @@ service's gRPC API, and the run log."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import uuid
+from collections.abc import Iterator
 
 import asyncpg
 import grpc
@@ -42,6 +44,7 @@ class World:
     attribution: object
     postbacks: attribution_pb2_grpc.AttributionServiceStub
     runner: RollupRunner
+    ips: Iterator[int] = dataclasses.field(default_factory=itertools.count)
 
     async def campaign(self, name: str, *, budget: str = "") -> tuple[str, str]:
         partner = (await self.links.CreatePartner(lpb.CreatePartnerRequest(partner=lpb.Partner(name="Net")))).partner
@@ -73,10 +76,12 @@ class World:
         return campaign.campaign_id, link.slug
 
     async def clicks(self, slug: str, n: int, query: str = "") -> list[lpb.TouchResult]:
+        # A new address per click (across calls too): people, not duplicates or a flood.
         inputs = [
-            lpb.TouchInput(slug=slug, raw_query=query.encode(), ip=f"81.2.{i // 250}.{i % 250}", user_agent="UA")
-            for i in range(n)
-        ]
+            lpb.TouchInput(slug=slug, raw_query=query.encode(), ip=f"81.{2 + i // 62500}.{i // 250 % 250}.{i % 250}",
+                           user_agent="UA")
+            for i in (next(self.ips) for _ in range(n))
+        ]  # fmt: skip
         return list((await self.internal.RecordClicks(lpb.RecordClicksRequest(clicks=inputs))).results)
 
     async def sale(self, click_id: str, payout: str) -> None:

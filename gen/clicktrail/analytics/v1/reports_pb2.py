@@ -23,11 +23,12 @@ _sym_db = _symbol_database.Default()
 
 
 from clicktrail.type.v1 import money_pb2 as clicktrail_dot_type_dot_v1_dot_money__pb2
+from clicktrail.type.v1 import quality_pb2 as clicktrail_dot_type_dot_v1_dot_quality__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%clicktrail/analytics/v1/reports.proto\x12\x17\x63licktrail.analytics.v1\x1a\x1e\x63licktrail/type/v1/money.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"1\n\x0cReportFilter\x12\x11\n\tdimension\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\t\"\xd6\x01\n\x18RunCampaignReportRequest\x12\x12\n\nstart_date\x18\x01 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x02 \x01(\t\x12\x11\n\ttime_zone\x18\x03 \x01(\t\x12\x10\n\x08group_by\x18\x04 \x03(\t\x12\x36\n\x07\x66ilters\x18\x05 \x03(\x0b\x32%.clicktrail.analytics.v1.ReportFilter\x12\x10\n\x08order_by\x18\x06 \x01(\t\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\t\"u\n\x0fGoalConversions\x12\x0f\n\x07goal_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63onversions\x18\x02 \x01(\x03\x12\x10\n\x08\x61pproved\x18\x03 \x01(\x03\x12*\n\x07revenue\x18\x04 \x03(\x0b\x32\x19.clicktrail.type.v1.Money\"\x92\x02\n\x0f\x43urrencyFigures\x12\x15\n\rcurrency_code\x18\x01 \x01(\t\x12*\n\x07revenue\x18\x02 \x01(\x0b\x32\x19.clicktrail.type.v1.Money\x12\'\n\x04\x63ost\x18\x03 \x01(\x0b\x32\x19.clicktrail.type.v1.Money\x12)\n\x06profit\x18\x04 \x01(\x0b\x32\x19.clicktrail.type.v1.Money\x12\x10\n\x03roi\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12&\n\x03\x65pc\x18\x06 \x01(\x0b\x32\x19.clicktrail.type.v1.Money\x12&\n\x03\x63pi\x18\x07 \x01(\x0b\x32\x19.clicktrail.type.v1.MoneyB\x06\n\x04_roi\"\x85\x03\n\tReportRow\x12\x46\n\ndimensions\x18\x01 \x03(\x0b\x32\x32.clicktrail.analytics.v1.ReportRow.DimensionsEntry\x12\x0e\n\x06\x63licks\x18\x02 \x01(\x03\x12\x15\n\runique_clicks\x18\x03 \x01(\x03\x12\x13\n\x0bimpressions\x18\x04 \x01(\x03\x12\x10\n\x08installs\x18\x05 \x01(\x03\x12\x13\n\x0b\x63onversions\x18\x06 \x01(\x03\x12\x1c\n\x14\x61pproved_conversions\x18\x07 \x01(\x03\x12\n\n\x02\x63r\x18\x08 \x01(\x01\x12\x37\n\x05goals\x18\t \x03(\x0b\x32(.clicktrail.analytics.v1.GoalConversions\x12\x37\n\x05money\x18\n \x03(\x0b\x32(.clicktrail.analytics.v1.CurrencyFigures\x1a\x31\n\x0f\x44imensionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9a\x02\n\x1a\x43onversionWindowBreakpoint\x12\x15\n\rbreakpoint_id\x18\x01 \x01(\t\x12\x32\n\x0e\x65\x66\x66\x65\x63tive_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x11\x63onversion_window\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\x0e\x63lick_lookback\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x30\n\rview_lookback\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x16\n\x0e\x63hanged_fields\x18\x06 \x03(\t\"\xd6\x02\n\x19RunCampaignReportResponse\x12\x30\n\x04rows\x18\x01 \x03(\x0b\x32\".clicktrail.analytics.v1.ReportRow\x12\x32\n\x06totals\x18\x02 \x01(\x0b\x32\".clicktrail.analytics.v1.ReportRow\x12H\n\x0b\x62reakpoints\x18\x03 \x03(\x0b\x32\x33.clicktrail.analytics.v1.ConversionWindowBreakpoint\x12\x17\n\x0fnext_page_token\x18\x04 \x01(\t\x12\x12\n\ntotal_rows\x18\x05 \x01(\x05\x12.\n\nstart_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"C\n\x1bRecountReportRollupsRequest\x12\x12\n\nstart_date\x18\x01 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x02 \x01(\t\"|\n\x1cRecountReportRollupsResponse\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\x91\x02\n\rReportService\x12z\n\x11RunCampaignReport\x12\x31.clicktrail.analytics.v1.RunCampaignReportRequest\x1a\x32.clicktrail.analytics.v1.RunCampaignReportResponse\x12\x83\x01\n\x14RecountReportRollups\x12\x34.clicktrail.analytics.v1.RecountReportRollupsRequest\x1a\x35.clicktrail.analytics.v1.RecountReportRollupsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%clicktrail/analytics/v1/reports.proto\x12\x17\x63licktrail.analytics.v1\x1a\x1e\x63licktrail/type/v1/money.proto\x1a clicktrail/type/v1/quality.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"1\n\x0cReportFilter\x12\x11\n\tdimension\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\t\"\x85\x02\n\x18RunCampaignReportRequest\x12\x12\n\nstart_date\x18\x01 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x02 \x01(\t\x12\x11\n\ttime_zone\x18\x03 \x01(\t\x12\x10\n\x08group_by\x18\x04 \x03(\t\x12\x36\n\x07\x66ilters\x18\x05 \x03(\x0b\x32%.clicktrail.analytics.v1.ReportFilter\x12\x10\n\x08order_by\x18\x06 \x01(\t\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\t\x12-\n\x08verdicts\x18\t \x03(\x0e\x32\x1b.clicktrail.type.v1.Verdict\"C\n\rVerdictCounts\x12\r\n\x05\x63lean\x18\x01 \x01(\x03\x12\x12\n\nsuspicious\x18\x02 \x01(\x03\x12\x0f\n\x07invalid\x18\x03 \x01(\x03\"_\n\x0bReasonCount\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x31\n\x04kind\x18\x02 \x01(\x0e\x32#.clicktrail.analytics.v1.RecordKind\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\"u\n\x0fGoalConversions\x12\x0f\n\x07goal_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63onversions\x18\x02 \x01(\x03\x12\x10\n\x08\x61pproved\x18\x03 \x01(\x03\x12*\n\x07revenue\x18\x04 \x03(\x0b\x32\x19.clicktrail.type.v1.Money\"\x92\x02\n\x0f\x43urrencyFigures\x12\x15\n\rcurrency_code\x18\x01 \x01(\t\x12*\n\x07revenue\x18\x02 \x01(\x0b\x32\x19.clicktrail.type.v1.Money\x12\'\n\x04\x63ost\x18\x03 \x01(\x0b\x32\x19.clicktrail.type.v1.Money\x12)\n\x06profit\x18\x04 \x01(\x0b\x32\x19.clicktrail.type.v1.Money\x12\x10\n\x03roi\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12&\n\x03\x65pc\x18\x06 \x01(\x0b\x32\x19.clicktrail.type.v1.Money\x12&\n\x03\x63pi\x18\x07 \x01(\x0b\x32\x19.clicktrail.type.v1.MoneyB\x06\n\x04_roi\"\xe2\x05\n\tReportRow\x12\x46\n\ndimensions\x18\x01 \x03(\x0b\x32\x32.clicktrail.analytics.v1.ReportRow.DimensionsEntry\x12\x0e\n\x06\x63licks\x18\x02 \x01(\x03\x12\x15\n\runique_clicks\x18\x03 \x01(\x03\x12\x13\n\x0bimpressions\x18\x04 \x01(\x03\x12\x10\n\x08installs\x18\x05 \x01(\x03\x12\x13\n\x0b\x63onversions\x18\x06 \x01(\x03\x12\x1c\n\x14\x61pproved_conversions\x18\x07 \x01(\x03\x12\n\n\x02\x63r\x18\x08 \x01(\x01\x12\x37\n\x05goals\x18\t \x03(\x0b\x32(.clicktrail.analytics.v1.GoalConversions\x12\x37\n\x05money\x18\n \x03(\x0b\x32(.clicktrail.analytics.v1.CurrencyFigures\x12>\n\x0e\x63lick_verdicts\x18\x0b \x01(\x0b\x32&.clicktrail.analytics.v1.VerdictCounts\x12\x43\n\x13impression_verdicts\x18\x0c \x01(\x0b\x32&.clicktrail.analytics.v1.VerdictCounts\x12@\n\x10install_verdicts\x18\r \x01(\x0b\x32&.clicktrail.analytics.v1.VerdictCounts\x12\x43\n\x13\x63onversion_verdicts\x18\x0e \x01(\x0b\x32&.clicktrail.analytics.v1.VerdictCounts\x12\x14\n\x0cinvalid_rate\x18\x0f \x01(\x01\x12\x39\n\x0btop_reasons\x18\x10 \x03(\x0b\x32$.clicktrail.analytics.v1.ReasonCount\x1a\x31\n\x0f\x44imensionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9a\x02\n\x1a\x43onversionWindowBreakpoint\x12\x15\n\rbreakpoint_id\x18\x01 \x01(\t\x12\x32\n\x0e\x65\x66\x66\x65\x63tive_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x11\x63onversion_window\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\x0e\x63lick_lookback\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x30\n\rview_lookback\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x16\n\x0e\x63hanged_fields\x18\x06 \x03(\t\"\xd6\x02\n\x19RunCampaignReportResponse\x12\x30\n\x04rows\x18\x01 \x03(\x0b\x32\".clicktrail.analytics.v1.ReportRow\x12\x32\n\x06totals\x18\x02 \x01(\x0b\x32\".clicktrail.analytics.v1.ReportRow\x12H\n\x0b\x62reakpoints\x18\x03 \x03(\x0b\x32\x33.clicktrail.analytics.v1.ConversionWindowBreakpoint\x12\x17\n\x0fnext_page_token\x18\x04 \x01(\t\x12\x12\n\ntotal_rows\x18\x05 \x01(\x05\x12.\n\nstart_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"C\n\x1bRecountReportRollupsRequest\x12\x12\n\nstart_date\x18\x01 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x02 \x01(\t\"|\n\x1cRecountReportRollupsResponse\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x91\x01\n\nRecordKind\x12\x1b\n\x17RECORD_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11RECORD_KIND_CLICK\x10\x01\x12\x1a\n\x16RECORD_KIND_IMPRESSION\x10\x02\x12\x17\n\x13RECORD_KIND_INSTALL\x10\x03\x12\x1a\n\x16RECORD_KIND_CONVERSION\x10\x04\x32\x91\x02\n\rReportService\x12z\n\x11RunCampaignReport\x12\x31.clicktrail.analytics.v1.RunCampaignReportRequest\x1a\x32.clicktrail.analytics.v1.RunCampaignReportResponse\x12\x83\x01\n\x14RecountReportRollups\x12\x34.clicktrail.analytics.v1.RecountReportRollupsRequest\x1a\x35.clicktrail.analytics.v1.RecountReportRollupsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,26 +37,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_REPORTROW_DIMENSIONSENTRY']._loaded_options = None
   _globals['_REPORTROW_DIMENSIONSENTRY']._serialized_options = b'8\001'
-  _globals['_REPORTFILTER']._serialized_start=163
-  _globals['_REPORTFILTER']._serialized_end=212
-  _globals['_RUNCAMPAIGNREPORTREQUEST']._serialized_start=215
-  _globals['_RUNCAMPAIGNREPORTREQUEST']._serialized_end=429
-  _globals['_GOALCONVERSIONS']._serialized_start=431
-  _globals['_GOALCONVERSIONS']._serialized_end=548
-  _globals['_CURRENCYFIGURES']._serialized_start=551
-  _globals['_CURRENCYFIGURES']._serialized_end=825
-  _globals['_REPORTROW']._serialized_start=828
-  _globals['_REPORTROW']._serialized_end=1217
-  _globals['_REPORTROW_DIMENSIONSENTRY']._serialized_start=1168
-  _globals['_REPORTROW_DIMENSIONSENTRY']._serialized_end=1217
-  _globals['_CONVERSIONWINDOWBREAKPOINT']._serialized_start=1220
-  _globals['_CONVERSIONWINDOWBREAKPOINT']._serialized_end=1502
-  _globals['_RUNCAMPAIGNREPORTRESPONSE']._serialized_start=1505
-  _globals['_RUNCAMPAIGNREPORTRESPONSE']._serialized_end=1847
-  _globals['_RECOUNTREPORTROLLUPSREQUEST']._serialized_start=1849
-  _globals['_RECOUNTREPORTROLLUPSREQUEST']._serialized_end=1916
-  _globals['_RECOUNTREPORTROLLUPSRESPONSE']._serialized_start=1918
-  _globals['_RECOUNTREPORTROLLUPSRESPONSE']._serialized_end=2042
-  _globals['_REPORTSERVICE']._serialized_start=2045
-  _globals['_REPORTSERVICE']._serialized_end=2318
+  _globals['_RECORDKIND']._serialized_start=2641
+  _globals['_RECORDKIND']._serialized_end=2786
+  _globals['_REPORTFILTER']._serialized_start=197
+  _globals['_REPORTFILTER']._serialized_end=246
+  _globals['_RUNCAMPAIGNREPORTREQUEST']._serialized_start=249
+  _globals['_RUNCAMPAIGNREPORTREQUEST']._serialized_end=510
+  _globals['_VERDICTCOUNTS']._serialized_start=512
+  _globals['_VERDICTCOUNTS']._serialized_end=579
+  _globals['_REASONCOUNT']._serialized_start=581
+  _globals['_REASONCOUNT']._serialized_end=676
+  _globals['_GOALCONVERSIONS']._serialized_start=678
+  _globals['_GOALCONVERSIONS']._serialized_end=795
+  _globals['_CURRENCYFIGURES']._serialized_start=798
+  _globals['_CURRENCYFIGURES']._serialized_end=1072
+  _globals['_REPORTROW']._serialized_start=1075
+  _globals['_REPORTROW']._serialized_end=1813
+  _globals['_REPORTROW_DIMENSIONSENTRY']._serialized_start=1764
+  _globals['_REPORTROW_DIMENSIONSENTRY']._serialized_end=1813
+  _globals['_CONVERSIONWINDOWBREAKPOINT']._serialized_start=1816
+  _globals['_CONVERSIONWINDOWBREAKPOINT']._serialized_end=2098
+  _globals['_RUNCAMPAIGNREPORTRESPONSE']._serialized_start=2101
+  _globals['_RUNCAMPAIGNREPORTRESPONSE']._serialized_end=2443
+  _globals['_RECOUNTREPORTROLLUPSREQUEST']._serialized_start=2445
+  _globals['_RECOUNTREPORTROLLUPSREQUEST']._serialized_end=2512
+  _globals['_RECOUNTREPORTROLLUPSRESPONSE']._serialized_start=2514
+  _globals['_RECOUNTREPORTROLLUPSRESPONSE']._serialized_end=2638
+  _globals['_REPORTSERVICE']._serialized_start=2789
+  _globals['_REPORTSERVICE']._serialized_end=3062
 # @@protoc_insertion_point(module_scope)

@@ -1,15 +1,30 @@
 import datetime
 
 from clicktrail.type.v1 import money_pb2 as _money_pb2
+from clicktrail.type.v1 import quality_pb2 as _quality_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class RecordKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RECORD_KIND_UNSPECIFIED: _ClassVar[RecordKind]
+    RECORD_KIND_CLICK: _ClassVar[RecordKind]
+    RECORD_KIND_IMPRESSION: _ClassVar[RecordKind]
+    RECORD_KIND_INSTALL: _ClassVar[RecordKind]
+    RECORD_KIND_CONVERSION: _ClassVar[RecordKind]
+RECORD_KIND_UNSPECIFIED: RecordKind
+RECORD_KIND_CLICK: RecordKind
+RECORD_KIND_IMPRESSION: RecordKind
+RECORD_KIND_INSTALL: RecordKind
+RECORD_KIND_CONVERSION: RecordKind
 
 class ReportFilter(_message.Message):
     __slots__ = ("dimension", "values")
@@ -20,7 +35,7 @@ class ReportFilter(_message.Message):
     def __init__(self, dimension: _Optional[str] = ..., values: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RunCampaignReportRequest(_message.Message):
-    __slots__ = ("start_date", "end_date", "time_zone", "group_by", "filters", "order_by", "page_size", "page_token")
+    __slots__ = ("start_date", "end_date", "time_zone", "group_by", "filters", "order_by", "page_size", "page_token", "verdicts")
     START_DATE_FIELD_NUMBER: _ClassVar[int]
     END_DATE_FIELD_NUMBER: _ClassVar[int]
     TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +44,7 @@ class RunCampaignReportRequest(_message.Message):
     ORDER_BY_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    VERDICTS_FIELD_NUMBER: _ClassVar[int]
     start_date: str
     end_date: str
     time_zone: str
@@ -37,7 +53,28 @@ class RunCampaignReportRequest(_message.Message):
     order_by: str
     page_size: int
     page_token: str
-    def __init__(self, start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., time_zone: _Optional[str] = ..., group_by: _Optional[_Iterable[str]] = ..., filters: _Optional[_Iterable[_Union[ReportFilter, _Mapping]]] = ..., order_by: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    verdicts: _containers.RepeatedScalarFieldContainer[_quality_pb2.Verdict]
+    def __init__(self, start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., time_zone: _Optional[str] = ..., group_by: _Optional[_Iterable[str]] = ..., filters: _Optional[_Iterable[_Union[ReportFilter, _Mapping]]] = ..., order_by: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., verdicts: _Optional[_Iterable[_Union[_quality_pb2.Verdict, str]]] = ...) -> None: ...
+
+class VerdictCounts(_message.Message):
+    __slots__ = ("clean", "suspicious", "invalid")
+    CLEAN_FIELD_NUMBER: _ClassVar[int]
+    SUSPICIOUS_FIELD_NUMBER: _ClassVar[int]
+    INVALID_FIELD_NUMBER: _ClassVar[int]
+    clean: int
+    suspicious: int
+    invalid: int
+    def __init__(self, clean: _Optional[int] = ..., suspicious: _Optional[int] = ..., invalid: _Optional[int] = ...) -> None: ...
+
+class ReasonCount(_message.Message):
+    __slots__ = ("reason", "kind", "count")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    kind: RecordKind
+    count: int
+    def __init__(self, reason: _Optional[str] = ..., kind: _Optional[_Union[RecordKind, str]] = ..., count: _Optional[int] = ...) -> None: ...
 
 class GoalConversions(_message.Message):
     __slots__ = ("goal_id", "conversions", "approved", "revenue")
@@ -70,7 +107,7 @@ class CurrencyFigures(_message.Message):
     def __init__(self, currency_code: _Optional[str] = ..., revenue: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., cost: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., profit: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., roi: _Optional[float] = ..., epc: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., cpi: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
 
 class ReportRow(_message.Message):
-    __slots__ = ("dimensions", "clicks", "unique_clicks", "impressions", "installs", "conversions", "approved_conversions", "cr", "goals", "money")
+    __slots__ = ("dimensions", "clicks", "unique_clicks", "impressions", "installs", "conversions", "approved_conversions", "cr", "goals", "money", "click_verdicts", "impression_verdicts", "install_verdicts", "conversion_verdicts", "invalid_rate", "top_reasons")
     class DimensionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -88,6 +125,12 @@ class ReportRow(_message.Message):
     CR_FIELD_NUMBER: _ClassVar[int]
     GOALS_FIELD_NUMBER: _ClassVar[int]
     MONEY_FIELD_NUMBER: _ClassVar[int]
+    CLICK_VERDICTS_FIELD_NUMBER: _ClassVar[int]
+    IMPRESSION_VERDICTS_FIELD_NUMBER: _ClassVar[int]
+    INSTALL_VERDICTS_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_VERDICTS_FIELD_NUMBER: _ClassVar[int]
+    INVALID_RATE_FIELD_NUMBER: _ClassVar[int]
+    TOP_REASONS_FIELD_NUMBER: _ClassVar[int]
     dimensions: _containers.ScalarMap[str, str]
     clicks: int
     unique_clicks: int
@@ -98,7 +141,13 @@ class ReportRow(_message.Message):
     cr: float
     goals: _containers.RepeatedCompositeFieldContainer[GoalConversions]
     money: _containers.RepeatedCompositeFieldContainer[CurrencyFigures]
-    def __init__(self, dimensions: _Optional[_Mapping[str, str]] = ..., clicks: _Optional[int] = ..., unique_clicks: _Optional[int] = ..., impressions: _Optional[int] = ..., installs: _Optional[int] = ..., conversions: _Optional[int] = ..., approved_conversions: _Optional[int] = ..., cr: _Optional[float] = ..., goals: _Optional[_Iterable[_Union[GoalConversions, _Mapping]]] = ..., money: _Optional[_Iterable[_Union[CurrencyFigures, _Mapping]]] = ...) -> None: ...
+    click_verdicts: VerdictCounts
+    impression_verdicts: VerdictCounts
+    install_verdicts: VerdictCounts
+    conversion_verdicts: VerdictCounts
+    invalid_rate: float
+    top_reasons: _containers.RepeatedCompositeFieldContainer[ReasonCount]
+    def __init__(self, dimensions: _Optional[_Mapping[str, str]] = ..., clicks: _Optional[int] = ..., unique_clicks: _Optional[int] = ..., impressions: _Optional[int] = ..., installs: _Optional[int] = ..., conversions: _Optional[int] = ..., approved_conversions: _Optional[int] = ..., cr: _Optional[float] = ..., goals: _Optional[_Iterable[_Union[GoalConversions, _Mapping]]] = ..., money: _Optional[_Iterable[_Union[CurrencyFigures, _Mapping]]] = ..., click_verdicts: _Optional[_Union[VerdictCounts, _Mapping]] = ..., impression_verdicts: _Optional[_Union[VerdictCounts, _Mapping]] = ..., install_verdicts: _Optional[_Union[VerdictCounts, _Mapping]] = ..., conversion_verdicts: _Optional[_Union[VerdictCounts, _Mapping]] = ..., invalid_rate: _Optional[float] = ..., top_reasons: _Optional[_Iterable[_Union[ReasonCount, _Mapping]]] = ...) -> None: ...
 
 class ConversionWindowBreakpoint(_message.Message):
     __slots__ = ("breakpoint_id", "effective_time", "conversion_window", "click_lookback", "view_lookback", "changed_fields")

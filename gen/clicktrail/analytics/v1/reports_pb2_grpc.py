@@ -50,6 +50,17 @@ class ReportServiceStub:
     campaign's clicks that day; a day without clicks puts its share on the
     campaign's row at 00:00 UTC with link, country, device type, OS and sub-ids
     empty. So every grouping adds up to the same total cost.
+    - Traffic quality: every click, impression, install and conversion carries a
+    verdict (clean, suspicious, invalid) and reason codes. Clicks, unique
+    clicks, impressions, installs, conversions, approved, revenue and
+    everything computed from them count clean + suspicious ones; the
+    *_verdicts counts split each by verdict, invalid ones included, and
+    invalid_rate is invalid touches / all touches. Cost is never paid on an
+    invalid row: CPC, CPM, CPI, CPA and RevShare count the others only, and
+    corrections spread over the clean + suspicious clicks. A unique click is
+    the first of its IP + User-Agent among the clicks of its class (invalid,
+    or not): an invalid click never makes a later clean one non-unique.
+    RunCampaignReportRequest.verdicts narrows all of it to some verdicts.
     - Money is per currency: a row carries one CurrencyFigures per currency it
     has revenue or cost in. ROI, EPC, CPI are computed per currency.
     """
@@ -97,6 +108,17 @@ class ReportServiceServicer:
     campaign's clicks that day; a day without clicks puts its share on the
     campaign's row at 00:00 UTC with link, country, device type, OS and sub-ids
     empty. So every grouping adds up to the same total cost.
+    - Traffic quality: every click, impression, install and conversion carries a
+    verdict (clean, suspicious, invalid) and reason codes. Clicks, unique
+    clicks, impressions, installs, conversions, approved, revenue and
+    everything computed from them count clean + suspicious ones; the
+    *_verdicts counts split each by verdict, invalid ones included, and
+    invalid_rate is invalid touches / all touches. Cost is never paid on an
+    invalid row: CPC, CPM, CPI, CPA and RevShare count the others only, and
+    corrections spread over the clean + suspicious clicks. A unique click is
+    the first of its IP + User-Agent among the clicks of its class (invalid,
+    or not): an invalid click never makes a later clean one non-unique.
+    RunCampaignReportRequest.verdicts narrows all of it to some verdicts.
     - Money is per currency: a row carries one CurrencyFigures per currency it
     has revenue or cost in. ROI, EPC, CPI are computed per currency.
     """
@@ -162,6 +184,17 @@ class ReportService:
     campaign's clicks that day; a day without clicks puts its share on the
     campaign's row at 00:00 UTC with link, country, device type, OS and sub-ids
     empty. So every grouping adds up to the same total cost.
+    - Traffic quality: every click, impression, install and conversion carries a
+    verdict (clean, suspicious, invalid) and reason codes. Clicks, unique
+    clicks, impressions, installs, conversions, approved, revenue and
+    everything computed from them count clean + suspicious ones; the
+    *_verdicts counts split each by verdict, invalid ones included, and
+    invalid_rate is invalid touches / all touches. Cost is never paid on an
+    invalid row: CPC, CPM, CPI, CPA and RevShare count the others only, and
+    corrections spread over the clean + suspicious clicks. A unique click is
+    the first of its IP + User-Agent among the clicks of its class (invalid,
+    or not): an invalid click never makes a later clean one non-unique.
+    RunCampaignReportRequest.verdicts narrows all of it to some verdicts.
     - Money is per currency: a row carries one CurrencyFigures per currency it
     has revenue or cost in. ROI, EPC, CPI are computed per currency.
     """
