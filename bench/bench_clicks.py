@@ -3,7 +3,13 @@ service (subprocesses) on a scratch PostgreSQL, with wrk at 64 connections,
 beside a bare constant-302 ASGI app on the same server stack. Then every 302
 answered is checked against the click rows.
 
-The bar (issue 3): >= 2,500 recorded redirects/s, p99 < 50 ms, zero lost clicks.
+Traffic quality (issue 18): the same run times two campaigns, one with every
+click-time check on (the defaults) and one with every check off, each click
+from another address (X-Forwarded-For) with one of a few real User-Agents
+(one in seven a crawler), so the checks see a crowd, not one client.
+
+The bars: >= 2,500 recorded redirects/s, p99 < 50 ms, zero lost clicks
+(issue 3); checks on within 10% of checks off (issue 18).
 """
 
 from __future__ import annotations
@@ -37,13 +43,16 @@ from bench.common import (
     wait_grpc_serving,
     wait_http,
 )
+from libs import quality as q
 from libs.grpc_client import make_channel
 
 NAME = "clicks"
 BAR_RPS = 2500.0
 BAR_P99_MS = 50.0
+BAR_CHECKS_RATIO = 0.90  # checks-on throughput / checks-off throughput
 SERVER_LABEL = {"uvicorn": "uvicorn+uvloop+httptools", "granian": "granian+uvloop"}
 TEMPLATE = "https://shop.example/land?cid={click_id}&s1={sub1}&s2={sub2}"
+CHECKS = [r.code for r in q.REASONS if r.applies_to == "touch"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +85,8 @@ def _server_cmd(server: str, target: str, port: int, *, factory: bool) -> list[s
 
 
 async def _setup(addr: str, admin: str) -> tuple[str, dict[str, Any]]:
-    """Account, app, partner, a published campaign and two links (bench, warm-up)."""
+    """Account, app, partner, two published campaigns (every quality check on / off)
+    and three links: bench (checks on), bench_off and warm-up (checks on)."""
     async with make_channel(addr, token=admin, deadline_s=30) as ch:
         acct = await accounts_pb2_grpc.AccountServiceStub(ch).CreateAccount(
             accounts_pb2.CreateAccountRequest(name="bench")
@@ -87,24 +97,32 @@ async def _setup(addr: str, admin: str) -> tuple[str, dict[str, Any]]:
             name="Bench Game", platform=pb.PLATFORM_ANDROID, bundle_id="com.example.bench",
         )))).app  # fmt: skip
         partner = (await stub.CreatePartner(pb.CreatePartnerRequest(partner=pb.Partner(name="Bench Net")))).partner
-        campaign = (await stub.CreateCampaign(pb.CreateCampaignRequest(campaign=pb.Campaign(
-            name="Bench", partner_id=partner.partner_id, app_id=app.app_id,
-        )))).campaign  # fmt: skip
-        await stub.UpdateCampaign(pb.UpdateCampaignRequest(
-            campaign=pb.Campaign(campaign_id=campaign.campaign_id, status=pb.CAMPAIGN_STATUS_ACTIVE),
-            update_mask=field_mask_pb2.FieldMask(paths=["status"]),
+        campaigns = {}
+        for name in ("checks on", "checks off"):
+            campaign = (await stub.CreateCampaign(pb.CreateCampaignRequest(campaign=pb.Campaign(
+                name=name, partner_id=partner.partner_id, app_id=app.app_id,
+            )))).campaign  # fmt: skip
+            await stub.UpdateCampaign(pb.UpdateCampaignRequest(
+                campaign=pb.Campaign(campaign_id=campaign.campaign_id, status=pb.CAMPAIGN_STATUS_ACTIVE),
+                update_mask=field_mask_pb2.FieldMask(paths=["status"]),
+            ))  # fmt: skip
+            campaigns[name] = campaign.campaign_id
+        off = pb.QualitySettings(campaign_id=campaigns["checks off"], checks=dict.fromkeys(CHECKS, False))
+        await stub.UpdateQualitySettings(pb.UpdateQualitySettingsRequest(
+            settings=off, update_mask=field_mask_pb2.FieldMask(paths=["checks"]),
         ))  # fmt: skip
         links = {}
-        for role in ("bench", "warmup"):
+        roles = {"bench": "checks on", "bench_off": "checks off", "warmup": "checks on"}
+        for role, campaign_id in ((r, campaigns[c]) for r, c in roles.items()):
             link = (await stub.CreateLink(pb.CreateLinkRequest(link=pb.Link(
-                campaign_id=campaign.campaign_id, destination_url=TEMPLATE, name=role,
+                campaign_id=campaign_id, destination_url=TEMPLATE, name=role,
             )))).link  # fmt: skip
             links[role] = {"link_id": link.link_id, "slug": link.slug}
     return acct.account.account_id, links
 
 
-async def _count_rows(dsn: str, link_id: str, ids: list[str]) -> tuple[int, int]:
-    """(rows for the link, how many of the answered click ids have no row)."""
+async def _count_rows(dsn: str, link_id: str, ids: list[str]) -> tuple[int, int, dict[int, int]]:
+    """(rows for the link, how many of the answered click ids have no row, rows per verdict)."""
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetchval("SELECT count(*) FROM links.clicks WHERE link_id = $1", link_id)
@@ -113,9 +131,15 @@ async def _count_rows(dsn: str, link_id: str, ids: list[str]) -> tuple[int, int]
             " WHERE NOT EXISTS (SELECT 1 FROM links.clicks c WHERE c.link_id = $2 AND c.click_id = a.id)",
             ids, link_id,
         )  # fmt: skip
+        verdicts = {
+            r["verdict"]: r["n"]
+            for r in await conn.fetch(
+                "SELECT verdict, count(*) AS n FROM links.clicks WHERE link_id = $1 GROUP BY verdict", link_id
+            )
+        }
     finally:
         await conn.close()
-    return int(rows), int(missing)
+    return int(rows), int(missing), verdicts
 
 
 async def _gateway_metrics(url: str) -> dict[str, float]:
@@ -131,6 +155,22 @@ async def _gateway_metrics(url: str) -> dict[str, float]:
             name, value = line.rsplit(" ", 1)
             out[name.split("{")[0].rsplit("_", 1)[-1]] = float(value)
     return out
+
+
+def _merge(parts: list[WrkResult]) -> WrkResult:
+    """Two wrk runs of one side as one: counts and time added up; p50 averaged,
+    p90 / p99 / max the worse of the two."""
+    return WrkResult(
+        url=parts[0].url, seconds=sum(p.seconds for p in parts), requests=sum(p.requests for p in parts),
+        c302=sum(p.c302 for p in parts), non3xx=sum(p.non3xx for p in parts),
+        socket_errors=sum(p.socket_errors for p in parts), p50_ms=sum(p.p50_ms for p in parts) / len(parts),
+        p90_ms=max(p.p90_ms for p in parts), p99_ms=max(p.p99_ms for p in parts), max_ms=max(p.max_ms for p in parts),
+        ids=[i for p in parts for i in p.ids], raw={"runs": [p.raw for p in parts]},
+    )  # fmt: skip
+
+
+def _verdicts(counts: dict[int, int]) -> str:
+    return ", ".join(f"{q.verdict_name(k)} {v:,}" for k, v in sorted(counts.items())) or "none"
 
 
 def _row(name: str, r: WrkResult) -> str:
@@ -158,6 +198,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "CLICKTRAIL_GATEWAY_HOST": "127.0.0.1",
                 "CLICKTRAIL_GATEWAY_PORT": str(http_port),
                 "CLICKTRAIL_PUBLIC_URL": f"http://127.0.0.1:{http_port}",
+                # wrk's clicks carry X-Forwarded-For (one address each): believe it from loopback.
+                "CLICKTRAIL_TRUSTED_PROXIES": "127.0.0.1/32",
                 "CLICKTRAIL_LOG_LEVEL": os.environ.get("CLICKTRAIL_LOG_LEVEL", "warning"),
                 "CLICKTRAIL_GATEWAY_CHANNELS": os.environ.get(
                     "CLICKTRAIL_GATEWAY_CHANNELS", str(max(2, args.links_procs))
@@ -178,16 +220,28 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if args.warmup:
                 await asyncio.to_thread(
                     run_wrk, f"{base}/c/{links['warmup']['slug']}", args.warmup,
-                    threads=args.threads, connections=args.connections, work_dir=work,
+                    threads=args.threads, connections=args.connections, work_dir=work, vary=True,
                 )  # fmt: skip
-            before = await _gateway_metrics(f"{base}/metrics")
-            ours = await asyncio.to_thread(
-                run_wrk, f"{base}/c/{links['bench']['slug']}", seconds,
-                threads=args.threads, connections=args.connections, work_dir=work,
-            )  # fmt: skip
-            after = await _gateway_metrics(f"{base}/metrics")
-            await asyncio.sleep(1.0)  # requests in flight when wrk stopped finish
-            rows, missing = await _count_rows(dsn, links["bench"]["link_id"], ours.ids)
+            # Checks off and on in ABBA order (off, on, on, off; half the time each), so that
+            # whatever drifts over the run (table size, caches, the neighbours' load) weighs on
+            # both alike; each side's figures add its two halves up.
+            half = max(1, seconds // 2)
+            runs: dict[str, list[WrkResult]] = {"bench": [], "bench_off": []}
+            calls = batch_items = 0.0
+            for role in ("bench_off", "bench", "bench", "bench_off"):
+                before = await _gateway_metrics(f"{base}/metrics")
+                runs[role].append(await asyncio.to_thread(
+                    run_wrk, f"{base}/c/{links[role]['slug']}", half,
+                    threads=args.threads, connections=args.connections, work_dir=work, vary=True,
+                ))  # fmt: skip
+                after = await _gateway_metrics(f"{base}/metrics")
+                if role == "bench":
+                    calls += after.get("count", 0) - before.get("count", 0)
+                    batch_items += after.get("sum", 0) - before.get("sum", 0)
+                await asyncio.sleep(1.0)  # requests in flight when wrk stopped finish
+            ours, off = _merge(runs["bench"]), _merge(runs["bench_off"])
+            rows, missing, verdicts = await _count_rows(dsn, links["bench"]["link_id"], ours.ids)
+            off_rows, off_missing, off_verdicts = await _count_rows(dsn, links["bench_off"]["link_id"], off.ids)
             check_alive(procs)
 
             bare_cmd = _server_cmd(args.server, "bench.bare302:app", bare_port, factory=False)
@@ -198,24 +252,31 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 threads=args.threads, connections=args.connections, work_dir=work,
             )  # fmt: skip
 
-    batches = after.get("count", 0) - before.get("count", 0)
-    batch_items = after.get("sum", 0) - before.get("sum", 0)
+    batches = calls
     lost = missing + max(0, ours.c302 - len(ours.ids))  # a 302 without a parsable id counts as lost
+    off_lost = off_missing + max(0, off.c302 - len(off.ids))
     ratio = ours.redirects_per_s / bare.redirects_per_s if bare.redirects_per_s else 0.0
+    off_ratio = off.redirects_per_s / bare.redirects_per_s if bare.redirects_per_s else 0.0
+    checks_ratio = ours.redirects_per_s / off.redirects_per_s if off.redirects_per_s else 0.0
     checks = {
         f"redirects/s >= {BAR_RPS:,.0f}": ours.redirects_per_s >= BAR_RPS,
         f"p99 < {BAR_P99_MS:.0f} ms": ours.p99_ms < BAR_P99_MS,
-        "zero lost clicks": lost == 0,
-        "no errors": ours.non3xx == 0 and ours.socket_errors == 0,
+        "zero lost clicks": lost == 0 and off_lost == 0,
+        "no errors": ours.non3xx == off.non3xx == 0 and ours.socket_errors == off.socket_errors == 0,
+        f"checks on >= {BAR_CHECKS_RATIO:.0%} of checks off": checks_ratio >= BAR_CHECKS_RATIO,
+        "checks on flagged clicks, checks off none": bool(verdicts.get(3)) and set(off_verdicts) <= {1},
     }
     header = f"{'':<22}{'302/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'non-3xx':>9}{'sock err':>9}"
     lines = [
-        f"clicks: wrk -t{args.threads} -c{args.connections} -d{seconds}s --latency "
+        f"clicks: wrk -t{args.threads} -c{args.connections} -d{seconds}s --latency, checks on / off as 2 x {half}s "
+        "ABBA, one address and one of 7 User-Agents per click "
         f"({os.cpu_count()} cores, links x{args.links_procs}, server: {SERVER_LABEL[args.server]})",
         header,
-        _row("clicktrail gateway", ours),
+        _row("gateway, checks on", ours),
+        _row("gateway, checks off", off),
         _row("bare 302 (same stack)", bare),
-        f"ratio ours/bare: {ratio:.3f}",
+        f"ratio checks on / checks off: {checks_ratio:.3f}   on/bare: {ratio:.3f}   off/bare: {off_ratio:.3f}",
+        f"verdicts, checks on: {_verdicts(verdicts)}   checks off: {_verdicts(off_verdicts)}",
         f"batches: {batches:,.0f} RecordClicks calls, {batch_items / batches if batches else 0:.1f} clicks per call",
         f"302 answered: {ours.c302:,}   click rows: {rows:,}   lost clicks: {lost}   "
         f"rows beyond answered (in flight when wrk stopped): {rows - ours.c302 + lost}",
@@ -230,8 +291,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "links_procs": args.links_procs,
         "server": args.server,
         "gateway": ours.summary(),
+        "gateway_checks_off": off.summary(),
         "bare": bare.summary(),
         "ratio": round(ratio, 4),
+        "ratio_checks_off": round(off_ratio, 4),
+        "ratio_checks_on_off": round(checks_ratio, 4),
+        "verdicts": {q.verdict_name(k): v for k, v in verdicts.items()},
+        "verdicts_checks_off": {q.verdict_name(k): v for k, v in off_verdicts.items()},
+        "lost_clicks_checks_off": off_lost,
+        "rows_checks_off": off_rows,
         "answered_302": ours.c302,
         "rows": rows,
         "lost_clicks": lost,

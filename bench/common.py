@@ -223,10 +223,28 @@ function init(args)
   other = 0
   ids = {}
   base = wrk.path .. "?sub1=bench&sub2=" .. tid .. "-"
+  -- CLICKTRAIL_WRK_VARY: each request from another address (X-Forwarded-For, 73.x: residential)
+  -- with one of a few real User-Agents, as a crowd clicks; otherwise wrk's bare requests.
+  vary = os.getenv("CLICKTRAIL_WRK_VARY")
+  local chrome = "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 "
+  local safari = "AppleWebKit/605.1.15 (KHTML, like Gecko) "
+  uas = {
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) " .. chrome .. "Mobile Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) " .. safari .. "Version/17.4 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) " .. chrome .. "Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 13; SM-A536B) " .. chrome .. "Mobile Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) " .. safari .. "Version/17.4 Safari/605.1.15",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 16_6 like Mac OS X) " .. safari .. "Mobile/15E148 [FBAN/FBIOS;FBAV/450.0]",
+    "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+  }
 end
 
 function request()
   n = n + 1
+  if vary then
+    local ip = "73." .. tid .. "." .. (math.floor(n / 256) % 256) .. "." .. (n % 256)
+    return wrk.format("GET", base .. n, {["X-Forwarded-For"] = ip, ["User-Agent"] = uas[(n % #uas) + 1]})
+  end
   return wrk.format("GET", base .. n)
 end
 
@@ -299,7 +317,10 @@ class WrkResult:
         return d
 
 
-def run_wrk(url: str, seconds: int, *, threads: int = 2, connections: int = 64, work_dir: Path) -> WrkResult:
+def run_wrk(
+    url: str, seconds: int, *, threads: int = 2, connections: int = 64, work_dir: Path, vary: bool = False
+) -> WrkResult:
+    """wrk with WRK_LUA; ``vary``: every request from another address and one of a few User-Agents."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -308,7 +329,8 @@ def run_wrk(url: str, seconds: int, *, threads: int = 2, connections: int = 64, 
     ids_path = work_dir / f"wrk-ids-{uuid.uuid4().hex[:8]}.txt"
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url]
     out = subprocess.run(
-        cmd, capture_output=True, text=True, env={**os.environ, "CLICKTRAIL_WRK_OUT": str(ids_path)},
+        cmd, capture_output=True, text=True,
+        env={**os.environ, "CLICKTRAIL_WRK_OUT": str(ids_path), **({"CLICKTRAIL_WRK_VARY": "1"} if vary else {})},
         timeout=seconds + 60, check=False,
     )  # fmt: skip
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
