@@ -5,7 +5,8 @@ one job per account on EVENT_QUEUE carrying the events it stored. The payload
 is JSON (orjson): ``{"columns": [...], "rows": [[...], ...]}`` with the
 columns below; times are RFC 3339 strings, uuids and IPs strings,
 ``properties`` the action_properties JSON text, ``event`` and ``platform``
-the numbers of clicktrail.ingest.v1.EventType / DevicePlatform.
+the numbers of clicktrail.ingest.v1.EventType / DevicePlatform. A consumer
+reads columns by name (a payload from before a column was added lacks it).
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ COLUMNS = (
     "account_id", "app_id", "event_uuid", "event", "event_time", "receive_time", "session_id",
     "session_offset", "user_id", "ref", "idfa", "gaid", "idfv", "android_id", "platform", "os_version",
     "device_model", "locale", "ip", "user_agent", "action", "properties", "click_id",
+    # App-key (SDK) events: the IP / User-Agent the client claimed when its
+    # connection's differ (ip / user_agent are then the connection's).
+    "claimed_ip", "claimed_user_agent",
+    # Install events: the Play install-referrer timestamps, when the SDK sends them.
+    "install_begin_time", "referrer_click_time",
 )  # fmt: skip
 
 

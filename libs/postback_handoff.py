@@ -6,7 +6,9 @@ payload is one JSON object, an *outbound event*, with the fields below. The
 postbacks service decides which of the partner's templates fire (by kind,
 goal and sending mode), renders them with these values as macros, and
 delivers them. ``event_id`` is unique per outbound event, so a job delivered
-twice never makes two deliveries of one template.
+twice never makes two deliveries of one template. An invalid (rejected) install
+or conversion goes out as ``<id>:rejected``, so that one overruled back to
+clean later still gets its normal delivery once, under its own id.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ FIELDS = (
     "txid",
     "idfa", "gaid", "country", "os", "ip",
     "install_time", "event_time",  # RFC 3339
+    # Traffic quality: clean | suspicious | invalid ("" from before: clean), and the
+    # reason codes, comma-separated. Only `rejected` templates fire for invalid ones.
+    "verdict", "reasons",
     "attributed",  # bool: credited to a campaign (false: organic)
 )  # fmt: skip
 

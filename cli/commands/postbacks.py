@@ -44,6 +44,7 @@ class Trigger(enum.StrEnum):
     goal = "goal"
     conversion = "conversion"
     status_change = "status_change"
+    rejected = "rejected"  # installs / conversions rejected by traffic quality
 
 
 class SendingMode(enum.StrEnum):

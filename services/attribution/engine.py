@@ -4,15 +4,20 @@ attributes installs to touches and turns goal-matching events into conversions.
 Installs: the exact click id first; then a device id (IDFA / GAID) seen on a
 click or an impression; then IP + User-Agent inside the fingerprint window.
 Clicks beat impressions; inside the click lookback (or view lookback for
-impressions) the last touch wins; no touch means organic. One install per
-(account, app, device); the match type is kept.
+impressions) the last touch wins; no touch means organic. An invalid touch
+(links' verdict) never wins: the next eligible one does, and the install keeps
+the touches it passed over. One install per (account, app, device); the match
+type is kept. The install checks (services/attribution/quality.py) then give
+its verdict; an invalid (rejected) install keeps its campaign, costs nothing
+and fires only `rejected` postbacks.
 
 Conversions: every event is checked against the account's goals. ``purchase``
 goals credit the last click inside the conversion window across campaigns;
 ``custom`` goals every campaign clicked inside the window. With no click newer
 than the install's touch inside the window, the conversion belongs to the
-campaign that got the install. Windows are the settings in force at the
-event's time (breakpoints).
+campaign that got the install. Invalid clicks are never credited. Windows
+are the settings in force at the event's time (breakpoints). The conversion
+checks give each conversion its verdict.
 
 Delivery is at least once, so everything is idempotent: the jobs one claim
 got for an account are handled in one transaction; installs are unique per event and per device; every (event,
@@ -41,9 +46,11 @@ import orjson
 from prometheus_client import Counter, Histogram
 
 from libs import event_handoff, postback_handoff
+from libs import quality as q
 from libs.ids import new_id
 from libs.logging import get_logger
 from libs.queue import Consumer, Job, enqueue
+from services.attribution import quality as qual
 from services.attribution import settings as windows_mod
 from services.attribution.goals import EVENT_TRACK, Goal, load_goals
 from services.attribution.lookups import CLICK, IMPRESSION, CampaignInfo, Links, Touch, TouchQuery
@@ -60,10 +67,15 @@ SOURCE_EVENT, SOURCE_POSTBACK = 1, 2
 EVENT_CONVERSION_STATUS = APPROVED
 # How far a device clock may run behind ours: touches up to this long after an event's time still count.
 SKEW = dt.timedelta(minutes=10)
+# A device or fingerprint look-up whose clicks all came back invalid and filled the
+# limit is asked again further back, once, with this limit: a flood must not hide
+# the touch before it.
+REFILL_LIMIT = 100
 
 EVENTS = Counter("clicktrail_attribution_events", "Events handled by the attribution engine")
 INSTALLS = Counter("clicktrail_attribution_installs", "Installs recorded", ["match_type"])
 CONVERSIONS = Counter("clicktrail_attribution_conversions", "Event conversions recorded")
+INVALID_ROWS = Counter("clicktrail_attribution_invalid", "Installs and conversions recorded as invalid", ["kind"])
 BATCH = Histogram(
     "clicktrail_attribution_batch_events",
     "Events handled in one transaction of the engine",
@@ -139,6 +151,17 @@ def money_text(value: Decimal | None) -> str:
     return format(value.normalize(), "f") if value != 0 else "0"
 
 
+def quality_fields(event_id: str, verdict: int, reasons: int) -> dict[str, str]:
+    """An outbound event's id, verdict and reasons. A rejected install or
+    conversion goes out under its own event id, so that overruling it back
+    later still fires its normal postback once (deliveries are unique per
+    event id and template)."""
+    return {
+        "event_id": f"{event_id}:rejected" if verdict == q.INVALID else event_id,
+        "verdict": q.verdict_name(verdict), "reasons": ",".join(q.codes_of(reasons)),
+    }  # fmt: skip
+
+
 def outbound(kind: str, account_id: str, *, touch: Touch | None, campaign: CampaignInfo | None,
              **fields: Any) -> bytes:  # fmt: skip
     """An outbound event (libs/postback_handoff) for an install, conversion or status change."""
@@ -160,23 +183,75 @@ def outbound(kind: str, account_id: str, *, touch: Touch | None, campaign: Campa
 
 def choose_touch(
     touches: Sequence[Touch], anchor: dt.datetime, upper: dt.datetime, app_id: str,
-    click_window: dt.timedelta, view_window: dt.timedelta,
+    click_window: dt.timedelta, view_window: dt.timedelta, passed: list[Touch] | None = None,
 ) -> Touch | None:  # fmt: skip
     """Clicks beat impressions; the newest inside its window wins. Touches of
-    another app never get the credit."""
+    another app never get the credit; invalid touches never win, and those
+    that would have are added to ``passed``."""
     best_click: Touch | None = None
     best_view: Touch | None = None
+    invalid: list[Touch] = []
     for t in touches:
         if t.app_id and t.app_id != app_id:
             continue
-        if t.time > upper:
+        if t.time > upper or t.time < anchor - (click_window if t.kind == CLICK else view_window):
             continue
-        if t.kind == CLICK:
-            if t.time >= anchor - click_window and (best_click is None or t.time > best_click.time):
+        if t.verdict == q.INVALID:
+            invalid.append(t)
+        elif t.kind == CLICK:
+            if best_click is None or t.time > best_click.time:
                 best_click = t
-        elif t.time >= anchor - view_window and (best_view is None or t.time > best_view.time):
+        elif best_view is None or t.time > best_view.time:
             best_view = t
-    return best_click or best_view
+    winner = best_click or best_view
+    if passed is not None:
+        passed.extend(t for t in invalid if _outranks(t, winner))
+    return winner
+
+
+def _outranks(t: Touch, winner: Touch | None) -> bool:
+    if winner is None:
+        return True
+    if t.kind != winner.kind:
+        return t.kind == CLICK
+    return t.time > winner.time
+
+
+def _flooded(touches: list[Touch], limit: int) -> bool:
+    clicks = [t for t in touches if t.kind == CLICK]
+    return len(clicks) >= limit and all(t.verdict == q.INVALID for t in clicks)
+
+
+async def touches_beyond_floods(links: Links, account_id: str, queries: list[TouchQuery]) -> list[list[Touch]]:
+    """``Links.touches_many``; a query whose clicks all came back invalid and
+    filled its limit is asked again (all of them in one more call) for what is
+    older than the oldest of them."""
+    found = await links.touches_many(account_id, queries)
+    again: list[tuple[int, TouchQuery]] = []
+    for n, (query, touches) in enumerate(zip(queries, found, strict=True)):
+        if _flooded(touches, query.limit) and query.limit < REFILL_LIMIT:
+            oldest = min(t.time for t in touches if t.kind == CLICK)
+            again.append((n, dataclasses.replace(query, end=oldest, limit=REFILL_LIMIT)))
+    if again:
+        more = await links.touches_many(account_id, [qr for _, qr in again])
+        for (n, _), extra in zip(again, more, strict=True):
+            found[n] = found[n] + extra
+    return found
+
+
+def passed_json(passed: list[Touch]) -> str | None:
+    """installs.passed_over: the passed-over touches, newest first, each once."""
+    seen: set[str] = set()
+    out = []
+    for t in sorted(passed, key=lambda t: t.time, reverse=True):
+        if t.touch_id in seen:
+            continue
+        seen.add(t.touch_id)
+        out.append({"touch_id": t.touch_id, "kind": "click" if t.kind == CLICK else "impression",
+                    "reasons": q.codes_of(t.reasons)})  # fmt: skip
+        if len(out) == qual.MAX_PASSED_OVER:
+            break
+    return orjson.dumps(out).decode() if out else None
 
 
 @dataclasses.dataclass
@@ -185,13 +260,25 @@ class Attributed:
     match_type: int
     touch: Touch | None
     install_id: str = ""
+    # The install's time as the windows see it (the event's, capped at our receive time).
+    anchor: dt.datetime | None = None
+    # Invalid touches that would have won.
+    passed: list[Touch] = dataclasses.field(default_factory=list)
+    reasons: int = 0
+
+    @property
+    def verdict(self) -> int:
+        return q.verdict_of(self.reasons)
 
 
 async def match_installs(links: Links, account_id: str, events: list[dict[str, Any]],
                          history: list[windows_mod.Breakpoint]) -> list[Attributed]:  # fmt: skip
     """Attribute install events, in order, in three rounds of batched look-ups:
-    click ids, then device ids for the rest, then fingerprints for the rest."""
+    click ids, then device ids for the rest, then fingerprints for the rest.
+    Invalid touches never win: they are kept as passed over, and the next round
+    (or organic) decides."""
     out: list[Attributed | None] = [None] * len(events)
+    passed: list[list[Touch]] = [[] for _ in events]
     spans: list[tuple[windows_mod.Windows, dt.datetime, dt.datetime]] = []
     for ev in events:
         # The device clock may be a little off (SKEW); nothing after our receive time counts.
@@ -204,7 +291,7 @@ async def match_installs(links: Links, account_id: str, events: list[dict[str, A
             w, anchor, upper = spans[i]
             ev = events[i]
             if click is not None and choose_touch([click], anchor, upper, ev["app_id"], w.click_lookback,
-                                                  w.click_lookback):  # fmt: skip
+                                                  w.click_lookback, passed[i]):  # fmt: skip
                 out[i] = Attributed(ev, MATCH_CLICK_ID, click)
     asks: list[tuple[int, TouchQuery]] = []
     for i, ev in enumerate(events):
@@ -214,11 +301,13 @@ async def match_installs(links: Links, account_id: str, events: list[dict[str, A
             asks += [(i, TouchQuery(start, end, device_id=d)) for d in device_ids(ev)]
     if asks:
         found: dict[int, list[Touch]] = {}
-        for (i, _), touches in zip(asks, await links.touches_many(account_id, [q for _, q in asks]), strict=True):
+        answers = await touches_beyond_floods(links, account_id, [qr for _, qr in asks])
+        for (i, _), touches in zip(asks, answers, strict=True):
             found.setdefault(i, []).extend(touches)
         for i, touches in found.items():
             w, anchor, upper = spans[i]
-            touch = choose_touch(touches, anchor, upper, events[i]["app_id"], w.click_lookback, w.view_lookback)
+            touch = choose_touch(touches, anchor, upper, events[i]["app_id"], w.click_lookback, w.view_lookback,
+                                 passed[i])  # fmt: skip
             if touch is not None:
                 out[i] = Attributed(events[i], MATCH_DEVICE_ID, touch)
     asks = []
@@ -228,14 +317,18 @@ async def match_installs(links: Links, account_id: str, events: list[dict[str, A
             asks.append((i, TouchQuery(anchor - w.fingerprint_window, upper + dt.timedelta(milliseconds=1),
                                        ip=ev["ip"], user_agent=ev.get("user_agent") or "")))  # fmt: skip
     if asks:
-        for (i, _), touches in zip(asks, await links.touches_many(account_id, [q for _, q in asks]), strict=True):
+        answers = await touches_beyond_floods(links, account_id, [qr for _, qr in asks])
+        for (i, _), touches in zip(asks, answers, strict=True):
             w, anchor, upper = spans[i]
             fp = w.fingerprint_window
             touch = choose_touch(touches, anchor, upper, events[i]["app_id"], min(fp, w.click_lookback),
-                                 min(fp, w.view_lookback))  # fmt: skip
+                                 min(fp, w.view_lookback), passed[i])  # fmt: skip
             if touch is not None:
                 out[i] = Attributed(events[i], MATCH_FINGERPRINT, touch)
-    return [a if a is not None else Attributed(events[i], MATCH_ORGANIC, None) for i, a in enumerate(out)]
+    result = [a if a is not None else Attributed(events[i], MATCH_ORGANIC, None) for i, a in enumerate(out)]
+    for i, a in enumerate(result):
+        a.anchor, a.passed = spans[i][1], passed[i]
+    return result
 
 
 # --------------------------------------------------------------------------- conversions
@@ -248,6 +341,8 @@ class InstallRef:
     click_id: str | None
     touch_type: int
     touch_time: dt.datetime | None
+    verdict: int = q.CLEAN
+    install_time: dt.datetime | None = None
 
 
 @dataclasses.dataclass
@@ -265,8 +360,12 @@ def credit(goal: Goal, clicks: Sequence[Touch], install: InstallRef | None, inst
 
     purchase: the last click inside the window, across campaigns; custom:
     the last click of every campaign clicked inside the window. Without a
-    click newer than the install's touch inside the window: the install's."""
-    inside = [c for c in clicks if c.kind == CLICK and at - window <= c.time <= at]
+    click newer than the install's touch inside the window: the install's.
+    Invalid clicks are never credited (nor an install's touch an operator has
+    since overruled to invalid)."""
+    if install_touch is not None and install_touch.verdict == q.INVALID:
+        install_touch = None
+    inside = [c for c in clicks if c.kind == CLICK and c.verdict != q.INVALID and at - window <= c.time <= at]
     if install_touch is not None and install_touch.kind == CLICK and at - window <= install_touch.time <= at:
         if all(c.touch_id != install_touch.touch_id for c in inside):
             inside.append(install_touch)
@@ -286,6 +385,28 @@ def credit(goal: Goal, clicks: Sequence[Touch], install: InstallRef | None, inst
     return [None]
 
 
+def conversion_reasons(s: qual.Settings, cfg: qual.Config, h: Hit, amount: Decimal | None, currency: str,
+                       mismatch: bool) -> int:  # fmt: skip
+    """The conversion checks of one credited conversion."""
+    m = 0
+    if mismatch and s.on("client_mismatch"):
+        m |= qual.CLIENT_MISMATCH
+    ref = h.install
+    if ref is not None:
+        if ref.verdict == q.INVALID and s.on("rejected_install"):
+            m |= qual.REJECTED_INSTALL
+        # Device times on both sides (one clock); a goal on the install event itself is its own install.
+        if ref.install_time is not None and h.goal.event != "install" and s.on("too_soon_after_install"):
+            after = h.event["_time"] - ref.install_time
+            if dt.timedelta(0) <= after < dt.timedelta(seconds=s.too_soon_after_install_s):
+                m |= qual.TOO_SOON
+    if amount is not None and s.on("revenue_out_of_range"):
+        allowed = cfg.revenue_range(h.goal.goal_id, currency)
+        if allowed is not None and allowed.outside(amount):
+            m |= qual.REVENUE_OUT_OF_RANGE
+    return m
+
+
 def exhausted(goal: Goal, count: int) -> bool:
     """A "first" / "nth" goal whose user already had this many matching events counts no more."""
     if goal.occurrence == "every":
@@ -298,12 +419,12 @@ def exhausted(goal: Goal, count: int) -> bool:
 INSERT_INSTALLS = """
 INSERT INTO attribution.installs (account_id, install_id, app_id, device_key, event_uuid, install_time,
     receive_time, match_type, touch_type, click_id, touch_time, campaign_id, partner_id, link_id, user_id,
-    idfa, gaid, ip)
-SELECT $1, i, a, d, e::uuid, it, rt, m, tt, c, tm, cmp, prt, lnk, u, idfa, gaid, ip::inet
+    idfa, gaid, ip, verdict, reasons, passed_over)
+SELECT $1, i, a, d, e::uuid, it, rt, m, tt, c, tm, cmp, prt, lnk, u, idfa, gaid, ip::inet, v, r, po::jsonb
 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[],
     $8::smallint[], $9::smallint[], $10::text[], $11::timestamptz[], $12::text[], $13::text[], $14::text[],
-    $15::text[], $16::text[], $17::text[], $18::text[])
-    AS t(i, a, d, e, it, rt, m, tt, c, tm, cmp, prt, lnk, u, idfa, gaid, ip)
+    $15::text[], $16::text[], $17::text[], $18::text[], $19::smallint[], $20::bigint[], $21::text[])
+    AS t(i, a, d, e, it, rt, m, tt, c, tm, cmp, prt, lnk, u, idfa, gaid, ip, v, r, po)
 ON CONFLICT DO NOTHING
 RETURNING install_id
 """
@@ -315,7 +436,8 @@ ON CONFLICT DO NOTHING
 """
 
 FIND_INSTALLS = """
-SELECT k.app_id, k.key, i.install_id, i.campaign_id, i.click_id, i.touch_type, i.touch_time
+SELECT k.app_id, k.key, i.install_id, i.campaign_id, i.click_id, i.touch_type, i.touch_time, i.verdict,
+    i.install_time
 FROM attribution.install_keys k
 JOIN attribution.installs i ON i.account_id = k.account_id AND i.install_id = k.install_id
 WHERE k.account_id = $1 AND (k.app_id, k.key) IN (SELECT * FROM unnest($2::text[], $3::text[]))
@@ -326,6 +448,22 @@ INSERT INTO attribution.goal_hits (account_id, event_uuid, goal_id)
 SELECT $1, e::uuid, g FROM unnest($2::text[], $3::text[]) AS t(e, g)
 ON CONFLICT DO NOTHING
 RETURNING event_uuid::text, goal_id
+"""
+
+# install_burst: the installs of these apps and subnets already stored since each
+# key's time, per address; at most `cap` rows per key (past any threshold, the
+# exact count no longer matters).
+BURST_SQL = """
+SELECT q.app AS app_id, host(i.ip) AS ip, count(*) AS n
+FROM unnest($2::text[], $3::cidr[], $4::timestamptz[], $5::int[]) AS q(app, net, since, cap)
+CROSS JOIN LATERAL (
+    SELECT ip FROM attribution.installs
+    WHERE account_id = $1 AND app_id = q.app AND ip IS NOT NULL
+      AND network(set_masklen(ip, CASE WHEN family(ip) = 4 THEN 24 ELSE 64 END)) = q.net
+      AND receive_time >= q.since
+    LIMIT q.cap
+) i
+GROUP BY 1, 2
 """
 
 READ_COUNTS = """
@@ -343,12 +481,12 @@ RETURNING goal_id, user_key, count
 INSERT_CONVERSIONS = """
 INSERT INTO attribution.conversions (account_id, conversion_id, dedup_key, source, goal_id, goal, kind, status,
     payout, currency, click_id, touch_time, campaign_id, partner_id, link_id, install_id, app_id, user_key,
-    user_id, event_uuid, event_time, receive_time)
-SELECT $1, c, d, 1, g, gn, k, $2, p, cur, cl, tt, cmp, prt, lnk, ins, app, uk, uid, ev::uuid, et, rt
+    user_id, event_uuid, event_time, receive_time, verdict, reasons)
+SELECT $1, c, d, 1, g, gn, k, $2, p, cur, cl, tt, cmp, prt, lnk, ins, app, uk, uid, ev::uuid, et, rt, v, r
 FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::numeric[], $9::text[], $10::text[],
     $11::timestamptz[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[],
-    $18::text[], $19::text[], $20::timestamptz[], $21::timestamptz[])
-    AS t(c, d, g, gn, k, p, cur, cl, tt, cmp, prt, lnk, ins, app, uk, uid, ev, et, rt)
+    $18::text[], $19::text[], $20::timestamptz[], $21::timestamptz[], $22::smallint[], $23::bigint[])
+    AS t(c, d, g, gn, k, p, cur, cl, tt, cmp, prt, lnk, ins, app, uk, uid, ev, et, rt, v, r)
 ORDER BY d
 ON CONFLICT DO NOTHING
 RETURNING conversion_id
@@ -407,15 +545,19 @@ class Engine:
             apps, keys = zip(*sorted(lookup_keys), strict=True)
             for r in await self._pool.fetch(FIND_INSTALLS, account_id, list(apps), list(keys)):
                 known[(r["app_id"], r["key"])] = InstallRef(
-                    r["install_id"], r["campaign_id"], r["click_id"], r["touch_type"], r["touch_time"]
-                )
+                    r["install_id"], r["campaign_id"], r["click_id"], r["touch_type"], r["touch_time"], r["verdict"],
+                    r["install_time"],
+                )  # fmt: skip
+        cfg = await qual.load(self._pool, account_id)
         new_installs = [ev for (app, dk), ev in candidates.items() if (app, dk) not in known]
         attributed = await match_installs(self.links, account_id, new_installs, history) if new_installs else []
+        if attributed:
+            await self._check_installs(account_id, attributed, cfg)
         for a in attributed:
             a.install_id = new_id()
             ref = InstallRef(
                 a.install_id, a.touch.campaign_id if a.touch else None, a.touch.touch_id if a.touch else None,
-                a.touch.kind if a.touch else 0, a.touch.time if a.touch else None,
+                a.touch.kind if a.touch else 0, a.touch.time if a.touch else None, a.verdict, a.event["_time"],
             )  # fmt: skip
             for k in identity_keys(a.event) or [device_key(a.event)]:
                 known.setdefault((a.event["app_id"], k), ref)
@@ -452,12 +594,66 @@ class Engine:
 
         async with self._pool.acquire() as conn, conn.transaction():
             await self._store_installs(conn, account_id, attributed)
-            await self._store_conversions(conn, account_id, hits)
+            await self._store_conversions(conn, account_id, hits, cfg)
         now = time.time()
         for ev in events:
             LAG.observe(max(0.0, now - ev["_received"].timestamp()))
         EVENTS.inc(len(events))
         BATCH.observe(len(events))
+
+    async def _check_installs(self, account_id: str, attributed: list[Attributed], cfg: qual.Config) -> None:
+        """The install checks: each install's reasons, from its match, its event
+        and (install_burst) one query for the whole batch."""
+        bursting: list[tuple[Attributed, qual.Settings, str, str]] = []
+        for a in attributed:
+            ev, t = a.event, a.touch
+            s = cfg.settings(t.campaign_id if t else None)
+            m = 0
+            if t is not None and t.kind == CLICK and a.anchor is not None:
+                ctit = a.anchor - t.time
+                if s.on("click_injection") and ctit < dt.timedelta(seconds=s.click_injection_s):
+                    m |= qual.CLICK_INJECTION
+                if s.on("install_before_click") and qual.install_began_before(ev, t.time):
+                    m |= qual.INSTALL_BEFORE_CLICK
+                if (
+                    s.on("click_flooding") and ctit > dt.timedelta(seconds=s.click_flooding_s)
+                    and (t.reasons & qual.FLOOD_SIGNS or any(p.reasons & qual.FLOOD_SIGNS for p in a.passed))
+                ):  # fmt: skip
+                    m |= qual.CLICK_FLOODING
+            if s.on("client_mismatch") and qual.client_mismatch(ev):
+                m |= qual.CLIENT_MISMATCH
+            a.reasons = m
+            ip = str(ev.get("ip") or "")
+            if ip and s.on("install_burst") and (net := qual.subnet(ip)):
+                bursting.append((a, s, ip, net))
+        if not bursting:
+            return
+        # Per (app, subnet): from the earliest window start among its installs, enough rows for any threshold.
+        keys: dict[tuple[str, str], tuple[dt.datetime, int]] = {}
+        for a, s, _, net in bursting:
+            key = (a.event["app_id"], net)
+            since = a.event["_received"] - dt.timedelta(seconds=s.install_burst_window_s)
+            cap = max(s.install_burst_ip, s.install_burst_subnet) + 1
+            old = keys.get(key)
+            keys[key] = (min(old[0], since), max(old[1], cap)) if old else (since, cap)
+        ordered = sorted(keys)
+        rows = await self._pool.fetch(
+            BURST_SQL, account_id, [k[0] for k in ordered], [k[1] for k in ordered],
+            [keys[k][0] for k in ordered], [keys[k][1] for k in ordered],
+        )  # fmt: skip
+        by_ip: dict[tuple[str, str], int] = {}
+        by_net: dict[tuple[str, str], int] = {}
+        for r in rows:
+            by_ip[(r["app_id"], r["ip"])] = by_ip.get((r["app_id"], r["ip"]), 0) + r["n"]
+            net_key = (r["app_id"], qual.subnet(r["ip"]))
+            by_net[net_key] = by_net.get(net_key, 0) + r["n"]
+        # This batch's installs count too, in the order they came.
+        for a, s, ip, net in sorted(bursting, key=lambda b: b[0].event["_received"]):
+            app = a.event["app_id"]
+            n_ip = by_ip[(app, ip)] = by_ip.get((app, ip), 0) + 1
+            n_net = by_net[(app, net)] = by_net.get((app, net), 0) + 1
+            if n_ip > s.install_burst_ip or n_net > s.install_burst_subnet:
+                a.reasons |= qual.INSTALL_BURST
 
     async def _credit_hits(
         self, account_id: str, hits: list[Hit], known: dict[tuple[str, str], InstallRef],
@@ -528,7 +724,7 @@ class Engine:
         if not items:
             return
         items = sorted(items, key=lambda a: (a.event["app_id"], device_key(a.event)))
-        cols: list[list[Any]] = [[] for _ in range(17)]
+        cols: list[list[Any]] = [[] for _ in range(20)]
         for a in items:
             ev, t = a.event, a.touch
             row = (
@@ -536,6 +732,7 @@ class Engine:
                 a.match_type, t.kind if t else 0, t.touch_id if t else None, t.time if t else None,
                 t.campaign_id if t else None, t.partner_id if t else None, t.link_id if t else None,
                 ev.get("user_id") or None, ev.get("idfa") or None, ev.get("gaid") or None, ev.get("ip") or None,
+                a.verdict, a.reasons, passed_json(a.passed),
             )  # fmt: skip
             for i, v in enumerate(row):
                 cols[i].append(v)
@@ -554,15 +751,20 @@ class Engine:
             at = _ts(ev["_time"])
             payloads.append(outbound(
                 "install", account_id, touch=t, campaign=campaigns.get(t.campaign_id) if t else None,
-                event_id=a.install_id, app_id=ev["app_id"], event="install", idfa=ev.get("idfa") or "",
-                gaid=ev.get("gaid") or "", ip=ev.get("ip") or "", install_time=at, event_time=at,
+                app_id=ev["app_id"], event="install", idfa=ev.get("idfa") or "", gaid=ev.get("gaid") or "",
+                ip=ev.get("ip") or "", install_time=at, event_time=at,
+                **quality_fields(a.install_id, a.verdict, a.reasons),
             ))  # fmt: skip
             matched[a.match_type] = matched.get(a.match_type, 0) + 1
         for match_type, n in matched.items():
             INSTALLS.labels(MATCH_NAMES[match_type]).inc(n)
+        rejected = sum(1 for a in mine if a.verdict == q.INVALID)
+        if rejected:
+            INVALID_ROWS.labels("install").inc(rejected)
         await enqueue(conn, postback_handoff.POSTBACK_QUEUE, payloads, account_ids=[account_id] * len(payloads))
 
-    async def _store_conversions(self, conn: asyncpg.Connection, account_id: str, hits: list[Hit]) -> None:
+    async def _store_conversions(self, conn: asyncpg.Connection, account_id: str, hits: list[Hit],
+                                 cfg: qual.Config) -> None:  # fmt: skip
         if not hits:
             return
         hits = sorted(hits, key=lambda h: (h.event["event_uuid"], h.goal.goal_id))
@@ -591,39 +793,50 @@ class Engine:
             return
         currency = await self.links.currency(account_id)
         rows_out: list[tuple[Any, ...]] = []
-        meta: dict[str, tuple[Hit, Touch | None, Decimal | None, str]] = {}
+        meta: dict[str, tuple[Hit, Touch | None, Decimal | None, str, int]] = {}
+        mismatched: dict[str, bool] = {}
         for h in counted:
             ev, g = h.event, h.goal
             amount, cur = g.value(ev, currency)
             if amount is not None and (amount < 0 or amount.adjusted() >= 18):
                 amount = None  # not a payout we can keep
+            if ev["event_uuid"] not in mismatched:
+                mismatched[ev["event_uuid"]] = qual.client_mismatch(ev)
             for t in h.credits or [None]:
                 cid = new_id()
                 campaign_id = t.campaign_id if t else None
                 dedup = f"ev:{g.goal_id}:{ev['event_uuid']}:{campaign_id or '-'}"
-                meta[cid] = (h, t, amount, cur)
+                reasons = conversion_reasons(cfg.settings(campaign_id), cfg, h, amount, cur,
+                                             mismatched[ev["event_uuid"]])  # fmt: skip
+                meta[cid] = (h, t, amount, cur, reasons)
                 rows_out.append((
                     cid, dedup, g.goal_id, g.name, g.kind, amount, cur if amount is not None else None,
                     t.touch_id if t else None, t.time if t else None, campaign_id, t.partner_id if t else None,
                     t.link_id if t else None, h.install.install_id if h.install else None, ev["app_id"], h.user_key,
                     ev.get("user_id") or None, ev["event_uuid"], ev["_time"], ev["_received"],
+                    q.verdict_of(reasons), reasons,
                 ))  # fmt: skip
         cols = [list(c) for c in zip(*rows_out, strict=True)]
         inserted = await conn.fetch(INSERT_CONVERSIONS, account_id, EVENT_CONVERSION_STATUS, *cols)
         payloads = []
         campaigns = await self._campaigns(account_id, [meta[r["conversion_id"]][1] for r in inserted])
+        rejected = 0
         for r in inserted:
-            h, t, amount, cur = meta[r["conversion_id"]]
+            h, t, amount, cur, reasons = meta[r["conversion_id"]]
             ev = h.event
+            verdict = q.verdict_of(reasons)
+            rejected += verdict == q.INVALID
             payloads.append(outbound(
                 "conversion", account_id, touch=t, campaign=campaigns.get(t.campaign_id) if t else None,
-                event_id=r["conversion_id"],
                 app_id=ev["app_id"], event=h.goal.name, goal_id=h.goal.goal_id, goal=h.goal.name,
                 status=STATUS_NAMES[EVENT_CONVERSION_STATUS], payout=money_text(amount), revenue=money_text(amount),
                 currency=cur if amount is not None else "", idfa=ev.get("idfa") or "", gaid=ev.get("gaid") or "",
                 ip=ev.get("ip") or "", event_time=_ts(ev["_time"]),
+                **quality_fields(r["conversion_id"], verdict, reasons),
             ))  # fmt: skip
         CONVERSIONS.inc(len(payloads))
+        if rejected:
+            INVALID_ROWS.labels("conversion").inc(rejected)
         await enqueue(conn, postback_handoff.POSTBACK_QUEUE, payloads, account_ids=[account_id] * len(payloads))
 
 

@@ -1,6 +1,6 @@
-"""AttributionService: inbound postbacks, conversion status changes, and
-reading installs, conversions and the inbound postback log. ``register``
-also starts the consumers of the event hand-off."""
+"""AttributionService: inbound postbacks, conversion status changes, operator
+overrules of verdicts, and reading installs, conversions and the inbound
+postback log. ``register`` also starts the consumers of the event hand-off."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from clicktrail.attribution.v1 import attribution_pb2 as pb
 from clicktrail.attribution.v1 import attribution_pb2_grpc as pb_grpc
 
 from libs import auth
+from libs import quality as q
 from libs.api import decode_page_token, encode_page_token, page_size, to_timestamp
 from libs.errors import InvalidArgument, NotFound, PermissionDenied
 from libs.grpc_server import ServiceContext
-from services.attribution import engine, inbound
+from services.attribution import engine, inbound, overrule
 from services.attribution.lookups import Links
 
 
@@ -26,17 +27,32 @@ def _set_time(msg: Any, field: str, value: dt.datetime | None) -> None:
         getattr(msg, field).CopyFrom(to_timestamp(value))
 
 
-def install_msg(r: asyncpg.Record) -> pb.Install:
+def _passed_over(raw: Any) -> list[pb.PassedOverTouch]:
+    items = orjson.loads(raw) if isinstance(raw, str | bytes) else raw
+    return [
+        pb.PassedOverTouch(
+            touch_id=str(p.get("touch_id", "")),
+            reasons=[str(c) for c in p.get("reasons") or []],
+            touch_type=pb.TOUCH_TYPE_IMPRESSION if p.get("kind") == "impression" else pb.TOUCH_TYPE_CLICK,
+        )
+        for p in items or []
+        if isinstance(p, dict)
+    ]
+
+
+def install_msg(r: Any) -> pb.Install:
     m = pb.Install(
         install_id=r["install_id"], app_id=r["app_id"], campaign_id=r["campaign_id"] or "",
         partner_id=r["partner_id"] or "", link_id=r["link_id"] or "", click_id=r["click_id"] or "",
         touch_type=r["touch_type"], match_type=r["match_type"], event_uuid=str(r["event_uuid"]),
         user_id=r["user_id"] or "", idfa=r["idfa"] or "", gaid=r["gaid"] or "",
-        ip=str(r["ip"]) if r["ip"] is not None else "",
+        ip=str(r["ip"]) if r["ip"] is not None else "", verdict=r["verdict"], reasons=q.codes_of(r["reasons"]),
+        passed_over=_passed_over(r["passed_over"]), verdict_note=r["verdict_note"],
     )  # fmt: skip
     _set_time(m, "install_time", r["install_time"])
     _set_time(m, "touch_time", r["touch_time"])
     _set_time(m, "create_time", r["create_time"])
+    _set_time(m, "update_time", r["update_time"])
     return m
 
 
@@ -47,12 +63,22 @@ def conversion_msg(r: Any) -> pb.Conversion:
         txid=r["txid"] or "", click_id=r["click_id"] or "", campaign_id=r["campaign_id"] or "",
         partner_id=r["partner_id"] or "", link_id=r["link_id"] or "", install_id=r["install_id"] or "",
         source=r["source"], event_uuid=str(r["event_uuid"]) if r["event_uuid"] else "", user_id=r["user_id"] or "",
-        kind=r["kind"],
+        kind=r["kind"], verdict=r["verdict"], reasons=q.codes_of(r["reasons"]), verdict_note=r["verdict_note"],
     )  # fmt: skip
     _set_time(m, "event_time", r["event_time"])
     _set_time(m, "create_time", r["create_time"])
     _set_time(m, "update_time", r["update_time"])
     return m
+
+
+def quality_filters(verdict: int, reason: str) -> tuple[int, int]:
+    """A List request's verdict filter (0: any) and reason filter (a bitmask; 0: any)."""
+    if verdict and verdict not in q.VERDICT_NAMES:
+        raise InvalidArgument("verdict", "must be clean, suspicious or invalid")
+    code = reason.strip().lower()
+    if code and code not in q.BY_CODE:
+        raise InvalidArgument("reason", f"{reason[:64]!r} is not a reason code; known: {', '.join(q.BY_CODE)}")
+    return verdict, q.BY_CODE[code].mask if code else 0
 
 
 def postback_msg(r: asyncpg.Record) -> pb.InboundPostback:
@@ -98,6 +124,30 @@ class AttributionService(pb_grpc.AttributionServiceServicer):
             conversion=conversion_msg(row), previous_status=previous, changed=changed,  # type: ignore[arg-type]
         )  # fmt: skip
 
+    async def OverruleInstallVerdict(
+        self, request: pb.OverruleInstallVerdictRequest, context: Any
+    ) -> pb.OverruleInstallVerdictResponse:
+        account_id = auth.require_account()
+        verdict, note = overrule.check_request("install_id", request.install_id, request.verdict, request.note)
+        result = await overrule.overrule_install(self._pool, self._links, account_id, request.install_id, verdict,
+                                                 note)  # fmt: skip
+        return pb.OverruleInstallVerdictResponse(
+            install=install_msg(result.row), previous_verdict=result.previous,  # type: ignore[arg-type]
+            changed=result.changed, conversions_changed=result.followers,
+        )  # fmt: skip
+
+    async def OverruleConversionVerdict(
+        self, request: pb.OverruleConversionVerdictRequest, context: Any
+    ) -> pb.OverruleConversionVerdictResponse:
+        account_id = auth.require_account()
+        verdict, note = overrule.check_request("conversion_id", request.conversion_id, request.verdict, request.note)
+        result = await overrule.overrule_conversion(self._pool, self._links, account_id, request.conversion_id,
+                                                    verdict, note)  # fmt: skip
+        return pb.OverruleConversionVerdictResponse(
+            conversion=conversion_msg(result.row), previous_verdict=result.previous,  # type: ignore[arg-type]
+            changed=result.changed,
+        )  # fmt: skip
+
     async def GetInstall(self, request: pb.GetInstallRequest, context: Any) -> pb.GetInstallResponse:
         account_id = auth.require_account()
         row = await self._pool.fetchrow(
@@ -121,9 +171,11 @@ class AttributionService(pb_grpc.AttributionServiceServicer):
         return pb.GetConversionResponse(conversion=conversion_msg(row))
 
     async def _page(
-        self, table: str, id_col: str, account_id: str, request: Any, filters: list[tuple[str, Any]]
-    ) -> tuple[list[asyncpg.Record], str]:
-        """Newest first by the time-ordered id; filters are (column, value) pairs, skipped when empty."""
+        self, table: str, id_col: str, account_id: str, request: Any, filters: list[tuple[str, Any]],
+        quality: bool = False,
+    ) -> tuple[list[asyncpg.Record], str]:  # fmt: skip
+        """Newest first by the time-ordered id; filters are (column, value) pairs, skipped when empty.
+        With ``quality``, the request's verdict and reason filters too."""
         size = page_size(request.page_size)
         cursor = decode_page_token(request.page_token, "before")
         args: list[Any] = [account_id]
@@ -132,6 +184,14 @@ class AttributionService(pb_grpc.AttributionServiceServicer):
             if value:
                 args.append(value)
                 conds.append(f"{col} = ${len(args)}")
+        if quality:
+            # Literals, not parameters: the planner then sees that a verdict other than
+            # clean can use the partial index of flagged rows.
+            verdict, mask = quality_filters(request.verdict, request.reason)
+            if verdict:
+                conds.append(f"verdict = {verdict:d}")
+            if mask:
+                conds.append(f"reasons & {mask:d} <> 0")
         if cursor:
             args.append(str(cursor["before"]))
             conds.append(f"{id_col} < ${len(args)}")
@@ -147,6 +207,7 @@ class AttributionService(pb_grpc.AttributionServiceServicer):
         rows, token = await self._page(
             "installs", "install_id", account_id, request,
             [("campaign_id", request.campaign_id), ("app_id", request.app_id), ("match_type", request.match_type)],
+            quality=True,
         )  # fmt: skip
         return pb.ListInstallsResponse(installs=[install_msg(r) for r in rows], next_page_token=token)
 
@@ -155,7 +216,7 @@ class AttributionService(pb_grpc.AttributionServiceServicer):
         rows, token = await self._page(
             "conversions", "conversion_id", account_id, request,
             [("campaign_id", request.campaign_id), ("goal_id", request.goal_id), ("status", request.status),
-             ("click_id", request.click_id)],
+             ("click_id", request.click_id)], quality=True,
         )  # fmt: skip
         return pb.ListConversionsResponse(conversions=[conversion_msg(r) for r in rows], next_page_token=token)
 

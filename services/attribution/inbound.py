@@ -7,6 +7,12 @@ that conversion; without a txid there is one conversion per click and goal.
 Two postbacks with one txid at the same moment meet on the unique dedup key:
 one conversion. Every postback is logged, whatever came of it.
 
+A postback for an invalid click (links' verdict) is recorded, but as an
+invalid conversion (``invalid_click``): kept and listed, never counted, paid
+for or posted back as attributed, so a network's postback for a bot click
+cannot earn it a payout. A payout outside the goal's revenue range makes it
+invalid too (``revenue_out_of_range``).
+
 Postbacks arriving together are group-committed (libs/groupcommit): one
 transaction stores the conversions, status changes, log lines and outbound
 events of all of them, and each is answered once that transaction commits.
@@ -26,11 +32,22 @@ import asyncpg
 import orjson
 
 from libs import postback_handoff
+from libs import quality as q
 from libs.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
 from libs.groupcommit import GroupCommitter
 from libs.ids import new_id
 from libs.queue import enqueue
-from services.attribution.engine import APPROVED, PENDING, REJECTED, STATUS_NAMES, _ts, money_text, outbound
+from services.attribution import quality as qual
+from services.attribution.engine import (
+    APPROVED,
+    PENDING,
+    REJECTED,
+    STATUS_NAMES,
+    _ts,
+    money_text,
+    outbound,
+    quality_fields,
+)
 from services.attribution.goals import load_goals
 from services.attribution.lookups import CampaignInfo, Links, Touch
 
@@ -142,11 +159,12 @@ VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14)
 # postbacks for one key in the same group, the first is inserted.
 INSERT_MANY_SQL = """
 INSERT INTO attribution.conversions (account_id, conversion_id, dedup_key, source, goal_id, goal, status,
-    payout, currency, txid, click_id, touch_time, campaign_id, partner_id, link_id, app_id, event_time)
-SELECT a, c, d, 2, g, gn, s, p, cur, tx, cl, tt, cmp, prt, lnk, app, clock_timestamp()
+    payout, currency, txid, click_id, touch_time, campaign_id, partner_id, link_id, app_id, event_time, verdict,
+    reasons)
+SELECT a, c, d, 2, g, gn, s, p, cur, tx, cl, tt, cmp, prt, lnk, app, clock_timestamp(), v, r
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[], $7::numeric[],
     $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[], $13::text[], $14::text[], $15::text[],
-    $16::int[]) AS t(a, c, d, g, gn, s, p, cur, tx, cl, tt, cmp, prt, lnk, app, n)
+    $16::int[], $17::smallint[], $18::bigint[]) AS t(a, c, d, g, gn, s, p, cur, tx, cl, tt, cmp, prt, lnk, app, n, v, r)
 ORDER BY a, d, n
 ON CONFLICT (account_id, dedup_key) DO NOTHING
 RETURNING *
@@ -161,8 +179,9 @@ FOR UPDATE OF c
 
 UPDATE_MANY_SQL = """
 UPDATE attribution.conversions c
-SET status = t.s, payout = t.p, currency = t.cur, update_time = clock_timestamp()
-FROM unnest($1::text[], $2::text[], $3::smallint[], $4::numeric[], $5::text[]) AS t(a, id, s, p, cur)
+SET status = t.s, payout = t.p, currency = t.cur, verdict = t.v, reasons = t.r, update_time = clock_timestamp()
+FROM unnest($1::text[], $2::text[], $3::smallint[], $4::numeric[], $5::text[], $6::smallint[], $7::bigint[])
+    AS t(a, id, s, p, cur, v, r)
 WHERE c.account_id = t.a AND c.conversion_id = t.id
 RETURNING c.*
 """
@@ -208,6 +227,8 @@ class _Postback:
     currency: str | None
     click: Touch
     campaign: CampaignInfo | None
+    # The postback's own checks: invalid_click, revenue_out_of_range.
+    reasons: int = 0
 
 
 class PostbackRecorder:
@@ -267,8 +288,14 @@ class PostbackRecorder:
         if payout is not None and not currency:
             currency = await links.currency(account_id)
         dedup = f"tx:{inp.click_id}:{inp.txid}" if inp.txid else f"goal:{inp.click_id}:{goal_id or goal_name.lower()}"
+        reasons = qual.INVALID_CLICK if click.verdict == q.INVALID else 0
+        cfg = await qual.load(self._pool, account_id)
+        if payout is not None and cfg.settings(click.campaign_id).on("revenue_out_of_range"):
+            allowed = cfg.revenue_range(goal_id, currency)
+            if allowed is not None and allowed.outside(payout):
+                reasons |= qual.REVENUE_OUT_OF_RANGE
         return _Postback(account_id, inp, pid, dedup, goal_id, goal_name, status, payout, currency or None, click,
-                         campaign)  # fmt: skip
+                         campaign, reasons)  # fmt: skip
 
     async def _flush(self, groups: list[list[_Postback]]) -> list[Result | DomainError]:
         """Store one group of postbacks in one transaction; one result per submission
@@ -288,7 +315,7 @@ class PostbackRecorder:
                     [p.click.touch_id for p in items], [p.click.time for p in items],
                     [p.click.campaign_id for p in items], [p.click.partner_id for p in items],
                     [p.click.link_id for p in items], [p.click.app_id or None for p in items],
-                    list(range(len(items))),
+                    list(range(len(items))), [q.verdict_of(p.reasons) for p in items], [p.reasons for p in items],
                 )
             }  # fmt: skip
             # The current row of every conversion the group touches, by (account, dedup key).
@@ -324,6 +351,11 @@ class PostbackRecorder:
                 row = rows[key] = {**row, "status": p.status}
                 if p.payout is not None:
                     row["payout"], row["currency"] = p.payout, p.currency
+                    if not row["reasons"] & q.OPERATOR:  # a new payout is checked again
+                        reasons = (row["reasons"] & ~qual.REVENUE_OUT_OF_RANGE) | (
+                            p.reasons & qual.REVENUE_OUT_OF_RANGE
+                        )
+                        row["reasons"], row["verdict"] = reasons, q.verdict_of(reasons)
                 changed[key] = row
                 results[n] = Result(row, False, True, previous, p.pid)
                 logs.append(_log_row(p, 200, "updated", conversion_id=row["conversion_id"], status=p.status))
@@ -333,7 +365,8 @@ class PostbackRecorder:
                 updated = await conn.fetch(
                     UPDATE_MANY_SQL, [k[0] for k in keys], [changed[k]["conversion_id"] for k in keys],
                     [changed[k]["status"] for k in keys], [changed[k]["payout"] for k in keys],
-                    [changed[k]["currency"] for k in keys],
+                    [changed[k]["currency"] for k in keys], [changed[k]["verdict"] for k in keys],
+                    [changed[k]["reasons"] for k in keys],
                 )  # fmt: skip
                 stamps = {(r["account_id"], r["conversion_id"]): r["update_time"] for r in updated}
                 for res in results:
@@ -365,15 +398,17 @@ def _outbound(p: _Postback, row: Mapping[str, Any], kind: str) -> bytes:
 
 
 def outbound_payload(account_id: str, row: Mapping[str, Any], kind: str, touch: Touch | None,
-                     campaign: CampaignInfo | None) -> bytes:  # fmt: skip
-    """The outbound event of a new conversion or a status change."""
-    event_id = row["conversion_id"] if kind == "conversion" else f"{row['conversion_id']}:{STATUS_NAMES[row['status']]}"
+                     campaign: CampaignInfo | None, **extra: str) -> bytes:  # fmt: skip
+    """The outbound event of a new conversion or a status change (with the row's verdict)."""
+    ids = quality_fields(row["conversion_id"], row["verdict"], row["reasons"])
+    if kind != "conversion":
+        ids["event_id"] = f"{row['conversion_id']}:{STATUS_NAMES[row['status']]}"
     payout = money_text(row["payout"]) if row["payout"] is not None else ""
     return outbound(
-        kind, account_id, touch=touch, campaign=campaign, event_id=event_id, app_id=row["app_id"] or "",
+        kind, account_id, touch=touch, campaign=campaign, app_id=row["app_id"] or "",
         event=row["goal"] or "conversion", goal_id=row["goal_id"], goal=row["goal"],
         status=STATUS_NAMES[row["status"]], payout=payout, revenue=payout if row["status"] != REJECTED else "0",
-        currency=row["currency"] or "", txid=row["txid"] or "", event_time=_ts(row["event_time"]),
+        currency=row["currency"] or "", txid=row["txid"] or "", event_time=_ts(row["event_time"]), **ids, **extra,
     )  # fmt: skip
 
 

@@ -1,8 +1,8 @@
 """What attribution asks the links service (over gRPC, never its code):
 clicks by id, touches by device id or fingerprint (batched into LookupTouches
 calls), campaigns, and the account's currency. The internal token acts for the account named in
-``x-account-id``. Clicks never change, so they are cached; campaigns and
-account currencies for a short while."""
+``x-account-id``. Clicks, campaigns and account currencies are cached for a
+short while (a click's verdict can change: an operator may overrule it)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from clicktrail.accounts.v1 import accounts_pb2, accounts_pb2_grpc
 from clicktrail.links.v1 import links_pb2 as lpb
 from clicktrail.links.v1 import links_pb2_grpc
 
+from libs import quality as q
 from libs.config import Settings
 from libs.grpc_client import ChannelPool
 from libs.ids import is_valid_id
@@ -28,6 +29,8 @@ IMPRESSION = 2
 SUBS = tuple(f"sub{i}" for i in range(1, 11))
 MAX_WINDOW = dt.timedelta(days=90)
 MAX_LOOKUPS = 1000  # per LookupTouches call
+# How long a click read from links is reused: an overruled click verdict reaches attribution within this.
+CLICK_TTL_S = 60.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -46,6 +49,13 @@ class Touch:
     country: str = ""
     os: str = ""
     ip: str = ""
+    # Traffic quality, decided by links on the click path (or an operator).
+    verdict: int = q.CLEAN
+    reasons: int = 0
+
+    @property
+    def invalid(self) -> bool:
+        return self.verdict == q.INVALID
 
     @classmethod
     def of(cls, msg: Any, kind: int) -> Touch:
@@ -54,8 +64,14 @@ class Touch:
             time=msg.create_time.ToDatetime(tzinfo=dt.UTC), campaign_id=msg.campaign_id,
             partner_id=msg.partner_id, link_id=msg.link_id, app_id=msg.app_id,
             partner_click_id=msg.partner_click_id, subs=tuple(getattr(msg, s) for s in SUBS),
-            country=msg.country, os=msg.os, ip=msg.ip,
+            country=msg.country, os=msg.os, ip=msg.ip, verdict=msg.verdict or q.CLEAN,
+            reasons=_mask(msg.reasons) if msg.reasons else 0,
         )  # fmt: skip
+
+
+def _mask(codes: Any) -> int:
+    """Reason codes to a bitmask; codes this build does not know are left out."""
+    return q.mask_of(c for c in codes if c in q.BY_CODE)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -80,18 +96,25 @@ class CampaignInfo:
 
 
 class _Lru:
-    def __init__(self, size: int) -> None:
+    """Least recently used entries, each kept at most ``ttl_s``."""
+
+    def __init__(self, size: int, ttl_s: float) -> None:
         self._size = size
-        self._data: OrderedDict[Any, Any] = OrderedDict()
+        self._ttl_s = ttl_s
+        self._data: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
 
     def get(self, key: Any) -> Any:
-        value = self._data.get(key)
-        if value is not None:
-            self._data.move_to_end(key)
-        return value
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        if entry[0] < time.monotonic():
+            del self._data[key]
+            return None
+        self._data.move_to_end(key)
+        return entry[1]
 
     def put(self, key: Any, value: Any) -> None:
-        self._data[key] = value
+        self._data[key] = (time.monotonic() + self._ttl_s, value)
         self._data.move_to_end(key)
         if len(self._data) > self._size:
             self._data.popitem(last=False)
@@ -106,7 +129,7 @@ class Links:
         )
         self._stubs = itertools.cycle([links_pb2_grpc.LinksServiceStub(ch) for ch in self._pool.channels])
         self._sem = asyncio.Semaphore(concurrency)
-        self._clicks = _Lru(200_000)
+        self._clicks = _Lru(200_000, CLICK_TTL_S)
         self._campaigns: dict[tuple[str, str], tuple[float, CampaignInfo | None]] = {}
         self._currencies: dict[str, tuple[float, str]] = {}
         self.calls = 0
@@ -283,7 +306,7 @@ class Links:
 
     def _touches_of(self, account_id: str, resp: lpb.FindTouchesResponse) -> list[Touch]:
         out = [Touch.of(c, CLICK) for c in resp.clicks]
-        for t in out:  # clicks never change: later look-ups by id need no call
+        for t in out:  # later look-ups by id need no call
             self._clicks.put((account_id, t.touch_id), t)
         out += [Touch.of(i, IMPRESSION) for i in resp.impressions]
         out.sort(key=lambda t: t.time, reverse=True)

@@ -1,5 +1,5 @@
 """The attribution service process: the configuration services (goals,
-settings, tariffs, corrections) and the attribution engine."""
+settings, tariffs, corrections, traffic quality) and the attribution engine."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import grpc
 from libs import privacy, queue
 from libs.config import DEFAULT_ADDRS
 from libs.grpc_server import ServiceContext, ServiceSpec
-from services.attribution import config_handlers
+from services.attribution import config_handlers, quality_handlers
 from services.attribution import handlers as engine_handlers
 from services.attribution import privacy as attribution_privacy
 
@@ -29,6 +29,7 @@ async def setup(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
     gc.set_threshold(*GC_THRESHOLDS)
     names: list[str] = []
     names += config_handlers.register(server, ctx)
+    names += quality_handlers.register(server, ctx)
     names += engine_handlers.register(server, ctx)
     names += privacy.register(server, ctx, "attribution", attribution_privacy.erase)
     return names

@@ -32,6 +32,10 @@ def _event_to_dict(e: pb.Event) -> dict[str, Any]:
         "session_id": e.session_id, "offset": e.offset or None, "user_id": e.user_id, "ref": e.ref,
         "app_id": e.app_id, "ip": e.ip, "user_agent": e.user_agent, "action": e.action, "click_id": e.click_id,
     }  # fmt: skip
+    for key in ("install_begin_time", "referrer_click_time"):
+        if e.HasField(key):
+            ts = getattr(e, key)
+            d[key] = _EPOCH + dt.timedelta(seconds=ts.seconds, microseconds=ts.nanos // 1000)
     if e.HasField("device"):
         dev = e.device
         d["device"] = {

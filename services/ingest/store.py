@@ -54,15 +54,20 @@ def row_to_event(row: asyncpg.Record) -> pb.Event:
         platform=row["platform"], os_version=row["os_version"] or "", device_model=row["device_model"] or "",
         locale=row["locale"] or "",
     )  # fmt: skip
-    return pb.Event(
+    ev = pb.Event(
         uuid=str(row["event_uuid"]), event=row["event"], timestamp=_ts(row["event_time"]),
         receive_time=_ts(row["receive_time"]), session_id=row["session_id"] or "",
         offset=row["session_offset"] or 0, user_id=row["user_id"] or "", ref=row["ref"] or "",
         app_id=row["app_id"], device=device, ip=str(row["ip"]) if row["ip"] else "",
         user_agent=row["user_agent"] or "", action=row["action"] or "",
         action_properties_json=row["properties"] or "", click_id=row["click_id"] or "",
-        account_id=row["account_id"],
+        account_id=row["account_id"], claimed_ip=str(row["claimed_ip"]) if row["claimed_ip"] else "",
+        claimed_user_agent=row["claimed_user_agent"] or "",
     )  # fmt: skip
+    for key in ("install_begin_time", "referrer_click_time"):
+        if row[key] is not None:
+            getattr(ev, key).CopyFrom(_ts(row[key]))
+    return ev
 
 
 FirstSeenKey = tuple[str, str, int, str]

@@ -30,6 +30,8 @@ MAX_PROPERTIES_DEPTH = 6
 MAX_PROPERTIES_KEYS = 200
 MAX_FUTURE = dt.timedelta(hours=24)
 MAX_AGE = dt.timedelta(days=30)
+# An app may be opened long after it was installed.
+MAX_REFERRER_AGE = dt.timedelta(days=366)
 STRING_LIMITS = {
     "session_id": 128, "user_id": 256, "ref": 512, "action": 128, "click_id": 64, "user_agent": 1024,
     "idfv": 64, "android_id": 64, "os_version": 64, "device_model": 128, "locale": 35,
@@ -102,6 +104,32 @@ def _device_id(device: dict[str, Any], key: str) -> str | None:
 @functools.lru_cache(maxsize=65_536)
 def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     return ipaddress.ip_address(text)
+
+
+def _connection_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return _parse_ip(text) if text else None
+    except (ValueError, TypeError):
+        return None
+
+
+def _referrer_time(ev: dict[str, Any], key: str, ctx: Context) -> dt.datetime | None:
+    """An install-referrer timestamp (epoch seconds as Play gives them, or any
+    ``timestamp`` form); 0 / empty is what Play answers when it does not know."""
+    value = ev.get(key)
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if value in (None, "", 0):
+        return None
+    try:
+        t = parse_time(value)
+    except (ValueError, OverflowError, OSError):
+        raise Rejected(key, "must be ISO 8601 or epoch seconds (Play's install referrer timestamps)") from None
+    if t > ctx.now + MAX_FUTURE:
+        raise Rejected(key, "is more than 24 hours in the future")
+    if t < ctx.now - MAX_REFERRER_AGE:
+        raise Rejected(key, "is more than a year old")
+    return t
 
 
 def _depth(value: Any, depth: int = 0) -> int:
@@ -217,12 +245,25 @@ def validate(ev: Any, ctx: Context) -> tuple[tuple[Any, ...], uuid.UUID]:
     os_version = _str(device, "os_version", prefix="device.")
     device_model = _str(device, "device_model", prefix="device.")
     locale = _str(device, "locale", prefix="device.")
-    ip_text = ev.get("ip") or ctx.client_ip
+    sent_ip = ev.get("ip")
     try:
-        ip = _parse_ip(ip_text) if ip_text else None
+        ip = _parse_ip(sent_ip) if sent_ip else None
     except (ValueError, TypeError):
         raise Rejected("ip", "must be an IPv4 or IPv6 address") from None
-    user_agent = _str(ev, "user_agent") or ctx.client_user_agent[: STRING_LIMITS["user_agent"]] or None
+    sent_ua = _str(ev, "user_agent")
+    connection_ua = ctx.client_user_agent[: STRING_LIMITS["user_agent"]] or None
+    connection_ip = _connection_ip(ctx.client_ip)
+    claimed_ip = claimed_ua = None
+    if ctx.key_app_id and connection_ip is not None:
+        # An SDK event (app key, through the gateway): an app key ships inside the
+        # app, so anyone can send with it; matching uses what the connection shows,
+        # and a different claim is kept apart for attribution's client_mismatch check.
+        claimed_ip = ip if ip is not None and ip != connection_ip else None
+        claimed_ua = sent_ua if sent_ua and sent_ua != connection_ua else None
+        ip, user_agent = connection_ip, connection_ua
+    else:
+        ip = ip or connection_ip
+        user_agent = sent_ua or connection_ua
     action = _str(ev, "action")
     if code == 4 and not action:
         action = _str(ev, "screen", required=True)
@@ -249,9 +290,11 @@ def validate(ev: Any, ctx: Context) -> tuple[tuple[Any, ...], uuid.UUID]:
             if "\\u0000" in properties_json:
                 raise Rejected("action_properties", "must not contain NUL characters")
     click_id = _str(ev, "click_id") if code == 1 else None
+    install_begin = _referrer_time(ev, "install_begin_time", ctx) if code == 1 else None
+    referrer_click = _referrer_time(ev, "referrer_click_time", ctx) if code == 1 else None
     row = (
         ctx.account_id, app_id, event_uuid, code, event_time, ctx.now, session_id, offset, user_id, ref,
         idfa, gaid, idfv, android_id, platform, os_version, device_model, locale, ip, user_agent, action,
-        properties_json, click_id,
+        properties_json, click_id, claimed_ip, claimed_ua, install_begin, referrer_click,
     )  # fmt: skip
     return row, event_uuid

@@ -22,10 +22,10 @@ from libs.ids import new_resource_id
 from services.postbacks import catalog
 from services.postbacks.dispatcher import DELIVERY_QUEUE, TEMPLATE_COLUMNS, template_dict
 from services.postbacks.http import HttpClient, HttpError, Refused
-from services.postbacks.render import EVENT_MACROS, SAMPLE_EVENT, check_template, render
+from services.postbacks.render import EVENT_MACROS, SAMPLE_EVENT, SAMPLE_REJECTED, check_template, render
 
 TRIGGER = {"install": pb.TRIGGER_INSTALL, "goal": pb.TRIGGER_GOAL, "conversion": pb.TRIGGER_CONVERSION,
-           "status_change": pb.TRIGGER_STATUS_CHANGE}  # fmt: skip
+           "status_change": pb.TRIGGER_STATUS_CHANGE, "rejected": pb.TRIGGER_REJECTED}  # fmt: skip
 TRIGGER_NAME = {v: k for k, v in TRIGGER.items()}
 MODE = {"attributed": pb.SENDING_MODE_ATTRIBUTED, "all": pb.SENDING_MODE_ALL}
 MODE_NAME = {v: k for k, v in MODE.items()}
@@ -253,7 +253,8 @@ class PostbackService(postbacks_pb2_grpc.PostbackServiceServicer):
         for key in request.values:
             v.check(key in EVENT_MACROS and key != "timestamp", f"values[{key}]", "is not an event macro")
         v.raise_if_any()
-        event = dict(SAMPLE_EVENT, account_id=account_id, partner_id=t["partner_id"], **dict(request.values))
+        event = {**SAMPLE_EVENT, **(SAMPLE_REJECTED if t["trigger"] == "rejected" else {})}
+        event.update(account_id=account_id, partner_id=t["partner_id"], **dict(request.values))
         if t["trigger"] != "install":
             event.setdefault("kind", "conversion")
         req = render(t, event, t["secret"], time.time())

@@ -19,7 +19,7 @@ from libs.postback_handoff import FIELDS
 # Every outbound-event field is a macro, plus {timestamp} (unix seconds when the
 # delivery was made). Template settings (e.g. {sdk_key}) add their own names.
 EVENT_MACROS: tuple[str, ...] = (*FIELDS, "timestamp")
-TRIGGERS = ("install", "goal", "conversion", "status_change")
+TRIGGERS = ("install", "goal", "conversion", "status_change", "rejected")
 MODES = ("attributed", "all")
 METHODS = ("GET", "POST")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")
@@ -38,8 +38,11 @@ SAMPLE_EVENT: dict[str, Any] = {
     "event": "install", "goal_id": "", "goal": "", "status": "approved", "payout": "1.50", "revenue": "1.50",
     "currency": "USD", "txid": "test-tx", "idfa": "00000000-0000-0000-0000-000000000000",
     "gaid": "00000000-0000-0000-0000-000000000000", "country": "US", "os": "android", "ip": "203.0.113.7",
-    "install_time": "2026-01-01T00:00:00Z", "event_time": "2026-01-01T00:00:00Z", "attributed": True,
+    "install_time": "2026-01-01T00:00:00Z", "event_time": "2026-01-01T00:00:00Z", "verdict": "clean",
+    "reasons": "", "attributed": True,
 }  # fmt: skip
+# What a `rejected` template is tested with.
+SAMPLE_REJECTED: dict[str, Any] = {"verdict": "invalid", "reasons": "click_injection"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +77,8 @@ def check_template(t: Mapping[str, Any], v: Validator, prefix: str = "template."
     v.check(bool(t.get("partner_id")), f"{prefix}partner_id", "is required")
     v.check(len(t.get("partner_id", "")) <= 64, f"{prefix}partner_id", "must be at most 64 characters")
     v.check(len(t.get("name", "")) <= 200, f"{prefix}name", "must be at most 200 characters")
-    v.check(t.get("trigger") in TRIGGERS, f"{prefix}trigger", "is required: install, goal, conversion or status_change")
+    v.check(t.get("trigger") in TRIGGERS, f"{prefix}trigger",
+            "is required: install, goal, conversion, status_change or rejected")  # fmt: skip
     if t.get("trigger") == "goal":
         v.check(bool(t.get("goal_id")), f"{prefix}goal_id", "is required when the trigger is a goal")
     elif t.get("goal_id"):
@@ -168,15 +172,20 @@ def render(t: Mapping[str, Any], event: Mapping[str, Any], secret: str, now_s: f
 
 
 def fires(t: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
-    """Does this template send for this outbound event?"""
+    """Does this template send for this outbound event? A rejected (invalid)
+    install or conversion fires `rejected` templates only."""
     if not t["enabled"]:
+        return False
+    kind, trigger = event.get("kind"), t["trigger"]
+    if (event.get("verdict") == "invalid") != (trigger == "rejected"):
         return False
     if t["app_id"] and t["app_id"] != event.get("app_id"):
         return False
     own = bool(event.get("attributed")) and event.get("partner_id") == t["partner_id"]
     if t["sending_mode"] == "attributed" and not own:
         return False
-    kind, trigger = event.get("kind"), t["trigger"]
+    if trigger == "rejected":
+        return kind in ("install", "conversion")
     if trigger == "install":
         return kind == "install"
     if trigger == "conversion":

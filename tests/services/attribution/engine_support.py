@@ -14,7 +14,8 @@ from typing import Any
 import asyncpg
 import orjson
 from clicktrail.attribution.v1 import attribution_pb2 as apb
-from clicktrail.attribution.v1 import attribution_pb2_grpc
+from clicktrail.attribution.v1 import attribution_pb2_grpc, config_pb2_grpc
+from clicktrail.attribution.v1 import config_pb2 as cpb
 from clicktrail.ingest.v1 import ingest_pb2 as ipb
 from clicktrail.links.v1 import links_pb2 as lpb
 
@@ -114,6 +115,18 @@ async def drained(settings: Any, within_s: float = 15.0) -> None:
             await asyncio.sleep(0.05)
     finally:
         await conn.close()
+
+
+async def checks_off(stubs: Any, *checks: str, campaign_id: str = "") -> None:
+    """Turns install / conversion checks off for the account (or a campaign). A
+    test that records a click and sends its install milliseconds later is what
+    click injection looks like; tests of something else say so with this."""
+    stub = config_pb2_grpc.AttributionQualityServiceStub(stubs.channel)
+    settings = cpb.AttributionQualitySettings(campaign_id=campaign_id, checks=dict.fromkeys(checks, False))
+    mask = {"paths": [f"checks.{c}" for c in checks]}
+    await stub.UpdateAttributionQualitySettings(
+        cpb.UpdateAttributionQualitySettingsRequest(settings=settings, update_mask=mask)
+    )
 
 
 async def installs(stubs: Any, **kw: Any) -> list[apb.Install]:

@@ -12,6 +12,7 @@ from google.protobuf import duration_pb2
 from libs.partitions import ensure_daily_partitions
 from tests.services.attribution.engine_support import (
     ANDROID_UA,
+    checks_off,
     drained,
     event,
     installs,
@@ -31,6 +32,7 @@ async def test_install_by_click_id_then_replay_adds_nothing(
     attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, internal_links_stub, settings,
     account,
 ):  # fmt: skip
+    await checks_off(attribution_stub, "click_injection")  # the install comes milliseconds after its click
     app_id = await make_app(links_stub)
     spring = await make_campaign(links_stub, app_id, "Spring")
     click_id = await touch(internal_links_stub, spring, query="sub1=banner&clickid=net-77")

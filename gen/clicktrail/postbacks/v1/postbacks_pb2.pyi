@@ -18,6 +18,7 @@ class Trigger(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TRIGGER_GOAL: _ClassVar[Trigger]
     TRIGGER_CONVERSION: _ClassVar[Trigger]
     TRIGGER_STATUS_CHANGE: _ClassVar[Trigger]
+    TRIGGER_REJECTED: _ClassVar[Trigger]
 
 class SendingMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -44,6 +45,7 @@ TRIGGER_INSTALL: Trigger
 TRIGGER_GOAL: Trigger
 TRIGGER_CONVERSION: Trigger
 TRIGGER_STATUS_CHANGE: Trigger
+TRIGGER_REJECTED: Trigger
 SENDING_MODE_UNSPECIFIED: SendingMode
 SENDING_MODE_ATTRIBUTED: SendingMode
 SENDING_MODE_ALL: SendingMode

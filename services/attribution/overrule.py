@@ -1,0 +1,187 @@
+"""Operator overrules of install and conversion verdicts.
+
+An overrule sets the verdict, adds the ``operator`` reason (automatic checks
+never touch an overruled row again), keeps the note on the row and in
+attribution.verdict_overrules, and bumps update_time: analytics re-folds the
+row, so reports and cost follow. Postbacks follow too: a row that stops being
+invalid goes out as its normal outbound event (its own id: if it had already
+gone out, the postbacks service makes no second delivery), one that becomes
+invalid as ``<id>:rejected`` (`rejected` templates only).
+
+An install's event conversions follow it: overruled to invalid, they get
+``rejected_install`` (where the check is on); overruled back, they lose it.
+Conversions an operator overruled themselves are left alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+
+from libs import postback_handoff
+from libs import quality as q
+from libs.errors import NotFound, Validator
+from libs.ids import new_resource_id
+from libs.queue import enqueue
+from services.attribution import quality as qual
+from services.attribution.engine import SOURCE_EVENT, _ts, outbound, quality_fields
+from services.attribution.inbound import outbound_payload
+from services.attribution.lookups import IMPRESSION, CampaignInfo, Links, Touch
+
+MAX_NOTE = 500
+VERDICTS = (q.CLEAN, q.SUSPICIOUS, q.INVALID)
+
+LOG_SQL = """
+INSERT INTO attribution.verdict_overrules (account_id, overrule_id, kind, target_id, previous_verdict, verdict, note)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+"""
+# The install's event conversions no operator has overruled: they follow the install.
+FOLLOWERS_SQL = f"""
+SELECT * FROM attribution.conversions
+WHERE account_id = $1 AND install_id = $2 AND source = {SOURCE_EVENT} AND reasons & {q.OPERATOR} = 0
+ORDER BY conversion_id
+"""
+
+
+@dataclasses.dataclass
+class Result:
+    row: asyncpg.Record
+    previous: int
+    changed: bool
+    followers: int = 0
+
+
+def check_request(id_field: str, target_id: str, verdict: int, note: str) -> tuple[int, str]:
+    v = Validator()
+    v.check(bool(target_id.strip()), id_field, "is required")
+    v.check(verdict in VERDICTS, "verdict", "is required: clean, suspicious or invalid")
+    v.check(len(note) <= MAX_NOTE, "note", f"must be at most {MAX_NOTE} characters")
+    v.raise_if_any()
+    return verdict, note.strip()
+
+
+def _flips(before: int, after: int) -> bool:
+    """Whether a verdict change moves the row in or out of invalid (what postbacks see)."""
+    return (before == q.INVALID) != (after == q.INVALID)
+
+
+async def _touch(links: Links, account_id: str, click_id: str | None, touch_type: int, touch_time: Any,
+                 campaign_id: str | None) -> Touch | None:  # fmt: skip
+    if not click_id:
+        return None
+    if touch_type == IMPRESSION:  # enough to name its campaign
+        return Touch(click_id, IMPRESSION, touch_time or dt.datetime.now(dt.UTC), campaign_id or "", "", "", "")
+    return await links.click(account_id, click_id)
+
+
+def install_outbound(account_id: str, row: Mapping[str, Any], touch: Touch | None,
+                     campaign: CampaignInfo | None) -> bytes:  # fmt: skip
+    """An install's outbound event as the engine makes it, with the row's current verdict."""
+    at = _ts(row["install_time"])
+    return outbound(
+        "install", account_id, touch=touch, campaign=campaign, app_id=row["app_id"], event="install",
+        idfa=row["idfa"] or "", gaid=row["gaid"] or "", ip=str(row["ip"]) if row["ip"] is not None else "",
+        install_time=at, event_time=at, **quality_fields(row["install_id"], row["verdict"], row["reasons"]),
+    )  # fmt: skip
+
+
+async def overrule_install(pool: asyncpg.Pool, links: Links, account_id: str, install_id: str, verdict: int,
+                           note: str) -> Result:  # fmt: skip
+    row = await pool.fetchrow(
+        "SELECT * FROM attribution.installs WHERE account_id = $1 AND install_id = $2", account_id, install_id
+    )
+    if row is None:
+        raise NotFound(f"install {install_id[:64]!r} not found")
+    # Look-ups before the transaction (links is another service; answers are cached).
+    touch = await _touch(links, account_id, row["click_id"], row["touch_type"], row["touch_time"], row["campaign_id"])
+    followers = await pool.fetch(FOLLOWERS_SQL, account_id, install_id)
+    campaign_ids = {row["campaign_id"]} | {c["campaign_id"] for c in followers}
+    campaigns = {c: await links.campaign(account_id, c) for c in campaign_ids if c}
+    clicks = {c["click_id"]: await links.click(account_id, c["click_id"]) for c in followers if c["click_id"]}
+    cfg = await qual.load(pool, account_id, fresh=True)
+    payloads: list[bytes] = []
+    async with pool.acquire() as conn, conn.transaction():
+        current = await conn.fetchrow(
+            "SELECT verdict FROM attribution.installs WHERE account_id = $1 AND install_id = $2 FOR UPDATE",
+            account_id,
+            install_id,
+        )
+        assert current is not None  # installs are never deleted
+        previous = current["verdict"]
+        row = await conn.fetchrow(
+            "UPDATE attribution.installs SET verdict = $3, reasons = reasons | $4, verdict_note = $5,"
+            " update_time = clock_timestamp() WHERE account_id = $1 AND install_id = $2 RETURNING *",
+            account_id, install_id, verdict, q.OPERATOR, note,
+        )  # fmt: skip
+        assert row is not None
+        await conn.execute(LOG_SQL, account_id, new_resource_id("ovr"), "i", install_id, previous, verdict, note)
+        if _flips(previous, verdict):
+            payloads.append(install_outbound(account_id, row, touch, campaigns.get(row["campaign_id"])))
+        moved = 0
+        for c in await conn.fetch(FOLLOWERS_SQL + " FOR UPDATE", account_id, install_id):
+            reasons = c["reasons"]
+            if verdict == q.INVALID:
+                if cfg.settings(c["campaign_id"]).on("rejected_install"):
+                    reasons |= qual.REJECTED_INSTALL
+            else:
+                reasons &= ~qual.REJECTED_INSTALL
+            if reasons == c["reasons"]:
+                continue
+            updated = await conn.fetchrow(
+                "UPDATE attribution.conversions SET reasons = $3, verdict = $4, update_time = clock_timestamp()"
+                " WHERE account_id = $1 AND conversion_id = $2 RETURNING *",
+                account_id, c["conversion_id"], reasons, q.verdict_of(reasons),
+            )  # fmt: skip
+            assert updated is not None
+            moved += 1
+            if _flips(c["verdict"], updated["verdict"]):
+                payloads.append(outbound_payload(
+                    account_id, updated, "conversion", clicks.get(c["click_id"]), campaigns.get(c["campaign_id"]),
+                    idfa=row["idfa"] or "", gaid=row["gaid"] or "",
+                    ip=str(row["ip"]) if row["ip"] is not None else "",
+                ))  # fmt: skip
+        if payloads:
+            await enqueue(conn, postback_handoff.POSTBACK_QUEUE, payloads, account_ids=[account_id] * len(payloads))
+    return Result(row, previous, previous != verdict, moved)
+
+
+async def overrule_conversion(pool: asyncpg.Pool, links: Links, account_id: str, conversion_id: str, verdict: int,
+                              note: str) -> Result:  # fmt: skip
+    row = await pool.fetchrow(
+        "SELECT c.*, i.idfa AS install_idfa, i.gaid AS install_gaid, i.ip AS install_ip"
+        " FROM attribution.conversions c LEFT JOIN attribution.installs i"
+        " ON i.account_id = c.account_id AND i.install_id = c.install_id"
+        " WHERE c.account_id = $1 AND c.conversion_id = $2",
+        account_id,
+        conversion_id,
+    )
+    if row is None:
+        raise NotFound(f"conversion {conversion_id[:64]!r} not found")
+    touch = await links.click(account_id, row["click_id"]) if row["click_id"] else None
+    campaign = await links.campaign(account_id, row["campaign_id"]) if row["campaign_id"] else None
+    async with pool.acquire() as conn, conn.transaction():
+        current = await conn.fetchrow(
+            "SELECT verdict FROM attribution.conversions WHERE account_id = $1 AND conversion_id = $2 FOR UPDATE",
+            account_id,
+            conversion_id,
+        )
+        assert current is not None  # conversions are never deleted
+        previous = current["verdict"]
+        updated = await conn.fetchrow(
+            "UPDATE attribution.conversions SET verdict = $3, reasons = reasons | $4, verdict_note = $5,"
+            " update_time = clock_timestamp() WHERE account_id = $1 AND conversion_id = $2 RETURNING *",
+            account_id, conversion_id, verdict, q.OPERATOR, note,
+        )  # fmt: skip
+        assert updated is not None
+        await conn.execute(LOG_SQL, account_id, new_resource_id("ovr"), "v", conversion_id, previous, verdict, note)
+        if _flips(previous, verdict):
+            payload = outbound_payload(
+                account_id, updated, "conversion", touch, campaign, idfa=row["install_idfa"] or "",
+                gaid=row["install_gaid"] or "", ip=str(row["install_ip"]) if row["install_ip"] is not None else "",
+            )  # fmt: skip
+            await enqueue(conn, postback_handoff.POSTBACK_QUEUE, [payload], account_ids=[account_id])
+    return Result(updated, previous, previous != verdict)
