@@ -154,12 +154,23 @@ DOCUMENT: dict[str, Any] = {
                 "the partner's click id) and redirects to the link's destination with macros filled in. "
                 "When the destination template has no {click_id} macro, click_id=<id> is appended. "
                 "A paused or archived campaign redirects to its fallback URL without recording. "
-                "HEAD is answered the same way (and records the click).",
+                "Every click gets a traffic-quality verdict (clean, suspicious, invalid); an invalid click "
+                "is recorded and then answered as its campaign's invalid_traffic_action says: redirected "
+                "as usual, to the fallback URL, or blocked (200, no Location). Sec-Purpose / Purpose: "
+                "prefetch marks the click suspicious. HEAD is answered the same way (and records the click).",
                 "responses": {
                     "302": {
                         "description": "Recorded (or the campaign's fallback URL).",
                         "headers": {
                             "Location": {"description": "The rendered destination.", "schema": {"type": "string"}},
+                            "Cache-Control": {"schema": {"type": "string", "const": "no-store"}},
+                            **_REQUEST_ID,
+                        },
+                    },
+                    "200": {
+                        "description": "Recorded as invalid traffic on a campaign that blocks it: no redirect, "
+                        "empty body.",
+                        "headers": {
                             "Cache-Control": {"schema": {"type": "string", "const": "no-store"}},
                             **_REQUEST_ID,
                         },
