@@ -198,7 +198,7 @@ KindArg = Annotated[
 ValueArg = Annotated[
     str,
     typer.Argument(
-        help="A User-Agent pattern (case-insensitive text, or /regex/), or a network: 203.0.113.0/24, "
+        help="A User-Agent pattern (a case-insensitive substring), or a network: 203.0.113.0/24, "
         "2001:db8::/32, 198.51.100.7 or AS13335.",
         show_default=False,
     ),

@@ -27,9 +27,12 @@ from libs import quality as q
 
 try:
     from libs.bots import UserAgentList, classify_user_agent
+except ImportError:  # TEMPORARY: until libs/bots.py lands (issue 18, a colleague's part)
+    from services.links._pending_libs import UserAgentList, classify_user_agent  # type: ignore
+try:
     from libs.networks import NetworkList, network_of
-except ImportError:  # TEMPORARY: until libs/bots.py and libs/networks.py land (issue 18, a colleague's part)
-    from services.links._pending_libs import NetworkList, UserAgentList, classify_user_agent, network_of  # type: ignore
+except ImportError:  # TEMPORARY: until libs/networks.py lands
+    from services.links._pending_libs import NetworkList, network_of  # type: ignore
 
 # ---- checks ------------------------------------------------------------------
 

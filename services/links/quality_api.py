@@ -20,9 +20,12 @@ from libs.ids import id_time, is_valid_id, new_resource_id
 
 try:
     from libs.bots import validate_user_agent_pattern
+except ImportError:  # TEMPORARY: until libs/bots.py lands
+    from services.links._pending_libs import validate_user_agent_pattern  # type: ignore
+try:
     from libs.networks import parse_network_entry
-except ImportError:  # TEMPORARY: until libs/bots.py and libs/networks.py land
-    from services.links._pending_libs import parse_network_entry, validate_user_agent_pattern  # type: ignore
+except ImportError:  # TEMPORARY: until libs/networks.py lands
+    from services.links._pending_libs import parse_network_entry  # type: ignore
 from services.links.quality import CHECKS, DEFAULT_SETTINGS, LIMITS, QualityCache, Settings, apply
 from services.links.subids import canonical_sub_field, sub_field_choices
 from services.links.touches import touch_message

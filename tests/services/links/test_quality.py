@@ -154,9 +154,7 @@ async def test_flood_thresholds_per_campaign(links_stub, internal_links_stub, se
     other = await make_setup(links_stub)
     await set_settings(links_stub, setup.campaign.campaign_id, flood_device_clicks=2)
     q = f"idfa={IDFA}".encode()
-    got = [
-        (await click(internal_links_stub, setup.link.slug, ip=f"73.162.11.{n}", query=q)).verdict for n in range(3)
-    ]
+    got = [(await click(internal_links_stub, setup.link.slug, ip=f"73.162.11.{n}", query=q)).verdict for n in range(3)]
     assert got == [CLEAN, CLEAN, INVALID]
     # The other campaign keeps the account's default (10 per device).
     got = [(await click(internal_links_stub, other.link.slug, ip=f"73.162.12.{n}", query=q)).verdict for n in range(3)]
@@ -197,9 +195,7 @@ async def test_blocked_network_and_user_agent(links_stub, internal_links_stub, s
     assert c.verdict == CLEAN
 
 
-async def test_allow_list_exempts_an_office_from_network_and_user_agent_checks(
-    links_stub, internal_links_stub, setup
-):
+async def test_allow_list_exempts_an_office_from_network_and_user_agent_checks(links_stub, internal_links_stub, setup):
     office = "34.102.0.0/16"  # the office's egress, in a cloud range
     await add_entry(links_stub, pb.QUALITY_LIST_ALLOW, pb.QUALITY_LIST_KIND_NETWORK, office, "office VPN")
     await add_entry(links_stub, pb.QUALITY_LIST_ALLOW, pb.QUALITY_LIST_KIND_USER_AGENT, "AcmeQA/")
@@ -370,7 +366,8 @@ async def test_a_change_reaches_another_replica_within_seconds(links_stub, inter
         (pb.QUALITY_LIST_KIND_NETWORK, "300.1.2.3"),
         (pb.QUALITY_LIST_KIND_NETWORK, "ASfoo"),
         (pb.QUALITY_LIST_KIND_NETWORK, ""),
-        (pb.QUALITY_LIST_KIND_USER_AGENT, "/[unclosed/"),
+        (pb.QUALITY_LIST_KIND_USER_AGENT, "Bot\tName"),
+        (pb.QUALITY_LIST_KIND_USER_AGENT, "x" * 300),
         (pb.QUALITY_LIST_KIND_USER_AGENT, "  "),
     ],
 )
