@@ -789,6 +789,9 @@ class LinksService(QualityRpcs, links_pb2_grpc.LinksServiceServicer):
         if request.verdict:
             args.append(request.verdict)
             conds.append(f"verdict = ${len(args)}")
+            if request.verdict != q.CLEAN:
+                # Spelled out so that a generic plan can use the partial index on flagged rows.
+                conds.append("verdict <> 1")
         if request.reason:
             args.append(q.BY_CODE[request.reason].mask)
             conds.append(f"reasons & ${len(args)} <> 0")
