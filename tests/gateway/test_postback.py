@@ -24,8 +24,15 @@ def attribution(attribution_server, account, channels):
     return attribution_pb2_grpc.AttributionServiceStub(channels(attribution_server.addr, token=account.api_key))
 
 
+# A person's phone: httpx's own User-Agent is an HTTP library, an invalid click that attribution passes over.
+PHONE_UA = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile"
+    " Safari/537.36"
+)
+
+
 async def click(client, slug, query="sub1=s"):
-    r = await client.get(f"/c/{slug}?{query}")
+    r = await client.get(f"/c/{slug}?{query}", headers={"user-agent": PHONE_UA})
     assert r.status_code == 302, r.text
     return parse_qs(urlsplit(r.headers["location"]).query)["cid"][0]
 
