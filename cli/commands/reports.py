@@ -12,6 +12,7 @@ import grpc
 import typer
 from clicktrail.analytics.v1 import reports_pb2 as pb
 from clicktrail.analytics.v1 import reports_pb2_grpc as pb_grpc
+from clicktrail.type.v1 import quality_pb2
 from rich.table import Table
 from rich.text import Text
 
@@ -30,16 +31,23 @@ from cli.common import (
     run_async,
     to_dict,
 )
+from libs import quality
 
 app = typer.Typer(
     help="Campaign reports: clicks, unique clicks, impressions, installs, conversions, CR, revenue, cost, profit, "
     "ROI, EPC and CPI, grouped by any of campaign, link, partner, app, sub1..sub10, country, device_type, os, "
-    "day, hour.",
+    "day, hour; with clicks, impressions, installs and conversions by verdict (clean / suspicious / invalid), "
+    "the invalid-traffic rate and the top reasons.",
     no_args_is_help=True,
 )
 
 COUNTS = ["clicks", "unique_clicks", "impressions", "installs", "conversions", "approved_conversions", "cr"]
 MONEY = ["currency", "revenue", "cost", "profit", "roi", "epc", "cpi"]
+# The verdict splits: CSV has a column each, the table one "clean/suspicious/invalid" cell per kind.
+SPLITS = ["click", "impression", "install", "conversion"]
+VERDICTS = ["clean", "suspicious", "invalid"]
+QUALITY_CSV = [f"{v}_{k}s" for k in SPLITS for v in VERDICTS] + ["invalid_rate", "top_reasons"]
+QUALITY_TABLE = [f"{k}s c/s/i" for k in SPLITS] + ["invalid_rate", "top_reasons"]
 # Pages asked of the server per call.
 PAGE = 10_000
 
@@ -58,18 +66,39 @@ def _filters(values: list[str]) -> list[pb.ReportFilter]:
     return [pb.ReportFilter(dimension=k, values=v) for k, v in merged.items()]
 
 
-def _lines(row: dict[str, Any], dims: list[str]) -> list[list[str]]:
+def _verdicts(value: str) -> list[str]:
+    """--verdict's names as the request's enum names."""
+    out = []
+    for name in value.split(","):
+        try:
+            out.append(quality.parse_verdict(name))
+        except ValueError as exc:
+            raise UsageError(f"--verdict {value!r}: {exc}") from None
+    return [quality_pb2.Verdict.Name(v) for v in out if v]
+
+
+def _quality(row: dict[str, Any], csv_out: bool) -> list[str]:
+    """A row's verdict splits, invalid rate and top reasons (``code/kind:count``)."""
+    splits = [[str(row[f"{k}_verdicts"][v]) for v in VERDICTS] for k in SPLITS]
+    cells = [c for s in splits for c in s] if csv_out else ["/".join(s) for s in splits]
+    top = " ".join(f"{r['reason']}/{r['kind']}:{r['count']}" for r in row.get("top_reasons", []))
+    return [*cells, f"{float(row.get('invalid_rate', 0)):.4f}", top]
+
+
+def _lines(row: dict[str, Any], dims: list[str], csv_out: bool = False) -> list[list[str]]:
     """One output line per currency of a row (one line when it has no money)."""
     head = [row["dimensions"].get(d, "") for d in dims]
     counts = [str(row.get(c, 0)) for c in COUNTS[:-1]] + [f"{float(row.get('cr', 0)):.4f}"]
+    quality_cells = _quality(row, csv_out)
     lines = []
     for m in row["money"] or [None]:
         if m is None:
-            lines.append([*head, *counts, *[""] * len(MONEY)])
+            lines.append([*head, *counts, *[""] * len(MONEY), *quality_cells])
             continue
         roi = f"{float(m['roi']):.4f}" if m.get("roi") is not None else ""
         money = [m[f]["amount"] for f in ("revenue", "cost", "profit")]
-        lines.append([*head, *counts, m["currency_code"], *money, roi, m["epc"]["amount"], m["cpi"]["amount"]])
+        lines.append([*head, *counts, m["currency_code"], *money, roi, m["epc"]["amount"], m["cpi"]["amount"],
+                      *quality_cells])  # fmt: skip
     return lines
 
 
@@ -86,6 +115,15 @@ def campaigns(
         typer.Option("--filter", help="DIMENSION=VALUE[,VALUE]; repeat for more dimensions.", show_default=False),
     ] = None,
     order_by: Annotated[str, typer.Option("--order-by", help="A metric or dimension, e.g. 'clicks desc'.")] = "",
+    verdict: Annotated[
+        str,
+        typer.Option(
+            "--verdict",
+            help="Only rows with these verdicts, comma-separated (clean, suspicious, invalid), all of them in the "
+            "main columns: 'invalid' shows the invalid clicks, installs, conversions and their revenue (never a "
+            "cost). Default: clicks... count clean + suspicious, invalid ones beside.",
+        ),
+    ] = "",
     limit: Annotated[int, typer.Option("--limit", min=1, help="Print at most this many rows.")] = 100_000,
     csv_out: Annotated[bool, typer.Option("--csv", help="Print CSV: one line per row and currency.")] = False,
     json_out: JsonOut = False,
@@ -94,6 +132,8 @@ def campaigns(
     """A campaign report: rows per group, then the totals; money per currency.
 
     Example:  clicktrail report campaigns --from 2026-11-01 --to 2026-11-23 --group-by campaign,country --csv
+
+    Example:  clicktrail report campaigns --group-by partner --order-by "invalid_rate desc" --verdict invalid
     """
     if csv_out and json_out:
         raise UsageError("--csv and --json do not go together: pick one")
@@ -101,7 +141,7 @@ def campaigns(
     dims = [d.strip() for d in group_by.split(",") if d.strip()]
     request = pb.RunCampaignReportRequest(
         start_date=start, end_date=end or start, time_zone=tz, group_by=dims, filters=_filters(filters or []),
-        order_by=order_by,
+        order_by=order_by, verdicts=_verdicts(verdict) if verdict else [],
     )  # fmt: skip
 
     async def call(ch: grpc.aio.Channel) -> tuple[pb.RunCampaignReportResponse, list[pb.ReportRow]]:
@@ -123,9 +163,9 @@ def campaigns(
     if json_out:
         print_json(data)
         return
-    columns = [*dims, *COUNTS, *MONEY]
-    lines = [line for row in data["rows"] for line in _lines(row, dims)]
-    totals = _lines(data["totals"], dims)
+    columns = [*dims, *COUNTS, *MONEY, *(QUALITY_CSV if csv_out else QUALITY_TABLE)]
+    lines = [line for row in data["rows"] for line in _lines(row, dims, csv_out)]
+    totals = _lines(data["totals"], dims, csv_out)
     if csv_out:
         out = csv.writer(sys.stdout, lineterminator="\n")
         out.writerow(columns)

@@ -103,7 +103,7 @@ class FloodFinder:
             ("ANALYTICS_FLOOD_WINDOW_DAYS", 1 <= self.window_days <= MAX_WINDOW_DAYS, f"1 .. {MAX_WINDOW_DAYS}"),
             ("ANALYTICS_FLOOD_MIN_CLICKS", self.min_clicks >= 1, "at least 1"),
             ("ANALYTICS_FLOOD_MAX_INSTALL_RATE", 0 < self.max_install_rate < 1, "a fraction above 0, below 1"),
-            ("ANALYTICS_FLOOD_FLAG_TTL_S", 60 <= self.flag_ttl.total_seconds() <= 90 * 86400, "60 .. 7776000"),
+            ("ANALYTICS_FLOOD_FLAG_TTL_S", 1 <= self.flag_ttl.total_seconds() <= 90 * 86400, "1 .. 7776000"),
         ):
             if not ok:
                 raise ConfigError(f"CLICKTRAIL_{name}: must be {want}")

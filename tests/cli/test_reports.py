@@ -55,3 +55,36 @@ async def test_report_campaigns_json_csv_table_and_errors(
     assert done["start_time"].startswith(day)
     again = (await cli("report", "campaigns", "--from", day, "--json")).json()
     assert again["totals"]["clicks"] == "4"
+
+
+async def test_report_campaigns_by_verdict(cli: Cli, cli_env, settings, analytics_server, links_stub,
+                                           internal_links_stub) -> None:  # fmt: skip
+    """The verdict columns (CSV: one each; table: clean/suspicious/invalid per
+    kind), the invalid rate and top reasons, and --verdict."""
+    cli_env.setenv("CLICKTRAIL_ANALYTICS_ADDR", analytics_server.addr)
+    app_id = await make_app(links_stub)
+    spring = await make_campaign(links_stub, app_id, "Spring")
+    await touch(internal_links_stub, spring, query="sub1=a")  # a person
+    await touch(internal_links_stub, spring, query="sub1=a")  # again a moment later: a duplicate, invalid
+    await touch(internal_links_stub, spring, query="sub1=b", ip="8.8.4.4", ua="")  # no User-Agent: invalid
+    await runner(analytics_server.ctx.pool, settings).run_once()
+    day = TODAY.isoformat()
+
+    text = (await cli("report", "campaigns", "--from", day, "--group-by", "sub1", "--csv")).stdout
+    lines = {line["sub1"]: line for line in csv.DictReader(io.StringIO(text))}
+    assert {k: (v["clicks"], v["clean_clicks"], v["invalid_clicks"], v["invalid_rate"]) for k, v in lines.items()} == {
+        "a": ("1", "1", "1", "0.5000"), "b": ("0", "0", "1", "1.0000"), "total": ("1", "1", "2", "0.6667"),
+    }  # fmt: skip
+    # Top reasons are kept by campaign, partner, app and time only: by campaign, not by sub-id.
+    text = (await cli("report", "campaigns", "--from", day, "--group-by", "campaign", "--csv")).stdout
+    [row, _total] = csv.DictReader(io.StringIO(text))
+    assert row["top_reasons"] == "duplicate/click:1 missing_user_agent/click:1"
+    table = (await cli("report", "campaigns", "--from", day)).stdout
+    assert "clicks c/s/i" in table and "1/0/2" in table and "0.6667" in table
+
+    invalid = (await cli("report", "campaigns", "--from", day, "--verdict", "invalid", "--json")).json()
+    assert (invalid["totals"]["clicks"], invalid["totals"]["click_verdicts"]["invalid"]) == ("2", "2")
+    both = (await cli("report", "campaigns", "--from", day, "--verdict", "clean,invalid", "--json")).json()
+    assert both["totals"]["clicks"] == "3"
+    bad = await cli("report", "campaigns", "--verdict", "fraud", code=2)
+    assert "--verdict" in bad.stderr and "clean, suspicious or invalid" in bad.stderr

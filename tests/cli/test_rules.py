@@ -67,6 +67,14 @@ async def test_rule_commands(cli: Cli, cli_env, analytics_server, links_stub) ->
         )
     ).json()  # fmt: skip
     assert (sub["grouping"], sub["sub_id_field"]) == ("sub_id", "sub2")
+    bots = (
+        await cli(
+            "rule", "create", "--name", "Bot sub-ids", "--group-by", "sub1", "--when", "invalid_rate > 30%",
+            "--when", "clicks >= 100", "--action", "blacklist", "--json",
+        )
+    ).json()  # fmt: skip
+    assert bots["conditions"][0] == {"metric": "invalid_rate", "comparison": "greater", "value": "30"}
+    assert "invalid_rate > 30%" in (await cli("rule", "get", bots["rule_id"])).stdout
 
     # Bad input: one line naming the field, exit 2.
     res = await cli("rule", "create", "--name", "x", "--when", "ctr > 1", "--action", "pause", code=2)
@@ -81,7 +89,7 @@ async def test_rule_commands(cli: Cli, cli_env, analytics_server, links_stub) ->
     text = (await cli("rule", "get", rule_id)).stdout
     assert "roi < -50%" in text and "clicks >= 1000" in text
     listed = (await cli("rule", "list", "--json")).json()
-    assert sorted(r["rule_id"] for r in listed["rules"]) == sorted([rule_id, sub["rule_id"]])
+    assert sorted(r["rule_id"] for r in listed["rules"]) == sorted([rule_id, sub["rule_id"], bots["rule_id"]])
 
     updated = (await cli("rule", "update", rule_id, "--disable", "--when", "roi < -30%", "--dry-run", "--json")).json()
     assert updated["enabled"] is False and updated["dry_run"] is True
