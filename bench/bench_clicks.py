@@ -121,8 +121,9 @@ async def _setup(addr: str, admin: str) -> tuple[str, dict[str, Any]]:
     return acct.account.account_id, links
 
 
-async def _count_rows(dsn: str, link_id: str, ids: list[str]) -> tuple[int, int, dict[int, int]]:
-    """(rows for the link, how many of the answered click ids have no row, rows per verdict)."""
+async def _count_rows(dsn: str, link_id: str, ids: list[str]) -> tuple[int, int, dict[int, int], dict[str, int]]:
+    """(rows for the link, how many of the answered click ids have no row, rows per verdict,
+    rows per reason)."""
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetchval("SELECT count(*) FROM links.clicks WHERE link_id = $1", link_id)
@@ -137,9 +138,16 @@ async def _count_rows(dsn: str, link_id: str, ids: list[str]) -> tuple[int, int,
                 "SELECT verdict, count(*) AS n FROM links.clicks WHERE link_id = $1 GROUP BY verdict", link_id
             )
         }
+        reasons: dict[str, int] = {}
+        for r in await conn.fetch(
+            "SELECT reasons, count(*) AS n FROM links.clicks WHERE link_id = $1 AND reasons <> 0 GROUP BY reasons",
+            link_id,
+        ):
+            for code in q.codes_of(r["reasons"]):
+                reasons[code] = reasons.get(code, 0) + r["n"]
     finally:
         await conn.close()
-    return int(rows), int(missing), verdicts
+    return int(rows), int(missing), verdicts, reasons
 
 
 async def _gateway_metrics(url: str) -> dict[str, float]:
@@ -220,7 +228,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if args.warmup:
                 await asyncio.to_thread(
                     run_wrk, f"{base}/c/{links['warmup']['slug']}", args.warmup,
-                    threads=args.threads, connections=args.connections, work_dir=work, vary=True,
+                    threads=args.threads, connections=args.connections, work_dir=work, vary=1,
                 )  # fmt: skip
             # Checks off and on in ABBA order (off, on, on, off; half the time each), so that
             # whatever drifts over the run (table size, caches, the neighbours' load) weighs on
@@ -228,11 +236,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             half = max(1, seconds // 2)
             runs: dict[str, list[WrkResult]] = {"bench": [], "bench_off": []}
             calls = batch_items = 0.0
-            for role in ("bench_off", "bench", "bench", "bench_off"):
+            for run_no, role in enumerate(("bench_off", "bench", "bench", "bench_off"), start=2):
                 before = await _gateway_metrics(f"{base}/metrics")
                 runs[role].append(await asyncio.to_thread(
                     run_wrk, f"{base}/c/{links[role]['slug']}", half,
-                    threads=args.threads, connections=args.connections, work_dir=work, vary=True,
+                    threads=args.threads, connections=args.connections, work_dir=work, vary=run_no,
                 ))  # fmt: skip
                 after = await _gateway_metrics(f"{base}/metrics")
                 if role == "bench":
@@ -240,8 +248,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     batch_items += after.get("sum", 0) - before.get("sum", 0)
                 await asyncio.sleep(1.0)  # requests in flight when wrk stopped finish
             ours, off = _merge(runs["bench"]), _merge(runs["bench_off"])
-            rows, missing, verdicts = await _count_rows(dsn, links["bench"]["link_id"], ours.ids)
-            off_rows, off_missing, off_verdicts = await _count_rows(dsn, links["bench_off"]["link_id"], off.ids)
+            rows, missing, verdicts, reasons = await _count_rows(dsn, links["bench"]["link_id"], ours.ids)
+            off_rows, off_missing, off_verdicts, _ = await _count_rows(dsn, links["bench_off"]["link_id"], off.ids)
             check_alive(procs)
 
             bare_cmd = _server_cmd(args.server, "bench.bare302:app", bare_port, factory=False)
@@ -277,6 +285,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         _row("bare 302 (same stack)", bare),
         f"ratio checks on / checks off: {checks_ratio:.3f}   on/bare: {ratio:.3f}   off/bare: {off_ratio:.3f}",
         f"verdicts, checks on: {_verdicts(verdicts)}   checks off: {_verdicts(off_verdicts)}",
+        "reasons, checks on: "
+        + (", ".join(f"{k} {v:,}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])) or "none"),
         f"batches: {batches:,.0f} RecordClicks calls, {batch_items / batches if batches else 0:.1f} clicks per call",
         f"302 answered: {ours.c302:,}   click rows: {rows:,}   lost clicks: {lost}   "
         f"rows beyond answered (in flight when wrk stopped): {rows - ours.c302 + lost}",
@@ -298,6 +308,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "ratio_checks_on_off": round(checks_ratio, 4),
         "verdicts": {q.verdict_name(k): v for k, v in verdicts.items()},
         "verdicts_checks_off": {q.verdict_name(k): v for k, v in off_verdicts.items()},
+        "reasons": reasons,
         "lost_clicks_checks_off": off_lost,
         "rows_checks_off": off_rows,
         "answered_302": ours.c302,

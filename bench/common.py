@@ -223,9 +223,13 @@ function init(args)
   other = 0
   ids = {}
   base = wrk.path .. "?sub1=bench&sub2=" .. tid .. "-"
-  -- CLICKTRAIL_WRK_VARY: each request from another address (X-Forwarded-For, 73.x: residential)
-  -- with one of a few real User-Agents, as a crowd clicks; otherwise wrk's bare requests.
+  -- CLICKTRAIL_WRK_VARY=<run number>: each request from another address (X-Forwarded-For,
+  -- 73.x: residential; runs with other numbers use other addresses) with one of a few real
+  -- User-Agents, as a crowd clicks; otherwise wrk's bare requests.
   vary = os.getenv("CLICKTRAIL_WRK_VARY")
+  if vary then
+    ip_prefix = "73." .. ((tonumber(vary) * 8 + tid) % 256) .. "."
+  end
   local chrome = "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 "
   local safari = "AppleWebKit/605.1.15 (KHTML, like Gecko) "
   uas = {
@@ -242,7 +246,7 @@ end
 function request()
   n = n + 1
   if vary then
-    local ip = "73." .. tid .. "." .. (math.floor(n / 256) % 256) .. "." .. (n % 256)
+    local ip = ip_prefix .. (math.floor(n / 256) % 256) .. "." .. (n % 256)
     return wrk.format("GET", base .. n, {["X-Forwarded-For"] = ip, ["User-Agent"] = uas[(n % #uas) + 1]})
   end
   return wrk.format("GET", base .. n)
@@ -318,9 +322,10 @@ class WrkResult:
 
 
 def run_wrk(
-    url: str, seconds: int, *, threads: int = 2, connections: int = 64, work_dir: Path, vary: bool = False
+    url: str, seconds: int, *, threads: int = 2, connections: int = 64, work_dir: Path, vary: int = 0
 ) -> WrkResult:
-    """wrk with WRK_LUA; ``vary``: every request from another address and one of a few User-Agents."""
+    """wrk with WRK_LUA; ``vary`` (a run number, 1..31): every request from another address (none
+    shared with another run number) and one of a few User-Agents."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -330,7 +335,7 @@ def run_wrk(
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url]
     out = subprocess.run(
         cmd, capture_output=True, text=True,
-        env={**os.environ, "CLICKTRAIL_WRK_OUT": str(ids_path), **({"CLICKTRAIL_WRK_VARY": "1"} if vary else {})},
+        env={**os.environ, "CLICKTRAIL_WRK_OUT": str(ids_path), **({"CLICKTRAIL_WRK_VARY": str(vary)} if vary else {})},
         timeout=seconds + 60, check=False,
     )  # fmt: skip
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
