@@ -118,7 +118,7 @@ async def overrule_install(pool: asyncpg.Pool, links: Links, account_id: str, in
             account_id, install_id, verdict, q.OPERATOR, note,
         )  # fmt: skip
         assert row is not None
-        await conn.execute(LOG_SQL, account_id, new_resource_id("ovr"), "i", install_id, previous, verdict, note)
+        await conn.execute(LOG_SQL, account_id, new_resource_id("ovr"), b"i", install_id, previous, verdict, note)
         if _flips(previous, verdict):
             payloads.append(install_outbound(account_id, row, touch, campaigns.get(row["campaign_id"])))
         moved = 0
@@ -177,7 +177,7 @@ async def overrule_conversion(pool: asyncpg.Pool, links: Links, account_id: str,
             account_id, conversion_id, verdict, q.OPERATOR, note,
         )  # fmt: skip
         assert updated is not None
-        await conn.execute(LOG_SQL, account_id, new_resource_id("ovr"), "v", conversion_id, previous, verdict, note)
+        await conn.execute(LOG_SQL, account_id, new_resource_id("ovr"), b"v", conversion_id, previous, verdict, note)
         if _flips(previous, verdict):
             payload = outbound_payload(
                 account_id, updated, "conversion", touch, campaign, idfa=row["install_idfa"] or "",

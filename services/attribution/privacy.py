@@ -20,7 +20,8 @@ WHERE account_id = $1 AND user_key NOT LIKE 'erased:%'
     AND (user_key = ANY($2::text[]) OR user_id = ANY($3::text[]) OR install_id = ANY($4::text[]))
 """
 _ERASE_INSTALLS = """
-UPDATE attribution.installs SET device_key = $3 || ':' || install_id, user_id = $3, idfa = NULL, gaid = NULL, ip = NULL
+UPDATE attribution.installs SET device_key = $3 || ':' || install_id, user_id = $3, idfa = NULL, gaid = NULL, ip = NULL,
+    update_time = clock_timestamp()
 WHERE account_id = $1 AND install_id = ANY($2::text[])
 """
 _ERASE_INSTALL_KEYS = """

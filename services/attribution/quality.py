@@ -215,8 +215,8 @@ def client_mismatch(event: Mapping[str, Any]) -> bool:
     claim is what a phone behind NAT knows of itself, and a claim of the other
     family is a dual-stack phone: neither disagrees. User-Agent: an SDK's HTTP
     client and its web view never send the same string, so the operating
-    systems are compared: a claim of a known OS that the connection's
-    User-Agent does not share (another OS, or none: a script) disagrees."""
+    systems are compared, when both name one (Android SDKs often send
+    okhttp's User-Agent, which names none: that is no disagreement)."""
     claimed_ip, ip = event.get("claimed_ip"), event.get("ip")
     if claimed_ip and ip:
         claim, conn = _address(str(claimed_ip)), _address(str(ip))
@@ -226,9 +226,9 @@ def client_mismatch(event: Mapping[str, Any]) -> bool:
         ):  # fmt: skip
             return True
     claimed_ua, ua = event.get("claimed_user_agent"), event.get("user_agent")
-    if claimed_ua:
-        claimed_os = parse_user_agent(str(claimed_ua)).os
-        if claimed_os and parse_user_agent(str(ua or "")).os != claimed_os:
+    if claimed_ua and ua:
+        claimed_os, conn_os = parse_user_agent(str(claimed_ua)).os, parse_user_agent(str(ua)).os
+        if claimed_os and conn_os and claimed_os != conn_os:
             return True
     return False
 
