@@ -13,6 +13,7 @@ import asyncio
 import csv
 import dataclasses
 import datetime as dt
+import functools
 import io
 import mimetypes
 import re
@@ -42,6 +43,7 @@ from google.protobuf.message import Message
 
 from cli.commands.postbacks import pairs
 from cli.common import UsageError, field_violations
+from console import quality
 from console.session import COOKIE, PRE_COOKIE, Session, SessionCodec, secure_default
 from libs.conditions import (
     describe_goal_condition,
@@ -263,6 +265,10 @@ class Console:
             (get, re.compile(r"/rules/(?P<id>[A-Za-z0-9_-]{1,64})/delete"), self.rule_delete, True),
             (post, re.compile(r"/rules/(?P<id>[A-Za-z0-9_-]{1,64})/delete"), self.rule_delete, True),
             (get, re.compile(r"/rules/(?P<id>[A-Za-z0-9_-]{1,64})/runs"), self.rule_runs, True),
+            (get, re.compile(r"/quality"), functools.partial(quality.overview, self), True),
+            (get, re.compile(r"/quality/touches"), functools.partial(quality.touches, self), True),
+            (post, re.compile(r"/quality/(?P<kind>clicks|impressions|installs)/(?P<id>[A-Za-z0-9_-]{1,64})/overrule"),
+             functools.partial(quality.overrule, self), True),
             (post, re.compile(r"/rules/(?P<id>[A-Za-z0-9_-]{1,64})/runs"), self.rule_run, True),
         ]
 
@@ -1155,6 +1161,7 @@ _NOTICES = {
     "saved": "Campaign saved.",
     "link_created": "Link created.",
     "retried": "Delivery queued for another attempt.",
+    "overruled": "Verdict overruled: reports, cost and postbacks follow within a few seconds.",
     "partner_created": "Partner created.",
     "ran": "Rule run recorded below.",
     "tariff_created": "Tariff created.",
