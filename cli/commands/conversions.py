@@ -7,13 +7,30 @@ from typing import Annotated
 import typer
 from clicktrail.attribution.v1 import attribution_pb2 as pb
 from clicktrail.attribution.v1 import attribution_pb2_grpc as pb_grpc
+from clicktrail.type.v1 import quality_pb2
 
-from cli.common import ApiKey, JsonOut, Limit, PageToken, account_creds, emit, emit_list, enum_number, list_pages, rpc
+from cli.choices import Verdict
+from cli.commands.installs import NoteOpt, OverruleVerdict, reason_filter
+from cli.common import (
+    ApiKey,
+    JsonOut,
+    Limit,
+    PageToken,
+    account_creds,
+    emit,
+    emit_list,
+    enum_number,
+    list_pages,
+    rpc,
+)
+from libs import quality as q
 
 app = typer.Typer(help="Conversions (goal events and inbound postbacks), newest first.", no_args_is_help=True)
 
 Stub = pb_grpc.AttributionServiceStub
-COLUMNS = ["conversion_id", "goal", "status", "payout", "currency", "txid", "click_id"]
+COLUMNS = ["conversion_id", "goal", "status", "payout", "currency", "txid", "click_id", "verdict", "reasons"]
+VERDICT = quality_pb2.Verdict.DESCRIPTOR
+CONVERSION_REASONS = [r.code for r in q.REASONS if r.applies_to in ("conversion", "any")]
 
 
 @app.command("list")
@@ -22,6 +39,23 @@ def list_conversions(
     goal: Annotated[str | None, typer.Option("--goal", help="Only this goal's (goal id).")] = None,
     status: Annotated[str | None, typer.Option("--status", help="Only these: pending, approved or rejected.")] = None,
     click: Annotated[str | None, typer.Option("--click", help="Only this click's.")] = None,
+    verdict: Annotated[
+        Verdict | None,
+        typer.Option(
+            "--verdict",
+            case_sensitive=False,
+            show_default=False,
+            help="Only conversions with this traffic-quality verdict (invalid: the rejected ones).",
+        ),
+    ] = None,
+    reason: Annotated[
+        str | None,
+        typer.Option(
+            "--reason",
+            show_default=False,
+            help="Only conversions with this reason code: " + ", ".join(CONVERSION_REASONS) + ".",
+        ),
+    ] = None,
     limit: Limit = 50,
     page_token: PageToken = "",
     api_key: ApiKey = "",
@@ -29,14 +63,18 @@ def list_conversions(
 ) -> None:
     """List conversions, newest first.
 
-    Shows conversion_id, goal, status, payout, currency, txid and click_id;
-    --json has every field (campaign, install, source, event uuid, times).
+    Shows conversion_id, goal, status, payout, currency, txid, click_id and the
+    traffic-quality verdict with its reasons; --json has every field (campaign,
+    install, source, event uuid, times). An invalid conversion is never
+    counted, paid for or posted back as attributed, whatever its status.
 
     Example:  clicktrail conversion list --campaign CAMPAIGN_ID --status approved
+              clicktrail conversion list --verdict invalid --reason revenue_out_of_range
     """
     req = pb.ListConversionsRequest(
         campaign_id=campaign or "", goal_id=goal or "", click_id=click or "",
-        status=enum_number(pb.ConversionStatus.DESCRIPTOR, status),
+        status=enum_number(pb.ConversionStatus.DESCRIPTOR, status), verdict=enum_number(VERDICT, verdict),
+        reason=reason_filter(reason, CONVERSION_REASONS, "a conversion"),
     )  # fmt: skip
     items, nxt = list_pages(
         "attribution", Stub, "ListConversions", req, "conversions", account_creds(api_key),
@@ -74,3 +112,24 @@ def set_status(
         conversion_id=conversion_id, status=enum_number(pb.ConversionStatus.DESCRIPTOR, status)
     )
     emit(rpc("attribution", Stub, "UpdateConversionStatus", req, account_creds(api_key)).conversion, json_out)
+
+
+@app.command("overrule")
+def overrule_conversion(
+    conversion_id: Annotated[str, typer.Argument(help="The conversion id.", show_default=False)],
+    verdict: OverruleVerdict,
+    note: NoteOpt = "",
+    api_key: ApiKey = "",
+    json_out: JsonOut = False,
+) -> None:
+    """Overrule a conversion's traffic-quality verdict (as `install overrule`): it
+    gains `operator`, reports, cost and postbacks follow, and its install's
+    verdict no longer moves it.
+
+    Example:  clicktrail conversion overrule CONVERSION_ID --verdict invalid --note "refund fraud"
+    """
+    req = pb.OverruleConversionVerdictRequest(
+        conversion_id=conversion_id, verdict=enum_number(VERDICT, verdict), note=note
+    )
+    resp = rpc("attribution", Stub, "OverruleConversionVerdict", req, account_creds(api_key))
+    emit(resp.conversion, json_out, extra={"changed": resp.changed})

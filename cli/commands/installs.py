@@ -7,13 +7,54 @@ from typing import Annotated
 import typer
 from clicktrail.attribution.v1 import attribution_pb2 as pb
 from clicktrail.attribution.v1 import attribution_pb2_grpc as pb_grpc
+from clicktrail.type.v1 import quality_pb2
 
-from cli.common import ApiKey, JsonOut, Limit, PageToken, account_creds, emit, emit_list, enum_number, list_pages, rpc
+from cli.choices import Verdict
+from cli.common import (
+    ApiKey,
+    JsonOut,
+    Limit,
+    PageToken,
+    UsageError,
+    account_creds,
+    emit,
+    emit_list,
+    enum_number,
+    list_pages,
+    rpc,
+)
+from libs import quality as q
 
 app = typer.Typer(help="Installs, each credited to a campaign's touch or organic, newest first.", no_args_is_help=True)
 
 Stub = pb_grpc.AttributionServiceStub
-COLUMNS = ["install_id", "campaign_id", "click_id", "match_type", "install_time"]
+COLUMNS = ["install_id", "campaign_id", "click_id", "match_type", "install_time", "verdict", "reasons"]
+VERDICT = quality_pb2.Verdict.DESCRIPTOR
+INSTALL_REASONS = [r.code for r in q.REASONS if r.applies_to in ("install", "any")]
+VerdictOpt = Annotated[
+    Verdict | None,
+    typer.Option("--verdict", case_sensitive=False, show_default=False,
+                 help="Only installs with this traffic-quality verdict (invalid: the rejected ones)."),
+]  # fmt: skip
+ReasonOpt = Annotated[
+    str | None,
+    typer.Option("--reason", show_default=False,
+                 help="Only installs with this reason code: " + ", ".join(INSTALL_REASONS) + "."),
+]  # fmt: skip
+OverruleVerdict = Annotated[
+    Verdict,
+    typer.Option("--verdict", case_sensitive=False, show_default=False,
+                 help="The verdict it gets: clean, suspicious or invalid. Reports, cost and postbacks follow it."),
+]  # fmt: skip
+NoteOpt = Annotated[str, typer.Option("--note", help="Why (kept with the install, at most 500 characters).")]
+
+
+def reason_filter(reason: str | None, known: list[str], what: str) -> str:
+    if not reason:
+        return ""
+    if reason not in known:
+        raise UsageError(f"--reason {reason!r} is not {what} reason; reasons: {', '.join(known)}")
+    return reason
 
 
 @app.command("list")
@@ -23,6 +64,8 @@ def list_installs(
     match_type: Annotated[
         str | None, typer.Option("--match-type", help="Only these: click_id, device_id, fingerprint or organic.")
     ] = None,
+    verdict: VerdictOpt = None,
+    reason: ReasonOpt = None,
     limit: Limit = 50,
     page_token: PageToken = "",
     api_key: ApiKey = "",
@@ -31,14 +74,17 @@ def list_installs(
     """List attributed installs, newest first.
 
     Shows install_id, campaign_id, click_id (the credited touch), match_type
-    (click_id, device_id, fingerprint, organic) and install_time; --json has
-    every field (partner, link, touch type and time, device ids).
+    (click_id, device_id, fingerprint, organic), install_time and the
+    traffic-quality verdict with its reasons; --json has every field (partner,
+    link, touch type and time, device ids, the invalid touches passed over).
 
     Example:  clicktrail install list --campaign CAMPAIGN_ID --json
+              clicktrail install list --verdict invalid --reason click_injection
     """
     req = pb.ListInstallsRequest(
-        campaign_id=campaign or "", app_id=app_id or "", match_type=enum_number(pb.MatchType.DESCRIPTOR, match_type)
-    )
+        campaign_id=campaign or "", app_id=app_id or "", match_type=enum_number(pb.MatchType.DESCRIPTOR, match_type),
+        verdict=enum_number(VERDICT, verdict), reason=reason_filter(reason, INSTALL_REASONS, "an install"),
+    )  # fmt: skip
     items, nxt = list_pages(
         "attribution", Stub, "ListInstalls", req, "installs", account_creds(api_key), limit=limit, page_token=page_token
     )
@@ -57,3 +103,23 @@ def get_install(
     """
     resp = rpc("attribution", Stub, "GetInstall", pb.GetInstallRequest(install_id=install_id), account_creds(api_key))
     emit(resp.install, json_out)
+
+
+@app.command("overrule")
+def overrule_install(
+    install_id: Annotated[str, typer.Argument(help="The install id.", show_default=False)],
+    verdict: OverruleVerdict,
+    note: NoteOpt = "",
+    api_key: ApiKey = "",
+    json_out: JsonOut = False,
+) -> None:
+    """Overrule an install's traffic-quality verdict. It keeps its reasons and gains
+    `operator`; reports and cost follow. Overruled from invalid, its normal postback
+    goes out (if it had not); to invalid, `rejected` postback templates fire. Its
+    event conversions follow (rejected_install), unless overruled themselves.
+
+    Example:  clicktrail install overrule INSTALL_ID --verdict clean --note "our QA phone"
+    """
+    req = pb.OverruleInstallVerdictRequest(install_id=install_id, verdict=enum_number(VERDICT, verdict), note=note)
+    resp = rpc("attribution", Stub, "OverruleInstallVerdict", req, account_creds(api_key))
+    emit(resp.install, json_out, extra={"changed": resp.changed, "conversions_changed": resp.conversions_changed})
