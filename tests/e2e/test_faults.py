@@ -62,6 +62,15 @@ async def _setup(procs: Processes, sink: Sink | None) -> tuple[str, str, str, st
         await config_pb2_grpc.GoalServiceStub(ach).CreateGoal(
             cpb.CreateGoalRequest(goal=cpb.Goal(name="Purchase", kind=cpb.GOAL_KIND_PURCHASE, event="purchase"))
         )
+        # Its users install the moment they click and buy the moment they install (a test's timing): what click
+        # injection and a bot's purchase look like, so those two checks are off.
+        await config_pb2_grpc.AttributionQualityServiceStub(ach).UpdateAttributionQualitySettings(
+            cpb.UpdateAttributionQualitySettingsRequest(
+                settings=cpb.AttributionQualitySettings(
+                    checks={"click_injection": False, "too_soon_after_install": False}
+                )
+            )
+        )
         campaign = (
             await links.CreateCampaign(
                 lpb.CreateCampaignRequest(
