@@ -1,5 +1,5 @@
 """TEMPORARY placeholders (no checks at all) so the links service runs until
-libs/bots.py and libs/networks.py land; deleted then. Not a copy of them."""
+libs/networks.py lands; deleted then. Not a copy of it."""
 
 from __future__ import annotations
 
@@ -7,12 +7,8 @@ import dataclasses
 from collections.abc import Iterable
 
 
-def classify_user_agent(ua: str) -> int:
-    return 0
-
-
-def validate_user_agent_pattern(p: str) -> str:
-    return p
+def load() -> None:
+    pass
 
 
 def parse_network_entry(value: str) -> str:
@@ -29,14 +25,6 @@ class Network:
 
 def network_of(ip: str) -> Network:
     return Network()
-
-
-class UserAgentList:
-    def __init__(self, patterns: Iterable[str]) -> None:
-        self.patterns = list(patterns)
-
-    def matches(self, ua: str) -> bool:
-        return False
 
 
 class NetworkList:

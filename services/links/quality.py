@@ -23,16 +23,24 @@ from typing import Any
 import asyncpg
 import orjson
 
+from libs import bots
 from libs import quality as q
+from libs.bots import UserAgentList, classify_user_agent
 
 try:
-    from libs.bots import UserAgentList, classify_user_agent
-except ImportError:  # TEMPORARY: until libs/bots.py lands (issue 18, a colleague's part)
-    from services.links._pending_libs import UserAgentList, classify_user_agent  # type: ignore
-try:
+    from libs import networks
     from libs.networks import NetworkList, network_of
-except ImportError:  # TEMPORARY: until libs/networks.py lands
-    from services.links._pending_libs import NetworkList, network_of  # type: ignore
+except ImportError:  # TEMPORARY: until libs/networks.py lands (issue 18, a colleague's part)
+    from services.links import _pending_libs as networks  # type: ignore[no-redef]
+    from services.links._pending_libs import NetworkList, network_of  # type: ignore[assignment]
+
+
+def load() -> None:
+    """Build the User-Agent matchers and read the network data now (under a
+    second, at start), not on the first click."""
+    bots.load()
+    networks.load()
+
 
 # ---- checks ------------------------------------------------------------------
 

@@ -15,13 +15,10 @@ from google.protobuf import duration_pb2
 from libs import auth
 from libs import quality as q
 from libs.api import decode_page_token, encode_page_token, from_timestamp, page_size, to_timestamp
+from libs.bots import validate_user_agent_pattern
 from libs.errors import FailedPrecondition, InvalidArgument, NotFound, Validator
 from libs.ids import id_time, is_valid_id, new_resource_id
 
-try:
-    from libs.bots import validate_user_agent_pattern
-except ImportError:  # TEMPORARY: until libs/bots.py lands
-    from services.links._pending_libs import validate_user_agent_pattern  # type: ignore
 try:
     from libs.networks import parse_network_entry
 except ImportError:  # TEMPORARY: until libs/networks.py lands

@@ -14,6 +14,7 @@ from libs.grpc_server import ServiceContext, ServiceSpec
 from libs.partitions import keep_partitions
 from services.accounts import handlers as accounts
 from services.links import privacy as links_privacy
+from services.links import quality as links_quality
 from services.links.handlers import LinksService
 
 HERE = Path(__file__).parent
@@ -22,6 +23,7 @@ PARTITIONED = ("clicks", "impressions")
 
 async def setup(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
     geo.load()
+    links_quality.load()
     await keep_partitions(ctx, "links", list(PARTITIONED))
     links_pb2_grpc.add_LinksServiceServicer_to_server(LinksService(ctx.pool, ctx.keys, ctx.settings), server)
     return [
