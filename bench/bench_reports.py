@@ -8,16 +8,21 @@ UTC days before today: 20 campaigns x 2 links, skewed countries, device types
 and OSes, IPs that repeat (about a fifth of the clicks are not unique), sub1 a
 traffic source (300 values, a few carry most clicks), sub2 a creative (20),
 sub3 a placement (200, on half the clicks); impressions 20 % of the clicks;
-installs 1 % of the clicks; conversions half the installs (70 % approved,
-20 % pending, 10 % rejected; USD, 10 % EUR); CPC / CPI / CPA / RevShare tariffs
-and corrections.
+installs 1 % of the (not invalid) clicks; conversions half the installs (70 %
+approved, 20 % pending, 10 % rejected; USD, 10 % EUR); CPC / CPI / CPA /
+RevShare tariffs and corrections. Traffic quality (issue 18): 6 % of the
+touches invalid (a bot User-Agent, a data-centre address, a duplicate), 3 %
+suspicious (a prefetch); 3 % of the installs invalid (click injection), 2 %
+suspicious (an install burst); 2 % of the conversions invalid (too soon).
 
 The real links, attribution and analytics services run. The analytics service
 starts before the load, so the history lies below its rollups' watermark, as
 a bulk load does; the rollups are then built by RecountReportRollups (timed),
 and the report is asked over gRPC for three groupings (campaign;
 campaign,country; day,sub1) over the 30 days. Each answer's clicks, unique
-clicks, installs, conversions and revenue are checked against the raw query's.
+clicks, impressions, installs, conversions and revenue (clean + suspicious) and
+its invalid clicks, installs and conversions are checked against the raw
+query's.
 
 The bar (issue 7): every report under 500 ms at p99 and at least 20x faster
 than the raw scan.
@@ -58,6 +63,7 @@ from bench.common import (
     spawn,
     wait_grpc_serving,
 )
+from libs import quality
 from libs.grpc_client import make_channel
 from libs.partitions import ensure_daily_partitions
 
@@ -75,7 +81,7 @@ GROUPINGS = (["campaign"], ["campaign", "country"], ["day", "sub1"])
 # $8 first number, $9 last number.
 GEN_CLICKS = """
 INSERT INTO links.{table} (account_id, {id}, create_time, link_id, campaign_id, partner_id, app_id, ip, country,
-    device_type, os, user_agent, sub1, sub2, sub3)
+    device_type, os, user_agent, sub1, sub2, sub3, verdict, reasons)
 SELECT $1, '{prefix}' || lpad(g::text, 10, '0'), t, ($3::text[])[l], ($4::text[])[l], ($5::text[])[l], $2,
        ('10.' || (ipn / 65536) || '.' || (ipn / 256 % 256) || '.' || (ipn % 256))::inet,
        (ARRAY['US','DE','GB','FR','BR','IN','RU','JP','CA','AU','ES','IT','MX','ID','TR','PL','NL','SE','KR','UA'])
@@ -84,9 +90,12 @@ SELECT $1, '{prefix}' || lpad(g::text, 10, '0'), t, ($3::text[])[l], ($4::text[]
                      ELSE (CASE WHEN random() < 0.7 THEN 'Android' ELSE 'iOS' END) END,
        'UA-' || floor(random() * 20)::int,
        's' || floor(300 * random() ^ 3)::int, 'cr' || floor(random() * 20)::int,
-       CASE WHEN random() < 0.5 THEN 'p' || floor(random() * 200)::int END
+       CASE WHEN random() < 0.5 THEN 'p' || floor(random() * 200)::int END,
+       CASE WHEN q < 0.06 THEN 3 WHEN q < 0.09 THEN 2 ELSE 1 END,
+       CASE WHEN q < 0.03 THEN {bot} WHEN q < 0.05 THEN {datacenter} WHEN q < 0.06 THEN {duplicate}
+            WHEN q < 0.09 THEN {prefetch} ELSE 0 END
 FROM (
-    SELECT g, $6::timestamptz + random() * $7 * interval '1 second' AS t,
+    SELECT g, $6::timestamptz + random() * $7 * interval '1 second' AS t, random() AS q,
            1 + floor(random() * array_length($3::text[], 1))::int AS l,
            floor(($9 - $8 + 1) * 0.4 * random() ^ 2)::int AS ipn,
            CASE WHEN random() < 0.7 THEN 2 WHEN random() < 0.85 THEN 1 ELSE 3 END AS dev
@@ -97,24 +106,36 @@ FROM (
 # create_time / update_time are the event's own time).
 GEN_INSTALLS = """
 INSERT INTO attribution.installs (account_id, install_id, app_id, device_key, event_uuid, install_time, receive_time,
-    create_time, match_type, touch_type, click_id, touch_time, campaign_id, partner_id, link_id)
-SELECT account_id, 'ins' || click_id, app_id, 'dev' || click_id, gen_random_uuid(), t, t, t, 1, 1, click_id,
-       create_time, campaign_id, partner_id, link_id
-FROM (SELECT *, create_time + random() * interval '2 hours' AS t FROM links.clicks TABLESAMPLE BERNOULLI (1)) c
-WHERE t < $1
+    create_time, update_time, match_type, touch_type, click_id, touch_time, campaign_id, partner_id, link_id, verdict,
+    reasons)
+SELECT account_id, 'ins' || click_id, app_id, 'dev' || click_id, gen_random_uuid(), t, t, t, t, 1, 1, click_id,
+       create_time, campaign_id, partner_id, link_id,
+       CASE WHEN q < 0.03 THEN 3 WHEN q < 0.05 THEN 2 ELSE 1 END,
+       CASE WHEN q < 0.03 THEN {click_injection} WHEN q < 0.05 THEN {install_burst} ELSE 0 END
+FROM (SELECT *, create_time + random() * interval '2 hours' AS t, random() AS q
+      FROM links.clicks TABLESAMPLE BERNOULLI (1)) c
+WHERE t < $1 AND verdict <> 3
 """
 GEN_CONVERSIONS = """
 INSERT INTO attribution.conversions (account_id, conversion_id, dedup_key, source, goal_id, goal, kind, status,
     payout, currency, click_id, touch_time, campaign_id, partner_id, link_id, install_id, app_id, event_time,
-    receive_time, create_time, update_time)
+    receive_time, create_time, update_time, verdict, reasons)
 SELECT account_id, 'cnv' || install_id, 'b:' || install_id, 1, $2, 'purchase', 'purchase',
        CASE WHEN r < 0.7 THEN 2 WHEN r < 0.9 THEN 1 ELSE 3 END, round((1 + random() * 19)::numeric, 2),
        CASE WHEN random() < 0.9 THEN 'USD' ELSE 'EUR' END, click_id, touch_time, campaign_id, partner_id, link_id,
-       install_id, app_id, t, t, t, t
-FROM (SELECT *, random() AS r, install_time + random() * interval '1 day' AS t
+       install_id, app_id, t, t, t, t, CASE WHEN q < 0.02 THEN 3 ELSE 1 END,
+       CASE WHEN q < 0.02 THEN {too_soon_after_install} ELSE 0 END
+FROM (SELECT *, random() AS r, random() AS q, install_time + random() * interval '1 day' AS t
       FROM attribution.installs TABLESAMPLE BERNOULLI (50)) i
 WHERE t < $1
 """
+# The generators' reason bitmasks (libs/quality.py bits).
+_MASKS = {
+    "bot": quality.mask_of(["bot_user_agent"]), "datacenter": quality.mask_of(["datacenter"]),
+    "duplicate": quality.mask_of(["duplicate"]), "prefetch": quality.mask_of(["prefetch"]),
+    "click_injection": quality.mask_of(["click_injection"]), "install_burst": quality.mask_of(["install_burst"]),
+    "too_soon_after_install": quality.mask_of(["too_soon_after_install"]),
+}  # fmt: skip
 
 # --------------------------------------------------------------------------- raw queries (the baseline)
 
@@ -129,7 +150,9 @@ _RAW_DIM = {
 def raw_sql(group_by: list[str]) -> str:
     """One query over links.clicks, links.impressions, attribution.installs and
     attribution.conversions: clicks, unique clicks, impressions, installs, conversions
-    and approved USD revenue per group."""
+    and approved USD revenue per group, of clean + suspicious rows (unique among the
+    clicks of their class, invalid or not), and the invalid clicks, installs and
+    conversions."""
     cd = [_RAW_DIM[d][0] for d in group_by]
     idims = [_RAW_DIM[d][1].format(t="i.install_time") for d in group_by]
     vdims = [_RAW_DIM[d][1].format(t="i.event_time") for d in group_by]
@@ -142,29 +165,38 @@ def raw_sql(group_by: list[str]) -> str:
     join += " AND k.create_time = i.touch_time"
     return f"""
 WITH c AS (
-    SELECT {sel}, (k.ip IS NULL OR row_number() OVER (
-        PARTITION BY k.campaign_id, k.ip, k.user_agent, date_trunc('day', k.create_time, 'UTC')
+    SELECT {sel}, k.verdict, (k.ip IS NULL OR row_number() OVER (
+        PARTITION BY k.campaign_id, k.ip, k.user_agent, date_trunc('day', k.create_time, 'UTC'), k.verdict = 3
         ORDER BY k.create_time, k.click_id) = 1) AS u
     FROM links.clicks k WHERE k.account_id = $1 AND k.create_time >= $2 AND k.create_time < $3
-), cc AS (SELECT {cols}, count(*) AS clicks, count(*) FILTER (WHERE u) AS uniq FROM c GROUP BY {cols}),
+), cc AS (
+    SELECT {cols}, count(*) FILTER (WHERE verdict <> 3) AS clicks, count(*) FILTER (WHERE u AND verdict <> 3) AS uniq,
+           count(*) FILTER (WHERE verdict = 3) AS invalid_clicks
+    FROM c GROUP BY {cols}
+),
 mm AS (
-    SELECT {sel}, count(*) AS impressions FROM links.impressions k
+    SELECT {sel}, count(*) FILTER (WHERE k.verdict <> 3) AS impressions FROM links.impressions k
     WHERE k.account_id = $1 AND k.create_time >= $2 AND k.create_time < $3 GROUP BY {cols}
 ),
 ii AS (
-    SELECT {isel}, count(*) AS installs FROM attribution.installs i {join}
+    SELECT {isel}, count(*) FILTER (WHERE i.verdict <> 3) AS installs,
+           count(*) FILTER (WHERE i.verdict = 3) AS invalid_installs
+    FROM attribution.installs i {join}
     WHERE i.account_id = $1 AND i.install_time >= $2 AND i.install_time < $3 AND i.campaign_id IS NOT NULL
     GROUP BY {cols}
 ), vv AS (
-    SELECT {vsel}, count(*) FILTER (WHERE i.status <> 3) AS conversions,
-           coalesce(sum(i.payout) FILTER (WHERE i.status = 2 AND i.currency = 'USD'), 0) AS revenue
+    SELECT {vsel}, count(*) FILTER (WHERE i.status <> 3 AND i.verdict <> 3) AS conversions,
+           count(*) FILTER (WHERE i.status <> 3 AND i.verdict = 3) AS invalid_conversions,
+           coalesce(sum(i.payout) FILTER (WHERE i.status = 2 AND i.currency = 'USD' AND i.verdict <> 3), 0) AS revenue
     FROM attribution.conversions i {join}
     WHERE i.account_id = $1 AND i.event_time >= $2 AND i.event_time < $3 AND i.campaign_id IS NOT NULL
     GROUP BY {cols}
 )
 SELECT {cols}, coalesce(cc.clicks, 0) AS clicks, coalesce(cc.uniq, 0) AS uniq,
        coalesce(mm.impressions, 0) AS impressions, coalesce(ii.installs, 0) AS installs,
-       coalesce(vv.conversions, 0) AS conversions, coalesce(vv.revenue, 0) AS revenue
+       coalesce(vv.conversions, 0) AS conversions, coalesce(vv.revenue, 0) AS revenue,
+       coalesce(cc.invalid_clicks, 0) AS invalid_clicks, coalesce(ii.invalid_installs, 0) AS invalid_installs,
+       coalesce(vv.invalid_conversions, 0) AS invalid_conversions
 FROM cc FULL JOIN mm USING ({cols}) FULL JOIN ii USING ({cols}) FULL JOIN vv USING ({cols})
 """
 
@@ -249,14 +281,15 @@ async def _load(dsn: str, world: dict[str, Any], n: int, start: dt.datetime, unt
         counts = {}
         for table, idcol, prefix, total in (("clicks", "click_id", "k", n), ("impressions", "impression_id", "m",
                                                                              n // 5)):  # fmt: skip
-            sql = GEN_CLICKS.format(table=table, id=idcol, prefix=prefix)
+            sql = GEN_CLICKS.format(table=table, id=idcol, prefix=prefix, **_MASKS)
             for lo in range(1, total + 1, CHUNK):
                 hi = min(total, lo + CHUNK - 1)
                 await conn.execute(sql, world["account_id"], world["app_id"], link_ids, campaign_ids, partner_ids,
                                    start, span, lo, hi)  # fmt: skip
             counts[table] = total
-        counts["installs"] = int((await conn.execute(GEN_INSTALLS, until)).split()[-1])
-        counts["conversions"] = int((await conn.execute(GEN_CONVERSIONS, until, world["goal_id"])).split()[-1])
+        counts["installs"] = int((await conn.execute(GEN_INSTALLS.format(**_MASKS), until)).split()[-1])
+        gen = GEN_CONVERSIONS.format(**_MASKS)
+        counts["conversions"] = int((await conn.execute(gen, until, world["goal_id"])).split()[-1])
         await conn.execute("ANALYZE links.clicks")
         await conn.execute("ANALYZE links.impressions")
         await conn.execute("ANALYZE attribution.installs")
@@ -347,14 +380,16 @@ def _fast_answer(resp: rpb.RunCampaignReportResponse, group_by: list[str]) -> di
     for r in resp.rows:
         usd = next((Decimal(m.revenue.amount) for m in r.money if m.currency_code == "USD"), Decimal(0))
         key = tuple(r.dimensions[d] for d in group_by)
-        out[key] = (r.clicks, r.unique_clicks, r.impressions, r.installs, r.conversions, usd)
+        out[key] = (r.clicks, r.unique_clicks, r.impressions, r.installs, r.conversions, usd, r.click_verdicts.invalid,
+                    r.install_verdicts.invalid, r.conversion_verdicts.invalid)  # fmt: skip
     return out
 
 
 def _raw_answer(rows: list[Any], group_by: list[str]) -> dict[tuple[str, ...], tuple[Any, ...]]:
     return {
         tuple(r[f"d{n}"] for n in range(len(group_by))): (r["clicks"], r["uniq"], r["impressions"], r["installs"],
-                                                           r["conversions"], Decimal(r["revenue"]))
+                                                           r["conversions"], Decimal(r["revenue"]), r["invalid_clicks"],
+                                                           r["invalid_installs"], r["invalid_conversions"])
         for r in rows
     }  # fmt: skip
 
@@ -398,7 +433,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             start, today = loaded.start, loaded.today
             sizes = await rollup_sizes(dsn)
 
-            scope = {
+            scope: dict[str, Any] = {
                 "start_date": start.date().isoformat(),
                 "end_date": (today - dt.timedelta(days=1)).date().isoformat(),
             }
@@ -469,8 +504,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         f"{'30-day report by':<20}{'rows':>7}{'p50 ms':>9}{'p99 ms':>9}{'raw p50':>11}{'raw p99':>11}"
         f"{'p50':>10}{'p99':>9}",
         *lines,
-        "answers equal the raw query's (clicks, unique clicks, impressions, installs, conversions, USD revenue):"
-        f" {same}",
+        "answers equal the raw query's (clicks, unique clicks, impressions, installs, conversions, USD revenue;"
+        f" invalid clicks, installs, conversions): {same}",
         *diffs,  # the first rows that differ, per grouping
         bar_line(checks),
     ])  # fmt: skip

@@ -160,6 +160,10 @@ def campaigns(
     resp, rows = run_async(call, "analytics", account_creds(api_key))
     data = to_dict(resp)
     data["rows"] = [to_dict(r) for r in rows]
+    # The server leaves an all-zero verdict split unset (a proto reader sees zeros): print it.
+    for row in [*data["rows"], data["totals"]]:
+        for k in SPLITS:
+            row[f"{k}_verdicts"] = {**dict.fromkeys(VERDICTS, "0"), **row.get(f"{k}_verdicts", {})}
     if json_out:
         print_json(data)
         return

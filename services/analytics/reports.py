@@ -128,7 +128,7 @@ class GoalFigures:
     revenue: dict[str, decimal.Decimal] = dataclasses.field(default_factory=dict)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class ReportRow:
     """One row: ``dims`` maps each group_by dimension to its value (device_type
     as a name like "mobile"; day as YYYY-MM-DD and hour as YYYY-MM-DDTHH:00 in
@@ -1499,10 +1499,11 @@ def _add_up(
             row.clicks += clicks
             row.unique_clicks += uniq
             row.impressions += imps
-            row.suspicious_clicks += s_clicks
-            row.invalid_clicks += i_clicks
-            row.suspicious_impressions += s_imps
-            row.invalid_impressions += i_imps
+            if s_clicks or i_clicks or s_imps or i_imps:
+                row.suspicious_clicks += s_clicks
+                row.invalid_clicks += i_clicks
+                row.suspicious_impressions += s_imps
+                row.invalid_impressions += i_imps
         if installs or i_installs:
             row.installs += installs
             row.suspicious_installs += s_installs

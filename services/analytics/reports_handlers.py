@@ -70,12 +70,18 @@ def parse_order(v: Validator, order_by: str, group_by: list[str]) -> tuple[str, 
     return key, desc
 
 
-_VERDICT_PARTS = ("clean", "suspicious", "invalid")
-
-
 def _set_money(target: money_pb2.Money, amount: decimal.Decimal, currency: str) -> None:
     target.amount = format_money(r.round_money(amount)) if amount else "0"
     target.currency_code = currency
+
+
+def _split(out: pb.VerdictCounts, clean: int, suspicious: int, invalid: int) -> None:
+    if clean:
+        out.clean = clean
+    if suspicious:
+        out.suspicious = suspicious
+    if invalid:
+        out.invalid = invalid
 
 
 def fill_row(out: pb.ReportRow, row: r.ReportRow) -> None:
@@ -85,12 +91,26 @@ def fill_row(out: pb.ReportRow, row: r.ReportRow) -> None:
     out.clicks, out.unique_clicks, out.impressions = row.clicks, row.unique_clicks, row.impressions
     out.installs, out.conversions, out.approved_conversions = row.installs, row.conversions, row.approved
     out.cr = row.cr
-    for noun in ("click", "impression", "install", "conversion"):
-        split = getattr(out, f"{noun}_verdicts")
-        split.clean, split.suspicious, split.invalid = (getattr(row, f"{v}_{noun}s") for v in _VERDICT_PARTS)
-    out.invalid_rate = row.invalid_rate or 0.0
-    for code, kind, count in row.top_reasons():
-        out.top_reasons.add(reason=code, kind=kind, count=count)
+    # Only what is not 0 (unset reads 0), straight-line: a 9,000-row report fills
+    # these 9,000 times, and most rows have nothing in some of them.
+    main_invalid = row.invalid_in_main
+    c, sc, ic = row.clicks, row.suspicious_clicks, row.invalid_clicks
+    if c or ic:
+        _split(out.click_verdicts, c - sc - (ic if main_invalid else 0), sc, ic)
+    c, sc, ic = row.impressions, row.suspicious_impressions, row.invalid_impressions
+    if c or ic:
+        _split(out.impression_verdicts, c - sc - (ic if main_invalid else 0), sc, ic)
+    c, sc, ic = row.installs, row.suspicious_installs, row.invalid_installs
+    if c or ic:
+        _split(out.install_verdicts, c - sc - (ic if main_invalid else 0), sc, ic)
+    c, sc, ic = row.conversions, row.suspicious_conversions, row.invalid_conversions
+    if c or ic:
+        _split(out.conversion_verdicts, c - sc - (ic if main_invalid else 0), sc, ic)
+    if row.invalid_clicks or row.invalid_impressions:
+        out.invalid_rate = row.invalid_rate or 0.0
+    if row.reasons:
+        for code, kind, count in row.top_reasons():
+            out.top_reasons.add(reason=code, kind=kind, count=count)
     for g in row.goals.values():
         goal = out.goals.add(goal_id=g.goal_id, conversions=g.conversions, approved=g.approved)
         for cur, amount in sorted(g.revenue.items()):

@@ -22,7 +22,7 @@ async def test_report_campaigns_json_csv_table_and_errors(
     autumn = await make_campaign(links_stub, app_id, "Autumn")
     for query in ("sub1=a", "sub1=a", "sub1=b"):
         await touch(internal_links_stub, spring, query=query)
-    await touch(internal_links_stub, autumn, ip="8.8.8.8")
+    await touch(internal_links_stub, autumn, ip="81.2.69.160")
     run: RollupRunner = runner(analytics_server.ctx.pool, settings)
     await run.run_once()
     day = TODAY.isoformat()
@@ -66,7 +66,7 @@ async def test_report_campaigns_by_verdict(cli: Cli, cli_env, settings, analytic
     spring = await make_campaign(links_stub, app_id, "Spring")
     await touch(internal_links_stub, spring, query="sub1=a")  # a person
     await touch(internal_links_stub, spring, query="sub1=a")  # again a moment later: a duplicate, invalid
-    await touch(internal_links_stub, spring, query="sub1=b", ip="8.8.4.4", ua="")  # no User-Agent: invalid
+    await touch(internal_links_stub, spring, query="sub1=b", ip="81.2.69.161", ua="")  # no User-Agent: invalid
     await runner(analytics_server.ctx.pool, settings).run_once()
     day = TODAY.isoformat()
 
