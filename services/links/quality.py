@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
@@ -249,7 +250,9 @@ class SlidingCounter:
     def __init__(self, max_keys: int = 100_000) -> None:
         # Keys are ints (hashes) and values tuples of floats: nothing the garbage
         # collector has to walk (lists here made each full collection ~150 ms).
-        self._d: dict[Hashable, tuple[float, float, float]] = {}
+        # OrderedDict: O(1) move-to-end and evict-oldest (a plain dict's
+        # next(iter(d)) walks the deleted slots that re-insertion leaves behind).
+        self._d: OrderedDict[Hashable, tuple[float, float, float]] = OrderedDict()
         self._max = max_keys
 
     def __len__(self) -> int:
@@ -258,9 +261,12 @@ class SlidingCounter:
     def hit(self, key: Hashable, now: float, window: float) -> float:
         """Counts one hit; returns the estimated hits inside the window, this one included."""
         d = self._d
-        e = d.pop(key, None)  # re-inserted below: dict order is then least recently hit first
+        e = d.get(key)
         if e is None:
             start, cur, prev = now, 1.0, 0.0
+            d[key] = (start, cur, prev)
+            if len(d) > self._max:
+                d.popitem(last=False)
         else:
             start, cur, prev = e
             if now - start >= window:
@@ -269,9 +275,8 @@ class SlidingCounter:
                 cur = 0.0
                 start += periods * window
             cur += 1
-        d[key] = (start, cur, prev)
-        if len(d) > self._max:
-            del d[next(iter(d))]
+            d[key] = (start, cur, prev)
+            d.move_to_end(key)  # least recently hit first
         return cur + prev * (1.0 - (now - start) / window) if prev else cur
 
 
@@ -281,17 +286,20 @@ class RecentSet:
     __slots__ = ("_d", "_max")
 
     def __init__(self, max_keys: int = 100_000) -> None:
-        self._d: dict[Hashable, float] = {}
+        self._d: OrderedDict[Hashable, float] = OrderedDict()
         self._max = max_keys
 
     def seen(self, key: Hashable, now: float, window: float) -> bool:
         """Whether ``key`` was seen inside the window; records this sighting."""
         d = self._d
-        last = d.pop(key, None)
+        last = d.get(key)
         d[key] = now
-        if len(d) > self._max:
-            del d[next(iter(d))]
-        return last is not None and now - last < window
+        if last is None:
+            if len(d) > self._max:
+                d.popitem(last=False)
+            return False
+        d.move_to_end(key)
+        return now - last < window
 
 
 class Counters:
