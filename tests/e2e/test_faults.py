@@ -63,7 +63,15 @@ async def _setup(procs: Processes, sink: Sink | None) -> tuple[str, str, str, st
             cpb.CreateGoalRequest(goal=cpb.Goal(name="Purchase", kind=cpb.GOAL_KIND_PURCHASE, event="purchase"))
         )
         # Its users install the moment they click and buy the moment they install (a test's timing): what click
-        # injection and a bot's purchase look like, so those two checks are off.
+        # injection and a bot's purchase look like, so those two checks are off. And they all click from one
+        # address with one browser, seconds apart: not duplicates or a flood here.
+        await links.UpdateQualitySettings(
+            lpb.UpdateQualitySettingsRequest(
+                settings=lpb.QualitySettings(
+                    checks={"duplicate": False, "flood_ip": False, "flood_ip_user_agent": False}
+                )
+            )
+        )
         await config_pb2_grpc.AttributionQualityServiceStub(ach).UpdateAttributionQualitySettings(
             cpb.UpdateAttributionQualitySettingsRequest(
                 settings=cpb.AttributionQualitySettings(
@@ -103,6 +111,10 @@ async def _setup(procs: Processes, sink: Sink | None) -> tuple[str, str, str, st
                 )
             )  # fmt: skip
     return account_id, postback_token, app_key, link.slug, campaign.campaign_id
+
+
+# A person's browser (httpx's own User-Agent is an HTTP library's: invalid clicks, never credited).
+BROWSER = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile"
 
 
 async def _user(http: httpx.AsyncClient, slug: str, app_key: str, token: str, acked: Acked, until: float) -> None:
@@ -263,7 +275,7 @@ async def test_kill_9_of_each_service_in_turn_loses_nothing_acknowledged(db_url:
                 await procs.start(name)
 
         start = time.monotonic()
-        async with httpx.AsyncClient(base_url=procs.url, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=procs.url, timeout=10, headers={"User-Agent": BROWSER}) as http:
             await asyncio.gather(
                 faults(start), *(_user(http, slug, app_key, token, acked, start + LOAD_S) for _ in range(USERS))
             )
@@ -315,7 +327,7 @@ async def test_a_postgres_restart_under_load_is_reported_recovered_from_and_lose
             seen["ready_again_s"] = time.monotonic() - up
 
         start = time.monotonic()
-        async with httpx.AsyncClient(base_url=procs.url, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=procs.url, timeout=10, headers={"User-Agent": BROWSER}) as http:
             await asyncio.gather(
                 outage(http, start), *(_user(http, slug, app_key, token, acked, start + 16.0) for _ in range(USERS))
             )
