@@ -27,6 +27,7 @@ from clicktrail.type.v1 import money_pb2
 from google.protobuf import duration_pb2
 
 from libs import quality
+from libs.ids import id_time
 from libs.partitions import ensure_daily_partitions
 from tests.services.analytics.report_support import TODAY, by, insert_clicks, money, report, runner
 from tests.services.analytics.test_reports_rollups import recount_from_raw, rollup_contents
@@ -104,12 +105,13 @@ async def qworld(attribution_stub, attribution_server, ingest_server, ingest_stu
     assert (await click(ls, alpha, "81.2.69.152", "", kind="impression")).verdict == INVALID
     t["beta0"] = (await click(ls, beta, "81.2.70.1", ANDROID_UA, "sub1=x")).touch_id
     t["beta1"] = (await click(ls, beta, "81.2.70.2", IPHONE_UA, "sub1=y")).touch_id
-    # The injected install: a moment after its click; the other one later.
+    # The injected install: 0.2 s after its click (by the event's own time); the other one 1.5 s or more after.
     for n in range(2):
+        at = id_time(t["beta0"]) + dt.timedelta(seconds=0.2) if n == 0 else None
         if n:
             await asyncio.sleep(1.5)
         device = {"gaid": f"6d92078a-8246-4ba4-ae5b-76104861e7d{n}"}
-        await send(ingest_stub, event(app_id, "install", click_id=t[f"beta{n}"], device=device))
+        await send(ingest_stub, event(app_id, "install", at=at, click_id=t[f"beta{n}"], device=device))
     await drained(settings)
     pb_stub = attribution_pb2_grpc.AttributionServiceStub(
         channels(attribution_server.addr, token=account.postback_token)
