@@ -24,16 +24,10 @@ from typing import Any
 import asyncpg
 import orjson
 
-from libs import bots
+from libs import bots, networks
 from libs import quality as q
 from libs.bots import UserAgentList, classify_user_agent
-
-try:
-    from libs import networks
-    from libs.networks import NetworkList, network_of
-except ImportError:  # TEMPORARY: until libs/networks.py lands (issue 18, a colleague's part)
-    from services.links import _pending_libs as networks  # type: ignore[no-redef]
-    from services.links._pending_libs import NetworkList, network_of  # type: ignore[assignment]
+from libs.networks import NetworkList, network_of
 
 
 def load() -> None:

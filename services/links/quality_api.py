@@ -18,11 +18,7 @@ from libs.api import decode_page_token, encode_page_token, from_timestamp, page_
 from libs.bots import validate_user_agent_pattern
 from libs.errors import FailedPrecondition, InvalidArgument, NotFound, Validator
 from libs.ids import id_time, is_valid_id, new_resource_id
-
-try:
-    from libs.networks import parse_network_entry
-except ImportError:  # TEMPORARY: until libs/networks.py lands
-    from services.links._pending_libs import parse_network_entry  # type: ignore
+from libs.networks import parse_network_entry
 from services.links.quality import CHECKS, DEFAULT_SETTINGS, LIMITS, QualityCache, Settings, apply
 from services.links.subids import canonical_sub_field, sub_field_choices
 from services.links.touches import touch_message
