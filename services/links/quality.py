@@ -47,7 +47,6 @@ UA_CHECKS = q.mask_of(
 )  # fmt: skip
 NETWORK_CHECKS = q.mask_of(("datacenter", "tor", "blocked_network"))
 ALL_CHECKS = q.mask_of(CHECKS)
-BOT = q.BY_CODE["bot_user_agent"].mask
 BLOCKED_UA = q.BY_CODE["blocked_user_agent"].mask
 PREFETCH = q.BY_CODE["prefetch"].mask
 DATACENTER = q.BY_CODE["datacenter"].mask
@@ -58,7 +57,6 @@ FLOOD_DEVICE = q.BY_CODE["flood_device"].mask
 FLOOD_IP_UA = q.BY_CODE["flood_ip_user_agent"].mask
 DUPLICATE = q.BY_CODE["duplicate"].mask
 FLOOD_SUB_ID = q.BY_CODE["flood_sub_id"].mask
-DEVICE_TYPE_BOT = 4  # links.v1.DeviceType: ua-parser's spider detection
 
 # ---- settings ----------------------------------------------------------------
 
@@ -352,9 +350,9 @@ def assess(f: Facts, s: Settings, aq: AccountQuality, c: Counters, now: float) -
     )
     if not allowed:
         if on & UA_CHECKS:
+            # Spiders by ua-parser's own list are in it; the device type's "bot" substring
+            # test is not (it flags phones such as Cubot and XBot).
             reasons |= classify_user_agent(ua)
-            if f.device_type == DEVICE_TYPE_BOT:
-                reasons |= BOT
             if aq.block_ua is not None and on & BLOCKED_UA and aq.block_ua.matches(ua):
                 reasons |= BLOCKED_UA
         if net is not None:

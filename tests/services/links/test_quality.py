@@ -111,7 +111,15 @@ async def test_ad_platform_crawler_is_recorded_invalid(links_stub, internal_link
     assert "bot_user_agent" in c.reasons
 
 
-@pytest.mark.parametrize("ua", [ANDROID_UA, IPHONE_UA, DESKTOP_UA])
+# A Cubot phone (device-detector's fixtures): its model name holds "bot", which ua-parser's
+# device type reads as a bot; the verdict must not.
+CUBOT_UA = (
+    "Mozilla/5.0 (Linux; Android 10; Cubot X30) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/90.0.4430.210 Mobile Safari/537.36"
+)
+
+
+@pytest.mark.parametrize("ua", [ANDROID_UA, IPHONE_UA, DESKTOP_UA, CUBOT_UA])
 async def test_human_on_a_home_connection_is_clean(links_stub, internal_links_stub, setup, ua):
     c = await recorded(links_stub, internal_links_stub, setup.link.slug, ua=ua)
     assert c.verdict == CLEAN
