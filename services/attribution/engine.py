@@ -158,7 +158,7 @@ def quality_fields(event_id: str, verdict: int, reasons: int) -> dict[str, str]:
     event id and template)."""
     return {
         "event_id": f"{event_id}:rejected" if verdict == q.INVALID else event_id,
-        "verdict": q.verdict_name(verdict), "reasons": ",".join(q.codes_of(reasons)),
+        "verdict": q.verdict_name(verdict), "reasons": qual.codes_text(reasons),
     }  # fmt: skip
 
 
@@ -268,7 +268,7 @@ class Attributed:
 
     @property
     def verdict(self) -> int:
-        return q.verdict_of(self.reasons)
+        return qual.verdict(self.reasons)
 
 
 async def match_installs(links: Links, account_id: str, events: list[dict[str, Any]],
@@ -814,7 +814,7 @@ class Engine:
                     t.touch_id if t else None, t.time if t else None, campaign_id, t.partner_id if t else None,
                     t.link_id if t else None, h.install.install_id if h.install else None, ev["app_id"], h.user_key,
                     ev.get("user_id") or None, ev["event_uuid"], ev["_time"], ev["_received"],
-                    q.verdict_of(reasons), reasons,
+                    qual.verdict(reasons), reasons,
                 ))  # fmt: skip
         cols = [list(c) for c in zip(*rows_out, strict=True)]
         inserted = await conn.fetch(INSERT_CONVERSIONS, account_id, EVENT_CONVERSION_STATUS, *cols)
@@ -824,7 +824,7 @@ class Engine:
         for r in inserted:
             h, t, amount, cur, reasons = meta[r["conversion_id"]]
             ev = h.event
-            verdict = q.verdict_of(reasons)
+            verdict = qual.verdict(reasons)
             rejected += verdict == q.INVALID
             payloads.append(outbound(
                 "conversion", account_id, touch=t, campaign=campaigns.get(t.campaign_id) if t else None,

@@ -315,7 +315,7 @@ class PostbackRecorder:
                     [p.click.touch_id for p in items], [p.click.time for p in items],
                     [p.click.campaign_id for p in items], [p.click.partner_id for p in items],
                     [p.click.link_id for p in items], [p.click.app_id or None for p in items],
-                    list(range(len(items))), [q.verdict_of(p.reasons) for p in items], [p.reasons for p in items],
+                    list(range(len(items))), [qual.verdict(p.reasons) for p in items], [p.reasons for p in items],
                 )
             }  # fmt: skip
             # The current row of every conversion the group touches, by (account, dedup key).
@@ -355,7 +355,7 @@ class PostbackRecorder:
                         reasons = (row["reasons"] & ~qual.REVENUE_OUT_OF_RANGE) | (
                             p.reasons & qual.REVENUE_OUT_OF_RANGE
                         )
-                        row["reasons"], row["verdict"] = reasons, q.verdict_of(reasons)
+                        row["reasons"], row["verdict"] = reasons, qual.verdict(reasons)
                 changed[key] = row
                 results[n] = Result(row, False, True, previous, p.pid)
                 logs.append(_log_row(p, 200, "updated", conversion_id=row["conversion_id"], status=p.status))
