@@ -86,9 +86,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attribution-rate", type=int, default=6000, help="events/s offered to ingest")
     parser.add_argument("--postback-connections", type=int, default=32)
     parser.add_argument("--attribution-skip-events", action="store_true", help="run only installs and postbacks")
+    parser.add_argument("--attribution-checks-off", action="store_true",
+                        help="every install / conversion check off for the run (what they cost)")  # fmt: skip
 
 
 TICK = os.sysconf("SC_CLK_TCK")
+QUALITY_CHECKS = (
+    "click_injection", "install_before_click", "click_flooding", "install_burst", "client_mismatch",
+    "too_soon_after_install", "revenue_out_of_range", "rejected_install",
+)  # fmt: skip
 
 
 def _cpu_s(pid: int) -> float:
@@ -471,6 +477,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 gstub = config_pb2_grpc.GoalServiceStub(ch)
                 for g in goals():
                     await gstub.CreateGoal(cpb.CreateGoalRequest(goal=g))
+                if args.attribution_checks_off:  # every install / conversion check off: what they cost
+                    off = cpb.AttributionQualitySettings(checks=dict.fromkeys(QUALITY_CHECKS, False))
+                    await config_pb2_grpc.AttributionQualityServiceStub(ch).UpdateAttributionQualitySettings(
+                        cpb.UpdateAttributionQualitySettingsRequest(settings=off)
+                    )
 
             n_installs = int(rate * seconds)
             n_events = int(rate * seconds)
@@ -573,6 +584,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     report = "\n".join([
         f"attribution: {clicks:,} clicks in the database (COPY {load_s:.0f} s), {CAMPAIGNS} campaigns, 25 goals,"
+        f"{' install / conversion checks off,' if args.attribution_checks_off else ''}"
         f" {rate:,.0f} events/s offered for {seconds}s per phase ({os.cpu_count()} cores)",
         f"{'':<32}{'per s':>10}{'p50 lag s':>11}{'p99 lag s':>11}",
         f"{'installs attributed':<32}{installs_s:>10,.0f}{float(lag_a['p50'] or 0):>11.3f}{p99_a:>11.3f}",
@@ -589,7 +601,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     ])  # fmt: skip
     result = {
         "name": NAME, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": seconds,
-        "clicks": clicks, "click_load_s": round(load_s, 1), "rate": rate,
+        "clicks": clicks, "click_load_s": round(load_s, 1), "rate": rate, "checks_off": args.attribution_checks_off,
         "installs": {"offered": offered_a, "recorded": got, "per_s": installs_s, "lag": dict(lag_a),
                      "match_types": {str(k): v for k, v in matches.items()}, "verdicts": verdicts,
                      "cpu_ms_per_1000": cpu_a},
