@@ -244,8 +244,16 @@ DOCUMENT: dict[str, Any] = {
                                                 "user_id": {"type": "string"},
                                                 "ref": {"type": "string"},
                                                 "app_id": {"type": "string"},
-                                                "ip": {"type": "string"},
-                                                "user_agent": {"type": "string"},
+                                                "ip": {
+                                                    "type": "string",
+                                                    "description": "A claim: the connection's address is what "
+                                                    "counts; a different claim is kept apart (claimed_ip) and "
+                                                    "flags the event client_mismatch.",
+                                                },
+                                                "user_agent": {
+                                                    "type": "string",
+                                                    "description": "A claim, as ip (claimed_user_agent).",
+                                                },
                                                 "action": {
                                                     "type": "string",
                                                     "description": "track: the action; screen: the screen.",
@@ -254,6 +262,15 @@ DOCUMENT: dict[str, Any] = {
                                                 "click_id": {
                                                     "type": "string",
                                                     "description": "install: from the store referrer.",
+                                                },
+                                                "install_begin_time": {
+                                                    "description": "install: the Play install referrer's "
+                                                    "install_begin_timestamp(_server)_seconds (epoch seconds or "
+                                                    "ISO 8601; 0: unknown). A click after it was injected.",
+                                                },
+                                                "referrer_click_time": {
+                                                    "description": "install: the Play install referrer's "
+                                                    "referrer_click_timestamp(_server)_seconds, likewise.",
                                                 },
                                                 "device": {
                                                     "type": "object",
