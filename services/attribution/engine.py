@@ -451,16 +451,17 @@ RETURNING event_uuid::text, goal_id
 """
 
 # install_burst: the installs of these apps and subnets already stored since each
-# key's time, per address; at most `cap` rows per key (past any threshold, the
-# exact count no longer matters).
+# key's time, per address, and the oldest of them; the newest `cap` rows per key at
+# most (past any threshold, the exact count no longer matters).
 BURST_SQL = """
-SELECT q.app AS app_id, host(i.ip) AS ip, count(*) AS n
+SELECT q.app AS app_id, host(i.ip) AS ip, count(*) AS n, min(i.receive_time) AS oldest
 FROM unnest($2::text[], $3::cidr[], $4::timestamptz[], $5::int[]) AS q(app, net, since, cap)
 CROSS JOIN LATERAL (
-    SELECT ip FROM attribution.installs
+    SELECT ip, receive_time FROM attribution.installs
     WHERE account_id = $1 AND app_id = q.app AND ip IS NOT NULL
       AND network(set_masklen(ip, CASE WHEN family(ip) = 4 THEN 24 ELSE 64 END)) = q.net
       AND receive_time >= q.since
+    ORDER BY receive_time DESC
     LIMIT q.cap
 ) i
 GROUP BY 1, 2
@@ -502,6 +503,10 @@ class Engine:
     def __init__(self, pool: asyncpg.Pool, links: Links) -> None:
         self._pool = pool
         self.links = links
+        # install_burst: (account, app, subnet) -> (n, oldest): the subnet had at least n installs
+        # received since `oldest`. Counts only grow (other replicas add theirs), so while an
+        # install's window still reaches back to `oldest`, a subnet past its threshold needs no query.
+        self._bursting: dict[tuple[str, str, str], tuple[int, dt.datetime]] = {}
 
     async def handle_jobs(self, jobs: list[Job]) -> dict[int, BaseException | None]:
         """The claimed jobs of each account are handled together (one transaction per account)."""
@@ -626,11 +631,28 @@ class Engine:
             ip = str(ev.get("ip") or "")
             if ip and s.on("install_burst") and (net := qual.subnet(ip)):
                 bursting.append((a, s, ip, net))
-        if not bursting:
+        if bursting:
+            await self._count_bursts(account_id, bursting)
+
+    async def _count_bursts(self, account_id: str, bursting: list[tuple[Attributed, qual.Settings, str, str]]) -> None:
+        """install_burst: one query for the batch's subnets (those known to be past
+        their threshold skipped), then the batch's own installs in the order they came."""
+        known = self._bursting
+        left: list[tuple[Attributed, qual.Settings, str, str]] = []
+        for b in bursting:
+            a, s, _, net = b
+            hit = known.get((account_id, a.event["app_id"], net))
+            window_start = a.event["_received"] - dt.timedelta(seconds=s.install_burst_window_s)
+            if hit is not None and hit[0] > s.install_burst_subnet and window_start <= hit[1]:
+                a.reasons |= qual.INSTALL_BURST
+            else:
+                left.append(b)
+        if not left:
             return
-        # Per (app, subnet): from the earliest window start among its installs, enough rows for any threshold.
+        # Per (app, subnet): from the earliest window start among its installs, the newest rows, enough for
+        # any threshold.
         keys: dict[tuple[str, str], tuple[dt.datetime, int]] = {}
-        for a, s, _, net in bursting:
+        for a, s, _, net in left:
             key = (a.event["app_id"], net)
             since = a.event["_received"] - dt.timedelta(seconds=s.install_burst_window_s)
             cap = max(s.install_burst_ip, s.install_burst_subnet) + 1
@@ -643,12 +665,19 @@ class Engine:
         )  # fmt: skip
         by_ip: dict[tuple[str, str], int] = {}
         by_net: dict[tuple[str, str], int] = {}
+        oldest: dict[tuple[str, str], dt.datetime] = {}
         for r in rows:
             by_ip[(r["app_id"], r["ip"])] = by_ip.get((r["app_id"], r["ip"]), 0) + r["n"]
             net_key = (r["app_id"], qual.subnet(r["ip"]))
             by_net[net_key] = by_net.get(net_key, 0) + r["n"]
+            oldest[net_key] = min(oldest.get(net_key, r["oldest"]), r["oldest"])
+        if len(known) > 100_000:
+            known.clear()
+        for net_key, n in by_net.items():
+            if n >= keys[net_key][1]:  # as many as asked for: at least that many, since the oldest of them
+                known[(account_id, *net_key)] = (n, oldest[net_key])
         # This batch's installs count too, in the order they came.
-        for a, s, ip, net in sorted(bursting, key=lambda b: b[0].event["_received"]):
+        for a, s, ip, net in sorted(left, key=lambda b: b[0].event["_received"]):
             app = a.event["app_id"]
             n_ip = by_ip[(app, ip)] = by_ip.get((app, ip), 0) + 1
             n_net = by_net[(app, net)] = by_net.get((app, net), 0) + 1

@@ -236,6 +236,17 @@ async def test_many_installs_from_one_address_or_subnet_are_a_burst(
         ("203.0.113.6", SUSPICIOUS, ["install_burst"]),  # the fourth from one /24 (more than 3)
         ("198.51.100.9", CLEAN, []),
     ]  # fmt: skip
+    # Later batches: the subnet found past its threshold (then known to be, without a query); another app's
+    # installs from it are counted apart.
+    other_app = await make_app(links_stub)
+    later = [install("203.0.113.7"), install("203.0.113.8")]
+    for ev in [*later, event(other_app, "install", device={"gaid": str(uuid.uuid4())}, ip="203.0.113.7")]:
+        await send(ingest_stub, ev)
+        await drained(settings)
+    got = {i.event_uuid: i for i in await installs(attribution_stub)}
+    assert [got[e.uuid].verdict for e in later] == [SUSPICIOUS, SUSPICIOUS]
+    [theirs] = await installs(attribution_stub, app_id=other_app)
+    assert (theirs.verdict, list(theirs.reasons)) == (CLEAN, [])
 
 
 async def test_a_forged_sdk_event_is_matched_on_its_connection_and_flagged(
