@@ -37,7 +37,15 @@ from libs.grpc_server import RunningService
 from libs.ids import new_id
 from tests.conftest import AccountInfo
 from tests.gateway.conftest import start_gateway
-from tests.services.attribution.engine_support import drained, event, make_app, make_campaign, send, touch
+from tests.services.attribution.engine_support import (
+    checks_off,
+    drained,
+    event,
+    make_app,
+    make_campaign,
+    send,
+    touch,
+)
 from tests.services.postbacks.sink import Sink
 
 SCHEMAS = ("accounts", "links", "ingest", "attribution", "postbacks", "analytics")
@@ -178,6 +186,7 @@ async def test_another_account_sees_and_changes_nothing_through_any_method(
         )
     ).goal
     camp = await make_campaign(links_stub, app_id, target_goal_id=goal.goal_id)
+    await checks_off(attribution_stub, "click_injection")  # the victim installs milliseconds after the click
     await postbacks_stub.CreateTemplate(
         ppb.CreateTemplateRequest(
             template=ppb.Template(
