@@ -241,6 +241,8 @@ async def touches_beyond_floods(links: Links, account_id: str, queries: list[Tou
 
 def passed_json(passed: list[Touch]) -> str | None:
     """installs.passed_over: the passed-over touches, newest first, each once."""
+    if not passed:
+        return None
     seen: set[str] = set()
     out = []
     for t in sorted(passed, key=lambda t: t.time, reverse=True):
@@ -398,7 +400,7 @@ def conversion_reasons(s: qual.Settings, cfg: qual.Config, h: Hit, amount: Decim
         # Device times on both sides (one clock); a goal on the install event itself is its own install.
         if ref.install_time is not None and h.goal.event != "install" and s.on("too_soon_after_install"):
             after = h.event["_time"] - ref.install_time
-            if dt.timedelta(0) <= after < dt.timedelta(seconds=s.too_soon_after_install_s):
+            if dt.timedelta(0) <= after < qual.seconds(s.too_soon_after_install_s):
                 m |= qual.TOO_SOON
     if amount is not None and s.on("revenue_out_of_range"):
         allowed = cfg.revenue_range(h.goal.goal_id, currency)
@@ -616,17 +618,21 @@ class Engine:
             m = 0
             if t is not None and t.kind == CLICK and a.anchor is not None:
                 ctit = a.anchor - t.time
-                if s.on("click_injection") and ctit < dt.timedelta(seconds=s.click_injection_s):
+                if s.on("click_injection") and ctit < qual.seconds(s.click_injection_s):
                     m |= qual.CLICK_INJECTION
-                if s.on("install_before_click") and qual.install_began_before(ev, t.time):
+                if (
+                    (ev.get("install_begin_time") or ev.get("referrer_click_time"))
+                    and s.on("install_before_click") and qual.install_began_before(ev, t.time)
+                ):  # fmt: skip
                     m |= qual.INSTALL_BEFORE_CLICK
                 if (
-                    s.on("click_flooding") and ctit > dt.timedelta(seconds=s.click_flooding_s)
-                    and (t.reasons & qual.FLOOD_SIGNS or any(p.reasons & qual.FLOOD_SIGNS for p in a.passed))
+                    (t.reasons & qual.FLOOD_SIGNS or any(p.reasons & qual.FLOOD_SIGNS for p in a.passed))
+                    and s.on("click_flooding") and ctit > qual.seconds(s.click_flooding_s)
                 ):  # fmt: skip
                     m |= qual.CLICK_FLOODING
-            if s.on("client_mismatch") and qual.client_mismatch(ev):
-                m |= qual.CLIENT_MISMATCH
+            if (ev.get("claimed_ip") or ev.get("claimed_user_agent")) and s.on("client_mismatch"):
+                if qual.client_mismatch(ev):
+                    m |= qual.CLIENT_MISMATCH
             a.reasons = m
             ip = str(ev.get("ip") or "")
             if ip and s.on("install_burst") and (net := qual.subnet(ip)):
@@ -642,7 +648,7 @@ class Engine:
         for b in bursting:
             a, s, _, net = b
             hit = known.get((account_id, a.event["app_id"], net))
-            window_start = a.event["_received"] - dt.timedelta(seconds=s.install_burst_window_s)
+            window_start = a.event["_received"] - qual.seconds(s.install_burst_window_s)
             if hit is not None and hit[0] > s.install_burst_subnet and window_start <= hit[1]:
                 a.reasons |= qual.INSTALL_BURST
             else:
@@ -654,7 +660,7 @@ class Engine:
         keys: dict[tuple[str, str], tuple[dt.datetime, int]] = {}
         for a, s, _, net in left:
             key = (a.event["app_id"], net)
-            since = a.event["_received"] - dt.timedelta(seconds=s.install_burst_window_s)
+            since = a.event["_received"] - qual.seconds(s.install_burst_window_s)
             cap = max(s.install_burst_ip, s.install_burst_subnet) + 1
             old = keys.get(key)
             keys[key] = (min(old[0], since), max(old[1], cap)) if old else (since, cap)

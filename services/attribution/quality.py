@@ -263,7 +263,12 @@ def install_began_before(event: Mapping[str, Any], click_time: dt.datetime) -> b
     return False
 
 
-# A batch has a handful of distinct reason masks; each is worked out once.
+# A batch has a handful of distinct reason masks and thresholds; each is worked out once.
+
+
+@functools.lru_cache(maxsize=1024)
+def seconds(n: int) -> dt.timedelta:
+    return dt.timedelta(seconds=n)
 
 
 @functools.lru_cache(maxsize=4096)
