@@ -14,13 +14,13 @@ import grpc
 import orjson
 from clicktrail.attribution.v1 import config_pb2 as pb
 from clicktrail.attribution.v1 import config_pb2_grpc as pb_grpc
-from google.protobuf import duration_pb2
 
 from libs import auth
 from libs.api import decode_page_token, encode_page_token, format_money, page_size, to_timestamp, update_paths
 from libs.errors import AlreadyExists, InvalidArgument, NotFound, Validator
 from libs.grpc_server import ServiceContext
 from libs.ids import new_resource_id
+from libs.quality_settings import SettingsFields
 from services.attribution import quality as qual
 from services.attribution.config_handlers import LinksClient
 
@@ -32,7 +32,8 @@ DURATION_FIELDS = {
     "install_burst_window": "install_burst_window_s",
     "too_soon_after_install_time": "too_soon_after_install_s",
 }
-SETTINGS_PATHS = ("checks", *INT_FIELDS, *DURATION_FIELDS)
+FIELDS = SettingsFields(pb.AttributionQualitySettings, INT_FIELDS, DURATION_FIELDS)
+SETTINGS_PATHS = FIELDS.paths
 _AMOUNT = re.compile(r"^\d{1,18}(\.\d{1,6})?$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 RANGE_PATHS = ("min_amount", "max_amount")
@@ -43,31 +44,6 @@ def _human(seconds: int) -> str:
         if seconds % size == 0 and seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
-
-
-def settings_pb(
-    campaign_id: str, doc: dict[str, Any], update_time: dt.datetime | None
-) -> pb.AttributionQualitySettings:
-    """One level's stored document as the API shows it."""
-    s = pb.AttributionQualitySettings(campaign_id=campaign_id, update_time=to_timestamp(update_time))
-    for code, on in (doc.get("checks") or {}).items():
-        s.checks[code] = bool(on)
-    for f in INT_FIELDS:
-        if isinstance(doc.get(f), int):
-            setattr(s, f, doc[f])
-    for f, key in DURATION_FIELDS.items():
-        if isinstance(doc.get(key), int):
-            getattr(s, f).CopyFrom(duration_pb2.Duration(seconds=doc[key]))
-    return s
-
-
-def effective_pb(campaign_id: str, s: qual.Settings) -> pb.AttributionQualitySettings:
-    out = pb.AttributionQualitySettings(campaign_id=campaign_id, checks=s.checks())
-    for f in INT_FIELDS:
-        setattr(out, f, getattr(s, f))
-    for f, key in DURATION_FIELDS.items():
-        getattr(out, f).CopyFrom(duration_pb2.Duration(seconds=getattr(s, key)))
-    return out
 
 
 def apply_update(doc: dict[str, Any], request: pb.UpdateAttributionQualitySettingsRequest) -> dict[str, Any]:
@@ -87,32 +63,22 @@ def apply_update(doc: dict[str, Any], request: pb.UpdateAttributionQualitySettin
         if not paths:
             raise InvalidArgument("update_mask", "nothing to update: set fields or an update_mask")
     v = Validator()
-    out = {**doc, "checks": dict(doc.get("checks") or {})}
     for path in paths:
         if path == "checks" or path.startswith("checks."):
             codes = list(new.checks) if path == "checks" else [path.split(".", 1)[1]]
             for code in codes:
                 if code not in qual.CHECKS:
                     v.add(f"settings.checks[{code}]", f"is not a check; checks: {', '.join(qual.CHECKS)}")
-            if path == "checks":
-                out["checks"] = dict(new.checks)
-            elif codes[0] in new.checks:
-                out["checks"][codes[0]] = new.checks[codes[0]]
-            else:
-                out["checks"].pop(codes[0], None)
         elif path in INT_FIELDS:
             if not new.HasField(path):
-                out.pop(path, None)
                 continue
             lo, hi = qual.LIMITS[path]
             value = getattr(new, path)
             if not lo <= value <= hi:
                 v.add(f"settings.{path}", f"must be from {lo:,} to {hi:,}; got {value:,}")
-            out[path] = value
         else:
             key = DURATION_FIELDS[path]
             if not new.HasField(path):
-                out.pop(key, None)
                 continue
             d = getattr(new, path)
             lo, hi = qual.LIMITS[key]
@@ -120,11 +86,8 @@ def apply_update(doc: dict[str, Any], request: pb.UpdateAttributionQualitySettin
                 v.add(f"settings.{path}", "must be whole seconds")
             elif not lo <= d.seconds <= hi:
                 v.add(f"settings.{path}", f"must be from {_human(lo)} to {_human(hi)}; got {_human(d.seconds)}")
-            out[key] = d.seconds
     v.raise_if_any()
-    if not out["checks"]:
-        del out["checks"]
-    return out
+    return FIELDS.apply(doc, new, paths)
 
 
 def _amount(v: Validator, field: str, text: str) -> Decimal | None:
@@ -171,7 +134,7 @@ class QualityService(pb_grpc.AttributionQualityServiceServicer):
                       update_time: dt.datetime | None) -> tuple[pb.AttributionQualitySettings, ...]:  # fmt: skip
         account_doc = doc if not campaign_id else (await self._level(account_id, ""))[0]
         merged = qual.merge(account_doc, doc) if campaign_id else qual.merge(doc)
-        return settings_pb(campaign_id, doc, update_time), effective_pb(campaign_id, merged)
+        return FIELDS.stored_pb(campaign_id, doc, update_time), FIELDS.effective_pb(campaign_id, merged)
 
     async def GetAttributionQualitySettings(
         self, request: pb.GetAttributionQualitySettingsRequest, context: Any

@@ -10,7 +10,6 @@ from typing import Any
 import asyncpg
 import orjson
 from clicktrail.links.v1 import links_pb2 as pb
-from google.protobuf import duration_pb2
 
 from libs import auth
 from libs import quality as q
@@ -19,7 +18,8 @@ from libs.bots import validate_user_agent_pattern
 from libs.errors import FailedPrecondition, InvalidArgument, NotFound, Validator
 from libs.ids import id_time, is_valid_id, new_resource_id
 from libs.networks import parse_network_entry
-from services.links.quality import CHECKS, DEFAULT_SETTINGS, LIMITS, QualityCache, Settings, apply
+from libs.quality_settings import SettingsFields
+from services.links.quality import CHECKS, DEFAULT_SETTINGS, LIMITS, QualityCache, apply
 from services.links.subids import canonical_sub_field, sub_field_choices
 from services.links.touches import touch_message
 
@@ -39,31 +39,9 @@ KIND_VALUES: dict[str, pb.QualityListKind] = {
 # Proto field -> stored key, for the thresholds and windows.
 INT_FIELDS = ("flood_ip_clicks", "flood_device_clicks", "flood_ip_user_agent_clicks")
 DURATION_FIELDS = {"flood_window": "flood_window_s", "duplicate_window": "duplicate_window_s"}
-SETTINGS_PATHS = ("checks", *INT_FIELDS, *DURATION_FIELDS)
+FIELDS = SettingsFields(pb.QualitySettings, INT_FIELDS, DURATION_FIELDS)
+SETTINGS_PATHS = FIELDS.paths
 TABLES = {"click_id": ("clicks", "c"), "impression_id": ("impressions", "i")}
-
-
-def _settings_pb(campaign_id: str, doc: dict[str, Any], update_time: dt.datetime | None) -> pb.QualitySettings:
-    """One level's stored document as the API shows it."""
-    s = pb.QualitySettings(campaign_id=campaign_id, update_time=to_timestamp(update_time))
-    for code, on in (doc.get("checks") or {}).items():
-        s.checks[code] = bool(on)
-    for f in INT_FIELDS:
-        if isinstance(doc.get(f), int):
-            setattr(s, f, doc[f])
-    for f, key in DURATION_FIELDS.items():
-        if isinstance(doc.get(key), int):
-            getattr(s, f).CopyFrom(duration_pb2.Duration(seconds=doc[key]))
-    return s
-
-
-def _effective_pb(campaign_id: str, s: Settings) -> pb.QualitySettings:
-    out = pb.QualitySettings(campaign_id=campaign_id, checks=s.checks())
-    for f in INT_FIELDS:
-        setattr(out, f, getattr(s, f))
-    for f, key in DURATION_FIELDS.items():
-        getattr(out, f).CopyFrom(duration_pb2.Duration(seconds=getattr(s, key)))
-    return out
 
 
 def _list_entry(row: asyncpg.Record) -> pb.QualityListEntry:
@@ -135,7 +113,7 @@ class QualityRpcs:
         if campaign_id:
             effective = apply(effective, docs.get(campaign_id, ({}, None))[0])
         own, updated = docs.get(campaign_id, ({}, None))
-        return _settings_pb(campaign_id, own, updated), _effective_pb(campaign_id, effective)
+        return FIELDS.stored_pb(campaign_id, own, updated), FIELDS.effective_pb(campaign_id, effective)
 
     async def GetQualitySettings(
         self, request: pb.GetQualitySettingsRequest, context: Any
@@ -201,29 +179,7 @@ class QualityRpcs:
                 account_id,
                 s.campaign_id,
             )
-            doc: dict[str, Any] = orjson.loads(raw)
-            checks: dict[str, bool] = dict(doc.get("checks") or {})
-            for p in paths:
-                if p == "checks":
-                    checks = dict(s.checks)
-                elif p.startswith("checks."):
-                    code = p[7:]
-                    if code in s.checks:
-                        checks[code] = s.checks[code]
-                    else:
-                        checks.pop(code, None)
-                elif p in INT_FIELDS:
-                    doc.pop(p, None)
-                    if s.HasField(p):
-                        doc[p] = getattr(s, p)
-                else:
-                    key = DURATION_FIELDS[p]
-                    doc.pop(key, None)
-                    if s.HasField(p):
-                        doc[key] = getattr(s, p).seconds
-            doc["checks"] = checks
-            if not checks:
-                del doc["checks"]
+            doc = FIELDS.apply(orjson.loads(raw), s, paths)
             await conn.execute(
                 "UPDATE links.quality_settings SET settings = $3::jsonb, update_time = now()"
                 " WHERE account_id = $1 AND campaign_id = $2",
