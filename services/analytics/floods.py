@@ -36,6 +36,7 @@ from google.protobuf import timestamp_pb2
 
 from libs.config import ConfigError, Settings
 from libs.logging import get_logger
+from services.analytics.periodic import run_until_stopped
 from services.analytics.rules import LinksActions
 
 log = get_logger("analytics.floods")
@@ -164,16 +165,9 @@ class FloodFinder:
     async def run(self) -> None:
         if self.interval_s <= 0:
             return
-        tick = min(self.interval_s, 30.0)
-        while not self._stopping.is_set():
-            try:
-                await self.run_once()
-            except (asyncpg.PostgresError, OSError) as exc:
-                log.warning("flood finder pass failed", error=str(exc))
-            try:
-                await asyncio.wait_for(self._stopping.wait(), tick)
-            except TimeoutError:
-                pass
+        await run_until_stopped(
+            self.run_once, self._stopping, min(self.interval_s, 30.0), log, "flood finder pass failed"
+        )
 
     async def stop(self) -> None:
         self._stopping.set()

@@ -34,6 +34,7 @@ from libs.grpc_client import make_channel
 from libs.ids import new_resource_id
 from libs.logging import get_logger
 from services.analytics import reports
+from services.analytics.periodic import run_until_stopped
 
 log = get_logger("analytics.rules")
 
@@ -713,16 +714,7 @@ class RuleScheduler:
                 return runs
 
     async def run(self) -> None:
-        tick = min(self.interval_s, 5.0)
-        while not self._stopping.is_set():
-            try:
-                await self.run_due_once()
-            except (asyncpg.PostgresError, OSError) as exc:
-                log.warning("rules pass failed", error=str(exc))
-            try:
-                await asyncio.wait_for(self._stopping.wait(), tick)
-            except TimeoutError:
-                pass
+        await run_until_stopped(self.run_due_once, self._stopping, min(self.interval_s, 5.0), log, "rules pass failed")
 
     async def stop(self) -> None:
         self._stopping.set()
