@@ -39,6 +39,9 @@ LOG_SQL = """
 INSERT INTO attribution.verdict_overrules (account_id, overrule_id, kind, target_id, previous_verdict, verdict, note)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 """
+# verdict_overrules.kind, the table and its id column of what is overruled.
+INSTALL = (b"i", "installs", "install_id")
+CONVERSION = (b"v", "conversions", "conversion_id")
 # The install's event conversions no operator has overruled: they follow the install.
 FOLLOWERS_SQL = f"""
 SELECT * FROM attribution.conversions
@@ -67,6 +70,28 @@ def check_request(id_field: str, target_id: str, verdict: int, note: str) -> tup
 def _flips(before: int, after: int) -> bool:
     """Whether a verdict change moves the row in or out of invalid (what postbacks see)."""
     return (before == q.INVALID) != (after == q.INVALID)
+
+
+async def _set_verdict(conn: asyncpg.Connection, target: tuple[bytes, str, str], account_id: str, target_id: str,
+                       verdict: int, note: str) -> tuple[int, asyncpg.Record]:  # fmt: skip
+    """Locks the row, sets the operator's verdict (adding the ``operator`` reason) and note, and
+    logs the overrule; returns the verdict it had and the updated row."""
+    kind, table, key = target
+    current = await conn.fetchrow(
+        f"SELECT verdict FROM attribution.{table} WHERE account_id = $1 AND {key} = $2 FOR UPDATE",
+        account_id,
+        target_id,
+    )
+    assert current is not None  # installs and conversions are never deleted
+    previous: int = current["verdict"]
+    row = await conn.fetchrow(
+        f"UPDATE attribution.{table} SET verdict = $3, reasons = reasons | $4, verdict_note = $5,"
+        f" update_time = clock_timestamp() WHERE account_id = $1 AND {key} = $2 RETURNING *",
+        account_id, target_id, verdict, q.OPERATOR, note,
+    )  # fmt: skip
+    assert row is not None
+    await conn.execute(LOG_SQL, account_id, new_resource_id("ovr"), kind, target_id, previous, verdict, note)
+    return previous, row
 
 
 async def _touch(links: Links, account_id: str, click_id: str | None, touch_type: int, touch_time: Any,
@@ -105,20 +130,7 @@ async def overrule_install(pool: asyncpg.Pool, links: Links, account_id: str, in
     cfg = await qual.load(pool, account_id, fresh=True)
     payloads: list[bytes] = []
     async with pool.acquire() as conn, conn.transaction():
-        current = await conn.fetchrow(
-            "SELECT verdict FROM attribution.installs WHERE account_id = $1 AND install_id = $2 FOR UPDATE",
-            account_id,
-            install_id,
-        )
-        assert current is not None  # installs are never deleted
-        previous = current["verdict"]
-        row = await conn.fetchrow(
-            "UPDATE attribution.installs SET verdict = $3, reasons = reasons | $4, verdict_note = $5,"
-            " update_time = clock_timestamp() WHERE account_id = $1 AND install_id = $2 RETURNING *",
-            account_id, install_id, verdict, q.OPERATOR, note,
-        )  # fmt: skip
-        assert row is not None
-        await conn.execute(LOG_SQL, account_id, new_resource_id("ovr"), b"i", install_id, previous, verdict, note)
+        previous, row = await _set_verdict(conn, INSTALL, account_id, install_id, verdict, note)
         if _flips(previous, verdict):
             payloads.append(install_outbound(account_id, row, touch, campaigns.get(row["campaign_id"])))
         moved = 0
@@ -164,20 +176,7 @@ async def overrule_conversion(pool: asyncpg.Pool, links: Links, account_id: str,
     touch = await links.click(account_id, row["click_id"]) if row["click_id"] else None
     campaign = await links.campaign(account_id, row["campaign_id"]) if row["campaign_id"] else None
     async with pool.acquire() as conn, conn.transaction():
-        current = await conn.fetchrow(
-            "SELECT verdict FROM attribution.conversions WHERE account_id = $1 AND conversion_id = $2 FOR UPDATE",
-            account_id,
-            conversion_id,
-        )
-        assert current is not None  # conversions are never deleted
-        previous = current["verdict"]
-        updated = await conn.fetchrow(
-            "UPDATE attribution.conversions SET verdict = $3, reasons = reasons | $4, verdict_note = $5,"
-            " update_time = clock_timestamp() WHERE account_id = $1 AND conversion_id = $2 RETURNING *",
-            account_id, conversion_id, verdict, q.OPERATOR, note,
-        )  # fmt: skip
-        assert updated is not None
-        await conn.execute(LOG_SQL, account_id, new_resource_id("ovr"), b"v", conversion_id, previous, verdict, note)
+        previous, updated = await _set_verdict(conn, CONVERSION, account_id, conversion_id, verdict, note)
         if _flips(previous, verdict):
             payload = outbound_payload(
                 account_id, updated, "conversion", touch, campaign, idfa=row["install_idfa"] or "",
