@@ -7,10 +7,9 @@ from typing import Annotated
 import typer
 from clicktrail.attribution.v1 import attribution_pb2 as pb
 from clicktrail.attribution.v1 import attribution_pb2_grpc as pb_grpc
-from clicktrail.type.v1 import quality_pb2
 
 from cli.choices import Verdict
-from cli.commands.installs import NoteOpt, OverruleVerdict, reason_filter
+from cli.commands.installs import NoteOpt, OverruleVerdict
 from cli.common import (
     ApiKey,
     JsonOut,
@@ -23,13 +22,13 @@ from cli.common import (
     list_pages,
     rpc,
 )
+from cli.verdicts import VERDICT, reason_filter
 from libs import quality as q
 
 app = typer.Typer(help="Conversions (goal events and inbound postbacks), newest first.", no_args_is_help=True)
 
 Stub = pb_grpc.AttributionServiceStub
 COLUMNS = ["conversion_id", "goal", "status", "payout", "currency", "txid", "click_id", "verdict", "reasons"]
-VERDICT = quality_pb2.Verdict.DESCRIPTOR
 CONVERSION_REASONS = [r.code for r in q.REASONS if r.applies_to in ("conversion", "any")]
 
 

@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 from clicktrail.attribution.v1 import attribution_pb2 as pb
 from clicktrail.attribution.v1 import attribution_pb2_grpc as pb_grpc
-from clicktrail.type.v1 import quality_pb2
 
 from cli.choices import Verdict
 from cli.common import (
@@ -15,7 +14,6 @@ from cli.common import (
     JsonOut,
     Limit,
     PageToken,
-    UsageError,
     account_creds,
     emit,
     emit_list,
@@ -23,13 +21,13 @@ from cli.common import (
     list_pages,
     rpc,
 )
+from cli.verdicts import VERDICT, note_option, overrule_verdict_option, reason_filter
 from libs import quality as q
 
 app = typer.Typer(help="Installs, each credited to a campaign's touch or organic, newest first.", no_args_is_help=True)
 
 Stub = pb_grpc.AttributionServiceStub
 COLUMNS = ["install_id", "campaign_id", "click_id", "match_type", "install_time", "verdict", "reasons"]
-VERDICT = quality_pb2.Verdict.DESCRIPTOR
 INSTALL_REASONS = [r.code for r in q.REASONS if r.applies_to in ("install", "any")]
 VerdictOpt = Annotated[
     Verdict | None,
@@ -41,20 +39,8 @@ ReasonOpt = Annotated[
     typer.Option("--reason", show_default=False,
                  help="Only installs with this reason code: " + ", ".join(INSTALL_REASONS) + "."),
 ]  # fmt: skip
-OverruleVerdict = Annotated[
-    Verdict,
-    typer.Option("--verdict", case_sensitive=False, show_default=False,
-                 help="The verdict it gets: clean, suspicious or invalid. Reports, cost and postbacks follow it."),
-]  # fmt: skip
-NoteOpt = Annotated[str, typer.Option("--note", help="Why (kept with the install, at most 500 characters).")]
-
-
-def reason_filter(reason: str | None, known: list[str], what: str) -> str:
-    if not reason:
-        return ""
-    if reason not in known:
-        raise UsageError(f"--reason {reason!r} is not {what} reason; reasons: {', '.join(known)}")
-    return reason
+OverruleVerdict = Annotated[Verdict, overrule_verdict_option("postbacks")]
+NoteOpt = Annotated[str, note_option("install")]
 
 
 @app.command("list")

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from clicktrail.links.v1 import links_pb2 as pb
 from clicktrail.links.v1 import links_pb2_grpc as pb_grpc
-from clicktrail.type.v1 import quality_pb2
 
 from cli.choices import Verdict
 from cli.common import (
@@ -16,7 +15,6 @@ from cli.common import (
     JsonOut,
     Limit,
     PageToken,
-    UsageError,
     account_creds,
     emit,
     emit_list,
@@ -25,6 +23,7 @@ from cli.common import (
     rpc,
     timestamp,
 )
+from cli.verdicts import VERDICT, note_option, overrule_verdict_option, reason_filter
 from libs import quality as q
 
 clicks = typer.Typer(help="Recorded clicks, newest first.", no_args_is_help=True)
@@ -34,7 +33,6 @@ Stub = pb_grpc.LinksServiceStub
 CLICK_COLUMNS = [
     "click_id", "create_time", "link_id", "country", "os", "device_type", "browser", "sub1", "ip", "verdict", "reasons",
 ]  # fmt: skip
-VERDICT = quality_pb2.Verdict.DESCRIPTOR
 TOUCH_REASONS = [r.code for r in q.REASONS if r.applies_to in ("touch", "any")]
 IMPRESSION_COLUMNS = ["impression_id", *CLICK_COLUMNS[1:]]
 
@@ -76,10 +74,7 @@ def _filters(
     req.campaign_id = campaign or ""
     req.link_id = link or ""
     req.verdict = enum_number(VERDICT, verdict)
-    if reason:
-        if reason not in TOUCH_REASONS:
-            raise UsageError(f"--reason {reason!r} is not a touch reason; reasons: {', '.join(TOUCH_REASONS)}")
-        req.reason = reason
+    req.reason = reason_filter(reason, TOUCH_REASONS, "a touch")
     start, end = timestamp(since), timestamp(until)
     if start is not None:
         req.start_time.CopyFrom(start)
@@ -157,14 +152,8 @@ def list_impressions(
     emit_list(items, "impressions", IMPRESSION_COLUMNS, json_out, nxt)
 
 
-OverruleVerdict = Annotated[
-    Verdict,
-    typer.Option(
-        "--verdict", case_sensitive=False, show_default=False,
-        help="The verdict it gets: clean, suspicious or invalid. Reports, cost and attribution follow it.",
-    ),
-]  # fmt: skip
-NoteOpt = Annotated[str, typer.Option("--note", help="Why (kept with the overrule, at most 500 characters).")]
+OverruleVerdict = Annotated[Verdict, overrule_verdict_option("attribution")]
+NoteOpt = Annotated[str, note_option("overrule")]
 
 
 def _overrule(field: str, touch_id: str, verdict: Verdict, note: str, api_key: str, json_out: bool) -> None:
