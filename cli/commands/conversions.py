@@ -9,7 +9,7 @@ from clicktrail.attribution.v1 import attribution_pb2 as pb
 from clicktrail.attribution.v1 import attribution_pb2_grpc as pb_grpc
 
 from cli.choices import Verdict
-from cli.commands.installs import NoteOpt, OverruleVerdict
+from cli.commands.installs import OverruleVerdict
 from cli.common import (
     ApiKey,
     JsonOut,
@@ -22,7 +22,7 @@ from cli.common import (
     list_pages,
     rpc,
 )
-from cli.verdicts import VERDICT, reason_filter
+from cli.verdicts import VERDICT, note_option, reason_filter
 from libs import quality as q
 
 app = typer.Typer(help="Conversions (goal events and inbound postbacks), newest first.", no_args_is_help=True)
@@ -117,7 +117,7 @@ def set_status(
 def overrule_conversion(
     conversion_id: Annotated[str, typer.Argument(help="The conversion id.", show_default=False)],
     verdict: OverruleVerdict,
-    note: NoteOpt = "",
+    note: Annotated[str, note_option("conversion")] = "",
     api_key: ApiKey = "",
     json_out: JsonOut = False,
 ) -> None:
