@@ -71,22 +71,24 @@ async def overview(console: Console, req: Request, m: re.Match[str]) -> Response
     from console.app import ServiceError  # console.app imports this module
 
     try:
-        # The table's page, the account's top reasons (kept per campaign, so a
-        # by-campaign report's totals carry them) and the names, at once.
-        table, by_campaign, campaigns, partners = await asyncio.gather(
+        # The table's page and the names at once; top reasons are kept per campaign and
+        # partner, so a table by a sub-id asks a one-row report by campaign for them.
+        calls = [
             console.call(req, reports.RunCampaignReport, reports_pb2.RunCampaignReportRequest(
                 start_date=start, end_date=end, time_zone=tz, group_by=[by], filters=filters,
                 order_by="invalid_rate desc", page_size=50, page_token=req.q("page_token"),
             )),
-            console.call(req, reports.RunCampaignReport, reports_pb2.RunCampaignReportRequest(
-                start_date=start, end_date=end, time_zone=tz, group_by=["campaign"], filters=filters, page_size=1,
-            )),
             console.call(req, links.ListCampaigns, lpb.ListCampaignsRequest(page_size=1000)),
             console.call(req, links.ListPartners, lpb.ListPartnersRequest(page_size=1000)),
-        )  # fmt: skip
+        ]  # fmt: skip
+        if by not in ("campaign", "partner"):
+            calls.append(console.call(req, reports.RunCampaignReport, reports_pb2.RunCampaignReportRequest(
+                start_date=start, end_date=end, time_zone=tz, group_by=["campaign"], filters=filters, page_size=1,
+            )))  # fmt: skip
+        table, campaigns, partners, *with_reasons = await asyncio.gather(*calls)
         rows = [_rate_row(r) for r in table.rows]
         totals = _rate_row(table.totals)
-        reasons = _rate_row(by_campaign.totals)["top_reasons"]
+        reasons = _rate_row((with_reasons[0] if with_reasons else table).totals)["top_reasons"]
         next_page = table.next_page_token
         names = {c.campaign_id: c.name for c in campaigns.campaigns}
         names.update({p.partner_id: p.name for p in partners.partners})

@@ -62,6 +62,11 @@ async def test_quality_pages_show_rates_reasons_and_an_overrule_moves_report_and
         assert cells[1] == "50.0%" and cells[2:5] == ["1", "0", "1"], cells
         assert "bot_user_agent" in cells[9]
         assert "bot_user_agent" in page.text.split('id="top-reasons"')[1].split("</div>")[0]
+        # By partner the table's totals carry the top reasons; by a sub-id a report by campaign does.
+        for by in ("partner", "sub1"):
+            other = await client.get(f"/console/quality?by={by}")
+            assert other.status_code == 200 and "50.0%" in other.text, (by, other.text[-2000:])
+            assert "bot_user_agent" in other.text.split('id="top-reasons"')[1].split("</div>")[0], by
 
         # The drill-down lists the crawler's click with its badge, not the person's.
         touches = await client.get(f"/console/quality/touches?kind=clicks&verdict=invalid&campaign={campaign}")
