@@ -6,7 +6,7 @@ import datetime as dt
 import asyncpg
 import pytest
 
-from libs.groupcommit import copy_committer
+from libs.groupcommit import GroupCommitter, copy_committer
 from libs.migrations import migrate
 from libs.partitions import drop_expired_partitions, ensure_daily_partitions
 
@@ -88,5 +88,34 @@ async def test_group_commit_batches_writers_and_isolates_a_bad_one(db_url):
         assert await pool.fetchval("SELECT count(*) FROM public.gc") == 500
         # 51 writers shared far fewer COPYs than one each.
         assert gc.flushes < 51
+    finally:
+        await pool.close()
+
+
+async def test_group_commit_finds_a_bad_row_by_halving_not_one_by_one(db_url):
+    """A NUL (Postgres text cannot store it) in one row of a 63-writer group: the other 62
+    land, the bad one alone gets the error, found in about 2·log2(n) flushes, not n."""
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+    try:
+        await pool.execute("CREATE TABLE public.gc_nul (id int PRIMARY KEY, v text NOT NULL)")
+        calls = 0
+
+        async def flush(submissions: list[list[tuple[int, str]]]) -> list[None]:
+            nonlocal calls
+            calls += 1
+            records = [r for rows in submissions for r in rows]
+            async with pool.acquire() as conn:
+                await conn.copy_records_to_table("gc_nul", records=records, columns=["id", "v"], schema_name="public")
+            return [None] * len(submissions)
+
+        gc: GroupCommitter[tuple[int, str], None] = GroupCommitter(flush, name="gc_nul", max_inflight=1)
+        # The first writer flushes alone at once; the other 63 wait for it and go together.
+        rows = [(i, "bad\x00row" if i == 40 else f"row {i}") for i in range(64)]
+        results = await asyncio.gather(*(gc.submit([r]) for r in rows), return_exceptions=True)
+        assert [i for i, r in enumerate(results) if r is not None] == [40]
+        assert isinstance(results[40], asyncpg.PostgresError)
+        assert await pool.fetchval("SELECT count(*) FROM public.gc_nul") == 63
+        # 1 (the first) + 1 (the group) + 2 per halving (6 levels for 63): 14; one by one was 65.
+        assert calls <= 14 and gc.failed_flushes <= 7
     finally:
         await pool.close()

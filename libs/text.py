@@ -1,0 +1,171 @@
+"""Text that Postgres can store.
+
+Postgres ``text`` cannot hold U+0000 (NUL), and ``jsonb`` refuses the escape
+``\\u0000`` in strings and in object keys. A Python ``str`` can also carry a
+lone UTF-16 surrogate (U+D800..U+DFFF: a JSON ``"\\ud800"``, or argv bytes that
+are not UTF-8) that cannot be encoded as UTF-8 at all, so neither asyncpg nor
+protobuf can send it. One such character in one row fails the whole
+statement, so every entry point deals with them before a row joins a group
+commit. The house rule (README, "Text Postgres cannot store"):
+
+- structured fields a caller controls (names, ids, event fields and
+  properties, templates, notes, a postback's click_id / txid / goal) are
+  refused: ``check_text`` / ``json_problem`` -> 400 / INVALID_ARGUMENT naming
+  the field;
+- free-form passthrough values (a click's query string, a postback's extra
+  parameters, header values) are cleaned with ``clean_text``: NUL dropped,
+  a lone surrogate replaced by U+FFFD, so the click or postback is still
+  recorded (and a click still redirects).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
+from libs.errors import InvalidArgument
+
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+NUL_PROBLEM = "must not contain NUL (U+0000) characters"
+SURROGATE_PROBLEM = "must be valid Unicode text (it holds a lone UTF-16 surrogate, U+D800..U+DFFF)"
+# How deep json_problem looks; deeper values are refused (the callers' own depth limits are far lower).
+MAX_JSON_DEPTH = 64
+
+
+def _why(char: str) -> str:
+    return NUL_PROBLEM if char == "\x00" else SURROGATE_PROBLEM
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as Postgres text, or None when it can."""
+    m = UNSTORABLE.search(value)
+    return None if m is None else _why(m.group())
+
+
+def clean_text(value: str) -> str:
+    """``value`` with NULs dropped and lone surrogates replaced by U+FFFD."""
+    if UNSTORABLE.search(value) is None:
+        return value
+    return UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", value)
+
+
+def clean_params(params: Mapping[str, str]) -> dict[str, str]:
+    """A flat string map with every key and value cleaned; of two keys that
+    clean to the same text, the first stays."""
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        out.setdefault(clean_text(key), clean_text(value))
+    return out
+
+
+def check_text(field: str, value: str) -> str:
+    """``value`` itself, or InvalidArgument(field) when Postgres cannot store it."""
+    problem = text_problem(value)
+    if problem is not None:
+        raise InvalidArgument(field, problem)
+    return value
+
+
+def json_problem(value: Any, path: str, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, str] | None:
+    """The first string or object key inside a decoded JSON value that jsonb
+    cannot store, as (field path, reason); None when all of it can be stored.
+    Paths read like ``props.items[2].name``; looks at most ``max_depth`` levels down."""
+    stack: list[tuple[Any, str, int]] = [(value, path, 0)]
+    while stack:
+        v, where, depth = stack.pop()
+        if isinstance(v, str):
+            problem = text_problem(v)
+            if problem is not None:
+                return where, problem
+        elif isinstance(v, dict | list):
+            if depth >= max_depth:
+                return where, f"must nest at most {max_depth} levels"
+            if isinstance(v, dict):
+                children = []
+                for k, child in v.items():
+                    key = str(k)
+                    problem = text_problem(key)
+                    if problem is not None:
+                        return where, f"key {clean_text(key)!r} {problem}"
+                    children.append((child, f"{where}.{key}", depth + 1))
+            else:
+                children = [(child, f"{where}[{i}]", depth + 1) for i, child in enumerate(v)]
+            stack.extend(reversed(children))
+    return None
+
+
+def _int64(text: str) -> int:
+    value = int(text)
+    if not -(2**63) <= value < 2**64:
+        raise ValueError("integer out of range")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads_json(data: bytes | str) -> Any:
+    """``orjson.loads``, except that a document whose only fault is a lone
+    surrogate escape (``"\\ud800"``, which orjson refuses outright) is still
+    read, so the value holding it can be refused or cleaned on its own instead
+    of the whole document (a batch of events, a postback) being refused.
+    Raises orjson.JSONDecodeError like orjson does."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if "surrogate" not in str(exc):
+            raise
+        try:
+            # The same JSON orjson reads: no NaN / Infinity, integers within 64 bits.
+            return json.loads(data, parse_constant=_no_constant, parse_int=_int64)
+        except (ValueError, RecursionError):
+            raise exc from None
+
+
+def _field_problem(msg: Message, prefix: str) -> tuple[str, str] | None:
+    for fd, value in msg.ListFields():
+        name = f"{prefix}{fd.name}"
+        if fd.type == FieldDescriptor.TYPE_STRING:
+            for i, s in enumerate(value) if fd.is_repeated else ((-1, value),):
+                if "\x00" in s:
+                    return (f"{name}[{i}]" if i >= 0 else name), NUL_PROBLEM
+        elif fd.type == FieldDescriptor.TYPE_MESSAGE:
+            entry = fd.message_type
+            if fd.is_repeated and entry is not None and entry.GetOptions().map_entry:
+                value_fd = entry.fields_by_name["value"]
+                for key, item in value.items():
+                    if isinstance(key, str) and "\x00" in key:
+                        return name, f"key {clean_text(key)!r} {NUL_PROBLEM}"
+                    if value_fd.type == FieldDescriptor.TYPE_STRING and "\x00" in item:
+                        return f"{name}[{clean_text(str(key))}]", NUL_PROBLEM
+                    if value_fd.type == FieldDescriptor.TYPE_MESSAGE:
+                        found = _field_problem(item, f"{name}[{clean_text(str(key))}].")
+                        if found:
+                            return found
+            elif fd.is_repeated:
+                for i, item in enumerate(value):
+                    found = _field_problem(item, f"{name}[{i}].")
+                    if found:
+                        return found
+            else:
+                found = _field_problem(value, f"{name}.")
+                if found:
+                    return found
+    return None
+
+
+def message_problem(msg: Message) -> tuple[str, str] | None:
+    """The first string field of a protobuf message (nested messages, lists and
+    maps included; bytes fields are not text) holding a NUL, as (field path,
+    reason). Protobuf itself refuses invalid UTF-8, so NUL is all it can carry.
+    Cheap when there is none: a serialized message with no zero byte has none."""
+    if b"\x00" not in msg.SerializeToString():
+        return None
+    return _field_problem(msg, "")
