@@ -45,6 +45,7 @@ from libs.config import Settings, load_settings
 from libs.grpc_client import ChannelPool
 from libs.grpc_interceptors import request_id_var
 from libs.logging import get_logger
+from libs.text import clean_text, loads_json
 
 log = get_logger("gateway")
 
@@ -611,7 +612,7 @@ class Gateway:
             if raw.strip():
                 if ctype == b"application/json":
                     try:
-                        doc = orjson.loads(raw)
+                        doc = loads_json(raw)
                     except orjson.JSONDecodeError:
                         return await _json_error(sender, 400, "the body is not valid JSON", "body")
                     if not isinstance(doc, dict):
@@ -620,7 +621,8 @@ class Gateway:
                         if isinstance(value, dict | list):
                             return await _json_error(sender, 400, "must be a string or a number", str(key)[:64])
                         text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-                        params[str(key).strip().lower()] = text
+                        # A lone surrogate ("\ud800") cannot travel in protobuf: U+FFFD (libs/text.py).
+                        params[clean_text(str(key)).strip().lower()] = clean_text(text)
                 elif ctype in (b"application/x-www-form-urlencoded", b""):
                     for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
                         params[key.strip().lower()] = value

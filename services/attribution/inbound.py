@@ -37,6 +37,7 @@ from libs.errors import DomainError, FailedPrecondition, InvalidArgument, NotFou
 from libs.groupcommit import GroupCommitter
 from libs.ids import new_id
 from libs.queue import enqueue
+from libs.text import check_text, clean_params, clean_text
 from services.attribution import quality as qual
 from services.attribution.engine import (
     APPROVED,
@@ -126,7 +127,10 @@ class PostbackInput:
 
 
 def from_request(request: Any) -> PostbackInput:
-    """Explicit fields win; else the first alias found in params."""
+    """Explicit fields win; else the first alias found in params. The named fields
+    keep what was sent (a NUL there is refused by the checks, libs/text.py); the
+    parameters kept as sent, the method, IP and User-Agent are passthrough, so text
+    Postgres cannot store is cleaned out of them and the postback is still recorded."""
     params = {str(k)[:64]: str(v)[:MAX_PARAM] for k, v in list(request.params.items())[:MAX_PARAMS]}
     lowered = {k.lower(): v for k, v in params.items()}
     values: dict[str, str] = {}
@@ -134,8 +138,9 @@ def from_request(request: Any) -> PostbackInput:
         explicit = getattr(request, name)
         values[name] = explicit or next((lowered[a] for a in aliases if lowered.get(a)), "")
     return PostbackInput(
-        **{k: v.strip() for k, v in values.items()}, params=params, method=request.method[:10],
-        client_ip=request.client_ip[:64], user_agent=request.user_agent[:512],
+        **{k: v.strip() for k, v in values.items()}, params=clean_params(params),
+        method=clean_text(request.method[:10]), client_ip=clean_text(request.client_ip[:64]),
+        user_agent=clean_text(request.user_agent[:512]),
     )  # fmt: skip
 
 
@@ -200,7 +205,8 @@ async def _log(conn: Any, account_id: str, pid: str, inp: PostbackInput, http_st
                error: str = "", field: str = "", conversion_id: str = "", status: int = 0) -> None:  # fmt: skip
     await conn.execute(
         LOG_SQL, account_id, pid, inp.method, inp.client_ip, inp.user_agent, orjson.dumps(inp.params).decode(),
-        inp.click_id[:128], inp.txid[:256], http_status, outcome, error[:1000], field, conversion_id, status,
+        clean_text(inp.click_id[:128]), clean_text(inp.txid[:256]), http_status, outcome, clean_text(error[:1000]),
+        field, conversion_id, status,
     )  # fmt: skip
 
 
@@ -260,6 +266,8 @@ class PostbackRecorder:
     async def _prepare(self, account_id: str, inp: PostbackInput, pid: str) -> _Postback:
         if not inp.click_id:
             raise InvalidArgument("click_id", "is required (also accepted as clickid or subid)")
+        for name in ("click_id", "txid", "goal", "status", "payout", "currency"):
+            check_text(name, getattr(inp, name))
         if len(inp.click_id) > 64:
             raise InvalidArgument("click_id", "is too long to be a click id")
         status = parse_status(inp.status)

@@ -15,6 +15,7 @@ from clicktrail.ingest.v1 import ingest_pb2_grpc
 from libs import auth
 from libs.api import decode_page_token, encode_page_token, from_timestamp, page_size
 from libs.errors import InvalidArgument, ResourceExhausted
+from libs.text import clean_text, loads_json
 from services.ingest.store import EventStore, row_to_event
 from services.ingest.validate import EVENT_NAMES, MAX_BATCH, PLATFORM_NAMES, Context, Rejected, validate
 
@@ -45,7 +46,7 @@ def _event_to_dict(e: pb.Event) -> dict[str, Any]:
         }  # fmt: skip
     if e.action_properties_json:
         try:
-            d["action_properties"] = orjson.loads(e.action_properties_json)
+            d["action_properties"] = loads_json(e.action_properties_json)
         except orjson.JSONDecodeError:
             raise Rejected("action_properties_json", "is not valid JSON") from None
     return d
@@ -64,7 +65,7 @@ def decode_body(body: bytes, gzip: bool) -> list[Any]:
         if inflater.unconsumed_tail:
             raise ResourceExhausted(f"the body inflates past {MAX_BODY_BYTES // (1024 * 1024)} MiB")
     try:
-        doc = orjson.loads(body)
+        doc = loads_json(body)  # a lone surrogate costs only its own event (validate refuses it)
     except orjson.JSONDecodeError as exc:
         raise InvalidArgument("body", f"is not valid JSON ({exc})") from None
     events = doc.get("events") if isinstance(doc, dict) else doc
@@ -107,7 +108,7 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
             except Rejected as r:
                 raw = ev.get("uuid") if isinstance(ev, dict) else None
                 results[i] = pb.EventResult(
-                    index=i, uuid=raw if isinstance(raw, str) else "", status=pb.EVENT_STATUS_REJECTED,
+                    index=i, uuid=clean_text(raw) if isinstance(raw, str) else "", status=pb.EVENT_STATUS_REJECTED,
                     field=r.field, reason=r.reason,
                 )  # fmt: skip
                 continue

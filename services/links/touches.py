@@ -23,6 +23,7 @@ from libs.geo import country_of
 from libs.groupcommit import copy_committer
 from libs.ids import ms_to_datetime, new_id
 from libs.macros import append_query_param, expand
+from libs.text import clean_text, text_problem
 from libs.useragent import parse_user_agent
 from services.links.quality import EMPTY, Counters, Facts, QualityCache, assess, verdict_of
 
@@ -104,6 +105,9 @@ class LinkCache:
         found: dict[str, LinkInfo | None] = {}
         missing = []
         for slug in set(slugs):
+            if text_problem(slug) is not None:  # no link has it, and Postgres would refuse the whole look-up
+                found[slug] = None
+                continue
             hit = self._entries.get(slug)
             if hit is not None and hit[0] > now:
                 found[slug] = hit[1]
@@ -122,8 +126,8 @@ class LinkCache:
 
 
 def _clean(value: str, limit: int = MAX_VALUE) -> str:
-    # Postgres text cannot hold NUL.
-    return value.replace("\x00", "")[:limit]
+    # Passthrough text: NULs dropped, lone surrogates replaced (libs/text.py), so the click is still recorded.
+    return clean_text(value)[:limit]
 
 
 def _device_id(value: str) -> str | None:
