@@ -8,14 +8,14 @@ import zlib
 from typing import Any
 
 import asyncpg
-import orjson
 from clicktrail.ingest.v1 import ingest_pb2 as pb
 from clicktrail.ingest.v1 import ingest_pb2_grpc
 
-from libs import auth
+from libs import auth, exactjson
 from libs.api import decode_page_token, encode_page_token, from_timestamp, page_size
 from libs.errors import InvalidArgument, ResourceExhausted
-from libs.text import clean_text, loads_json
+from services.ingest.body import Unparsable as _Unparsable
+from services.ingest.body import read_events
 from services.ingest.store import EventStore, row_to_event
 from services.ingest.validate import EVENT_NAMES, MAX_BATCH, PLATFORM_NAMES, Context, Rejected, validate
 
@@ -46,8 +46,8 @@ def _event_to_dict(e: pb.Event) -> dict[str, Any]:
         }  # fmt: skip
     if e.action_properties_json:
         try:
-            d["action_properties"] = loads_json(e.action_properties_json)
-        except orjson.JSONDecodeError:
+            d["action_properties"] = exactjson.loads(e.action_properties_json)
+        except ValueError:  # orjson.JSONDecodeError and exactjson.JSONDecodeError are ValueErrors
             raise Rejected("action_properties_json", "is not valid JSON") from None
     return d
 
@@ -64,14 +64,7 @@ def decode_body(body: bytes, gzip: bool) -> list[Any]:
             raise InvalidArgument("body", "is not valid gzip") from None
         if inflater.unconsumed_tail:
             raise ResourceExhausted(f"the body inflates past {MAX_BODY_BYTES // (1024 * 1024)} MiB")
-    try:
-        doc = loads_json(body)  # a lone surrogate costs only its own event (validate refuses it)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidArgument("body", f"is not valid JSON ({exc})") from None
-    events = doc.get("events") if isinstance(doc, dict) else doc
-    if not isinstance(events, list):
-        raise InvalidArgument("events", 'the body must be {"events": [...]}')
-    return events
+    return read_events(body)  # one unreadable event costs only itself
 
 
 class IngestService(ingest_pb2_grpc.IngestServiceServicer):
@@ -108,7 +101,7 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
             except Rejected as r:
                 raw = ev.get("uuid") if isinstance(ev, dict) else None
                 results[i] = pb.EventResult(
-                    index=i, uuid=clean_text(raw) if isinstance(raw, str) else "", status=pb.EVENT_STATUS_REJECTED,
+                    index=i, uuid=raw if isinstance(raw, str) else "", status=pb.EVENT_STATUS_REJECTED,
                     field=r.field, reason=r.reason,
                 )  # fmt: skip
                 continue
@@ -188,10 +181,3 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
             token = encode_page_token({"t": last["receive_time"].isoformat(), "u": str(last["event_uuid"])})
         return pb.ListEventsResponse(events=[row_to_event(r) for r in rows[:size]], next_page_token=token)
 
-
-class _Unparsable(dict[str, Any]):
-    """A typed event that could not even be read; validate() rejects it with the reason."""
-
-    def __init__(self, raw_uuid: str, rejected: Rejected) -> None:
-        super().__init__(uuid=raw_uuid)
-        self.rejected = rejected

@@ -12,9 +12,7 @@ import re
 import uuid
 from typing import Any
 
-import orjson
-
-from libs.text import json_problem, text_problem
+from libs import exactjson
 
 EVENT_CODES = {"install": 1, "identify": 2, "track": 3, "screen": 4, "heartbeat": 5}
 EVENT_NAMES = {v: k for k, v in EVENT_CODES.items()}
@@ -30,6 +28,8 @@ MAX_BATCH = 1000
 MAX_PROPERTIES_BYTES = 16 * 1024
 MAX_PROPERTIES_DEPTH = 6
 MAX_PROPERTIES_KEYS = 200
+MAX_AMOUNT_DIGITS = 18
+MAX_WEB3_AMOUNT_DIGITS = 78
 MAX_FUTURE = dt.timedelta(hours=24)
 MAX_AGE = dt.timedelta(days=30)
 # An app may be opened long after it was installed.
@@ -72,9 +72,8 @@ def _str(ev: dict[str, Any], key: str, *, required: bool = False, prefix: str = 
     limit = STRING_LIMITS.get(key, 256)
     if len(value) > limit:
         raise Rejected(prefix + key, f"must be at most {limit} characters")
-    problem = text_problem(value)  # NUL or a lone surrogate: Postgres cannot store it
-    if problem is not None:
-        raise Rejected(prefix + key, problem)
+    if "\x00" in value:
+        raise Rejected(prefix + key, "must not contain NUL characters")
     return value
 
 
@@ -85,7 +84,8 @@ def parse_time(value: Any) -> dt.datetime:
         return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     if isinstance(value, bool):
         raise ValueError
-    if isinstance(value, int | float):
+    if isinstance(value, int | float | decimal.Decimal):
+        value = float(value)
         seconds = value / 1000 if value > 1e11 else value
         return dt.datetime.fromtimestamp(seconds, dt.UTC)
     if isinstance(value, str) and 10 <= len(value) <= 40:
@@ -135,14 +135,6 @@ def _referrer_time(ev: dict[str, Any], key: str, ctx: Context) -> dt.datetime | 
     return t
 
 
-def _depth(value: Any, depth: int = 0) -> int:
-    if isinstance(value, dict):
-        return max((_depth(v, depth + 1) for v in value.values()), default=depth + 1)
-    if isinstance(value, list):
-        return max((_depth(v, depth + 1) for v in value), default=depth + 1)
-    return depth
-
-
 def _require(props: dict[str, Any], key: str, kinds: tuple[type, ...], what: str) -> Any:
     if key not in props or props[key] is None:
         raise Rejected(f"action_properties.{key}", "is required")
@@ -165,19 +157,26 @@ def check_error(props: dict[str, Any]) -> None:
 def check_monetization(props: dict[str, Any], web3: bool) -> None:
     _require(props, "bundle_id", (str,), "a string")
     items = _require(props, "bundle_package_items", (list,), "a list of [item, amount] lists")
-    if not all(isinstance(i, list) and i and all(isinstance(x, str | int | float) for x in i) for i in items):
+    if not all(isinstance(i, list) and i and all(isinstance(x, str | int | float | decimal.Decimal) for x in i)
+               for i in items):  # fmt: skip
         raise Rejected("action_properties.bundle_package_items", "must be a list of [item, amount] lists")
     _require(props, "bundle_paid_id", (str,), "a string")
-    amount = _require(props, "bundle_paid_amount", (str, int, float), "a decimal amount")
+    amount = _require(props, "bundle_paid_amount", (str, int, float, decimal.Decimal), "a decimal amount")
+    # web3 amounts are whole token units (wei: up to a uint256, 78 digits); money has at most 18.
+    digits = MAX_WEB3_AMOUNT_DIGITS if web3 else MAX_AMOUNT_DIGITS
     try:
-        value = decimal.Decimal(str(amount))
-        if not value.is_finite() or value < 0 or value.adjusted() > 17:
+        value = amount if isinstance(amount, decimal.Decimal) else decimal.Decimal(str(amount).strip())
+        if not value.is_finite() or value < 0:
             raise decimal.InvalidOperation
     except decimal.InvalidOperation:
         raise Rejected(
-            "action_properties.bundle_paid_amount", f"{amount!r} is not a decimal amount like 9.99"
+            "action_properties.bundle_paid_amount", f"{str(amount)[:40]!r} is not a decimal amount like 9.99"
         ) from None
+    if value.adjusted() >= digits:
+        raise Rejected("action_properties.bundle_paid_amount", f"must have at most {digits} digits before the point")
     currency = _require(props, "bundle_paid_currency", (str,), "a string")
+    if not web3:  # a code typed in either case: "usd" is USD, and is kept as USD
+        currency = props["bundle_paid_currency"] = currency.strip().upper()
     if not (TOKEN.match(currency) if web3 else CURRENCY.match(currency)):
         raise Rejected(
             "action_properties.bundle_paid_currency",
@@ -279,20 +278,23 @@ def validate(ev: Any, ctx: Context) -> tuple[tuple[Any, ...], uuid.UUID]:
             props = {}
         if not isinstance(props, dict):
             raise Rejected("action_properties", "must be a JSON object")
-        found = json_problem(props, "action_properties")
-        if found is not None:  # a NUL or lone surrogate in a key or string: refused, naming where
-            raise Rejected(*found)
+        deep = exactjson.too_deep(props, MAX_PROPERTIES_DEPTH)  # no recursion, whatever the depth
+        if deep is not None:
+            raise Rejected(
+                exactjson.path_text("action_properties", deep), f"nests deeper than {MAX_PROPERTIES_DEPTH} levels"
+                f" (action_properties may nest at most {MAX_PROPERTIES_DEPTH})",
+            )  # fmt: skip
         check = ACTION_SCHEMAS.get(action)
         if check:
             check(props)
         if props:
-            properties_json = orjson.dumps(props).decode()
+            properties_json = exactjson.dumps(props).decode()  # numbers exactly as sent (Decimal)
             if len(properties_json) > MAX_PROPERTIES_BYTES:
                 raise Rejected("action_properties", f"must be at most {MAX_PROPERTIES_BYTES} bytes as JSON")
-            if _depth(props) > MAX_PROPERTIES_DEPTH:
-                raise Rejected("action_properties", f"must nest at most {MAX_PROPERTIES_DEPTH} levels")
             if len(props) > MAX_PROPERTIES_KEYS:
                 raise Rejected("action_properties", f"must have at most {MAX_PROPERTIES_KEYS} keys")
+            if "\\u0000" in properties_json:
+                raise Rejected("action_properties", "must not contain NUL characters")
     click_id = _str(ev, "click_id") if code == 1 else None
     install_begin = _referrer_time(ev, "install_begin_time", ctx) if code == 1 else None
     referrer_click = _referrer_time(ev, "referrer_click_time", ctx) if code == 1 else None
