@@ -280,11 +280,8 @@ def catalog_list(api_key: ApiKey = "", json_out: JsonOut = False) -> None:
 
 
 def create_from_catalog(key: str, name: str, settings: list[str], app_id: str, api_key: str, json_out: bool) -> None:
-    """`clicktrail partner create --from-catalog KEY`: the links partner (catalog_key
-    set), then the entry's postback templates with the given settings."""
-    from clicktrail.links.v1 import links_pb2 as lpb
-    from clicktrail.links.v1 import links_pb2_grpc as lpb_grpc
-
+    """`clicktrail partner create --from-catalog KEY`: the partner (catalog_key set)
+    with every postback template of the entry, in one call that is all or nothing."""
     entry = next((e for e in catalog_entries(api_key) if e.key == key), None)
     if entry is None:
         raise UsageError(f"{key!r} is not in the catalog; see `clicktrail catalog list`")
@@ -293,22 +290,18 @@ def create_from_catalog(key: str, name: str, settings: list[str], app_id: str, a
     unknown = sorted(set(given) - known)
     if unknown:
         raise UsageError(f"{entry.name} has no setting {', '.join(unknown)}; it takes: {', '.join(sorted(known))}")
-    missing = [s.name for s in entry.settings if s.required and not given.get(s.name)]
+    missing = [s.name for s in entry.settings if s.required and not given.get(s.name) and not s.default_value]
     if missing:
         raise UsageError(f"{entry.name} needs --setting for: {', '.join(missing)}")
-    partner = lpb.Partner(name=name or entry.name, catalog_key=entry.key)
-    creds = account_creds(api_key)
-    made = rpc("links", lpb_grpc.LinksServiceStub, "CreatePartner", lpb.CreatePartnerRequest(partner=partner), creds)
-    templates = []
-    for ct in entry.templates:
-        t = pb.Template(
-            partner_id=made.partner.partner_id, app_id=app_id, name=ct.name, trigger=ct.trigger,
-            sending_mode=ct.sending_mode, method=ct.method, url_template=ct.url_template,
-            body_template=ct.body_template, headers=dict(ct.headers), catalog_key=entry.key,
-            settings={k: v for k, v in given.items() if k in known},
-        )  # fmt: skip
-        templates.append(rpc("postbacks", Stub, "CreateTemplate", pb.CreateTemplateRequest(template=t), creds).template)
-    emit(made.partner, json_out, extra={"template_ids": [t.template_id for t in templates]})
+    req = pb.CreateCatalogPartnerRequest(catalog_key=entry.key, name=name, settings=given, app_id=app_id)
+    made = rpc("postbacks", Stub, "CreateCatalogPartner", req, account_creds(api_key))
+    partner = {"partner_id": made.partner_id, "name": made.name, "catalog_key": made.catalog_key}
+    emit(partner, json_out, extra={"template_ids": [t.template_id for t in made.templates]})
+    if entry.click_params and not json_out:
+        from cli.common import note
+
+        link = "&".join(f"{k}={v}" for k, v in entry.click_params.items())
+        note(f"{entry.name}: give the partner tracking links that pass {link}")
     if entry.verify and not json_out:
         from cli.common import note
 

@@ -28,7 +28,7 @@ from libs.api import (
     update_paths,
 )
 from libs.config import Settings
-from libs.errors import FailedPrecondition, InvalidArgument, NotFound, Validator
+from libs.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Validator
 from libs.ids import id_time, is_valid_id, new_resource_id, new_slug
 from libs.macros import check_url_template
 from services.accounts.handlers import issue_secret
@@ -295,15 +295,27 @@ class LinksService(QualityRpcs, links_pb2_grpc.LinksServiceServicer):
         v = Validator()
         _check_name(v, "partner.name", request.partner.name)
         v.check(len(request.partner.catalog_key) <= 64, "partner.catalog_key", "must be at most 64 characters")
+        # A caller-chosen id (the postbacks service's catalog creation) makes the create idempotent.
+        given = request.partner.partner_id
+        if given:
+            v.check(given.startswith("prt_") and is_valid_id(given[4:]), "partner.partner_id",
+                    "must be an id from the postbacks service (prt_...), or empty")  # fmt: skip
         v.raise_if_any()
+        name, key = request.partner.name.strip(), request.partner.catalog_key
         row = await self._pool.fetchrow(
             "INSERT INTO links.partners (account_id, partner_id, name, catalog_key)"
-            " VALUES ($1, $2, $3, $4) RETURNING *",
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, partner_id) DO NOTHING RETURNING *",
             account_id,
-            new_resource_id("prt"),
-            request.partner.name.strip(),
-            request.partner.catalog_key,
+            given or new_resource_id("prt"),
+            name,
+            key,
         )
+        if row is None:  # the same id again: a retry of the same create answers the partner
+            row = await self._pool.fetchrow(
+                "SELECT * FROM links.partners WHERE account_id = $1 AND partner_id = $2", account_id, given
+            )
+            if row is None or (row["name"], row["catalog_key"]) != (name, key):
+                raise AlreadyExists(f"partner {given} already exists")
         return pb.CreatePartnerResponse(partner=_partner(row))
 
     async def GetPartner(self, request: pb.GetPartnerRequest, context: Any) -> pb.GetPartnerResponse:
@@ -731,7 +743,7 @@ class LinksService(QualityRpcs, links_pb2_grpc.LinksServiceServicer):
     # ----- clicks and impressions ---------------------------------------------
 
     async def RecordClicks(self, request: pb.RecordClicksRequest, context: Any) -> pb.RecordClicksResponse:
-        auth.require_internal()
+        auth.require_gateway()
         if len(request.clicks) > MAX_TOUCH_BATCH:
             raise InvalidArgument("clicks", f"at most {MAX_TOUCH_BATCH} per call")
         results = await self.clicks.record(request.clicks)
@@ -741,7 +753,7 @@ class LinksService(QualityRpcs, links_pb2_grpc.LinksServiceServicer):
     async def RecordImpressions(
         self, request: pb.RecordImpressionsRequest, context: Any
     ) -> pb.RecordImpressionsResponse:
-        auth.require_internal()
+        auth.require_gateway()
         if len(request.impressions) > MAX_TOUCH_BATCH:
             raise InvalidArgument("impressions", f"at most {MAX_TOUCH_BATCH} per call")
         return pb.RecordImpressionsResponse(results=await self.impressions.record(request.impressions))

@@ -19,7 +19,7 @@ from libs.config import Settings
 from libs.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable, Validator
 from libs.grpc_client import make_channel
 from libs.ids import new_resource_id
-from services.postbacks import catalog
+from services.postbacks import catalog, catalog_partners
 from services.postbacks.dispatcher import DELIVERY_QUEUE, TEMPLATE_COLUMNS, template_dict
 from services.postbacks.http import HttpClient, HttpError, Refused
 from services.postbacks.render import EVENT_MACROS, SAMPLE_EVENT, SAMPLE_REJECTED, check_template, render
@@ -283,8 +283,9 @@ class PostbackService(postbacks_pb2_grpc.PostbackServiceServicer):
             out.append(pb.CatalogEntry(
                 key=e["key"], name=e["name"], description=e.get("description", ""),
                 settings=[pb.CatalogSetting(name=s["name"], description=s.get("description", ""),
-                                            required=bool(s.get("required"))) for s in e["settings"]],
-                macros=e.get("macros", {}),
+                                            required=bool(s.get("required")), default_value=s.get("default", ""),
+                                            example=s.get("example", "")) for s in e["settings"]],
+                macros=e.get("macros", {}), click_params=e.get("click_params", {}),
                 templates=[pb.CatalogTemplate(
                     name=t["name"], trigger=TRIGGER[t["trigger"]], sending_mode=MODE[t["sending_mode"]],
                     method=METHOD[t["method"]], url_template=t["url_template"],
@@ -294,6 +295,22 @@ class PostbackService(postbacks_pb2_grpc.PostbackServiceServicer):
             ))  # fmt: skip
         token = encode_page_token({"offset": offset + size}) if offset + size < len(entries) else ""
         return pb.ListCatalogResponse(entries=out, next_page_token=token)
+
+    async def CreateCatalogPartner(
+        self, request: pb.CreateCatalogPartnerRequest, context: Any
+    ) -> pb.CreateCatalogPartnerResponse:
+        """The partner and all its catalog templates, all or nothing (see catalog_partners)."""
+        account_id = auth.require_account()
+        partner_id, name, ids = await catalog_partners.create(
+            self._pool, self._settings, catalog_partners.caller_of(context.invocation_metadata()), account_id,
+            request.catalog_key, request.name, dict(request.settings), request.app_id,
+        )  # fmt: skip
+        async with self._pool.acquire() as conn:
+            rows = [await self._load(conn, account_id, i) for i in ids]
+        return pb.CreateCatalogPartnerResponse(
+            partner_id=partner_id, name=name, catalog_key=request.catalog_key.strip(),
+            templates=[_template_pb(r, r["has_secret"]) for r in rows],
+        )  # fmt: skip
 
     async def ListDeliveries(self, request: pb.ListDeliveriesRequest, context: Any) -> pb.ListDeliveriesResponse:
         account_id = auth.require_account()

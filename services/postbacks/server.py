@@ -11,6 +11,7 @@ from clicktrail.postbacks.v1 import postbacks_pb2, postbacks_pb2_grpc
 from libs import privacy, queue
 from libs.config import DEFAULT_ADDRS
 from libs.grpc_server import ServiceContext, ServiceSpec
+from services.postbacks import catalog_partners
 from services.postbacks import privacy as postbacks_privacy
 from services.postbacks.dispatcher import Dispatcher, fanout_consumer
 from services.postbacks.handlers import PostbackService
@@ -23,6 +24,7 @@ async def setup(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
     fanout = fanout_consumer(ctx.pool, ctx.settings)
     ctx.spawn(fanout.run(), "postbacks-fanout")
     ctx.spawn(dispatcher.consumer.run(), "postbacks-dispatch")
+    ctx.spawn(catalog_partners.sweeper(ctx.pool, ctx.settings), "postbacks-catalog-sweeper")
     ctx.on_stop.append(fanout.stop)
     ctx.on_stop.append(dispatcher.consumer.stop)
     ctx.on_stop.append(dispatcher.close)

@@ -209,14 +209,18 @@ class TestTemplateResponse(_message.Message):
     def __init__(self, method: _Optional[str] = ..., url: _Optional[str] = ..., body: _Optional[str] = ..., attempt: _Optional[_Union[Attempt, _Mapping]] = ...) -> None: ...
 
 class CatalogSetting(_message.Message):
-    __slots__ = ("name", "description", "required")
+    __slots__ = ("name", "description", "required", "default_value", "example")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLE_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     required: bool
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., required: _Optional[bool] = ...) -> None: ...
+    default_value: str
+    example: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., required: _Optional[bool] = ..., default_value: _Optional[str] = ..., example: _Optional[str] = ...) -> None: ...
 
 class CatalogTemplate(_message.Message):
     __slots__ = ("name", "trigger", "sending_mode", "method", "url_template", "body_template", "headers")
@@ -244,8 +248,15 @@ class CatalogTemplate(_message.Message):
     def __init__(self, name: _Optional[str] = ..., trigger: _Optional[_Union[Trigger, str]] = ..., sending_mode: _Optional[_Union[SendingMode, str]] = ..., method: _Optional[_Union[HttpMethod, str]] = ..., url_template: _Optional[str] = ..., body_template: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class CatalogEntry(_message.Message):
-    __slots__ = ("key", "name", "description", "settings", "macros", "templates", "source", "verify", "notes")
+    __slots__ = ("key", "name", "description", "settings", "macros", "templates", "source", "verify", "notes", "click_params")
     class MacrosEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class ClickParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -261,6 +272,7 @@ class CatalogEntry(_message.Message):
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     VERIFY_FIELD_NUMBER: _ClassVar[int]
     NOTES_FIELD_NUMBER: _ClassVar[int]
+    CLICK_PARAMS_FIELD_NUMBER: _ClassVar[int]
     key: str
     name: str
     description: str
@@ -270,7 +282,8 @@ class CatalogEntry(_message.Message):
     source: str
     verify: bool
     notes: str
-    def __init__(self, key: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., settings: _Optional[_Iterable[_Union[CatalogSetting, _Mapping]]] = ..., macros: _Optional[_Mapping[str, str]] = ..., templates: _Optional[_Iterable[_Union[CatalogTemplate, _Mapping]]] = ..., source: _Optional[str] = ..., verify: _Optional[bool] = ..., notes: _Optional[str] = ...) -> None: ...
+    click_params: _containers.ScalarMap[str, str]
+    def __init__(self, key: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., settings: _Optional[_Iterable[_Union[CatalogSetting, _Mapping]]] = ..., macros: _Optional[_Mapping[str, str]] = ..., templates: _Optional[_Iterable[_Union[CatalogTemplate, _Mapping]]] = ..., source: _Optional[str] = ..., verify: _Optional[bool] = ..., notes: _Optional[str] = ..., click_params: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ListCatalogRequest(_message.Message):
     __slots__ = ("page_size", "page_token")
@@ -287,6 +300,37 @@ class ListCatalogResponse(_message.Message):
     entries: _containers.RepeatedCompositeFieldContainer[CatalogEntry]
     next_page_token: str
     def __init__(self, entries: _Optional[_Iterable[_Union[CatalogEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CreateCatalogPartnerRequest(_message.Message):
+    __slots__ = ("catalog_key", "name", "settings", "app_id")
+    class SettingsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    CATALOG_KEY_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    catalog_key: str
+    name: str
+    settings: _containers.ScalarMap[str, str]
+    app_id: str
+    def __init__(self, catalog_key: _Optional[str] = ..., name: _Optional[str] = ..., settings: _Optional[_Mapping[str, str]] = ..., app_id: _Optional[str] = ...) -> None: ...
+
+class CreateCatalogPartnerResponse(_message.Message):
+    __slots__ = ("partner_id", "name", "catalog_key", "templates")
+    PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CATALOG_KEY_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATES_FIELD_NUMBER: _ClassVar[int]
+    partner_id: str
+    name: str
+    catalog_key: str
+    templates: _containers.RepeatedCompositeFieldContainer[Template]
+    def __init__(self, partner_id: _Optional[str] = ..., name: _Optional[str] = ..., catalog_key: _Optional[str] = ..., templates: _Optional[_Iterable[_Union[Template, _Mapping]]] = ...) -> None: ...
 
 class Attempt(_message.Message):
     __slots__ = ("attempt", "time", "status_code", "latency_ms", "response_head", "error")

@@ -74,6 +74,11 @@ class PostbackServiceStub:
                 request_serializer=clicktrail_dot_postbacks_dot_v1_dot_postbacks__pb2.ListCatalogRequest.SerializeToString,
                 response_deserializer=clicktrail_dot_postbacks_dot_v1_dot_postbacks__pb2.ListCatalogResponse.FromString,
                 _registered_method=True)
+        self.CreateCatalogPartner = channel.unary_unary(
+                '/clicktrail.postbacks.v1.PostbackService/CreateCatalogPartner',
+                request_serializer=clicktrail_dot_postbacks_dot_v1_dot_postbacks__pb2.CreateCatalogPartnerRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_postbacks_dot_v1_dot_postbacks__pb2.CreateCatalogPartnerResponse.FromString,
+                _registered_method=True)
         self.ListDeliveries = channel.unary_unary(
                 '/clicktrail.postbacks.v1.PostbackService/ListDeliveries',
                 request_serializer=clicktrail_dot_postbacks_dot_v1_dot_postbacks__pb2.ListDeliveriesRequest.SerializeToString,
@@ -145,6 +150,16 @@ class PostbackServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateCatalogPartner(self, request, context):
+        """Creates a partner (in the links service) with every postback template of
+        a catalog entry, all or nothing: the templates are written in one
+        transaction that commits only after the partner exists; when anything
+        fails the partner is removed again (retried in the background until done).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListDeliveries(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -202,6 +217,11 @@ def add_PostbackServiceServicer_to_server(servicer, server):
                     servicer.ListCatalog,
                     request_deserializer=clicktrail_dot_postbacks_dot_v1_dot_postbacks__pb2.ListCatalogRequest.FromString,
                     response_serializer=clicktrail_dot_postbacks_dot_v1_dot_postbacks__pb2.ListCatalogResponse.SerializeToString,
+            ),
+            'CreateCatalogPartner': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCatalogPartner,
+                    request_deserializer=clicktrail_dot_postbacks_dot_v1_dot_postbacks__pb2.CreateCatalogPartnerRequest.FromString,
+                    response_serializer=clicktrail_dot_postbacks_dot_v1_dot_postbacks__pb2.CreateCatalogPartnerResponse.SerializeToString,
             ),
             'ListDeliveries': grpc.unary_unary_rpc_method_handler(
                     servicer.ListDeliveries,
@@ -413,6 +433,33 @@ class PostbackService:
             '/clicktrail.postbacks.v1.PostbackService/ListCatalog',
             clicktrail_dot_postbacks_dot_v1_dot_postbacks__pb2.ListCatalogRequest.SerializeToString,
             clicktrail_dot_postbacks_dot_v1_dot_postbacks__pb2.ListCatalogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCatalogPartner(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.postbacks.v1.PostbackService/CreateCatalogPartner',
+            clicktrail_dot_postbacks_dot_v1_dot_postbacks__pb2.CreateCatalogPartnerRequest.SerializeToString,
+            clicktrail_dot_postbacks_dot_v1_dot_postbacks__pb2.CreateCatalogPartnerResponse.FromString,
             options,
             channel_credentials,
             insecure,
