@@ -37,6 +37,7 @@ from cli.commands import (
     touches,
 )
 from cli.common import CliError, stderr
+from libs.text import NUL_PROBLEM, text_problem
 
 app = typer.Typer(
     name="clicktrail",
@@ -81,8 +82,30 @@ def _error(message: str) -> None:
     stderr().print(f"error: {message}", markup=False, highlight=False)
 
 
+def unstorable_argument(args: Sequence[str]) -> str | None:
+    """A usage error for the first argument holding text Postgres cannot store: bytes
+    that are not UTF-8 (Python hands them over as lone surrogates) or a NUL."""
+    for i, arg in enumerate(args):
+        problem = text_problem(arg)
+        if problem is None:
+            continue
+        if arg.startswith("--") and "=" in arg:
+            name = arg.partition("=")[0]
+        elif i and args[i - 1].startswith("-"):
+            name = args[i - 1]
+        else:
+            name = f"argument {i + 1}"
+        why = problem if problem == NUL_PROBLEM else "is not valid UTF-8 text (check the terminal's encoding)"
+        return f"{name}: {why}"
+    return None
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run one command line; returns the exit status (0 ok, 1 failure, 2 usage)."""
+    bad = unstorable_argument(list(argv) if argv is not None else sys.argv[1:])
+    if bad is not None:
+        _error(bad)
+        return 2
     command = typer.main.get_command(app)
     try:
         result = command.main(

@@ -23,6 +23,7 @@ from prometheus_client import Counter, Histogram
 from libs.auth import KeyStore, current_principal
 from libs.errors import DomainError, InvalidArgument
 from libs.logging import get_logger
+from libs.text import message_problem
 
 log = get_logger("grpc")
 
@@ -177,6 +178,32 @@ class AuthInterceptor(_UnaryWrapper):
         return await inner(request, context)
 
 
+# Methods that take text Postgres cannot store item by item (clean it or refuse one item),
+# so one bad value never costs the rest of a batch; every other method is refused whole.
+TEXT_CHECKED_INSIDE = frozenset({
+    "/clicktrail.links.v1.LinksService/RecordClicks",
+    "/clicktrail.links.v1.LinksService/RecordImpressions",
+    "/clicktrail.ingest.v1.IngestService/SendEvents",
+    "/clicktrail.attribution.v1.AttributionService/RecordPostback",
+})  # fmt: skip
+
+
+class TextInterceptor(_UnaryWrapper):
+    """A request whose text holds a NUL (Postgres text and jsonb cannot store it) is
+    INVALID_ARGUMENT naming the field, before the handler runs: console forms, the CLI
+    and any client get a clear error instead of an internal one (libs/text.py)."""
+
+    async def around(self, inner: Handler, request: Any, context: Any, details: Any) -> Any:
+        if details.method not in TEXT_CHECKED_INSIDE:
+            found = message_problem(request)
+            if found is not None:
+                raise InvalidArgument(*found)
+        return await inner(request, context)
+
+
 def server_interceptors(service: str, keys: KeyStore) -> list[grpc.aio.ServerInterceptor]:
     # Outermost first: the error mapper sits outside auth so auth failures are mapped too.
-    return [RequestIdInterceptor(), ObservabilityInterceptor(service), ErrorInterceptor(), AuthInterceptor(keys)]
+    return [
+        RequestIdInterceptor(), ObservabilityInterceptor(service), ErrorInterceptor(), AuthInterceptor(keys),
+        TextInterceptor(),
+    ]  # fmt: skip
