@@ -83,6 +83,8 @@ def from_timestamp(ts: timestamp_pb2.Timestamp) -> dt.datetime | None:
 
 
 def parse_money(amount: str, currency: str, field: str) -> tuple[decimal.Decimal, str]:
+    """An amount and its ISO 4217 code; a code typed in either case is kept upper case ("usd" is USD)."""
+    currency = currency.strip().upper()
     if not _AMOUNT.match(amount.strip()):
         raise InvalidArgument(f"{field}.amount", f"{amount!r} is not a decimal like 12.50")
     if not _CURRENCY.match(currency):

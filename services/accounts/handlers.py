@@ -82,7 +82,7 @@ class AccountService(accounts_pb2_grpc.AccountServiceServicer):
         name = request.name.strip()
         v.check(bool(name), "name", "is required")
         v.check(len(name) <= 200, "name", "must be at most 200 characters")
-        currency = request.currency_code or "USD"
+        currency = request.currency_code.strip().upper() or "USD"  # "usd" is USD
         v.check(bool(_CURRENCY.match(currency)), "currency_code", f"{currency!r} is not an ISO 4217 code like USD")
         tz = request.time_zone or "UTC"
         try:

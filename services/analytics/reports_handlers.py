@@ -176,7 +176,9 @@ class ReportService(pb_grpc.ReportServiceServicer):
             if not dim:
                 v.add(f"filters[{i}].dimension", "is required")
                 continue
-            filters.setdefault(dim, []).extend(f.values)
+            # Country codes are stored upper case: "de" selects DE.
+            values = [x.strip().upper() for x in f.values] if dim == "country" else list(f.values)
+            filters.setdefault(dim, []).extend(values)
         order_key, desc = parse_order(v, request.order_by, group_by)
         verdicts = list(request.verdicts)
         r.check_verdicts(v, "verdicts", verdicts)

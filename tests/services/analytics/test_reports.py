@@ -143,6 +143,8 @@ async def test_campaign_report_figures(world):
     assert only.totals.clicks == 4  # video 1 + Alpha's click without sub1 + Beta's 2
     mobile = await report(stub, TODAY, filters={"device_type": ["mobile"], "campaign": [b.campaign_id]})
     assert mobile.totals.clicks == 2
+    # A country code as users type it: "gb" selects GB (every click is from 81.2.69.142).
+    assert (await report(stub, TODAY, filters={"country": ["gb"]})).totals.clicks == 6
 
     # Ordering and paging.
     ordered = await report(stub, TODAY, group_by=["campaign"], order_by="clicks", page_size=1)

@@ -49,9 +49,10 @@ async def test_tariffs(attribution_stub, links_stub):
     # CPA defaults to the campaign's target goal; the date defaults to today.
     cpa = await create_tariff(
         attribution_stub, campaign_id=c1.campaign_id, model=pb.TARIFF_MODEL_CPA,
-        amount=Money(amount="3", currency_code="EUR"),
+        amount=Money(amount="3", currency_code="eur"),
     )  # fmt: skip
     assert cpa.goal_id == goal.goal_id and cpa.effective_date == today.isoformat()
+    assert cpa.amount.currency_code == "EUR"  # typed in lower case, kept as the ISO code
     rev = await create_tariff(
         attribution_stub, campaign_id=c2.campaign_id, model=pb.TARIFF_MODEL_REVSHARE, percent="12.5",
         effective_date="2026-02-01",
@@ -111,7 +112,7 @@ async def test_tariff_validation(attribution_stub, links_stub):
          {"tariff.amount.amount"}),
         (dict(campaign_id=c.campaign_id, model=pb.TARIFF_MODEL_CPC, amount=Money(amount="1e309", currency_code="usd")),
          {"tariff.amount.amount"}),
-        (dict(campaign_id=c.campaign_id, model=pb.TARIFF_MODEL_CPM, amount=Money(amount="2", currency_code="usd")),
+        (dict(campaign_id=c.campaign_id, model=pb.TARIFF_MODEL_CPM, amount=Money(amount="2", currency_code="dollar")),
          {"tariff.amount.currency_code"}),
         (dict(campaign_id=c.campaign_id, model=pb.TARIFF_MODEL_REVSHARE, percent="150"), {"tariff.percent"}),
         (dict(campaign_id=c.campaign_id, model=pb.TARIFF_MODEL_REVSHARE, percent="0"), {"tariff.percent"}),

@@ -42,7 +42,7 @@ async def test_create_account_needs_the_admin_token(links_server, channels, acco
 
 async def test_account_validation_names_the_fields(admin_stub):
     with pytest.raises(grpc.aio.AioRpcError) as e:
-        await admin_stub.CreateAccount(apb.CreateAccountRequest(name=" ", currency_code="usd", time_zone="Mars/Base"))
+        await admin_stub.CreateAccount(apb.CreateAccountRequest(name=" ", currency_code="US$", time_zone="Mars/Base"))
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert set(field_violations(e.value)) == {"name", "currency_code", "time_zone"}
 

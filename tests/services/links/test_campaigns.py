@@ -147,7 +147,7 @@ async def test_budget_must_be_decimal_money(links_stub, setup):
     for amount, currency, field in (
         ("7,50", "USD", "campaign.budget.amount"),
         ("1e309", "USD", "campaign.budget.amount"),
-        ("10", "usd", "campaign.budget.currency_code"),
+        ("10", "dollars", "campaign.budget.currency_code"),
     ):
         with pytest.raises(grpc.aio.AioRpcError) as e:
             await links_stub.UpdateCampaign(
