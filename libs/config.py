@@ -77,6 +77,17 @@ class Settings:
     # A claimed delivery comes back to the queue after this long if its dispatcher died.
     postback_lease_s: float = 60.0
     postback_poll_s: float = 1.0
+    # Requests in flight per account (a slow or black-holed endpoint of one
+    # account never takes more of the dispatcher's slots than this).
+    postback_account_concurrency: int = 64
+    # Postback templates an account may have (CreateTemplate beyond: RESOURCE_EXHAUSTED).
+    postback_templates_per_account: int = 200
+    # Name resolution of postback hosts (aiodns, no thread pool): DNS servers
+    # (comma-separated "ip" or "ip:port"; empty: /etc/resolv.conf), the timeout
+    # of one lookup, and how long a failed lookup (NXDOMAIN, timeout) is cached.
+    postback_dns_servers: str = ""
+    postback_dns_timeout_s: float = 2.0
+    postback_dns_negative_ttl_s: float = 30.0
     # A batch of events claimed by an attribution consumer that died is attributed
     # again after this long (a live consumer finishes a batch in well under a second).
     attribution_lease_s: float = 120.0

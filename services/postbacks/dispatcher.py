@@ -6,9 +6,11 @@
    job carrying the rendered request, in one transaction.
 2. Dispatch (queue ``postbacks.deliveries``): a streaming consumer keeps up to
    ``postback_concurrency`` requests in flight over pooled connections, at most
-   ``postback_host_concurrency`` per destination host (a job that cannot get a
-   slot soon is put back without using an attempt, so a slow host never fills
-   the dispatcher). Each attempt is logged and the delivery's state written in
+   ``postback_host_concurrency`` per destination host and at most
+   ``postback_account_concurrency`` per account (a job that cannot get a slot
+   soon is put back without using an attempt, so neither a slow host nor one
+   account's slow or black-holed endpoints ever fill the dispatcher).
+   Each attempt is logged and the delivery's state written in
    the same transaction that deletes or reschedules its job.
 """
 
@@ -38,7 +40,7 @@ from services.postbacks.render import fires, render
 log = get_logger("postbacks")
 
 DELIVERY_QUEUE = "postbacks.deliveries"
-# How long a delivery waits for a slot on its host before it is put back.
+# How long a delivery waits for a slot on its host (or its account) before it is put back.
 HOST_WAIT_S = 2.0
 MAX_RETRY_AFTER_S = 86_400.0
 
@@ -50,7 +52,12 @@ TEMPLATE_COLUMNS = (
 
 def make_client(settings: Settings) -> HttpClient:
     return HttpClient(
-        Resolver(settings.postback_allowed_networks),
+        Resolver(
+            settings.postback_allowed_networks,
+            nameservers=[s.strip() for s in settings.postback_dns_servers.split(",") if s.strip()],
+            timeout_s=settings.postback_dns_timeout_s,
+            negative_ttl_s=settings.postback_dns_negative_ttl_s,
+        ),
         connect_timeout_s=settings.postback_connect_timeout_s,
         timeout_s=settings.postback_timeout_s,
         max_idle_per_key=max(8, settings.postback_host_concurrency),
@@ -179,10 +186,11 @@ class Dispatcher:
     def __init__(self, pool: asyncpg.Pool, settings: Settings, client: HttpClient | None = None) -> None:
         self._pool = pool
         self.client = client or make_client(settings)
-        self._host_cap = settings.postback_host_concurrency
-        self._host_slots: dict[str, asyncio.Semaphore] = {}
-        # Until when a host counts as saturated: jobs that find it full go straight back.
-        self._host_busy_until: dict[str, float] = {}
+        self._caps = {"host": settings.postback_host_concurrency, "account": settings.postback_account_concurrency}
+        # Slots per ("host", host) and per ("account", account id).
+        self._slots: dict[tuple[str, str], asyncio.Semaphore] = {}
+        # Until when a host / an account counts as saturated: jobs that find it full go straight back.
+        self._busy_until: dict[tuple[str, str], float] = {}
         self._records: dict[int, AttemptRecord] = {}
         self.consumer = queue.Consumer(
             pool,
@@ -209,23 +217,12 @@ class Dispatcher:
         except (ValueError, KeyError, TypeError) as exc:
             raise queue.Permanent(f"bad delivery job: {exc}") from None
         host = (urlsplit(url).hostname or "").lower()
-        slots = self._host_slots.get(host)
-        if slots is None:
-            slots = self._host_slots[host] = asyncio.Semaphore(self._host_cap)
-        if slots.locked():
-            # A fast host frees a slot in milliseconds: wait in line. A host whose
-            # slots stay taken (slow or hanging) gets its jobs put back without
-            # using an attempt, so they never hold the dispatcher's slots.
-            if self._host_busy_until.get(host, 0.0) > time.monotonic():
-                raise queue.Defer(f"{host} is saturated", random.uniform(2.0, 5.0))
-            try:
-                async with asyncio.timeout(HOST_WAIT_S):
-                    await slots.acquire()
-            except TimeoutError:
-                self._host_busy_until[host] = time.monotonic() + HOST_WAIT_S
-                raise queue.Defer(f"{host} is saturated", random.uniform(2.0, 5.0)) from None
-        else:
-            await slots.acquire()
+        account_slots = await self._slot("account", job.account_id)
+        try:
+            slots = await self._slot("host", host)
+        except BaseException:
+            account_slots.release()
+            raise
         when = dt.datetime.now(dt.UTC)
         t0 = time.perf_counter()
         try:
@@ -238,6 +235,7 @@ class Dispatcher:
             raise queue.RetryLater(str(exc)) from None
         finally:
             slots.release()
+            account_slots.release()
         head = resp.head.decode("utf-8", "replace")
         status = resp.status
         error = "" if 200 <= status < 300 else f"HTTP {status}"
@@ -249,6 +247,28 @@ class Dispatcher:
         if status in (408, 429) or status >= 500:
             raise queue.RetryLater(error, retry_after(resp))
         raise queue.Permanent(error)
+
+    async def _slot(self, kind: str, key: str) -> asyncio.Semaphore:
+        """A slot on a destination host or for an account, acquired. A fast host
+        frees one in milliseconds: wait in line. A host or an account whose slots
+        stay taken (slow or hanging endpoints) gets its jobs put back without
+        using an attempt, so they never hold the dispatcher's slots."""
+        slots = self._slots.get((kind, key))
+        if slots is None:
+            slots = self._slots[(kind, key)] = asyncio.Semaphore(max(1, self._caps[kind]))
+        if not slots.locked():
+            await slots.acquire()
+            return slots
+        what = f"{key} is saturated" if kind == "host" else f"account {key} has {self._caps[kind]} postbacks in flight"
+        if self._busy_until.get((kind, key), 0.0) > time.monotonic():
+            raise queue.Defer(what, random.uniform(2.0, 5.0))
+        try:
+            async with asyncio.timeout(HOST_WAIT_S):
+                await slots.acquire()
+        except TimeoutError:
+            self._busy_until[(kind, key)] = time.monotonic() + HOST_WAIT_S
+            raise queue.Defer(what, random.uniform(2.0, 5.0)) from None
+        return slots
 
     async def record_outcomes(self, conn: asyncpg.Connection, outcomes: list[queue.Outcome]) -> None:
         rows = []

@@ -22,6 +22,7 @@ from libs.ids import new_resource_id
 from services.postbacks import catalog, catalog_partners
 from services.postbacks.dispatcher import DELIVERY_QUEUE, TEMPLATE_COLUMNS, template_dict
 from services.postbacks.http import HttpClient, HttpError, Refused
+from services.postbacks.quota import check_template_quota
 from services.postbacks.render import EVENT_MACROS, SAMPLE_EVENT, SAMPLE_REJECTED, check_template, render
 
 TRIGGER = {"install": pb.TRIGGER_INSTALL, "goal": pb.TRIGGER_GOAL, "conversion": pb.TRIGGER_CONVERSION,
@@ -162,6 +163,7 @@ class PostbackService(postbacks_pb2_grpc.PostbackServiceServicer):
         async with self._pool.acquire() as conn:
             await self._validate(conn, account_id, t, secret, check_partner=True)
             async with conn.transaction():
+                await check_template_quota(conn, account_id, 1, self._settings.postback_templates_per_account)
                 if secret:
                     await self._save_secret(conn, account_id, t["partner_id"], secret)
                 await conn.execute(
