@@ -69,6 +69,9 @@ SERVICES: list[Service] = [
     Service("analytics", "services.analytics"),
 ]
 GATEWAY_MODULE = "gateway"
+# The operator console: its own process (its own event loop, never the gateway's);
+# the gateway forwards /console to it on CLICKTRAIL_CONSOLE_HOST:PORT.
+CONSOLE_MODULE = "console"
 
 
 # --------------------------------------------------------------------------- output
@@ -331,6 +334,9 @@ class Supervisor:
             env = dict(plan.env, CLICKTRAIL_GRPC_LISTEN=addr)
             await self.spawn(service.name, service.module, env)
         await self.until(asyncio.gather(*(wait_serving(s.name, a, self.out) for s, a in plan.services)))
+        settings = load_settings(plan.env)
+        await self.spawn("console", CONSOLE_MODULE, dict(plan.env))
+        await self.until(wait_http(settings.console_host, settings.console_port, "/healthz"))
         await self.spawn("gateway", GATEWAY_MODULE, dict(plan.env))
         await self.until(wait_http(plan.gateway_host, plan.gateway_port, "/healthz"))
         self.out.say("gateway is answering /healthz")
@@ -358,8 +364,8 @@ class Supervisor:
 
     async def shutdown(self) -> None:
         self.stopping = True
-        gateway = [c for c in self.children if c.name == "gateway"]
-        services = [c for c in self.children if c.name != "gateway"]
+        gateway = [c for c in self.children if c.name in ("gateway", "console")]
+        services = [c for c in self.children if c.name not in ("gateway", "console")]
         for group in (gateway, services):
             await asyncio.gather(*(self._stop(c) for c in group))
         for child in self.children:
@@ -456,6 +462,8 @@ def make_plan(out: Out, start_db: Callable[[], tuple[str, str]]) -> Plan:
     problems = [p for p in (port_problem(*split_addr(a)) for _, a in services) if p]
     if (p := port_problem(host, port)) is not None:
         problems.append(p + " (set CLICKTRAIL_GATEWAY_PORT)")
+    if (p := port_problem(settings.console_host, settings.console_port)) is not None:
+        problems.append(p + " (set CLICKTRAIL_CONSOLE_PORT)")
     if problems:
         raise SuiteError("; ".join(problems))
     public_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
@@ -491,7 +499,7 @@ def _short_path(path: Path) -> str:
 
 
 def main() -> int:
-    out = Out(["suite", "gateway", *(s.name for s in SERVICES)])
+    out = Out(["suite", "gateway", "console", *(s.name for s in SERVICES)])
     embedded: list[EmbeddedPostgres] = []
 
     def start_db() -> tuple[str, str]:

@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, urlencode
 
 import grpc
 import jinja2
+import markupsafe
 import orjson
 from clicktrail.accounts.v1 import accounts_pb2, accounts_pb2_grpc
 from clicktrail.analytics.v1 import metrics_pb2, metrics_pb2_grpc, reports_pb2, reports_pb2_grpc, rules_pb2_grpc
@@ -44,7 +45,16 @@ from google.protobuf.message import Message
 from cli.commands.postbacks import pairs
 from cli.common import UsageError, field_violations
 from console import quality
-from console.session import COOKIE, PRE_COOKIE, Session, SessionCodec, secure_default
+from console.session import (
+    COOKIE,
+    MIGRATIONS,
+    PRE_COOKIE,
+    SCHEMA,
+    Session,
+    SessionCodec,
+    SessionStore,
+    secure_default,
+)
 from libs.conditions import (
     describe_goal_condition,
     describe_rule_condition,
@@ -54,8 +64,11 @@ from libs.conditions import (
     parse_window,
 )
 from libs.config import Settings
+from libs.csvsafe import SafeWriter
+from libs.db import create_pool
 from libs.grpc_client import ChannelPool
 from libs.logging import get_logger
+from libs.migrations import migrate
 
 log = get_logger("console")
 
@@ -63,6 +76,10 @@ HERE = Path(__file__).parent
 STATIC = HERE / "static"
 PREFIX = "/console"
 MAX_FORM_BODY = 64 * 1024
+# The longest value of one form field or query parameter (characters); the lines of a
+# conditions textarea are bounded further by libs.conditions.MAX_LINE_CHARS.
+MAX_FIELD_CHARS = 16 * 1024
+MAX_QUERY_VALUE_CHARS = 8 * 1024
 PAGE_SIZE = 25
 # The pager's "Previous" link: the tokens of the pages before this one, in the query string (bounded).
 MAX_PREV_TOKENS = 20
@@ -116,6 +133,20 @@ RULE_FIELDS = (
     "name", "enabled", "dry_run", "campaign_ids", "grouping", "sub_id_field", "window", "conditions", "action",
     "currency_code",
 )  # fmt: skip
+
+
+# What JSON inside a <script> element may not hold as is: "</script>", "<!--", "&" entities,
+# and the JavaScript line terminators U+2028 / U+2029.
+_SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_SCRIPT_UNSAFE_RE = re.compile("[<>&\u2028\u2029]")
+
+
+def script_json(value: Any) -> markupsafe.Markup:
+    """``{{ data | script_json }}``: JSON that is safe inside a <script> element (the
+    same value for JSON.parse; no character that could end the element or start markup)."""
+    text = orjson.dumps(value).decode()
+    # Markup: JSON with every character that HTML would read as markup escaped above.
+    return markupsafe.Markup(_SCRIPT_UNSAFE_RE.sub(lambda m: _SCRIPT_UNSAFE[m.group()], text))  # noqa: S704
 
 
 def to_dict(msg: Message) -> dict[str, Any]:
@@ -188,8 +219,9 @@ Handler = Callable[[Request, re.Match[str]], Awaitable[Response]]
 
 
 class Console:
-    """One per gateway process. ``await console(scope, receive, send)`` answers
-    one request and returns its HTTP status (for the gateway's metrics)."""
+    """One per console process (``python -m console``; the gateway forwards /console
+    to it). ``await console.start()`` opens the session store; then
+    ``await console(scope, receive, send)`` answers one request and returns its HTTP status."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -197,12 +229,14 @@ class Console:
         self.codec: SessionCodec | None = (
             SessionCodec(settings.console_secret, secure=secure) if settings.console_secret else None
         )
+        self.sessions: SessionStore | None = None
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
             auto_reload=False,
         )
+        self.env.filters["script_json"] = script_json
         self.env.globals.update(
             money=money_text, urlencode=urlencode, status_names=dict(CAMPAIGN_STATUSES),
             type_names=dict(CAMPAIGN_TYPES), delivery_names=dict(DELIVERY_STATUSES),
@@ -299,11 +333,24 @@ class Console:
                 raise SignInRequired("Your API key is no longer accepted (rotated?): sign in again.") from err
             raise ServiceError(err) from err
 
+    async def start(self) -> None:
+        """Open the session store (console.sessions, migrated here); without a
+        console secret the console stays off and needs no database."""
+        if self.codec is None or self.sessions is not None:
+            return
+        pool = await create_pool(self.settings.database_url, min_size=1, max_size=4, application_name="console")
+        async with pool.acquire() as conn:
+            await migrate(conn, SCHEMA, MIGRATIONS)
+        self.sessions = SessionStore(pool, self.codec, self.settings.console_session_ttl_s)
+
     async def close(self) -> None:
         for pool in self._pools.values():
             await pool.close()
         self._pools.clear()
         self._stubs.clear()
+        if self.sessions is not None:
+            await self.sessions.pool.close()
+            self.sessions = None
 
     def render(self, req: Request, template: str, status: int = 200, **ctx: Any) -> Response:
         s = req.session
@@ -382,18 +429,22 @@ class Console:
             if allowed:
                 return Response(405, b"method not allowed\n", b"text/plain; charset=utf-8")
             return Response(404, b"page not found\n", b"text/plain; charset=utf-8")
-        if self.codec is None:
+        if self.codec is None or self.sessions is None:
             body = b"The console is off: set CLICKTRAIL_CONSOLE_SECRET (make run generates one).\n"
             return Response(503, body, b"text/plain; charset=utf-8")
         cookies = _cookies(scope)
         req = Request(method, path, parse_qs(scope.get("query_string", b"").decode("latin-1")), {}, cookies)
-        req.session = self.codec.decode(cookies[COOKIE]) if cookies.get(COOKIE) else None
+        req.session = await self.sessions.get(cookies[COOKIE]) if cookies.get(COOKIE) else None
         req.pre = cookies.get(PRE_COOKIE, "")
+        if (too_long := _too_long(req.query, MAX_QUERY_VALUE_CHARS, "query parameter")) is not None:
+            return too_long
         if verb == "POST":
             raw = await _read_body(receive, MAX_FORM_BODY)
             if raw is None:
                 return Response(413, b"form too large\n", b"text/plain; charset=utf-8")
             req.form = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
+            if (too_long := _too_long(req.form, MAX_FIELD_CHARS, "form field")) is not None:
+                return too_long
             bound = req.session.sid if (needs_session and req.session) else req.pre
             if not self.codec.csrf_ok(bound, req.f("csrf")):
                 return Response(
@@ -406,6 +457,7 @@ class Console:
         try:
             return await handler(req, match)
         except SignInRequired:
+            await self.sessions.revoke(cookies.get(COOKIE, ""))
             return redirect(f"{PREFIX}/signin?why=key_refused", self.codec.clear(COOKIE))
         except ServiceError as exc:
             status = _HTTP_OF.get(exc.code, 502)
@@ -443,13 +495,14 @@ class Console:
                 return await self.signin_form(req, m, msg, 401)
             log.warning("console_signin_failed", code=err.code().name, details=err.details())
             return await self.signin_form(req, m, f"The accounts service did not answer ({err.code().name}).", 503)
-        session = self.codec.new(key, resp.account)
-        return redirect(
-            f"{PREFIX}/campaigns", self.codec.cookie(COOKIE, self.codec.encode(session)), self.codec.clear(PRE_COOKIE)
-        )
+        assert self.sessions is not None
+        token, _ = await self.sessions.create(key, resp.account)
+        return redirect(f"{PREFIX}/campaigns", self.codec.cookie(COOKIE, token), self.codec.clear(PRE_COOKIE))
 
     async def signout(self, req: Request, m: re.Match[str]) -> Response:
-        assert self.codec is not None
+        """Ends the session on the server: its cookie is worthless from now on, wherever a copy of it is."""
+        assert self.codec is not None and self.sessions is not None
+        await self.sessions.revoke(req.cookies.get(COOKIE, ""))
         return redirect(f"{PREFIX}/signin?why=signed_out", self.codec.clear(COOKIE))
 
     async def home(self, req: Request, m: re.Match[str]) -> Response:
@@ -704,7 +757,7 @@ class Console:
             req, "report.html", 400 if error else 200, p=p, dims=REPORT_DIMENSIONS, filterable=FILTERABLE,
             rows=[_row_view(r) for r in table.rows] if table else [], totals=_row_view(table.totals) if table else None,
             total_rows=table.total_rows if table else 0, next_page=table.next_page_token if table else "",
-            chart=orjson.dumps(chart).decode(), breakpoints=chart["breakpoints"], error=error, fields=fields,
+            chart=chart, breakpoints=chart["breakpoints"], error=error, fields=fields,
             query=urlencode(query, doseq=True), names=names,
         )  # fmt: skip
 
@@ -712,7 +765,7 @@ class Console:
         p = self._report_params(req)
         reports = self.stub(reports_pb2_grpc.ReportServiceStub, "analytics")
         out = io.StringIO()
-        w = csv.writer(out)
+        w = SafeWriter(csv.writer(out))
         w.writerow([*p["group_by"], *_CSV_COUNTS, "currency", "revenue", "cost", "profit", "roi", "epc", "cpi"])
         token, written = "", 0
         while True:
@@ -787,7 +840,7 @@ class Console:
             except ServiceError as exc:
                 error = exc.message
         return self.render(
-            req, "metrics.html", 400 if error else 200, data=data, chart=orjson.dumps(data).decode(),
+            req, "metrics.html", 400 if error else 200, data=data, chart=data,
             error=error, **ctx,
         )  # fmt: skip
 
@@ -1234,6 +1287,17 @@ async def _read_body(receive: Any, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
+def _too_long(values: dict[str, list[str]], limit: int, what: str) -> Response | None:
+    """A 400 naming the first field whose value is over ``limit`` characters."""
+    for name, items in values.items():
+        longest = max((len(v) for v in items), default=0)
+        if longest > limit or len(name) > 100:
+            shown = name[:100].encode("ascii", "backslashreplace").decode()
+            body = f"{what} {shown!r} is too long: {longest} characters, at most {limit}.\n"
+            return Response(400, body.encode(), b"text/plain; charset=utf-8")
+    return None
+
+
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -1363,7 +1427,8 @@ def _parse_lines(req: Request, name: str, parse: Callable[[str], Any]) -> tuple[
             items.append(parse(line))
             numbers.append(n)
         except ValueError as exc:
-            problems.append(f"line {n} ({line!r}): {exc}")
+            shown = line if len(line) <= 60 else line[:57] + "..."
+            problems.append(f"line {n} ({shown!r}): {exc}")
     return items, numbers, "; ".join(problems)
 
 

@@ -1,5 +1,8 @@
-"""The console session: the account's API key, encrypted and authenticated
-(Fernet) in an HttpOnly, SameSite=Strict cookie, and CSRF tokens tied to it."""
+"""Console sessions, kept on the server (console.sessions): the HttpOnly,
+SameSite=Strict cookie holds only a random token; the row (found by the
+token's SHA-256) holds the account's API key encrypted (Fernet, keyed from the
+console secret), expires after CLICKTRAIL_CONSOLE_SESSION_TTL_S and is deleted
+at sign-out. CSRF tokens are tied to the session."""
 
 from __future__ import annotations
 
@@ -8,10 +11,11 @@ import dataclasses
 import hashlib
 import hmac
 import secrets
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
+import asyncpg
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -21,6 +25,10 @@ COOKIE = "ct_console"
 PRE_COOKIE = "ct_console_pre"
 COOKIE_PATH = "/console"
 MAX_AGE_S = 12 * 3600
+MIGRATIONS = Path(__file__).parent / "migrations"
+SCHEMA = "console"
+# A session cookie's token: token_urlsafe(32) is 43 characters.
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -42,8 +50,8 @@ def secure_default(public_url: str, setting: str) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class Session:
-    api_key: str
-    sid: str  # random per sign-in; CSRF tokens are derived from it
+    api_key: str  # in memory only: decrypted from the session row, never in a cookie
+    sid: str  # the row's key (hex SHA-256 of the cookie's token); CSRF tokens are derived from it
     account_id: str
     account_name: str
     time_zone: str
@@ -58,22 +66,15 @@ class SessionCodec:
         self._csrf_key = _derive(secret, b"clicktrail-console-csrf")
         self.secure = secure
 
-    # -- session cookie -------------------------------------------------------
+    # -- the API key at rest -----------------------------------------------------
 
-    def new(self, api_key: str, account: Any) -> Session:
-        return Session(
-            api_key, secrets.token_urlsafe(16), account.account_id, account.name,
-            account.time_zone or "UTC", account.currency_code or "USD",
-        )  # fmt: skip
+    def seal(self, api_key: str) -> str:
+        return self._fernet.encrypt(api_key.encode()).decode("ascii")
 
-    def encode(self, session: Session) -> str:
-        return self._fernet.encrypt(orjson.dumps(dataclasses.asdict(session))).decode("ascii")
-
-    def decode(self, value: str) -> Session | None:
+    def unseal(self, sealed: str) -> str | None:
         try:
-            data = orjson.loads(self._fernet.decrypt(value.encode("ascii"), ttl=MAX_AGE_S))
-            return Session(**data)
-        except (InvalidToken, ValueError, TypeError, UnicodeEncodeError):
+            return self._fernet.decrypt(sealed.encode("ascii")).decode()
+        except (InvalidToken, ValueError, UnicodeError):
             return None
 
     def cookie(self, name: str, value: str, max_age: int = MAX_AGE_S) -> bytes:
@@ -93,3 +94,62 @@ class SessionCodec:
 
     def csrf_ok(self, bound_to: str, token: str) -> bool:
         return bool(bound_to) and bool(token) and hmac.compare_digest(self.csrf(bound_to), token)
+
+
+def _hash(token: str) -> bytes | None:
+    """The row key of a cookie token; None for anything that is not one of ours."""
+    if not 32 <= len(token) <= 64 or not set(token) <= _TOKEN_CHARS:
+        return None
+    return hashlib.sha256(token.encode("ascii")).digest()
+
+
+class SessionStore:
+    """Sign-ins in console.sessions: create at sign-in, look up per request, delete at sign-out."""
+
+    def __init__(self, pool: asyncpg.Pool, codec: SessionCodec, ttl_s: int = MAX_AGE_S) -> None:
+        self.pool = pool
+        self.codec = codec
+        self.ttl_s = ttl_s
+
+    async def create(self, api_key: str, account: Any) -> tuple[str, Session]:
+        """A new session: the cookie's token and the session."""
+        token = secrets.token_urlsafe(32)
+        key = _hash(token)
+        assert key is not None
+        session = Session(
+            api_key, key.hex(), account.account_id, account.name, account.time_zone or "UTC",
+            account.currency_code or "USD",
+        )  # fmt: skip
+        async with self.pool.acquire() as conn:
+            await conn.execute("DELETE FROM console.sessions WHERE expires_at < now()")
+            await conn.execute(
+                "INSERT INTO console.sessions (session_hash, account_id, api_key_sealed, account_name, time_zone,"
+                " currency_code, expires_at) VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))",
+                key, session.account_id, self.codec.seal(api_key), session.account_name, session.time_zone,
+                session.currency, float(self.ttl_s),
+            )  # fmt: skip
+        return token, session
+
+    async def get(self, token: str) -> Session | None:
+        """The live session of a cookie token (None: unknown, expired or signed out)."""
+        key = _hash(token)
+        if key is None:
+            return None
+        row = await self.pool.fetchrow(
+            "SELECT account_id, api_key_sealed, account_name, time_zone, currency_code FROM console.sessions"
+            " WHERE session_hash = $1 AND expires_at > now()",
+            key,
+        )
+        if row is None:
+            return None
+        api_key = self.codec.unseal(row["api_key_sealed"])
+        if api_key is None:  # sealed under another console secret: sign in again
+            return None
+        return Session(
+            api_key, key.hex(), row["account_id"], row["account_name"], row["time_zone"], row["currency_code"]
+        )
+
+    async def revoke(self, token: str) -> None:
+        key = _hash(token)
+        if key is not None:
+            await self.pool.execute("DELETE FROM console.sessions WHERE session_hash = $1", key)

@@ -9,7 +9,7 @@ Routes
   GET|HEAD /readyz      readiness: links and ingest answer grpc.health.v1 Check
   GET|HEAD /metrics     Prometheus
   GET|HEAD /openapi.json
-  /console/...          the operator web console (console/), created on first use
+  /console/...          the operator web console: forwarded to its own process (python -m console)
 
 Clicks and impressions go through a ``TouchBatcher`` each, which coalesces the
 concurrent requests into one RecordClicks / RecordImpressions call over a pool
@@ -216,9 +216,10 @@ class Gateway:
 
     def _console_app(self) -> Any:
         if self._console is None:
-            from console.app import Console  # imported on first use: not on the touch hot path
+            # The console runs in its own process; only the forwarding (IO) happens on this loop.
+            from gateway.console_proxy import ConsoleProxy
 
-            self._console = Console(self.settings)
+            self._console = ConsoleProxy(self.settings)
         return self._console
 
     # -- lifecycle ----------------------------------------------------------

@@ -26,22 +26,25 @@ GOAL_OPERATORS = {
 }  # fmt: skip
 # How a condition prints (the first spelling of each operator).
 GOAL_SYMBOL = {op: sym for sym, op in reversed(list(GOAL_OPERATORS.items()))}
-_GOAL_CONDITION = re.compile(
-    r"^\s*(\S+)\s+(==|=|!=|>=|<=|>|<|in|contains|exists|not-exists|not_exists)(?:\s+(.*?))?\s*$"
-)
+# The longest condition / window line the parser reads (a form field's line, a CLI flag):
+# longer text is refused before any parsing.
+MAX_LINE_CHARS = 1000
 _NO_VALUE = (config_pb2.OPERATOR_EXISTS, config_pb2.OPERATOR_NOT_EXISTS)
 
 
 def parse_goal_condition(text: str) -> config_pb2.Condition:
     """``FIELD OP VALUE`` -> a goal condition; ``in`` takes comma-separated values,
     ``exists`` / ``not-exists`` none; a value may be quoted."""
-    m = _GOAL_CONDITION.match(text)
-    if not m:
+    _check_length(text)
+    # A hand split (no regular expression): linear in the length of the line.
+    parts = text.split(None, 2)
+    if len(parts) < 2 or parts[1] not in GOAL_OPERATORS or "\n" in text.strip():
         raise ValueError(
             "write FIELD OP VALUE with spaces, e.g. 'action_properties.price > 9.99' "
             f"(OP: {' '.join(dict.fromkeys(GOAL_OPERATORS))})"
         )
-    field, op, rest = m.group(1), m.group(2), m.group(3) or ""
+    field, op = parts[0], parts[1]
+    rest = parts[2].strip() if len(parts) > 2 else ""
     operator = GOAL_OPERATORS[op]
     if len(rest) >= 2 and rest[0] == rest[-1] and rest[0] in "'\"":
         rest = rest[1:-1]
@@ -57,6 +60,11 @@ def parse_goal_condition(text: str) -> config_pb2.Condition:
     if not rest:
         raise ValueError(f"{op} needs a value")
     return config_pb2.Condition(field=field, operator=operator, value=rest)
+
+
+def _check_length(text: str) -> None:
+    if len(text) > MAX_LINE_CHARS:
+        raise ValueError(f"too long: {len(text)} characters, at most {MAX_LINE_CHARS}")
 
 
 def describe_goal_condition(c: config_pb2.Condition) -> str:
@@ -88,6 +96,7 @@ _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 def parse_rule_condition(text: str) -> rules_pb2.Condition:
     """``METRIC OP VALUE`` -> a rule condition (``roi < -50%``: a trailing % is dropped)."""
+    _check_length(text)
     m = _RULE_CONDITION.match(text)
     if not m:
         raise ValueError("expected 'METRIC OP VALUE', e.g. 'roi < -50%' or 'clicks >= 1000'")
@@ -102,6 +111,7 @@ def describe_rule_condition(c: rules_pb2.Condition) -> str:
 
 def parse_window(text: str) -> duration_pb2.Duration:
     """``30m``, ``24h``, ``7d`` (or plain seconds) -> a Duration."""
+    _check_length(text)
     m = _WINDOW.match(text)
     if not m:
         raise ValueError("expected a number with s, m, h or d, e.g. 24h")

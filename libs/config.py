@@ -119,6 +119,12 @@ class Settings:
     # ("auto": Secure unless public_url is plain http on 127.0.0.1/localhost).
     console_secret: str = ""
     console_secure_cookie: str = "auto"
+    # The console runs in its own process (``python -m console``, its own event loop:
+    # nothing it does can hold up a click); the gateway forwards /console/* to it here.
+    console_host: str = "127.0.0.1"
+    console_port: int = 8081
+    # A console sign-in lasts this long (server-side; sign-out ends it at once).
+    console_session_ttl_s: int = 43200
 
     def addr_of(self, service: str) -> str:
         """Where a service's gRPC server is (accounts live in the links process)."""

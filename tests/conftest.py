@@ -27,6 +27,8 @@ from clicktrail.ingest.v1 import ingest_pb2_grpc
 from clicktrail.links.v1 import links_pb2_grpc
 from clicktrail.postbacks.v1 import postbacks_pb2_grpc
 
+from console.session import MIGRATIONS as CONSOLE_MIGRATIONS
+from console.session import SCHEMA as CONSOLE_SCHEMA
 from libs.config import Settings, load_settings
 from libs.grpc_client import make_channel
 from libs.grpc_server import RunningService, start_service
@@ -46,6 +48,8 @@ ALL_MIGRATIONS = list(
     dict.fromkeys([QUEUE_MIGRATIONS, *LINKS_SPEC.migrations, *INGEST_SPEC.migrations, *ATTRIBUTION_SPEC.migrations])
 )
 ALL_MIGRATIONS = list(dict.fromkeys([*ALL_MIGRATIONS, *POSTBACKS_SPEC.migrations, *ANALYTICS_SPEC.migrations]))
+# The console's sign-ins (console.sessions; the console process also applies them at start).
+ALL_MIGRATIONS.append((CONSOLE_SCHEMA, CONSOLE_MIGRATIONS))
 
 
 def with_database(dsn: str, name: str) -> str:

@@ -32,6 +32,7 @@ from cli.common import (
     to_dict,
 )
 from libs import quality
+from libs.csvsafe import SafeWriter
 
 app = typer.Typer(
     help="Campaign reports: clicks, unique clicks, impressions, installs, conversions, CR, revenue, cost, profit, "
@@ -171,7 +172,7 @@ def campaigns(
     lines = [line for row in data["rows"] for line in _lines(row, dims, csv_out)]
     totals = _lines(data["totals"], dims, csv_out)
     if csv_out:
-        out = csv.writer(sys.stdout, lineterminator="\n")
+        out = SafeWriter(csv.writer(sys.stdout, lineterminator="\n"))
         out.writerow(columns)
         out.writerows(lines)
         for line in totals:

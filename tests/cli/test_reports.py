@@ -38,7 +38,8 @@ async def test_report_campaigns_json_csv_table_and_errors(
     autumn = await make_campaign(links_stub, app_id, "Autumn")
     for query in ("sub1=a", "sub1=a", "sub1=b"):
         await touch(internal_links_stub, spring, query=query)
-    await touch(internal_links_stub, autumn, ip="81.2.69.160")
+    # A sub-id from the public that a spreadsheet would run as a formula.
+    await touch(internal_links_stub, autumn, ip="81.2.69.160", query="sub1=%3DHYPERLINK(%22http://x.example%22)")
     run: RollupRunner = runner(analytics_server.ctx.pool, settings)
     await fold(run, analytics_server.ctx.pool, clicks=4)
     day = TODAY.isoformat()
@@ -54,6 +55,9 @@ async def test_report_campaigns_json_csv_table_and_errors(
     assert {line["campaign"]: line["clicks"] for line in lines} == {
         spring.campaign_id: "3", autumn.campaign_id: "1", "total": "4",
     }  # fmt: skip
+    text = (await cli("report", "campaigns", "--from", day, "--group-by", "sub1", "--csv")).stdout
+    cells = {line["sub1"] for line in csv.DictReader(io.StringIO(text))}
+    assert cells == {"a", "b", "'=HYPERLINK(\"http://x.example\")", "total"}  # exported as text, not a formula
     around = ["--from", (TODAY - dt.timedelta(days=1)).isoformat(), "--to", (TODAY + dt.timedelta(days=1)).isoformat()]
     table = (
         await cli("report", "campaigns", *around, "--group-by", "campaign,country", "--tz", "Europe/Berlin")

@@ -1,19 +1,25 @@
-"""Console fixtures: every service on ephemeral ports and the real gateway
-(serving /console) in front of them, with a console secret."""
+"""Console fixtures: every service on ephemeral ports, the real console server
+(its own uvicorn, as ``python -m console`` runs it) and the real gateway
+forwarding /console to it, with a console secret."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import os
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import uvicorn
 from clicktrail.links.v1 import links_pb2 as pb
 from clicktrail.links.v1 import links_pb2_grpc
 
+from console.__main__ import server_config
 from libs.config import Settings
-from tests.gateway.conftest import RunningGateway, start_gateway
+from tests.gateway.conftest import RunningGateway, _listen, start_gateway
 
 CONSOLE_SECRET = "test-console-secret"
 CHROMIUM = os.environ.get("CLICKTRAIL_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -31,9 +37,49 @@ def console_settings(
     )  # fmt: skip
 
 
+@dataclasses.dataclass
+class ConsoleGateway(RunningGateway):
+    """The gateway and, behind it, the console server it forwards /console to."""
+
+    console_server: uvicorn.Server | None = None
+    console_task: asyncio.Task[None] | None = None
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self.console_server is not None and self.console_task is not None and not self.console_task.done():
+            self.console_server.should_exit = True
+            await asyncio.wait_for(self.console_task, 20)
+
+
+async def start_console_gateway(settings: Settings) -> ConsoleGateway:
+    """The console server on an ephemeral loopback port, then the gateway pointed at it."""
+    sock = _listen(socket.AF_INET, "127.0.0.1")
+    port = sock.getsockname()[1]
+    settings = dataclasses.replace(settings, console_host="127.0.0.1", console_port=port)
+    server = uvicorn.Server(server_config(settings, loop="none"))
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    for _ in range(500):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.01)
+    if not server.started:
+        if task.done():
+            task.result()
+        raise RuntimeError("console did not start")
+    try:
+        gw = await start_gateway(settings)
+    except BaseException:
+        server.should_exit = True
+        await task
+        raise
+    return ConsoleGateway(**{f.name: getattr(gw, f.name) for f in dataclasses.fields(gw)},
+                          console_server=server, console_task=task)  # fmt: skip
+
+
 @pytest.fixture
 async def console_gateway(console_settings: Settings) -> AsyncIterator[RunningGateway]:
-    gw = await start_gateway(console_settings)
+    gw = await start_console_gateway(console_settings)
     yield gw
     await gw.stop()
 

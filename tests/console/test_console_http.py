@@ -4,9 +4,12 @@ sign-in, CSRF refusal, cookie flags, account scoping, field errors."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import hashlib
 import re
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 import grpc
 import httpx
 import pytest
@@ -20,8 +23,8 @@ from clicktrail.postbacks.v1 import postbacks_pb2_grpc
 from console.session import COOKIE, PRE_COOKIE, SessionCodec, secure_default
 from libs.config import Settings
 from tests.conftest import AccountInfo, AttributionStubs
-from tests.console.conftest import Seeded
-from tests.gateway.conftest import RunningGateway, start_gateway
+from tests.console.conftest import Seeded, start_console_gateway
+from tests.gateway.conftest import RunningGateway
 
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
 FIELD_ERROR_RE = re.compile(r'class="field-error" data-field="([^"]+)">([^<]+)<')
@@ -72,6 +75,44 @@ async def test_sign_in_sets_an_httponly_strict_cookie_and_opens_the_campaigns(
         assert "Max-Age=0" in set_cookie(signout, COOKIE)
         client.cookies.clear()
         assert (await client.get("/console/campaigns")).status_code == 303
+
+
+async def test_sessions_live_on_the_server_and_sign_out_revokes_them(
+    console_gateway: RunningGateway, account: AccountInfo
+) -> None:
+    """The cookie is a random token (the key is neither in it nor derivable from it);
+    the session row keeps the key sealed; a copy of the cookie is worthless after
+    sign-out, and after the session expires."""
+    conn = await asyncpg.connect(console_gateway.settings.database_url)
+    try:
+        async with console_gateway.client() as client:
+            assert (await sign_in(client, account.api_key)).status_code == 303
+            token = client.cookies[COOKIE]
+            assert 32 <= len(token) <= 64 and account.api_key not in token
+            row = await conn.fetchrow(
+                "SELECT account_id, api_key_sealed, expires_at - created_at AS ttl FROM console.sessions"
+                " WHERE session_hash = $1", hashlib.sha256(token.encode()).digest(),
+            )  # fmt: skip
+            assert row is not None and row["account_id"] == account.account_id
+            assert account.api_key not in row["api_key_sealed"] and row["ttl"] == dt.timedelta(hours=12)
+            page = await client.get("/console/campaigns")
+            assert page.status_code == 200
+            signout = await client.post("/console/signout", data={"csrf": csrf_of(page.text)})
+            assert signout.status_code == 303
+        async with console_gateway.client() as stolen:  # a copy of the cookie taken before sign-out
+            stolen.cookies.set(COOKIE, token, path="/console")
+            again = await stolen.get("/console/campaigns")
+            assert again.status_code == 303 and again.headers["location"] == "/console/signin"
+        assert await conn.fetchval("SELECT count(*) FROM console.sessions") == 0
+
+        async with console_gateway.client() as client:
+            assert (await sign_in(client, account.api_key)).status_code == 303
+            assert (await client.get("/console/campaigns")).status_code == 200
+            await conn.execute("UPDATE console.sessions SET expires_at = now() - interval '1 second'")
+            expired = await client.get("/console/campaigns")
+            assert expired.status_code == 303 and expired.headers["location"] == "/console/signin"
+    finally:
+        await conn.close()
 
 
 async def test_a_wrong_key_gets_a_clear_message(console_gateway: RunningGateway, account: AccountInfo) -> None:
@@ -241,7 +282,7 @@ def test_secure_cookie_default_follows_the_public_url() -> None:
 async def test_the_cookie_is_secure_behind_an_https_public_url(
     console_settings: Settings, account: AccountInfo
 ) -> None:
-    gw = await start_gateway(dataclasses.replace(console_settings, public_url="https://track.example.com"))
+    gw = await start_console_gateway(dataclasses.replace(console_settings, public_url="https://track.example.com"))
     try:
         async with gw.client() as client:
             # httpx keeps Secure cookies off plain http, so the pre-sign-in cookie is sent by hand.
@@ -283,3 +324,21 @@ async def test_a_rotated_key_sends_the_operator_back_to_sign_in(
         # Nothing from the URL is echoed on the sign-in page.
         assert "&lt;b&gt;" not in (await client.get("/console/signin?why=<b>hi</b>")).text
         assert "hi</b>" not in (await client.get("/console/signin?why=<b>hi</b>")).text
+
+
+async def test_over_long_fields_and_lines_are_refused_by_name(
+    console_gateway: RunningGateway, account: AccountInfo
+) -> None:
+    async with console_gateway.client() as client:
+        assert (await sign_in(client, account.api_key)).status_code == 303
+        page = await client.get("/console/goals/new")
+        form = {"csrf": csrf_of(page.text), "name": "Long", "event": "purchase", "kind": "1", "occurrence": "1"}
+        huge = await client.post("/console/goals/new", data={**form, "conditions": "a = " + "x" * 20_000})
+        assert huge.status_code == 400
+        assert huge.text == "form field 'conditions' is too long: 20004 characters, at most 16384.\n"
+        crafted = "price = x" + " " * 1500 + "y"  # the shape that made the old pattern backtrack
+        line = await client.post("/console/goals/new", data={**form, "conditions": f"user_id exists\n{crafted}"})
+        assert line.status_code == 400
+        assert "line 2" in line.text and "too long: 1510 characters, at most 1000" in line.text
+        query = await client.get("/console/reports", params={"f_sub1": "x" * 9000})
+        assert query.status_code == 400 and "'f_sub1' is too long: 9000 characters, at most 8192" in query.text

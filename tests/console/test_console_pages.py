@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import json
 import re
 from collections.abc import Callable
 
@@ -40,6 +43,9 @@ async def test_every_page_shows_the_accounts_data(
 ) -> None:
     async with console_gateway.client() as client:
         await sign_in(client, account.api_key)
+        # The first click carries a sub-id that a spreadsheet would run as a formula.
+        formula = '=HYPERLINK("http://x.example","x")'
+        assert (await client.get(f"/c/{world.slugs[0]}", params={"sub1": formula})).status_code == 302
         for _ in range(3):  # a click per seeded link
             for slug in world.slugs:
                 assert (await client.get(f"/c/{slug}")).status_code == 302
@@ -68,6 +74,20 @@ async def test_every_page_shows_the_accounts_data(
             assert resp.status_code == 200, (path, resp.text[:2000])
             for text in texts:
                 assert text in resp.text, (path, text)
+        # The CSV export writes it as text (a leading apostrophe), not as a formula.
+        for _ in range(240):
+            exported = await client.get("/console/reports.csv?group_by=sub1")
+            if "HYPERLINK" in exported.text:
+                break
+            await asyncio.sleep(0.25)
+        assert exported.status_code == 200
+        assert "'" + formula in {row["sub1"] for row in csv.DictReader(io.StringIO(exported.text))}
+        # Echoed input in the JSON of a <script> element cannot end the element or open markup.
+        steps = "</script><img src=x id=injected>,<!--"
+        resp = await client.get("/console/metrics", params={"app_id": world.app_id, "steps": steps})
+        data = resp.text.split('id="metrics-data">', 1)[1].split("</script>", 1)[0]
+        assert "<" not in data and ">" not in data and "<img" not in resp.text
+        assert [s["step"] for s in json.loads(data)["funnel"]] == ["</script><img src=x id=injected>", "<!--"]
         # Run a rule now (dry run): one more manual run in its history.
         runs = await client.get(f"/console/rules/{world.rule_id}/runs")
         before = runs.text.count("<td>manual</td>")

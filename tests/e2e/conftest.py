@@ -107,6 +107,7 @@ async def start_suite(cwd: Path, database_url: str | None, **extra_env: str) -> 
     links_addr = env["CLICKTRAIL_LINKS_ADDR"]
     env.update(
         CLICKTRAIL_GATEWAY_PORT=str(gateway_port),
+        CLICKTRAIL_CONSOLE_PORT=str(free_port()),
         CLICKTRAIL_ADMIN_TOKEN=ADMIN_TOKEN,
         # The tests send X-Forwarded-For from loopback to give clicks a country.
         CLICKTRAIL_TRUSTED_PROXIES="127.0.0.1/32",

@@ -27,8 +27,10 @@ from clicktrail.postbacks.v1 import postbacks_pb2_grpc
 from google.protobuf import field_mask_pb2
 
 from cli.common import field_violations
+from libs.grpc_server import RunningService
 from libs.postback_handoff import FIELDS
 from services.postbacks import catalog
+from services.postbacks.catalog_partners import sweep_once
 from services.postbacks.render import SAMPLE_EVENT
 from tests.conftest import AccountInfo
 from tests.services.postbacks.sink import Sink
@@ -89,6 +91,31 @@ async def test_catalog_partner_is_all_or_nothing(
     partners = (await links_stub.ListPartners(lpb.ListPartnersRequest())).partners
     assert [(p.partner_id, p.name, p.catalog_key) for p in partners] == [(made.partner_id, "Tapjoy", "tapjoy")]
     assert all(t.partner_id == made.partner_id and t.catalog_key == "tapjoy" for t in made.templates)
+    # The links create under a given id is idempotent (what makes the undo safe to retry).
+    again = lpb.Partner(partner_id=made.partner_id, name="Tapjoy", catalog_key="tapjoy")
+    assert (
+        await links_stub.CreatePartner(lpb.CreatePartnerRequest(partner=again))
+    ).partner.partner_id == made.partner_id
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await links_stub.CreatePartner(lpb.CreatePartnerRequest(partner=lpb.Partner(partner_id="prt_x", name="X")))
+    assert field_violations(err.value)[0][0] == "partner.partner_id"
+
+
+async def test_sweeper_removes_the_partner_of_a_failed_creation(
+    postbacks_server: RunningService, links_stub: links_pb2_grpc.LinksServiceStub, db_url: str
+) -> None:
+    """An intent left behind (the process died before it could undo) loses its partner."""
+    made = (await links_stub.CreatePartner(lpb.CreatePartnerRequest(partner=lpb.Partner(name="Half")))).partner
+    pool = postbacks_server.ctx.pool
+    await pool.execute(
+        "INSERT INTO postbacks.partner_creations (account_id, partner_id) SELECT account_id, partner_id"
+        " FROM links.partners WHERE partner_id = $1",
+        made.partner_id,
+    )
+    assert await sweep_once(pool, postbacks_server.ctx.settings, grace_s=3600) == 0  # young: maybe in flight
+    assert await sweep_once(pool, postbacks_server.ctx.settings, grace_s=0) == 1
+    assert not (await links_stub.ListPartners(lpb.ListPartnersRequest())).partners
+    assert await pool.fetchval("SELECT count(*) FROM postbacks.partner_creations") == 0
 
 
 @pytest.fixture
