@@ -203,6 +203,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "CLICKTRAIL_LINKS_ADDR": grpc_addr,
                 "CLICKTRAIL_ADMIN_TOKEN": admin,
                 "CLICKTRAIL_INTERNAL_TOKEN": internal,
+                "CLICKTRAIL_GATEWAY_TOKEN": secrets.token_urlsafe(16),
                 "CLICKTRAIL_GATEWAY_HOST": "127.0.0.1",
                 "CLICKTRAIL_GATEWAY_PORT": str(http_port),
                 "CLICKTRAIL_PUBLIC_URL": f"http://127.0.0.1:{http_port}",

@@ -74,6 +74,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             port = free_port()
             env = {"CLICKTRAIL_DATABASE_URL": dsn, "CLICKTRAIL_ADMIN_TOKEN": admin,
                    "CLICKTRAIL_INTERNAL_TOKEN": secrets.token_urlsafe(16), "CLICKTRAIL_LOG_LEVEL": "warning",
+                   "CLICKTRAIL_GATEWAY_TOKEN": secrets.token_urlsafe(16),
                    "CLICKTRAIL_CONSOLE_SECRET": secrets.token_urlsafe(32), "CLICKTRAIL_GATEWAY_PORT": str(port),
                    **{f"CLICKTRAIL_{s.upper()}_ADDR": a for s, a in addrs.items()}}  # fmt: skip
             services = {

@@ -160,6 +160,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "CLICKTRAIL_DATABASE_URL": dsn, "CLICKTRAIL_LINKS_ADDR": links_addr,
                 "CLICKTRAIL_INGEST_ADDR": ingest_addr,
                 "CLICKTRAIL_ADMIN_TOKEN": admin, "CLICKTRAIL_INTERNAL_TOKEN": internal,
+                "CLICKTRAIL_GATEWAY_TOKEN": secrets.token_urlsafe(16),
                 "CLICKTRAIL_GATEWAY_PORT": str(http_port), "CLICKTRAIL_LOG_LEVEL": "warning",
             }  # fmt: skip
             links = spawn(procs, "links", ["-m", "services.links"], {**env, "CLICKTRAIL_GRPC_LISTEN": links_addr}, work)

@@ -160,6 +160,7 @@ async def _topology(replicas: int, seconds: int, work: Path) -> dict[str, Any]:
             addrs = {s: [f"127.0.0.1:{free_port()}" for _ in range(replicas)] for s in SERVICES}
             env = {
                 "CLICKTRAIL_DATABASE_URL": dsn, "CLICKTRAIL_ADMIN_TOKEN": admin, "CLICKTRAIL_INTERNAL_TOKEN": internal,
+                "CLICKTRAIL_GATEWAY_TOKEN": secrets.token_urlsafe(16),
                 "CLICKTRAIL_GATEWAY_PORT": str(http_port), "CLICKTRAIL_LOG_LEVEL": "warning",
                 "CLICKTRAIL_POSTBACK_ALLOWED_NETWORKS": "127.0.0.0/8",
             }  # fmt: skip

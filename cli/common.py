@@ -55,6 +55,7 @@ from rich.text import Text
 
 from libs.config import ConfigError, Settings, load_settings
 from libs.grpc_client import make_channel
+from libs.tls import channel_credentials
 
 M = TypeVar("M", bound=Message)
 T = TypeVar("T")
@@ -223,9 +224,15 @@ def run_async(make: Callable[[grpc.aio.Channel], Awaitable[T]], service: str, cr
     """Open one channel to ``service``, run ``make(channel)``, close it; map gRPC errors."""
     addr = service_addr(service)
     deadline = max(settings().grpc_deadline_s, 10.0)
+    try:
+        tls = channel_credentials(settings())
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
 
     async def go() -> T:
-        async with make_channel(addr, token=creds.token, account_id=creds.account_id, deadline_s=deadline) as ch:
+        async with make_channel(
+            addr, token=creds.token, account_id=creds.account_id, deadline_s=deadline, tls=tls
+        ) as ch:
             return await make(ch)
 
     try:

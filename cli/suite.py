@@ -5,8 +5,11 @@
 - Database: CLICKTRAIL_DATABASE_URL, or else an embedded PostgreSQL kept in
   ``$CLICKTRAIL_DATA_DIR/pgdata`` (default ``.clicktrail/pgdata``), so a second
   run keeps the data.
-- Tokens: CLICKTRAIL_ADMIN_TOKEN / CLICKTRAIL_INTERNAL_TOKEN, or else read from
-  (first run: generated into) ``.clicktrail/admin-token`` / ``internal-token``, mode 0600.
+- Tokens: CLICKTRAIL_ADMIN_TOKEN / CLICKTRAIL_INTERNAL_TOKEN /
+  CLICKTRAIL_GATEWAY_TOKEN, or else read from (first run: generated into)
+  ``.clicktrail/admin-token`` / ``internal-token`` / ``gateway-token``, mode 0600.
+  Each process gets only the tokens it needs (``Service.tokens``): the gateway
+  only its gateway token, never the admin or internal token.
 - Each gRPC service in SERVICES runs as its own process on its address
   (CLICKTRAIL_<NAME>_ADDR, default 127.0.0.1:5005x); once every one reports
   SERVING on grpc.health.v1, the gateway starts on
@@ -35,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from libs.config import DEFAULT_ADDRS, ConfigError, load_settings
+from libs.tls import channel_credentials
 
 DATA_DIR_ENV = "CLICKTRAIL_DATA_DIR"
 DEFAULT_DATA_DIR = ".clicktrail"
@@ -44,12 +48,22 @@ GATEWAY_TIMEOUT_S = 30.0
 STOP_GRACE_S = 15.0
 
 
+ADMIN = "CLICKTRAIL_ADMIN_TOKEN"
+INTERNAL = "CLICKTRAIL_INTERNAL_TOKEN"
+GATEWAY = "CLICKTRAIL_GATEWAY_TOKEN"
+TOKEN_FILES = {ADMIN: "admin-token", INTERNAL: "internal-token", GATEWAY: "gateway-token"}
+
+
 @dataclasses.dataclass(frozen=True)
 class Service:
-    """One gRPC service process of the suite."""
+    """One gRPC service process of the suite, and the tokens it is given:
+    the admin token to check the operator's calls, the internal token to call
+    (or, links, to check calls from) other services, the gateway token (links)
+    to check the gateway's."""
 
     name: str
     module: str
+    tokens: tuple[str, ...] = (ADMIN, INTERNAL)
 
     @property
     def addr_env(self) -> str:
@@ -62,13 +76,14 @@ class Service:
 
 # The gRPC services, started in this order; one line each.
 SERVICES: list[Service] = [
-    Service("links", "services.links"),  # also serves clicktrail.accounts.v1.AccountService
-    Service("ingest", "services.ingest"),
+    Service("links", "services.links", (ADMIN, INTERNAL, GATEWAY)),  # also serves clicktrail.accounts.v1.AccountService
+    Service("ingest", "services.ingest", (ADMIN,)),
     Service("attribution", "services.attribution"),
     Service("postbacks", "services.postbacks"),
     Service("analytics", "services.analytics"),
 ]
 GATEWAY_MODULE = "gateway"
+GATEWAY_TOKENS = (GATEWAY,)  # the internet-facing process: no admin, no internal token
 # The operator console: its own process (its own event loop, never the gateway's);
 # the gateway forwards /console to it on CLICKTRAIL_CONSOLE_HOST:PORT.
 CONSOLE_MODULE = "console"
@@ -213,6 +228,11 @@ class Plan:
     public_url: str
     database: str
     admin_token_source: str
+    # Token env var -> value; each child gets only those its Service.tokens name.
+    tokens: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def env_with(self, tokens: tuple[str, ...], **extra: str) -> dict[str, str]:
+        return {**self.env, **{k: self.tokens[k] for k in tokens if k in self.tokens}, **extra}
 
 
 # --------------------------------------------------------------------------- supervising
@@ -331,13 +351,14 @@ class Supervisor:
     async def run(self) -> None:
         plan = self.plan
         for service, addr in plan.services:
-            env = dict(plan.env, CLICKTRAIL_GRPC_LISTEN=addr)
+            env = plan.env_with(service.tokens, CLICKTRAIL_GRPC_LISTEN=addr)
             await self.spawn(service.name, service.module, env)
-        await self.until(asyncio.gather(*(wait_serving(s.name, a, self.out) for s, a in plan.services)))
+        tls = channel_credentials(load_settings(plan.env))
+        await self.until(asyncio.gather(*(wait_serving(s.name, a, self.out, tls=tls) for s, a in plan.services)))
         settings = load_settings(plan.env)
         await self.spawn("console", CONSOLE_MODULE, dict(plan.env))
         await self.until(wait_http(settings.console_host, settings.console_port, "/healthz"))
-        await self.spawn("gateway", GATEWAY_MODULE, dict(plan.env))
+        await self.spawn("gateway", GATEWAY_MODULE, plan.env_with(GATEWAY_TOKENS))
         await self.until(wait_http(plan.gateway_host, plan.gateway_port, "/healthz"))
         self.out.say("gateway is answering /healthz")
         self.banner()
@@ -386,13 +407,17 @@ class Supervisor:
         self.out.say(f"{child.name} stopped ({_exit_text(child.proc.returncode)})")
 
 
-async def wait_serving(name: str, addr: str, out: Out, timeout_s: float = SERVING_TIMEOUT_S) -> None:
-    """Until the service at ``addr`` answers SERVING on grpc.health.v1."""
+async def wait_serving(
+    name: str, addr: str, out: Out, timeout_s: float = SERVING_TIMEOUT_S, *, tls: Any = None
+) -> None:
+    """Until the service at ``addr`` answers SERVING on grpc.health.v1 (over TLS when ``tls``)."""
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+    from libs.grpc_client import make_channel
+
     deadline = time.monotonic() + timeout_s
-    async with grpc.aio.insecure_channel(addr) as channel:
+    async with make_channel(addr, tls=tls) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
             try:
@@ -452,8 +477,12 @@ async def supervise(plan: Plan, out: Out) -> int:
 def make_plan(out: Out, start_db: Callable[[], tuple[str, str]]) -> Plan:
     settings = load_settings()
     ddir = data_dir()
-    admin, admin_src = ensure_token("CLICKTRAIL_ADMIN_TOKEN", ddir / "admin-token")
-    internal, _ = ensure_token("CLICKTRAIL_INTERNAL_TOKEN", ddir / "internal-token")
+    tokens: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    for name, file in TOKEN_FILES.items():
+        tokens[name], sources[name] = ensure_token(name, ddir / file)
+    admin_src = sources[ADMIN]
+    channel_credentials(settings)  # a bad TLS setting fails before anything starts
     console_secret, _ = ensure_token("CLICKTRAIL_CONSOLE_SECRET", ddir / "console-secret")
     services = [(s, os.environ.get(s.addr_env) or s.default_addr) for s in SERVICES]
     for _, addr in services:
@@ -472,8 +501,6 @@ def make_plan(out: Out, start_db: Callable[[], tuple[str, str]]) -> Plan:
     env = dict(os.environ)
     env.update(
         CLICKTRAIL_DATABASE_URL=database_url,
-        CLICKTRAIL_ADMIN_TOKEN=admin,
-        CLICKTRAIL_INTERNAL_TOKEN=internal,
         CLICKTRAIL_CONSOLE_SECRET=console_secret,
         CLICKTRAIL_GATEWAY_HOST=host,
         CLICKTRAIL_GATEWAY_PORT=str(port),
@@ -483,11 +510,13 @@ def make_plan(out: Out, start_db: Callable[[], tuple[str, str]]) -> Plan:
     for service, addr in services:
         env[service.addr_env] = addr
     env.pop("CLICKTRAIL_GRPC_LISTEN", None)
+    for name in TOKEN_FILES:  # given per process (Service.tokens), never to all
+        env.pop(name, None)
     if not env.get("CLICKTRAIL_LOG_FORMAT") and out.tty:
         env["CLICKTRAIL_LOG_FORMAT"] = "console"
     if admin_src != "CLICKTRAIL_ADMIN_TOKEN":
         admin_src = _short_path(Path(admin_src))
-    return Plan(env, services, host, port, public_url, database, admin_src)
+    return Plan(env, services, host, port, public_url, database, admin_src, tokens)
 
 
 def _short_path(path: Path) -> str:

@@ -68,6 +68,7 @@ from libs.csvsafe import SafeWriter
 from libs.db import create_pool
 from libs.grpc_client import ChannelPool
 from libs.logging import get_logger
+from libs.tls import channel_credentials
 from libs.migrations import migrate
 
 log = get_logger("console")
@@ -312,7 +313,8 @@ class Console:
         pool = self._pools.get(service)
         if pool is None:
             pool = self._pools[service] = ChannelPool(
-                self.settings.addr_of(service), 2, deadline_s=self.settings.grpc_deadline_s
+                self.settings.addr_of(service), 2, deadline_s=self.settings.grpc_deadline_s,
+                tls=channel_credentials(self.settings),
             )
         channel = pool.next()
         key = (cls, id(channel))

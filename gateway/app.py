@@ -45,6 +45,7 @@ from libs.config import Settings, load_settings
 from libs.grpc_client import ChannelPool
 from libs.grpc_interceptors import request_id_var
 from libs.logging import get_logger
+from libs.tls import channel_credentials
 from libs.text import clean_text, loads_json
 
 log = get_logger("gateway")
@@ -230,7 +231,12 @@ class Gateway:
             if self._pool is not None:
                 return
             s = self.settings
-            pool = ChannelPool(s.links_addr, s.gateway_channels, token=s.internal_token, deadline_s=s.grpc_deadline_s)
+            # The gateway's own narrow token (it may only record touches); events and
+            # postbacks are forwarded with their callers' own keys (see _forward).
+            tls = channel_credentials(s)
+            pool = ChannelPool(
+                s.links_addr, s.gateway_channels, token=s.gateway_token, deadline_s=s.grpc_deadline_s, tls=tls
+            )
             for ch in pool.channels:
                 ch.get_state(try_to_connect=True)
             common: dict[str, Any] = {
@@ -257,8 +263,10 @@ class Gateway:
                 field="impressions",
                 **common,
             )
-            self._ingest = ChannelPool(s.ingest_addr, s.gateway_channels, deadline_s=s.grpc_deadline_s)
-            self._attribution = ChannelPool(s.attribution_addr, s.gateway_channels, deadline_s=s.grpc_deadline_s)
+            self._ingest = ChannelPool(s.ingest_addr, s.gateway_channels, deadline_s=s.grpc_deadline_s, tls=tls)
+            self._attribution = ChannelPool(
+                s.attribution_addr, s.gateway_channels, deadline_s=s.grpc_deadline_s, tls=tls
+            )
             self._pool = pool
             log.info("gateway_started", links=s.links_addr, ingest=s.ingest_addr, channels=len(pool.channels))
 

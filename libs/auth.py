@@ -1,5 +1,10 @@
 """Who is calling: the operator (admin token), another service (internal
-token), an account (API key) or an app (app key, events only).
+token), the HTTP gateway (gateway token), an account (API key) or an app (app
+key, events only).
+
+The internal and gateway tokens are not master keys: each may call only the
+methods listed for it in ``ALLOWED_METHODS`` (checked by the auth interceptor
+before any handler runs; anything else is PERMISSION_DENIED naming the method).
 
 Secrets look like ``<kind>_<key id>_<secret>``. Only a SHA-256 of the whole
 secret is stored; the key id finds the row and the hash is compared in constant
@@ -21,10 +26,43 @@ import asyncpg
 from libs.errors import PermissionDenied, Unauthenticated
 from libs.ids import new_secret
 
-Kind = Literal["admin", "internal", "account", "app", "postback"]
+Kind = Literal["admin", "internal", "gateway", "account", "app", "postback"]
 SECRET_PREFIX = {"account": "ctk", "app": "cta", "postback": "ctp"}
 PREFIX_KIND = {v: k for k, v in SECRET_PREFIX.items()}
 CACHE_TTL_S = 5.0
+
+_LINKS = "/clicktrail.links.v1.LinksService/"
+_ACCOUNTS = "/clicktrail.accounts.v1.AccountService/"
+# What each service credential may call (full method names); deny by default.
+# "internal": exactly the look-ups and actions services make of each other
+# (attribution: touches, campaigns, currency; postbacks: partners; analytics
+# rules and the flood finder: campaigns, sub-id lists, flags), never anything
+# that mints a secret (accounts, API keys, postback tokens, apps, app keys).
+# "gateway": recording touches only; events and postbacks carry their callers' keys.
+ALLOWED_METHODS: dict[str, frozenset[str]] = {
+    "internal": frozenset(
+        [
+            _LINKS + "LookupTouches",
+            _LINKS + "GetCampaign",
+            _LINKS + "ListCampaigns",
+            _LINKS + "UpdateCampaign",
+            _LINKS + "GetPartner",
+            _LINKS + "DeletePartner",  # postbacks: the sweeper removes the partner of a failed catalog creation
+            _LINKS + "ListSubIdEntries",
+            _LINKS + "AddSubIdEntry",
+            _LINKS + "FlagSubIds",
+            _ACCOUNTS + "GetAccount",
+        ]
+    ),
+    "gateway": frozenset([_LINKS + "RecordClicks", _LINKS + "RecordImpressions"]),
+}
+
+
+def check_allowed(p: Principal, method: str) -> None:
+    """PermissionDenied when a service credential calls a method not on its list."""
+    allowed = ALLOWED_METHODS.get(p.kind)
+    if allowed is not None and method not in allowed:
+        raise PermissionDenied(f"the {p.kind} token may not call {method}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,10 +100,13 @@ class _Cred:
 class KeyStore:
     """Verifies bearer secrets against accounts.credentials."""
 
-    def __init__(self, pool: asyncpg.Pool, admin_token: str = "", internal_token: str = "") -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, admin_token: str = "", internal_token: str = "", gateway_token: str = ""
+    ) -> None:
         self._pool = pool
         self._admin = admin_token
         self._internal = internal_token
+        self._gateway = gateway_token
         self._cache: dict[str, tuple[float, _Cred | None]] = {}
         self._apps: dict[str, tuple[float, frozenset[str]]] = {}
 
@@ -113,6 +154,8 @@ class KeyStore:
             return Principal("admin", account_id=account_id_hint)
         if constant_time_equal(secret, self._internal):
             return Principal("internal", account_id=account_id_hint)
+        if constant_time_equal(secret, self._gateway):
+            return Principal("gateway")  # acts for no account
         parts = secret.split("_", 2)
         if len(parts) != 3 or parts[0] not in PREFIX_KIND or not parts[1] or len(secret) > 200:
             raise Unauthenticated("invalid credentials")
@@ -159,4 +202,12 @@ def require_internal() -> Principal:
     p = principal()
     if p.kind not in ("internal", "admin"):
         raise PermissionDenied("this call is for Clicktrail services only")
+    return p
+
+
+def require_gateway() -> Principal:
+    """Recording touches: the gateway token (or the operator's admin token)."""
+    p = principal()
+    if p.kind not in ("gateway", "admin"):
+        raise PermissionDenied("this call is for the Clicktrail gateway only: use CLICKTRAIL_GATEWAY_TOKEN")
     return p

@@ -26,6 +26,10 @@ class Settings:
     database_url: str = ""
     admin_token: str = ""
     internal_token: str = ""
+    # The gateway's own credential: it may only record clicks and impressions
+    # (events and postbacks go on with their callers' own keys). Only the
+    # gateway and the links service need it.
+    gateway_token: str = ""
     log_level: str = "info"
     log_format: str = "json"
     links_addr: str = DEFAULT_ADDRS["links"]
@@ -44,6 +48,17 @@ class Settings:
     # Where the Prometheus endpoint of a service process listens (0.0.0.0 in containers).
     metrics_host: str = "127.0.0.1"
     grpc_deadline_s: float = 5.0
+    # gRPC over TLS (PEM file paths; all empty: plaintext). A server with a
+    # cert + key serves TLS only; a client with a CA verifies the server with it.
+    # The server asks for client certificates (mutual TLS, checked against the
+    # CA) when grpc_tls_client_auth is true or a client cert is configured;
+    # clients send grpc_tls_client_cert + key.
+    grpc_tls_cert: str = ""
+    grpc_tls_key: str = ""
+    grpc_tls_ca: str = ""
+    grpc_tls_client_auth: bool = False
+    grpc_tls_client_cert: str = ""
+    grpc_tls_client_key: str = ""
     # Proxies whose X-Forwarded-For the gateway believes (comma-separated CIDRs).
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     partition_days_ahead: int = 7

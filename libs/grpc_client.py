@@ -1,5 +1,6 @@
 """The one client-channel factory: every call gets a deadline, the caller's
-request id and (when given) a bearer token."""
+request id and (when given) a bearer token; ``tls`` (from
+``libs.tls.channel_credentials(settings)``) makes the channel TLS / mutual TLS."""
 
 from __future__ import annotations
 
@@ -50,12 +51,18 @@ class _DefaultsInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
         return await continuation(new, request)
 
 
-def make_channel(target: str, *, token: str = "", account_id: str = "", deadline_s: float = 5.0) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(
-        target,
-        options=CHANNEL_OPTIONS,
-        interceptors=[_DefaultsInterceptor(deadline_s, token, account_id)],
-    )
+def make_channel(
+    target: str,
+    *,
+    token: str = "",
+    account_id: str = "",
+    deadline_s: float = 5.0,
+    tls: grpc.ChannelCredentials | None = None,
+) -> grpc.aio.Channel:
+    interceptors = [_DefaultsInterceptor(deadline_s, token, account_id)]
+    if tls is not None:
+        return grpc.aio.secure_channel(target, tls, options=CHANNEL_OPTIONS, interceptors=interceptors)
+    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)
 
 
 class ChannelPool:

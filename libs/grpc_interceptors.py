@@ -20,7 +20,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram
 
-from libs.auth import KeyStore, current_principal
+from libs.auth import KeyStore, check_allowed, current_principal
 from libs.errors import DomainError, InvalidArgument
 from libs.logging import get_logger
 from libs.text import message_problem
@@ -155,7 +155,9 @@ class ErrorInterceptor(_UnaryWrapper):
 
 class AuthInterceptor(_UnaryWrapper):
     """Sets ``current_principal`` from ``authorization: Bearer …``. A missing
-    token leaves it unset (handlers decide); a bad one is UNAUTHENTICATED."""
+    token leaves it unset (handlers decide); a bad one is UNAUTHENTICATED; a
+    service token (internal, gateway) calling a method not on its allow-list
+    is PERMISSION_DENIED before the handler runs."""
 
     def __init__(self, keys: KeyStore) -> None:
         self._keys = keys
@@ -172,6 +174,7 @@ class AuthInterceptor(_UnaryWrapper):
 
                 raise Unauthenticated("authorization must be 'Bearer <key>'")
             principal = await self._keys.verify(token.strip(), account_id_hint=md.get("x-account-id", ""))
+            check_allowed(principal, details.method)
             current_principal.set(principal)
         else:
             current_principal.set(None)

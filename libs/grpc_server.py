@@ -20,11 +20,12 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from libs.auth import KeyStore
-from libs.config import Settings, load_settings
+from libs.config import ConfigError, Settings, load_settings
 from libs.db import create_pool, wait_for_database
 from libs.grpc_interceptors import server_interceptors
 from libs.logging import configure_logging, get_logger
 from libs.migrations import migrate
+from libs.tls import server_credentials
 
 log = get_logger("server")
 
@@ -118,6 +119,7 @@ async def _watch_database(svc: RunningService, every_s: float = 2.0) -> None:
 async def start_service(spec: ServiceSpec, settings: Settings, *, listen: str | None = None) -> RunningService:
     if not settings.database_url:
         raise SystemExit("CLICKTRAIL_DATABASE_URL is not set")
+    creds = server_credentials(settings)  # a bad TLS setting fails before anything starts
     await wait_for_database(settings.database_url)
     pool = await create_pool(
         settings.database_url,
@@ -130,7 +132,7 @@ async def start_service(spec: ServiceSpec, settings: Settings, *, listen: str | 
             applied = await migrate(conn, schema, folder)
             if applied:
                 log.info("migrated", schema=schema, versions=applied)
-    keys = KeyStore(pool, settings.admin_token, settings.internal_token)
+    keys = KeyStore(pool, settings.admin_token, settings.internal_token, settings.gateway_token)
     server = grpc.aio.server(interceptors=server_interceptors(spec.name, keys), options=SERVER_OPTIONS)
     ctx = ServiceContext(settings=settings, pool=pool, keys=keys)
     names = await spec.setup(server, ctx)
@@ -140,14 +142,14 @@ async def start_service(spec: ServiceSpec, settings: Settings, *, listen: str | 
         [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
     )
     address = listen or settings.grpc_listen or settings.addr_of(spec.name) or spec.default_addr
-    port = server.add_insecure_port(address)
+    port = server.add_secure_port(address, creds) if creds is not None else server.add_insecure_port(address)
     if port == 0:
         raise SystemExit(f"cannot listen on {address}")
     await server.start()
     svc = RunningService(spec, server, port, ctx, health_servicer, names)
     await svc.set_serving(True)
     ctx.spawn(_watch_database(svc), "watch-database")
-    log.info("serving", service=spec.name, address=address, port=port)
+    log.info("serving", service=spec.name, address=address, port=port, tls=creds is not None)
     return svc
 
 
@@ -157,7 +159,10 @@ def run_service(spec: ServiceSpec) -> None:
     configure_logging(spec.name, settings.log_level, settings.log_format)
 
     async def main() -> None:
-        svc = await start_service(spec, settings)
+        try:
+            svc = await start_service(spec, settings)
+        except ConfigError as exc:
+            raise SystemExit(f"error: {exc}") from None
         if settings.metrics_port:
             start_http_server(settings.metrics_port, addr=settings.metrics_host)
         stop = asyncio.Event()

@@ -1,7 +1,8 @@
 """``python -m libs.healthcheck TARGET``: exit 0 when TARGET is healthy, else 1.
 
 TARGET is a gRPC address (``127.0.0.1:50052``: grpc.health.v1 Check must answer
-SERVING) or an HTTP URL (``http://127.0.0.1:8080/readyz``: must answer 2xx).
+SERVING; over TLS / mutual TLS when CLICKTRAIL_GRPC_TLS_* say so) or an HTTP URL
+(``http://127.0.0.1:8080/readyz``: must answer 2xx).
 Container health checks use it, so the image needs no curl or grpc_health_probe."""
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ import urllib.request
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from libs.config import load_settings
+from libs.grpc_client import make_channel
+from libs.tls import channel_credentials
+
 TIMEOUT_S = 3.0
 
 
-async def grpc_serving(target: str) -> bool:
-    async with grpc.aio.insecure_channel(target) as channel:
+async def grpc_serving(target: str, tls: grpc.ChannelCredentials | None = None) -> bool:
+    async with make_channel(target, tls=tls) as channel:
         try:
             reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=TIMEOUT_S)
         except grpc.aio.AioRpcError:
@@ -38,7 +43,10 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     target = argv[0]
-    healthy = http_ok(target) if target.startswith(("http://", "https://")) else asyncio.run(grpc_serving(target))
+    if target.startswith(("http://", "https://")):
+        healthy = http_ok(target)
+    else:
+        healthy = asyncio.run(grpc_serving(target, channel_credentials(load_settings())))
     print("healthy" if healthy else f"unhealthy: {target}")
     return 0 if healthy else 1
 

@@ -43,6 +43,7 @@ from services.postbacks.server import SPEC as POSTBACKS_SPEC
 
 ADMIN_TOKEN = "test-admin-token"
 INTERNAL_TOKEN = "test-internal-token"
+GATEWAY_TOKEN = "test-gateway-token"
 # Every service's migrations, in dependency order; later issues append theirs.
 ALL_MIGRATIONS = list(
     dict.fromkeys([QUEUE_MIGRATIONS, *LINKS_SPEC.migrations, *INGEST_SPEC.migrations, *ATTRIBUTION_SPEC.migrations])
@@ -184,6 +185,7 @@ def settings(db_url: str) -> Settings:
         database_url=db_url,
         admin_token=ADMIN_TOKEN,
         internal_token=INTERNAL_TOKEN,
+        gateway_token=GATEWAY_TOKEN,
         public_url="http://127.0.0.1:8080",
         db_pool_min=1,
         db_pool_max=5,
@@ -252,7 +254,16 @@ def links_stub(
 def internal_links_stub(
     links_server: RunningService, channels: Callable[..., grpc.aio.Channel]
 ) -> links_pb2_grpc.LinksServiceStub:
+    """Links with the internal token (service-to-service look-ups; acts for x-account-id)."""
     return links_pb2_grpc.LinksServiceStub(channels(links_server.addr, token=INTERNAL_TOKEN))
+
+
+@pytest.fixture
+def gateway_links_stub(
+    links_server: RunningService, channels: Callable[..., grpc.aio.Channel]
+) -> links_pb2_grpc.LinksServiceStub:
+    """Links with the gateway token: records clicks and impressions, nothing else."""
+    return links_pb2_grpc.LinksServiceStub(channels(links_server.addr, token=GATEWAY_TOKEN))
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from libs.errors import FailedPrecondition, InvalidArgument, NotFound, Validator
 from libs.grpc_client import make_channel
 from libs.ids import new_resource_id
 from libs.logging import get_logger
+from libs.tls import channel_credentials
 from services.analytics import reports
 from services.analytics.periodic import run_until_stopped
 
@@ -397,7 +398,9 @@ class LinksActions:
     internal token acting for the rule's account (``x-account-id``)."""
 
     def __init__(self, settings: Settings) -> None:
-        self._channel = make_channel(settings.links_addr, token=settings.internal_token)
+        self._channel = make_channel(
+            settings.links_addr, token=settings.internal_token, tls=channel_credentials(settings)
+        )
         self._stub = links_pb2_grpc.LinksServiceStub(self._channel)
         self._accounts = accounts_pb2_grpc.AccountServiceStub(self._channel)
 

@@ -29,10 +29,12 @@ from libs.api import (
     to_timestamp,
     update_paths,
 )
+from libs.config import Settings
 from libs.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable, Validator
 from libs.grpc_client import make_channel
 from libs.grpc_server import ServiceContext
 from libs.ids import new_resource_id
+from libs.tls import channel_credentials
 from services.attribution import goals as g
 from services.attribution import settings as st
 
@@ -69,8 +71,10 @@ def _lock_key(kind: str, account_id: str) -> str:
 class LinksClient:
     """Campaign look-ups in the links service (over gRPC, as the calling account)."""
 
-    def __init__(self, addr: str, internal_token: str) -> None:
-        self._channel = make_channel(addr, token=internal_token)
+    def __init__(self, settings: Settings) -> None:
+        self._channel = make_channel(
+            settings.links_addr, token=settings.internal_token, tls=channel_credentials(settings)
+        )
         self._stub = links_pb2_grpc.LinksServiceStub(self._channel)
 
     async def campaign(self, account_id: str, campaign_id: str) -> links_pb2.Campaign | None:
@@ -671,7 +675,7 @@ class CorrectionService(pb_grpc.CorrectionServiceServicer):
 
 def register(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
     """Adds the four configuration services; returns their full names."""
-    links = LinksClient(ctx.settings.links_addr, ctx.settings.internal_token)
+    links = LinksClient(ctx.settings)
     ctx.on_stop.append(links.close)
     pb_grpc.add_GoalServiceServicer_to_server(GoalService(ctx.pool, links), server)
     pb_grpc.add_AttributionSettingsServiceServicer_to_server(SettingsService(ctx.pool), server)

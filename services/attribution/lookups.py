@@ -23,6 +23,7 @@ from libs import quality as q
 from libs.config import Settings
 from libs.grpc_client import ChannelPool
 from libs.ids import is_valid_id
+from libs.tls import channel_credentials
 
 CLICK = 1
 IMPRESSION = 2
@@ -125,7 +126,8 @@ class Links:
 
     def __init__(self, settings: Settings, *, channels: int = 2, concurrency: int = 64, max_inflight: int = 1) -> None:
         self._pool = ChannelPool(
-            settings.links_addr, channels, token=settings.internal_token, deadline_s=max(settings.grpc_deadline_s, 5)
+            settings.links_addr, channels, token=settings.internal_token, deadline_s=max(settings.grpc_deadline_s, 5),
+            tls=channel_credentials(settings),
         )
         self._stubs = itertools.cycle([links_pb2_grpc.LinksServiceStub(ch) for ch in self._pool.channels])
         self._sem = asyncio.Semaphore(concurrency)

@@ -285,7 +285,7 @@ class QualityService(pb_grpc.AttributionQualityServiceServicer):
 
 
 def register(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
-    links = LinksClient(ctx.settings.links_addr, ctx.settings.internal_token)
+    links = LinksClient(ctx.settings)
     ctx.on_stop.append(links.close)
     pb_grpc.add_AttributionQualityServiceServicer_to_server(QualityService(ctx.pool, links), server)
     return [pb.DESCRIPTOR.services_by_name["AttributionQualityService"].full_name]

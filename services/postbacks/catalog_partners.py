@@ -29,6 +29,7 @@ from libs.grpc_client import make_channel
 from libs.ids import new_resource_id
 from libs.logging import get_logger
 from services.postbacks import catalog
+from services.postbacks.quota import check_template_quota
 from services.postbacks.render import check_template
 
 log = get_logger("postbacks")
@@ -124,6 +125,7 @@ async def create(
                 account_id,
                 partner_id,
             )
+            await check_template_quota(conn, account_id, len(templates), settings.postback_templates_per_account)
             for t in templates:
                 await conn.execute(
                     INSERT_TEMPLATE, account_id, t["template_id"], partner_id, t["app_id"], t["name"], t["trigger"],

@@ -18,6 +18,7 @@ from libs.api import decode_page_token, encode_page_token, page_size, to_timesta
 from libs.config import Settings
 from libs.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable, Validator
 from libs.grpc_client import make_channel
+from libs.tls import channel_credentials
 from libs.ids import new_resource_id
 from services.postbacks import catalog, catalog_partners
 from services.postbacks.dispatcher import DELIVERY_QUEUE, TEMPLATE_COLUMNS, template_dict
@@ -100,7 +101,8 @@ class PostbackService(postbacks_pb2_grpc.PostbackServiceServicer):
     async def _partner_exists(self, account_id: str, partner_id: str) -> bool:
         """Asks the links service (partners are its resource)."""
         async with make_channel(
-            self._settings.links_addr, token=self._settings.internal_token, account_id=account_id, deadline_s=5.0
+            self._settings.links_addr, token=self._settings.internal_token, account_id=account_id, deadline_s=5.0,
+            tls=channel_credentials(self._settings),
         ) as ch:
             try:
                 await links_pb2_grpc.LinksServiceStub(ch).GetPartner(links_pb2.GetPartnerRequest(partner_id=partner_id))

@@ -17,13 +17,13 @@ GAID = "6d92078a-8246-4ba4-ae5b-76104861e7dc"
 
 async def test_install_conversion_and_postback_lists(
     cli: Cli, cli_env, attribution_server: RunningService, ingest_server, ingest_stub, links_stub,
-    internal_links_stub, account, channels, settings,
+    gateway_links_stub, account, channels, settings,
 ) -> None:  # fmt: skip
     cli_env.setenv("CLICKTRAIL_ATTRIBUTION_ADDR", attribution_server.addr)
     app_id = await make_app(links_stub)
     camp = await make_campaign(links_stub, app_id, "Spring")
     other = await make_campaign(links_stub, app_id, "Other")
-    click_id = await touch(internal_links_stub, camp)
+    click_id = await touch(gateway_links_stub, camp)
     await send(ingest_stub, event(app_id, "install", click_id=click_id, device={"gaid": GAID}))
     await drained(settings)
 

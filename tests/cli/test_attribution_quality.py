@@ -15,14 +15,14 @@ GAID = "6d92078a-8246-4ba4-ae5b-76104861e7dc"
 
 async def test_rejected_installs_and_conversions_listed_filtered_and_overruled(
     cli: Cli, cli_env, attribution_server: RunningService, ingest_server, ingest_stub, links_stub,
-    internal_links_stub, attribution_stub, settings,
+    gateway_links_stub, attribution_stub, settings,
 ) -> None:  # fmt: skip
     cli_env.setenv("CLICKTRAIL_ATTRIBUTION_ADDR", attribution_server.addr)
     app_id = await make_app(links_stub)
     camp = await make_campaign(links_stub, app_id, "Spring")
     goal = (await cli("goal", "create", "--name", "Purchase", "--event", "purchase", "--kind", "purchase",
                       "--occurrence", "every", "--json")).json()  # fmt: skip
-    click_id = await touch(internal_links_stub, camp)
+    click_id = await touch(gateway_links_stub, camp)
     await send(ingest_stub, event(app_id, "install", click_id=click_id, device={"gaid": GAID}))
     await drained(settings)
     later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)

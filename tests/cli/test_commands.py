@@ -233,7 +233,7 @@ async def test_link_commands(cli: Cli) -> None:
     await cli("link", "get", link["link_id"], code=1)
 
 
-async def test_click_and_impression_lists(cli: Cli, internal_links_stub: pb_grpc.LinksServiceStub) -> None:
+async def test_click_and_impression_lists(cli: Cli, gateway_links_stub: pb_grpc.LinksServiceStub) -> None:
     _, _, campaign_id = await _setup(cli)
     await cli("campaign", "publish", campaign_id)
     link = (
@@ -242,9 +242,9 @@ async def test_click_and_impression_lists(cli: Cli, internal_links_stub: pb_grpc
     touch = pb.TouchInput(
         slug=link["slug"], raw_query=b"sub1=banner42&sub2=eu&clickid=net-1", ip="81.2.69.142", user_agent=ANDROID_UA
     )
-    clicks = await internal_links_stub.RecordClicks(pb.RecordClicksRequest(clicks=[touch, touch]))
+    clicks = await gateway_links_stub.RecordClicks(pb.RecordClicksRequest(clicks=[touch, touch]))
     ids = {r.touch_id for r in clicks.results}
-    await internal_links_stub.RecordImpressions(pb.RecordImpressionsRequest(impressions=[touch]))
+    await gateway_links_stub.RecordImpressions(pb.RecordImpressionsRequest(impressions=[touch]))
 
     listed = (await cli("click", "list", "--campaign", campaign_id, "--json")).json()
     assert {c["click_id"] for c in listed["clicks"]} == ids

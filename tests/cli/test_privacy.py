@@ -52,7 +52,7 @@ async def _rows(conn: asyncpg.Connection, sql: str, *args: Any) -> list[dict[str
 
 
 async def test_erasing_a_person_removes_their_ids_everywhere_keeps_the_counts_and_is_idempotent(
-    privacy_cli: Cli, links_stub: Any, internal_links_stub: Any, ingest_stub: Any, attribution_stub: Any,
+    privacy_cli: Cli, links_stub: Any, gateway_links_stub: Any, ingest_stub: Any, attribution_stub: Any,
     postbacks_stub: Any, attribution_server: Any, account: Any, channels: Any, settings: Any, sink: Sink,
 ) -> None:  # fmt: skip
     # Its installs come milliseconds after their clicks, which is what click injection looks like.
@@ -71,14 +71,14 @@ async def test_erasing_a_person_removes_their_ids_everywhere_keeps_the_counts_an
         )
     )  # fmt: skip
     # The person: a click with their GAID, an install from it, a purchase carrying their e-mail.
-    click_id = await touch(internal_links_stub, camp, query=f"gaid={GAID}&sub1=spring", ip="81.2.69.142")
+    click_id = await touch(gateway_links_stub, camp, query=f"gaid={GAID}&sub1=spring", ip="81.2.69.142")
     await send(ingest_stub, event(app_id, "install", click_id=click_id, user_id="player-42", device={"gaid": GAID}))
     await send(
         ingest_stub,
         event(app_id, "track", action="purchase", user_id="player-42", props={"email": "p42@mail.test", "sku": "gems"}),
     )
     # A bystander whose data must not change.
-    other_click = await touch(internal_links_stub, camp, query=f"gaid={OTHER_GAID}", ip="81.2.69.143")
+    other_click = await touch(gateway_links_stub, camp, query=f"gaid={OTHER_GAID}", ip="81.2.69.143")
     await send(
         ingest_stub, event(app_id, "install", click_id=other_click, user_id="player-7", device={"gaid": OTHER_GAID})
     )

@@ -45,10 +45,10 @@ async def _link(cli: Cli) -> tuple[str, str]:
 
 
 async def test_verdicts_in_click_list_filters_and_overrule(
-    cli: Cli, internal_links_stub: pb_grpc.LinksServiceStub
+    cli: Cli, gateway_links_stub: pb_grpc.LinksServiceStub
 ) -> None:
     campaign_id, slug = await _link(cli)
-    got = await internal_links_stub.RecordClicks(pb.RecordClicksRequest(clicks=[
+    got = await gateway_links_stub.RecordClicks(pb.RecordClicksRequest(clicks=[
         pb.TouchInput(slug=slug, ip="73.162.10.20", user_agent=PHONE),
         pb.TouchInput(slug=slug, ip="73.162.10.21", user_agent=CRAWLER),
     ]))  # fmt: skip
@@ -78,7 +78,7 @@ async def test_verdicts_in_click_list_filters_and_overrule(
     assert "not found" in res.stderr
 
     await cli("campaign", "update", campaign_id, "--invalid-traffic", "block")
-    got = await internal_links_stub.RecordClicks(
+    got = await gateway_links_stub.RecordClicks(
         pb.RecordClicksRequest(clicks=[pb.TouchInput(slug=slug, ip="73.162.10.22", user_agent=CRAWLER)])
     )
     assert got.results[0].outcome == pb.TOUCH_OUTCOME_BLOCKED

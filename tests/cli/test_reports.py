@@ -29,7 +29,7 @@ async def fold(run: RollupRunner, pool: Any, *, clicks: int) -> None:
 
 
 async def test_report_campaigns_json_csv_table_and_errors(
-    cli: Cli, cli_env, settings, analytics_server, links_stub, internal_links_stub
+    cli: Cli, cli_env, settings, analytics_server, links_stub, gateway_links_stub
 ) -> None:
     cli_env.setenv("CLICKTRAIL_ANALYTICS_ADDR", analytics_server.addr)
     await checks_off(links_stub, "duplicate")  # three clicks of one IP + User-Agent: two not unique, all clean
@@ -37,9 +37,9 @@ async def test_report_campaigns_json_csv_table_and_errors(
     spring = await make_campaign(links_stub, app_id, "Spring")
     autumn = await make_campaign(links_stub, app_id, "Autumn")
     for query in ("sub1=a", "sub1=a", "sub1=b"):
-        await touch(internal_links_stub, spring, query=query)
+        await touch(gateway_links_stub, spring, query=query)
     # A sub-id from the public that a spreadsheet would run as a formula.
-    await touch(internal_links_stub, autumn, ip="81.2.69.160", query="sub1=%3DHYPERLINK(%22http://x.example%22)")
+    await touch(gateway_links_stub, autumn, ip="81.2.69.160", query="sub1=%3DHYPERLINK(%22http://x.example%22)")
     run: RollupRunner = runner(analytics_server.ctx.pool, settings)
     await fold(run, analytics_server.ctx.pool, clicks=4)
     day = TODAY.isoformat()
@@ -78,15 +78,15 @@ async def test_report_campaigns_json_csv_table_and_errors(
 
 
 async def test_report_campaigns_by_verdict(cli: Cli, cli_env, settings, analytics_server, links_stub,
-                                           internal_links_stub) -> None:  # fmt: skip
+                                           gateway_links_stub) -> None:  # fmt: skip
     """The verdict columns (CSV: one each; table: clean/suspicious/invalid per
     kind), the invalid rate and top reasons, and --verdict."""
     cli_env.setenv("CLICKTRAIL_ANALYTICS_ADDR", analytics_server.addr)
     app_id = await make_app(links_stub)
     spring = await make_campaign(links_stub, app_id, "Spring")
-    await touch(internal_links_stub, spring, query="sub1=a")  # a person
-    await touch(internal_links_stub, spring, query="sub1=a")  # again a moment later: a duplicate, invalid
-    await touch(internal_links_stub, spring, query="sub1=b", ip="81.2.69.161", ua="")  # no User-Agent: invalid
+    await touch(gateway_links_stub, spring, query="sub1=a")  # a person
+    await touch(gateway_links_stub, spring, query="sub1=a")  # again a moment later: a duplicate, invalid
+    await touch(gateway_links_stub, spring, query="sub1=b", ip="81.2.69.161", ua="")  # no User-Agent: invalid
     await fold(runner(analytics_server.ctx.pool, settings), analytics_server.ctx.pool, clicks=3)
     day = TODAY.isoformat()
 

@@ -22,6 +22,9 @@ from tests.e2e.conftest import clean_env, free_port
 
 ADMIN_TOKEN = "processes-admin-token"
 INTERNAL_TOKEN = "processes-internal-token"
+GATEWAY_TOKEN = "processes-gateway-token"
+# What the gateway process must never hold (as `make run` and docker-compose start it).
+SERVICE_ONLY_TOKENS = ("CLICKTRAIL_ADMIN_TOKEN", "CLICKTRAIL_INTERNAL_TOKEN")
 START_TIMEOUT_S = 60.0
 
 
@@ -62,6 +65,7 @@ class Processes:
             CLICKTRAIL_DATABASE_URL=database_url,
             CLICKTRAIL_ADMIN_TOKEN=ADMIN_TOKEN,
             CLICKTRAIL_INTERNAL_TOKEN=INTERNAL_TOKEN,
+            CLICKTRAIL_GATEWAY_TOKEN=GATEWAY_TOKEN,
             CLICKTRAIL_GATEWAY_PORT=str(self.gateway_port),
             CLICKTRAIL_LOG_LEVEL="warning",
         )
@@ -74,6 +78,9 @@ class Processes:
     def plan(self, name: str, module: str, *, grpc: bool = True) -> Proc:
         """Declares a process (not started): a gRPC service gets a free port."""
         env = dict(self.env, CLICKTRAIL_METRICS_PORT=str(free_port()))
+        if module == "gateway":
+            for name in SERVICE_ONLY_TOKENS:
+                env.pop(name, None)
         addr = f"127.0.0.1:{free_port()}" if grpc else ""
         if addr:
             env["CLICKTRAIL_GRPC_LISTEN"] = addr

@@ -168,7 +168,7 @@ async def test_another_account_sees_and_changes_nothing_through_any_method(
     postbacks_server: RunningService,
     analytics_server: RunningService,
     links_stub: Any,
-    internal_links_stub: Any,
+    gateway_links_stub: Any,
     ingest_stub: Any,
     attribution_stub: Any,
     postbacks_stub: Any,
@@ -217,8 +217,8 @@ async def test_another_account_sees_and_changes_nothing_through_any_method(
             )
         )
     )
-    click_id = await touch(internal_links_stub, camp, query="sub1=victim&idfa=6D92078A-8246-4BA4-AE5B-76104861E7DC")
-    await touch(internal_links_stub, camp, kind="impression")
+    click_id = await touch(gateway_links_stub, camp, query="sub1=victim&idfa=6D92078A-8246-4BA4-AE5B-76104861E7DC")
+    await touch(gateway_links_stub, camp, kind="impression")
     await send(ingest_stub, event(app_id, "install", click_id=click_id, user_id="victim-user"))
     await drained(settings)
     victim_postbacks = attribution_pb2_grpc.AttributionServiceStub(

@@ -15,6 +15,12 @@ from tests.e2e.conftest import CLICKTRAIL, clean_env, start_suite
 pytestmark = pytest.mark.e2e
 
 
+def _environ(pid: int) -> dict[str, str]:
+    """A process's environment, as Linux shows it in /proc."""
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(item.decode().partition("=")[::2] for item in raw.split(b"\0") if item)
+
+
 async def test_embedded_postgres_tokens_and_a_second_run_keep_the_data(tmp_path: Path) -> None:
     # No CLICKTRAIL_DATABASE_URL and no admin token in the environment: `make run` as a new user has it.
     suite = await start_suite(tmp_path, None, CLICKTRAIL_ADMIN_TOKEN="")
@@ -23,6 +29,14 @@ async def test_embedded_postgres_tokens_and_a_second_run_keep_the_data(tmp_path:
         token_file = data / "admin-token"
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
         assert stat.S_IMODE((data / "internal-token").stat().st_mode) == 0o600
+        assert stat.S_IMODE((data / "gateway-token").stat().st_mode) == 0o600
+        # The internet-facing gateway holds only its own narrow token; links checks it.
+        gateway_env = _environ(suite.child_pid("gateway"))
+        assert gateway_env["CLICKTRAIL_GATEWAY_TOKEN"] == (data / "gateway-token").read_text().strip()
+        assert "CLICKTRAIL_ADMIN_TOKEN" not in gateway_env
+        assert "CLICKTRAIL_INTERNAL_TOKEN" not in gateway_env
+        links_env = _environ(suite.child_pid("links"))
+        assert {"CLICKTRAIL_ADMIN_TOKEN", "CLICKTRAIL_INTERNAL_TOKEN", "CLICKTRAIL_GATEWAY_TOKEN"} <= links_env.keys()
         assert (data / "pgdata" / "PG_VERSION").exists()
         assert "embedded PostgreSQL" in suite.output()
         async with httpx.AsyncClient(timeout=5) as http:

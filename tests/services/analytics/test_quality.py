@@ -74,7 +74,7 @@ class QWorld:
 
 
 @pytest.fixture
-async def qworld(attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, internal_links_stub,
+async def qworld(attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, gateway_links_stub,
                  analytics_server, account, channels, settings):  # fmt: skip
     """Alpha (CPC 0.10 USD): a person's click (sub1=good) and its duplicate a
     second later, a prefetch (suspicious), two clicks and an impression without
@@ -90,7 +90,7 @@ async def qworld(attribution_stub, attribution_server, ingest_server, ingest_stu
     alpha = await make_campaign(links_stub, app_id, "Alpha")
     beta = await make_campaign(links_stub, app_id, "Beta")
     t: dict[str, str] = {}
-    ls = internal_links_stub
+    ls = gateway_links_stub
     t["person"] = (await click(ls, alpha, "81.2.69.142", ANDROID_UA, "sub1=good")).touch_id
     dup = await click(ls, alpha, "81.2.69.142", ANDROID_UA, "sub1=good")
     assert dup.verdict == INVALID

@@ -69,7 +69,7 @@ async def finder_pool(settings):
 
 
 async def test_the_flood_finder_flags_a_sub_id_and_the_flag_lapses(
-    settings, account, links_server, links_stub, internal_links_stub, ingest_server, ingest_stub,
+    settings, account, links_server, links_stub, gateway_links_stub, ingest_server, ingest_stub,
     attribution_server, attribution_stub, finder_pool,
 ):  # fmt: skip
     app_id = await make_app(links_stub)
@@ -105,9 +105,9 @@ async def test_the_flood_finder_flags_a_sub_id_and_the_flag_lapses(
         assert [(f.campaign_id, f.sub_field, f.value) for f in flags] == [(c.campaign_id, "sub1", "flood")]
         assert flags[0].reason.startswith("1,000 clicks, 0 installs in the last 7 days")
         # The links click path marks later clicks of the flagged value (suspicious: still counted).
-        later = await click(internal_links_stub, c, "81.2.69.160", ANDROID_UA, "sub1=flood")
+        later = await click(gateway_links_stub, c, "81.2.69.160", ANDROID_UA, "sub1=flood")
         assert later.verdict == quality.SUSPICIOUS
-        other = await click(internal_links_stub, c, "81.2.69.161", ANDROID_UA, "sub1=fine")
+        other = await click(gateway_links_stub, c, "81.2.69.161", ANDROID_UA, "sub1=fine")
         assert other.verdict == quality.CLEAN
 
         # A flag lasts flag_ttl_s after the last run that found it; then it lapses.
@@ -115,7 +115,7 @@ async def test_the_flood_finder_flags_a_sub_id_and_the_flag_lapses(
         assert await brief.run_once(force=True) == 1
         await asyncio.sleep(3.5)  # the flag's second, and the links replica's settings cache (2 s)
         assert not (await links_stub.ListFlaggedSubIds(lpb.ListFlaggedSubIdsRequest())).sub_ids
-        again = await click(internal_links_stub, c, "81.2.69.162", ANDROID_UA, "sub1=flood")
+        again = await click(gateway_links_stub, c, "81.2.69.162", ANDROID_UA, "sub1=flood")
         assert again.verdict == quality.CLEAN
     finally:
         await links.close()

@@ -44,7 +44,7 @@ async def tariff(stubs, campaign_id: str, model: int, *, amount: str = "", perce
 
 
 @pytest.fixture
-async def world(attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, internal_links_stub,
+async def world(attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, gateway_links_stub,
                 analytics_server, account, channels, settings):  # fmt: skip
     """Two campaigns of one app with clicks, an install, postback conversions,
     tariffs and a correction; the rollups folded in. Everything in it is clean:
@@ -61,14 +61,14 @@ async def world(attribution_stub, attribution_server, ingest_server, ingest_stub
     a = await make_campaign(links_stub, app_id, "Alpha", target_goal_id=purchase.goal_id)
     b = await make_campaign(links_stub, app_id, "Beta")
     # Alpha: 3 clicks of one IP + UA (1 unique), 1 of another UA; sub1 on three of them.
-    a1 = await touch(internal_links_stub, a, query="sub1=banner")
-    await touch(internal_links_stub, a, query="sub1=banner")
-    await touch(internal_links_stub, a, query="sub1=video")
-    a4 = await touch(internal_links_stub, a, ua=UA2)
+    a1 = await touch(gateway_links_stub, a, query="sub1=banner")
+    await touch(gateway_links_stub, a, query="sub1=banner")
+    await touch(gateway_links_stub, a, query="sub1=video")
+    a4 = await touch(gateway_links_stub, a, ua=UA2)
     # Beta: 2 clicks of the same IP + UA as Alpha's (unique per campaign: 1).
-    b1 = await touch(internal_links_stub, b)
-    await touch(internal_links_stub, b)
-    await touch(internal_links_stub, b, kind="impression")
+    b1 = await touch(gateway_links_stub, b)
+    await touch(gateway_links_stub, b)
+    await touch(gateway_links_stub, b, kind="impression")
     # An install from Alpha's first click.
     await send(ingest_stub, event(app_id, "install", click_id=a1, device={"gaid": GAID}))
     await drained(settings)

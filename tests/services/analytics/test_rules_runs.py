@@ -28,7 +28,7 @@ from services.analytics import rules
 from services.analytics.rollup import RollupRunner
 from services.analytics.server import ROLLUPS
 from services.analytics.server import SPEC as ANALYTICS_SPEC
-from tests.conftest import INTERNAL_TOKEN
+from tests.conftest import GATEWAY_TOKEN
 
 DAY = duration_pb2.Duration(seconds=86400)
 FALLBACK = "https://fallback.example/offers"
@@ -39,7 +39,7 @@ class World:
     """One account's stubs, and a way to fold what was recorded into the rollups."""
 
     links: links_pb2_grpc.LinksServiceStub
-    internal: links_pb2_grpc.LinksServiceStub
+    gateway: links_pb2_grpc.LinksServiceStub
     rules: rules_pb2_grpc.RuleServiceStub
     attribution: object
     postbacks: attribution_pb2_grpc.AttributionServiceStub
@@ -82,7 +82,7 @@ class World:
                            user_agent="UA")
             for i in (next(self.ips) for _ in range(n))
         ]  # fmt: skip
-        return list((await self.internal.RecordClicks(lpb.RecordClicksRequest(clicks=inputs))).results)
+        return list((await self.gateway.RecordClicks(lpb.RecordClicksRequest(clicks=inputs))).results)
 
     async def sale(self, click_id: str, payout: str) -> None:
         await self.postbacks.RecordPostback(
@@ -124,7 +124,7 @@ def world_of(analytics_server, attribution_server, links_server, channels, setti
     def make(acct, attribution) -> World:
         return World(
             links=links_pb2_grpc.LinksServiceStub(channels(links_server.addr, token=acct.api_key)),
-            internal=links_pb2_grpc.LinksServiceStub(channels(links_server.addr, token=INTERNAL_TOKEN)),
+            gateway=links_pb2_grpc.LinksServiceStub(channels(links_server.addr, token=GATEWAY_TOKEN)),
             rules=rules_pb2_grpc.RuleServiceStub(channels(analytics_server.addr, token=acct.api_key)),
             attribution=attribution,
             postbacks=attribution_pb2_grpc.AttributionServiceStub(

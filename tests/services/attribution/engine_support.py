@@ -61,14 +61,14 @@ async def make_campaign(links_stub: Any, app_id: str, name: str = "Spring", targ
     return Campaign(app_id, partner.partner_id, campaign.campaign_id, link.link_id, link.slug)
 
 
-async def touch(internal_links_stub: Any, c: Campaign, *, kind: str = "click", query: str = "",
+async def touch(gateway_links_stub: Any, c: Campaign, *, kind: str = "click", query: str = "",
                 ip: str = "81.2.69.142", ua: str = ANDROID_UA) -> str:  # fmt: skip
     """Records a click (or impression) the way the gateway does; returns its id."""
     inp = lpb.TouchInput(slug=c.slug, raw_query=query.encode(), ip=ip, user_agent=ua)
     if kind == "click":
-        resp = await internal_links_stub.RecordClicks(lpb.RecordClicksRequest(clicks=[inp]))
+        resp = await gateway_links_stub.RecordClicks(lpb.RecordClicksRequest(clicks=[inp]))
     else:
-        resp = await internal_links_stub.RecordImpressions(lpb.RecordImpressionsRequest(impressions=[inp]))
+        resp = await gateway_links_stub.RecordImpressions(lpb.RecordImpressionsRequest(impressions=[inp]))
     result = resp.results[0]
     assert result.outcome == lpb.TOUCH_OUTCOME_RECORDED
     return str(result.touch_id)

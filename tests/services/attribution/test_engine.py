@@ -29,13 +29,13 @@ GAID2 = "0b3b3f2e-1c1d-4e59-9a57-3f1c2d7c9e11"
 
 
 async def test_install_by_click_id_then_replay_adds_nothing(
-    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, internal_links_stub, settings,
+    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, gateway_links_stub, settings,
     account,
 ):  # fmt: skip
     await checks_off(attribution_stub, "click_injection")  # the install comes milliseconds after its click
     app_id = await make_app(links_stub)
     spring = await make_campaign(links_stub, app_id, "Spring")
-    click_id = await touch(internal_links_stub, spring, query="sub1=banner&clickid=net-77")
+    click_id = await touch(gateway_links_stub, spring, query="sub1=banner&clickid=net-77")
     await send(ingest_stub, event(app_id, "install", click_id=click_id, device={"gaid": GAID}))
     await drained(settings)
     [inst] = await installs(attribution_stub)
@@ -56,19 +56,19 @@ async def test_install_by_click_id_then_replay_adds_nothing(
 
 
 async def test_device_id_then_fingerprint_then_organic(
-    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, internal_links_stub, settings,
+    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, gateway_links_stub, settings,
 ):  # fmt: skip
     app_id = await make_app(links_stub)
     a = await make_campaign(links_stub, app_id, "A")
     b = await make_campaign(links_stub, app_id, "B")
     c = await make_campaign(links_stub, app_id, "C")
     # Device id: a click of A, then a newer impression of B: the click wins.
-    click_a = await touch(internal_links_stub, a, query=f"gaid={GAID}", ip="10.0.0.1")
-    await touch(internal_links_stub, b, kind="impression", query=f"gaid={GAID}", ip="10.0.0.1")
+    click_a = await touch(gateway_links_stub, a, query=f"gaid={GAID}", ip="10.0.0.1")
+    await touch(gateway_links_stub, b, kind="impression", query=f"gaid={GAID}", ip="10.0.0.1")
     # Only an impression for the second device: it gets the credit (view-through).
-    view_b = await touch(internal_links_stub, b, kind="impression", query=f"gaid={GAID2}", ip="10.0.0.2")
+    view_b = await touch(gateway_links_stub, b, kind="impression", query=f"gaid={GAID2}", ip="10.0.0.2")
     # Fingerprint: a click of C from this IP and browser, no device id.
-    click_c = await touch(internal_links_stub, c, ip="81.2.69.160", ua=ANDROID_UA)
+    click_c = await touch(gateway_links_stub, c, ip="81.2.69.160", ua=ANDROID_UA)
     await send(
         ingest_stub,
         event(app_id, "install", device={"gaid": GAID}, ip="10.9.9.9"),
@@ -93,7 +93,7 @@ async def test_device_id_then_fingerprint_then_organic(
 
 
 async def test_lookback_windows_and_touches_after_the_install(
-    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, internal_links_stub, settings,
+    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, gateway_links_stub, settings,
     account,
 ):  # fmt: skip
     app_id = await make_app(links_stub)
@@ -110,7 +110,7 @@ async def test_lookback_windows_and_touches_after_the_install(
     finally:
         await conn.close()
     # An install event from 3 days ago, sent late: a click made now cannot have caused it.
-    await touch(internal_links_stub, old, query=f"gaid={GAID2}")
+    await touch(gateway_links_stub, old, query=f"gaid={GAID2}")
     await send(
         ingest_stub,
         event(app_id, "install", device={"gaid": GAID}),
@@ -131,7 +131,7 @@ def purchase(app_id, gaid, price, **kw):
 
 
 async def test_purchase_goes_to_the_last_click_custom_to_every_campaign(
-    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, internal_links_stub, settings,
+    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, gateway_links_stub, settings,
     account,
 ):  # fmt: skip
     from tests.services.attribution.engine_support import conversions
@@ -148,7 +148,7 @@ async def test_purchase_goes_to_the_last_click_custom_to_every_campaign(
                         occurrence=cpb.OCCURRENCE_FIRST)  # fmt: skip
     installed = await goal(attribution_stub, name="Installed", kind=cpb.GOAL_KIND_CUSTOM, event="install")
 
-    click_a = await touch(internal_links_stub, a, query=f"gaid={GAID}")
+    click_a = await touch(gateway_links_stub, a, query=f"gaid={GAID}")
     await send(ingest_stub, event(app_id, "install", device={"gaid": GAID}))
     await drained(settings)
     # No newer touch: the purchase belongs to the install's campaign.
@@ -162,7 +162,7 @@ async def test_purchase_goes_to_the_last_click_custom_to_every_campaign(
     assert inst.campaign_id == a.campaign_id and inst.install_id
 
     # A newer click of B: the next purchase is B's (last touch); a coupon counts for A and B.
-    click_b = await touch(internal_links_stub, b, query=f"gaid={GAID}")
+    click_b = await touch(gateway_links_stub, b, query=f"gaid={GAID}")
     await send(ingest_stub, purchase(app_id, GAID, "20.00", user_id="u1"),
                event(app_id, action="coupon", device={"gaid": GAID}, user_id="u1"))  # fmt: skip
     await drained(settings)
@@ -189,7 +189,7 @@ async def test_purchase_goes_to_the_last_click_custom_to_every_campaign(
 
 
 async def test_nth_occurrence_and_conversion_window_breakpoint(
-    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, internal_links_stub, settings,
+    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, gateway_links_stub, settings,
     account,
 ):  # fmt: skip
     from tests.services.attribution.engine_support import conversions
@@ -198,7 +198,7 @@ async def test_nth_occurrence_and_conversion_window_breakpoint(
     a = await make_campaign(links_stub, app_id, "A")
     third = await goal(attribution_stub, name="Third level", kind=cpb.GOAL_KIND_CUSTOM, event="level_up",
                        occurrence=cpb.OCCURRENCE_NTH, nth=3)  # fmt: skip
-    await touch(internal_links_stub, a, query=f"gaid={GAID}")
+    await touch(gateway_links_stub, a, query=f"gaid={GAID}")
     for _ in range(2):
         await send(ingest_stub, event(app_id, action="level_up", device={"gaid": GAID}, user_id="u9"))
         await drained(settings)

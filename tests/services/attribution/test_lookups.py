@@ -14,14 +14,14 @@ GAID = "38400000-8cf0-11bd-b23e-10b96e40000d"
 
 
 async def test_lookups_made_together_are_one_call(
-    settings, links_server, internal_links_stub, links_stub, account, new_account
+    settings, links_server, gateway_links_stub, links_stub, account, new_account
 ):
     s = await make_setup(links_stub)
     inputs = [
         pb.TouchInput(slug=s.link.slug, raw_query=f"gaid={GAID}&sub1={i}".encode(), ip="1.2.3.4", user_agent=ANDROID_UA)
         for i in range(3)
     ]
-    res = await internal_links_stub.RecordClicks(pb.RecordClicksRequest(clicks=inputs))
+    res = await gateway_links_stub.RecordClicks(pb.RecordClicksRequest(clicks=inputs))
     ids = [r.touch_id for r in res.results]
     links = Links(dataclasses.replace(settings, links_addr=links_server.addr))
     try:

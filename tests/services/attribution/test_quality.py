@@ -47,20 +47,20 @@ GAID2 = "0b3b3f2e-1c1d-4e59-9a57-3f1c2d7c9e11"
 CLEAN, SUSPICIOUS, INVALID = qpb.VERDICT_CLEAN, qpb.VERDICT_SUSPICIOUS, qpb.VERDICT_INVALID
 
 
-async def click(internal_links_stub, c: Campaign, *, query: str = "", ip: str = "81.2.69.142",
+async def click(gateway_links_stub, c: Campaign, *, query: str = "", ip: str = "81.2.69.142",
                 ua: str = ANDROID_UA) -> tuple[str, int]:  # fmt: skip
     """Records a click the way the gateway does; returns its id and the verdict links gave it."""
     inp = lpb.TouchInput(slug=c.slug, raw_query=query.encode(), ip=ip, user_agent=ua)
-    [result] = (await internal_links_stub.RecordClicks(lpb.RecordClicksRequest(clicks=[inp]))).results
+    [result] = (await gateway_links_stub.RecordClicks(lpb.RecordClicksRequest(clicks=[inp]))).results
     return str(result.touch_id), int(result.verdict)
 
 
-async def invalid_click(internal_links_stub, c: Campaign, *, query: str = "", ip: str = "81.2.69.200") -> str:
+async def invalid_click(gateway_links_stub, c: Campaign, *, query: str = "", ip: str = "81.2.69.200") -> str:
     """A click links judges invalid: a person's click, then the same IP + browser
     on the same link again at once (a duplicate). Returns the duplicate's id."""
-    _, first = await click(internal_links_stub, c, ip=ip)
+    _, first = await click(gateway_links_stub, c, ip=ip)
     assert first == CLEAN
-    dup, verdict = await click(internal_links_stub, c, query=query, ip=ip)
+    dup, verdict = await click(gateway_links_stub, c, query=query, ip=ip)
     assert verdict == INVALID
     return dup
 
@@ -88,7 +88,7 @@ async def purchase_goal(stubs, name: str = "purchase", **kw) -> cpb.Goal:
 
 
 async def test_injected_install_is_rejected_costs_nothing_and_an_overrule_moves_report_and_cost(
-    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, internal_links_stub,
+    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, gateway_links_stub,
     analytics_server, account, channels, settings,
 ):  # fmt: skip
     app_id = await make_app(links_stub)
@@ -97,7 +97,7 @@ async def test_injected_install_is_rejected_costs_nothing_and_an_overrule_moves_
                         amount=money_pb2.Money(amount="2", currency_code="USD"))  # fmt: skip
     await attribution_stub.tariffs.CreateTariff(cpb.CreateTariffRequest(tariff=tariff))
     # The click is fired while the install completes: the install event follows within a second.
-    click_id, verdict = await click(internal_links_stub, c, query=f"gaid={GAID}")
+    click_id, verdict = await click(gateway_links_stub, c, query=f"gaid={GAID}")
     assert verdict == CLEAN
     await send(ingest_stub, event(app_id, "install", click_id=click_id, device={"gaid": GAID}))
     await drained(settings)
@@ -143,16 +143,16 @@ async def test_injected_install_is_rejected_costs_nothing_and_an_overrule_moves_
 
 
 async def test_an_invalid_click_is_passed_over_for_the_next_touch_for_installs_and_conversions(
-    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, internal_links_stub, settings,
+    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, gateway_links_stub, settings,
 ):  # fmt: skip
     await checks_off(attribution_stub, "click_injection")  # installs follow their clicks within milliseconds here
     app_id = await make_app(links_stub)
     a = await make_campaign(links_stub, app_id, "A")
     b = await make_campaign(links_stub, app_id, "B")
     goal = await purchase_goal(attribution_stub)
-    click_a, _ = await click(internal_links_stub, a, query=f"gaid={GAID}", ip="81.2.69.1")
+    click_a, _ = await click(gateway_links_stub, a, query=f"gaid={GAID}", ip="81.2.69.1")
     # Newer, carrying the same device id and even handed over as the install's click id: invalid.
-    dup = await invalid_click(internal_links_stub, b, query=f"gaid={GAID}")
+    dup = await invalid_click(gateway_links_stub, b, query=f"gaid={GAID}")
     await send(ingest_stub, event(app_id, "install", click_id=dup, device={"gaid": GAID}))
     await drained(settings)
     [inst] = await installs(attribution_stub)
@@ -169,11 +169,11 @@ async def test_an_invalid_click_is_passed_over_for_the_next_touch_for_installs_a
 
 
 async def test_an_install_whose_every_touch_is_invalid_is_organic_with_what_it_passed_over(
-    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, internal_links_stub, settings,
+    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, gateway_links_stub, settings,
 ):  # fmt: skip
     app_id = await make_app(links_stub)
     b = await make_campaign(links_stub, app_id, "B")
-    dup = await invalid_click(internal_links_stub, b, query=f"gaid={GAID2}")
+    dup = await invalid_click(gateway_links_stub, b, query=f"gaid={GAID2}")
     await send(ingest_stub, event(app_id, "install", click_id=dup, device={"gaid": GAID2}))
     await drained(settings)
     [inst] = await installs(attribution_stub)
@@ -183,14 +183,14 @@ async def test_an_install_whose_every_touch_is_invalid_is_organic_with_what_it_p
 
 
 async def test_an_install_that_began_before_its_click_was_injected(
-    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, internal_links_stub, settings,
+    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, gateway_links_stub, settings,
 ):  # fmt: skip
     await checks_off(attribution_stub, "click_injection")  # this one is about the referrer timestamps alone
     app_id = await make_app(links_stub)
     c = await make_campaign(links_stub, app_id)
     now = dt.datetime.now(dt.UTC)
-    injected, _ = await click(internal_links_stub, c, ip="81.2.69.10")
-    honest, _ = await click(internal_links_stub, c, ip="81.2.69.11")
+    injected, _ = await click(gateway_links_stub, c, ip="81.2.69.10")
+    honest, _ = await click(gateway_links_stub, c, ip="81.2.69.11")
     # The Play install referrer: the store visit and the install began two minutes before the click.
     await send(
         ingest_stub,
@@ -250,14 +250,14 @@ async def test_many_installs_from_one_address_or_subnet_are_a_burst(
 
 
 async def test_a_forged_sdk_event_is_matched_on_its_connection_and_flagged(
-    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, internal_links_stub, channels,
+    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, gateway_links_stub, channels,
     settings,
 ):  # fmt: skip
     """An app key ships inside the app: anyone can send installs with it, claiming
     the IP and User-Agent of a stranger's click to steal it by fingerprint."""
     app_id = await make_app(links_stub)
     c = await make_campaign(links_stub, app_id)
-    await click(internal_links_stub, c, ip="81.2.69.77", ua=ANDROID_UA)
+    await click(gateway_links_stub, c, ip="81.2.69.77", ua=ANDROID_UA)
     app_key = (await links_stub.RotateAppKey(lpb.RotateAppKeyRequest(app_id=app_id))).app_key
     sdk = ingest_pb2_grpc.IngestServiceStub(channels(ingest_server.addr, token=app_key))
     now = dt.datetime.now(dt.UTC).isoformat()
@@ -311,7 +311,7 @@ async def test_a_conversion_too_soon_after_its_install_is_rejected(
 
 
 async def test_revenue_outside_the_goals_range_is_rejected_for_events_and_postbacks(
-    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, internal_links_stub, account,
+    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, gateway_links_stub, account,
     channels, settings,
 ):  # fmt: skip
     app_id = await make_app(links_stub)
@@ -347,7 +347,7 @@ async def test_revenue_outside_the_goals_range_is_rejected_for_events_and_postba
 
     # A network's postback for a stranger's click, with a payout no sale of this goal has.
     c = await make_campaign(links_stub, app_id, "Net")
-    click_id, _ = await click(internal_links_stub, c)
+    click_id, _ = await click(gateway_links_stub, c)
     pb_stub = attribution_pb2_grpc.AttributionServiceStub(channels(attribution_server.addr,
                                                                    token=account.postback_token))  # fmt: skip
     resp = await pb_stub.RecordPostback(apb.RecordPostbackRequest(click_id=click_id, payout="1000", currency="USD",
@@ -356,13 +356,13 @@ async def test_revenue_outside_the_goals_range_is_rejected_for_events_and_postba
 
 
 async def test_a_postback_for_an_invalid_click_is_recorded_rejected(
-    attribution_stub, attribution_server, links_stub, internal_links_stub, account, channels, settings,
+    attribution_stub, attribution_server, links_stub, gateway_links_stub, account, channels, settings,
 ):  # fmt: skip
     """An affiliate's postback for a bot click must not pay: the conversion is kept
     (the network is answered 200, the log shows it) but invalid."""
     app_id = await make_app(links_stub)
     c = await make_campaign(links_stub, app_id, "Net")
-    dup = await invalid_click(internal_links_stub, c)
+    dup = await invalid_click(gateway_links_stub, c)
     pb_stub = attribution_pb2_grpc.AttributionServiceStub(channels(attribution_server.addr,
                                                                    token=account.postback_token))  # fmt: skip
     resp = await pb_stub.RecordPostback(apb.RecordPostbackRequest(click_id=dup, payout="7.50", status="approved"))
@@ -378,12 +378,12 @@ async def test_a_postback_for_an_invalid_click_is_recorded_rejected(
 
 
 async def test_conversions_follow_their_install_when_it_is_overruled(
-    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, internal_links_stub, settings,
+    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, gateway_links_stub, settings,
 ):  # fmt: skip
     app_id = await make_app(links_stub)
     c = await make_campaign(links_stub, app_id)
     goal = await purchase_goal(attribution_stub)
-    click_id, _ = await click(internal_links_stub, c, query=f"gaid={GAID}")
+    click_id, _ = await click(gateway_links_stub, c, query=f"gaid={GAID}")
     await send(ingest_stub, event(app_id, "install", click_id=click_id, device={"gaid": GAID}))
     await drained(settings)
     later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
@@ -410,7 +410,7 @@ async def test_conversions_follow_their_install_when_it_is_overruled(
 
 
 async def test_campaign_settings_override_the_accounts(
-    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, internal_links_stub, settings,
+    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, gateway_links_stub, settings,
 ):  # fmt: skip
     app_id = await make_app(links_stub)
     strict = await make_campaign(links_stub, app_id, "Strict")
@@ -421,8 +421,8 @@ async def test_campaign_settings_override_the_accounts(
     await qs.UpdateAttributionQualitySettings(cpb.UpdateAttributionQualitySettingsRequest(
         settings=cpb.AttributionQualitySettings(campaign_id=strict.campaign_id, checks={"click_injection": True},
                                                 click_injection_time=duration_pb2.Duration(seconds=30))))  # fmt: skip
-    s_click, _ = await click(internal_links_stub, strict, ip="81.2.69.21")
-    l_click, _ = await click(internal_links_stub, lax, ip="81.2.69.22")
+    s_click, _ = await click(gateway_links_stub, strict, ip="81.2.69.21")
+    l_click, _ = await click(gateway_links_stub, lax, ip="81.2.69.22")
     await send(
         ingest_stub,
         event(app_id, "install", click_id=s_click, device={"gaid": GAID}),

@@ -61,10 +61,10 @@ WORD = {PENDING: ["lead", "hold", "pending"], APPROVED: ["sale", "confirmed", "1
 
 
 @pytest.fixture
-async def setup(attribution_server, links_stub, internal_links_stub, account, channels):
+async def setup(attribution_server, links_stub, gateway_links_stub, account, channels):
     app_id = await make_app(links_stub)
     camp = await make_campaign(links_stub, app_id)
-    click_id = await touch(internal_links_stub, camp)
+    click_id = await touch(gateway_links_stub, camp)
     postbacks = attribution_pb2_grpc.AttributionServiceStub(
         channels(attribution_server.addr, token=account.postback_token)
     )

@@ -97,10 +97,10 @@ async def test_record_clicks_is_for_services_only(links_stub, setup):
 
 
 async def test_another_account_sees_and_changes_nothing(
-    links_server, channels, account, links_stub, new_account, internal_links_stub
+    links_server, channels, account, links_stub, new_account, gateway_links_stub
 ):
     a = await make_setup(links_stub)
-    rec = await internal_links_stub.RecordClicks(
+    rec = await gateway_links_stub.RecordClicks(
         pb.RecordClicksRequest(
             clicks=[
                 pb.TouchInput(
@@ -181,3 +181,67 @@ async def test_another_account_sees_and_changes_nothing(
             await call
         assert e.value.code() == grpc.StatusCode.NOT_FOUND
     assert (await links_stub.ListApps(pb.ListAppsRequest())).apps  # the victim's key still works
+
+
+# ---- the service credentials are not master keys (issue 19 item 4) ------------------------
+
+
+def _denied_naming_the_method(err: grpc.aio.AioRpcError, method: str) -> None:
+    assert err.code() == grpc.StatusCode.PERMISSION_DENIED, (method, err.code(), err.details())
+    assert method in err.details(), err.details()
+
+
+async def test_the_gateway_token_only_records_touches(links_server, channels, account, links_stub, setup):
+    """The internet-facing gateway's token cannot mint secrets, read or change anything,
+    even naming an account in x-account-id; it can record a click."""
+    from tests.conftest import GATEWAY_TOKEN
+
+    ch = channels(links_server.addr, token=GATEWAY_TOKEN, account_id=account.account_id)
+    links, accounts = links_pb2_grpc.LinksServiceStub(ch), accounts_pb2_grpc.AccountServiceStub(ch)
+    calls = {
+        "AccountService/CreateAccount": accounts.CreateAccount(apb.CreateAccountRequest(name="x")),
+        "AccountService/RotateApiKey": accounts.RotateApiKey(apb.RotateApiKeyRequest(account_id=account.account_id)),
+        "AccountService/RotatePostbackToken": accounts.RotatePostbackToken(apb.RotatePostbackTokenRequest()),
+        "AccountService/GetAccount": accounts.GetAccount(apb.GetAccountRequest()),
+        "LinksService/CreateApp": links.CreateApp(pb.CreateAppRequest(app=pb.App(name="x"))),
+        "LinksService/RotateAppKey": links.RotateAppKey(pb.RotateAppKeyRequest(app_id=setup.app.app_id)),
+        "LinksService/GetCampaign": links.GetCampaign(pb.GetCampaignRequest(campaign_id=setup.campaign.campaign_id)),
+        "LinksService/LookupTouches": links.LookupTouches(pb.LookupTouchesRequest()),
+    }
+    for method, call in calls.items():
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await call
+        _denied_naming_the_method(e.value, method)
+    # The account's secrets still work: nothing was rotated.
+    assert (await links_stub.GetApp(pb.GetAppRequest(app_id=setup.app.app_id))).app.app_id == setup.app.app_id
+    rec = await links.RecordClicks(pb.RecordClicksRequest(clicks=[pb.TouchInput(slug=setup.link.slug, ip="1.2.3.4")]))
+    assert rec.results[0].outcome == pb.TOUCH_OUTCOME_RECORDED
+
+
+async def test_the_internal_token_cannot_mint_secrets(links_server, channels, account, links_stub, setup):
+    """Acting for an account, the internal token gets its look-ups, but none of the
+    calls that create or rotate a secret, nor recording touches (the gateway's)."""
+    from tests.conftest import INTERNAL_TOKEN
+
+    ch = channels(links_server.addr, token=INTERNAL_TOKEN, account_id=account.account_id)
+    links, accounts = links_pb2_grpc.LinksServiceStub(ch), accounts_pb2_grpc.AccountServiceStub(ch)
+    calls = {
+        "AccountService/CreateAccount": accounts.CreateAccount(apb.CreateAccountRequest(name="x")),
+        "AccountService/ListAccounts": accounts.ListAccounts(apb.ListAccountsRequest()),
+        "AccountService/RotateApiKey": accounts.RotateApiKey(apb.RotateApiKeyRequest(account_id=account.account_id)),
+        "AccountService/RotatePostbackToken": accounts.RotatePostbackToken(apb.RotatePostbackTokenRequest()),
+        "LinksService/CreateApp": links.CreateApp(pb.CreateAppRequest(app=pb.App(name="x"))),
+        "LinksService/RotateAppKey": links.RotateAppKey(pb.RotateAppKeyRequest(app_id=setup.app.app_id)),
+        "LinksService/DeleteApp": links.DeleteApp(pb.DeleteAppRequest(app_id=setup.app.app_id)),
+        "LinksService/RecordClicks": links.RecordClicks(pb.RecordClicksRequest()),
+    }
+    for method, call in calls.items():
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await call
+        _denied_naming_the_method(e.value, method)
+    # What services do ask of links still works, for the account named.
+    got = await links.GetCampaign(pb.GetCampaignRequest(campaign_id=setup.campaign.campaign_id))
+    assert got.campaign.campaign_id == setup.campaign.campaign_id
+    assert (await accounts.GetAccount(apb.GetAccountRequest())).account.account_id == account.account_id
+    # The account's key was not rotated: it still answers.
+    assert (await links_stub.GetApp(pb.GetAppRequest(app_id=setup.app.app_id))).app.app_id == setup.app.app_id

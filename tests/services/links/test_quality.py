@@ -15,7 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from libs.grpc_server import start_service
 from services.links.server import SPEC as LINKS_SPEC
-from tests.conftest import INTERNAL_TOKEN
+from tests.conftest import GATEWAY_TOKEN
 from tests.services.links.conftest import ANDROID_UA, DESKTOP_UA, IPHONE_UA, make_setup
 
 CLEAN = quality_pb2.VERDICT_CLEAN
@@ -101,8 +101,8 @@ def violations(err: grpc.aio.AioRpcError) -> str:
 
 
 @pytest.mark.parametrize("ua", [FACEBOOK_CRAWLER, GOOGLE_ADS_BOT])
-async def test_ad_platform_crawler_is_recorded_invalid(links_stub, internal_links_stub, setup, ua):
-    r = await click(internal_links_stub, setup.link.slug, ua=ua)
+async def test_ad_platform_crawler_is_recorded_invalid(links_stub, gateway_links_stub, setup, ua):
+    r = await click(gateway_links_stub, setup.link.slug, ua=ua)
     # Recorded and redirected as usual (the campaign's action is the default), but invalid.
     assert r.outcome == pb.TOUCH_OUTCOME_RECORDED and r.location.startswith("https://play.example/")
     assert r.verdict == INVALID
@@ -120,112 +120,112 @@ CUBOT_UA = (
 
 
 @pytest.mark.parametrize("ua", [ANDROID_UA, IPHONE_UA, DESKTOP_UA, CUBOT_UA])
-async def test_human_on_a_home_connection_is_clean(links_stub, internal_links_stub, setup, ua):
-    c = await recorded(links_stub, internal_links_stub, setup.link.slug, ua=ua)
+async def test_human_on_a_home_connection_is_clean(links_stub, gateway_links_stub, setup, ua):
+    c = await recorded(links_stub, gateway_links_stub, setup.link.slug, ua=ua)
     assert c.verdict == CLEAN
     assert list(c.reasons) == []
 
 
-async def test_missing_user_agent_and_http_library(links_stub, internal_links_stub, setup):
-    c = await recorded(links_stub, internal_links_stub, setup.link.slug, ua="")
+async def test_missing_user_agent_and_http_library(links_stub, gateway_links_stub, setup):
+    c = await recorded(links_stub, gateway_links_stub, setup.link.slug, ua="")
     assert c.verdict == INVALID and "missing_user_agent" in c.reasons
-    c = await recorded(links_stub, internal_links_stub, setup.link.slug, ua="python-requests/2.31.0", ip="73.162.10.21")
+    c = await recorded(links_stub, gateway_links_stub, setup.link.slug, ua="python-requests/2.31.0", ip="73.162.10.21")
     assert c.verdict == INVALID and "http_library" in c.reasons
 
 
-async def test_data_centre_address_is_invalid(links_stub, internal_links_stub, setup):
-    c = await recorded(links_stub, internal_links_stub, setup.link.slug, ip=DATACENTER_IP)
+async def test_data_centre_address_is_invalid(links_stub, gateway_links_stub, setup):
+    c = await recorded(links_stub, gateway_links_stub, setup.link.slug, ip=DATACENTER_IP)
     assert c.verdict == INVALID
     assert "datacenter" in c.reasons
-    c = await recorded(links_stub, internal_links_stub, setup.link.slug, ip=RESIDENTIAL_IP, ua=IPHONE_UA)
+    c = await recorded(links_stub, gateway_links_stub, setup.link.slug, ip=RESIDENTIAL_IP, ua=IPHONE_UA)
     assert c.verdict == CLEAN
 
 
-async def test_prefetch_is_suspicious(links_stub, internal_links_stub, setup):
-    c = await recorded(links_stub, internal_links_stub, setup.link.slug, purpose="prefetch;prerender")
+async def test_prefetch_is_suspicious(links_stub, gateway_links_stub, setup):
+    c = await recorded(links_stub, gateway_links_stub, setup.link.slug, purpose="prefetch;prerender")
     assert c.verdict == SUSPICIOUS
     assert list(c.reasons) == ["prefetch"]
 
 
-async def test_ip_flood_the_21st_click_is_invalid(links_stub, internal_links_stub, setup):
+async def test_ip_flood_the_21st_click_is_invalid(links_stub, gateway_links_stub, setup):
     """Default: more than 20 clicks from one IP on a campaign inside an hour."""
-    results = await clicks(internal_links_stub, *(touch(setup.link.slug, ua=human_ua(n)) for n in range(21)))
+    results = await clicks(gateway_links_stub, *(touch(setup.link.slug, ua=human_ua(n)) for n in range(21)))
     assert [r.verdict for r in results[:20]] == [CLEAN] * 20
     assert results[20].verdict == INVALID
     c = await get(links_stub, results[20].touch_id)
     assert list(c.reasons) == ["flood_ip"]
     # Another address on the same campaign is not affected.
-    assert (await click(internal_links_stub, setup.link.slug, ip="73.162.10.99")).verdict == CLEAN
+    assert (await click(gateway_links_stub, setup.link.slug, ip="73.162.10.99")).verdict == CLEAN
 
 
-async def test_flood_thresholds_per_campaign(links_stub, internal_links_stub, setup):
+async def test_flood_thresholds_per_campaign(links_stub, gateway_links_stub, setup):
     other = await make_setup(links_stub)
     await set_settings(links_stub, setup.campaign.campaign_id, flood_device_clicks=2)
     q = f"idfa={IDFA}".encode()
-    got = [(await click(internal_links_stub, setup.link.slug, ip=f"73.162.11.{n}", query=q)).verdict for n in range(3)]
+    got = [(await click(gateway_links_stub, setup.link.slug, ip=f"73.162.11.{n}", query=q)).verdict for n in range(3)]
     assert got == [CLEAN, CLEAN, INVALID]
     # The other campaign keeps the account's default (10 per device).
-    got = [(await click(internal_links_stub, other.link.slug, ip=f"73.162.12.{n}", query=q)).verdict for n in range(3)]
+    got = [(await click(gateway_links_stub, other.link.slug, ip=f"73.162.12.{n}", query=q)).verdict for n in range(3)]
     assert got == [CLEAN] * 3
 
 
-async def test_duplicate_same_ip_and_user_agent_on_one_link(links_stub, internal_links_stub, setup):
-    first, second = await clicks(internal_links_stub, touch(setup.link.slug), touch(setup.link.slug))
+async def test_duplicate_same_ip_and_user_agent_on_one_link(links_stub, gateway_links_stub, setup):
+    first, second = await clicks(gateway_links_stub, touch(setup.link.slug), touch(setup.link.slug))
     assert first.verdict == CLEAN
     assert second.verdict == INVALID
     assert list((await get(links_stub, second.touch_id)).reasons) == ["duplicate"]
 
 
-async def test_checks_can_be_switched_off(links_stub, internal_links_stub, setup):
+async def test_checks_can_be_switched_off(links_stub, gateway_links_stub, setup):
     await set_settings(links_stub, checks={"bot_user_agent": False})
-    c = await recorded(links_stub, internal_links_stub, setup.link.slug, ua=FACEBOOK_CRAWLER)
+    c = await recorded(links_stub, gateway_links_stub, setup.link.slug, ua=FACEBOOK_CRAWLER)
     assert "bot_user_agent" not in c.reasons
     # A campaign can switch it back on for itself.
     await set_settings(links_stub, setup.campaign.campaign_id, checks={"bot_user_agent": True})
-    c = await recorded(links_stub, internal_links_stub, setup.link.slug, ua=FACEBOOK_CRAWLER, ip="73.162.10.30")
+    c = await recorded(links_stub, gateway_links_stub, setup.link.slug, ua=FACEBOOK_CRAWLER, ip="73.162.10.30")
     assert "bot_user_agent" in c.reasons
 
 
-async def test_blocked_network_and_user_agent(links_stub, internal_links_stub, setup):
+async def test_blocked_network_and_user_agent(links_stub, gateway_links_stub, setup):
     await add_entry(links_stub, pb.QUALITY_LIST_BLOCK, pb.QUALITY_LIST_KIND_NETWORK, "73.170.0.0/16", "fraud ring")
     await add_entry(links_stub, pb.QUALITY_LIST_BLOCK, pb.QUALITY_LIST_KIND_USER_AGENT, "AcmeScraper")
-    c = await recorded(links_stub, internal_links_stub, setup.link.slug, ip="73.170.4.5")
+    c = await recorded(links_stub, gateway_links_stub, setup.link.slug, ip="73.170.4.5")
     assert c.verdict == INVALID and list(c.reasons) == ["blocked_network"]
     c = await recorded(
-        links_stub, internal_links_stub, setup.link.slug, ua=ANDROID_UA + " AcmeScraper/2", ip="73.162.10.40"
+        links_stub, gateway_links_stub, setup.link.slug, ua=ANDROID_UA + " AcmeScraper/2", ip="73.162.10.40"
     )
     assert c.verdict == INVALID and "blocked_user_agent" in c.reasons
     # Removed: clean again at once on this replica.
     await links_stub.RemoveQualityListEntry(pb.RemoveQualityListEntryRequest(
         list=pb.QUALITY_LIST_BLOCK, kind=pb.QUALITY_LIST_KIND_NETWORK, value="73.170.0.0/16",
     ))  # fmt: skip
-    c = await recorded(links_stub, internal_links_stub, setup.link.slug, ip="73.170.4.6")
+    c = await recorded(links_stub, gateway_links_stub, setup.link.slug, ip="73.170.4.6")
     assert c.verdict == CLEAN
 
 
-async def test_allow_list_exempts_an_office_from_network_and_user_agent_checks(links_stub, internal_links_stub, setup):
+async def test_allow_list_exempts_an_office_from_network_and_user_agent_checks(links_stub, gateway_links_stub, setup):
     office = "34.102.0.0/16"  # the office's egress, in a cloud range
     await add_entry(links_stub, pb.QUALITY_LIST_ALLOW, pb.QUALITY_LIST_KIND_NETWORK, office, "office VPN")
     await add_entry(links_stub, pb.QUALITY_LIST_ALLOW, pb.QUALITY_LIST_KIND_USER_AGENT, "AcmeQA/")
-    c = await recorded(links_stub, internal_links_stub, setup.link.slug, ip=DATACENTER_IP, ua="curl/8.4.0")
+    c = await recorded(links_stub, gateway_links_stub, setup.link.slug, ip=DATACENTER_IP, ua="curl/8.4.0")
     assert c.verdict == CLEAN, list(c.reasons)
-    c = await recorded(links_stub, internal_links_stub, setup.link.slug, ip="73.162.10.50", ua="AcmeQA/1.0 test-rig")
+    c = await recorded(links_stub, gateway_links_stub, setup.link.slug, ip="73.162.10.50", ua="AcmeQA/1.0 test-rig")
     assert c.verdict == CLEAN, list(c.reasons)
     # Outside the allow list the same request is invalid.
-    c = await recorded(links_stub, internal_links_stub, setup.link.slug, ip="35.190.0.1", ua="curl/8.4.0")
+    c = await recorded(links_stub, gateway_links_stub, setup.link.slug, ip="35.190.0.1", ua="curl/8.4.0")
     assert c.verdict == INVALID
 
 
-async def test_flagged_sub_id(links_stub, internal_links_stub, setup):
+async def test_flagged_sub_id(links_stub, gateway_links_stub, setup):
     expire = Timestamp(seconds=int(time.time()) + 3600)
     resp = await links_stub.FlagSubIds(pb.FlagSubIdsRequest(sub_ids=[
         pb.FlaggedSubId(campaign_id=setup.campaign.campaign_id, sub_field="sub1", value="pub-9",
                         reason="4,210 clicks, 0 installs", expire_time=expire),
     ]))  # fmt: skip
     assert resp.flagged == 1
-    c = await recorded(links_stub, internal_links_stub, setup.link.slug, query=b"sub1=pub-9")
+    c = await recorded(links_stub, gateway_links_stub, setup.link.slug, query=b"sub1=pub-9")
     assert c.verdict == SUSPICIOUS and list(c.reasons) == ["flood_sub_id"]
-    c = await recorded(links_stub, internal_links_stub, setup.link.slug, query=b"sub1=pub-10", ip="73.162.10.60")
+    c = await recorded(links_stub, gateway_links_stub, setup.link.slug, query=b"sub1=pub-10", ip="73.162.10.60")
     assert c.verdict == CLEAN
     listed = await links_stub.ListFlaggedSubIds(pb.ListFlaggedSubIdsRequest())
     assert [(f.sub_field, f.value, f.reason) for f in listed.sub_ids] == [("sub1", "pub-9", "4,210 clicks, 0 installs")]
@@ -234,44 +234,45 @@ async def test_flagged_sub_id(links_stub, internal_links_stub, setup):
         pb.FlaggedSubId(campaign_id=setup.campaign.campaign_id, sub_field="subid", value="pub-9",
                         expire_time=Timestamp(seconds=int(time.time()) - 1)),
     ]))  # fmt: skip
-    c = await recorded(links_stub, internal_links_stub, setup.link.slug, query=b"sub1=pub-9", ip="73.162.10.61")
+    c = await recorded(links_stub, gateway_links_stub, setup.link.slug, query=b"sub1=pub-9", ip="73.162.10.61")
     assert c.verdict == CLEAN
 
 
 async def test_flag_sub_ids_with_the_internal_token(links_server, internal_links_stub, links_stub, setup, account):
     md = (("x-account-id", account.account_id),)
-    await internal_links_stub.FlagSubIds(pb.FlagSubIdsRequest(sub_ids=[
+    flags = pb.FlagSubIdsRequest(sub_ids=[
         pb.FlaggedSubId(campaign_id=setup.campaign.campaign_id, sub_field="sub2", value="site-1",
                         expire_time=Timestamp(seconds=int(time.time()) + 60)),
-    ]), metadata=md)  # fmt: skip
-    listed = await internal_links_stub.ListFlaggedSubIds(pb.ListFlaggedSubIdsRequest(), metadata=md)
+    ])  # fmt: skip
+    await internal_links_stub.FlagSubIds(flags, metadata=md)
+    listed = await links_stub.ListFlaggedSubIds(pb.ListFlaggedSubIdsRequest())
     assert [f.value for f in listed.sub_ids] == ["site-1"]
     # Without x-account-id the internal token acts for nobody.
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await internal_links_stub.ListFlaggedSubIds(pb.ListFlaggedSubIdsRequest())
+        await internal_links_stub.FlagSubIds(flags)
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 # ---- what a campaign does with invalid traffic ---------------------------------------
 
 
-async def test_invalid_traffic_action_fallback_and_block(links_stub, internal_links_stub, setup):
+async def test_invalid_traffic_action_fallback_and_block(links_stub, gateway_links_stub, setup):
     cid = setup.campaign.campaign_id
     await set_action(links_stub, cid, pb.INVALID_TRAFFIC_ACTION_FALLBACK)
     campaign = (await links_stub.GetCampaign(pb.GetCampaignRequest(campaign_id=cid))).campaign
     assert campaign.invalid_traffic_action == pb.INVALID_TRAFFIC_ACTION_FALLBACK
-    r = await click(internal_links_stub, setup.link.slug, ua=FACEBOOK_CRAWLER)
+    r = await click(gateway_links_stub, setup.link.slug, ua=FACEBOOK_CRAWLER)
     assert (r.outcome, r.location, r.verdict) == (pb.TOUCH_OUTCOME_FALLBACK, "https://acme.example/fallback", INVALID)
     assert (await get(links_stub, r.touch_id)).verdict == INVALID  # recorded either way
     # A suspicious click is not invalid: redirected as usual.
-    r = await click(internal_links_stub, setup.link.slug, purpose="prefetch")
+    r = await click(gateway_links_stub, setup.link.slug, purpose="prefetch")
     assert r.outcome == pb.TOUCH_OUTCOME_RECORDED and r.location.startswith("https://play.example/")
 
     await set_action(links_stub, cid, pb.INVALID_TRAFFIC_ACTION_BLOCK)
-    r = await click(internal_links_stub, setup.link.slug, ua=FACEBOOK_CRAWLER, ip="73.162.10.70")
+    r = await click(gateway_links_stub, setup.link.slug, ua=FACEBOOK_CRAWLER, ip="73.162.10.70")
     assert (r.outcome, r.location, r.verdict) == (pb.TOUCH_OUTCOME_BLOCKED, "", INVALID)
     assert (await get(links_stub, r.touch_id)).verdict == INVALID
-    r = await click(internal_links_stub, setup.link.slug, ip="73.162.10.71")
+    r = await click(gateway_links_stub, setup.link.slug, ip="73.162.10.71")
     assert r.outcome == pb.TOUCH_OUTCOME_RECORDED and r.verdict == CLEAN
 
     with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -339,14 +340,14 @@ async def test_settings_of_another_accounts_campaign_are_not_found(links_stub, n
         assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-async def test_a_change_reaches_another_replica_within_seconds(links_stub, internal_links_stub, setup, settings):
+async def test_a_change_reaches_another_replica_within_seconds(links_stub, gateway_links_stub, setup, settings):
     """Two links processes on one database: a change made through one applies to
     the other's clicks within its cache TTL (2 s)."""
     other = await start_service(LINKS_SPEC, settings, listen="127.0.0.1:0")
     try:
         from libs.grpc_client import make_channel
 
-        async with make_channel(other.addr, token=INTERNAL_TOKEN) as ch:
+        async with make_channel(other.addr, token=GATEWAY_TOKEN) as ch:
             replica = links_pb2_grpc.LinksServiceStub(ch)
             r = await click(replica, setup.link.slug, ua=FACEBOOK_CRAWLER)
             assert r.verdict == INVALID  # caches the account's settings on that replica
@@ -415,8 +416,8 @@ async def test_list_entries_normalised_idempotent_and_paged(links_stub):
 # ---- overrules, filters, look-ups ----------------------------------------------------
 
 
-async def test_overrule_a_verdict(links_stub, internal_links_stub, setup, new_account, links_server, channels):
-    bot = await click(internal_links_stub, setup.link.slug, ua=FACEBOOK_CRAWLER)
+async def test_overrule_a_verdict(links_stub, gateway_links_stub, setup, new_account, links_server, channels):
+    bot = await click(gateway_links_stub, setup.link.slug, ua=FACEBOOK_CRAWLER)
     resp = await links_stub.OverruleTouchVerdict(
         pb.OverruleTouchVerdictRequest(click_id=bot.touch_id, verdict=CLEAN, note="our own preview test")
     )
@@ -428,7 +429,7 @@ async def test_overrule_a_verdict(links_stub, internal_links_stub, setup, new_ac
     listed = await links_stub.ListClicks(pb.ListClicksRequest(reason="operator"))
     assert [x.click_id for x in listed.clicks] == [bot.touch_id]
 
-    imp = (await internal_links_stub.RecordImpressions(
+    imp = (await gateway_links_stub.RecordImpressions(
         pb.RecordImpressionsRequest(impressions=[touch(setup.link.slug, ip="73.162.10.80")])
     )).results[0]  # fmt: skip
     resp = await links_stub.OverruleTouchVerdict(
@@ -451,10 +452,10 @@ async def test_overrule_a_verdict(links_stub, internal_links_stub, setup, new_ac
     assert violations(err.value).startswith("verdict")
 
 
-async def test_list_filters_by_verdict_and_reason(links_stub, internal_links_stub, setup):
-    clean = await click(internal_links_stub, setup.link.slug)
-    bot = await click(internal_links_stub, setup.link.slug, ua=FACEBOOK_CRAWLER, ip="73.162.10.90")
-    pre = await click(internal_links_stub, setup.link.slug, purpose="prefetch", ip="73.162.10.91")
+async def test_list_filters_by_verdict_and_reason(links_stub, gateway_links_stub, setup):
+    clean = await click(gateway_links_stub, setup.link.slug)
+    bot = await click(gateway_links_stub, setup.link.slug, ua=FACEBOOK_CRAWLER, ip="73.162.10.90")
+    pre = await click(gateway_links_stub, setup.link.slug, purpose="prefetch", ip="73.162.10.91")
 
     async def ids(**kw):
         return [c.click_id for c in (await links_stub.ListClicks(pb.ListClicksRequest(**kw))).clicks]
@@ -469,8 +470,8 @@ async def test_list_filters_by_verdict_and_reason(links_stub, internal_links_stu
     assert violations(err.value).startswith("reason")
 
 
-async def test_lookups_carry_the_verdict_for_attribution(links_stub, internal_links_stub, setup):
-    bot = await click(internal_links_stub, setup.link.slug, ua=FACEBOOK_CRAWLER, query=f"gaid={IDFA}".encode())
+async def test_lookups_carry_the_verdict_for_attribution(links_stub, gateway_links_stub, setup):
+    bot = await click(gateway_links_stub, setup.link.slug, ua=FACEBOOK_CRAWLER, query=f"gaid={IDFA}".encode())
     now = int(time.time())
     got = await links_stub.LookupTouches(pb.LookupTouchesRequest(lookups=[
         pb.TouchLookup(click_id=bot.touch_id),

@@ -44,26 +44,26 @@ async def entries(stub, campaign_id, **kw):
             return out
 
 
-async def test_blacklisted_sub_id_is_recorded_but_sent_to_the_fallback(internal_links_stub, links_stub, setup):
+async def test_blacklisted_sub_id_is_recorded_but_sent_to_the_fallback(gateway_links_stub, links_stub, setup):
     cid = setup.campaign.campaign_id
     resp = await add(links_stub, cid, BL, "sub1", "bad-pub", reason="fraud")
     assert resp.created and resp.entry.sub_field == "sub1" and resp.entry.reason == "fraud"
 
-    bad = await click(internal_links_stub, setup.link.slug, b"sub1=bad-pub&sub2=x")
+    bad = await click(gateway_links_stub, setup.link.slug, b"sub1=bad-pub&sub2=x")
     assert bad.outcome == pb.TOUCH_OUTCOME_FALLBACK
     assert bad.location == "https://acme.example/fallback"
     assert bad.touch_id  # recorded
     stored = (await links_stub.GetClick(pb.GetClickRequest(click_id=bad.touch_id))).click
     assert stored.sub1 == "bad-pub" and stored.campaign_id == cid
 
-    good = await click(internal_links_stub, setup.link.slug, b"sub1=good-pub")
+    good = await click(gateway_links_stub, setup.link.slug, b"sub1=good-pub")
     assert good.outcome == pb.TOUCH_OUTCOME_RECORDED and good.location.startswith("https://play.example/")
     # Same value in another sub field, and a case variant, are not blacklisted.
     for q in (b"sub2=bad-pub", b"sub1=Bad-Pub", b""):
-        assert (await click(internal_links_stub, setup.link.slug, q)).outcome == pb.TOUCH_OUTCOME_RECORDED
+        assert (await click(gateway_links_stub, setup.link.slug, q)).outcome == pb.TOUCH_OUTCOME_RECORDED
 
     # Impressions are not affected.
-    imp = await internal_links_stub.RecordImpressions(
+    imp = await gateway_links_stub.RecordImpressions(
         pb.RecordImpressionsRequest(impressions=[pb.TouchInput(slug=setup.link.slug, raw_query=b"sub1=bad-pub")])
     )
     assert imp.results[0].outcome == pb.TOUCH_OUTCOME_RECORDED
@@ -72,23 +72,23 @@ async def test_blacklisted_sub_id_is_recorded_but_sent_to_the_fallback(internal_
     await links_stub.RemoveSubIdEntry(
         pb.RemoveSubIdEntryRequest(campaign_id=cid, list=BL, sub_field="sub1", value="bad-pub")
     )
-    again = await click(internal_links_stub, setup.link.slug, b"sub1=bad-pub")
+    again = await click(gateway_links_stub, setup.link.slug, b"sub1=bad-pub")
     assert again.outcome == pb.TOUCH_OUTCOME_RECORDED
 
 
-async def test_source_alias_and_whitelist_keep_a_click_safe(internal_links_stub, links_stub, setup):
+async def test_source_alias_and_whitelist_keep_a_click_safe(gateway_links_stub, links_stub, setup):
     cid = setup.campaign.campaign_id
     # "source" is the alias the click path maps onto sub2.
     resp = await add(links_stub, cid, BL, "source", "spammy")
     assert resp.entry.sub_field == "sub2"
-    r = await click(internal_links_stub, setup.link.slug, b"source=spammy")
+    r = await click(gateway_links_stub, setup.link.slug, b"source=spammy")
     assert r.outcome == pb.TOUCH_OUTCOME_FALLBACK and r.touch_id
-    r = await click(internal_links_stub, setup.link.slug, b"sub2=spammy")
+    r = await click(gateway_links_stub, setup.link.slug, b"sub2=spammy")
     assert r.outcome == pb.TOUCH_OUTCOME_FALLBACK
 
     # A whitelisted value on the same click keeps it on its destination.
     await add(links_stub, cid, WL, "sub1", "vip")
-    r = await click(internal_links_stub, setup.link.slug, b"sub2=spammy&sub1=vip")
+    r = await click(gateway_links_stub, setup.link.slug, b"sub2=spammy&sub1=vip")
     assert r.outcome == pb.TOUCH_OUTCOME_RECORDED
     # A whitelisted value cannot be blacklisted.
     with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -136,7 +136,7 @@ async def test_bad_input_names_the_field(links_stub, setup):
 
 
 async def test_another_account_cannot_see_or_change_the_lists(
-    links_server, links_stub, new_account, channels, internal_links_stub, setup
+    links_server, links_stub, new_account, channels, gateway_links_stub, setup
 ):
     cid = setup.campaign.campaign_id
     await add(links_stub, cid, BL, "sub1", "bad")
@@ -154,7 +154,7 @@ async def test_another_account_cannot_see_or_change_the_lists(
         assert err.value.code() == grpc.StatusCode.NOT_FOUND
     # The other account's own campaign with the same value is unaffected.
     theirs = await make_setup(other_stub)
-    r = await click(internal_links_stub, theirs.link.slug, b"sub1=bad")
+    r = await click(gateway_links_stub, theirs.link.slug, b"sub1=bad")
     assert r.outcome == pb.TOUCH_OUTCOME_RECORDED
     # The internal token acts for the account in x-account-id (how the rules engine calls).
     internal = links_pb2_grpc.LinksServiceStub(
@@ -164,7 +164,7 @@ async def test_another_account_cannot_see_or_change_the_lists(
     assert list(got.entries) == []
 
 
-async def test_paused_campaign_with_blacklist_still_records_nothing(internal_links_stub, links_stub, setup):
+async def test_paused_campaign_with_blacklist_still_records_nothing(gateway_links_stub, links_stub, setup):
     cid = setup.campaign.campaign_id
     await add(links_stub, cid, BL, "sub1", "bad")
     await links_stub.UpdateCampaign(
@@ -179,7 +179,7 @@ async def test_paused_campaign_with_blacklist_still_records_nothing(internal_lin
             update_mask=field_mask_pb2.FieldMask(paths=["status"]),
         )
     )
-    r = await click(internal_links_stub, setup.link.slug, b"sub1=bad")
+    r = await click(gateway_links_stub, setup.link.slug, b"sub1=bad")
     assert r.outcome == pb.TOUCH_OUTCOME_FALLBACK and not r.touch_id
 
 

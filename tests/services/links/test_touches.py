@@ -31,9 +31,9 @@ def window(seconds=3600):
     return Timestamp(seconds=now - seconds), Timestamp(seconds=now + seconds)
 
 
-async def test_click_is_enriched_and_redirect_filled(internal_links_stub, links_stub, setup):
+async def test_click_is_enriched_and_redirect_filled(gateway_links_stub, links_stub, setup):
     r = await click(
-        internal_links_stub, setup.link.slug,
+        gateway_links_stub, setup.link.slug,
         b"sub1=spring%20sale&subid=ignored&source=fb&sub10=z&clickid=NET-42&idfa=" + IDFA.encode() + b"&utm_x=1",
         referrer="https://pub.example/page",
     )  # fmt: skip
@@ -56,34 +56,34 @@ async def test_click_is_enriched_and_redirect_filled(internal_links_stub, links_
     assert dict(c.params) == {"utm_x": "1"}
 
 
-async def test_click_id_is_appended_when_the_template_lacks_it(internal_links_stub, links_stub):
+async def test_click_id_is_appended_when_the_template_lacks_it(gateway_links_stub, links_stub):
     s = await make_setup(links_stub, destination="https://offer.example/land?aff=7#top")
-    r = await click(internal_links_stub, s.link.slug)
+    r = await click(gateway_links_stub, s.link.slug)
     assert r.location == f"https://offer.example/land?aff=7&click_id={r.touch_id}#top"
 
 
-async def test_smart_link_picks_the_platform_destination(internal_links_stub, links_stub):
+async def test_smart_link_picks_the_platform_destination(gateway_links_stub, links_stub):
     s = await make_setup(
         links_stub, destination="https://site.example/?c={click_id}",
         ios_url="https://apps.apple.com/app/id1?c={click_id}", android_url="https://play.google.com/store/apps/details?id=x&c={click_id}",
     )  # fmt: skip
-    assert (await click(internal_links_stub, s.link.slug, ua=IPHONE_UA)).location.startswith("https://apps.apple.com/")
-    assert (await click(internal_links_stub, s.link.slug, ua=ANDROID_UA)).location.startswith(
+    assert (await click(gateway_links_stub, s.link.slug, ua=IPHONE_UA)).location.startswith("https://apps.apple.com/")
+    assert (await click(gateway_links_stub, s.link.slug, ua=ANDROID_UA)).location.startswith(
         "https://play.google.com/"
     )
-    assert (await click(internal_links_stub, s.link.slug, ua=DESKTOP_UA)).location.startswith("https://site.example/")
-    assert (await click(internal_links_stub, s.link.slug, ua="")).location.startswith("https://site.example/")
+    assert (await click(gateway_links_stub, s.link.slug, ua=DESKTOP_UA)).location.startswith("https://site.example/")
+    assert (await click(gateway_links_stub, s.link.slug, ua="")).location.startswith("https://site.example/")
 
 
-async def test_unknown_slug_and_paused_campaign(internal_links_stub, links_stub, setup):
-    assert (await click(internal_links_stub, "nope")).outcome == pb.TOUCH_OUTCOME_NOT_FOUND
+async def test_unknown_slug_and_paused_campaign(gateway_links_stub, links_stub, setup):
+    assert (await click(gateway_links_stub, "nope")).outcome == pb.TOUCH_OUTCOME_NOT_FOUND
     cid = setup.campaign.campaign_id
     m = field_mask_pb2.FieldMask(paths=["status"])
     for status in (pb.CAMPAIGN_STATUS_ACTIVE, pb.CAMPAIGN_STATUS_PAUSED):
         await links_stub.UpdateCampaign(
             pb.UpdateCampaignRequest(campaign=pb.Campaign(campaign_id=cid, status=status), update_mask=m)
         )
-    r = await click(internal_links_stub, setup.link.slug, b"url=https://evil.test/")
+    r = await click(gateway_links_stub, setup.link.slug, b"url=https://evil.test/")
     assert (r.outcome, r.location, r.touch_id) == (pb.TOUCH_OUTCOME_FALLBACK, "https://acme.example/fallback", "")
     assert not (await links_stub.ListClicks(pb.ListClicksRequest(campaign_id=cid))).clicks
     await links_stub.UpdateCampaign(
@@ -92,12 +92,12 @@ async def test_unknown_slug_and_paused_campaign(internal_links_stub, links_stub,
             update_mask=field_mask_pb2.FieldMask(paths=["fallback_url"]),
         )
     )
-    r = await click(internal_links_stub, setup.link.slug)
+    r = await click(gateway_links_stub, setup.link.slug)
     assert (r.outcome, r.location) == (pb.TOUCH_OUTCOME_FALLBACK, "")
     await links_stub.UpdateCampaign(
         pb.UpdateCampaignRequest(campaign=pb.Campaign(campaign_id=cid, status=pb.CAMPAIGN_STATUS_ACTIVE), update_mask=m)
     )
-    assert (await click(internal_links_stub, setup.link.slug)).outcome == pb.TOUCH_OUTCOME_RECORDED
+    assert (await click(gateway_links_stub, setup.link.slug)).outcome == pb.TOUCH_OUTCOME_RECORDED
 
 
 @pytest.mark.parametrize(
@@ -110,8 +110,8 @@ async def test_unknown_slug_and_paused_campaign(internal_links_stub, links_stub,
         (b"idfa=garbage&gaid=00000000-0000-0000-0000-000000000000", "", "curl/8"),
     ],
 )
-async def test_odd_input_is_recorded_not_refused(internal_links_stub, links_stub, setup, query, ip, ua):
-    r = await click(internal_links_stub, setup.link.slug, query, ip=ip, ua=ua)
+async def test_odd_input_is_recorded_not_refused(gateway_links_stub, links_stub, setup, query, ip, ua):
+    r = await click(gateway_links_stub, setup.link.slug, query, ip=ip, ua=ua)
     assert r.outcome == pb.TOUCH_OUTCOME_RECORDED
     c = (await links_stub.GetClick(pb.GetClickRequest(click_id=r.touch_id))).click
     assert len(c.sub1) <= 256 and len(c.params) <= 20
@@ -121,13 +121,13 @@ async def test_odd_input_is_recorded_not_refused(internal_links_stub, links_stub
         assert (c.ip, c.country) == (ip, "US")
 
 
-async def test_concurrent_batches_are_all_durable(internal_links_stub, links_stub, setup):
+async def test_concurrent_batches_are_all_durable(gateway_links_stub, links_stub, setup):
     async def batch(n):
         inputs = [
             pb.TouchInput(slug=setup.link.slug, raw_query=b"sub1=%d" % (n * 100 + i), ip="81.2.69.142")
             for i in range(50)
         ]
-        res = await internal_links_stub.RecordClicks(pb.RecordClicksRequest(clicks=inputs))
+        res = await gateway_links_stub.RecordClicks(pb.RecordClicksRequest(clicks=inputs))
         return [r.touch_id for r in res.results if r.outcome == pb.TOUCH_OUTCOME_RECORDED]
 
     ids = [i for part in await asyncio.gather(*(batch(n) for n in range(40))) for i in part]
@@ -145,8 +145,8 @@ async def test_concurrent_batches_are_all_durable(internal_links_stub, links_stu
     assert seen == sorted(seen, reverse=True)  # newest first
 
 
-async def test_mixed_batch_answers_each_in_order(internal_links_stub, setup):
-    res = await internal_links_stub.RecordClicks(
+async def test_mixed_batch_answers_each_in_order(gateway_links_stub, setup):
+    res = await gateway_links_stub.RecordClicks(
         pb.RecordClicksRequest(
             clicks=[
                 pb.TouchInput(slug=setup.link.slug),
@@ -162,11 +162,11 @@ async def test_mixed_batch_answers_each_in_order(internal_links_stub, setup):
     ]
 
 
-async def test_find_touches_by_device_and_fingerprint(internal_links_stub, links_stub, setup):
-    c1 = await click(internal_links_stub, setup.link.slug, b"idfa=" + IDFA.encode(), ip="1.2.3.4", ua=IPHONE_UA)
-    c2 = await click(internal_links_stub, setup.link.slug, b"", ip="1.2.3.4", ua=IPHONE_UA)
-    await click(internal_links_stub, setup.link.slug, b"", ip="1.2.3.4", ua=ANDROID_UA)
-    imp = await internal_links_stub.RecordImpressions(
+async def test_find_touches_by_device_and_fingerprint(gateway_links_stub, links_stub, setup):
+    c1 = await click(gateway_links_stub, setup.link.slug, b"idfa=" + IDFA.encode(), ip="1.2.3.4", ua=IPHONE_UA)
+    c2 = await click(gateway_links_stub, setup.link.slug, b"", ip="1.2.3.4", ua=IPHONE_UA)
+    await click(gateway_links_stub, setup.link.slug, b"", ip="1.2.3.4", ua=ANDROID_UA)
+    imp = await gateway_links_stub.RecordImpressions(
         pb.RecordImpressionsRequest(
             impressions=[
                 pb.TouchInput(
@@ -207,26 +207,26 @@ async def test_get_click_with_a_malformed_id_is_not_found(links_stub):
         assert e.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-async def test_link_update_takes_effect_for_the_next_click(internal_links_stub, links_stub, setup):
+async def test_link_update_takes_effect_for_the_next_click(gateway_links_stub, links_stub, setup):
     await links_stub.UpdateLink(
         pb.UpdateLinkRequest(
             link=pb.Link(link_id=setup.link.link_id, destination_url="https://new.example/{click_id}"),
             update_mask=field_mask_pb2.FieldMask(paths=["destination_url"]),
         )
     )
-    r = await click(internal_links_stub, setup.link.slug)
+    r = await click(gateway_links_stub, setup.link.slug)
     assert r.location == f"https://new.example/{r.touch_id}"
     await links_stub.DeleteLink(pb.DeleteLinkRequest(link_id=setup.link.link_id))
-    assert (await click(internal_links_stub, setup.link.slug)).outcome == pb.TOUCH_OUTCOME_NOT_FOUND
+    assert (await click(gateway_links_stub, setup.link.slug)).outcome == pb.TOUCH_OUTCOME_NOT_FOUND
 
 
 async def test_lookup_touches_answers_a_mixed_batch_in_order(
-    internal_links_stub, links_stub, setup, account, new_account, channels, links_server
+    gateway_links_stub, internal_links_stub, links_stub, setup, account, new_account, channels, links_server
 ):
-    c1 = await click(internal_links_stub, setup.link.slug, b"idfa=" + IDFA.encode(), ip="1.2.3.4", ua=IPHONE_UA)
-    c2 = await click(internal_links_stub, setup.link.slug, b"gaid=" + GAID.encode(), ip="1.2.3.4", ua=IPHONE_UA)
-    c3 = await click(internal_links_stub, setup.link.slug, b"", ip="1.2.3.4", ua=ANDROID_UA)
-    imp = await internal_links_stub.RecordImpressions(
+    c1 = await click(gateway_links_stub, setup.link.slug, b"idfa=" + IDFA.encode(), ip="1.2.3.4", ua=IPHONE_UA)
+    c2 = await click(gateway_links_stub, setup.link.slug, b"gaid=" + GAID.encode(), ip="1.2.3.4", ua=IPHONE_UA)
+    c3 = await click(gateway_links_stub, setup.link.slug, b"", ip="1.2.3.4", ua=ANDROID_UA)
+    imp = await gateway_links_stub.RecordImpressions(
         pb.RecordImpressionsRequest(
             impressions=[pb.TouchInput(slug=setup.link.slug, raw_query=b"idfa=" + IDFA.encode(), ip="1.2.3.4")]
         )

@@ -50,7 +50,7 @@ def hits(sink: Sink) -> list[tuple[str, str, str, str]]:
 
 async def test_a_rejected_install_posts_back_only_as_rejected_until_an_overrule(
     postbacks_stub: Stub, postbacks_server, attribution_stub, attribution_server, ingest_server, ingest_stub,
-    links_stub, internal_links_stub, settings, sink: Sink,
+    links_stub, gateway_links_stub, settings, sink: Sink,
 ) -> None:  # fmt: skip
     app_id = await make_app(links_stub)
     c = await make_campaign(links_stub, app_id, "Spring")
@@ -70,7 +70,7 @@ async def test_a_rejected_install_posts_back_only_as_rejected_until_an_overrule(
     # A click fired while the install completed (click injection), then a purchase a minute in.
     inp = lpb.TouchInput(slug=c.slug, raw_query=f"gaid={GAID}".encode(), ip="81.2.69.142",
                          user_agent="Mozilla/5.0 (Linux; Android 14; Pixel 8) Chrome/120.0 Mobile")  # fmt: skip
-    [clicked] = (await internal_links_stub.RecordClicks(lpb.RecordClicksRequest(clicks=[inp]))).results
+    [clicked] = (await gateway_links_stub.RecordClicks(lpb.RecordClicksRequest(clicks=[inp]))).results
     await send(ingest_stub, event(app_id, "install", click_id=clicked.touch_id, device={"gaid": GAID}))
     await drained(settings)
     await send(ingest_stub, event(app_id, "track", action="purchase", device={"gaid": GAID},
