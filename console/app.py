@@ -486,6 +486,8 @@ class Console:
         key = req.f("api_key")
         if not key:
             return await self.signin_form(req, m, "Enter your account's API key.", 400)
+        if not (key.isascii() and key.isprintable()):  # a NUL, %-decoded bytes: no gRPC header can carry it
+            return await self.signin_form(req, m, "That is not an API key (they are plain ASCII, ctk_...).", 401)
         stub = self.stub(accounts_pb2_grpc.AccountServiceStub, "accounts")
         try:
             resp = await stub.GetAccount(

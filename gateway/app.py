@@ -535,6 +535,9 @@ class Gateway:
         """Call a service for a public request, authenticated by the caller's own
         secret. On a gRPC error, answer the mapped HTTP status (503 when the
         service cannot be reached) and return that status instead of a reply."""
+        if not (secret.isascii() and secret.isprintable()):  # a NUL, %-decoded bytes: no header can carry it
+            status, text = errors.get(grpc.StatusCode.UNAUTHENTICATED, (401, "invalid key"))
+            return await _json_error(sender, status, text)
         try:
             return await pool.next().unary_unary(
                 method,

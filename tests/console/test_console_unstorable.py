@@ -16,6 +16,8 @@ async def test_a_nul_in_a_form_field_is_named_next_to_it(
     console_gateway: RunningGateway, account: AccountInfo, links_stub: links_pb2_grpc.LinksServiceStub
 ) -> None:
     async with console_gateway.client() as client:
+        refused = await sign_in(client, account.api_key + "\x00")  # no gRPC header can carry it: not a 500
+        assert refused.status_code == 401 and "not an API key" in refused.text, refused.text
         await sign_in(client, account.api_key)
         page = await client.get("/console/partners")
         resp = await client.post("/console/partners", data={"csrf": csrf_of(page.text), "name": "Net\x00work"})

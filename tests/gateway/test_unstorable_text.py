@@ -32,6 +32,9 @@ async def test_a_nul_in_one_postback_of_a_group_costs_no_other(client, make_link
     assert (r.status_code, r.json()["field"]) == (400, "click_id"), r.text
     r = await client.get(f"/postback?click_id={cids[3]}&txid=a%00b&token={tok}")
     assert (r.status_code, r.json()["field"]) == (400, "txid"), r.text
+    # A token no header can carry (gRPC metadata refuses it): 401, not a 500.
+    r = await client.get(f"/postback?click_id={cids[3]}&token={tok}%00")
+    assert r.status_code == 401, r.text
     # A JSON body: a NUL in a key, a lone surrogate in a value (orjson alone refuses the whole body).
     body = b'{"click_id": "%s", "txid": "J1", "sub\\u0000x": "1", "note": "a\\ud800b"}' % cids[4].encode()
     r = await client.post("/postback", content=body,
