@@ -28,6 +28,7 @@ from libs.errors import InvalidArgument, Unavailable, Validator
 from libs.grpc_client import make_channel
 from libs.ids import new_resource_id
 from libs.logging import get_logger
+from libs.tls import channel_credentials
 from services.postbacks import catalog
 from services.postbacks.quota import check_template_quota
 from services.postbacks.render import check_template
@@ -84,7 +85,9 @@ def caller_of(metadata: Any) -> Caller:
 
 
 async def _links_call(settings: Settings, caller: Caller, method: str, request: Any) -> Any:
-    async with make_channel(settings.links_addr, token=caller[0], account_id=caller[1], deadline_s=5.0) as ch:
+    async with make_channel(
+        settings.links_addr, token=caller[0], account_id=caller[1], deadline_s=5.0, tls=channel_credentials(settings)
+    ) as ch:
         return await getattr(links_pb2_grpc.LinksServiceStub(ch), method)(request)
 
 
