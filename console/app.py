@@ -68,8 +68,8 @@ from libs.csvsafe import SafeWriter
 from libs.db import create_pool
 from libs.grpc_client import ChannelPool
 from libs.logging import get_logger
-from libs.tls import channel_credentials
 from libs.migrations import migrate
+from libs.tls import channel_credentials
 
 log = get_logger("console")
 

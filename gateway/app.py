@@ -45,8 +45,8 @@ from libs.config import Settings, load_settings
 from libs.grpc_client import ChannelPool
 from libs.grpc_interceptors import request_id_var
 from libs.logging import get_logger
-from libs.tls import channel_credentials
 from libs.text import clean_text, loads_json
+from libs.tls import channel_credentials
 
 log = get_logger("gateway")
 

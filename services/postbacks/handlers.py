@@ -18,8 +18,8 @@ from libs.api import decode_page_token, encode_page_token, page_size, to_timesta
 from libs.config import Settings
 from libs.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable, Validator
 from libs.grpc_client import make_channel
-from libs.tls import channel_credentials
 from libs.ids import new_resource_id
+from libs.tls import channel_credentials
 from services.postbacks import catalog, catalog_partners
 from services.postbacks.dispatcher import DELIVERY_QUEUE, TEMPLATE_COLUMNS, template_dict
 from services.postbacks.http import HttpClient, HttpError, Refused
