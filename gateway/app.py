@@ -26,7 +26,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, unquote
 
 import grpc
 import orjson
@@ -58,6 +58,13 @@ LINKS_SERVICE = "clicktrail.links.v1.LinksService"
 INGEST_SERVICE = "clicktrail.ingest.v1.IngestService"
 ATTRIBUTION_SERVICE = "clicktrail.attribution.v1.AttributionService"
 MAX_POSTBACK_BODY = 64 * 1024
+# A postback the gateway refuses itself also goes to the account's inbound postback log
+# (attribution LogRefusedPostback, with the token the request names; best effort): at most
+# this many such calls at once and per second per gateway process; past that only this
+# process's own log line ("postback_refused") has it.
+REFUSED_LOGS_INFLIGHT = 16
+REFUSED_LOGS_PER_S = 50
+POSTBACK_TOKEN_PARAM = re.compile(rb"(?:^|&)token=([^&]{1,256})")
 # Rate limits: paths limited by prefix, and the burst allowed, in seconds of the rate.
 LIMITED_PREFIXES = ("/c/", "/i/")
 BURST_S = 2.0
@@ -214,6 +221,8 @@ class Gateway:
         }
         self._limiters = {path: limiter for path, limiter in limiters.items() if limiter.enabled}
         self._console: Any = None  # the operator console (console/), created on first use
+        self._refused_logs: set[asyncio.Task[None]] = set()  # LogRefusedPostback calls in flight
+        self._refused_second, self._refused_count = 0, 0
 
     def _console_app(self) -> Any:
         if self._console is None:
@@ -385,6 +394,8 @@ class Gateway:
                         status = await self._not_allowed(sender)
                     else:
                         status = await handler(scope, sender, method == "HEAD")
+            if path == "/postback" and 400 <= status < 499 and not sender.forwarded:
+                self._postback_refused(scope, method, postback_token, ua, xff, status, sender.answered)
         except Exception:
             log.exception("request_failed", route=route, path=path, request_id=rid_s)
             if not sender.started:
@@ -538,6 +549,7 @@ class Gateway:
         if not (secret.isascii() and secret.isprintable()):  # a NUL, %-decoded bytes: no header can carry it
             status, text = errors.get(grpc.StatusCode.UNAUTHENTICATED, (401, "invalid key"))
             return await _json_error(sender, status, text)
+        sender.forwarded = True
         try:
             return await pool.next().unary_unary(
                 method,
@@ -649,7 +661,7 @@ class Gateway:
         if self._attribution is None:
             return await _json_error(sender, 503, "attribution service unavailable; resend the postback later")
         request = attribution_pb2.RecordPostbackRequest(
-            params={k[:64]: v for k, v in params.items() if k}, method=method,
+            params={k: v for k, v in params.items() if k}, method=method,  # whole: attribution refuses, never cuts
             client_ip=self.client_ip(scope, xff), user_agent=_decode_header(ua),
         )  # fmt: skip
         reply = await self._forward(
@@ -667,6 +679,58 @@ class Gateway:
             "payout": c.payout, "currency": c.currency, "txid": c.txid, "postback_id": reply.postback_id,
         })  # fmt: skip
         return await sender.send(200, [*_text_headers(JSON_CT, body), NO_STORE], body)
+
+    def _postback_refused(
+        self, scope: Scope, method: str, token_header: bytes, ua: bytes, xff: bytes, status: int, answer: bytes
+    ) -> None:
+        """A postback this gateway refused itself (bad method, too large, malformed, rate
+        limited...): a log line here, and a row in the account's inbound postback log when
+        the query string or X-Postback-Token names a token (the query's parameters; a
+        POST body is not kept). Never delays or changes the answer."""
+        query: bytes = scope["query_string"][: self._max_query]  # a 414's params: the first bytes only
+        try:
+            doc = orjson.loads(answer) if answer[:1] == b"{" else {}
+        except orjson.JSONDecodeError:
+            doc = {}
+        error, field = str(doc.get("error", "")), str(doc.get("field", ""))
+        found = POSTBACK_TOKEN_PARAM.search(query)
+        token = (unquote(found.group(1).decode("latin-1")) if found else token_header.decode("latin-1")).strip()
+        ip = self.client_ip(scope, xff)
+        now = int(time.monotonic())
+        if now != self._refused_second:
+            self._refused_second, self._refused_count = now, 0
+        # A token no header can carry (a NUL, %-decoded bytes) is one attribution would refuse anyway.
+        sent = token.isascii() and token.isprintable() and status != 401 and self._attribution is not None
+        sent = sent and bool(token) and len(self._refused_logs) < REFUSED_LOGS_INFLIGHT
+        sent = sent and self._refused_count < REFUSED_LOGS_PER_S
+        log.info("postback_refused", status=status, error=error, field=field, client_ip=ip, account_log=sent)
+        if not sent:
+            return
+        self._refused_count += 1
+        params: dict[str, str] = {}
+        for key, value in parse_qsl(query.decode("utf-8", "replace"), keep_blank_values=True):
+            params.setdefault(key.strip().lower(), value)
+        params.pop("token", None)
+        request = attribution_pb2.LogRefusedPostbackRequest(
+            params={k: v for k, v in params.items() if k}, method=method[:16], client_ip=ip,
+            user_agent=_decode_header(ua), http_status=status, error=error, field=field,
+        )  # fmt: skip
+        task = asyncio.get_running_loop().create_task(self._log_refused(request, token))
+        self._refused_logs.add(task)
+        task.add_done_callback(self._refused_logs.discard)
+
+    async def _log_refused(self, request: Any, token: str) -> None:
+        pool = self._attribution
+        if pool is None:
+            return
+        try:
+            await pool.next().unary_unary(
+                f"/{ATTRIBUTION_SERVICE}/LogRefusedPostback",
+                request_serializer=attribution_pb2.LogRefusedPostbackRequest.SerializeToString,
+                response_deserializer=attribution_pb2.LogRefusedPostbackResponse.FromString,
+            )(request, metadata=(("authorization", f"Bearer {token}"),), timeout=self.settings.grpc_deadline_s)
+        except grpc.aio.AioRpcError as err:  # a wrong token, attribution down: this process's log has it
+            log.info("postback_refusal_not_logged", code=err.code().name, detail=err.details())
 
     # -- probes and documents -------------------------------------------------
 
@@ -761,16 +825,19 @@ class _Sender:
     """Sends one whole response (start + body), adding X-Request-Id; a HEAD
     request gets the headers without the body."""
 
-    __slots__ = ("_head", "_rid", "_send", "started")
+    __slots__ = ("_head", "_rid", "_send", "answered", "forwarded", "started")
 
     def __init__(self, send: Send, rid: bytes, head: bool) -> None:
         self._send = send
         self._rid = rid
         self._head = head
         self.started = False
+        self.forwarded = False  # the answer is a downstream service's (see _forward)
+        self.answered = b""  # the body sent (a refused postback's error, for its log)
 
     async def send(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> int:
         self.started = True
+        self.answered = body
         await self._send(
             {
                 "type": "http.response.start",

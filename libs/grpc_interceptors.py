@@ -188,6 +188,7 @@ TEXT_CHECKED_INSIDE = frozenset({
     "/clicktrail.links.v1.LinksService/RecordImpressions",
     "/clicktrail.ingest.v1.IngestService/SendEvents",
     "/clicktrail.attribution.v1.AttributionService/RecordPostback",
+    "/clicktrail.attribution.v1.AttributionService/LogRefusedPostback",
 })  # fmt: skip
 
 

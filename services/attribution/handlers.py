@@ -111,6 +111,14 @@ class AttributionService(pb_grpc.AttributionServiceServicer):
             postback_id=result.postback_id, previous_status=result.previous,  # type: ignore[arg-type]
         )  # fmt: skip
 
+    async def LogRefusedPostback(
+        self, request: pb.LogRefusedPostbackRequest, context: Any
+    ) -> pb.LogRefusedPostbackResponse:
+        p = auth.principal()
+        if p.kind != "postback" or not p.account_id:
+            raise PermissionDenied("LogRefusedPostback takes the account's postback token (ctp_...)")
+        return pb.LogRefusedPostbackResponse(postback_id=await inbound.log_refused(self._pool, p.account_id, request))
+
     async def UpdateConversionStatus(
         self, request: pb.UpdateConversionStatusRequest, context: Any
     ) -> pb.UpdateConversionStatusResponse:

@@ -71,7 +71,14 @@ ALIASES = {
 PAYOUT = re.compile(r"^\d{1,18}(\.\d{1,6})?$")
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 MAX_PARAM = 512
+MAX_PARAM_NAME = 64
 MAX_PARAMS = 64
+MAX_TXID = 256
+# The outcome logged for a postback the gateway refused itself, by the HTTP status it answered.
+GATEWAY_OUTCOMES = {
+    400: "invalid", 405: "method_not_allowed", 408: "body_timeout", 413: "too_large", 414: "too_large",
+    415: "unsupported_media_type", 429: "rate_limited",
+}  # fmt: skip
 
 
 def parse_status(word: str) -> int:
@@ -124,6 +131,20 @@ class PostbackInput:
     method: str
     client_ip: str
     user_agent: str
+    # (field, reason) when a parameter is too long or there are too many: refused, never cut.
+    problem: tuple[str, str] | None = None
+
+
+def _params_problem(items: list[tuple[str, str]]) -> tuple[str, str] | None:
+    """Why the parameters cannot all be kept as sent, or None."""
+    if len(items) > MAX_PARAMS:
+        return "params", f"at most {MAX_PARAMS} parameters; this postback has {len(items)}"
+    for key, value in items:
+        if len(key) > MAX_PARAM_NAME:
+            return "params", f"parameter names must be at most {MAX_PARAM_NAME} characters ({key[:20]!r}...)"
+        if len(value) > MAX_PARAM:
+            return key, f"must be at most {MAX_PARAM} characters"
+    return None
 
 
 def from_request(request: Any) -> PostbackInput:
@@ -131,14 +152,17 @@ def from_request(request: Any) -> PostbackInput:
     keep what was sent (a NUL there is refused by the checks, libs/text.py); the
     parameters kept as sent, the method, IP and User-Agent are passthrough, so text
     Postgres cannot store is cleaned out of them and the postback is still recorded."""
-    params = {str(k)[:64]: str(v)[:MAX_PARAM] for k, v in list(request.params.items())[:MAX_PARAMS]}
+    items = [(str(k), str(v)) for k, v in request.params.items()]
+    problem = _params_problem(items)
+    # Kept whole; only a refused postback's log holds a shortened copy (it is refused for that).
+    params = {k[:MAX_PARAM_NAME]: v[:MAX_PARAM] for k, v in items[:MAX_PARAMS]}
     lowered = {k.lower(): v for k, v in params.items()}
     values: dict[str, str] = {}
     for name, aliases in ALIASES.items():
-        explicit = getattr(request, name)
+        explicit = getattr(request, name, "")  # LogRefusedPostbackRequest has params only
         values[name] = explicit or next((lowered[a] for a in aliases if lowered.get(a)), "")
     return PostbackInput(
-        **{k: v.strip() for k, v in values.items()}, params=clean_params(params),
+        problem=problem, **{k: v.strip() for k, v in values.items()}, params=clean_params(params),
         method=clean_text(request.method[:10]), client_ip=clean_text(request.client_ip[:64]),
         user_agent=clean_text(request.user_agent[:512]),
     )  # fmt: skip
@@ -210,6 +234,19 @@ async def _log(conn: Any, account_id: str, pid: str, inp: PostbackInput, http_st
     )  # fmt: skip
 
 
+async def log_refused(pool: asyncpg.Pool, account_id: str, request: Any) -> str:
+    """A postback the gateway refused before it came here, logged with its outcome
+    (GATEWAY_OUTCOMES); nothing else happens. Returns its postback id."""
+    status = int(request.http_status)
+    if not 400 <= status <= 599:
+        raise InvalidArgument("http_status", "must be the HTTP status the gateway answered (400..599)")
+    inp = from_request(request)
+    pid = new_id()
+    await _log(pool, account_id, pid, inp, status, GATEWAY_OUTCOMES.get(status, "refused"),
+               clean_text(request.error), clean_text(request.field[:MAX_PARAM_NAME]))  # fmt: skip
+    return pid
+
+
 def _http_status(err: DomainError) -> tuple[int, str]:
     if isinstance(err, InvalidArgument):
         return 400, "invalid"
@@ -264,8 +301,12 @@ class PostbackRecorder:
         return result
 
     async def _prepare(self, account_id: str, inp: PostbackInput, pid: str) -> _Postback:
+        if inp.problem is not None:
+            raise InvalidArgument(*inp.problem)
         if not inp.click_id:
             raise InvalidArgument("click_id", "is required (also accepted as clickid or subid)")
+        if len(inp.txid) > MAX_TXID:
+            raise InvalidArgument("txid", f"must be at most {MAX_TXID} characters")
         for name in ("click_id", "txid", "goal", "status", "payout", "currency"):
             check_text(name, getattr(inp, name))
         if len(inp.click_id) > 64:

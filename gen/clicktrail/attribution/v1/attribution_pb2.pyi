@@ -188,6 +188,37 @@ class RecordPostbackRequest(_message.Message):
     user_agent: str
     def __init__(self, click_id: _Optional[str] = ..., status: _Optional[str] = ..., payout: _Optional[str] = ..., currency: _Optional[str] = ..., goal: _Optional[str] = ..., txid: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ..., method: _Optional[str] = ..., client_ip: _Optional[str] = ..., user_agent: _Optional[str] = ...) -> None: ...
 
+class LogRefusedPostbackRequest(_message.Message):
+    __slots__ = ("params", "method", "client_ip", "user_agent", "http_status", "error", "field")
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_IP_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    HTTP_STATUS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    params: _containers.ScalarMap[str, str]
+    method: str
+    client_ip: str
+    user_agent: str
+    http_status: int
+    error: str
+    field: str
+    def __init__(self, params: _Optional[_Mapping[str, str]] = ..., method: _Optional[str] = ..., client_ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., http_status: _Optional[int] = ..., error: _Optional[str] = ..., field: _Optional[str] = ...) -> None: ...
+
+class LogRefusedPostbackResponse(_message.Message):
+    __slots__ = ("postback_id",)
+    POSTBACK_ID_FIELD_NUMBER: _ClassVar[int]
+    postback_id: str
+    def __init__(self, postback_id: _Optional[str] = ...) -> None: ...
+
 class RecordPostbackResponse(_message.Message):
     __slots__ = ("conversion", "created", "changed", "postback_id", "previous_status")
     CONVERSION_FIELD_NUMBER: _ClassVar[int]

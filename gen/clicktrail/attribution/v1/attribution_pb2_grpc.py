@@ -47,6 +47,11 @@ class AttributionServiceStub:
                 request_serializer=clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.RecordPostbackRequest.SerializeToString,
                 response_deserializer=clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.RecordPostbackResponse.FromString,
                 _registered_method=True)
+        self.LogRefusedPostback = channel.unary_unary(
+                '/clicktrail.attribution.v1.AttributionService/LogRefusedPostback',
+                request_serializer=clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.LogRefusedPostbackRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.LogRefusedPostbackResponse.FromString,
+                _registered_method=True)
         self.UpdateConversionStatus = channel.unary_unary(
                 '/clicktrail.attribution.v1.AttributionService/UpdateConversionStatus',
                 request_serializer=clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.UpdateConversionStatusRequest.SerializeToString,
@@ -106,6 +111,17 @@ class AttributionServiceServicer:
         INVALID_ARGUMENT names the field; NOT_FOUND for an unknown click (also
         another account's); FAILED_PRECONDITION for a status move that is not
         allowed (pending -> approved | rejected, approved -> rejected only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LogRefusedPostback(self, request, context):
+        """A postback the HTTP gateway refused itself, before RecordPostback (method not
+        allowed, query or body too large, malformed body, unsupported content type,
+        rate limited, body timeout): written to the inbound postback log with its
+        outcome, nothing else happens. Takes the postback token the request named,
+        like RecordPostback (the gateway calls it best effort).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -177,6 +193,11 @@ def add_AttributionServiceServicer_to_server(servicer, server):
                     servicer.RecordPostback,
                     request_deserializer=clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.RecordPostbackRequest.FromString,
                     response_serializer=clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.RecordPostbackResponse.SerializeToString,
+            ),
+            'LogRefusedPostback': grpc.unary_unary_rpc_method_handler(
+                    servicer.LogRefusedPostback,
+                    request_deserializer=clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.LogRefusedPostbackRequest.FromString,
+                    response_serializer=clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.LogRefusedPostbackResponse.SerializeToString,
             ),
             'UpdateConversionStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateConversionStatus,
@@ -254,6 +275,33 @@ class AttributionService:
             '/clicktrail.attribution.v1.AttributionService/RecordPostback',
             clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.RecordPostbackRequest.SerializeToString,
             clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.RecordPostbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LogRefusedPostback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.attribution.v1.AttributionService/LogRefusedPostback',
+            clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.LogRefusedPostbackRequest.SerializeToString,
+            clicktrail_dot_attribution_dot_v1_dot_attribution__pb2.LogRefusedPostbackResponse.FromString,
             options,
             channel_credentials,
             insecure,
