@@ -116,6 +116,10 @@ class Settings:
     # How often a pass looks for past days of the derived tables (sub-id reports
     # by day) that a fold, a recount or a cost change left stale.
     analytics_derived_refresh_s: float = 10.0
+    # Dead letters of the work queues (events to attribute, outbound events,
+    # postback deliveries) are purged this many days after they died (0 keeps
+    # them); a dead delivery stays retryable from its delivery row after that.
+    queue_dead_retention_days: int = 30
     # The sub-id flood finder (services/analytics/floods.py): every interval (0:
     # never) it flags each (campaign, sub field, value) with at least min_clicks
     # clicks (every verdict) over the last window_days UTC days (today included)

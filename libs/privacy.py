@@ -5,14 +5,25 @@ around each service's own ``Eraser`` that knows its tables.
 A service erases by anonymising in place: device ids, IPs, User-Agents and
 free-form fields are cleared, user ids and identity keys become the erasure's
 pseudonym. Rows stay, so every aggregate (and a rollup recount) stays the same.
+
+Queued work is part of it: each eraser also redacts (or drops) the person's jobs
+in the queues it consumes or feeds, dead letters included, and every erasure
+leaves tombstones (``privacy.erased_keys``: hashes of the person's ids) that the
+queue consumers check before they apply a job queued before the erasure, so a
+backlogged or already-claimed job cannot bring the erased data back. The erasure
+and those consumers meet on one advisory lock per account (``lock_account``):
+an erasure waits for a consumer's transaction in flight, and a consumer that
+starts after it sees its tombstones.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import ipaddress
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 import asyncpg
@@ -45,6 +56,8 @@ class Subject:
     device_ids: set[str]
     click_ids: set[str]
     pseudonym: str
+    # IP addresses on the person's rows: redacted with the ids, never used to find rows.
+    ips: set[str] = dataclasses.field(default_factory=set)
 
     def identity_keys(self) -> list[str]:
         """The ``<kind>:<id>`` keys services file a device or user under."""
@@ -58,6 +71,9 @@ class Found:
     user_ids: set[str] = dataclasses.field(default_factory=set)
     device_ids: set[str] = dataclasses.field(default_factory=set)
     click_ids: set[str] = dataclasses.field(default_factory=set)
+    ips: set[str] = dataclasses.field(default_factory=set)
+    # More of the person's ids to tombstone (their install and conversion ids), not answered.
+    keys: set[str] = dataclasses.field(default_factory=set)
 
 
 # (connection in a transaction, account, subject, apply) -> the rows it changed
@@ -73,13 +89,16 @@ def count(status: str) -> int:
 def parse_subject(req: pb.ErasePersonalDataRequest) -> Subject:
     v = Validator()
     lists: dict[str, list[str]] = {}
-    for name in ("user_ids", "device_ids", "click_ids"):
+    for name in ("user_ids", "device_ids", "click_ids", "ips"):
         values = [x.strip() for x in getattr(req, name)]
         v.check(len(values) <= MAX_IDS, name, f"at most {MAX_IDS} ids per request")
         for i, x in enumerate(values):
             v.check(0 < len(x) <= MAX_ID_LEN, f"{name}[{i}]", f"must be 1 to {MAX_ID_LEN} characters")
         lists[name] = values
-    v.check(any(lists.values()), "user_ids", "name the person: at least one user id, device id or click id")
+    for i, ip in enumerate(lists["ips"]):
+        v.check(_is_ip(ip), f"ips[{i}]", "must be an IPv4 or IPv6 address")
+    named = any(lists[n] for n in ("user_ids", "device_ids", "click_ids"))
+    v.check(named, "user_ids", "name the person: at least one user id, device id or click id")
     v.check(is_valid_id(req.erasure_id), "erasure_id", "is required: a ULID made by the caller (26 characters)")
     if not req.validate_only:
         v.check(bool(PSEUDONYM.match(req.pseudonym)), "pseudonym", "must be 'erased:' and 16 to 64 letters/digits")
@@ -89,7 +108,60 @@ def parse_subject(req: pb.ErasePersonalDataRequest) -> Subject:
         device_ids={d.lower() for d in lists["device_ids"]},
         click_ids=set(lists["click_ids"]),
         pseudonym=req.pseudonym,
+        ips=set(lists["ips"]),
     )
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def key_hash(key: str) -> bytes:
+    """How an erased id is kept in the tombstones: its SHA-256, not the id."""
+    return hashlib.sha256(key.encode()).digest()
+
+
+async def lock_account(conn: asyncpg.Connection, account_id: str, *, shared: bool) -> None:
+    """The erasure / queue-consumer lock of an account, until the transaction ends:
+    an erasure takes it exclusively, a consumer applying a job shared."""
+    fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    await conn.execute(f"SELECT {fn}(hashtextextended('clicktrail.privacy:' || $1, 0))", account_id)
+
+
+@dataclasses.dataclass(frozen=True)
+class Tombstone:
+    erase_time: dt.datetime
+    pseudonym: str
+
+
+async def erased_keys(
+    conn: asyncpg.Pool | asyncpg.Connection, account_id: str, keys: Iterable[str]
+) -> dict[str, Tombstone]:
+    """The ids among ``keys`` that an erasure has tombstoned: when (the latest
+    erasure) and the pseudonym it gave. A job queued before that time holds data
+    from before the erasure, and must be redacted (or dropped) before it is applied."""
+    wanted = {key_hash(k): k for k in set(keys) if k}
+    if not wanted:
+        return {}
+    rows = await conn.fetch(
+        "SELECT key_hash, erase_time, pseudonym FROM privacy.erased_keys"
+        " WHERE account_id = $1 AND key_hash = ANY($2::bytea[])",
+        account_id,
+        list(wanted),
+    )
+    return {wanted[bytes(r["key_hash"])]: Tombstone(r["erase_time"], r["pseudonym"]) for r in rows}
+
+
+_TOMBSTONE = """
+INSERT INTO privacy.erased_keys (account_id, key_hash, erasure_id, pseudonym)
+SELECT $1, h, $3, $4 FROM unnest($2::bytea[]) AS h
+ON CONFLICT (account_id, key_hash) DO UPDATE
+SET erasure_id = excluded.erasure_id, pseudonym = excluded.pseudonym, erase_time = excluded.erase_time
+"""
 
 
 _LOG = """
@@ -115,10 +187,18 @@ class PrivacyService(pb_grpc.PrivacyServiceServicer):
         account_id = auth.require_account()
         subject = parse_subject(request)
         async with self._pool.acquire() as conn, conn.transaction():
+            if not request.validate_only:
+                await lock_account(conn, account_id, shared=False)
             found = await self._eraser(conn, account_id, subject, not request.validate_only)
             if not request.validate_only:
                 rows = orjson.dumps(found.rows).decode()
                 await conn.execute(_LOG, account_id, request.erasure_id, self._service, rows)
+                keys = (
+                    subject.user_ids | subject.device_ids | subject.click_ids
+                    | found.user_ids | found.device_ids | found.click_ids | found.keys
+                )  # fmt: skip
+                hashes = sorted({key_hash(k) for k in keys})
+                await conn.execute(_TOMBSTONE, account_id, hashes, request.erasure_id, subject.pseudonym)
         if not request.validate_only:
             log.info(
                 "personal_data_erased",
@@ -132,6 +212,7 @@ class PrivacyService(pb_grpc.PrivacyServiceServicer):
             device_ids=sorted(found.device_ids - subject.device_ids),
             click_ids=sorted(found.click_ids - subject.click_ids),
             rows=found.rows,
+            ips=sorted(found.ips - subject.ips),
         )
 
     async def ListErasures(
@@ -164,5 +245,3 @@ def register(server: grpc.aio.Server, ctx: ServiceContext, service: str, eraser:
     """Adds PrivacyService, backed by this service's eraser."""
     pb_grpc.add_PrivacyServiceServicer_to_server(PrivacyService(ctx.pool, service, eraser), server)
     return [pb.DESCRIPTOR.services_by_name["PrivacyService"].full_name]
-
-

@@ -8,6 +8,9 @@
 - A failed job is retried with exponential backoff and full jitter; past
   max_attempts it is kept as a dead letter, listable and retryable.
 - Delivery is at least once: handlers must be idempotent.
+- Dead letters are purged ``dead_retention_s`` after they died (a consumer
+  given one purges its queue's, at most once per ``PURGE_EVERY_S``).
+- A GDPR erasure reaches queued payloads too (``redact``, dead letters included).
 
 Because every job is a row that becomes visible only when its transaction
 commits, a writer that commits late is never skipped (unlike an id cursor).
@@ -32,6 +35,7 @@ from libs.logging import get_logger
 log = get_logger("queue")
 
 MIGRATIONS = ("queue", Path(__file__).parent / "queue_migrations")
+PURGE_EVERY_S = 3600.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,10 +174,13 @@ class Consumer:
         after_finish: Callable[[list[Outcome]], None] | None = None,
         streaming: bool = False,
         flush_s: float = 0.005,
+        dead_retention_s: float | None = None,
     ) -> None:
         """``streaming`` (with ``handler``): keep up to ``concurrency`` jobs in
         flight, claim more as slots free up, and finish done jobs in group
-        commits every ``flush_s``, so one slow job never holds up the others."""
+        commits every ``flush_s``, so one slow job never holds up the others.
+        ``dead_retention_s``: dead letters older than this are purged (None or
+        0: kept until retried)."""
         if (handler is None) == (batch_handler is None):
             raise ValueError("give exactly one of handler or batch_handler")
         self._pool = pool
@@ -201,6 +208,26 @@ class Consumer:
         self._next_listen = 0.0
         self.done = 0
         self.failed = 0
+        self._dead_retention_s = dead_retention_s
+        self._next_purge = 0.0
+
+    async def purge_dead(self) -> int:
+        """Deletes this queue's dead letters past the retention; how many."""
+        if not self._dead_retention_s:
+            return 0
+        n = await purge_dead(self._pool, self.queue, self._dead_retention_s)
+        if n:
+            log.info("dead_letters_purged", queue=self.queue, jobs=n, retention_s=self._dead_retention_s)
+        return n
+
+    async def _maybe_purge(self) -> None:
+        if not self._dead_retention_s or time.monotonic() < self._next_purge:
+            return
+        self._next_purge = time.monotonic() + PURGE_EVERY_S
+        try:
+            await self.purge_dead()
+        except Exception as exc:  # the database away: next time
+            log.warning("dead_letter_purge_failed", queue=self.queue, error=f"{type(exc).__name__}: {exc}")
 
     def _notified(self, *_: Any) -> None:
         self._wake.set()
@@ -290,6 +317,7 @@ class Consumer:
         try:
             while not self._stopping:
                 await self._keep_listening()
+                await self._maybe_purge()
                 try:
                     self._wake.clear()
                     if await self.run_once() >= self._batch_size:
@@ -412,6 +440,7 @@ class Consumer:
                     continue
                 self._wake.clear()
                 await self._keep_listening()
+                await self._maybe_purge()
                 try:
                     jobs = await self.claim(min(free, self._batch_size))
                 except Exception as exc:
@@ -485,3 +514,62 @@ async def cancel(conn: asyncpg.Connection, queue: str, account_id: str, job_ids:
         job_ids,
     )
     return int(status.rsplit(" ", 1)[-1])
+
+
+async def purge_dead(pool: asyncpg.Pool | asyncpg.Connection, queue: str, older_than_s: float) -> int:
+    """Deletes the queue's dead letters that died more than ``older_than_s`` ago."""
+    status = await pool.execute(
+        "DELETE FROM queue.jobs WHERE queue = $1 AND dead AND update_time < now() - make_interval(secs => $2)",
+        queue,
+        older_than_s,
+    )
+    return int(status.rsplit(" ", 1)[-1])
+
+
+def _like(needle: bytes) -> bytes:
+    return b"%" + needle.replace(b"\\", b"\\\\").replace(b"%", b"\\%").replace(b"_", b"\\_") + b"%"
+
+
+async def redact(
+    conn: asyncpg.Connection,
+    queue: str,
+    account_id: str,
+    needles: Sequence[bytes],
+    rewrite: Callable[[bytes], bytes | None],
+    *,
+    apply: bool = True,
+) -> int:
+    """GDPR erasure of queued payloads: every job of the account on ``queue``
+    (due, claimed or dead) whose payload contains one of ``needles`` is passed
+    to ``rewrite``, which answers the payload to keep (the same bytes: nothing
+    to change) or None to drop the job. Answers how many jobs changed (or, without
+    ``apply``, would). A job claimed meanwhile may still finish with the payload
+    it read: its consumer checks the erasure tombstones (libs/privacy.py)."""
+    if not needles:
+        return 0
+    rows = await conn.fetch(
+        "SELECT job_id, payload FROM queue.jobs WHERE queue = $1 AND account_id = $2"
+        " AND payload LIKE ANY($3::bytea[]) ORDER BY job_id" + (" FOR UPDATE" if apply else ""),
+        queue,
+        account_id,
+        [_like(n) for n in needles],
+    )
+    dropped: list[int] = []
+    changed: list[tuple[int, bytes]] = []
+    for r in rows:
+        old = bytes(r["payload"])
+        new = rewrite(old)
+        if new is None:
+            dropped.append(r["job_id"])
+        elif new != old:
+            changed.append((r["job_id"], new))
+    if apply and dropped:
+        await conn.execute("DELETE FROM queue.jobs WHERE job_id = ANY($1::bigint[])", dropped)
+    if apply and changed:
+        await conn.execute(
+            "UPDATE queue.jobs j SET payload = x.p"
+            " FROM unnest($1::bigint[], $2::bytea[]) AS x(id, p) WHERE j.job_id = x.id",
+            [c[0] for c in changed],
+            [c[1] for c in changed],
+        )
+    return len(dropped) + len(changed)

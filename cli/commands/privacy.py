@@ -54,7 +54,9 @@ def erase(
     installs, the clicks they came from), then, in each service: removes device
     ids, IP addresses, User-Agents, referrers and free-form properties; replaces
     user ids with one pseudonym, so DAU, installs, conversions, revenue and every
-    report stay the same; cancels postbacks not sent yet and redacts sent ones.
+    report stay the same; cancels postbacks not sent yet and redacts sent ones
+    (their ids and the IP addresses found on their rows); reaches their jobs in
+    every work queue, dead letters included, and the inbound postback log.
     Each service logs the erasure (`clicktrail privacy list`). Running it again
     for the same person erases nothing more.
 
@@ -62,6 +64,7 @@ def erase(
     """
     creds = account_creds(api_key)
     users, devices, clicks = set(user_id or []), {d.lower() for d in device_id or []}, set(click_id or [])
+    ips: set[str] = set()  # found on their rows: redacted with their ids
     if not (users or devices or clicks):
         raise UsageError("name the person: give --user-id, --device-id or --click-id")
     erasure_id = new_id()
@@ -70,7 +73,7 @@ def erase(
     def request(validate_only: bool) -> pb.ErasePersonalDataRequest:
         return pb.ErasePersonalDataRequest(
             user_ids=sorted(users), device_ids=sorted(devices), click_ids=sorted(clicks),
-            erasure_id=erasure_id, pseudonym=pseudonym, validate_only=validate_only,
+            erasure_id=erasure_id, pseudonym=pseudonym, validate_only=validate_only, ips=sorted(ips),
         )  # fmt: skip
 
     # Grow the set of ids until no service knows of another one.
@@ -81,6 +84,7 @@ def erase(
             users.update(found.user_ids)
             devices.update(found.device_ids)
             clicks.update(found.click_ids)
+            ips.update(found.ips)
         if len(users) + len(devices) + len(clicks) == before:
             break
     rows: dict[str, dict[str, int]] = {}

@@ -45,11 +45,11 @@ import asyncpg
 import orjson
 from prometheus_client import Counter, Histogram
 
-from libs import event_handoff, postback_handoff
+from libs import event_handoff, postback_handoff, privacy
 from libs import quality as q
 from libs.ids import new_id
 from libs.logging import get_logger
-from libs.queue import Consumer, Job, enqueue
+from libs.queue import Consumer, Defer, Job, enqueue
 from services.attribution import quality as qual
 from services.attribution import settings as windows_mod
 from services.attribution.goals import EVENT_TRACK, Goal, load_goals
@@ -139,6 +139,16 @@ def user_key(event: dict[str, Any]) -> str:
 
 def device_ids(event: dict[str, Any]) -> list[str]:
     return [event[c] for c in ("gaid", "idfa") if event.get(c)]
+
+
+def erased_pseudonym(event: dict[str, Any], stones: dict[str, privacy.Tombstone]) -> str | None:
+    """The pseudonym of an erasure that came after this event was queued and
+    names one of its ids (None: nothing to erase, or already anonymised)."""
+    queued = event.get("_queued")
+    if queued is None or str(event.get("user_id") or "").startswith("erased:"):
+        return None
+    hits = [t for k in event_handoff.person_keys(event) if (t := stones.get(k)) and t.erase_time > queued]
+    return max(hits, key=lambda t: t.erase_time).pseudonym if hits else None
 
 
 def _ts(value: dt.datetime | None) -> str:
@@ -516,9 +526,15 @@ class Engine:
         for job in jobs:
             by_account.setdefault(job.account_id, []).append(job)
 
+        def decode(job: Job) -> list[dict[str, Any]]:
+            events = event_handoff.decode(job.payload)
+            for e in events:  # an erasure after this time reaches the event (erase_queued)
+                e["_queued"] = job.create_time
+            return events
+
         async def one(account_id: str, group: list[Job]) -> BaseException | None:
             try:
-                await self.handle(account_id, [e for j in group for e in event_handoff.decode(j.payload)])
+                await self.handle(account_id, [e for j in group for e in decode(j)])
                 return None
             except asyncio.CancelledError:
                 raise
@@ -533,9 +549,10 @@ class Engine:
         """Attribute events of one account (one or more jobs)."""
         # A job handed twice (redelivered beside its original) is one set of events.
         unique = {e["event_uuid"]: e for e in raw_events if e.get("account_id") == account_id}
-        events = [prepare(e) for e in unique.values()]
-        if not events:
+        if not unique:
             return
+        await self.erase_queued(self._pool, account_id, list(unique.values()))
+        events = [prepare(e) for e in unique.values()]
         history = await windows_mod.breakpoints(self._pool, account_id)
         goals = await load_goals(self._pool, account_id)
 
@@ -600,6 +617,10 @@ class Engine:
             await self.links.currency(account_id)
 
         async with self._pool.acquire() as conn, conn.transaction():
+            # An erasure that committed since erase_queued: handle the jobs again (then anonymised).
+            await privacy.lock_account(conn, account_id, shared=True)
+            if await self.erase_queued(conn, account_id, events, apply=False):
+                raise Defer("an erasure reached these events meanwhile: attributed again", 0.0)
             await self._store_installs(conn, account_id, attributed)
             await self._store_conversions(conn, account_id, hits, cfg)
         now = time.time()
@@ -607,6 +628,25 @@ class Engine:
             LAG.observe(max(0.0, now - ev["_received"].timestamp()))
         EVENTS.inc(len(events))
         BATCH.observe(len(events))
+
+    @staticmethod
+    async def erase_queued(
+        db: asyncpg.Pool | asyncpg.Connection, account_id: str, events: list[dict[str, Any]], *, apply: bool = True
+    ) -> int:
+        """GDPR: events queued before an erasure that names one of their ids
+        (libs/privacy.py tombstones) are anonymised, as ingest anonymised its rows,
+        so a backlogged or already-claimed job cannot bring erased data back.
+        Answers how many events it anonymised (or, without ``apply``, would)."""
+        keys = {k for e in events if e.get("_queued") is not None for k in event_handoff.person_keys(e)}
+        stones = await privacy.erased_keys(db, account_id, keys) if keys else {}
+        n = 0
+        for e in events:
+            pseudonym = erased_pseudonym(e, stones) if stones else None
+            if pseudonym is not None:
+                n += 1
+                if apply:
+                    event_handoff.erase_event(e, pseudonym)
+        return n
 
     async def _check_installs(self, account_id: str, attributed: list[Attributed], cfg: qual.Config) -> None:
         """The install checks: each install's reasons, from its match, its event
@@ -876,12 +916,18 @@ class Engine:
 
 
 def consumers(
-    pool: asyncpg.Pool, engine: Engine, *, count: int = 3, batch_size: int = 32, lease_s: float = 120.0
+    pool: asyncpg.Pool,
+    engine: Engine,
+    *,
+    count: int = 3,
+    batch_size: int = 32,
+    lease_s: float = 120.0,
+    dead_retention_s: float | None = None,
 ) -> list[Consumer]:
     """Consumers of the event hand-off; several, so look-ups of one batch overlap the next.
     A batch claimed by a consumer that died is handled again after ``lease_s``."""
     return [
         Consumer(pool, event_handoff.EVENT_QUEUE, batch_handler=engine.handle_jobs, batch_size=batch_size,
-                 lease_s=lease_s, poll_s=0.5)
+                 lease_s=lease_s, poll_s=0.5, dead_retention_s=dead_retention_s)
         for _ in range(count)
     ]  # fmt: skip

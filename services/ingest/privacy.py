@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncpg
 
+from libs import event_handoff
 from libs.privacy import Found, Subject, count
 
 # Properties the aggregates read (error and monetization reports); the rest is
 # free-form and may hold anything about the person: dropped.
-KEEP_PROPERTIES = ["error_level", "error_code", "bundle_id", "bundle_paid_amount", "bundle_paid_currency", "platform"]
+KEEP_PROPERTIES = list(event_handoff.KEEP_PROPERTIES)
 
 # The person's events not erased yet (erased rows carry an "erased:" pseudonym).
 _MATCH = """account_id = $1 AND (user_id = ANY($2::text[]) OR click_id = ANY($4::text[])
     OR idfa = ANY($3::text[]) OR gaid = ANY($3::text[]) OR idfv = ANY($3::text[]) OR android_id = ANY($3::text[]))
     AND (user_id IS NULL OR user_id NOT LIKE 'erased:%')"""
-_LINKED = f"SELECT DISTINCT user_id, idfa, gaid, idfv, android_id, click_id FROM ingest.events WHERE {_MATCH}"
+_LINKED = f"""SELECT DISTINCT user_id, idfa, gaid, idfv, android_id, click_id,
+    host(ip) AS ip, host(claimed_ip) AS claimed_ip FROM ingest.events WHERE {_MATCH}"""
 _ERASE_EVENTS = f"""
 UPDATE ingest.events SET
     user_id = $5, idfa = NULL, gaid = NULL, idfv = NULL, android_id = NULL, ip = NULL, user_agent = NULL, ref = NULL,
@@ -48,6 +50,7 @@ async def erase(conn: asyncpg.Connection, account_id: str, who: Subject, apply: 
         found.user_ids.update(u for u in [r["user_id"]] if u)
         found.device_ids.update(r[c] for c in ("idfa", "gaid", "idfv", "android_id") if r[c])
         found.click_ids.update(c for c in [r["click_id"]] if c)
+        found.ips.update(r[c] for c in ("ip", "claimed_ip") if r[c])
     # Everything linked goes too: the same person's other ids in these rows.
     users = sorted(who.user_ids | found.user_ids)
     devices = sorted(who.device_ids | found.device_ids)

@@ -19,11 +19,12 @@ _IMPRESSIONS = f"account_id = $1 AND {_LEFT} AND (idfa = ANY($2::text[]) OR gaid
 async def erase(conn: asyncpg.Connection, account_id: str, who: Subject, apply: bool) -> Found:
     found = Found()
     clicks, devices = sorted(who.click_ids), sorted(who.device_ids)
-    query = f"SELECT click_id, idfa, gaid FROM links.clicks WHERE {_CLICKS}"
+    query = f"SELECT click_id, idfa, gaid, host(ip) AS ip FROM links.clicks WHERE {_CLICKS}"
     rows = await conn.fetch(query, account_id, clicks, devices)
     for r in rows:
         found.click_ids.add(r["click_id"])
         found.device_ids.update(r[c] for c in ("idfa", "gaid") if r[c])
+        found.ips.update(ip for ip in [r["ip"]] if ip)
     found.rows["links.clicks"] = len(rows)
     if not apply:
         found.rows["links.impressions"] = await conn.fetchval(

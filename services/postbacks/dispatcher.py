@@ -17,8 +17,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
-import contextlib
 import dataclasses
 import datetime as dt
 import email.utils
@@ -31,7 +29,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import orjson
 
-from libs import queue
+from libs import privacy, queue
 from libs.config import Settings
 from libs.ids import new_resource_id
 from libs.logging import get_logger
@@ -113,8 +111,9 @@ class Fanout:
         for job, ev in events:
             by_account[ev["account_id"]].append((job, ev))
         now = time.time()
-        rows: list[tuple[str, str, str, str, str, str, str, str, bytes, bytes]] = []
+        rows: list[_Row] = []
         payloads: dict[tuple[str, str], bytes] = {}
+        sources: list[tuple[queue.Job, dict[str, Any]]] = []  # each row's job and event
         async with self._pool.acquire() as conn:
             for account_id, items in by_account.items():
                 templates = [
@@ -126,7 +125,7 @@ class Fanout:
                         account_id,
                     )
                 ]
-                for _job, ev in items:
+                for src_job, ev in items:
                     for t in templates:
                         if not fires(t, ev):
                             continue
@@ -136,9 +135,11 @@ class Fanout:
                             account_id, delivery_id, ev["event_id"], t["template_id"], t["partner_id"], ev["kind"],
                             req.method, req.url, orjson.dumps(dict(req.headers)), req.body,
                         ))  # fmt: skip
+                        sources.append((src_job, ev))
                         payloads[(account_id, delivery_id)] = req.payload(delivery_id)
             if rows:
                 async with conn.transaction():
+                    rows = await _without_erased(conn, rows, sources)
                     created = await conn.fetch(
                         "INSERT INTO postbacks.deliveries (account_id, delivery_id, event_id, template_id, partner_id,"
                         " event_kind, method, url, headers, body)"
@@ -172,6 +173,36 @@ class Fanout:
         return results
 
 
+_Row = tuple[str, str, str, str, str, str, str, str, bytes, bytes]
+
+
+async def _without_erased(
+    conn: asyncpg.Connection, rows: list[_Row], sources: list[tuple[queue.Job, dict[str, Any]]]
+) -> list[_Row]:
+    """GDPR: the rows whose outbound event was queued before an erasure that
+    names its click, device or install / conversion (libs/privacy.py tombstones)
+    are cancelled, as the erasure cancels postbacks not sent yet. Holds each
+    account's erasure lock (shared) until the transaction ends."""
+
+    def keys(ev: dict[str, Any]) -> list[str]:
+        return [k for k in (str(ev["event_id"]).split(":", 1)[0], ev["click_id"], ev["idfa"], ev["gaid"]) if k]
+
+    stones: dict[str, dict[str, privacy.Tombstone]] = {}
+    for account_id in sorted({r[0] for r in rows}):
+        await privacy.lock_account(conn, account_id, shared=True)
+        wanted = {k for r, (_, ev) in zip(rows, sources, strict=True) if r[0] == account_id for k in keys(ev)}
+        stones[account_id] = await privacy.erased_keys(conn, account_id, wanted)
+    if not any(stones.values()):
+        return rows
+    kept = []
+    for r, (job, ev) in zip(rows, sources, strict=True):
+        erased = stones[r[0]]
+        if any((t := erased.get(k)) and t.erase_time > job.create_time for k in keys(ev)):
+            continue
+        kept.append(r)
+    return kept
+
+
 @dataclasses.dataclass(frozen=True)
 class AttemptRecord:
     delivery_id: str
@@ -189,10 +220,8 @@ class Dispatcher:
         self._pool = pool
         self.client = client or make_client(settings)
         self._caps = {"host": settings.postback_host_concurrency, "account": settings.postback_account_concurrency}
-        # Requests in flight per ("host", host) and per ("account", account id),
-        # and the jobs waiting for one of them to free a slot.
-        self._inflight: dict[tuple[str, str], int] = defaultdict(int)
-        self._waiters: dict[tuple[str, str], collections.deque[asyncio.Future[None]]] = {}
+        # Slots per ("host", host) and per ("account", account id).
+        self._slots: dict[tuple[str, str], asyncio.Semaphore] = {}
         # Until when a host / an account counts as saturated: jobs that find it full go straight back.
         self._busy_until: dict[tuple[str, str], float] = {}
         self._records: dict[int, AttemptRecord] = {}
@@ -210,6 +239,7 @@ class Dispatcher:
             on_finish=self.record_outcomes,
             after_finish=self.forget,
             streaming=True,
+            dead_retention_s=settings.queue_dead_retention_days * 86400.0,
         )
 
     async def send(self, job: queue.Job) -> None:
@@ -221,8 +251,12 @@ class Dispatcher:
         except (ValueError, KeyError, TypeError) as exc:
             raise queue.Permanent(f"bad delivery job: {exc}") from None
         host = (urlsplit(url).hostname or "").lower()
-        keys = (("host", host), ("account", job.account_id))
-        await self._take_slots(keys)
+        account_slots = await self._slot("account", job.account_id)
+        try:
+            slots = await self._slot("host", host)
+        except BaseException:
+            account_slots.release()
+            raise
         when = dt.datetime.now(dt.UTC)
         t0 = time.perf_counter()
         try:
@@ -234,7 +268,8 @@ class Dispatcher:
             self._records[job.job_id] = AttemptRecord(delivery_id, when, 0, _ms(t0), "", str(exc))
             raise queue.RetryLater(str(exc)) from None
         finally:
-            self._release_slots(keys)
+            slots.release()
+            account_slots.release()
         head = resp.head.decode("utf-8", "replace")
         status = resp.status
         error = "" if 200 <= status < 300 else f"HTTP {status}"
@@ -247,56 +282,27 @@ class Dispatcher:
             raise queue.RetryLater(error, retry_after(resp))
         raise queue.Permanent(error)
 
-    async def _take_slots(self, keys: tuple[tuple[str, str], ...]) -> None:
-        """A slot on the destination host and one for the account, both or none:
-        a job waiting for one holds no other, so jobs queued behind a hanging
-        host do not use up their account's slots. A fast host frees a slot in
-        milliseconds: wait in line. A host or an account whose slots stay taken
-        (slow or hanging endpoints) gets its jobs put back without using an
-        attempt, so they never hold the dispatcher's slots."""
-        deadline = 0.0
-        while True:
-            full = next((k for k in keys if self._inflight[k] >= max(1, self._caps[k[0]])), None)
-            if full is None:
-                for k in keys:
-                    self._inflight[k] += 1
-                return
-            for k in keys:  # woken for a slot this job cannot use yet: pass the wake-up on
-                if k != full and self._inflight[k] < max(1, self._caps[k[0]]):
-                    self._wake(k)
-            kind, key = full
-            what = f"{key} is saturated" if kind == "host" else f"account {key} has {self._caps[kind]} in flight"
-            now = time.monotonic()
-            if self._busy_until.get(full, 0.0) > now:
-                raise queue.Defer(what, random.uniform(2.0, 5.0))
-            deadline = deadline or now + HOST_WAIT_S
-            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            waiters = self._waiters.setdefault(full, collections.deque())
-            waiters.append(fut)
-            try:
-                async with asyncio.timeout(max(0.0, deadline - now)):
-                    await fut
-            except TimeoutError:
-                self._busy_until[full] = time.monotonic() + HOST_WAIT_S
-                raise queue.Defer(what, random.uniform(2.0, 5.0)) from None
-            finally:
-                with contextlib.suppress(ValueError):
-                    waiters.remove(fut)
-                if not waiters:
-                    self._waiters.pop(full, None)
-
-    def _release_slots(self, keys: tuple[tuple[str, str], ...]) -> None:
-        for k in keys:
-            self._inflight[k] -= 1
-            if self._inflight[k] <= 0:
-                del self._inflight[k]
-            self._wake(k)
-
-    def _wake(self, key: tuple[str, str]) -> None:
-        for fut in self._waiters.get(key, ()):
-            if not fut.done():
-                fut.set_result(None)
-                return
+    async def _slot(self, kind: str, key: str) -> asyncio.Semaphore:
+        """A slot on a destination host or for an account, acquired. A fast host
+        frees one in milliseconds: wait in line. A host or an account whose slots
+        stay taken (slow or hanging endpoints) gets its jobs put back without
+        using an attempt, so they never hold the dispatcher's slots."""
+        slots = self._slots.get((kind, key))
+        if slots is None:
+            slots = self._slots[(kind, key)] = asyncio.Semaphore(max(1, self._caps[kind]))
+        if not slots.locked():
+            await slots.acquire()
+            return slots
+        what = f"{key} is saturated" if kind == "host" else f"account {key} has {self._caps[kind]} postbacks in flight"
+        if self._busy_until.get((kind, key), 0.0) > time.monotonic():
+            raise queue.Defer(what, random.uniform(2.0, 5.0))
+        try:
+            async with asyncio.timeout(HOST_WAIT_S):
+                await slots.acquire()
+        except TimeoutError:
+            self._busy_until[(kind, key)] = time.monotonic() + HOST_WAIT_S
+            raise queue.Defer(what, random.uniform(2.0, 5.0)) from None
+        return slots
 
     async def record_outcomes(self, conn: asyncpg.Connection, outcomes: list[queue.Outcome]) -> None:
         rows = []
@@ -372,4 +378,5 @@ def fanout_consumer(pool: asyncpg.Pool, settings: Settings) -> queue.Consumer:
         batch_size=500,
         lease_s=settings.postback_lease_s,  # a re-run of a batch is harmless: deliveries are unique
         poll_s=settings.postback_poll_s,
+        dead_retention_s=settings.queue_dead_retention_days * 86400.0,
     )

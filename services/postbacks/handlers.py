@@ -386,18 +386,17 @@ class PostbackService(postbacks_pb2_grpc.PostbackServiceServicer):
                     raise FailedPrecondition(
                         f"delivery {request.delivery_id} is {row['status']}: only failed or dead deliveries are retried"
                     )
-                revived = row["job_id"] is not None and await queue.retry_dead(
-                    conn, DELIVERY_QUEUE, account_id, row["job_id"]
-                )
-                job_id = row["job_id"]
-                if not revived:  # the dead job is gone: queue the stored request again
-                    headers = orjson.loads(row["headers"]) if isinstance(row["headers"], str) else row["headers"]
-                    payload = orjson.dumps({"d": row["delivery_id"], "m": row["method"], "u": row["url"],
-                                            "h": list(headers.items()), "b": bytes(row["body"]).decode()})  # fmt: skip
-                    (job_id,) = await queue.enqueue(
-                        conn, DELIVERY_QUEUE, [payload], account_ids=[account_id],
-                        max_attempts=self._settings.postback_max_attempts, returning=True,
-                    )  # fmt: skip
+                # Sent as the row has it now (redacted by an erasure, say), never as the dead
+                # letter's payload was first rendered: that job goes, a new one is queued.
+                if row["job_id"] is not None:
+                    await queue.cancel(conn, DELIVERY_QUEUE, account_id, [row["job_id"]])
+                headers = orjson.loads(row["headers"]) if isinstance(row["headers"], str) else row["headers"]
+                payload = orjson.dumps({"d": row["delivery_id"], "m": row["method"], "u": row["url"],
+                                        "h": list(headers.items()), "b": bytes(row["body"]).decode()})  # fmt: skip
+                (job_id,) = await queue.enqueue(
+                    conn, DELIVERY_QUEUE, [payload], account_ids=[account_id],
+                    max_attempts=self._settings.postback_max_attempts, returning=True,
+                )  # fmt: skip
                 await conn.execute(
                     "UPDATE postbacks.deliveries SET status = 'pending', job_id = $3, next_attempt_time = now(),"
                     " last_error = '', update_time = now() WHERE account_id = $1 AND delivery_id = $2",

@@ -1,6 +1,9 @@
 """GDPR erasure in the postback deliveries (libs/privacy.py): the person's ids
-rendered into a delivery's URL, body or headers become "erased"; a delivery not
-sent yet is cancelled, so nothing about the person leaves after the erasure."""
+and IP addresses rendered into a delivery's URL, body or headers become
+"erased"; a delivery not sent yet is cancelled, so nothing about the person
+leaves after the erasure. Every queued job of such a delivery, a dead letter
+included, is dropped: it holds the request as first rendered. A failed or dead
+delivery retried later is queued again from its (redacted) row."""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ WHERE account_id = $1 AND (url LIKE ANY($2::text[]) OR convert_from(body, 'UTF8'
 """
 _ERASE = """
 UPDATE postbacks.deliveries SET url = $3, body = $4, headers = $5::jsonb, update_time = now(),
+    job_id = NULL,
     status = CASE WHEN status IN ('pending', 'retrying') THEN 'failed' ELSE status END,
     last_error = CASE WHEN status IN ('pending', 'retrying') THEN 'cancelled: personal data erased' ELSE last_error END,
     next_attempt_time = CASE WHEN status IN ('pending', 'retrying') THEN NULL ELSE next_attempt_time END
@@ -45,6 +49,10 @@ async def erase(conn: asyncpg.Connection, account_id: str, who: Subject, apply: 
     # As rendered: macro values are URL-encoded in URLs, raw in bodies.
     forms = list(dict.fromkeys(f for i in ids for f in (i, quote(i, safe=""))))
     rows = await conn.fetch(_FIND, account_id, [_like(f) for f in forms]) if forms else []
+    # The person's IP addresses are redacted too, only in deliveries of their ids
+    # (an address alone is no person: a bystander's delivery may carry the same one).
+    ips = sorted(who.ips, key=len, reverse=True)
+    forms = list(dict.fromkeys([*forms, *(f for i in ips for f in (i, quote(i, safe="")))]))
     found.rows["postbacks.deliveries"] = len(rows)
     if not apply:
         return found
@@ -54,7 +62,7 @@ async def erase(conn: asyncpg.Connection, account_id: str, who: Subject, apply: 
         body = _redact(bytes(r["body"]).decode("utf-8", "replace"), forms).encode()
         url = _redact(r["url"], forms)
         await conn.execute(_ERASE, account_id, r["delivery_id"], url, body, orjson.dumps(headers).decode())
-        if r["status"] in ("pending", "retrying") and r["job_id"] is not None:
+        if r["job_id"] is not None:
             jobs.append(r["job_id"])
-    found.rows["queue.jobs"] = await queue.cancel(conn, DELIVERY_QUEUE, account_id, jobs)
+    found.rows["queue.jobs:" + DELIVERY_QUEUE] = await queue.cancel(conn, DELIVERY_QUEUE, account_id, jobs)
     return found

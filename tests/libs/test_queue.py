@@ -152,3 +152,31 @@ async def test_stop_hands_back_claimed_work(pool):
     assert len(await c.claim()) == 1
     await c.stop()
     assert await Consumer(pool, "t.stop", handler=lambda j: asyncio.sleep(0)).run_once() == 1
+
+
+async def test_a_running_consumer_purges_its_dead_letters_past_the_retention(pool):
+    async with pool.acquire() as conn, conn.transaction():
+        ids = await enqueue(conn, "t.dead", [b"old", b"recent", b"waiting"], delay_s=3600, returning=True)
+        await enqueue(conn, "t.other", [b"other queue"])
+        died = "UPDATE queue.jobs SET dead = true, update_time = now() - make_interval(days => $2) WHERE job_id = $1"
+        await conn.execute(died, ids[0], 31)
+        await conn.execute(died, ids[1], 29)
+        await conn.execute(
+            "UPDATE queue.jobs SET dead = true, update_time = now() - interval '31 days' WHERE queue = 't.other'"
+        )
+
+    async def handler(job):
+        raise AssertionError("nothing is due")
+
+    c = Consumer(pool, "t.dead", handler=handler, poll_s=0.05, dead_retention_s=30 * 86400.0)
+    runner = asyncio.create_task(c.run())
+    try:
+        async with asyncio.timeout(5):
+            while await pool.fetchval("SELECT count(*) FROM queue.jobs WHERE queue = 't.dead'") == 3:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+    finally:
+        await c.stop()
+        await runner
+    left = await pool.fetch("SELECT payload FROM queue.jobs ORDER BY job_id")
+    # The dead letter past 30 days went; a younger one, a waiting job and another queue's stay.
+    assert [bytes(r["payload"]) for r in left] == [b"recent", b"waiting", b"other queue"]

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#clicktrail/privacy/v1/privacy.proto\x12\x15\x63licktrail.privacy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\x01\n\x18\x45rasePersonalDataRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12\x12\n\ndevice_ids\x18\x02 \x03(\t\x12\x11\n\tclick_ids\x18\x03 \x03(\t\x12\x12\n\nerasure_id\x18\x04 \x01(\t\x12\x11\n\tpseudonym\x18\x05 \x01(\t\x12\x15\n\rvalidate_only\x18\x06 \x01(\x08\"\xcb\x01\n\x19\x45rasePersonalDataResponse\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12\x12\n\ndevice_ids\x18\x02 \x03(\t\x12\x11\n\tclick_ids\x18\x03 \x03(\t\x12H\n\x04rows\x18\x04 \x03(\x0b\x32:.clicktrail.privacy.v1.ErasePersonalDataResponse.RowsEntry\x1a+\n\tRowsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\xc3\x01\n\x07\x45rasure\x12\x12\n\nerasure_id\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12.\n\nerase_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x04rows\x18\x04 \x03(\x0b\x32(.clicktrail.privacy.v1.Erasure.RowsEntry\x1a+\n\tRowsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"<\n\x13ListErasuresRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"a\n\x14ListErasuresResponse\x12\x30\n\x08\x65rasures\x18\x01 \x03(\x0b\x32\x1e.clicktrail.privacy.v1.Erasure\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xf1\x01\n\x0ePrivacyService\x12v\n\x11\x45rasePersonalData\x12/.clicktrail.privacy.v1.ErasePersonalDataRequest\x1a\x30.clicktrail.privacy.v1.ErasePersonalDataResponse\x12g\n\x0cListErasures\x12*.clicktrail.privacy.v1.ListErasuresRequest\x1a+.clicktrail.privacy.v1.ListErasuresResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#clicktrail/privacy/v1/privacy.proto\x12\x15\x63licktrail.privacy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x01\n\x18\x45rasePersonalDataRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12\x12\n\ndevice_ids\x18\x02 \x03(\t\x12\x11\n\tclick_ids\x18\x03 \x03(\t\x12\x12\n\nerasure_id\x18\x04 \x01(\t\x12\x11\n\tpseudonym\x18\x05 \x01(\t\x12\x15\n\rvalidate_only\x18\x06 \x01(\x08\x12\x0b\n\x03ips\x18\x07 \x03(\t\"\xd8\x01\n\x19\x45rasePersonalDataResponse\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12\x12\n\ndevice_ids\x18\x02 \x03(\t\x12\x11\n\tclick_ids\x18\x03 \x03(\t\x12H\n\x04rows\x18\x04 \x03(\x0b\x32:.clicktrail.privacy.v1.ErasePersonalDataResponse.RowsEntry\x12\x0b\n\x03ips\x18\x05 \x03(\t\x1a+\n\tRowsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\xc3\x01\n\x07\x45rasure\x12\x12\n\nerasure_id\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12.\n\nerase_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x04rows\x18\x04 \x03(\x0b\x32(.clicktrail.privacy.v1.Erasure.RowsEntry\x1a+\n\tRowsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"<\n\x13ListErasuresRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"a\n\x14ListErasuresResponse\x12\x30\n\x08\x65rasures\x18\x01 \x03(\x0b\x32\x1e.clicktrail.privacy.v1.Erasure\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xf1\x01\n\x0ePrivacyService\x12v\n\x11\x45rasePersonalData\x12/.clicktrail.privacy.v1.ErasePersonalDataRequest\x1a\x30.clicktrail.privacy.v1.ErasePersonalDataResponse\x12g\n\x0cListErasures\x12*.clicktrail.privacy.v1.ListErasuresRequest\x1a+.clicktrail.privacy.v1.ListErasuresResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,19 +37,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ERASURE_ROWSENTRY']._loaded_options = None
   _globals['_ERASURE_ROWSENTRY']._serialized_options = b'8\001'
   _globals['_ERASEPERSONALDATAREQUEST']._serialized_start=96
-  _globals['_ERASEPERSONALDATAREQUEST']._serialized_end=241
-  _globals['_ERASEPERSONALDATARESPONSE']._serialized_start=244
-  _globals['_ERASEPERSONALDATARESPONSE']._serialized_end=447
-  _globals['_ERASEPERSONALDATARESPONSE_ROWSENTRY']._serialized_start=404
-  _globals['_ERASEPERSONALDATARESPONSE_ROWSENTRY']._serialized_end=447
-  _globals['_ERASURE']._serialized_start=450
-  _globals['_ERASURE']._serialized_end=645
-  _globals['_ERASURE_ROWSENTRY']._serialized_start=404
-  _globals['_ERASURE_ROWSENTRY']._serialized_end=447
-  _globals['_LISTERASURESREQUEST']._serialized_start=647
-  _globals['_LISTERASURESREQUEST']._serialized_end=707
-  _globals['_LISTERASURESRESPONSE']._serialized_start=709
-  _globals['_LISTERASURESRESPONSE']._serialized_end=806
-  _globals['_PRIVACYSERVICE']._serialized_start=809
-  _globals['_PRIVACYSERVICE']._serialized_end=1050
+  _globals['_ERASEPERSONALDATAREQUEST']._serialized_end=254
+  _globals['_ERASEPERSONALDATARESPONSE']._serialized_start=257
+  _globals['_ERASEPERSONALDATARESPONSE']._serialized_end=473
+  _globals['_ERASEPERSONALDATARESPONSE_ROWSENTRY']._serialized_start=430
+  _globals['_ERASEPERSONALDATARESPONSE_ROWSENTRY']._serialized_end=473
+  _globals['_ERASURE']._serialized_start=476
+  _globals['_ERASURE']._serialized_end=671
+  _globals['_ERASURE_ROWSENTRY']._serialized_start=430
+  _globals['_ERASURE_ROWSENTRY']._serialized_end=473
+  _globals['_LISTERASURESREQUEST']._serialized_start=673
+  _globals['_LISTERASURESREQUEST']._serialized_end=733
+  _globals['_LISTERASURESRESPONSE']._serialized_start=735
+  _globals['_LISTERASURESRESPONSE']._serialized_end=832
+  _globals['_PRIVACYSERVICE']._serialized_start=835
+  _globals['_PRIVACYSERVICE']._serialized_end=1076
 # @@protoc_insertion_point(module_scope)

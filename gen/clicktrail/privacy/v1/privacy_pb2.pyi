@@ -10,23 +10,25 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ErasePersonalDataRequest(_message.Message):
-    __slots__ = ("user_ids", "device_ids", "click_ids", "erasure_id", "pseudonym", "validate_only")
+    __slots__ = ("user_ids", "device_ids", "click_ids", "erasure_id", "pseudonym", "validate_only", "ips")
     USER_IDS_FIELD_NUMBER: _ClassVar[int]
     DEVICE_IDS_FIELD_NUMBER: _ClassVar[int]
     CLICK_IDS_FIELD_NUMBER: _ClassVar[int]
     ERASURE_ID_FIELD_NUMBER: _ClassVar[int]
     PSEUDONYM_FIELD_NUMBER: _ClassVar[int]
     VALIDATE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    IPS_FIELD_NUMBER: _ClassVar[int]
     user_ids: _containers.RepeatedScalarFieldContainer[str]
     device_ids: _containers.RepeatedScalarFieldContainer[str]
     click_ids: _containers.RepeatedScalarFieldContainer[str]
     erasure_id: str
     pseudonym: str
     validate_only: bool
-    def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., device_ids: _Optional[_Iterable[str]] = ..., click_ids: _Optional[_Iterable[str]] = ..., erasure_id: _Optional[str] = ..., pseudonym: _Optional[str] = ..., validate_only: _Optional[bool] = ...) -> None: ...
+    ips: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., device_ids: _Optional[_Iterable[str]] = ..., click_ids: _Optional[_Iterable[str]] = ..., erasure_id: _Optional[str] = ..., pseudonym: _Optional[str] = ..., validate_only: _Optional[bool] = ..., ips: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ErasePersonalDataResponse(_message.Message):
-    __slots__ = ("user_ids", "device_ids", "click_ids", "rows")
+    __slots__ = ("user_ids", "device_ids", "click_ids", "rows", "ips")
     class RowsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -38,11 +40,13 @@ class ErasePersonalDataResponse(_message.Message):
     DEVICE_IDS_FIELD_NUMBER: _ClassVar[int]
     CLICK_IDS_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
+    IPS_FIELD_NUMBER: _ClassVar[int]
     user_ids: _containers.RepeatedScalarFieldContainer[str]
     device_ids: _containers.RepeatedScalarFieldContainer[str]
     click_ids: _containers.RepeatedScalarFieldContainer[str]
     rows: _containers.ScalarMap[str, int]
-    def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., device_ids: _Optional[_Iterable[str]] = ..., click_ids: _Optional[_Iterable[str]] = ..., rows: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    ips: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., device_ids: _Optional[_Iterable[str]] = ..., click_ids: _Optional[_Iterable[str]] = ..., rows: _Optional[_Mapping[str, int]] = ..., ips: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Erasure(_message.Message):
     __slots__ = ("erasure_id", "service", "erase_time", "rows")
