@@ -243,7 +243,10 @@ def register(server: grpc.aio.Server, ctx: ServiceContext, *, consumers: int = 3
     links = Links(ctx.settings)
     pb_grpc.add_AttributionServiceServicer_to_server(AttributionService(ctx.pool, links), server)
     eng = engine.Engine(ctx.pool, links)
-    running = engine.consumers(ctx.pool, eng, count=consumers, lease_s=ctx.settings.attribution_lease_s)
+    running = engine.consumers(
+        ctx.pool, eng, count=consumers, lease_s=ctx.settings.attribution_lease_s,
+        dead_retention_s=ctx.settings.queue_dead_retention_days * 86400.0,
+    )  # fmt: skip
     for i, consumer in enumerate(running):
         ctx.spawn(consumer.run(), f"attribution-consumer-{i}")
 

@@ -17,6 +17,8 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import dataclasses
 import datetime as dt
 import email.utils
@@ -220,8 +222,10 @@ class Dispatcher:
         self._pool = pool
         self.client = client or make_client(settings)
         self._caps = {"host": settings.postback_host_concurrency, "account": settings.postback_account_concurrency}
-        # Slots per ("host", host) and per ("account", account id).
-        self._slots: dict[tuple[str, str], asyncio.Semaphore] = {}
+        # Requests in flight per ("host", host) and per ("account", account id),
+        # and the jobs waiting for one of them to free a slot.
+        self._inflight: dict[tuple[str, str], int] = defaultdict(int)
+        self._waiters: dict[tuple[str, str], collections.deque[asyncio.Future[None]]] = {}
         # Until when a host / an account counts as saturated: jobs that find it full go straight back.
         self._busy_until: dict[tuple[str, str], float] = {}
         self._records: dict[int, AttemptRecord] = {}
@@ -251,12 +255,8 @@ class Dispatcher:
         except (ValueError, KeyError, TypeError) as exc:
             raise queue.Permanent(f"bad delivery job: {exc}") from None
         host = (urlsplit(url).hostname or "").lower()
-        account_slots = await self._slot("account", job.account_id)
-        try:
-            slots = await self._slot("host", host)
-        except BaseException:
-            account_slots.release()
-            raise
+        keys = (("host", host), ("account", job.account_id))
+        await self._take_slots(keys)
         when = dt.datetime.now(dt.UTC)
         t0 = time.perf_counter()
         try:
@@ -268,8 +268,7 @@ class Dispatcher:
             self._records[job.job_id] = AttemptRecord(delivery_id, when, 0, _ms(t0), "", str(exc))
             raise queue.RetryLater(str(exc)) from None
         finally:
-            slots.release()
-            account_slots.release()
+            self._release_slots(keys)
         head = resp.head.decode("utf-8", "replace")
         status = resp.status
         error = "" if 200 <= status < 300 else f"HTTP {status}"
@@ -282,27 +281,56 @@ class Dispatcher:
             raise queue.RetryLater(error, retry_after(resp))
         raise queue.Permanent(error)
 
-    async def _slot(self, kind: str, key: str) -> asyncio.Semaphore:
-        """A slot on a destination host or for an account, acquired. A fast host
-        frees one in milliseconds: wait in line. A host or an account whose slots
-        stay taken (slow or hanging endpoints) gets its jobs put back without
-        using an attempt, so they never hold the dispatcher's slots."""
-        slots = self._slots.get((kind, key))
-        if slots is None:
-            slots = self._slots[(kind, key)] = asyncio.Semaphore(max(1, self._caps[kind]))
-        if not slots.locked():
-            await slots.acquire()
-            return slots
-        what = f"{key} is saturated" if kind == "host" else f"account {key} has {self._caps[kind]} postbacks in flight"
-        if self._busy_until.get((kind, key), 0.0) > time.monotonic():
-            raise queue.Defer(what, random.uniform(2.0, 5.0))
-        try:
-            async with asyncio.timeout(HOST_WAIT_S):
-                await slots.acquire()
-        except TimeoutError:
-            self._busy_until[(kind, key)] = time.monotonic() + HOST_WAIT_S
-            raise queue.Defer(what, random.uniform(2.0, 5.0)) from None
-        return slots
+    async def _take_slots(self, keys: tuple[tuple[str, str], ...]) -> None:
+        """A slot on the destination host and one for the account, both or none:
+        a job waiting for one holds no other, so jobs queued behind a hanging
+        host do not use up their account's slots. A fast host frees a slot in
+        milliseconds: wait in line. A host or an account whose slots stay taken
+        (slow or hanging endpoints) gets its jobs put back without using an
+        attempt, so they never hold the dispatcher's slots."""
+        deadline = 0.0
+        while True:
+            full = next((k for k in keys if self._inflight[k] >= max(1, self._caps[k[0]])), None)
+            if full is None:
+                for k in keys:
+                    self._inflight[k] += 1
+                return
+            for k in keys:  # woken for a slot this job cannot use yet: pass the wake-up on
+                if k != full and self._inflight[k] < max(1, self._caps[k[0]]):
+                    self._wake(k)
+            kind, key = full
+            what = f"{key} is saturated" if kind == "host" else f"account {key} has {self._caps[kind]} in flight"
+            now = time.monotonic()
+            if self._busy_until.get(full, 0.0) > now:
+                raise queue.Defer(what, random.uniform(2.0, 5.0))
+            deadline = deadline or now + HOST_WAIT_S
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            waiters = self._waiters.setdefault(full, collections.deque())
+            waiters.append(fut)
+            try:
+                async with asyncio.timeout(max(0.0, deadline - now)):
+                    await fut
+            except TimeoutError:
+                self._busy_until[full] = time.monotonic() + HOST_WAIT_S
+                raise queue.Defer(what, random.uniform(2.0, 5.0)) from None
+            finally:
+                with contextlib.suppress(ValueError):
+                    waiters.remove(fut)
+                if not waiters:
+                    self._waiters.pop(full, None)
+
+    def _release_slots(self, keys: tuple[tuple[str, str], ...]) -> None:
+        for k in keys:
+            self._inflight[k] -= 1
+            if self._inflight[k] <= 0:
+                del self._inflight[k]
+            self._wake(k)
+
+    def _wake(self, key: tuple[str, str]) -> None:
+        for fut in self._waiters.get(key, ()):
+            if not fut.done():
+                fut.set_result(None)
+                return
 
     async def record_outcomes(self, conn: asyncpg.Connection, outcomes: list[queue.Outcome]) -> None:
         rows = []
