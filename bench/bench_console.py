@@ -72,10 +72,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             names = ("links", "ingest", "attribution", "postbacks", "analytics")
             addrs = {s: f"127.0.0.1:{free_port()}" for s in names}
             port = free_port()
+            console_port = free_port()
             env = {"CLICKTRAIL_DATABASE_URL": dsn, "CLICKTRAIL_ADMIN_TOKEN": admin,
                    "CLICKTRAIL_INTERNAL_TOKEN": secrets.token_urlsafe(16), "CLICKTRAIL_LOG_LEVEL": "warning",
                    "CLICKTRAIL_GATEWAY_TOKEN": secrets.token_urlsafe(16),
                    "CLICKTRAIL_CONSOLE_SECRET": secrets.token_urlsafe(32), "CLICKTRAIL_GATEWAY_PORT": str(port),
+                   "CLICKTRAIL_CONSOLE_PORT": str(console_port),
                    **{f"CLICKTRAIL_{s.upper()}_ADDR": a for s, a in addrs.items()}}  # fmt: skip
             services = {
                 "links": "clicktrail.links.v1.LinksService", "ingest": "clicktrail.ingest.v1.IngestService",
@@ -87,6 +89,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 child = spawn(procs, name, ["-m", f"services.{name}"],
                               {**env, "CLICKTRAIL_GRPC_LISTEN": addrs[name]}, work)  # fmt: skip
                 await wait_grpc_serving(child, addrs[name], service)
+            console = spawn(procs, "console", ["-m", "console"], env, work)  # its own process; /console goes there
+            await wait_http(console, f"http://127.0.0.1:{console_port}/healthz")
             gateway = spawn(procs, "gateway", ["-m", "gateway"], env, work)
             base = f"http://127.0.0.1:{port}"
             await wait_http(gateway, f"{base}/healthz")

@@ -62,6 +62,7 @@ from libs.conditions import (
     parse_goal_condition,
     parse_rule_condition,
     parse_window,
+    shown,
 )
 from libs.config import Settings
 from libs.csvsafe import SafeWriter
@@ -1431,8 +1432,7 @@ def _parse_lines(req: Request, name: str, parse: Callable[[str], Any]) -> tuple[
             items.append(parse(line))
             numbers.append(n)
         except ValueError as exc:
-            shown = line if len(line) <= 60 else line[:57] + "..."
-            problems.append(f"line {n} ({shown!r}): {exc}")
+            problems.append(f"line {n} ({shown(line)!r}): {exc}")
     return items, numbers, "; ".join(problems)
 
 

@@ -62,6 +62,11 @@ def parse_goal_condition(text: str) -> config_pb2.Condition:
     return config_pb2.Condition(field=field, operator=operator, value=rest)
 
 
+def shown(text: str, limit: int = 60) -> str:
+    """A line as an error message may quote it: at most ``limit`` characters."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _check_length(text: str) -> None:
     if len(text) > MAX_LINE_CHARS:
         raise ValueError(f"too long: {len(text)} characters, at most {MAX_LINE_CHARS}")

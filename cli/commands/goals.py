@@ -26,7 +26,7 @@ from cli.common import (
     rpc,
     to_dict,
 )
-from libs.conditions import describe_goal_condition, parse_goal_condition
+from libs.conditions import describe_goal_condition, parse_goal_condition, shown
 
 app = typer.Typer(
     help="Goals: which events count as conversions — an event (install, or a track action), conditions on "
@@ -85,7 +85,7 @@ def parse_where(text: str) -> pb.Condition:
     try:
         return parse_goal_condition(text)
     except ValueError as exc:
-        raise UsageError(f"--where {text!r}: {exc}") from None
+        raise UsageError(f"--where {shown(text)!r}: {exc}") from None
 
 
 describe = describe_goal_condition

@@ -29,7 +29,7 @@ from cli.common import (
     rpc,
     to_dict,
 )
-from libs.conditions import describe_rule_condition, parse_rule_condition, parse_window
+from libs.conditions import describe_rule_condition, parse_rule_condition, parse_window, shown
 
 app = typer.Typer(
     help="Automation rules: conditions on campaign report metrics over a rolling window (e.g. ROI < -50% "
@@ -86,7 +86,7 @@ def _conditions(when: list[str]) -> list[pb.Condition]:
         try:
             out.append(parse_rule_condition(text))
         except ValueError as exc:
-            raise UsageError(f"--when {text!r}: {exc}") from None
+            raise UsageError(f"--when {shown(text)!r}: {exc}") from None
     return out
 
 
@@ -94,7 +94,7 @@ def _window(text: str) -> duration_pb2.Duration:
     try:
         return parse_window(text)
     except ValueError as exc:
-        raise UsageError(f"--window {text!r}: {exc}") from None
+        raise UsageError(f"--window {shown(text)!r}: {exc}") from None
 
 
 def _action(kind: str, percent: str | None, budget: str | None, currency: str | None) -> pb.RuleAction:

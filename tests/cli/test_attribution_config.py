@@ -45,6 +45,9 @@ def test_where_and_duration_parsing() -> None:
     for bad in ("price>10", "action_properties.x exists 1", "action_properties.x in", "action_properties.x ="):
         with pytest.raises(UsageError):
             parse_where(bad)
+    crafted = "action_properties.x = a" + " " * 5000 + "b"  # long lines are refused, briefly quoted
+    with pytest.raises(UsageError, match=r"^--where 'action_properties.x = a {34}\.\.\.': too long: 5024 characters"):
+        parse_where(crafted)
     assert parse_duration("--x", "1d12h").seconds == 36 * 3600
     assert parse_duration("--x", "90m").seconds == 5400
     assert parse_duration("--x", "3600").seconds == 3600
