@@ -45,7 +45,7 @@ import asyncpg
 import orjson
 from prometheus_client import Counter, Histogram
 
-from libs import event_handoff, postback_handoff, privacy
+from libs import event_handoff, exactjson, postback_handoff, privacy
 from libs import quality as q
 from libs.ids import new_id
 from libs.logging import get_logger
@@ -104,8 +104,8 @@ def prepare(event: dict[str, Any]) -> dict[str, Any]:
     parsed: Any = {}
     if props:
         try:
-            parsed = orjson.loads(props)
-        except orjson.JSONDecodeError:
+            parsed = exactjson.loads(props)  # numbers exactly as stored: an amount is never a rounded float
+        except exactjson.JSONDecodeError:
             parsed = {}
     event["action_properties"] = parsed if isinstance(parsed, dict) else {}
     event["_time"] = parse_time(event["event_time"])

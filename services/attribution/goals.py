@@ -112,9 +112,11 @@ def to_decimal(value: Any) -> Decimal | None:
     if isinstance(value, bool):
         return None
     try:
-        if isinstance(value, int):
+        if isinstance(value, Decimal):
+            d = value
+        elif isinstance(value, int):
             return Decimal(value)
-        if isinstance(value, float):
+        elif isinstance(value, float):
             d = Decimal(repr(value))
         elif isinstance(value, str):
             s = value.strip()
@@ -131,7 +133,7 @@ def to_decimal(value: Any) -> Decimal | None:
 def _equals(field: Any, operand: str) -> bool:
     if isinstance(field, bool):
         return operand.strip().lower() == ("true" if field else "false")
-    if isinstance(field, int | float):
+    if isinstance(field, int | float | Decimal):
         a, b = to_decimal(field), to_decimal(operand)
         return a is not None and b is not None and a == b
     if isinstance(field, str):

@@ -9,6 +9,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.attribution.engine import prepare
 from services.attribution.goals import (
     MONETIZATION_CURRENCY_PATH,
     MONETIZATION_VALUE_PATH,
@@ -120,6 +121,18 @@ def test_value_and_currency():
     mon = goal("monetization_web2", value_path=MONETIZATION_VALUE_PATH, currency_path=MONETIZATION_CURRENCY_PATH)
     ev = track("monetization_web2", bundle_paid_amount="4.99", bundle_paid_currency="USD")
     assert mon.matches(ev) and mon.value(ev, "EUR") == (Decimal("4.99"), "USD")
+
+
+def test_amounts_from_stored_events_are_exact():
+    """An event as the hand-off carries it (properties as JSON text): 18 significant digits
+    and 1.10 come back as the exact decimals, never through a float (was 123456789012.34567)."""
+    stored = {"properties": '{"price": 123456789012.345678, "fee": 1.10, "n": 3}',
+              "event_time": "2026-01-01T00:00:00+00:00", "receive_time": "2026-01-01T00:00:01+00:00"}  # fmt: skip
+    ev = {**prepare(stored), "event": 3, "action": "purchase"}
+    assert goal(value_path="action_properties.price").value(ev, "USD") == (Decimal("123456789012.345678"), "USD")
+    assert str(ev["action_properties"]["fee"]) == "1.10" and ev["action_properties"]["n"] == 3
+    assert Condition("action_properties.fee", "eq", "1.1").holds(ev)
+    assert Condition("action_properties.price", "gt", "123456789012.345677").holds(ev)
 
 
 def test_path_and_condition_validation():
