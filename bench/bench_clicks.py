@@ -30,6 +30,7 @@ from clicktrail.links.v1 import links_pb2_grpc
 from google.protobuf import field_mask_pb2
 
 from bench.common import (
+    GATEWAY_UNLIMITED,
     RESULTS,
     Child,
     WrkResult,
@@ -219,9 +220,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for i in range(1, args.links_procs):  # replicas after the first has migrated
                 child = spawn(procs, f"links-{i}", ["-m", "services.links"], env, work)
                 await wait_grpc_serving(child, grpc_addr, "clicktrail.links.v1.LinksService")
-            gateway: Child = spawn(
-                procs, "gateway", _server_cmd(args.server, "gateway.app:create_app", http_port, factory=True), env, work
-            )
+            server_cmd = _server_cmd(args.server, "gateway.app:create_app", http_port, factory=True)
+            gateway: Child = spawn(procs, "gateway", server_cmd, {**env, **GATEWAY_UNLIMITED}, work)
             base = f"http://127.0.0.1:{http_port}"
             await wait_http(gateway, f"{base}/healthz")  # links is SERVING (checked above); ingest is not started
             account_id, links = await _setup(grpc_addr, admin)

@@ -28,6 +28,7 @@ from clicktrail.links.v1 import links_pb2 as lpb
 from clicktrail.links.v1 import links_pb2_grpc
 
 from bench.common import (
+    GATEWAY_UNLIMITED,
     RESULTS,
     bar_line,
     check_alive,
@@ -169,7 +170,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 procs, "ingest", ["-m", "services.ingest"], {**env, "CLICKTRAIL_GRPC_LISTEN": ingest_addr}, work
             )
             await wait_grpc_serving(ingest, ingest_addr, "clicktrail.ingest.v1.IngestService")
-            gateway = spawn(procs, "gateway", ["-m", "gateway"], env, work)
+            gateway = spawn(procs, "gateway", ["-m", "gateway"], {**env, **GATEWAY_UNLIMITED}, work)
             # /healthz: readyz also wants attribution, which this benchmark does not run.
             await wait_http(gateway, f"http://127.0.0.1:{http_port}/healthz")
 

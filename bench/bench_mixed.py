@@ -35,6 +35,7 @@ from clicktrail.postbacks.v1 import postbacks_pb2_grpc
 
 from bench.bench_attribution import run_postbacks
 from bench.common import (
+    GATEWAY_UNLIMITED,
     RESULTS,
     Child,
     bar_line,
@@ -176,7 +177,7 @@ async def _topology(replicas: int, seconds: int, work: Path) -> dict[str, Any]:
                                   {**env, "CLICKTRAIL_GRPC_LISTEN": addr}, work)  # fmt: skip
                     started[s].append(child)
                     await wait_grpc_serving(child, addr, "")
-            gateway = spawn(procs, f"mixed{replicas}-gateway", ["-m", "gateway"], env, work)
+            gateway = spawn(procs, f"mixed{replicas}-gateway", ["-m", "gateway"], {**env, **GATEWAY_UNLIMITED}, work)
             await wait_http(gateway, f"http://127.0.0.1:{http_port}/readyz")
             url = f"http://127.0.0.1:{http_port}"
 

@@ -25,6 +25,14 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 SERVER_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+# The gateway's rate limits and in-flight caps are on by default; a benchmark drives the
+# gateway from one address with one key as fast as it can, so it turns them off.
+GATEWAY_UNLIMITED = {
+    "CLICKTRAIL_RATE_LIMIT_TOUCHES_PER_IP": "0", "CLICKTRAIL_RATE_LIMIT_EVENTS_PER_IP": "0",
+    "CLICKTRAIL_RATE_LIMIT_POSTBACKS_PER_IP": "0", "CLICKTRAIL_RATE_LIMIT_EVENTS_PER_KEY": "0",
+    "CLICKTRAIL_RATE_LIMIT_POSTBACKS_PER_TOKEN": "0", "CLICKTRAIL_GATEWAY_EVENTS_CONCURRENCY": "100000",
+    "CLICKTRAIL_GATEWAY_EVENTS_CONCURRENCY_PER_KEY": "100000",
+}  # fmt: skip
 
 
 def free_port() -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import ipaddress
 import os
 import re
@@ -40,7 +41,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 
 from gateway.batcher import BatchError, TouchBatcher
 from gateway.openapi import DOCUMENT_BYTES
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import RateLimiter, address_key
 from libs.config import Settings, load_settings
 from libs.grpc_client import ChannelPool
 from libs.grpc_interceptors import request_id_var
@@ -78,6 +79,12 @@ POSTBACK_ERRORS = {
     grpc.StatusCode.FAILED_PRECONDITION: (409, ""),
 }
 MAX_EVENTS_BODY = 8 * 1024 * 1024
+# App / API keys ingest said may send events are remembered (by SHA-256) this long.
+KEY_CACHE_TTL_S = 5.0
+KEY_CACHE_MAX = 10_000
+# A well-formed app key (cta_) or account API key (ctk_): <prefix>_<key id>_<secret>; group 1 = key id.
+EVENTS_KEY_RE = re.compile(r"(?:cta|ctk)_([0-9A-Za-z]{1,32})_[A-Za-z0-9_-]{1,160}")
+POSTBACK_TOKEN_RE = re.compile(r"ctp_([0-9A-Za-z]{1,32})_[A-Za-z0-9_-]{1,160}")
 EVENT_STATUS = {1: "accepted", 2: "duplicate", 3: "rejected"}
 # gRPC status of SendEventsJson -> HTTP status and what to tell the client.
 EVENTS_ERRORS = {
@@ -220,6 +227,21 @@ class Gateway:
             ),
         }
         self._limiters = {path: limiter for path, limiter in limiters.items() if limiter.enabled}
+        # Per key: /v1/events by the key id of a valid app / API key, /postback by the key id of a
+        # well-formed postback token (never by the secret itself).
+        self._events_per_key = RateLimiter(
+            settings.rate_limit_events_per_key, settings.rate_limit_events_per_key * BURST_S, per="key"
+        )
+        self._postbacks_per_token = RateLimiter(
+            settings.rate_limit_postbacks_per_token, settings.rate_limit_postbacks_per_token * BURST_S,
+            per="postback token",
+        )  # fmt: skip
+        self._body_timeout_s = settings.gateway_body_timeout_s
+        self._events_inflight = 0
+        self._events_inflight_by_key: dict[str, int] = {}
+        self._events_max = max(1, settings.gateway_events_concurrency)
+        self._events_max_per_key = max(1, settings.gateway_events_concurrency_per_key)
+        self._events_keys: dict[bytes, float] = {}
         self._console: Any = None  # the operator console (console/), created on first use
         self._refused_logs: set[asyncio.Task[None]] = set()  # LogRefusedPostback calls in flight
         self._refused_second, self._refused_count = 0, 0
@@ -365,7 +387,7 @@ class Gateway:
         status = 500
         try:
             limiter = self._limiters.get(path[:3] if path[:3] in LIMITED_PREFIXES else path) if self._limiters else None
-            if limiter is not None and not limiter.allow(ip := self.client_ip(scope, xff)):
+            if limiter is not None and not limiter.allow(ip := address_key(self.client_ip(scope, xff))):
                 route = "rate_limited"
                 status = await _too_many_requests(sender, limiter, ip)
             elif path.startswith("/c/"):
@@ -572,27 +594,80 @@ class Gateway:
         if method != "POST":
             body = _json({"error": "method not allowed: POST a JSON body"})
             return await sender.send(405, [*_text_headers(JSON_CT, body), (b"allow", b"POST")], body)
+        # The key is checked before any of the body is read (a refusal is not kept waiting
+        # for it; with Expect: 100-continue the client is never even asked for it).
         key = api_key.decode("latin-1").strip()
         if not key:
             return await _json_error(sender, 401, "missing X-Api-Key: send the app key (`clicktrail app create`)")
         enc = encoding.strip().lower()
         if enc not in (b"", b"identity", b"gzip"):
             return await _json_error(sender, 415, "Content-Encoding must be gzip or identity")
-        try:
-            raw = await _read_body(receive, MAX_EVENTS_BODY)
-        except _BodyTooLarge:
-            return await _json_error(sender, 413, f"body larger than {MAX_EVENTS_BODY // (1024 * 1024)} MiB")
-        if raw is None:
-            return 499
+        match = EVENTS_KEY_RE.fullmatch(key)
+        if match is None:
+            return await _json_error(sender, 401, EVENTS_ERRORS[grpc.StatusCode.UNAUTHENTICATED][1])
         await self._ensure_started()
         if self._ingest is None:
             return await _json_error(sender, 503, "ingest service unavailable; resend later (events are idempotent)")
+        refused = await self._check_events_key(sender, self._ingest, key)
+        if refused is not None:
+            return refused
+        key_id = match.group(1)
+        if not self._events_per_key.allow(key_id):
+            return await _too_many_requests(sender, self._events_per_key, key_id)
+        in_flight = self._events_inflight_by_key.get(key_id, 0)
+        if self._events_inflight >= self._events_max or in_flight >= self._events_max_per_key:
+            return await _json_error(
+                sender, 503, "too many event batches in flight; resend shortly (events are idempotent by uuid)",
+                headers=[(b"retry-after", b"1")],
+            )  # fmt: skip
+        self._events_inflight += 1
+        self._events_inflight_by_key[key_id] = in_flight + 1
+        try:
+            return await self._events_body(scope, receive, sender, key, enc, ua, xff, self._ingest)
+        finally:
+            self._events_inflight -= 1
+            left = self._events_inflight_by_key.pop(key_id) - 1
+            if left:
+                self._events_inflight_by_key[key_id] = left
+
+    async def _check_events_key(self, sender: _Sender, ingest: ChannelPool, key: str) -> int | None:
+        """None when ingest says (or said in the last few seconds) that this key may send
+        events; else the HTTP status already answered (401, 403, 503)."""
+        digest = hashlib.sha256(key.encode("latin-1")).digest()
+        now = time.monotonic()
+        hit = self._events_keys.get(digest)
+        if hit is not None and hit > now:
+            return None
+        reply = await self._forward(
+            sender, ingest, f"/{INGEST_SERVICE}/CheckEventsKey", ingest_pb2.CheckEventsKeyRequest(),
+            ingest_pb2.CheckEventsKeyResponse, key, EVENTS_ERRORS,
+            "ingest service unavailable; resend later (events are idempotent by uuid)",
+        )  # fmt: skip
+        if isinstance(reply, int):
+            return reply
+        if len(self._events_keys) >= KEY_CACHE_MAX:
+            self._events_keys.clear()
+        self._events_keys[digest] = now + KEY_CACHE_TTL_S
+        return None
+
+    async def _events_body(
+        self, scope: Scope, receive: Receive, sender: _Sender, key: str, enc: bytes, ua: bytes, xff: bytes,
+        ingest: ChannelPool,
+    ) -> int:  # fmt: skip
+        try:
+            raw = await _read_body(receive, MAX_EVENTS_BODY, self._body_timeout_s)
+        except _BodyTooLarge:
+            return await _json_error(sender, 413, f"body larger than {MAX_EVENTS_BODY // (1024 * 1024)} MiB")
+        except TimeoutError:
+            return await _body_timeout(sender, self._body_timeout_s)
+        if raw is None:
+            return 499
         request = ingest_pb2.SendEventsJsonRequest(
             body=raw, gzip=enc == b"gzip", client_ip=self.client_ip(scope, xff),
             client_user_agent=_decode_header(ua),
         )  # fmt: skip
         reply = await self._forward(
-            sender, self._ingest, f"/{INGEST_SERVICE}/SendEventsJson", request,
+            sender, ingest, f"/{INGEST_SERVICE}/SendEventsJson", request,
             ingest_pb2.SendEventsJsonResponse, key, EVENTS_ERRORS,
             "ingest service unavailable; resend later (events are idempotent by uuid)",
         )  # fmt: skip
@@ -627,9 +702,11 @@ class Gateway:
             params.setdefault(key.strip().lower(), value)
         if method == "POST":
             try:
-                raw = await _read_body(receive, MAX_POSTBACK_BODY)
+                raw = await _read_body(receive, MAX_POSTBACK_BODY, self._body_timeout_s)
             except _BodyTooLarge:
                 return await _json_error(sender, 413, f"body larger than {MAX_POSTBACK_BODY // 1024} KiB")
+            except TimeoutError:
+                return await _body_timeout(sender, self._body_timeout_s)
             if raw is None:
                 return 499
             ctype = content_type.split(b";", 1)[0].strip().lower()
@@ -657,6 +734,9 @@ class Gateway:
         token = (params.pop("token", "") or token_header.decode("latin-1")).strip()
         if not token:
             return await _json_error(sender, 401, "missing postback token: send token=... or X-Postback-Token")
+        well_formed = POSTBACK_TOKEN_RE.fullmatch(token)
+        if well_formed is not None and not self._postbacks_per_token.allow(token_id := well_formed.group(1)):
+            return await _too_many_requests(sender, self._postbacks_per_token, token_id)
         await self._ensure_started()
         if self._attribution is None:
             return await _json_error(sender, 503, "attribution service unavailable; resend the postback later")
@@ -783,21 +863,28 @@ class _BodyTooLarge(Exception):
     pass
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
+async def _read_body(receive: Receive, limit: int, timeout_s: float = 0.0) -> bytes | None:
     """The whole request body, or None when the client went away; stops reading
-    (_BodyTooLarge) as soon as it passes ``limit`` bytes."""
+    (_BodyTooLarge) as soon as it passes ``limit`` bytes, and (TimeoutError) when
+    the whole body has not arrived within ``timeout_s`` (0: no limit)."""
     chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _BodyTooLarge
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
+    async with asyncio.timeout(timeout_s if timeout_s > 0 else None):
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _BodyTooLarge
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+
+async def _body_timeout(sender: _Sender, timeout_s: float) -> int:
+    sender.close = True  # the rest of the body is not waited for
+    return await _json_error(sender, 408, f"the request body did not arrive within {timeout_s:g} s")
 
 
 def _first_field(err: grpc.aio.AioRpcError) -> str:
@@ -810,22 +897,25 @@ def _first_field(err: grpc.aio.AioRpcError) -> str:
     return ""
 
 
-async def _too_many_requests(sender: _Sender, limiter: RateLimiter, ip: str) -> int:
+async def _too_many_requests(sender: _Sender, limiter: RateLimiter, key: str) -> int:
     body = _json({"error": f"rate limit exceeded: at most {limiter.limit_text}; retry later"})
-    headers = [*_text_headers(JSON_CT, body), (b"retry-after", str(limiter.retry_after(ip)).encode())]
+    headers = [*_text_headers(JSON_CT, body), (b"retry-after", str(limiter.retry_after(key)).encode())]
     return await sender.send(429, headers, body)
 
 
-async def _json_error(sender: _Sender, status: int, message: str, field: str = "") -> int:
+async def _json_error(
+    sender: _Sender, status: int, message: str, field: str = "", headers: list[tuple[bytes, bytes]] | None = None
+) -> int:
     body = _json({"error": message, **({"field": field} if field else {})})
-    return await sender.send(status, _text_headers(JSON_CT, body), body)
+    return await sender.send(status, [*_text_headers(JSON_CT, body), *(headers or ())], body)
 
 
 class _Sender:
     """Sends one whole response (start + body), adding X-Request-Id; a HEAD
-    request gets the headers without the body."""
+    request gets the headers without the body. With ``close`` set (a body that
+    did not arrive in time) the connection is closed after it."""
 
-    __slots__ = ("_head", "_rid", "_send", "answered", "forwarded", "started")
+    __slots__ = ("_head", "_rid", "_send", "answered", "close", "forwarded", "started")
 
     def __init__(self, send: Send, rid: bytes, head: bool) -> None:
         self._send = send
@@ -834,15 +924,19 @@ class _Sender:
         self.started = False
         self.forwarded = False  # the answer is a downstream service's (see _forward)
         self.answered = b""  # the body sent (a refused postback's error, for its log)
+        self.close = False
 
     async def send(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> int:
         self.started = True
         self.answered = body
+        extra = [(b"x-request-id", self._rid)]
+        if self.close:
+            extra.append((b"connection", b"close"))
         await self._send(
             {
                 "type": "http.response.start",
                 "status": status,
-                "headers": [*headers, (b"x-request-id", self._rid)],
+                "headers": [*headers, *extra],
             }
         )
         await self._send({"type": "http.response.body", "body": b"" if self._head else body})

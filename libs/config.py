@@ -70,11 +70,21 @@ class Settings:
     gateway_batch_delay_ms: float = 1.0
     gateway_channels: int = 2
     max_query_bytes: int = 8192
-    # Gateway: requests per second per client IP (0 = no limit) on /c + /i, on
-    # /v1/events and on /postback; bursts of two seconds' worth; over it: 429.
-    rate_limit_touches_per_ip: float = 0.0
-    rate_limit_events_per_ip: float = 0.0
-    rate_limit_postbacks_per_ip: float = 0.0
+    # Gateway: requests per second (0 = no limit) per client address (IPv4; IPv6
+    # by /64) on /c + /i, on /v1/events and on /postback, per app / API key on
+    # /v1/events and per postback token on /postback; bursts of two seconds'
+    # worth; per gateway replica; over it: 429.
+    rate_limit_touches_per_ip: float = 50.0
+    rate_limit_events_per_ip: float = 50.0
+    rate_limit_postbacks_per_ip: float = 100.0
+    rate_limit_events_per_key: float = 1000.0
+    rate_limit_postbacks_per_token: float = 500.0
+    # Gateway: a request body (/v1/events, POST /postback) must arrive within
+    # this many seconds (else 408); /v1/events requests in flight at once per
+    # gateway process and per key (over it: 503 with Retry-After).
+    gateway_body_timeout_s: float = 10.0
+    gateway_events_concurrency: int = 256
+    gateway_events_concurrency_per_key: int = 64
     # Postback dispatch. Destinations in these networks are allowed even when
     # private/loopback/link-local (comma-separated CIDRs, e.g. 127.0.0.0/8).
     postback_allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()

@@ -137,6 +137,12 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
         results, accepted, duplicates, rejected = await self._ingest(events, ctx)
         return pb.SendEventsJsonResponse(results=results, accepted=accepted, duplicates=duplicates, rejected=rejected)
 
+    async def CheckEventsKey(self, request: pb.CheckEventsKeyRequest, context: Any) -> pb.CheckEventsKeyResponse:
+        p = auth.principal()
+        if p.kind == "app":
+            return pb.CheckEventsKeyResponse(kind="app", account_id=p.account_id, app_id=p.app_id)
+        return pb.CheckEventsKeyResponse(kind="account", account_id=auth.require_account())
+
     async def ListEvents(self, request: pb.ListEventsRequest, context: Any) -> pb.ListEventsResponse:
         account_id = auth.require_account()
         size = page_size(request.page_size)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime as dt
 import gzip
 import uuid
@@ -96,3 +98,106 @@ async def test_ingest_down_is_503_and_resending_is_safe(gateway_settings, app_ke
             assert r.status_code == 503 and "resend" in r.json()["error"]
     finally:
         await gw.stop()
+
+
+async def test_app_key_events_take_the_connections_ip_and_user_agent(client, app_key, account, ingest_stub):
+    """An app key is public: what its events claim is kept apart; the account API key is trusted."""
+    app_id, key = app_key
+    forged = event(ip="81.2.69.77", user_agent="Forged/1.0")
+    r = await post(client, key, {"events": [forged]}, **{"User-Agent": "Game/2.0"})
+    assert r.status_code == 202 and r.json()["accepted"] == 1
+    s2s = event(ip="81.2.69.78", user_agent="Phone/1.0", app_id=app_id)
+    r = await post(client, account.api_key, {"events": [s2s]}, **{"User-Agent": "backend/1.0"})
+    assert r.status_code == 202 and r.json()["accepted"] == 1
+    got = {e.uuid: e for e in (await ingest_stub.ListEvents(ipb.ListEventsRequest(app_id=app_id))).events}
+    e = got[forged["uuid"]]
+    claims = ("81.2.69.77", "Forged/1.0")
+    assert (e.ip, e.user_agent, e.claimed_ip, e.claimed_user_agent) == ("127.0.0.1", "Game/2.0", *claims)
+    e = got[s2s["uuid"]]
+    assert (e.ip, e.user_agent, e.claimed_ip, e.claimed_user_agent) == ("81.2.69.78", "Phone/1.0", "", "")
+
+
+async def _send_head(url: str, key: str, length: int, *extra: str, body: bytes = b"") -> tuple[Any, Any]:
+    """Opens a connection and sends a /v1/events request's headers (and ``body``, which
+    may be shorter than ``length``: the rest never comes)."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    head = ["POST /v1/events HTTP/1.1", "Host: gw", f"Content-Length: {length}", *extra]
+    if key:
+        head.append(f"X-Api-Key: {key}")
+    writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+    await writer.drain()
+    return reader, writer
+
+
+async def _answer(reader: Any) -> tuple[int, bytes]:
+    """The status and the whole response, read until the gateway closes the connection
+    (the bound only turns a hang into a failure)."""
+    data = await asyncio.wait_for(reader.read(), 5)
+    return int(data.split(b" ", 2)[1]), data
+
+
+async def test_the_key_is_checked_before_the_body_is_read(gateway, app_key):
+    """A missing, malformed or wrong key is refused with 401 while the body is still unsent;
+    with Expect: 100-continue the body is never even asked for."""
+    for key, extra in (("", ()), ("junk", ()), ("cta_000000000000_forged", ()),
+                       ("cta_000000000000_forged", ("Expect: 100-continue",))):  # fmt: skip
+        reader, writer = await _send_head(gateway.url, key, 1_000_000, *extra)
+        status_line = await asyncio.wait_for(reader.readline(), 5)  # the bound turns a hang into a failure
+        writer.close()
+        assert status_line.startswith(b"HTTP/1.1 401"), status_line
+    # A good key with Expect: 100-continue is asked for its body.
+    body = orjson.dumps({"events": [event()]})
+    reader, writer = await _send_head(gateway.url, app_key[1], len(body), "Expect: 100-continue")
+    assert (await asyncio.wait_for(reader.readline(), 5)).startswith(b"HTTP/1.1 100")
+    writer.write(body)
+    await reader.readline()
+    assert (await asyncio.wait_for(reader.readline(), 5)).startswith(b"HTTP/1.1 202")
+    writer.close()
+
+
+@pytest.fixture
+async def strict_gateway(gateway_settings):
+    gw = await start_gateway(dataclasses.replace(
+        gateway_settings, gateway_body_timeout_s=0.3, gateway_events_concurrency=2,
+        gateway_events_concurrency_per_key=1,
+    ))  # fmt: skip
+    yield gw
+    await gw.stop()
+
+
+async def test_a_body_that_does_not_arrive_in_time_is_408(strict_gateway, app_key):
+    reader, writer = await _send_head(strict_gateway.url, app_key[1], 1000, body=b'{"events": [')
+    status, data = await _answer(reader)
+    writer.close()
+    assert status == 408 and b"did not arrive within 0.3 s" in data and b"connection: close" in data.lower()
+
+
+async def test_event_batches_in_flight_are_capped_per_key_and_in_all(strict_gateway, links_stub, app_key, account):
+    gw = strict_gateway
+    other = (await links_stub.CreateApp(pb.CreateAppRequest(app=pb.App(name="Two", platform=pb.PLATFORM_WEB)))).app_key
+    body = orjson.dumps({"events": [event()]})
+    slow_a, writer_a = await _send_head(gw.url, app_key[1], len(body), body=body[:5])  # stalls in flight
+
+    async def in_flight(n: int) -> None:
+        for _ in range(500):
+            if gw.app._events_inflight == n:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"not {n} in flight")
+
+    await in_flight(1)
+    async with gw.client() as http:
+        r = await post(http, app_key[1], {"events": [event()]})  # this key's one slot is taken
+        assert r.status_code == 503 and r.headers["retry-after"] == "1" and "in flight" in r.json()["error"]
+        _, writer_b = await _send_head(gw.url, other, len(body), body=body[:5])
+        await in_flight(2)
+        r = await post(http, account.api_key, {"events": [event(app_id=app_key[0])]})  # all (2) slots taken
+        assert r.status_code == 503
+        writer_a.write(body[5:])  # the first batch completes and frees its slots
+        assert (await asyncio.wait_for(slow_a.readline(), 5)).startswith(b"HTTP/1.1 202")
+        await in_flight(1)
+        r = await post(http, account.api_key, {"events": [event(app_id=app_key[0])]})
+        assert r.status_code == 202
+    writer_a.close()
+    writer_b.close()

@@ -344,7 +344,7 @@ async def test_a_silent_service_gets_a_clear_503_within_the_deadline(
     addr = f"127.0.0.1:{sock.getsockname()[1]}"
     gw = await start_gateway(dataclasses.replace(gateway_settings, **{f"{service}_addr": addr}, grpc_deadline_s=0.5))
     try:
-        async with gw.client(headers={"X-Api-Key": "app_x"}) as c:
+        async with gw.client(headers={"X-Api-Key": "cta_000000000000_x"}) as c:
             loop = asyncio.get_running_loop()
             started = loop.time()
             r = await c.request(method, path, json=body)
@@ -361,17 +361,22 @@ async def test_a_silent_service_gets_a_clear_503_within_the_deadline(
 
 
 async def test_200_concurrent_clicks_all_answered_and_recorded(
-    gateway: RunningGateway, make_link: MakeLink, links_stub: links_pb2_grpc.LinksServiceStub
+    gateway_settings: Settings, make_link: MakeLink, links_stub: links_pb2_grpc.LinksServiceStub
 ) -> None:
     t = await make_link("https://shop.example/land?cid={click_id}&n={sub2}")
     batches_before = REGISTRY.get_sample_value("clicktrail_gateway_batch_size_count", {"kind": "click"}) or 0
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with gateway.client(limits=limits) as c:
+    # A load test from one address: past the default per-address limit (a burst of 100).
+    gateway = await start_gateway(dataclasses.replace(gateway_settings, rate_limit_touches_per_ip=0))
+    try:
+        async with gateway.client(limits=limits) as c:
 
-        async def one(n: int) -> Any:
-            return await c.get(f"/c/{t.slug}?sub1=flood&sub2={n}")
+            async def one(n: int) -> Any:
+                return await c.get(f"/c/{t.slug}?sub1=flood&sub2={n}")
 
-        responses = await asyncio.gather(*(one(n) for n in range(200)))
+            responses = await asyncio.gather(*(one(n) for n in range(200)))
+    finally:
+        await gateway.stop()
     assert [r.status_code for r in responses] == [302] * 200
     answered = {parse_qs(urlsplit(r.headers["location"]).query)["cid"][0] for r in responses}
     assert len(answered) == 200

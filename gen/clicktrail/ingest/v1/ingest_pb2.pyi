@@ -157,6 +157,20 @@ class SendEventsJsonRequest(_message.Message):
     client_user_agent: str
     def __init__(self, body: _Optional[bytes] = ..., gzip: _Optional[bool] = ..., client_ip: _Optional[str] = ..., client_user_agent: _Optional[str] = ...) -> None: ...
 
+class CheckEventsKeyRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CheckEventsKeyResponse(_message.Message):
+    __slots__ = ("kind", "account_id", "app_id")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    account_id: str
+    app_id: str
+    def __init__(self, kind: _Optional[str] = ..., account_id: _Optional[str] = ..., app_id: _Optional[str] = ...) -> None: ...
+
 class SendEventsJsonResponse(_message.Message):
     __slots__ = ("results", "accepted", "duplicates", "rejected")
     RESULTS_FIELD_NUMBER: _ClassVar[int]

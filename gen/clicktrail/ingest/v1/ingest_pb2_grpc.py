@@ -50,6 +50,11 @@ class IngestServiceStub:
                 request_serializer=clicktrail_dot_ingest_dot_v1_dot_ingest__pb2.SendEventsJsonRequest.SerializeToString,
                 response_deserializer=clicktrail_dot_ingest_dot_v1_dot_ingest__pb2.SendEventsJsonResponse.FromString,
                 _registered_method=True)
+        self.CheckEventsKey = channel.unary_unary(
+                '/clicktrail.ingest.v1.IngestService/CheckEventsKey',
+                request_serializer=clicktrail_dot_ingest_dot_v1_dot_ingest__pb2.CheckEventsKeyRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_ingest_dot_v1_dot_ingest__pb2.CheckEventsKeyResponse.FromString,
+                _registered_method=True)
         self.ListEvents = channel.unary_unary(
                 '/clicktrail.ingest.v1.IngestService/ListEvents',
                 request_serializer=clicktrail_dot_ingest_dot_v1_dot_ingest__pb2.ListEventsRequest.SerializeToString,
@@ -81,6 +86,15 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckEventsKey(self, request, context):
+        """Whether the bearer secret may send events (an app key or the account API
+        key): OK with who it is, else UNAUTHENTICATED / PERMISSION_DENIED. The
+        gateway asks before it reads a `POST /v1/events` body.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListEvents(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -99,6 +113,11 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.SendEventsJson,
                     request_deserializer=clicktrail_dot_ingest_dot_v1_dot_ingest__pb2.SendEventsJsonRequest.FromString,
                     response_serializer=clicktrail_dot_ingest_dot_v1_dot_ingest__pb2.SendEventsJsonResponse.SerializeToString,
+            ),
+            'CheckEventsKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckEventsKey,
+                    request_deserializer=clicktrail_dot_ingest_dot_v1_dot_ingest__pb2.CheckEventsKeyRequest.FromString,
+                    response_serializer=clicktrail_dot_ingest_dot_v1_dot_ingest__pb2.CheckEventsKeyResponse.SerializeToString,
             ),
             'ListEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListEvents,
@@ -166,6 +185,33 @@ class IngestService:
             '/clicktrail.ingest.v1.IngestService/SendEventsJson',
             clicktrail_dot_ingest_dot_v1_dot_ingest__pb2.SendEventsJsonRequest.SerializeToString,
             clicktrail_dot_ingest_dot_v1_dot_ingest__pb2.SendEventsJsonResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckEventsKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.ingest.v1.IngestService/CheckEventsKey',
+            clicktrail_dot_ingest_dot_v1_dot_ingest__pb2.CheckEventsKeyRequest.SerializeToString,
+            clicktrail_dot_ingest_dot_v1_dot_ingest__pb2.CheckEventsKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,
