@@ -40,17 +40,20 @@ def _no_constant(text: str) -> Any:
 
 def has_float(value: Any, max_depth: int = 64) -> bool:
     """Whether ``value`` (as orjson gives it) holds a float within ``max_depth`` levels."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
+    kind = type(value)
+    if kind is float:
+        return True
+    if kind is not dict and kind is not list:
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         v, depth = stack.pop()
-        if isinstance(v, float):
-            return True
-        if depth >= max_depth:
-            continue
-        if isinstance(v, dict):
-            stack.extend((x, depth + 1) for x in v.values() if isinstance(x, float | dict | list))
-        elif isinstance(v, list):
-            stack.extend((x, depth + 1) for x in v if isinstance(x, float | dict | list))
+        for x in v.values() if type(v) is dict else v:
+            t = type(x)
+            if t is float:
+                return True
+            if (t is dict or t is list) and depth < max_depth:
+                stack.append((x, depth + 1))
     return False
 
 
