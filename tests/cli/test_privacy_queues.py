@@ -178,3 +178,17 @@ async def test_erasure_reaches_every_queue_dead_letters_claimed_jobs_retries_and
     assert any(h.query.get("gaid") == "erased" and h.query.get("ip") == "erased" for h in after), after
     sent_after = [h.target for h in sink.hits[1:]]
     assert all(v not in t for t in sent_after for v in personal), sent_after
+
+
+async def test_the_ip_addresses_of_an_erasure_are_validated(ingest_server: Any, account: Any, channels: Any) -> None:
+    import grpc
+    from clicktrail.privacy.v1 import privacy_pb2 as pb
+    from clicktrail.privacy.v1 import privacy_pb2_grpc
+
+    stub = privacy_pb2_grpc.PrivacyServiceStub(channels(ingest_server.addr, token=account.api_key))
+    request = pb.ErasePersonalDataRequest(user_ids=[USER], ips=[IP, "2001:db8::1", "81.2.69"], validate_only=True)
+    request.erasure_id = "01" + "0" * 24
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.ErasePersonalData(request)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "ips[2]" in err.value.details() and "ips[1]" not in err.value.details()
