@@ -79,8 +79,8 @@ class Processes:
         """Declares a process (not started): a gRPC service gets a free port."""
         env = dict(self.env, CLICKTRAIL_METRICS_PORT=str(free_port()))
         if module == "gateway":
-            for name in SERVICE_ONLY_TOKENS:
-                env.pop(name, None)
+            for token in SERVICE_ONLY_TOKENS:
+                env.pop(token, None)
         addr = f"127.0.0.1:{free_port()}" if grpc else ""
         if addr:
             env["CLICKTRAIL_GRPC_LISTEN"] = addr
