@@ -47,6 +47,7 @@ ALLOWED_METHODS: dict[str, frozenset[str]] = {
             _LINKS + "ListCampaigns",
             _LINKS + "UpdateCampaign",
             _LINKS + "GetPartner",
+            _LINKS + "CreatePartner",  # postbacks: a catalog creation, under the id it chose
             _LINKS + "DeletePartner",  # postbacks: the sweeper removes the partner of a failed catalog creation
             _LINKS + "ListSubIdEntries",
             _LINKS + "AddSubIdEntry",

@@ -296,8 +296,11 @@ class LinksService(QualityRpcs, links_pb2_grpc.LinksServiceServicer):
         _check_name(v, "partner.name", request.partner.name)
         v.check(len(request.partner.catalog_key) <= 64, "partner.catalog_key", "must be at most 64 characters")
         # A caller-chosen id (the postbacks service's catalog creation) makes the create idempotent.
+        # Only a service may choose it: an account that could would mint ids that exist elsewhere.
         given = request.partner.partner_id
-        if given:
+        if given and auth.principal().kind != "internal":
+            v.add("partner.partner_id", "is assigned by the server: leave it empty")
+        elif given:
             v.check(given.startswith("prt_") and is_valid_id(given[4:]), "partner.partner_id",
                     "must be an id from the postbacks service (prt_...), or empty")  # fmt: skip
         v.raise_if_any()

@@ -139,7 +139,9 @@ async def create(
             asked = True
             partner = links_pb2.Partner(partner_id=partner_id, name=name, catalog_key=templates[0]["catalog_key"])
             try:
-                await _links_call(settings, caller, "CreatePartner", links_pb2.CreatePartnerRequest(partner=partner))
+                # As the service (only a service may choose a partner's id), for the caller's account.
+                service = (settings.internal_token, account_id)
+                await _links_call(settings, service, "CreatePartner", links_pb2.CreatePartnerRequest(partner=partner))
             except grpc.aio.AioRpcError as err:
                 if err.code() == grpc.StatusCode.INVALID_ARGUMENT:
                     asked = False  # refused: no partner was made

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -32,7 +32,7 @@ from libs.postback_handoff import FIELDS
 from services.postbacks import catalog
 from services.postbacks.catalog_partners import sweep_once
 from services.postbacks.render import SAMPLE_EVENT
-from tests.conftest import AccountInfo
+from tests.conftest import INTERNAL_TOKEN, AccountInfo
 from tests.services.postbacks.sink import Sink
 from tests.services.postbacks.support import enqueue_events, wait_for
 
@@ -61,8 +61,9 @@ def test_every_catalog_template_uses_only_declared_macros() -> None:
 
 
 async def test_catalog_partner_is_all_or_nothing(
-    postbacks_stub: Stub, links_stub: links_pb2_grpc.LinksServiceStub, db_url: str
-) -> None:
+    postbacks_stub: Stub, links_stub: links_pb2_grpc.LinksServiceStub, db_url: str,
+    links_server: RunningService, account: AccountInfo, channels: Callable[..., grpc.aio.Channel],
+) -> None:  # fmt: skip
     req = pb.CreateCatalogPartnerRequest(catalog_key="tapjoy", settings=documented_settings("tapjoy"))
     # Bad input: every problem named, nothing written.
     with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -91,14 +92,19 @@ async def test_catalog_partner_is_all_or_nothing(
     partners = (await links_stub.ListPartners(lpb.ListPartnersRequest())).partners
     assert [(p.partner_id, p.name, p.catalog_key) for p in partners] == [(made.partner_id, "Tapjoy", "tapjoy")]
     assert all(t.partner_id == made.partner_id and t.catalog_key == "tapjoy" for t in made.templates)
-    # The links create under a given id is idempotent (what makes the undo safe to retry).
+    # The links create under a given id is idempotent (what makes the undo safe to retry);
+    # only a service may choose the id: an account may not, not even its own partner's.
     again = lpb.Partner(partner_id=made.partner_id, name="Tapjoy", catalog_key="tapjoy")
-    assert (
-        await links_stub.CreatePartner(lpb.CreatePartnerRequest(partner=again))
-    ).partner.partner_id == made.partner_id
+    service = links_pb2_grpc.LinksServiceStub(
+        channels(links_server.addr, token=INTERNAL_TOKEN, account_id=account.account_id)
+    )
+    assert (await service.CreatePartner(lpb.CreatePartnerRequest(partner=again))).partner.partner_id == made.partner_id
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await links_stub.CreatePartner(lpb.CreatePartnerRequest(partner=lpb.Partner(partner_id="prt_x", name="X")))
+        await service.CreatePartner(lpb.CreatePartnerRequest(partner=lpb.Partner(partner_id="prt_x", name="X")))
     assert field_violations(err.value)[0][0] == "partner.partner_id"
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await links_stub.CreatePartner(lpb.CreatePartnerRequest(partner=again))
+    assert field_violations(err.value) == [("partner.partner_id", "is assigned by the server: leave it empty")]
 
 
 async def test_sweeper_removes_the_partner_of_a_failed_creation(
