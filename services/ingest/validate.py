@@ -288,7 +288,10 @@ def validate(ev: Any, ctx: Context) -> tuple[tuple[Any, ...], uuid.UUID]:
         if check:
             check(props)
         if props:
-            properties_json = exactjson.dumps(props).decode()  # numbers exactly as sent (Decimal)
+            try:
+                properties_json = exactjson.dumps(props).decode()  # numbers exactly as sent (Decimal)
+            except TypeError as exc:  # orjson.JSONEncodeError: e.g. a lone surrogate in a string
+                raise Rejected("action_properties", f"cannot be stored as JSON ({exc})") from None
             if len(properties_json) > MAX_PROPERTIES_BYTES:
                 raise Rejected("action_properties", f"must be at most {MAX_PROPERTIES_BYTES} bytes as JSON")
             if len(props) > MAX_PROPERTIES_KEYS:
