@@ -59,7 +59,7 @@ class Service:
     """One gRPC service process of the suite, and the tokens it is given:
     the admin token to check the operator's calls, the internal token to call
     (or, links, to check calls from) other services, the gateway token (links)
-    to check the gateway's."""
+    to check the gateway's (ingest: to believe the client address it forwards)."""
 
     name: str
     module: str
@@ -77,7 +77,7 @@ class Service:
 # The gRPC services, started in this order; one line each.
 SERVICES: list[Service] = [
     Service("links", "services.links", (ADMIN, INTERNAL, GATEWAY)),  # also serves clicktrail.accounts.v1.AccountService
-    Service("ingest", "services.ingest", (ADMIN,)),
+    Service("ingest", "services.ingest", (ADMIN, GATEWAY)),  # the gateway token: it vouches for client addresses
     Service("attribution", "services.attribution"),
     Service("postbacks", "services.postbacks"),
     Service("analytics", "services.analytics"),

@@ -42,6 +42,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from gateway.batcher import BatchError, TouchBatcher
 from gateway.openapi import DOCUMENT_BYTES
 from gateway.ratelimit import RateLimiter, address_key
+from libs.auth import GATEWAY_VOUCH_HEADER
 from libs.config import Settings, load_settings
 from libs.grpc_client import ChannelPool
 from libs.grpc_interceptors import request_id_var
@@ -242,6 +243,8 @@ class Gateway:
         self._events_max = max(1, settings.gateway_events_concurrency)
         self._events_max_per_key = max(1, settings.gateway_events_concurrency_per_key)
         self._events_keys: dict[bytes, float] = {}
+        # Sent beside a caller's key on SendEventsJson: the gateway vouches for the client address.
+        self._vouch = ((GATEWAY_VOUCH_HEADER, settings.gateway_token),) if settings.gateway_token else ()
         self._console: Any = None  # the operator console (console/), created on first use
         self._refused_logs: set[asyncio.Task[None]] = set()  # LogRefusedPostback calls in flight
         self._refused_second, self._refused_count = 0, 0
@@ -564,10 +567,13 @@ class Gateway:
         secret: str,
         errors: dict[grpc.StatusCode, tuple[int, str]],
         unavailable: str,
+        vouch: bool = False,
     ) -> Any:
         """Call a service for a public request, authenticated by the caller's own
-        secret. On a gRPC error, answer the mapped HTTP status (503 when the
-        service cannot be reached) and return that status instead of a reply."""
+        secret (``vouch``: with the gateway's token beside it, so the service believes
+        the client address and User-Agent the request names). On a gRPC error, answer
+        the mapped HTTP status (503 when the service cannot be reached) and return
+        that status instead of a reply."""
         if not (secret.isascii() and secret.isprintable()):  # a NUL, %-decoded bytes: no header can carry it
             status, text = errors.get(grpc.StatusCode.UNAUTHENTICATED, (401, "invalid key"))
             return await _json_error(sender, status, text)
@@ -577,7 +583,7 @@ class Gateway:
                 method,
                 request_serializer=type(request).SerializeToString,
                 response_deserializer=response_cls.FromString,
-            )(request, metadata=(("authorization", f"Bearer {secret}"),))
+            )(request, metadata=(("authorization", f"Bearer {secret}"), *(self._vouch if vouch else ())))
         except grpc.aio.AioRpcError as err:
             status, text = errors.get(err.code(), (503, ""))
             if status == 503:
@@ -669,7 +675,7 @@ class Gateway:
         reply = await self._forward(
             sender, ingest, f"/{INGEST_SERVICE}/SendEventsJson", request,
             ingest_pb2.SendEventsJsonResponse, key, EVENTS_ERRORS,
-            "ingest service unavailable; resend later (events are idempotent by uuid)",
+            "ingest service unavailable; resend later (events are idempotent by uuid)", vouch=True,
         )  # fmt: skip
         if isinstance(reply, int):
             return reply

@@ -30,6 +30,9 @@ Kind = Literal["admin", "internal", "gateway", "account", "app", "postback"]
 SECRET_PREFIX = {"account": "ctk", "app": "cta", "postback": "ctp"}
 PREFIX_KIND = {v: k for k, v in SECRET_PREFIX.items()}
 CACHE_TTL_S = 5.0
+# Metadata with which the gateway vouches (with its token) for the client address and
+# User-Agent of a request it forwards with the caller's own key (ingest SendEventsJson).
+GATEWAY_VOUCH_HEADER = "x-clicktrail-gateway-token"
 
 _LINKS = "/clicktrail.links.v1.LinksService/"
 _ACCOUNTS = "/clicktrail.accounts.v1.AccountService/"
@@ -110,6 +113,11 @@ class KeyStore:
         self._gateway = gateway_token
         self._cache: dict[str, tuple[float, _Cred | None]] = {}
         self._apps: dict[str, tuple[float, frozenset[str]]] = {}
+
+    def is_gateway(self, secret: str) -> bool:
+        """Whether ``secret`` is the gateway's token: a request the gateway forwards with its
+        caller's own key carries it beside, to vouch for the client address it names."""
+        return constant_time_equal(secret, self._gateway)
 
     def invalidate(self, key_id: str | None = None) -> None:
         if key_id is None:

@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 import zlib
 from typing import Any
+from urllib.parse import unquote
 
 import asyncpg
 from clicktrail.ingest.v1 import ingest_pb2 as pb
@@ -67,6 +68,15 @@ def decode_body(body: bytes, gzip: bool) -> list[Any]:
     return read_events(body)  # one unreadable event costs only itself
 
 
+def _peer_address(peer: str) -> str:
+    """The address of a gRPC peer (``ipv4:1.2.3.4:5678``, ``ipv6:[::1]:5678``); "" for others."""
+    kind, _, rest = peer.partition(":")
+    if kind not in ("ipv4", "ipv6"):
+        return ""
+    host = rest.rsplit(":", 1)[0]
+    return unquote(host[1:-1] if host.startswith("[") else host)
+
+
 class IngestService(ingest_pb2_grpc.IngestServiceServicer):
     def __init__(self, pool: asyncpg.Pool, keys: auth.KeyStore, store: EventStore) -> None:
         self._pool = pool
@@ -126,16 +136,32 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
                 dicts.append(_event_to_dict(e))
             except Rejected as r:
                 dicts.append(_Unparsable(e.uuid, r))
-        ctx = await self._context(dicts)
+        # An app key is public: its events get this connection's address (the back end's
+        # account key speaks for its users, and its events' own ip / user_agent are kept).
+        client_ip, client_ua = self._connection(context) if auth.principal().kind == "app" else ("", "")
+        ctx = await self._context(dicts, client_ip, client_ua)
         results, accepted, duplicates, rejected = await self._ingest(dicts, ctx)
         return pb.SendEventsResponse(results=results, accepted=accepted, duplicates=duplicates, rejected=rejected)
 
     async def SendEventsJson(self, request: pb.SendEventsJsonRequest, context: Any) -> pb.SendEventsJsonResponse:
-        auth.principal()  # unauthenticated callers learn nothing about the body
+        p = auth.principal()  # unauthenticated callers learn nothing about the body
         events = decode_body(request.body, request.gzip)
-        ctx = await self._context(events, request.client_ip, request.client_user_agent)
+        client_ip, client_ua = request.client_ip, request.client_user_agent
+        if p.kind == "app":
+            client_ip, client_ua = self._connection(context, client_ip, client_ua)
+        ctx = await self._context(events, client_ip, client_ua)
         results, accepted, duplicates, rejected = await self._ingest(events, ctx)
         return pb.SendEventsJsonResponse(results=results, accepted=accepted, duplicates=duplicates, rejected=rejected)
+
+    def _connection(self, context: Any, client_ip: str = "", client_ua: str = "") -> tuple[str, str]:
+        """The client address and User-Agent of a call: those the request names when the
+        gateway vouches for them (its token beside the caller's key), else the gRPC peer's
+        own (an app key can call ingest directly; it cannot choose its address)."""
+        metadata = dict(context.invocation_metadata() or ())
+        vouch = metadata.get(auth.GATEWAY_VOUCH_HEADER, "")
+        if vouch and self._keys.is_gateway(str(vouch)):
+            return client_ip, client_ua
+        return _peer_address(context.peer() or ""), str(metadata.get("user-agent", ""))
 
     async def CheckEventsKey(self, request: pb.CheckEventsKeyRequest, context: Any) -> pb.CheckEventsKeyResponse:
         p = auth.principal()

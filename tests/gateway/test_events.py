@@ -100,19 +100,21 @@ async def test_ingest_down_is_503_and_resending_is_safe(gateway_settings, app_ke
         await gw.stop()
 
 
-async def test_app_key_events_take_the_connections_ip_and_user_agent(client, app_key, account, ingest_stub):
-    """An app key is public: what its events claim is kept apart; the account API key is trusted."""
+async def test_app_key_events_take_the_connections_ip_and_user_agent(proxied_gateway, app_key, account, ingest_stub):
+    """An app key is public: what its events claim is kept apart (the gateway vouches to ingest
+    for the client address it saw, here through a trusted proxy); the account API key is trusted."""
     app_id, key = app_key
     forged = event(ip="81.2.69.77", user_agent="Forged/1.0")
-    r = await post(client, key, {"events": [forged]}, **{"User-Agent": "Game/2.0"})
-    assert r.status_code == 202 and r.json()["accepted"] == 1
     s2s = event(ip="81.2.69.78", user_agent="Phone/1.0", app_id=app_id)
-    r = await post(client, account.api_key, {"events": [s2s]}, **{"User-Agent": "backend/1.0"})
-    assert r.status_code == 202 and r.json()["accepted"] == 1
+    async with proxied_gateway.client(headers={"X-Forwarded-For": "203.0.113.9"}) as http:
+        r = await post(http, key, {"events": [forged]}, **{"User-Agent": "Game/2.0"})
+        assert r.status_code == 202 and r.json()["accepted"] == 1
+        r = await post(http, account.api_key, {"events": [s2s]}, **{"User-Agent": "backend/1.0"})
+        assert r.status_code == 202 and r.json()["accepted"] == 1
     got = {e.uuid: e for e in (await ingest_stub.ListEvents(ipb.ListEventsRequest(app_id=app_id))).events}
     e = got[forged["uuid"]]
     claims = ("81.2.69.77", "Forged/1.0")
-    assert (e.ip, e.user_agent, e.claimed_ip, e.claimed_user_agent) == ("127.0.0.1", "Game/2.0", *claims)
+    assert (e.ip, e.user_agent, e.claimed_ip, e.claimed_user_agent) == ("203.0.113.9", "Game/2.0", *claims)
     e = got[s2s["uuid"]]
     assert (e.ip, e.user_agent, e.claimed_ip, e.claimed_user_agent) == ("81.2.69.78", "Phone/1.0", "", "")
 

@@ -26,6 +26,8 @@ from clicktrail.type.v1 import money_pb2
 from clicktrail.type.v1 import quality_pb2 as qpb
 from google.protobuf import duration_pb2, timestamp_pb2
 
+from libs.auth import GATEWAY_VOUCH_HEADER
+from tests.conftest import GATEWAY_TOKEN
 from tests.services.analytics.report_support import TODAY, by, money, report, runner
 from tests.services.attribution.engine_support import (
     ANDROID_UA,
@@ -271,8 +273,9 @@ async def test_a_forged_sdk_event_is_matched_on_its_connection_and_flagged(
         (forged, "198.51.100.23", "python-requests/2.31.0"),
         (honest, "81.2.70.5", "Dalvik/2.1.0 (Linux; U; Android 14; Pixel 8 Build/UQ1A.240105.004)"),
     ):
-        resp = await sdk.SendEventsJson(ipb.SendEventsJsonRequest(
-            body=orjson.dumps({"events": [ev]}), client_ip=ip, client_user_agent=ua))  # fmt: skip
+        resp = await sdk.SendEventsJson(ipb.SendEventsJsonRequest(  # as the gateway sends it
+            body=orjson.dumps({"events": [ev]}), client_ip=ip, client_user_agent=ua,
+        ), metadata=((GATEWAY_VOUCH_HEADER, GATEWAY_TOKEN),))  # fmt: skip
         assert resp.accepted == 1, resp
     await drained(settings)
     got = {i.gaid: i for i in await installs(attribution_stub)}

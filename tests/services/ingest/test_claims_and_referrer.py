@@ -15,8 +15,10 @@ from clicktrail.ingest.v1 import ingest_pb2_grpc
 from clicktrail.links.v1 import links_pb2 as lpb
 
 from libs import event_handoff
+from libs.auth import GATEWAY_VOUCH_HEADER
 from libs.event_handoff import EVENT_QUEUE
 from libs.queue import Consumer
+from tests.conftest import GATEWAY_TOKEN
 
 ACCEPTED, REJECTED = pb.EVENT_STATUS_ACCEPTED, pb.EVENT_STATUS_REJECTED
 WEBVIEW = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile"
@@ -37,8 +39,12 @@ async def app(links_stub):
     )
 
 
-async def send(stub, events, **kw) -> pb.SendEventsJsonResponse:
-    return await stub.SendEventsJson(pb.SendEventsJsonRequest(body=orjson.dumps({"events": events}), **kw))
+async def send(stub, events, vouch: str = GATEWAY_TOKEN, **kw) -> pb.SendEventsJsonResponse:
+    """SendEventsJson as the gateway calls it: it vouches (its token) for the client address it names."""
+    metadata = ((GATEWAY_VOUCH_HEADER, vouch),) if vouch else ()
+    return await stub.SendEventsJson(
+        pb.SendEventsJsonRequest(body=orjson.dumps({"events": events}), **kw), metadata=metadata
+    )
 
 
 async def listed(ingest_stub, app) -> dict[str, pb.Event]:
@@ -69,6 +75,24 @@ async def test_sdk_events_keep_the_connection_and_the_claims_apart(ingest_server
     bad = install(ip="not-an-ip")
     [r] = (await send(sdk, [bad], client_ip="81.2.70.5")).results
     assert (r.status, r.field) == (REJECTED, "ip")
+
+
+async def test_an_app_key_calling_ingest_directly_cannot_choose_its_address(ingest_server, ingest_stub, app, channels):
+    """Only the gateway (its token beside the key) may name the client's address: an app key
+    calling gRPC itself gets its own connection's, typed events too, and its claims kept apart."""
+    sdk = ingest_pb2_grpc.IngestServiceStub(channels(ingest_server.addr, token=app.app_key))
+    unvouched, wrong = install(ip="81.2.69.77", user_agent=WEBVIEW), install(ip="81.2.69.77", user_agent=WEBVIEW)
+    assert (await send(sdk, [unvouched], vouch="", client_ip="81.2.69.77", client_user_agent=WEBVIEW)).accepted == 1
+    assert (await send(sdk, [wrong], vouch="forged", client_ip="81.2.69.77", client_user_agent=WEBVIEW)).accepted == 1
+    typed = pb.Event(uuid=str(uuid.uuid4()), event=pb.EVENT_TYPE_INSTALL, ip="81.2.69.77", user_agent=WEBVIEW)
+    typed.timestamp.FromDatetime(dt.datetime.now(dt.UTC))
+    typed.device.gaid, typed.device.platform = str(uuid.uuid4()), pb.DEVICE_PLATFORM_ANDROID
+    assert (await sdk.SendEvents(pb.SendEventsRequest(events=[typed]))).accepted == 1
+    got = await listed(ingest_stub, app)
+    for ev_uuid in (unvouched["uuid"], wrong["uuid"], typed.uuid):
+        e = got[ev_uuid]
+        assert (e.ip, e.claimed_ip, e.claimed_user_agent) == ("127.0.0.1", "81.2.69.77", WEBVIEW)
+        assert e.user_agent.startswith("grpc-python")  # what the connection showed
 
 
 async def test_install_referrer_timestamps(ingest_server, ingest_stub, app, channels, settings):

@@ -14,8 +14,10 @@ from clicktrail.links.v1 import links_pb2 as lpb
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from libs import event_handoff
+from libs.auth import GATEWAY_VOUCH_HEADER
 from libs.event_handoff import EVENT_QUEUE
 from libs.queue import Consumer
+from tests.conftest import GATEWAY_TOKEN
 
 ACCEPTED, DUPLICATE, REJECTED = pb.EVENT_STATUS_ACCEPTED, pb.EVENT_STATUS_DUPLICATE, pb.EVENT_STATUS_REJECTED
 IDFA = "6d92078a-8246-4ba4-ae5b-76104861e7dc"
@@ -49,7 +51,11 @@ def app_stub(ingest_server, app, channels):
 
 
 async def send_json(stub, events, **kw):
-    return await stub.SendEventsJson(pb.SendEventsJsonRequest(body=orjson.dumps({"events": events}), **kw))
+    """SendEventsJson as the gateway calls it: the gateway vouches for the client address it names."""
+    return await stub.SendEventsJson(
+        pb.SendEventsJsonRequest(body=orjson.dumps({"events": events}), **kw),
+        metadata=((GATEWAY_VOUCH_HEADER, GATEWAY_TOKEN),),
+    )
 
 
 async def test_valid_part_of_a_batch_is_kept_and_each_event_answered(app_stub, ingest_stub, app):
