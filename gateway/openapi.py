@@ -68,6 +68,11 @@ def _touch_errors() -> dict[str, Any]:
         },
         "405": {"description": "Method other than GET or HEAD.", "content": _ERROR},
         "414": {"description": "Query string longer than the configured limit.", "content": _TEXT},
+        "429": {
+            "description": "Over the client address's rate limit (IPv6: per /64); see Retry-After. "
+            "Nothing was recorded.",
+            "content": _ERROR,
+        },
         "503": {
             "description": "The links service did not answer in time; nothing was recorded. Retry.",
             "content": _TEXT,
@@ -123,6 +128,10 @@ _POSTBACK_OP = {
         "404": {"description": "Unknown click (also another account's click).", "content": _ERROR},
         "409": {"description": "A status move that is not allowed (only pending -> approved, "
                 "pending -> rejected, approved -> rejected).", "content": _ERROR},
+        "408": {"description": "The body did not arrive in time (CLICKTRAIL_GATEWAY_BODY_TIMEOUT_S).",
+                "content": _ERROR},
+        "429": {"description": "Over the rate limit of the client address or of the postback token; "
+                "see Retry-After.", "content": _ERROR},
         "503": {"description": "The attribution service is unavailable; resend later.", "content": _ERROR},
     },
 }  # fmt: skip
@@ -323,9 +332,14 @@ DOCUMENT: dict[str, Any] = {
                         },
                     },
                     "400": {"description": 'The body is not JSON or not `{"events": [...]}`.'},
-                    "401": {"description": "Missing or invalid app key."},
+                    "401": {"description": "Missing or invalid app key (checked before the body is read)."},
+                    "408": {"description": "The body did not arrive in time (CLICKTRAIL_GATEWAY_BODY_TIMEOUT_S)."},
                     "413": {"description": "Body over 8 MiB (also after gzip) or more than 1,000 events."},
-                    "503": {"description": "The ingest service is unavailable; nothing is lost by resending."},
+                    "429": {"description": "Over the rate limit of the key or of the client address; see Retry-After."},
+                    "503": {
+                        "description": "The ingest service is unavailable, or too many batches are in "
+                        "flight (Retry-After); nothing is lost by resending."
+                    },
                 },
             }
         },
