@@ -15,6 +15,7 @@ from clicktrail.ingest.v1 import ingest_pb2_grpc
 from libs import auth, exactjson
 from libs.api import decode_page_token, encode_page_token, from_timestamp, page_size
 from libs.errors import InvalidArgument, ResourceExhausted
+from libs.text import clean_text
 from services.ingest.body import Unparsable as _Unparsable
 from services.ingest.body import read_events
 from services.ingest.store import EventStore, row_to_event
@@ -111,7 +112,7 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
             except Rejected as r:
                 raw = ev.get("uuid") if isinstance(ev, dict) else None
                 results[i] = pb.EventResult(
-                    index=i, uuid=raw if isinstance(raw, str) else "", status=pb.EVENT_STATUS_REJECTED,
+                    index=i, uuid=clean_text(raw) if isinstance(raw, str) else "", status=pb.EVENT_STATUS_REJECTED,
                     field=r.field, reason=r.reason,
                 )  # fmt: skip
                 continue

@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from libs import exactjson
+from libs.text import json_problem, text_problem
 
 EVENT_CODES = {"install": 1, "identify": 2, "track": 3, "screen": 4, "heartbeat": 5}
 EVENT_NAMES = {v: k for k, v in EVENT_CODES.items()}
@@ -72,8 +73,9 @@ def _str(ev: dict[str, Any], key: str, *, required: bool = False, prefix: str = 
     limit = STRING_LIMITS.get(key, 256)
     if len(value) > limit:
         raise Rejected(prefix + key, f"must be at most {limit} characters")
-    if "\x00" in value:
-        raise Rejected(prefix + key, "must not contain NUL characters")
+    problem = text_problem(value)  # NUL or a lone surrogate: Postgres cannot store it
+    if problem is not None:
+        raise Rejected(prefix + key, problem)
     return value
 
 
@@ -284,6 +286,9 @@ def validate(ev: Any, ctx: Context) -> tuple[tuple[Any, ...], uuid.UUID]:
                 exactjson.path_text("action_properties", deep), f"nests deeper than {MAX_PROPERTIES_DEPTH} levels"
                 f" (action_properties may nest at most {MAX_PROPERTIES_DEPTH})",
             )  # fmt: skip
+        found = json_problem(props, "action_properties")
+        if found is not None:  # a NUL or lone surrogate in a key or string: refused, naming where
+            raise Rejected(*found)
         check = ACTION_SCHEMAS.get(action)
         if check:
             check(props)
@@ -296,8 +301,6 @@ def validate(ev: Any, ctx: Context) -> tuple[tuple[Any, ...], uuid.UUID]:
                 raise Rejected("action_properties", f"must be at most {MAX_PROPERTIES_BYTES} bytes as JSON")
             if len(props) > MAX_PROPERTIES_KEYS:
                 raise Rejected("action_properties", f"must have at most {MAX_PROPERTIES_KEYS} keys")
-            if "\\u0000" in properties_json:
-                raise Rejected("action_properties", "must not contain NUL characters")
     click_id = _str(ev, "click_id") if code == 1 else None
     install_begin = _referrer_time(ev, "install_begin_time", ctx) if code == 1 else None
     referrer_click = _referrer_time(ev, "referrer_click_time", ctx) if code == 1 else None
