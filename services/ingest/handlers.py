@@ -15,7 +15,7 @@ from clicktrail.ingest.v1 import ingest_pb2_grpc
 from libs import auth, exactjson
 from libs.api import decode_page_token, encode_page_token, from_timestamp, page_size
 from libs.errors import InvalidArgument, ResourceExhausted
-from libs.text import clean_text
+from libs.text import clean_text, loads_json
 from services.ingest.body import Unparsable as _Unparsable
 from services.ingest.body import read_events
 from services.ingest.store import EventStore, row_to_event
@@ -48,7 +48,7 @@ def _event_to_dict(e: pb.Event) -> dict[str, Any]:
         }  # fmt: skip
     if e.action_properties_json:
         try:
-            d["action_properties"] = exactjson.loads(e.action_properties_json)
+            d["action_properties"] = exactjson.exact(loads_json(e.action_properties_json), e.action_properties_json)
         except ValueError:  # orjson.JSONDecodeError and exactjson.JSONDecodeError are ValueErrors
             raise Rejected("action_properties_json", "is not valid JSON") from None
     return d
