@@ -98,12 +98,13 @@ SLUG_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 REQUEST_ID_RE = re.compile(rb"[A-Za-z0-9._:/+=-]{1,128}")
 # Anything but visible ASCII is percent-encoded before it goes into a header.
 HEADER_UNSAFE_RE = re.compile(r"[^\x21-\x7e]")
-MAX_HEADER_CHARS = 2048
+MAX_HEADER_CHARS = 8192
 
 RECORDED = links_pb2.TOUCH_OUTCOME_RECORDED
 NOT_FOUND = links_pb2.TOUCH_OUTCOME_NOT_FOUND
 FALLBACK = links_pb2.TOUCH_OUTCOME_FALLBACK
 BLOCKED = links_pb2.TOUCH_OUTCOME_BLOCKED
+INVALID = links_pb2.TOUCH_OUTCOME_INVALID
 # Prefetch / prerender hints (Chrome: Sec-Purpose; older: Purpose, X-Purpose; Firefox: X-Moz),
 # passed on to links, which records such touches as suspicious.
 PURPOSE_HEADERS = frozenset({b"sec-purpose", b"purpose", b"x-purpose", b"x-moz"})
@@ -500,6 +501,9 @@ class Gateway:
             batcher = self.clicks if kind == "click" else self.impressions
             if batcher is None:
                 return await sender.send(503, _text_headers(TEXT_CT, UNAVAILABLE_BODY), UNAVAILABLE_BODY)
+        for name, raw in ((b"user-agent", ua), (b"referer", ref)):
+            if len(raw) > MAX_HEADER_CHARS:  # refused, never cut (links has the per-field limits)
+                return await _json_error(sender, 400, f"at most {MAX_HEADER_CHARS} bytes", name.decode())
         touch = (
             slug, query, self.client_ip(scope, xff), _decode_header(ua), _decode_header(ref),
             _decode_header(purpose)[:128] if purpose else "",
@@ -535,6 +539,8 @@ class Gateway:
         if outcome == BLOCKED:
             # Invalid traffic on a campaign that blocks it: recorded, but no redirect.
             return await sender.send(200, BLOCKED_HEADERS, b"")
+        if outcome == INVALID:
+            return await _json_error(sender, 400, result.error, result.field)
         if outcome == NOT_FOUND or outcome == FALLBACK:
             return await sender.send(404, _text_headers(JSON_CT, LINK_NOT_FOUND_BODY), LINK_NOT_FOUND_BODY)
         log.error("bad_touch_result", slug=slug, outcome=outcome, request_id=request_id_var.get())
@@ -552,6 +558,8 @@ class Gateway:
         # so does a blocked (invalid) impression, which is recorded.
         if outcome == RECORDED or outcome == FALLBACK or outcome == BLOCKED:
             return await sender.send(200, self._gif_ok, GIF)
+        if outcome == INVALID:
+            return await _json_error(sender, 400, result.error, result.field)
         if outcome == NOT_FOUND:
             return await sender.send(404, _text_headers(JSON_CT, LINK_NOT_FOUND_BODY), LINK_NOT_FOUND_BODY)
         log.error("bad_touch_result", slug=slug, outcome=outcome, request_id=request_id_var.get())

@@ -19,7 +19,7 @@ from services.links.touches import SUB_ALIASES, SUB_IDS, LinkCache, parse_query
 
 BLACKLIST = pb.SUB_ID_LIST_BLACKLIST
 WHITELIST = pb.SUB_ID_LIST_WHITELIST
-MAX_VALUE = 256  # what the click path keeps of a sub-id value
+MAX_VALUE = 256  # the longest sub-id value the click path accepts (touches.MAX_VALUE)
 MAX_REASON = 500
 MAX_ENTRIES_PER_LIST = 10_000
 MAX_NEEDLES = 16  # blacklisted values up to which the raw query is scanned before parsing

@@ -37,10 +37,13 @@ DESTINATION_MACROS = (
 SUB_ALIASES = {"subid": 0, "sub_id": 0, "source": 1, "creative": 2}
 PARTNER_CLICK_KEYS = frozenset({"clickid", "click_id", "partner_click_id"})
 DEVICE_KEYS = {"idfa": "idfa", "gaid": "gaid", "aaid": "gaid", "google_aid": "gaid", "advertising_id": "gaid"}
+# Limits of what a click may carry; past them the click is refused naming the
+# field (TOUCH_OUTCOME_INVALID), never cut. Referrer: Chrome caps its own at 4,096.
 MAX_PARAMS = 64
-MAX_EXTRA_PARAMS = 20
+MAX_KEY = 64
 MAX_VALUE = 256
 MAX_UA = 1024
+MAX_REFERRER = 4096
 DEVICE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ZERO_DEVICE_ID = "00000000-0000-0000-0000-000000000000"
 DEVICE_TYPE_NAMES = {0: "", 1: "desktop", 2: "mobile", 3: "tablet", 4: "bot", 5: "other"}
@@ -125,9 +128,15 @@ class LinkCache:
         return found
 
 
-def _clean(value: str, limit: int = MAX_VALUE) -> str:
+def _clean(value: str) -> str:
     # Passthrough text: NULs dropped, lone surrogates replaced (libs/text.py), so the click is still recorded.
-    return clean_text(value)[:limit]
+    return clean_text(value)
+
+
+def _too_long(field: str, value: str, limit: int) -> tuple[str, str] | None:
+    if len(value) > limit:
+        return field, f"at most {limit} characters, got {len(value)}"
+    return None
 
 
 def _device_id(value: str) -> str | None:
@@ -142,19 +151,31 @@ class QueryFields:
     idfa: str | None = None
     gaid: str | None = None
     extra: dict[str, str] = dataclasses.field(default_factory=dict)
+    # (field, what is wrong): a value past its limit; the click is refused, never cut.
+    problem: tuple[str, str] | None = None
 
 
 def parse_query(raw: bytes) -> QueryFields:
     """Map query parameters onto sub-ids, the partner's click id and device
-    ids; keep a few others. Lenient: bad bytes become U+FFFD, long values are
-    cut, parameters past the limit are ignored."""
+    ids; keep the others. Lenient with bytes (bad ones become U+FFFD, NULs go),
+    strict with sizes: a key or value past its limit, or more than MAX_PARAMS
+    parameters, is a ``problem`` (the click is refused naming it, never cut)."""
     text = raw.decode("utf-8", "replace")
-    pieces = text.split("&", MAX_PARAMS)[:MAX_PARAMS]
     out = QueryFields(subs=[None] * 10)
+    pairs = parse_qsl(text, keep_blank_values=False, errors="replace", max_num_fields=None)
+    if len(pairs) > MAX_PARAMS:
+        out.problem = ("query", f"at most {MAX_PARAMS} parameters, got {len(pairs)}")
+        return out
     aliased: dict[int, str] = {}
-    for key, value in parse_qsl("&".join(pieces), keep_blank_values=False, errors="replace"):
-        k = _clean(key.strip().lower(), 64)
+    for key, value in pairs:
+        k = _clean(key.strip().lower())
         v = _clean(value)
+        if len(k) > MAX_KEY:
+            out.problem = ("query", f"parameter names are at most {MAX_KEY} characters, got {len(k)}")
+            return out
+        if len(v) > MAX_VALUE:
+            out.problem = (k, f"at most {MAX_VALUE} characters, got {len(v)}")
+            return out
         if k.startswith("sub") and k[3:].isdigit() and 1 <= int(k[3:]) <= 10:
             i = int(k[3:]) - 1
             if out.subs[i] is None:
@@ -167,7 +188,7 @@ def parse_query(raw: bytes) -> QueryFields:
             did = _device_id(v)
             if did and getattr(out, DEVICE_KEYS[k]) is None:
                 setattr(out, DEVICE_KEYS[k], did)
-        elif len(out.extra) < MAX_EXTRA_PARAMS and k:
+        elif k:
             out.extra.setdefault(k, v)
     for i, v in aliased.items():
         if out.subs[i] is None:
@@ -242,13 +263,18 @@ class TouchRecorder:
             if link.status not in LIVE:
                 results.append(pb.TouchResult(outcome=pb.TOUCH_OUTCOME_FALLBACK, location=link.fallback_url))
                 continue
+            qf = parse_query(inp.raw_query)
+            ua = _clean(inp.user_agent)
+            referrer = _clean(inp.referrer)
+            problem = qf.problem or _too_long("user-agent", ua, MAX_UA) or _too_long("referer", referrer, MAX_REFERRER)
+            if problem:
+                results.append(pb.TouchResult(outcome=pb.TOUCH_OUTCOME_INVALID, field=problem[0], error=problem[1]))
+                continue
             touch_id = new_id(ms)
-            ua = _clean(inp.user_agent, MAX_UA)
             agent = parse_user_agent(ua)
             ip = _ip(inp.ip)
             ip_text = str(ip) if ip else ""
             country = country_of(ip_text) if ip else ""
-            qf = parse_query(inp.raw_query)
             reasons = 0
             if self._quality is not None:
                 aq = accounts.get(link.account_id, EMPTY)
@@ -262,7 +288,7 @@ class TouchRecorder:
                 link.account_id, touch_id, created, link.link_id, link.campaign_id, link.partner_id,
                 link.app_id, ip, country or None, agent.device_type, agent.os or None,
                 agent.os_version or None, agent.browser or None, agent.browser_version or None,
-                agent.device_model or None, _clean(inp.referrer, 2048) or None, ua or None, *qf.subs,
+                agent.device_model or None, referrer or None, ua or None, *qf.subs,
                 qf.partner_click_id, qf.idfa, qf.gaid,
                 orjson.dumps(qf.extra).decode() if qf.extra else None, verdict, reasons,
             ))  # fmt: skip

@@ -136,7 +136,7 @@ def test_decode_header_never_fails() -> None:
     assert _decode_header("Mozilla/5.0 é".encode()) == "Mozilla/5.0 é"
     assert _decode_header(b"\xff\xfeX") == "\xff\xfeX"  # latin-1 fallback
     assert _decode_header(b"a\x00b") == "ab"
-    assert len(_decode_header(b"x" * 100_000)) == 2048
+    assert len(_decode_header(b"x" * 100_000)) == 8192  # a bound only: touches refuse past it (test_gateway)
 
 
 def test_client_ip() -> None:

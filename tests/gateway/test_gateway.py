@@ -137,6 +137,39 @@ async def test_oversized_query_is_414(client: httpx.AsyncClient, make_link: Make
     assert r.status_code == 414
 
 
+async def test_over_long_values_are_refused_naming_them_never_cut(
+    client: httpx.AsyncClient, make_link: MakeLink, links_stub: links_pb2_grpc.LinksServiceStub
+) -> None:
+    """Issue 19 item 15: a click whose value is past its limit is refused (400 naming the
+    field and the limit); one just within is recorded whole."""
+    t = await make_link()
+    android = "Mozilla/5.0 (Linux; Android 14; Pixel 8) Mobile"
+    ua = {"user-agent": android}
+    for path in (f"/c/{t.slug}", f"/i/{t.slug}"):
+        for query, field in [
+            ("sub1=" + "a" * 257, "sub1"),
+            ("clickid=" + "b" * 300, "clickid"),
+            ("x" * 65 + "=1", "query"),
+            ("&".join(f"p{i}=v" for i in range(65)), "query"),
+        ]:
+            r = await client.get(f"{path}?{query}", headers=ua)
+            assert (r.status_code, r.json()["field"]) == (400, field), (path, query)
+            assert "at most" in r.json()["error"]
+        r = await client.get(path, headers={"user-agent": android + " x" * 600})
+        assert (r.status_code, r.json()["field"]) == (400, "user-agent")
+        r = await client.get(path, headers={**ua, "referer": "https://a.example/?" + "q" * 5000})
+        assert (r.status_code, r.json()["field"]) == (400, "referer")
+        r = await client.get(path, headers={**ua, "referer": "https://a.example/?" + "q" * 9000})
+        assert (r.status_code, r.json()["field"]) == (400, "referer")
+    # Just within every limit: recorded whole, 30 extra parameters included.
+    extra = "&".join(f"p{i}=v{i}" for i in range(30))
+    referrer = "https://r.example/" + "r" * 4000
+    r = await client.get(f"/c/{t.slug}?sub1={'a' * 256}&{extra}", headers={**ua, "referer": referrer})
+    assert r.status_code == 302
+    [c] = await all_clicks(links_stub, t.link_id)  # the refused ones left nothing behind
+    assert (len(c.sub1), len(c.params), c.referrer) == (256, 30, referrer)
+
+
 async def test_non_utf8_query_bytes(
     gateway: RunningGateway, make_link: MakeLink, links_stub: links_pb2_grpc.LinksServiceStub
 ) -> None:

@@ -63,6 +63,7 @@ class TouchOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TOUCH_OUTCOME_NOT_FOUND: _ClassVar[TouchOutcome]
     TOUCH_OUTCOME_FALLBACK: _ClassVar[TouchOutcome]
     TOUCH_OUTCOME_BLOCKED: _ClassVar[TouchOutcome]
+    TOUCH_OUTCOME_INVALID: _ClassVar[TouchOutcome]
 
 class DeviceType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -122,6 +123,7 @@ TOUCH_OUTCOME_RECORDED: TouchOutcome
 TOUCH_OUTCOME_NOT_FOUND: TouchOutcome
 TOUCH_OUTCOME_FALLBACK: TouchOutcome
 TOUCH_OUTCOME_BLOCKED: TouchOutcome
+TOUCH_OUTCOME_INVALID: TouchOutcome
 DEVICE_TYPE_UNSPECIFIED: DeviceType
 DEVICE_TYPE_DESKTOP: DeviceType
 DEVICE_TYPE_MOBILE: DeviceType
@@ -527,16 +529,20 @@ class TouchInput(_message.Message):
     def __init__(self, slug: _Optional[str] = ..., raw_query: _Optional[bytes] = ..., ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., referrer: _Optional[str] = ..., purpose: _Optional[str] = ...) -> None: ...
 
 class TouchResult(_message.Message):
-    __slots__ = ("outcome", "location", "touch_id", "verdict")
+    __slots__ = ("outcome", "location", "touch_id", "verdict", "field", "error")
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     LOCATION_FIELD_NUMBER: _ClassVar[int]
     TOUCH_ID_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     outcome: TouchOutcome
     location: str
     touch_id: str
     verdict: _quality_pb2.Verdict
-    def __init__(self, outcome: _Optional[_Union[TouchOutcome, str]] = ..., location: _Optional[str] = ..., touch_id: _Optional[str] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ...) -> None: ...
+    field: str
+    error: str
+    def __init__(self, outcome: _Optional[_Union[TouchOutcome, str]] = ..., location: _Optional[str] = ..., touch_id: _Optional[str] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., field: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
 
 class RecordClicksRequest(_message.Message):
     __slots__ = ("clicks",)
