@@ -42,6 +42,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from gateway.batcher import BatchError, TouchBatcher
 from gateway.openapi import DOCUMENT_BYTES
 from gateway.ratelimit import RateLimiter, address_key
+from libs import exactjson
 from libs.auth import GATEWAY_VOUCH_HEADER
 from libs.config import Settings, load_settings
 from libs.grpc_client import ChannelPool
@@ -727,8 +728,8 @@ class Gateway:
             if raw.strip():
                 if ctype == b"application/json":
                     try:
-                        doc = loads_json(raw)
-                    except orjson.JSONDecodeError:
+                        doc = exactjson.exact(loads_json(raw), raw)  # a payout's digits as sent, no float
+                    except ValueError:  # orjson's and exactjson's decode errors
                         return await _json_error(sender, 400, "the body is not valid JSON", "body")
                     if not isinstance(doc, dict):
                         return await _json_error(sender, 400, "the JSON body must be an object", "body")

@@ -20,7 +20,6 @@ commit. The house rule (README, "Text Postgres cannot store"):
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -29,6 +28,7 @@ import orjson
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from libs import exactjson
 from libs.errors import InvalidArgument
 
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -100,17 +100,6 @@ def json_problem(value: Any, path: str, max_depth: int = MAX_JSON_DEPTH) -> tupl
     return None
 
 
-def _int64(text: str) -> int:
-    value = int(text)
-    if not -(2**63) <= value < 2**64:
-        raise ValueError("integer out of range")
-    return value
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def loads_json(data: bytes | str) -> Any:
     """``orjson.loads``, except that a document whose only fault is a lone
     surrogate escape (``"\\ud800"``, which orjson refuses outright) is still
@@ -123,9 +112,8 @@ def loads_json(data: bytes | str) -> Any:
         if "surrogate" not in str(exc):
             raise
         try:
-            # The same JSON orjson reads: no NaN / Infinity, integers within 64 bits.
-            return json.loads(data, parse_constant=_no_constant, parse_int=_int64)
-        except (ValueError, RecursionError):
+            return exactjson.loads_decimal(data)  # numbers exactly, as the fast path's callers keep them
+        except ValueError:
             raise exc from None
 
 

@@ -185,3 +185,14 @@ async def test_click_install_event_attributed_then_listed(client, make_link, lin
     finally:
         await conn.close()
     assert lag.total_seconds() < 5
+
+
+async def test_a_json_payout_keeps_its_digits(client, make_link, account, attribution):
+    """Issue 19 item 15: a JSON number is read exactly (a float would answer 12345678901234568)."""
+    t = await make_link()
+    cid = await click(client, t.slug)
+    r = await client.post(f"/postback?token={account.postback_token}",
+                          content=b'{"click_id": "%s", "payout": 12345678901234567.5, "txid": "J-1"}' % cid.encode(),
+                          headers={"content-type": "application/json"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json()["payout"] == "12345678901234567.5"
