@@ -87,6 +87,7 @@ GATEWAY_TOKENS = (GATEWAY,)  # the internet-facing process: no admin, no interna
 # The operator console: its own process (its own event loop, never the gateway's);
 # the gateway forwards /console to it on CLICKTRAIL_CONSOLE_HOST:PORT.
 CONSOLE_MODULE = "console"
+CONSOLE_SECRET = "CLICKTRAIL_CONSOLE_SECRET"  # noqa: S105 - the variable's name
 
 
 # --------------------------------------------------------------------------- output
@@ -356,7 +357,7 @@ class Supervisor:
         tls = channel_credentials(load_settings(plan.env))
         await self.until(asyncio.gather(*(wait_serving(s.name, a, self.out, tls=tls) for s, a in plan.services)))
         settings = load_settings(plan.env)
-        await self.spawn("console", CONSOLE_MODULE, dict(plan.env))
+        await self.spawn("console", CONSOLE_MODULE, plan.env_with((CONSOLE_SECRET,)))
         await self.until(wait_http(settings.console_host, settings.console_port, "/healthz"))
         await self.spawn("gateway", GATEWAY_MODULE, plan.env_with(GATEWAY_TOKENS))
         await self.until(wait_http(plan.gateway_host, plan.gateway_port, "/healthz"))
@@ -483,7 +484,8 @@ def make_plan(out: Out, start_db: Callable[[], tuple[str, str]]) -> Plan:
         tokens[name], sources[name] = ensure_token(name, ddir / file)
     admin_src = sources[ADMIN]
     channel_credentials(settings)  # a bad TLS setting fails before anything starts
-    console_secret, _ = ensure_token("CLICKTRAIL_CONSOLE_SECRET", ddir / "console-secret")
+    # The console's cookie key: the console process's alone, like a token.
+    tokens[CONSOLE_SECRET], _ = ensure_token(CONSOLE_SECRET, ddir / "console-secret")
     services = [(s, os.environ.get(s.addr_env) or s.default_addr) for s in SERVICES]
     for _, addr in services:
         split_addr(addr)  # fail early on a malformed address
@@ -501,7 +503,6 @@ def make_plan(out: Out, start_db: Callable[[], tuple[str, str]]) -> Plan:
     env = dict(os.environ)
     env.update(
         CLICKTRAIL_DATABASE_URL=database_url,
-        CLICKTRAIL_CONSOLE_SECRET=console_secret,
         CLICKTRAIL_GATEWAY_HOST=host,
         CLICKTRAIL_GATEWAY_PORT=str(port),
         CLICKTRAIL_PUBLIC_URL=public_url,
@@ -510,7 +511,7 @@ def make_plan(out: Out, start_db: Callable[[], tuple[str, str]]) -> Plan:
     for service, addr in services:
         env[service.addr_env] = addr
     env.pop("CLICKTRAIL_GRPC_LISTEN", None)
-    for name in TOKEN_FILES:  # given per process (Service.tokens), never to all
+    for name in (*TOKEN_FILES, CONSOLE_SECRET):  # given per process (Service.tokens), never to all
         env.pop(name, None)
     if not env.get("CLICKTRAIL_LOG_FORMAT") and out.tty:
         env["CLICKTRAIL_LOG_FORMAT"] = "console"
