@@ -55,6 +55,7 @@ from console.session import (
     SessionStore,
     secure_default,
 )
+from libs.asgi import BodyTooLarge, read_body
 from libs.conditions import (
     describe_goal_condition,
     describe_rule_condition,
@@ -78,6 +79,8 @@ HERE = Path(__file__).parent
 STATIC = HERE / "static"
 PREFIX = "/console"
 MAX_FORM_BODY = 64 * 1024
+# A form that has not arrived in this long is given up (the gateway has its own bound too).
+BODY_TIMEOUT_S = 30.0
 # The longest value of one form field or query parameter (characters); the lines of a
 # conditions textarea are bounded further by libs.conditions.MAX_LINE_CHARS.
 MAX_FIELD_CHARS = 16 * 1024
@@ -442,9 +445,14 @@ class Console:
         if (too_long := _too_long(req.query, MAX_QUERY_VALUE_CHARS, "query parameter")) is not None:
             return too_long
         if verb == "POST":
-            raw = await _read_body(receive, MAX_FORM_BODY)
-            if raw is None:
+            try:
+                raw = await read_body(receive, MAX_FORM_BODY, BODY_TIMEOUT_S)
+            except BodyTooLarge:
                 return Response(413, b"form too large\n", b"text/plain; charset=utf-8")
+            except TimeoutError:
+                return Response(408, b"the form did not arrive in time\n", b"text/plain; charset=utf-8")
+            if raw is None:  # the client went away
+                return Response(400, b"incomplete form\n", b"text/plain; charset=utf-8")
             req.form = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
             if (too_long := _too_long(req.form, MAX_FIELD_CHARS, "form field")) is not None:
                 return too_long
@@ -1274,22 +1282,6 @@ def _cookies(scope: dict[str, Any]) -> dict[str, str]:
     except CookieError:
         return {}
     return {k: morsel.value for k, morsel in jar.items()}
-
-
-async def _read_body(receive: Any, limit: int) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
 
 
 def _too_long(values: dict[str, list[str]], limit: int, what: str) -> Response | None:

@@ -43,6 +43,7 @@ from gateway.batcher import BatchError, TouchBatcher
 from gateway.openapi import DOCUMENT_BYTES
 from gateway.ratelimit import RateLimiter, address_key
 from libs import exactjson
+from libs.asgi import BodyTooLarge, read_body
 from libs.auth import GATEWAY_VOUCH_HEADER
 from libs.config import Settings, load_settings
 from libs.grpc_client import ChannelPool
@@ -670,8 +671,8 @@ class Gateway:
         ingest: ChannelPool,
     ) -> int:  # fmt: skip
         try:
-            raw = await _read_body(receive, MAX_EVENTS_BODY, self._body_timeout_s)
-        except _BodyTooLarge:
+            raw = await read_body(receive, MAX_EVENTS_BODY, self._body_timeout_s)
+        except BodyTooLarge:
             return await _json_error(sender, 413, f"body larger than {MAX_EVENTS_BODY // (1024 * 1024)} MiB")
         except TimeoutError:
             return await _body_timeout(sender, self._body_timeout_s)
@@ -717,8 +718,8 @@ class Gateway:
             params.setdefault(key.strip().lower(), value)
         if method == "POST":
             try:
-                raw = await _read_body(receive, MAX_POSTBACK_BODY, self._body_timeout_s)
-            except _BodyTooLarge:
+                raw = await read_body(receive, MAX_POSTBACK_BODY, self._body_timeout_s)
+            except BodyTooLarge:
                 return await _json_error(sender, 413, f"body larger than {MAX_POSTBACK_BODY // 1024} KiB")
             except TimeoutError:
                 return await _body_timeout(sender, self._body_timeout_s)
@@ -872,29 +873,6 @@ class Gateway:
 
     async def _openapi(self, scope: Scope, sender: _Sender, head: bool) -> int:
         return await sender.send(200, _text_headers(JSON_CT, DOCUMENT_BYTES), DOCUMENT_BYTES)
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-async def _read_body(receive: Receive, limit: int, timeout_s: float = 0.0) -> bytes | None:
-    """The whole request body, or None when the client went away; stops reading
-    (_BodyTooLarge) as soon as it passes ``limit`` bytes, and (TimeoutError) when
-    the whole body has not arrived within ``timeout_s`` (0: no limit)."""
-    chunks, size = [], 0
-    async with asyncio.timeout(timeout_s if timeout_s > 0 else None):
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise _BodyTooLarge
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                return b"".join(chunks)
 
 
 async def _body_timeout(sender: _Sender, timeout_s: float) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from libs.asgi import BodyTooLarge, read_body
 from libs.config import Settings
 from libs.logging import get_logger
 
@@ -42,6 +43,7 @@ class ConsoleProxy:
         if ":" in host:
             host = f"[{host}]"
         self.base = f"http://{host}:{settings.console_port}"
+        self._body_timeout_s = settings.gateway_body_timeout_s
         self._client = httpx.AsyncClient(
             base_url=self.base,
             # A CSV export may take a while; connecting to a loopback peer may not.
@@ -55,9 +57,14 @@ class ConsoleProxy:
         await self._client.aclose()
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> int:
-        body = await _read_body(receive)
-        if body is None:
+        try:
+            body = await read_body(receive, MAX_BODY, self._body_timeout_s)
+        except BodyTooLarge:
             return await _plain(send, 413, b"request body too large\n")
+        except TimeoutError:
+            return await _plain(send, 408, b"the request body did not arrive in time\n")
+        if body is None:  # the client went away
+            return 499
         headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP]
         client = scope.get("client")
         if client:
@@ -90,22 +97,6 @@ class ConsoleProxy:
         finally:
             await response.aclose()
         return response.status_code
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks)
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
 
 
 async def _plain(send: Send, status: int, body: bytes) -> int:
