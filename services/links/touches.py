@@ -188,6 +188,8 @@ def parse_query(raw: bytes) -> QueryFields:
             did = _device_id(v)
             if did and getattr(out, DEVICE_KEYS[k]) is None:
                 setattr(out, DEVICE_KEYS[k], did)
+            elif not did:  # not a device id (or the all-zero one): kept as sent, never matched on
+                out.extra.setdefault(k, v)
         elif k:
             out.extra.setdefault(k, v)
     for i, v in aliased.items():

@@ -117,6 +117,8 @@ async def test_odd_input_is_recorded_not_refused(gateway_links_stub, links_stub,
     assert len(c.sub1) <= 256 and len(c.params) <= 63  # nothing cut: past a limit a click is refused (test_gateway)
     assert "\x00" not in c.sub1 + c.user_agent
     assert not c.idfa and not c.gaid
+    if query.startswith(b"idfa=garbage"):  # not device ids, but kept as sent
+        assert dict(c.params) == {"idfa": "garbage", "gaid": "00000000-0000-0000-0000-000000000000"}
     if ip.startswith("2001"):
         assert (c.ip, c.country) == (ip, "US")
 
