@@ -899,7 +899,8 @@ async def _too_many_requests(sender: _Sender, limiter: RateLimiter, key: str) ->
 async def _json_error(
     sender: _Sender, status: int, message: str, field: str = "", headers: list[tuple[bytes, bytes]] | None = None
 ) -> int:
-    body = _json({"error": message, **({"field": field} if field else {})})
+    # Both may echo the caller's text: what JSON cannot carry (a lone surrogate) is cleaned out.
+    body = _json({"error": clean_text(message), **({"field": clean_text(field)} if field else {})})
     return await sender.send(status, [*_text_headers(JSON_CT, body), *(headers or ())], body)
 
 

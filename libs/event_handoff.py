@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from libs import exactjson
+
 EVENT_QUEUE = "attribution.events"
 
 COLUMNS = (
@@ -54,11 +56,11 @@ def erase_event(event: dict[str, Any], pseudonym: str) -> None:
     props = event.get("properties")
     if props:
         try:
-            parsed = orjson.loads(props)
-        except orjson.JSONDecodeError:
+            parsed = exactjson.loads(props)  # the kept amounts digit for digit (no float on the way)
+        except ValueError:
             parsed = None
         kept = {k: v for k, v in parsed.items() if k in KEEP_PROPERTIES} if isinstance(parsed, dict) else {}
-        event["properties"] = orjson.dumps(kept).decode() if kept else None
+        event["properties"] = exactjson.dumps(kept).decode() if kept else None
 
 
 def erase_in_payload(payload: bytes, pseudonym_of: Callable[[dict[str, Any]], str | None]) -> bytes:

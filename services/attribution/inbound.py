@@ -143,7 +143,7 @@ def _params_problem(items: list[tuple[str, str]]) -> tuple[str, str] | None:
         if len(key) > MAX_PARAM_NAME:
             return "params", f"parameter names must be at most {MAX_PARAM_NAME} characters ({key[:20]!r}...)"
         if len(value) > MAX_PARAM:
-            return key, f"must be at most {MAX_PARAM} characters"
+            return clean_text(key), f"must be at most {MAX_PARAM} characters"
     return None
 
 
@@ -230,7 +230,7 @@ async def _log(conn: Any, account_id: str, pid: str, inp: PostbackInput, http_st
     await conn.execute(
         LOG_SQL, account_id, pid, inp.method, inp.client_ip, inp.user_agent, orjson.dumps(inp.params).decode(),
         clean_text(inp.click_id[:128]), clean_text(inp.txid[:256]), http_status, outcome, clean_text(error[:1000]),
-        field, conversion_id, status,
+        clean_text(field), conversion_id, status,
     )  # fmt: skip
 
 

@@ -113,7 +113,7 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
                 raw = ev.get("uuid") if isinstance(ev, dict) else None
                 results[i] = pb.EventResult(
                     index=i, uuid=clean_text(raw) if isinstance(raw, str) else "", status=pb.EVENT_STATUS_REJECTED,
-                    field=r.field, reason=r.reason,
+                    field=clean_text(r.field), reason=clean_text(r.reason),  # a path may hold a refused key
                 )  # fmt: skip
                 continue
             if event_uuid in seen:

@@ -40,12 +40,21 @@ async def test_a_nul_in_one_postback_of_a_group_costs_no_other(client, make_link
     r = await client.post("/postback", content=body,
                           headers={"X-Postback-Token": tok, "content-type": "application/json"})  # fmt: skip
     assert (r.status_code, r.json()["created"]) == (200, True), r.text
+    # Refusals that echo a bad key: a lone surrogate key holding an object (JSON), a NUL key
+    # with a value past its limit: 400 naming the (cleaned) key and logged, never a 500 / 503.
+    body = b'{"click_id": "%s", "a\\ud800": {"x": 1}}' % cids[5].encode()
+    r = await client.post("/postback", content=body,
+                          headers={"X-Postback-Token": tok, "content-type": "application/json"})  # fmt: skip
+    assert (r.status_code, r.json()["field"]) == (400, "a\ufffd"), r.text
+    r = await client.get(f"/postback?click_id={cids[5]}&txid=L&k%00ey={'a' * 600}&token={tok}")
+    assert (r.status_code, r.json()["field"]) == (400, "key"), r.text
 
     convs = (await attribution.ListConversions(apb.ListConversionsRequest(campaign_id=t.campaign_id))).conversions
     assert sorted(c.txid for c in convs) == ["J1", "T0", "T1", "T2", "T3", "T4", "T5"]
     log = (await attribution.ListInboundPostbacks(apb.ListInboundPostbacksRequest())).postbacks
     assert sorted((p.http_status, p.outcome, p.field) for p in log) == [
-        (200, "created", "")] * 7 + [(400, "invalid", "click_id"), (400, "invalid", "txid")]  # fmt: skip
+        (200, "created", "")] * 7 + [(400, "invalid", "a\ufffd"), (400, "invalid", "click_id"),
+                                      (400, "invalid", "key"), (400, "invalid", "txid")]  # fmt: skip
     by_txid = {p.txid: p for p in log}
     assert (by_txid["T2"].params["aff"], by_txid["T2"].params["key"]) == ("xy", "1")
     assert (by_txid["J1"].params["subx"], by_txid["J1"].params["note"]) == ("1", "a\ufffdb")
@@ -67,16 +76,18 @@ async def test_an_event_with_unstorable_text_is_refused_alone(client, links_stub
         track('{"a\\u0000": 1}'),
         b'{"uuid": "%s", "event": "identify", "timestamp": "%s", "user_id": "u\\u0000"}'
         % (str(uuid.uuid4()).encode(), now.encode()),
+        track('{"k\\ud800": {"b": {"c": {"d": {"e": {"f": {"g": {"h": 1}}}}}}}}'),  # too deep, a bad key on the path
         track('{"sku": "coins"}'),
     ]
     r = await client.post("/v1/events", content=b'{"events": [' + b", ".join(events) + b"]}",
                           headers={"X-Api-Key": app.app_key})  # fmt: skip
     assert r.status_code == 202, r.text
     body = r.json()
-    assert (body["accepted"], body["rejected"]) == (2, 4)
+    assert (body["accepted"], body["rejected"]) == (2, 5)
     assert [(x["status"], x.get("field", "")) for x in body["results"]] == [
         ("accepted", ""), ("rejected", "action_properties.note"), ("rejected", "action_properties.items[0].name"),
-        ("rejected", "action_properties"), ("rejected", "user_id"), ("accepted", ""),
+        ("rejected", "action_properties"), ("rejected", "user_id"),
+        ("rejected", "action_properties.k\ufffd.b.c.d.e.f"), ("accepted", ""),
     ]  # fmt: skip
     assert "NUL" in body["results"][1]["reason"] and "surrogate" in body["results"][2]["reason"]
     stored = (await ingest_stub.ListEvents(ipb.ListEventsRequest(app_id=app.app.app_id))).events
