@@ -192,3 +192,7 @@ async def test_the_ip_addresses_of_an_erasure_are_validated(ingest_server: Any, 
         await stub.ErasePersonalData(request)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "ips[2]" in err.value.details() and "ips[1]" not in err.value.details()
+    # A long-lived phone user has thousands of addresses: they must not make the erasure impossible.
+    many = [f"10.{i // 65536}.{i // 256 % 256}.{i % 256}" for i in range(5000)]
+    request = pb.ErasePersonalDataRequest(user_ids=[USER], ips=many, validate_only=True, erasure_id="01" + "0" * 24)
+    await stub.ErasePersonalData(request)
