@@ -21,6 +21,13 @@ import asyncpg
 
 from libs.logging import get_logger
 
+# Failures no row causes (the database away, a timeout): halving would only retry
+# the whole group 2n-1 times, one after the other, during an outage.
+NOT_ONE_ROWS_FAULT = (
+    OSError, TimeoutError, asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+
 log = get_logger(__name__)
 
 T = TypeVar("T")
@@ -72,9 +79,10 @@ class GroupCommitter(Generic[T, R]):
             results = await self._flush_fn([items for items, _ in batch])
         except Exception as exc:
             self.failed_flushes += 1
-            if len(batch) == 1:
-                if not batch[0][1].done():
-                    batch[0][1].set_exception(exc)
+            if len(batch) == 1 or isinstance(exc, NOT_ONE_ROWS_FAULT):
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
                 return
             if not split:
                 log.warning("group_commit_split", committer=self._name, submissions=len(batch), error=str(exc))

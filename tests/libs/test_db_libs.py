@@ -119,3 +119,18 @@ async def test_group_commit_finds_a_bad_row_by_halving_not_one_by_one(db_url):
         assert calls <= 14 and gc.failed_flushes <= 7
     finally:
         await pool.close()
+
+
+async def test_group_commit_does_not_halve_when_the_database_is_away():
+    """A fault no row causes fails the group once, not 2n-1 times in a row."""
+    calls = 0
+
+    async def flush(submissions: list[list[int]]) -> list[None]:
+        nonlocal calls
+        calls += 1
+        raise ConnectionRefusedError("the database is away")
+
+    gc: GroupCommitter[int, None] = GroupCommitter(flush, name="gc_away", max_inflight=1)
+    results = await asyncio.gather(*(gc.submit([i]) for i in range(64)), return_exceptions=True)
+    assert all(isinstance(r, ConnectionRefusedError) for r in results)
+    assert calls == 2  # the first writer alone, then the other 63 together (halving made 1 + 125)
