@@ -82,6 +82,9 @@ POSTBACK_ERRORS = {
     grpc.StatusCode.FAILED_PRECONDITION: (409, ""),
 }
 MAX_EVENTS_BODY = 8 * 1024 * 1024
+# Event batches one client address (IPv6: its /64) may be uploading at once: bounds
+# the memory and connections a slow or stalled uploader holds (a phone sends one).
+MAX_EVENTS_READS_PER_ADDRESS = 16
 # App / API keys ingest said may send events are remembered (by SHA-256) this long.
 KEY_CACHE_TTL_S = 5.0
 KEY_CACHE_MAX = 10_000
@@ -242,6 +245,7 @@ class Gateway:
         )  # fmt: skip
         self._body_timeout_s = settings.gateway_body_timeout_s
         self._events_inflight = 0
+        self._events_reading: dict[str, int] = {}  # client address (IPv6: its /64) -> bodies being read
         self._events_inflight_by_key: dict[str, int] = {}
         self._events_max = max(1, settings.gateway_events_concurrency)
         self._events_max_per_key = max(1, settings.gateway_events_concurrency_per_key)
@@ -630,6 +634,24 @@ class Gateway:
         key_id = match.group(1)
         if not self._events_per_key.allow(key_id):
             return await _too_many_requests(sender, self._events_per_key, key_id)
+        # The body first, outside the in-flight caps: a client that stalls its upload holds
+        # only its own address's reading slots, never the slots of other tenants' batches.
+        addr = address_key(self.client_ip(scope, xff))
+        reading = self._events_reading.get(addr, 0)
+        if reading >= MAX_EVENTS_READS_PER_ADDRESS:
+            return await _json_error(
+                sender, 503, f"at most {MAX_EVENTS_READS_PER_ADDRESS} event batches uploading at once from one address;"
+                " resend shortly (events are idempotent by uuid)", headers=[(b"retry-after", b"1")],
+            )  # fmt: skip
+        self._events_reading[addr] = reading + 1
+        try:
+            raw = await self._events_read(receive, sender)
+        finally:
+            left = self._events_reading.pop(addr) - 1
+            if left:
+                self._events_reading[addr] = left
+        if isinstance(raw, int):
+            return raw
         in_flight = self._events_inflight_by_key.get(key_id, 0)
         if self._events_inflight >= self._events_max or in_flight >= self._events_max_per_key:
             return await _json_error(
@@ -639,7 +661,7 @@ class Gateway:
         self._events_inflight += 1
         self._events_inflight_by_key[key_id] = in_flight + 1
         try:
-            return await self._events_body(scope, receive, sender, key, enc, ua, xff, self._ingest)
+            return await self._events_forward(scope, sender, raw, key, enc, ua, xff, self._ingest)
         finally:
             self._events_inflight -= 1
             left = self._events_inflight_by_key.pop(key_id) - 1
@@ -666,18 +688,20 @@ class Gateway:
         self._events_keys[digest] = now + KEY_CACHE_TTL_S
         return None
 
-    async def _events_body(
-        self, scope: Scope, receive: Receive, sender: _Sender, key: str, enc: bytes, ua: bytes, xff: bytes,
-        ingest: ChannelPool,
-    ) -> int:  # fmt: skip
+    async def _events_read(self, receive: Receive, sender: _Sender) -> bytes | int:
+        """The body, or the HTTP status already answered."""
         try:
             raw = await read_body(receive, MAX_EVENTS_BODY, self._body_timeout_s)
         except BodyTooLarge:
             return await _json_error(sender, 413, f"body larger than {MAX_EVENTS_BODY // (1024 * 1024)} MiB")
         except TimeoutError:
             return await _body_timeout(sender, self._body_timeout_s)
-        if raw is None:
-            return 499
+        return 499 if raw is None else raw
+
+    async def _events_forward(
+        self, scope: Scope, sender: _Sender, raw: bytes, key: str, enc: bytes, ua: bytes, xff: bytes,
+        ingest: ChannelPool,
+    ) -> int:  # fmt: skip
         request = ingest_pb2.SendEventsJsonRequest(
             body=raw, gzip=enc == b"gzip", client_ip=self.client_ip(scope, xff),
             client_user_agent=_decode_header(ua),

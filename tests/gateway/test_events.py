@@ -6,15 +6,18 @@ import asyncio
 import dataclasses
 import datetime as dt
 import gzip
+import ipaddress
 import uuid
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 import pytest
 from clicktrail.ingest.v1 import ingest_pb2 as ipb
 from clicktrail.links.v1 import links_pb2 as pb
 
+from gateway.app import MAX_EVENTS_READS_PER_ADDRESS
 from tests.gateway.conftest import RunningGateway, start_gateway
 
 
@@ -175,11 +178,11 @@ async def test_a_body_that_does_not_arrive_in_time_is_408(strict_gateway, app_ke
     assert status == 408 and b"did not arrive within 0.3 s" in data and b"connection: close" in data.lower()
 
 
-async def test_event_batches_in_flight_are_capped_per_key_and_in_all(strict_gateway, links_stub, app_key, account):
+async def test_event_batches_in_flight_are_capped_per_key_and_in_all(
+    strict_gateway, links_stub, app_key, account, db_url
+):
     gw = strict_gateway
     other = (await links_stub.CreateApp(pb.CreateAppRequest(app=pb.App(name="Two", platform=pb.PLATFORM_WEB)))).app_key
-    body = orjson.dumps({"events": [event()]})
-    slow_a, writer_a = await _send_head(gw.url, app_key[1], len(body), body=body[:5])  # stalls in flight
 
     async def in_flight(n: int) -> None:
         for _ in range(500):
@@ -188,18 +191,54 @@ async def test_event_batches_in_flight_are_capped_per_key_and_in_all(strict_gate
             await asyncio.sleep(0.01)
         raise AssertionError(f"not {n} in flight")
 
-    await in_flight(1)
-    async with gw.client() as http:
-        r = await post(http, app_key[1], {"events": [event()]})  # this key's one slot is taken
-        assert r.status_code == 503 and r.headers["retry-after"] == "1" and "in flight" in r.json()["error"]
-        _, writer_b = await _send_head(gw.url, other, len(body), body=body[:5])
-        await in_flight(2)
-        r = await post(http, account.api_key, {"events": [event(app_id=app_key[0])]})  # all (2) slots taken
-        assert r.status_code == 503
-        writer_a.write(body[5:])  # the first batch completes and frees its slots
-        assert (await asyncio.wait_for(slow_a.readline(), 5)).startswith(b"HTTP/1.1 202")
-        await in_flight(1)
-        r = await post(http, account.api_key, {"events": [event(app_id=app_key[0])]})
-        assert r.status_code == 202
-    writer_a.close()
-    writer_b.close()
+    # Ingest's writes wait behind a lock: the batches forwarded stay in flight.
+    conn = await asyncpg.connect(db_url)
+    tx = conn.transaction()
+    await tx.start()
+    await conn.execute("LOCK TABLE ingest.events IN ACCESS EXCLUSIVE MODE")
+    try:
+        async with gw.client() as http:
+            first = asyncio.create_task(post(http, app_key[1], {"events": [event()]}))
+            await in_flight(1)
+            r = await post(http, app_key[1], {"events": [event()]})  # this key's one slot is taken
+            assert r.status_code == 503 and r.headers["retry-after"] == "1" and "in flight" in r.json()["error"]
+            second = asyncio.create_task(post(http, other, {"events": [event()]}))
+            await in_flight(2)
+            r = await post(http, account.api_key, {"events": [event(app_id=app_key[0])]})  # all (2) slots taken
+            assert r.status_code == 503
+            await tx.rollback()  # the writes go through, the slots free
+            assert [(await t).status_code for t in (first, second)] == [202, 202]
+            await in_flight(0)
+            r = await post(http, account.api_key, {"events": [event(app_id=app_key[0])]})
+            assert r.status_code == 202
+    finally:
+        await conn.close()
+
+
+async def test_stalled_uploads_hold_no_one_elses_slots(gateway_settings, app_key, account):
+    """A client that stalls its uploads (app keys are public) holds only its own address's
+    reading slots: another address's batch is still taken (the in-flight caps count only
+    batches being forwarded; before, 2 stalled uploads here made every other batch 503)."""
+    gw = await start_gateway(dataclasses.replace(
+        gateway_settings, gateway_body_timeout_s=30, gateway_events_concurrency=2,
+        trusted_proxies=(ipaddress.ip_network("127.0.0.0/8"),),
+    ))  # fmt: skip
+    writers = []
+    try:
+        body = orjson.dumps({"events": [event()]})
+        for _ in range(MAX_EVENTS_READS_PER_ADDRESS):
+            _, w = await _send_head(gw.url, app_key[1], len(body), "X-Forwarded-For: 203.0.113.7", body=body[:5])
+            writers.append(w)
+        for _ in range(500):
+            if gw.app._events_reading.get("203.0.113.7") == MAX_EVENTS_READS_PER_ADDRESS:
+                break
+            await asyncio.sleep(0.01)
+        async with gw.client() as http:
+            r = await post(http, app_key[1], {"events": [event()]}, **{"X-Forwarded-For": "203.0.113.7"})
+            assert r.status_code == 503 and "from one address" in r.json()["error"]
+            r = await post(http, app_key[1], {"events": [event()]}, **{"X-Forwarded-For": "198.51.100.9"})
+            assert r.status_code == 202, r.text
+    finally:
+        for w in writers:
+            w.close()
+        await gw.stop()
