@@ -359,7 +359,10 @@ class Supervisor:
         settings = load_settings(plan.env)
         await self.spawn("console", CONSOLE_MODULE, plan.env_with((CONSOLE_SECRET,)))
         await self.until(wait_http(settings.console_host, settings.console_port, "/healthz"))
-        await self.spawn("gateway", GATEWAY_MODULE, plan.env_with(GATEWAY_TOKENS))
+        # The internet-facing process reaches no database: it gets no URL (a role that reads and writes everything).
+        gateway_env = plan.env_with(GATEWAY_TOKENS)
+        gateway_env.pop("CLICKTRAIL_DATABASE_URL", None)
+        await self.spawn("gateway", GATEWAY_MODULE, gateway_env)
         await self.until(wait_http(plan.gateway_host, plan.gateway_port, "/healthz"))
         self.out.say("gateway is answering /healthz")
         self.banner()

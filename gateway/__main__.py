@@ -37,6 +37,12 @@ def server_config(settings: Settings, **overrides: object) -> uvicorn.Config:
 def main() -> None:
     settings = load_settings()
     configure_logging("gateway", settings.log_level, settings.log_format)
+    if not settings.gateway_token:
+        # Without it the links service refuses every click, while /readyz would say ready.
+        raise SystemExit(
+            "gateway: CLICKTRAIL_GATEWAY_TOKEN is not set: the links service records clicks only for it "
+            "(make run generates .clicktrail/gateway-token; give the links and ingest services the same value)"
+        )
     get_logger("gateway").info(
         "gateway_listening",
         host=settings.gateway_host,

@@ -36,6 +36,7 @@ async def test_embedded_postgres_tokens_and_a_second_run_keep_the_data(tmp_path:
         assert "CLICKTRAIL_ADMIN_TOKEN" not in gateway_env
         assert "CLICKTRAIL_INTERNAL_TOKEN" not in gateway_env
         assert "CLICKTRAIL_CONSOLE_SECRET" not in gateway_env  # the console's own
+        assert "CLICKTRAIL_DATABASE_URL" not in gateway_env
         assert "CLICKTRAIL_CONSOLE_SECRET" in _environ(suite.child_pid("console"))
         links_env = _environ(suite.child_pid("links"))
         assert {"CLICKTRAIL_ADMIN_TOKEN", "CLICKTRAIL_INTERNAL_TOKEN", "CLICKTRAIL_GATEWAY_TOKEN"} <= links_env.keys()

@@ -449,3 +449,15 @@ async def test_graceful_shutdown_answers_in_flight_clicks(
     stored = {c.click_id for c in await all_clicks(links_stub, t.link_id)}
     assert ids <= stored
     assert gw.app.clicks is not None and gw.app.clicks.inflight == 0
+
+
+def test_the_gateway_will_not_start_without_its_token() -> None:
+    """Without CLICKTRAIL_GATEWAY_TOKEN links refuses every click while /readyz says ready:
+    the gateway refuses to start, naming the variable."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "CLICKTRAIL_GATEWAY_TOKEN"}
+    done = subprocess.run([sys.executable, "-m", "gateway"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "CLICKTRAIL_GATEWAY_TOKEN is not set" in done.stderr
