@@ -28,7 +28,7 @@ from libs.api import (
     update_paths,
 )
 from libs.config import Settings
-from libs.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Validator
+from libs.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Validator
 from libs.ids import id_time, is_valid_id, new_resource_id, new_slug
 from libs.macros import check_url_template
 from services.accounts.handlers import issue_secret
@@ -59,6 +59,7 @@ TRANSITIONS = {
     pb.CAMPAIGN_STATUS_PAUSED: {pb.CAMPAIGN_STATUS_ACTIVE, pb.CAMPAIGN_STATUS_ARCHIVED},
     pb.CAMPAIGN_STATUS_ARCHIVED: set(),
 }
+INTERNAL_CAMPAIGN_PATHS = frozenset({"status", "budget"})  # what analytics' rules change
 FROZEN_WHEN_PUBLISHED = ("type", "traffic_type", "partner_id", "app_id", "target_goal_id")
 CAMPAIGN_UPDATABLE = ("name", "status", "fallback_url", "budget", "invalid_traffic_action", *FROZEN_WHEN_PUBLISHED)
 LINK_UPDATABLE = ("name", "destination_url", "ios_url", "android_url", "desktop_url", "app_id")
@@ -445,6 +446,10 @@ class LinksService(QualityRpcs, links_pb2_grpc.LinksServiceServicer):
         account_id = auth.require_account()
         c = request.campaign
         paths = update_paths(request.update_mask, c, CAMPAIGN_UPDATABLE)
+        if auth.principal().kind == "internal" and not set(paths) <= INTERNAL_CAMPAIGN_PATHS:
+            # The automation rules pause and budget campaigns; the shared service token may not
+            # repoint any account's traffic (its URLs) or change anything else.
+            raise PermissionDenied(f"the internal token may update only {', '.join(sorted(INTERNAL_CAMPAIGN_PATHS))}")
         async with self._pool.acquire() as conn, conn.transaction():
             cur = await conn.fetchrow(
                 "SELECT * FROM links.campaigns WHERE account_id = $1 AND campaign_id = $2 FOR UPDATE",

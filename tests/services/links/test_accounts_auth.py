@@ -8,6 +8,7 @@ from clicktrail.accounts.v1 import accounts_pb2 as apb
 from clicktrail.accounts.v1 import accounts_pb2_grpc
 from clicktrail.links.v1 import links_pb2 as pb
 from clicktrail.links.v1 import links_pb2_grpc
+from google.protobuf import field_mask_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
@@ -245,3 +246,14 @@ async def test_the_internal_token_cannot_mint_secrets(links_server, channels, ac
     assert (await accounts.GetAccount(apb.GetAccountRequest())).account.account_id == account.account_id
     # The account's key was not rotated: it still answers.
     assert (await links_stub.GetApp(pb.GetAppRequest(app_id=setup.app.app_id))).app.app_id == setup.app.app_id
+    # Campaigns: only what the automation rules change (status, budget); never where traffic goes.
+    cid = setup.campaign.campaign_id
+    hijack = pb.Campaign(campaign_id=cid, fallback_url="https://evil.example/x", status=pb.CAMPAIGN_STATUS_ACTIVE)
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await links.UpdateCampaign(pb.UpdateCampaignRequest(
+            campaign=hijack, update_mask=field_mask_pb2.FieldMask(paths=["fallback_url", "status"])))  # fmt: skip
+    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED and "only budget, status" in e.value.details()
+    paused = await links.UpdateCampaign(pb.UpdateCampaignRequest(
+        campaign=hijack, update_mask=field_mask_pb2.FieldMask(paths=["status"])))  # fmt: skip
+    assert paused.campaign.status == pb.CAMPAIGN_STATUS_ACTIVE
+    assert paused.campaign.fallback_url == setup.campaign.fallback_url
