@@ -75,8 +75,10 @@ class Settings:
     # /v1/events and per postback token on /postback; bursts of two seconds'
     # worth; per gateway replica; over it: 429.
     rate_limit_touches_per_ip: float = 50.0
-    rate_limit_events_per_ip: float = 50.0
-    rate_limit_postbacks_per_ip: float = 100.0
+    # Per address above per key / token: one back end or one network's postback server
+    # sends for many keys and tenants, whose own limits then apply.
+    rate_limit_events_per_ip: float = 200.0
+    rate_limit_postbacks_per_ip: float = 1000.0
     rate_limit_events_per_key: float = 1000.0
     rate_limit_postbacks_per_token: float = 500.0
     # Gateway: a request body (/v1/events, POST /postback) must arrive within

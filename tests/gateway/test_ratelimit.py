@@ -131,9 +131,11 @@ async def test_events_are_limited_per_key(limited_gateway: RunningGateway, links
 
 async def test_limits_are_on_by_default(gateway: RunningGateway) -> None:
     defaults = load_settings(env={})
-    assert defaults.rate_limit_touches_per_ip == 50 and defaults.rate_limit_events_per_ip == 50
-    assert defaults.rate_limit_postbacks_per_ip == 100 and defaults.rate_limit_postbacks_per_token == 500
+    assert defaults.rate_limit_touches_per_ip == 50 and defaults.rate_limit_events_per_ip == 200
+    assert defaults.rate_limit_postbacks_per_ip == 1000 and defaults.rate_limit_postbacks_per_token == 500
     assert defaults.rate_limit_events_per_key == 1000
+    # One network's server sends for many tenants: its address must not cap them below their tokens.
+    assert defaults.rate_limit_postbacks_per_ip > defaults.rate_limit_postbacks_per_token
     assert (defaults.gateway_body_timeout_s, defaults.gateway_events_concurrency) == (10, 256)
     app = gateway.app  # the suite's gateway runs with the defaults: every limit is on
     assert sorted(app._limiters) == ["/c/", "/i/", "/postback", "/v1/events"]
