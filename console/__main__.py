@@ -15,6 +15,7 @@ from typing import Any
 import uvicorn
 
 from console.app import Console
+from libs.asgi import uvicorn_options
 from libs.config import Settings, load_settings
 from libs.logging import configure_logging, get_logger
 
@@ -60,19 +61,9 @@ class ConsoleServer:
 
 def server_config(settings: Settings, **overrides: object) -> uvicorn.Config:
     """The console's uvicorn configuration (also used by the tests)."""
-    options: dict[str, object] = {
-        "host": settings.console_host,
-        "port": settings.console_port,
-        "loop": "uvloop",
-        "http": "httptools",
-        "lifespan": "on",
-        "access_log": False,
-        "log_config": None,
-        "proxy_headers": False,
-        "server_header": False,
-        "timeout_graceful_shutdown": 10,
-    }
-    options.update(overrides)
+    options = uvicorn_options(
+        settings.console_host, settings.console_port, **{"timeout_graceful_shutdown": 10, **overrides}
+    )
     return uvicorn.Config(ConsoleServer(settings), **options)  # type: ignore[arg-type]
 
 

@@ -10,27 +10,17 @@ from __future__ import annotations
 import uvicorn
 
 from gateway.app import create_app
+from libs.asgi import uvicorn_options
 from libs.config import Settings, load_settings
 from libs.logging import configure_logging, get_logger
 
 
 def server_config(settings: Settings, **overrides: object) -> uvicorn.Config:
     """The one uvicorn configuration (also used by tests and the benchmark)."""
-    options: dict[str, object] = {
-        "host": settings.gateway_host,
-        "port": settings.gateway_port,
-        "loop": "uvloop",
-        "http": "httptools",
-        "lifespan": "on",
-        "access_log": False,  # errors are logged by the app; per-click lines would dominate cost
-        "log_config": None,  # keep the process's structlog/stdlib setup
-        "proxy_headers": False,  # the app decides which X-Forwarded-For to believe
-        "server_header": False,
-        "backlog": 4096,
-        "timeout_keep_alive": 30,
-        "timeout_graceful_shutdown": 15,
-    }
-    options.update(overrides)
+    options = uvicorn_options(
+        settings.gateway_host, settings.gateway_port,
+        **{"backlog": 4096, "timeout_keep_alive": 30, "timeout_graceful_shutdown": 15, **overrides},
+    )  # fmt: skip
     return uvicorn.Config(create_app(settings), **options)  # type: ignore[arg-type]
 
 

@@ -1,5 +1,5 @@
-"""Reading an ASGI request body: one way for the gateway, its console proxy and
-the console."""
+"""What the gateway and the console share as ASGI servers: their uvicorn
+options and one way to read a request body (also the gateway's console proxy)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,23 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
+
+
+def uvicorn_options(host: str, port: int, **overrides: object) -> dict[str, object]:
+    """uvicorn's options for our HTTP processes (uvloop + httptools, our own logging)."""
+    options: dict[str, object] = {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "lifespan": "on",
+        "access_log": False,  # errors are logged by the app; per-request lines would dominate cost
+        "log_config": None,  # keep the process's structlog/stdlib setup
+        "proxy_headers": False,  # the app decides which X-Forwarded-For to believe
+        "server_header": False,
+    }
+    options.update(overrides)
+    return options
 
 
 class BodyTooLarge(Exception):

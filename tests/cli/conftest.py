@@ -16,6 +16,7 @@ import pytest
 from cli.main import run
 from libs.grpc_server import RunningService
 from tests.conftest import ADMIN_TOKEN, AccountInfo
+from tests.services.postbacks.sink import Sink
 
 
 @dataclasses.dataclass
@@ -72,3 +73,23 @@ def cli(cli_env: pytest.MonkeyPatch, links_server: RunningService, account: Acco
         return res
 
     return call
+
+
+@pytest.fixture
+async def sink() -> Any:
+    """A real partner endpoint on loopback (outbound postbacks land here)."""
+    s = await Sink().start()
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+def privacy_cli(
+    cli: Cli, cli_env: Any, ingest_server: Any, attribution_server: Any, postbacks_server: Any, analytics_server: Any
+) -> Cli:
+    """The CLI pointed at every service an erasure reaches."""
+    cli_env.setenv("CLICKTRAIL_INGEST_ADDR", ingest_server.addr)
+    cli_env.setenv("CLICKTRAIL_ATTRIBUTION_ADDR", attribution_server.addr)
+    cli_env.setenv("CLICKTRAIL_POSTBACKS_ADDR", postbacks_server.addr)
+    cli_env.setenv("CLICKTRAIL_ANALYTICS_ADDR", analytics_server.addr)
+    return cli

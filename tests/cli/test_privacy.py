@@ -29,24 +29,6 @@ GAID = "6d92078a-8246-4ba4-ae5b-76104861e7dc"
 OTHER_GAID = "0e7c55c2-6a4b-4d8e-9a41-3f3f5b8e9d10"
 
 
-@pytest.fixture
-async def sink() -> Any:
-    s = await Sink().start()
-    yield s
-    await s.close()
-
-
-@pytest.fixture
-def privacy_cli(
-    cli: Cli, cli_env: Any, ingest_server: Any, attribution_server: Any, postbacks_server: Any, analytics_server: Any
-) -> Cli:
-    cli_env.setenv("CLICKTRAIL_INGEST_ADDR", ingest_server.addr)
-    cli_env.setenv("CLICKTRAIL_ATTRIBUTION_ADDR", attribution_server.addr)
-    cli_env.setenv("CLICKTRAIL_POSTBACKS_ADDR", postbacks_server.addr)
-    cli_env.setenv("CLICKTRAIL_ANALYTICS_ADDR", analytics_server.addr)
-    return cli
-
-
 async def _rows(conn: asyncpg.Connection, sql: str, *args: Any) -> list[dict[str, Any]]:
     return [dict(r) for r in await conn.fetch(sql, *args)]
 

@@ -32,24 +32,6 @@ IP = "81.2.69.142"
 QUEUES = (event_handoff.EVENT_QUEUE, postback_handoff.POSTBACK_QUEUE, DELIVERY_QUEUE)
 
 
-@pytest.fixture
-async def sink() -> Any:
-    s = await Sink().start()
-    yield s
-    await s.close()
-
-
-@pytest.fixture
-def privacy_cli(
-    cli: Cli, cli_env: Any, ingest_server: Any, attribution_server: Any, postbacks_server: Any, analytics_server: Any
-) -> Cli:
-    cli_env.setenv("CLICKTRAIL_INGEST_ADDR", ingest_server.addr)
-    cli_env.setenv("CLICKTRAIL_ATTRIBUTION_ADDR", attribution_server.addr)
-    cli_env.setenv("CLICKTRAIL_POSTBACKS_ADDR", postbacks_server.addr)
-    cli_env.setenv("CLICKTRAIL_ANALYTICS_ADDR", analytics_server.addr)
-    return cli
-
-
 def _install(account_id: str, app_id: str, gaid: str) -> bytes:
     """An ingest -> attribution job: the person's install from another device."""
     now = dt.datetime.now(dt.UTC).isoformat()

@@ -5,7 +5,6 @@ forwarding /console to it, with a console secret."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import os
 import socket
@@ -19,7 +18,7 @@ from clicktrail.links.v1 import links_pb2_grpc
 
 from console.__main__ import server_config
 from libs.config import Settings
-from tests.gateway.conftest import RunningGateway, _listen, start_gateway
+from tests.gateway.conftest import RunningGateway, _listen, serve, start_gateway
 
 CONSOLE_SECRET = "test-console-secret"
 CHROMIUM = os.environ.get("CLICKTRAIL_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -57,16 +56,7 @@ async def start_console_gateway(settings: Settings) -> ConsoleGateway:
     port = sock.getsockname()[1]
     settings = dataclasses.replace(settings, console_host="127.0.0.1", console_port=port)
     server = uvicorn.Server(server_config(settings, loop="none"))
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    for _ in range(500):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.01)
-    if not server.started:
-        if task.done():
-            task.result()
-        raise RuntimeError("console did not start")
+    task = await serve(server, [sock], "console")
     try:
         gw = await start_gateway(settings)
     except BaseException:

@@ -61,14 +61,8 @@ class RunningGateway:
         await asyncio.wait_for(self.task, 20)
 
 
-async def start_gateway(settings: Settings, graceful_s: float = 5) -> RunningGateway:
-    socks = [_listen(socket.AF_INET, "127.0.0.1")]
-    url6 = ""
-    if ipv6_loopback():
-        socks.append(_listen(socket.AF_INET6, "::1"))
-        url6 = f"http://[::1]:{socks[1].getsockname()[1]}"
-    config = server_config(settings, loop="none", timeout_graceful_shutdown=graceful_s)
-    server = uvicorn.Server(config)
+async def serve(server: uvicorn.Server, socks: list[socket.socket], what: str) -> asyncio.Task[None]:
+    """Runs a uvicorn server on these sockets in this loop; returns once it has started."""
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # leave pytest's Ctrl-C alone
     task = asyncio.create_task(server.serve(sockets=socks))
     for _ in range(500):
@@ -78,7 +72,19 @@ async def start_gateway(settings: Settings, graceful_s: float = 5) -> RunningGat
     if not server.started:
         if task.done():
             task.result()
-        raise RuntimeError("gateway did not start")
+        raise RuntimeError(f"{what} did not start")
+    return task
+
+
+async def start_gateway(settings: Settings, graceful_s: float = 5) -> RunningGateway:
+    socks = [_listen(socket.AF_INET, "127.0.0.1")]
+    url6 = ""
+    if ipv6_loopback():
+        socks.append(_listen(socket.AF_INET6, "::1"))
+        url6 = f"http://[::1]:{socks[1].getsockname()[1]}"
+    config = server_config(settings, loop="none", timeout_graceful_shutdown=graceful_s)
+    server = uvicorn.Server(config)
+    task = await serve(server, socks, "gateway")
     app = config.loaded_app
     while not isinstance(app, Gateway):  # unwrap uvicorn's middleware
         app = app.app
