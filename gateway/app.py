@@ -249,7 +249,8 @@ class Gateway:
         self._events_inflight_by_key: dict[str, int] = {}
         self._events_max = max(1, settings.gateway_events_concurrency)
         self._events_max_per_key = max(1, settings.gateway_events_concurrency_per_key)
-        self._events_keys: dict[bytes, float] = {}
+        self._events_keys: dict[bytes, float] = {}  # sha256(key) -> valid until (monotonic)
+        self._events_refused: dict[bytes, float] = {}  # sha256(key) -> refused until
         # Sent beside a caller's key on SendEventsJson: the gateway vouches for the client address.
         self._vouch = ((GATEWAY_VOUCH_HEADER, settings.gateway_token),) if settings.gateway_token else ()
         self._console: Any = None  # the operator console (console/), created on first use
@@ -676,12 +677,19 @@ class Gateway:
         hit = self._events_keys.get(digest)
         if hit is not None and hit > now:
             return None
+        refused_until = self._events_refused.get(digest)
+        if refused_until is not None and refused_until > now:  # a forged key costs ingest one look-up
+            return await _json_error(sender, 401, EVENTS_ERRORS[grpc.StatusCode.UNAUTHENTICATED][1])
         reply = await self._forward(
             sender, ingest, f"/{INGEST_SERVICE}/CheckEventsKey", ingest_pb2.CheckEventsKeyRequest(),
             ingest_pb2.CheckEventsKeyResponse, key, EVENTS_ERRORS,
             "ingest service unavailable; resend later (events are idempotent by uuid)",
         )  # fmt: skip
         if isinstance(reply, int):
+            if reply == 401:
+                if len(self._events_refused) >= KEY_CACHE_MAX:
+                    self._events_refused.clear()
+                self._events_refused[digest] = now + KEY_CACHE_TTL_S
             return reply
         if len(self._events_keys) >= KEY_CACHE_MAX:
             self._events_keys.clear()

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import gzip
+import hashlib
 import ipaddress
 import uuid
 from typing import Any
@@ -151,6 +152,8 @@ async def test_the_key_is_checked_before_the_body_is_read(gateway, app_key):
         status_line = await asyncio.wait_for(reader.readline(), 5)  # the bound turns a hang into a failure
         writer.close()
         assert status_line.startswith(b"HTTP/1.1 401"), status_line
+    # The forged key was asked of ingest once, then refused from the gateway's short negative cache.
+    assert list(gateway.app._events_refused) == [hashlib.sha256(b"cta_000000000000_forged").digest()]
     # A good key with Expect: 100-continue is asked for its body.
     body = orjson.dumps({"events": [event()]})
     reader, writer = await _send_head(gateway.url, app_key[1], len(body), "Expect: 100-continue")
