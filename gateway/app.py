@@ -88,6 +88,7 @@ MAX_EVENTS_READS_PER_ADDRESS = 16
 # App / API keys ingest said may send events are remembered (by SHA-256) this long.
 KEY_CACHE_TTL_S = 5.0
 KEY_CACHE_MAX = 10_000
+TOKEN_KNOWN_S = 60.0  # a postback token attribution took counts against its own bucket for this long
 # A well-formed app key (cta_) or account API key (ctk_): <prefix>_<key id>_<secret>; group 1 = key id.
 EVENTS_KEY_RE = re.compile(r"(?:cta|ctk)_([0-9A-Za-z]{1,32})_[A-Za-z0-9_-]{1,160}")
 POSTBACK_TOKEN_RE = re.compile(r"ctp_([0-9A-Za-z]{1,32})_[A-Za-z0-9_-]{1,160}")
@@ -251,6 +252,7 @@ class Gateway:
         self._events_max_per_key = max(1, settings.gateway_events_concurrency_per_key)
         self._events_keys: dict[bytes, float] = {}  # sha256(key) -> valid until (monotonic)
         self._events_refused: dict[bytes, float] = {}  # sha256(key) -> refused until
+        self._postback_tokens: dict[bytes, float] = {}  # sha256(token) -> taken by attribution, until
         # Sent beside a caller's key on SendEventsJson: the gateway vouches for the client address.
         self._vouch = ((GATEWAY_VOUCH_HEADER, settings.gateway_token),) if settings.gateway_token else ()
         self._console: Any = None  # the operator console (console/), created on first use
@@ -782,8 +784,16 @@ class Gateway:
         token = (params.pop("token", "") or token_header.decode("latin-1")).strip()
         if not token:
             return await _json_error(sender, 401, "missing postback token: send token=... or X-Postback-Token")
+        # Only a token attribution recently took is charged to its bucket: a forged secret under a
+        # known key id must not spend the real token's budget (the per-address limit covers forgers).
         well_formed = POSTBACK_TOKEN_RE.fullmatch(token)
-        if well_formed is not None and not self._postbacks_per_token.allow(token_id := well_formed.group(1)):
+        digest = hashlib.sha256(token.encode("utf-8", "replace")).digest()
+        now = time.monotonic()
+        if (
+            well_formed is not None
+            and self._postback_tokens.get(digest, 0.0) > now
+            and not self._postbacks_per_token.allow(token_id := well_formed.group(1))
+        ):
             return await _too_many_requests(sender, self._postbacks_per_token, token_id)
         await self._ensure_started()
         if self._attribution is None:
@@ -797,6 +807,10 @@ class Gateway:
             attribution_pb2.RecordPostbackResponse, token, POSTBACK_ERRORS,
             "attribution service unavailable; resend the postback later",
         )  # fmt: skip
+        if reply != 401:  # the token is good (the postback itself may still be refused)
+            if len(self._postback_tokens) >= KEY_CACHE_MAX:
+                self._postback_tokens.clear()
+            self._postback_tokens[digest] = now + TOKEN_KNOWN_S
         if isinstance(reply, int):
             return reply
         c = reply.conversion

@@ -103,7 +103,15 @@ async def test_one_ipv6_64_shares_one_bucket(limited_gateway: RunningGateway, ma
 
 async def test_postbacks_are_limited_per_token_too(limited_gateway: RunningGateway, account) -> None:
     async with limited_gateway.client() as http:
+        # Forged secrets under the token's key id spend nothing of the real token's budget.
+        key_id = account.postback_token.split("_")[1]
+        for i in range(3):
+            forged = await http.get(f"/postback?click_id=nope&token=ctp_{key_id}_forged",
+                                    headers={"X-Forwarded-For": f"192.0.2.7{i}"})  # fmt: skip
+            assert forged.status_code == 401
         url = f"/postback?click_id=nope&token={account.postback_token}"
+        # The first use tells the gateway the token is good; from then on it is charged.
+        assert (await http.get(url, headers={"X-Forwarded-For": "192.0.2.59"})).status_code == 404
         assert (await http.get(url, headers={"X-Forwarded-For": "192.0.2.60"})).status_code == 404
         # Another address, within its own limit: the token's budget is spent.
         refused = await http.get(url, headers={"X-Forwarded-For": "192.0.2.61"})
