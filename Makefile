@@ -32,8 +32,11 @@ proto-check: proto  ## fail when the checked-in generated code is stale
 run: proto  ## the whole suite in the foreground (gateway on 127.0.0.1:8080)
 	$(BIN)/python -m cli.suite
 
-test: proto  ## the whole test suite
-	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+# Test workers (pytest-xdist): each has its own template database and servers on ephemeral ports.
+TEST_WORKERS ?= 2
+
+test: proto  ## the whole test suite (TEST_WORKERS=2 processes; TEST_WORKERS=0 runs it in one)
+	$(BIN)/python -m pytest tests -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: proto  ## the benchmarks, each beside its baseline
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
