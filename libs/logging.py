@@ -28,6 +28,9 @@ def configure_logging(service: str, level: str = "info", fmt: str = "json") -> N
     global _configured
     lvl = getattr(logging, level.upper(), logging.INFO)
     logging.basicConfig(stream=sys.stderr, level=lvl, format="%(message)s")
+    # httpx logs every request at INFO (the gateway's console proxy would log each page);
+    # its warnings still show.
+    logging.getLogger("httpx").setLevel(max(lvl, logging.WARNING))
     renderer: Any = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
