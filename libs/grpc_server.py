@@ -28,6 +28,7 @@ from libs.migrations import migrate
 from libs.tls import server_credentials
 
 log = get_logger("server")
+POOL_CLOSE_S = 10.0  # how long a stopping service waits for its database connections to come back
 
 SERVER_OPTIONS = [
     ("grpc.so_reuseport", 1),
@@ -96,7 +97,13 @@ class RunningService:
                 await task
         for hook in self.ctx.on_stop:
             await hook()
-        await self.ctx.pool.close()
+        # close() waits for every connection to come back; one a task never released
+        # would hold the shutdown (and a test's teardown) for ever: then cut them.
+        try:
+            await asyncio.wait_for(self.ctx.pool.close(), POOL_CLOSE_S)
+        except TimeoutError:
+            log.warning("pool_close_timeout", seconds=POOL_CLOSE_S, service=self.spec.name)
+            self.ctx.pool.terminate()
 
 
 async def _watch_database(svc: RunningService, every_s: float = 2.0) -> None:

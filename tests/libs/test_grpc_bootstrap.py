@@ -93,3 +93,16 @@ async def test_service_process_stops_cleanly_on_sigterm(db_url):
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_stop_does_not_wait_for_ever_on_a_connection_never_released(settings, monkeypatch):
+    """A stopping service waits a bounded time for its pool (asyncpg's close() waits for every
+    connection to come back), then cuts what is left; a test teardown hung on this."""
+    from libs import grpc_server
+    from services.links.server import SPEC
+
+    monkeypatch.setattr(grpc_server, "POOL_CLOSE_S", 0.5)
+    svc = await grpc_server.start_service(SPEC, settings, listen="127.0.0.1:0")
+    held = await svc.ctx.pool.acquire()  # never given back
+    await svc.stop(grace=0.1)
+    assert svc.ctx.pool.is_closing() and held is not None  # stop() came back: the pool was cut
