@@ -377,15 +377,17 @@ class Consumer:
         except Exception as exc:
             log.warning("queue_listen_failed", queue=self.queue, error=str(exc))
             return
+        # Owned from here on, so that _unlisten gives it back whatever happens next: a stop
+        # (cancellation) during add_listener left it out of the pool, and the pool's close
+        # then waited for it for ever.
+        self._listener = conn
         try:
             await conn.add_listener(channel_name(self.queue), self._notified)
             conn.add_termination_listener(self._listener_died)
         except Exception as exc:
             log.warning("queue_listen_failed", queue=self.queue, error=str(exc))
-            with contextlib.suppress(Exception):
-                await self._pool.release(conn, timeout=1)
+            await self._unlisten()
             return
-        self._listener = conn
         self._listener_lost = False
 
     async def _run_streaming(self) -> None:
