@@ -43,7 +43,13 @@ async def test_request_id_reaches_the_service_log(links_stub, capsys):
             pb.GetCampaignRequest(campaign_id="cmp_missing"), metadata=(("x-request-id", "req-from-gateway-42"),)
         )
     assert e.value.code() == grpc.StatusCode.NOT_FOUND
-    err = capsys.readouterr().err
+    # The server logs the call once it has answered: the line may come a moment after the answer.
+    err = ""
+    for _ in range(200):
+        err += capsys.readouterr().err
+        if "GetCampaign" in err:
+            break
+        await asyncio.sleep(0.01)
     line = next(ln for ln in err.splitlines() if "GetCampaign" in ln)
     assert '"request_id": "req-from-gateway-42"' in line and '"code": "NOT_FOUND"' in line
 
