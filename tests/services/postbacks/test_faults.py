@@ -214,6 +214,9 @@ async def test_postgres_restart_under_the_dispatcher(settings: Settings) -> None
         cfg = dataclasses.replace(
             settings, database_url=dsn, postback_allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),),
             postback_retry_base_s=0.1, postback_retry_cap_s=0.5, postback_max_attempts=100, postback_poll_s=0.2,
+            # Jobs claimed when the database went could not be handed back: they return when
+            # their lease ends (60 s by default, longer than this test waits for the queue).
+            postback_lease_s=5.0,
         )  # fmt: skip
         links = await start_service(LINKS_SPEC, cfg, listen="127.0.0.1:0")
         services.append(links)
