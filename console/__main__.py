@@ -61,9 +61,9 @@ class ConsoleServer:
 
 def server_config(settings: Settings, **overrides: object) -> uvicorn.Config:
     """The console's uvicorn configuration (also used by the tests)."""
-    options = uvicorn_options(
-        settings.console_host, settings.console_port, **{"timeout_graceful_shutdown": 10, **overrides}
-    )
+    options = uvicorn_options(**{  # overrides may name host and port too
+        "host": settings.console_host, "port": settings.console_port, "timeout_graceful_shutdown": 10, **overrides,
+    })  # fmt: skip
     return uvicorn.Config(ConsoleServer(settings), **options)  # type: ignore[arg-type]
 
 

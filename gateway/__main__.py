@@ -17,10 +17,10 @@ from libs.logging import configure_logging, get_logger
 
 def server_config(settings: Settings, **overrides: object) -> uvicorn.Config:
     """The one uvicorn configuration (also used by tests and the benchmark)."""
-    options = uvicorn_options(
-        settings.gateway_host, settings.gateway_port,
-        **{"backlog": 4096, "timeout_keep_alive": 30, "timeout_graceful_shutdown": 15, **overrides},
-    )  # fmt: skip
+    options = uvicorn_options(**{  # overrides may name host and port too (tests, the bench's bare server)
+        "host": settings.gateway_host, "port": settings.gateway_port,
+        "backlog": 4096, "timeout_keep_alive": 30, "timeout_graceful_shutdown": 15, **overrides,
+    })  # fmt: skip
     return uvicorn.Config(create_app(settings), **options)  # type: ignore[arg-type]
 
 

@@ -10,11 +10,10 @@ from typing import Any
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 
-def uvicorn_options(host: str, port: int, **overrides: object) -> dict[str, object]:
-    """uvicorn's options for our HTTP processes (uvloop + httptools, our own logging)."""
+def uvicorn_options(**overrides: object) -> dict[str, object]:
+    """uvicorn's options for our HTTP processes (uvloop + httptools, our own logging);
+    ``overrides`` name at least host and port."""
     options: dict[str, object] = {
-        "host": host,
-        "port": port,
         "loop": "uvloop",
         "http": "httptools",
         "lifespan": "on",

@@ -461,3 +461,11 @@ def test_the_gateway_will_not_start_without_its_token() -> None:
     env = {k: v for k, v in os.environ.items() if k != "CLICKTRAIL_GATEWAY_TOKEN"}
     done = subprocess.run([sys.executable, "-m", "gateway"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "CLICKTRAIL_GATEWAY_TOKEN is not set" in done.stderr
+
+
+def test_server_config_takes_host_and_port_overrides(settings: Settings) -> None:
+    """The bench's bare 302 server and the tests override where uvicorn listens."""
+    from gateway.__main__ import server_config
+
+    config = server_config(settings, host="127.0.0.9", port=1234, loop="none")
+    assert (config.host, config.port, config.loop, config.backlog) == ("127.0.0.9", 1234, "none", 4096)
