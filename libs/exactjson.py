@@ -1,4 +1,4 @@
-"""JSON with exact numbers, and depth checks that never recurse.
+"""JSON with exact numbers.
 
 orjson reads a number with a fraction or an exponent, and an integer beyond
 64 bits, as a binary float: ``0.1`` is not 1/10 and a web3 amount in wei
@@ -8,10 +8,7 @@ up to 18 digits stay ``int``) and ``dumps`` writes a Decimal back as the same
 JSON number, so a value survives JSON -> Python -> JSON (-> Postgres jsonb,
 which keeps numerics exactly) unchanged. Documents without such numbers take
 orjson's fast path only.
-
-``too_deep`` walks a value with an explicit stack (a deeply nested document
-cannot exhaust Python's recursion limit) and names the path of the first
-container nested past a limit.
+(Depth and text checks of a decoded value, without recursion: libs/text.json_problem.)
 """
 
 from __future__ import annotations
@@ -103,23 +100,3 @@ def _key(part: Any) -> str:
 def path_text(prefix: str, parts: list[Any]) -> str:
     """``prefix`` plus ``.key`` / ``[index]`` per part (long keys shortened: it is a message)."""
     return prefix + "".join(_key(p) for p in parts)
-
-
-def too_deep(value: Any, limit: int) -> list[Any] | None:
-    """The path (keys and list indexes) to the first container nested deeper than ``limit``
-    levels (``value`` itself, if a container, is level 1), or None. Never recurses."""
-    stack: list[tuple[Any, int, tuple[Any, ...]]] = [(value, 1, ())]
-    while stack:
-        v, depth, path = stack.pop()
-        if isinstance(v, dict):
-            items: Any = v.items()
-        elif isinstance(v, list):
-            items = enumerate(v)
-        else:
-            continue
-        if depth > limit:
-            return list(path)
-        for k, x in items:
-            if isinstance(x, dict | list):
-                stack.append((x, depth + 1, (*path, k)))
-    return None

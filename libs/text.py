@@ -34,8 +34,6 @@ from libs.errors import InvalidArgument
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 NUL_PROBLEM = "must not contain NUL (U+0000) characters"
 SURROGATE_PROBLEM = "must be valid Unicode text (it holds a lone UTF-16 surrogate, U+D800..U+DFFF)"
-# How deep json_problem looks; deeper values are refused (the callers' own depth limits are far lower).
-MAX_JSON_DEPTH = 64
 
 
 def _why(char: str) -> str:
@@ -72,32 +70,42 @@ def check_text(field: str, value: str) -> str:
     return value
 
 
-def json_problem(value: Any, path: str, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, str] | None:
-    """The first string or object key inside a decoded JSON value that jsonb
-    cannot store, as (field path, reason); None when all of it can be stored.
-    Paths read like ``props.items[2].name``; looks at most ``max_depth`` levels down."""
-    stack: list[tuple[Any, str, int]] = [(value, path, 0)]
+def json_problem(value: Any, path: str, max_depth: int) -> tuple[str, str] | None:
+    """What a decoded JSON value holds that cannot be stored, as (field path, reason),
+    in one walk without recursion: a container nested deeper than ``max_depth`` levels
+    (``value`` itself is level 1) first, wherever it is; else the first string or object
+    key (in document order) that jsonb cannot store. None when all of it is fine.
+    Paths read like ``props.items[2].name``."""
+    text_found: tuple[str, str] | None = None
+    stack: list[tuple[Any, int, tuple[Any, ...]]] = [(value, 1, ())]
     while stack:
-        v, where, depth = stack.pop()
+        v, depth, parts = stack.pop()
         if isinstance(v, str):
-            problem = text_problem(v)
-            if problem is not None:
-                return where, problem
-        elif isinstance(v, dict | list):
-            if depth >= max_depth:
-                return where, f"must nest at most {max_depth} levels"
-            if isinstance(v, dict):
-                children = []
-                for k, child in v.items():
-                    key = str(k)
-                    problem = text_problem(key)
-                    if problem is not None:
-                        return where, f"key {clean_text(key)!r} {problem}"
-                    children.append((child, f"{where}.{key}", depth + 1))
-            else:
-                children = [(child, f"{where}[{i}]", depth + 1) for i, child in enumerate(v)]
-            stack.extend(reversed(children))
-    return None
+            if text_found is None and (problem := text_problem(v)) is not None:
+                text_found = (_path(path, parts), problem)
+            continue
+        if isinstance(v, dict):
+            items: Any = v.items()
+        elif isinstance(v, list):
+            items = enumerate(v)
+        else:
+            continue
+        if depth > max_depth:
+            return (
+                exactjson.path_text(path, list(parts)),
+                f"nests deeper than {max_depth} levels ({path} may nest at most {max_depth})",
+            )
+        children = []
+        for k, child in items:
+            if isinstance(k, str) and text_found is None and (problem := text_problem(k)) is not None:
+                text_found = (_path(path, parts), f"key {clean_text(k)!r} {problem}")
+            children.append((child, depth + 1, (*parts, k)))
+        stack.extend(reversed(children))
+    return text_found
+
+
+def _path(prefix: str, parts: tuple[Any, ...]) -> str:
+    return prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
 
 
 def loads_json(data: bytes | str) -> Any:

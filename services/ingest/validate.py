@@ -280,14 +280,9 @@ def validate(ev: Any, ctx: Context) -> tuple[tuple[Any, ...], uuid.UUID]:
             props = {}
         if not isinstance(props, dict):
             raise Rejected("action_properties", "must be a JSON object")
-        deep = exactjson.too_deep(props, MAX_PROPERTIES_DEPTH)  # no recursion, whatever the depth
-        if deep is not None:
-            raise Rejected(
-                exactjson.path_text("action_properties", deep), f"nests deeper than {MAX_PROPERTIES_DEPTH} levels"
-                f" (action_properties may nest at most {MAX_PROPERTIES_DEPTH})",
-            )  # fmt: skip
-        found = json_problem(props, "action_properties")
-        if found is not None:  # a NUL or lone surrogate in a key or string: refused, naming where
+        # Too deep, or a NUL / lone surrogate in a key or string: refused, naming where (one walk).
+        found = json_problem(props, "action_properties", MAX_PROPERTIES_DEPTH)
+        if found is not None:
             raise Rejected(*found)
         check = ACTION_SCHEMAS.get(action)
         if check:
