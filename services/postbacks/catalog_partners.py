@@ -73,29 +73,20 @@ def plan(key: str, name: str, given: dict[str, str], app_id: str) -> tuple[str, 
     return name, templates
 
 
-# Whom the links service is called as: (bearer token, x-account-id). The creation
-# forwards its caller's own credentials; the sweeper uses the internal token.
-Caller = tuple[str, str]
-
-
-def caller_of(metadata: Any) -> Caller:
-    """The (token, x-account-id) of a gRPC call's metadata."""
-    md = {k: v for k, v in (metadata or ()) if isinstance(v, str)}
-    return md.get("authorization", "").removeprefix("Bearer ").strip(), md.get("x-account-id", "")
-
-
-async def _links_call(settings: Settings, caller: Caller, method: str, request: Any) -> Any:
+async def _links_call(settings: Settings, account_id: str, method: str, request: Any) -> Any:
+    """Links, called as the service (only a service may choose a partner's id) for the account."""
     async with make_channel(
-        settings.links_addr, token=caller[0], account_id=caller[1], deadline_s=5.0, tls=channel_credentials(settings)
-    ) as ch:
+        settings.links_addr, token=settings.internal_token, account_id=account_id, deadline_s=5.0,
+        tls=channel_credentials(settings),
+    ) as ch:  # fmt: skip
         return await getattr(links_pb2_grpc.LinksServiceStub(ch), method)(request)
 
 
-async def remove_partner(settings: Settings, caller: Caller, account_id: str, partner_id: str, *, sure: bool) -> bool:
+async def remove_partner(settings: Settings, account_id: str, partner_id: str, *, sure: bool) -> bool:
     """Deletes the partner from the links service; True when it is gone for good.
     NOT_FOUND counts only when ``sure`` (no create of it can still be in flight)."""
     try:
-        await _links_call(settings, caller, "DeletePartner", links_pb2.DeletePartnerRequest(partner_id=partner_id))
+        await _links_call(settings, account_id, "DeletePartner", links_pb2.DeletePartnerRequest(partner_id=partner_id))
     except grpc.aio.AioRpcError as err:
         if err.code() == grpc.StatusCode.NOT_FOUND:
             return sure
@@ -111,7 +102,7 @@ async def _forget(pool: asyncpg.Pool, account_id: str, partner_id: str) -> None:
 
 
 async def create(
-    pool: asyncpg.Pool, settings: Settings, caller: Caller, account_id: str, key: str, name: str,
+    pool: asyncpg.Pool, settings: Settings, account_id: str, key: str, name: str,
     given: dict[str, str], app_id: str,
 ) -> tuple[str, str, list[str]]:  # fmt: skip
     """(partner_id, partner name, template ids), or an error with nothing left behind."""
@@ -139,9 +130,8 @@ async def create(
             asked = True
             partner = links_pb2.Partner(partner_id=partner_id, name=name, catalog_key=templates[0]["catalog_key"])
             try:
-                # As the service (only a service may choose a partner's id), for the caller's account.
-                service = (settings.internal_token, account_id)
-                await _links_call(settings, service, "CreatePartner", links_pb2.CreatePartnerRequest(partner=partner))
+                create_partner = links_pb2.CreatePartnerRequest(partner=partner)
+                await _links_call(settings, account_id, "CreatePartner", create_partner)
             except grpc.aio.AioRpcError as err:
                 if err.code() == grpc.StatusCode.INVALID_ARGUMENT:
                     asked = False  # refused: no partner was made
@@ -152,7 +142,7 @@ async def create(
         try:
             if not asked:
                 await _forget(pool, account_id, partner_id)
-            elif await asyncio.shield(remove_partner(settings, caller, account_id, partner_id, sure=False)):
+            elif await asyncio.shield(remove_partner(settings, account_id, partner_id, sure=False)):
                 await _forget(pool, account_id, partner_id)
         except Exception as exc:
             log.warning("catalog_partner_undo_deferred", account_id=account_id, partner_id=partner_id, error=str(exc))
@@ -172,8 +162,7 @@ async def sweep_once(pool: asyncpg.Pool, settings: Settings, grace_s: float = SW
             grace_s,
         )
         for r in rows:
-            internal = (settings.internal_token, r["account_id"])
-            if await remove_partner(settings, internal, r["account_id"], r["partner_id"], sure=True):
+            if await remove_partner(settings, r["account_id"], r["partner_id"], sure=True):
                 await conn.execute(
                     "DELETE FROM postbacks.partner_creations WHERE account_id = $1 AND partner_id = $2",
                     r["account_id"],

@@ -306,8 +306,8 @@ class PostbackService(postbacks_pb2_grpc.PostbackServiceServicer):
         """The partner and all its catalog templates, all or nothing (see catalog_partners)."""
         account_id = auth.require_account()
         partner_id, name, ids = await catalog_partners.create(
-            self._pool, self._settings, catalog_partners.caller_of(context.invocation_metadata()), account_id,
-            request.catalog_key, request.name, dict(request.settings), request.app_id,
+            self._pool, self._settings, account_id, request.catalog_key, request.name, dict(request.settings),
+            request.app_id,
         )  # fmt: skip
         async with self._pool.acquire() as conn:
             rows = [await self._load(conn, account_id, i) for i in ids]
