@@ -16,6 +16,9 @@ timer-only batching reach the same throughput (about 9k clicks/s, ~18 per
 call; the links service is the bottleneck), and eager never adds the timer's
 delay at low load, so the gateway uses eager with ``max_inflight`` = channels.
 
+The batching itself is libs/coalesce.py's; this module builds the request,
+times the call and maps its errors.
+
 Every call carries a deadline; a failed or timed-out call fails every request
 of its batch with ``BatchError`` (the gateway answers 503), never hangs them.
 A batch refused as INVALID_ARGUMENT is retried one touch per call, so one bad
@@ -26,12 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
 from prometheus_client import Counter, Histogram
 
+from libs.coalesce import Coalescer
 from libs.grpc_client import ChannelPool
 from libs.logging import get_logger
 
@@ -65,6 +69,8 @@ class BatchError(Exception):
 
 
 class TouchBatcher:
+    """One kind of touch (clicks or impressions) on the one coalescer (libs/coalesce.py)."""
+
     def __init__(
         self,
         pool: ChannelPool,
@@ -85,67 +91,27 @@ class TouchBatcher:
         self._request_cls = request_cls
         self._response_cls = response_cls
         self._field = field
-        self._max_items = max(1, max_items)
-        self._delay_s = max(0.0, delay_s)
         self._timeout_s = timeout_s
-        self._max_inflight = max(0, max_inflight)
-        self._pending: list[tuple[Touch, asyncio.Future[Any]]] = []
-        self._handle: asyncio.Handle | asyncio.TimerHandle | None = None
-        self._soon = False  # the scheduled flush is a next-turn one, not the timer
-        self._inflight: set[asyncio.Task[None]] = set()
         self._calls: dict[int, Callable[..., Any]] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._closed = False
         self._size_obs = BATCH_SIZE.labels(kind).observe
-
-    # -- submitting ---------------------------------------------------------
+        self._coalescer: Coalescer[Touch, Any] = Coalescer(
+            self._send, name=f"gateway.{kind}", max_items=max_items, max_inflight=max_inflight, gather_turns=1,
+            delay_s=max(0.0, delay_s), split="singly", split_if=_invalid, error_of=_batch_error,
+            closed_error=lambda: BatchError(None, "gateway is shutting down"),
+            missing_error=lambda: BatchError(None, "no result for this touch"),
+        )  # fmt: skip
 
     def submit(self, touch: Touch) -> asyncio.Future[Any]:
         """Queue one touch; the future resolves to its ``TouchResult``."""
-        loop = self._loop
-        if loop is None:
-            loop = self._loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
-        if self._closed:
-            fut.set_exception(BatchError(None, "gateway is shutting down"))
-            return fut
-        self._pending.append((touch, fut))
-        if len(self._pending) >= self._max_items:
-            self._flush()
-        elif self._handle is None:
-            self._schedule(loop)
-        return fut
+        return self._coalescer.submit(touch)
 
-    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
-        if len(self._inflight) < self._max_inflight:
-            self._soon = True
-            self._handle = loop.call_soon(self._flush)
-        else:
-            self._soon = False
-            self._handle = loop.call_later(self._delay_s, self._flush)
+    @property
+    def inflight(self) -> int:
+        return self._coalescer.inflight
 
-    def _flush(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        if not self._pending:
-            return
-        batch, self._pending = self._pending, []
-        assert self._loop is not None
-        task = self._loop.create_task(self._send(batch))
-        self._inflight.add(task)
-        task.add_done_callback(self._call_done)
-
-    def _call_done(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
-        # A slot came free: whatever waited for the timer goes now.
-        if self._pending and not self._soon and self._loop is not None and not self._closed:
-            if self._handle is not None:
-                self._handle.cancel()
-            self._soon = True
-            self._handle = self._loop.call_soon(self._flush)
-
-    # -- sending ------------------------------------------------------------
+    async def drain(self, timeout_s: float = 10.0) -> None:
+        """Send what waits, wait for every running call, refuse new touches."""
+        await self._coalescer.drain(timeout_s)
 
     def _callable(self) -> Callable[..., Any]:
         channel = self._pool.next()
@@ -160,12 +126,13 @@ class TouchBatcher:
             self._calls[key] = call
         return call
 
-    async def _send(self, batch: list[tuple[Touch, asyncio.Future[Any]]]) -> None:
+    async def _send(self, batch: list[Touch]) -> Sequence[Any]:
+        """One batch RPC; errors go to the coalescer (a refused batch is retried singly)."""
         n = len(batch)
         self._size_obs(n)
         request = self._request_cls()
         add = getattr(request, self._field).add
-        for touch, _ in batch:
+        for touch in batch:
             if len(touch) == 5:
                 slug, raw_query, ip, ua, ref = touch
                 add(slug=slug, raw_query=raw_query, ip=ip, user_agent=ua, referrer=ref)
@@ -178,54 +145,32 @@ class TouchBatcher:
             response = await self._callable()(request, timeout=self._timeout_s)
         except grpc.aio.AioRpcError as err:
             code = err.code().name
-            if err.code() == grpc.StatusCode.INVALID_ARGUMENT and n > 1:
-                log.warning("batch_invalid_retrying_singly", kind=self.kind, size=n, detail=err.details())
-                await asyncio.gather(*(self._send([item]) for item in batch))
-                return
-            self._fail(batch, BatchError(err.code(), err.details() or code))
-            log.error("batch_failed", kind=self.kind, size=n, code=code, detail=err.details())
-            return
+            if not (err.code() == grpc.StatusCode.INVALID_ARGUMENT and n > 1):
+                log.error("batch_failed", kind=self.kind, size=n, code=code, detail=err.details())
+            raise
         except asyncio.CancelledError:
             code = "CANCELLED"
-            self._fail(batch, BatchError(grpc.StatusCode.CANCELLED, "cancelled"))
             raise
-        except Exception as err:  # a bug or a broken channel: still answer every request
+        except Exception:  # a bug or a broken channel: the coalescer still answers every request
             code = "UNKNOWN"
-            self._fail(batch, BatchError(None, repr(err)))
             log.exception("batch_error", kind=self.kind, size=n)
-            return
+            raise
         finally:
             BATCH_SECONDS.labels(self.kind, code).observe(time.perf_counter() - start)
             BATCH_TOTAL.labels(self.kind, code).inc()
-        results = response.results
-        if len(results) != n:
-            log.error("batch_result_count_mismatch", kind=self.kind, sent=n, got=len(results))
-        missing = BatchError(None, "no result for this touch")
-        for i, (_, fut) in enumerate(batch):
-            if fut.done():  # the client went away
-                continue
-            if i < len(results):
-                fut.set_result(results[i])
-            else:
-                fut.set_exception(missing)
+        return response.results  # type: ignore[no-any-return]
 
-    @staticmethod
-    def _fail(batch: list[tuple[Touch, asyncio.Future[Any]]], err: BatchError) -> None:
-        for _, fut in batch:
-            if not fut.done():
-                fut.set_exception(err)
 
-    # -- shutdown -----------------------------------------------------------
+def _invalid(err: BaseException) -> bool:
+    """A batch refused as INVALID_ARGUMENT may be one touch's fault: retried one per call."""
+    return isinstance(err, grpc.aio.AioRpcError) and err.code() == grpc.StatusCode.INVALID_ARGUMENT
 
-    @property
-    def inflight(self) -> int:
-        return len(self._inflight)
 
-    async def drain(self, timeout_s: float = 10.0) -> None:
-        """Send what waits, wait for every running call, refuse new touches."""
-        self._closed = True
-        self._flush()
-        if self._inflight:
-            _, pending = await asyncio.wait(set(self._inflight), timeout=timeout_s)
-            for task in pending:
-                task.cancel()
+def _batch_error(err: BaseException) -> BatchError:
+    if isinstance(err, BatchError):
+        return err
+    if isinstance(err, grpc.aio.AioRpcError):
+        return BatchError(err.code(), err.details() or err.code().name)
+    if isinstance(err, asyncio.CancelledError):
+        return BatchError(grpc.StatusCode.CANCELLED, "cancelled")
+    return BatchError(None, repr(err))
