@@ -1,6 +1,9 @@
 """The one client-channel factory: every call gets a deadline, the caller's
 request id and (when given) a bearer token; ``tls`` (from
-``libs.tls.channel_credentials(settings)``) makes the channel TLS / mutual TLS."""
+``libs.tls.channel_credentials(settings)``) makes the channel TLS / mutual TLS.
+A failed call raises ``libs.clients.errors.CallError`` (an ``AioRpcError`` with
+the server's field violations decoded). The typed clients of each service are
+in ``libs.clients``."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from typing import Any
 
 import grpc
 
+from libs.clients.errors import CallError
 from libs.grpc_interceptors import request_id_var
 
 CHANNEL_OPTIONS = [
@@ -48,7 +52,11 @@ class _DefaultsInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
             credentials=details.credentials,
             wait_for_ready=details.wait_for_ready,
         )
-        return await continuation(new, request)
+        call = await continuation(new, request)
+        try:
+            return await call
+        except grpc.aio.AioRpcError as err:
+            raise CallError.from_rpc_error(err) from None
 
 
 def make_channel(
