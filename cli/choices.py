@@ -1,77 +1,38 @@
 """Enum choices the CLI flags take: the proto enum values' short lowercase
-names (``CAMPAIGN_STATUS_ACTIVE`` is ``active``). tests/cli checks they match
-the protos, so a new proto value fails a test until it is added here."""
+names (``CAMPAIGN_STATUS_ACTIVE`` is ``active``), built from the enum
+descriptors (libs.vocab.enums.str_enum), so a new proto value is a new choice."""
 
 from __future__ import annotations
 
 import enum
+from typing import TYPE_CHECKING, TypeAlias
 
+from clicktrail.attribution.v1 import config_pb2
+from clicktrail.ingest.v1 import ingest_pb2
+from clicktrail.links.v1 import links_pb2
+from clicktrail.type.v1 import quality_pb2
 
-class Platform(enum.StrEnum):
-    ios = "ios"
-    android = "android"
-    web = "web"
+from libs.vocab.enums import str_enum
 
-
-class CampaignType(enum.StrEnum):
-    app_install = "app_install"
-    web = "web"
-    retargeting = "retargeting"
-    preinstall = "preinstall"
-
-
-class TrafficType(enum.StrEnum):
-    display = "display"
-    search = "search"
-    social = "social"
-    video = "video"
-    native = "native"
-    incentivized = "incentivized"
-    email = "email"
-    other = "other"
-
-
-class CampaignStatus(enum.StrEnum):
-    draft = "draft"
-    active = "active"
-    paused = "paused"
-    archived = "archived"
-
-
-class EventType(enum.StrEnum):
-    install = "install"
-    identify = "identify"
-    track = "track"
-    screen = "screen"
-    heartbeat = "heartbeat"
-
-
-class GoalKind(enum.StrEnum):
-    purchase = "purchase"
-    custom = "custom"
-
-
-class Occurrence(enum.StrEnum):
-    first = "first"
-    every = "every"
-    nth = "nth"
-
-
-class TariffModel(enum.StrEnum):
-    cpc = "cpc"
-    cpm = "cpm"
-    cpi = "cpi"
-    cpa = "cpa"
-    revshare = "revshare"
-
-
-class InvalidTrafficAction(enum.StrEnum):
-    redirect = "redirect"
-    fallback = "fallback"
-    block = "block"
-
-
-class Verdict(enum.StrEnum):
-    clean = "clean"
-    suspicious = "suspicious"
-    invalid = "invalid"
+if TYPE_CHECKING:  # to the type checker each is a StrEnum; at run time, built from the proto
+    Platform: TypeAlias = enum.StrEnum
+    CampaignType: TypeAlias = enum.StrEnum
+    TrafficType: TypeAlias = enum.StrEnum
+    CampaignStatus: TypeAlias = enum.StrEnum
+    EventType: TypeAlias = enum.StrEnum
+    GoalKind: TypeAlias = enum.StrEnum
+    Occurrence: TypeAlias = enum.StrEnum
+    TariffModel: TypeAlias = enum.StrEnum
+    InvalidTrafficAction: TypeAlias = enum.StrEnum
+    Verdict: TypeAlias = enum.StrEnum
+else:
+    Platform = str_enum(links_pb2.Platform)
+    CampaignType = str_enum(links_pb2.CampaignType)
+    TrafficType = str_enum(links_pb2.TrafficType)
+    CampaignStatus = str_enum(links_pb2.CampaignStatus)
+    EventType = str_enum(ingest_pb2.EventType)
+    GoalKind = str_enum(config_pb2.GoalKind)
+    Occurrence = str_enum(config_pb2.Occurrence)
+    TariffModel = str_enum(config_pb2.TariffModel)
+    InvalidTrafficAction = str_enum(links_pb2.InvalidTrafficAction)
+    Verdict = str_enum(quality_pb2.Verdict)

@@ -37,7 +37,6 @@ import datetime as dt
 import enum
 import json
 import os
-import re
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
@@ -56,6 +55,7 @@ from rich.text import Text
 from libs.config import ConfigError, Settings, load_settings
 from libs.grpc_client import make_channel
 from libs.tls import channel_credentials
+from libs.vocab.enums import EnumValueError, choices, parse_enum, short_name
 
 M = TypeVar("M", bound=Message)
 T = TypeVar("T")
@@ -305,42 +305,18 @@ def timestamp(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
 
 
 # --------------------------------------------------------------------------- enums
+# The short names come from libs.vocab.enums; enum_number turns a bad name into a usage error.
 
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).upper()
-
-
-def enum_prefix(desc: EnumDescriptor) -> str:
-    """``CampaignStatus`` -> ``CAMPAIGN_STATUS_``."""
-    return _snake(desc.name) + "_"
-
-
-def enum_short(desc: EnumDescriptor, name: str) -> str:
-    """``CAMPAIGN_STATUS_ACTIVE`` -> ``active``; the zero value -> ``""``."""
-    value = desc.values_by_name.get(name)
-    if value is None or value.number == 0:
-        return ""
-    prefix = enum_prefix(desc)
-    return (name[len(prefix) :] if name.startswith(prefix) else name).lower()
-
-
-def enum_choices(desc: EnumDescriptor) -> list[str]:
-    return [enum_short(desc, v.name) for v in desc.values if v.number != 0]
+enum_short = short_name
+enum_choices = choices
 
 
 def enum_number(desc: EnumDescriptor, short: str | enum.Enum | None) -> Any:
     """``active`` (or ``CAMPAIGN_STATUS_ACTIVE``) -> its number; None/"" -> 0."""
-    if short is None:
-        return 0
-    text = str(short.value if isinstance(short, enum.Enum) else short).strip()
-    if not text:
-        return 0
-    for candidate in (text.upper(), enum_prefix(desc) + text.upper()):
-        value = desc.values_by_name.get(candidate)
-        if value is not None:
-            return int(value.number)
-    raise UsageError(f"{text!r} is not one of: {', '.join(enum_choices(desc))}")
+    try:
+        return parse_enum(desc, short)
+    except EnumValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- output

@@ -14,6 +14,9 @@ from clicktrail.analytics.v1 import rules_pb2
 from clicktrail.attribution.v1 import config_pb2
 from google.protobuf import duration_pb2
 
+from libs.vocab.metrics import PERCENT_METRICS
+from libs.vocab.timetext import duration_seconds, format_duration_unit
+
 # ----------------------------------------------------------------- goal conditions
 
 # The operators and their proto values.
@@ -93,10 +96,7 @@ RULE_COMPARISONS = {
     "!=": rules_pb2.COMPARISON_NOT_EQUAL,
 }  # fmt: skip
 RULE_SYMBOL = {v: k for k, v in reversed(list(RULE_COMPARISONS.items()))}
-PERCENT_METRICS = ("cr", "roi", "invalid_rate")
 _RULE_CONDITION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|!=|<|>|=)\s*(\S+?)\s*$")
-_WINDOW = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
-_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_rule_condition(text: str) -> rules_pb2.Condition:
@@ -115,17 +115,15 @@ def describe_rule_condition(c: rules_pb2.Condition) -> str:
 
 
 def parse_window(text: str) -> duration_pb2.Duration:
-    """``30m``, ``24h``, ``7d`` (or plain seconds) -> a Duration."""
+    """``30m``, ``24h``, ``7d``, ``1d12h`` (or plain seconds) -> a Duration."""
     _check_length(text)
-    m = _WINDOW.match(text)
-    if not m:
-        raise ValueError("expected a number with s, m, h or d, e.g. 24h")
-    return duration_pb2.Duration(seconds=int(m.group(1)) * _UNIT_S[m.group(2)])
+    try:
+        seconds = duration_seconds(text)
+    except ValueError:
+        raise ValueError("expected a number with s, m, h or d, e.g. 24h") from None
+    return duration_pb2.Duration(seconds=seconds)
 
 
 def describe_window(window: duration_pb2.Duration) -> str:
     """A Duration as ``parse_window`` reads it, in its largest whole unit: 86400 s -> ``1d``."""
-    for unit in ("d", "h", "m"):
-        if window.seconds and window.seconds % _UNIT_S[unit] == 0:
-            return f"{window.seconds // _UNIT_S[unit]}{unit}"
-    return f"{window.seconds}s"
+    return format_duration_unit(window.seconds)

@@ -15,10 +15,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-# clicktrail.type.v1.Verdict
-UNSPECIFIED, CLEAN, SUSPICIOUS, INVALID = 0, 1, 2, 3
-VERDICT_NAMES = {CLEAN: "clean", SUSPICIOUS: "suspicious", INVALID: "invalid"}
-VERDICTS_BY_NAME = {v: k for k, v in VERDICT_NAMES.items()}
+# clicktrail.type.v1.Verdict, from the vocabulary (derived from the proto enum).
+from libs.vocab.kinds import CLEAN, INVALID, SUSPICIOUS, UNSPECIFIED, VERDICT_NAMES, VERDICTS_BY_NAME
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -6,7 +6,6 @@ checks of traffic quality."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Annotated, Any
 
 import typer
@@ -35,6 +34,7 @@ from cli.common import (
     timestamp,
     to_dict,
 )
+from libs.vocab.timetext import duration_seconds, format_duration
 
 app = typer.Typer(
     help="Attribution settings: click and view lookback windows, the fingerprint window and the conversion "
@@ -44,33 +44,21 @@ app = typer.Typer(
 
 Stub = pb_grpc.AttributionSettingsServiceStub
 WINDOWS = ("click_lookback", "view_lookback", "fingerprint_window", "conversion_window")
-_PART = re.compile(r"(\d+)([dhms])")
-_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
 def parse_duration(flag: str, text: str) -> duration_pb2.Duration:
     """'7d', '24h', '90m', '1d12h', '3600s' (or a bare number of seconds)."""
-    raw = text.strip().lower().replace(" ", "")
-    if raw.isdigit():
-        seconds = int(raw)
-    else:
-        parts = _PART.findall(raw)
-        if not parts or "".join(n + u for n, u in parts) != raw:
-            raise UsageError(f"{flag} {text!r} is not a duration like 7d, 24h, 90m or 1d12h")
-        seconds = sum(int(n) * _UNITS[u] for n, u in parts)
+    try:
+        seconds = duration_seconds(text)
+    except ValueError:
+        raise UsageError(f"{flag} {text!r} is not a duration like 7d, 24h, 90m or 1d12h") from None
     d = duration_pb2.Duration()
     d.FromTimedelta(dt.timedelta(seconds=seconds))
     return d
 
 
 def human(d: duration_pb2.Duration) -> str:
-    secs = d.seconds
-    out = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if secs >= size:
-            out.append(f"{secs // size}{unit}")
-            secs %= size
-    return "".join(out) or "0s"
+    return format_duration(d.seconds)
 
 
 def _text(s: pb.AttributionSettings) -> dict[str, Any]:

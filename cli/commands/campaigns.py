@@ -129,7 +129,7 @@ def create(
 
     Example:  clicktrail campaign create --name "Spring UA" --app APP_ID --partner PARTNER_ID --fallback-url https://acme.example/
     """
-    kind = type_ or (CampaignType.app_install if app_id else CampaignType.web)
+    kind: str = type_ or ("app_install" if app_id else "web")
     msg = pb.Campaign(
         name=name,
         partner_id=partner,
@@ -150,7 +150,7 @@ def create(
     emit(resp.campaign, json_out)
 
 
-def _set_status(campaign_id: str, status: CampaignStatus, api_key: str, json_out: bool) -> None:
+def _set_status(campaign_id: str, status: str, api_key: str, json_out: bool) -> None:
     req = pb.UpdateCampaignRequest(campaign=pb.Campaign(campaign_id=campaign_id, status=enum_number(STATUS, status)))
     req.update_mask.paths.append("status")
     resp = rpc("links", Stub, "UpdateCampaign", req, account_creds(api_key))
@@ -165,7 +165,7 @@ def publish(campaign_id: CampaignId, api_key: ApiKey = "", json_out: JsonOut = F
 
     Example:  clicktrail campaign publish CAMPAIGN_ID
     """
-    _set_status(campaign_id, CampaignStatus.active, api_key, json_out)
+    _set_status(campaign_id, "active", api_key, json_out)
 
 
 @app.command("pause")
@@ -174,7 +174,7 @@ def pause(campaign_id: CampaignId, api_key: ApiKey = "", json_out: JsonOut = Fal
 
     Example:  clicktrail campaign pause CAMPAIGN_ID
     """
-    _set_status(campaign_id, CampaignStatus.paused, api_key, json_out)
+    _set_status(campaign_id, "paused", api_key, json_out)
 
 
 @app.command("archive")
@@ -183,7 +183,7 @@ def archive(campaign_id: CampaignId, api_key: ApiKey = "", json_out: JsonOut = F
 
     Example:  clicktrail campaign archive CAMPAIGN_ID
     """
-    _set_status(campaign_id, CampaignStatus.archived, api_key, json_out)
+    _set_status(campaign_id, "archived", api_key, json_out)
 
 
 @app.command("list")

@@ -5,7 +5,6 @@ errors and revenue."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Annotated, Any, TypedDict
 
 import typer
@@ -17,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cli.common import ApiKey, JsonOut, UsageError, _cell, _print_table, account_creds, note, print_json, rpc, to_dict
+from libs.vocab.timetext import duration_seconds
 
 app = typer.Typer(
     help="Product metrics of an app, from its events: active users, new/retained/re-engaged users, day-N "
@@ -28,8 +28,6 @@ AppOpt = Annotated[str, typer.Option("--app", help="The app's id.", show_default
 FromOpt = Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD. Default: 6 days before --to.")]
 ToOpt = Annotated[str, typer.Option("--to", help="Last day (inclusive), YYYY-MM-DD. Default: today in --tz.")]
 TzOpt = Annotated[str, typer.Option("--tz", help="IANA time zone of the days, e.g. Europe/Berlin.")]
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class Scope(TypedDict):
@@ -196,10 +194,10 @@ def funnel(
 
     Example:  clicktrail metrics funnel --app APP_ID --step main_menu --step shop --step checkout
     """
-    match = _DURATION.match(window)
-    if not match:
-        raise UsageError(f"--window: {window!r} is not a duration like 30m, 2h or 1d")
-    win = duration_pb2.Duration(seconds=int(match.group(1)) * _UNIT[match.group(2)])
+    try:
+        win = duration_pb2.Duration(seconds=duration_seconds(window))
+    except ValueError:
+        raise UsageError(f"--window: {window!r} is not a duration like 30m, 2h or 1d") from None
     request = pb.GetFunnelRequest(app_id=app_id, steps=[_step(s) for s in steps], window=win, **_range(start, end, tz))
     resp = _call("GetFunnel", request, api_key)
     if json_out:

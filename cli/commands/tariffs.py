@@ -88,7 +88,7 @@ def tariff_set(
       clicktrail tariff set --campaign CAMPAIGN_ID --model revshare --percent 30
     """
     t = pb.Tariff(campaign_id=campaign, model=enum_number(MODEL, model), goal_id=goal or "", effective_date=_day(from_))
-    if model == TariffModel.revshare:
+    if model == "revshare":
         if amount is not None:
             raise UsageError("--model revshare takes --percent, not --amount")
         if percent is None:

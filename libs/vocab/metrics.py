@@ -1,0 +1,33 @@
+"""Metric names: what reports compute, what rules compare, how they print.
+
+RULE_METRICS        # the metrics a rule condition may name
+PERCENT_METRICS     # compared and shown in percent (roi < -50 is ROI below -50 %)
+REPORT_METRICS      # every report column (order_by names), verdict splits included
+"""
+
+from __future__ import annotations
+
+from libs.vocab.kinds import VERDICT_NAMES
+
+# Plain counts a report row carries.
+COUNT_METRICS: tuple[str, ...] = ("clicks", "unique_clicks", "impressions", "installs", "conversions")
+# Amounts of money (a currency per row).
+MONEY_METRICS: tuple[str, ...] = ("revenue", "cost", "profit", "epc", "cpi")
+# Ratios compared in percent (the report's ratio x 100).
+PERCENT_METRICS: tuple[str, ...] = ("cr", "roi", "invalid_rate")
+# The counts split by verdict (ReportRow attributes, and order_by names): clean_clicks, ...
+VERDICT_COUNTS: tuple[str, ...] = tuple(
+    f"{v}_{k}" for k in ("clicks", "impressions", "installs", "conversions") for v in VERDICT_NAMES.values()
+)
+# Every metric a report row has, in its column order.
+REPORT_METRICS: tuple[str, ...] = (
+    *COUNT_METRICS, "approved", "cr", "revenue", "cost", "profit", "roi", "epc", "cpi", "invalid_rate", *VERDICT_COUNTS,
+)  # fmt: skip
+# Report columns sorted as counts (with approved and the verdict splits) and as money (roi rides with money).
+REPORT_COUNT_COLUMNS: tuple[str, ...] = (*COUNT_METRICS, "approved", *VERDICT_COUNTS)
+REPORT_MONEY_COLUMNS: tuple[str, ...] = ("revenue", "cost", "profit", "roi", "epc", "cpi")
+# The metrics an automation rule's condition may name.
+RULE_METRICS: tuple[str, ...] = (
+    "clicks", "unique_clicks", "impressions", "installs", "conversions", "cr", "revenue", "cost",
+    "profit", "roi", "epc", "cpi", "invalid_rate",
+)  # fmt: skip
