@@ -11,22 +11,22 @@ import grpc
 from libs import privacy
 from libs.config import DEFAULT_ADDRS
 from libs.grpc_server import ServiceContext, ServiceSpec
-from services.analytics import metrics_handlers, reports_handlers, rules_handlers
+from services.analytics import metric_service, report_service, rule_service
 from services.analytics import privacy as analytics_privacy
 from services.analytics.rollup import Rollup, RollupRunner
 
 HERE = Path(__file__).parent
 
 # Every rollup the service keeps current, in the order a pass advances them.
-ROLLUPS: list[Rollup] = [*reports_handlers.ROLLUPS, *metrics_handlers.ROLLUPS]
+ROLLUPS: list[Rollup] = [*report_service.ROLLUPS, *metric_service.ROLLUPS]
 
 
 async def setup(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
-    runner = RollupRunner(ctx.pool, ROLLUPS, ctx.settings, reports_handlers.DERIVED)
+    runner = RollupRunner(ctx.pool, ROLLUPS, ctx.settings, report_service.DERIVED)
     ctx.spawn(runner.run(), "analytics-rollups")
     ctx.on_stop.append(runner.stop)
     names: list[str] = []
-    for module in (reports_handlers, metrics_handlers, rules_handlers):
+    for module in (report_service, metric_service, rule_service):
         names += module.register(server, ctx, runner)
     names += privacy.register(server, ctx, "analytics", analytics_privacy.erase)
     return names

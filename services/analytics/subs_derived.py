@@ -2,10 +2,10 @@
 why in migrations/0005_subs_derived.sql).
 
 A past UTC day of an account is built with the report's own statements
-(reports.report_sql by day and one sub-id, for each of the ten), so a built day
+(reports.sql.report_sql by day and one sub-id, for each of the ten), so a built day
 reads exactly as the cubes would. The rollup runner builds the days whose
 cubes were folded into (report_day_versions) or whose tariffs / corrections
-changed (reports.cost_fingerprint) since, a few per pass, and every day of a
+changed (reports.subs_sql.cost_fingerprint) since, a few per pass, and every day of a
 recount at its end. campaign_report reads a built day only while it is current,
 and the cubes otherwise.
 """
@@ -16,7 +16,12 @@ import datetime as dt
 
 import asyncpg
 
-from services.analytics import reports as r
+from services.analytics.reports.plan import SUBS
+from services.analytics.reports.queries import CORRECTED_CAMPAIGNS_SQL
+from services.analytics.reports.request import SUB_DIMS
+from services.analytics.reports.rollups import RECOUNT_TIMEOUT_S
+from services.analytics.reports.sql import COUNT_COLUMNS, filter_args, report_sql
+from services.analytics.reports.subs_sql import GOAL_ARRAYS, cost_fingerprint
 
 DAY = dt.timedelta(days=1)
 # Stale account-days asked for per STALE_DAYS_SQL (a 10M-click month builds a day in
@@ -29,7 +34,7 @@ WITH v AS (
     SELECT account_id, day, version FROM analytics.report_day_versions WHERE day >= $1 AND day < $2
 ),
 fp AS (
-    SELECT a.account_id, {r.cost_fingerprint("a.account_id")} AS fingerprint
+    SELECT a.account_id, {cost_fingerprint("a.account_id")} AS fingerprint
     FROM (SELECT DISTINCT account_id FROM v) a
 )
 SELECT v.account_id, v.day FROM v
@@ -41,7 +46,7 @@ LIMIT $3
 """
 _VERSION_SQL = f"""
 SELECT (SELECT version FROM analytics.report_day_versions WHERE account_id = $1 AND day = $2),
-       {r.cost_fingerprint("$1")}
+       {cost_fingerprint("$1")}
 """
 _BUILT_SQL = "SELECT version, fingerprint FROM analytics.report_subs_derived_days WHERE account_id = $1 AND day = $2"
 _CLEAR_SQL = "DELETE FROM analytics.report_subs_derived WHERE account_id = $1 AND day = $2"
@@ -63,24 +68,24 @@ def _build_sql(sub_no: int) -> str:
     three parts (traffic, corrections, outcomes) merged into a row per value,
     each goal and currency once in its arrays."""
     group_by = ["day", f"sub{sub_no}"]
-    traffic, corrections, outcomes, _ = r.report_sql(group_by, {}, [r.SUBS])
+    traffic, corrections, outcomes = report_sql(group_by, {}, [SUBS])
     statements = (("t", traffic), ("c", corrections), ("o", outcomes))
     parts = "\n    UNION ALL\n".join(f"SELECT * FROM ({sql}) AS {p}" for p, sql in statements)
     goals = ", ".join(f"array_agg({c} ORDER BY gid, gcur)" for c in ("gid", "gcur", "gc", "ga", "gr"))
-    counts = ", ".join(r.COUNT_COLUMNS)
+    counts = ", ".join(COUNT_COLUMNS)
     return f"""
-WITH u (d0, d1, {counts}, {", ".join(r.GOAL_ARRAYS)}, c_curs, costs) AS (
+WITH u (d0, d1, {counts}, {", ".join(GOAL_ARRAYS)}, c_curs, costs) AS (
     {parts}
 ),
 counts AS (
-    SELECT d0, d1, {", ".join(f"sum({c}) AS {c}" for c in r.COUNT_COLUMNS)}
+    SELECT d0, d1, {", ".join(f"sum({c}) AS {c}" for c in COUNT_COLUMNS)}
     FROM u GROUP BY d0, d1
 ),
-goals (d0, d1, {", ".join(r.GOAL_ARRAYS)}) AS (
+goals (d0, d1, {", ".join(GOAL_ARRAYS)}) AS (
     SELECT d0, d1, {goals}
     FROM (
         SELECT u.d0, u.d1, x.gid, x.gcur, sum(x.gc) AS gc, sum(x.ga) AS ga, sum(x.gr) AS gr
-        FROM u CROSS JOIN LATERAL unnest({", ".join(f"u.{c}" for c in r.GOAL_ARRAYS)}) AS x (gid, gcur, gc, ga, gr)
+        FROM u CROSS JOIN LATERAL unnest({", ".join(f"u.{c}" for c in GOAL_ARRAYS)}) AS x (gid, gcur, gc, ga, gr)
         GROUP BY 1, 2, 3, 4
     ) y
     GROUP BY d0, d1
@@ -95,14 +100,14 @@ costs (d0, d1, c_curs, costs) AS (
     GROUP BY d0, d1
 )
 INSERT INTO analytics.report_subs_derived (account_id, sub_no, day, sub_value, {counts},
-    {", ".join(r.GOAL_ARRAYS)}, c_curs, costs)
+    {", ".join(GOAL_ARRAYS)}, c_curs, costs)
 SELECT $1, {sub_no}, d0, d1, {counts},
-       {", ".join(f"goals.{c}" for c in r.GOAL_ARRAYS)}, costs.c_curs, costs.costs
+       {", ".join(f"goals.{c}" for c in GOAL_ARRAYS)}, costs.c_curs, costs.costs
 FROM counts LEFT JOIN goals USING (d0, d1) LEFT JOIN costs USING (d0, d1)
 """
 
 
-BUILD_SQL = {n: _build_sql(n) for n in range(1, len(r.SUB_DIMS) + 1)}
+BUILD_SQL = {n: _build_sql(n) for n in range(1, len(SUB_DIMS) + 1)}
 
 
 class SubsDerived:
@@ -137,14 +142,17 @@ class SubsDerived:
             built = await conn.fetchrow(_BUILT_SQL, account_id, day)
             if version is None or (built is not None and tuple(built) == (version, fingerprint)):
                 return
-            await conn.execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")
+            # (Custom plans: the filter slots are all NULL, and a plan made for them drops them.)
+            await conn.execute(
+                "SET LOCAL work_mem = '64MB'; SET LOCAL jit = off; SET LOCAL plan_cache_mode = force_custom_plan"
+            )
             await conn.execute(_CLEAR_SQL, account_id, day)
             start = dt.datetime.combine(day, dt.time(), dt.UTC)
             end = start + DAY
-            corrected = await conn.fetchval(r.CORRECTED_CAMPAIGNS_SQL, account_id, day, day)
-            args = [account_id, start, end, "UTC", day, day, start, end, corrected, []]
+            corrected = await conn.fetchval(CORRECTED_CAMPAIGNS_SQL, account_id, day, day)
+            args = [account_id, start, end, "UTC", day, day, start, end, corrected, [], *filter_args({})]
             for sql in BUILD_SQL.values():
-                await conn.execute(sql, *args, timeout=r.RECOUNT_TIMEOUT_S)
+                await conn.execute(sql, *args, timeout=RECOUNT_TIMEOUT_S)
             await conn.execute(_DAY_SQL, account_id, day, version, fingerprint)
 
     async def refresh(

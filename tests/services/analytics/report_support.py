@@ -17,7 +17,7 @@ from clicktrail.links.v1 import links_pb2 as lpb
 from libs import quality
 from libs.config import Settings
 from libs.ids import new_id
-from services.analytics import reports_handlers
+from services.analytics import report_service
 from services.analytics import server as analytics_server_module
 from services.analytics.rollup import RollupRunner
 
@@ -28,7 +28,7 @@ def runner(pool: asyncpg.Pool, settings: Settings) -> RollupRunner:
     """The service's rollups with no lag: run_once folds everything committed."""
     return RollupRunner(
         pool, analytics_server_module.ROLLUPS, dataclasses.replace(settings, analytics_rollup_lag_s=0),
-        reports_handlers.DERIVED,
+        report_service.DERIVED,
     )  # fmt: skip
 
 

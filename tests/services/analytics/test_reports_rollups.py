@@ -12,7 +12,7 @@ import asyncpg
 from clicktrail.links.v1 import links_pb2 as lpb
 
 from libs import quality
-from services.analytics.reports import OUTCOME_MEASURES, TRAFFIC_MEASURES
+from services.analytics.reports.fold_sql import OUTCOME_MEASURES, TRAFFIC_MEASURES
 from services.analytics.rollup import HOUR, floor_hour
 from tests.services.analytics.report_support import insert_clicks, runner
 from tests.services.analytics.test_reports import world  # noqa: F401  (the fixture)

@@ -14,7 +14,7 @@ from clicktrail.attribution.v1 import config_pb2 as cpb
 from clicktrail.type.v1 import money_pb2
 
 from libs.partitions import ensure_daily_partitions
-from services.analytics.reports import DERIVED_DAYS_SQL
+from services.analytics.reports.subs_sql import DERIVED_DAYS_SQL
 from tests.services.analytics.report_support import TODAY, by, insert_clicks, money, report, runner
 from tests.services.analytics.test_reports import tariff, world  # noqa: F401  (the fixture)
 

@@ -1,5 +1,5 @@
 """clicktrail.analytics.v1.ReportService: campaign reports over the rollups in
-reports.py, and the admin recount of the rollups over a range."""
+reports/, and the admin recount of the rollups over a range."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from libs.api import format_money
 from libs.errors import NotFound, Validator
 from libs.grpc_server import ServiceContext
 from services.analytics import metrics as m
-from services.analytics.reports_handlers import parse_date
+from services.analytics.report_service import parse_date
 from services.analytics.rollup import Rollup, RollupRunner
 
 ROLLUPS: list[Rollup] = m.ROLLUPS
