@@ -3,14 +3,21 @@ test, and real gRPC servers on ephemeral ports.
 
 Postgres: CLICKTRAIL_TEST_DATABASE_URL (a server DSN whose user may CREATE
 DATABASE), else 127.0.0.1:5432 when it answers, else an embedded PostgreSQL.
+Nothing here touches Postgres until a test asks for a database fixture.
+
+Tiers (`make test-unit`, `make test-integration`, `make test-e2e`): every test
+gets exactly one of the markers `unit`, `integration`, `e2e` at collection, see
+pytest_collection_modifyitems.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import os
 import queue
+import re
 import socket
 import threading
 import uuid
@@ -53,6 +60,72 @@ ALL_MIGRATIONS = list(dict.fromkeys([*ALL_MIGRATIONS, *POSTBACKS_SPEC.migrations
 ALL_MIGRATIONS.append((CONSOLE_SCHEMA, CONSOLE_MIGRATIONS))
 
 
+# ---- tiers -------------------------------------------------------------------------
+
+TIERS = ("unit", "integration", "e2e")
+TESTS = Path(__file__).resolve().parent
+# Every database fixture (db_url, settings, the servers ...) depends on this one.
+DATABASE_FIXTURE = "pg_server_dsn"
+# Fixtures that start the suite or its services as processes.
+E2E_FIXTURES = frozenset({"suite"})
+# A test whose own code starts the suite, a service, the gateway or the console as a process.
+_STARTS_PROCESSES = re.compile(
+    r"start_suite\(|Processes\(|PrivatePostgres|\"-m\",\s*\"(?:cli\.suite|services\.|gateway|console)"
+)
+# Any other child process (the CLI's entry point, a process that must refuse to start).
+_STARTS_A_CHILD = re.compile(r"create_subprocess_exec\(|subprocess\.(?:run|Popen|call|check_call|check_output)\(")
+
+
+def _source(item: pytest.Item) -> str:
+    try:
+        return inspect.getsource(item.function)  # type: ignore[attr-defined]
+    except (AttributeError, OSError, TypeError):
+        return ""
+
+
+def tier_of(item: pytest.Item) -> str:
+    """`e2e`: under tests/e2e, or starts the suite or its services as processes;
+    `integration`: uses a database (hence servers) or starts a child process;
+    `unit`: the rest, which never touches Postgres."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    source = _source(item)
+    if TESTS / "e2e" in Path(str(item.path)).parents or fixtures & E2E_FIXTURES or _STARTS_PROCESSES.search(source):
+        return "e2e"
+    if DATABASE_FIXTURE in fixtures or _STARTS_A_CHILD.search(source):
+        return "integration"
+    return "unit"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        marked = [name for name in TIERS if item.get_closest_marker(name)]
+        if len(marked) > 1:
+            raise pytest.UsageError(f"{item.nodeid}: marked {' and '.join(marked)}; a test has one tier")
+        tier = marked[0] if marked else tier_of(item)
+        if tier == "unit" and DATABASE_FIXTURE in getattr(item, "fixturenames", ()):
+            raise pytest.UsageError(f"{item.nodeid}: marked unit but uses a database")
+        if not marked:
+            item.add_marker(tier)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_use_no_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A unit test that opens a Postgres connection fails, naming the rule."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(
+            "a unit test opened a Postgres connection: ask for the db_url fixture (which makes it an integration test)"
+        )
+
+    monkeypatch.setattr(asyncpg, "connect", refuse)
+    monkeypatch.setattr(asyncpg, "create_pool", refuse)
+
+
+# ---- databases ---------------------------------------------------------------------
+
+
 def with_database(dsn: str, name: str) -> str:
     parts = urlsplit(dsn)
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
@@ -93,7 +166,9 @@ async def _admin(dsn: str, *sql: str) -> None:
 @pytest.fixture(scope="session")
 def template_db(pg_server_dsn: str) -> Iterator[str]:
     name = f"ct_tpl_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(pg_server_dsn, f'CREATE DATABASE "{name}"'))
+    # From template0, which takes no connections: copying template1 fails while anyone
+    # (another test run, a psql) is connected to it.
+    asyncio.run(_admin(pg_server_dsn, f'CREATE DATABASE "{name}" TEMPLATE template0'))
 
     async def build() -> None:
         conn = await asyncpg.connect(with_database(pg_server_dsn, name))
