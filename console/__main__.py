@@ -10,11 +10,9 @@ session store is open.
 
 from __future__ import annotations
 
-from typing import Any
-
 import uvicorn
 
-from console.app import Console
+from console.app import create_app
 from libs.asgi import uvicorn_options
 from libs.config import Settings, load_settings
 from libs.logging import configure_logging, get_logger
@@ -22,49 +20,12 @@ from libs.logging import configure_logging, get_logger
 log = get_logger("console")
 
 
-class ConsoleServer:
-    """The ASGI application of the console process: lifespan opens and closes the console."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.console = Console(settings)
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-        elif scope["type"] == "http":
-            if scope["path"] == "/healthz":
-                body = b"ok\n"
-                headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"3")]
-                await send({"type": "http.response.start", "status": 200, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
-            else:
-                await self.console(scope, receive, send)
-
-    async def _lifespan(self, receive: Any, send: Any) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await self.console.start()
-                except Exception as exc:
-                    log.exception("console_startup_failed")
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                try:
-                    await self.console.close()
-                finally:
-                    await send({"type": "lifespan.shutdown.complete"})
-                return
-
-
 def server_config(settings: Settings, **overrides: object) -> uvicorn.Config:
     """The console's uvicorn configuration (also used by the tests)."""
     options = uvicorn_options(**{  # overrides may name host and port too
         "host": settings.console_host, "port": settings.console_port, "timeout_graceful_shutdown": 10, **overrides,
     })  # fmt: skip
-    return uvicorn.Config(ConsoleServer(settings), **options)  # type: ignore[arg-type]
+    return uvicorn.Config(create_app(settings), **options)  # type: ignore[arg-type]
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ def _derive(secret: str, info: bytes) -> bytes:
 
 
 def secure_default(public_url: str, setting: str) -> bool:
-    """"true"/"false" win; "auto" (the default): Secure unless the public URL
+    """ "true"/"false" win; "auto" (the default): Secure unless the public URL
     is plain http on a loopback name (local use without TLS)."""
     value = setting.strip().lower()
     if value in ("1", "true", "yes", "on"):

@@ -8,18 +8,18 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from clicktrail.analytics.v1 import reports_pb2, reports_pb2_grpc
 from clicktrail.attribution.v1 import attribution_pb2, attribution_pb2_grpc
 from clicktrail.links.v1 import links_pb2 as lpb
 from clicktrail.links.v1 import links_pb2_grpc
+from starlette.responses import Response
 
+from console.rpc import ServiceError
+from console.web import PAGE_SIZE, PREFIX, Page, Params, redirect
 from libs import quality
-
-if TYPE_CHECKING:
-    from console.app import Console, Request, Response
 
 RATE_GROUPS = ("campaign", "partner", *(f"sub{i}" for i in range(1, 11)))
 KINDS = ("clicks", "impressions", "installs")
@@ -49,9 +49,9 @@ def _rate_row(row: reports_pb2.ReportRow) -> dict[str, Any]:
     }
 
 
-async def overview(console: Console, req: Request, m: re.Match[str]) -> Response:
+async def overview(req: Page, m: Params) -> Response:
     """GET /quality: invalid-traffic rates grouped by campaign, partner or a sub-id."""
-    today = console.today(req)
+    today = req.today()
     start = req.q("from") or (today - dt.timedelta(days=6)).isoformat()
     end = req.q("to") or today.isoformat()
     by = req.q("by") if req.q("by") in RATE_GROUPS else "campaign"
@@ -60,29 +60,28 @@ async def overview(console: Console, req: Request, m: re.Match[str]) -> Response
         campaign = ""
     tz = req.session.time_zone if req.session else "UTC"
     filters = [reports_pb2.ReportFilter(dimension="campaign", values=[campaign])] if campaign else []
-    reports = console.stub(reports_pb2_grpc.ReportServiceStub, "analytics")
-    links = console.stub(links_pb2_grpc.LinksServiceStub, "links")
+    reports = req.stub(reports_pb2_grpc.ReportServiceStub, "analytics")
+    links = req.stub(links_pb2_grpc.LinksServiceStub, "links")
     error, fields = "", {}
     rows: list[dict[str, Any]] = []
     totals: dict[str, Any] | None = None
     reasons: list[tuple[str, str, int]] = []
     names: dict[str, str] = {}
     next_page = ""
-    from console.app import ServiceError  # console.app imports this module
 
     try:
         # The table's page and the names at once; top reasons are kept per campaign and
         # partner, so a table by a sub-id asks a one-row report by campaign for them.
         calls = [
-            console.call(req, reports.RunCampaignReport, reports_pb2.RunCampaignReportRequest(
+            req.call(reports.RunCampaignReport, reports_pb2.RunCampaignReportRequest(
                 start_date=start, end_date=end, time_zone=tz, group_by=[by], filters=filters,
                 order_by="invalid_rate desc", page_size=50, page_token=req.q("page_token"),
             )),
-            console.call(req, links.ListCampaigns, lpb.ListCampaignsRequest(page_size=1000)),
-            console.call(req, links.ListPartners, lpb.ListPartnersRequest(page_size=1000)),
+            req.call(links.ListCampaigns, lpb.ListCampaignsRequest(page_size=1000)),
+            req.call(links.ListPartners, lpb.ListPartnersRequest(page_size=1000)),
         ]  # fmt: skip
         if by not in ("campaign", "partner"):
-            calls.append(console.call(req, reports.RunCampaignReport, reports_pb2.RunCampaignReportRequest(
+            calls.append(req.call(reports.RunCampaignReport, reports_pb2.RunCampaignReportRequest(
                 start_date=start, end_date=end, time_zone=tz, group_by=["campaign"], filters=filters, page_size=1,
             )))  # fmt: skip
         table, campaigns, partners, *with_reasons = await asyncio.gather(*calls)
@@ -95,8 +94,8 @@ async def overview(console: Console, req: Request, m: re.Match[str]) -> Response
     except ServiceError as exc:
         error, fields = exc.message, exc.fields
     query = urlencode({k: v for k, v in {"from": start, "to": end, "by": by, "campaign": campaign}.items() if v})
-    return console.render(
-        req, "quality.html", 400 if error else 200, start=start, end=end, by=by, groups=RATE_GROUPS,
+    return req.render(
+        "quality.html", 400 if error else 200, start=start, end=end, by=by, groups=RATE_GROUPS,
         campaign=campaign, rows=rows, totals=totals, reasons=reasons, names=names, next_page=next_page,
         query=query, error=error, fields=fields,
     )  # fmt: skip
@@ -109,7 +108,7 @@ def _verdict(name: str) -> int:
         return quality.UNSPECIFIED
 
 
-async def touches(console: Console, req: Request, m: re.Match[str]) -> Response:
+async def touches(req: Page, m: Params) -> Response:
     """GET /quality/touches: the flagged clicks, impressions or installs, newest
     first, filtered by campaign, verdict and reason, each with an overrule form."""
     kind = req.q("kind") if req.q("kind") in KINDS else "clicks"
@@ -118,15 +117,14 @@ async def touches(console: Console, req: Request, m: re.Match[str]) -> Response:
     verdict = _verdict(verdict_text)
     reason = req.q("reason") if req.q("reason") in REASON_CHOICES else ""
     token = req.q("page_token")
-    from console.app import PAGE_SIZE, ServiceError  # console.app imports this module
 
     error, fields = "", {}
     items: list[dict[str, Any]] = []
     next_page = ""
     try:
         if kind == "installs":
-            stub = console.stub(attribution_pb2_grpc.AttributionServiceStub, "attribution")
-            page = await console.call(req, stub.ListInstalls, attribution_pb2.ListInstallsRequest(
+            stub = req.stub(attribution_pb2_grpc.AttributionServiceStub, "attribution")
+            page = await req.call(stub.ListInstalls, attribution_pb2.ListInstallsRequest(
                 page_size=PAGE_SIZE, page_token=token, campaign_id=campaign, verdict=verdict,  # type: ignore[arg-type]
                 reason=reason,
             ))  # fmt: skip
@@ -137,15 +135,15 @@ async def touches(console: Console, req: Request, m: re.Match[str]) -> Response:
                 "passed_over": [f"{p.touch_id} ({', '.join(p.reasons)})" for p in i.passed_over],
             } for i in page.installs]  # fmt: skip
         else:
-            links = console.stub(links_pb2_grpc.LinksServiceStub, "links")
+            links = req.stub(links_pb2_grpc.LinksServiceStub, "links")
             if kind == "clicks":
-                page = await console.call(req, links.ListClicks, lpb.ListClicksRequest(
+                page = await req.call(links.ListClicks, lpb.ListClicksRequest(
                     page_size=PAGE_SIZE, page_token=token, campaign_id=campaign, verdict=verdict,  # type: ignore[arg-type]
                     reason=reason,
                 ))  # fmt: skip
                 records: list[Any] = list(page.clicks)
             else:
-                page = await console.call(req, links.ListImpressions, lpb.ListImpressionsRequest(
+                page = await req.call(links.ListImpressions, lpb.ListImpressionsRequest(
                     page_size=PAGE_SIZE, page_token=token, campaign_id=campaign, verdict=verdict,  # type: ignore[arg-type]
                     reason=reason,
                 ))  # fmt: skip
@@ -161,17 +159,16 @@ async def touches(console: Console, req: Request, m: re.Match[str]) -> Response:
     query = urlencode({
         k: v for k, v in {"kind": kind, "campaign": campaign, "verdict": verdict_text, "reason": reason}.items() if v
     })  # fmt: skip
-    return console.render(
-        req, "quality_touches.html", 400 if error else 200, kind=kind, kinds=KINDS, campaign=campaign,
+    return req.render(
+        "quality_touches.html", 400 if error else 200, kind=kind, kinds=KINDS, campaign=campaign,
         verdict=quality.verdict_name(verdict), verdicts=VERDICT_CHOICES, reason=reason, reasons=REASON_CHOICES,
         records=items, next_page=next_page, query=query, error=error, fields=fields,
     )  # fmt: skip
 
 
-async def overrule(console: Console, req: Request, m: re.Match[str]) -> Response:
+async def overrule(req: Page, m: Params) -> Response:
     """POST /quality/{kind}/{id}/overrule: an operator's verdict (reports, cost and
     postbacks follow), then back to the list it came from."""
-    from console.app import PREFIX, ServiceError, redirect  # console.app imports this module
 
     kind, touch_id = m["kind"], m["id"]
     verdict = _verdict(req.f("verdict"))
@@ -179,19 +176,19 @@ async def overrule(console: Console, req: Request, m: re.Match[str]) -> Response
     back = req.f("back") if req.f("back").startswith("?") else f"?kind={kind}"
     try:
         if kind == "installs":
-            stub = console.stub(attribution_pb2_grpc.AttributionServiceStub, "attribution")
-            await console.call(req, stub.OverruleInstallVerdict, attribution_pb2.OverruleInstallVerdictRequest(
+            stub = req.stub(attribution_pb2_grpc.AttributionServiceStub, "attribution")
+            await req.call(stub.OverruleInstallVerdict, attribution_pb2.OverruleInstallVerdictRequest(
                 install_id=touch_id, verdict=verdict, note=note,  # type: ignore[arg-type]
             ))  # fmt: skip
         else:
-            links = console.stub(links_pb2_grpc.LinksServiceStub, "links")
+            links = req.stub(links_pb2_grpc.LinksServiceStub, "links")
             request = lpb.OverruleTouchVerdictRequest(verdict=verdict, note=note)  # type: ignore[arg-type]
             if kind == "clicks":
                 request.click_id = touch_id
             else:
                 request.impression_id = touch_id
-            await console.call(req, links.OverruleTouchVerdict, request)
+            await req.call(links.OverruleTouchVerdict, request)
     except ServiceError as exc:
-        return console.render(req, "error.html", 400, message=exc.message, fields=exc.fields)
+        return req.render("error.html", 400, message=exc.message, fields=exc.fields)
     sep = "&" if "?" in back else "?"
     return redirect(f"{PREFIX}/quality/touches{back}{sep}done=overruled")
