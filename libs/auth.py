@@ -18,11 +18,11 @@ import contextvars
 import dataclasses
 import hashlib
 import hmac
-import time
 from typing import Literal
 
 import asyncpg
 
+from libs.cache import TTLCache
 from libs.errors import PermissionDenied, Unauthenticated
 from libs.ids import new_secret
 
@@ -30,6 +30,7 @@ Kind = Literal["admin", "internal", "gateway", "account", "app", "postback"]
 SECRET_PREFIX = {"account": "ctk", "app": "cta", "postback": "ctp"}
 PREFIX_KIND = {v: k for k, v in SECRET_PREFIX.items()}
 CACHE_TTL_S = 5.0
+CACHE_MAX_ENTRIES = 100_000
 # Metadata with which the gateway vouches (with its token) for the client address and
 # User-Agent of a request it forwards with the caller's own key (ingest SendEventsJson).
 GATEWAY_VOUCH_HEADER = "x-clicktrail-gateway-token"
@@ -111,8 +112,9 @@ class KeyStore:
         self._admin = admin_token
         self._internal = internal_token
         self._gateway = gateway_token
-        self._cache: dict[str, tuple[float, _Cred | None]] = {}
-        self._apps: dict[str, tuple[float, frozenset[str]]] = {}
+        # key id -> its live credential (None: no such key; cached as long).
+        self._creds: TTLCache[str, _Cred | None] = TTLCache(CACHE_TTL_S, maxsize=CACHE_MAX_ENTRIES)
+        self._apps: TTLCache[str, frozenset[str]] = TTLCache(CACHE_TTL_S, maxsize=CACHE_MAX_ENTRIES)
 
     def is_gateway(self, secret: str) -> bool:
         """Whether ``secret`` is the gateway's token: a request the gateway forwards with its
@@ -120,42 +122,31 @@ class KeyStore:
         return constant_time_equal(secret, self._gateway)
 
     def invalidate(self, key_id: str | None = None) -> None:
-        if key_id is None:
-            self._cache.clear()
-        else:
-            self._cache.pop(key_id, None)
+        self._creds.invalidate(key_id)
 
     async def _lookup(self, key_id: str) -> _Cred | None:
-        now = time.monotonic()
-        hit = self._cache.get(key_id)
-        if hit and hit[0] > now:
-            return hit[1]
-        row = await self._pool.fetchrow(
-            "SELECT account_id, coalesce(app_id, '') AS app_id, kind, secret_hash"
-            " FROM accounts.credentials WHERE key_id = $1 AND revoke_time IS NULL",
-            key_id,
-        )
-        cred = _Cred(row["account_id"], row["app_id"], row["kind"], bytes(row["secret_hash"])) if row else None
-        if len(self._cache) > 100_000:
-            self._cache.clear()
-        self._cache[key_id] = (now + CACHE_TTL_S, cred)
-        return cred
+        async def load() -> _Cred | None:
+            row = await self._pool.fetchrow(
+                "SELECT account_id, coalesce(app_id, '') AS app_id, kind, secret_hash"
+                " FROM accounts.credentials WHERE key_id = $1 AND revoke_time IS NULL",
+                key_id,
+            )
+            return _Cred(row["account_id"], row["app_id"], row["kind"], bytes(row["secret_hash"])) if row else None
+
+        return await self._creds.get_or_load(key_id, load)
 
     async def account_apps(self, account_id: str, *, fresh: bool = False) -> frozenset[str]:
         """The account's live apps (those with an unrevoked app key)."""
-        now = time.monotonic()
-        hit = self._apps.get(account_id)
-        if hit and hit[0] > now and not fresh:
-            return hit[1]
-        rows = await self._pool.fetch(
-            "SELECT app_id FROM accounts.credentials WHERE account_id = $1 AND kind = 'app' AND revoke_time IS NULL",
-            account_id,
-        )
-        apps = frozenset(r["app_id"] for r in rows)
-        if len(self._apps) > 100_000:
-            self._apps.clear()
-        self._apps[account_id] = (now + CACHE_TTL_S, apps)
-        return apps
+
+        async def load() -> frozenset[str]:
+            rows = await self._pool.fetch(
+                "SELECT app_id FROM accounts.credentials"
+                " WHERE account_id = $1 AND kind = 'app' AND revoke_time IS NULL",
+                account_id,
+            )
+            return frozenset(r["app_id"] for r in rows)
+
+        return await self._apps.get_or_load(account_id, load, fresh=fresh)
 
     async def verify(self, secret: str, *, account_id_hint: str = "") -> Principal:
         """The principal for a bearer secret; Unauthenticated when it is not valid."""
