@@ -43,8 +43,10 @@ def _retrieve(task: asyncio.Task[object]) -> None:
 
 class TTLCache(Generic[K, V]):
     """Entries live ``ttl`` seconds; negative ones (``is_negative(value)``, by
-    default ``value is None``) live ``negative_ttl`` seconds when it is given.
-    At most ``maxsize`` entries (the least recently used go first)."""
+    default ``value is None``) live ``negative_ttl`` seconds when it is given;
+    ``ttl_of(value)``, when given, decides each entry's life instead (e.g. a DNS
+    answer's own TTL). A TTL of 0 stores nothing. At most ``maxsize`` entries
+    (the least recently used go first)."""
 
     def __init__(
         self,
@@ -53,6 +55,7 @@ class TTLCache(Generic[K, V]):
         maxsize: int = 100_000,
         negative_ttl: float | None = None,
         is_negative: Callable[[V], bool] = _is_none,
+        ttl_of: Callable[[V], float] | None = None,
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
         if ttl < 0 or (negative_ttl is not None and negative_ttl < 0):
@@ -60,10 +63,13 @@ class TTLCache(Generic[K, V]):
         self.ttl = ttl
         self.negative_ttl = ttl if negative_ttl is None else negative_ttl
         self._is_negative = is_negative
+        self._ttl_of = ttl_of
         self._data: cachetools.TLRUCache[K, V, float] = cachetools.TLRUCache(maxsize, self._expiry, timer)
         self._inflight: dict[K, asyncio.Task[V]] = {}
 
     def _expiry(self, _key: K, value: V, now: float) -> float:
+        if self._ttl_of is not None:
+            return now + self._ttl_of(value)
         return now + (self.negative_ttl if self._is_negative(value) else self.ttl)
 
     # ------------------------------------------------------------------ sync access

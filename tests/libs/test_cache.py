@@ -208,3 +208,13 @@ async def test_fresh_does_not_join_an_older_load() -> None:
     gate.set()
     assert await pending == "old"
     assert cache.get("k") == "new"
+
+
+def test_ttl_of_sets_each_entry_s_life() -> None:
+    clock = Clock()
+    cache: TTLCache[str, tuple[str, float]] = TTLCache(60.0, ttl_of=lambda v: v[1], timer=clock)
+    cache.set("short", ("a", 2.0))
+    cache.set("long", ("b", 300.0))
+    cache.set("never", ("c", 0.0))
+    clock.now += 100
+    assert "short" not in cache and "never" not in cache and cache.get("long") == ("b", 300.0)
