@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from typing import Any, Generic, TypeVar
 
 import cachetools
 
@@ -35,10 +35,10 @@ def _is_none(value: object) -> bool:
     return value is None
 
 
-def _retrieve(task: asyncio.Task[object]) -> None:
+def _retrieve(fut: asyncio.Future[Any]) -> None:
     # A load nobody waits for any more must not log "exception was never retrieved".
-    if not task.cancelled():
-        task.exception()
+    if not fut.cancelled():
+        fut.exception()
 
 
 class TTLCache(Generic[K, V]):
@@ -65,7 +65,8 @@ class TTLCache(Generic[K, V]):
         self._is_negative = is_negative
         self._ttl_of = ttl_of
         self._data: cachetools.TLRUCache[K, V, float] = cachetools.TLRUCache(maxsize, self._expiry, timer)
-        self._inflight: dict[K, asyncio.Task[V]] = {}
+        self._inflight: dict[K, asyncio.Future[V]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def _expiry(self, _key: K, value: V, now: float) -> float:
         if self._ttl_of is not None:
@@ -111,21 +112,79 @@ class TTLCache(Generic[K, V]):
             value = self._data.get(key, _MISSING)
             if value is not _MISSING:
                 return value  # type: ignore[return-value]
-        task = None if fresh else self._inflight.get(key)
-        if task is None:
-            task = asyncio.ensure_future(self._load(key, load))
-            task.add_done_callback(_retrieve)
-            self._inflight[key] = task
-        return await asyncio.shield(task)
+            fut = self._inflight.get(key)
+            if fut is not None:
+                return await asyncio.shield(fut)
 
-    async def _load(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
-        me = asyncio.current_task()
+        async def load_one(_keys: list[K]) -> Mapping[K, V]:
+            return {key: await load()}
+
+        return await asyncio.shield(self._start([key], load_one, None)[key])  # type: ignore[arg-type]
+
+    async def get_many_or_load(
+        self, keys: Iterable[K], load_many: Callable[[list[K]], Awaitable[Mapping[K, V]]], default: V
+    ) -> dict[K, V]:
+        """Every key's value: cached ones as they are, keys in flight from their load,
+        the rest from ONE ``load_many(missing_keys)`` call (a key it leaves out gets
+        ``default``, cached as a negative answer when ``is_negative(default)``)."""
+        out: dict[K, V] = {}
+        waiting: dict[K, asyncio.Future[V]] = {}
+        missing: list[K] = []
+        for key in dict.fromkeys(keys):
+            value = self._data.get(key, _MISSING)
+            if value is not _MISSING:
+                out[key] = value  # type: ignore[assignment]
+            elif (fut := self._inflight.get(key)) is not None:
+                waiting[key] = fut
+            else:
+                missing.append(key)
+        if missing:
+            waiting.update(self._start(missing, load_many, default))
+        for key, fut in waiting.items():
+            out[key] = await asyncio.shield(fut)
+        return out
+
+    def _start(
+        self, keys: list[K], load_many: Callable[[list[K]], Awaitable[Mapping[K, V]]], default: V
+    ) -> dict[K, asyncio.Future[V]]:
+        """One load of ``keys`` in its own task (a cancelled caller does not cancel it)."""
+        loop = asyncio.get_running_loop()
+        futs: dict[K, asyncio.Future[V]] = {}
+        for key in keys:
+            fut: asyncio.Future[V] = loop.create_future()
+            fut.add_done_callback(_retrieve)
+            self._inflight[key] = futs[key] = fut
+        task = loop.create_task(self._run(futs, load_many, default))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return futs
+
+    async def _run(
+        self,
+        futs: dict[K, asyncio.Future[V]],
+        load_many: Callable[[list[K]], Awaitable[Mapping[K, V]]],
+        default: V,
+    ) -> None:
         try:
-            value = await load()
-        finally:
-            stored = self._inflight.get(key) is me
-            if stored:
+            loaded = await load_many(list(futs))
+        except BaseException as exc:
+            for key, fut in futs.items():
+                if self._inflight.get(key) is fut:
+                    del self._inflight[key]
+                if fut.done():
+                    continue
+                if isinstance(exc, asyncio.CancelledError):
+                    fut.cancel()
+                else:
+                    fut.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for key, fut in futs.items():
+            value = loaded.get(key, default)
+            if self._inflight.get(key) is fut:  # not invalidated nor superseded meanwhile
                 del self._inflight[key]
-        if stored and self._expiry(key, value, 0.0) > 0.0:
-            self._data[key] = value
-        return value
+                if self._expiry(key, value, 0.0) > 0.0:
+                    self._data[key] = value
+            if not fut.done():
+                fut.set_result(value)

@@ -218,3 +218,54 @@ def test_ttl_of_sets_each_entry_s_life() -> None:
     cache.set("never", ("c", 0.0))
     clock.now += 100
     assert "short" not in cache and "never" not in cache and cache.get("long") == ("b", 300.0)
+
+
+async def test_get_many_loads_the_misses_in_one_call() -> None:
+    clock = Clock()
+    cache: TTLCache[str, int | None] = TTLCache(60.0, negative_ttl=1.0, timer=clock)
+    cache.set("a", 1)
+    calls: list[list[str]] = []
+
+    async def load_many(keys: list[str]) -> dict[str, int | None]:
+        calls.append(sorted(keys))
+        return {k: ord(k) for k in keys if k != "zz"}
+
+    got = await cache.get_many_or_load(["a", "b", "c", "zz", "b"], load_many, None)
+    assert got == {"a": 1, "b": ord("b"), "c": ord("c"), "zz": None}
+    assert calls == [["b", "c", "zz"]]
+    assert await cache.get_many_or_load(["b", "zz"], load_many, None) == {"b": ord("b"), "zz": None}
+    assert len(calls) == 1
+    clock.now += 2  # the negative answer expired, the rest did not
+    await cache.get_many_or_load(["b", "zz"], load_many, None)
+    assert calls[-1] == ["zz"]
+
+
+async def test_get_many_joins_loads_in_flight() -> None:
+    cache: TTLCache[str, int] = TTLCache(60.0)
+    gate = asyncio.Event()
+    calls: list[list[str]] = []
+
+    async def load_many(keys: list[str]) -> dict[str, int]:
+        calls.append(sorted(keys))
+        await gate.wait()
+        return dict.fromkeys(keys, 1)
+
+    first = asyncio.create_task(cache.get_many_or_load(["a", "b"], load_many, 0))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(cache.get_many_or_load(["b", "c"], load_many, 0))
+    await asyncio.sleep(0)
+    gate.set()
+    assert await first == {"a": 1, "b": 1}
+    assert await second == {"b": 1, "c": 1}
+    assert calls == [["a", "b"], ["c"]]
+
+
+async def test_get_many_failure_reaches_every_waiter() -> None:
+    cache: TTLCache[str, int] = TTLCache(60.0)
+
+    async def load_many(keys: list[str]) -> dict[str, int]:
+        raise RuntimeError("down")
+
+    with pytest.raises(RuntimeError):
+        await cache.get_many_or_load(["a"], load_many, 0)
+    assert "a" not in cache
