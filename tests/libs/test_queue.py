@@ -6,6 +6,7 @@ import asyncpg
 import pytest
 
 from libs.queue import Consumer, Permanent, RetryLater, RetryPolicy, enqueue, list_dead, retry_dead
+from tests.support.wait import wait_until
 
 
 @pytest.fixture
@@ -40,17 +41,11 @@ async def test_concurrent_writers_including_a_late_commit_are_all_delivered(pool
     late = asyncio.create_task(late_writer())
     await late_started.wait()
     await asyncio.gather(*(writer(w) for w in range(4)))
-    for _ in range(200):
-        if len(seen) >= 100:
-            break
-        await asyncio.sleep(0.02)
+    await wait_until(lambda: len(seen) >= 100, "the 100 committed jobs delivered")
     assert len(seen) == 100 and b"late-1" not in seen
     release_late.set()
     await late
-    for _ in range(200):
-        if len(seen) >= 102:
-            break
-        await asyncio.sleep(0.02)
+    await wait_until(lambda: len(seen) >= 102, "the late commit's 2 jobs delivered")
     await consumer.stop()
     await asyncio.wait_for(runner, 10)  # the loop ends and gives its connections back
     expected = {f"w{w}-{i}".encode() for w in range(4) for i in range(25)} | {b"late-1", b"late-2"}
@@ -78,7 +73,8 @@ async def test_two_consumers_never_take_the_same_job(pool):
 async def test_a_crashed_consumers_jobs_come_back_after_the_lease(pool):
     async with pool.acquire() as conn:
         await enqueue(conn, "t.crash", [b"a", b"b"])
-    crashed = Consumer(pool, "t.crash", handler=lambda j: asyncio.sleep(0), lease_s=0.3)
+    # The lease is long enough for the "still leased" check on a busy machine.
+    crashed = Consumer(pool, "t.crash", handler=lambda j: asyncio.sleep(0), lease_s=2.0)
     claimed = await crashed.claim()  # ...and then the process dies without finishing
     assert len(claimed) == 2
     got: list[bytes] = []
@@ -88,8 +84,12 @@ async def test_a_crashed_consumers_jobs_come_back_after_the_lease(pool):
 
     survivor = Consumer(pool, "t.crash", handler=handler)
     assert await survivor.run_once() == 0  # still leased
-    await asyncio.sleep(0.4)
-    assert await survivor.run_once() == 2
+
+    async def taken_over() -> bool:
+        await survivor.run_once()
+        return len(got) >= 2
+
+    await wait_until(taken_over, "the crashed consumer's 2 jobs back after its lease", every_s=0.1)
     assert sorted(got) == [b"a", b"b"]
 
 
@@ -104,11 +104,12 @@ async def test_failures_back_off_then_go_to_dead_letters_and_can_be_retried(pool
         raise RuntimeError("partner down")
 
     c = Consumer(pool, "t.fail", handler=failing, retry=RetryPolicy(base_s=0.05, cap_s=0.1))
-    for _ in range(100):
+
+    async def dead() -> bool:
         await c.run_once()
-        if await pool.fetchval("SELECT dead FROM queue.jobs"):
-            break
-        await asyncio.sleep(0.02)
+        return bool(await pool.fetchval("SELECT dead FROM queue.jobs"))
+
+    await wait_until(dead, "the job dead after 3 attempts", every_s=0.02)
     assert calls == 3
     row = await pool.fetchrow("SELECT dead, attempts, last_error FROM queue.jobs")
     assert row["dead"] and row["attempts"] == 3 and "partner down" in row["last_error"]
@@ -170,10 +171,12 @@ async def test_a_running_consumer_purges_its_dead_letters_past_the_retention(poo
 
     c = Consumer(pool, "t.dead", handler=handler, poll_s=0.05, dead_retention_s=30 * 86400.0)
     runner = asyncio.create_task(c.run())
+
+    async def purged() -> bool:
+        return await pool.fetchval("SELECT count(*) FROM queue.jobs WHERE queue = 't.dead'") != 3
+
     try:
-        async with asyncio.timeout(5):
-            while await pool.fetchval("SELECT count(*) FROM queue.jobs WHERE queue = 't.dead'") == 3:  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
+        await wait_until(purged, "the purge of the old dead letter")
     finally:
         await c.stop()
         await runner
