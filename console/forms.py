@@ -15,8 +15,6 @@ from clicktrail.postbacks.v1 import postbacks_pb2 as ppb
 from clicktrail.type.v1 import money_pb2
 from google.protobuf import duration_pb2
 
-from cli.commands.postbacks import pairs
-from cli.common import UsageError
 from console.choices import RULE_ACTIONS
 from libs.conditions import parse_goal_condition, parse_rule_condition, parse_window, shown
 
@@ -120,6 +118,18 @@ def parse_lines(form: Form, name: str, parse: Callable[[str], Any]) -> tuple[lis
     return items, numbers, "; ".join(problems)
 
 
+def header_lines(text: str) -> dict[str, str]:
+    """A template's headers textarea, one "Name: value" a line (blank lines skipped);
+    ValueError naming the first line that is not one."""
+    out: dict[str, str] = {}
+    for _, line in lines_of(text):
+        name, found, value = line.partition(":")
+        if not found or not name.strip():
+            raise ValueError(f"a header line takes NAME: VALUE, got {line!r}")
+        out[name.strip()] = value.strip()
+    return out
+
+
 def campaign_from_form(form: Form, currency: str) -> lpb.Campaign:
     """The campaign the form describes (a budget without a currency is in ``currency``)."""
     c = lpb.Campaign(
@@ -156,9 +166,9 @@ def template_from_form(form: Form) -> tuple[ppb.Template, dict[str, str]]:
     fields: dict[str, str] = {}
     headers: dict[str, str] = {}
     try:
-        headers = pairs([line for _, line in lines_of(form.f("headers"))], "a header line", ":")
-    except UsageError as exc:
-        fields["headers"] = exc.message
+        headers = header_lines(form.f("headers"))
+    except ValueError as exc:
+        fields["headers"] = str(exc)
     trigger = to_int(form.f("trigger"))
     template = ppb.Template(
         name=form.f("name"), app_id=form.f("app_id"), trigger=trigger,  # type: ignore[arg-type]

@@ -85,16 +85,6 @@ def row_view(row: reports_pb2.ReportRow) -> dict[str, Any]:
     }
 
 
-def days(start: str, end: str) -> list[str]:
-    """Every day from start to end (at most 400), or [] when the dates do not parse."""
-    try:
-        first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
-    except ValueError:
-        return []
-    n = (last - first).days + 1
-    return [(first + dt.timedelta(days=i)).isoformat() for i in range(n)] if 0 < n <= 400 else []
-
-
 def local_day(when: dt.datetime, tz: str) -> str:
     try:
         return when.astimezone(zoneinfo.ZoneInfo(tz)).date().isoformat()

@@ -218,7 +218,7 @@ def page(handler: Handler, *, auth: bool = True) -> Callable[[Request], Awaitabl
             await sessions.revoke(token)
             return redirect(f"{PREFIX}/signin?why=key_refused", codec.clear(COOKIE))
         except rpc.ServiceError as exc:
-            status = rpc.HTTP_OF.get(exc.code, 502)
+            status = exc.http_status()
             return req.render("error.html", status, message=exc.message, fields=exc.fields)
 
     return endpoint

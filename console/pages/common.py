@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from console.choices import CAMPAIGN_STATUSES, CAMPAIGN_TYPES, TRAFFIC_TYPES
 from console.forms import FROZEN_FIELDS
-from console.rpc import HTTP_OF, ServiceError
+from console.rpc import ServiceError
 from console.web import Page, redirect
 
 
@@ -51,7 +51,7 @@ async def delete_page(
         except ServiceError as exc:
             if exc.code == grpc.StatusCode.NOT_FOUND:
                 raise
-            error, status = exc.message, HTTP_OF.get(exc.code, 400)
+            error, status = exc.message, exc.http_status(400)
         else:
             return redirect(done)
     return req.render("confirm.html", status, title=title, detail=detail, back=back, error=error)

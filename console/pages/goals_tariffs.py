@@ -15,7 +15,7 @@ from starlette.responses import Response
 from console.choices import GOAL_KINDS, OCCURRENCES, TARIFF_MODELS
 from console.forms import GOAL_FIELDS, UNREADABLE, field_errors, goal_from_form, to_int
 from console.pages.common import delete_page
-from console.rpc import HTTP_OF, ServiceError
+from console.rpc import ServiceError
 from console.web import PAGE_SIZE, PREFIX, Page, Params, redirect
 from libs.conditions import describe_goal_condition
 
@@ -52,7 +52,7 @@ async def goal_create(req: Page, m: Params) -> Response:
         await req.call(svc.CreateGoal, config_pb2.CreateGoalRequest(goal=goal))
     except ServiceError as exc:  # FAILED_PRECONDITION at 25 goals: its message says so
         return _goal_page(
-            req, None, req.form.flat(), status=HTTP_OF.get(exc.code, 400), error=exc.message,
+            req, None, req.form.flat(), status=exc.http_status(400), error=exc.message,
             fields=field_errors(exc.fields, "goal.", {"conditions": lines}),
         )  # fmt: skip
     return redirect(f"{PREFIX}/goals?done=goal_created")
@@ -85,7 +85,7 @@ async def goal_update(req: Page, m: Params) -> Response:
         )
     except ServiceError as exc:
         return _goal_page(
-            req, current, req.form.flat(), status=HTTP_OF.get(exc.code, 400), error=exc.message,
+            req, current, req.form.flat(), status=exc.http_status(400), error=exc.message,
             fields=field_errors(exc.fields, "goal.", {"conditions": lines}),
         )  # fmt: skip
     return redirect(f"{PREFIX}/goals?done=goal_saved")

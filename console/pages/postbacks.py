@@ -15,7 +15,7 @@ from console import views
 from console.choices import DEAD_LETTERS, DELIVERY_STATUSES, HTTP_METHODS, SENDING_MODES, TEMPLATE_TRIGGERS
 from console.forms import TEMPLATE_FIELDS, UNREADABLE, field_errors, template_from_form, to_int
 from console.pages.common import choices, delete_page
-from console.rpc import HTTP_OF, ServiceError
+from console.rpc import ServiceError
 from console.web import PAGE_SIZE, PREFIX, Page, Params, redirect
 
 
@@ -62,7 +62,7 @@ async def template_create(req: Page, m: Params) -> Response:
         await req.call(svc.CreateTemplate, ppb.CreateTemplateRequest(template=template))
     except ServiceError as exc:
         return await _template_page(
-            req, None, req.form.flat(), status=HTTP_OF.get(exc.code, 400), error=exc.message,
+            req, None, req.form.flat(), status=exc.http_status(400), error=exc.message,
             fields=field_errors(exc.fields, "template."),
         )  # fmt: skip
     return redirect(f"{PREFIX}/postbacks?done=template_created")
@@ -92,7 +92,7 @@ async def template_update(req: Page, m: Params) -> Response:
         await req.call(svc.UpdateTemplate, ppb.UpdateTemplateRequest(template=wanted, update_mask=mask))
     except ServiceError as exc:
         return await _template_page(
-            req, current, req.form.flat(), status=HTTP_OF.get(exc.code, 400), error=exc.message,
+            req, current, req.form.flat(), status=exc.http_status(400), error=exc.message,
             fields=field_errors(exc.fields, "template."),
         )  # fmt: skip
     return redirect(f"{PREFIX}/postbacks?done=template_saved")

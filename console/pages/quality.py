@@ -20,16 +20,16 @@ from starlette.responses import Response
 from console.rpc import ServiceError
 from console.web import PAGE_SIZE, PREFIX, Page, Params, redirect
 from libs import quality
+from libs.vocab.enums import names as enum_names
+from libs.vocab.subids import SUB_IDS
 
-RATE_GROUPS = ("campaign", "partner", *(f"sub{i}" for i in range(1, 11)))
+RATE_GROUPS = ("campaign", "partner", *SUB_IDS)
 KINDS = ("clicks", "impressions", "installs")
 VERDICT_CHOICES = [(v, quality.verdict_name(v)) for v in (quality.CLEAN, quality.SUSPICIOUS, quality.INVALID)]
 # Touches and installs: the reasons an operator can filter on.
 REASON_CHOICES = tuple(r.code for r in quality.REASONS if r.applies_to in ("touch", "install", "any"))
-KIND_NAMES = {
-    reports_pb2.RECORD_KIND_CLICK: "clicks", reports_pb2.RECORD_KIND_IMPRESSION: "impressions",
-    reports_pb2.RECORD_KIND_INSTALL: "installs", reports_pb2.RECORD_KIND_CONVERSION: "conversions",
-}  # fmt: skip
+# The record kinds in the plural ("clicks"), as the tables name them.
+KIND_NAMES = {n: f"{name}s" for n, name in enum_names(reports_pb2.RecordKind)}
 ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 

@@ -22,6 +22,7 @@ from console.rpc import ServiceError
 from console.web import Page, Params
 from libs.conditions import describe_window
 from libs.csvsafe import SafeWriter
+from libs.vocab.timetext import days_between
 
 CSV_MAX_ROWS = 100_000
 _CSV_COUNTS = ("clicks", "unique_clicks", "impressions", "installs", "conversions", "approved_conversions", "cr")
@@ -79,7 +80,7 @@ async def report(req: Page, m: Params) -> Response:
         if len(results) > 2:
             names = {c.campaign_id: c.name for c in results[2].campaigns}
         got = {row.dimensions["day"]: row for row in by_day.rows}
-        for day in views.days(p["from"], p["to"]) or sorted(got):
+        for day in days_between(p["from"], p["to"]) or sorted(got):
             row = got.get(day)  # days without traffic are drawn as zeros
             chart["days"].append(day)
             chart["clicks"].append(row.clicks if row else 0)

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from console.choices import RULE_ACTIONS, RULE_GROUPS
 from console.forms import RULE_FIELD_OF, RULE_FIELDS, UNREADABLE, field_errors, rule_from_form
 from console.pages.common import delete_page
-from console.rpc import HTTP_OF, ServiceError
+from console.rpc import ServiceError
 from console.web import PAGE_SIZE, PREFIX, Page, Params, redirect
 from libs.conditions import describe_rule_condition, describe_window
 
@@ -73,7 +73,7 @@ async def _save_rule(req: Page, rule_id: str) -> Response:
         if rule_id and exc.code == grpc.StatusCode.NOT_FOUND:
             raise
         fields = field_errors(exc.fields, "rule.", {"conditions": lines}, RULE_FIELD_OF)
-        return await _rule_page(req, status=HTTP_OF.get(exc.code, 400), error=exc.message, fields=fields, **ctx)
+        return await _rule_page(req, status=exc.http_status(400), error=exc.message, fields=fields, **ctx)
     return redirect(f"{PREFIX}/rules?done={'rule_saved' if rule_id else 'rule_created'}")
 
 

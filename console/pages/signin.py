@@ -9,9 +9,9 @@ import grpc
 from clicktrail.accounts.v1 import accounts_pb2, accounts_pb2_grpc
 from starlette.responses import Response
 
-from console.rpc import bearer
 from console.session import COOKIE, PRE_COOKIE
 from console.web import PREFIX, Page, Params, redirect
+from libs.clients import credentials
 from libs.logging import get_logger
 
 log = get_logger("console")
@@ -49,7 +49,7 @@ async def signin(req: Page, m: Params) -> Response:
         return await signin_form(req, m, "That is not an API key (they are plain ASCII, ctk_...).", 401)
     stub = req.stub(accounts_pb2_grpc.AccountServiceStub, "accounts")
     try:
-        resp = await stub.GetAccount(accounts_pb2.GetAccountRequest(), metadata=bearer(key))
+        resp = await stub.GetAccount(accounts_pb2.GetAccountRequest(), metadata=credentials(token=key))
     except grpc.aio.AioRpcError as err:
         if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
             msg = "That API key was not accepted. Check it (clicktrail account create prints it once) and retry."
