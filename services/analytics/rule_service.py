@@ -1,6 +1,7 @@
 """clicktrail.analytics.v1.RuleService: automation rules CRUD, RunRule and the
 run log; and the scheduler that runs every enabled rule once per
-``rules_interval_s`` slot. Every query is scoped by the caller's account."""
+``rules_interval_s`` slot. Every query is scoped by the caller's account; the
+links service is called outside any transaction."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from clicktrail.analytics.v1 import rules_pb2 as pb
 from clicktrail.analytics.v1 import rules_pb2_grpc as pb_grpc
 
 from libs import auth
-from libs.api import decode_page_token, encode_page_token, page_size, to_timestamp, update_paths
+from libs.api import to_timestamp, update_paths
 from libs.errors import NotFound, Unavailable, Validator
 from libs.grpc_server import ServiceContext
 from libs.ids import new_resource_id
+from libs.paging import Page
 from services.analytics import floods, rules
 from services.analytics.rollup import Rollup, RollupRunner
+from services.analytics.rules import store
 
 ROLLUPS: list[Rollup] = []
 
@@ -72,12 +75,7 @@ class RuleService(pb_grpc.RuleServiceServicer):
                 v.add(f"rule.campaign_ids[{i}]", f"campaign {cid!r} not found")
 
     async def _get_row(self, conn: Any, account_id: str, rule_id: str, lock: bool = False) -> asyncpg.Record:
-        row = await conn.fetchrow(
-            "SELECT * FROM analytics.rules WHERE account_id = $1 AND rule_id = $2"
-            + (" FOR NO KEY UPDATE" if lock else ""),
-            account_id,
-            rule_id,
-        )
+        row = await conn.fetchrow(store.SELECT_RULE + (" FOR NO KEY UPDATE" if lock else ""), account_id, rule_id)
         if row is None:
             raise NotFound(f"rule {rule_id!r} not found")
         return row
@@ -96,15 +94,13 @@ class RuleService(pb_grpc.RuleServiceServicer):
         rules.check_consistency(v, values)
         await self._check_campaigns(v, account_id, values.get("campaign_ids", []))
         v.raise_if_any()
-        cols = ["account_id", "rule_id", *(COLUMNS.get(k, k) for k in values), "next_run_time"]
-        args = [account_id, new_resource_id("rul"), *values.values()]
-        placeholders = ", ".join(f"${i + 1}" for i in range(len(args)))
-        row = await self._pool.fetchrow(
-            f"INSERT INTO analytics.rules ({', '.join(cols)}) VALUES ({placeholders},"
-            f" clock_timestamp() + ${len(args) + 1}::interval) RETURNING *",
-            *args,
-            self._interval,
+        # The columns from the fixed RULE_FIELDS (validate_fields returns no others).
+        sql = store.INSERT_RULE.format(
+            columns=", ".join(COLUMNS.get(k, k) for k in values),
+            values=", ".join(f"${i + 3}" for i in range(len(values))),
+            interval=len(values) + 3,
         )
+        row = await self._pool.fetchrow(sql, account_id, new_resource_id("rul"), *values.values(), self._interval)
         return pb.CreateRuleResponse(rule=rules.rule_to_pb(row))
 
     async def GetRule(self, request: pb.GetRuleRequest, context: Any) -> pb.GetRuleResponse:
@@ -113,15 +109,10 @@ class RuleService(pb_grpc.RuleServiceServicer):
 
     async def ListRules(self, request: pb.ListRulesRequest, context: Any) -> pb.ListRulesResponse:
         account_id = auth.require_account()
-        size = page_size(request.page_size)
-        cursor = decode_page_token(request.page_token, "after")
-        rows = await self._pool.fetch(
-            f"SELECT * FROM analytics.rules WHERE account_id = $1 AND rule_id > $2 ORDER BY rule_id LIMIT {size + 1}",
-            account_id,
-            str(cursor["after"]) if cursor else "",
-        )
-        token = encode_page_token({"after": rows[size - 1]["rule_id"]}) if len(rows) > size else ""
-        return pb.ListRulesResponse(rules=[rules.rule_to_pb(r) for r in rows[:size]], next_page_token=token)
+        page = Page.of(request, "after")
+        rows = await self._pool.fetch(store.LIST_RULES, account_id, page.get("after", "", str), page.limit)
+        rows, token = page.cut(rows, lambda r: {"after": r["rule_id"]})
+        return pb.ListRulesResponse(rules=[rules.rule_to_pb(r) for r in rows], next_page_token=token)
 
     async def UpdateRule(self, request: pb.UpdateRuleRequest, context: Any) -> pb.UpdateRuleResponse:
         account_id = auth.require_account()
@@ -130,8 +121,15 @@ class RuleService(pb_grpc.RuleServiceServicer):
         v = Validator()
         values = rules.validate_fields(v, r, paths)
         v.raise_if_any()
-        # Waits for a run in progress (it holds the row); the next run sees the change.
+        # The campaigns are checked with the links service before the transaction
+        # (their violations reported after the consistency checks', as ever).
+        campaigns = Validator()
+        if values.get("campaign_ids"):
+            await self._get_row(self._pool, account_id, r.rule_id)  # a missing rule is NotFound first
+            await self._check_campaigns(campaigns, account_id, values["campaign_ids"])
+        # Waits for a run in progress (it holds the run lock); the next run sees the change.
         async with self._pool.acquire() as conn, conn.transaction():
+            await store.lock_for_change(conn, account_id, r.rule_id)
             cur = await self._get_row(conn, account_id, r.rule_id, lock=True)
             merged = {
                 "grouping": cur["grouping"], "sub_id_field": cur["sub_id_field"], "action": cur["action"], **values,
@@ -139,25 +137,19 @@ class RuleService(pb_grpc.RuleServiceServicer):
             if "grouping" in paths and "sub_id_field" not in paths and merged["grouping"] == pb.RULE_GROUPING_CAMPAIGN:
                 merged["sub_id_field"] = values["sub_id_field"] = ""
             rules.check_consistency(v, merged)
-            await self._check_campaigns(v, account_id, values.get("campaign_ids", []))
+            for field, description in campaigns.violations:
+                v.add(field, description)
             v.raise_if_any()
+            # The columns from the fixed RULE_FIELDS (validate_fields returns no others).
             sets = ", ".join(f"{COLUMNS.get(k, k)} = ${i + 3}" for i, k in enumerate(values))
-            row = await conn.fetchrow(
-                f"UPDATE analytics.rules SET {sets}, update_time = now()"
-                " WHERE account_id = $1 AND rule_id = $2 RETURNING *",
-                account_id,
-                r.rule_id,
-                *values.values(),
-            )
+            row = await conn.fetchrow(store.UPDATE_RULE.format(sets=sets), account_id, r.rule_id, *values.values())
         return pb.UpdateRuleResponse(rule=rules.rule_to_pb(row))
 
     async def DeleteRule(self, request: pb.DeleteRuleRequest, context: Any) -> pb.DeleteRuleResponse:
         account_id = auth.require_account()
-        deleted = await self._pool.fetchval(
-            "DELETE FROM analytics.rules WHERE account_id = $1 AND rule_id = $2 RETURNING rule_id",
-            account_id,
-            request.rule_id,
-        )
+        async with self._pool.acquire() as conn, conn.transaction():
+            await store.lock_for_change(conn, account_id, request.rule_id)  # after a run in progress
+            deleted = await conn.fetchval(store.DELETE_RULE, account_id, request.rule_id)
         if deleted is None:
             raise NotFound(f"rule {request.rule_id!r} not found")
         return pb.DeleteRuleResponse()
@@ -168,21 +160,11 @@ class RuleService(pb_grpc.RuleServiceServicer):
             account_id, request.rule_id, trigger=pb.RUN_TRIGGER_MANUAL, dry_run=request.dry_run
         )
         assert run_id is not None  # manual runs raise instead
-        runs = await self._runs(account_id, "AND run_id = $2", [run_id], 1)
+        runs = await self._runs(account_id, await self._pool.fetch(store.GET_RUN, account_id, run_id))
         return pb.RunRuleResponse(run=runs[0])
 
-    async def _runs(self, account_id: str, where: str, args: list[Any], limit: int) -> list[pb.RuleRun]:
-        rows = await self._pool.fetch(
-            f"SELECT * FROM analytics.rule_runs WHERE account_id = $1 {where} ORDER BY run_id DESC LIMIT {limit}",
-            account_id,
-            *args,
-        )
-        actions = await self._pool.fetch(
-            "SELECT * FROM analytics.rule_actions WHERE account_id = $1 AND run_id = ANY($2::text[])"
-            " ORDER BY run_id, n",
-            account_id,
-            [r["run_id"] for r in rows],
-        )
+    async def _runs(self, account_id: str, rows: list[asyncpg.Record]) -> list[pb.RuleRun]:
+        actions = await self._pool.fetch(store.RUN_ACTIONS, account_id, [r["run_id"] for r in rows])
         by_run: dict[str, list[asyncpg.Record]] = {}
         for a in actions:
             by_run.setdefault(a["run_id"], []).append(a)
@@ -190,20 +172,13 @@ class RuleService(pb_grpc.RuleServiceServicer):
 
     async def ListRuleRuns(self, request: pb.ListRuleRunsRequest, context: Any) -> pb.ListRuleRunsResponse:
         account_id = auth.require_account()
-        size = page_size(request.page_size, default=20, maximum=MAX_RUN_PAGE)
-        cursor = decode_page_token(request.page_token, "before")
+        page = Page.of(request, "before", default=20, maximum=MAX_RUN_PAGE)
+        before = page.get("before", None, str)
         if request.rule_id:
             await self._get_row(self._pool, account_id, request.rule_id)
-        conds, args = [], []
-        if request.rule_id:
-            args.append(request.rule_id)
-            conds.append(f"AND rule_id = ${len(args) + 1}")
-        if cursor:
-            args.append(str(cursor["before"]))
-            conds.append(f"AND run_id < ${len(args) + 1}")
-        runs = await self._runs(account_id, " ".join(conds), args, size + 1)
-        token = encode_page_token({"before": runs[size - 1].run_id}) if len(runs) > size else ""
-        return pb.ListRuleRunsResponse(runs=runs[:size], next_page_token=token)
+        rows = await self._pool.fetch(store.LIST_RUNS, account_id, request.rule_id or None, before, page.limit)
+        rows, token = page.cut(rows, lambda r: {"before": r["run_id"]})
+        return pb.ListRuleRunsResponse(runs=await self._runs(account_id, rows), next_page_token=token)
 
 
 def register(server: grpc.aio.Server, ctx: ServiceContext, runner: RollupRunner) -> list[str]:
