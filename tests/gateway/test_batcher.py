@@ -13,8 +13,10 @@ import pytest
 from clicktrail.links.v1 import links_pb2 as pb
 from clicktrail.links.v1 import links_pb2_grpc
 
-from gateway.app import Gateway, _decode_header, header_safe
+from gateway.app import Gateway
 from gateway.batcher import BatchError, TouchBatcher
+from gateway.responses import decode_header as _decode_header
+from gateway.responses import header_safe
 from libs.config import load_settings
 from libs.grpc_client import ChannelPool
 

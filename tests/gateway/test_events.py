@@ -18,7 +18,7 @@ import pytest
 from clicktrail.ingest.v1 import ingest_pb2 as ipb
 from clicktrail.links.v1 import links_pb2 as pb
 
-from gateway.app import MAX_EVENTS_READS_PER_ADDRESS
+from gateway.event_routes import MAX_EVENTS_READS_PER_ADDRESS
 from tests.gateway.conftest import RunningGateway, start_gateway
 
 

@@ -15,7 +15,7 @@ from clicktrail.links.v1 import links_pb2 as pb
 from clicktrail.links.v1 import links_pb2_grpc
 from prometheus_client import REGISTRY
 
-from gateway.app import GIF
+from gateway.touch_routes import GIF
 from libs.config import Settings
 from libs.grpc_server import start_service
 from services.links.server import SPEC as LINKS_SPEC

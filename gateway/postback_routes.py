@@ -1,0 +1,209 @@
+"""GET|POST /postback: an inbound S2S conversion, authenticated by the
+account's postback token and forwarded to attribution (RecordPostback). A
+postback the gateway refuses itself is also logged to the account's inbound
+postback log (LogRefusedPostback, best effort, bounded)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import time
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+import grpc
+import orjson
+from clicktrail.attribution.v1 import attribution_pb2
+
+from gateway.base import ATTRIBUTION_SERVICE, GatewayBase, log
+from gateway.event_routes import KEY_CACHE_MAX
+from gateway.ratelimit import RateLimiter
+from gateway.responses import (
+    JSON_CT,
+    NO_STORE,
+    Receive,
+    Scope,
+    Sender,
+    body_timeout,
+    decode_header,
+    json_body,
+    json_error,
+    text_headers,
+    too_many_requests,
+)
+from libs import exactjson
+from libs.asgi import BodyTooLarge, read_body
+from libs.config import Settings
+from libs.text import clean_text, loads_json
+
+MAX_POSTBACK_BODY = 64 * 1024
+# A postback the gateway refuses itself also goes to the account's inbound postback log
+# (attribution LogRefusedPostback, with the token the request names; best effort): at most
+# this many such calls at once and per second per gateway process; past that only this
+# process's own log line ("postback_refused") has it.
+REFUSED_LOGS_INFLIGHT = 16
+REFUSED_LOGS_PER_S = 50
+POSTBACK_TOKEN_PARAM = re.compile(rb"(?:^|&)token=([^&]{1,256})")
+POSTBACK_STATUS = {1: "pending", 2: "approved", 3: "rejected"}
+# gRPC status of RecordPostback -> HTTP status and what to tell the network.
+POSTBACK_ERRORS = {
+    grpc.StatusCode.INVALID_ARGUMENT: (400, ""),
+    grpc.StatusCode.UNAUTHENTICATED: (401, "invalid postback token"),
+    grpc.StatusCode.PERMISSION_DENIED: (401, "invalid postback token: send the account's postback token (ctp_...)"),
+    grpc.StatusCode.NOT_FOUND: (404, ""),
+    grpc.StatusCode.FAILED_PRECONDITION: (409, ""),
+}
+TOKEN_KNOWN_S = 60.0  # a postback token attribution took counts against its own bucket for this long
+POSTBACK_TOKEN_RE = re.compile(r"ctp_([0-9A-Za-z]{1,32})_[A-Za-z0-9_-]{1,160}")
+
+
+class PostbackRoutes(GatewayBase):
+    def _init_postbacks(self, settings: Settings, burst_s: float) -> None:
+        # Per token: by the key id of a well-formed postback token (never by the secret itself).
+        self._postbacks_per_token = RateLimiter(
+            settings.rate_limit_postbacks_per_token, settings.rate_limit_postbacks_per_token * burst_s,
+            per="postback token",
+        )  # fmt: skip
+        self._postback_tokens: dict[bytes, float] = {}  # sha256(token) -> taken by attribution, until
+        self._refused_logs: set[asyncio.Task[None]] = set()  # LogRefusedPostback calls in flight
+        self._refused_second, self._refused_count = 0, 0
+
+    async def _postback(
+        self, scope: Scope, receive: Receive, sender: Sender, method: str, token_header: bytes,
+        content_type: bytes, ua: bytes, xff: bytes,
+    ) -> int:  # fmt: skip
+        """GET or POST /postback: parameters from the query string, and for POST
+        also a form or JSON body; the token as ``token`` or X-Postback-Token."""
+        if method not in ("GET", "POST"):
+            body = json_body({"error": "method not allowed: GET or POST"})
+            return await sender.send(405, [*text_headers(JSON_CT, body), (b"allow", b"GET, POST")], body)
+        query: bytes = scope["query_string"]
+        if len(query) > self._max_query:
+            return await json_error(sender, 414, f"query string longer than {self._max_query} bytes")
+        params: dict[str, str] = {}
+        for key, value in parse_qsl(query.decode("utf-8", "replace"), keep_blank_values=True):
+            params.setdefault(key.strip().lower(), value)
+        if method == "POST":
+            try:
+                raw = await read_body(receive, MAX_POSTBACK_BODY, self._body_timeout_s)
+            except BodyTooLarge:
+                return await json_error(sender, 413, f"body larger than {MAX_POSTBACK_BODY // 1024} KiB")
+            except TimeoutError:
+                return await body_timeout(sender, self._body_timeout_s)
+            if raw is None:
+                return 499
+            ctype = content_type.split(b";", 1)[0].strip().lower()
+            if raw.strip():
+                if ctype == b"application/json":
+                    try:
+                        doc = exactjson.exact(loads_json(raw), raw)  # a payout's digits as sent, no float
+                    except ValueError:  # orjson's and exactjson's decode errors
+                        return await json_error(sender, 400, "the body is not valid JSON", "body")
+                    if not isinstance(doc, dict):
+                        return await json_error(sender, 400, "the JSON body must be an object", "body")
+                    for key, value in doc.items():
+                        if isinstance(value, dict | list):
+                            return await json_error(sender, 400, "must be a string or a number", str(key)[:64])
+                        text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+                        # A lone surrogate ("\ud800") cannot travel in protobuf: U+FFFD (libs/text.py).
+                        params[clean_text(str(key)).strip().lower()] = clean_text(text)
+                elif ctype in (b"application/x-www-form-urlencoded", b""):
+                    for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
+                        params[key.strip().lower()] = value
+                else:
+                    return await json_error(
+                        sender, 415, "send the parameters in the query string, a form body or a JSON object"
+                    )
+        token = (params.pop("token", "") or token_header.decode("latin-1")).strip()
+        if not token:
+            return await json_error(sender, 401, "missing postback token: send token=... or X-Postback-Token")
+        # Only a token attribution recently took is charged to its bucket: a forged secret under a
+        # known key id must not spend the real token's budget (the per-address limit covers forgers).
+        well_formed = POSTBACK_TOKEN_RE.fullmatch(token)
+        digest = hashlib.sha256(token.encode("utf-8", "replace")).digest()
+        now = time.monotonic()
+        if (
+            well_formed is not None
+            and self._postback_tokens.get(digest, 0.0) > now
+            and not self._postbacks_per_token.allow(token_id := well_formed.group(1))
+        ):
+            return await too_many_requests(sender, self._postbacks_per_token, token_id)
+        await self._ensure_started()
+        if self._attribution is None:
+            return await json_error(sender, 503, "attribution service unavailable; resend the postback later")
+        request = attribution_pb2.RecordPostbackRequest(
+            params={k: v for k, v in params.items() if k}, method=method,  # whole: attribution refuses, never cuts
+            client_ip=self.client_ip(scope, xff), user_agent=decode_header(ua),
+        )  # fmt: skip
+        reply = await self._forward(
+            sender, self._attribution, f"/{ATTRIBUTION_SERVICE}/RecordPostback", request,
+            attribution_pb2.RecordPostbackResponse, token, POSTBACK_ERRORS,
+            "attribution service unavailable; resend the postback later",
+        )  # fmt: skip
+        if reply != 401:  # the token is good (the postback itself may still be refused)
+            if len(self._postback_tokens) >= KEY_CACHE_MAX:
+                self._postback_tokens.clear()
+            self._postback_tokens[digest] = now + TOKEN_KNOWN_S
+        if isinstance(reply, int):
+            return reply
+        c = reply.conversion
+        body = json_body({
+            "conversion_id": c.conversion_id, "status": POSTBACK_STATUS.get(c.status, ""),
+            "previous_status": POSTBACK_STATUS.get(reply.previous_status, ""), "created": reply.created,
+            "changed": reply.changed, "click_id": c.click_id, "campaign_id": c.campaign_id, "goal": c.goal,
+            "payout": c.payout, "currency": c.currency, "txid": c.txid, "postback_id": reply.postback_id,
+        })  # fmt: skip
+        return await sender.send(200, [*text_headers(JSON_CT, body), NO_STORE], body)
+
+    def _postback_refused(
+        self, scope: Scope, method: str, token_header: bytes, ua: bytes, xff: bytes, status: int, answer: bytes
+    ) -> None:
+        """A postback this gateway refused itself (bad method, too large, malformed, rate
+        limited...): a log line here, and a row in the account's inbound postback log when
+        the query string or X-Postback-Token names a token (the query's parameters; a
+        POST body is not kept). Never delays or changes the answer."""
+        query: bytes = scope["query_string"][: self._max_query]  # a 414's params: the first bytes only
+        try:
+            doc = orjson.loads(answer) if answer[:1] == b"{" else {}
+        except orjson.JSONDecodeError:
+            doc = {}
+        error, field = str(doc.get("error", "")), str(doc.get("field", ""))
+        found = POSTBACK_TOKEN_PARAM.search(query)
+        token = (unquote(found.group(1).decode("latin-1")) if found else token_header.decode("latin-1")).strip()
+        ip = self.client_ip(scope, xff)
+        now = int(time.monotonic())
+        if now != self._refused_second:
+            self._refused_second, self._refused_count = now, 0
+        # A token no header can carry (a NUL, %-decoded bytes) is one attribution would refuse anyway.
+        sent = token.isascii() and token.isprintable() and status != 401 and self._attribution is not None
+        sent = sent and bool(token) and len(self._refused_logs) < REFUSED_LOGS_INFLIGHT
+        sent = sent and self._refused_count < REFUSED_LOGS_PER_S
+        log.info("postback_refused", status=status, error=error, field=field, client_ip=ip, account_log=sent)
+        if not sent:
+            return
+        self._refused_count += 1
+        params: dict[str, str] = {}
+        for key, value in parse_qsl(query.decode("utf-8", "replace"), keep_blank_values=True):
+            params.setdefault(key.strip().lower(), value)
+        params.pop("token", None)
+        request = attribution_pb2.LogRefusedPostbackRequest(
+            params={k: v for k, v in params.items() if k}, method=method[:16], client_ip=ip,
+            user_agent=decode_header(ua), http_status=status, error=error, field=field,
+        )  # fmt: skip
+        task = asyncio.get_running_loop().create_task(self._log_refused(request, token))
+        self._refused_logs.add(task)
+        task.add_done_callback(self._refused_logs.discard)
+
+    async def _log_refused(self, request: Any, token: str) -> None:
+        pool = self._attribution
+        if pool is None:
+            return
+        try:
+            await pool.next().unary_unary(
+                f"/{ATTRIBUTION_SERVICE}/LogRefusedPostback",
+                request_serializer=attribution_pb2.LogRefusedPostbackRequest.SerializeToString,
+                response_deserializer=attribution_pb2.LogRefusedPostbackResponse.FromString,
+            )(request, metadata=(("authorization", f"Bearer {token}"),), timeout=self.settings.grpc_deadline_s)
+        except grpc.aio.AioRpcError as err:  # a wrong token, attribution down: this process's log has it
+            log.info("postback_refusal_not_logged", code=err.code().name, detail=err.details())
