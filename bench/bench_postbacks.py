@@ -37,7 +37,8 @@ from bench.common import RESULTS, bar_line, check_alive, children, free_port, sc
 from libs import queue
 from libs.grpc_client import make_channel
 from libs.postback_handoff import POSTBACK_QUEUE, encode
-from services.postbacks.http import HttpClient, Resolver
+from services.postbacks.http import HttpClient
+from services.postbacks.resolver import Resolver
 
 NAME = "postbacks"
 BAR_RATE = 1500.0
@@ -87,7 +88,7 @@ def _event(account_id: str, partner_id: str, sub1: str = "") -> bytes:
 
 
 async def _baseline(base: str, seconds: float) -> dict[str, Any]:
-    client = HttpClient(Resolver((ipaddress.ip_network("127.0.0.0/8"),)), max_idle_per_key=HOST_CONCURRENCY)
+    client = HttpClient(Resolver((ipaddress.ip_network("127.0.0.0/8"),)))
     done = 0
     deadline = time.perf_counter() + seconds
     latencies: list[float] = []

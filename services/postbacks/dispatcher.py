@@ -36,8 +36,10 @@ from libs.config import Settings
 from libs.ids import new_resource_id
 from libs.logging import get_logger
 from libs.postback_handoff import POSTBACK_QUEUE, decode
-from services.postbacks.http import HttpClient, HttpError, Refused, Resolver, Response
+from services.postbacks.guard import HttpError, Refused
+from services.postbacks.http import HttpClient, Response
 from services.postbacks.render import fires, render
+from services.postbacks.resolver import Resolver
 
 log = get_logger("postbacks")
 
@@ -62,7 +64,6 @@ def make_client(settings: Settings) -> HttpClient:
         ),
         connect_timeout_s=settings.postback_connect_timeout_s,
         timeout_s=settings.postback_timeout_s,
-        max_idle_per_key=max(8, settings.postback_host_concurrency),
     )
 
 

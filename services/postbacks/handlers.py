@@ -22,7 +22,8 @@ from libs.ids import new_resource_id
 from libs.tls import channel_credentials
 from services.postbacks import catalog, catalog_partners
 from services.postbacks.dispatcher import DELIVERY_QUEUE, TEMPLATE_COLUMNS, template_dict
-from services.postbacks.http import HttpClient, HttpError, Refused
+from services.postbacks.guard import HttpError, Refused
+from services.postbacks.http import HttpClient
 from services.postbacks.quota import check_template_quota
 from services.postbacks.render import EVENT_MACROS, SAMPLE_EVENT, SAMPLE_REJECTED, check_template, render
 

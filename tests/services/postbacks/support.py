@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -16,6 +15,7 @@ from clicktrail.postbacks.v1 import postbacks_pb2_grpc
 
 from libs import queue
 from libs.postback_handoff import POSTBACK_QUEUE, encode
+from tests.support.wait import wait_until
 
 
 async def new_partner(links: links_pb2_grpc.LinksServiceStub, name: str = "Net") -> str:
@@ -56,14 +56,8 @@ async def enqueue_events(dsn: str, events: Sequence[dict[str, Any]], chunk: int 
         await conn.close()
 
 
-async def wait_for(check: Callable[[], Any], timeout: float = 10.0, every: float = 0.05) -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met in {timeout}s")
-        await asyncio.sleep(every)
+async def wait_for(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.05) -> None:  # noqa: ASYNC109
+    """tests.support.wait.wait_until, naming the check by its file and line."""
+    code = getattr(check, "__code__", None)
+    where = f"{Path(code.co_filename).name}:{code.co_firstlineno}" if code is not None else repr(check)
+    await wait_until(check, f"the condition at {where}", timeout_s=timeout, every_s=every)

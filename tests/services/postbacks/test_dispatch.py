@@ -16,7 +16,9 @@ from clicktrail.postbacks.v1 import postbacks_pb2 as pb
 from clicktrail.postbacks.v1 import postbacks_pb2_grpc
 
 from libs.config import Settings
-from services.postbacks.http import HttpClient, Refused, Resolver, refusal
+from services.postbacks.guard import Refused, refusal
+from services.postbacks.http import HttpClient
+from services.postbacks.resolver import Resolver
 from tests.conftest import AccountInfo
 from tests.services.postbacks.sink import Sink
 from tests.services.postbacks.support import enqueue_events, event, new_partner, new_template, wait_for

@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from services.postbacks.http import HttpClient, HttpError, Refused, Resolver
+from services.postbacks.guard import HttpError, Refused
+from services.postbacks.http import HttpClient
+from services.postbacks.resolver import Resolver
 from tests.services.postbacks.dns import DnsServer
 from tests.services.postbacks.sink import Sink
 

@@ -12,7 +12,7 @@ import ipaddress
 
 import pytest
 
-from services.postbacks.http import refusal
+from services.postbacks.guard import refusal
 
 REFUSED = [
     # IPv4 special-purpose registry
