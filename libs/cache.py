@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
 import cachetools
@@ -86,6 +86,10 @@ class TTLCache(Generic[K, V]):
     def __len__(self) -> int:
         """Entries held, expired ones not yet swept included."""
         return len(self._data)
+
+    def __iter__(self) -> Iterator[K]:
+        """The live keys (a snapshot; oldest first)."""
+        return iter(list(self._data))
 
     def set(self, key: K, value: V) -> None:
         """Store a value now (it supersedes a load of the key in flight)."""
