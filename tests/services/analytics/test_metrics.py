@@ -23,6 +23,7 @@ from google.protobuf import duration_pb2
 
 from services.analytics import server as analytics_server_module
 from services.analytics.rollup import RollupRunner
+from tests.support.wait import wait_until
 
 UTC = dt.UTC
 # Day 0 of the story: 20 days ago (ingest takes events up to 30 days old).
@@ -247,17 +248,14 @@ async def test_revenue_arpu_arppu(world: World) -> None:
 
 async def test_rollups_kept_current_by_the_service(world: World, ingest_stub) -> None:
     """Without calling the runner: the service's own loop folds new events in."""
-    import asyncio
-
     await send(ingest_stub, [ev("identify", f"late-{i}", D0 + dt.timedelta(days=9), app_id=world.app_id)
                              for i in range(4)])  # fmt: skip
     request = pb.GetActiveUsersRequest(app_id=world.app_id, start_date=day(9), end_date=day(9))
-    seen: list[int] = []
-    async with asyncio.timeout(15):
-        while not seen or seen[-1] != 4:
-            if seen:
-                await asyncio.sleep(0.1)
-            seen.append((await world.metrics.GetActiveUsers(request)).days[0].dau)
+
+    async def four() -> bool:
+        return (await world.metrics.GetActiveUsers(request)).days[0].dau == 4
+
+    await wait_until(four, "the service's rollup loop to count the 4 new users", every_s=0.1)
 
 
 @pytest.mark.parametrize(

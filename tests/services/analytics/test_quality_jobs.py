@@ -5,7 +5,6 @@ carry flood_sub_id until the flag lapses."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
 
@@ -24,6 +23,7 @@ from services.analytics.rules import LinksActions
 from tests.services.analytics.report_support import insert_clicks, runner
 from tests.services.analytics.test_quality import QWorld, click, qworld  # noqa: F401  (the fixture)
 from tests.services.attribution.engine_support import ANDROID_UA, drained, event, make_app, make_campaign, send
+from tests.support.wait import wait_until
 
 DAY = duration_pb2.Duration(seconds=86400)
 
@@ -113,10 +113,19 @@ async def test_the_flood_finder_flags_a_sub_id_and_the_flag_lapses(
         # A flag lasts flag_ttl_s after the last run that found it; then it lapses.
         brief = FloodFinder(finder_pool, links, dataclasses.replace(here, analytics_flood_flag_ttl_s=1.0))
         assert await brief.run_once(force=True) == 1
-        await asyncio.sleep(3.5)  # the flag's second, and the links replica's settings cache (2 s)
-        assert not (await links_stub.ListFlaggedSubIds(lpb.ListFlaggedSubIdsRequest())).sub_ids
-        again = await click(gateway_links_stub, c, "81.2.69.162", ANDROID_UA, "sub1=flood")
-        assert again.verdict == quality.CLEAN
+
+        async def lapsed() -> bool:
+            return not (await links_stub.ListFlaggedSubIds(lpb.ListFlaggedSubIdsRequest())).sub_ids
+
+        await wait_until(lapsed, "the flag to lapse (its TTL: 1 s)")
+        addresses = (f"81.2.69.{n}" for n in range(162, 255))
+
+        async def clean_again() -> bool:
+            again = await click(gateway_links_stub, c, next(addresses), ANDROID_UA, "sub1=flood")
+            return again.verdict == quality.CLEAN
+
+        # The links replica's settings cache (2 s) forgets the flag.
+        await wait_until(clean_again, "a click of the lapsed flag's value to be clean", every_s=0.5)
     finally:
         await links.close()
     with pytest.raises(ConfigError, match="ANALYTICS_FLOOD_MAX_INSTALL_RATE"):
