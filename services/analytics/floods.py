@@ -36,13 +36,13 @@ from google.protobuf import timestamp_pb2
 
 from libs.config import ConfigError, Settings
 from libs.logging import get_logger
+from libs.vocab.windows import FLOOD_MAX_WINDOW_DAYS as MAX_WINDOW_DAYS
 from services.analytics.periodic import run_until_stopped
 from services.analytics.rules import LinksActions
 
 log = get_logger("analytics.floods")
 
 NAME = "sub_id_flood_finder"
-MAX_WINDOW_DAYS = 90
 
 # (campaign, sub number, value)s with at least $3 clicks of every verdict in the
 # UTC days [$1, $2] and fewer installs (clean + suspicious) than $4 x clicks.
@@ -67,10 +67,14 @@ FROM t LEFT JOIN o USING (account_id, campaign_id, sub_no, sub_value)
 WHERE coalesce(o.installs, 0) < t.clicks * $4::float8
 ORDER BY 1, 2, 3, 4
 """
-_CLAIM = """
+# One finder at a time across replicas: a session advisory lock per job, held on a
+# connection with no transaction open (a run calls the links service).
+_KEY = "hashtextextended('clicktrail.analytics.job:' || $1, 0)"
+_TRY_LOCK = f"SELECT pg_try_advisory_lock({_KEY})"
+_UNLOCK = f"SELECT pg_advisory_unlock({_KEY})"
+_DUE = """
 SELECT last_run_time FROM analytics.periodic_jobs
 WHERE name = $1 AND last_run_time <= clock_timestamp() - make_interval(secs => $2)
-FOR UPDATE SKIP LOCKED
 """
 _INIT = """
 INSERT INTO analytics.periodic_jobs (name, last_run_time) VALUES ($1, '-infinity') ON CONFLICT (name) DO NOTHING
@@ -151,13 +155,26 @@ class FloodFinder:
         """One run if it is due (``force``: now): finds and flags; returns how many
         were flagged, None when not due or another replica is running it."""
         await self._pool.execute(_INIT, NAME)
-        async with self._pool.acquire() as conn, conn.transaction():
-            if await conn.fetchrow(_CLAIM, NAME, 0.0 if force else self.interval_s) is None:
-                return None
-            floods = await self.find()
-            flagged = await self.flag(floods)
-            detail = {"found": len(floods), "flagged": flagged, "accounts": len({f.account_id for f in floods})}
-            await conn.execute(_DONE, NAME, orjson.dumps(detail).decode())
+        async with self._pool.acquire() as conn:
+            if not await conn.fetchval(_TRY_LOCK, NAME):
+                return None  # another replica is running it
+            try:
+                flagged = await self._run_locked(conn, force)
+                await conn.fetchval(_UNLOCK, NAME)
+            except BaseException:
+                # The session lock must not go back to the pool with the connection:
+                # closing it releases the lock.
+                conn.terminate()
+                raise
+        return flagged
+
+    async def _run_locked(self, conn: asyncpg.Connection, force: bool) -> int | None:
+        if await conn.fetchrow(_DUE, NAME, 0.0 if force else self.interval_s) is None:
+            return None
+        floods = await self.find()
+        flagged = await self.flag(floods)
+        detail = {"found": len(floods), "flagged": flagged, "accounts": len({f.account_id for f in floods})}
+        await conn.execute(_DONE, NAME, orjson.dumps(detail).decode())
         if floods:
             log.info("sub_id_floods_flagged", **detail)
         return flagged

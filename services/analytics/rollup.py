@@ -27,6 +27,7 @@ from prometheus_client import Gauge
 
 from libs.config import Settings
 from libs.logging import get_logger
+from services.analytics.periodic import run_until_stopped
 
 log = get_logger("analytics.rollup")
 
@@ -110,20 +111,17 @@ class RollupRunner:
 
     async def run(self) -> None:
         refreshed = -self._derived_refresh_s
-        while not self._stopping.is_set():
-            try:
-                # Past days rarely change: the derived tables' stale-day scan every
-                # analytics_derived_refresh_s, not every pass.
-                refresh = time.monotonic() - refreshed >= self._derived_refresh_s
-                await self.run_once(refresh_derived=refresh)
-                if refresh:
-                    refreshed = time.monotonic()
-            except (asyncpg.PostgresError, OSError) as exc:
-                log.warning("rollup pass failed", error=str(exc))
-            try:
-                await asyncio.wait_for(self._stopping.wait(), self._interval)
-            except TimeoutError:
-                pass
+
+        async def one_pass() -> None:
+            nonlocal refreshed
+            # Past days rarely change: the derived tables' stale-day scan every
+            # analytics_derived_refresh_s, not every pass.
+            refresh = time.monotonic() - refreshed >= self._derived_refresh_s
+            await self.run_once(refresh_derived=refresh)
+            if refresh:
+                refreshed = time.monotonic()
+
+        await run_until_stopped(one_pass, self._stopping, self._interval, log, "rollup pass failed")
 
     async def stop(self) -> None:
         self._stopping.set()
