@@ -12,11 +12,21 @@ from clicktrail.accounts.v1 import accounts_pb2 as pb
 from clicktrail.accounts.v1 import accounts_pb2_grpc
 
 from libs import auth
-from libs.api import decode_page_token, encode_page_token, page_size, to_timestamp
-from libs.errors import NotFound, PermissionDenied, Validator
+from libs.api import to_timestamp
+from libs.errors import NotFound, Validator
 from libs.ids import new_resource_id
+from libs.paging import Page
+from services.accounts.secrets import issue_secret
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+MAX_NAME = 200
+
+INSERT_ACCOUNT = (
+    "INSERT INTO accounts.accounts (account_id, name, currency_code, time_zone) VALUES ($1, $2, $3, $4) RETURNING *"
+)
+GET_ACCOUNT = "SELECT * FROM accounts.accounts WHERE account_id = $1"
+LOCK_ACCOUNT = "SELECT 1 FROM accounts.accounts WHERE account_id = $1 FOR UPDATE"
+LIST_ACCOUNTS = "SELECT * FROM accounts.accounts WHERE account_id > $1 ORDER BY account_id LIMIT $2"
 
 
 def _account(row: asyncpg.Record) -> pb.Account:
@@ -29,30 +39,21 @@ def _account(row: asyncpg.Record) -> pb.Account:
     )
 
 
-async def issue_secret(
-    conn: asyncpg.Connection, keys: auth.KeyStore, account_id: str, kind: str, app_id: str | None = None
-) -> str:
-    """Revoke the live secret of this kind (and app) and store a new one; returns it."""
-    revoked = await conn.fetch(
-        "UPDATE accounts.credentials SET revoke_time = now()"
-        " WHERE account_id = $1 AND kind = $2 AND app_id IS NOT DISTINCT FROM $3 AND revoke_time IS NULL"
-        " RETURNING key_id",
-        account_id,
-        kind,
-        app_id,
-    )
-    for r in revoked:
-        keys.invalidate(r["key_id"])
-    secret, key_id, digest = auth.make_secret(kind)  # type: ignore[arg-type]
-    await conn.execute(
-        "INSERT INTO accounts.credentials (key_id, account_id, kind, app_id, secret_hash) VALUES ($1, $2, $3, $4, $5)",
-        key_id,
-        account_id,
-        kind,
-        app_id,
-        digest,
-    )
-    return secret
+def check_new_account(request: pb.CreateAccountRequest) -> tuple[str, str, str]:
+    """A new account's name, currency (default USD; "usd" is USD) and time zone (default UTC)."""
+    v = Validator()
+    name = request.name.strip()
+    v.check(bool(name), "name", "is required")
+    v.check(len(name) <= MAX_NAME, "name", f"must be at most {MAX_NAME} characters")
+    currency = request.currency_code.strip().upper() or "USD"
+    v.check(bool(_CURRENCY.match(currency)), "currency_code", f"{currency!r} is not an ISO 4217 code like USD")
+    tz = request.time_zone or "UTC"
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        v.add("time_zone", f"{tz!r} is not an IANA time zone like Europe/Berlin")
+    v.raise_if_any()
+    return name, currency, tz
 
 
 def _target_account(requested: str) -> str:
@@ -78,56 +79,32 @@ class AccountService(accounts_pb2_grpc.AccountServiceServicer):
 
     async def CreateAccount(self, request: pb.CreateAccountRequest, context: Any) -> pb.CreateAccountResponse:
         auth.require_admin()
-        v = Validator()
-        name = request.name.strip()
-        v.check(bool(name), "name", "is required")
-        v.check(len(name) <= 200, "name", "must be at most 200 characters")
-        currency = request.currency_code.strip().upper() or "USD"  # "usd" is USD
-        v.check(bool(_CURRENCY.match(currency)), "currency_code", f"{currency!r} is not an ISO 4217 code like USD")
-        tz = request.time_zone or "UTC"
-        try:
-            zoneinfo.ZoneInfo(tz)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            v.add("time_zone", f"{tz!r} is not an IANA time zone like Europe/Berlin")
-        v.raise_if_any()
+        name, currency, tz = check_new_account(request)
         account_id = new_resource_id("acc")
         async with self._pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "INSERT INTO accounts.accounts (account_id, name, currency_code, time_zone)"
-                " VALUES ($1, $2, $3, $4) RETURNING *",
-                account_id,
-                name,
-                currency,
-                tz,
-            )
+            row = await conn.fetchrow(INSERT_ACCOUNT, account_id, name, currency, tz)
             api_key = await issue_secret(conn, self._keys, account_id, "account")
             token = await issue_secret(conn, self._keys, account_id, "postback")
         return pb.CreateAccountResponse(account=_account(row), api_key=api_key, postback_token=token)
 
     async def GetAccount(self, request: pb.GetAccountRequest, context: Any) -> pb.GetAccountResponse:
         account_id = _target_account(request.account_id)
-        row = await self._pool.fetchrow("SELECT * FROM accounts.accounts WHERE account_id = $1", account_id)
+        row = await self._pool.fetchrow(GET_ACCOUNT, account_id)
         if row is None:
             raise NotFound(f"account {account_id} not found")
         return pb.GetAccountResponse(account=_account(row))
 
     async def ListAccounts(self, request: pb.ListAccountsRequest, context: Any) -> pb.ListAccountsResponse:
         auth.require_admin()
-        size = page_size(request.page_size)
-        cursor = decode_page_token(request.page_token, "after")
-        rows = await self._pool.fetch(
-            "SELECT * FROM accounts.accounts WHERE account_id > $1 ORDER BY account_id LIMIT $2",
-            cursor["after"] if cursor else "",
-            size + 1,
-        )
-        token = encode_page_token({"after": rows[size - 1]["account_id"]}) if len(rows) > size else ""
-        return pb.ListAccountsResponse(accounts=[_account(r) for r in rows[:size]], next_page_token=token)
+        page = Page.of(request, "after")
+        rows = await self._pool.fetch(LIST_ACCOUNTS, page.get("after", "", str), page.limit)
+        rows, token = page.cut(rows, lambda r: {"after": r["account_id"]})
+        return pb.ListAccountsResponse(accounts=[_account(r) for r in rows], next_page_token=token)
 
     async def _rotate(self, requested: str, kind: str) -> str:
         account_id = _target_account(requested)
         async with self._pool.acquire() as conn, conn.transaction():
-            exists = await conn.fetchval("SELECT 1 FROM accounts.accounts WHERE account_id = $1 FOR UPDATE", account_id)
-            if not exists:
+            if not await conn.fetchval(LOCK_ACCOUNT, account_id):
                 raise NotFound(f"account {account_id} not found")
             return await issue_secret(conn, self._keys, account_id, kind)
 
@@ -143,6 +120,3 @@ class AccountService(accounts_pb2_grpc.AccountServiceServicer):
 def register(server: grpc.aio.Server, pool: asyncpg.Pool, keys: auth.KeyStore) -> list[str]:
     accounts_pb2_grpc.add_AccountServiceServicer_to_server(AccountService(pool, keys), server)
     return [pb.DESCRIPTOR.services_by_name["AccountService"].full_name]
-
-
-__all__ = ["AccountService", "PermissionDenied", "issue_secret", "register"]
