@@ -13,12 +13,16 @@ from clicktrail.links.v1 import links_pb2 as pb
 
 from libs import auth
 from libs import quality as q
-from libs.api import decode_page_token, encode_page_token, from_timestamp, page_size, to_timestamp
+from libs.api import from_timestamp, to_timestamp
 from libs.bots import validate_user_agent_pattern
 from libs.errors import FailedPrecondition, InvalidArgument, NotFound, Validator
 from libs.ids import id_time, is_valid_id, new_resource_id
 from libs.networks import parse_network_entry
+from libs.paging import Page
 from libs.quality_settings import SettingsFields
+from libs.vocab.enums import code_map, names
+from services.links import quality_store as store
+from services.links import store as links_store
 from services.links.quality import CHECKS, DEFAULT_SETTINGS, LIMITS, QualityCache, apply
 from services.links.subids import canonical_sub_field, sub_field_choices
 from services.links.touches import touch_message
@@ -30,12 +34,11 @@ MAX_FLAG_AHEAD = dt.timedelta(days=90)
 KEEP_EXPIRED_FLAGS = dt.timedelta(days=7)
 # Entries per (list, kind): User-Agent patterns are tried one by one on every click.
 MAX_LIST_ENTRIES = {"user_agent": 1_000, "network": 5_000}
-LIST_NAMES: dict[int, str] = {pb.QUALITY_LIST_BLOCK: "block", pb.QUALITY_LIST_ALLOW: "allow"}
-LIST_VALUES: dict[str, pb.QualityList] = {"block": pb.QUALITY_LIST_BLOCK, "allow": pb.QUALITY_LIST_ALLOW}
-KIND_NAMES: dict[int, str] = {pb.QUALITY_LIST_KIND_USER_AGENT: "user_agent", pb.QUALITY_LIST_KIND_NETWORK: "network"}
-KIND_VALUES: dict[str, pb.QualityListKind] = {
-    "user_agent": pb.QUALITY_LIST_KIND_USER_AGENT, "network": pb.QUALITY_LIST_KIND_NETWORK,
-}  # fmt: skip
+# Stored names of the lists and kinds (the enums' short names) and back.
+LIST_NAMES: dict[int, str] = dict(names(pb.QualityList))
+LIST_VALUES: dict[str, Any] = code_map(pb.QualityList)
+KIND_NAMES: dict[int, str] = dict(names(pb.QualityListKind))
+KIND_VALUES: dict[str, Any] = code_map(pb.QualityListKind)
 # Proto field -> stored key, for the thresholds and windows.
 INT_FIELDS = ("flood_ip_clicks", "flood_device_clicks", "flood_ip_user_agent_clicks")
 DURATION_FIELDS = {"flood_window": "flood_window_s", "duplicate_window": "duplicate_window_s"}
@@ -90,23 +93,14 @@ class QualityRpcs:
     quality: QualityCache
 
     async def _campaign_exists(self, account_id: str, campaign_id: str) -> bool:
-        return bool(
-            await self._pool.fetchval(
-                "SELECT 1 FROM links.campaigns WHERE account_id = $1 AND campaign_id = $2", account_id, campaign_id
-            )
-        )
+        return await links_store.exists(self._pool, links_store.CAMPAIGN_EXISTS, account_id, campaign_id)
 
     # ----- settings ---------------------------------------------------------------
 
     async def _settings_reply(
         self, conn: asyncpg.Connection | asyncpg.Pool, account_id: str, campaign_id: str
     ) -> tuple[pb.QualitySettings, pb.QualitySettings]:
-        rows = await conn.fetch(
-            "SELECT campaign_id, settings::text, update_time FROM links.quality_settings"
-            " WHERE account_id = $1 AND campaign_id IN ('', $2)",
-            account_id,
-            campaign_id,
-        )
+        rows = await conn.fetch(store.GET_SETTINGS, account_id, campaign_id)
         docs = {r["campaign_id"]: (orjson.loads(r["settings"]), r["update_time"]) for r in rows}
         account_doc = docs.get("", ({}, None))[0]
         effective = apply(DEFAULT_SETTINGS, account_doc)
@@ -168,25 +162,10 @@ class QualityRpcs:
         async with self._pool.acquire() as conn, conn.transaction():
             if s.campaign_id and not await self._campaign_exists(account_id, s.campaign_id):
                 raise NotFound(f"campaign {s.campaign_id!r} not found")
-            await conn.execute(
-                "INSERT INTO links.quality_settings (account_id, campaign_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                account_id,
-                s.campaign_id,
-            )
-            raw = await conn.fetchval(
-                "SELECT settings::text FROM links.quality_settings WHERE account_id = $1 AND campaign_id = $2"
-                " FOR UPDATE",
-                account_id,
-                s.campaign_id,
-            )
+            await conn.execute(store.ENSURE_SETTINGS, account_id, s.campaign_id)
+            raw = await conn.fetchval(store.LOCK_SETTINGS, account_id, s.campaign_id)
             doc = FIELDS.apply(orjson.loads(raw), s, paths)
-            await conn.execute(
-                "UPDATE links.quality_settings SET settings = $3::jsonb, update_time = now()"
-                " WHERE account_id = $1 AND campaign_id = $2",
-                account_id,
-                s.campaign_id,
-                orjson.dumps(doc).decode(),
-            )
+            await conn.execute(store.PUT_SETTINGS, account_id, s.campaign_id, orjson.dumps(doc).decode())
             own, effective = await self._settings_reply(conn, account_id, s.campaign_id)
         self.quality.clear()
         return pb.UpdateQualitySettingsResponse(settings=own, effective=effective)
@@ -212,30 +191,16 @@ class QualityRpcs:
         v.check("\x00" not in e.note, "entry.note", "must not contain NUL characters")
         list_, kind, value = self._list_key(v, "entry.", e.list, e.kind, e.value)
         async with self._pool.acquire() as conn, conn.transaction():
-            # One writer per account at a time: the size cap holds.
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('links.quality_list:' || $1))", account_id)
-            existing = await conn.fetchrow(
-                "SELECT * FROM links.quality_list_entries WHERE account_id = $1 AND list = $2 AND kind = $3"
-                " AND value = $4",
-                account_id, list_, kind, value,
-            )  # fmt: skip
+            await conn.execute(store.LOCK_LISTS, account_id)
+            existing = await conn.fetchrow(store.GET_LIST_ENTRY, account_id, list_, kind, value)
             if existing is not None:
                 return pb.AddQualityListEntryResponse(entry=_list_entry(existing), created=False)
-            count = await conn.fetchval(
-                "SELECT count(*) FROM links.quality_list_entries WHERE account_id = $1 AND list = $2 AND kind = $3",
-                account_id,
-                list_,
-                kind,
-            )
+            count = await conn.fetchval(store.COUNT_LIST_ENTRIES, account_id, list_, kind)
             if count >= MAX_LIST_ENTRIES[kind]:
                 raise FailedPrecondition(
                     f"the {list_} list already holds {MAX_LIST_ENTRIES[kind]:,} {kind} entries; remove some first"
                 )
-            row = await conn.fetchrow(
-                "INSERT INTO links.quality_list_entries (account_id, list, kind, value, note)"
-                " VALUES ($1, $2, $3, $4, $5) RETURNING *",
-                account_id, list_, kind, value, e.note.strip(),
-            )  # fmt: skip
+            row = await conn.fetchrow(store.INSERT_LIST_ENTRY, account_id, list_, kind, value, e.note.strip())
         self.quality.clear()
         return pb.AddQualityListEntryResponse(entry=_list_entry(row), created=True)
 
@@ -244,11 +209,7 @@ class QualityRpcs:
     ) -> pb.RemoveQualityListEntryResponse:
         account_id = auth.require_account()
         list_, kind, value = self._list_key(Validator(), "", request.list, request.kind, request.value)
-        deleted = await self._pool.fetchval(
-            "DELETE FROM links.quality_list_entries WHERE account_id = $1 AND list = $2 AND kind = $3"
-            " AND value = $4 RETURNING 1",
-            account_id, list_, kind, value,
-        )  # fmt: skip
+        deleted = await self._pool.fetchval(store.DELETE_LIST_ENTRY, account_id, list_, kind, value)
         if deleted is None:
             raise NotFound(f"{kind} {value!r} is not on the {list_} list")
         self.quality.clear()
@@ -262,20 +223,14 @@ class QualityRpcs:
         v.check(request.list == 0 or request.list in LIST_NAMES, "list", "is not a list: block, allow or unset")
         v.check(request.kind == 0 or request.kind in KIND_NAMES, "kind", "is not a kind: user_agent, network or unset")
         v.raise_if_any()
-        size = page_size(request.page_size)
-        cursor = decode_page_token(request.page_token, "list", "kind", "value")
-        after = (cursor["list"], cursor["kind"], cursor["value"]) if cursor else ("", "", "")
+        page = Page.of(request, "list", "kind", "value")
+        after = (page.get("list", ""), page.get("kind", ""), page.get("value", ""))
         rows = await self._pool.fetch(
-            "SELECT * FROM links.quality_list_entries WHERE account_id = $1"
-            " AND ($2 = '' OR list = $2) AND ($3 = '' OR kind = $3) AND (list, kind, value) > ($4, $5, $6)"
-            f" ORDER BY list, kind, value LIMIT {size + 1}",
-            account_id, LIST_NAMES.get(request.list, ""), KIND_NAMES.get(request.kind, ""), *after,
+            store.LIST_LIST_ENTRIES, account_id, LIST_NAMES.get(request.list, ""), KIND_NAMES.get(request.kind, ""),
+            *after, page.limit,
         )  # fmt: skip
-        token = ""
-        if len(rows) > size:
-            last = rows[size - 1]
-            token = encode_page_token({"list": last["list"], "kind": last["kind"], "value": last["value"]})
-        return pb.ListQualityListEntriesResponse(entries=[_list_entry(r) for r in rows[:size]], next_page_token=token)
+        rows, token = page.cut(rows, lambda r: {"list": r["list"], "kind": r["kind"], "value": r["value"]})
+        return pb.ListQualityListEntriesResponse(entries=[_list_entry(r) for r in rows], next_page_token=token)
 
     # ----- overrules ------------------------------------------------------------------
 
@@ -303,23 +258,16 @@ class QualityRpcs:
         table, kind = TABLES[which]
         t = id_time(touch_id)
         async with self._pool.acquire() as conn, conn.transaction():
-            previous = await conn.fetchval(
-                f"SELECT verdict FROM links.{table} WHERE account_id = $1 AND {which} = $2"
-                " AND create_time >= $3 AND create_time < $4 FOR UPDATE",
-                account_id, touch_id, t, t + dt.timedelta(milliseconds=1),
-            )  # fmt: skip
+            window = (t, t + dt.timedelta(milliseconds=1))
+            previous = await conn.fetchval(store.lock_touch_verdict_sql(table, which), account_id, touch_id, *window)
             if previous is None:
                 raise NotFound(f"{noun} {touch_id!r} not found")
             touch = await conn.fetchrow(
-                f"UPDATE links.{table} SET verdict = $5, reasons = reasons | $6 WHERE account_id = $1"
-                f" AND {which} = $2 AND create_time >= $3 AND create_time < $4 RETURNING *",
-                account_id, touch_id, t, t + dt.timedelta(milliseconds=1), request.verdict, q.OPERATOR,
-            )  # fmt: skip
+                store.set_touch_verdict_sql(table, which), account_id, touch_id, *window, request.verdict, q.OPERATOR
+            )
             row = await conn.fetchrow(
-                "INSERT INTO links.touch_overrules (account_id, overrule_id, kind, touch_id, touch_time,"
-                " previous_verdict, verdict, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
-                account_id, new_resource_id("ovr"), kind.encode(), touch_id, touch["create_time"], previous,
-                request.verdict, request.note.strip(),
+                store.INSERT_OVERRULE, account_id, new_resource_id("ovr"), kind.encode(), touch_id,
+                touch["create_time"], previous, request.verdict, request.note.strip(),
             )  # fmt: skip
         reply = pb.OverruleTouchVerdictResponse(overrule=_overrule(row))
         if kind == "c":
@@ -358,14 +306,7 @@ class QualityRpcs:
         if not rows:
             return pb.FlagSubIdsResponse()
         campaigns = sorted({k[0] for k in rows})
-        known = {
-            r["campaign_id"]
-            for r in await self._pool.fetch(
-                "SELECT campaign_id FROM links.campaigns WHERE account_id = $1 AND campaign_id = ANY($2::text[])",
-                account_id,
-                campaigns,
-            )
-        }
+        known = {r["campaign_id"] for r in await self._pool.fetch(store.KNOWN_CAMPAIGNS, account_id, campaigns)}
         for i, f in enumerate(request.sub_ids):
             if f.campaign_id not in known:
                 v.add(f"sub_ids[{i}].campaign_id", f"campaign {f.campaign_id!r} not found")
@@ -373,18 +314,10 @@ class QualityRpcs:
         keys = list(rows)
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
-                "INSERT INTO links.flagged_sub_ids (account_id, campaign_id, sub_field, value, reason, expire_time)"
-                " SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])"
-                " ON CONFLICT (account_id, campaign_id, sub_field, value)"
-                " DO UPDATE SET reason = EXCLUDED.reason, expire_time = EXCLUDED.expire_time",
-                account_id, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
+                store.PUT_FLAGS, account_id, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
                 [rows[k][0] for k in keys], [rows[k][1] for k in keys],
             )  # fmt: skip
-            await conn.execute(
-                "DELETE FROM links.flagged_sub_ids WHERE account_id = $1 AND expire_time < $2",
-                account_id,
-                now - KEEP_EXPIRED_FLAGS,
-            )
+            await conn.execute(store.DROP_EXPIRED_FLAGS, account_id, now - KEEP_EXPIRED_FLAGS)
         self.quality.clear()
         return pb.FlagSubIdsResponse(flagged=len(keys))
 
@@ -392,17 +325,10 @@ class QualityRpcs:
         self, request: pb.ListFlaggedSubIdsRequest, context: Any
     ) -> pb.ListFlaggedSubIdsResponse:
         account_id = auth.require_account()
-        size = page_size(request.page_size)
-        cursor = decode_page_token(request.page_token, "c", "f", "v")
-        after = (cursor["c"], cursor["f"], cursor["v"]) if cursor else ("", "", "")
+        page = Page.of(request, "c", "f", "v")
+        after = (page.get("c", ""), page.get("f", ""), page.get("v", ""))
         rows = await self._pool.fetch(
-            "SELECT * FROM links.flagged_sub_ids WHERE account_id = $1 AND ($2 = '' OR campaign_id = $2)"
-            " AND ($3 OR expire_time > now()) AND (campaign_id, sub_field, value) > ($4, $5, $6)"
-            f" ORDER BY campaign_id, sub_field, value LIMIT {size + 1}",
-            account_id, request.campaign_id, request.include_expired, *after,
-        )  # fmt: skip
-        token = ""
-        if len(rows) > size:
-            last = rows[size - 1]
-            token = encode_page_token({"c": last["campaign_id"], "f": last["sub_field"], "v": last["value"]})
-        return pb.ListFlaggedSubIdsResponse(sub_ids=[_flag(r) for r in rows[:size]], next_page_token=token)
+            store.LIST_FLAGS, account_id, request.campaign_id, request.include_expired, *after, page.limit
+        )
+        rows, token = page.cut(rows, lambda r: {"c": r["campaign_id"], "f": r["sub_field"], "v": r["value"]})
+        return pb.ListFlaggedSubIdsResponse(sub_ids=[_flag(r) for r in rows], next_page_token=token)

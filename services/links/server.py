@@ -12,10 +12,10 @@ from libs import geo, privacy
 from libs.config import DEFAULT_ADDRS
 from libs.grpc_server import ServiceContext, ServiceSpec
 from libs.partitions import keep_partitions
-from services.accounts import handlers as accounts
+from services.accounts import account_service as accounts
 from services.links import privacy as links_privacy
 from services.links import quality as links_quality
-from services.links.handlers import LinksService
+from services.links.service import LinksService
 
 HERE = Path(__file__).parent
 PARTITIONED = ("clicks", "impressions")

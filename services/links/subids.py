@@ -15,7 +15,8 @@ from collections.abc import Iterable, Sequence
 import asyncpg
 from clicktrail.links.v1 import links_pb2 as pb
 
-from services.links.touches import SUB_ALIASES, SUB_IDS, LinkCache, parse_query
+from libs.vocab.subids import SUB_FIELDS_HELP, SUB_IDS, canonical_sub_field
+from services.links.touches import LinkCache, parse_query
 
 BLACKLIST = pb.SUB_ID_LIST_BLACKLIST
 WHITELIST = pb.SUB_ID_LIST_WHITELIST
@@ -27,19 +28,11 @@ MAX_NEEDLES = 16  # blacklisted values up to which the raw query is scanned befo
 CampaignKey = tuple[str, str]  # (account_id, campaign_id)
 
 
-def canonical_sub_field(name: str) -> str | None:
-    """``sub1``..``sub10`` or an alias the click path maps (subid, source, ...) ->
-    the sub field it fills; None when it is neither."""
-    k = name.strip().lower()
-    if k in SUB_IDS:
-        return k
-    if k in SUB_ALIASES:
-        return SUB_IDS[SUB_ALIASES[k]]
-    return None
+__all__ = ["canonical_sub_field", "sub_field_choices"]
 
 
 def sub_field_choices() -> str:
-    return "sub1 .. sub10, " + ", ".join(f"{a} ({SUB_IDS[i]})" for a, i in SUB_ALIASES.items())
+    return SUB_FIELDS_HELP
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -25,18 +25,15 @@ from libs.ids import ms_to_datetime, new_id
 from libs.macros import append_query_param, expand
 from libs.text import clean_text, text_problem
 from libs.useragent import parse_user_agent
+from libs.vocab.kinds import DEVICE_TYPE_NAMES
+from libs.vocab.subids import DEVICE_ID_KEYS, PARTNER_CLICK_KEYS, SUB_ALIAS_INDEX, SUB_IDS
 from services.links.quality import EMPTY, Counters, Facts, QualityCache, assess, verdict_of
 
-SUB_IDS = tuple(f"sub{i}" for i in range(1, 11))
 DESTINATION_MACROS = (
     "click_id", "campaign_id", "link_id", "app_id", "partner_id", *SUB_IDS, "partner_click_id",
     "country", "os", "os_version", "device_type", "device_model", "browser", "ip", "idfa", "gaid",
     "timestamp",
 )  # fmt: skip
-# Names networks use for sub-ids; a subN sent under its own name wins.
-SUB_ALIASES = {"subid": 0, "sub_id": 0, "source": 1, "creative": 2}
-PARTNER_CLICK_KEYS = frozenset({"clickid", "click_id", "partner_click_id"})
-DEVICE_KEYS = {"idfa": "idfa", "gaid": "gaid", "aaid": "gaid", "google_aid": "gaid", "advertising_id": "gaid"}
 # Limits of what a click may carry; past them the click is refused naming the
 # field (TOUCH_OUTCOME_INVALID), never cut. Referrer: Chrome caps its own at 4,096.
 MAX_PARAMS = 64
@@ -46,7 +43,6 @@ MAX_UA = 1024
 MAX_REFERRER = 4096
 DEVICE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ZERO_DEVICE_ID = "00000000-0000-0000-0000-000000000000"
-DEVICE_TYPE_NAMES = {0: "", 1: "desktop", 2: "mobile", 3: "tablet", 4: "bot", 5: "other"}
 
 TOUCH_COLUMNS = (
     "account_id", "{id}", "create_time", "link_id", "campaign_id", "partner_id", "app_id", "ip",
@@ -180,14 +176,14 @@ def parse_query(raw: bytes) -> QueryFields:
             i = int(k[3:]) - 1
             if out.subs[i] is None:
                 out.subs[i] = v
-        elif k in SUB_ALIASES:
-            aliased.setdefault(SUB_ALIASES[k], v)
+        elif k in SUB_ALIAS_INDEX:  # names networks use for sub-ids; a subN sent under its own name wins
+            aliased.setdefault(SUB_ALIAS_INDEX[k], v)
         elif k in PARTNER_CLICK_KEYS:
             out.partner_click_id = out.partner_click_id or v
-        elif k in DEVICE_KEYS:
+        elif k in DEVICE_ID_KEYS:
             did = _device_id(v)
-            if did and getattr(out, DEVICE_KEYS[k]) is None:
-                setattr(out, DEVICE_KEYS[k], did)
+            if did and getattr(out, DEVICE_ID_KEYS[k]) is None:
+                setattr(out, DEVICE_ID_KEYS[k], did)
             elif not did:  # not a device id (or the all-zero one): kept as sent, never matched on
                 out.extra.setdefault(k, v)
         elif k:

@@ -1,0 +1,99 @@
+"""LinksService: tracking links (a campaign's click and impression URLs and
+where they send each platform)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from clicktrail.links.v1 import links_pb2 as pb
+
+from libs import auth
+from libs.api import update_paths
+from libs.errors import FailedPrecondition, NotFound
+from libs.ids import new_resource_id, new_slug
+from libs.paging import Page
+from services.links import rules, store
+from services.links.base import LinksBase
+from services.links.messages import link_msg
+
+SLUG_ATTEMPTS = 5
+
+
+class LinkRpcs(LinksBase):
+    def _link(self, row: asyncpg.Record) -> pb.Link:
+        return link_msg(row, self._public_url)
+
+    async def CreateLink(self, request: pb.CreateLinkRequest, context: Any) -> pb.CreateLinkResponse:
+        account_id = auth.require_account()
+        link = request.link
+        v = rules.validate_link(link, None)
+        if not link.campaign_id:
+            v.add("link.campaign_id", "is required")
+        elif not await store.exists(self._pool, store.CAMPAIGN_EXISTS, account_id, link.campaign_id):
+            v.add("link.campaign_id", f"campaign {link.campaign_id!r} not found")
+        if link.app_id and not await store.exists(self._pool, store.APP_EXISTS, account_id, link.app_id):
+            v.add("link.app_id", f"app {link.app_id!r} not found")
+        v.raise_if_any()
+        for _ in range(SLUG_ATTEMPTS):
+            try:
+                row = await self._pool.fetchrow(
+                    store.INSERT_LINK,
+                    account_id, new_resource_id("lnk"), link.campaign_id, link.app_id or None,
+                    link.name.strip(), new_slug(), link.destination_url, link.ios_url, link.android_url,
+                    link.desktop_url,
+                )  # fmt: skip
+                break
+            except asyncpg.UniqueViolationError:  # slug collision: draw again
+                continue
+        else:  # pragma: no cover - 60 random bits
+            raise FailedPrecondition("could not allocate a unique slug, retry")
+        self.cache.clear()
+        return pb.CreateLinkResponse(link=self._link(row))
+
+    async def GetLink(self, request: pb.GetLinkRequest, context: Any) -> pb.GetLinkResponse:
+        account_id = auth.require_account()
+        row = await self._pool.fetchrow(store.GET_LINK, account_id, request.link_id)
+        if row is None:
+            raise NotFound(f"link {request.link_id!r} not found")
+        return pb.GetLinkResponse(link=self._link(row))
+
+    async def ListLinks(self, request: pb.ListLinksRequest, context: Any) -> pb.ListLinksResponse:
+        account_id = auth.require_account()
+        page = Page.of(request, "after")
+        rows = await self._pool.fetch(
+            store.LIST_LINKS, account_id, page.get("after", "", str), request.campaign_id or None, page.limit
+        )
+        rows, token = page.cut(rows, lambda r: {"after": r["link_id"]})
+        return pb.ListLinksResponse(links=[self._link(r) for r in rows], next_page_token=token)
+
+    async def UpdateLink(self, request: pb.UpdateLinkRequest, context: Any) -> pb.UpdateLinkResponse:
+        account_id = auth.require_account()
+        link = request.link
+        paths = update_paths(request.update_mask, link, rules.LINK_UPDATABLE)
+        v = rules.validate_link(link, paths)
+        if (
+            "app_id" in paths
+            and link.app_id
+            and not await store.exists(self._pool, store.APP_EXISTS, account_id, link.app_id)
+        ):
+            v.add("link.app_id", f"app {link.app_id!r} not found")
+        v.raise_if_any()
+        values = rules.link_values(link, paths)
+        row = await self._pool.fetchrow(
+            store.update_sql("links", "link_id", values, rules.LINK_UPDATABLE),
+            account_id,
+            link.link_id,
+            *values.values(),
+        )
+        if row is None:
+            raise NotFound(f"link {link.link_id!r} not found")
+        self.cache.clear()
+        return pb.UpdateLinkResponse(link=self._link(row))
+
+    async def DeleteLink(self, request: pb.DeleteLinkRequest, context: Any) -> pb.DeleteLinkResponse:
+        account_id = auth.require_account()
+        if await self._pool.fetchval(store.DELETE_LINK, account_id, request.link_id) is None:
+            raise NotFound(f"link {request.link_id!r} not found")
+        self.cache.clear()
+        return pb.DeleteLinkResponse()
