@@ -52,7 +52,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from libs.config import ConfigError, Settings, load_settings
+from libs.config import CommonSettings, ConfigError
 from libs.grpc_client import make_channel
 from libs.tls import channel_credentials
 from libs.vocab.enums import EnumValueError, choices, parse_enum, short_name
@@ -147,9 +147,10 @@ def rpc_error(err: grpc.aio.AioRpcError, service: str, addr: str, *, admin: bool
 # --------------------------------------------------------------------------- settings and credentials
 
 
-def settings() -> Settings:
+def settings() -> CommonSettings:
+    """What the CLI reads: service addresses, the deadline and TLS (CommonSettings)."""
     try:
-        return load_settings()
+        return CommonSettings.load()
     except ConfigError as exc:
         raise UsageError(str(exc)) from exc
 

@@ -14,7 +14,7 @@ import uvicorn
 
 from console.app import create_app
 from libs.asgi import uvicorn_options
-from libs.config import Settings, load_settings
+from libs.config import Settings, load_process_settings
 from libs.logging import configure_logging, get_logger
 
 log = get_logger("console")
@@ -29,7 +29,7 @@ def server_config(settings: Settings, **overrides: object) -> uvicorn.Config:
 
 
 def main() -> None:
-    settings = load_settings()
+    settings = load_process_settings("console")  # only the console process's CLICKTRAIL_* variables
     configure_logging("console", settings.log_level, settings.log_format)
     log.info("console_listening", host=settings.console_host, port=settings.console_port)
     uvicorn.Server(server_config(settings)).run()

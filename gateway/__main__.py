@@ -11,7 +11,7 @@ import uvicorn
 
 from gateway.app import create_app
 from libs.asgi import uvicorn_options
-from libs.config import Settings, load_settings
+from libs.config import Settings, load_process_settings
 from libs.logging import configure_logging, get_logger
 
 
@@ -25,7 +25,7 @@ def server_config(settings: Settings, **overrides: object) -> uvicorn.Config:
 
 
 def main() -> None:
-    settings = load_settings()
+    settings = load_process_settings("gateway")  # only the gateway process's CLICKTRAIL_* variables
     configure_logging("gateway", settings.log_level, settings.log_format)
     if not settings.gateway_token:
         # Without it the links service refuses every click, while /readyz would say ready.

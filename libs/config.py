@@ -1,13 +1,43 @@
-"""The one config loader: every setting comes from a CLICKTRAIL_* environment variable."""
+"""The one config loader: every setting comes from a CLICKTRAIL_* environment
+variable, read and validated by pydantic-settings, one settings class per process.
+
+    LinksSettings.load()                       # what `python -m services.links` reads
+    load_settings(database_url="postgres://...")  # every field (the suite, the CLI, tests)
+
+A value that does not parse is an error naming the variable (``ConfigError``:
+``CLICKTRAIL_GRPC_TLS_CLIENT_AUTH='ture': Input should be a valid boolean ...``),
+never a silent default: booleans take 1/0, true/false, yes/no, on/off; numbers,
+CIDR lists (comma-separated), ports and URLs are checked. An empty variable
+counts as unset. Variables of other processes are not read (the gateway does not
+see CLICKTRAIL_POSTBACK_*).
+
+The classes are frozen dataclasses (``dataclasses.replace`` works); each
+process's class holds only its fields:
+
+    CommonSettings          database, tokens, logging, service addresses, gRPC deadline and TLS
+    ServiceSettings         + what every gRPC service process needs (listen address, pool, metrics, gateway token)
+    LinksSettings / IngestSettings / AttributionSettings / PostbacksSettings / AnalyticsSettings
+    GatewaySettings         CommonSettings + the HTTP gateway's
+    ConsoleSettings         CommonSettings + the console's
+    Settings                all of them (the suite in one process, the CLI, tests)
+"""
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import ipaddress
-import os
+import typing
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, ClassVar, TypeVar
+from urllib.parse import urlsplit
 
+import pydantic
+from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
+
+ENV_PREFIX = "CLICKTRAIL_"
 DEFAULT_ADDRS = {
     "links": "127.0.0.1:50051",
     "ingest": "127.0.0.1:50052",
@@ -21,15 +51,132 @@ class ConfigError(ValueError):
     """A CLICKTRAIL_* variable has a value we cannot use."""
 
 
+# ----------------------------------------------------------------------------- value types
+
+
+def _networks(value: Any) -> Any:
+    """``10.0.0.0/8, ::1/128`` -> networks (a host address with bits past the prefix is refused)."""
+    if isinstance(value, str):
+        return tuple(ipaddress.ip_network(p.strip()) for p in value.split(",") if p.strip())
+    return value
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    return value
+
+
+def _postgres_url(value: str) -> str:
+    if value and (urlsplit(value).scheme not in ("postgres", "postgresql")):
+        raise ValueError("must be a postgres:// or postgresql:// URL")
+    return value
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Comma-separated CIDRs (10.0.0.0/8, ::1/128); a bare address is a /32 or /128.
+Networks = Annotated[tuple[Network, ...], NoDecode, BeforeValidator(_networks)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+PostgresUrl = Annotated[str, AfterValidator(_postgres_url)]
+Port = Annotated[int, Field(ge=0, le=65535)]
+Count = Annotated[int, Field(ge=0)]
+Seconds = Annotated[float, Field(ge=0)]
+
+
+# ----------------------------------------------------------------------------- loading
+
+S = TypeVar("S", bound="CommonSettings")
+_ENV: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar("clicktrail_env", default=None)
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """The environment source, reading a given mapping instead of os.environ."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        self._mapping = env
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._mapping, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+
+class _EnvModel(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        env = _ENV.get()
+        # Keyword overrides win over the environment; no .env file, no secrets directory.
+        return (init_settings, env_settings if env is None else _MappingEnvSource(settings_cls, env))
+
+
+_MODELS: dict[type, type[_EnvModel]] = {}
+
+
+def _env_model(cls: type[CommonSettings]) -> type[_EnvModel]:
+    """The pydantic-settings model of a settings class: its fields, types and defaults."""
+    model = _MODELS.get(cls)
+    if model is None:
+        hints = typing.get_type_hints(cls, include_extras=True)
+        fields: dict[str, Any] = {f.name: (hints[f.name], f.default) for f in dataclasses.fields(cls)}
+        model = _MODELS[cls] = pydantic.create_model(f"{cls.__name__}Env", __base__=_EnvModel, **fields)
+    return model
+
+
+# Fields whose value an error message must not repeat.
+_SECRET_WORDS = ("token", "secret", "database_url", "key")
+
+
+def _problems(exc: pydantic.ValidationError, overrides: Mapping[str, Any]) -> str:
+    """One ``CLICKTRAIL_X='value': what is wrong`` per field (a keyword override is named as itself)."""
+    out: dict[str, str] = {}
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err.get("loc") else "?"
+        if name in out:
+            continue
+        where = name if name in overrides else ENV_PREFIX + name.upper()
+        value = err.get("input")
+        secret = any(w in name for w in _SECRET_WORDS)
+        shown = f"={value!r}" if isinstance(value, str | int | float) and not secret else ""
+        out[name] = f"{where}{shown}: {str(err['msg']).removeprefix('Value error, ')}"
+    return "; ".join(out.values())
+
+
+def _load(cls: type[S], env: Mapping[str, str] | None, overrides: Mapping[str, Any]) -> S:
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(unknown))}")
+    token = _ENV.set(env)
+    try:
+        model = _env_model(cls)(**overrides)
+    except pydantic.ValidationError as exc:
+        raise ConfigError(_problems(exc, overrides)) from None
+    finally:
+        _ENV.reset(token)
+    return cls(**{f.name: getattr(model, f.name) for f in dataclasses.fields(cls)})
+
+
+# ----------------------------------------------------------------------------- the classes
+
+
 @dataclasses.dataclass(frozen=True)
-class Settings:
-    database_url: str = ""
+class CommonSettings:
+    """What every process reads."""
+
+    # Which process class this is, in messages.
+    process: ClassVar[str] = "common"
+
+    database_url: PostgresUrl = ""
     admin_token: str = ""
     internal_token: str = ""
-    # The gateway's own credential: it may only record clicks and impressions
-    # (events and postbacks go on with their callers' own keys). Only the
-    # gateway and the links service need it.
-    gateway_token: str = ""
     log_level: str = "info"
     log_format: str = "json"
     links_addr: str = DEFAULT_ADDRS["links"]
@@ -37,17 +184,7 @@ class Settings:
     attribution_addr: str = DEFAULT_ADDRS["attribution"]
     postbacks_addr: str = DEFAULT_ADDRS["postbacks"]
     analytics_addr: str = DEFAULT_ADDRS["analytics"]
-    # Where this process's gRPC server listens; empty means its service's default address.
-    grpc_listen: str = ""
-    gateway_host: str = "127.0.0.1"
-    gateway_port: int = 8080
-    public_url: str = "http://127.0.0.1:8080"
-    db_pool_min: int = 2
-    db_pool_max: int = 10
-    metrics_port: int = 0
-    # Where the Prometheus endpoint of a service process listens (0.0.0.0 in containers).
-    metrics_host: str = "127.0.0.1"
-    grpc_deadline_s: float = 5.0
+    grpc_deadline_s: Seconds = 5.0
     # gRPC over TLS (PEM file paths; all empty: plaintext). A server with a
     # cert + key serves TLS only; a client with a CA verifies the server with it.
     # The server asks for client certificates (mutual TLS, checked against the
@@ -59,79 +196,129 @@ class Settings:
     grpc_tls_client_auth: bool = False
     grpc_tls_client_cert: str = ""
     grpc_tls_client_key: str = ""
-    # Proxies whose X-Forwarded-For the gateway believes (comma-separated CIDRs).
-    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
-    partition_days_ahead: int = 7
+
+    @classmethod
+    def load(cls: type[S], env: Mapping[str, str] | None = None, **overrides: Any) -> S:
+        """Read CLICKTRAIL_<FIELD> (from ``env``, else os.environ) for every field of
+        this class; keyword overrides win. A bad value raises ConfigError naming it."""
+        return _load(cls, env, overrides)
+
+    def addr_of(self, service: str) -> str:
+        """Where a service's gRPC server is (accounts live in the links process)."""
+        name = "links" if service == "accounts" else service
+        return str(getattr(self, f"{name}_addr", ""))
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceSettings(CommonSettings):
+    """What every gRPC service process reads (libs/grpc_server.py)."""
+
+    # The gateway's own credential: it may only record clicks and impressions
+    # (events and postbacks go on with their callers' own keys).
+    gateway_token: str = ""
+    # Where this process's gRPC server listens; empty means its service's default address.
+    grpc_listen: str = ""
+    db_pool_min: Count = 2
+    db_pool_max: Count = 10
+    metrics_port: Port = 0
+    # Where the Prometheus endpoint of a service process listens (0.0.0.0 in containers).
+    metrics_host: str = "127.0.0.1"
+
+
+@dataclasses.dataclass(frozen=True)
+class _PublicUrl(CommonSettings):
+    # The gateway's address as the outside world sees it (tracking links, console cookies).
+    public_url: HttpUrl = "http://127.0.0.1:8080"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Partitions(CommonSettings):
+    partition_days_ahead: Count = 7
     # Daily partitions of clicks, impressions and events older than this many
     # days are dropped (0 keeps them forever); rollups keep their aggregates.
-    retention_days: int = 0
-    # Gateway click coalescing into one RecordClicks call.
-    gateway_batch_max: int = 256
-    gateway_batch_delay_ms: float = 1.0
-    gateway_channels: int = 2
-    max_query_bytes: int = 8192
-    # Gateway: requests per second (0 = no limit) per client address (IPv4; IPv6
-    # by /64) on /c + /i, on /v1/events and on /postback, per app / API key on
-    # /v1/events and per postback token on /postback; bursts of two seconds'
-    # worth; per gateway replica; over it: 429.
-    rate_limit_touches_per_ip: float = 50.0
-    # Per address above per key / token: one back end or one network's postback server
-    # sends for many keys and tenants, whose own limits then apply.
-    rate_limit_events_per_ip: float = 200.0
-    rate_limit_postbacks_per_ip: float = 1000.0
-    rate_limit_events_per_key: float = 1000.0
-    rate_limit_postbacks_per_token: float = 500.0
-    # Gateway: a request body (/v1/events, POST /postback) must arrive within
-    # this many seconds (else 408); /v1/events requests in flight at once per
-    # gateway process and per key (over it: 503 with Retry-After).
-    gateway_body_timeout_s: float = 10.0
-    gateway_events_concurrency: int = 256
-    gateway_events_concurrency_per_key: int = 64
-    # Postback dispatch. Destinations in these networks are allowed even when
-    # private/loopback/link-local (comma-separated CIDRs, e.g. 127.0.0.0/8).
-    postback_allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    retention_days: Count = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class _DeadLetters(CommonSettings):
+    # Dead letters of the work queues (events to attribute, outbound events,
+    # postback deliveries) are purged this many days after they died (0 keeps
+    # them); a dead delivery stays retryable from its delivery row after that.
+    queue_dead_retention_days: Count = 30
+
+
+@dataclasses.dataclass(frozen=True)
+class _ConsoleAddr(CommonSettings):
+    # The console runs in its own process (``python -m console``, its own event loop:
+    # nothing it does can hold up a click); the gateway forwards /console/* to it here.
+    console_host: str = "127.0.0.1"
+    console_port: Port = 8081
+
+
+@dataclasses.dataclass(frozen=True)
+class LinksSettings(ServiceSettings, _PublicUrl, _Partitions):
+    process: ClassVar[str] = "links"
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestSettings(ServiceSettings, _Partitions):
+    process: ClassVar[str] = "ingest"
+
+
+@dataclasses.dataclass(frozen=True)
+class AttributionSettings(ServiceSettings, _DeadLetters):
+    process: ClassVar[str] = "attribution"
+    # A batch of events claimed by an attribution consumer that died is attributed
+    # again after this long (a live consumer finishes a batch in well under a second).
+    attribution_lease_s: Seconds = 120.0
+
+
+@dataclasses.dataclass(frozen=True)
+class PostbacksSettings(ServiceSettings, _DeadLetters):
+    process: ClassVar[str] = "postbacks"
+    # Destinations in these networks are allowed even when private/loopback/link-local
+    # (comma-separated CIDRs, e.g. 127.0.0.0/8).
+    postback_allowed_networks: Networks = ()
     # Attempts per delivery and the backoff (full jitter, base * 2^n capped):
     # 25 attempts from 10 s to 3 h span about 24 hours on average.
-    postback_max_attempts: int = 25
-    postback_retry_base_s: float = 10.0
-    postback_retry_cap_s: float = 10800.0
-    postback_connect_timeout_s: float = 5.0
-    postback_timeout_s: float = 15.0
+    postback_max_attempts: Count = 25
+    postback_retry_base_s: Seconds = 10.0
+    postback_retry_cap_s: Seconds = 10800.0
+    postback_connect_timeout_s: Seconds = 5.0
+    postback_timeout_s: Seconds = 15.0
     # Requests in flight per dispatcher process, and per destination host.
-    postback_concurrency: int = 512
-    postback_host_concurrency: int = 32
-    postback_batch_size: int = 200
+    postback_concurrency: Count = 512
+    postback_host_concurrency: Count = 32
+    postback_batch_size: Count = 200
     # A claimed delivery comes back to the queue after this long if its dispatcher died.
-    postback_lease_s: float = 60.0
-    postback_poll_s: float = 1.0
+    postback_lease_s: Seconds = 60.0
+    postback_poll_s: Seconds = 1.0
     # Requests in flight per account (a slow or black-holed endpoint of one
     # account never takes more of the dispatcher's slots than this).
-    postback_account_concurrency: int = 64
+    postback_account_concurrency: Count = 64
     # Postback templates an account may have (CreateTemplate beyond: RESOURCE_EXHAUSTED).
-    postback_templates_per_account: int = 200
+    postback_templates_per_account: Count = 200
     # Name resolution of postback hosts (aiodns, no thread pool): DNS servers
     # (comma-separated "ip" or "ip:port"; empty: /etc/resolv.conf), the timeout
     # of one lookup, and how long a failed lookup (NXDOMAIN, timeout) is cached.
     postback_dns_servers: str = ""
-    postback_dns_timeout_s: float = 2.0
-    postback_dns_negative_ttl_s: float = 30.0
-    # A batch of events claimed by an attribution consumer that died is attributed
-    # again after this long (a live consumer finishes a batch in well under a second).
-    attribution_lease_s: float = 120.0
-    # Analytics rollups: a pass every interval folds in raw rows older than the
-    # lag (rows commit a little after their timestamp); hours that closed more
-    # than recount_after ago are recounted once from the raw tables to catch
-    # any row that committed later than the lag.
-    analytics_rollup_interval_s: float = 1.0
-    analytics_rollup_lag_s: float = 2.0
-    analytics_recount_after_s: float = 600.0
+    postback_dns_timeout_s: Seconds = 2.0
+    postback_dns_negative_ttl_s: Seconds = 30.0
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalyticsSettings(ServiceSettings):
+    process: ClassVar[str] = "analytics"
+    # Rollups: a pass every interval folds in raw rows older than the lag (rows
+    # commit a little after their timestamp); hours that closed more than
+    # recount_after ago are recounted once from the raw tables to catch any row
+    # that committed later than the lag.
+    analytics_rollup_interval_s: Seconds = 1.0
+    analytics_rollup_lag_s: Seconds = 2.0
+    analytics_recount_after_s: Seconds = 600.0
     # How often a pass looks for past days of the derived tables (sub-id reports
     # by day) that a fold, a recount or a cost change left stale.
-    analytics_derived_refresh_s: float = 10.0
-    # Dead letters of the work queues (events to attribute, outbound events,
-    # postback deliveries) are purged this many days after they died (0 keeps
-    # them); a dead delivery stays retryable from its delivery row after that.
-    queue_dead_retention_days: int = 30
+    analytics_derived_refresh_s: Seconds = 10.0
     # The sub-id flood finder (services/analytics/floods.py): every interval (0:
     # never) it flags each (campaign, sub field, value) with at least min_clicks
     # clicks (every verdict) over the last window_days UTC days (today included)
@@ -144,50 +331,94 @@ class Settings:
     analytics_flood_max_install_rate: float = 0.0005
     analytics_flood_flag_ttl_s: float = 21600.0
     # How often the automation rules are checked.
-    rules_interval_s: float = 300.0
-    # The operator console (/console): the secret that encrypts the session
-    # cookie (empty: the console answers 503), and whether that cookie is Secure
-    # ("auto": Secure unless public_url is plain http on 127.0.0.1/localhost).
+    rules_interval_s: Seconds = 300.0
+
+
+@dataclasses.dataclass(frozen=True)
+class GatewaySettings(_ConsoleAddr):
+    process: ClassVar[str] = "gateway"
+    gateway_token: str = ""
+    gateway_host: str = "127.0.0.1"
+    gateway_port: Port = 8080
+    # Proxies whose X-Forwarded-For the gateway believes (comma-separated CIDRs).
+    trusted_proxies: Networks = ()
+    # Click coalescing into one RecordClicks call.
+    gateway_batch_max: Count = 256
+    gateway_batch_delay_ms: Seconds = 1.0
+    gateway_channels: Count = 2
+    max_query_bytes: Count = 8192
+    # Requests per second (0 = no limit) per client address (IPv4; IPv6 by /64) on
+    # /c + /i, on /v1/events and on /postback, per app / API key on /v1/events and
+    # per postback token on /postback; bursts of two seconds' worth; per gateway
+    # replica; over it: 429.
+    rate_limit_touches_per_ip: float = 50.0
+    # Per address above per key / token: one back end or one network's postback server
+    # sends for many keys and tenants, whose own limits then apply.
+    rate_limit_events_per_ip: float = 200.0
+    rate_limit_postbacks_per_ip: float = 1000.0
+    rate_limit_events_per_key: float = 1000.0
+    rate_limit_postbacks_per_token: float = 500.0
+    # A request body (/v1/events, POST /postback) must arrive within this many
+    # seconds (else 408); /v1/events requests in flight at once per gateway
+    # process and per key (over it: 503 with Retry-After).
+    gateway_body_timeout_s: Seconds = 10.0
+    gateway_events_concurrency: Count = 256
+    gateway_events_concurrency_per_key: Count = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsoleSettings(_PublicUrl, _ConsoleAddr):
+    process: ClassVar[str] = "console"
+    # The secret that encrypts the session cookie (empty: the console answers 503),
+    # and whether that cookie is Secure ("auto": Secure unless public_url is plain
+    # http on 127.0.0.1/localhost).
     console_secret: str = ""
     console_secure_cookie: str = "auto"
-    # The console runs in its own process (``python -m console``, its own event loop:
-    # nothing it does can hold up a click); the gateway forwards /console/* to it here.
-    console_host: str = "127.0.0.1"
-    console_port: int = 8081
     # A console sign-in lasts this long (server-side; sign-out ends it at once).
-    console_session_ttl_s: int = 43200
-
-    def addr_of(self, service: str) -> str:
-        """Where a service's gRPC server is (accounts live in the links process)."""
-        name = "links" if service == "accounts" else service
-        return str(getattr(self, f"{name}_addr", ""))
+    console_session_ttl_s: Count = 43200
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+@dataclasses.dataclass(frozen=True)
+class Settings(
+    LinksSettings,
+    IngestSettings,
+    AttributionSettings,
+    PostbacksSettings,
+    AnalyticsSettings,
+    GatewaySettings,
+    ConsoleSettings,
+):
+    """Every field: the whole suite in one process (`make run`), the CLI, the tests."""
+
+    process: ClassVar[str] = "suite"
 
 
-def _convert(name: str, raw: str, default: Any) -> Any:
-    try:
-        if isinstance(default, bool):
-            return raw.strip().lower() in {"1", "true", "yes", "on"}
-        if isinstance(default, int):
-            return int(raw)
-        if isinstance(default, float):
-            return float(raw)
-        if isinstance(default, tuple):
-            return tuple(ipaddress.ip_network(p.strip()) for p in raw.split(",") if p.strip())
-    except ValueError as exc:
-        raise ConfigError(f"CLICKTRAIL_{name.upper()}={raw!r}: {exc}") from exc
-    return raw
+SuiteSettings = Settings
+
+# The class each gRPC service process reads (libs/grpc_server.run_service).
+SERVICE_SETTINGS: dict[str, type[ServiceSettings]] = {
+    "links": LinksSettings,
+    "ingest": IngestSettings,
+    "attribution": AttributionSettings,
+    "postbacks": PostbacksSettings,
+    "analytics": AnalyticsSettings,
+}
+PROCESS_SETTINGS: dict[str, type[CommonSettings]] = {
+    **SERVICE_SETTINGS,
+    "gateway": GatewaySettings,
+    "console": ConsoleSettings,
+    "suite": Settings,
+}
+
+
+def load_process_settings(process: str, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """What a process's entry point reads: only its own class's variables
+    (PROCESS_SETTINGS[process]). Typed as Settings so code that annotates the full
+    class takes it; it has every field that process's code uses."""
+    return typing.cast(Settings, PROCESS_SETTINGS[process].load(env, **overrides))
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Read CLICKTRAIL_<FIELD> for every field of Settings; keyword overrides win."""
-    env = os.environ if env is None else env
-    values: dict[str, Any] = {}
-    for name, field in _FIELDS.items():
-        raw = env.get(f"CLICKTRAIL_{name.upper()}")
-        if raw is not None and raw != "":
-            values[name] = _convert(name, raw, field.default)
-    values.update(overrides)
-    return Settings(**values)
+    """Every field of every process (Settings.load): CLICKTRAIL_<FIELD> from ``env``
+    (else os.environ); keyword overrides win."""
+    return Settings.load(env, **overrides)

@@ -20,7 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from libs.auth import KeyStore
-from libs.config import ConfigError, Settings, load_settings
+from libs.config import SERVICE_SETTINGS, ConfigError, Settings, load_process_settings
 from libs.db import create_pool, wait_for_database
 from libs.grpc_interceptors import server_interceptors
 from libs.logging import configure_logging, get_logger
@@ -162,7 +162,11 @@ async def start_service(spec: ServiceSpec, settings: Settings, *, listen: str | 
 
 def run_service(spec: ServiceSpec) -> None:
     """Entry point of ``python -m services.<name>``: serve until SIGTERM/SIGINT."""
-    settings = load_settings()
+    # The process reads only its own class's variables (libs/config.SERVICE_SETTINGS).
+    try:
+        settings = load_process_settings(spec.name if spec.name in SERVICE_SETTINGS else "suite")
+    except ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None
     configure_logging(spec.name, settings.log_level, settings.log_format)
 
     async def main() -> None:

@@ -14,7 +14,7 @@ import urllib.request
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from libs.config import load_settings
+from libs.config import CommonSettings
 from libs.grpc_client import make_channel
 from libs.tls import channel_credentials
 
@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
     if target.startswith(("http://", "https://")):
         healthy = http_ok(target)
     else:
-        healthy = asyncio.run(grpc_serving(target, channel_credentials(load_settings())))
+        healthy = asyncio.run(grpc_serving(target, channel_credentials(CommonSettings.load())))
     print("healthy" if healthy else f"unhealthy: {target}")
     return 0 if healthy else 1
 

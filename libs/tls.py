@@ -19,7 +19,7 @@ from pathlib import Path
 
 import grpc
 
-from libs.config import ConfigError, Settings
+from libs.config import CommonSettings, ConfigError
 
 
 def _read(setting: str, path: str) -> bytes:
@@ -32,7 +32,7 @@ def _read(setting: str, path: str) -> bytes:
     return data
 
 
-def _pair(settings: Settings, cert_field: str, key_field: str) -> tuple[bytes, bytes] | None:
+def _pair(settings: CommonSettings, cert_field: str, key_field: str) -> tuple[bytes, bytes] | None:
     cert, key = getattr(settings, cert_field), getattr(settings, key_field)
     if bool(cert) != bool(key):
         missing = key_field if cert else cert_field
@@ -44,15 +44,15 @@ def _pair(settings: Settings, cert_field: str, key_field: str) -> tuple[bytes, b
     return _read(key_field, key), _read(cert_field, cert)
 
 
-def server_tls_enabled(settings: Settings) -> bool:
+def server_tls_enabled(settings: CommonSettings) -> bool:
     return bool(settings.grpc_tls_cert or settings.grpc_tls_key)
 
 
-def client_auth_required(settings: Settings) -> bool:
+def client_auth_required(settings: CommonSettings) -> bool:
     return settings.grpc_tls_client_auth or bool(settings.grpc_tls_client_cert)
 
 
-def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+def server_credentials(settings: CommonSettings) -> grpc.ServerCredentials | None:
     """The server's TLS credentials, or None for plaintext."""
     pair = _pair(settings, "grpc_tls_cert", "grpc_tls_key")
     if pair is None:
@@ -66,14 +66,14 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
     return grpc.ssl_server_credentials([pair], root_certificates=ca if require else None, require_client_auth=require)
 
 
-def channel_credentials(settings: Settings) -> grpc.ChannelCredentials | None:
+def channel_credentials(settings: CommonSettings) -> grpc.ChannelCredentials | None:
     """Credentials for channels to the suite's services, or None for plaintext."""
     return _channel_credentials(settings.grpc_tls_ca, settings.grpc_tls_client_cert, settings.grpc_tls_client_key)
 
 
 @functools.lru_cache(maxsize=8)
 def _channel_credentials(ca_path: str, cert_path: str, key_path: str) -> grpc.ChannelCredentials | None:
-    probe = Settings(grpc_tls_ca=ca_path, grpc_tls_client_cert=cert_path, grpc_tls_client_key=key_path)
+    probe = CommonSettings(grpc_tls_ca=ca_path, grpc_tls_client_cert=cert_path, grpc_tls_client_key=key_path)
     pair = _pair(probe, "grpc_tls_client_cert", "grpc_tls_client_key")
     if not ca_path:
         if pair is not None:
