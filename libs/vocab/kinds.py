@@ -20,10 +20,10 @@ from libs.vocab.enums import code_map, name_map
 
 # ---- traffic quality (clicktrail.type.v1.Verdict)
 VERDICT = quality_pb2.Verdict
-UNSPECIFIED = quality_pb2.VERDICT_UNSPECIFIED
-CLEAN = quality_pb2.VERDICT_CLEAN
-SUSPICIOUS = quality_pb2.VERDICT_SUSPICIOUS
-INVALID = quality_pb2.VERDICT_INVALID
+UNSPECIFIED: int = quality_pb2.VERDICT_UNSPECIFIED
+CLEAN: int = quality_pb2.VERDICT_CLEAN
+SUSPICIOUS: int = quality_pb2.VERDICT_SUSPICIOUS
+INVALID: int = quality_pb2.VERDICT_INVALID
 VERDICT_NAMES: dict[int, str] = {k: v for k, v in name_map(VERDICT).items() if k}
 VERDICTS_BY_NAME: dict[str, int] = dict(code_map(VERDICT))
 
