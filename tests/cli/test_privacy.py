@@ -3,7 +3,6 @@ ingest, attribution and postbacks servers (and a real postback sink)."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import asyncpg
@@ -24,6 +23,7 @@ from tests.services.attribution.engine_support import (
     touch,
 )
 from tests.services.postbacks.sink import Sink
+from tests.support.wait import wait_until
 
 GAID = "6d92078a-8246-4ba4-ae5b-76104861e7dc"
 OTHER_GAID = "0e7c55c2-6a4b-4d8e-9a41-3f3f5b8e9d10"
@@ -71,26 +71,25 @@ async def test_erasing_a_person_removes_their_ids_everywhere_keeps_the_counts_an
 
     conn = await asyncpg.connect(settings.database_url)
     try:
-        async with asyncio.timeout(20):
-            while (  # noqa: ASYNC110 (the dispatcher's work)
-                await conn.fetchval(
-                    "SELECT count(*) FROM postbacks.deliveries WHERE account_id = $1 AND status = 'delivered'",
-                    account.account_id,
-                )
-                < 2
-            ):
-                await asyncio.sleep(0.1)
+        delivered = "SELECT count(*) FROM postbacks.deliveries WHERE account_id = $1 AND status = 'delivered'"
+
+        async def both_delivered() -> bool:  # the dispatcher's work
+            return await conn.fetchval(delivered, account.account_id) >= 2
+
+        await wait_until(both_delivered, "the 2 postbacks delivered", every_s=0.1)
         person_keys = "ARRAY[hashtextextended('u:player-42', 0), hashtextextended('d:' || $1, 0)]"
         users_per_day = "SELECT day, count(*) FROM analytics.metric_activity GROUP BY day ORDER BY day"
-        async with asyncio.timeout(20):  # the product-metric rollups have the person and the bystander
-            while (  # noqa: ASYNC110 (the analytics service's work)
+
+        async def both_rolled_up() -> bool:  # the analytics service's work
+            return (
                 await conn.fetchval(
                     "SELECT count(DISTINCT user_key) FROM analytics.metric_activity WHERE user_key = ANY("
                     "ARRAY[hashtextextended('u:player-42', 0), hashtextextended('u:player-7', 0)])"
                 )
-                < 2
-            ):
-                await asyncio.sleep(0.1)
+                >= 2
+            )
+
+        await wait_until(both_rolled_up, "the product-metric rollups to have the person and the bystander", every_s=0.1)
         active_before = [tuple(r) for r in await conn.fetch(users_per_day)]
         bystander = {
             "events": await _rows(conn, "SELECT * FROM ingest.events WHERE user_id = 'player-7' ORDER BY event_uuid"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime as dt
 import io
@@ -12,20 +11,22 @@ from services.analytics.rollup import RollupRunner
 from tests.cli.conftest import Cli
 from tests.services.analytics.report_support import TODAY, checks_off, runner
 from tests.services.attribution.engine_support import make_app, make_campaign, touch
+from tests.support.wait import wait_until
 
 
 async def fold(run: RollupRunner, pool: Any, *, clicks: int) -> None:
     """Passes until the rollups hold ``clicks`` clicks of every verdict. One pass can stop short
     of the last click: the server's own runner, folding at the same time, is a writer the pass
     stays behind (rollup.py, oldest_writer)."""
-    for _ in range(100):
+
+    async def folded() -> bool:
         await run.run_once()
         async with pool.acquire() as conn:
             n = await conn.fetchval("SELECT sum(clicks + invalid_clicks) FROM analytics.report_traffic_links")
-        if n == clicks:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the rollups hold {n} clicks, not {clicks}")
+        assert n == clicks, f"the rollups hold {n} clicks, not {clicks}"
+        return True
+
+    await wait_until(folded, f"the rollups to hold {clicks} clicks")
 
 
 async def test_report_campaigns_json_csv_table_and_errors(
@@ -57,7 +58,7 @@ async def test_report_campaigns_json_csv_table_and_errors(
     }  # fmt: skip
     text = (await cli("report", "campaigns", "--from", day, "--group-by", "sub1", "--csv")).stdout
     cells = {line["sub1"] for line in csv.DictReader(io.StringIO(text))}
-    assert cells == {"a", "b", "'=HYPERLINK(\"http://x.example\")", "total"}  # exported as text, not a formula
+    assert cells == {"a", "b", '\'=HYPERLINK("http://x.example")', "total"}  # exported as text, not a formula
     around = ["--from", (TODAY - dt.timedelta(days=1)).isoformat(), "--to", (TODAY + dt.timedelta(days=1)).isoformat()]
     table = (
         await cli("report", "campaigns", *around, "--group-by", "campaign,country", "--tz", "Europe/Berlin")
