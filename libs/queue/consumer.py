@@ -1,136 +1,24 @@
-"""The one work queue: Postgres rows, enqueued in the producer's transaction.
-
-- enqueue(conn, ...) inside the transaction that stores the data, so a job
-  exists exactly when its data does; NOTIFY (sent at commit) wakes consumers.
-- Consumers claim due jobs with FOR UPDATE SKIP LOCKED; claiming pushes
-  run_at forward by a lease, so the job of a consumer that died comes back
-  when the lease ends. Done jobs are deleted.
-- A failed job is retried with exponential backoff and full jitter; past
-  max_attempts it is kept as a dead letter, listable and retryable.
-- Delivery is at least once: handlers must be idempotent.
-- Dead letters are purged ``dead_retention_s`` after they died (a consumer
-  given one purges its queue's, at most once per ``PURGE_EVERY_S``).
-- A GDPR erasure reaches queued payloads too (``redact``, dead letters included).
-
-Because every job is a row that becomes visible only when its transaction
-commits, a writer that commits late is never skipped (unlike an id cursor).
-"""
+"""The queue's consumer: claims due jobs (FOR UPDATE SKIP LOCKED, with a lease),
+runs them one at a time, streaming or in batches, and finishes them in group
+commits (done: deleted; failed: retried with backoff or kept as a dead letter)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import datetime as dt
-import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 
 from libs.logging import get_logger
+from libs.queue.jobs import Defer, FinishHook, Job, Outcome, Permanent, RetryLater, RetryPolicy, channel_name
+from libs.queue.manage import purge_dead
 
 log = get_logger("queue")
 
-MIGRATIONS = ("queue", Path(__file__).parent / "queue_migrations")
 PURGE_EVERY_S = 3600.0
-
-
-@dataclasses.dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 20
-    base_s: float = 1.0
-    cap_s: float = 3600.0
-
-    def delay(self, attempt: int) -> float:
-        """Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]."""
-        return random.uniform(0, min(self.cap_s, self.base_s * 2 ** max(0, attempt - 1)))
-
-
-def channel_name(queue: str) -> str:
-    return "clicktrail_queue_" + "".join(c if c.isalnum() else "_" for c in queue)
-
-
-async def enqueue(
-    conn: asyncpg.Connection,
-    queue: str,
-    payloads: Sequence[bytes],
-    *,
-    account_ids: Sequence[str] | None = None,
-    max_attempts: int = 20,
-    delay_s: float = 0.0,
-    returning: bool = False,
-) -> list[int]:
-    """Add jobs; call inside the transaction that writes the data they describe.
-    With ``returning``, answers the new jobs' ids in payload order (else [])."""
-    if not payloads:
-        return []
-    accounts = list(account_ids) if account_ids is not None else [""] * len(payloads)
-    args = (queue, accounts, list(payloads), max_attempts, delay_s, channel_name(queue))
-    if returning:
-        rows = await conn.fetch(
-            "WITH added AS (INSERT INTO queue.jobs (queue, account_id, payload, max_attempts, run_at)"
-            " SELECT $1, a, p, $4, now() + make_interval(secs => $5)"
-            " FROM unnest($2::text[], $3::bytea[]) WITH ORDINALITY AS t(a, p, n) ORDER BY n RETURNING job_id),"
-            " notified AS (SELECT pg_notify($6, '') FROM (SELECT 1 FROM added LIMIT 1) AS any_added)"
-            " SELECT job_id FROM added WHERE (SELECT count(*) FROM notified) >= 0 ORDER BY job_id",
-            *args,
-        )
-        return [r["job_id"] for r in rows]
-    # One round trip; the notification is delivered when the transaction commits.
-    await conn.execute(
-        "WITH added AS (INSERT INTO queue.jobs (queue, account_id, payload, max_attempts, run_at)"
-        " SELECT $1, a, p, $4, now() + make_interval(secs => $5)"
-        " FROM unnest($2::text[], $3::bytea[]) AS t(a, p) RETURNING 1)"
-        " SELECT pg_notify($6, '') FROM (SELECT 1 FROM added LIMIT 1) AS any_added",
-        *args,
-    )
-    return []
-
-
-@dataclasses.dataclass(frozen=True)
-class Job:
-    job_id: int
-    queue: str
-    account_id: str
-    payload: bytes
-    attempts: int
-    max_attempts: int
-    create_time: dt.datetime
-
-
-class RetryLater(Exception):
-    """Raise from a handler to retry after ``after_s`` (e.g. HTTP Retry-After)."""
-
-    def __init__(self, message: str, after_s: float | None = None) -> None:
-        super().__init__(message)
-        self.after_s = after_s
-
-
-class Permanent(Exception):
-    """Raise from a handler for a failure no retry can fix: straight to dead letters."""
-
-
-class Defer(RetryLater):
-    """Raise from a handler to put a job back for ``after_s`` without using up
-    an attempt (e.g. its destination is busy right now)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Outcome:
-    """How a claimed job ended: done (error None), retried in ``retry_in_s``, or dead."""
-
-    job: Job
-    error: BaseException | None
-    dead: bool
-    retry_in_s: float
-
-
-# Called inside the transaction that finishes a set of jobs, so what a handler
-# records about them commits exactly when the jobs are deleted / rescheduled.
-FinishHook = Callable[[asyncpg.Connection, list[Outcome]], Awaitable[None]]
 
 
 CLAIM_SQL = """
@@ -480,98 +368,3 @@ class Consumer:
                     " WHERE job_id = ANY($1::bigint[]) AND NOT dead",
                     list(self._claimed),
                 )
-
-
-async def list_dead(pool: asyncpg.Pool, queue: str, account_id: str, limit: int = 100) -> list[asyncpg.Record]:
-    return await pool.fetch(
-        "SELECT job_id, attempts, last_error, create_time, update_time FROM queue.jobs"
-        " WHERE queue = $1 AND account_id = $2 AND dead ORDER BY job_id LIMIT $3",
-        queue,
-        account_id,
-        limit,
-    )
-
-
-async def retry_dead(conn: asyncpg.Connection, queue: str, account_id: str, job_id: int) -> bool:
-    """Put a dead letter back in line with a fresh set of attempts."""
-    status = await conn.execute(
-        "UPDATE queue.jobs SET dead = false, attempts = 0, run_at = now(), update_time = now()"
-        " WHERE queue = $1 AND account_id = $2 AND job_id = $3 AND dead",
-        queue,
-        account_id,
-        job_id,
-    )
-    if status.endswith(" 1"):
-        await conn.execute("SELECT pg_notify($1, '')", channel_name(queue))
-        return True
-    return False
-
-
-async def cancel(conn: asyncpg.Connection, queue: str, account_id: str, job_ids: list[int]) -> int:
-    """Drop the account's jobs that have not run yet (a claimed one may still finish)."""
-    status = await conn.execute(
-        "DELETE FROM queue.jobs WHERE queue = $1 AND account_id = $2 AND job_id = ANY($3::bigint[])",
-        queue,
-        account_id,
-        job_ids,
-    )
-    return int(status.rsplit(" ", 1)[-1])
-
-
-async def purge_dead(pool: asyncpg.Pool | asyncpg.Connection, queue: str, older_than_s: float) -> int:
-    """Deletes the queue's dead letters that died more than ``older_than_s`` ago."""
-    status = await pool.execute(
-        "DELETE FROM queue.jobs WHERE queue = $1 AND dead AND update_time < now() - make_interval(secs => $2)",
-        queue,
-        older_than_s,
-    )
-    return int(status.rsplit(" ", 1)[-1])
-
-
-def _like(needle: bytes) -> bytes:
-    return b"%" + needle.replace(b"\\", b"\\\\").replace(b"%", b"\\%").replace(b"_", b"\\_") + b"%"
-
-
-async def redact(
-    conn: asyncpg.Connection,
-    queue: str,
-    account_id: str,
-    needles: Sequence[bytes],
-    rewrite: Callable[[bytes], bytes | None],
-    *,
-    apply: bool = True,
-) -> int:
-    """GDPR erasure of queued payloads: every job of the account on ``queue``
-    (due, claimed or dead) whose payload contains one of ``needles`` is passed
-    to ``rewrite``, which answers the payload to keep (the same bytes: nothing
-    to change) or None to drop the job. Answers how many jobs changed (or, without
-    ``apply``, would). A job claimed meanwhile may still finish with the payload
-    it read: its consumer checks the erasure tombstones (libs/privacy.py)."""
-    if not needles:
-        return 0
-    rows = await conn.fetch(
-        "SELECT job_id, payload FROM queue.jobs WHERE queue = $1 AND account_id = $2"
-        " AND payload LIKE ANY($3::bytea[]) ORDER BY job_id" + (" FOR UPDATE" if apply else ""),
-        queue,
-        account_id,
-        [_like(n) for n in needles],
-    )
-    dropped: list[int] = []
-    changed: list[tuple[int, bytes]] = []
-    for r in rows:
-        old = bytes(r["payload"])
-        new = rewrite(old)
-        if new is None:
-            dropped.append(r["job_id"])
-        elif new != old:
-            changed.append((r["job_id"], new))
-    if apply and dropped:
-        await conn.execute("DELETE FROM queue.jobs WHERE job_id = ANY($1::bigint[])", dropped)
-    if apply and changed:
-        await conn.execute(
-            "UPDATE queue.jobs j SET payload = x.p"
-            " FROM unnest($1::bigint[], $2::bytea[]) AS x(id, p) WHERE j.job_id = x.id",
-            [c[0] for c in changed],
-            [c[1] for c in changed],
-        )
-    return len(dropped) + len(changed)
