@@ -16,6 +16,8 @@ Because every job is a row that becomes visible only when its transaction
 commits, a writer that commits late is never skipped (unlike an id cursor).
 """
 
+from __future__ import annotations
+
 from libs.queue.consumer import PURGE_EVERY_S, BatchHandler, Consumer, Handler
 from libs.queue.jobs import (
     MIGRATIONS,

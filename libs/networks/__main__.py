@@ -1,0 +1,3 @@
+from libs.networks.refresh import main
+
+main()
