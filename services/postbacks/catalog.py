@@ -18,16 +18,13 @@ from typing import Any
 
 from libs.errors import Validator
 from libs.macros import macros_in
+from libs.vocab.subids import CLICK_FIELDS
 from services.postbacks.render import EVENT_MACROS, check_template
 
 PATH = Path(__file__).parent / "catalog.json"
 
 # Click query parameters (links service) -> the outbound-event field they fill.
-_CLICK_FIELDS = {
-    **{f"sub{i}": f"sub{i}" for i in range(1, 11)}, "subid": "sub1", "sub_id": "sub1", "source": "sub2",
-    "creative": "sub3", "clickid": "partner_click_id", "click_id": "partner_click_id",
-    "partner_click_id": "partner_click_id",
-}  # fmt: skip
+_CLICK_FIELDS = CLICK_FIELDS
 _FROM_CLICK = frozenset(_CLICK_FIELDS.values())
 
 

@@ -1,17 +1,12 @@
-"""The two consumers of the postbacks service.
-
-1. Fan-out (queue ``postbacks.events``, filled by attribution): for each
-   outbound event, the account's templates that fire get one delivery row each
-   (unique per event and template, so a re-run adds nothing) and one delivery
-   job carrying the rendered request, in one transaction.
-2. Dispatch (queue ``postbacks.deliveries``): a streaming consumer keeps up to
-   ``postback_concurrency`` requests in flight over pooled connections, at most
-   ``postback_host_concurrency`` per destination host and at most
-   ``postback_account_concurrency`` per account (a job that cannot get a slot
-   soon is put back without using an attempt, so neither a slow host nor one
-   account's slow or black-holed endpoints ever fill the dispatcher).
-   Each attempt is logged and the delivery's state written in
-   the same transaction that deletes or reschedules its job.
+"""The dispatcher (queue ``postbacks.deliveries``, filled by fanout.py): a
+streaming consumer keeps up to ``postback_concurrency`` requests in flight over
+pooled connections, at most ``postback_host_concurrency`` per destination host
+and at most ``postback_account_concurrency`` per account (a job that cannot get
+a slot soon is put back without using an attempt, so neither a slow host nor
+one account's slow or black-holed endpoints ever fill the dispatcher). Each
+attempt is logged and the delivery's state written (delivery_store.record) in
+the same transaction that deletes or reschedules its job; what an answer means
+is rules.py.
 """
 
 from __future__ import annotations
@@ -21,24 +16,20 @@ import collections
 import contextlib
 import dataclasses
 import datetime as dt
-import email.utils
 import random
 import time
 from collections import defaultdict
-from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
 import orjson
 
-from libs import privacy, queue
+from libs import queue
 from libs.config import Settings
-from libs.ids import new_resource_id
 from libs.logging import get_logger
-from libs.postback_handoff import POSTBACK_QUEUE, decode
+from services.postbacks import delivery_store, rules
 from services.postbacks.guard import HttpError, Refused
-from services.postbacks.http import HttpClient, Response
-from services.postbacks.render import fires, render
+from services.postbacks.http import HttpClient
 from services.postbacks.resolver import Resolver
 
 log = get_logger("postbacks")
@@ -46,12 +37,6 @@ log = get_logger("postbacks")
 DELIVERY_QUEUE = "postbacks.deliveries"
 # How long a delivery waits for a slot on its host (or its account) before it is put back.
 HOST_WAIT_S = 2.0
-MAX_RETRY_AFTER_S = 86_400.0
-
-TEMPLATE_COLUMNS = (
-    "template_id, partner_id, app_id, trigger, goal_id, sending_mode, method, url_template, body_template,"
-    " headers, settings, signature_header, enabled"
-)
 
 
 def make_client(settings: Settings) -> HttpClient:
@@ -65,145 +50,6 @@ def make_client(settings: Settings) -> HttpClient:
         connect_timeout_s=settings.postback_connect_timeout_s,
         timeout_s=settings.postback_timeout_s,
     )
-
-
-def retry_after(resp: Response) -> float | None:
-    """Retry-After in seconds (delta or HTTP date), capped at a day."""
-    raw = resp.headers.get("retry-after", "").strip()
-    if not raw:
-        return None
-    if raw.isdigit():
-        return min(float(raw), MAX_RETRY_AFTER_S)
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return min(max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds()), MAX_RETRY_AFTER_S)
-
-
-def template_dict(row: asyncpg.Record) -> dict[str, Any]:
-    t = dict(row)
-    for key in ("headers", "settings"):
-        if isinstance(t.get(key), str):
-            t[key] = orjson.loads(t[key])
-    return t
-
-
-class Fanout:
-    """Outbound events -> deliveries + delivery jobs."""
-
-    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
-        self._pool = pool
-        self._settings = settings
-
-    async def handle(self, jobs: list[queue.Job]) -> dict[int, BaseException | None]:
-        results: dict[int, BaseException | None] = {}
-        events: list[tuple[queue.Job, dict[str, Any]]] = []
-        for job in jobs:
-            try:
-                ev = decode(job.payload)
-                if not ev["event_id"] or not ev["account_id"]:
-                    raise ValueError("event_id and account_id are required")
-            except (ValueError, orjson.JSONDecodeError) as exc:
-                results[job.job_id] = queue.Permanent(f"bad outbound event: {exc}")
-                continue
-            events.append((job, ev))
-        by_account: dict[str, list[tuple[queue.Job, dict[str, Any]]]] = defaultdict(list)
-        for job, ev in events:
-            by_account[ev["account_id"]].append((job, ev))
-        now = time.time()
-        rows: list[_Row] = []
-        payloads: dict[tuple[str, str], bytes] = {}
-        sources: list[tuple[queue.Job, dict[str, Any]]] = []  # each row's job and event
-        async with self._pool.acquire() as conn:
-            for account_id, items in by_account.items():
-                templates = [
-                    template_dict(r)
-                    for r in await conn.fetch(
-                        f"SELECT {TEMPLATE_COLUMNS}, coalesce(s.secret, '') AS secret FROM postbacks.templates t"
-                        " LEFT JOIN postbacks.partner_secrets s USING (account_id, partner_id)"
-                        " WHERE t.account_id = $1 AND t.enabled",
-                        account_id,
-                    )
-                ]
-                for src_job, ev in items:
-                    for t in templates:
-                        if not fires(t, ev):
-                            continue
-                        req = render(t, ev, t["secret"], now)
-                        delivery_id = new_resource_id("dlv")
-                        rows.append((
-                            account_id, delivery_id, ev["event_id"], t["template_id"], t["partner_id"], ev["kind"],
-                            req.method, req.url, orjson.dumps(dict(req.headers)), req.body,
-                        ))  # fmt: skip
-                        sources.append((src_job, ev))
-                        payloads[(account_id, delivery_id)] = req.payload(delivery_id)
-            if rows:
-                async with conn.transaction():
-                    rows = await _without_erased(conn, rows, sources)
-                    created = await conn.fetch(
-                        "INSERT INTO postbacks.deliveries (account_id, delivery_id, event_id, template_id, partner_id,"
-                        " event_kind, method, url, headers, body)"
-                        " SELECT a, d, e, t, p, k, m, u, h::jsonb, b FROM unnest($1::text[], $2::text[], $3::text[],"
-                        " $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[])"
-                        " AS x(a, d, e, t, p, k, m, u, h, b)"
-                        " ON CONFLICT (account_id, event_id, template_id) DO NOTHING RETURNING account_id, delivery_id",
-                        *([r[i] for r in rows] for i in range(8)),
-                        [r[8].decode() for r in rows],
-                        [r[9] for r in rows],
-                    )
-                    if created:
-                        keys = [(r["account_id"], r["delivery_id"]) for r in created]
-                        job_ids = await queue.enqueue(
-                            conn,
-                            DELIVERY_QUEUE,
-                            [payloads[k] for k in keys],
-                            account_ids=[a for a, _ in keys],
-                            max_attempts=self._settings.postback_max_attempts,
-                            returning=True,
-                        )
-                        await conn.execute(
-                            "UPDATE postbacks.deliveries d SET job_id = x.j FROM unnest($1::text[], $2::text[],"
-                            " $3::bigint[]) AS x(a, d, j) WHERE d.account_id = x.a AND d.delivery_id = x.d",
-                            [a for a, _ in keys],
-                            [d for _, d in keys],
-                            job_ids,
-                        )
-        for job, _ in events:
-            results.setdefault(job.job_id, None)
-        return results
-
-
-_Row = tuple[str, str, str, str, str, str, str, str, bytes, bytes]
-
-
-async def _without_erased(
-    conn: asyncpg.Connection, rows: list[_Row], sources: list[tuple[queue.Job, dict[str, Any]]]
-) -> list[_Row]:
-    """GDPR: the rows whose outbound event was queued before an erasure that
-    names its click, device or install / conversion (libs/privacy.py tombstones)
-    are cancelled, as the erasure cancels postbacks not sent yet. Holds each
-    account's erasure lock (shared) until the transaction ends."""
-
-    def keys(ev: dict[str, Any]) -> list[str]:
-        return [k for k in (str(ev["event_id"]).split(":", 1)[0], ev["click_id"], ev["idfa"], ev["gaid"]) if k]
-
-    stones: dict[str, dict[str, privacy.Tombstone]] = {}
-    for account_id in sorted({r[0] for r in rows}):
-        await privacy.lock_account(conn, account_id, shared=True)
-        wanted = {k for r, (_, ev) in zip(rows, sources, strict=True) if r[0] == account_id for k in keys(ev)}
-        stones[account_id] = await privacy.erased_keys(conn, account_id, wanted)
-    if not any(stones.values()):
-        return rows
-    kept = []
-    for r, (job, ev) in zip(rows, sources, strict=True):
-        erased = stones[r[0]]
-        if any((t := erased.get(k)) and t.erase_time > job.create_time for k in keys(ev)):
-            continue
-        kept.append(r)
-    return kept
 
 
 @dataclasses.dataclass(frozen=True)
@@ -271,15 +117,12 @@ class Dispatcher:
         finally:
             self._release_slots(keys)
         head = resp.head.decode("utf-8", "replace")
-        status = resp.status
-        error = "" if 200 <= status < 300 else f"HTTP {status}"
-        if 300 <= status < 400:
-            error += " (redirects are not followed)"
-        self._records[job.job_id] = AttemptRecord(delivery_id, when, status, resp.latency_ms, head, error)
-        if 200 <= status < 300:
+        error = rules.answer_error(resp.status)
+        self._records[job.job_id] = AttemptRecord(delivery_id, when, resp.status, resp.latency_ms, head, error)
+        if rules.delivered(resp.status):
             return
-        if status in (408, 429) or status >= 500:
-            raise queue.RetryLater(error, retry_after(resp))
+        if rules.retryable(resp.status):
+            raise queue.RetryLater(error, rules.retry_after(resp.headers))
         raise queue.Permanent(error)
 
     async def _take_slots(self, keys: tuple[tuple[str, str], ...]) -> None:
@@ -347,39 +190,17 @@ class Dispatcher:
                 except (ValueError, KeyError, TypeError):
                     continue
                 rec = AttemptRecord(delivery_id, dt.datetime.now(dt.UTC), 0, 0.0, "", str(o.error))
-            if o.error is None:
-                status = "delivered"
-            elif o.dead:
-                status = "failed" if isinstance(o.error, queue.Permanent) else "dead"
-            else:
-                status = "retrying"
+            status = rules.state_after(o.error is not None, isinstance(o.error, queue.Permanent), o.dead)
             rows.append((o.job.account_id, rec, status, o.retry_in_s))
         if not rows:
             return
-        await conn.execute(
-            "WITH x AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[],"
-            " $6::float8[], $7::float8[], $8::text[], $9::timestamptz[])"
-            " AS x(a, d, status, code, err, delay, latency, head, at)),"
-            " u AS (UPDATE postbacks.deliveries d SET status = x.status, attempts = d.attempts + 1,"
-            " last_status_code = x.code, last_error = x.err, update_time = now(),"
-            " next_attempt_time = CASE WHEN x.status = 'retrying' THEN now() + make_interval(secs => x.delay) END,"
-            " delivered_time = CASE WHEN x.status = 'delivered' THEN x.at ELSE d.delivered_time END"
-            " FROM x WHERE d.account_id = x.a AND d.delivery_id = x.d RETURNING d.account_id, d.delivery_id,"
-            " d.attempts)"
-            " INSERT INTO postbacks.attempts (account_id, delivery_id, attempt, time, status_code, latency_ms,"
-            " response_head, error)"
-            " SELECT x.a, x.d, u.attempts, x.at, x.code, x.latency, x.head, x.err"
-            " FROM x JOIN u ON u.account_id = x.a AND u.delivery_id = x.d",
-            [r[0] for r in rows],
-            [r[1].delivery_id for r in rows],
-            [r[2] for r in rows],
-            [r[1].status_code for r in rows],
-            [r[1].error[:2000] for r in rows],
-            [r[3] for r in rows],
-            [r[1].latency_ms for r in rows],
-            [_printable(r[1].head) for r in rows],
-            [r[1].time for r in rows],
-        )
+        await delivery_store.record(
+            conn,
+            [(account_id, rec.delivery_id, status, rec.status_code, rec.error[:2000], retry_in_s, rec.latency_ms,
+              _printable(rec.head), rec.time) for account_id, rec, status, retry_in_s in rows],
+            rules.RETRYING,
+            rules.DELIVERED,
+        )  # fmt: skip
 
     def forget(self, outcomes: list[queue.Outcome]) -> None:
         """The outcomes are written: drop their attempt records (kept until then,
@@ -397,15 +218,3 @@ def _ms(t0: float) -> float:
 
 def _printable(text: str) -> str:
     return text.replace("\x00", "")[:512]
-
-
-def fanout_consumer(pool: asyncpg.Pool, settings: Settings) -> queue.Consumer:
-    return queue.Consumer(
-        pool,
-        POSTBACK_QUEUE,
-        batch_handler=Fanout(pool, settings).handle,
-        batch_size=500,
-        lease_s=settings.postback_lease_s,  # a re-run of a batch is harmless: deliveries are unique
-        poll_s=settings.postback_poll_s,
-        dead_retention_s=settings.queue_dead_retention_days * 86400.0,
-    )

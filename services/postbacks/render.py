@@ -11,17 +11,20 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from clicktrail.postbacks.v1 import postbacks_pb2 as pb
 
 from libs.errors import Validator
 from libs.macros import MACRO_RE, check_url_template, expand, unknown_macros
 from libs.postback_handoff import FIELDS
+from libs.vocab.enums import choices
 
 # Every outbound-event field is a macro, plus {timestamp} (unix seconds when the
 # delivery was made). Template settings (e.g. {sdk_key}) add their own names.
 EVENT_MACROS: tuple[str, ...] = (*FIELDS, "timestamp")
-TRIGGERS = ("install", "goal", "conversion", "status_change", "rejected")
-MODES = ("attributed", "all")
-METHODS = ("GET", "POST")
+# The stored names, from the proto enums.
+TRIGGERS: tuple[str, ...] = tuple(choices(pb.Trigger))  # install, goal, conversion, status_change, rejected
+MODES: tuple[str, ...] = tuple(choices(pb.SendingMode))  # attributed, all
+METHODS: tuple[str, ...] = tuple(m.upper() for m in choices(pb.HttpMethod))  # GET, POST
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")
 _SETTING = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

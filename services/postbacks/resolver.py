@@ -12,15 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import ipaddress
 import socket
-import time
 from collections.abc import Iterable, Sequence
 
 import aiodns
 import aiodns.error
 
+from libs.cache import TTLCache
 from services.postbacks.guard import HttpError, IPAddress, IPNetwork, Refused, literal, refusal
 
 # Answers are cached for their DNS TTL within these bounds; failures for DNS_NEGATIVE_TTL_S.
@@ -30,7 +29,7 @@ DNS_TIMEOUT_S = 2.0
 DNS_NEGATIVE_TTL_S = 30.0
 DNS_CACHE_MAX = 10_000
 
-# (expires, the checked addresses (none: failed or refused), why not, refused)
+# (seconds to keep it, the checked addresses (none: failed or refused), why not, refused)
 _Verdict = tuple[float, tuple[str, ...], str, bool]
 
 
@@ -38,7 +37,6 @@ _Verdict = tuple[float, tuple[str, ...], str, bool]
 class ResolverStats:
     queries: int = 0  # lookups sent to DNS
     hits: int = 0  # answered from the cache (positive or negative)
-    joined: int = 0  # waited for a lookup of the same name already in flight
     failures: int = 0  # lookups that failed (NXDOMAIN, timeout, ...)
 
 
@@ -64,9 +62,9 @@ class Resolver:
         self.min_ttl_s = min_ttl_s
         self.max_ttl_s = max(min_ttl_s, max_ttl_s)
         self.stats = ResolverStats()
-        self._cache: dict[str, _Verdict] = {}
+        # Verdicts of names, each living its own TTL (single flight: one lookup per name).
+        self._verdicts: TTLCache[str, _Verdict] = TTLCache(self.max_ttl_s, maxsize=DNS_CACHE_MAX, ttl_of=_ttl)
         self._literals: dict[str, tuple[str, ...] | Refused] = {}
-        self._pending: dict[str, asyncio.Future[_Verdict]] = {}
         self._dns: aiodns.DNSResolver | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -101,20 +99,12 @@ class Resolver:
                 raise known
             return known
         host = host.lower().rstrip(".")
-        hit = self._cache.get(host)
-        if hit is not None and hit[0] > time.monotonic():
+        verdict = self._verdicts.get(host)
+        if verdict is not None:
             self.stats.hits += 1
-            verdict = hit
         else:
-            task = self._pending.get(host)
-            if task is None:
-                # One lookup per name however many deliveries wait for it; a
-                # waiter that gives up (its own timeout) does not cancel it.
-                task = self._pending[host] = asyncio.ensure_future(self._lookup(host))
-                task.add_done_callback(functools.partial(self._settle, host))
-            else:
-                self.stats.joined += 1
-            verdict = await asyncio.shield(task)
+            # A waiter that gives up (its own timeout) does not cancel the lookup the others share.
+            verdict = await self._verdicts.get_or_load(host, lambda: self._lookup(host))
         if not verdict[1]:
             raise (Refused if verdict[3] else HttpError)(verdict[2])
         return verdict[1]
@@ -153,28 +143,19 @@ class Resolver:
         addrs = list(dict.fromkeys(addrs))
         if not addrs:
             return self._failed(f"cannot resolve {host}: no addresses")
-        expires = time.monotonic() + min(self.max_ttl_s, max(self.min_ttl_s, ttl))
+        keep = min(self.max_ttl_s, max(self.min_ttl_s, ttl))
         # Every address must pass: an attacker's name may mix public and private answers.
         for ip in addrs:
             why = refusal(ip, self.allowed)
             if why:
-                return (expires, (), f"destination refused: {host} resolves to {why}", True)
+                return (keep, (), f"destination refused: {host} resolves to {why}", True)
         # IPv4 first (c-ares answers ::1 first for localhost; many hosts have no IPv6 route).
-        return (expires, tuple(str(a) for a in sorted(addrs, key=lambda a: a.version)), "", False)
+        return (keep, tuple(str(a) for a in sorted(addrs, key=lambda a: a.version)), "", False)
 
     def _failed(self, message: str) -> _Verdict:
         self.stats.failures += 1
-        return (time.monotonic() + self.negative_ttl_s, (), message, False)
+        return (self.negative_ttl_s, (), message, False)
 
-    def _settle(self, host: str, task: asyncio.Future[_Verdict]) -> None:
-        self._pending.pop(host, None)
-        if not task.cancelled() and task.exception() is None:
-            self._store(host, task.result())
 
-    def _store(self, host: str, verdict: _Verdict) -> None:
-        if len(self._cache) >= DNS_CACHE_MAX:
-            now = time.monotonic()
-            self._cache = {h: v for h, v in self._cache.items() if v[0] > now}
-            if len(self._cache) >= DNS_CACHE_MAX:
-                self._cache.clear()
-        self._cache[host] = verdict
+def _ttl(verdict: _Verdict) -> float:
+    return verdict[0]

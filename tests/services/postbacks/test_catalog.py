@@ -30,7 +30,7 @@ from cli.common import field_violations
 from libs.grpc_server import RunningService
 from libs.postback_handoff import FIELDS
 from services.postbacks import catalog
-from services.postbacks.catalog_partners import sweep_once
+from services.postbacks.catalog_partners import links_client, sweep_once
 from services.postbacks.render import SAMPLE_EVENT
 from tests.conftest import INTERNAL_TOKEN, AccountInfo
 from tests.services.postbacks.sink import Sink
@@ -118,8 +118,9 @@ async def test_sweeper_removes_the_partner_of_a_failed_creation(
         " FROM links.partners WHERE partner_id = $1",
         made.partner_id,
     )
-    assert await sweep_once(pool, postbacks_server.ctx.settings, grace_s=3600) == 0  # young: maybe in flight
-    assert await sweep_once(pool, postbacks_server.ctx.settings, grace_s=0) == 1
+    async with links_client(postbacks_server.ctx.settings) as links:
+        assert await sweep_once(pool, links, grace_s=3600) == 0  # young: maybe in flight
+        assert await sweep_once(pool, links, grace_s=0) == 1
     assert not (await links_stub.ListPartners(lpb.ListPartnersRequest())).partners
     assert await pool.fetchval("SELECT count(*) FROM postbacks.partner_creations") == 0
 

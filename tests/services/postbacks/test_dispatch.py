@@ -33,12 +33,12 @@ async def sink() -> AsyncIterator[Sink]:
     await s.close()
 
 
-async def deliveries(stub: Stub, *statuses: int) -> list[pb.Delivery]:
+async def deliveries(stub: Stub, *statuses: pb.DeliveryStatus) -> list[pb.Delivery]:
     resp = await stub.ListDeliveries(pb.ListDeliveriesRequest(statuses=list(statuses), page_size=1000))
     return list(resp.deliveries)
 
 
-async def one_delivery(stub: Stub, status: int) -> pb.Delivery:
+async def one_delivery(stub: Stub, status: pb.DeliveryStatus) -> pb.Delivery:
     found: list[pb.Delivery] = []
 
     async def check() -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -69,3 +70,25 @@ async def test_request_by_name_goes_to_the_resolved_address(dns: DnsServer) -> N
     finally:
         await client.close()
         await sink.close()
+
+
+async def test_numeric_host_is_sent_to_the_address_it_is() -> None:
+    """2130706433 is 127.0.0.1 (inet_aton): checked and connected as that address, Host as written."""
+    sink = await Sink().start()
+    client = HttpClient(Resolver(LOOPBACK))
+    try:
+        resp = await client.request("GET", f"http://2130706433:{sink.port}/n?e=1")
+        assert resp.status == 200 and sink.hits[0].headers["host"] == f"2130706433:{sink.port}"
+        with pytest.raises(Refused, match=r"10\.0\.0\.1 is a private address"):
+            await client.request("GET", "http://167772161/x")  # 10.0.0.1
+    finally:
+        await client.close()
+        await sink.close()
+
+
+def test_every_socket_the_client_opens_is_checked() -> None:
+    """The second lock: a socket to an address the guard refuses is never made."""
+    client = HttpClient(Resolver(()))
+    with pytest.raises(OSError, match=r"destination refused: 127\.0\.0\.1 is a loopback address"):
+        client._socket((socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 80)))
+    assert client.opened == 0
