@@ -20,6 +20,7 @@ from libs import auth
 from libs.api import format_money
 from libs.errors import NotFound, Validator
 from libs.grpc_server import ServiceContext
+from libs.vocab.windows import MAX_LOOKBACK_DAYS
 from services.analytics import metrics as m
 from services.analytics.report_service import parse_date
 from services.analytics.rollup import Rollup, RollupRunner
@@ -28,7 +29,7 @@ ROLLUPS: list[Rollup] = m.ROLLUPS
 
 MAX_RANGE_DAYS = 366
 DEFAULT_LOOKBACK = 30
-MAX_LOOKBACK = 365
+MAX_LOOKBACK = MAX_LOOKBACK_DAYS
 DEFAULT_RETENTION_DAYS = (1, 7, 30)
 MAX_RETENTION_POINTS = 20
 MIN_FUNNEL_STEPS, MAX_FUNNEL_STEPS = 2, 10

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import hashlib
-import re
 import zoneinfo
 from typing import Any
 
@@ -17,9 +16,12 @@ from clicktrail.type.v1 import money_pb2
 from google.protobuf import duration_pb2
 
 from libs import auth
-from libs.api import decode_page_token, encode_page_token, format_money, page_size, to_timestamp
-from libs.errors import InvalidArgument, Validator
+from libs.api import format_money, to_timestamp
+from libs.errors import Validator
 from libs.grpc_server import ServiceContext
+from libs.paging import Page, decode_token, page_size
+from libs.vocab import timetext
+from libs.vocab.metrics import REPORT_COUNT_COLUMNS, REPORT_MONEY_COLUMNS
 from services.analytics import reports as r
 from services.analytics.rollup import Derived, Rollup, RollupRunner
 from services.analytics.subs_derived import SubsDerived
@@ -29,10 +31,10 @@ DERIVED: list[Derived] = [SubsDerived()]
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 10_000
-MIN_DATE = dt.date(2000, 1, 1)
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-COUNT_METRICS = ("clicks", "unique_clicks", "impressions", "installs", "conversions", "approved", *r.VERDICT_COUNTS)
-MONEY_METRICS = ("revenue", "cost", "profit", "roi", "epc", "cpi")
+MIN_DATE = timetext.MIN_DATE
+MAX_DATE = dt.date(2100, 1, 1)
+COUNT_METRICS = REPORT_COUNT_COLUMNS
+MONEY_METRICS = REPORT_MONEY_COLUMNS
 
 
 def parse_date(v: Validator, field: str, value: str) -> dt.date | None:
@@ -41,14 +43,12 @@ def parse_date(v: Validator, field: str, value: str) -> dt.date | None:
         v.add(field, "is required: YYYY-MM-DD")
         return None
     try:
-        day = dt.date.fromisoformat(value) if _DATE.match(value) else None
-    except ValueError:
-        day = None
-    if day is None:
-        v.add(field, f"{value!r} is not a date like 2026-01-31")
+        day = timetext.parse_date(value)
+    except ValueError as exc:
+        v.add(field, str(exc))
         return None
-    if not MIN_DATE <= day <= dt.date(2100, 1, 1):
-        v.add(field, f"must be between {MIN_DATE} and 2100-01-01")
+    if not MIN_DATE <= day <= MAX_DATE:
+        v.add(field, f"must be between {MIN_DATE} and {MAX_DATE}")
         return None
     return day
 
@@ -195,10 +195,9 @@ class ReportService(pb_grpc.ReportServiceServicer):
         v.raise_if_any()
         assert first and last and tz
         fp = _fingerprint(request, account_id)
-        cursor = decode_page_token(request.page_token, "offset", "q")
-        if cursor is not None and cursor["q"] != fp:
-            raise InvalidArgument("page_token", "belongs to a different report: send the same request as before")
-        offset = int(cursor["offset"]) if cursor else 0
+        page = Page(size, decode_token(request.page_token, "offset", "q"))
+        page.expect("q", fp, "belongs to a different report: send the same request as before")
+        page.offset  # noqa: B018  (a bad offset is refused before the report runs)
         report = await r.campaign_report(
             self._pool, account_id, local_midnight(first, tz), local_midnight(last + dt.timedelta(days=1), tz),
             group_by, filters, time_zone=tz.key, verdicts=verdicts,
@@ -207,13 +206,12 @@ class ReportService(pb_grpc.ReportServiceServicer):
         if order_key:
             currency = next(iter(report.totals.money), "")
             rows = sorted(rows, key=lambda row: _sort_key(row, order_key, currency), reverse=desc)
-        page = rows[offset : offset + size]
-        token = encode_page_token({"offset": offset + size, "q": fp}) if offset + size < len(rows) else ""
+        shown, token = page.slice(rows, q=fp)
         resp = pb.RunCampaignReportResponse(
             breakpoints=[breakpoint_pb(b) for b in report.breakpoints], next_page_token=token,
             total_rows=len(rows), start_time=to_timestamp(report.start), end_time=to_timestamp(report.end),
         )  # fmt: skip
-        for row in page:
+        for row in shown:
             fill_row(resp.rows.add(), row)
         fill_row(resp.totals, report.totals)
         return resp

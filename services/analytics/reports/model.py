@@ -10,16 +10,12 @@ import decimal
 from collections.abc import Collection
 
 from libs import quality
+from libs.vocab import metrics as vocab_metrics
 from services.analytics.codes import CLEAN, INVALID, SUSPICIOUS
 
-# The counts split by verdict (ReportRow attributes, and order_by names).
-VERDICT_COUNTS = tuple(
-    f"{v}_{k}" for k in ("clicks", "impressions", "installs", "conversions") for v in ("clean", "suspicious", "invalid")
-)
-METRICS = (
-    "clicks", "unique_clicks", "impressions", "installs", "conversions", "approved",
-    "cr", "revenue", "cost", "profit", "roi", "epc", "cpi", "invalid_rate", *VERDICT_COUNTS,
-)  # fmt: skip
+# The counts split by verdict (ReportRow attributes, and order_by names); every metric.
+VERDICT_COUNTS = vocab_metrics.VERDICT_COUNTS
+METRICS = vocab_metrics.REPORT_METRICS
 ALL_VERDICTS = frozenset({CLEAN, SUSPICIOUS, INVALID})
 # What the main columns count without a verdicts filter.
 COUNTED = frozenset({CLEAN, SUSPICIOUS})

@@ -9,12 +9,13 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Collection, Mapping, Sequence
 
-from clicktrail.links.v1 import links_pb2
-
 from libs.errors import InvalidArgument, Validator
+from libs.vocab.kinds import DEVICE_TYPE_CODES, DEVICE_TYPE_NAMES
+from libs.vocab.subids import SUB_IDS
+from libs.vocab.windows import MAX_REPORT_RANGE
 from services.analytics.reports.model import ALL_VERDICTS, Verdicts
 
-SUB_DIMS = tuple(f"sub{i}" for i in range(1, 11))
+SUB_DIMS = SUB_IDS
 DIMENSIONS = (
     "campaign", "link", "partner", "app", "country", "device_type", "os", "day", "hour", *SUB_DIMS,
 )  # fmt: skip
@@ -23,13 +24,10 @@ NOT_WITH_SUBS = ("link", "country", "device_type", "os", "hour")
 FILTERABLE = tuple(d for d in DIMENSIONS if d not in ("day", "hour"))
 # The dimensions the reasons cube keeps: top reasons only for reports within them.
 REASON_DIMS = frozenset({"campaign", "partner", "app", "day", "hour"})
-DEVICE_TYPES = {
-    v: links_pb2.DeviceType.Name(v).removeprefix("DEVICE_TYPE_").lower() for v in links_pb2.DeviceType.values()
-}
-DEVICE_TYPES[0] = ""
-DEVICE_TYPE_CODES = {name: code for code, name in DEVICE_TYPES.items()}
+# device_type code -> name (0 -> ""), and back.
+DEVICE_TYPES = DEVICE_TYPE_NAMES
 
-MAX_RANGE = dt.timedelta(days=366)
+MAX_RANGE = MAX_REPORT_RANGE
 MAX_ROWS = 100_000
 MAX_FILTER_VALUES = 1000
 HOUR = dt.timedelta(hours=1)
