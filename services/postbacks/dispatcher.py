@@ -26,13 +26,10 @@ import orjson
 
 from libs import queue
 from libs.config import Settings
-from libs.logging import get_logger
 from services.postbacks import delivery_store, rules
 from services.postbacks.guard import HttpError, Refused
 from services.postbacks.http import HttpClient
 from services.postbacks.resolver import Resolver
-
-log = get_logger("postbacks")
 
 DELIVERY_QUEUE = "postbacks.deliveries"
 # How long a delivery waits for a slot on its host (or its account) before it is put back.

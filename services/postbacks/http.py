@@ -8,11 +8,12 @@
   aiohttp's own DNS cache off) and connect to THAT checked address, never to
   the name, so a DNS answer that changes between check and connect
   (rebinding) cannot bypass the guard. Every socket is made by
-  ``_socket_factory``, which checks the address once more (a second lock, for
-  any path that skips the resolver). The URL aiohttp sees is built from the
-  parts the guard checked (the checked address itself for an address written
-  as the host), so no second URL parser can read another host out of it. TLS
-  still sends SNI for, and verifies the certificate against, the host name.
+  ``HttpClient._socket`` (aiohttp's socket factory), which checks the address
+  once more (a second lock, for any path that skips the resolver). The URL
+  aiohttp sees is built from the parts the guard checked (the checked address
+  itself for an address written as the host), so no second URL parser can
+  read another host out of it. TLS still sends SNI for, and verifies the
+  certificate against, the host name.
 - Keep-alive connections pooled per (scheme, host, port), each kept ``IDLE_S``;
   aiohttp retries an idempotent request (GET) once when the server closed
   the connection without an answer.
