@@ -1,36 +1,39 @@
 """The ingest -> attribution hand-off: the contract both sides share.
 
 Each group commit of the ingest service enqueues, in the same transaction,
-one job per account on EVENT_QUEUE carrying the events it stored. The payload
-is JSON (orjson): ``{"columns": [...], "rows": [[...], ...]}`` with the
-columns below; times are RFC 3339 strings, uuids and IPs strings,
-``properties`` the action_properties JSON text, ``event`` and ``platform``
-the numbers of clicktrail.ingest.v1.EventType / DevicePlatform. A consumer
-reads columns by name (a payload from before a column was added lacks it).
+one job per account on EVENT_QUEUE carrying the events it stored: a
+``clicktrail.handoff.v1.StoredEvents`` message (protos/clicktrail/handoff/v1/events.proto)
+in the proto3 JSON mapping, field names as in the proto (the ingest.events
+columns), so a GDPR erasure still finds and rewrites queued payloads by the ids
+in them (libs/queue.redact). Enums (``event``, ``platform``) are written as
+their numbers, as json_format's ``use_integers_for_enums`` writes them; a
+reader takes names too. A field ingest stores as NULL is left out (unset).
+
+``encode`` / ``decode`` are the one way in and out: ingest encodes the rows it
+stored; attribution decodes to messages and reads each through ``fields`` (the
+column view goals address by column name). Jobs queued by the version before
+the message (``{"columns": [...], "rows": [[...], ...]}``) still decode.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
+from clicktrail.handoff.v1.events_pb2 import StoredEvent, StoredEvents
+from google.protobuf import json_format
 
 from libs import exactjson
 
 EVENT_QUEUE = "attribution.events"
 
-COLUMNS = (
-    "account_id", "app_id", "event_uuid", "event", "event_time", "receive_time", "session_id",
-    "session_offset", "user_id", "ref", "idfa", "gaid", "idfv", "android_id", "platform", "os_version",
-    "device_model", "locale", "ip", "user_agent", "action", "properties", "click_id",
-    # App-key (SDK) events: the IP / User-Agent the client claimed when its
-    # connection's differ (ip / user_agent are then the connection's).
-    "claimed_ip", "claimed_user_agent",
-    # Install events: the Play install-referrer timestamps, when the SDK sends them.
-    "install_begin_time", "referrer_click_time",
-)  # fmt: skip
-
+# The message's fields: the ingest.events columns a row carries, in the order ingest builds its rows.
+COLUMNS: tuple[str, ...] = tuple(f.name for f in StoredEvent.DESCRIPTOR.fields)
+# Fields with presence (NULL in ingest.events: unset in the message, None in ``fields``).
+_OPTIONAL = frozenset(f.name for f in StoredEvent.DESCRIPTOR.fields if f.has_presence)
+_ALWAYS = tuple(c for c in COLUMNS if c not in _OPTIONAL)
 
 # GDPR erasure (libs/privacy.py): what an erased event keeps of its properties
 # (the fields reports read); the rest is free-form and may hold anything.
@@ -40,13 +43,99 @@ ERASED_COLUMNS = ("idfa", "gaid", "idfv", "android_id", "ip", "user_agent", "ref
 DEVICE_COLUMNS = ("idfa", "gaid", "idfv", "android_id")
 
 
-def person_keys(event: dict[str, Any]) -> list[str]:
-    """The ids of an event an erasure can name: user id, device ids, click id."""
+class HandoffError(ValueError):
+    """A payload that is not a StoredEvents (nor the JSON of the version before)."""
+
+
+def _value(v: Any) -> Any:
+    """A row value as its field holds it: times as RFC 3339 text, uuids and addresses as text."""
+    if v is None or isinstance(v, str | int):
+        return v
+    if isinstance(v, dt.datetime):
+        return v.isoformat()
+    return str(v)
+
+
+def _present(doc: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _value(v) for k, v in doc.items() if v is not None}
+
+
+def event_of(doc: Mapping[str, Any]) -> StoredEvent:
+    """A StoredEvent from a column mapping (None: unset). Raises HandoffError for a
+    field it has not or a value of the wrong type."""
+    kw = _present(doc)
+    try:
+        return StoredEvent(**kw)
+    except (TypeError, ValueError):
+        pass
+    try:  # the full JSON mapping: enum names, int64 as text ...
+        return json_format.ParseDict(kw, StoredEvent(), ignore_unknown_fields=True)
+    except json_format.ParseError as exc:
+        raise HandoffError(f"not a StoredEvent: {exc}") from None
+
+
+def fields(event: StoredEvent) -> dict[str, Any]:
+    """The column view of an event: every field by name, None where unset (as
+    ingest.events has NULL); enums as their numbers, times as RFC 3339 text."""
+    view = {c: getattr(event, c) for c in _ALWAYS}
+    for c in _OPTIONAL:
+        view[c] = getattr(event, c) if event.HasField(c) else None
+    return view
+
+
+def _docs(payload: bytes) -> list[Mapping[str, Any]]:
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise HandoffError(f"not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise HandoffError("not a JSON object")
+    if "columns" in doc:  # queued by the version before StoredEvents
+        columns = doc["columns"]
+        return [dict(zip(columns, row, strict=True)) for row in doc.get("rows") or ()]
+    events = doc.get("events") or []
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        raise HandoffError("events must be a list of objects")
+    return events
+
+
+def _dump(docs: Iterable[Mapping[str, Any]]) -> bytes:
+    return orjson.dumps({"events": list(docs)})
+
+
+def encode_events(events: Iterable[StoredEvent]) -> bytes:
+    """StoredEvents (as messages) to a job payload."""
+    return _dump(_present(fields(e)) for e in events)
+
+
+def encode(rows: Sequence[Sequence[Any]]) -> bytes:
+    """Rows in COLUMNS order (as ingest stores them) to a job payload; each row is
+    checked against StoredEvent (a wrong type raises HandoffError)."""
+    docs = []
+    for row in rows:
+        doc = {c: v for c, v in zip(COLUMNS, row, strict=True) if v is not None}
+        event_of(doc)  # validated: the payload is exactly what the message holds
+        docs.append(_present(doc))
+    return _dump(docs)
+
+
+def decode(payload: bytes) -> StoredEvents:
+    """A job payload (either version) to its StoredEvents. Raises HandoffError."""
+    return StoredEvents(events=[event_of(d) for d in _docs(payload)])
+
+
+def decode_fields(payload: bytes) -> list[dict[str, Any]]:
+    """``decode``, each event in its column view (``fields``)."""
+    return [fields(e) for e in decode(payload).events]
+
+
+def person_keys(event: Mapping[str, Any]) -> list[str]:
+    """The ids of an event (column view) an erasure can name: user id, device ids, click id."""
     return [v for c in ("user_id", *DEVICE_COLUMNS, "click_id") if isinstance(v := event.get(c), str) and v]
 
 
 def erase_event(event: dict[str, Any], pseudonym: str) -> None:
-    """Anonymise one hand-off event in place, as ingest anonymises its stored row:
+    """Anonymise one event (column view) in place, as ingest anonymises its stored row:
     no device ids, IP, User-Agent, referrer or free-form properties; the pseudonym
     as user id. Its click id stays (a touch, not a person), so it is attributed alike."""
     for col in ERASED_COLUMNS:
@@ -65,30 +154,14 @@ def erase_event(event: dict[str, Any], pseudonym: str) -> None:
 
 def erase_in_payload(payload: bytes, pseudonym_of: Callable[[dict[str, Any]], str | None]) -> bytes:
     """A job payload with the events ``pseudonym_of`` names (a pseudonym, else None)
-    anonymised; the same bytes when it names none."""
-    doc = orjson.loads(payload)
-    columns = doc["columns"]
-    rows = []
+    anonymised (written as StoredEvents); the same bytes when it names none."""
+    events = decode_fields(payload)
     changed = False
-    for row in doc["rows"]:
-        event = dict(zip(columns, row, strict=True))
+    for event in events:
         pseudonym = pseudonym_of(event)
         if pseudonym is not None and not str(event.get("user_id") or "").startswith("erased:"):
             erase_event(event, pseudonym)
             changed = True
-        rows.append([event[c] for c in columns])
     if not changed:
         return payload
-    return orjson.dumps({"columns": columns, "rows": rows})
-
-
-def encode(rows: Sequence[Sequence[Any]]) -> bytes:
-    """Rows in COLUMNS order (as ingest stores them) to a job payload."""
-    return orjson.dumps({"columns": COLUMNS, "rows": rows}, default=str)
-
-
-def decode(payload: bytes) -> list[dict[str, Any]]:
-    """A job payload to one dict per event, keyed by column name."""
-    doc = orjson.loads(payload)
-    columns = doc["columns"]
-    return [dict(zip(columns, row, strict=True)) for row in doc["rows"]]
+    return _dump(_present(e) for e in events)

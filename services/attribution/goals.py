@@ -34,13 +34,14 @@ from __future__ import annotations
 import dataclasses
 import decimal
 import re
-import time
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
 import orjson
+from clicktrail.ingest.v1 import ingest_pb2 as ipb
 
+from libs.cache import TTLCache
 from libs.event_handoff import COLUMNS
 
 MAX_GOALS = 25
@@ -63,8 +64,8 @@ LIST_OPERAND = ("in",)
 NUMERIC = ("gt", "gte", "lt", "lte")
 
 # EventType numbers of the hand-off (clicktrail.ingest.v1.EventType).
-EVENT_INSTALL = 1
-EVENT_TRACK = 3
+EVENT_INSTALL = ipb.EVENT_TYPE_INSTALL
+EVENT_TRACK = ipb.EVENT_TYPE_TRACK
 # Names that are event types, not track actions: a goal on them is refused.
 NOT_GOAL_EVENTS = ("identify", "track", "screen", "heartbeat")
 MONETIZATION_EVENTS = ("monetization_web2", "monetization_web3")
@@ -332,29 +333,22 @@ def goal_from_row(row: Mapping[str, Any]) -> Goal:
     )  # fmt: skip
 
 
-_cache: dict[str, tuple[float, list[Goal]]] = {}
+_cache: TTLCache[str, list[Goal]] = TTLCache(CACHE_TTL_S)
 
 
 def invalidate_goals(account_id: str | None = None) -> None:
     """Drop cached goals (this process); other replicas see changes within CACHE_TTL_S."""
-    if account_id is None:
-        _cache.clear()
-    else:
-        _cache.pop(account_id, None)
+    _cache.invalidate(account_id)
 
 
 async def load_goals(conn_or_pool: Fetcher, account_id: str) -> list[Goal]:
     """The account's goals, oldest first; cached for CACHE_TTL_S (changes made
     through this process's GoalService invalidate the cache at once)."""
-    now = time.monotonic()
-    hit = _cache.get(account_id)
-    if hit and hit[0] > now:
-        return hit[1]
-    rows = await conn_or_pool.fetch(
-        "SELECT * FROM attribution.goals WHERE account_id = $1 ORDER BY goal_id", account_id
-    )
-    goals = [goal_from_row(r) for r in rows]
-    if len(_cache) > 100_000:
-        _cache.clear()
-    _cache[account_id] = (now + CACHE_TTL_S, goals)
-    return goals
+
+    async def load() -> list[Goal]:
+        rows = await conn_or_pool.fetch(
+            "SELECT * FROM attribution.goals WHERE account_id = $1 ORDER BY goal_id", account_id
+        )
+        return [goal_from_row(r) for r in rows]
+
+    return await _cache.get_or_load(account_id, load)

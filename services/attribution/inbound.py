@@ -22,8 +22,6 @@ Within a group, postbacks for one conversion are applied in arrival order.
 from __future__ import annotations
 
 import dataclasses
-import decimal
-import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -37,135 +35,24 @@ from libs.errors import DomainError, FailedPrecondition, InvalidArgument, NotFou
 from libs.groupcommit import GroupCommitter
 from libs.ids import new_id
 from libs.queue import enqueue
-from libs.text import check_text, clean_params, clean_text
+from libs.text import check_text, clean_text
 from services.attribution import quality as qual
-from services.attribution.engine import (
-    APPROVED,
-    PENDING,
-    REJECTED,
-    STATUS_NAMES,
-    _ts,
-    money_text,
-    outbound,
-    quality_fields,
-)
 from services.attribution.goals import load_goals
 from services.attribution.lookups import CampaignInfo, Links, Touch
-
-STATUS_WORDS = {
-    **dict.fromkeys(("pending", "lead", "hold", "wait", "waiting"), PENDING),
-    **dict.fromkeys(("approved", "approve", "sale", "confirmed", "confirm", "1", "accepted", "paid"), APPROVED),
-    **dict.fromkeys(("rejected", "reject", "trash", "cancelled", "canceled", "cancel", "declined", "decline",
-                     "fraud", "refund", "chargeback"), REJECTED),
-}  # fmt: skip
-# The moves a conversion may make.
-TRANSITIONS = {(PENDING, APPROVED), (PENDING, REJECTED), (APPROVED, REJECTED)}
-ALIASES = {
-    "click_id": ("click_id", "clickid", "subid", "sub_id"),
-    "status": ("status",),
-    "payout": ("payout", "sum", "amount", "revenue"),
-    "currency": ("currency",),
-    "goal": ("goal",),
-    "txid": ("txid", "tid", "transaction_id"),
-}
-PAYOUT = re.compile(r"^\d{1,18}(\.\d{1,6})?$")
-CURRENCY = re.compile(r"^[A-Z]{3}$")
-MAX_PARAM = 512
-MAX_PARAM_NAME = 64
-MAX_PARAMS = 64
-MAX_TXID = 256
-# The outcome logged for a postback the gateway refused itself, by the HTTP status it answered.
-GATEWAY_OUTCOMES = {
-    400: "invalid", 405: "method_not_allowed", 408: "body_timeout", 413: "too_large", 414: "too_large",
-    415: "unsupported_media_type", 429: "rate_limited",
-}  # fmt: skip
-
-
-def parse_status(word: str) -> int:
-    """A status word to PENDING / APPROVED / REJECTED; empty means approved."""
-    w = word.strip().lower()
-    if not w:
-        return APPROVED
-    if w not in STATUS_WORDS:
-        raise InvalidArgument(
-            "status", f"{word[:40]!r} is not a status; use pending (lead, hold), approved (sale, confirmed, 1)"
-            " or rejected (reject, trash, cancelled)",
-        )  # fmt: skip
-    return STATUS_WORDS[w]
-
-
-def parse_payout(text: str) -> Decimal | None:
-    """A payout: a plain non-negative decimal (``7.50``); ``7,50``, ``-1``, ``1e309`` are refused."""
-    t = text.strip()
-    if not t:
-        return None
-    if t.startswith("-"):
-        raise InvalidArgument("payout", f"{t[:40]!r} is negative; a payout is 0 or more")
-    if not PAYOUT.match(t):
-        raise InvalidArgument(
-            "payout", f"{t[:40]!r} is not a decimal like 7.50 (a point, no exponent, at most 18 digits and 6 decimals)"
-        )
-    try:
-        return Decimal(t)
-    except decimal.InvalidOperation:  # pragma: no cover - the pattern already guarantees it
-        raise InvalidArgument("payout", f"{t[:40]!r} is not a decimal") from None
-
-
-def check_transition(conversion_id: str, old: int, new: int) -> None:
-    if old != new and (old, new) not in TRANSITIONS:
-        raise FailedPrecondition(
-            f"conversion {conversion_id} is {STATUS_NAMES[old]} and cannot become {STATUS_NAMES[new]}:"
-            " only pending -> approved, pending -> rejected and approved -> rejected are allowed"
-        )
-
-
-@dataclasses.dataclass
-class PostbackInput:
-    click_id: str
-    status: str
-    payout: str
-    currency: str
-    goal: str
-    txid: str
-    params: dict[str, str]
-    method: str
-    client_ip: str
-    user_agent: str
-    # (field, reason) when a parameter is too long or there are too many: refused, never cut.
-    problem: tuple[str, str] | None = None
-
-
-def _params_problem(items: list[tuple[str, str]]) -> tuple[str, str] | None:
-    """Why the parameters cannot all be kept as sent, or None."""
-    if len(items) > MAX_PARAMS:
-        return "params", f"at most {MAX_PARAMS} parameters; this postback has {len(items)}"
-    for key, value in items:
-        if len(key) > MAX_PARAM_NAME:
-            return "params", f"parameter names must be at most {MAX_PARAM_NAME} characters ({key[:20]!r}...)"
-        if len(value) > MAX_PARAM:
-            return clean_text(key), f"must be at most {MAX_PARAM} characters"
-    return None
-
-
-def from_request(request: Any) -> PostbackInput:
-    """Explicit fields win; else the first alias found in params. The named fields
-    keep what was sent (a NUL there is refused by the checks, libs/text.py); the
-    parameters kept as sent, the method, IP and User-Agent are passthrough, so text
-    Postgres cannot store is cleaned out of them and the postback is still recorded."""
-    items = [(str(k), str(v)) for k, v in request.params.items()]
-    problem = _params_problem(items)
-    # Kept whole; only a refused postback's log holds a shortened copy (it is refused for that).
-    params = {k[:MAX_PARAM_NAME]: v[:MAX_PARAM] for k, v in items[:MAX_PARAMS]}
-    lowered = {k.lower(): v for k, v in params.items()}
-    values: dict[str, str] = {}
-    for name, aliases in ALIASES.items():
-        explicit = getattr(request, name, "")  # LogRefusedPostbackRequest has params only
-        values[name] = explicit or next((lowered[a] for a in aliases if lowered.get(a)), "")
-    return PostbackInput(
-        problem=problem, **{k: v.strip() for k, v in values.items()}, params=clean_params(params),
-        method=clean_text(request.method[:10]), client_ip=clean_text(request.client_ip[:64]),
-        user_agent=clean_text(request.user_agent[:512]),
-    )  # fmt: skip
+from services.attribution.outbound import conversion_outbound
+from services.attribution.postback_rules import (
+    CURRENCY,
+    GATEWAY_OUTCOMES,
+    MAX_PARAM_NAME,
+    MAX_TXID,
+    PostbackInput,
+    check_transition,
+    from_request,
+    http_status,
+    parse_payout,
+    parse_status,
+)
+from services.attribution.rules import SOURCE_POSTBACK, STATUS_NAMES
 
 
 @dataclasses.dataclass
@@ -190,7 +77,7 @@ INSERT_MANY_SQL = """
 INSERT INTO attribution.conversions (account_id, conversion_id, dedup_key, source, goal_id, goal, status,
     payout, currency, txid, click_id, touch_time, campaign_id, partner_id, link_id, app_id, event_time, verdict,
     reasons)
-SELECT a, c, d, 2, g, gn, s, p, cur, tx, cl, tt, cmp, prt, lnk, app, clock_timestamp(), v, r
+SELECT a, c, d, $19, g, gn, s, p, cur, tx, cl, tt, cmp, prt, lnk, app, clock_timestamp(), v, r
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[], $7::numeric[],
     $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[], $13::text[], $14::text[], $15::text[],
     $16::int[], $17::smallint[], $18::bigint[]) AS t(a, c, d, g, gn, s, p, cur, tx, cl, tt, cmp, prt, lnk, app, n, v, r)
@@ -247,14 +134,6 @@ async def log_refused(pool: asyncpg.Pool, account_id: str, request: Any) -> str:
     return pid
 
 
-def _http_status(err: DomainError) -> tuple[int, str]:
-    if isinstance(err, InvalidArgument):
-        return 400, "invalid"
-    if isinstance(err, NotFound):
-        return 404, "not_found"
-    return 409, "refused"
-
-
 @dataclasses.dataclass
 class _Postback:
     """A validated postback, ready to be stored with its group."""
@@ -292,7 +171,7 @@ class PostbackRecorder:
             item = await self._prepare(account_id, inp, pid)
             result = await self.committer.submit([item])
         except DomainError as err:
-            status, outcome = _http_status(err)
+            status, outcome = http_status(err)
             field = err.violations[0][0] if isinstance(err, InvalidArgument) else ""
             await _log(self._pool, account_id, pid, inp, status, outcome, err.message, field)
             raise
@@ -365,6 +244,7 @@ class PostbackRecorder:
                     [p.click.campaign_id for p in items], [p.click.partner_id for p in items],
                     [p.click.link_id for p in items], [p.click.app_id or None for p in items],
                     list(range(len(items))), [qual.verdict(p.reasons) for p in items], [p.reasons for p in items],
+                    SOURCE_POSTBACK,
                 )
             }  # fmt: skip
             # The current row of every conversion the group touches, by (account, dedup key).
@@ -443,33 +323,7 @@ def _log_row(p: _Postback, http_status: int, outcome: str, error: str = "", conv
 
 
 def _outbound(p: _Postback, row: Mapping[str, Any], kind: str) -> bytes:
-    return outbound_payload(p.account_id, row, kind, p.click, p.campaign)
-
-
-def outbound_payload(account_id: str, row: Mapping[str, Any], kind: str, touch: Touch | None,
-                     campaign: CampaignInfo | None, **extra: str) -> bytes:  # fmt: skip
-    """The outbound event of a new conversion or a status change (with the row's verdict)."""
-    ids = quality_fields(row["conversion_id"], row["verdict"], row["reasons"])
-    if kind != "conversion":
-        ids["event_id"] = f"{row['conversion_id']}:{STATUS_NAMES[row['status']]}"
-    payout = money_text(row["payout"]) if row["payout"] is not None else ""
-    return outbound(
-        kind, account_id, touch=touch, campaign=campaign, app_id=row["app_id"] or "",
-        event=row["goal"] or "conversion", goal_id=row["goal_id"], goal=row["goal"],
-        status=STATUS_NAMES[row["status"]], payout=payout, revenue=payout if row["status"] != REJECTED else "0",
-        currency=row["currency"] or "", txid=row["txid"] or "", event_time=_ts(row["event_time"]), **ids, **extra,
-    )  # fmt: skip
-
-
-async def enqueue_outbound(conn: Any, links: Links, account_id: str, row: Mapping[str, Any], kind: str,
-                           campaign_touch: Any = None) -> None:  # fmt: skip
-    """The outbound event of a new conversion or a status change (in the caller's transaction)."""
-    touch = campaign_touch
-    if touch is None and row["click_id"]:
-        touch = await links.click(account_id, row["click_id"])
-    campaign = await links.campaign(account_id, row["campaign_id"]) if row["campaign_id"] else None
-    payload = outbound_payload(account_id, row, kind, touch, campaign)
-    await enqueue(conn, postback_handoff.POSTBACK_QUEUE, [payload], account_ids=[account_id])
+    return conversion_outbound(p.account_id, row, kind, p.click, p.campaign)
 
 
 async def update_status(pool: asyncpg.Pool, links: Links, account_id: str, conversion_id: str,
@@ -484,11 +338,9 @@ async def update_status(pool: asyncpg.Pool, links: Links, account_id: str, conve
     )
     if row is None:
         raise NotFound(f"conversion {conversion_id[:64]!r} not found")
-    # Look-ups before the transaction (cached for the outbound event).
-    if row["click_id"]:
-        await links.click(account_id, row["click_id"])
-    if row["campaign_id"]:
-        await links.campaign(account_id, row["campaign_id"])
+    # Look-ups before the transaction: no call to another service while it holds the row.
+    touch = await links.click(account_id, row["click_id"]) if row["click_id"] else None
+    campaign = await links.campaign(account_id, row["campaign_id"]) if row["campaign_id"] else None
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             "SELECT * FROM attribution.conversions WHERE account_id = $1 AND conversion_id = $2 FOR UPDATE",
@@ -508,5 +360,6 @@ async def update_status(pool: asyncpg.Pool, links: Links, account_id: str, conve
             status,
         )
         assert row is not None
-        await enqueue_outbound(conn, links, account_id, row, "status_change")
+        payload = conversion_outbound(account_id, row, "status_change", touch, campaign)
+        await enqueue(conn, postback_handoff.POSTBACK_QUEUE, [payload], account_ids=[account_id])
     return row, previous, True

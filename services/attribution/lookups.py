@@ -9,29 +9,32 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import itertools
-import time
-from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
 from clicktrail.accounts.v1 import accounts_pb2, accounts_pb2_grpc
 from clicktrail.links.v1 import links_pb2 as lpb
-from clicktrail.links.v1 import links_pb2_grpc
 
 from libs import quality as q
+from libs.cache import TTLCache
+from libs.clients import CallError, LinksClient, for_account
+from libs.coalesce import Coalescer
 from libs.config import Settings
-from libs.grpc_client import ChannelPool
 from libs.ids import is_valid_id
-from libs.tls import channel_credentials
+from libs.vocab.subids import SUB_IDS
+from libs.vocab.windows import MAX_TOUCH_WINDOW
 
 CLICK = 1
 IMPRESSION = 2
-SUBS = tuple(f"sub{i}" for i in range(1, 11))
-MAX_WINDOW = dt.timedelta(days=90)
+SUBS = SUB_IDS
+MAX_WINDOW = MAX_TOUCH_WINDOW
 MAX_LOOKUPS = 1000  # per LookupTouches call
 # How long a click read from links is reused: an overruled click verdict reaches attribution within this.
 CLICK_TTL_S = 60.0
+# How long a campaign (or its absence) and an account's currency are reused.
+CAMPAIGN_TTL_S = 30.0
+CURRENCY_TTL_S = 60.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -96,147 +99,59 @@ class CampaignInfo:
     target_goal_id: str
 
 
-class _Lru:
-    """Least recently used entries, each kept at most ``ttl_s``."""
-
-    def __init__(self, size: int, ttl_s: float) -> None:
-        self._size = size
-        self._ttl_s = ttl_s
-        self._data: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
-
-    def get(self, key: Any) -> Any:
-        entry = self._data.get(key)
-        if entry is None:
-            return None
-        if entry[0] < time.monotonic():
-            del self._data[key]
-            return None
-        self._data.move_to_end(key)
-        return entry[1]
-
-    def put(self, key: Any, value: Any) -> None:
-        self._data[key] = (time.monotonic() + self._ttl_s, value)
-        self._data.move_to_end(key)
-        if len(self._data) > self._size:
-            self._data.popitem(last=False)
-
-
 class Links:
-    """The links service as attribution uses it."""
+    """The links service as attribution uses it (libs/clients.LinksClient, as the
+    service for the account named per call). Touch look-ups made together go out
+    as LookupTouches calls through one coalescer per account (libs/coalesce);
+    clicks, campaigns and account currencies are cached (libs/cache)."""
 
     def __init__(self, settings: Settings, *, channels: int = 2, concurrency: int = 64, max_inflight: int = 1) -> None:
-        self._pool = ChannelPool(
-            settings.links_addr, channels, token=settings.internal_token, deadline_s=max(settings.grpc_deadline_s, 5),
-            tls=channel_credentials(settings),
+        self._client = LinksClient.internal(
+            settings,  # type: ignore[arg-type]
+            channels=channels,
+            deadline_s=max(settings.grpc_deadline_s, 5),
         )
-        self._stubs = itertools.cycle([links_pb2_grpc.LinksServiceStub(ch) for ch in self._pool.channels])
         self._sem = asyncio.Semaphore(concurrency)
-        self._clicks = _Lru(200_000, CLICK_TTL_S)
-        self._campaigns: dict[tuple[str, str], tuple[float, CampaignInfo | None]] = {}
-        self._currencies: dict[str, tuple[float, str]] = {}
+        self._clicks: TTLCache[tuple[str, str], Touch] = TTLCache(CLICK_TTL_S, maxsize=200_000)
+        self._campaigns: TTLCache[tuple[str, str], CampaignInfo | None] = TTLCache(CAMPAIGN_TTL_S)
+        self._currencies: TTLCache[str, str] = TTLCache(CURRENCY_TTL_S)
         self.calls = 0
-        # Touch look-ups waiting to be sent, per account: serialized look-up -> (look-up, answer).
-        self._pending: dict[str, dict[bytes, tuple[lpb.TouchLookup, asyncio.Future[Any]]]] = {}
-        self._flushing: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
         # LookupTouches calls in flight per account; past max_inflight, look-ups wait
         # for one to finish and go together with the next (as libs/groupcommit does).
         self._max_inflight = max_inflight
-        self._inflight: dict[str, int] = {}
-        self._slot_waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._coalescers: dict[str, Coalescer[lpb.TouchLookup, lpb.FindTouchesResponse]] = {}
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await self._pool.close()
-
-    def _links(self) -> links_pb2_grpc.LinksServiceStub:
-        return next(self._stubs)
+        for c in list(self._coalescers.values()):
+            await c.drain(timeout_s=0.0)
+        await self._client.close()
 
     async def _call(self, method: str, request: Any, account_id: str) -> Any:
         async with self._sem:
             self.calls += 1
-            return await getattr(self._links(), method)(request, metadata=(("x-account-id", account_id),))
+            return await getattr(self._client.links, method)(request, metadata=for_account(account_id))
+
+    def _lookups_of(self, account_id: str) -> Coalescer[lpb.TouchLookup, lpb.FindTouchesResponse]:
+        c = self._coalescers.get(account_id)
+        if c is None:
+
+            async def call(batch: list[lpb.TouchLookup]) -> Sequence[lpb.FindTouchesResponse]:
+                resp = await self._call("LookupTouches", lpb.LookupTouchesRequest(lookups=batch), account_id)
+                if len(resp.results) != len(batch):
+                    raise RuntimeError(f"LookupTouches answered {len(resp.results)} results for {len(batch)} look-ups")
+                return resp.results  # type: ignore[no-any-return]
+
+            c = self._coalescers[account_id] = Coalescer(
+                call, name="attribution.lookups", max_items=MAX_LOOKUPS, max_inflight=self._max_inflight,
+                gather_turns=3, dedupe=lambda lk: lk.SerializeToString(deterministic=True),
+            )  # fmt: skip
+        return c
 
     async def _lookup(self, account_id: str, lookup: lpb.TouchLookup) -> lpb.FindTouchesResponse:
         """One look-up, sent with every other look-up of the account made in the
-        same turn of the event loop (the engine gathers them) as one LookupTouches
+        same turns of the event loop (the engine gathers them) as one LookupTouches
         call of at most MAX_LOOKUPS; identical look-ups share one answer."""
-        pending = self._pending.setdefault(account_id, {})
-        key = lookup.SerializeToString(deterministic=True)
-        entry = pending.get(key)
-        if entry is None:
-            entry = pending[key] = (lookup, asyncio.get_running_loop().create_future())
-            if len(pending) >= MAX_LOOKUPS:
-                self._send(account_id)
-            elif account_id not in self._flushing:
-                self._flushing.add(account_id)
-                self._tasks.add(task := asyncio.create_task(self._flush(account_id)))
-                task.add_done_callback(self._tasks.discard)
-        # Shielded: a caller cancelled must not cancel the answer others wait for.
-        return await asyncio.shield(entry[1])  # type: ignore[no-any-return]
-
-    async def _flush(self, account_id: str) -> None:
-        # Let the callers woken in this turn add theirs (a few turns, while more come);
-        # while max_inflight calls of the account are out, keep gathering until one is back.
-        try:
-            for _ in range(3):
-                before = len(self._pending.get(account_id, ()))
-                await asyncio.sleep(0)
-                if len(self._pending.get(account_id, ())) == before:
-                    break
-            while self._inflight.get(account_id, 0) >= self._max_inflight and account_id in self._pending:
-                slot: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                self._slot_waiters.setdefault(account_id, []).append(slot)
-                await slot
-        finally:
-            self._flushing.discard(account_id)
-            self._send(account_id)
-
-    def _send(self, account_id: str) -> None:
-        batch = self._pending.pop(account_id, None)
-        if batch:
-            self._inflight[account_id] = self._inflight.get(account_id, 0) + 1
-            self._tasks.add(task := asyncio.create_task(self._send_batch(account_id, list(batch.values()))))
-            task.add_done_callback(self._tasks.discard)
-
-    def _call_done(self, account_id: str) -> None:
-        left = self._inflight.get(account_id, 1) - 1
-        if left > 0:
-            self._inflight[account_id] = left
-        else:
-            self._inflight.pop(account_id, None)
-        waiters = self._slot_waiters.pop(account_id, [])
-        for slot in waiters:
-            if not slot.done():
-                slot.set_result(None)
-
-    async def _send_batch(self, account_id: str, batch: list[tuple[lpb.TouchLookup, asyncio.Future[Any]]]) -> None:
-        try:
-            await self._send_lookups(batch, account_id)
-        finally:
-            self._call_done(account_id)
-
-    async def _send_lookups(self, batch: list[tuple[lpb.TouchLookup, asyncio.Future[Any]]], account_id: str) -> None:
-        try:
-            resp = await self._call(
-                "LookupTouches", lpb.LookupTouchesRequest(lookups=[lk for lk, _ in batch]), account_id
-            )
-            if len(resp.results) != len(batch):
-                raise RuntimeError(f"LookupTouches answered {len(resp.results)} results for {len(batch)} look-ups")
-            for (_, fut), result in zip(batch, resp.results, strict=True):
-                if not fut.done():
-                    fut.set_result(result)
-        except BaseException as exc:
-            for _, fut in batch:
-                if fut.done():
-                    continue
-                if isinstance(exc, asyncio.CancelledError):
-                    fut.cancel()
-                else:
-                    fut.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
+        return await self._lookups_of(account_id).run(lookup)
 
     async def lookup_many(self, account_id: str, lookups: list[lpb.TouchLookup]) -> list[lpb.FindTouchesResponse]:
         """Answers a batch of look-ups in order: LookupTouches calls of at most
@@ -259,7 +174,7 @@ class Links:
         key = (account_id, click_id)
         hit = self._clicks.get(key)
         if hit is not None:
-            return hit  # type: ignore[no-any-return]
+            return hit
         resp = await self._lookup(account_id, lpb.TouchLookup(click_id=click_id))
         return self._click_of(account_id, click_id, resp)
 
@@ -267,7 +182,7 @@ class Links:
         if not resp.clicks:
             return None
         touch = Touch.of(resp.clicks[0], CLICK)
-        self._clicks.put((account_id, click_id), touch)
+        self._clicks.set((account_id, click_id), touch)
         return touch
 
     async def clicks(self, account_id: str, click_ids: list[str]) -> list[Touch | None]:
@@ -309,7 +224,7 @@ class Links:
     def _touches_of(self, account_id: str, resp: lpb.FindTouchesResponse) -> list[Touch]:
         out = [Touch.of(c, CLICK) for c in resp.clicks]
         for t in out:  # later look-ups by id need no call
-            self._clicks.put((account_id, t.touch_id), t)
+            self._clicks.set((account_id, t.touch_id), t)
         out += [Touch.of(i, IMPRESSION) for i in resp.impressions]
         out.sort(key=lambda t: t.time, reverse=True)
         return out
@@ -342,37 +257,27 @@ class Links:
     async def campaign(self, account_id: str, campaign_id: str) -> CampaignInfo | None:
         if not campaign_id:
             return None
-        now = time.monotonic()
-        key = (account_id, campaign_id)
-        hit = self._campaigns.get(key)
-        if hit and hit[0] > now:
-            return hit[1]
-        try:
-            resp = await self._call("GetCampaign", lpb.GetCampaignRequest(campaign_id=campaign_id), account_id)
+
+        async def load() -> CampaignInfo | None:
+            try:
+                resp = await self._call("GetCampaign", lpb.GetCampaignRequest(campaign_id=campaign_id), account_id)
+            except CallError as err:
+                if err.code() != grpc.StatusCode.NOT_FOUND:
+                    raise
+                return None
             c = resp.campaign
-            info: CampaignInfo | None = CampaignInfo(c.campaign_id, c.name, c.partner_id, c.target_goal_id)
-        except grpc.aio.AioRpcError as err:
-            if err.code() != grpc.StatusCode.NOT_FOUND:
-                raise
-            info = None
-        if len(self._campaigns) > 100_000:
-            self._campaigns.clear()
-        self._campaigns[key] = (now + 30.0, info)
-        return info
+            return CampaignInfo(c.campaign_id, c.name, c.partner_id, c.target_goal_id)
+
+        return await self._campaigns.get_or_load((account_id, campaign_id), load)
 
     async def currency(self, account_id: str) -> str:
         """The account's reporting currency (ISO 4217)."""
-        now = time.monotonic()
-        hit = self._currencies.get(account_id)
-        if hit and hit[0] > now:
-            return hit[1]
-        async with self._sem:
-            stub = accounts_pb2_grpc.AccountServiceStub(self._pool.next())
-            resp = await stub.GetAccount(
-                accounts_pb2.GetAccountRequest(account_id=account_id), metadata=(("x-account-id", account_id),)
-            )
-        currency = resp.account.currency_code or "USD"
-        if len(self._currencies) > 100_000:
-            self._currencies.clear()
-        self._currencies[account_id] = (now + 60.0, currency)
-        return currency
+
+        async def load() -> str:
+            async with self._sem:
+                resp = await self._client.stub(accounts_pb2_grpc.AccountServiceStub).GetAccount(
+                    accounts_pb2.GetAccountRequest(account_id=account_id), metadata=for_account(account_id)
+                )
+            return resp.account.currency_code or "USD"
+
+        return await self._currencies.get_or_load(account_id, load)

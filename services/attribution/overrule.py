@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -28,9 +27,9 @@ from libs.errors import NotFound, Validator
 from libs.ids import new_resource_id
 from libs.queue import enqueue
 from services.attribution import quality as qual
-from services.attribution.engine import SOURCE_EVENT, _ts, outbound, quality_fields
-from services.attribution.inbound import outbound_payload
-from services.attribution.lookups import IMPRESSION, CampaignInfo, Links, Touch
+from services.attribution.lookups import IMPRESSION, Links, Touch
+from services.attribution.outbound import conversion_outbound, install_outbound
+from services.attribution.rules import SOURCE_EVENT
 
 MAX_NOTE = 500
 VERDICTS = (q.CLEAN, q.SUSPICIOUS, q.INVALID)
@@ -43,9 +42,10 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)
 INSTALL = (b"i", "installs", "install_id")
 CONVERSION = (b"v", "conversions", "conversion_id")
 # The install's event conversions no operator has overruled: they follow the install.
-FOLLOWERS_SQL = f"""
+# $3 SOURCE_EVENT, $4 the operator reason bit.
+FOLLOWERS_SQL = """
 SELECT * FROM attribution.conversions
-WHERE account_id = $1 AND install_id = $2 AND source = {SOURCE_EVENT} AND reasons & {q.OPERATOR} = 0
+WHERE account_id = $1 AND install_id = $2 AND source = $3 AND reasons & $4::bigint = 0
 ORDER BY conversion_id
 """
 
@@ -103,17 +103,6 @@ async def _touch(links: Links, account_id: str, click_id: str | None, touch_type
     return await links.click(account_id, click_id)
 
 
-def install_outbound(account_id: str, row: Mapping[str, Any], touch: Touch | None,
-                     campaign: CampaignInfo | None) -> bytes:  # fmt: skip
-    """An install's outbound event as the engine makes it, with the row's current verdict."""
-    at = _ts(row["install_time"])
-    return outbound(
-        "install", account_id, touch=touch, campaign=campaign, app_id=row["app_id"], event="install",
-        idfa=row["idfa"] or "", gaid=row["gaid"] or "", ip=str(row["ip"]) if row["ip"] is not None else "",
-        install_time=at, event_time=at, **quality_fields(row["install_id"], row["verdict"], row["reasons"]),
-    )  # fmt: skip
-
-
 async def overrule_install(pool: asyncpg.Pool, links: Links, account_id: str, install_id: str, verdict: int,
                            note: str) -> Result:  # fmt: skip
     row = await pool.fetchrow(
@@ -123,7 +112,7 @@ async def overrule_install(pool: asyncpg.Pool, links: Links, account_id: str, in
         raise NotFound(f"install {install_id[:64]!r} not found")
     # Look-ups before the transaction (links is another service; answers are cached).
     touch = await _touch(links, account_id, row["click_id"], row["touch_type"], row["touch_time"], row["campaign_id"])
-    followers = await pool.fetch(FOLLOWERS_SQL, account_id, install_id)
+    followers = await pool.fetch(FOLLOWERS_SQL, account_id, install_id, SOURCE_EVENT, q.OPERATOR)
     campaign_ids = {row["campaign_id"]} | {c["campaign_id"] for c in followers}
     campaigns = {c: await links.campaign(account_id, c) for c in campaign_ids if c}
     clicks = {c["click_id"]: await links.click(account_id, c["click_id"]) for c in followers if c["click_id"]}
@@ -134,7 +123,7 @@ async def overrule_install(pool: asyncpg.Pool, links: Links, account_id: str, in
         if _flips(previous, verdict):
             payloads.append(install_outbound(account_id, row, touch, campaigns.get(row["campaign_id"])))
         moved = 0
-        for c in await conn.fetch(FOLLOWERS_SQL + " FOR UPDATE", account_id, install_id):
+        for c in await conn.fetch(FOLLOWERS_SQL + " FOR UPDATE", account_id, install_id, SOURCE_EVENT, q.OPERATOR):
             reasons = c["reasons"]
             if verdict == q.INVALID:
                 if cfg.settings(c["campaign_id"]).on("rejected_install"):
@@ -151,7 +140,7 @@ async def overrule_install(pool: asyncpg.Pool, links: Links, account_id: str, in
             assert updated is not None
             moved += 1
             if _flips(c["verdict"], updated["verdict"]):
-                payloads.append(outbound_payload(
+                payloads.append(conversion_outbound(
                     account_id, updated, "conversion", clicks.get(c["click_id"]), campaigns.get(c["campaign_id"]),
                     idfa=row["idfa"] or "", gaid=row["gaid"] or "",
                     ip=str(row["ip"]) if row["ip"] is not None else "",
@@ -178,7 +167,7 @@ async def overrule_conversion(pool: asyncpg.Pool, links: Links, account_id: str,
     async with pool.acquire() as conn, conn.transaction():
         previous, updated = await _set_verdict(conn, CONVERSION, account_id, conversion_id, verdict, note)
         if _flips(previous, verdict):
-            payload = outbound_payload(
+            payload = conversion_outbound(
                 account_id, updated, "conversion", touch, campaign, idfa=row["install_idfa"] or "",
                 gaid=row["install_gaid"] or "", ip=str(row["install_ip"]) if row["install_ip"] is not None else "",
             )  # fmt: skip

@@ -20,7 +20,7 @@ import orjson
 
 from libs import event_handoff, postback_handoff, queue
 from libs.privacy import Found, Subject, count
-from services.attribution.inbound import ALIASES
+from services.attribution.postback_rules import ALIASES
 
 # $2 identity keys ("gaid:...", "user:..."), $3 user ids, $4 device ids, $5 click ids.
 _INSTALLS = """
@@ -97,7 +97,7 @@ async def _erase_queues(conn: asyncpg.Connection, account_id: str, who: Subject,
     records = found.keys
 
     def drop_person(payload: bytes) -> bytes | None:
-        e = postback_handoff.decode(payload)
+        e = postback_handoff.fields(postback_handoff.decode(payload))
         mine = (
             str(e["event_id"]).split(":", 1)[0] in records or e["click_id"] in clicks
             or any(e[c] and str(e[c]).lower() in devices for c in ("idfa", "gaid"))

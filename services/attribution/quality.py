@@ -26,7 +26,6 @@ import dataclasses
 import datetime as dt
 import functools
 import ipaddress
-import time
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -34,6 +33,7 @@ from typing import Any
 import orjson
 
 from libs import quality as q
+from libs.cache import TTLCache
 from libs.useragent import parse_user_agent
 from services.attribution.goals import Fetcher
 
@@ -148,7 +148,7 @@ class Config:
 
 
 EMPTY = Config({}, {})
-_cache: dict[str, tuple[float, Config]] = {}
+_cache: TTLCache[str, Config] = TTLCache(CACHE_TTL_S)
 
 LOAD_SQL = """
 SELECT 's' AS what, campaign_id AS a, '' AS b, settings::text AS doc, NULL::numeric AS low, NULL::numeric AS high
@@ -159,31 +159,24 @@ SELECT 'r', goal_id, currency, NULL, min_amount, max_amount FROM attribution.rev
 
 
 def invalidate(account_id: str | None = None) -> None:
-    if account_id is None:
-        _cache.clear()
-    else:
-        _cache.pop(account_id, None)
+    _cache.invalidate(account_id)
 
 
 async def load(conn_or_pool: Fetcher, account_id: str, *, fresh: bool = False) -> Config:
     """The account's settings and revenue ranges (one query; cached for CACHE_TTL_S)."""
-    now = time.monotonic()
-    hit = _cache.get(account_id)
-    if hit and hit[0] > now and not fresh:
-        return hit[1]
-    docs: dict[str, dict[str, Any]] = {}
-    ranges: dict[tuple[str, str], RevenueRange] = {}
-    for r in await conn_or_pool.fetch(LOAD_SQL, account_id):
-        if r["what"] == "s":
-            doc = orjson.loads(r["doc"])
-            docs[r["a"]] = doc if isinstance(doc, dict) else {}
-        else:
-            ranges[(r["a"], r["b"])] = RevenueRange(r["low"], r["high"])
-    cfg = Config(docs, ranges) if docs or ranges else EMPTY
-    if len(_cache) > 100_000:
-        _cache.clear()
-    _cache[account_id] = (now + CACHE_TTL_S, cfg)
-    return cfg
+
+    async def read() -> Config:
+        docs: dict[str, dict[str, Any]] = {}
+        ranges: dict[tuple[str, str], RevenueRange] = {}
+        for r in await conn_or_pool.fetch(LOAD_SQL, account_id):
+            if r["what"] == "s":
+                doc = orjson.loads(r["doc"])
+                docs[r["a"]] = doc if isinstance(doc, dict) else {}
+            else:
+                ranges[(r["a"], r["b"])] = RevenueRange(r["low"], r["high"])
+        return Config(docs, ranges) if docs or ranges else EMPTY
+
+    return await _cache.get_or_load(account_id, read, fresh=fresh)
 
 
 # --------------------------------------------------------------------------- checks

@@ -7,13 +7,17 @@ import gc
 from pathlib import Path
 
 import grpc
+from clicktrail.attribution.v1 import config_pb2, config_pb2_grpc
 
 from libs import privacy, queue
 from libs.config import DEFAULT_ADDRS
 from libs.grpc_server import ServiceContext, ServiceSpec
-from services.attribution import config_handlers, quality_handlers
-from services.attribution import handlers as engine_handlers
+from services.attribution import attribution_service, quality_service
 from services.attribution import privacy as attribution_privacy
+from services.attribution.campaigns import Campaigns
+from services.attribution.goal_service import GoalService
+from services.attribution.settings_service import SettingsService
+from services.attribution.tariff_service import CorrectionService, TariffService
 
 HERE = Path(__file__).parent
 
@@ -25,12 +29,27 @@ HERE = Path(__file__).parent
 GC_THRESHOLDS = (50_000, 20, 20)
 
 
+def register_config(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
+    """The configuration services: goals, settings, tariffs, corrections, traffic quality."""
+    links = Campaigns(ctx.settings)
+    ctx.on_stop.append(links.close)
+    config_pb2_grpc.add_GoalServiceServicer_to_server(GoalService(ctx.pool, links), server)
+    config_pb2_grpc.add_AttributionSettingsServiceServicer_to_server(SettingsService(ctx.pool), server)
+    config_pb2_grpc.add_TariffServiceServicer_to_server(TariffService(ctx.pool, links), server)
+    config_pb2_grpc.add_CorrectionServiceServicer_to_server(CorrectionService(ctx.pool, links), server)
+    services = config_pb2.DESCRIPTOR.services_by_name
+    names = [
+        services[n].full_name
+        for n in ("GoalService", "AttributionSettingsService", "TariffService", "CorrectionService")
+    ]
+    return names + quality_service.register(server, ctx, links)
+
+
 async def setup(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
     gc.set_threshold(*GC_THRESHOLDS)
     names: list[str] = []
-    names += config_handlers.register(server, ctx)
-    names += quality_handlers.register(server, ctx)
-    names += engine_handlers.register(server, ctx)
+    names += register_config(server, ctx)
+    names += attribution_service.register(server, ctx)
     names += privacy.register(server, ctx, "attribution", attribution_privacy.erase)
     return names
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import time
 from collections.abc import Mapping
 from typing import Any
 
+from libs.cache import TTLCache
+from libs.vocab.windows import ATTRIBUTION_WINDOW_BOUNDS, ATTRIBUTION_WINDOW_DEFAULTS
 from services.attribution.goals import Fetcher
 
 CACHE_TTL_S = 1.0
@@ -26,21 +27,16 @@ CACHE_TTL_S = 1.0
 
 @dataclasses.dataclass(frozen=True)
 class Windows:
-    click_lookback: dt.timedelta = dt.timedelta(days=7)
-    view_lookback: dt.timedelta = dt.timedelta(hours=24)
-    fingerprint_window: dt.timedelta = dt.timedelta(hours=24)
-    conversion_window: dt.timedelta = dt.timedelta(days=30)
+    click_lookback: dt.timedelta = ATTRIBUTION_WINDOW_DEFAULTS["click_lookback"]
+    view_lookback: dt.timedelta = ATTRIBUTION_WINDOW_DEFAULTS["view_lookback"]
+    fingerprint_window: dt.timedelta = ATTRIBUTION_WINDOW_DEFAULTS["fingerprint_window"]
+    conversion_window: dt.timedelta = ATTRIBUTION_WINDOW_DEFAULTS["conversion_window"]
 
 
 DEFAULT_WINDOWS = Windows()
 FIELDS = tuple(f.name for f in dataclasses.fields(Windows))
 # Inclusive bounds per window. Touch look-ups (links FindTouches) span at most 90 days.
-BOUNDS: dict[str, tuple[dt.timedelta, dt.timedelta]] = {
-    "click_lookback": (dt.timedelta(hours=1), dt.timedelta(days=90)),
-    "view_lookback": (dt.timedelta(hours=1), dt.timedelta(days=30)),
-    "fingerprint_window": (dt.timedelta(minutes=1), dt.timedelta(days=7)),
-    "conversion_window": (dt.timedelta(hours=1), dt.timedelta(days=90)),
-}
+BOUNDS: dict[str, tuple[dt.timedelta, dt.timedelta]] = ATTRIBUTION_WINDOW_BOUNDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,31 +56,24 @@ def breakpoint_from_row(row: Mapping[str, Any]) -> Breakpoint:
     )
 
 
-_cache: dict[str, tuple[float, list[Breakpoint]]] = {}
+_cache: TTLCache[str, list[Breakpoint]] = TTLCache(CACHE_TTL_S)
 
 
 def invalidate_settings(account_id: str | None = None) -> None:
-    if account_id is None:
-        _cache.clear()
-    else:
-        _cache.pop(account_id, None)
+    _cache.invalidate(account_id)
 
 
 async def breakpoints(conn_or_pool: Fetcher, account_id: str, *, fresh: bool = False) -> list[Breakpoint]:
     """The account's breakpoints, oldest first (cached for CACHE_TTL_S)."""
-    now = time.monotonic()
-    hit = _cache.get(account_id)
-    if hit and hit[0] > now and not fresh:
-        return hit[1]
-    rows = await conn_or_pool.fetch(
-        "SELECT * FROM attribution.settings_history WHERE account_id = $1 ORDER BY effective_time, breakpoint_id",
-        account_id,
-    )
-    result = [breakpoint_from_row(r) for r in rows]
-    if len(_cache) > 100_000:
-        _cache.clear()
-    _cache[account_id] = (now + CACHE_TTL_S, result)
-    return result
+
+    async def load() -> list[Breakpoint]:
+        rows = await conn_or_pool.fetch(
+            "SELECT * FROM attribution.settings_history WHERE account_id = $1 ORDER BY effective_time, breakpoint_id",
+            account_id,
+        )
+        return [breakpoint_from_row(r) for r in rows]
+
+    return await _cache.get_or_load(account_id, load, fresh=fresh)
 
 
 def windows_in(history: list[Breakpoint], at: dt.datetime) -> Windows:

@@ -94,11 +94,13 @@ async def test_erasure_reaches_every_queue_dead_letters_claimed_jobs_retries_and
         assert await conn.fetchval("SELECT count(*) FROM queue.jobs WHERE queue = $1 AND dead", DELIVERY_QUEUE) == 1
         # A backlog: in each hand-off queue, one of their jobs not due yet and one dead letter.
         async with conn.transaction():
-            for payloads in (
-                [_install(acc, app_id, GAID_PENDING), _install(acc, app_id, GAID_DEAD)],
-                [_outbound(acc, app_id, camp.partner_id, click_id, GAID) for _ in range(2)],
+            for q, payloads in (
+                (event_handoff.EVENT_QUEUE, [_install(acc, app_id, GAID_PENDING), _install(acc, app_id, GAID_DEAD)]),
+                (
+                    postback_handoff.POSTBACK_QUEUE,
+                    [_outbound(acc, app_id, camp.partner_id, click_id, GAID) for _ in range(2)],
+                ),
             ):
-                q = event_handoff.EVENT_QUEUE if b'"columns"' in payloads[0] else postback_handoff.POSTBACK_QUEUE
                 _, dead = await queue.enqueue(conn, q, payloads, account_ids=[acc] * 2, delay_s=3600, returning=True)
                 await conn.execute("UPDATE queue.jobs SET dead = true WHERE job_id = $1", dead)
 

@@ -78,7 +78,7 @@ def event(app_id: str, kind: str = "track", *, at: dt.datetime | None = None, **
     device = kw.pop("device", {})
     props = kw.pop("props", None)
     ev = ipb.Event(
-        uuid=kw.pop("uuid", str(uuid.uuid4())), event=ipb.EventType.Value("EVENT_TYPE_" + kind.upper()),
+        uuid=kw.pop("uuid", str(uuid.uuid4())), event="EVENT_TYPE_" + kind.upper(),
         app_id=app_id, session_id="s-1", device=ipb.Device(platform=ipb.DEVICE_PLATFORM_ANDROID, **device),
         action_properties_json=orjson.dumps(props).decode() if props is not None else "", **kw,
     )  # fmt: skip
@@ -162,6 +162,6 @@ async def outbound_events(settings: Any, account_id: str) -> list[dict[str, Any]
             postback_handoff.POSTBACK_QUEUE,
             account_id,
         )
-        return [postback_handoff.decode(bytes(r["payload"])) for r in rows]
+        return [postback_handoff.fields(postback_handoff.decode(bytes(r["payload"]))) for r in rows]
     finally:
         await conn.close()

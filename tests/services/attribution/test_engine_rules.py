@@ -5,9 +5,9 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.attribution.engine import InstallRef, choose_touch, credit, exhausted
 from services.attribution.goals import Goal
 from services.attribution.lookups import CLICK, IMPRESSION, Touch
+from services.attribution.rules import InstallRef, choose_touch, credit, exhausted
 
 NOW = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
 CLICK_W, VIEW_W = dt.timedelta(days=7), dt.timedelta(hours=24)

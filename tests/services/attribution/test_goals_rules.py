@@ -9,7 +9,6 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.attribution.engine import prepare
 from services.attribution.goals import (
     MONETIZATION_CURRENCY_PATH,
     MONETIZATION_VALUE_PATH,
@@ -20,6 +19,7 @@ from services.attribution.goals import (
     check_path,
     to_decimal,
 )
+from services.attribution.rules import prepare
 
 
 def goal(event="purchase", conditions=(), occurrence="every", nth=0, value_path="", currency_path="", kind="purchase"):

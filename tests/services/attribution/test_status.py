@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from libs.errors import FailedPrecondition, InvalidArgument
-from services.attribution.inbound import STATUS_WORDS, check_transition, parse_status
+from services.attribution.postback_rules import STATUS_WORDS, check_transition, parse_status
 from tests.services.attribution.engine_support import make_app, make_campaign, outbound_events, touch
 
 PENDING, APPROVED, REJECTED = 1, 2, 3

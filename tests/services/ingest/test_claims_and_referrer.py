@@ -125,7 +125,7 @@ async def test_install_referrer_timestamps(ingest_server, ingest_stub, app, chan
     handed: dict[str, dict] = {}
 
     async def take(job):
-        for row in event_handoff.decode(job.payload):
+        for row in event_handoff.decode_fields(job.payload):
             handed[row["event_uuid"]] = row
 
     consumer = Consumer(ingest_server.ctx.pool, EVENT_QUEUE, handler=take, batch_size=100)

@@ -268,7 +268,7 @@ async def test_every_accepted_event_is_handed_off_exactly_once(app_stub, ingest_
     handed: list[str] = []
 
     async def handler(job):
-        handed.extend(e["event_uuid"] for e in event_handoff.decode(job.payload))
+        handed.extend(e.event_uuid for e in event_handoff.decode(job.payload).events)
 
     consumer = Consumer(ingest_server.ctx.pool, EVENT_QUEUE, handler=handler, batch_size=1000)
     while await consumer.run_once():

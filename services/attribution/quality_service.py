@@ -16,13 +16,14 @@ from clicktrail.attribution.v1 import config_pb2 as pb
 from clicktrail.attribution.v1 import config_pb2_grpc as pb_grpc
 
 from libs import auth
-from libs.api import decode_page_token, encode_page_token, format_money, page_size, to_timestamp, update_paths
+from libs.api import format_money, to_timestamp, update_paths
 from libs.errors import AlreadyExists, InvalidArgument, NotFound, Validator
 from libs.grpc_server import ServiceContext
 from libs.ids import new_resource_id
+from libs.paging import Page
 from libs.quality_settings import SettingsFields
 from services.attribution import quality as qual
-from services.attribution.config_handlers import LinksClient
+from services.attribution.campaigns import Campaigns
 
 # Proto field -> stored key.
 INT_FIELDS = ("install_burst_ip", "install_burst_subnet")
@@ -117,7 +118,7 @@ def range_pb(row: Any) -> pb.RevenueRange:
 
 
 class QualityService(pb_grpc.AttributionQualityServiceServicer):
-    def __init__(self, pool: asyncpg.Pool, links: LinksClient) -> None:
+    def __init__(self, pool: asyncpg.Pool, links: Campaigns) -> None:
         self._pool = pool
         self._links = links
 
@@ -217,22 +218,18 @@ class QualityService(pb_grpc.AttributionQualityServiceServicer):
         self, request: pb.ListRevenueRangesRequest, context: Any
     ) -> pb.ListRevenueRangesResponse:
         account_id = auth.require_account()
-        size = page_size(request.page_size)
-        cursor = decode_page_token(request.page_token, "goal_id", "currency")
+        page = Page.of(request, "goal_id", "currency")
         rows = await self._pool.fetch(
-            "SELECT * FROM attribution.revenue_ranges WHERE account_id = $1 AND ($2 = '' OR goal_id = $2)"
+            "SELECT * FROM attribution.revenue_ranges WHERE account_id = $1 AND ($2::text IS NULL OR goal_id = $2)"
             " AND (goal_id, currency) > ($3, $4) ORDER BY goal_id, currency LIMIT $5",
             account_id,
-            request.goal_id.strip(),
-            cursor["goal_id"] if cursor else "",
-            cursor["currency"] if cursor else "",
-            size + 1,
+            request.goal_id.strip() or None,
+            page.get("goal_id", ""),
+            page.get("currency", ""),
+            page.limit,
         )
-        token = ""
-        if len(rows) > size:
-            last = rows[size - 1]
-            token = encode_page_token({"goal_id": last["goal_id"], "currency": last["currency"]})
-        return pb.ListRevenueRangesResponse(ranges=[range_pb(r) for r in rows[:size]], next_page_token=token)
+        rows, token = page.cut(rows, lambda r: {"goal_id": r["goal_id"], "currency": r["currency"]})
+        return pb.ListRevenueRangesResponse(ranges=[range_pb(r) for r in rows], next_page_token=token)
 
     async def UpdateRevenueRange(
         self, request: pb.UpdateRevenueRangeRequest, context: Any
@@ -284,8 +281,6 @@ class QualityService(pb_grpc.AttributionQualityServiceServicer):
         return pb.DeleteRevenueRangeResponse()
 
 
-def register(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
-    links = LinksClient(ctx.settings)
-    ctx.on_stop.append(links.close)
+def register(server: grpc.aio.Server, ctx: ServiceContext, links: Campaigns) -> list[str]:
     pb_grpc.add_AttributionQualityServiceServicer_to_server(QualityService(ctx.pool, links), server)
     return [pb.DESCRIPTOR.services_by_name["AttributionQualityService"].full_name]

@@ -15,11 +15,13 @@ from clicktrail.attribution.v1 import attribution_pb2_grpc as pb_grpc
 
 from libs import auth
 from libs import quality as q
-from libs.api import decode_page_token, encode_page_token, page_size, to_timestamp
+from libs.api import to_timestamp
 from libs.errors import InvalidArgument, NotFound, PermissionDenied
 from libs.grpc_server import ServiceContext
+from libs.paging import Page
 from services.attribution import engine, inbound, overrule
 from services.attribution.lookups import Links
+from services.attribution.outbound import money_text
 
 
 def _set_time(msg: Any, field: str, value: dt.datetime | None) -> None:
@@ -59,7 +61,7 @@ def install_msg(r: Any) -> pb.Install:
 def conversion_msg(r: Any) -> pb.Conversion:
     m = pb.Conversion(
         conversion_id=r["conversion_id"], goal_id=r["goal_id"], goal=r["goal"], status=r["status"],
-        payout=engine.money_text(r["payout"]) if r["payout"] is not None else "", currency=r["currency"] or "",
+        payout=money_text(r["payout"]) if r["payout"] is not None else "", currency=r["currency"] or "",
         txid=r["txid"] or "", click_id=r["click_id"] or "", campaign_id=r["campaign_id"] or "",
         partner_id=r["partner_id"] or "", link_id=r["link_id"] or "", install_id=r["install_id"] or "",
         source=r["source"], event_uuid=str(r["event_uuid"]) if r["event_uuid"] else "", user_id=r["user_id"] or "",
@@ -179,42 +181,43 @@ class AttributionService(pb_grpc.AttributionServiceServicer):
         return pb.GetConversionResponse(conversion=conversion_msg(row))
 
     async def _page(
-        self, table: str, id_col: str, account_id: str, request: Any, filters: list[tuple[str, Any]],
+        self, table: str, id_col: str, account_id: str, request: Any, filters: list[tuple[str, str, Any]],
         quality: bool = False,
     ) -> tuple[list[asyncpg.Record], str]:  # fmt: skip
-        """Newest first by the time-ordered id; filters are (column, value) pairs, skipped when empty.
-        With ``quality``, the request's verdict and reason filters too."""
-        size = page_size(request.page_size)
-        cursor = decode_page_token(request.page_token, "before")
+        """Newest first by the time-ordered id; filters are (column, SQL type, value),
+        each ``($n IS NULL OR col = $n)`` (an empty value: no filter). With
+        ``quality``, the request's verdict and reason filters too."""
+        page = Page.of(request, "before")
         args: list[Any] = [account_id]
         conds = ["account_id = $1"]
-        for col, value in filters:
-            if value:
-                args.append(value)
-                conds.append(f"{col} = ${len(args)}")
+        for col, sql_type, value in filters:
+            args.append(value or None)
+            conds.append(f"(${len(args)}::{sql_type} IS NULL OR {col} = ${len(args)})")
         if quality:
-            # Literals, not parameters: the planner then sees that a verdict other than
-            # clean can use the partial index of flagged rows.
+            # Written into the query, not parameters: the planner then sees that a verdict
+            # other than clean can use the partial index of flagged rows. (Numbers the
+            # request chose, checked by quality_filters: never text from it.)
             verdict, mask = quality_filters(request.verdict, request.reason)
             if verdict:
                 conds.append(f"verdict = {verdict:d}")
             if mask:
                 conds.append(f"reasons & {mask:d} <> 0")
-        if cursor:
-            args.append(str(cursor["before"]))
+        if not page.first:  # the keyset: an index range, not a filter
+            args.append(page.get("before", None, str))
             conds.append(f"{id_col} < ${len(args)}")
+        args.append(page.limit)
         rows = await self._pool.fetch(
-            f"SELECT * FROM attribution.{table} WHERE {' AND '.join(conds)} ORDER BY {id_col} DESC LIMIT {size + 1}",
+            f"SELECT * FROM attribution.{table} WHERE {' AND '.join(conds)} ORDER BY {id_col} DESC LIMIT ${len(args)}",
             *args,
         )
-        token = encode_page_token({"before": rows[size - 1][id_col]}) if len(rows) > size else ""
-        return rows[:size], token
+        return page.cut(rows, lambda r: {"before": r[id_col]})
 
     async def ListInstalls(self, request: pb.ListInstallsRequest, context: Any) -> pb.ListInstallsResponse:
         account_id = auth.require_account()
         rows, token = await self._page(
             "installs", "install_id", account_id, request,
-            [("campaign_id", request.campaign_id), ("app_id", request.app_id), ("match_type", request.match_type)],
+            [("campaign_id", "text", request.campaign_id), ("app_id", "text", request.app_id),
+             ("match_type", "smallint", request.match_type)],
             quality=True,
         )  # fmt: skip
         return pb.ListInstallsResponse(installs=[install_msg(r) for r in rows], next_page_token=token)
@@ -223,8 +226,8 @@ class AttributionService(pb_grpc.AttributionServiceServicer):
         account_id = auth.require_account()
         rows, token = await self._page(
             "conversions", "conversion_id", account_id, request,
-            [("campaign_id", request.campaign_id), ("goal_id", request.goal_id), ("status", request.status),
-             ("click_id", request.click_id)], quality=True,
+            [("campaign_id", "text", request.campaign_id), ("goal_id", "text", request.goal_id),
+             ("status", "smallint", request.status), ("click_id", "text", request.click_id)], quality=True,
         )  # fmt: skip
         return pb.ListConversionsResponse(conversions=[conversion_msg(r) for r in rows], next_page_token=token)
 
@@ -233,7 +236,7 @@ class AttributionService(pb_grpc.AttributionServiceServicer):
     ) -> pb.ListInboundPostbacksResponse:
         account_id = auth.require_account()
         rows, token = await self._page(
-            "inbound_postbacks", "postback_id", account_id, request, [("click_id", request.click_id)]
+            "inbound_postbacks", "postback_id", account_id, request, [("click_id", "text", request.click_id)]
         )
         return pb.ListInboundPostbacksResponse(postbacks=[postback_msg(r) for r in rows], next_page_token=token)
 

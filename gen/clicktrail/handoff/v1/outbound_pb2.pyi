@@ -1,0 +1,85 @@
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Optional as _Optional
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class OutboundEvent(_message.Message):
+    __slots__ = ("event_id", "kind", "account_id", "app_id", "partner_id", "campaign_id", "campaign_name", "link_id", "click_id", "partner_click_id", "sub1", "sub2", "sub3", "sub4", "sub5", "sub6", "sub7", "sub8", "sub9", "sub10", "event", "goal_id", "goal", "status", "payout", "revenue", "currency", "txid", "idfa", "gaid", "country", "os", "ip", "install_time", "event_time", "verdict", "reasons", "attributed")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_NAME_FIELD_NUMBER: _ClassVar[int]
+    LINK_ID_FIELD_NUMBER: _ClassVar[int]
+    CLICK_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTNER_CLICK_ID_FIELD_NUMBER: _ClassVar[int]
+    SUB1_FIELD_NUMBER: _ClassVar[int]
+    SUB2_FIELD_NUMBER: _ClassVar[int]
+    SUB3_FIELD_NUMBER: _ClassVar[int]
+    SUB4_FIELD_NUMBER: _ClassVar[int]
+    SUB5_FIELD_NUMBER: _ClassVar[int]
+    SUB6_FIELD_NUMBER: _ClassVar[int]
+    SUB7_FIELD_NUMBER: _ClassVar[int]
+    SUB8_FIELD_NUMBER: _ClassVar[int]
+    SUB9_FIELD_NUMBER: _ClassVar[int]
+    SUB10_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    GOAL_ID_FIELD_NUMBER: _ClassVar[int]
+    GOAL_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PAYOUT_FIELD_NUMBER: _ClassVar[int]
+    REVENUE_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    TXID_FIELD_NUMBER: _ClassVar[int]
+    IDFA_FIELD_NUMBER: _ClassVar[int]
+    GAID_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    OS_FIELD_NUMBER: _ClassVar[int]
+    IP_FIELD_NUMBER: _ClassVar[int]
+    INSTALL_TIME_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTED_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    kind: str
+    account_id: str
+    app_id: str
+    partner_id: str
+    campaign_id: str
+    campaign_name: str
+    link_id: str
+    click_id: str
+    partner_click_id: str
+    sub1: str
+    sub2: str
+    sub3: str
+    sub4: str
+    sub5: str
+    sub6: str
+    sub7: str
+    sub8: str
+    sub9: str
+    sub10: str
+    event: str
+    goal_id: str
+    goal: str
+    status: str
+    payout: str
+    revenue: str
+    currency: str
+    txid: str
+    idfa: str
+    gaid: str
+    country: str
+    os: str
+    ip: str
+    install_time: str
+    event_time: str
+    verdict: str
+    reasons: str
+    attributed: bool
+    def __init__(self, event_id: _Optional[str] = ..., kind: _Optional[str] = ..., account_id: _Optional[str] = ..., app_id: _Optional[str] = ..., partner_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., campaign_name: _Optional[str] = ..., link_id: _Optional[str] = ..., click_id: _Optional[str] = ..., partner_click_id: _Optional[str] = ..., sub1: _Optional[str] = ..., sub2: _Optional[str] = ..., sub3: _Optional[str] = ..., sub4: _Optional[str] = ..., sub5: _Optional[str] = ..., sub6: _Optional[str] = ..., sub7: _Optional[str] = ..., sub8: _Optional[str] = ..., sub9: _Optional[str] = ..., sub10: _Optional[str] = ..., event: _Optional[str] = ..., goal_id: _Optional[str] = ..., goal: _Optional[str] = ..., status: _Optional[str] = ..., payout: _Optional[str] = ..., revenue: _Optional[str] = ..., currency: _Optional[str] = ..., txid: _Optional[str] = ..., idfa: _Optional[str] = ..., gaid: _Optional[str] = ..., country: _Optional[str] = ..., os: _Optional[str] = ..., ip: _Optional[str] = ..., install_time: _Optional[str] = ..., event_time: _Optional[str] = ..., verdict: _Optional[str] = ..., reasons: _Optional[str] = ..., attributed: _Optional[bool] = ...) -> None: ...
