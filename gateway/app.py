@@ -51,6 +51,7 @@ from gateway.responses import (
     text_headers,
     too_many_requests,
 )
+from gateway.routes import BY_LABEL
 from gateway.touch_routes import PURPOSE_HEADERS, TouchRoutes
 from libs.auth import GATEWAY_VOUCH_HEADER
 from libs.config import Settings, load_settings
@@ -58,8 +59,16 @@ from libs.grpc_client import ChannelPool
 from libs.grpc_interceptors import request_id_var
 from libs.tls import channel_credentials
 
+# What _http dispatches, from the one route table (gateway/routes.py), which also makes /openapi.json.
+CLICK = BY_LABEL["click"].prefix or ""  # "/c/"
+IMPRESSION = BY_LABEL["impression"].prefix or ""  # "/i/"
+EVENTS = BY_LABEL["events"].path
+POSTBACK = BY_LABEL["postback"].path
+PROBES = {"/healthz": "_healthz", "/readyz": "_readyz", "/metrics": "_metrics_endpoint", "/openapi.json": "_openapi"}
+SERVED = (CLICK, IMPRESSION, EVENTS, POSTBACK, *(BY_LABEL[label].path for label in PROBES))
+CONSOLE = "/console"  # the operator console's own site, forwarded to its process (not the public API)
 # Rate limits: paths limited by prefix, and the burst allowed, in seconds of the rate.
-LIMITED_PREFIXES = ("/c/", "/i/")
+LIMITED_PREFIXES = (CLICK, IMPRESSION)
 BURST_S = 2.0
 REQUEST_ID_RE = re.compile(rb"[A-Za-z0-9._:/+=-]{1,128}")
 
@@ -89,20 +98,15 @@ class Gateway(TouchRoutes, EventRoutes, PostbackRoutes, Probes):
         self._debug = settings.log_level.lower() == "debug"
         self._metrics: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._exact: dict[str, Callable[[Scope, Sender, bool], Awaitable[int]]] = {
-            "/healthz": self._healthz,
-            "/readyz": self._readyz,
-            "/metrics": self._metrics_endpoint,
-            "/openapi.json": self._openapi,
+            BY_LABEL[label].path: getattr(self, handler) for label, handler in PROBES.items()
         }
         # Per-IP limits of the public endpoints, by path (prefix); only the enabled ones.
         touches = RateLimiter(settings.rate_limit_touches_per_ip, settings.rate_limit_touches_per_ip * BURST_S)
         limiters = {
-            "/c/": touches,
-            "/i/": touches,
-            "/v1/events": RateLimiter(settings.rate_limit_events_per_ip, settings.rate_limit_events_per_ip * BURST_S),
-            "/postback": RateLimiter(
-                settings.rate_limit_postbacks_per_ip, settings.rate_limit_postbacks_per_ip * BURST_S
-            ),
+            CLICK: touches,
+            IMPRESSION: touches,
+            EVENTS: RateLimiter(settings.rate_limit_events_per_ip, settings.rate_limit_events_per_ip * BURST_S),
+            POSTBACK: RateLimiter(settings.rate_limit_postbacks_per_ip, settings.rate_limit_postbacks_per_ip * BURST_S),
         }
         self._limiters = {path: limiter for path, limiter in limiters.items() if limiter.enabled}
         self._body_timeout_s = settings.gateway_body_timeout_s
@@ -256,19 +260,19 @@ class Gateway(TouchRoutes, EventRoutes, PostbackRoutes, Probes):
             if limiter is not None and not limiter.allow(ip := address_key(self.client_ip(scope, xff))):
                 route = "rate_limited"
                 status = await too_many_requests(sender, limiter, ip)
-            elif path.startswith("/c/"):
+            elif path.startswith(CLICK):
                 route = "click"
                 status = await self._click(scope, sender, path[3:], method, ua, ref, xff, purpose)
-            elif path.startswith("/i/"):
+            elif path.startswith(IMPRESSION):
                 route = "impression"
                 status = await self._impression(scope, sender, path[3:], method, ua, ref, xff, purpose)
-            elif path == "/v1/events":
+            elif path == EVENTS:
                 route = "events"
                 status = await self._events(scope, receive, sender, method, api_key, encoding, ua, xff)
-            elif path == "/postback":
+            elif path == POSTBACK:
                 route = "postback"
                 status = await self._postback(scope, receive, sender, method, postback_token, content_type, ua, xff)
-            elif path == "/console" or path.startswith("/console/"):
+            elif path == CONSOLE or path.startswith("/console/"):
                 route = "console"
                 status = await self._console_app()(scope, receive, send)
             else:
@@ -282,7 +286,7 @@ class Gateway(TouchRoutes, EventRoutes, PostbackRoutes, Probes):
                         status = await self._not_allowed(sender)
                     else:
                         status = await handler(scope, sender, method == "HEAD")
-            if path == "/postback" and 400 <= status < 499 and not sender.forwarded:
+            if path == POSTBACK and 400 <= status < 499 and not sender.forwarded:
                 self._postback_refused(scope, method, postback_token, ua, xff, status, sender.answered)
         except Exception:
             log.exception("request_failed", route=route, path=path, request_id=rid_s)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 
 import grpc
 from clicktrail.ingest.v1 import ingest_pb2
@@ -29,8 +28,10 @@ from gateway.responses import (
     too_many_requests,
 )
 from libs.asgi import BodyTooLarge, read_body
+from libs.cache import TTLCache
 from libs.config import Settings
 from libs.grpc_client import ChannelPool
+from libs.vocab.enums import name_map
 
 MAX_EVENTS_BODY = 8 * 1024 * 1024
 # Event batches one client address (IPv6: its /64) may be uploading at once: bounds
@@ -41,7 +42,7 @@ KEY_CACHE_TTL_S = 5.0
 KEY_CACHE_MAX = 10_000
 # A well-formed app key (cta_) or account API key (ctk_): <prefix>_<key id>_<secret>; group 1 = key id.
 EVENTS_KEY_RE = re.compile(r"(?:cta|ctk)_([0-9A-Za-z]{1,32})_[A-Za-z0-9_-]{1,160}")
-EVENT_STATUS = {1: "accepted", 2: "duplicate", 3: "rejected"}
+EVENT_STATUS = {n: name for n, name in name_map(ingest_pb2.EventStatus).items() if n}  # else "rejected"
 # gRPC status of SendEventsJson -> HTTP status and what to tell the client.
 EVENTS_ERRORS = {
     grpc.StatusCode.INVALID_ARGUMENT: (400, ""),
@@ -62,8 +63,9 @@ class EventRoutes(GatewayBase):
         self._events_inflight_by_key: dict[str, int] = {}
         self._events_max = max(1, settings.gateway_events_concurrency)
         self._events_max_per_key = max(1, settings.gateway_events_concurrency_per_key)
-        self._events_keys: dict[bytes, float] = {}  # sha256(key) -> valid until (monotonic)
-        self._events_refused: dict[bytes, float] = {}  # sha256(key) -> refused until
+        # sha256(key) of keys ingest took / refused, for KEY_CACHE_TTL_S (a forged key costs ingest one look-up).
+        self._events_keys: TTLCache[bytes, bool] = TTLCache(KEY_CACHE_TTL_S, maxsize=KEY_CACHE_MAX)
+        self._events_refused: TTLCache[bytes, bool] = TTLCache(KEY_CACHE_TTL_S, maxsize=KEY_CACHE_MAX)
 
     async def _events(
         self, scope: Scope, receive: Receive, sender: Sender, method: str, api_key: bytes, encoding: bytes,
@@ -130,12 +132,9 @@ class EventRoutes(GatewayBase):
         """None when ingest says (or said in the last few seconds) that this key may send
         events; else the HTTP status already answered (401, 403, 503)."""
         digest = hashlib.sha256(key.encode("latin-1")).digest()
-        now = time.monotonic()
-        hit = self._events_keys.get(digest)
-        if hit is not None and hit > now:
+        if digest in self._events_keys:
             return None
-        refused_until = self._events_refused.get(digest)
-        if refused_until is not None and refused_until > now:  # a forged key costs ingest one look-up
+        if digest in self._events_refused:  # a forged key costs ingest one look-up
             return await json_error(sender, 401, EVENTS_ERRORS[grpc.StatusCode.UNAUTHENTICATED][1])
         reply = await self._forward(
             sender, ingest, f"/{INGEST_SERVICE}/CheckEventsKey", ingest_pb2.CheckEventsKeyRequest(),
@@ -144,13 +143,9 @@ class EventRoutes(GatewayBase):
         )  # fmt: skip
         if isinstance(reply, int):
             if reply == 401:
-                if len(self._events_refused) >= KEY_CACHE_MAX:
-                    self._events_refused.clear()
-                self._events_refused[digest] = now + KEY_CACHE_TTL_S
+                self._events_refused.set(digest, True)
             return reply
-        if len(self._events_keys) >= KEY_CACHE_MAX:
-            self._events_keys.clear()
-        self._events_keys[digest] = now + KEY_CACHE_TTL_S
+        self._events_keys.set(digest, True)
         return None
 
     async def _events_read(self, receive: Receive, sender: Sender) -> bytes | int:

@@ -34,8 +34,10 @@ from gateway.responses import (
 )
 from libs import exactjson
 from libs.asgi import BodyTooLarge, read_body
+from libs.cache import TTLCache
 from libs.config import Settings
 from libs.text import clean_text, loads_json
+from libs.vocab.kinds import CONVERSION_STATUS_NAMES
 
 MAX_POSTBACK_BODY = 64 * 1024
 # A postback the gateway refuses itself also goes to the account's inbound postback log
@@ -45,7 +47,7 @@ MAX_POSTBACK_BODY = 64 * 1024
 REFUSED_LOGS_INFLIGHT = 16
 REFUSED_LOGS_PER_S = 50
 POSTBACK_TOKEN_PARAM = re.compile(rb"(?:^|&)token=([^&]{1,256})")
-POSTBACK_STATUS = {1: "pending", 2: "approved", 3: "rejected"}
+POSTBACK_STATUS = CONVERSION_STATUS_NAMES
 # gRPC status of RecordPostback -> HTTP status and what to tell the network.
 POSTBACK_ERRORS = {
     grpc.StatusCode.INVALID_ARGUMENT: (400, ""),
@@ -65,7 +67,8 @@ class PostbackRoutes(GatewayBase):
             settings.rate_limit_postbacks_per_token, settings.rate_limit_postbacks_per_token * burst_s,
             per="postback token",
         )  # fmt: skip
-        self._postback_tokens: dict[bytes, float] = {}  # sha256(token) -> taken by attribution, until
+        # sha256(token) of tokens attribution took, for TOKEN_KNOWN_S.
+        self._postback_tokens: TTLCache[bytes, bool] = TTLCache(TOKEN_KNOWN_S, maxsize=KEY_CACHE_MAX)
         self._refused_logs: set[asyncio.Task[None]] = set()  # LogRefusedPostback calls in flight
         self._refused_second, self._refused_count = 0, 0
 
@@ -122,10 +125,9 @@ class PostbackRoutes(GatewayBase):
         # known key id must not spend the real token's budget (the per-address limit covers forgers).
         well_formed = POSTBACK_TOKEN_RE.fullmatch(token)
         digest = hashlib.sha256(token.encode("utf-8", "replace")).digest()
-        now = time.monotonic()
         if (
             well_formed is not None
-            and self._postback_tokens.get(digest, 0.0) > now
+            and digest in self._postback_tokens
             and not self._postbacks_per_token.allow(token_id := well_formed.group(1))
         ):
             return await too_many_requests(sender, self._postbacks_per_token, token_id)
@@ -142,9 +144,7 @@ class PostbackRoutes(GatewayBase):
             "attribution service unavailable; resend the postback later",
         )  # fmt: skip
         if reply != 401:  # the token is good (the postback itself may still be refused)
-            if len(self._postback_tokens) >= KEY_CACHE_MAX:
-                self._postback_tokens.clear()
-            self._postback_tokens[digest] = now + TOKEN_KNOWN_S
+            self._postback_tokens.set(digest, True)
         if isinstance(reply, int):
             return reply
         c = reply.conversion

@@ -1,0 +1,241 @@
+"""The gateway's public routes, declared once: what gateway/app.py dispatches
+(each route's ``label`` is its metrics label and names its handler) and what
+the OpenAPI document says (gateway/openapi.py builds /openapi.json from this
+table; bodies and answers are the pydantic models of gateway/schemas.py).
+
+A path with ``{slug}`` is served by prefix (the part before ``{``); the others
+exactly. HEAD, where served, is documented by the GET. /console/... is
+the operator console's own site (forwarded to its process), not part of the
+public API, so it is not in the table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from pydantic import BaseModel
+
+from gateway import schemas
+from libs.vocab.subids import PARTNER_CLICK_KEYS, SUB_IDS
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Answer:
+    """One documented response."""
+
+    description: str
+    model: type[BaseModel] | None = None
+    content_type: str = "application/json"
+    schema: dict[str, Any] | None = None  # a raw schema, when the body is no JSON model
+    headers: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Route:
+    label: str  # the metrics label ("route") and what gateway/app.py dispatches on
+    path: str  # as OpenAPI writes it
+    methods: tuple[str, ...]  # served; HEAD (answered as GET, without the body) is documented by the GET
+    summary: str
+    description: str = ""
+    parameters: tuple[dict[str, Any], ...] = ()
+    body: type[BaseModel] | None = None
+    body_types: tuple[str, ...] = ("application/json",)
+    answers: dict[str, Answer] = dataclasses.field(default_factory=dict)
+    # Per method: summary / description overrides (POST /postback says where its parameters go).
+    per_method: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def prefix(self) -> str | None:
+        """The path prefix a templated route is served by (``/c/``), None for an exact path."""
+        return self.path.split("{", 1)[0] if "{" in self.path else None
+
+
+def param(name: str, where: str = "query", description: str = "", *, required: bool = False) -> dict[str, Any]:
+    return {
+        "name": name, "in": where, "required": required, "schema": {"type": "string"},
+        **({"description": description} if description else {}),
+    }  # fmt: skip
+
+
+TEXT = {"type": "string"}
+REQUEST_ID = {
+    "X-Request-Id": {
+        "description": "The request id (the caller's X-Request-Id, or a new one), carried to every service.",
+        "schema": {"type": "string"},
+    }
+}
+NO_STORE = {"Cache-Control": {"schema": {"type": "string", "const": "no-store"}}}
+
+SLUG = {
+    **param("slug", "path", "The tracking link's slug.", required=True),
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+}
+_partner = sorted(PARTNER_CLICK_KEYS - {"clickid"})
+TOUCH_QUERY = (
+    *(
+        param(s, description=f"Sub-id {s[3:]}, stored with the touch and available as the {{{s}}} macro.")
+        for s in SUB_IDS
+    ),
+    param("clickid", description=f"The network's own click id (aliases {', '.join(_partner)})."),
+    param("idfa", description="iOS advertising id, when the network passes it (also gaid for Android)."),
+)
+
+
+def touch_errors() -> dict[str, Answer]:
+    return {
+        "404": Answer(
+            "Malformed or unknown slug; or a paused/archived campaign without a fallback URL.", schemas.Error
+        ),
+        "405": Answer("Method other than GET or HEAD.", schemas.Error),
+        "414": Answer("Query string longer than the configured limit.", content_type="text/plain", schema=TEXT),
+        "429": Answer(
+            "Over the client address's rate limit (IPv6: per /64); see Retry-After. Nothing was recorded.",
+            schemas.Error,
+        ),
+        "503": Answer(
+            "The links service did not answer in time; nothing was recorded. Retry.",
+            content_type="text/plain", schema=TEXT,
+        ),
+    }  # fmt: skip
+
+
+POSTBACK_PARAMS = {
+    "click_id": "Our click id (aliases clickid, subid). Required.",
+    "status": "pending (lead, hold), approved (sale, confirmed, 1; the default) or rejected "
+    "(reject, trash, cancelled, declined). Unknown words are a 400.",
+    "payout": "A non-negative decimal with a point, e.g. 7.50 (not 7,50, -1 or 1e309); becomes revenue.",
+    "currency": "ISO 4217 code of the payout; default the account's currency.",
+    "goal": "A goal id or name (else kept as a label); default the campaign's target goal.",
+    "txid": "The network's transaction id: the same txid for the same click updates that conversion; "
+    "without one there is one conversion per click and goal.",
+    "token": "The account's postback token (also accepted as the X-Postback-Token header).",
+}
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "click", "/c/{slug}", ("GET", "HEAD"), "Record a click and redirect",
+        "Records a click (new click id, IP, geo, device, referrer, sub-ids, the partner's click id) and "
+        "redirects to the link's destination with macros filled in. When the destination template has no "
+        "{click_id} macro, click_id=<id> is appended. A paused or archived campaign redirects to its fallback "
+        "URL without recording. Every click gets a traffic-quality verdict (clean, suspicious, invalid); an "
+        "invalid click is recorded and then answered as its campaign's invalid_traffic_action says: redirected "
+        "as usual, to the fallback URL, or blocked (200, no Location). Sec-Purpose / Purpose: prefetch marks "
+        "the click suspicious. HEAD is answered the same way (and records the click).",
+        parameters=(SLUG, *TOUCH_QUERY),
+        answers={
+            "302": Answer("Recorded (or the campaign's fallback URL).", content_type="", headers={
+                "Location": {"description": "The rendered destination.", "schema": {"type": "string"}},
+                **NO_STORE, **REQUEST_ID,
+            }),
+            "200": Answer(
+                "Recorded as invalid traffic on a campaign that blocks it: no redirect, empty body.",
+                content_type="", headers={**NO_STORE, **REQUEST_ID},
+            ),
+            "400": Answer(
+                "A touch field links refuses (`field` names it; a refused batch answers a text/plain "
+                "`bad request:` line).", schemas.Error,
+            ),
+            **touch_errors(),
+        },
+    ),
+    Route(
+        "impression", "/i/{slug}", ("GET", "HEAD"), "Record an impression",
+        "Records an impression (a view) and answers a 1x1 transparent GIF that must not be cached. "
+        "HEAD is answered the same way.",
+        parameters=(SLUG, *TOUCH_QUERY),
+        answers={
+            "200": Answer(
+                "Recorded.", content_type="image/gif", schema={"type": "string", "format": "binary"},
+                headers={
+                    "Cache-Control": {"schema": {"type": "string", "const": "no-store, no-cache, must-revalidate"}},
+                    **REQUEST_ID,
+                },
+            ),
+            "400": Answer("A touch field links refuses (`field` names it).", schemas.Error),
+            **touch_errors(),
+        },
+    ),
+    Route(
+        "events", "/v1/events", ("POST",), "Send a batch of SDK events",
+        'Body `{"events": [...]}` (at most 1,000 events; gzip accepted with `Content-Encoding: gzip`), '
+        "authenticated by the app key in `X-Api-Key`, which can only send events for its own app. Each event "
+        "is answered accepted, duplicate (its uuid was stored before) or rejected with the field and reason; "
+        "the valid part of a batch is always kept. Events are idempotent by uuid, so a request that failed "
+        "with 503 can be resent.",
+        parameters=(param("X-Api-Key", "header", "The app key (`clicktrail app create` prints it).", required=True),),
+        body=schemas.EventsBody,
+        answers={
+            "202": Answer("The body parsed; one result per event.", schemas.EventsReply),
+            "400": Answer('The body is not JSON or not `{"events": [...]}`.', schemas.Error),
+            "401": Answer("Missing or invalid app key (checked before the body is read).", schemas.Error),
+            "403": Answer("The key may not send these events.", schemas.Error),
+            "405": Answer("Method other than POST.", schemas.Error),
+            "408": Answer("The body did not arrive in time (CLICKTRAIL_GATEWAY_BODY_TIMEOUT_S).", schemas.Error),
+            "413": Answer("Body over 8 MiB (also after gzip) or more than 1,000 events.", schemas.Error),
+            "415": Answer("Content-Encoding other than gzip or identity.", schemas.Error),
+            "429": Answer("Over the rate limit of the key or of the client address; see Retry-After.", schemas.Error),
+            "503": Answer(
+                "The ingest service is unavailable, or too many batches are in flight (Retry-After); "
+                "nothing is lost by resending.", schemas.Error,
+            ),
+        },
+    ),
+    Route(
+        "postback", "/postback", ("GET", "POST"), "Inbound S2S postback (conversion)",
+        parameters=(
+            *(param(k, description=d) for k, d in POSTBACK_PARAMS.items()),
+            param("sub1..sub10", description="Kept with the logged request."),
+            param("X-Postback-Token", "header"),
+        ),
+        body_types=("application/x-www-form-urlencoded", "application/json"),
+        per_method={"POST": {
+            "summary": "Inbound S2S postback (conversion), parameters in a form or JSON body",
+            "description": "The same parameters as GET, in the query string, an "
+            "application/x-www-form-urlencoded body or a JSON object.",
+        }},
+        answers={
+            "200": Answer("Recorded (created, updated, or unchanged when resent).", schemas.PostbackReply),
+            "400": Answer("Bad input; `field` names the parameter.", schemas.Error),
+            "401": Answer("Missing or invalid postback token.", schemas.Error),
+            "404": Answer("Unknown click (also another account's click).", schemas.Error),
+            "405": Answer("Method other than GET or POST.", schemas.Error),
+            "408": Answer("The body did not arrive in time (CLICKTRAIL_GATEWAY_BODY_TIMEOUT_S).", schemas.Error),
+            "409": Answer(
+                "A status move that is not allowed (only pending -> approved, pending -> rejected, "
+                "approved -> rejected).", schemas.Error,
+            ),
+            "413": Answer("Body over 64 KiB.", schemas.Error),
+            "414": Answer("Query string longer than the configured limit.", schemas.Error),
+            "415": Answer("A body that is neither a form nor a JSON object.", schemas.Error),
+            "429": Answer(
+                "Over the rate limit of the client address or of the postback token; see Retry-After.",
+                schemas.Error,
+            ),
+            "503": Answer("The attribution service is unavailable; resend later.", schemas.Error),
+        },
+    ),
+    Route(
+        "/healthz", "/healthz", ("GET", "HEAD"), "Liveness",
+        answers={"200": Answer("The process is up.", schemas.Status)},
+    ),
+    Route(
+        "/readyz", "/readyz", ("GET", "HEAD"), "Readiness",
+        answers={
+            "200": Answer("Every service the gateway depends on answers.", schemas.Readiness),
+            "503": Answer(
+                "A dependency is down (named in `checks`), or the gateway is draining.", schemas.Readiness
+            ),
+        },
+    ),
+    Route(
+        "/metrics", "/metrics", ("GET", "HEAD"), "Prometheus metrics",
+        answers={"200": Answer("Prometheus text exposition format.", content_type="text/plain", schema=TEXT)},
+    ),
+    Route(
+        "/openapi.json", "/openapi.json", ("GET", "HEAD"), "This document",
+        answers={"200": Answer("OpenAPI 3.1", schema={"type": "object"})},
+    ),
+)  # fmt: skip
+
+BY_LABEL: dict[str, Route] = {r.label: r for r in ROUTES}
