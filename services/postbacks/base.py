@@ -10,13 +10,13 @@ import grpc
 from clicktrail.links.v1 import links_pb2
 
 from libs.clients import CallError, LinksClient, for_account
-from libs.config import Settings
+from libs.config import PostbacksSettings
 from libs.errors import Unavailable
 from services.postbacks.http import HttpClient
 
 
 class PostbacksBase:
-    def __init__(self, pool: asyncpg.Pool, settings: Settings, client: HttpClient, links: LinksClient) -> None:
+    def __init__(self, pool: asyncpg.Pool, settings: PostbacksSettings, client: HttpClient, links: LinksClient) -> None:
         self._pool = pool
         self._settings = settings
         self._client = client

@@ -27,7 +27,7 @@ import grpc
 from clicktrail.links.v1 import links_pb2
 
 from libs.clients import CallError, LinksClient, for_account
-from libs.config import Settings
+from libs.config import PostbacksSettings
 from libs.errors import InvalidArgument, Unavailable, Validator
 from libs.ids import new_resource_id
 from libs.logging import get_logger
@@ -70,7 +70,7 @@ def plan(key: str, name: str, given: dict[str, str], app_id: str) -> tuple[str, 
     return name, templates
 
 
-def links_client(settings: Settings) -> LinksClient:
+def links_client(settings: PostbacksSettings) -> LinksClient:
     """Links, called as the service (only a service may choose a partner's id), naming the account per call."""
     return LinksClient.internal(settings, deadline_s=LINKS_DEADLINE_S)  # type: ignore[arg-type]
 
@@ -97,7 +97,7 @@ async def _forget(pool: asyncpg.Pool, account_id: str, partner_id: str) -> None:
 
 
 async def create(
-    pool: asyncpg.Pool, settings: Settings, links: LinksClient, account_id: str, key: str, name: str,
+    pool: asyncpg.Pool, settings: PostbacksSettings, links: LinksClient, account_id: str, key: str, name: str,
     given: dict[str, str], app_id: str,
 ) -> tuple[str, str, list[str]]:  # fmt: skip
     """(partner_id, partner name, template ids), or an error with nothing left behind."""

@@ -25,7 +25,7 @@ import asyncpg
 import orjson
 
 from libs import queue
-from libs.config import Settings
+from libs.config import PostbacksSettings
 from services.postbacks import delivery_store, rules
 from services.postbacks.guard import HttpError, Refused
 from services.postbacks.http import HttpClient
@@ -36,7 +36,7 @@ DELIVERY_QUEUE = "postbacks.deliveries"
 HOST_WAIT_S = 2.0
 
 
-def make_client(settings: Settings) -> HttpClient:
+def make_client(settings: PostbacksSettings) -> HttpClient:
     return HttpClient(
         Resolver(
             settings.postback_allowed_networks,
@@ -62,7 +62,7 @@ class AttemptRecord:
 class Dispatcher:
     """Sends delivery jobs; the queue's finish hook writes their outcome."""
 
-    def __init__(self, pool: asyncpg.Pool, settings: Settings, client: HttpClient | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, settings: PostbacksSettings, client: HttpClient | None = None) -> None:
         self._pool = pool
         self.client = client or make_client(settings)
         self._caps = {"host": settings.postback_host_concurrency, "account": settings.postback_account_concurrency}

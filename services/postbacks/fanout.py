@@ -13,9 +13,9 @@ import asyncpg
 import orjson
 
 from libs import privacy, queue
-from libs.config import Settings
+from libs.config import PostbacksSettings
 from libs.ids import new_resource_id
-from libs.postback_handoff import POSTBACK_QUEUE, decode, fields
+from libs.postback_handoff import POSTBACK_QUEUE, decode
 from services.postbacks import delivery_store, template_store
 from services.postbacks.delivery_store import NewDelivery
 from services.postbacks.dispatcher import DELIVERY_QUEUE
@@ -25,7 +25,7 @@ from services.postbacks.render import fires, render
 class Fanout:
     """Outbound events -> deliveries + delivery jobs."""
 
-    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+    def __init__(self, pool: asyncpg.Pool, settings: PostbacksSettings) -> None:
         self._pool = pool
         self._settings = settings
 
@@ -34,7 +34,7 @@ class Fanout:
         events: list[tuple[queue.Job, dict[str, Any]]] = []
         for job in jobs:
             try:
-                ev = fields(decode(job.payload))
+                ev = decode(job.payload)
                 if not ev["event_id"] or not ev["account_id"]:
                     raise ValueError("event_id and account_id are required")
             except (ValueError, orjson.JSONDecodeError) as exc:
@@ -105,7 +105,7 @@ async def _without_erased(
     return kept
 
 
-def fanout_consumer(pool: asyncpg.Pool, settings: Settings) -> queue.Consumer:
+def fanout_consumer(pool: asyncpg.Pool, settings: PostbacksSettings) -> queue.Consumer:
     return queue.Consumer(
         pool,
         POSTBACK_QUEUE,
