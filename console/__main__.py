@@ -14,13 +14,13 @@ import uvicorn
 
 from console.app import create_app
 from libs.asgi import uvicorn_options
-from libs.config import Settings, load_process_settings
+from libs.config import ConsoleSettings, load_process_settings
 from libs.logging import configure_logging, get_logger
 
 log = get_logger("console")
 
 
-def server_config(settings: Settings, **overrides: object) -> uvicorn.Config:
+def server_config(settings: ConsoleSettings, **overrides: object) -> uvicorn.Config:
     """The console's uvicorn configuration (also used by the tests)."""
     options = uvicorn_options(**{  # overrides may name host and port too
         "host": settings.console_host, "port": settings.console_port, "timeout_graceful_shutdown": 10, **overrides,

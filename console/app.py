@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 
 from console.pages import campaigns, goals_tariffs, postbacks, quality, reports, rules, signin
 from console.web import PREFIX, STATIC, Console, ConsoleHeaders, StaticAssets, http_error, page
-from libs.config import Settings
+from libs.config import ConsoleSettings
 from libs.logging import get_logger
 
 log = get_logger("console")
@@ -108,7 +108,7 @@ async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok\n")
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: ConsoleSettings) -> Starlette:
     """The console process's ASGI application: the lifespan opens and closes the Console."""
     console = Console(settings)
 

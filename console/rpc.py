@@ -11,7 +11,7 @@ import grpc
 from google.protobuf.message import Message
 
 from libs.clients import CLIENTS, CallError, ServiceClient, credentials, http_status
-from libs.config import Settings
+from libs.config import ConsoleSettings
 
 KEY_REFUSED = "Your API key is no longer accepted (rotated?): sign in again."
 
@@ -42,7 +42,7 @@ class SignInRequired(Exception):
 class Services:
     """The console's clients of the services (two channels each, opened on first use)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ConsoleSettings) -> None:
         self.settings = settings
         self._clients: dict[str, ServiceClient] = {}
 

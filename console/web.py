@@ -33,7 +33,7 @@ from console.forms import Form
 from console.session import COOKIE, MIGRATIONS, PRE_COOKIE, SCHEMA, Session, SessionCodec, SessionStore, secure_default
 from libs.asgi import BodyTooLarge, read_body
 from libs.conditions import describe_goal_condition, describe_rule_condition, describe_window
-from libs.config import Settings
+from libs.config import ConsoleSettings
 from libs.db import create_pool
 from libs.migrations import migrate
 
@@ -63,7 +63,7 @@ class Console:
     """One per console process: the session store (opened by ``start``), the
     templates and the service connections."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ConsoleSettings) -> None:
         self.settings = settings
         secure = secure_default(settings.public_url, settings.console_secure_cookie)
         self.codec: SessionCodec | None = (
