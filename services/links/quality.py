@@ -16,7 +16,6 @@ merged view that the click path applies.
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
@@ -27,6 +26,7 @@ import orjson
 from libs import bots, networks
 from libs import quality as q
 from libs.bots import UserAgentList, classify_user_agent
+from libs.cache import TTLCache
 from libs.networks import NetworkList, network_of
 
 
@@ -192,38 +192,29 @@ class QualityCache:
 
     def __init__(self, pool: asyncpg.Pool, ttl_s: float = 2.0, max_entries: int = 50_000) -> None:
         self._pool = pool
-        self._ttl = ttl_s
         self._max = max_entries
-        self._entries: dict[str, tuple[float, AccountQuality]] = {}
+        self._entries: TTLCache[str, AccountQuality] = TTLCache(ttl_s, maxsize=max_entries)
+        # The last one built per account, expired or not: a reload keeps its compiled lists.
+        self._built: dict[str, AccountQuality] = {}
 
     def clear(self) -> None:
-        # Expire rather than forget: the next load can keep the compiled lists.
-        self._entries = {k: (0.0, v) for k, (_, v) in self._entries.items()}
+        self._entries.invalidate()
 
     async def get_many(self, account_ids: Iterable[str]) -> dict[str, AccountQuality]:
-        now = time.monotonic()
-        found: dict[str, AccountQuality] = {}
-        missing: list[str] = []
+        return await self._entries.get_many_or_load(account_ids, self._load, EMPTY)
+
+    async def _load(self, account_ids: list[str]) -> dict[str, AccountQuality]:
+        rows = await self._pool.fetch(LOAD_SQL, account_ids)
+        by_account: dict[str, list[asyncpg.Record]] = {}
+        for r in rows:
+            by_account.setdefault(r["account_id"], []).append(r)
+        if len(self._built) + len(account_ids) > self._max:
+            self._built.clear()
+        out: dict[str, AccountQuality] = {}
         for account_id in account_ids:
-            hit = self._entries.get(account_id)
-            if hit is not None and hit[0] > now:
-                found[account_id] = hit[1]
-            else:
-                missing.append(account_id)
-        if missing:
-            rows = await self._pool.fetch(LOAD_SQL, missing)
-            by_account: dict[str, list[asyncpg.Record]] = {}
-            for r in rows:
-                by_account.setdefault(r["account_id"], []).append(r)
-            if len(self._entries) + len(missing) > self._max:
-                self._entries.clear()
-            for account_id in missing:
-                got = by_account.get(account_id)
-                prev = self._entries.get(account_id)
-                aq = _build(got, prev[1] if prev else None) if got else EMPTY
-                found[account_id] = aq
-                self._entries[account_id] = (now + self._ttl, aq)
-        return found
+            got = by_account.get(account_id)
+            out[account_id] = self._built[account_id] = _build(got, self._built.get(account_id)) if got else EMPTY
+        return out
 
 
 # ---- counters ----------------------------------------------------------------

@@ -9,12 +9,12 @@ this process clear the cache at once, other replicas see a change within
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Iterable, Sequence
 
 import asyncpg
 from clicktrail.links.v1 import links_pb2 as pb
 
+from libs.cache import TTLCache
 from libs.vocab.subids import SUB_FIELDS_HELP, SUB_IDS, canonical_sub_field
 from services.links.touches import LinkCache, parse_query
 
@@ -89,39 +89,24 @@ class SubIdListCache:
 
     def __init__(self, pool: asyncpg.Pool, ttl_s: float = 2.0, max_entries: int = 100_000) -> None:
         self._pool = pool
-        self._ttl = ttl_s
-        self._max = max_entries
-        self._entries: dict[CampaignKey, tuple[float, CampaignLists | None]] = {}
+        self._entries: TTLCache[CampaignKey, CampaignLists | None] = TTLCache(ttl_s, maxsize=max_entries)
 
     def clear(self) -> None:
-        self._entries.clear()
+        self._entries.invalidate()
 
     async def get_many(self, keys: Iterable[CampaignKey]) -> dict[CampaignKey, CampaignLists | None]:
-        now = time.monotonic()
-        found: dict[CampaignKey, CampaignLists | None] = {}
-        missing: list[CampaignKey] = []
-        for key in keys:
-            hit = self._entries.get(key)
-            if hit is not None and hit[0] > now:
-                found[key] = hit[1]
-            else:
-                missing.append(key)
-        if missing:
-            rows = await self._pool.fetch(LISTS_SQL, [k[0] for k in missing], [k[1] for k in missing])
-            sets: dict[CampaignKey, tuple[list[set[str]], list[set[str]]]] = {}
-            for r in rows:
-                blocked, allowed = sets.setdefault(
-                    (r["account_id"], r["campaign_id"]), ([set() for _ in SUB_IDS], [set() for _ in SUB_IDS])
-                )
-                (blocked if r["list"] == BLACKLIST else allowed)[SUB_IDS.index(r["sub_field"])].add(r["value"])
-            if len(self._entries) + len(missing) > self._max:
-                self._entries.clear()
-            for key in missing:
-                got = sets.get(key)
-                lists = CampaignLists.of(*got) if got is not None and any(got[0]) else None
-                found[key] = lists
-                self._entries[key] = (now + self._ttl, lists)
-        return found
+        return await self._entries.get_many_or_load(keys, self._load, None)
+
+    async def _load(self, keys: list[CampaignKey]) -> dict[CampaignKey, CampaignLists | None]:
+        rows = await self._pool.fetch(LISTS_SQL, [k[0] for k in keys], [k[1] for k in keys])
+        sets: dict[CampaignKey, tuple[list[set[str]], list[set[str]]]] = {}
+        for r in rows:
+            blocked, allowed = sets.setdefault(
+                (r["account_id"], r["campaign_id"]), ([set() for _ in SUB_IDS], [set() for _ in SUB_IDS])
+            )
+            (blocked if r["list"] == BLACKLIST else allowed)[SUB_IDS.index(r["sub_field"])].add(r["value"])
+        # A campaign with nothing blacklisted has nothing to check (None).
+        return {key: CampaignLists.of(*got) for key, got in sets.items() if any(got[0])}
 
 
 async def divert_blacklisted(

@@ -19,6 +19,7 @@ from clicktrail.type.v1 import quality_pb2
 
 from libs import quality as q
 from libs.api import to_timestamp
+from libs.cache import TTLCache
 from libs.geo import country_of
 from libs.groupcommit import copy_committer
 from libs.ids import ms_to_datetime, new_id
@@ -92,36 +93,26 @@ class LinkCache:
 
     def __init__(self, pool: asyncpg.Pool, ttl_s: float = 2.0, max_entries: int = 200_000) -> None:
         self._pool = pool
-        self._ttl = ttl_s
-        self._max = max_entries
-        self._entries: dict[str, tuple[float, LinkInfo | None]] = {}
+        self._entries: TTLCache[str, LinkInfo | None] = TTLCache(ttl_s, maxsize=max_entries)
 
     def clear(self) -> None:
-        self._entries.clear()
+        self._entries.invalidate()
 
     async def get_many(self, slugs: Iterable[str]) -> dict[str, LinkInfo | None]:
-        now = time.monotonic()
         found: dict[str, LinkInfo | None] = {}
-        missing = []
+        wanted: list[str] = []
         for slug in set(slugs):
             if text_problem(slug) is not None:  # no link has it, and Postgres would refuse the whole look-up
                 found[slug] = None
-                continue
-            hit = self._entries.get(slug)
-            if hit is not None and hit[0] > now:
-                found[slug] = hit[1]
             else:
-                missing.append(slug)
-        if missing:
-            rows = await self._pool.fetch(LINK_INFO_SQL, missing)
-            loaded = {r["slug"]: LinkInfo(**{k: r[k] for k in r.keys() if k != "slug"}) for r in rows}
-            if len(self._entries) + len(missing) > self._max:
-                self._entries.clear()
-            for slug in missing:
-                info = loaded.get(slug)
-                found[slug] = info
-                self._entries[slug] = (now + self._ttl, info)
+                wanted.append(slug)
+        if wanted:
+            found.update(await self._entries.get_many_or_load(wanted, self._load, None))
         return found
+
+    async def _load(self, slugs: list[str]) -> dict[str, LinkInfo | None]:
+        rows = await self._pool.fetch(LINK_INFO_SQL, slugs)
+        return {r["slug"]: LinkInfo(**{k: r[k] for k in r.keys() if k != "slug"}) for r in rows}
 
 
 def _clean(value: str) -> str:
