@@ -6,6 +6,9 @@ import asyncpg
 
 from libs import event_handoff
 from libs.privacy import Found, Subject, count
+from services.ingest.store import FIRST_SEEN_DEVICE, FIRST_SEEN_USER
+
+KINDS = (FIRST_SEEN_USER, FIRST_SEEN_DEVICE)  # ingest.first_seen.kind of user ids, of device ids
 
 # Properties the aggregates read (error and monetization reports); the rest is
 # free-form and may hold anything about the person: dropped.
@@ -28,7 +31,7 @@ WHERE {_MATCH}
 _ERASE_FIRST_SEEN = """
 WITH gone AS (
     DELETE FROM ingest.first_seen
-    WHERE account_id = $1 AND ((kind = 1 AND id = ANY($2::text[])) OR (kind = 2 AND id = ANY($3::text[])))
+    WHERE account_id = $1 AND ((kind = $5 AND id = ANY($2::text[])) OR (kind = $6 AND id = ANY($3::text[])))
     RETURNING app_id, kind, first_time
 ), kept AS (
     INSERT INTO ingest.first_seen AS f (account_id, app_id, kind, id, first_time)
@@ -39,7 +42,7 @@ SELECT count(*) FROM gone
 """
 _COUNT_FIRST_SEEN = """
 SELECT count(*) FROM ingest.first_seen
-WHERE account_id = $1 AND ((kind = 1 AND id = ANY($2::text[])) OR (kind = 2 AND id = ANY($3::text[])))
+WHERE account_id = $1 AND ((kind = $4 AND id = ANY($2::text[])) OR (kind = $5 AND id = ANY($3::text[])))
 """
 
 
@@ -58,9 +61,11 @@ async def erase(conn: asyncpg.Connection, account_id: str, who: Subject, apply: 
         found.rows["ingest.events"] = await conn.fetchval(
             f"SELECT count(*) FROM ingest.events WHERE {_MATCH}", account_id, users, devices, clicks
         )
-        found.rows["ingest.first_seen"] = await conn.fetchval(_COUNT_FIRST_SEEN, account_id, users, devices)
+        found.rows["ingest.first_seen"] = await conn.fetchval(_COUNT_FIRST_SEEN, account_id, users, devices, *KINDS)
         return found
     status = await conn.execute(_ERASE_EVENTS, account_id, users, devices, clicks, who.pseudonym, KEEP_PROPERTIES)
     found.rows["ingest.events"] = count(status)
-    found.rows["ingest.first_seen"] = await conn.fetchval(_ERASE_FIRST_SEEN, account_id, users, devices, who.pseudonym)
+    found.rows["ingest.first_seen"] = await conn.fetchval(
+        _ERASE_FIRST_SEEN, account_id, users, devices, who.pseudonym, *KINDS
+    )
     return found

@@ -17,6 +17,10 @@ from libs.event_handoff import COLUMNS, EVENT_QUEUE
 from libs.groupcommit import GroupCommitter
 from libs.queue import enqueue
 
+# ingest.first_seen.kind: what the id is (a user id, or a device id: IDFA, GAID, IDFV or Android id).
+FIRST_SEEN_USER = 1
+FIRST_SEEN_DEVICE = 2
+
 # Column positions in a row (see validate.COLUMNS).
 C = {name: i for i, name in enumerate(COLUMNS)}
 
@@ -39,6 +43,10 @@ SELECT account_id, event_uuid FROM claimed
 """
 
 Row = tuple[Any, ...]
+FIRST_SEEN_COLUMNS = (
+    (FIRST_SEEN_USER, C["user_id"]), (FIRST_SEEN_DEVICE, C["idfa"]), (FIRST_SEEN_DEVICE, C["gaid"]),
+    (FIRST_SEEN_DEVICE, C["idfv"]), (FIRST_SEEN_DEVICE, C["android_id"]),
+)  # fmt: skip
 
 
 def _ts(value: dt.datetime) -> Timestamp:
@@ -89,7 +97,7 @@ class FirstSeenBound:
         bound = self._bound
         for row in rows:
             account_id, app_id, t = row[C["account_id"]], row[C["app_id"]], row[C["event_time"]]
-            for kind, col in ((1, C["user_id"]), (2, C["idfa"]), (2, C["gaid"]), (2, C["idfv"]), (2, C["android_id"])):
+            for kind, col in FIRST_SEEN_COLUMNS:
                 ident = row[col]
                 if not ident:
                     continue

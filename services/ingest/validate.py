@@ -14,11 +14,15 @@ from typing import Any
 
 from libs import exactjson
 from libs.text import json_problem, text_problem
+from libs.vocab.kinds import EVENT_TYPE_CODES, EVENT_TYPE_NAMES
+from libs.vocab.kinds import PLATFORM_CODES as VOCAB_PLATFORM_CODES
+from libs.vocab.kinds import PLATFORM_NAMES as VOCAB_PLATFORM_NAMES
 
-EVENT_CODES = {"install": 1, "identify": 2, "track": 3, "screen": 4, "heartbeat": 5}
-EVENT_NAMES = {v: k for k, v in EVENT_CODES.items()}
-PLATFORM_CODES = {"": 0, "ios": 1, "android": 2, "web": 3, "other": 4}
-PLATFORM_NAMES = {v: k for k, v in PLATFORM_CODES.items()}
+# Event types and platforms: the protos' (libs.vocab), "install" <-> 1 ...; '' is an unset platform.
+EVENT_CODES = EVENT_TYPE_CODES
+EVENT_NAMES = {code: name for code, name in EVENT_TYPE_NAMES.items() if code}
+PLATFORM_CODES = VOCAB_PLATFORM_CODES
+PLATFORM_NAMES = VOCAB_PLATFORM_NAMES
 ERROR_LEVELS = ("Info", "Debug", "Warning", "Error", "Critical")
 DEVICE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ZERO_ID = "00000000-0000-0000-0000-000000000000"
