@@ -15,7 +15,7 @@ import orjson
 from libs import privacy, queue
 from libs.config import PostbacksSettings
 from libs.ids import new_resource_id
-from libs.postback_handoff import POSTBACK_QUEUE, decode
+from libs.postback_handoff import POSTBACK_QUEUE, decode, fields
 from services.postbacks import delivery_store, template_store
 from services.postbacks.delivery_store import NewDelivery
 from services.postbacks.dispatcher import DELIVERY_QUEUE
@@ -34,7 +34,7 @@ class Fanout:
         events: list[tuple[queue.Job, dict[str, Any]]] = []
         for job in jobs:
             try:
-                ev = decode(job.payload)
+                ev = fields(decode(job.payload))
                 if not ev["event_id"] or not ev["account_id"]:
                     raise ValueError("event_id and account_id are required")
             except (ValueError, orjson.JSONDecodeError) as exc:
