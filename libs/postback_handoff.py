@@ -57,7 +57,7 @@ def encode(event: OutboundEvent | Mapping[str, Any]) -> bytes:
         raise HandoffError(f"kind must be one of {KINDS}")
     # What json_format.MessageToDict(event, preserving_proto_field_name=True) answers for this
     # flat message (strings and a bool), without its per-field walk (tests/libs/test_event_handoff.py).
-    return orjson.dumps({f.name: v for f, v in event.ListFields()})
+    return orjson.dumps({f: v for f in FIELDS if (v := getattr(event, f))})
 
 
 def decode(payload: bytes) -> OutboundEvent:

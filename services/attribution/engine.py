@@ -26,9 +26,12 @@ counted nor credited again), and conversions are unique by dedup key. Each
 new install and conversion enqueues its outbound event (libs/postback_handoff)
 in that same transaction.
 
-Touch look-ups go to the links service before the transaction opens, all of a
-batch's at once (bounded concurrency); conversions need one look-up per device
-and batch, not per event.
+Every look-up in the links service (touches, campaigns, the account's currency)
+is made before the transaction opens, all of a batch's at once (bounded
+concurrency); conversions need one look-up per device and batch, not per event.
+
+Here: the flow of one claim. The rules are services/attribution/rules.py (pure),
+the install look-ups matching.py, install_burst bursts.py, the writes store.py.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ user's matching events count (the first, every one, or the Nth), where the
 value and its currency are, and a kind: ``purchase`` (credited to the last
 click) or ``custom`` (credited to every campaign touched).
 
-The engine checks hand-off events (``libs.event_handoff.decode`` dicts, with
+The engine checks hand-off events (``libs.event_handoff.fields`` of each StoredEvent, with
 ``action_properties`` added as a parsed dict) against ``Goal.matches``; a
 missing field or a value of the wrong type never matches and never raises.
 

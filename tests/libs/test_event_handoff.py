@@ -66,6 +66,7 @@ def test_a_stored_event_round_trips_as_the_proto_json_mapping() -> None:
     written = json_format.MessageToJson(batch, preserving_proto_field_name=True).encode()
     assert event_handoff.decode(written) == batch
     view = event_handoff.fields(ev)
+    assert event_handoff.decode_fields(payload) == [view] == event_handoff.decode_fields(written)
     assert view["properties"] == PROPS  # exact numbers: the text as sent
     assert view["click_id"] is None and view["user_id"] == "player-42" and view["event"] == 3
 
@@ -82,8 +83,15 @@ def test_a_payload_of_the_wrong_shape_is_refused() -> None:
         event_handoff.decode(b'{"events": [{"event_uuid": 5}]}')
     with pytest.raises(event_handoff.HandoffError):
         event_handoff.decode(b"[1]")
+    with pytest.raises(event_handoff.HandoffError):  # the consumer checks every event against the message
+        event_handoff.decode_fields(event_handoff.encode([_row(session_offset="x")]))
     with pytest.raises(event_handoff.HandoffError):
-        event_handoff.encode([_row(session_offset="x")])
+        event_handoff.decode_fields(b'{"events": [{"account_id": 5}]}')
+    # A column a later version adds is no error (a reader reads the fields it knows).
+    later = event_handoff.decode_fields(
+        b'{"events": [{"account_id": "a", "new_column": 1, "event": "EVENT_TYPE_TRACK"}]}'
+    )
+    assert later[0]["account_id"] == "a" and later[0]["event"] == 3 and "new_column" not in later[0]
 
 
 @pytest.mark.parametrize("old", [False, True])
