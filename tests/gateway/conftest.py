@@ -21,6 +21,7 @@ from google.protobuf import field_mask_pb2
 from gateway.__main__ import server_config
 from gateway.app import Gateway
 from libs.config import Settings
+from tests.support.wait import WaitTimeout, wait_until
 
 
 def _listen(family: socket.AddressFamily, host: str) -> socket.socket:
@@ -65,10 +66,8 @@ async def serve(server: uvicorn.Server, socks: list[socket.socket], what: str) -
     """Runs a uvicorn server on these sockets in this loop; returns once it has started."""
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # leave pytest's Ctrl-C alone
     task = asyncio.create_task(server.serve(sockets=socks))
-    for _ in range(500):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.01)
+    with contextlib.suppress(WaitTimeout):  # named below
+        await wait_until(lambda: server.started or task.done(), f"{what} to start", every_s=0.01)
     if not server.started:
         if task.done():
             task.result()

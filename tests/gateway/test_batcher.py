@@ -19,6 +19,7 @@ from gateway.responses import decode_header as _decode_header
 from gateway.responses import header_safe
 from libs.config import load_settings
 from libs.grpc_client import ChannelPool
+from tests.support.wait import wait_until
 
 
 class Scripted(links_pb2_grpc.LinksServiceServicer):
@@ -81,7 +82,7 @@ async def test_idle_touch_is_sent_at_once_and_later_ones_coalesce(scripted: tupl
     b, pool = batcher(addr, delay_s=1.0)
     try:
         first = b.submit(touch("a"))
-        await asyncio.sleep(0.005)  # "a" is in flight now
+        await wait_until(lambda: servicer.calls, '"a" in flight (at links)', every_s=0.001)
         rest = [b.submit(touch(f"b{i}")) for i in range(10)]
         await asyncio.gather(first, *rest)
         # "a" went alone; the others waited for it (not for the 1 s timer) and went together.

@@ -20,6 +20,7 @@ from clicktrail.links.v1 import links_pb2 as pb
 
 from gateway.event_routes import MAX_EVENTS_READS_PER_ADDRESS
 from tests.gateway.conftest import RunningGateway, start_gateway
+from tests.support.wait import wait_until
 
 
 def event(**kw: Any) -> dict[str, Any]:
@@ -188,11 +189,7 @@ async def test_event_batches_in_flight_are_capped_per_key_and_in_all(
     other = (await links_stub.CreateApp(pb.CreateAppRequest(app=pb.App(name="Two", platform=pb.PLATFORM_WEB)))).app_key
 
     async def in_flight(n: int) -> None:
-        for _ in range(500):
-            if gw.app._events_inflight == n:
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError(f"not {n} in flight")
+        await wait_until(lambda: gw.app._events_inflight == n, f"{n} event batches in flight", every_s=0.01)
 
     # Ingest's writes wait behind a lock: the batches forwarded stay in flight.
     conn = await asyncpg.connect(db_url)
@@ -232,10 +229,11 @@ async def test_stalled_uploads_hold_no_one_elses_slots(gateway_settings, app_key
         for _ in range(MAX_EVENTS_READS_PER_ADDRESS):
             _, w = await _send_head(gw.url, app_key[1], len(body), "X-Forwarded-For: 203.0.113.7", body=body[:5])
             writers.append(w)
-        for _ in range(500):
-            if gw.app._events_reading.get("203.0.113.7") == MAX_EVENTS_READS_PER_ADDRESS:
-                break
-            await asyncio.sleep(0.01)
+        await wait_until(
+            lambda: gw.app._events_reading.get("203.0.113.7") == MAX_EVENTS_READS_PER_ADDRESS,
+            "the stalled uploads being read",
+            every_s=0.01,
+        )
         async with gw.client() as http:
             r = await post(http, app_key[1], {"events": [event()]}, **{"X-Forwarded-For": "203.0.113.7"})
             assert r.status_code == 503 and "from one address" in r.json()["error"]

@@ -4,13 +4,13 @@ itself included; a value too long to keep is refused naming it, never cut
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 
 from clicktrail.attribution.v1 import attribution_pb2 as apb
 
 from tests.gateway.conftest import start_gateway
 from tests.gateway.test_postback import PHONE_UA, attribution, click
+from tests.support.wait import wait_until
 
 __all__ = ["attribution"]  # the fixture, shared with test_postback
 
@@ -18,12 +18,13 @@ __all__ = ["attribution"]  # the fixture, shared with test_postback
 async def _log(attribution, n: int) -> list[apb.InboundPostback]:
     """The account's inbound postback log once it holds ``n`` rows (the gateway's
     refusals are logged after it answered, so they may take a moment)."""
-    for _ in range(200):
+
+    async def logged() -> list[apb.InboundPostback]:
         log = list((await attribution.ListInboundPostbacks(apb.ListInboundPostbacksRequest())).postbacks)
-        if len(log) >= n:
-            return log
-        await asyncio.sleep(0.025)
-    raise AssertionError(f"the log has {len(log)} rows, not {n}")
+        assert len(log) >= n, f"the log has {len(log)} rows, not {n}"
+        return log
+
+    return await wait_until(logged, f"{n} rows in the inbound postback log", every_s=0.025)
 
 
 async def test_postbacks_the_gateway_refuses_are_in_the_log(gateway_settings, account, attribution):
