@@ -11,11 +11,11 @@ import uvicorn
 
 from gateway.app import create_app
 from libs.asgi import uvicorn_options
-from libs.config import Settings, load_process_settings
+from libs.config import GatewaySettings, load_process_settings
 from libs.logging import configure_logging, get_logger
 
 
-def server_config(settings: Settings, **overrides: object) -> uvicorn.Config:
+def server_config(settings: GatewaySettings, **overrides: object) -> uvicorn.Config:
     """The one uvicorn configuration (also used by tests and the benchmark)."""
     options = uvicorn_options(**{  # overrides may name host and port too (tests, the bench's bare server)
         "host": settings.gateway_host, "port": settings.gateway_port,

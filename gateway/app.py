@@ -54,7 +54,7 @@ from gateway.responses import (
 from gateway.routes import BY_LABEL
 from gateway.touch_routes import PURPOSE_HEADERS, TouchRoutes
 from libs.auth import GATEWAY_VOUCH_HEADER
-from libs.config import Settings, load_settings
+from libs.config import GatewaySettings
 from libs.grpc_client import ChannelPool
 from libs.grpc_interceptors import request_id_var
 from libs.tls import channel_credentials
@@ -84,7 +84,7 @@ REQUEST_SECONDS = Histogram(
 class Gateway(TouchRoutes, EventRoutes, PostbackRoutes, Probes):
     """The ASGI application. One instance per server process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
         self._trusted = settings.trusted_proxies
         self._max_query = settings.max_query_bytes
@@ -313,6 +313,6 @@ class Gateway(TouchRoutes, EventRoutes, PostbackRoutes, Probes):
                 )
 
 
-def create_app(settings: Settings | None = None) -> Gateway:
+def create_app(settings: GatewaySettings | None = None) -> Gateway:
     """The ASGI app factory (``uvicorn --factory gateway.app:create_app``)."""
-    return Gateway(settings or load_settings())
+    return Gateway(settings or GatewaySettings.load())

@@ -4,7 +4,9 @@ and forwarding a public request to a service with its caller's own secret."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+from collections.abc import Mapping
 from typing import Any
 
 import grpc
@@ -15,13 +17,13 @@ from gateway.responses import (
     Scope,
     Sender,
     canonical_ip,
-    first_field,
     json_body,
     json_error,
     parse_ip,
     text_headers,
 )
-from libs.config import Settings
+from libs.clients import CallError
+from libs.config import GatewaySettings
 from libs.grpc_client import ChannelPool
 from libs.logging import get_logger
 
@@ -32,11 +34,31 @@ INGEST_SERVICE = "clicktrail.ingest.v1.IngestService"
 ATTRIBUTION_SERVICE = "clicktrail.attribution.v1.AttributionService"
 
 
+@dataclasses.dataclass(frozen=True)
+class ErrorAnswers:
+    """How a route answers a forwarded call's gRPC error: its own HTTP status
+    and text per code (libs.clients.http_status; anything else is 503, the
+    service unavailable)."""
+
+    table: Mapping[grpc.StatusCode, tuple[int, str]]
+    status: Mapping[grpc.StatusCode, int] = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", {code: status for code, (status, _) in self.table.items()})
+
+    def of(self, err: CallError) -> tuple[int, str]:
+        """The HTTP status and the text to answer ("" when the service's own message says it)."""
+        return err.http_status(self.status, default=503), self.table.get(err.code(), (503, ""))[1]
+
+    def text(self, code: grpc.StatusCode) -> str:
+        return self.table[code][1]
+
+
 class GatewayBase:
     """The state and helpers the route groups (touch_routes, event_routes,
     postback_routes, health) share; ``gateway.app.Gateway`` puts them together."""
 
-    settings: Settings
+    settings: GatewaySettings
     _trusted: Any  # settings.trusted_proxies: the networks whose X-Forwarded-For is believed
     _max_query: int
     _pool: ChannelPool | None  # links
@@ -83,7 +105,7 @@ class GatewayBase:
         request: Any,
         response_cls: Any,
         secret: str,
-        errors: dict[grpc.StatusCode, tuple[int, str]],
+        errors: ErrorAnswers,
         unavailable: str,
         vouch: bool = False,
     ) -> Any:
@@ -93,7 +115,7 @@ class GatewayBase:
         the mapped HTTP status (503 when the service cannot be reached) and return
         that status instead of a reply."""
         if not (secret.isascii() and secret.isprintable()):  # a NUL, %-decoded bytes: no header can carry it
-            status, text = errors.get(grpc.StatusCode.UNAUTHENTICATED, (401, "invalid key"))
+            status, text = errors.table.get(grpc.StatusCode.UNAUTHENTICATED, (401, "invalid key"))
             return await json_error(sender, status, text)
         sender.forwarded = True
         try:
@@ -102,12 +124,13 @@ class GatewayBase:
                 request_serializer=type(request).SerializeToString,
                 response_deserializer=response_cls.FromString,
             )(request, metadata=(("authorization", f"Bearer {secret}"), *(self._vouch if vouch else ())))
-        except grpc.aio.AioRpcError as err:
-            status, text = errors.get(err.code(), (503, ""))
+        except grpc.aio.AioRpcError as rpc_err:
+            err = CallError.from_rpc_error(rpc_err)
+            status, text = errors.of(err)
             if status == 503:
-                log.warning("downstream_unavailable", method=method, code=err.code().name, detail=err.details())
+                log.warning("downstream_unavailable", method=method, code=err.code().name, detail=err.message)
                 text = unavailable
-            return await json_error(sender, status, text or err.details() or "", first_field(err))
+            return await json_error(sender, status, text or err.message, err.first_field)
 
     async def _not_allowed(self, sender: Sender) -> int:
         body = json_body({"error": "method not allowed"})

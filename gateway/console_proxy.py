@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from libs.asgi import BodyTooLarge, read_body
-from libs.config import Settings
+from libs.config import GatewaySettings
 from libs.logging import get_logger
 
 log = get_logger("gateway")
@@ -36,7 +36,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 class ConsoleProxy:
     """``await proxy(scope, receive, send)`` forwards one request; returns the HTTP status."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: GatewaySettings) -> None:
         host = settings.console_host
         if host in ("0.0.0.0", "::", ""):
             host = "127.0.0.1"

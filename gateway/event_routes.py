@@ -12,7 +12,7 @@ import re
 import grpc
 from clicktrail.ingest.v1 import ingest_pb2
 
-from gateway.base import INGEST_SERVICE, GatewayBase
+from gateway.base import INGEST_SERVICE, ErrorAnswers, GatewayBase
 from gateway.ratelimit import RateLimiter, address_key
 from gateway.responses import (
     JSON_CT,
@@ -29,7 +29,7 @@ from gateway.responses import (
 )
 from libs.asgi import BodyTooLarge, read_body
 from libs.cache import TTLCache
-from libs.config import Settings
+from libs.config import GatewaySettings
 from libs.grpc_client import ChannelPool
 from libs.vocab.enums import name_map
 
@@ -44,16 +44,18 @@ KEY_CACHE_MAX = 10_000
 EVENTS_KEY_RE = re.compile(r"(?:cta|ctk)_([0-9A-Za-z]{1,32})_[A-Za-z0-9_-]{1,160}")
 EVENT_STATUS = {n: name for n, name in name_map(ingest_pb2.EventStatus).items() if n}  # else "rejected"
 # gRPC status of SendEventsJson -> HTTP status and what to tell the client.
-EVENTS_ERRORS = {
-    grpc.StatusCode.INVALID_ARGUMENT: (400, ""),
-    grpc.StatusCode.UNAUTHENTICATED: (401, "invalid app key: send the app key in X-Api-Key"),
-    grpc.StatusCode.PERMISSION_DENIED: (403, ""),
-    grpc.StatusCode.RESOURCE_EXHAUSTED: (413, ""),
-}
+EVENTS_ERRORS = ErrorAnswers(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT: (400, ""),
+        grpc.StatusCode.UNAUTHENTICATED: (401, "invalid app key: send the app key in X-Api-Key"),
+        grpc.StatusCode.PERMISSION_DENIED: (403, ""),
+        grpc.StatusCode.RESOURCE_EXHAUSTED: (413, ""),
+    }
+)
 
 
 class EventRoutes(GatewayBase):
-    def _init_events(self, settings: Settings, burst_s: float) -> None:
+    def _init_events(self, settings: GatewaySettings, burst_s: float) -> None:
         # Per key: by the key id of a valid app / API key (never by the secret itself).
         self._events_per_key = RateLimiter(
             settings.rate_limit_events_per_key, settings.rate_limit_events_per_key * burst_s, per="key"
@@ -84,7 +86,7 @@ class EventRoutes(GatewayBase):
             return await json_error(sender, 415, "Content-Encoding must be gzip or identity")
         match = EVENTS_KEY_RE.fullmatch(key)
         if match is None:
-            return await json_error(sender, 401, EVENTS_ERRORS[grpc.StatusCode.UNAUTHENTICATED][1])
+            return await json_error(sender, 401, EVENTS_ERRORS.text(grpc.StatusCode.UNAUTHENTICATED))
         await self._ensure_started()
         if self._ingest is None:
             return await json_error(sender, 503, "ingest service unavailable; resend later (events are idempotent)")
@@ -135,7 +137,7 @@ class EventRoutes(GatewayBase):
         if digest in self._events_keys:
             return None
         if digest in self._events_refused:  # a forged key costs ingest one look-up
-            return await json_error(sender, 401, EVENTS_ERRORS[grpc.StatusCode.UNAUTHENTICATED][1])
+            return await json_error(sender, 401, EVENTS_ERRORS.text(grpc.StatusCode.UNAUTHENTICATED))
         reply = await self._forward(
             sender, ingest, f"/{INGEST_SERVICE}/CheckEventsKey", ingest_pb2.CheckEventsKeyRequest(),
             ingest_pb2.CheckEventsKeyResponse, key, EVENTS_ERRORS,

@@ -16,7 +16,7 @@ import grpc
 import orjson
 from clicktrail.attribution.v1 import attribution_pb2
 
-from gateway.base import ATTRIBUTION_SERVICE, GatewayBase, log
+from gateway.base import ATTRIBUTION_SERVICE, ErrorAnswers, GatewayBase, log
 from gateway.event_routes import KEY_CACHE_MAX
 from gateway.ratelimit import RateLimiter
 from gateway.responses import (
@@ -35,7 +35,7 @@ from gateway.responses import (
 from libs import exactjson
 from libs.asgi import BodyTooLarge, read_body
 from libs.cache import TTLCache
-from libs.config import Settings
+from libs.config import GatewaySettings
 from libs.text import clean_text, loads_json
 from libs.vocab.kinds import CONVERSION_STATUS_NAMES
 
@@ -49,19 +49,21 @@ REFUSED_LOGS_PER_S = 50
 POSTBACK_TOKEN_PARAM = re.compile(rb"(?:^|&)token=([^&]{1,256})")
 POSTBACK_STATUS = CONVERSION_STATUS_NAMES
 # gRPC status of RecordPostback -> HTTP status and what to tell the network.
-POSTBACK_ERRORS = {
-    grpc.StatusCode.INVALID_ARGUMENT: (400, ""),
-    grpc.StatusCode.UNAUTHENTICATED: (401, "invalid postback token"),
-    grpc.StatusCode.PERMISSION_DENIED: (401, "invalid postback token: send the account's postback token (ctp_...)"),
-    grpc.StatusCode.NOT_FOUND: (404, ""),
-    grpc.StatusCode.FAILED_PRECONDITION: (409, ""),
-}
+POSTBACK_ERRORS = ErrorAnswers(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT: (400, ""),
+        grpc.StatusCode.UNAUTHENTICATED: (401, "invalid postback token"),
+        grpc.StatusCode.PERMISSION_DENIED: (401, "invalid postback token: send the account's postback token (ctp_...)"),
+        grpc.StatusCode.NOT_FOUND: (404, ""),
+        grpc.StatusCode.FAILED_PRECONDITION: (409, ""),
+    }
+)
 TOKEN_KNOWN_S = 60.0  # a postback token attribution took counts against its own bucket for this long
 POSTBACK_TOKEN_RE = re.compile(r"ctp_([0-9A-Za-z]{1,32})_[A-Za-z0-9_-]{1,160}")
 
 
 class PostbackRoutes(GatewayBase):
-    def _init_postbacks(self, settings: Settings, burst_s: float) -> None:
+    def _init_postbacks(self, settings: GatewaySettings, burst_s: float) -> None:
         # Per token: by the key id of a well-formed postback token (never by the secret itself).
         self._postbacks_per_token = RateLimiter(
             settings.rate_limit_postbacks_per_token, settings.rate_limit_postbacks_per_token * burst_s,

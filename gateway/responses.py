@@ -11,10 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
-import grpc
 import orjson
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from gateway.ratelimit import RateLimiter
 from libs.text import clean_text
@@ -89,16 +86,6 @@ def canonical_ip(text: str) -> str:
 async def body_timeout(sender: Sender, timeout_s: float) -> int:
     sender.close = True  # the rest of the body is not waited for
     return await json_error(sender, 408, f"the request body did not arrive within {timeout_s:g} s")
-
-
-def first_field(err: grpc.aio.AioRpcError) -> str:
-    """The first field violation of a rich gRPC error, if it carries one."""
-    status = rpc_status.from_call(err)
-    for detail in status.details if status else ():
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad) and bad.field_violations:
-            return str(bad.field_violations[0].field)
-    return ""
 
 
 async def too_many_requests(sender: Sender, limiter: RateLimiter, key: str) -> int:
