@@ -13,12 +13,13 @@ from clicktrail.ingest.v1 import ingest_pb2 as pb
 from clicktrail.ingest.v1 import ingest_pb2_grpc
 
 from libs import auth, exactjson
-from libs.api import decode_page_token, encode_page_token, from_timestamp, page_size
+from libs.api import from_timestamp
 from libs.errors import InvalidArgument, ResourceExhausted
+from libs.paging import Page
 from libs.text import clean_text, loads_json
 from services.ingest.body import Unparsable as _Unparsable
 from services.ingest.body import read_events
-from services.ingest.store import EventStore, row_to_event
+from services.ingest.store import LIST_EVENTS, EventStore, row_to_event
 from services.ingest.validate import EVENT_NAMES, MAX_BATCH, PLATFORM_NAMES, Context, Rejected, validate
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -172,45 +173,14 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
 
     async def ListEvents(self, request: pb.ListEventsRequest, context: Any) -> pb.ListEventsResponse:
         account_id = auth.require_account()
-        size = page_size(request.page_size)
-        cursor = decode_page_token(request.page_token, "t", "u")
-        conds: list[str] = ["account_id = $1"]
-        args: list[Any] = [account_id]
-
-        def add(sql: str, value: Any) -> None:
-            args.append(value)
-            conds.append(sql.format(n=len(args)))
-
-        if request.app_id:
-            add("app_id = ${n}", request.app_id)
-        if request.user_id:
-            add("user_id = ${n}", request.user_id)
-        if request.device_id:
-            add("${n} IN (idfa, gaid, idfv, android_id)", request.device_id.strip().lower())
-        if request.event:
-            add("event = ${n}", request.event)
+        page = Page.of(request, "t", "u")
         start, end = from_timestamp(request.start_time), from_timestamp(request.end_time)
         if start and end and end <= start:
             raise InvalidArgument("end_time", "must be after start_time")
-        if start:
-            add("receive_time >= ${n}", start)
-        if end:
-            add("receive_time < ${n}", end)
-        if cursor:
-            try:
-                t, u = dt.datetime.fromisoformat(cursor["t"]), uuid.UUID(cursor["u"])
-            except (TypeError, ValueError):
-                raise InvalidArgument("page_token", "is not a token from a previous page") from None
-            args.extend([t, u])
-            conds.append(f"(receive_time, event_uuid) < (${len(args) - 1}, ${len(args)})")
         rows = await self._pool.fetch(
-            f"SELECT * FROM ingest.events WHERE {' AND '.join(conds)}"
-            f" ORDER BY receive_time DESC, event_uuid DESC LIMIT {size + 1}",
-            *args,
-        )
-        token = ""
-        if len(rows) > size:
-            last = rows[size - 1]
-            token = encode_page_token({"t": last["receive_time"].isoformat(), "u": str(last["event_uuid"])})
-        return pb.ListEventsResponse(events=[row_to_event(r) for r in rows[:size]], next_page_token=token)
-
+            LIST_EVENTS, account_id, request.app_id or None, request.user_id or None,
+            request.device_id.strip().lower() or None, request.event or None, start, end,
+            page.get("t", None, dt.datetime.fromisoformat), page.get("u", None, uuid.UUID), page.limit,
+        )  # fmt: skip
+        rows, token = page.cut(rows, lambda r: {"t": r["receive_time"].isoformat(), "u": str(r["event_uuid"])})
+        return pb.ListEventsResponse(events=[row_to_event(r) for r in rows], next_page_token=token)

@@ -42,6 +42,21 @@ WITH claimed AS (
 SELECT account_id, event_uuid FROM claimed
 """
 
+# ListEvents, newest first; every filter optional (NULL: not asked), keyset paging by (receive_time, event_uuid).
+LIST_EVENTS = """
+SELECT * FROM ingest.events
+WHERE account_id = $1
+  AND ($2::text IS NULL OR app_id = $2)
+  AND ($3::text IS NULL OR user_id = $3)
+  AND ($4::text IS NULL OR $4 IN (idfa, gaid, idfv, android_id))
+  AND ($5::smallint IS NULL OR event = $5)
+  AND ($6::timestamptz IS NULL OR receive_time >= $6)
+  AND ($7::timestamptz IS NULL OR receive_time < $7)
+  AND ($8::timestamptz IS NULL OR (receive_time, event_uuid) < ($8, $9::uuid))
+ORDER BY receive_time DESC, event_uuid DESC
+LIMIT $10
+"""
+
 Row = tuple[Any, ...]
 FIRST_SEEN_COLUMNS = (
     (FIRST_SEEN_USER, C["user_id"]), (FIRST_SEEN_DEVICE, C["idfa"]), (FIRST_SEEN_DEVICE, C["gaid"]),
