@@ -1,6 +1,8 @@
 """The baseline: a bare ASGI app answering a constant 302, served on exactly the
 gateway's server stack (``gateway.__main__.server_config``: uvicorn + uvloop +
-httptools, same options). ``python -m bench.bare302 <port>``."""
+httptools, same options). ``python -m bench.bare302 <port> [starlette]``:
+with ``starlette``, the same 302 through a Starlette route (``/c/{slug}``) instead,
+to measure what a framework on the click path would cost."""
 
 from __future__ import annotations
 
@@ -41,10 +43,27 @@ async def app(
                 return
 
 
+def starlette_app() -> Any:
+    """The same 302 answered by a Starlette route (its router, request and response objects)."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    headers = {"location": "https://shop.example/land?cid=bare", "cache-control": "no-store"}
+
+    async def click(request: Request) -> Response:
+        if not request.path_params["slug"]:  # read, as the gateway's route would
+            return Response(status_code=404)
+        return Response(status_code=302, headers=headers)
+
+    return Starlette(routes=[Route("/c/{slug}", click, methods=["GET", "HEAD"])])
+
+
 def main() -> None:
     port = int(sys.argv[1])
     config = server_config(load_settings(env={}), host="127.0.0.1", port=port)
-    config.app = app
+    config.app = starlette_app() if sys.argv[2:] == ["starlette"] else app
     uvicorn.Server(config).run()
 
 

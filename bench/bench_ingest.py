@@ -76,7 +76,7 @@ def realistic_event(i: int, now: dt.datetime) -> dict[str, Any]:
 
 def to_proto(ev: dict[str, Any], app_id: str) -> ipb.Event:
     t = ipb.Event(
-        uuid=ev["uuid"], event=ipb.EventType.Value("EVENT_TYPE_" + ev["event"].upper()), session_id=ev["session_id"],
+        uuid=ev["uuid"], event="EVENT_TYPE_" + ev["event"].upper(), session_id=ev["session_id"],
         offset=ev["offset"], user_id=ev["user_id"], ref=ev["ref"], app_id=app_id, ip=ev["ip"],
         user_agent=ev["user_agent"], action=ev.get("action", ""),
         action_properties_json=orjson.dumps(ev["action_properties"]).decode() if "action_properties" in ev else "",
