@@ -47,6 +47,7 @@ from tests.services.attribution.engine_support import (
     touch,
 )
 from tests.services.postbacks.sink import Sink
+from tests.support.wait import wait_until
 
 SCHEMAS = ("accounts", "links", "ingest", "attribution", "postbacks", "analytics")
 # Columns whose values are the client's own words (an attacker can send the same), not ids we issued.
@@ -238,10 +239,15 @@ async def test_another_account_sees_and_changes_nothing_through_any_method(
                 "SELECT count(*) FROM postbacks.deliveries WHERE account_id = $1", account.account_id
             ):
                 await asyncio.sleep(0.1)
-        await asyncio.sleep(1.0)
-        before = await victim_rows(conn, account.account_id)
-        await asyncio.sleep(0.5)
-        assert await victim_rows(conn, account.account_id) == before, "the victim's rows were still changing"
+        # ... and the victim's rows the same over the last second (two reads 0.5 s apart).
+        reads = [await victim_rows(conn, account.account_id)]
+
+        async def settled() -> bool:
+            reads.append(await victim_rows(conn, account.account_id))
+            return len(reads) >= 3 and reads[-1] == reads[-2] == reads[-3]
+
+        await wait_until(settled, "the victim's rows to stop changing", every_s=0.5)
+        before = reads[-1]
         victim = await victim_ids(conn, account.account_id)
         victim.update(slug=camp.slug, click_id=click_id, device_id="6d92078a-8246-4ba4-ae5b-76104861e7dc")
         for needed in ("app_id", "partner_id", "campaign_id", "link_id", "goal_id", "tariff_id", "correction_id",
