@@ -1,0 +1,5 @@
+import sys
+
+from cli.suite.main import main
+
+sys.exit(main())
