@@ -5,14 +5,18 @@ descriptors (libs.vocab.enums.str_enum), so a new proto value is a new choice.""
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from clicktrail.attribution.v1 import config_pb2
 from clicktrail.ingest.v1 import ingest_pb2
 from clicktrail.links.v1 import links_pb2
 from clicktrail.type.v1 import quality_pb2
+from google.protobuf.descriptor import EnumDescriptor
 
-from libs.vocab.enums import str_enum
+from cli.errors import UsageError
+from libs.vocab.enums import EnumValueError, parse_enum, str_enum
+from libs.vocab.enums import choices as enum_choices
+from libs.vocab.enums import short_name as enum_short
 
 if TYPE_CHECKING:  # to the type checker each is a StrEnum; at run time, built from the proto
     Platform: TypeAlias = enum.StrEnum
@@ -36,3 +40,18 @@ else:
     TariffModel = str_enum(config_pb2.TariffModel)
     InvalidTrafficAction = str_enum(links_pb2.InvalidTrafficAction)
     Verdict = str_enum(quality_pb2.Verdict)
+
+
+# enum_short / enum_choices (libs.vocab.enums): values named the way the flags and --json name them.
+__all__ = [
+    "CampaignStatus", "CampaignType", "EventType", "GoalKind", "InvalidTrafficAction", "Occurrence", "Platform",
+    "TariffModel", "TrafficType", "Verdict", "enum_choices", "enum_number", "enum_short",
+]  # fmt: skip
+
+
+def enum_number(desc: EnumDescriptor, short: str | enum.Enum | None) -> Any:
+    """``active`` (or ``CAMPAIGN_STATUS_ACTIVE``) -> its number; None/"" -> 0; else a usage error."""
+    try:
+        return parse_enum(desc, short)
+    except EnumValueError as exc:
+        raise UsageError(str(exc)) from None

@@ -31,6 +31,7 @@ from cli.common import (
     rpc,
     run_async,
 )
+from libs.clients import CallError, ServiceClient
 
 app = typer.Typer(
     help="Campaigns: a partner's traffic for your apps or sites. A draft can change freely; "
@@ -85,10 +86,10 @@ def _check_goal(goal_id: str, api_key: str) -> None:
     """The links service stores target_goal_id without knowing goals (they live in the
     attribution service), so the CLI checks the goal exists before setting it."""
 
-    async def call(ch: grpc.aio.Channel) -> bool:
+    async def call(c: ServiceClient) -> bool:
         try:
-            await attribution_grpc.GoalServiceStub(ch).GetGoal(attribution_pb.GetGoalRequest(goal_id=goal_id))
-        except grpc.aio.AioRpcError as err:
+            await c.stub(attribution_grpc.GoalServiceStub).GetGoal(attribution_pb.GetGoalRequest(goal_id=goal_id))
+        except CallError as err:
             if err.code() == grpc.StatusCode.NOT_FOUND:
                 return False
             raise

@@ -8,7 +8,6 @@ import datetime as dt
 import sys
 from typing import Annotated, Any
 
-import grpc
 import typer
 from clicktrail.analytics.v1 import reports_pb2 as pb
 from clicktrail.analytics.v1 import reports_pb2_grpc as pb_grpc
@@ -32,6 +31,7 @@ from cli.common import (
     to_dict,
 )
 from libs import quality
+from libs.clients import ServiceClient
 from libs.csvsafe import SafeWriter
 
 app = typer.Typer(
@@ -145,8 +145,8 @@ def campaigns(
         order_by=order_by, verdicts=_verdicts(verdict) if verdict else [],
     )  # fmt: skip
 
-    async def call(ch: grpc.aio.Channel) -> tuple[pb.RunCampaignReportResponse, list[pb.ReportRow]]:
-        stub = pb_grpc.ReportServiceStub(ch)
+    async def call(c: ServiceClient) -> tuple[pb.RunCampaignReportResponse, list[pb.ReportRow]]:
+        stub = c.stub(pb_grpc.ReportServiceStub)
         rows: list[pb.ReportRow] = []
         token = ""
         while True:
