@@ -12,7 +12,7 @@ import typer
 from clicktrail.links.v1 import links_pb2 as pb
 from clicktrail.links.v1 import links_pb2_grpc as pb_grpc
 
-from cli.commands.attribution_settings import human, parse_duration
+from cli.commands.quality.shared import CampaignOpt, emit_settings
 from cli.common import (
     ApiKey,
     JsonOut,
@@ -26,8 +26,8 @@ from cli.common import (
     print_json,
     rpc,
     stdout,
-    to_dict,
 )
+from cli.options import human, parse_duration
 from libs import quality as q
 
 Stub = pb_grpc.LinksServiceStub
@@ -66,10 +66,6 @@ app.add_typer(settings_app, name="settings")
 app.add_typer(lists_app, name="list")
 app.add_typer(flagged_app, name="flagged")
 
-CampaignOpt = Annotated[
-    str, typer.Option("--campaign", help="A campaign's overrides instead of the account's defaults.")
-]
-
 
 def _settings_text(s: pb.QualitySettings, effective: pb.QualitySettings) -> dict[str, Any]:
     """Each value with where it comes from: set here, or inherited."""
@@ -86,10 +82,7 @@ def _settings_text(s: pb.QualitySettings, effective: pb.QualitySettings) -> dict
 
 
 def _emit_settings(resp: Any, json_out: bool) -> None:
-    if json_out:
-        print_json({"settings": to_dict(resp.settings), "effective": to_dict(resp.effective)})
-        return
-    emit(_settings_text(resp.settings, resp.effective), False)
+    emit_settings(resp, json_out, _settings_text(resp.settings, resp.effective))
 
 
 @settings_app.command("get")
