@@ -173,6 +173,8 @@ class Coalescer(Generic[T, R]):
             self._handle = self._loop.call_soon(self._on_soon)
             return
         self._handle = None
+        if self._delay_s is None and len(self._tasks) >= self._max_inflight:
+            return  # the cap was reached meanwhile: a running batch's end starts the next
         self._start_all()
 
     def _on_timer(self) -> None:
@@ -190,7 +192,9 @@ class Coalescer(Generic[T, R]):
             self._start()
 
     def _start_full(self) -> None:
-        while self._pending_weight >= self._max_items:
+        while self._pending_weight >= self._max_items and (
+            self._delay_s is not None or len(self._tasks) < self._max_inflight
+        ):
             self._start()
         if not self._pending:
             self._cancel_handle()

@@ -15,10 +15,16 @@ class Recorder:
         self.calls: list[list[int]] = []
         self.delay = delay
         self.bad = bad
+        self.running = self.most_running = 0
 
     async def __call__(self, items: list[int]) -> Sequence[int]:
         self.calls.append(list(items))
-        await asyncio.sleep(self.delay)
+        self.running += 1
+        self.most_running = max(self.most_running, self.running)
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self.running -= 1
         if self.bad & set(items):
             raise ValueError(f"bad item in {items}")
         return [i * 10 for i in items]
@@ -46,6 +52,26 @@ async def test_a_full_batch_waits_for_the_cap_without_a_delay() -> None:
     await asyncio.gather(*(c.run(i) for i in range(5)))
     assert rec.calls == [[0], [1, 2], [3, 4]]
     assert max(len(c) for c in rec.calls) <= 2
+    assert rec.most_running == 1  # max_inflight is a hard cap without a delay
+
+
+@pytest.mark.parametrize(("turns", "calls"), [(1, [[0, 1], [2]]), (3, [[0, 1, 2]])])
+async def test_gather_turns_wait_while_more_items_come(turns: int, calls: list[list[int]]) -> None:
+    rec = Recorder(delay=0)
+    c: Coalescer[int, int] = Coalescer(rec, name="t", max_inflight=2, gather_turns=turns)
+    loop = asyncio.get_running_loop()
+    futs: list[asyncio.Future[int]] = []
+
+    def one_per_turn(i: int) -> None:  # item i arrives in loop turn i
+        if i < 3:
+            loop.call_soon(one_per_turn, i + 1)
+            futs.append(c.submit(i))
+
+    one_per_turn(0)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert await asyncio.gather(*futs) == [0, 10, 20]
+    assert rec.calls == calls
 
 
 async def test_delay_sends_waiting_items_when_the_timer_fires_even_at_the_cap() -> None:
