@@ -1,4 +1,4 @@
-"""libs/networks.py on real addresses (tests/data/quality/addresses.tsv, README.md there)
+"""libs/networks on real addresses (tests/data/quality/addresses.tsv, README.md there)
 and the accounts' CIDR / ASN lists."""
 
 from __future__ import annotations
