@@ -17,6 +17,7 @@ from clicktrail.links.v1 import links_pb2_grpc
 from libs.config import Settings
 from tests.gateway.conftest import start_gateway
 from tests.services.attribution.engine_support import make_app, make_campaign
+from tests.support.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,13 +45,15 @@ async def test_clicks_keep_flowing_while_the_console_is_busy(
     try:
         campaign = await make_campaign(links_stub, await make_app(links_stub))
         async with gw.client() as client:
-            for _ in range(200):  # the console process is up and forwarded to
+
+            async def console_up() -> bool:
                 try:
-                    if (await client.get("/console/signin")).status_code == 200:
-                        break
+                    return (await client.get("/console/signin")).status_code == 200
                 except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.05)
+                    return False
+
+            # A process start on a busy machine: seconds, not the 10 s this once allowed.
+            await wait_until(console_up, "the console process to be up and forwarded to", timeout_s=60)
             # The console is stuck in CPU work (here: the whole process stopped, the worst case
             # of a request that never yields its event loop) while a page is asked for ...
             console.send_signal(signal.SIGSTOP)

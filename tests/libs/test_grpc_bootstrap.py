@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from tests.conftest import ADMIN_TOKEN, INTERNAL_TOKEN
+from tests.support.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,11 +46,13 @@ async def test_request_id_reaches_the_service_log(links_stub, capsys):
     assert e.value.code() == grpc.StatusCode.NOT_FOUND
     # The server logs the call once it has answered: the line may come a moment after the answer.
     err = ""
-    for _ in range(200):
+
+    def logged() -> bool:
+        nonlocal err
         err += capsys.readouterr().err
-        if "GetCampaign" in err:
-            break
-        await asyncio.sleep(0.01)
+        return "GetCampaign" in err
+
+    await wait_until(logged, "the server's GetCampaign log line", every_s=0.01)
     line = next(ln for ln in err.splitlines() if "GetCampaign" in ln)
     assert '"request_id": "req-from-gateway-42"' in line and '"code": "NOT_FOUND"' in line
 
