@@ -69,15 +69,15 @@ browser:  ## chromium for the browser tests: installed with apt-get when missing
 	fi; \
 	rm -f "$$log"; echo "chromium installed: $$(command -v chromium)"
 
-bench: proto  ## the benchmarks, each beside its baseline
+bench: proto  ## the benchmarks, each beside its baseline (BENCH_ARGS="--only clicks --seconds 5"; results in bench/results/)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 screenshots: proto  ## a PNG of each console page in console/screenshots/ (needs chromium)
 	$(BIN)/python -m tests.console.screenshots
 
-lint: $(STAMP)  ## ruff and mypy
+lint: $(STAMP)  ## ruff and mypy (the services, libs, gateway, console, CLI and benchmarks)
 	$(BIN)/ruff check .
-	$(BIN)/mypy libs services gateway cli
+	$(BIN)/mypy libs services gateway console cli bench
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
