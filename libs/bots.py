@@ -58,6 +58,7 @@ from crawlerdetect.providers.crawlers import data as _CRAWLER_PATTERNS
 from crawlerdetect.providers.exclusions import data as _EXCLUSION_PATTERNS
 
 from libs import quality
+from libs.useragent import ANDROID_MODEL
 
 BOT = quality.BY_CODE["bot_user_agent"].mask
 HEADLESS = quality.BY_CODE["headless_browser"].mask
@@ -144,7 +145,6 @@ _EXTRA_EXCLUSIONS = (
     r"com\.yandex\.[\w.]+",
     r"yandexstation\w*",
 )
-_ANDROID_MODEL = re.compile(r"(Android [\d.]+;(?: [a-z]{2,3}[-_][a-z]{2,3};)?)[^;)]*", re.IGNORECASE)
 
 
 class _Extractors(NamedTuple):
@@ -211,7 +211,7 @@ def _crawler_detect(ua: str) -> bool:
     # skipping the strip (≈20 µs) for the common clean case changes nothing.
     if not _crawler_match(ex, ua):
         return False
-    agent = ex.exclusions.sub("", _ANDROID_MODEL.sub(r"\1", ua))
+    agent = ex.exclusions.sub("", ANDROID_MODEL.sub(r"\1", ua))
     return bool(agent.strip()) and _crawler_match(ex, agent)
 
 

@@ -4,6 +4,7 @@ string: traffic repeats a small set of User-Agents, and a parse costs ~20 µs.""
 from __future__ import annotations
 
 import functools
+import re
 from typing import NamedTuple
 
 import ua_parser
@@ -12,6 +13,18 @@ import ua_parser
 UNKNOWN, DESKTOP, MOBILE, TABLET, BOT, OTHER = 0, 1, 2, 3, 4, 5
 _MOBILE_OS = {"iOS", "Android", "iPadOS", "Windows Phone", "BlackBerry OS", "KaiOS", "HarmonyOS"}
 _DESKTOP_OS = {"Windows", "Mac OS X", "Linux", "Ubuntu", "Chrome OS", "ChromeOS", "Fedora", "FreeBSD", "macOS"}
+# The device model an Android UA names after "Android N;" (and an optional locale): phone
+# models such as "CUBOT_X19", "XBot_Senior" or "M bot 60" contain "bot" and are people,
+# so the bot words are looked for in the UA without it (libs/bots.py strips it the same way).
+ANDROID_MODEL = re.compile(r"(Android [\d.]+;(?: [a-z]{2,3}[-_][a-z]{2,3};)?)[^;)]*", re.IGNORECASE)
+_BOT_WORDS = ("bot", "crawler", "spider")
+
+
+def _bot_words(lowered: str) -> bool:
+    if not any(w in lowered for w in _BOT_WORDS):
+        return False
+    without_model = ANDROID_MODEL.sub(r"\1", lowered)
+    return any(w in without_model for w in _BOT_WORDS)
 
 
 class Agent(NamedTuple):
@@ -39,7 +52,7 @@ def parse_user_agent(ua: str) -> Agent:
     device = r.device
     model = device.model or "" if device and device.family != "Other" else ""
     lowered = ua.lower()
-    if (device and device.family == "Spider") or "bot" in lowered or "crawler" in lowered or "spider" in lowered:
+    if (device and device.family == "Spider") or _bot_words(lowered):
         kind = BOT
     elif os_family in _MOBILE_OS:
         brand = (device.brand or "") if device else ""
