@@ -5,7 +5,6 @@ afterwards, and the inbound postback log. Real servers, a real postback sink."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 from typing import Any
@@ -21,6 +20,7 @@ from services.postbacks.dispatcher import DELIVERY_QUEUE
 from tests.cli.conftest import Cli
 from tests.services.attribution.engine_support import checks_off, event, make_app, make_campaign, send, touch
 from tests.services.postbacks.sink import Sink
+from tests.support.wait import wait_until
 
 USER = "player-42"
 GAID = "6d92078a-8246-4ba4-ae5b-76104861e7dc"
@@ -51,10 +51,8 @@ def _outbound(account_id: str, app_id: str, partner_id: str, click_id: str, gaid
     })  # fmt: skip
 
 
-async def _until(conn: asyncpg.Connection, sql: str, *args: Any, within_s: float = 10.0) -> None:
-    async with asyncio.timeout(within_s):
-        while not await conn.fetchval(sql, *args):  # noqa: ASYNC110 (the services' work)
-            await asyncio.sleep(0.05)
+async def _until(conn: asyncpg.Connection, sql: str, *args: Any, within_s: float = 30.0) -> None:
+    await wait_until(lambda: conn.fetchval(sql, *args), f"the services' work: {sql}", timeout_s=within_s)
 
 
 async def test_erasure_reaches_every_queue_dead_letters_claimed_jobs_retries_and_the_inbound_log(

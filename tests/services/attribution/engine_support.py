@@ -95,7 +95,7 @@ def attribution(stubs: Any) -> attribution_pb2_grpc.AttributionServiceStub:
     return attribution_pb2_grpc.AttributionServiceStub(stubs.channel)
 
 
-async def drained(settings: Any, within_s: float = 15.0) -> None:
+async def drained(settings: Any, within_s: float = 30.0) -> None:
     """Waits until the event hand-off queue is empty (every job attributed)."""
     conn = await asyncpg.connect(settings.database_url)
     try:
