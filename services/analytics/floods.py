@@ -34,7 +34,7 @@ import orjson
 from clicktrail.links.v1 import links_pb2 as lpb
 from google.protobuf import timestamp_pb2
 
-from libs.config import ConfigError, Settings
+from libs.config import AnalyticsSettings, ConfigError
 from libs.logging import get_logger
 from libs.vocab.windows import FLOOD_MAX_WINDOW_DAYS as MAX_WINDOW_DAYS
 from services.analytics.periodic import run_until_stopped
@@ -96,7 +96,7 @@ class FloodFinder:
     """Finds flooding sub-ids every ``analytics_flood_interval_s`` and flags them
     through the links service; tests call ``run_once``."""
 
-    def __init__(self, pool: asyncpg.Pool, links: LinksActions, settings: Settings) -> None:
+    def __init__(self, pool: asyncpg.Pool, links: LinksActions, settings: AnalyticsSettings) -> None:
         self._pool = pool
         self._links = links
         self.interval_s = settings.analytics_flood_interval_s

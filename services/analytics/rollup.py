@@ -25,7 +25,7 @@ from typing import Protocol
 import asyncpg
 from prometheus_client import Gauge
 
-from libs.config import Settings
+from libs.config import AnalyticsSettings
 from libs.logging import get_logger
 from services.analytics.periodic import run_until_stopped
 
@@ -98,7 +98,11 @@ class RollupRunner:
     them; tests call ``run_once``/``wait_current``."""
 
     def __init__(
-        self, pool: asyncpg.Pool, rollups: Sequence[Rollup], settings: Settings, derived: Sequence[Derived] = ()
+        self,
+        pool: asyncpg.Pool,
+        rollups: Sequence[Rollup],
+        settings: AnalyticsSettings,
+        derived: Sequence[Derived] = (),
     ) -> None:
         self._pool = pool
         self.rollups = list(rollups)

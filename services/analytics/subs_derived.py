@@ -20,7 +20,7 @@ from services.analytics.reports.plan import SUBS
 from services.analytics.reports.queries import CORRECTED_CAMPAIGNS_SQL
 from services.analytics.reports.request import SUB_DIMS
 from services.analytics.reports.rollups import RECOUNT_TIMEOUT_S
-from services.analytics.reports.sql import COUNT_COLUMNS, filter_args, report_sql
+from services.analytics.reports.sql import CODE_ARGS, COUNT_COLUMNS, filter_args, report_sql
 from services.analytics.reports.subs_sql import GOAL_ARRAYS, cost_fingerprint
 
 DAY = dt.timedelta(days=1)
@@ -150,7 +150,7 @@ class SubsDerived:
             start = dt.datetime.combine(day, dt.time(), dt.UTC)
             end = start + DAY
             corrected = await conn.fetchval(CORRECTED_CAMPAIGNS_SQL, account_id, day, day)
-            args = [account_id, start, end, "UTC", day, day, start, end, corrected, [], *filter_args({})]
+            args = [account_id, start, end, "UTC", day, day, start, end, corrected, [], *filter_args({}), *CODE_ARGS]
             for sql in BUILD_SQL.values():
                 await conn.execute(sql, *args, timeout=RECOUNT_TIMEOUT_S)
             await conn.execute(_DAY_SQL, account_id, day, version, fingerprint)

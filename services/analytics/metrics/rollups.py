@@ -60,13 +60,15 @@ class IdempotentRollup:
 
     name: str
     sql: str
+    # The statement's arguments after the window ($1, $2): the event types it reads.
+    args: tuple[object, ...] = ()
 
     async def first_time(self, conn: asyncpg.Connection) -> dt.datetime | None:
         return await earliest_event(conn)
 
     async def add(self, conn: asyncpg.Connection, start: dt.datetime, end: dt.datetime) -> None:
         for lo, hi in chunks(start, end):
-            await conn.execute(self.sql, lo, hi)
+            await conn.execute(self.sql, lo, hi, *self.args)
 
     async def recount(self, conn: asyncpg.Connection, start: dt.datetime, end: dt.datetime) -> None:
         await self.add(conn, start, end)
@@ -110,7 +112,7 @@ INSERT INTO analytics.metric_steps (account_id, app_id, kind, name, t, user_key)
 SELECT DISTINCT account_id, app_id, event, action, event_time, user_key
 FROM (
     SELECT account_id, app_id, event, action, event_time, {USER_KEY} AS user_key
-    FROM ingest.events WHERE {WINDOW} AND event IN ({EVENT_TRACK}, {EVENT_SCREEN}) AND action IS NOT NULL
+    FROM ingest.events WHERE {WINDOW} AND event = ANY($3::smallint[]) AND action IS NOT NULL
 ) e
 WHERE user_key IS NOT NULL
 ON CONFLICT DO NOTHING
@@ -128,7 +130,7 @@ SELECT account_id, app_id, event_time, event_uuid, {USER_KEY}, action = 'monetiz
        properties->>'bundle_paid_currency', {PLATFORM}, coalesce(properties->>'bundle_id', ''),
        (properties->>'bundle_paid_amount')::numeric
 FROM ingest.events
-WHERE {WINDOW} AND event = {EVENT_TRACK} AND action IN ('monetization_web2', 'monetization_web3')
+WHERE {WINDOW} AND event = $3 AND action IN ('monetization_web2', 'monetization_web3')
 ON CONFLICT DO NOTHING
 """
 
@@ -137,7 +139,7 @@ SELECT account_id, app_id, to_timestamp(floor(extract(epoch FROM event_time) / 1
        to_timestamp(floor(extract(epoch FROM receive_time) / 3600) * 3600) AS receive_hour,
        coalesce(properties->>'error_level', '') AS level, coalesce(properties->>'error_code', '') AS code,
        left(coalesce(properties->>'error_message', ''), {ERROR_MESSAGE_CHARS}) AS message, count(*) AS n
-FROM ingest.events WHERE {WINDOW} AND event = {EVENT_TRACK} AND action = 'error'
+FROM ingest.events WHERE {WINDOW} AND event = $3 AND action = 'error'
 GROUP BY 1, 2, 3, 4, 5, 6, 7
 """
 ERRORS_ADD = f"""
@@ -158,7 +160,7 @@ class ErrorsRollup:
 
     async def add(self, conn: asyncpg.Connection, start: dt.datetime, end: dt.datetime) -> None:
         for lo, hi in chunks(start, end):
-            await conn.execute(ERRORS_ADD, lo, hi)
+            await conn.execute(ERRORS_ADD, lo, hi, EVENT_TRACK)
 
     async def recount(self, conn: asyncpg.Connection, start: dt.datetime, end: dt.datetime) -> None:
         await conn.execute(ERRORS_DELETE, start, end)
@@ -169,7 +171,7 @@ ROLLUPS: list[Rollup] = [
     IdempotentRollup("metrics.activity", ACTIVITY_SQL),
     IdempotentRollup("metrics.users", USERS_SQL),
     IdempotentRollup("metrics.sessions", SESSIONS_SQL),
-    IdempotentRollup("metrics.steps", STEPS_SQL),
-    IdempotentRollup("metrics.purchases", PURCHASES_SQL),
+    IdempotentRollup("metrics.steps", STEPS_SQL, ([EVENT_TRACK, EVENT_SCREEN],)),
+    IdempotentRollup("metrics.purchases", PURCHASES_SQL, (EVENT_TRACK,)),
     ErrorsRollup(),
 ]

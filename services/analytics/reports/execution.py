@@ -18,7 +18,7 @@ from services.analytics.reports.model import Report
 from services.analytics.reports.plan import plan, reason_days
 from services.analytics.reports.queries import BREAKPOINTS_SQL, CORRECTED_CAMPAIGNS_SQL
 from services.analytics.reports.request import parse_request
-from services.analytics.reports.sql import filter_args, reasons_args, reasons_sql, report_sql
+from services.analytics.reports.sql import CODE_ARGS, filter_args, reasons_args, reasons_sql, report_sql
 from services.analytics.reports.subs_sql import DERIVED_DAYS_SQL, derived_sql
 
 Statement = tuple[str, list[Any]]
@@ -122,7 +122,7 @@ async def fetch_report(
             if days:
                 records = await conn.fetch(derived[0], account_id, derived[1][0], days, *derived[1][1:])
         corrected = await conn.fetchval(CORRECTED_CAMPAIGNS_SQL, account_id, first_day, last_day) if corrections else []
-        args = [*args, corrected, days, *slots]
+        args = [*args, corrected, days, *slots, *CODE_ARGS]
         first: list[Statement] = [(traffic, args), *([(corrections, args)] if corrected else [])]
         second: list[Statement] = [(outcomes, args)]
         if len(days) > (last_day - first_day).days:  # every day from report_subs_derived

@@ -1,7 +1,8 @@
 """The rollups' fold statements: clicks and impressions (by verdict, unique
 clicks, reasons) and installs and conversions (by delta against report_facts)
-into every cube, composed from the cubes' definitions (plan.CUBES); enum
-numbers are named constants from services.analytics.codes."""
+into every cube, composed from the cubes' definitions (plan.CUBES). The enum
+numbers they compare with are parameters (TRAFFIC_CODES, OUTCOME_CODES, from
+services.analytics.codes), never literals."""
 
 from __future__ import annotations
 
@@ -162,12 +163,15 @@ _RAW_COLS = (
 # TRAFFIC_MEASURES of a click whose uniqueness (1 or 0, within its class) is k.u,
 # and of an impression; then RecordKind and n for the reasons fold. Anything
 # neither invalid nor suspicious is clean.
-_COUNTED, _SUSPICIOUS, _INVALID = f"(k.verdict <> {INVALID})", f"(k.verdict = {SUSPICIOUS})", f"(k.verdict = {INVALID})"
+# The traffic statements' codes after $1..$4: $5 invalid, $6 suspicious, $7 and $8
+# the RecordKinds click and impression.
+TRAFFIC_CODES = (INVALID, SUSPICIOUS, KIND_CLICK, KIND_IMPRESSION)
+_COUNTED, _SUSPICIOUS, _INVALID = "(k.verdict <> $5)", "(k.verdict = $6)", "(k.verdict = $5)"
 _CLICK_MEASURES = f"""{_COUNTED}::int AS clicks, k.u * {_COUNTED}::int AS unique_clicks, 0 AS impressions,
     {_SUSPICIOUS}::int AS suspicious_clicks, k.u * {_SUSPICIOUS}::int AS suspicious_unique,
     0 AS suspicious_impressions, {_INVALID}::int AS invalid_clicks, k.u * {_INVALID}::int AS invalid_unique,
-    0 AS invalid_impressions, {KIND_CLICK} AS rkind, 1 AS n"""
-_IMPRESSION_MEASURES = f"0, 0, {_COUNTED}::int, 0, 0, {_SUSPICIOUS}::int, 0, 0, {_INVALID}::int, {KIND_IMPRESSION}, 1"
+    0 AS invalid_impressions, $7::int AS rkind, 1 AS n"""
+_IMPRESSION_MEASURES = f"0, 0, {_COUNTED}::int, 0, 0, {_SUSPICIOUS}::int, 0, 0, {_INVALID}::int, $8::int, 1"
 
 # Clicks and impressions with create_time in [$1, $2). Unique: no earlier click
 # of the same class (invalid or not), IP + User-Agent on the campaign that UTC
@@ -182,7 +186,7 @@ FROM (
           AND p.create_time >= date_trunc('day', k.create_time, 'UTC') AND p.create_time <= k.create_time
           AND (p.create_time < k.create_time OR p.click_id < k.click_id)
           AND p.campaign_id = k.campaign_id AND p.user_agent IS NOT DISTINCT FROM k.user_agent
-          AND (p.verdict = {INVALID}) = {_INVALID}
+          AND (p.verdict = $5) = {_INVALID}
     ))::int AS u
     FROM links.clicks k WHERE k.create_time >= $1 AND k.create_time < $2
     OFFSET 0
@@ -218,14 +222,26 @@ TRAFFIC_RECOUNT_SQL = f"WITH raw AS MATERIALIZED ({TRAFFIC_RAW_RECOUNT}),\n{_TRA
 TRAFFIC_CLEAR_HOURS = (
     *(f"DELETE FROM analytics.report_traffic{c.suffix} WHERE hour >= $1 AND hour < $2" for c in CUBES
       if c.grain == "hour"),
-    f"DELETE FROM analytics.report_reasons WHERE hour >= $1 AND hour < $2 AND kind IN ({KIND_CLICK},"
-    f" {KIND_IMPRESSION})",
 )  # fmt: skip
 _DAY_RANGE = "day >= ($1::timestamptz AT TIME ZONE 'UTC')::date AND day < ($2::timestamptz AT TIME ZONE 'UTC')::date"
 TRAFFIC_CLEAR_DAYS = (
     *(f"DELETE FROM analytics.report_traffic{c.suffix} WHERE {_DAY_RANGE}" for c in CUBES if c.grain == "day"),
-    f"DELETE FROM analytics.report_reasons_daily WHERE {_DAY_RANGE} AND kind IN ({KIND_CLICK}, {KIND_IMPRESSION})",
 )
+# ... and the traffic kinds' reasons ($3: TOUCH_KINDS).
+TOUCH_KINDS = [KIND_CLICK, KIND_IMPRESSION]
+REASONS_CLEAR_HOURS = (
+    "DELETE FROM analytics.report_reasons WHERE hour >= $1 AND hour < $2 AND kind = ANY($3::smallint[])"
+)
+REASONS_CLEAR_DAYS = f"DELETE FROM analytics.report_reasons_daily WHERE {_DAY_RANGE} AND kind = ANY($3::smallint[])"
+
+
+# OUTCOMES_SQL's codes after $1, $2: $3 invalid, $4 suspicious, $5 and $6 the
+# RecordKinds install and conversion, $7 approved, $8 rejected, $9 and $10 the
+# touch types click and impression.
+OUTCOME_CODES = (
+    INVALID, SUSPICIOUS, KIND_INSTALL, KIND_CONVERSION, CONVERSION_APPROVED, CONVERSION_REJECTED, TOUCH_CLICK,
+    TOUCH_IMPRESSION,
+)  # fmt: skip
 
 
 def _by_verdict(measure: str, condition: str, value: str = "1") -> str:
@@ -234,9 +250,9 @@ def _by_verdict(measure: str, condition: str, value: str = "1") -> str:
     whether the fact counts at all, ``value`` what it counts)."""
     one = "sign" if value == "1" else f"sign * {value}"
     parts = (
-        ("", f"verdict <> {INVALID}"),
-        ("suspicious_", f"verdict = {SUSPICIOUS}"),
-        ("invalid_", f"verdict = {INVALID}"),
+        ("", "verdict <> $3"),
+        ("suspicious_", "verdict = $4"),
+        ("invalid_", "verdict = $3"),
     )
     return ",\n           ".join(
         f"CASE WHEN {condition} AND {test} THEN {one} ELSE 0 END AS {prefix}{measure}" for prefix, test in parts
@@ -288,12 +304,12 @@ changed AS MATERIALIZED (
     LEFT JOIN LATERAL (
         SELECT k.country, k.device_type, k.os, ARRAY[{_SUBS}] AS subs
         FROM links.clicks k
-        WHERE s.touch_type <> {TOUCH_IMPRESSION} AND k.account_id = s.account_id AND k.click_id = s.click_id
+        WHERE s.touch_type <> $10 AND k.account_id = s.account_id AND k.click_id = s.click_id
           AND k.create_time = s.touch_time
         UNION ALL
         SELECT k.country, k.device_type, k.os, ARRAY[{_SUBS}]
         FROM links.impressions k
-        WHERE s.touch_type <> {TOUCH_CLICK} AND k.account_id = s.account_id AND k.impression_id = s.click_id
+        WHERE s.touch_type <> $9 AND k.account_id = s.account_id AND k.impression_id = s.click_id
           AND k.create_time = s.touch_time
         LIMIT 1
     ) t ON s.click_id IS NOT NULL AND s.touch_time IS NOT NULL
@@ -308,12 +324,12 @@ save AS (
 ),
 delta AS MATERIALIZED (
     SELECT account_id, hour, {", ".join(ALL_DIMS)}, goal_id, currency, subs, verdict, reasons,
-           CASE kind WHEN 'i' THEN {KIND_INSTALL} ELSE {KIND_CONVERSION} END AS rkind,
-           sign * (kind = 'i' OR status <> {CONVERSION_REJECTED})::int AS n,
+           CASE kind WHEN 'i' THEN $5::int ELSE $6::int END AS rkind,
+           sign * (kind = 'i' OR status <> $8)::int AS n,
            {_by_verdict("installs", "kind = 'i'")},
-           {_by_verdict("conversions", f"kind = 'c' AND status <> {CONVERSION_REJECTED}")},
-           {_by_verdict("approved", f"kind = 'c' AND status = {CONVERSION_APPROVED}")},
-           {_by_verdict("revenue", f"kind = 'c' AND status = {CONVERSION_APPROVED}", "payout")}
+           {_by_verdict("conversions", "kind = 'c' AND status <> $8")},
+           {_by_verdict("approved", "kind = 'c' AND status = $7")},
+           {_by_verdict("revenue", "kind = 'c' AND status = $7", "payout")}
     FROM (
         SELECT 1 AS sign, * FROM changed
         UNION ALL

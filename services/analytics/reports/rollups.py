@@ -11,10 +11,15 @@ from collections.abc import Sequence
 import asyncpg
 
 from services.analytics.reports.fold_sql import (
+    OUTCOME_CODES,
     OUTCOMES_SQL,
+    REASONS_CLEAR_DAYS,
+    REASONS_CLEAR_HOURS,
+    TOUCH_KINDS,
     TRAFFIC_ADD_SQL,
     TRAFFIC_CLEAR_DAYS,
     TRAFFIC_CLEAR_HOURS,
+    TRAFFIC_CODES,
     TRAFFIC_RECOUNT_SQL,
 )
 from services.analytics.reports.queries import (
@@ -88,7 +93,7 @@ class TrafficRollup:
     async def add(self, conn: asyncpg.Connection, start: dt.datetime, end: dt.datetime) -> None:
         if not await _sources_exist(conn, *self.sources):
             return
-        await conn.execute(TRAFFIC_ADD_SQL, start, end, start, end)
+        await conn.execute(TRAFFIC_ADD_SQL, start, end, start, end, *TRAFFIC_CODES)
         await conn.execute(SET_FOLDED_SQL, FOLDED_SETTING, end)
         # Overrules committed in [start, end) (the watermark's rules hold for them as
         # for clicks): recount what they changed, in this transaction, under the
@@ -118,10 +123,14 @@ class TrafficRollup:
             hours = (max(start, day), min(end, next_day))
             for sql in TRAFFIC_CLEAR_HOURS:
                 await conn.execute(sql, *hours, timeout=RECOUNT_TIMEOUT_S)
+            await conn.execute(REASONS_CLEAR_HOURS, *hours, TOUCH_KINDS, timeout=RECOUNT_TIMEOUT_S)
             for sql in TRAFFIC_CLEAR_DAYS:
                 await conn.execute(sql, day, next_day, timeout=RECOUNT_TIMEOUT_S)
+            await conn.execute(REASONS_CLEAR_DAYS, day, next_day, TOUCH_KINDS, timeout=RECOUNT_TIMEOUT_S)
             await conn.execute(BUMP_DAY_VERSIONS_SQL, day)
-            await conn.execute(TRAFFIC_RECOUNT_SQL, day, min(next_day, hi), *hours, timeout=RECOUNT_TIMEOUT_S)
+            await conn.execute(
+                TRAFFIC_RECOUNT_SQL, day, min(next_day, hi), *hours, *TRAFFIC_CODES, timeout=RECOUNT_TIMEOUT_S
+            )
             day = next_day
 
 
@@ -141,7 +150,7 @@ class OutcomesRollup:
 
     async def add(self, conn: asyncpg.Connection, start: dt.datetime, end: dt.datetime) -> None:
         if await _sources_exist(conn, *self.sources):
-            await conn.execute(OUTCOMES_SQL, start, end)
+            await conn.execute(OUTCOMES_SQL, start, end, *OUTCOME_CODES)
 
     async def recount(self, conn: asyncpg.Connection, start: dt.datetime, end: dt.datetime) -> None:
         if not await _sources_exist(conn, *self.sources):
@@ -149,5 +158,5 @@ class OutcomesRollup:
         t = start
         while t < end:  # a UTC day per statement
             step = min(end, day_floor(t) + dt.timedelta(days=1))
-            await conn.execute(OUTCOMES_SQL, t, step, timeout=RECOUNT_TIMEOUT_S)
+            await conn.execute(OUTCOMES_SQL, t, step, *OUTCOME_CODES, timeout=RECOUNT_TIMEOUT_S)
             t = step

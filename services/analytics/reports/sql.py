@@ -1,8 +1,8 @@
 """The report statements over the rollups (traffic, corrections, outcomes; the
 reasons), composed from fixed snippets: the dimensions' and measures' SQL come
 from the tables below, never from request text; filters are bound parameters
-in fixed slots (``($n IS NULL OR col = ANY($n))``), enum numbers named
-constants from services.analytics.codes."""
+in fixed slots (``($n IS NULL OR col = ANY($n))``), and so are the enum
+numbers they compare with (CODE_ARGS, from services.analytics.codes)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,15 @@ from typing import Any
 
 from services.analytics.codes import (
     CLEAN,
-    INVALID,
-    SUSPICIOUS,
     TARIFF_CPA,
     TARIFF_CPC,
     TARIFF_CPI,
     TARIFF_CPM,
     TARIFF_REVSHARE,
 )
+from services.analytics.reports.cube_sql import NUMERIC, TRAFFIC_UNION, UNION_DIMS, union, union_measures
 from services.analytics.reports.model import Verdicts
-from services.analytics.reports.plan import ALL_DIMS, DAILY, SUBS, Cube
+from services.analytics.reports.plan import DAILY, Cube
 from services.analytics.reports.request import DEVICE_TYPE_CODES, REASON_DIMS, SUB_DIMS, sub_of
 
 # Dimension -> its SQL expression over the unioned rollup rows (``$4`` is the time zone).
@@ -42,6 +41,9 @@ DIM_SQL = {
 # a sub-id report reads from report_subs_derived.
 FILTER_SLOTS = ("campaign", "link", "partner", "app", "country", "device_type", "os", "sub")
 FIRST_FILTER = 11
+# Then the tariff models ($19 CPC, $20 CPM, $21 CPI, $22 CPA, $23 RevShare).
+CODE_ARGS = [TARIFF_CPC, TARIFF_CPM, TARIFF_CPI, TARIFF_CPA, TARIFF_REVSHARE]
+CPC, CPM, CPI, CPA, REVSHARE = (f"${FIRST_FILTER + len(FILTER_SLOTS) + i}" for i in range(len(CODE_ARGS)))
 # The reasons statement's: $8.. after $7 (the verdicts).
 REASON_FILTER_SLOTS = ("campaign", "partner", "app")
 FIRST_REASON_FILTER = 8
@@ -65,98 +67,6 @@ def _filter_conds(slots: Sequence[str], first: int) -> list[str]:
     return out
 
 
-def _verdict_sum(base: str, suspicious: str, invalid: str, verdicts: frozenset[int]) -> str:
-    """The SQL sum of a cube measure's parts for ``verdicts`` (the cube's ``base``
-    column counts clean + suspicious; clean is base - suspicious)."""
-    parts = []
-    if CLEAN in verdicts:
-        parts.append(base if SUSPICIOUS in verdicts else f"{base} - {suspicious}")
-    elif SUSPICIOUS in verdicts:
-        parts.append(suspicious)
-    if INVALID in verdicts:
-        parts.append(invalid)
-    return " + ".join(parts) or "0"
-
-
-# The union's measures: the main counts (for Verdicts.main), then the parts (s:
-# suspicious, i: invalid; for Verdicts.split), as int4 per cube row (a row never
-# holds 2^31 events: sum(int4) is a bigint, much cheaper than the numeric that
-# sum(bigint) makes). Traffic rows carry ``carrier`` too (a correction's day
-# without clicks); outcomes ``irev``, the invalid revenue, when cost needs it.
-TRAFFIC_UNION = ("clicks", "uniq", "imps", "sc", "ic", "si", "ii", "carrier")
-OUTCOME_UNION = ("installs", "convs", "approved", "revenue", "sn", "inn", "sv", "iv")
-_NUMERIC = frozenset({"revenue", "irev"})
-
-
-def _union_measures(kind: str, verdicts: Verdicts) -> tuple[str, ...]:
-    if kind == "traffic":
-        return TRAFFIC_UNION
-    return (*OUTCOME_UNION, "irev") if verdicts.paid == "minus" else OUTCOME_UNION
-
-
-def _cube_measures(kind: str, verdicts: Verdicts) -> list[str]:
-    """The union's measures (_union_measures) as SQL over a cube's columns."""
-    m, s = verdicts.main, verdicts.split
-
-    def part(verdict: int, column: str) -> str:
-        return f"{column}::int" if verdict in s else "0"
-
-    if kind == "traffic":
-        return [
-            f"({_verdict_sum('clicks', 'suspicious_clicks', 'invalid_clicks', m)})::int",
-            f"({_verdict_sum('unique_clicks', 'suspicious_unique', 'invalid_unique', m)})::int",
-            f"({_verdict_sum('impressions', 'suspicious_impressions', 'invalid_impressions', m)})::int",
-            part(SUSPICIOUS, "suspicious_clicks"), part(INVALID, "invalid_clicks"),
-            part(SUSPICIOUS, "suspicious_impressions"), part(INVALID, "invalid_impressions"), "0",
-        ]  # fmt: skip
-    out = [
-        f"({_verdict_sum('installs', 'suspicious_installs', 'invalid_installs', m)})::int",
-        f"({_verdict_sum('conversions', 'suspicious_conversions', 'invalid_conversions', m)})::int",
-        f"({_verdict_sum('approved', 'suspicious_approved', 'invalid_approved', m)})::int",
-        _verdict_sum("revenue", "suspicious_revenue", "invalid_revenue", m),
-        part(SUSPICIOUS, "suspicious_installs"), part(INVALID, "invalid_installs"),
-        part(SUSPICIOUS, "suspicious_conversions"), part(INVALID, "invalid_conversions"),
-    ]  # fmt: skip
-    if verdicts.paid == "minus":
-        out.append("invalid_revenue")
-    return out
-
-
-# Hourly rows: the range minus its whole UTC days [$7, $8) (all of it when $7 = $8);
-# daily rows: those days.
-_HOURS = "account_id = $1 AND hour >= $2 AND hour < $3 AND (hour < $7 OR hour >= $8)"
-_DAYS = "account_id = $1 AND day >= ($7 AT TIME ZONE 'UTC')::date AND day < ($8 AT TIME ZONE 'UTC')::date"
-
-
-def _cube_select(cube: Cube, kind: str, verdicts: Verdicts, *, sub_no: int = 0, skip_days: str = "") -> str:
-    """One cube's rows in the union's columns (hour, campaign_id, link_id, partner_id,
-    app_id, country, device_type, os, sub, goal_id, currency, the measures);
-    for the sub-id cube without the days in ``skip_days`` (a date[] parameter)."""
-    when = "hour" if cube.grain == "hour" else "day::timestamp AT TIME ZONE 'UTC'"
-    cols = [d if d in cube.dims else ("0::smallint" if d == "device_type" else "''") for d in ALL_DIMS]
-    sub = "sub_value" if cube.subs else "''"
-    money = "goal_id, currency" if kind == "outcomes" else "'', ''"
-    where = _HOURS if cube.grain == "hour" else _DAYS
-    if cube.subs:
-        where += f" AND sub_no = {sub_no}"
-        if skip_days:
-            where += f" AND NOT (day = ANY({skip_days}::date[]))"
-    return (
-        f"SELECT {when}, {', '.join(cols)}, {sub}, {money}, {', '.join(_cube_measures(kind, verdicts))}"
-        f" FROM analytics.report_{kind}{cube.suffix} WHERE {where}"
-    )
-
-
-def _union(cubes: Sequence[Cube], sub_no: int | None, kind: str, verdicts: Verdicts, skip_days: str = "") -> str:
-    """The ``kind`` rollup rows of the range from ``cubes`` (hourly ones outside the
-    whole days [$7, $8), daily ones inside), or for a sub-id from its cube alone
-    (without the days in ``skip_days``: those are read from report_subs_derived)."""
-    if sub_no is not None:
-        return _cube_select(SUBS, kind, verdicts, sub_no=sub_no, skip_days=skip_days)
-    return "\nUNION ALL\n".join(_cube_select(c, kind, verdicts) for c in cubes)
-
-
-_UNION_DIMS = "hour, campaign_id, link_id, partner_id, app_id, country, device_type, os, sub, goal_id, currency"
 # The counts of a statement's records, after the dimensions: then come the goal
 # arrays (GOAL_ARRAYS), the cost currencies and the costs.
 COUNT_COLUMNS = (
@@ -205,19 +115,19 @@ def report_sql(
         goal, currency) first: the tariff and correction joins then see one row
         where 24 hours of cube rows were many. (A daily cube's rows are few enough
         per day that adding them up first costs more than it saves: measured.)"""
-        measures = _union_measures(kind, verdicts)
+        measures = union_measures(kind, verdicts)
         conds_here = [*conds, *([f"campaign_id = ANY({corrected}::text[])"] if only_corrected else [])]
         where_here = f"WHERE {' AND '.join(conds_here)}"
         cube_rows = f"""SELECT {dims}campaign_id AS _c, (hour AT TIME ZONE 'UTC')::date AS _day, goal_id, currency,
                {", ".join(measures)}
         FROM (
-            {_union(cubes, sub_no, kind, verdicts, derived_days)}{extra}
-        ) AS x ({_UNION_DIMS}, {", ".join(measures)})
+            {union(cubes, sub_no, kind, verdicts, derived_days)}{extra}
+        ) AS x ({UNION_DIMS}, {", ".join(measures)})
         {where_here}"""
         if sub_no is not None or DAILY in cubes:
             return cube_rows
         key = f"{dsel}_c, _day, goal_id, currency"
-        sums = ", ".join(f"sum({m}){'' if m in _NUMERIC else '::int'} AS {m}" for m in measures)
+        sums = ", ".join(f"sum({m}){'' if m in NUMERIC else '::int'} AS {m}" for m in measures)
         return f"""SELECT {key}, {sums}
         FROM ({cube_rows}) AS c
         GROUP BY {key}"""
@@ -233,7 +143,8 @@ def report_sql(
     )
     args = f"""args AS (
     SELECT $1::text, $2::timestamptz, $3::timestamptz, $4::text, $5::date, $6::date, $7::timestamptz, $8::timestamptz,
-           {corrected}::text[], {derived_days}::date[], {slot_types}
+           {corrected}::text[], {derived_days}::date[], {slot_types},
+           {CPC}::smallint, {CPM}::smallint, {CPI}::smallint, {CPA}::smallint, {REVSHARE}::smallint
 ),"""
     # The tariffs of each campaign in force in the range, from f until t_end.
     tp = """tp AS MATERIALIZED (
@@ -271,10 +182,10 @@ def report_sql(
     if paid == "none":
         cpc_join, cpc_cur, cpc_cost = "", "NULL::text", "NULL::numeric"
     else:
-        cpc_join = tariff_join(f"{TARIFF_CPC}, {TARIFF_CPM}")
+        cpc_join = tariff_join(f"{CPC}, {CPM}")
         cpc_cur = "tp.currency"
-        cpc_cost = (f"sum(CASE tp.model WHEN {TARIFF_CPC} THEN {payable('v.clicks', 'v.ic')} * tp.amount"
-                    f" WHEN {TARIFF_CPM} THEN {payable('v.imps', 'v.ii')} * tp.amount / 1000 END)")  # fmt: skip
+        cpc_cost = (f"sum(CASE tp.model WHEN {CPC} THEN {payable('v.clicks', 'v.ic')} * tp.amount"
+                    f" WHEN {CPM} THEN {payable('v.imps', 'v.ii')} * tp.amount / 1000 END)")  # fmt: skip
     traffic = f"""
 WITH {args}
 {tp}
@@ -341,12 +252,12 @@ FROM (
     if paid == "none":
         cpi_join, cpi_cur, cpi_cost = "", "NULL::text", "NULL::numeric"
     else:
-        cpi_join = tariff_join(f"{TARIFF_CPI}, {TARIFF_CPA}, {TARIFF_REVSHARE}")
-        cpi_cur = f"CASE WHEN tp.model = {TARIFF_REVSHARE} THEN nullif(v.currency, '') ELSE tp.currency END"
-        cpi_cost = f"""CASE tp.model WHEN {TARIFF_CPI} THEN {payable("v.installs", "v.inn")} * tp.amount
-                   WHEN {TARIFF_CPA} THEN CASE WHEN v.goal_id = tp.goal_id THEN {payable("v.convs", "v.iv")} * tp.amount
+        cpi_join = tariff_join(f"{CPI}, {CPA}, {REVSHARE}")
+        cpi_cur = f"CASE WHEN tp.model = {REVSHARE} THEN nullif(v.currency, '') ELSE tp.currency END"
+        cpi_cost = f"""CASE tp.model WHEN {CPI} THEN {payable("v.installs", "v.inn")} * tp.amount
+                   WHEN {CPA} THEN CASE WHEN v.goal_id = tp.goal_id THEN {payable("v.convs", "v.iv")} * tp.amount
                         END
-                   WHEN {TARIFF_REVSHARE} THEN CASE WHEN v.currency <> '' THEN
+                   WHEN {REVSHARE} THEN CASE WHEN v.currency <> '' THEN
                         {payable("v.revenue", "v.irev")} * tp.percent / 100 END END"""  # fmt: skip
     outcomes = f"""
 WITH {args}

@@ -12,7 +12,7 @@ from clicktrail.links.v1 import links_pb2 as lpb
 from google.protobuf import field_mask_pb2
 
 from libs.clients import LinksClient, for_account
-from libs.config import Settings
+from libs.config import AnalyticsSettings
 
 # links.v1.FlagSubIdsRequest takes at most this many.
 MAX_FLAGS_PER_CALL = 1000
@@ -24,7 +24,7 @@ class LinksActions:
     """The links service calls rules (and the sub-id flood finder) make, with the
     internal token acting for the rule's account (``x-account-id``)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: AnalyticsSettings) -> None:
         # The account service is served by the links process: one client, both stubs.
         # (libs.clients' settings protocol wants settable attributes; Settings is frozen.)
         self._client = LinksClient.internal(settings, deadline_s=DEADLINE_S)  # type: ignore[arg-type]

@@ -60,6 +60,9 @@ class RuleRunner:
                 await store.lock_run(conn, account_id, rule_id)
             except asyncpg.LockNotAvailableError:
                 raise FailedPrecondition(f"rule {rule_id} is running now; try again in a moment") from None
+            except BaseException:
+                conn.terminate()  # the lock may have been granted as we were cancelled
+                raise
             try:
                 run_id = await self._run_under_lock(conn, account_id, rule_id, trigger, dry_run, slot_time)
             except Exception:
