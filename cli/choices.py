@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from clicktrail.attribution.v1 import config_pb2
 from clicktrail.ingest.v1 import ingest_pb2
 from clicktrail.links.v1 import links_pb2
+from clicktrail.postbacks.v1 import postbacks_pb2
 from clicktrail.type.v1 import quality_pb2
 from google.protobuf.descriptor import EnumDescriptor
 
@@ -29,6 +30,10 @@ if TYPE_CHECKING:  # to the type checker each is a StrEnum; at run time, built f
     TariffModel: TypeAlias = enum.StrEnum
     InvalidTrafficAction: TypeAlias = enum.StrEnum
     Verdict: TypeAlias = enum.StrEnum
+    Trigger: TypeAlias = enum.StrEnum
+    SendingMode: TypeAlias = enum.StrEnum
+    HttpMethod: TypeAlias = enum.StrEnum
+    DeliveryStatus: TypeAlias = enum.StrEnum
 else:
     Platform = str_enum(links_pb2.Platform)
     CampaignType = str_enum(links_pb2.CampaignType)
@@ -40,12 +45,17 @@ else:
     TariffModel = str_enum(config_pb2.TariffModel)
     InvalidTrafficAction = str_enum(links_pb2.InvalidTrafficAction)
     Verdict = str_enum(quality_pb2.Verdict)
+    Trigger = str_enum(postbacks_pb2.Trigger)
+    SendingMode = str_enum(postbacks_pb2.SendingMode)
+    HttpMethod = str_enum(postbacks_pb2.HttpMethod)
+    DeliveryStatus = str_enum(postbacks_pb2.DeliveryStatus)
 
 
 # enum_short / enum_choices (libs.vocab.enums): values named the way the flags and --json name them.
 __all__ = [
-    "CampaignStatus", "CampaignType", "EventType", "GoalKind", "InvalidTrafficAction", "Occurrence", "Platform",
-    "TariffModel", "TrafficType", "Verdict", "enum_choices", "enum_number", "enum_short",
+    "CampaignStatus", "CampaignType", "DeliveryStatus", "EventType", "GoalKind", "HttpMethod", "InvalidTrafficAction",
+    "Occurrence", "Platform", "SendingMode", "TariffModel", "TrafficType", "Trigger", "Verdict", "enum_choices",
+    "enum_number", "enum_short",
 ]  # fmt: skip
 
 

@@ -8,9 +8,15 @@ import re
 from typing import NamedTuple
 
 import ua_parser
+from clicktrail.links.v1 import links_pb2
 
 # Values of clicktrail.links.v1.DeviceType.
-UNKNOWN, DESKTOP, MOBILE, TABLET, BOT, OTHER = 0, 1, 2, 3, 4, 5
+UNKNOWN: int = links_pb2.DEVICE_TYPE_UNSPECIFIED
+DESKTOP: int = links_pb2.DEVICE_TYPE_DESKTOP
+MOBILE: int = links_pb2.DEVICE_TYPE_MOBILE
+TABLET: int = links_pb2.DEVICE_TYPE_TABLET
+BOT: int = links_pb2.DEVICE_TYPE_BOT
+OTHER: int = links_pb2.DEVICE_TYPE_OTHER
 _MOBILE_OS = {"iOS", "Android", "iPadOS", "Windows Phone", "BlackBerry OS", "KaiOS", "HarmonyOS"}
 _DESKTOP_OS = {"Windows", "Mac OS X", "Linux", "Ubuntu", "Chrome OS", "ChromeOS", "Fedora", "FreeBSD", "macOS"}
 # The device model an Android UA names after "Android N;" (and an optional locale): phone

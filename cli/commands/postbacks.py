@@ -4,13 +4,13 @@ integrated-partner catalog."""
 
 from __future__ import annotations
 
-import enum
 from typing import Annotated, Any
 
 import typer
 from clicktrail.postbacks.v1 import postbacks_pb2 as pb
 from clicktrail.postbacks.v1 import postbacks_pb2_grpc as pb_grpc
 
+from cli.choices import DeliveryStatus, HttpMethod, SendingMode, Trigger
 from cli.common import (
     ApiKey,
     JsonOut,
@@ -39,32 +39,6 @@ TemplateId = Annotated[str, typer.Argument(help="The template's id.", show_defau
 DeliveryId = Annotated[str, typer.Argument(help="The delivery's id.", show_default=False)]
 
 
-class Trigger(enum.StrEnum):
-    install = "install"
-    goal = "goal"
-    conversion = "conversion"
-    status_change = "status_change"
-    rejected = "rejected"  # installs / conversions rejected by traffic quality
-
-
-class SendingMode(enum.StrEnum):
-    attributed = "attributed"
-    all = "all"
-
-
-class Method(enum.StrEnum):
-    get = "get"
-    post = "post"
-
-
-class Status(enum.StrEnum):
-    pending = "pending"
-    retrying = "retrying"
-    delivered = "delivered"
-    failed = "failed"
-    dead = "dead"
-
-
 def pairs(values: list[str] | None, flag: str, sep: str = "=") -> dict[str, str]:
     """``["k=v", ...]`` -> dict; UsageError on a malformed item."""
     out: dict[str, str] = {}
@@ -86,12 +60,12 @@ Settings = Annotated[list[str] | None, typer.Option("--setting", help="Partner s
 def create(
     partner_id: Annotated[str, typer.Option("--partner", help="The partner (from `clicktrail partner create`).")],
     url: Annotated[str, typer.Option("--url", help="URL template with {macros}.")],
-    trigger: Annotated[Trigger, typer.Option("--trigger", help="What fires it.")] = Trigger.install,
+    trigger: Annotated[Trigger, typer.Option("--trigger", help="What fires it.")] = Trigger("install"),
     goal_id: Annotated[str, typer.Option("--goal", help="Goal id (with --trigger goal).")] = "",
     mode: Annotated[
         SendingMode, typer.Option("--mode", help="attributed: only this partner's events; all: every event.")
-    ] = SendingMode.attributed,
-    method: Annotated[Method, typer.Option("--method")] = Method.get,
+    ] = SendingMode("attributed"),
+    method: Annotated[HttpMethod, typer.Option("--method")] = HttpMethod("get"),
     body: Annotated[str, typer.Option("--body", help="POST body template.")] = "",
     headers: Headers = None,
     settings: Settings = None,
@@ -154,7 +128,7 @@ def update(
     trigger: Annotated[Trigger | None, typer.Option("--trigger")] = None,
     goal_id: Annotated[str | None, typer.Option("--goal")] = None,
     mode: Annotated[SendingMode | None, typer.Option("--mode")] = None,
-    method: Annotated[Method | None, typer.Option("--method")] = None,
+    method: Annotated[HttpMethod | None, typer.Option("--method")] = None,
     body: Annotated[str | None, typer.Option("--body")] = None,
     headers: Headers = None,
     settings: Settings = None,
@@ -224,7 +198,9 @@ def test(
 
 @deliveries.command("list")
 def delivery_list(
-    status: Annotated[list[Status] | None, typer.Option("--status", help="Only these states; repeatable.")] = None,
+    status: Annotated[
+        list[DeliveryStatus] | None, typer.Option("--status", help="Only these states; repeatable.")
+    ] = None,
     template_id: Annotated[str, typer.Option("--template")] = "",
     partner_id: Annotated[str, typer.Option("--partner")] = "",
     limit: Limit = 50,

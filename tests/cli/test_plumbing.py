@@ -14,6 +14,7 @@ import pytest
 import typer
 from clicktrail.ingest.v1 import ingest_pb2 as ipb
 from clicktrail.links.v1 import links_pb2 as pb
+from clicktrail.postbacks.v1 import postbacks_pb2 as ppb
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
@@ -56,6 +57,10 @@ def test_nested_messages_are_converted_too() -> None:
         (choices.TrafficType, pb.TrafficType),
         (choices.CampaignStatus, pb.CampaignStatus),
         (choices.EventType, ipb.EventType),
+        (choices.Trigger, ppb.Trigger),
+        (choices.SendingMode, ppb.SendingMode),
+        (choices.HttpMethod, ppb.HttpMethod),
+        (choices.DeliveryStatus, ppb.DeliveryStatus),
     ],
 )
 def test_flag_choices_match_the_protos(choice: type[enum.StrEnum], proto_enum: object) -> None:
