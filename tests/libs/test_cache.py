@@ -269,3 +269,13 @@ async def test_get_many_failure_reaches_every_waiter() -> None:
     with pytest.raises(RuntimeError):
         await cache.get_many_or_load(["a"], load_many, 0)
     assert "a" not in cache
+
+
+def test_iteration_gives_the_live_keys() -> None:
+    clock = Clock()
+    cache: TTLCache[str, int] = TTLCache(10.0, negative_ttl=1.0, is_negative=lambda v: v == 0, timer=clock)
+    cache.set("a", 1)
+    cache.set("b", 0)
+    assert list(cache) == ["a", "b"]
+    clock.now += 2
+    assert list(cache) == ["a"]
