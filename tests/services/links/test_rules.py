@@ -1,6 +1,7 @@
 """services/links/rules.py and store.py: the pure domain rules and the SQL builders (no database)."""
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from clicktrail.links.v1 import links_pb2 as pb
@@ -11,7 +12,7 @@ from libs.errors import FailedPrecondition, InvalidArgument, Validator
 from services.links import rules, store
 
 
-def _campaign(**kw: object) -> pb.Campaign:
+def _campaign(**kw: Any) -> pb.Campaign:
     return pb.Campaign(**{"campaign_id": "cmp_1", "name": "Spring", "status": pb.CAMPAIGN_STATUS_ACTIVE, **kw})
 
 

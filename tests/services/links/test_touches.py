@@ -68,9 +68,7 @@ async def test_smart_link_picks_the_platform_destination(gateway_links_stub, lin
         ios_url="https://apps.apple.com/app/id1?c={click_id}", android_url="https://play.google.com/store/apps/details?id=x&c={click_id}",
     )  # fmt: skip
     assert (await click(gateway_links_stub, s.link.slug, ua=IPHONE_UA)).location.startswith("https://apps.apple.com/")
-    assert (await click(gateway_links_stub, s.link.slug, ua=ANDROID_UA)).location.startswith(
-        "https://play.google.com/"
-    )
+    assert (await click(gateway_links_stub, s.link.slug, ua=ANDROID_UA)).location.startswith("https://play.google.com/")
     assert (await click(gateway_links_stub, s.link.slug, ua=DESKTOP_UA)).location.startswith("https://site.example/")
     assert (await click(gateway_links_stub, s.link.slug, ua="")).location.startswith("https://site.example/")
 
