@@ -113,3 +113,11 @@ async def test_clients_call_links_and_raise_call_errors(links_server, account, s
         with pytest.raises(CallError) as caught:
             await accounts.accounts.GetAccount(accounts_pb2.GetAccountRequest(account_id=account.account_id))
         assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_service_that_is_not_there_is_a_call_error_saying_so() -> None:
+    async with LinksClient("127.0.0.1:1", deadline_s=5.0) as client:
+        with pytest.raises(CallError) as caught:
+            await client.links.GetApp(pb.GetAppRequest(app_id="app_x"))
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE and caught.value.unreachable
+    assert caught.value.http_status() == 503
