@@ -70,8 +70,7 @@ async def test_two_replicas_of_ingest_and_attribution_share_the_work_and_count_e
     conn = await asyncpg.connect(db_url)
     try:
         count = (
-            "SELECT count(*) AS n, count(DISTINCT event_uuid) AS events"
-            " FROM attribution.installs WHERE account_id = $1"
+            "SELECT count(*) AS n, count(DISTINCT event_uuid) AS events FROM attribution.installs WHERE account_id = $1"
         )
         async with asyncio.timeout(60):
             while (await conn.fetchrow(count, account_id))["n"] < 1000:  # noqa: ASYNC110 (polling another process)
