@@ -13,7 +13,7 @@ from libs.config import DEFAULT_ADDRS
 from libs.grpc_server import ServiceContext, ServiceSpec
 from libs.partitions import keep_partitions
 from services.ingest import privacy as ingest_privacy
-from services.ingest.handlers import IngestService
+from services.ingest.event_service import IngestService
 from services.ingest.store import EventStore
 
 HERE = Path(__file__).parent
