@@ -1,5 +1,5 @@
 """clicktrail.analytics.v1.MetricsService: product metrics from the events,
-read from the rollups in services/analytics/metrics.py. Every query is scoped
+read from the rollups in services/analytics/metrics/. Every query is scoped
 by the caller's account and one of its apps."""
 
 from __future__ import annotations

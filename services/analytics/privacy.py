@@ -1,6 +1,6 @@
 """GDPR erasure in the product-metric rollups (libs/privacy.py). They know a
 user only as a 64-bit hash of "u:<user id>" or "d:<device id>"
-(services/analytics/metrics.py USER_KEY); the person's keys are merged into the
+(services/analytics/metrics/rollups.py USER_KEY); the person's keys are merged into the
 key of the erasure's pseudonym, the key ingest's erased events now have, so
 every count stays the same and a recount from the raw events agrees."""
 

@@ -1,4 +1,4 @@
--- Campaign-report rollups (services/analytics/reports.py).
+-- Campaign-report rollups (services/analytics/reports/).
 --
 -- report_traffic* : clicks and impressions, folded from links.clicks /
 -- links.impressions by create_time (the runner's watermark and the bucket are

@@ -3,7 +3,7 @@
 --
 -- A user is hashtextextended('u:' || user_id, 0) when the event carries a
 -- user_id, else hashtextextended('d:' || first of idfv, android_id, gaid, idfa, 0)
--- (services/analytics/metrics.py USER_KEY); events with neither have no user.
+-- (services/analytics/metrics/rollups.py USER_KEY); events with neither have no user.
 --
 -- Every table except metric_errors merges idempotently (set union, min, max,
 -- bit-or, insert-once), so folding a row twice changes nothing and a recount

@@ -1,6 +1,5 @@
 """Campaign reports: the rollups folded from links.clicks / links.impressions /
 attribution.installs / attribution.conversions, and the report query over them
-attribution.installs / attribution.conversions, and the report query over them
 (cost from tariffs and corrections included). The servicer (report_service.py)
 checks requests and shapes answers; the rules engine calls ``campaign_report``
 in-process.
