@@ -1,4 +1,4 @@
--- Sub-id report rows without the campaign (services/analytics/reports/,
+-- Sub-id report rows without the campaign (services/analytics/subs_derived.py,
 -- SubsDerived): per account, UTC day, sub number and value, the counts, goals
 -- and money (cost from tariffs and corrections included) that a report by day
 -- and that sub-id gives, built from report_*_subs once a day is past. A report
