@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,12 +20,15 @@ from libs.config import Settings
 from tests.gateway.conftest import RunningGateway, _listen, serve, start_gateway
 
 CONSOLE_SECRET = "test-console-secret"
-CHROMIUM = os.environ.get("CLICKTRAIL_TEST_CHROMIUM", "/usr/bin/chromium")
 
 
 @pytest.fixture
 def console_settings(
-    settings: Settings, links_server: Any, ingest_server: Any, attribution_server: Any, postbacks_server: Any,
+    settings: Settings,
+    links_server: Any,
+    ingest_server: Any,
+    attribution_server: Any,
+    postbacks_server: Any,
     analytics_server: Any,
 ) -> Settings:
     return dataclasses.replace(
