@@ -14,7 +14,7 @@ import uvicorn
 
 from console.app import create_app
 from libs.asgi import uvicorn_options
-from libs.config import ConsoleSettings, load_process_settings
+from libs.config import ConfigError, ConsoleSettings, load_process_settings
 from libs.logging import configure_logging, get_logger
 
 log = get_logger("console")
@@ -29,7 +29,10 @@ def server_config(settings: ConsoleSettings, **overrides: object) -> uvicorn.Con
 
 
 def main() -> None:
-    settings = load_process_settings("console")  # only the console process's CLICKTRAIL_* variables
+    try:
+        settings = load_process_settings("console")  # only the console process's CLICKTRAIL_* variables
+    except ConfigError as exc:  # one line naming the variable, as the services (libs/grpc_server.run_service)
+        raise SystemExit(f"error: {exc}") from None
     configure_logging("console", settings.log_level, settings.log_format)
     log.info("console_listening", host=settings.console_host, port=settings.console_port)
     uvicorn.Server(server_config(settings)).run()

@@ -11,7 +11,7 @@ import uvicorn
 
 from gateway.app import create_app
 from libs.asgi import uvicorn_options
-from libs.config import GatewaySettings, load_process_settings
+from libs.config import ConfigError, GatewaySettings, load_process_settings
 from libs.logging import configure_logging, get_logger
 
 
@@ -25,7 +25,10 @@ def server_config(settings: GatewaySettings, **overrides: object) -> uvicorn.Con
 
 
 def main() -> None:
-    settings = load_process_settings("gateway")  # only the gateway process's CLICKTRAIL_* variables
+    try:
+        settings = load_process_settings("gateway")  # only the gateway process's CLICKTRAIL_* variables
+    except ConfigError as exc:  # one line naming the variable, as the services (libs/grpc_server.run_service)
+        raise SystemExit(f"error: {exc}") from None
     configure_logging("gateway", settings.log_level, settings.log_format)
     if not settings.gateway_token:
         # Without it the links service refuses every click, while /readyz would say ready.
