@@ -33,6 +33,8 @@ EVENT_QUEUE = "attribution.events"
 COLUMNS: tuple[str, ...] = tuple(f.name for f in StoredEvent.DESCRIPTOR.fields)
 # The column view of an empty event: None where unset, else the field's default.
 _EMPTY_VIEW = {f.name: None if f.has_presence else f.default_value for f in StoredEvent.DESCRIPTOR.fields}
+# Enum fields: the message's constructor takes an enum's name too, the column view holds its number.
+_ENUM_FIELDS = tuple(f.name for f in StoredEvent.DESCRIPTOR.fields if f.enum_type is not None)
 
 # GDPR erasure (libs/privacy.py): what an erased event keeps of its properties
 # (the fields reports read); the rest is free-form and may hold anything.
@@ -130,6 +132,8 @@ def _checked_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     """``fields(event_of(doc))``, without reading the message back when the
     document's values are already what its fields hold (the common case)."""
     present = {k: v for k, v in doc.items() if v is not None}
+    if any(not isinstance(present.get(name, 0), int) for name in _ENUM_FIELDS):
+        return fields(event_of(doc))  # an enum by name: its number through the message
     try:
         StoredEvent(**present)  # the check: names and types as the message has them
     except (TypeError, ValueError):

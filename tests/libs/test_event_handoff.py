@@ -94,6 +94,15 @@ def test_a_payload_of_the_wrong_shape_is_refused() -> None:
     assert later[0]["account_id"] == "a" and later[0]["event"] == 3 and "new_column" not in later[0]
 
 
+def test_enum_names_read_as_their_numbers_in_the_column_view() -> None:
+    # The message's constructor takes an enum's name as well as its number: the column
+    # view must hold the number all the same (the engine compares event / platform with numbers).
+    payload = b'{"events": [{"account_id": "a", "event": "EVENT_TYPE_TRACK", "platform": 2}]}'
+    (view,) = event_handoff.decode_fields(payload)
+    assert view == event_handoff.fields(event_handoff.decode(payload).events[0])
+    assert view["event"] == 3 and view["platform"] == 2
+
+
 @pytest.mark.parametrize("old", [False, True])
 def test_erasing_a_queued_payload_keeps_it_a_stored_events(old: bool) -> None:
     row = _row()
