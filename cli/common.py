@@ -153,7 +153,7 @@ def client(service: str, creds: Creds) -> ServiceClient:
     cfg = settings()
     try:
         return CLIENTS[service].connect(
-            cfg,  # type: ignore[arg-type]  # its Protocol wants settable fields; the settings are frozen
+            cfg,
             token=creds.token,
             account_id=creds.account_id,
             deadline_s=max(cfg.grpc_deadline_s, 10.0),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Protocol
 
 import grpc
 
@@ -66,7 +67,18 @@ def server_credentials(settings: CommonSettings) -> grpc.ServerCredentials | Non
     return grpc.ssl_server_credentials([pair], root_certificates=ca if require else None, require_client_auth=require)
 
 
-def channel_credentials(settings: CommonSettings) -> grpc.ChannelCredentials | None:
+class ChannelTlsSettings(Protocol):
+    """The settings a channel's TLS reads (read-only, so the frozen settings classes are one)."""
+
+    @property
+    def grpc_tls_ca(self) -> str: ...
+    @property
+    def grpc_tls_client_cert(self) -> str: ...
+    @property
+    def grpc_tls_client_key(self) -> str: ...
+
+
+def channel_credentials(settings: ChannelTlsSettings) -> grpc.ChannelCredentials | None:
     """Credentials for channels to the suite's services, or None for plaintext."""
     return _channel_credentials(settings.grpc_tls_ca, settings.grpc_tls_client_cert, settings.grpc_tls_client_key)
 

@@ -12,14 +12,19 @@ import grpc
 # Imported as a module (not its names): libs.grpc_client imports libs.clients.errors,
 # so this package may be loading while libs.grpc_client is half-way through.
 from libs import grpc_client
-from libs.tls import channel_credentials
+from libs.tls import ChannelTlsSettings, channel_credentials
 
 S = TypeVar("S")
 
 
-class _ClientSettings(Protocol):
-    internal_token: str
-    grpc_deadline_s: float
+class _ClientSettings(ChannelTlsSettings, Protocol):
+    """What a client reads of a process's settings. Read-only properties, so every
+    frozen settings class (libs.config) is one."""
+
+    @property
+    def internal_token(self) -> str: ...
+    @property
+    def grpc_deadline_s(self) -> float: ...
 
     def addr_of(self, service: str) -> str: ...
 
@@ -81,7 +86,7 @@ class ServiceClient:
             token=token,
             account_id=account_id,
             deadline_s=settings.grpc_deadline_s if deadline_s is None else deadline_s,
-            tls=channel_credentials(settings),  # type: ignore[arg-type]
+            tls=channel_credentials(settings),
             channels=channels,
         )
 

@@ -72,7 +72,7 @@ def plan(key: str, name: str, given: dict[str, str], app_id: str) -> tuple[str, 
 
 def links_client(settings: PostbacksSettings) -> LinksClient:
     """Links, called as the service (only a service may choose a partner's id), naming the account per call."""
-    return LinksClient.internal(settings, deadline_s=LINKS_DEADLINE_S)  # type: ignore[arg-type]
+    return LinksClient.internal(settings, deadline_s=LINKS_DEADLINE_S)
 
 
 async def remove_partner(links: LinksClient, account_id: str, partner_id: str, *, sure: bool) -> bool:

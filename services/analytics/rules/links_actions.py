@@ -26,8 +26,7 @@ class LinksActions:
 
     def __init__(self, settings: AnalyticsSettings) -> None:
         # The account service is served by the links process: one client, both stubs.
-        # (libs.clients' settings protocol wants settable attributes; Settings is frozen.)
-        self._client = LinksClient.internal(settings, deadline_s=DEADLINE_S)  # type: ignore[arg-type]
+        self._client = LinksClient.internal(settings, deadline_s=DEADLINE_S)
         self._stub = self._client.links
         self._accounts = self._client.stub(accounts_pb2_grpc.AccountServiceStub)
 
