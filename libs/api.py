@@ -1,51 +1,20 @@
-"""Helpers for AIP-style APIs: page sizes and tokens, update masks,
-timestamps and money."""
+"""Helpers for AIP-style APIs: update masks, timestamps and money (paging:
+libs.paging)."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import decimal
 import re
 from collections.abc import Iterable
-from typing import Any
 
-import orjson
 from google.protobuf import field_mask_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
 from libs.errors import InvalidArgument
 
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _AMOUNT = re.compile(r"^-?\d{1,18}(\.\d{1,6})?$")
-
-
-def page_size(value: int, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
-    if value < 0:
-        raise InvalidArgument("page_size", "must not be negative")
-    if value == 0:
-        return default
-    return min(value, maximum)
-
-
-def encode_page_token(cursor: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(cursor)).decode().rstrip("=")
-
-
-def decode_page_token(token: str, *keys: str) -> dict[str, Any] | None:
-    """The cursor in a page token; None for the first page."""
-    if not token:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        cursor = orjson.loads(raw)
-        if not isinstance(cursor, dict) or any(k not in cursor for k in keys):
-            raise ValueError
-        return cursor
-    except (ValueError, orjson.JSONDecodeError):
-        raise InvalidArgument("page_token", "is not a token from a previous page") from None
 
 
 def update_paths(mask: field_mask_pb2.FieldMask, resource: Message, allowed: Iterable[str]) -> list[str]:

@@ -33,11 +33,14 @@ from clicktrail.privacy.v1 import privacy_pb2 as pb
 from clicktrail.privacy.v1 import privacy_pb2_grpc as pb_grpc
 
 from libs import auth
-from libs.api import decode_page_token, encode_page_token, page_size, to_timestamp
+from libs.api import to_timestamp
 from libs.errors import Validator
 from libs.grpc_server import ServiceContext
 from libs.ids import is_valid_id
 from libs.logging import get_logger
+from libs.paging import decode_token as decode_page_token
+from libs.paging import encode_token as encode_page_token
+from libs.paging import page_size
 
 log = get_logger("privacy")
 
