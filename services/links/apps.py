@@ -11,7 +11,6 @@ from libs import auth
 from libs.api import update_paths
 from libs.errors import FailedPrecondition, NotFound
 from libs.ids import new_resource_id
-from libs.paging import Page
 from services.accounts.secrets import issue_secret
 from services.links import rules, store
 from services.links.base import LinksBase
@@ -33,16 +32,12 @@ class AppRpcs(LinksBase):
 
     async def GetApp(self, request: pb.GetAppRequest, context: Any) -> pb.GetAppResponse:
         account_id = auth.require_account()
-        row = await self._pool.fetchrow(store.GET_APP, account_id, request.app_id)
-        if row is None:
-            raise NotFound(f"app {request.app_id!r} not found")
+        row = await self._get(store.GET_APP, "app", account_id, request.app_id)
         return pb.GetAppResponse(app=app_msg(row))
 
     async def ListApps(self, request: pb.ListAppsRequest, context: Any) -> pb.ListAppsResponse:
         account_id = auth.require_account()
-        page = Page.of(request, "after")
-        rows = await self._pool.fetch(store.LIST_APPS, account_id, page.get("after", "", str), page.limit)
-        rows, token = page.cut(rows, lambda r: {"after": r["app_id"]})
+        rows, token = await self._page_after(request, store.LIST_APPS, "app_id", account_id)
         return pb.ListAppsResponse(apps=[app_msg(r) for r in rows], next_page_token=token)
 
     async def UpdateApp(self, request: pb.UpdateAppRequest, context: Any) -> pb.UpdateAppResponse:

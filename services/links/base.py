@@ -5,10 +5,14 @@ are mixins over this; services/links/service.py puts them together."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 
 from libs import auth
 from libs.config import Settings
+from libs.errors import NotFound
+from libs.paging import Page, PagedRequest
 from services.links.quality import QualityCache
 from services.links.subids import SubIdListCache
 from services.links.touches import LinkCache, TouchRecorder
@@ -24,3 +28,19 @@ class LinksBase:
         self.clicks = TouchRecorder(pool, self.cache, kind="click", quality=self.quality)
         self.impressions = TouchRecorder(pool, self.cache, kind="impression", quality=self.quality)
         self.sub_lists = SubIdListCache(pool)
+
+    async def _get(self, sql: str, noun: str, account_id: str, resource_id: str) -> asyncpg.Record:
+        """The row ``sql`` answers ($1 the account, $2 the id), else NotFound naming the resource."""
+        row = await self._pool.fetchrow(sql, account_id, resource_id)
+        if row is None:
+            raise NotFound(f"{noun} {resource_id!r} not found")
+        return row
+
+    async def _page_after(
+        self, request: PagedRequest, sql: str, id_col: str, account_id: str, *filters: Any
+    ) -> tuple[list[asyncpg.Record], str]:
+        """A page of a list ordered by its id: ``sql`` takes $1 the account, $2 the
+        previous page's last id ("" on the first page), then ``filters``, then the limit."""
+        page = Page.of(request, "after")
+        rows = await self._pool.fetch(sql, account_id, page.get("after", "", str), *filters, page.limit)
+        return page.cut(rows, lambda r: {"after": r[id_col]})

@@ -10,7 +10,6 @@ from libs import auth
 from libs.api import update_paths
 from libs.errors import FailedPrecondition, NotFound, PermissionDenied, Validator
 from libs.ids import new_resource_id
-from libs.paging import Page
 from services.links import rules, store
 from services.links.base import LinksBase
 from services.links.messages import campaign_msg
@@ -44,19 +43,15 @@ class CampaignRpcs(LinksBase):
 
     async def GetCampaign(self, request: pb.GetCampaignRequest, context: Any) -> pb.GetCampaignResponse:
         account_id = auth.require_account()
-        row = await self._pool.fetchrow(store.GET_CAMPAIGN, account_id, request.campaign_id)
-        if row is None:
-            raise NotFound(f"campaign {request.campaign_id!r} not found")
+        row = await self._get(store.GET_CAMPAIGN, "campaign", account_id, request.campaign_id)
         return pb.GetCampaignResponse(campaign=campaign_msg(row))
 
     async def ListCampaigns(self, request: pb.ListCampaignsRequest, context: Any) -> pb.ListCampaignsResponse:
         account_id = auth.require_account()
-        page = Page.of(request, "after")
-        rows = await self._pool.fetch(
-            store.LIST_CAMPAIGNS, account_id, page.get("after", "", str),
-            request.status or None, request.partner_id or None, request.app_id or None, page.limit,
+        rows, token = await self._page_after(
+            request, store.LIST_CAMPAIGNS, "campaign_id", account_id,
+            request.status or None, request.partner_id or None, request.app_id or None,
         )  # fmt: skip
-        rows, token = page.cut(rows, lambda r: {"after": r["campaign_id"]})
         return pb.ListCampaignsResponse(campaigns=[campaign_msg(r) for r in rows], next_page_token=token)
 
     async def UpdateCampaign(self, request: pb.UpdateCampaignRequest, context: Any) -> pb.UpdateCampaignResponse:

@@ -11,7 +11,6 @@ from libs import auth
 from libs.api import update_paths
 from libs.errors import AlreadyExists, FailedPrecondition, NotFound, Validator
 from libs.ids import new_resource_id
-from libs.paging import Page
 from services.links import rules, store
 from services.links.base import LinksBase
 from services.links.messages import partner_msg
@@ -32,16 +31,12 @@ class PartnerRpcs(LinksBase):
 
     async def GetPartner(self, request: pb.GetPartnerRequest, context: Any) -> pb.GetPartnerResponse:
         account_id = auth.require_account()
-        row = await self._pool.fetchrow(store.GET_PARTNER, account_id, request.partner_id)
-        if row is None:
-            raise NotFound(f"partner {request.partner_id!r} not found")
+        row = await self._get(store.GET_PARTNER, "partner", account_id, request.partner_id)
         return pb.GetPartnerResponse(partner=partner_msg(row))
 
     async def ListPartners(self, request: pb.ListPartnersRequest, context: Any) -> pb.ListPartnersResponse:
         account_id = auth.require_account()
-        page = Page.of(request, "after")
-        rows = await self._pool.fetch(store.LIST_PARTNERS, account_id, page.get("after", "", str), page.limit)
-        rows, token = page.cut(rows, lambda r: {"after": r["partner_id"]})
+        rows, token = await self._page_after(request, store.LIST_PARTNERS, "partner_id", account_id)
         return pb.ListPartnersResponse(partners=[partner_msg(r) for r in rows], next_page_token=token)
 
     async def UpdatePartner(self, request: pb.UpdatePartnerRequest, context: Any) -> pb.UpdatePartnerResponse:

@@ -12,7 +12,6 @@ from libs import auth
 from libs.api import update_paths
 from libs.errors import FailedPrecondition, NotFound
 from libs.ids import new_resource_id, new_slug
-from libs.paging import Page
 from services.links import rules, store
 from services.links.base import LinksBase
 from services.links.messages import link_msg
@@ -53,18 +52,14 @@ class LinkRpcs(LinksBase):
 
     async def GetLink(self, request: pb.GetLinkRequest, context: Any) -> pb.GetLinkResponse:
         account_id = auth.require_account()
-        row = await self._pool.fetchrow(store.GET_LINK, account_id, request.link_id)
-        if row is None:
-            raise NotFound(f"link {request.link_id!r} not found")
+        row = await self._get(store.GET_LINK, "link", account_id, request.link_id)
         return pb.GetLinkResponse(link=self._link(row))
 
     async def ListLinks(self, request: pb.ListLinksRequest, context: Any) -> pb.ListLinksResponse:
         account_id = auth.require_account()
-        page = Page.of(request, "after")
-        rows = await self._pool.fetch(
-            store.LIST_LINKS, account_id, page.get("after", "", str), request.campaign_id or None, page.limit
+        rows, token = await self._page_after(
+            request, store.LIST_LINKS, "link_id", account_id, request.campaign_id or None
         )
-        rows, token = page.cut(rows, lambda r: {"after": r["link_id"]})
         return pb.ListLinksResponse(links=[self._link(r) for r in rows], next_page_token=token)
 
     async def UpdateLink(self, request: pb.UpdateLinkRequest, context: Any) -> pb.UpdateLinkResponse:
