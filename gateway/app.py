@@ -54,10 +54,9 @@ from gateway.responses import (
 from gateway.routes import BY_LABEL
 from gateway.touch_routes import PURPOSE_HEADERS, TouchRoutes
 from libs.auth import GATEWAY_VOUCH_HEADER
+from libs.clients import AttributionClient, IngestClient, LinksClient
 from libs.config import GatewaySettings
-from libs.grpc_client import ChannelPool
 from libs.grpc_interceptors import request_id_var
-from libs.tls import channel_credentials
 
 # What _http dispatches, from the one route table (gateway/routes.py), which also makes /openapi.json.
 CLICK = BY_LABEL["click"].prefix or ""  # "/c/"
@@ -88,9 +87,9 @@ class Gateway(TouchRoutes, EventRoutes, PostbackRoutes, Probes):
         self.settings = settings
         self._trusted = settings.trusted_proxies
         self._max_query = settings.max_query_bytes
-        self._pool: ChannelPool | None = None
-        self._ingest: ChannelPool | None = None
-        self._attribution: ChannelPool | None = None
+        self._links: LinksClient | None = None
+        self._ingest: IngestClient | None = None
+        self._attribution: AttributionClient | None = None
         self.clicks: TouchBatcher | None = None
         self.impressions: TouchBatcher | None = None
         self._start_lock = asyncio.Lock()
@@ -129,16 +128,13 @@ class Gateway(TouchRoutes, EventRoutes, PostbackRoutes, Probes):
     async def startup(self) -> None:
         """Create the channels and batchers (inside the server's event loop)."""
         async with self._start_lock:
-            if self._pool is not None:
+            if self._links is not None:
                 return
             s = self.settings
             # The gateway's own narrow token (it may only record touches); events and
             # postbacks are forwarded with their callers' own keys (see _forward).
-            tls = channel_credentials(s)
-            pool = ChannelPool(
-                s.links_addr, s.gateway_channels, token=s.gateway_token, deadline_s=s.grpc_deadline_s, tls=tls
-            )
-            for ch in pool.channels:
+            links = LinksClient.connect(s, token=s.gateway_token, channels=s.gateway_channels)
+            for ch in links.channels:
                 ch.get_state(try_to_connect=True)
             common: dict[str, Any] = {
                 "max_items": s.gateway_batch_max,
@@ -147,7 +143,7 @@ class Gateway(TouchRoutes, EventRoutes, PostbackRoutes, Probes):
                 "max_inflight": max(1, s.gateway_channels),
             }
             self.clicks = TouchBatcher(
-                pool,
+                links,
                 kind="click",
                 method=f"/{LINKS_SERVICE}/RecordClicks",
                 request_cls=links_pb2.RecordClicksRequest,
@@ -156,7 +152,7 @@ class Gateway(TouchRoutes, EventRoutes, PostbackRoutes, Probes):
                 **common,
             )
             self.impressions = TouchBatcher(
-                pool,
+                links,
                 kind="impression",
                 method=f"/{LINKS_SERVICE}/RecordImpressions",
                 request_cls=links_pb2.RecordImpressionsRequest,
@@ -164,29 +160,27 @@ class Gateway(TouchRoutes, EventRoutes, PostbackRoutes, Probes):
                 field="impressions",
                 **common,
             )
-            self._ingest = ChannelPool(s.ingest_addr, s.gateway_channels, deadline_s=s.grpc_deadline_s, tls=tls)
-            self._attribution = ChannelPool(
-                s.attribution_addr, s.gateway_channels, deadline_s=s.grpc_deadline_s, tls=tls
-            )
-            self._pool = pool
-            log.info("gateway_started", links=s.links_addr, ingest=s.ingest_addr, channels=len(pool.channels))
+            self._ingest = IngestClient.connect(s, channels=s.gateway_channels)
+            self._attribution = AttributionClient.connect(s, channels=s.gateway_channels)
+            self._links = links
+            log.info("gateway_started", links=s.links_addr, ingest=s.ingest_addr, channels=len(links.channels))
 
     async def shutdown(self, grace_s: float = 10.0) -> None:
         """Stop taking touches, send what waits, wait for running calls, close."""
         self._draining = True
-        if self._pool is None:
+        if self._links is None:
             return
         for b in (self.clicks, self.impressions):
             if b is not None:
                 await b.drain(grace_s)
-        await self._pool.close()
+        await self._links.close()
         if self._ingest is not None:
             await self._ingest.close()
             self._ingest = None
         if self._attribution is not None:
             await self._attribution.close()
             self._attribution = None
-        self._pool = None
+        self._links = None
         if self._console is not None:
             await self._console.close()
         log.info("gateway_stopped")

@@ -1,4 +1,4 @@
-"""What every route of the gateway shares: the gRPC channel pools, the client
+"""What every route of the gateway shares: the typed service clients, the client
 address (X-Forwarded-For from trusted proxies only), starting on first use,
 and forwarding a public request to a service with its caller's own secret."""
 
@@ -22,9 +22,8 @@ from gateway.responses import (
     parse_ip,
     text_headers,
 )
-from libs.clients import CallError
+from libs.clients import AttributionClient, CallError, IngestClient, LinksClient
 from libs.config import GatewaySettings
-from libs.grpc_client import ChannelPool
 from libs.logging import get_logger
 
 log = get_logger("gateway")
@@ -61,9 +60,9 @@ class GatewayBase:
     settings: GatewaySettings
     _trusted: Any  # settings.trusted_proxies: the networks whose X-Forwarded-For is believed
     _max_query: int
-    _pool: ChannelPool | None  # links
-    _ingest: ChannelPool | None
-    _attribution: ChannelPool | None
+    _links: LinksClient | None  # with the gateway's own token: touches only
+    _ingest: IngestClient | None  # the callers' own keys, per call (_forward)
+    _attribution: AttributionClient | None
     _draining: bool
     _vouch: tuple[tuple[str, str], ...]
     _body_timeout_s: float
@@ -94,22 +93,21 @@ class GatewayBase:
         return any(addr.version == net.version and addr in net for net in self._trusted)
 
     async def _ensure_started(self) -> None:
-        if self._pool is None and not self._draining:
+        if self._links is None and not self._draining:
             await self.startup()
 
     async def _forward(
         self,
         sender: Sender,
-        pool: ChannelPool,
-        method: str,
+        call: Any,
         request: Any,
-        response_cls: Any,
         secret: str,
         errors: ErrorAnswers,
         unavailable: str,
         vouch: bool = False,
     ) -> Any:
-        """Call a service for a public request, authenticated by the caller's own
+        """Call a service's method (``call``: a typed client's stub method) for a
+        public request, authenticated by the caller's own
         secret (``vouch``: with the gateway's token beside it, so the service believes
         the client address and User-Agent the request names). On a gRPC error, answer
         the mapped HTTP status (503 when the service cannot be reached) and return
@@ -119,15 +117,14 @@ class GatewayBase:
             return await json_error(sender, status, text)
         sender.forwarded = True
         try:
-            return await pool.next().unary_unary(
-                method,
-                request_serializer=type(request).SerializeToString,
-                response_deserializer=response_cls.FromString,
-            )(request, metadata=(("authorization", f"Bearer {secret}"), *(self._vouch if vouch else ())))
+            return await call(
+                request, metadata=(("authorization", f"Bearer {secret}"), *(self._vouch if vouch else ()))
+            )
         except grpc.aio.AioRpcError as rpc_err:
             err = CallError.from_rpc_error(rpc_err)
             status, text = errors.of(err)
             if status == 503:
+                method = type(request).DESCRIPTOR.name.removesuffix("Request")
                 log.warning("downstream_unavailable", method=method, code=err.code().name, detail=err.message)
                 text = unavailable
             return await json_error(sender, status, text or err.message, err.first_field)

@@ -35,8 +35,8 @@ from typing import Any
 import grpc
 from prometheus_client import Counter, Histogram
 
+from libs.clients import ServiceClient
 from libs.coalesce import Coalescer
-from libs.grpc_client import ChannelPool
 from libs.logging import get_logger
 
 log = get_logger("gateway.batcher")
@@ -73,7 +73,7 @@ class TouchBatcher:
 
     def __init__(
         self,
-        pool: ChannelPool,
+        client: ServiceClient,
         *,
         kind: str,
         method: str,
@@ -86,7 +86,7 @@ class TouchBatcher:
         max_inflight: int = 2,
     ) -> None:
         self.kind = kind
-        self._pool = pool
+        self._client = client
         self._method = method
         self._request_cls = request_cls
         self._response_cls = response_cls
@@ -114,7 +114,7 @@ class TouchBatcher:
         await self._coalescer.drain(timeout_s)
 
     def _callable(self) -> Callable[..., Any]:
-        channel = self._pool.next()
+        channel = self._client.channel()
         key = id(channel)
         call = self._calls.get(key)
         if call is None:

@@ -12,7 +12,7 @@ import re
 import grpc
 from clicktrail.ingest.v1 import ingest_pb2
 
-from gateway.base import INGEST_SERVICE, ErrorAnswers, GatewayBase
+from gateway.base import ErrorAnswers, GatewayBase
 from gateway.ratelimit import RateLimiter, address_key
 from gateway.responses import (
     JSON_CT,
@@ -29,8 +29,8 @@ from gateway.responses import (
 )
 from libs.asgi import BodyTooLarge, read_body
 from libs.cache import TTLCache
+from libs.clients import IngestClient
 from libs.config import GatewaySettings
-from libs.grpc_client import ChannelPool
 from libs.vocab.enums import name_map
 
 MAX_EVENTS_BODY = 8 * 1024 * 1024
@@ -130,7 +130,7 @@ class EventRoutes(GatewayBase):
             if left:
                 self._events_inflight_by_key[key_id] = left
 
-    async def _check_events_key(self, sender: Sender, ingest: ChannelPool, key: str) -> int | None:
+    async def _check_events_key(self, sender: Sender, ingest: IngestClient, key: str) -> int | None:
         """None when ingest says (or said in the last few seconds) that this key may send
         events; else the HTTP status already answered (401, 403, 503)."""
         digest = hashlib.sha256(key.encode("latin-1")).digest()
@@ -139,8 +139,7 @@ class EventRoutes(GatewayBase):
         if digest in self._events_refused:  # a forged key costs ingest one look-up
             return await json_error(sender, 401, EVENTS_ERRORS.text(grpc.StatusCode.UNAUTHENTICATED))
         reply = await self._forward(
-            sender, ingest, f"/{INGEST_SERVICE}/CheckEventsKey", ingest_pb2.CheckEventsKeyRequest(),
-            ingest_pb2.CheckEventsKeyResponse, key, EVENTS_ERRORS,
+            sender, ingest.ingest.CheckEventsKey, ingest_pb2.CheckEventsKeyRequest(), key, EVENTS_ERRORS,
             "ingest service unavailable; resend later (events are idempotent by uuid)",
         )  # fmt: skip
         if isinstance(reply, int):
@@ -162,15 +161,14 @@ class EventRoutes(GatewayBase):
 
     async def _events_forward(
         self, scope: Scope, sender: Sender, raw: bytes, key: str, enc: bytes, ua: bytes, xff: bytes,
-        ingest: ChannelPool,
+        ingest: IngestClient,
     ) -> int:  # fmt: skip
         request = ingest_pb2.SendEventsJsonRequest(
             body=raw, gzip=enc == b"gzip", client_ip=self.client_ip(scope, xff),
             client_user_agent=decode_header(ua),
         )  # fmt: skip
         reply = await self._forward(
-            sender, ingest, f"/{INGEST_SERVICE}/SendEventsJson", request,
-            ingest_pb2.SendEventsJsonResponse, key, EVENTS_ERRORS,
+            sender, ingest.ingest.SendEventsJson, request, key, EVENTS_ERRORS,
             "ingest service unavailable; resend later (events are idempotent by uuid)", vouch=True,
         )  # fmt: skip
         if isinstance(reply, int):

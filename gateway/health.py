@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway.base import ATTRIBUTION_SERVICE, INGEST_SERVICE, LINKS_SERVICE, GatewayBase
 from gateway.openapi import DOCUMENT_BYTES
 from gateway.responses import JSON_CT, NO_STORE, Scope, Sender, json_body, text_headers
-from libs.grpc_client import ChannelPool
+from libs.clients import ServiceClient
 
 
 class Probes(GatewayBase):
@@ -24,11 +24,11 @@ class Probes(GatewayBase):
     async def _readyz(self, scope: Scope, sender: Sender, head: bool) -> int:
         await self._ensure_started()
         checks: dict[str, str] = {}
-        if self._draining or self._pool is None or self._ingest is None or self._attribution is None:
+        if self._draining or self._links is None or self._ingest is None or self._attribution is None:
             checks["gateway"] = "draining"
         else:
             links, ingest, attribution = await asyncio.gather(
-                self._check(self._pool, LINKS_SERVICE), self._check(self._ingest, INGEST_SERVICE),
+                self._check(self._links, LINKS_SERVICE), self._check(self._ingest, INGEST_SERVICE),
                 self._check(self._attribution, ATTRIBUTION_SERVICE),
             )  # fmt: skip
             checks["links"], checks["ingest"], checks["attribution"] = links, ingest, attribution
@@ -37,8 +37,8 @@ class Probes(GatewayBase):
         headers = [*text_headers(JSON_CT, body), NO_STORE]
         return await sender.send(200 if ok else 503, headers, body)
 
-    async def _check(self, pool: ChannelPool, service: str) -> str:
-        stub = health_pb2_grpc.HealthStub(pool.next())
+    async def _check(self, client: ServiceClient, service: str) -> str:
+        stub = client.stub(health_pb2_grpc.HealthStub)
         try:
             reply = await stub.Check(
                 health_pb2.HealthCheckRequest(service=service),

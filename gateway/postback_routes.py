@@ -16,7 +16,7 @@ import grpc
 import orjson
 from clicktrail.attribution.v1 import attribution_pb2
 
-from gateway.base import ATTRIBUTION_SERVICE, ErrorAnswers, GatewayBase, log
+from gateway.base import ErrorAnswers, GatewayBase, log
 from gateway.event_routes import KEY_CACHE_MAX
 from gateway.ratelimit import RateLimiter
 from gateway.responses import (
@@ -141,8 +141,7 @@ class PostbackRoutes(GatewayBase):
             client_ip=self.client_ip(scope, xff), user_agent=decode_header(ua),
         )  # fmt: skip
         reply = await self._forward(
-            sender, self._attribution, f"/{ATTRIBUTION_SERVICE}/RecordPostback", request,
-            attribution_pb2.RecordPostbackResponse, token, POSTBACK_ERRORS,
+            sender, self._attribution.attribution.RecordPostback, request, token, POSTBACK_ERRORS,
             "attribution service unavailable; resend the postback later",
         )  # fmt: skip
         if reply != 401:  # the token is good (the postback itself may still be refused)
@@ -198,14 +197,12 @@ class PostbackRoutes(GatewayBase):
         task.add_done_callback(self._refused_logs.discard)
 
     async def _log_refused(self, request: Any, token: str) -> None:
-        pool = self._attribution
-        if pool is None:
+        attribution = self._attribution
+        if attribution is None:
             return
         try:
-            await pool.next().unary_unary(
-                f"/{ATTRIBUTION_SERVICE}/LogRefusedPostback",
-                request_serializer=attribution_pb2.LogRefusedPostbackRequest.SerializeToString,
-                response_deserializer=attribution_pb2.LogRefusedPostbackResponse.FromString,
-            )(request, metadata=(("authorization", f"Bearer {token}"),), timeout=self.settings.grpc_deadline_s)
+            await attribution.attribution.LogRefusedPostback(
+                request, metadata=(("authorization", f"Bearer {token}"),), timeout=self.settings.grpc_deadline_s
+            )
         except grpc.aio.AioRpcError as err:  # a wrong token, attribution down: this process's log has it
             log.info("postback_refusal_not_logged", code=err.code().name, detail=err.details())

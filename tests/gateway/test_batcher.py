@@ -17,8 +17,8 @@ from gateway.app import Gateway
 from gateway.batcher import BatchError, TouchBatcher
 from gateway.responses import decode_header as _decode_header
 from gateway.responses import header_safe
+from libs.clients import LinksClient
 from libs.config import load_settings
-from libs.grpc_client import ChannelPool
 from tests.support.wait import wait_until
 
 
@@ -50,8 +50,8 @@ async def scripted() -> AsyncIterator[tuple[Scripted, str]]:
     await server.stop(0)
 
 
-def batcher(addr: str, **kwargs: Any) -> tuple[TouchBatcher, ChannelPool]:
-    pool = ChannelPool(addr, 2, token="t", deadline_s=2.0)
+def batcher(addr: str, **kwargs: Any) -> tuple[TouchBatcher, LinksClient]:
+    pool = LinksClient(addr, token="t", deadline_s=2.0, channels=2)
     b = TouchBatcher(
         pool, kind="click", method="/clicktrail.links.v1.LinksService/RecordClicks",
         request_cls=pb.RecordClicksRequest, response_cls=pb.RecordClicksResponse, field="clicks",
