@@ -160,25 +160,22 @@ class AttributionService(pb_grpc.AttributionServiceServicer):
 
     async def GetInstall(self, request: pb.GetInstallRequest, context: Any) -> pb.GetInstallResponse:
         account_id = auth.require_account()
-        row = await self._pool.fetchrow(
-            "SELECT * FROM attribution.installs WHERE account_id = $1 AND install_id = $2",
-            account_id,
-            request.install_id,
-        )
-        if row is None:
-            raise NotFound(f"install {request.install_id[:64]!r} not found")
+        row = await self._get("installs", "install_id", "install", account_id, request.install_id)
         return pb.GetInstallResponse(install=install_msg(row))
 
     async def GetConversion(self, request: pb.GetConversionRequest, context: Any) -> pb.GetConversionResponse:
         account_id = auth.require_account()
+        row = await self._get("conversions", "conversion_id", "conversion", account_id, request.conversion_id)
+        return pb.GetConversionResponse(conversion=conversion_msg(row))
+
+    async def _get(self, table: str, id_col: str, noun: str, account_id: str, row_id: str) -> asyncpg.Record:
+        """An install or conversion of the account, else NotFound naming it."""
         row = await self._pool.fetchrow(
-            "SELECT * FROM attribution.conversions WHERE account_id = $1 AND conversion_id = $2",
-            account_id,
-            request.conversion_id,
+            f"SELECT * FROM attribution.{table} WHERE account_id = $1 AND {id_col} = $2", account_id, row_id
         )
         if row is None:
-            raise NotFound(f"conversion {request.conversion_id[:64]!r} not found")
-        return pb.GetConversionResponse(conversion=conversion_msg(row))
+            raise NotFound(f"{noun} {row_id[:64]!r} not found")
+        return row
 
     async def _page(
         self, table: str, id_col: str, account_id: str, request: Any, filters: list[tuple[str, str, Any]],

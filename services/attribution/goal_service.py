@@ -122,6 +122,13 @@ def _conditions_json(goal: g.Goal) -> str:
     return orjson.dumps([c.to_json() for c in goal.conditions]).decode()
 
 
+def _goal_values(goal: g.Goal) -> tuple[Any, ...]:
+    """A goal's columns as INSERT / UPDATE take them ($3..$10: name, kind, event, conditions,
+    occurrence, nth, value_path, currency_path)."""
+    return (goal.name, goal.kind, goal.event, _conditions_json(goal), goal.occurrence, goal.nth, goal.value_path,
+            goal.currency_path)  # fmt: skip
+
+
 class GoalService(pb_grpc.GoalServiceServicer):
     def __init__(self, pool: asyncpg.Pool, links: Campaigns) -> None:
         self._pool = pool
@@ -143,8 +150,7 @@ class GoalService(pb_grpc.GoalServiceServicer):
                     "INSERT INTO attribution.goals (account_id, goal_id, name, kind, event, conditions, occurrence,"
                     " nth, value_path, currency_path) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10)"
                     " RETURNING *",
-                    account_id, new_resource_id("goal"), goal.name, goal.kind, goal.event, _conditions_json(goal),
-                    goal.occurrence, goal.nth, goal.value_path, goal.currency_path,
+                    account_id, new_resource_id("goal"), *_goal_values(goal),
                 )  # fmt: skip
         except asyncpg.UniqueViolationError:
             raise AlreadyExists(f"a goal named {goal.name!r} already exists") from None
@@ -216,8 +222,7 @@ class GoalService(pb_grpc.GoalServiceServicer):
                     "UPDATE attribution.goals SET name = $3, kind = $4, event = $5, conditions = $6::jsonb,"
                     " occurrence = $7, nth = $8, value_path = $9, currency_path = $10, update_time = now()"
                     " WHERE account_id = $1 AND goal_id = $2 RETURNING *",
-                    account_id, request.goal.goal_id, goal.name, goal.kind, goal.event, _conditions_json(goal),
-                    goal.occurrence, goal.nth, goal.value_path, goal.currency_path,
+                    account_id, request.goal.goal_id, *_goal_values(goal),
                 )  # fmt: skip
         except asyncpg.UniqueViolationError:
             raise AlreadyExists(f"a goal named {request.goal.name.strip()!r} already exists") from None
