@@ -173,8 +173,12 @@ class Coalescer(Generic[T, R]):
             self._handle = self._loop.call_soon(self._on_soon)
             return
         self._handle = None
-        if self._delay_s is None and len(self._tasks) >= self._max_inflight:
-            return  # the cap was reached meanwhile: a running batch's end starts the next
+        if self._delay_s is None:
+            # max_inflight is a hard cap: as many batches as there are free slots; a running
+            # batch's end starts the next (_batch_done).
+            while self._pending and len(self._tasks) < self._max_inflight:
+                self._start()
+            return
         self._start_all()
 
     def _on_timer(self) -> None:

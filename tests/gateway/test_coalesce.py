@@ -55,6 +55,21 @@ async def test_a_full_batch_waits_for_the_cap_without_a_delay() -> None:
     assert rec.most_running == 1  # max_inflight is a hard cap without a delay
 
 
+async def test_a_backlog_gathered_at_the_cap_goes_one_batch_per_free_slot_without_a_delay() -> None:
+    # More than max_items waited behind the cap: when the slot frees, one batch goes, not all of them
+    # at once (attribution's look-ups: at most max_inflight LookupTouches per account).
+    rec = Recorder(delay=0.02)
+    c: Coalescer[int, int] = Coalescer(rec, name="t", max_items=2, max_inflight=1, gather_turns=1)
+    first = c.submit(0)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert rec.calls == [[0]]
+    rest = [c.submit(i) for i in range(1, 7)]
+    assert await asyncio.gather(first, *rest) == [i * 10 for i in range(7)]
+    assert rec.calls == [[0], [1, 2], [3, 4], [5, 6]]
+    assert rec.most_running == 1
+
+
 @pytest.mark.parametrize(("turns", "calls"), [(1, [[0, 1], [2]]), (3, [[0, 1, 2]])])
 async def test_gather_turns_wait_while_more_items_come(turns: int, calls: list[list[int]]) -> None:
     rec = Recorder(delay=0)
