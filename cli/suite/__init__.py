@@ -22,6 +22,16 @@
 
 from __future__ import annotations
 
+import os
+
+# Before gRPC loads: the supervisor forks its children (preexec_fn sets their
+# parent-death signal) while its health-check channels have threads in gRPC.
+# With gRPC's fork support on, the child's post-fork handler restarts the epoll
+# poller, which dies on EBADF when the child closes inherited descriptors before
+# exec, and the child aborts before it runs (grpc/grpc#43055, #13873). The
+# children exec at once and never use the parent's gRPC state.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 from cli.suite.main import main
 from cli.suite.processes import SERVICES, Service
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import dataclasses
 import signal
 import sys
@@ -28,13 +29,22 @@ from libs.tls import channel_credentials
 # --------------------------------------------------------------------------- supervising
 
 
+def _load_libc() -> Any | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+# Loaded here, in the parent: the child between fork and exec must not import
+# anything (another thread may hold the import lock at the fork).
+_LIBC: Any = _load_libc() if sys.platform.startswith("linux") else None
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
     """Linux: the child gets SIGTERM if the supervisor dies without cleaning up."""
     try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except Exception:  # noqa: S110 - best effort, before exec: nowhere to report to
         pass
 
@@ -94,7 +104,7 @@ class Supervisor:
             stderr=asyncio.subprocess.STDOUT,
             env=env,
             start_new_session=True,  # a terminal's Ctrl-C reaches only us; we stop them in order
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            preexec_fn=_die_with_parent if _LIBC is not None else None,
             limit=4 * 1024 * 1024,
         )
         child = Child(name, proc, asyncio.create_task(self._pump(name, proc)))
