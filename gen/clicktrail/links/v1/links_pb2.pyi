@@ -315,7 +315,7 @@ class DeletePartnerResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class Campaign(_message.Message):
-    __slots__ = ("campaign_id", "name", "type", "traffic_type", "partner_id", "app_id", "status", "fallback_url", "budget", "target_goal_id", "create_time", "update_time", "publish_time", "invalid_traffic_action")
+    __slots__ = ("campaign_id", "name", "type", "traffic_type", "partner_id", "app_id", "status", "fallback_url", "budget", "target_goal_id", "create_time", "update_time", "publish_time", "invalid_traffic_action", "visitor_window")
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -330,6 +330,7 @@ class Campaign(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     PUBLISH_TIME_FIELD_NUMBER: _ClassVar[int]
     INVALID_TRAFFIC_ACTION_FIELD_NUMBER: _ClassVar[int]
+    VISITOR_WINDOW_FIELD_NUMBER: _ClassVar[int]
     campaign_id: str
     name: str
     type: CampaignType
@@ -344,7 +345,8 @@ class Campaign(_message.Message):
     update_time: _timestamp_pb2.Timestamp
     publish_time: _timestamp_pb2.Timestamp
     invalid_traffic_action: InvalidTrafficAction
-    def __init__(self, campaign_id: _Optional[str] = ..., name: _Optional[str] = ..., type: _Optional[_Union[CampaignType, str]] = ..., traffic_type: _Optional[_Union[TrafficType, str]] = ..., partner_id: _Optional[str] = ..., app_id: _Optional[str] = ..., status: _Optional[_Union[CampaignStatus, str]] = ..., fallback_url: _Optional[str] = ..., budget: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., target_goal_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., publish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., invalid_traffic_action: _Optional[_Union[InvalidTrafficAction, str]] = ...) -> None: ...
+    visitor_window: _duration_pb2.Duration
+    def __init__(self, campaign_id: _Optional[str] = ..., name: _Optional[str] = ..., type: _Optional[_Union[CampaignType, str]] = ..., traffic_type: _Optional[_Union[TrafficType, str]] = ..., partner_id: _Optional[str] = ..., app_id: _Optional[str] = ..., status: _Optional[_Union[CampaignStatus, str]] = ..., fallback_url: _Optional[str] = ..., budget: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., target_goal_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., publish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., invalid_traffic_action: _Optional[_Union[InvalidTrafficAction, str]] = ..., visitor_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class CreateCampaignRequest(_message.Message):
     __slots__ = ("campaign",)
@@ -417,7 +419,7 @@ class DeleteCampaignResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class Link(_message.Message):
-    __slots__ = ("link_id", "campaign_id", "app_id", "name", "slug", "destination_url", "ios_url", "android_url", "desktop_url", "click_url", "impression_url", "create_time", "update_time")
+    __slots__ = ("link_id", "campaign_id", "app_id", "name", "slug", "destination_url", "ios_url", "android_url", "desktop_url", "click_url", "impression_url", "create_time", "update_time", "domain", "expire_time", "max_clicks", "redirect_status", "qr_url")
     LINK_ID_FIELD_NUMBER: _ClassVar[int]
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     APP_ID_FIELD_NUMBER: _ClassVar[int]
@@ -431,6 +433,11 @@ class Link(_message.Message):
     IMPRESSION_URL_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    MAX_CLICKS_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_STATUS_FIELD_NUMBER: _ClassVar[int]
+    QR_URL_FIELD_NUMBER: _ClassVar[int]
     link_id: str
     campaign_id: str
     app_id: str
@@ -444,7 +451,12 @@ class Link(_message.Message):
     impression_url: str
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, link_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., app_id: _Optional[str] = ..., name: _Optional[str] = ..., slug: _Optional[str] = ..., destination_url: _Optional[str] = ..., ios_url: _Optional[str] = ..., android_url: _Optional[str] = ..., desktop_url: _Optional[str] = ..., click_url: _Optional[str] = ..., impression_url: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    domain: str
+    expire_time: _timestamp_pb2.Timestamp
+    max_clicks: int
+    redirect_status: int
+    qr_url: str
+    def __init__(self, link_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., app_id: _Optional[str] = ..., name: _Optional[str] = ..., slug: _Optional[str] = ..., destination_url: _Optional[str] = ..., ios_url: _Optional[str] = ..., android_url: _Optional[str] = ..., desktop_url: _Optional[str] = ..., click_url: _Optional[str] = ..., impression_url: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., domain: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_clicks: _Optional[int] = ..., redirect_status: _Optional[int] = ..., qr_url: _Optional[str] = ...) -> None: ...
 
 class CreateLinkRequest(_message.Message):
     __slots__ = ("link",)
@@ -513,36 +525,63 @@ class DeleteLinkResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class TouchInput(_message.Message):
-    __slots__ = ("slug", "raw_query", "ip", "user_agent", "referrer", "purpose")
+    __slots__ = ("slug", "raw_query", "ip", "user_agent", "referrer", "purpose", "host", "accept_language", "cookies")
+    class CookiesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     SLUG_FIELD_NUMBER: _ClassVar[int]
     RAW_QUERY_FIELD_NUMBER: _ClassVar[int]
     IP_FIELD_NUMBER: _ClassVar[int]
     USER_AGENT_FIELD_NUMBER: _ClassVar[int]
     REFERRER_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    ACCEPT_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    COOKIES_FIELD_NUMBER: _ClassVar[int]
     slug: str
     raw_query: bytes
     ip: str
     user_agent: str
     referrer: str
     purpose: str
-    def __init__(self, slug: _Optional[str] = ..., raw_query: _Optional[bytes] = ..., ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., referrer: _Optional[str] = ..., purpose: _Optional[str] = ...) -> None: ...
+    host: str
+    accept_language: str
+    cookies: _containers.ScalarMap[str, str]
+    def __init__(self, slug: _Optional[str] = ..., raw_query: _Optional[bytes] = ..., ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., referrer: _Optional[str] = ..., purpose: _Optional[str] = ..., host: _Optional[str] = ..., accept_language: _Optional[str] = ..., cookies: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class Cookie(_message.Message):
+    __slots__ = ("name", "value", "max_age_seconds")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    MAX_AGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    max_age_seconds: int
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ..., max_age_seconds: _Optional[int] = ...) -> None: ...
 
 class TouchResult(_message.Message):
-    __slots__ = ("outcome", "location", "touch_id", "verdict", "field", "error")
+    __slots__ = ("outcome", "location", "touch_id", "verdict", "field", "error", "redirect_status", "cookies")
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     LOCATION_FIELD_NUMBER: _ClassVar[int]
     TOUCH_ID_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     FIELD_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_STATUS_FIELD_NUMBER: _ClassVar[int]
+    COOKIES_FIELD_NUMBER: _ClassVar[int]
     outcome: TouchOutcome
     location: str
     touch_id: str
     verdict: _quality_pb2.Verdict
     field: str
     error: str
-    def __init__(self, outcome: _Optional[_Union[TouchOutcome, str]] = ..., location: _Optional[str] = ..., touch_id: _Optional[str] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., field: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+    redirect_status: int
+    cookies: _containers.RepeatedCompositeFieldContainer[Cookie]
+    def __init__(self, outcome: _Optional[_Union[TouchOutcome, str]] = ..., location: _Optional[str] = ..., touch_id: _Optional[str] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., field: _Optional[str] = ..., error: _Optional[str] = ..., redirect_status: _Optional[int] = ..., cookies: _Optional[_Iterable[_Union[Cookie, _Mapping]]] = ...) -> None: ...
 
 class RecordClicksRequest(_message.Message):
     __slots__ = ("clicks",)
@@ -569,7 +608,7 @@ class RecordImpressionsResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[TouchResult, _Mapping]]] = ...) -> None: ...
 
 class Click(_message.Message):
-    __slots__ = ("click_id", "link_id", "campaign_id", "partner_id", "app_id", "create_time", "ip", "country", "device_type", "os", "os_version", "browser", "browser_version", "device_model", "referrer", "user_agent", "sub1", "sub2", "sub3", "sub4", "sub5", "sub6", "sub7", "sub8", "sub9", "sub10", "partner_click_id", "idfa", "gaid", "params", "verdict", "reasons")
+    __slots__ = ("click_id", "link_id", "campaign_id", "partner_id", "app_id", "create_time", "ip", "country", "device_type", "os", "os_version", "browser", "browser_version", "device_model", "referrer", "user_agent", "sub1", "sub2", "sub3", "sub4", "sub5", "sub6", "sub7", "sub8", "sub9", "sub10", "partner_click_id", "idfa", "gaid", "params", "verdict", "reasons", "stream_id", "lander_id", "offer_id", "lander_click_time")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -609,6 +648,10 @@ class Click(_message.Message):
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    LANDER_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFER_ID_FIELD_NUMBER: _ClassVar[int]
+    LANDER_CLICK_TIME_FIELD_NUMBER: _ClassVar[int]
     click_id: str
     link_id: str
     campaign_id: str
@@ -641,7 +684,11 @@ class Click(_message.Message):
     params: _containers.ScalarMap[str, str]
     verdict: _quality_pb2.Verdict
     reasons: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, click_id: _Optional[str] = ..., link_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., partner_id: _Optional[str] = ..., app_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ip: _Optional[str] = ..., country: _Optional[str] = ..., device_type: _Optional[_Union[DeviceType, str]] = ..., os: _Optional[str] = ..., os_version: _Optional[str] = ..., browser: _Optional[str] = ..., browser_version: _Optional[str] = ..., device_model: _Optional[str] = ..., referrer: _Optional[str] = ..., user_agent: _Optional[str] = ..., sub1: _Optional[str] = ..., sub2: _Optional[str] = ..., sub3: _Optional[str] = ..., sub4: _Optional[str] = ..., sub5: _Optional[str] = ..., sub6: _Optional[str] = ..., sub7: _Optional[str] = ..., sub8: _Optional[str] = ..., sub9: _Optional[str] = ..., sub10: _Optional[str] = ..., partner_click_id: _Optional[str] = ..., idfa: _Optional[str] = ..., gaid: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+    stream_id: str
+    lander_id: str
+    offer_id: str
+    lander_click_time: _timestamp_pb2.Timestamp
+    def __init__(self, click_id: _Optional[str] = ..., link_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., partner_id: _Optional[str] = ..., app_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ip: _Optional[str] = ..., country: _Optional[str] = ..., device_type: _Optional[_Union[DeviceType, str]] = ..., os: _Optional[str] = ..., os_version: _Optional[str] = ..., browser: _Optional[str] = ..., browser_version: _Optional[str] = ..., device_model: _Optional[str] = ..., referrer: _Optional[str] = ..., user_agent: _Optional[str] = ..., sub1: _Optional[str] = ..., sub2: _Optional[str] = ..., sub3: _Optional[str] = ..., sub4: _Optional[str] = ..., sub5: _Optional[str] = ..., sub6: _Optional[str] = ..., sub7: _Optional[str] = ..., sub8: _Optional[str] = ..., sub9: _Optional[str] = ..., sub10: _Optional[str] = ..., partner_click_id: _Optional[str] = ..., idfa: _Optional[str] = ..., gaid: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., reasons: _Optional[_Iterable[str]] = ..., stream_id: _Optional[str] = ..., lander_id: _Optional[str] = ..., offer_id: _Optional[str] = ..., lander_click_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Impression(_message.Message):
     __slots__ = ("impression_id", "link_id", "campaign_id", "partner_id", "app_id", "create_time", "ip", "country", "device_type", "os", "os_version", "browser", "browser_version", "device_model", "referrer", "user_agent", "sub1", "sub2", "sub3", "sub4", "sub5", "sub6", "sub7", "sub8", "sub9", "sub10", "partner_click_id", "idfa", "gaid", "params", "verdict", "reasons")
