@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
-from clicktrail.links.v1 import links_pb2, links_pb2_grpc
+from clicktrail.links.v1 import affiliate_pb2, affiliate_pb2_grpc, links_pb2, links_pb2_grpc
 
 from libs import geo, privacy
 from libs.config import DEFAULT_ADDRS
@@ -25,9 +25,12 @@ async def setup(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
     geo.load()
     links_quality.load()
     await keep_partitions(ctx, "links", list(PARTITIONED))
-    links_pb2_grpc.add_LinksServiceServicer_to_server(LinksService(ctx.pool, ctx.keys, ctx.settings), server)
+    service = LinksService(ctx.pool, ctx.keys, ctx.settings)
+    links_pb2_grpc.add_LinksServiceServicer_to_server(service, server)
+    affiliate_pb2_grpc.add_AffiliateServiceServicer_to_server(service, server)
     return [
         links_pb2.DESCRIPTOR.services_by_name["LinksService"].full_name,
+        affiliate_pb2.DESCRIPTOR.services_by_name["AffiliateService"].full_name,
         *accounts.register(server, ctx.pool, ctx.keys),
         *privacy.register(server, ctx, "links", links_privacy.erase),
     ]

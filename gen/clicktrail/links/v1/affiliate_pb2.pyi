@@ -451,14 +451,16 @@ class DeleteDomainResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class GetLinkQrCodeRequest(_message.Message):
-    __slots__ = ("link_id", "format", "scale")
+    __slots__ = ("link_id", "format", "scale", "slug")
     LINK_ID_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     SCALE_FIELD_NUMBER: _ClassVar[int]
+    SLUG_FIELD_NUMBER: _ClassVar[int]
     link_id: str
     format: QrFormat
     scale: int
-    def __init__(self, link_id: _Optional[str] = ..., format: _Optional[_Union[QrFormat, str]] = ..., scale: _Optional[int] = ...) -> None: ...
+    slug: str
+    def __init__(self, link_id: _Optional[str] = ..., format: _Optional[_Union[QrFormat, str]] = ..., scale: _Optional[int] = ..., slug: _Optional[str] = ...) -> None: ...
 
 class GetLinkQrCodeResponse(_message.Message):
     __slots__ = ("url", "content_type", "image")
