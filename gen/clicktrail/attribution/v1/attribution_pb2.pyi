@@ -110,7 +110,7 @@ class PassedOverTouch(_message.Message):
     def __init__(self, touch_id: _Optional[str] = ..., touch_type: _Optional[_Union[TouchType, str]] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Conversion(_message.Message):
-    __slots__ = ("conversion_id", "goal_id", "goal", "status", "payout", "currency", "txid", "click_id", "campaign_id", "partner_id", "link_id", "install_id", "source", "event_uuid", "user_id", "event_time", "create_time", "update_time", "kind", "verdict", "reasons", "verdict_note")
+    __slots__ = ("conversion_id", "goal_id", "goal", "status", "payout", "currency", "txid", "click_id", "campaign_id", "partner_id", "link_id", "install_id", "source", "event_uuid", "user_id", "event_time", "create_time", "update_time", "kind", "verdict", "reasons", "verdict_note", "offer_id", "lander_id", "stream_id")
     CONVERSION_ID_FIELD_NUMBER: _ClassVar[int]
     GOAL_ID_FIELD_NUMBER: _ClassVar[int]
     GOAL_FIELD_NUMBER: _ClassVar[int]
@@ -133,6 +133,9 @@ class Conversion(_message.Message):
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
     VERDICT_NOTE_FIELD_NUMBER: _ClassVar[int]
+    OFFER_ID_FIELD_NUMBER: _ClassVar[int]
+    LANDER_ID_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     conversion_id: str
     goal_id: str
     goal: str
@@ -155,10 +158,13 @@ class Conversion(_message.Message):
     verdict: _quality_pb2.Verdict
     reasons: _containers.RepeatedScalarFieldContainer[str]
     verdict_note: str
-    def __init__(self, conversion_id: _Optional[str] = ..., goal_id: _Optional[str] = ..., goal: _Optional[str] = ..., status: _Optional[_Union[ConversionStatus, str]] = ..., payout: _Optional[str] = ..., currency: _Optional[str] = ..., txid: _Optional[str] = ..., click_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., partner_id: _Optional[str] = ..., link_id: _Optional[str] = ..., install_id: _Optional[str] = ..., source: _Optional[_Union[ConversionSource, str]] = ..., event_uuid: _Optional[str] = ..., user_id: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[str] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., reasons: _Optional[_Iterable[str]] = ..., verdict_note: _Optional[str] = ...) -> None: ...
+    offer_id: str
+    lander_id: str
+    stream_id: str
+    def __init__(self, conversion_id: _Optional[str] = ..., goal_id: _Optional[str] = ..., goal: _Optional[str] = ..., status: _Optional[_Union[ConversionStatus, str]] = ..., payout: _Optional[str] = ..., currency: _Optional[str] = ..., txid: _Optional[str] = ..., click_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., partner_id: _Optional[str] = ..., link_id: _Optional[str] = ..., install_id: _Optional[str] = ..., source: _Optional[_Union[ConversionSource, str]] = ..., event_uuid: _Optional[str] = ..., user_id: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[str] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., reasons: _Optional[_Iterable[str]] = ..., verdict_note: _Optional[str] = ..., offer_id: _Optional[str] = ..., lander_id: _Optional[str] = ..., stream_id: _Optional[str] = ...) -> None: ...
 
 class RecordPostbackRequest(_message.Message):
-    __slots__ = ("click_id", "status", "payout", "currency", "goal", "txid", "params", "method", "client_ip", "user_agent")
+    __slots__ = ("click_id", "status", "payout", "currency", "goal", "txid", "params", "method", "client_ip", "user_agent", "partner_id")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -176,6 +182,7 @@ class RecordPostbackRequest(_message.Message):
     METHOD_FIELD_NUMBER: _ClassVar[int]
     CLIENT_IP_FIELD_NUMBER: _ClassVar[int]
     USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
     click_id: str
     status: str
     payout: str
@@ -186,7 +193,8 @@ class RecordPostbackRequest(_message.Message):
     method: str
     client_ip: str
     user_agent: str
-    def __init__(self, click_id: _Optional[str] = ..., status: _Optional[str] = ..., payout: _Optional[str] = ..., currency: _Optional[str] = ..., goal: _Optional[str] = ..., txid: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ..., method: _Optional[str] = ..., client_ip: _Optional[str] = ..., user_agent: _Optional[str] = ...) -> None: ...
+    partner_id: str
+    def __init__(self, click_id: _Optional[str] = ..., status: _Optional[str] = ..., payout: _Optional[str] = ..., currency: _Optional[str] = ..., goal: _Optional[str] = ..., txid: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ..., method: _Optional[str] = ..., client_ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., partner_id: _Optional[str] = ...) -> None: ...
 
 class LogRefusedPostbackRequest(_message.Message):
     __slots__ = ("params", "method", "client_ip", "user_agent", "http_status", "error", "field")
@@ -330,7 +338,7 @@ class ListConversionsResponse(_message.Message):
     def __init__(self, conversions: _Optional[_Iterable[_Union[Conversion, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class InboundPostback(_message.Message):
-    __slots__ = ("postback_id", "receive_time", "method", "client_ip", "click_id", "txid", "http_status", "outcome", "error", "field", "conversion_id", "status", "params")
+    __slots__ = ("postback_id", "receive_time", "method", "client_ip", "click_id", "txid", "http_status", "outcome", "error", "field", "conversion_id", "status", "params", "partner_id")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -351,6 +359,7 @@ class InboundPostback(_message.Message):
     CONVERSION_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
+    PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
     postback_id: str
     receive_time: _timestamp_pb2.Timestamp
     method: str
@@ -364,7 +373,8 @@ class InboundPostback(_message.Message):
     conversion_id: str
     status: ConversionStatus
     params: _containers.ScalarMap[str, str]
-    def __init__(self, postback_id: _Optional[str] = ..., receive_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., method: _Optional[str] = ..., client_ip: _Optional[str] = ..., click_id: _Optional[str] = ..., txid: _Optional[str] = ..., http_status: _Optional[int] = ..., outcome: _Optional[str] = ..., error: _Optional[str] = ..., field: _Optional[str] = ..., conversion_id: _Optional[str] = ..., status: _Optional[_Union[ConversionStatus, str]] = ..., params: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    partner_id: str
+    def __init__(self, postback_id: _Optional[str] = ..., receive_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., method: _Optional[str] = ..., client_ip: _Optional[str] = ..., click_id: _Optional[str] = ..., txid: _Optional[str] = ..., http_status: _Optional[int] = ..., outcome: _Optional[str] = ..., error: _Optional[str] = ..., field: _Optional[str] = ..., conversion_id: _Optional[str] = ..., status: _Optional[_Union[ConversionStatus, str]] = ..., params: _Optional[_Mapping[str, str]] = ..., partner_id: _Optional[str] = ...) -> None: ...
 
 class ListInboundPostbacksRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "click_id")

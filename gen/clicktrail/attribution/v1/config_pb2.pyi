@@ -495,3 +495,123 @@ class DeleteRevenueRangeRequest(_message.Message):
 class DeleteRevenueRangeResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class ParameterAliases(_message.Message):
+    __slots__ = ("field", "params")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    params: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, field: _Optional[str] = ..., params: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PostbackFormat(_message.Message):
+    __slots__ = ("partner_id", "preset_id", "aliases", "status_words", "create_time", "update_time")
+    class StatusWordsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
+    PRESET_ID_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
+    STATUS_WORDS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    partner_id: str
+    preset_id: str
+    aliases: _containers.RepeatedCompositeFieldContainer[ParameterAliases]
+    status_words: _containers.ScalarMap[str, str]
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, partner_id: _Optional[str] = ..., preset_id: _Optional[str] = ..., aliases: _Optional[_Iterable[_Union[ParameterAliases, _Mapping]]] = ..., status_words: _Optional[_Mapping[str, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class PostbackPreset(_message.Message):
+    __slots__ = ("preset_id", "name", "kind", "aliases", "status_words", "sources", "notes")
+    class StatusWordsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    PRESET_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
+    STATUS_WORDS_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
+    preset_id: str
+    name: str
+    kind: str
+    aliases: _containers.RepeatedCompositeFieldContainer[ParameterAliases]
+    status_words: _containers.ScalarMap[str, str]
+    sources: _containers.RepeatedScalarFieldContainer[str]
+    notes: str
+    def __init__(self, preset_id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[str] = ..., aliases: _Optional[_Iterable[_Union[ParameterAliases, _Mapping]]] = ..., status_words: _Optional[_Mapping[str, str]] = ..., sources: _Optional[_Iterable[str]] = ..., notes: _Optional[str] = ...) -> None: ...
+
+class GetPostbackFormatRequest(_message.Message):
+    __slots__ = ("partner_id",)
+    PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
+    partner_id: str
+    def __init__(self, partner_id: _Optional[str] = ...) -> None: ...
+
+class GetPostbackFormatResponse(_message.Message):
+    __slots__ = ("format",)
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    format: PostbackFormat
+    def __init__(self, format: _Optional[_Union[PostbackFormat, _Mapping]] = ...) -> None: ...
+
+class ListPostbackFormatsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListPostbackFormatsResponse(_message.Message):
+    __slots__ = ("formats", "next_page_token")
+    FORMATS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    formats: _containers.RepeatedCompositeFieldContainer[PostbackFormat]
+    next_page_token: str
+    def __init__(self, formats: _Optional[_Iterable[_Union[PostbackFormat, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpdatePostbackFormatRequest(_message.Message):
+    __slots__ = ("format", "update_mask", "allow_missing")
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_MISSING_FIELD_NUMBER: _ClassVar[int]
+    format: PostbackFormat
+    update_mask: _field_mask_pb2.FieldMask
+    allow_missing: bool
+    def __init__(self, format: _Optional[_Union[PostbackFormat, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., allow_missing: _Optional[bool] = ...) -> None: ...
+
+class UpdatePostbackFormatResponse(_message.Message):
+    __slots__ = ("format",)
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    format: PostbackFormat
+    def __init__(self, format: _Optional[_Union[PostbackFormat, _Mapping]] = ...) -> None: ...
+
+class DeletePostbackFormatRequest(_message.Message):
+    __slots__ = ("partner_id",)
+    PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
+    partner_id: str
+    def __init__(self, partner_id: _Optional[str] = ...) -> None: ...
+
+class DeletePostbackFormatResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListPostbackPresetsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListPostbackPresetsResponse(_message.Message):
+    __slots__ = ("presets",)
+    PRESETS_FIELD_NUMBER: _ClassVar[int]
+    presets: _containers.RepeatedCompositeFieldContainer[PostbackPreset]
+    def __init__(self, presets: _Optional[_Iterable[_Union[PostbackPreset, _Mapping]]] = ...) -> None: ...

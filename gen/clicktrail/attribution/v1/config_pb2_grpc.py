@@ -1077,3 +1077,270 @@ class AttributionQualityService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class PostbackFormatServiceStub:
+    """Postback formats: how a partner (network) sends its postbacks -- the
+    parameter names of each field (aliases) and its status vocabulary -- stored
+    per partner, optionally on top of a preset (ListPostbackPresets). Which
+    format reads a postback: the partner named in the URL (`/postback?partner=`
+    or `/postback/<partner_id>`), else the partner of the click's offer, else
+    of the click's campaign, else the defaults.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.GetPostbackFormat = channel.unary_unary(
+                '/clicktrail.attribution.v1.PostbackFormatService/GetPostbackFormat',
+                request_serializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.GetPostbackFormatRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.GetPostbackFormatResponse.FromString,
+                _registered_method=True)
+        self.ListPostbackFormats = channel.unary_unary(
+                '/clicktrail.attribution.v1.PostbackFormatService/ListPostbackFormats',
+                request_serializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.ListPostbackFormatsRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.ListPostbackFormatsResponse.FromString,
+                _registered_method=True)
+        self.UpdatePostbackFormat = channel.unary_unary(
+                '/clicktrail.attribution.v1.PostbackFormatService/UpdatePostbackFormat',
+                request_serializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.UpdatePostbackFormatRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.UpdatePostbackFormatResponse.FromString,
+                _registered_method=True)
+        self.DeletePostbackFormat = channel.unary_unary(
+                '/clicktrail.attribution.v1.PostbackFormatService/DeletePostbackFormat',
+                request_serializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.DeletePostbackFormatRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.DeletePostbackFormatResponse.FromString,
+                _registered_method=True)
+        self.ListPostbackPresets = channel.unary_unary(
+                '/clicktrail.attribution.v1.PostbackFormatService/ListPostbackPresets',
+                request_serializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.ListPostbackPresetsRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.ListPostbackPresetsResponse.FromString,
+                _registered_method=True)
+
+
+class PostbackFormatServiceServicer:
+    """Postback formats: how a partner (network) sends its postbacks -- the
+    parameter names of each field (aliases) and its status vocabulary -- stored
+    per partner, optionally on top of a preset (ListPostbackPresets). Which
+    format reads a postback: the partner named in the URL (`/postback?partner=`
+    or `/postback/<partner_id>`), else the partner of the click's offer, else
+    of the click's campaign, else the defaults.
+    """
+
+    def GetPostbackFormat(self, request, context):
+        """NOT_FOUND when the partner has no stored format (it uses the defaults).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPostbackFormats(self, request, context):
+        """By partner_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdatePostbackFormat(self, request, context):
+        """Changes a partner's format; with allow_missing, creates it when it has none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeletePostbackFormat(self, request, context):
+        """The partner goes back to the defaults.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPostbackPresets(self, request, context):
+        """The built-in presets (networks, trackers, offerwalls), by preset_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_PostbackFormatServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'GetPostbackFormat': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPostbackFormat,
+                    request_deserializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.GetPostbackFormatRequest.FromString,
+                    response_serializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.GetPostbackFormatResponse.SerializeToString,
+            ),
+            'ListPostbackFormats': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPostbackFormats,
+                    request_deserializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.ListPostbackFormatsRequest.FromString,
+                    response_serializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.ListPostbackFormatsResponse.SerializeToString,
+            ),
+            'UpdatePostbackFormat': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdatePostbackFormat,
+                    request_deserializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.UpdatePostbackFormatRequest.FromString,
+                    response_serializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.UpdatePostbackFormatResponse.SerializeToString,
+            ),
+            'DeletePostbackFormat': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeletePostbackFormat,
+                    request_deserializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.DeletePostbackFormatRequest.FromString,
+                    response_serializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.DeletePostbackFormatResponse.SerializeToString,
+            ),
+            'ListPostbackPresets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPostbackPresets,
+                    request_deserializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.ListPostbackPresetsRequest.FromString,
+                    response_serializer=clicktrail_dot_attribution_dot_v1_dot_config__pb2.ListPostbackPresetsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'clicktrail.attribution.v1.PostbackFormatService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('clicktrail.attribution.v1.PostbackFormatService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class PostbackFormatService:
+    """Postback formats: how a partner (network) sends its postbacks -- the
+    parameter names of each field (aliases) and its status vocabulary -- stored
+    per partner, optionally on top of a preset (ListPostbackPresets). Which
+    format reads a postback: the partner named in the URL (`/postback?partner=`
+    or `/postback/<partner_id>`), else the partner of the click's offer, else
+    of the click's campaign, else the defaults.
+    """
+
+    @staticmethod
+    def GetPostbackFormat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.attribution.v1.PostbackFormatService/GetPostbackFormat',
+            clicktrail_dot_attribution_dot_v1_dot_config__pb2.GetPostbackFormatRequest.SerializeToString,
+            clicktrail_dot_attribution_dot_v1_dot_config__pb2.GetPostbackFormatResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPostbackFormats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.attribution.v1.PostbackFormatService/ListPostbackFormats',
+            clicktrail_dot_attribution_dot_v1_dot_config__pb2.ListPostbackFormatsRequest.SerializeToString,
+            clicktrail_dot_attribution_dot_v1_dot_config__pb2.ListPostbackFormatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdatePostbackFormat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.attribution.v1.PostbackFormatService/UpdatePostbackFormat',
+            clicktrail_dot_attribution_dot_v1_dot_config__pb2.UpdatePostbackFormatRequest.SerializeToString,
+            clicktrail_dot_attribution_dot_v1_dot_config__pb2.UpdatePostbackFormatResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeletePostbackFormat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.attribution.v1.PostbackFormatService/DeletePostbackFormat',
+            clicktrail_dot_attribution_dot_v1_dot_config__pb2.DeletePostbackFormatRequest.SerializeToString,
+            clicktrail_dot_attribution_dot_v1_dot_config__pb2.DeletePostbackFormatResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPostbackPresets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.attribution.v1.PostbackFormatService/ListPostbackPresets',
+            clicktrail_dot_attribution_dot_v1_dot_config__pb2.ListPostbackPresetsRequest.SerializeToString,
+            clicktrail_dot_attribution_dot_v1_dot_config__pb2.ListPostbackPresetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
