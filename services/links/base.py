@@ -13,6 +13,7 @@ from libs import auth
 from libs.config import Settings
 from libs.errors import NotFound
 from libs.paging import Page, PagedRequest
+from services.links.caps import OfferCaps
 from services.links.quality import QualityCache
 from services.links.subids import SubIdListCache
 from services.links.touches import LinkCache, TouchRecorder
@@ -28,6 +29,7 @@ class LinksBase:
         self.clicks = TouchRecorder(pool, self.cache, kind="click", quality=self.quality)
         self.impressions = TouchRecorder(pool, self.cache, kind="impression", quality=self.quality)
         self.sub_lists = SubIdListCache(pool)
+        self.caps = OfferCaps(pool)
 
     async def _get(self, sql: str, noun: str, account_id: str, resource_id: str) -> asyncpg.Record:
         """The row ``sql`` answers ($1 the account, $2 the id), else NotFound naming the resource."""
