@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from clicktrail.attribution.v1 import config_pb2
 from clicktrail.ingest.v1 import ingest_pb2
-from clicktrail.links.v1 import links_pb2
+from clicktrail.links.v1 import affiliate_pb2, links_pb2
 from clicktrail.postbacks.v1 import postbacks_pb2
 from clicktrail.type.v1 import quality_pb2
 from google.protobuf.descriptor import EnumDescriptor
@@ -34,6 +34,12 @@ if TYPE_CHECKING:  # to the type checker each is a StrEnum; at run time, built f
     SendingMode: TypeAlias = enum.StrEnum
     HttpMethod: TypeAlias = enum.StrEnum
     DeliveryStatus: TypeAlias = enum.StrEnum
+    PayoutType: TypeAlias = enum.StrEnum
+    CapAction: TypeAlias = enum.StrEnum
+    OfferStatus: TypeAlias = enum.StrEnum
+    LanderType: TypeAlias = enum.StrEnum
+    StreamAction: TypeAlias = enum.StrEnum
+    QrFormat: TypeAlias = enum.StrEnum
 else:
     Platform = str_enum(links_pb2.Platform)
     CampaignType = str_enum(links_pb2.CampaignType)
@@ -49,13 +55,20 @@ else:
     SendingMode = str_enum(postbacks_pb2.SendingMode)
     HttpMethod = str_enum(postbacks_pb2.HttpMethod)
     DeliveryStatus = str_enum(postbacks_pb2.DeliveryStatus)
+    PayoutType = str_enum(affiliate_pb2.PayoutType)
+    CapAction = str_enum(affiliate_pb2.CapAction)
+    OfferStatus = str_enum(affiliate_pb2.OfferStatus)
+    LanderType = str_enum(affiliate_pb2.LanderType)
+    StreamAction = str_enum(affiliate_pb2.StreamAction)
+    QrFormat = str_enum(affiliate_pb2.QrFormat)
 
 
 # enum_short / enum_choices (libs.vocab.enums): values named the way the flags and --json name them.
 __all__ = [
-    "CampaignStatus", "CampaignType", "DeliveryStatus", "EventType", "GoalKind", "HttpMethod", "InvalidTrafficAction",
-    "Occurrence", "Platform", "SendingMode", "TariffModel", "TrafficType", "Trigger", "Verdict", "enum_choices",
-    "enum_number", "enum_short",
+    "CampaignStatus", "CampaignType", "CapAction", "DeliveryStatus", "EventType", "GoalKind", "HttpMethod",
+    "InvalidTrafficAction", "LanderType", "Occurrence", "OfferStatus", "PayoutType", "Platform", "QrFormat",
+    "SendingMode", "StreamAction", "TariffModel", "TrafficType", "Trigger", "Verdict", "enum_choices", "enum_number",
+    "enum_short",
 ]  # fmt: skip
 
 

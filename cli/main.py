@@ -20,11 +20,14 @@ from cli.commands import (
     attribution_settings,
     campaigns,
     conversions,
+    domains,
     events,
     goals,
     installs,
+    landers,
     links,
     metrics,
+    offers,
     partners,
     postbacks,
     postbacks_in,
@@ -32,6 +35,7 @@ from cli.commands import (
     quality,
     reports,
     rules,
+    streams,
     sub_id_lists,
     tariffs,
     touches,
@@ -56,6 +60,10 @@ app.add_typer(apps.app, name="app")
 app.add_typer(partners.app, name="partner")
 app.add_typer(campaigns.app, name="campaign")
 app.add_typer(links.app, name="link")
+app.add_typer(offers.app, name="offer")
+app.add_typer(landers.app, name="lander")
+app.add_typer(streams.app, name="stream")
+app.add_typer(domains.app, name="domain")
 app.add_typer(touches.clicks, name="click")
 app.add_typer(touches.impressions, name="impression")
 app.add_typer(events.app, name="event")

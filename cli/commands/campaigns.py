@@ -31,6 +31,7 @@ from cli.common import (
     rpc,
     run_async,
 )
+from cli.options import duration_opt, parse_duration
 from libs.clients import CallError, ServiceClient
 
 app = typer.Typer(
@@ -72,6 +73,14 @@ CurrencyOpt = Annotated[
 ]
 
 
+VisitorWindowOpt = Annotated[
+    str | None,
+    duration_opt(
+        "--visitor-window",
+        "How long a visitor counts as returning (its flow cookie; same IP + User-Agent): it keeps the lander "
+        "and offer first chosen. 1m to 90d; default 24h.",
+    ),
+]
 GoalOpt = Annotated[
     str | None,
     typer.Option(
@@ -121,6 +130,7 @@ def create(
     currency: CurrencyOpt = None,
     goal: GoalOpt = None,
     invalid_traffic: InvalidTrafficOpt = None,
+    visitor_window: VisitorWindowOpt = None,
     api_key: ApiKey = "",
     json_out: JsonOut = False,
 ) -> None:
@@ -147,6 +157,8 @@ def create(
     if goal:
         _check_goal(goal, api_key)
         msg.target_goal_id = goal
+    if visitor_window is not None:
+        msg.visitor_window.CopyFrom(parse_duration("--visitor-window", visitor_window))
     resp = rpc("links", Stub, "CreateCampaign", pb.CreateCampaignRequest(campaign=msg), account_creds(api_key))
     emit(resp.campaign, json_out)
 
@@ -234,12 +246,13 @@ def update(
     traffic_type: TrafficOpt = None,
     goal: GoalOpt = None,
     invalid_traffic: InvalidTrafficOpt = None,
+    visitor_window: VisitorWindowOpt = None,
     api_key: ApiKey = "",
     json_out: JsonOut = False,
 ) -> None:
     """Change a campaign: only the flags given change.
 
-    Name, fallback URL, budget and --invalid-traffic can always change; app, partner, type
+    Name, fallback URL, budget, --invalid-traffic and --visitor-window can always change; app, partner, type
     and target goal (--goal) only while it is a draft. An empty value (e.g. --fallback-url '') clears a field.
 
     Example:  clicktrail campaign update CAMPAIGN_ID --name "Spring UA (EU)" --fallback-url https://acme.example/eu
@@ -270,6 +283,9 @@ def update(
     if invalid_traffic is not None:
         msg.invalid_traffic_action = enum_number(INVALID_ACTION, invalid_traffic)
         paths.append("invalid_traffic_action")
+    if visitor_window is not None:
+        msg.visitor_window.CopyFrom(parse_duration("--visitor-window", visitor_window))
+        paths.append("visitor_window")
     req = pb.UpdateCampaignRequest(campaign=msg)
     req.update_mask.paths.extend(field_mask(paths))
     resp = rpc("links", Stub, "UpdateCampaign", req, account_creds(api_key))
