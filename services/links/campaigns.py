@@ -11,6 +11,7 @@ from libs.api import update_paths
 from libs.errors import FailedPrecondition, NotFound, PermissionDenied, Validator
 from libs.ids import new_resource_id
 from services.links import rules, store
+from services.links.affiliate_store import clear_flows
 from services.links.base import LinksBase
 from services.links.messages import campaign_msg
 
@@ -37,7 +38,7 @@ class CampaignRpcs(LinksBase):
             store.INSERT_CAMPAIGN,
             account_id, new_resource_id("cmp"), c.name.strip(), new.type, c.traffic_type, c.partner_id,
             c.app_id or None, new.status, c.fallback_url, amount, currency, c.target_goal_id,
-            rules.publishes(new.status), c.invalid_traffic_action,
+            rules.publishes(new.status), c.invalid_traffic_action, new.visitor_window_s,
         )  # fmt: skip
         return pb.CreateCampaignResponse(campaign=campaign_msg(row))
 
@@ -84,6 +85,7 @@ class CampaignRpcs(LinksBase):
                 "status" in values and rules.publishes(values["status"]),
             )
         self.cache.clear()
+        clear_flows(self)  # the flow holds the fallback URL and the visitor window
         return pb.UpdateCampaignResponse(campaign=campaign_msg(row))
 
     async def DeleteCampaign(self, request: pb.DeleteCampaignRequest, context: Any) -> pb.DeleteCampaignResponse:
@@ -99,6 +101,7 @@ class CampaignRpcs(LinksBase):
             await conn.execute(store.DELETE_CAMPAIGN, account_id, request.campaign_id)
             await conn.execute(store.DELETE_CAMPAIGN_QUALITY_SETTINGS, account_id, request.campaign_id)
         self.cache.clear()
+        clear_flows(self)
         self.sub_lists.clear()
         self.quality.clear()
         return pb.DeleteCampaignResponse()

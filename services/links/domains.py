@@ -1,9 +1,77 @@
-"""AffiliateService: the account's custom tracking domains."""
+"""AffiliateService: the account's custom tracking domains (one account per name)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import asyncpg
+from clicktrail.links.v1 import affiliate_pb2 as apb
+
+from libs import auth
+from libs.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Validator
+from services.links import affiliate_store as astore
+from services.links.affiliate_messages import domain_msg
+from services.links.affiliate_rules import normalise_domain
+from services.links.affiliate_store import clear_flows
 from services.links.base import LinksBase
+from services.links.rules import check_plain_url
+
+
+def _name_or_not_found(name: str) -> str:
+    """A Get / Delete of a name that cannot be a domain finds nothing."""
+    try:
+        return normalise_domain(name)
+    except ValueError:
+        raise NotFound(f"domain {name[:80]!r} not found") from None
 
 
 class DomainRpcs(LinksBase):
-    pass
+    def _domains_changed(self) -> None:
+        clear_flows(self)
+        self.cache.clear()  # links resolve with the account's domains
+
+    async def CreateDomain(self, request: apb.CreateDomainRequest, context: Any) -> apb.CreateDomainResponse:
+        account_id = auth.require_account()
+        d = request.domain
+        v = Validator()
+        name = ""
+        try:
+            name = normalise_domain(d.name)
+        except ValueError as e:
+            v.add("domain.name", str(e))
+        check_plain_url(v, "domain.root_url", d.root_url)
+        v.raise_if_any()
+        try:
+            row = await self._pool.fetchrow(astore.INSERT_DOMAIN, account_id, name, d.root_url)
+        except asyncpg.UniqueViolationError:
+            # Whose it is stays private: another account's name answers the same as ours.
+            raise AlreadyExists(f"domain {name} is already registered") from None
+        self._domains_changed()
+        return apb.CreateDomainResponse(domain=domain_msg(row))
+
+    async def GetDomain(self, request: apb.GetDomainRequest, context: Any) -> apb.GetDomainResponse:
+        account_id = auth.require_account()
+        row = await self._get(astore.GET_DOMAIN, "domain", account_id, _name_or_not_found(request.name))
+        return apb.GetDomainResponse(domain=domain_msg(row))
+
+    async def ListDomains(self, request: apb.ListDomainsRequest, context: Any) -> apb.ListDomainsResponse:
+        account_id = auth.require_account()
+        rows, token = await self._page_after(request, astore.LIST_DOMAINS, "name", account_id)
+        return apb.ListDomainsResponse(domains=[domain_msg(r) for r in rows], next_page_token=token)
+
+    async def DeleteDomain(self, request: apb.DeleteDomainRequest, context: Any) -> apb.DeleteDomainResponse:
+        account_id = auth.require_account()
+        if not request.name:
+            raise InvalidArgument("name", "is required")
+        name = _name_or_not_found(request.name)
+        async with self._pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval(astore.LOCK_DOMAIN, account_id, name) is None:
+                raise NotFound(f"domain {name!r} not found")
+            link_id = await conn.fetchval(astore.LINK_ON_DOMAIN, account_id, name)
+            if link_id is not None:
+                raise FailedPrecondition(
+                    f"domain {name} serves link {link_id}: move its links to another domain (or none) first"
+                )
+            await conn.execute(astore.DELETE_DOMAIN, account_id, name)
+        self._domains_changed()
+        return apb.DeleteDomainResponse()

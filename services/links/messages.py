@@ -3,14 +3,17 @@ sub-id list entries; clicks and impressions render beside the click path)."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import asyncpg
 from clicktrail.links.v1 import links_pb2 as pb
 from clicktrail.type.v1 import money_pb2
+from google.protobuf import duration_pb2
 
 from libs.api import format_money, to_timestamp
 from services.links.touches import touch_message
 
-__all__ = ["app_msg", "campaign_msg", "link_msg", "partner_msg", "sub_id_entry_msg", "touch_message"]
+__all__ = ["app_msg", "campaign_msg", "link_base_url", "link_msg", "partner_msg", "sub_id_entry_msg", "touch_message"]
 
 
 def app_msg(row: asyncpg.Record) -> pb.App:
@@ -35,6 +38,7 @@ def campaign_msg(row: asyncpg.Record) -> pb.Campaign:
         status=row["status"], fallback_url=row["fallback_url"], target_goal_id=row["target_goal_id"],
         create_time=to_timestamp(row["create_time"]), update_time=to_timestamp(row["update_time"]),
         publish_time=to_timestamp(row["publish_time"]), invalid_traffic_action=row["invalid_traffic_action"],
+        visitor_window=duration_pb2.Duration(seconds=row["visitor_window_s"]),
     )  # fmt: skip
     if row["budget_amount"] is not None:
         c.budget.CopyFrom(
@@ -43,14 +47,25 @@ def campaign_msg(row: asyncpg.Record) -> pb.Campaign:
     return c
 
 
+def link_base_url(public_url: str, domain: str | None) -> str:
+    """Where a link's public URLs start: its custom domain (with the public URL's
+    scheme: TLS is the reverse proxy's on either), else the public URL."""
+    if not domain:
+        return public_url
+    return f"{urlsplit(public_url).scheme or 'https'}://{domain}"
+
+
 def link_msg(row: asyncpg.Record, public_url: str) -> pb.Link:
+    base = link_base_url(public_url, row["domain"])
     return pb.Link(
         link_id=row["link_id"], campaign_id=row["campaign_id"], app_id=row["app_id"] or "",
         name=row["name"], slug=row["slug"], destination_url=row["destination_url"],
         ios_url=row["ios_url"], android_url=row["android_url"], desktop_url=row["desktop_url"],
-        click_url=f"{public_url}/c/{row['slug']}",
-        impression_url=f"{public_url}/i/{row['slug']}",
+        click_url=f"{base}/c/{row['slug']}", impression_url=f"{base}/i/{row['slug']}",
+        qr_url=f"{base}/qr/{row['slug']}.svg",
         create_time=to_timestamp(row["create_time"]), update_time=to_timestamp(row["update_time"]),
+        domain=row["domain"] or "", expire_time=to_timestamp(row["expire_time"]), max_clicks=row["max_clicks"],
+        redirect_status=row["redirect_status"],
     )  # fmt: skip
 
 

@@ -38,11 +38,24 @@ TRANSITIONS = {
 }
 INTERNAL_CAMPAIGN_PATHS = frozenset({"status", "budget"})  # what analytics' rules change
 FROZEN_WHEN_PUBLISHED = ("type", "traffic_type", "partner_id", "app_id", "target_goal_id")
-CAMPAIGN_UPDATABLE = ("name", "status", "fallback_url", "budget", "invalid_traffic_action", *FROZEN_WHEN_PUBLISHED)
-# The columns a campaign update writes (its budget is two).
-CAMPAIGN_COLUMNS = (*(p for p in CAMPAIGN_UPDATABLE if p != "budget"), "budget_amount", "budget_currency")
+CAMPAIGN_UPDATABLE = (
+    "name", "status", "fallback_url", "budget", "invalid_traffic_action", "visitor_window", *FROZEN_WHEN_PUBLISHED
+)  # fmt: skip
+# The columns a campaign update writes (its budget is two; the visitor window is in seconds).
+CAMPAIGN_COLUMNS = (
+    *(p for p in CAMPAIGN_UPDATABLE if p not in ("budget", "visitor_window")),
+    "budget_amount", "budget_currency", "visitor_window_s",
+)  # fmt: skip
 APP_UPDATABLE = ("name", "store_url", "bundle_id")
-LINK_UPDATABLE = ("name", "destination_url", "ios_url", "android_url", "desktop_url", "app_id")
+LINK_UPDATABLE = (
+    "name", "destination_url", "ios_url", "android_url", "desktop_url", "app_id",
+    "domain", "expire_time", "max_clicks", "redirect_status",
+)  # fmt: skip
+REDIRECT_STATUSES = (0, 301, 302, 307)
+# A campaign's returning-visitor window (Campaign.visitor_window).
+VISITOR_WINDOW_DEFAULT_S = 86400
+VISITOR_WINDOW_MIN_S = 60
+VISITOR_WINDOW_MAX_S = 90 * 86400
 LINK_URLS = ("ios_url", "android_url", "desktop_url")
 
 
@@ -137,10 +150,24 @@ def budget_of(c: pb.Campaign) -> tuple[decimal.Decimal | None, str | None]:
     return amount, currency
 
 
+def visitor_window_of(v: Validator, c: pb.Campaign) -> int:
+    """The campaign's visitor window in seconds (unset: the default), checked into ``v``."""
+    if not c.HasField("visitor_window"):
+        return VISITOR_WINDOW_DEFAULT_S
+    seconds, nanos = c.visitor_window.seconds, c.visitor_window.nanos
+    v.check(
+        VISITOR_WINDOW_MIN_S <= seconds <= VISITOR_WINDOW_MAX_S and nanos == 0,
+        "campaign.visitor_window",
+        "must be whole seconds between 1 minute and 90 days (unset: 24 hours)",
+    )
+    return seconds
+
+
 @dataclasses.dataclass(frozen=True)
 class NewCampaign:
     type: int
     status: int
+    visitor_window_s: int
 
 
 def check_new_campaign(v: Validator, c: pb.Campaign) -> NewCampaign:
@@ -158,7 +185,7 @@ def check_new_campaign(v: Validator, c: pb.Campaign) -> NewCampaign:
     )
     check_plain_url(v, "campaign.fallback_url", c.fallback_url)
     check_invalid_action(v, c.invalid_traffic_action)
-    return NewCampaign(ctype, status)
+    return NewCampaign(ctype, status, visitor_window_of(v, c))
 
 
 def check_internal_campaign_paths(paths: list[str]) -> str | None:
@@ -185,6 +212,8 @@ def check_campaign_update(
         check_plain_url(v, "campaign.fallback_url", c.fallback_url)
     if "invalid_traffic_action" in paths:
         check_invalid_action(v, c.invalid_traffic_action)
+    if "visitor_window" in paths:
+        visitor_window_of(v, c)
     if "status" in paths and c.status != current.status:
         if c.status not in TRANSITIONS:
             v.add("campaign.status", "is not a campaign status")
@@ -198,7 +227,7 @@ def check_campaign_update(
     if published and changed_frozen:
         raise FailedPrecondition(
             f"campaign {c.campaign_id} is published: {', '.join(changed_frozen)} cannot change;"
-            " only name, status, fallback_url, budget and invalid_traffic_action can"
+            " only name, status, fallback_url, budget, invalid_traffic_action and visitor_window can"
         )
 
 
@@ -212,6 +241,8 @@ def campaign_values(c: pb.Campaign, paths: list[str]) -> dict[str, Any]:
             values["app_id"] = c.app_id or None
         elif p == "name":
             values["name"] = c.name.strip()
+        elif p == "visitor_window":
+            values["visitor_window_s"] = visitor_window_of(Validator(), c)
         else:
             values[p] = getattr(c, p)
     return values
@@ -235,11 +266,34 @@ def validate_link(link: pb.Link, paths: list[str] | None) -> Validator:
     for f in LINK_URLS:
         if paths is None or f in paths:
             check_template(v, f"link.{f}", getattr(link, f), required=False)
+    if paths is None or "max_clicks" in paths:
+        v.check(link.max_clicks >= 0, "link.max_clicks", "must not be negative (0: no limit)")
+    if paths is None or "redirect_status" in paths:
+        v.check(
+            link.redirect_status in REDIRECT_STATUSES,
+            "link.redirect_status",
+            f"must be 301, 302 or 307 (0: 302), not {link.redirect_status}",
+        )
+    if paths is None and link.HasField("expire_time"):
+        expire = from_timestamp(link.expire_time)
+        v.check(expire is None or expire > dt.datetime.now(dt.UTC), "link.expire_time", "must be in the future")
     return v
 
 
-def link_values(link: pb.Link, paths: list[str]) -> dict[str, Any]:
-    return {p: (getattr(link, p) or None) if p == "app_id" else getattr(link, p) for p in paths}
+def link_values(link: pb.Link, paths: list[str], domain: str | None) -> dict[str, Any]:
+    """Column -> new value of a link update on ``paths``; ``domain`` the normalised
+    one (None: none)."""
+    values: dict[str, Any] = {}
+    for p in paths:
+        if p == "app_id":
+            values[p] = link.app_id or None
+        elif p == "domain":
+            values[p] = domain
+        elif p == "expire_time":
+            values[p] = from_timestamp(link.expire_time)
+        else:
+            values[p] = getattr(link, p)
+    return values
 
 
 # ----- sub-id lists ------------------------------------------------------------------

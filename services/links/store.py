@@ -23,6 +23,7 @@ LATEST = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
 APP_EXISTS = "SELECT 1 FROM links.apps WHERE account_id = $1 AND app_id = $2"
 PARTNER_EXISTS = "SELECT 1 FROM links.partners WHERE account_id = $1 AND partner_id = $2"
 CAMPAIGN_EXISTS = "SELECT 1 FROM links.campaigns WHERE account_id = $1 AND campaign_id = $2"
+DOMAIN_EXISTS = "SELECT 1 FROM links.domains WHERE account_id = $1 AND name = $2"
 
 
 async def exists(conn: asyncpg.Pool | asyncpg.Connection, query: str, account_id: str, value: str) -> bool:
@@ -78,8 +79,8 @@ DELETE_PARTNER = "DELETE FROM links.partners WHERE account_id = $1 AND partner_i
 INSERT_CAMPAIGN = (
     "INSERT INTO links.campaigns (account_id, campaign_id, name, type, traffic_type, partner_id,"
     " app_id, status, fallback_url, budget_amount, budget_currency, target_goal_id, publish_time,"
-    " invalid_traffic_action)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $13::bool THEN now() END, $14)"
+    " invalid_traffic_action, visitor_window_s)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $13::bool THEN now() END, $14, $15)"
     " RETURNING *"
 )
 GET_CAMPAIGN = "SELECT * FROM links.campaigns WHERE account_id = $1 AND campaign_id = $2"
@@ -137,8 +138,8 @@ LIST_SUB_ID_ENTRIES = (
 
 INSERT_LINK = (
     "INSERT INTO links.links (account_id, link_id, campaign_id, app_id, name, slug,"
-    " destination_url, ios_url, android_url, desktop_url)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *"
+    " destination_url, ios_url, android_url, desktop_url, domain, expire_time, max_clicks, redirect_status)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING *"
 )
 GET_LINK = "SELECT * FROM links.links WHERE account_id = $1 AND link_id = $2"
 LIST_LINKS = (

@@ -9,10 +9,12 @@ import asyncpg
 from clicktrail.links.v1 import links_pb2 as pb
 
 from libs import auth
-from libs.api import update_paths
-from libs.errors import FailedPrecondition, NotFound
+from libs.api import from_timestamp, update_paths
+from libs.errors import FailedPrecondition, NotFound, Validator
 from libs.ids import new_resource_id, new_slug
 from services.links import rules, store
+from services.links.affiliate_rules import normalise_domain
+from services.links.affiliate_store import clear_flows
 from services.links.base import LinksBase
 from services.links.messages import link_msg
 
@@ -22,6 +24,23 @@ SLUG_ATTEMPTS = 5
 class LinkRpcs(LinksBase):
     def _link(self, row: asyncpg.Record) -> pb.Link:
         return link_msg(row, self._public_url)
+
+    async def _link_domain(self, v: Validator, account_id: str, name: str) -> str | None:
+        """The link's domain as stored (None: none); it must be one of the account's."""
+        if not name:
+            return None
+        try:
+            domain = normalise_domain(name)
+        except ValueError as e:
+            v.add("link.domain", str(e))
+            return None
+        if not await store.exists(self._pool, store.DOMAIN_EXISTS, account_id, domain):
+            v.add("link.domain", f"{domain} is not a domain of this account (AffiliateService.CreateDomain)")
+        return domain
+
+    def _link_changed(self) -> None:
+        self.cache.clear()
+        clear_flows(self)
 
     async def CreateLink(self, request: pb.CreateLinkRequest, context: Any) -> pb.CreateLinkResponse:
         account_id = auth.require_account()
@@ -33,6 +52,7 @@ class LinkRpcs(LinksBase):
             v.add("link.campaign_id", f"campaign {link.campaign_id!r} not found")
         if link.app_id and not await store.exists(self._pool, store.APP_EXISTS, account_id, link.app_id):
             v.add("link.app_id", f"app {link.app_id!r} not found")
+        domain = await self._link_domain(v, account_id, link.domain)
         v.raise_if_any()
         for _ in range(SLUG_ATTEMPTS):
             try:
@@ -40,14 +60,15 @@ class LinkRpcs(LinksBase):
                     store.INSERT_LINK,
                     account_id, new_resource_id("lnk"), link.campaign_id, link.app_id or None,
                     link.name.strip(), new_slug(), link.destination_url, link.ios_url, link.android_url,
-                    link.desktop_url,
+                    link.desktop_url, domain, from_timestamp(link.expire_time), link.max_clicks,
+                    link.redirect_status,
                 )  # fmt: skip
                 break
             except asyncpg.UniqueViolationError:  # slug collision: draw again
                 continue
         else:  # pragma: no cover - 60 random bits
             raise FailedPrecondition("could not allocate a unique slug, retry")
-        self.cache.clear()
+        self._link_changed()
         return pb.CreateLinkResponse(link=self._link(row))
 
     async def GetLink(self, request: pb.GetLinkRequest, context: Any) -> pb.GetLinkResponse:
@@ -73,8 +94,9 @@ class LinkRpcs(LinksBase):
             and not await store.exists(self._pool, store.APP_EXISTS, account_id, link.app_id)
         ):
             v.add("link.app_id", f"app {link.app_id!r} not found")
+        domain = await self._link_domain(v, account_id, link.domain) if "domain" in paths else None
         v.raise_if_any()
-        values = rules.link_values(link, paths)
+        values = rules.link_values(link, paths, domain)
         row = await self._pool.fetchrow(
             store.update_sql("links", "link_id", values, rules.LINK_UPDATABLE),
             account_id,
@@ -83,12 +105,12 @@ class LinkRpcs(LinksBase):
         )
         if row is None:
             raise NotFound(f"link {link.link_id!r} not found")
-        self.cache.clear()
+        self._link_changed()
         return pb.UpdateLinkResponse(link=self._link(row))
 
     async def DeleteLink(self, request: pb.DeleteLinkRequest, context: Any) -> pb.DeleteLinkResponse:
         account_id = auth.require_account()
         if await self._pool.fetchval(store.DELETE_LINK, account_id, request.link_id) is None:
             raise NotFound(f"link {request.link_id!r} not found")
-        self.cache.clear()
+        self._link_changed()
         return pb.DeleteLinkResponse()
