@@ -37,6 +37,7 @@ GATEWAY_VOUCH_HEADER = "x-clicktrail-gateway-token"
 
 _LINKS = "/clicktrail.links.v1.LinksService/"
 _ACCOUNTS = "/clicktrail.accounts.v1.AccountService/"
+_AFFILIATE = "/clicktrail.links.v1.AffiliateService/"
 # What each service credential may call (full method names); deny by default.
 # "internal": exactly the look-ups and actions services make of each other
 # (attribution: touches, campaigns, currency; postbacks: partners; analytics
@@ -57,9 +58,19 @@ ALLOWED_METHODS: dict[str, frozenset[str]] = {
             _LINKS + "AddSubIdEntry",
             _LINKS + "FlagSubIds",
             _ACCOUNTS + "GetAccount",
+            _AFFILIATE + "GetOffer",  # attribution: the click's offer (network, payout)
+            _AFFILIATE + "RecordOfferConversions",  # attribution: conversions counted against offer caps
         ]
     ),
-    "gateway": frozenset([_LINKS + "RecordClicks", _LINKS + "RecordImpressions"]),
+    "gateway": frozenset(
+        [
+            _LINKS + "RecordClicks",
+            _LINKS + "RecordImpressions",
+            _AFFILIATE + "RecordLanderClicks",  # /lp/click
+            _AFFILIATE + "GetLinkQrCode",  # /qr/{slug}.svg|png (by slug only)
+            _AFFILIATE + "CheckDomain",  # Caddy's on-demand TLS `ask`
+        ]
+    ),
 }
 
 

@@ -9,6 +9,7 @@ from clicktrail.links.v1 import affiliate_pb2_grpc, links_pb2_grpc
 
 from services.links.apps import AppRpcs
 from services.links.campaigns import CampaignRpcs
+from services.links.domain_check import DomainCheckRpcs
 from services.links.domains import DomainRpcs
 from services.links.lander_clicks import LanderClickRpcs
 from services.links.landers import LanderRpcs
@@ -35,6 +36,7 @@ class LinksService(
     LanderRpcs,
     StreamRpcs,
     DomainRpcs,
+    DomainCheckRpcs,
     LanderClickRpcs,
     OfferCapRpcs,
     QrRpcs,

@@ -248,7 +248,7 @@ async def test_head_is_answered_like_get(client: httpx.AsyncClient, make_link: M
 
 async def test_wrong_method_is_405_and_unknown_path_404(client: httpx.AsyncClient, make_link: MakeLink) -> None:
     t = await make_link()
-    cases = [("POST", f"/c/{t.slug}"), ("PUT", f"/i/{t.slug}"), ("DELETE", "/healthz"), ("POST", "/readyz")]
+    cases = [("PUT", f"/c/{t.slug}"), ("PUT", f"/i/{t.slug}"), ("DELETE", "/healthz"), ("POST", "/readyz")]
     for method, path in cases:
         r = await client.request(method, path)
         assert r.status_code == 405, (method, path)

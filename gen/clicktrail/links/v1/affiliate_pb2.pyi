@@ -450,6 +450,18 @@ class DeleteDomainResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class CheckDomainRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class CheckDomainResponse(_message.Message):
+    __slots__ = ("registered",)
+    REGISTERED_FIELD_NUMBER: _ClassVar[int]
+    registered: bool
+    def __init__(self, registered: _Optional[bool] = ...) -> None: ...
+
 class GetLinkQrCodeRequest(_message.Message):
     __slots__ = ("link_id", "format", "scale", "slug")
     LINK_ID_FIELD_NUMBER: _ClassVar[int]

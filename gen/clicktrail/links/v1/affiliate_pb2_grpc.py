@@ -146,6 +146,11 @@ class AffiliateServiceStub:
                 request_serializer=clicktrail_dot_links_dot_v1_dot_affiliate__pb2.DeleteDomainRequest.SerializeToString,
                 response_deserializer=clicktrail_dot_links_dot_v1_dot_affiliate__pb2.DeleteDomainResponse.FromString,
                 _registered_method=True)
+        self.CheckDomain = channel.unary_unary(
+                '/clicktrail.links.v1.AffiliateService/CheckDomain',
+                request_serializer=clicktrail_dot_links_dot_v1_dot_affiliate__pb2.CheckDomainRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_links_dot_v1_dot_affiliate__pb2.CheckDomainResponse.FromString,
+                _registered_method=True)
         self.GetLinkQrCode = channel.unary_unary(
                 '/clicktrail.links.v1.AffiliateService/GetLinkQrCode',
                 request_serializer=clicktrail_dot_links_dot_v1_dot_affiliate__pb2.GetLinkQrCodeRequest.SerializeToString,
@@ -304,6 +309,14 @@ class AffiliateServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckDomain(self, request, context):
+        """Whether a host name is a registered domain of any account, and nothing else
+        about it (the gateway's token: the reverse proxy's on-demand TLS check).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetLinkQrCode(self, request, context):
         """A link's click URL as a QR code (SVG or PNG).
         """
@@ -425,6 +438,11 @@ def add_AffiliateServiceServicer_to_server(servicer, server):
                     servicer.DeleteDomain,
                     request_deserializer=clicktrail_dot_links_dot_v1_dot_affiliate__pb2.DeleteDomainRequest.FromString,
                     response_serializer=clicktrail_dot_links_dot_v1_dot_affiliate__pb2.DeleteDomainResponse.SerializeToString,
+            ),
+            'CheckDomain': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckDomain,
+                    request_deserializer=clicktrail_dot_links_dot_v1_dot_affiliate__pb2.CheckDomainRequest.FromString,
+                    response_serializer=clicktrail_dot_links_dot_v1_dot_affiliate__pb2.CheckDomainResponse.SerializeToString,
             ),
             'GetLinkQrCode': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLinkQrCode,
@@ -972,6 +990,33 @@ class AffiliateService:
             '/clicktrail.links.v1.AffiliateService/DeleteDomain',
             clicktrail_dot_links_dot_v1_dot_affiliate__pb2.DeleteDomainRequest.SerializeToString,
             clicktrail_dot_links_dot_v1_dot_affiliate__pb2.DeleteDomainResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckDomain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.links.v1.AffiliateService/CheckDomain',
+            clicktrail_dot_links_dot_v1_dot_affiliate__pb2.CheckDomainRequest.SerializeToString,
+            clicktrail_dot_links_dot_v1_dot_affiliate__pb2.CheckDomainResponse.FromString,
             options,
             channel_credentials,
             insecure,
