@@ -102,7 +102,7 @@ def parse_schedule(value: str) -> Schedule:
     if not text:
         raise ValueError("is empty; use e.g. 'mon-fri 09:00-18:00', 'sat,sun' or '22:00-06:00'")
     days_text, times_text = text, ""
-    if ":" in text:
+    if any(c.isdigit() for c in text.rpartition(" ")[2]):  # the last word is the time range
         days_text, _, times_text = text.rpartition(" ")
     days = _days(days_text.replace(" ", "")) if days_text else frozenset(range(7))
     if not times_text:
