@@ -19,9 +19,10 @@ from libs.api import to_timestamp
 from libs.errors import InvalidArgument, NotFound, PermissionDenied
 from libs.grpc_server import ServiceContext
 from libs.paging import Page
-from services.attribution import engine, inbound, overrule
+from services.attribution import engine, inbound, offer_caps, overrule, status_updates
 from services.attribution.lookups import Links
 from services.attribution.outbound import money_text
+from services.attribution.postback_formats import FormatStore
 
 
 def _set_time(msg: Any, field: str, value: dt.datetime | None) -> None:
@@ -66,6 +67,7 @@ def conversion_msg(r: Any) -> pb.Conversion:
         partner_id=r["partner_id"] or "", link_id=r["link_id"] or "", install_id=r["install_id"] or "",
         source=r["source"], event_uuid=str(r["event_uuid"]) if r["event_uuid"] else "", user_id=r["user_id"] or "",
         kind=r["kind"], verdict=r["verdict"], reasons=q.codes_of(r["reasons"]), verdict_note=r["verdict_note"],
+        offer_id=r["offer_id"] or "", lander_id=r["lander_id"] or "", stream_id=r["stream_id"] or "",
     )  # fmt: skip
     _set_time(m, "event_time", r["event_time"])
     _set_time(m, "create_time", r["create_time"])
@@ -87,7 +89,7 @@ def postback_msg(r: asyncpg.Record) -> pb.InboundPostback:
     m = pb.InboundPostback(
         postback_id=r["postback_id"], method=r["method"], client_ip=r["client_ip"], click_id=r["click_id"],
         txid=r["txid"], http_status=r["http_status"], outcome=r["outcome"], error=r["error"], field=r["field"],
-        conversion_id=r["conversion_id"], status=r["status"],
+        conversion_id=r["conversion_id"], status=r["status"], partner_id=r["partner_id"],
     )  # fmt: skip
     params = r["params"]
     if isinstance(params, str):
@@ -98,10 +100,10 @@ def postback_msg(r: asyncpg.Record) -> pb.InboundPostback:
 
 
 class AttributionService(pb_grpc.AttributionServiceServicer):
-    def __init__(self, pool: asyncpg.Pool, links: Links) -> None:
+    def __init__(self, pool: asyncpg.Pool, links: Links, formats: FormatStore | None = None) -> None:
         self._pool = pool
         self._links = links
-        self._postbacks = inbound.PostbackRecorder(pool, links)
+        self._postbacks = inbound.PostbackRecorder(pool, links, formats=formats)
 
     async def RecordPostback(self, request: pb.RecordPostbackRequest, context: Any) -> pb.RecordPostbackResponse:
         p = auth.principal()
@@ -127,7 +129,7 @@ class AttributionService(pb_grpc.AttributionServiceServicer):
         account_id = auth.require_account()
         if not request.conversion_id:
             raise InvalidArgument("conversion_id", "is required")
-        row, previous, changed = await inbound.update_status(
+        row, previous, changed = await status_updates.update_status(
             self._pool, self._links, account_id, request.conversion_id, request.status
         )
         return pb.UpdateConversionStatusResponse(
@@ -238,10 +240,11 @@ class AttributionService(pb_grpc.AttributionServiceServicer):
         return pb.ListInboundPostbacksResponse(postbacks=[postback_msg(r) for r in rows], next_page_token=token)
 
 
-def register(server: grpc.aio.Server, ctx: ServiceContext, *, consumers: int = 3) -> list[str]:
-    """Adds AttributionService and starts the event hand-off consumers."""
+def register(server: grpc.aio.Server, ctx: ServiceContext, *, consumers: int = 3,
+             formats: FormatStore | None = None) -> list[str]:  # fmt: skip
+    """Adds AttributionService and starts the event hand-off consumers and the offer cap reports' worker."""
     links = Links(ctx.settings)
-    pb_grpc.add_AttributionServiceServicer_to_server(AttributionService(ctx.pool, links), server)
+    pb_grpc.add_AttributionServiceServicer_to_server(AttributionService(ctx.pool, links, formats), server)
     eng = engine.Engine(ctx.pool, links)
     running = engine.consumers(
         ctx.pool, eng, count=consumers, lease_s=ctx.settings.attribution_lease_s,
@@ -249,9 +252,12 @@ def register(server: grpc.aio.Server, ctx: ServiceContext, *, consumers: int = 3
     )  # fmt: skip
     for i, consumer in enumerate(running):
         ctx.spawn(consumer.run(), f"attribution-consumer-{i}")
+    # Repeats the offer cap reports of postbacks and status changes (offer_caps.py).
+    reports = offer_caps.consumer(ctx.pool, links, dead_retention_s=ctx.settings.queue_dead_retention_days * 86400.0)
+    ctx.spawn(reports.run(), "attribution-offer-conversions")
 
     async def stop() -> None:
-        for consumer in running:
+        for consumer in [*running, reports]:
             await consumer.stop()
         await links.close()
 

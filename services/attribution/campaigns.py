@@ -1,6 +1,6 @@
 """Campaign look-ups the configuration services make in the links service
 (libs/clients.LinksClient, as the service for the calling account): whether a
-campaign exists, and which campaigns target a goal."""
+campaign (or a partner) exists, and which campaigns target a goal."""
 
 from __future__ import annotations
 
@@ -26,6 +26,17 @@ class Campaigns:
                 return None
             raise Unavailable(f"cannot check the campaign with the links service: {err.details()}") from None
         return resp.campaign
+
+    async def partner_exists(self, account_id: str, partner_id: str) -> bool:
+        try:
+            await self._client.links.GetPartner(
+                links_pb2.GetPartnerRequest(partner_id=partner_id), metadata=for_account(account_id)
+            )
+        except CallError as err:
+            if err.code() == grpc.StatusCode.NOT_FOUND:
+                return False
+            raise Unavailable(f"cannot check the partner with the links service: {err.details()}") from None
+        return True
 
     async def campaigns_targeting(self, account_id: str, goal_id: str, limit: int = 5) -> list[links_pb2.Campaign]:
         """(Up to ``limit``) campaigns whose target goal is ``goal_id``, published ones first."""

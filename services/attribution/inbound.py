@@ -2,10 +2,17 @@
 
 A network reports a conversion for one of our clicks: ``click_id`` (aliases
 ``clickid``, ``subid``), ``status`` (a word, see STATUS_WORDS), ``payout``,
-``currency``, ``goal``, ``txid``. The same txid for the same click updates
-that conversion; without a txid there is one conversion per click and goal.
-Two postbacks with one txid at the same moment meet on the unique dedup key:
-one conversion. Every postback is logged, whatever came of it.
+``currency``, ``goal`` (the conversion type), ``txid``. The partner's postback
+format (postback_formats.py) adds its own aliases and status words. Which
+format: the partner the URL names, else the click's offer's partner, else the
+click's campaign's partner, else the defaults. The click is found with the
+URL partner's click_id aliases, or without one, the defaults and every
+click_id alias of the account's formats; every other field is read with the
+format decided once the click is known.
+
+Which conversion a postback creates or updates (types, updates without the
+txid), refunds and offer payouts: postback_matching.py. Every postback is
+logged, whatever came of it (with the partner whose format read it).
 
 A postback for an invalid click (links' verdict) is recorded, but as an
 invalid conversion (``invalid_click``): kept and listed, never counted, paid
@@ -15,7 +22,8 @@ invalid too (``revenue_out_of_range``).
 
 Postbacks arriving together are group-committed (libs/groupcommit): one
 transaction stores the conversions, status changes, log lines and outbound
-events of all of them, and each is answered once that transaction commits.
+events of all of them, and each is answered once that transaction commits
+and the conversions with an offer were reported for its caps (offer_caps.py).
 Within a group, postbacks for one conversion are applied in arrival order.
 """
 
@@ -36,10 +44,13 @@ from libs.groupcommit import GroupCommitter
 from libs.ids import new_id
 from libs.queue import enqueue
 from libs.text import check_text, clean_text
+from services.attribution import offer_caps
 from services.attribution import quality as qual
 from services.attribution.goals import load_goals
 from services.attribution.lookups import CampaignInfo, Links, Touch
 from services.attribution.outbound import conversion_outbound
+from services.attribution.postback_formats import FormatStore, Vocabulary, vocabulary
+from services.attribution.postback_matching import Refund, find_key, offer_payout, refund
 from services.attribution.postback_rules import (
     CURRENCY,
     GATEWAY_OUTCOMES,
@@ -49,10 +60,10 @@ from services.attribution.postback_rules import (
     check_transition,
     from_request,
     http_status,
-    parse_payout,
+    parse_signed_payout,
     parse_status,
 )
-from services.attribution.rules import SOURCE_POSTBACK, STATUS_NAMES
+from services.attribution.rules import SOURCE_POSTBACK
 
 
 @dataclasses.dataclass
@@ -66,21 +77,24 @@ class Result:
 
 LOG_SQL = """
 INSERT INTO attribution.inbound_postbacks (account_id, postback_id, method, client_ip, user_agent, params,
-    click_id, txid, http_status, outcome, error, field, conversion_id, status)
-VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14)
+    click_id, txid, http_status, outcome, error, field, conversion_id, status, partner_id)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 """
 
 # The new conversions of a group, in (account, dedup key, arrival) order so that two
 # groups meeting on one key wait for each other instead of deadlocking; of two
-# postbacks for one key in the same group, the first is inserted.
+# postbacks for one key in the same group, the first is inserted. A refund (mc false)
+# never creates one.
 INSERT_MANY_SQL = """
 INSERT INTO attribution.conversions (account_id, conversion_id, dedup_key, source, goal_id, goal, status,
     payout, currency, txid, click_id, touch_time, campaign_id, partner_id, link_id, app_id, event_time, verdict,
-    reasons)
-SELECT a, c, d, $19, g, gn, s, p, cur, tx, cl, tt, cmp, prt, lnk, app, clock_timestamp(), v, r
+    reasons, offer_id, lander_id, stream_id)
+SELECT a, c, d, $19, g, gn, s, p, cur, tx, cl, tt, cmp, prt, lnk, app, clock_timestamp(), v, r, ofr, lnd, str
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[], $7::numeric[],
     $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[], $13::text[], $14::text[], $15::text[],
-    $16::int[], $17::smallint[], $18::bigint[]) AS t(a, c, d, g, gn, s, p, cur, tx, cl, tt, cmp, prt, lnk, app, n, v, r)
+    $16::int[], $17::smallint[], $18::bigint[], $20::text[], $21::text[], $22::text[], $23::bool[])
+    AS t(a, c, d, g, gn, s, p, cur, tx, cl, tt, cmp, prt, lnk, app, n, v, r, ofr, lnd, str, mc)
+WHERE mc
 ORDER BY a, d, n
 ON CONFLICT (account_id, dedup_key) DO NOTHING
 RETURNING *
@@ -104,20 +118,21 @@ RETURNING c.*
 
 LOG_MANY_SQL = """
 INSERT INTO attribution.inbound_postbacks (account_id, postback_id, method, client_ip, user_agent, params,
-    click_id, txid, http_status, outcome, error, field, conversion_id, status)
-SELECT a, pid, m, ip, ua, prm::jsonb, cl, tx, hs, o, e, f, c, s
+    click_id, txid, http_status, outcome, error, field, conversion_id, status, partner_id)
+SELECT a, pid, m, ip, ua, prm::jsonb, cl, tx, hs, o, e, f, c, s, prt
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-    $9::smallint[], $10::text[], $11::text[], $12::text[], $13::text[], $14::smallint[])
-    AS t(a, pid, m, ip, ua, prm, cl, tx, hs, o, e, f, c, s)
+    $9::smallint[], $10::text[], $11::text[], $12::text[], $13::text[], $14::smallint[], $15::text[])
+    AS t(a, pid, m, ip, ua, prm, cl, tx, hs, o, e, f, c, s, prt)
 """
 
 
 async def _log(conn: Any, account_id: str, pid: str, inp: PostbackInput, http_status: int, outcome: str,
-               error: str = "", field: str = "", conversion_id: str = "", status: int = 0) -> None:  # fmt: skip
+               error: str = "", field: str = "", conversion_id: str = "", status: int = 0,
+               partner_id: str = "") -> None:  # fmt: skip
     await conn.execute(
         LOG_SQL, account_id, pid, inp.method, inp.client_ip, inp.user_agent, orjson.dumps(inp.params).decode(),
         clean_text(inp.click_id[:128]), clean_text(inp.txid[:256]), http_status, outcome, clean_text(error[:1000]),
-        clean_text(field), conversion_id, status,
+        clean_text(field), conversion_id, status, clean_text(partner_id[:64]),
     )  # fmt: skip
 
 
@@ -151,14 +166,25 @@ class _Postback:
     campaign: CampaignInfo | None
     # The postback's own checks: invalid_click, revenue_out_of_range.
     reasons: int = 0
+    # The partner whose stored format read it ("" the defaults).
+    partner_id: str = ""
+    # The status the postback's status word says (None: it has none; status is then the default).
+    status_word: int | None = None
+
+    @property
+    def refund(self) -> Decimal | None:
+        """The amount a negative payout takes back (positive), else None."""
+        return -self.payout if self.payout is not None and self.payout < 0 else None
 
 
 class PostbackRecorder:
     """Records inbound postbacks; concurrent ones share one transaction."""
 
-    def __init__(self, pool: asyncpg.Pool, links: Links, *, max_inflight: int = 1, max_items: int = 500) -> None:
+    def __init__(self, pool: asyncpg.Pool, links: Links, *, max_inflight: int = 1, max_items: int = 500,
+                 formats: FormatStore | None = None) -> None:  # fmt: skip
         self._pool = pool
         self._links = links
+        self.formats = formats or FormatStore(pool)
         self.committer: GroupCommitter[_Postback, Result | DomainError] = GroupCommitter(
             self._flush, name="attribution.inbound_postbacks", max_items=max_items, max_inflight=max_inflight
         )
@@ -167,44 +193,60 @@ class PostbackRecorder:
         """Validate, find the click, record or update the conversion, log; answers
         once all of it is committed. Domain errors are logged, then raised."""
         pid = new_id()
+        read: list[Any] = [inp, ""]  # the postback as last read (the partner's aliases), the format's partner
         try:
-            item = await self._prepare(account_id, inp, pid)
+            item = await self._prepare(account_id, inp, pid, read)
             result = await self.committer.submit([item])
         except DomainError as err:
             status, outcome = http_status(err)
             field = err.violations[0][0] if isinstance(err, InvalidArgument) else ""
-            await _log(self._pool, account_id, pid, inp, status, outcome, err.message, field)
+            await _log(self._pool, account_id, pid, read[0], status, outcome, err.message, field, partner_id=read[1])
             raise
         if isinstance(result, DomainError):  # refused in the group's transaction, and logged there
             raise result
         return result
 
-    async def _prepare(self, account_id: str, inp: PostbackInput, pid: str) -> _Postback:
+    async def _vocabulary(self, account_id: str, partner_id: str) -> tuple[Vocabulary, str]:
+        """The partner's vocabulary, and the partner if it has a stored format (else "")."""
+        fmt = (await self.formats.formats(account_id)).get(partner_id) if partner_id else None
+        return vocabulary(fmt, self.formats.presets), partner_id if fmt is not None else ""
+
+    async def _prepare(self, account_id: str, inp: PostbackInput, pid: str, read: list[Any]) -> _Postback:
         if inp.problem is not None:
             raise InvalidArgument(*inp.problem)
+        # The click first: the URL's partner's aliases, else every alias the account configured.
+        if inp.partner_id:
+            vocab, read[1] = await self._vocabulary(account_id, inp.partner_id)
+            inp = read[0] = inp.reread(vocab.aliases, ("click_id",))
+        elif await self.formats.formats(account_id):
+            inp = read[0] = inp.reread({"click_id": await self.formats.click_aliases(account_id)}, ("click_id",))
         if not inp.click_id:
             raise InvalidArgument("click_id", "is required (also accepted as clickid or subid)")
-        if len(inp.txid) > MAX_TXID:
-            raise InvalidArgument("txid", f"must be at most {MAX_TXID} characters")
-        for name in ("click_id", "txid", "goal", "status", "payout", "currency"):
-            check_text(name, getattr(inp, name))
+        check_text("click_id", inp.click_id)
         if len(inp.click_id) > 64:
             raise InvalidArgument("click_id", "is too long to be a click id")
-        status = parse_status(inp.status)
-        payout = parse_payout(inp.payout)
-        currency = inp.currency.upper()
-        if currency and not CURRENCY.match(currency):
-            raise InvalidArgument("currency", f"{inp.currency[:20]!r} is not an ISO 4217 code like USD")
-        if len(inp.txid) > 256:
-            raise InvalidArgument("txid", "must be at most 256 characters")
-        if len(inp.goal) > 200:
-            raise InvalidArgument("goal", "must be at most 200 characters")
         links = self._links
         click = await links.click(account_id, inp.click_id)
         if click is None:
             raise NotFound(f"click {inp.click_id[:64]!r} not found")
         # Fetched now (cached) for the outbound event built inside the group's transaction.
         campaign = await links.campaign(account_id, click.campaign_id)
+        offer = await links.offer(account_id, click.offer_id) if click.offer_id else None
+        # Every other field through the format of the URL's partner, else the offer's, else the campaign's.
+        partner = inp.partner_id or (offer.partner_id if offer else "") or (campaign.partner_id if campaign else "")
+        vocab, read[1] = await self._vocabulary(account_id, partner)
+        inp = read[0] = inp.reread(vocab.aliases, ("status", "payout", "currency", "goal", "txid"))
+        if len(inp.txid) > MAX_TXID:
+            raise InvalidArgument("txid", f"must be at most {MAX_TXID} characters")
+        for name in ("txid", "goal", "status", "payout", "currency"):
+            check_text(name, getattr(inp, name))
+        status = parse_status(inp.status, vocab.words)
+        payout = parse_signed_payout(inp.payout)
+        currency = inp.currency.upper()
+        if currency and not CURRENCY.match(currency):
+            raise InvalidArgument("currency", f"{inp.currency[:20]!r} is not an ISO 4217 code like USD")
+        if len(inp.goal) > 200:
+            raise InvalidArgument("goal", "must be at most 200 characters")
         # The goal: one of the account's goals by id or name, else a label as sent; default the campaign's target.
         goals = await load_goals(self._pool, account_id)
         goal_id, goal_name = "", inp.goal
@@ -213,25 +255,32 @@ class PostbackRecorder:
             if wanted and (g.goal_id == wanted or g.name.lower() == wanted.lower()):
                 goal_id, goal_name = g.goal_id, g.name
                 break
+        payout, currency = offer_payout(offer, payout, currency)
         if payout is not None and not currency:
             currency = await links.currency(account_id)
-        dedup = f"tx:{inp.click_id}:{inp.txid}" if inp.txid else f"goal:{inp.click_id}:{goal_id or goal_name.lower()}"
+        dedup, found = await find_key(self._pool, account_id, inp.click_id, inp.txid, goal_id, goal_name,
+                                      bool(inp.goal))  # fmt: skip
+        if payout is not None and payout < 0 and not found:
+            raise InvalidArgument("payout", f"{inp.payout[:40]!r} is a refund, but the click has no such conversion")
         reasons = qual.INVALID_CLICK if click.verdict == q.INVALID else 0
         cfg = await qual.load(self._pool, account_id)
-        if payout is not None and cfg.settings(click.campaign_id).on("revenue_out_of_range"):
+        if payout is not None and payout >= 0 and cfg.settings(click.campaign_id).on("revenue_out_of_range"):
             allowed = cfg.revenue_range(goal_id, currency)
             if allowed is not None and allowed.outside(payout):
                 reasons |= qual.REVENUE_OUT_OF_RANGE
         return _Postback(account_id, inp, pid, dedup, goal_id, goal_name, status, payout, currency or None, click,
-                         campaign, reasons)  # fmt: skip
+                         campaign, reasons, str(read[1]), status if inp.status else None)  # fmt: skip
 
     async def _flush(self, groups: list[list[_Postback]]) -> list[Result | DomainError]:
         """Store one group of postbacks in one transaction; one result per submission
-        (a Result, or the FailedPrecondition of a refused move, already logged)."""
+        (a Result, or the DomainError of a refused move, already logged). Conversions
+        with an offer that were created or rejected are reported for the caps after the
+        commit and before the answers (with a durable job in the same transaction)."""
         items = [p for g in groups for p in g]
         results: list[Result | DomainError | None] = [None] * len(items)
         logs: list[tuple[Any, ...]] = []
         payloads: list[tuple[str, bytes]] = []
+        capped: dict[tuple[str, str], dict[str, Any]] = {}  # conversions whose cap count may change
         async with self._pool.acquire() as conn, conn.transaction():
             cids = [new_id() for _ in items]
             created = {
@@ -244,7 +293,9 @@ class PostbackRecorder:
                     [p.click.campaign_id for p in items], [p.click.partner_id for p in items],
                     [p.click.link_id for p in items], [p.click.app_id or None for p in items],
                     list(range(len(items))), [qual.verdict(p.reasons) for p in items], [p.reasons for p in items],
-                    SOURCE_POSTBACK,
+                    SOURCE_POSTBACK, [p.click.offer_id or None for p in items],
+                    [p.click.lander_id or None for p in items], [p.click.stream_id or None for p in items],
+                    [p.refund is None for p in items],
                 )
             }  # fmt: skip
             # The current row of every conversion the group touches, by (account, dedup key).
@@ -260,25 +311,35 @@ class PostbackRecorder:
             changed: dict[tuple[str, str], dict[str, Any]] = {}
             for n, p in enumerate(items):
                 key = (p.account_id, p.dedup)
-                row = rows[key]
+                row = rows.get(key)
+                if row is None:  # a refund for a conversion that does not exist (checked before, so rare)
+                    results[n] = err = InvalidArgument("payout", "is a refund, but the click has no such conversion")
+                    logs.append(_log_row(p, 400, "invalid", error=err.message, field="payout"))
+                    continue
                 if cids[n] in created:  # this postback's own new conversion
                     results[n] = Result(row, True, True, 0, p.pid)
                     logs.append(_log_row(p, 200, "created", conversion_id=row["conversion_id"], status=p.status))
                     payloads.append((p.account_id, _outbound(p, row, "conversion")))
+                    capped[key] = row
                     continue
                 previous = row["status"]
                 try:
-                    check_transition(row["conversion_id"], previous, p.status)
+                    move = _move(p, row)
+                    check_transition(row["conversion_id"], previous, move.status)
                 except FailedPrecondition as err:
                     results[n] = err
                     logs.append(_log_row(p, 409, "refused", error=err.message))
                     continue
-                if previous == p.status:
+                if previous == move.status and (p.refund is None or move.payout == row["payout"]):
                     results[n] = Result(dict(row), False, False, previous, p.pid)
                     logs.append(_log_row(p, 200, "unchanged", conversion_id=row["conversion_id"], status=p.status))
                     continue
-                row = rows[key] = {**row, "status": p.status}
-                if p.payout is not None:
+                counted = offer_caps.counts(row)
+                row = rows[key] = {**row, "status": move.status}
+                if p.refund is not None:
+                    row["payout"] = move.payout
+                    row["currency"] = row["currency"] or p.currency
+                elif p.payout is not None:
                     row["payout"], row["currency"] = p.payout, p.currency
                     if not row["reasons"] & q.OPERATOR:  # a new payout is checked again
                         reasons = (row["reasons"] & ~qual.REVENUE_OUT_OF_RANGE) | (
@@ -286,9 +347,13 @@ class PostbackRecorder:
                         )
                         row["reasons"], row["verdict"] = reasons, qual.verdict(reasons)
                 changed[key] = row
+                if offer_caps.counts(row) != counted:
+                    capped[key] = row
                 results[n] = Result(row, False, True, previous, p.pid)
-                logs.append(_log_row(p, 200, "updated", conversion_id=row["conversion_id"], status=p.status))
-                payloads.append((p.account_id, _outbound(p, row, "status_change")))
+                outcome = "refunded" if p.refund is not None else "updated"
+                logs.append(_log_row(p, 200, outcome, conversion_id=row["conversion_id"], status=move.status))
+                event_id = f"{row['conversion_id']}:refund:{p.pid}" if previous == move.status else ""
+                payloads.append((p.account_id, _outbound(p, row, "status_change", event_id)))
             if changed:
                 keys = sorted(changed)
                 updated = await conn.fetch(
@@ -306,60 +371,29 @@ class PostbackRecorder:
             if payloads:
                 await enqueue(conn, postback_handoff.POSTBACK_QUEUE, [pl for _, pl in payloads],
                               account_ids=[a for a, _ in payloads])  # fmt: skip
-        out: list[Result | DomainError] = []
-        for r in results:
-            assert r is not None
-            out.append(r)
-        return out
+            await offer_caps.enqueue_reports(conn, capped.values())
+        await offer_caps.report_now(self._links, capped.values())
+        assert all(r is not None for r in results)
+        return results  # type: ignore[return-value]
+
+
+def _move(p: _Postback, row: Mapping[str, Any]) -> Refund:
+    """Where a postback takes an existing conversion: its status (and payout, for a refund)."""
+    if p.refund is None:
+        return Refund(row["payout"], p.status)
+    return refund(row["conversion_id"], row["status"], row["payout"], row["currency"], p.refund, p.currency,
+                  p.status_word)  # fmt: skip
 
 
 def _log_row(p: _Postback, http_status: int, outcome: str, error: str = "", conversion_id: str = "",
-             status: int = 0) -> tuple[Any, ...]:  # fmt: skip
+             status: int = 0, field: str = "") -> tuple[Any, ...]:  # fmt: skip
     inp = p.inp
     return (
         p.account_id, p.pid, inp.method, inp.client_ip, inp.user_agent, orjson.dumps(inp.params).decode(),
-        inp.click_id[:128], inp.txid[:256], http_status, outcome, error[:1000], "", conversion_id, status,
+        inp.click_id[:128], inp.txid[:256], http_status, outcome, error[:1000], field, conversion_id, status,
+        p.partner_id,
     )  # fmt: skip
 
 
-def _outbound(p: _Postback, row: Mapping[str, Any], kind: str) -> bytes:
-    return conversion_outbound(p.account_id, row, kind, p.click, p.campaign)
-
-
-async def update_status(pool: asyncpg.Pool, links: Links, account_id: str, conversion_id: str,
-                        status: int) -> tuple[asyncpg.Record, int, bool]:  # fmt: skip
-    """Move a conversion to ``status``; returns (row, previous status, changed)."""
-    if status not in STATUS_NAMES:
-        raise InvalidArgument("status", "is required: pending, approved or rejected")
-    row = await pool.fetchrow(
-        "SELECT click_id, campaign_id FROM attribution.conversions WHERE account_id = $1 AND conversion_id = $2",
-        account_id,
-        conversion_id,
-    )
-    if row is None:
-        raise NotFound(f"conversion {conversion_id[:64]!r} not found")
-    # Look-ups before the transaction: no call to another service while it holds the row.
-    touch = await links.click(account_id, row["click_id"]) if row["click_id"] else None
-    campaign = await links.campaign(account_id, row["campaign_id"]) if row["campaign_id"] else None
-    async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            "SELECT * FROM attribution.conversions WHERE account_id = $1 AND conversion_id = $2 FOR UPDATE",
-            account_id,
-            conversion_id,
-        )
-        assert row is not None
-        previous = row["status"]
-        check_transition(conversion_id, previous, status)
-        if previous == status:
-            return row, previous, False
-        row = await conn.fetchrow(
-            "UPDATE attribution.conversions SET status = $3, update_time = clock_timestamp()"
-            " WHERE account_id = $1 AND conversion_id = $2 RETURNING *",
-            account_id,
-            conversion_id,
-            status,
-        )
-        assert row is not None
-        payload = conversion_outbound(account_id, row, "status_change", touch, campaign)
-        await enqueue(conn, postback_handoff.POSTBACK_QUEUE, [payload], account_ids=[account_id])
-    return row, previous, True
+def _outbound(p: _Postback, row: Mapping[str, Any], kind: str, event_id: str = "") -> bytes:
+    return conversion_outbound(p.account_id, row, kind, p.click, p.campaign, event_id=event_id)

@@ -1,6 +1,7 @@
 """What attribution asks the links service (over gRPC, never its code):
 clicks by id, touches by device id or fingerprint (batched into LookupTouches
-calls), campaigns, and the account's currency. The internal token acts for the account named in
+calls), campaigns, offers (AffiliateService.GetOffer; and RecordOfferConversions
+for the offers' caps), and the account's currency. The internal token acts for the account named in
 ``x-account-id``. Clicks, campaigns and account currencies are cached for a
 short while (a click's verdict can change: an operator may overrule it)."""
 
@@ -12,10 +13,13 @@ import datetime as dt
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import grpc
 from clicktrail.accounts.v1 import accounts_pb2, accounts_pb2_grpc
+from clicktrail.links.v1 import affiliate_pb2 as apb
+from clicktrail.links.v1 import affiliate_pb2_grpc
 from clicktrail.links.v1 import links_pb2 as lpb
 
 from libs import quality as q
@@ -37,6 +41,8 @@ CLICK_TTL_S = 60.0
 # How long a campaign (or its absence) and an account's currency are reused.
 CAMPAIGN_TTL_S = 30.0
 CURRENCY_TTL_S = 60.0
+# An offer's partner and payout: an operator's change reaches postbacks within this.
+OFFER_TTL_S = 30.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -58,6 +64,10 @@ class Touch:
     # Traffic quality, decided by links on the click path (or an operator).
     verdict: int = q.CLEAN
     reasons: int = 0
+    # The click's flow (links' choice; "" when none).
+    offer_id: str = ""
+    lander_id: str = ""
+    stream_id: str = ""
 
     @property
     def invalid(self) -> bool:
@@ -72,6 +82,8 @@ class Touch:
             partner_click_id=msg.partner_click_id, subs=tuple(getattr(msg, s) for s in SUBS),
             country=msg.country, os=msg.os, ip=msg.ip, verdict=msg.verdict or q.CLEAN,
             reasons=_mask(msg.reasons) if msg.reasons else 0,
+            **({"offer_id": msg.offer_id, "lander_id": msg.lander_id, "stream_id": msg.stream_id}
+               if kind == CLICK else {}),
         )  # fmt: skip
 
 
@@ -99,6 +111,21 @@ class CampaignInfo:
     name: str
     partner_id: str
     target_goal_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OfferInfo:
+    """An offer as attribution needs it: its network and payout."""
+
+    offer_id: str
+    partner_id: str
+    payout_type: int  # affiliate_pb2.PayoutType
+    amount: Decimal | None  # the fixed payout (PAYOUT_TYPE_FIXED)
+    currency: str  # the payout's currency ("" none)
+
+    @property
+    def fixed(self) -> bool:
+        return self.payout_type == apb.PAYOUT_TYPE_FIXED
 
 
 class _Lru:
@@ -145,6 +172,7 @@ class Links:
         self._clicks = _Lru(200_000, CLICK_TTL_S)
         self._campaigns: TTLCache[tuple[str, str], CampaignInfo | None] = TTLCache(CAMPAIGN_TTL_S)
         self._currencies: TTLCache[str, str] = TTLCache(CURRENCY_TTL_S)
+        self._offers: TTLCache[tuple[str, str], OfferInfo | None] = TTLCache(OFFER_TTL_S)
         self.calls = 0
         # LookupTouches calls in flight per account; past max_inflight, look-ups wait
         # for one to finish and go together with the next (as libs/groupcommit does).
@@ -299,6 +327,37 @@ class Links:
             return CampaignInfo(c.campaign_id, c.name, c.partner_id, c.target_goal_id)
 
         return await self._campaigns.get_or_load((account_id, campaign_id), load)
+
+    async def offer(self, account_id: str, offer_id: str) -> OfferInfo | None:
+        """The account's offer (AffiliateService.GetOffer, cached), or None (none, deleted)."""
+        if not offer_id:
+            return None
+
+        async def load() -> OfferInfo | None:
+            try:
+                async with self._sem:
+                    self.calls += 1
+                    resp = await self._client.stub(affiliate_pb2_grpc.AffiliateServiceStub).GetOffer(
+                        apb.GetOfferRequest(offer_id=offer_id), metadata=for_account(account_id)
+                    )
+            except CallError as err:
+                if err.code() != grpc.StatusCode.NOT_FOUND:
+                    raise
+                return None
+            o = resp.offer
+            amount = Decimal(o.payout.amount) if o.payout.amount else None
+            return OfferInfo(o.offer_id, o.partner_id, o.payout_type, amount, o.payout.currency_code)
+
+        return await self._offers.get_or_load((account_id, offer_id), load)
+
+    async def report_offer_conversions(self, account_id: str, conversions: list[apb.OfferConversion]) -> int:
+        """AffiliateService.RecordOfferConversions (idempotent by conversion id); how many changed a count."""
+        async with self._sem:
+            self.calls += 1
+            resp = await self._client.stub(affiliate_pb2_grpc.AffiliateServiceStub).RecordOfferConversions(
+                apb.RecordOfferConversionsRequest(conversions=conversions), metadata=for_account(account_id)
+            )
+        return int(resp.counted)
 
     async def currency(self, account_id: str) -> str:
         """The account's reporting currency (ISO 4217)."""

@@ -54,11 +54,12 @@ def outbound(kind: str, account_id: str, *, touch: Touch | None, campaign: Campa
 
 
 def conversion_outbound(account_id: str, row: Mapping[str, Any], kind: str, touch: Touch | None,
-                        campaign: CampaignInfo | None, **extra: str) -> bytes:  # fmt: skip
-    """The outbound event of a new conversion or a status change (with the row's verdict)."""
+                        campaign: CampaignInfo | None, event_id: str = "", **extra: str) -> bytes:  # fmt: skip
+    """The outbound event of a new conversion or a status change (with the row's verdict).
+    ``event_id`` names a change that is not a move of status (a partial refund)."""
     ids = quality_fields(row["conversion_id"], row["verdict"], row["reasons"])
     if kind != "conversion":
-        ids["event_id"] = f"{row['conversion_id']}:{STATUS_NAMES[row['status']]}"
+        ids["event_id"] = event_id or f"{row['conversion_id']}:{STATUS_NAMES[row['status']]}"
     payout = money_text(row["payout"]) if row["payout"] is not None else ""
     return outbound(
         kind, account_id, touch=touch, campaign=campaign, app_id=row["app_id"] or "",

@@ -4,13 +4,17 @@ without a database (tests/services/attribution/test_postback_rules_unit.py).
 A network reports a conversion for one of our clicks: ``click_id`` (aliases
 ``clickid``, ``subid``), ``status`` (a word, see STATUS_WORDS), ``payout``,
 ``currency``, ``goal``, ``txid``; and a conversion's status moves only along
-TRANSITIONS."""
+TRANSITIONS. These are the defaults: a partner's postback format
+(postback_formats.py) adds its own aliases and status words.
+
+A negative payout is a refund (parse_signed_payout; the rule is in inbound.py)."""
 
 from __future__ import annotations
 
 import dataclasses
 import decimal
 import re
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -47,17 +51,27 @@ GATEWAY_OUTCOMES = {
 }  # fmt: skip
 
 
-def parse_status(word: str) -> int:
-    """A status word to PENDING / APPROVED / REJECTED; empty means approved."""
+def parse_status(word: str, words: Mapping[str, int] = STATUS_WORDS) -> int:
+    """A status word to PENDING / APPROVED / REJECTED by ``words`` (the partner's
+    vocabulary, postback_formats; default STATUS_WORDS); empty means approved."""
     w = word.strip().lower()
     if not w:
         return APPROVED
-    if w not in STATUS_WORDS:
+    if w not in words:
         raise InvalidArgument(
             "status", f"{word[:40]!r} is not a status; use pending (lead, hold), approved (sale, confirmed, 1)"
-            " or rejected (reject, trash, cancelled)",
+            " or rejected (reject, trash, cancelled), or a word of the partner's postback format",
         )  # fmt: skip
-    return STATUS_WORDS[w]
+    return words[w]
+
+
+def parse_signed_payout(text: str) -> Decimal | None:
+    """A postback's amount: a payout as parse_payout, or a refund (``-7.50``, returned negative)."""
+    t = text.strip()
+    if t.startswith("-"):
+        refund = parse_payout(t[1:])
+        return -refund if refund is not None else None
+    return parse_payout(t)
 
 
 def parse_payout(text: str) -> Decimal | None:
@@ -99,6 +113,23 @@ class PostbackInput:
     user_agent: str
     # (field, reason) when a parameter is too long or there are too many: refused, never cut.
     problem: tuple[str, str] | None = None
+    # The partner the URL names (its postback format reads the fields), else "".
+    partner_id: str = ""
+    # The parameters keyed lower-case, and the fields the request gave explicitly (they win
+    # over any alias): what ``reread`` reads again with the partner's aliases.
+    lowered: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    explicit: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def reread(self, aliases: Mapping[str, tuple[str, ...]], fields: tuple[str, ...] = tuple(ALIASES)) -> PostbackInput:
+        """The same postback with ``fields`` read again through ``aliases`` (explicit fields still win)."""
+        values: dict[str, Any] = {
+            f: (self.explicit.get(f) or _first(self.lowered, aliases.get(f, ()))).strip() for f in fields
+        }
+        return dataclasses.replace(self, **values)
+
+
+def _first(params: Mapping[str, str], aliases: tuple[str, ...]) -> str:
+    return next((params[a] for a in aliases if params.get(a)), "")
 
 
 def _params_problem(items: list[tuple[str, str]]) -> tuple[str, str] | None:
@@ -123,14 +154,14 @@ def from_request(request: Any) -> PostbackInput:
     # Kept whole; only a refused postback's log holds a shortened copy (it is refused for that).
     params = {k[:MAX_PARAM_NAME]: v[:MAX_PARAM] for k, v in items[:MAX_PARAMS]}
     lowered = {k.lower(): v for k, v in params.items()}
-    values: dict[str, str] = {}
-    for name, aliases in ALIASES.items():
-        explicit = getattr(request, name, "")  # LogRefusedPostbackRequest has params only
-        values[name] = explicit or next((lowered[a] for a in aliases if lowered.get(a)), "")
+    # LogRefusedPostbackRequest has params only.
+    explicit = {name: getattr(request, name, "") for name in ALIASES if getattr(request, name, "")}
+    values = {name: (explicit.get(name) or _first(lowered, aliases)).strip() for name, aliases in ALIASES.items()}
     return PostbackInput(
-        problem=problem, **{k: v.strip() for k, v in values.items()}, params=clean_params(params),
+        problem=problem, **values, params=clean_params(params),
         method=clean_text(request.method[:10]), client_ip=clean_text(request.client_ip[:64]),
-        user_agent=clean_text(request.user_agent[:512]),
+        user_agent=clean_text(request.user_agent[:512]), partner_id=getattr(request, "partner_id", "").strip(),
+        lowered=lowered, explicit=explicit,
     )  # fmt: skip
 
 

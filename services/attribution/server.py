@@ -1,5 +1,6 @@
 """The attribution service process: the configuration services (goals,
-settings, tariffs, corrections, traffic quality) and the attribution engine."""
+settings, tariffs, corrections, traffic quality, postback formats) and the
+attribution engine."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from clicktrail.attribution.v1 import config_pb2, config_pb2_grpc
 from libs import privacy, queue
 from libs.config import DEFAULT_ADDRS
 from libs.grpc_server import ServiceContext, ServiceSpec
-from services.attribution import attribution_service, quality_service
+from services.attribution import attribution_service, postback_format_service, quality_service
 from services.attribution import privacy as attribution_privacy
 from services.attribution.campaigns import Campaigns
 from services.attribution.goal_service import GoalService
+from services.attribution.postback_formats import FormatStore
 from services.attribution.settings_service import SettingsService
 from services.attribution.tariff_service import CorrectionService, TariffService
 
@@ -29,8 +31,8 @@ HERE = Path(__file__).parent
 GC_THRESHOLDS = (50_000, 20, 20)
 
 
-def register_config(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
-    """The configuration services: goals, settings, tariffs, corrections, traffic quality."""
+def register_config(server: grpc.aio.Server, ctx: ServiceContext, formats: FormatStore) -> list[str]:
+    """The configuration services: goals, settings, tariffs, corrections, traffic quality, postback formats."""
     links = Campaigns(ctx.settings)
     ctx.on_stop.append(links.close)
     config_pb2_grpc.add_GoalServiceServicer_to_server(GoalService(ctx.pool, links), server)
@@ -42,14 +44,17 @@ def register_config(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
         services[n].full_name
         for n in ("GoalService", "AttributionSettingsService", "TariffService", "CorrectionService")
     ]
+    names += postback_format_service.register(server, ctx.pool, links, formats)
     return names + quality_service.register(server, ctx, links)
 
 
 async def setup(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
     gc.set_threshold(*GC_THRESHOLDS)
     names: list[str] = []
-    names += register_config(server, ctx)
-    names += attribution_service.register(server, ctx)
+    # One store of the partners' postback formats: a change through the API reads the next postback.
+    formats = FormatStore(ctx.pool)
+    names += register_config(server, ctx, formats)
+    names += attribution_service.register(server, ctx, formats=formats)
     names += privacy.register(server, ctx, "attribution", attribution_privacy.erase)
     return names
 
