@@ -14,9 +14,11 @@ from libs.config import Settings
 from libs.errors import NotFound
 from libs.paging import Page, PagedRequest
 from services.links.caps import OfferCaps
+from services.links.flow_cache import FlowCache
 from services.links.quality import QualityCache
 from services.links.subids import SubIdListCache
 from services.links.touches import LinkCache, TouchRecorder
+from services.links.visitors import Visitors
 
 
 class LinksBase:
@@ -26,10 +28,19 @@ class LinksBase:
         self._public_url = settings.public_url.rstrip("/")
         self.cache = LinkCache(pool)
         self.quality = QualityCache(pool)
-        self.clicks = TouchRecorder(pool, self.cache, kind="click", quality=self.quality)
-        self.impressions = TouchRecorder(pool, self.cache, kind="impression", quality=self.quality)
+        # Campaign flows, returning visitors, custom domains (clear() after writes a click sees).
+        self.flows = FlowCache(pool)
+        self.visitors = Visitors(pool)
+        self.clicks = TouchRecorder(
+            pool, self.cache, kind="click", quality=self.quality, flows=self.flows, visitors=self.visitors,
+            domains=self.flows.hosts, public_url=settings.public_url,
+        )  # fmt: skip
+        self.impressions = TouchRecorder(
+            pool, self.cache, kind="impression", quality=self.quality, domains=self.flows.hosts
+        )
         self.sub_lists = SubIdListCache(pool)
         self.caps = OfferCaps(pool)
+        self.clicks.router.caps = self.caps  # the flow asks it per click whether an offer is capped
 
     async def _get(self, sql: str, noun: str, account_id: str, resource_id: str) -> asyncpg.Record:
         """The row ``sql`` answers ($1 the account, $2 the id), else NotFound naming the resource."""

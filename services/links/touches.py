@@ -5,6 +5,7 @@ group-commit the row, answer once it is durable."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import ipaddress
 import re
 import time
@@ -28,7 +29,10 @@ from libs.text import clean_text, text_problem
 from libs.useragent import parse_user_agent
 from libs.vocab.kinds import DEVICE_TYPE_NAMES
 from libs.vocab.subids import DEVICE_ID_KEYS, PARTNER_CLICK_KEYS, SUB_ALIAS_INDEX, SUB_IDS
+from services.links.flow import ClickFacts
+from services.links.flow_cache import ClickCounts, DomainHosts, FlowCache, FlowRouter
 from services.links.quality import EMPTY, Counters, Facts, QualityCache, assess, verdict_of
+from services.links.visitors import Visitors
 
 DESTINATION_MACROS = (
     "click_id", "campaign_id", "link_id", "app_id", "partner_id", *SUB_IDS, "partner_click_id",
@@ -50,6 +54,7 @@ TOUCH_COLUMNS = (
     "country", "device_type", "os", "os_version", "browser", "browser_version", "device_model",
     "referrer", "user_agent", *SUB_IDS, "partner_click_id", "idfa", "gaid", "params", "verdict", "reasons",
 )  # fmt: skip
+FLOW_COLUMNS = ("stream_id", "lander_id", "offer_id")  # clicks only
 
 LIVE = (pb.CAMPAIGN_STATUS_DRAFT, pb.CAMPAIGN_STATUS_ACTIVE)
 BLOCKING_ACTIONS = (pb.INVALID_TRAFFIC_ACTION_FALLBACK, pb.INVALID_TRAFFIC_ACTION_BLOCK)
@@ -74,12 +79,25 @@ class LinkInfo:
     android_url: str
     desktop_url: str
     invalid_traffic_action: int = 0
+    domain: str | None = None
+    expire_time: dt.datetime | None = None
+    max_clicks: int = 0
+    redirect_status: int = 0
+    visitor_window_s: int = 86400
+
+    def served_on(self, host: str, registered: dict[str, bool]) -> bool:
+        """A link with a domain answers only on it; a custom domain serves only its
+        own links; other hosts (the gateway's own, or none given) the links without one."""
+        if self.domain:
+            return host == self.domain
+        return not registered.get(host, False)
 
 
 LINK_INFO_SQL = """
 SELECT l.slug, l.account_id, l.link_id, l.campaign_id, c.partner_id,
        coalesce(l.app_id, c.app_id) AS app_id, c.status, c.fallback_url,
-       l.destination_url, l.ios_url, l.android_url, l.desktop_url, c.invalid_traffic_action
+       l.destination_url, l.ios_url, l.android_url, l.desktop_url, c.invalid_traffic_action,
+       l.domain, l.expire_time, l.max_clicks, l.redirect_status, c.visitor_window_s
 FROM links.links l
 JOIN links.campaigns c USING (account_id, campaign_id)
 WHERE l.slug = ANY($1::text[])
@@ -205,7 +223,8 @@ def choose_template(link: LinkInfo, os_name: str) -> str:
 
 class TouchRecorder:
     """Records clicks or impressions in batches, each with its verdict. Without
-    a QualityCache every touch is recorded clean (no checks)."""
+    a QualityCache every touch is recorded clean (no checks). Clicks of a
+    campaign with a flow (``flows``) go where the flow decides."""
 
     def __init__(
         self,
@@ -215,12 +234,21 @@ class TouchRecorder:
         kind: str,
         max_inflight: int = 2,
         quality: QualityCache | None = None,
+        flows: FlowCache | None = None,
+        visitors: Visitors | None = None,
+        domains: DomainHosts | None = None,
+        public_url: str = "",
     ) -> None:
         self.kind = kind  # "click" or "impression"
         id_column = "click_id" if kind == "click" else "impression_id"
         self.columns = [c.format(id=id_column) for c in TOUCH_COLUMNS]
+        if kind == "click":
+            self.columns += FLOW_COLUMNS
         self._cache = cache
         self._quality = quality
+        self.router = FlowRouter(flows if kind == "click" else None, visitors or Visitors(None), public_url)
+        self._domains = domains
+        self._counts = ClickCounts(pool)
         self.counters = Counters()
         self.committer = copy_committer(
             pool,
@@ -237,6 +265,8 @@ class TouchRecorder:
             if self._quality is not None
             else {}
         )
+        hosts = {i.host for i in inputs if i.host}
+        registered = await self._domains.registered(hosts) if hosts and self._domains is not None else {}
         counters = self.counters
         now = time.monotonic()
         is_click = self.kind == "click"
@@ -244,12 +274,16 @@ class TouchRecorder:
         rows: list[tuple[Any, ...]] = []
         ms = time.time_ns() // 1_000_000
         created = ms_to_datetime(ms)
+        flows = await self.router.prepare(links.values(), created)
+        capped_links = {(li.account_id, li.campaign_id, li.link_id) for li in links.values() if li and li.max_clicks}
+        if is_click and capped_links:
+            await self._counts.ensure(capped_links)
         for inp in inputs:
             link = links.get(inp.slug)
-            if link is None:
+            if link is None or not link.served_on(inp.host, registered):
                 results.append(pb.TouchResult(outcome=pb.TOUCH_OUTCOME_NOT_FOUND))
                 continue
-            if link.status not in LIVE:
+            if link.status not in LIVE or (link.expire_time is not None and link.expire_time <= created):
                 results.append(pb.TouchResult(outcome=pb.TOUCH_OUTCOME_FALLBACK, location=link.fallback_url))
                 continue
             qf = parse_query(inp.raw_query)
@@ -258,6 +292,9 @@ class TouchRecorder:
             problem = qf.problem or _too_long("user-agent", ua, MAX_UA) or _too_long("referer", referrer, MAX_REFERRER)
             if problem:
                 results.append(pb.TouchResult(outcome=pb.TOUCH_OUTCOME_INVALID, field=problem[0], error=problem[1]))
+                continue
+            if is_click and link.max_clicks and not self._counts.take(link.link_id, link.max_clicks):
+                results.append(pb.TouchResult(outcome=pb.TOUCH_OUTCOME_FALLBACK, location=link.fallback_url))
                 continue
             touch_id = new_id(ms)
             agent = parse_user_agent(ua)
@@ -273,43 +310,63 @@ class TouchRecorder:
                 )  # fmt: skip
                 reasons = assess(facts, aq.settings(link.campaign_id), aq, counters, now)
             verdict = VERDICTS[verdict_of(reasons)] if reasons else quality_pb2.VERDICT_CLEAN
-            rows.append((
+            row = (
                 link.account_id, touch_id, created, link.link_id, link.campaign_id, link.partner_id,
                 link.app_id, ip, country or None, agent.device_type, agent.os or None,
                 agent.os_version or None, agent.browser or None, agent.browser_version or None,
                 agent.device_model or None, referrer or None, ua or None, *qf.subs,
                 qf.partner_click_id, qf.idfa, qf.gaid,
                 orjson.dumps(qf.extra).decode() if qf.extra else None, verdict, reasons,
-            ))  # fmt: skip
+            )  # fmt: skip
             if verdict == q.INVALID and link.invalid_traffic_action in BLOCKING_ACTIONS:
                 if link.invalid_traffic_action == pb.INVALID_TRAFFIC_ACTION_BLOCK:
+                    rows.append((*row, None, None, None) if is_click else row)
                     results.append(pb.TouchResult(outcome=pb.TOUCH_OUTCOME_BLOCKED, touch_id=touch_id, verdict=verdict))
                     continue
                 if is_click:  # an impression has nowhere to go: it gets its pixel as usual
+                    rows.append((*row, None, None, None))
                     results.append(pb.TouchResult(
                         outcome=pb.TOUCH_OUTCOME_FALLBACK, location=link.fallback_url, touch_id=touch_id,
                         verdict=verdict,
                     ))  # fmt: skip
                     continue
-            location = ""
-            if is_click:
-                values: dict[str, str | None] = {
-                    "click_id": touch_id, "campaign_id": link.campaign_id, "link_id": link.link_id,
-                    "app_id": link.app_id, "partner_id": link.partner_id,
-                    "partner_click_id": qf.partner_click_id, "country": country, "os": agent.os,
-                    "os_version": agent.os_version, "device_type": DEVICE_TYPE_NAMES[agent.device_type],
-                    "device_model": agent.device_model, "browser": agent.browser,
-                    "ip": ip_text, "idfa": qf.idfa, "gaid": qf.gaid,
-                    "timestamp": str(ms // 1000),
-                }  # fmt: skip
-                values.update(zip(SUB_IDS, qf.subs, strict=True))
-                template = choose_template(link, agent.os)
-                location = expand(template, values)
-                if "{click_id}" not in template:
-                    location = append_query_param(location, "click_id", touch_id)
-            results.append(
-                pb.TouchResult(outcome=pb.TOUCH_OUTCOME_RECORDED, location=location, touch_id=touch_id, verdict=verdict)
-            )
+            if not is_click:
+                rows.append(row)
+                results.append(pb.TouchResult(outcome=pb.TOUCH_OUTCOME_RECORDED, touch_id=touch_id, verdict=verdict))
+                continue
+            values: dict[str, str | None] = {
+                "click_id": touch_id, "campaign_id": link.campaign_id, "link_id": link.link_id,
+                "app_id": link.app_id, "partner_id": link.partner_id,
+                "partner_click_id": qf.partner_click_id, "country": country, "os": agent.os,
+                "os_version": agent.os_version, "device_type": DEVICE_TYPE_NAMES[agent.device_type],
+                "device_model": agent.device_model, "browser": agent.browser,
+                "ip": ip_text, "idfa": qf.idfa, "gaid": qf.gaid,
+                "timestamp": str(ms // 1000),
+            }  # fmt: skip
+            values.update(zip(SUB_IDS, qf.subs, strict=True))
+            flow = flows.get((link.account_id, link.campaign_id))
+            if flow is not None:
+                click = ClickFacts(
+                    country=country, device_type=agent.device_type, os=agent.os, browser=agent.browser, ip=ip,
+                    subs=qf.subs, referrer=referrer, accept_language=inp.accept_language,
+                    raw_query=inp.raw_query, now=created,
+                )  # fmt: skip
+                d = self.router.route(flow, link.domain, inp.cookies, click, verdict, values, ip_text, ua, ms / 1000)
+                rows.append((*row, d.stream_id, d.lander_id, d.offer_id))
+                results.append(pb.TouchResult(
+                    outcome=d.outcome, location=d.location, touch_id=touch_id, verdict=verdict, cookies=d.cookies,
+                    redirect_status=link.redirect_status if d.outcome == pb.TOUCH_OUTCOME_RECORDED else 0,
+                ))  # fmt: skip
+                continue
+            rows.append((*row, None, None, None))
+            template = choose_template(link, agent.os)
+            location = expand(template, values)
+            if "{click_id}" not in template:
+                location = append_query_param(location, "click_id", touch_id)
+            results.append(pb.TouchResult(
+                outcome=pb.TOUCH_OUTCOME_RECORDED, location=location, touch_id=touch_id, verdict=verdict,
+                redirect_status=link.redirect_status,
+            ))  # fmt: skip
         if rows:
             await self.committer.submit(rows)
         return results
@@ -335,4 +392,7 @@ def touch_message(row: asyncpg.Record, cls: Any, id_col: str) -> Any:
     msg.verdict = row["verdict"]
     if row["reasons"]:
         msg.reasons.extend(q.codes_of(row["reasons"]))
+    for col in FLOW_COLUMNS:  # clicks only; NULL without a flow
+        if row.get(col):
+            setattr(msg, col, row[col])
     return msg
