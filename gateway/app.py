@@ -1,8 +1,11 @@
 """The HTTP gateway: a small raw-ASGI app (no framework on the hot path).
 
 Routes
-  GET|HEAD /c/{slug}    record a click, 302 to the link's rendered destination
+  GET|HEAD /c/{slug}    record a click, 302 (or the link's 301/307) to the link's rendered destination
+  POST /c/{slug}        a beacon / parallel-tracking click: recorded, 303 to the same destination
   GET|HEAD /i/{slug}    record an impression, 200 with a 1x1 GIF
+  GET|HEAD /lp/click    a lander's click-through (click_id / cid, or the ctc cookie): 302 to the offer
+  GET|HEAD /qr/{slug}.svg|.png   the link's QR code (public, cacheable for a minute)
   POST /v1/events       SDK event batch (X-Api-Key app key), forwarded to ingest
   GET|POST /postback    inbound S2S conversion (postback token), forwarded to attribution
   GET|HEAD /healthz     liveness
@@ -16,8 +19,9 @@ concurrent requests into one RecordClicks / RecordImpressions call over a pool
 of gRPC channels. The redirect target comes only from the RPC result.
 
 This module builds the app and routes each request (one pass over its
-headers); the routes live by concern in touch_routes (/c, /i), event_routes
-(/v1/events), postback_routes (/postback) and health (probes, documents), on
+headers); the routes live by concern in touch_routes (/c, /i), lander_routes
+(/lp/click), qr_routes (/qr), event_routes (/v1/events), postback_routes
+(/postback) and health (probes, documents), on
 the shared state and helpers of base; responses has the one way to answer.
 """
 
@@ -30,14 +34,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from clicktrail.links.v1 import links_pb2
+from clicktrail.links.v1 import affiliate_pb2, links_pb2
 from prometheus_client import Counter, Histogram
 
 from gateway.base import LINKS_SERVICE, log
-from gateway.batcher import TouchBatcher
+from gateway.batcher import TouchBatcher, add_lander_click
 from gateway.event_routes import EventRoutes
 from gateway.health import Probes
+from gateway.lander_routes import LanderRoutes
 from gateway.postback_routes import PostbackRoutes
+from gateway.qr_routes import QrRoutes
 from gateway.ratelimit import RateLimiter, address_key
 from gateway.responses import (
     JSON_CT,
@@ -54,7 +60,7 @@ from gateway.responses import (
 from gateway.routes import BY_LABEL
 from gateway.touch_routes import PURPOSE_HEADERS, TouchRoutes
 from libs.auth import GATEWAY_VOUCH_HEADER
-from libs.clients import AttributionClient, IngestClient, LinksClient
+from libs.clients import AffiliateClient, AttributionClient, IngestClient, LinksClient
 from libs.config import GatewaySettings
 from libs.grpc_interceptors import request_id_var
 
@@ -63,11 +69,16 @@ CLICK = BY_LABEL["click"].prefix or ""  # "/c/"
 IMPRESSION = BY_LABEL["impression"].prefix or ""  # "/i/"
 EVENTS = BY_LABEL["events"].path
 POSTBACK = BY_LABEL["postback"].path
+LANDER_CLICK = BY_LABEL["lander_click"].path
+QR = BY_LABEL["qr"].prefix or ""  # "/qr/"
 PROBES = {"/healthz": "_healthz", "/readyz": "_readyz", "/metrics": "_metrics_endpoint", "/openapi.json": "_openapi"}
-SERVED = (CLICK, IMPRESSION, EVENTS, POSTBACK, *(BY_LABEL[label].path for label in PROBES))
+SERVED = (CLICK, IMPRESSION, EVENTS, POSTBACK, LANDER_CLICK, QR, *(BY_LABEL[label].path for label in PROBES))
+AFFILIATE_SERVICE = "clicktrail.links.v1.AffiliateService"
 CONSOLE = "/console"  # the operator console's own site, forwarded to its process (not the public API)
 # Rate limits: paths limited by prefix, and the burst allowed, in seconds of the rate.
 LIMITED_PREFIXES = (CLICK, IMPRESSION)
+# Paths limited by another path's limiter: a lander click-through counts as the visitor's touches.
+LIMITED_AS = {LANDER_CLICK: CLICK}
 BURST_S = 2.0
 REQUEST_ID_RE = re.compile(rb"[A-Za-z0-9._:/+=-]{1,128}")
 
@@ -80,7 +91,7 @@ REQUEST_SECONDS = Histogram(
 )
 
 
-class Gateway(TouchRoutes, EventRoutes, PostbackRoutes, Probes):
+class Gateway(TouchRoutes, LanderRoutes, QrRoutes, EventRoutes, PostbackRoutes, Probes):
     """The ASGI application. One instance per server process."""
 
     def __init__(self, settings: GatewaySettings) -> None:
@@ -88,10 +99,12 @@ class Gateway(TouchRoutes, EventRoutes, PostbackRoutes, Probes):
         self._trusted = settings.trusted_proxies
         self._max_query = settings.max_query_bytes
         self._links: LinksClient | None = None
+        self._affiliate: AffiliateClient | None = None  # the same client as _links (one process serves both)
         self._ingest: IngestClient | None = None
         self._attribution: AttributionClient | None = None
         self.clicks: TouchBatcher | None = None
         self.impressions: TouchBatcher | None = None
+        self.lander_clicks: TouchBatcher | None = None
         self._start_lock = asyncio.Lock()
         self._draining = False
         self._debug = settings.log_level.lower() == "debug"
@@ -114,6 +127,7 @@ class Gateway(TouchRoutes, EventRoutes, PostbackRoutes, Probes):
         self._console: Any = None  # the operator console (console/), created on first use
         self._init_events(settings, BURST_S)
         self._init_postbacks(settings, BURST_S)
+        self._init_qr()
 
     def _console_app(self) -> Any:
         if self._console is None:
@@ -131,9 +145,10 @@ class Gateway(TouchRoutes, EventRoutes, PostbackRoutes, Probes):
             if self._links is not None:
                 return
             s = self.settings
-            # The gateway's own narrow token (it may only record touches); events and
-            # postbacks are forwarded with their callers' own keys (see _forward).
-            links = LinksClient.connect(s, token=s.gateway_token, channels=s.gateway_channels)
+            # The gateway's own narrow token (it may only record touches, lander clicks and
+            # read QR codes by slug); events and postbacks are forwarded with their callers'
+            # own keys (see _forward). One client: AffiliateService is served by links too.
+            links = AffiliateClient.connect(s, token=s.gateway_token, channels=s.gateway_channels)
             for ch in links.channels:
                 ch.get_state(try_to_connect=True)
             common: dict[str, Any] = {
@@ -160,8 +175,19 @@ class Gateway(TouchRoutes, EventRoutes, PostbackRoutes, Probes):
                 field="impressions",
                 **common,
             )
+            self.lander_clicks = TouchBatcher(
+                links,
+                kind="lander_click",
+                method=f"/{AFFILIATE_SERVICE}/RecordLanderClicks",
+                request_cls=affiliate_pb2.RecordLanderClicksRequest,
+                response_cls=affiliate_pb2.RecordLanderClicksResponse,
+                field="clicks",
+                fill=add_lander_click,
+                **common,
+            )
             self._ingest = IngestClient.connect(s, channels=s.gateway_channels)
             self._attribution = AttributionClient.connect(s, channels=s.gateway_channels)
+            self._affiliate = links
             self._links = links
             log.info("gateway_started", links=s.links_addr, ingest=s.ingest_addr, channels=len(links.channels))
 
@@ -170,10 +196,11 @@ class Gateway(TouchRoutes, EventRoutes, PostbackRoutes, Probes):
         self._draining = True
         if self._links is None:
             return
-        for b in (self.clicks, self.impressions):
+        for b in (self.clicks, self.impressions, self.lander_clicks):
             if b is not None:
                 await b.drain(grace_s)
         await self._links.close()
+        self._affiliate = None
         if self._ingest is not None:
             await self._ingest.close()
             self._ingest = None
@@ -219,11 +246,18 @@ class Gateway(TouchRoutes, EventRoutes, PostbackRoutes, Probes):
         ua = ref = xff = b""
         rid = api_key = encoding = b""
         postback_token = content_type = purpose = b""
+        host = lang = cookie = fwd_host = fwd_proto = b""
         for name, value in scope["headers"]:
             if name == b"user-agent":
                 ua = value
+            elif name == b"host":
+                host = value
             elif name == b"referer":
                 ref = value
+            elif name == b"cookie":  # HTTP/2 may split it in several fields: joined as RFC 9113 says
+                cookie = value if not cookie else cookie + b"; " + value
+            elif name == b"accept-language":
+                lang = value
             elif name in PURPOSE_HEADERS:
                 purpose = value if not purpose else purpose + b"," + value
             elif name == b"x-request-id":
@@ -238,6 +272,10 @@ class Gateway(TouchRoutes, EventRoutes, PostbackRoutes, Probes):
                 postback_token = value
             elif name == b"content-type":
                 content_type = value
+            elif name == b"x-forwarded-host":
+                fwd_host = value if not fwd_host else fwd_host + b"," + value
+            elif name == b"x-forwarded-proto":
+                fwd_proto = value if not fwd_proto else fwd_proto + b"," + value
         if rid and REQUEST_ID_RE.fullmatch(rid) is not None:
             rid_b = rid
             rid_s = rid.decode("ascii")
@@ -250,16 +288,31 @@ class Gateway(TouchRoutes, EventRoutes, PostbackRoutes, Probes):
         route = "other"
         status = 500
         try:
-            limiter = self._limiters.get(path[:3] if path[:3] in LIMITED_PREFIXES else path) if self._limiters else None
+            limiter = (
+                self._limiters.get(path[:3] if path[:3] in LIMITED_PREFIXES else LIMITED_AS.get(path, path))
+                if self._limiters
+                else None
+            )
             if limiter is not None and not limiter.allow(ip := address_key(self.client_ip(scope, xff))):
                 route = "rate_limited"
                 status = await too_many_requests(sender, limiter, ip)
             elif path.startswith(CLICK):
                 route = "click"
-                status = await self._click(scope, sender, path[3:], method, ua, ref, xff, purpose)
+                status = await self._click(
+                    scope, receive, sender, path[3:], method, ua, ref, xff, purpose, host, lang, cookie, fwd_host,
+                    fwd_proto,
+                )  # fmt: skip
             elif path.startswith(IMPRESSION):
                 route = "impression"
-                status = await self._impression(scope, sender, path[3:], method, ua, ref, xff, purpose)
+                status = await self._impression(
+                    scope, sender, path[3:], method, ua, ref, xff, purpose, host, lang, cookie, fwd_host
+                )
+            elif path == LANDER_CLICK:
+                route = "lander_click"
+                status = await self._lander_click(scope, sender, method, ua, xff, host, cookie, fwd_host, fwd_proto)
+            elif path.startswith(QR):
+                route = "qr"
+                status = await self._qr(scope, sender, path[4:], method)
             elif path == EVENTS:
                 route = "events"
                 status = await self._events(scope, receive, sender, method, api_key, encoding, ua, xff)

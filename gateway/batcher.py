@@ -23,6 +23,10 @@ Every call carries a deadline; a failed or timed-out call fails every request
 of its batch with ``BatchError`` (the gateway answers 503), never hangs them.
 A batch refused as INVALID_ARGUMENT is retried one touch per call, so one bad
 touch never costs the valid ones.
+
+The lander click-throughs (/lp/click -> AffiliateService.RecordLanderClicks)
+go through a batcher of their own: the same coalescing, another ``fill``
+(one ``LanderClickInput`` per request instead of a ``TouchInput``).
 """
 
 from __future__ import annotations
@@ -55,8 +59,14 @@ BATCH_SECONDS = Histogram(
 )
 BATCH_TOTAL = Counter("clicktrail_gateway_batches", "Batch RPCs sent", ["kind", "code"])
 
-# (slug, raw_query, ip, user_agent, referrer[, purpose])
-Touch = tuple[str, bytes, str, str, str] | tuple[str, bytes, str, str, str, str]
+# (slug, raw_query, ip, user_agent, referrer[, purpose[, host, accept_language, flow cookies or None]])
+Touch = (
+    tuple[str, bytes, str, str, str]
+    | tuple[str, bytes, str, str, str, str]
+    | tuple[str, bytes, str, str, str, str, str, str, dict[str, str] | None]
+)
+# (click_id, host, ip, user_agent): one /lp/click
+LanderClick = tuple[str, str, str, str]
 
 
 class BatchError(Exception):
@@ -80,6 +90,7 @@ class TouchBatcher:
         request_cls: Any,
         response_cls: Any,
         field: str,
+        fill: Callable[[Callable[..., Any], Any], None] | None = None,
         max_items: int = 256,
         delay_s: float = 0.001,
         timeout_s: float = 5.0,
@@ -91,17 +102,18 @@ class TouchBatcher:
         self._request_cls = request_cls
         self._response_cls = response_cls
         self._field = field
+        self._fill = fill or add_touch
         self._timeout_s = timeout_s
         self._calls: dict[int, Callable[..., Any]] = {}
         self._size_obs = BATCH_SIZE.labels(kind).observe
-        self._coalescer: Coalescer[Touch, Any] = Coalescer(
+        self._coalescer: Coalescer[Any, Any] = Coalescer(
             self._send, name=f"gateway.{kind}", max_items=max_items, max_inflight=max_inflight, gather_turns=1,
             delay_s=max(0.0, delay_s), split="singly", split_if=_invalid, error_of=_batch_error,
             closed_error=lambda: BatchError(None, "gateway is shutting down"),
             missing_error=lambda: BatchError(None, "no result for this touch"),
         )  # fmt: skip
 
-    def submit(self, touch: Touch) -> asyncio.Future[Any]:
+    def submit(self, touch: Touch | LanderClick) -> asyncio.Future[Any]:
         """Queue one touch; the future resolves to its ``TouchResult``."""
         return self._coalescer.submit(touch)
 
@@ -126,19 +138,15 @@ class TouchBatcher:
             self._calls[key] = call
         return call
 
-    async def _send(self, batch: list[Touch]) -> Sequence[Any]:
+    async def _send(self, batch: list[Any]) -> Sequence[Any]:
         """One batch RPC; errors go to the coalescer (a refused batch is retried singly)."""
         n = len(batch)
         self._size_obs(n)
         request = self._request_cls()
         add = getattr(request, self._field).add
+        fill = self._fill
         for touch in batch:
-            if len(touch) == 5:
-                slug, raw_query, ip, ua, ref = touch
-                add(slug=slug, raw_query=raw_query, ip=ip, user_agent=ua, referrer=ref)
-            else:
-                slug, raw_query, ip, ua, ref, purpose = touch
-                add(slug=slug, raw_query=raw_query, ip=ip, user_agent=ua, referrer=ref, purpose=purpose)
+            fill(add, touch)
         start = time.perf_counter()
         code = "OK"
         try:
@@ -159,6 +167,28 @@ class TouchBatcher:
             BATCH_SECONDS.labels(self.kind, code).observe(time.perf_counter() - start)
             BATCH_TOTAL.labels(self.kind, code).inc()
         return response.results  # type: ignore[no-any-return]
+
+
+def add_touch(add: Callable[..., Any], touch: Touch) -> None:
+    """One TouchInput of a RecordClicks / RecordImpressions request."""
+    if len(touch) == 5:
+        slug, raw_query, ip, ua, ref = touch
+        add(slug=slug, raw_query=raw_query, ip=ip, user_agent=ua, referrer=ref)
+    elif len(touch) == 6:
+        slug, raw_query, ip, ua, ref, purpose = touch
+        add(slug=slug, raw_query=raw_query, ip=ip, user_agent=ua, referrer=ref, purpose=purpose)
+    else:
+        slug, raw_query, ip, ua, ref, purpose, host, lang, cookies = touch
+        add(
+            slug=slug, raw_query=raw_query, ip=ip, user_agent=ua, referrer=ref, purpose=purpose, host=host,
+            accept_language=lang, cookies=cookies,
+        )  # fmt: skip
+
+
+def add_lander_click(add: Callable[..., Any], click: LanderClick) -> None:
+    """One LanderClickInput of a RecordLanderClicks request."""
+    click_id, host, ip, ua = click
+    add(click_id=click_id, host=host, ip=ip, user_agent=ua)
 
 
 def _invalid(err: BaseException) -> bool:

@@ -14,7 +14,8 @@ from gateway.routes import ROUTES, Answer, Route
 INFO = {
     "title": "Clicktrail gateway",
     "version": "1.0.0",
-    "description": "Public HTTP endpoints of Clicktrail: tracking-link clicks and impressions, "
+    "description": "Public HTTP endpoints of Clicktrail: tracking-link clicks and impressions (also as "
+    "beacons), lander click-throughs, QR codes of links, "
     "SDK event batches, inbound postbacks, plus health, readiness and metrics probes. Redirect targets come "
     "only from stored links.",
 }
@@ -39,7 +40,10 @@ def build(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
             if method == "POST" and route.body_types:
                 content: dict[str, Any] = {}
                 for ctype in route.body_types:
-                    schema = _schema(route.body, components) if route.body else {"type": "object"}
+                    if route.body:
+                        schema = _schema(route.body, components)
+                    else:  # no model: a form's fields, or text (a beacon's body, ignored)
+                        schema = {"type": "string"} if ctype.startswith("text/") else {"type": "object"}
                     content[ctype] = {"schema": schema}
                 op["requestBody"] = {"required": route.body is not None, "content": content}
             op["responses"] = {status: _answer(a, components) for status, a in route.answers.items()}

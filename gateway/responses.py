@@ -9,7 +9,7 @@ import ipaddress
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote_plus
 
 import orjson
 
@@ -23,6 +23,13 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 # Anything but visible ASCII is percent-encoded before it goes into a header.
 HEADER_UNSAFE_RE = re.compile(r"[^\x21-\x7e]")
 MAX_HEADER_CHARS = 8192
+# Host names as a Host header may carry them (letters, digits, hyphens, dots, underscores).
+HOST_RE = re.compile(r"[a-z0-9_.-]+")
+# RFC 6265 cookie-name (a token) and cookie-octets (visible ASCII but for " , ; \\).
+COOKIE_NAME_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
+COOKIE_VALUE_RE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")
+MAX_FLOW_COOKIES = 16
+MAX_COOKIE_VALUE = 512
 
 
 def json_body(obj: Any) -> bytes:
@@ -65,6 +72,58 @@ def decode_header(raw: bytes) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=4096)  # a gateway answers for a handful of hosts; a flood of odd ones only evicts
+def normal_host(raw: bytes) -> str:
+    """A Host (or X-Forwarded-Host) value as links compares it: lower case,
+    without the port and a trailing dot; an IPv6 literal keeps its brackets;
+    "" when it is not a plausible host name."""
+    text = raw.decode("latin-1").strip().lower()
+    if text.startswith("["):
+        end = text.find("]")
+        return text[: end + 1] if 0 < end <= 64 else ""
+    host = text.partition(":")[0].rstrip(".")
+    return host if 0 < len(host) <= 253 and HOST_RE.fullmatch(host) else ""
+
+
+def flow_cookies(raw: bytes) -> dict[str, str] | None:
+    """The Clicktrail cookies of a Cookie header (names starting "ct"), for links;
+    None when there are none. Tolerant (other sites' cookies on a custom domain may
+    break RFC 6265: those parts are skipped, never the request) and capped: at most
+    MAX_FLOW_COOKIES names, values of at most MAX_COOKIE_VALUE visible characters;
+    a name sent twice keeps its first value (the browser sends the most specific first)."""
+    out: dict[str, str] = {}
+    for part in raw.decode("latin-1").split(";"):
+        name, eq, value = part.partition("=")
+        name = name.strip()
+        if not eq or not name.startswith("ct") or name in out or COOKIE_NAME_RE.fullmatch(name) is None:
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+            value = value[1:-1]
+        if len(value) > MAX_COOKIE_VALUE or COOKIE_VALUE_RE.fullmatch(value) is None:
+            continue
+        out[name] = value
+        if len(out) >= MAX_FLOW_COOKIES:
+            break
+    return out or None
+
+
+def set_cookie_headers(cookies: Any, secure: bool) -> list[tuple[bytes, bytes]]:
+    """Set-Cookie headers for links' TouchResult.cookies: Path=/, HttpOnly,
+    SameSite=Lax (sent again on the visitor's next top-level click from another
+    site, never on cross-site subrequests), Max-Age when positive (else a session
+    cookie), Secure when the request came over https. A name or value that could
+    break the header is left out."""
+    out: list[tuple[bytes, bytes]] = []
+    suffix = "; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if secure else "")
+    for c in cookies:
+        if COOKIE_NAME_RE.fullmatch(c.name) is None or COOKIE_VALUE_RE.fullmatch(c.value) is None:
+            continue
+        max_age = f"; Max-Age={c.max_age_seconds}" if c.max_age_seconds > 0 else ""
+        out.append((b"set-cookie", f"{c.name}={c.value}{max_age}{suffix}".encode("ascii")))
+    return out
+
+
 @functools.lru_cache(maxsize=8192)
 def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
@@ -74,6 +133,55 @@ def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         return addr.ipv4_mapped
     return addr
+
+
+def query_param(query: bytes, names: tuple[str, ...]) -> str:
+    """The first non-empty value of the first of ``names`` the query string has
+    ("" when none); never fails, whatever the query holds."""
+    if not query:
+        return ""
+    found: dict[str, str] = {}
+    for part in query.decode("latin-1").split("&"):
+        key, _, value = part.partition("=")
+        key = unquote_plus(key)
+        if key in names and key not in found:
+            value = unquote_plus(value).strip()
+            if value:
+                found[key] = value
+    return next((found[n] for n in names if n in found), "")
+
+
+def peer_trusted(scope: Scope, trusted: Any) -> bool:
+    """Whether the request's peer is one of the ``trusted`` proxy networks (whose
+    X-Forwarded-* headers are believed)."""
+    if not trusted:
+        return False
+    client = scope.get("client")
+    peer = parse_ip(client[0]) if client else None
+    return peer is not None and any(peer.version == net.version and peer in net for net in trusted)
+
+
+def forwarded_host(scope: Scope, host: bytes, fwd_host: bytes, trusted: Any) -> str:
+    """The request's host for links: X-Forwarded-Host from a trusted proxy (its
+    last value: the nearest proxy's; a client can prepend anything), else Host."""
+    if fwd_host and peer_trusted(scope, trusted):
+        host = fwd_host.rpartition(b",")[2]
+    return normal_host(host) if host else ""
+
+
+def came_over_https(scope: Scope, fwd_proto: bytes, trusted: Any) -> bool:
+    """The request came over https: to us, or to a trusted proxy that says so
+    (X-Forwarded-Proto, its last value)."""
+    if scope.get("scheme") == "https":
+        return True
+    return fwd_proto.rpartition(b",")[2].strip().lower() == b"https" and peer_trusted(scope, trusted)
+
+
+def cookie_headers(scope: Scope, cookies: Any, fwd_proto: bytes, trusted: Any) -> list[tuple[bytes, bytes]]:
+    """Set-Cookie for the cookies links answered (none: no work), Secure over https."""
+    if not cookies:
+        return []
+    return set_cookie_headers(cookies, came_over_https(scope, fwd_proto, trusted))
 
 
 @functools.lru_cache(maxsize=8192)

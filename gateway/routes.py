@@ -87,7 +87,7 @@ def touch_errors() -> dict[str, Answer]:
         "404": Answer(
             "Malformed or unknown slug; or a paused/archived campaign without a fallback URL.", schemas.Error
         ),
-        "405": Answer("Method other than GET or HEAD.", schemas.Error),
+        "405": Answer("A method the route does not serve (see Allow).", schemas.Error),
         "414": Answer("Query string longer than the configured limit.", content_type="text/plain", schema=TEXT),
         "429": Answer(
             "Over the client address's rate limit (IPv6: per /64); see Retry-After. Nothing was recorded.",
@@ -114,20 +114,45 @@ POSTBACK_PARAMS = {
 
 ROUTES: tuple[Route, ...] = (
     Route(
-        "click", "/c/{slug}", ("GET", "HEAD"), "Record a click and redirect",
+        "click", "/c/{slug}", ("GET", "HEAD", "POST"), "Record a click and redirect",
         "Records a click (new click id, IP, geo, device, referrer, sub-ids, the partner's click id) and "
         "redirects to the link's destination with macros filled in. When the destination template has no "
         "{click_id} macro, click_id=<id> is appended. A paused or archived campaign redirects to its fallback "
         "URL without recording. Every click gets a traffic-quality verdict (clean, suspicious, invalid); an "
         "invalid click is recorded and then answered as its campaign's invalid_traffic_action says: redirected "
         "as usual, to the fallback URL, or blocked (200, no Location). Sec-Purpose / Purpose: prefetch marks "
-        "the click suspicious. HEAD is answered the same way (and records the click).",
+        "the click suspicious. HEAD is answered the same way (and records the click). "
+        "A campaign with streams sends the click through its flow (a lander, an offer, a URL); the answer "
+        "then sets the flow's cookies (ctf_<campaign id>: the returning visitor's choice; ctc: the click, for "
+        "/lp/click), Path=/, HttpOnly, SameSite=Lax, Secure over https. The request's Host picks the "
+        "links served (a custom domain serves only its own links: another slug is a 404).",
         parameters=(SLUG, *TOUCH_QUERY),
+        body_types=("text/plain", "application/x-www-form-urlencoded"),
+        per_method={"POST": {
+            "summary": "Record a click sent as a beacon (navigator.sendBeacon, ad platforms' parallel tracking)",
+            "description": "The click is recorded as for GET (the same query string); the body (at most 64 KiB) "
+            "is read and ignored. Answered 303 See Other to the same destination, so a client following the "
+            "redirect chain (a beacon follows it) fetches it with GET and never re-sends the body; one that "
+            "does not follow loses nothing. Redirect chains of parallel tracking (Google Ads, Microsoft "
+            "Advertising) are plain server redirects, as these platforms require.",
+        }},
         answers={
-            "302": Answer("Recorded (or the campaign's fallback URL).", content_type="", headers={
+            "302": Answer(
+                "Recorded (or the campaign's fallback URL). A link's redirect_status answers 301 or 307 instead "
+                "(a fallback is always 302).", content_type="", headers={
                 "Location": {"description": "The rendered destination.", "schema": {"type": "string"}},
+                "Set-Cookie": {"description": "The flow's cookies, when links answers some.",
+                               "schema": {"type": "string"}},
                 **NO_STORE, **REQUEST_ID,
             }),
+            "301": Answer("Recorded; the link asks for a permanent redirect.", content_type="",
+                          headers={"Location": {"schema": {"type": "string"}}, **NO_STORE, **REQUEST_ID}),
+            "307": Answer("Recorded; the link asks for a method-preserving redirect.", content_type="",
+                          headers={"Location": {"schema": {"type": "string"}}, **NO_STORE, **REQUEST_ID}),
+            "303": Answer("POST (a beacon): recorded; follow with GET.", content_type="",
+                          headers={"Location": {"schema": {"type": "string"}}, **NO_STORE, **REQUEST_ID}),
+            "408": Answer("POST: the body did not arrive in time.", schemas.Error),
+            "413": Answer("POST: a body over 64 KiB.", schemas.Error),
             "200": Answer(
                 "Recorded as invalid traffic on a campaign that blocks it: no redirect, empty body.",
                 content_type="", headers={**NO_STORE, **REQUEST_ID},
@@ -154,6 +179,54 @@ ROUTES: tuple[Route, ...] = (
             ),
             "400": Answer("A touch field links refuses (`field` names it).", schemas.Error),
             **touch_errors(),
+        },
+    ),
+    Route(
+        "lander_click", "/lp/click", ("GET", "HEAD"), "A lander's click-through to its offer",
+        "Where a lander's call to action points ({lander_click_url} renders it for each click): records the "
+        "lander click on the click (the first one counts) and redirects to the offer chosen for the click, "
+        "with the same click id. The click is the `click_id` (or `cid`) parameter, else the `ctc` cookie the "
+        "click set. An offer no longer eligible (paused, capped) is replaced by another of the stream, else "
+        "the campaign's fallback URL.",
+        parameters=(
+            param("click_id", description="The click (from {lander_click_url}); alias cid."),
+            param("cid", description="Alias of click_id."),
+        ),
+        answers={
+            "302": Answer("Recorded: to the offer (or the fallback URL).", content_type="", headers={
+                "Location": {"description": "The offer's rendered URL.", "schema": {"type": "string"}},
+                **NO_STORE, **REQUEST_ID,
+            }),
+            "400": Answer("No click id: neither click_id / cid nor the ctc cookie (`field`: click_id).",
+                          schemas.Error),
+            "404": Answer("Unknown click, a click that went to no lander, or no offer and no fallback URL.",
+                          schemas.Error),
+            "405": Answer("Method other than GET or HEAD.", schemas.Error),
+            "414": Answer("Query string longer than the configured limit.", schemas.Error),
+            "429": Answer("Over the client address's rate limit (shared with /c and /i); see Retry-After.",
+                          schemas.Error),
+            "503": Answer("The links service did not answer; nothing was recorded. Retry.", schemas.Error),
+        },
+    ),
+    Route(
+        "qr", "/qr/{slug}.{format}", ("GET", "HEAD"), "A tracking link's QR code",
+        "The link's click URL (on its custom domain when it has one) as a QR code: error correction M, a "
+        "4-module quiet zone. Public, like the link; cacheable for a minute.",
+        parameters=(
+            SLUG,
+            {**param("format", "path", "svg or png.", required=True), "schema": {"type": "string",
+                                                                                 "enum": ["svg", "png"]}},
+            {**param("scale", description="Pixels (PNG) or SVG units per module, 1..40; default 8."),
+             "schema": {"type": "integer", "minimum": 1, "maximum": 40}},
+        ),
+        answers={
+            "200": Answer("The image.", content_type="image/svg+xml", schema={"type": "string"}, headers={
+                "Cache-Control": {"schema": {"type": "string", "const": "public, max-age=60"}}, **REQUEST_ID,
+            }),
+            "400": Answer("A scale outside 1..40 (`field`: scale).", schemas.Error),
+            "404": Answer("Unknown slug, or a format other than svg / png.", schemas.Error),
+            "405": Answer("Method other than GET or HEAD.", schemas.Error),
+            "503": Answer("The links service did not answer. Retry.", schemas.Error),
         },
     ),
     Route(

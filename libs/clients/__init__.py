@@ -9,6 +9,7 @@ except CallError as err:                                     # err.code(), .mess
     ...
 """
 
+from libs.clients.affiliate import AffiliateClient
 from libs.clients.base import ServiceClient, credentials, for_account
 from libs.clients.errors import (
     DEFAULT_HTTP_STATUS,
@@ -33,6 +34,7 @@ __all__ = [
     "DEFAULT_HTTP_STATUS",
     "HTTP_STATUS",
     "AccountsClient",
+    "AffiliateClient",
     "AnalyticsClient",
     "AttributionClient",
     "CallError",
