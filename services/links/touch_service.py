@@ -11,11 +11,13 @@ from clicktrail.links.v1 import links_pb2 as pb
 
 from libs import auth
 from libs import quality as q
+from libs.api import to_timestamp
 from libs.errors import InvalidArgument, NotFound, Validator
 from libs.ids import id_time, is_valid_id
 from libs.paging import Page
 from services.links import rules, store
 from services.links.base import LinksBase
+from services.links.lander_store import lander_click_times
 from services.links.messages import touch_message
 from services.links.subids import divert_blacklisted
 
@@ -50,7 +52,16 @@ class TouchRpcs(LinksBase):
         row = await self._pool.fetchrow(store.GET_CLICK, account_id, request.click_id, t, t + ONE_MS)
         if row is None:
             raise NotFound(f"click {request.click_id!r} not found")
-        return pb.GetClickResponse(click=touch_message(row, pb.Click, "click_id"))
+        return pb.GetClickResponse(click=(await self._clicks_with_lander_times(account_id, [row]))[0])
+
+    async def _clicks_with_lander_times(self, account_id: str, rows: list[asyncpg.Record]) -> list[pb.Click]:
+        """Click messages with lander_click_time (one query for those sent to a lander)."""
+        clicks = [touch_message(r, pb.Click, "click_id") for r in rows]
+        times = await lander_click_times(self._pool, account_id, [c.click_id for c in clicks if c.lander_id])
+        for c in clicks:
+            if c.click_id in times:
+                c.lander_click_time.CopyFrom(to_timestamp(times[c.click_id]))
+        return clicks
 
     async def _list_touches(
         self, account_id: str, request: Any, table: str, id_col: str
@@ -73,7 +84,7 @@ class TouchRpcs(LinksBase):
         account_id = auth.require_account()
         rows, token = await self._list_touches(account_id, request, "clicks", "click_id")
         return pb.ListClicksResponse(
-            clicks=[touch_message(r, pb.Click, "click_id") for r in rows], next_page_token=token
+            clicks=await self._clicks_with_lander_times(account_id, rows), next_page_token=token
         )
 
     async def ListImpressions(self, request: pb.ListImpressionsRequest, context: Any) -> pb.ListImpressionsResponse:

@@ -13,6 +13,7 @@ from clicktrail.links.v1 import affiliate_pb2_grpc, links_pb2_grpc
 from clicktrail.links.v1 import links_pb2 as pb
 from google.protobuf import field_mask_pb2
 
+from tests.conftest import GATEWAY_TOKEN
 from tests.services.links.conftest import ANDROID_UA, DESKTOP_UA, IPHONE_UA, make_setup
 
 HOST = "gw.example"
@@ -182,3 +183,19 @@ async def test_lander_click_url_uses_the_link_domain(fw, links_server, channels)
     r = (await fw.gateway.RecordClicks(pb.RecordClicksRequest(clicks=[inp]))).results[0]
     scheme = urlsplit(fw.public_url).scheme
     assert parse_qs(urlsplit(r.location).query)["go"] == [f"{scheme}://trk.acme.example/lp/click?click_id={r.touch_id}"]
+
+
+async def test_the_click_shows_when_its_lander_click_through_happened(fw, links_server, channels):
+    await add_stream(fw, **rotate([fw.landers[0]], [fw.offers[0]]))
+    r = await click(fw)
+    c = (await fw.links.GetClick(pb.GetClickRequest(click_id=r.touch_id))).click
+    assert not c.HasField("lander_click_time")
+    gateway_affiliate = affiliate_pb2_grpc.AffiliateServiceStub(channels(links_server.addr, token=GATEWAY_TOKEN))
+    through = await gateway_affiliate.RecordLanderClicks(
+        apb.RecordLanderClicksRequest(clicks=[apb.LanderClickInput(click_id=r.touch_id, host=HOST)])
+    )
+    assert through.results[0].location.startswith("https://a.offer.example/")
+    c = (await fw.links.GetClick(pb.GetClickRequest(click_id=r.touch_id))).click
+    assert c.HasField("lander_click_time") and c.lander_click_time.ToDatetime() >= c.create_time.ToDatetime()
+    listed = (await fw.links.ListClicks(pb.ListClicksRequest(campaign_id=fw.campaign_id))).clicks
+    assert [x.lander_click_time for x in listed] == [c.lander_click_time]
