@@ -1,7 +1,15 @@
 """GET|POST /postback: an inbound S2S conversion, authenticated by the
 account's postback token and forwarded to attribution (RecordPostback). A
 postback the gateway refuses itself is also logged to the account's inbound
-postback log (LogRefusedPostback, best effort, bounded)."""
+postback log (LogRefusedPostback, best effort, bounded).
+
+The partner whose postback format reads the parameters: ``?partner=<partner_id>``
+(the primary form), or the path form ``/postback/<partner_id>``. Tracking URLs
+are fetched as ad platforms fetch them: a server GET, a POST with a form, JSON
+or text/plain body (navigator.sendBeacon sends text/plain: a form or a JSON
+object as text), or an image pixel: a GET asking for an image (Accept: image/*
+without JSON, Sec-Fetch-Dest: image, or ``?format=gif``) is answered a 1x1 GIF
+once recorded (errors keep their status and JSON body)."""
 
 from __future__ import annotations
 
@@ -40,6 +48,13 @@ from libs.text import clean_text, loads_json
 from libs.vocab.kinds import CONVERSION_STATUS_NAMES
 
 MAX_POSTBACK_BODY = 64 * 1024
+# The classic 43-byte transparent 1x1 GIF (as /i/{slug} answers).
+PIXEL = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff"
+    b"!\xf9\x04\x01\x00\x00\x00\x00"
+    b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+GIF_CT = b"image/gif"
 # A postback the gateway refuses itself also goes to the account's inbound postback log
 # (attribution LogRefusedPostback, with the token the request names; best effort): at most
 # this many such calls at once and per second per gateway process; past that only this
@@ -60,6 +75,44 @@ POSTBACK_ERRORS = ErrorAnswers(
 )
 TOKEN_KNOWN_S = 60.0  # a postback token attribution took counts against its own bucket for this long
 POSTBACK_TOKEN_RE = re.compile(r"ctp_([0-9A-Za-z]{1,32})_[A-Za-z0-9_-]{1,160}")
+POSTBACK_PATH = "/postback/"
+PARTNER_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+TEXT_PLAIN = b"text/plain"
+
+
+def wants_pixel(scope: Scope, params: dict[str, str]) -> bool:
+    """A postback fetched as an image: ?format=gif, Sec-Fetch-Dest: image, or an Accept
+    that asks for an image and not JSON (a browser's <img>; servers send */* or nothing)."""
+    if params.pop("format", "").strip().lower() == "gif":
+        return True
+    for name, value in scope["headers"]:
+        if name == b"sec-fetch-dest" and value.strip().lower() == b"image":
+            return True
+        if name == b"accept":
+            accept = value.lower()
+            if b"image/" in accept and b"json" not in accept:
+                return True
+    return False
+
+
+def body_params(raw: bytes) -> dict[str, str] | None:
+    """A text/plain body (a beacon): a JSON object's scalar members or a form; None: neither."""
+    text = raw.decode("utf-8", "replace").strip()
+    if text.startswith("{"):
+        try:
+            doc = loads_json(raw)
+        except ValueError:
+            return None
+        if not isinstance(doc, dict) or any(isinstance(v, dict | list) for v in doc.values()):
+            return None
+        return {
+            clean_text(str(k)).strip().lower(): clean_text("" if v is None else str(v).lower() if isinstance(v, bool)
+                                                           else str(v))
+            for k, v in exactjson.exact(doc, raw).items()
+        }  # fmt: skip
+    if "=" not in text:
+        return None
+    return {k.strip().lower(): v for k, v in parse_qsl(text, keep_blank_values=True)}
 
 
 class PostbackRoutes(GatewayBase):
@@ -116,10 +169,23 @@ class PostbackRoutes(GatewayBase):
                 elif ctype in (b"application/x-www-form-urlencoded", b""):
                     for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
                         params[key.strip().lower()] = value
+                elif ctype == TEXT_PLAIN:
+                    beacon = body_params(raw)
+                    if beacon is None:
+                        return await json_error(sender, 400, "a text/plain body must be a form or a JSON object",
+                                                "body")  # fmt: skip
+                    params.update(beacon)
                 else:
                     return await json_error(
                         sender, 415, "send the parameters in the query string, a form body or a JSON object"
                     )
+        path: str = scope["path"]
+        partner = params.pop("partner", "").strip()
+        if path.startswith(POSTBACK_PATH):
+            partner = path[len(POSTBACK_PATH) :]
+        if partner and PARTNER_ID_RE.fullmatch(partner) is None:
+            return await json_error(sender, 400, "must be a partner id (prt_...)", "partner")
+        pixel = wants_pixel(scope, params)
         token = (params.pop("token", "") or token_header.decode("latin-1")).strip()
         if not token:
             return await json_error(sender, 401, "missing postback token: send token=... or X-Postback-Token")
@@ -138,7 +204,7 @@ class PostbackRoutes(GatewayBase):
             return await json_error(sender, 503, "attribution service unavailable; resend the postback later")
         request = attribution_pb2.RecordPostbackRequest(
             params={k: v for k, v in params.items() if k}, method=method,  # whole: attribution refuses, never cuts
-            client_ip=self.client_ip(scope, xff), user_agent=decode_header(ua),
+            client_ip=self.client_ip(scope, xff), user_agent=decode_header(ua), partner_id=partner,
         )  # fmt: skip
         reply = await self._forward(
             sender, self._attribution.attribution.RecordPostback, request, token, POSTBACK_ERRORS,
@@ -148,6 +214,8 @@ class PostbackRoutes(GatewayBase):
             self._postback_tokens.set(digest, True)
         if isinstance(reply, int):
             return reply
+        if pixel:
+            return await sender.send(200, [*text_headers(GIF_CT, PIXEL), NO_STORE], PIXEL)
         c = reply.conversion
         body = json_body({
             "conversion_id": c.conversion_id, "status": POSTBACK_STATUS.get(c.status, ""),
