@@ -1,9 +1,9 @@
 """The flow's filter vocabulary, pure (no database, no I/O): each value parsed and
 normalised as links.streams stores it, the parsers lane links-flow compiles the
 stored filters with (schedule, CIDR, language, referrer), and the check that a
-stream's filters can hold for some click at all; and a custom domain's name.
-The servicers (offers.py, landers.py, streams.py, domains.py) check the rest of
-their resources beside their RPCs."""
+stream's filters can hold for some click at all. The servicers (offers.py,
+landers.py, streams.py, domains.py) check the rest of their resources beside
+their RPCs."""
 
 from __future__ import annotations
 
@@ -51,13 +51,14 @@ FIELDS_HELP = ", ".join((*PLAIN_FIELDS, "sub1..sub10", "param.NAME", "visitor"))
 PARAM_NAME = re.compile(r"^[A-Za-z0-9_.\-\[\]]{1,64}$")
 MAX_FILTERS = 50
 MAX_VALUES = 1000
+MAX_STREAM_VALUES = 5000  # across a stream's filters (the checks below stay cheap)
 MAX_VALUE = 256
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEK_MINUTES = 7 * 1440
 _HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
 _LANGUAGE = re.compile(r"^([A-Za-z]{2,3})(?:[-_]([A-Za-z]{2}|\d{3}|[A-Za-z]{4}))?$")
-_HOST_LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
+HOST_LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
 
 
 # ----- schedule ----------------------------------------------------------------------
@@ -142,10 +143,18 @@ def schedule_holds(s: Schedule, weekday: int, minute: int) -> bool:
     return (weekday in s.days and minute >= s.start_min) or ((weekday - 1) % 7 in s.days and minute < s.end_min)
 
 
-def schedule_minutes(s: Schedule) -> frozenset[int]:
-    """The minutes of the week (Monday 00:00 = 0) inside: for the never-match check."""
+WEEK = (1 << WEEK_MINUTES) - 1
+
+
+def schedule_mask(s: Schedule) -> int:
+    """The minutes of the week inside, as bits (bit 0: Monday 00:00): for the
+    never-match check, cheap however many values a filter has."""
     span = (s.end_min - s.start_min) % 1440 or 1440
-    return frozenset((d * 1440 + s.start_min + i) % WEEK_MINUTES for d in s.days for i in range(span))
+    out = 0
+    for d in s.days:
+        bits = ((1 << span) - 1) << (d * 1440 + s.start_min)
+        out |= (bits | bits >> WEEK_MINUTES) & WEEK  # past Sunday midnight: Monday
+    return out
 
 
 # ----- other values ------------------------------------------------------------------
@@ -196,7 +205,7 @@ def parse_referrer(value: str) -> str:
     if "://" in host:
         host = host.split("://", 1)[1]
     host = host.split("/", 1)[0].split("?", 1)[0].rstrip(".")
-    if host and not all(_HOST_LABEL.match(label) for label in host.split(".")):
+    if host and not all(HOST_LABEL.match(label) for label in host.split(".")):
         raise ValueError(f"{value!r} is not a host name like example.com")
     return host
 
@@ -250,15 +259,23 @@ class FilterSpec:
     values: tuple[str, ...]
 
 
+# Comparisons the range / suffix fields (ip, referrer, language) may spend on one
+# pair of filters: past it the pair is not checked (the check is a courtesy; a
+# stream it misses simply never wins).
+MAX_PAIR_WORK = 20_000
+
+
 def _covers(field: str) -> Callable[[str, str], bool]:
-    """covers(a, b): every click ``b`` matches also matches ``a``."""
+    """covers(a, b): every click ``b`` matches also matches ``a`` (values normalised)."""
     if field == "ip":
-        return lambda a, b: (
-            parse_network(b).version == parse_network(a).version
-            and parse_network(b).subnet_of(
-                parse_network(a)  # type: ignore[arg-type]
-            )
-        )
+        nets: dict[str, Network] = {}
+
+        def net(value: str) -> Network:
+            if value not in nets:
+                nets[value] = parse_network(value)
+            return nets[value]
+
+        return lambda a, b: net(b).version == net(a).version and net(b).subnet_of(net(a))  # type: ignore[arg-type]
     if field == "referrer":
         return referrer_matches
     if field == "language":
@@ -266,33 +283,50 @@ def _covers(field: str) -> Callable[[str, str], bool]:
     return lambda a, b: a == b
 
 
+def _overlap(covers: Callable[[str, str], bool], eq: bool, a: Sequence[str], b: Sequence[str]) -> bool:
+    """Whether some click value can match a value of ``a`` and one of ``b``."""
+    if eq:
+        return not set(a).isdisjoint(b)
+    if len(a) * len(b) > MAX_PAIR_WORK:
+        return True
+    return any(covers(x, y) or covers(y, x) for x in a for y in b)
+
+
+def _all_excluded(covers: Callable[[str, str], bool], eq: bool, values: Sequence[str], excludes: list[str]) -> bool:
+    if eq:
+        return set(values) <= set(excludes)
+    if len(values) * len(excludes) > MAX_PAIR_WORK:
+        return False
+    return all(any(covers(e, v) for e in excludes) for v in values)
+
+
 def _never_reason(field: str, specs: list[FilterSpec]) -> tuple[int, str] | None:
     """The filter (index) that makes the filters on one field impossible, and why."""
     if field == "schedule":
-        left = frozenset(range(WEEK_MINUTES))
+        left = WEEK
         for f in specs:
-            minutes = frozenset().union(*(schedule_minutes(parse_schedule(v)) for v in f.values))
-            left = left - minutes if f.exclude else left & minutes
+            minutes = 0
+            for value in f.values:
+                minutes |= schedule_mask(parse_schedule(value))
+            left = left & ~minutes if f.exclude else left & minutes
             if not left:
                 return f.index, "no time of the week is left with the schedule filters before it"
         return None
-    covers = _covers(field)
+    covers, eq = _covers(field), field not in ("ip", "referrer", "language")
     includes = [f for f in specs if not f.exclude]
     excludes = [v for f in specs if f.exclude for v in f.values]
-    # Fields with one value per click: two include filters need a value in common.
+    # Fields with one value per click (not languages): two include filters need a value in common.
     if field != "language":
         for i, a in enumerate(includes):
             for b in includes[:i]:
-                if not any(covers(x, y) or covers(y, x) for x in a.values for y in b.values):
+                if not _overlap(covers, eq, a.values, b.values):
                     return a.index, f"no value is in both this filter and filters[{b.index}] (both on {field})"
     for f in includes:
-        if all(any(covers(e, v) for e in excludes) for v in f.values):
+        if _all_excluded(covers, eq, f.values, excludes):
             return f.index, f"every value is excluded by another {field} filter"
-    if field in CLOSED_FIELDS:
-        universe = CLOSED_FIELDS[field] if not includes else frozenset(includes[0].values)
-        if universe <= frozenset(excludes):
-            last = [f for f in specs if f.exclude][-1]
-            return last.index, f"excludes every {field} value ({', '.join(sorted(CLOSED_FIELDS[field]))})"
+    if field in CLOSED_FIELDS and CLOSED_FIELDS[field] <= set(excludes):
+        last = [f for f in specs if f.exclude][-1]
+        return last.index, f"excludes every {field} value ({', '.join(sorted(CLOSED_FIELDS[field]))})"
     if field == "ip" and {"0.0.0.0/0", "::/0"} <= set(excludes):
         return [f for f in specs if f.exclude][-1].index, "excludes every address"
     return None
@@ -302,8 +336,8 @@ def check_filters(v: Validator, prefix: str, filters: Sequence[Any]) -> list[dic
     """Validates a stream's filters (StreamFilter messages) into ``v`` under
     ``prefix`` ("stream.filters"); returns them as stored ({"field", "exclude",
     "values"}, values normalised and de-duplicated)."""
-    if len(filters) > MAX_FILTERS:
-        v.add(prefix, f"at most {MAX_FILTERS} filters")
+    if len(filters) > MAX_FILTERS or sum(len(f.values) for f in filters) > MAX_STREAM_VALUES:
+        v.add(prefix, f"at most {MAX_FILTERS} filters and {MAX_STREAM_VALUES} values in all")
         return []
     stored: list[dict[str, Any]] = []
     specs: dict[str, list[FilterSpec]] = {}
@@ -342,37 +376,3 @@ def check_filters(v: Validator, prefix: str, filters: Sequence[Any]) -> list[dic
             if reason:
                 v.add(f"{prefix}[{reason[0]}].values", f"the stream can never match: {reason[1]}")
     return stored
-
-
-# ----- custom domains ----------------------------------------------------------------
-
-MAX_DOMAIN = 253
-
-
-def normalise_domain(name: str) -> str:
-    """A tracking domain's host name as stored: lower case, no trailing dot, IDN
-    labels in their xn-- form; ValueError for ports, paths, IP addresses,
-    wildcards, single labels and names over 253 characters."""
-    text = name.strip().rstrip(".").lower()
-    if not text:
-        raise ValueError("is required")
-    if any(c in text for c in ":/?#@\\ *"):
-        raise ValueError(f"{name!r} must be a bare host name like track.example.com (no scheme, port, path or *)")
-    try:
-        ipaddress.ip_address(text.strip("[]"))
-    except ValueError:
-        pass
-    else:
-        raise ValueError(f"{name!r} is an IP address; a tracking domain is a host name")
-    try:
-        text = text.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise ValueError(f"{name[:80]!r} is not a valid host name") from None
-    labels = text.split(".")
-    if len(labels) < 2:
-        raise ValueError(f"{name!r} has no dot: use a full host name like track.example.com")
-    if len(text) > MAX_DOMAIN or not all(_HOST_LABEL.match(label) and "_" not in label for label in labels):
-        raise ValueError(f"{name[:80]!r} is not a valid host name")
-    if labels[-1].isdigit():
-        raise ValueError(f"{name!r} is not a valid host name (numeric top-level label)")
-    return text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import asyncpg
@@ -11,10 +12,41 @@ from libs import auth
 from libs.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Validator
 from services.links import affiliate_store as astore
 from services.links.affiliate_messages import domain_msg
-from services.links.affiliate_rules import normalise_domain
+from services.links.affiliate_rules import HOST_LABEL
 from services.links.affiliate_store import clear_flows
 from services.links.base import LinksBase
 from services.links.rules import check_plain_url
+
+MAX_DOMAIN = 253
+
+
+def normalise_domain(name: str) -> str:
+    """A tracking domain's host name as stored: lower case, no trailing dot, IDN
+    labels in their xn-- form; ValueError for ports, paths, IP addresses,
+    wildcards, single labels and names over 253 characters."""
+    text = name.strip().rstrip(".").lower()
+    if not text:
+        raise ValueError("is required")
+    if any(c in text for c in ":/?#@\\ *"):
+        raise ValueError(f"{name[:80]!r} must be a bare host name like track.example.com (no scheme, port, path or *)")
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        pass
+    else:
+        raise ValueError(f"{name!r} is an IP address; a tracking domain is a host name")
+    try:
+        text = text.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError(f"{name[:80]!r} is not a valid host name") from None
+    labels = text.split(".")
+    if len(labels) < 2:
+        raise ValueError(f"{name[:80]!r} has no dot: use a full host name like track.example.com")
+    if len(text) > MAX_DOMAIN or not all(HOST_LABEL.match(label) and "_" not in label for label in labels):
+        raise ValueError(f"{name[:80]!r} is not a valid host name")
+    if labels[-1].isdigit():
+        raise ValueError(f"{name[:80]!r} is not a valid host name (numeric top-level label)")
+    return text
 
 
 def _name_or_not_found(name: str) -> str:

@@ -13,9 +13,9 @@ from libs.api import from_timestamp, update_paths
 from libs.errors import FailedPrecondition, NotFound, Validator
 from libs.ids import new_resource_id, new_slug
 from services.links import rules, store
-from services.links.affiliate_rules import normalise_domain
 from services.links.affiliate_store import clear_flows
 from services.links.base import LinksBase
+from services.links.domains import normalise_domain
 from services.links.messages import link_msg
 
 SLUG_ATTEMPTS = 5

@@ -6,6 +6,7 @@ from clicktrail.links.v1 import affiliate_pb2 as apb
 
 from libs.errors import Validator
 from services.links import affiliate_rules as r
+from services.links.domains import normalise_domain
 
 
 def checked(*filters):
@@ -151,10 +152,10 @@ def test_filters_that_can_hold_pass(filters):
 
 
 def test_domains_are_normalised_or_refused():
-    assert r.normalise_domain("Track.Example.COM.") == "track.example.com"
-    assert r.normalise_domain("bücher.example") == "xn--bcher-kva.example"
+    assert normalise_domain("Track.Example.COM.") == "track.example.com"
+    assert normalise_domain("bücher.example") == "xn--bcher-kva.example"
     too_long = ("a" * 60 + ".") * 5 + "com"
     for bad in ("track.example.com:8080", "https://track.example.com", "track.example.com/x", "10.0.0.1", "[::1]",
                 "*.example.com", "localhost", "a" * 64 + ".com", too_long, "", "bad_host.com"):  # fmt: skip
         with pytest.raises(ValueError):
-            r.normalise_domain(bad)
+            normalise_domain(bad)
