@@ -21,7 +21,20 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 
-from console.pages import campaigns, goals_tariffs, postbacks, quality, reports, rules, signin
+from console.pages import (
+    campaigns,
+    domains,
+    goals_tariffs,
+    landers,
+    links,
+    offers,
+    postbacks,
+    quality,
+    reports,
+    rules,
+    signin,
+    streams,
+)
 from console.web import PREFIX, STATIC, Console, ConsoleHeaders, StaticAssets, http_error, page
 from libs.config import ConsoleSettings
 from libs.logging import get_logger
@@ -46,7 +59,10 @@ _convertor("console_id", "[A-Za-z0-9_-]{1,64}")
 _convertor("console_template_id", "pbt_[A-Za-z0-9_-]{1,60}")
 _convertor("console_touch_kind", "clicks|impressions|installs")
 _convertor("console_rule_flag", "enabled|dry_run")
+_convertor("console_domain", "[A-Za-z0-9.-]{1,253}")
+_convertor("console_qr_format", "svg|png")
 ID = "{id:console_id}"
+STREAM = "{sid:console_id}"
 TEMPLATE = "{id:console_template_id}"
 GET, POST, BOTH = ["GET"], ["POST"], ["GET", "POST"]
 
@@ -66,6 +82,31 @@ def console_routes() -> list[BaseRoute]:
         Route(f"/campaigns/{ID}", page(campaigns.campaign), methods=GET),
         Route(f"/campaigns/{ID}", page(campaigns.campaign_update), methods=POST),
         Route(f"/campaigns/{ID}/links", page(campaigns.link_create), methods=POST),
+        Route(f"/campaigns/{ID}/flow", page(streams.flow), methods=GET),
+        Route(f"/campaigns/{ID}/flow", page(streams.stream_create), methods=POST),
+        Route(f"/campaigns/{ID}/visitor-window", page(streams.visitor_window), methods=POST),
+        Route(f"/campaigns/{ID}/flow/{STREAM}", page(streams.stream), methods=GET),
+        Route(f"/campaigns/{ID}/flow/{STREAM}", page(streams.stream_update), methods=POST),
+        Route(f"/campaigns/{ID}/flow/{STREAM}/move", page(streams.stream_move), methods=POST),
+        Route(f"/campaigns/{ID}/flow/{STREAM}/delete", page(streams.stream_delete), methods=BOTH),
+        Route(f"/links/{ID}", page(links.link), methods=GET),
+        Route(f"/links/{ID}", page(links.link_update), methods=POST),
+        Route(f"/links/{ID}/qr.{{fmt:console_qr_format}}", page(links.link_qr), methods=GET),
+        Route("/offers", page(offers.offers), methods=GET),
+        Route("/offers/new", page(offers.offer_new), methods=GET),
+        Route("/offers/new", page(offers.offer_create), methods=POST),
+        Route(f"/offers/{ID}", page(offers.offer), methods=GET),
+        Route(f"/offers/{ID}", page(offers.offer_update), methods=POST),
+        Route(f"/offers/{ID}/delete", page(offers.offer_delete), methods=BOTH),
+        Route("/landers", page(landers.landers), methods=GET),
+        Route("/landers/new", page(landers.lander_new), methods=GET),
+        Route("/landers/new", page(landers.lander_create), methods=POST),
+        Route(f"/landers/{ID}", page(landers.lander), methods=GET),
+        Route(f"/landers/{ID}", page(landers.lander_update), methods=POST),
+        Route(f"/landers/{ID}/delete", page(landers.lander_delete), methods=BOTH),
+        Route("/domains", page(domains.domains), methods=GET),
+        Route("/domains", page(domains.domain_add), methods=POST),
+        Route("/domains/{name:console_domain}/delete", page(domains.domain_delete), methods=BOTH),
         Route("/partners", page(campaigns.partners), methods=GET),
         Route("/partners", page(campaigns.partner_create), methods=POST),
         Route("/reports", page(reports.report), methods=GET),

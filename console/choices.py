@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from clicktrail.analytics.v1 import rules_pb2 as rules_pb
 from clicktrail.attribution.v1 import config_pb2
+from clicktrail.links.v1 import affiliate_pb2 as apb
 from clicktrail.links.v1 import links_pb2 as lpb
 from clicktrail.postbacks.v1 import postbacks_pb2 as ppb
 
@@ -27,6 +28,11 @@ RULE_ACTIONS = [
 ]
 RULE_GROUPS = ("campaign", *SUB_IDS)
 REPORT_DIMENSIONS = ("campaign", "link", "partner", "app", "country", "device_type", "os", "day", "hour", *SUB_IDS)
+PAYOUT_TYPES = enum_names(apb.PayoutType)
+CAP_ACTIONS = enum_names(apb.CapAction)
+OFFER_STATUSES = enum_names(apb.OfferStatus)
+LANDER_TYPES = enum_names(apb.LanderType)
+STREAM_ACTIONS = enum_names(apb.StreamAction)
 FILTERABLE = tuple(d for d in REPORT_DIMENSIONS if d not in ("day", "hour"))
 
 # The names the templates show for enum numbers (Jinja globals).
@@ -43,4 +49,9 @@ TEMPLATE_NAMES: dict[str, dict[int, str]] = {
     "occurrence_names": dict(OCCURRENCES),
     "trigger_names": dict(TEMPLATE_TRIGGERS),
     "method_names": dict(HTTP_METHODS),
+    "payout_type_names": dict(PAYOUT_TYPES),
+    "cap_action_names": dict(CAP_ACTIONS),
+    "offer_status_names": dict(OFFER_STATUSES),
+    "lander_type_names": dict(LANDER_TYPES),
+    "action_names": dict(STREAM_ACTIONS),
 }

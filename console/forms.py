@@ -3,18 +3,22 @@ field they belong to. Pure functions (no I/O): a form is the parsed body."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import zoneinfo
 from collections.abc import Callable
 from typing import Any
 
 from clicktrail.analytics.v1 import metrics_pb2
 from clicktrail.analytics.v1 import rules_pb2 as rules_pb
 from clicktrail.attribution.v1 import config_pb2
+from clicktrail.links.v1 import affiliate_pb2 as apb
 from clicktrail.links.v1 import links_pb2 as lpb
 from clicktrail.postbacks.v1 import postbacks_pb2 as ppb
 from clicktrail.type.v1 import money_pb2
 from google.protobuf import duration_pb2
 
+from cli.flow_text import parse_filter
 from console.choices import RULE_ACTIONS
 from libs.conditions import parse_goal_condition, parse_rule_condition, parse_window, shown
 
@@ -228,3 +232,117 @@ def funnel_steps(text: str) -> list[metrics_pb2.FunnelStep]:
         else:
             steps.append(metrics_pb2.FunnelStep(screen=name.strip()))
     return steps
+
+
+# ---- issue 21: offers, landers, a campaign's streams, link options
+
+# What the offer / lander / stream forms edit (their Update masks).
+OFFER_FIELDS = ("name", "partner_id", "url", "payout_type", "payout", "countries", "daily_cap", "total_cap",
+                "cap_action", "cap_url", "status")  # fmt: skip
+LANDER_FIELDS = ("name", "url", "type", "macros")
+STREAM_FIELDS = ("name", "filters", "action", "landers", "offers", "url", "paused")
+LINK_OPTION_FIELDS = ("domain", "expire_time", "max_clicks", "redirect_status")
+REDIRECT_STATUSES = ((0, "302 (default)"), (301, "301 permanent"), (307, "307 temporary, keeps the method"))
+
+
+def _count(form: Form, name: str, fields: dict[str, str], what: str = "a whole number") -> int:
+    text = form.f(name)
+    if not text:
+        return 0
+    try:
+        return int(text)
+    except ValueError:
+        fields[name] = f"{text!r} is not {what}"
+        return 0
+
+
+def offer_from_form(form: Form, currency: str) -> tuple[apb.Offer, dict[str, str]]:
+    """The offer the form describes and the fields that do not parse (a payout without
+    a currency is in ``currency``; countries split on commas or spaces)."""
+    fields: dict[str, str] = {}
+    offer = apb.Offer(
+        name=form.f("name"), partner_id=form.f("partner_id"), url=form.f("url"),
+        payout_type=to_int(form.f("payout_type")), cap_action=to_int(form.f("cap_action")),  # type: ignore[arg-type]
+        cap_url=form.f("cap_url"), status=to_int(form.f("status")),  # type: ignore[arg-type]
+        countries=[c.upper() for c in re.split(r"[\s,]+", form.f("countries")) if c],
+        daily_cap=_count(form, "daily_cap", fields), total_cap=_count(form, "total_cap", fields),
+    )  # fmt: skip
+    if form.f("payout_amount") or form.f("payout_currency"):
+        offer.payout.amount = form.f("payout_amount") or "0"
+        offer.payout.currency_code = (form.f("payout_currency") or currency).upper()
+    return offer, fields
+
+
+def lander_from_form(form: Form) -> tuple[apb.Lander, list[int], dict[str, str]]:
+    """The lander the form describes (macros one NAME=VALUE a line), the line of each macro,
+    and the fields that do not parse."""
+    macros: dict[str, str] = {}
+    numbers, problems = [], []
+    for n, line in lines_of(form.f("macros")):
+        name, found, value = line.partition("=")
+        if not found or not name.strip():
+            problems.append(f"line {n} ({shown(line)!r}): a macro takes NAME=VALUE")
+            continue
+        macros[name.strip()] = value.strip()
+        numbers.append(n)
+    lander = apb.Lander(name=form.f("name"), url=form.f("url"), type=to_int(form.f("type")), macros=macros)  # type: ignore[arg-type]
+    return lander, numbers, ({"macros": "; ".join(problems)} if problems else {})
+
+
+def stream_from_form(form: Form) -> tuple[apb.Stream, dict[str, list[int]], dict[str, str]]:
+    """The stream the form describes: filters one ``[!]FIELD=V1,V2`` a line, a weight per
+    lander (``lw.<id>``) and offer (``ow.<id>``) — blank: not rotated. Returns the stream,
+    the line of each filter, and the fields that do not parse."""
+    fields: dict[str, str] = {}
+    filters, numbers, problem = parse_lines(form, "filters", parse_filter)
+    if problem:
+        fields["filters"] = problem
+    stream = apb.Stream(
+        name=form.f("name"), action=to_int(form.f("action")), filters=filters,  # type: ignore[arg-type]
+        url=form.f("url"), paused=form.f("paused") == "1",
+    )  # fmt: skip
+    for prefix, kind in (("lw.", "landers"), ("ow.", "offers")):
+        bad = []
+        for name in sorted(form.values):
+            text = form.f(name)
+            if not name.startswith(prefix) or not text:
+                continue
+            try:
+                weight = int(text)
+            except ValueError:
+                bad.append(f"{name.removeprefix(prefix)}: {text!r} is not a whole number")
+                continue
+            if kind == "landers":
+                stream.landers.append(apb.WeightedLander(lander_id=name.removeprefix(prefix), weight=weight))
+            else:
+                stream.offers.append(apb.WeightedOffer(offer_id=name.removeprefix(prefix), weight=weight))
+        if bad:
+            fields[kind] = "; ".join(bad)
+    return stream, {"filters": numbers}, fields
+
+
+def link_options_from_form(form: Form, time_zone: str, link: lpb.Link) -> dict[str, str]:
+    """Sets the link options the form gives on ``link`` (expires: a datetime-local in the
+    account's time zone; blank: none); returns the fields that do not parse."""
+    fields: dict[str, str] = {}
+    link.domain = form.f("domain")
+    link.max_clicks = _count(form, "max_clicks", fields)
+    link.redirect_status = _count(form, "redirect_status", fields)
+    link.ClearField("expire_time")
+    if form.f("expires"):
+        try:
+            when = dt.datetime.fromisoformat(form.f("expires"))
+        except ValueError:
+            fields["expires"] = f"{form.f('expires')!r} is not a date and time (2026-12-31T23:59)"
+        else:
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=zone(time_zone))
+            link.expire_time.FromDatetime(when)
+    return fields
+
+
+def zone(name: str) -> dt.tzinfo:
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return dt.UTC

@@ -13,8 +13,16 @@ from starlette.responses import Response
 
 from console import views
 from console.choices import CAMPAIGN_STATUSES
-from console.forms import FROZEN_FIELDS, campaign_from_form, form_fields
+from console.forms import (
+    FROZEN_FIELDS,
+    REDIRECT_STATUSES,
+    UNREADABLE,
+    campaign_from_form,
+    form_fields,
+    link_options_from_form,
+)
 from console.pages.common import choices
+from console.pages.links import LINK_FIELD_OF, domain_names
 from console.rpc import ServiceError
 from console.web import PAGE_SIZE, PREFIX, Page, Params, redirect
 
@@ -92,7 +100,7 @@ async def _campaign_page(
     return req.render(
         "campaign_form.html", status, campaign=campaign, form=form, error=error, fields=fields or {},
         links=list(page.links), next_page=page.next_page_token, link_form=link_form or {},
-        link_fields=link_fields or {},
+        link_fields=link_fields or {}, link_domains=await domain_names(req), redirect_statuses=REDIRECT_STATUSES,
         **{**await choices(req), "published": campaign.HasField("publish_time")},
     )  # fmt: skip
 
@@ -129,13 +137,18 @@ async def link_create(req: Page, m: Params) -> Response:
         campaign_id=m["id"], name=req.f("name"), destination_url=req.f("destination_url"),
         ios_url=req.f("ios_url"), android_url=req.f("android_url"), desktop_url=req.f("desktop_url"),
     )  # fmt: skip
+    unreadable = link_options_from_form(req.form, req.time_zone, link)
+    if unreadable:
+        return await _campaign_page(
+            req, m["id"], status=400, error=UNREADABLE, link_form=req.form.flat(), link_fields=unreadable
+        )
     try:
         await req.call(links.CreateLink, lpb.CreateLinkRequest(link=link))
     except ServiceError as exc:
+        fields = {dict(LINK_FIELD_OF).get(k, k): v for k, v in form_fields(exc.fields, "link.").items()}
         return await _campaign_page(
-            req, m["id"], status=400, error=exc.message, link_form=req.form.flat(),
-            link_fields=form_fields(exc.fields, "link."),
-        )  # fmt: skip
+            req, m["id"], status=400, error=exc.message, link_form=req.form.flat(), link_fields=fields
+        )
     return redirect(f"{PREFIX}/campaigns/{m['id']}?done=link_created#links")
 
 
