@@ -39,6 +39,7 @@ from prometheus_client import Counter, Histogram
 
 from gateway.base import LINKS_SERVICE, log
 from gateway.batcher import TouchBatcher, add_lander_click
+from gateway.domain_routes import DomainRoutes
 from gateway.event_routes import EventRoutes
 from gateway.health import Probes
 from gateway.lander_routes import LanderRoutes
@@ -69,10 +70,15 @@ CLICK = BY_LABEL["click"].prefix or ""  # "/c/"
 IMPRESSION = BY_LABEL["impression"].prefix or ""  # "/i/"
 EVENTS = BY_LABEL["events"].path
 POSTBACK = BY_LABEL["postback"].path
+POSTBACK_BY_PARTNER = BY_LABEL["postback_partner"].prefix or ""  # "/postback/"
 LANDER_CLICK = BY_LABEL["lander_click"].path
 QR = BY_LABEL["qr"].prefix or ""  # "/qr/"
 PROBES = {"/healthz": "_healthz", "/readyz": "_readyz", "/metrics": "_metrics_endpoint", "/openapi.json": "_openapi"}
-SERVED = (CLICK, IMPRESSION, EVENTS, POSTBACK, LANDER_CLICK, QR, *(BY_LABEL[label].path for label in PROBES))
+DOMAIN_ALLOWED = BY_LABEL["domain_allowed"].path
+SERVED = (
+    CLICK, IMPRESSION, EVENTS, POSTBACK, POSTBACK_BY_PARTNER, LANDER_CLICK, QR, DOMAIN_ALLOWED,
+    *(BY_LABEL[label].path for label in PROBES),
+)  # fmt: skip
 AFFILIATE_SERVICE = "clicktrail.links.v1.AffiliateService"
 CONSOLE = "/console"  # the operator console's own site, forwarded to its process (not the public API)
 # Rate limits: paths limited by prefix, and the burst allowed, in seconds of the rate.
@@ -91,7 +97,7 @@ REQUEST_SECONDS = Histogram(
 )
 
 
-class Gateway(TouchRoutes, LanderRoutes, QrRoutes, EventRoutes, PostbackRoutes, Probes):
+class Gateway(TouchRoutes, LanderRoutes, QrRoutes, DomainRoutes, EventRoutes, PostbackRoutes, Probes):
     """The ASGI application. One instance per server process."""
 
     def __init__(self, settings: GatewaySettings) -> None:
@@ -128,6 +134,7 @@ class Gateway(TouchRoutes, LanderRoutes, QrRoutes, EventRoutes, PostbackRoutes, 
         self._init_events(settings, BURST_S)
         self._init_postbacks(settings, BURST_S)
         self._init_qr()
+        self._init_domains()
 
     def _console_app(self) -> Any:
         if self._console is None:
@@ -288,11 +295,7 @@ class Gateway(TouchRoutes, LanderRoutes, QrRoutes, EventRoutes, PostbackRoutes, 
         route = "other"
         status = 500
         try:
-            limiter = (
-                self._limiters.get(path[:3] if path[:3] in LIMITED_PREFIXES else LIMITED_AS.get(path, path))
-                if self._limiters
-                else None
-            )
+            limiter = self._limiters.get(_limit_key(path)) if self._limiters else None
             if limiter is not None and not limiter.allow(ip := address_key(self.client_ip(scope, xff))):
                 route = "rate_limited"
                 status = await too_many_requests(sender, limiter, ip)
@@ -313,10 +316,13 @@ class Gateway(TouchRoutes, LanderRoutes, QrRoutes, EventRoutes, PostbackRoutes, 
             elif path.startswith(QR):
                 route = "qr"
                 status = await self._qr(scope, sender, path[4:], method)
+            elif path == DOMAIN_ALLOWED:
+                route = "domain_allowed"
+                status = await self._domain_allowed(scope, sender, method)
             elif path == EVENTS:
                 route = "events"
                 status = await self._events(scope, receive, sender, method, api_key, encoding, ua, xff)
-            elif path == POSTBACK:
+            elif path == POSTBACK or path.startswith(POSTBACK_BY_PARTNER):
                 route = "postback"
                 status = await self._postback(scope, receive, sender, method, postback_token, content_type, ua, xff)
             elif path == CONSOLE or path.startswith("/console/"):
@@ -333,7 +339,8 @@ class Gateway(TouchRoutes, LanderRoutes, QrRoutes, EventRoutes, PostbackRoutes, 
                         status = await self._not_allowed(sender)
                     else:
                         status = await handler(scope, sender, method == "HEAD")
-            if path == POSTBACK and 400 <= status < 499 and not sender.forwarded:
+            is_postback = path == POSTBACK or path.startswith(POSTBACK_BY_PARTNER)
+            if is_postback and 400 <= status < 499 and not sender.forwarded:
                 self._postback_refused(scope, method, postback_token, ua, xff, status, sender.answered)
         except Exception:
             log.exception("request_failed", route=route, path=path, request_id=rid_s)
@@ -358,6 +365,15 @@ class Gateway(TouchRoutes, LanderRoutes, QrRoutes, EventRoutes, PostbackRoutes, 
                 log.debug(
                     "http", route=route, method=method, status=status, ms=round(elapsed * 1000, 2), request_id=rid_s
                 )
+
+
+def _limit_key(path: str) -> str:
+    """The path of the limiter a request counts against (by prefix, an alias, or itself)."""
+    if path[:3] in LIMITED_PREFIXES:
+        return path[:3]
+    if path.startswith(POSTBACK_BY_PARTNER):
+        return POSTBACK
+    return LIMITED_AS.get(path, path)
 
 
 def create_app(settings: GatewaySettings | None = None) -> Gateway:

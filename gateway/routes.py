@@ -110,7 +110,60 @@ POSTBACK_PARAMS = {
     "txid": "The network's transaction id: the same txid for the same click updates that conversion; "
     "without one there is one conversion per click and goal.",
     "token": "The account's postback token (also accepted as the X-Postback-Token header).",
+    "partner": "The partner (partner id) whose postback format reads the parameters; default the click's "
+    "campaign's partner.",
+    "format": "gif: answer a 1x1 GIF (a postback fired as an image pixel).",
 }
+
+
+def postback_route(label: str, path: str, extra: tuple[dict[str, Any], ...] = ()) -> Route:
+    """/postback and its path form /postback/{partner_id}: the same parameters and answers."""
+    return Route(
+        label,
+        path,
+        ("GET", "POST"),
+        "Inbound S2S postback (conversion)",
+        "A network's server-to-server conversion. The partner's postback format (aliases, status words) "
+        "reads the parameters. Fetched as an image (Accept: image/*, Sec-Fetch-Dest: image, or format=gif) "
+        "it is answered a 1x1 GIF (200, image/gif) instead of JSON.",
+        parameters=(
+            *extra,
+            *(param(k, description=d) for k, d in POSTBACK_PARAMS.items()),
+            param("sub1..sub10", description="Kept with the logged request."),
+            param("X-Postback-Token", "header"),
+        ),
+        body_types=("application/x-www-form-urlencoded", "application/json", "text/plain"),
+        per_method={
+            "POST": {
+                "summary": "Inbound S2S postback (conversion), parameters in a form or JSON body",
+                "description": "The same parameters as GET, in the query string, an "
+                "application/x-www-form-urlencoded body or a JSON object (text/plain: a beacon's body, read as "
+                "a form or a JSON object).",
+            }
+        },
+        answers={
+            "200": Answer("Recorded (created, updated, or unchanged when resent).", schemas.PostbackReply),
+            "400": Answer("Bad input; `field` names the parameter.", schemas.Error),
+            "401": Answer("Missing or invalid postback token.", schemas.Error),
+            "404": Answer("Unknown click (also another account's click).", schemas.Error),
+            "405": Answer("Method other than GET or POST.", schemas.Error),
+            "408": Answer("The body did not arrive in time (CLICKTRAIL_GATEWAY_BODY_TIMEOUT_S).", schemas.Error),
+            "409": Answer(
+                "A status move that is not allowed (only pending -> approved, pending -> rejected, "
+                "approved -> rejected).",
+                schemas.Error,
+            ),
+            "413": Answer("Body over 64 KiB.", schemas.Error),
+            "414": Answer("Query string longer than the configured limit.", schemas.Error),
+            "415": Answer("A body that is neither a form nor a JSON object.", schemas.Error),
+            "429": Answer(
+                "Over the rate limit of the client address or of the postback token; see Retry-After.",
+                schemas.Error,
+            ),
+            "503": Answer("The attribution service is unavailable; resend later.", schemas.Error),
+        },
+    )
+
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -230,6 +283,19 @@ ROUTES: tuple[Route, ...] = (
         },
     ),
     Route(
+        "domain_allowed", "/internal/domain-allowed", ("GET", "HEAD"), "Is a host a registered custom domain",
+        "For the reverse proxy's on-demand TLS (Caddy's `ask`): 200 when `domain` is a custom tracking domain "
+        "some account registered, else 404; the proxy obtains a certificate only for a 200.",
+        parameters=(param("domain", description="The host name (as the TLS handshake's SNI).", required=True),),
+        answers={
+            "200": Answer("Registered.", schema={"type": "object"}),
+            "400": Answer("No `domain`, or not a host name.", schemas.Error),
+            "404": Answer("Not a registered domain.", schemas.Error),
+            "405": Answer("Method other than GET or HEAD.", schemas.Error),
+            "503": Answer("The links service did not answer.", schemas.Error),
+        },
+    ),
+    Route(
         "events", "/v1/events", ("POST",), "Send a batch of SDK events",
         'Body `{"events": [...]}` (at most 1,000 events; gzip accepted with `Content-Encoding: gzip`), '
         "authenticated by the app key in `X-Api-Key`, which can only send events for its own app. Each event "
@@ -254,40 +320,11 @@ ROUTES: tuple[Route, ...] = (
             ),
         },
     ),
-    Route(
-        "postback", "/postback", ("GET", "POST"), "Inbound S2S postback (conversion)",
-        parameters=(
-            *(param(k, description=d) for k, d in POSTBACK_PARAMS.items()),
-            param("sub1..sub10", description="Kept with the logged request."),
-            param("X-Postback-Token", "header"),
-        ),
-        body_types=("application/x-www-form-urlencoded", "application/json"),
-        per_method={"POST": {
-            "summary": "Inbound S2S postback (conversion), parameters in a form or JSON body",
-            "description": "The same parameters as GET, in the query string, an "
-            "application/x-www-form-urlencoded body or a JSON object.",
-        }},
-        answers={
-            "200": Answer("Recorded (created, updated, or unchanged when resent).", schemas.PostbackReply),
-            "400": Answer("Bad input; `field` names the parameter.", schemas.Error),
-            "401": Answer("Missing or invalid postback token.", schemas.Error),
-            "404": Answer("Unknown click (also another account's click).", schemas.Error),
-            "405": Answer("Method other than GET or POST.", schemas.Error),
-            "408": Answer("The body did not arrive in time (CLICKTRAIL_GATEWAY_BODY_TIMEOUT_S).", schemas.Error),
-            "409": Answer(
-                "A status move that is not allowed (only pending -> approved, pending -> rejected, "
-                "approved -> rejected).", schemas.Error,
-            ),
-            "413": Answer("Body over 64 KiB.", schemas.Error),
-            "414": Answer("Query string longer than the configured limit.", schemas.Error),
-            "415": Answer("A body that is neither a form nor a JSON object.", schemas.Error),
-            "429": Answer(
-                "Over the rate limit of the client address or of the postback token; see Retry-After.",
-                schemas.Error,
-            ),
-            "503": Answer("The attribution service is unavailable; resend later.", schemas.Error),
-        },
-    ),
+    postback_route("postback", "/postback"),
+    postback_route("postback_partner", "/postback/{partner_id}", (
+        param("partner_id", "path", "The partner whose postback format reads the parameters (same as ?partner=).",
+              required=True),
+    )),
     Route(
         "/healthz", "/healthz", ("GET", "HEAD"), "Liveness",
         answers={"200": Answer("The process is up.", schemas.Status)},

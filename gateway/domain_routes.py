@@ -1,0 +1,57 @@
+"""GET|HEAD /internal/domain-allowed?domain=X: whether X is a registered custom
+tracking domain (of any account): 200, else 404. The ``ask`` endpoint of Caddy's
+on-demand TLS (a certificate is obtained, at the first TLS handshake, only for a
+name this answers 200 for), so a stranger pointing a name at the gateway cannot
+make the proxy request certificates for it. It tells nothing but yes or no,
+which DNS already tells (a registered domain points here). Answers are kept
+for a few seconds: a burst of handshakes costs one AffiliateService.CheckDomain."""
+
+from __future__ import annotations
+
+import grpc
+from clicktrail.links.v1 import affiliate_pb2
+
+from gateway.base import GatewayBase, log
+from gateway.responses import JSON_CT, Scope, Sender, json_body, json_error, normal_host, query_param, text_headers
+from libs.cache import TTLCache
+from libs.clients import AffiliateClient, CallError
+
+CHECK_TTL_S = 10.0
+ALLOWED_BODY = json_body({"registered": True})
+UNKNOWN_BODY = json_body({"error": "not a registered domain", "field": "domain"})
+
+
+class DomainRoutes(GatewayBase):
+    _affiliate: AffiliateClient | None
+    _domain_checks: TTLCache[str, bool]
+
+    def _init_domains(self) -> None:
+        self._domain_checks = TTLCache(CHECK_TTL_S, maxsize=10_000)
+
+    async def _domain_allowed(self, scope: Scope, sender: Sender, method: str) -> int:
+        if method != "GET" and method != "HEAD":
+            return await self._not_allowed(sender)
+        raw = query_param(scope["query_string"], ("domain",))
+        name = normal_host(raw.encode("latin-1", "replace")) if raw else ""
+        if not name:
+            return await json_error(sender, 400, "is required: a host name (?domain=track.example.com)", "domain")
+        try:
+            registered = await self._domain_checks.get_or_load(name, lambda: self._check_domain(name))
+        except CallError as err:
+            log.warning("domain_check_unavailable", domain=name, code=err.code().name, detail=err.message)
+            return await json_error(sender, 503, "links service unavailable; retry later")
+        if registered:
+            return await sender.send(200, text_headers(JSON_CT, ALLOWED_BODY), ALLOWED_BODY)
+        return await sender.send(404, text_headers(JSON_CT, UNKNOWN_BODY), UNKNOWN_BODY)
+
+    async def _check_domain(self, name: str) -> bool:
+        if self._affiliate is None:
+            await self._ensure_started()
+        client = self._affiliate
+        if client is None:  # draining
+            raise CallError(grpc.StatusCode.UNAVAILABLE, "the gateway is shutting down")
+        try:
+            reply = await client.affiliate.CheckDomain(affiliate_pb2.CheckDomainRequest(name=name))
+        except grpc.aio.AioRpcError as rpc_err:
+            raise CallError.from_rpc_error(rpc_err) from None
+        return bool(reply.registered)
