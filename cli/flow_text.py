@@ -1,6 +1,7 @@
-"""A campaign flow's filters and weights as people type them, for the CLI's flags
-and the console's stream form (pure functions; the links service validates the
-values themselves and names the field when one is wrong).
+"""A campaign flow's filters and weights, and a partner's postback aliases and status
+words, as people type them, for the CLI's flags and the console's forms (pure
+functions; the services validate the values themselves and name the field when one
+is wrong).
 
     parse_filter("country=US,CA")       # StreamFilter(field="country", values=["US", "CA"])
     parse_filter("!verdict=invalid")    # the same with exclude=True
@@ -63,3 +64,27 @@ def parse_weighted(text: str) -> tuple[str, int]:
 
 def describe_weighted(resource_id: str, weight: int) -> str:
     return f"{resource_id}:{weight}"
+
+
+# ---- a partner's postback format (aliases and status words), typed the same way
+
+STATUSES = ("pending", "approved", "rejected")
+ALIAS_SYNTAX = '"FIELD=PARAM1,PARAM2" (FIELD: click_id, txid, goal, status, payout, currency; names in priority order)'
+WORD_SYNTAX = '"WORD=STATUS" (STATUS: pending, approved or rejected; WORD: the network\'s word or code)'
+
+
+def parse_alias(text: str) -> tuple[str, list[str]]:
+    """``click_id=aff_sub,sub1`` -> ("click_id", ["aff_sub", "sub1"]); ValueError without ``=``."""
+    field, sep, params = text.partition("=")
+    names = [p.strip() for p in params.split(",") if p.strip()]
+    if not sep or not field.strip() or not names:
+        raise ValueError(f"an alias takes FIELD=PARAM1,PARAM2, got {text!r}")
+    return field.strip(), names
+
+
+def parse_status_word(text: str) -> tuple[str, str]:
+    """``reversed=rejected`` -> ("reversed", "rejected"); the service checks the status."""
+    word, sep, status = text.rpartition("=")
+    if not sep or not word.strip() or not status.strip():
+        raise ValueError(f"a status word takes WORD=STATUS, got {text!r}")
+    return word.strip().lower(), status.strip().lower()

@@ -29,6 +29,7 @@ from cli.commands import (
     metrics,
     offers,
     partners,
+    postback_formats,
     postbacks,
     postbacks_in,
     privacy,
@@ -73,6 +74,7 @@ app.add_typer(postbacks_in.app, name="postback-in")
 app.add_typer(postbacks.app, name="postback")
 app.add_typer(postbacks.deliveries, name="delivery")
 app.add_typer(postbacks.catalog, name="catalog")
+app.add_typer(postback_formats.app, name="postback-format")
 app.add_typer(goals.app, name="goal")
 app.add_typer(attribution_settings.app, name="settings")
 app.add_typer(tariffs.tariffs, name="tariff")

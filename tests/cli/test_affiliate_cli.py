@@ -13,6 +13,7 @@ import pytest
 
 from cli.commands.links import expires_at
 from cli.flow_text import describe_filter, parse_filter, parse_weighted
+from libs.grpc_server import RunningService
 from tests.cli.conftest import Cli
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -222,3 +223,32 @@ async def test_bad_input_is_named_by_its_field(cli: Cli) -> None:
     assert "--expires 'soon'" in when.stderr
     window = await cli("campaign", "update", campaign, "--visitor-window", "forever", code=2)
     assert "--visitor-window" in window.stderr
+
+
+async def test_postback_formats(cli: Cli, cli_env: pytest.MonkeyPatch, attribution_server: RunningService) -> None:
+    cli_env.setenv("CLICKTRAIL_ATTRIBUTION_ADDR", attribution_server.addr)
+    partner = (await cli("partner", "create", "--name", "Everflow net", "--json")).json()["partner_id"]
+    presets = (await cli("postback-format", "presets", "--json")).json()["presets"]
+    preset_id = presets[0]["preset_id"]
+    shown = (await cli("postback-format", "preset", preset_id)).stdout
+    assert presets[0]["name"] in shown
+    made = (
+        await cli(
+            "postback-format", "set", partner, "--preset", preset_id, "--alias", "click_id=aff_sub, sub1",
+            "--word", "Reversed=rejected", "--json",
+        )
+    ).json()  # fmt: skip
+    assert made["preset_id"] == preset_id and made["aliases"] == [{"field": "click_id", "params": ["aff_sub", "sub1"]}]
+    assert made["status_words"] == {"reversed": "rejected"}
+    # Only what is given changes: the aliases stay when the words change.
+    words = (await cli("postback-format", "set", partner, "--word", "1=approved", "--json")).json()
+    assert words["status_words"] == {"1": "approved"} and words["aliases"] == made["aliases"]
+    text = (await cli("postback-format", "get", partner)).stdout
+    assert "click_id=aff_sub,sub1" in text and "1=approved" in text
+    assert [f["partner_id"] for f in (await cli("postback-format", "list", "--json")).json()["formats"]] == [partner]
+    bad = await cli("postback-format", "set", partner, "--word", "ok=maybe", code=2)
+    assert "format.status_words" in bad.stderr
+    typo = await cli("postback-format", "set", partner, "--alias", "click_id", code=2)
+    assert "FIELD=PARAM1,PARAM2" in typo.stderr
+    await cli("postback-format", "delete", partner)
+    await cli("postback-format", "get", partner, code=1)
