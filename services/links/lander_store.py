@@ -72,16 +72,14 @@ async def clicks_by_id(
     pool: asyncpg.Pool, click_ids: Sequence[str], times: Sequence[dt.datetime]
 ) -> dict[str, asyncpg.Record]:
     rows = await pool.fetch(CLICKS_BY_ID_SQL, list(click_ids), list(times))
-    # Ids are unique in practice; were one ever in two accounts, neither is served.
+    # An id asked twice comes back twice. Ids are unique in practice; were one
+    # ever in two accounts, neither is served.
     out: dict[str, asyncpg.Record] = {}
-    twice: set[str] = set()
+    accounts: dict[str, set[str]] = {}
     for r in rows:
-        if r["click_id"] in out:
-            twice.add(r["click_id"])
         out[r["click_id"]] = r
-    for click_id in twice:
-        del out[click_id]
-    return out
+        accounts.setdefault(r["click_id"], set()).add(r["account_id"])
+    return {click_id: r for click_id, r in out.items() if len(accounts[click_id]) == 1}
 
 
 async def clicks_of_accounts(
