@@ -91,6 +91,8 @@ def fill_row(out: pb.ReportRow, row: r.ReportRow) -> None:
     out.clicks, out.unique_clicks, out.impressions = row.clicks, row.unique_clicks, row.impressions
     out.installs, out.conversions, out.approved_conversions = row.installs, row.conversions, row.approved
     out.cr = row.cr
+    if row.lander_views or row.lander_clicks:
+        out.lander_views, out.lander_clicks, out.lander_ctr = row.lander_views, row.lander_clicks, row.lander_ctr
     # Only what is not 0 (unset reads 0), straight-line: a 9,000-row report fills
     # these 9,000 times, and most rows have nothing in some of them.
     main_invalid = row.invalid_in_main
@@ -130,7 +132,7 @@ def fill_row(out: pb.ReportRow, row: r.ReportRow) -> None:
 def _sort_key(row: r.ReportRow, key: str, currency: str) -> Any:
     if key in row.dims:
         return row.dims[key]
-    if key in COUNT_METRICS:
+    if key in COUNT_METRICS or key in r.FLOW_METRICS:
         return getattr(row, key)
     if key == "cr":
         return row.cr

@@ -36,10 +36,17 @@ Definitions (documented in reports.proto and the README too):
   day over the rows in proportion to the campaign's clicks that day (a day
   without clicks puts its share on the campaign's row at 00:00 UTC, link, country,
   device and OS empty).
+- Affiliate flows: lander views are the clicks the flow sent to a lander
+  (links.clicks.lander_id set), lander clicks the links.lander_clicks rows by
+  their create_time (with their click's dimensions), lander CTR their ratio;
+  every traffic cube has them. Stream, lander and offer are dimensions of the
+  flow cubes only (migrations/0007_flow.sql says why): beside campaign, link,
+  partner, app, day and hour.
 """
 
 from services.analytics.reports.execution import campaign_report
 from services.analytics.reports.model import (
+    FLOW_METRICS,
     METRICS,
     VERDICT_COUNTS,
     Breakpoint,
@@ -53,6 +60,7 @@ from services.analytics.reports.model import (
 from services.analytics.reports.request import (
     DIMENSIONS,
     FILTERABLE,
+    FLOW_DIMS,
     MAX_RANGE,
     SUB_DIMS,
     check_request,
@@ -62,7 +70,8 @@ from services.analytics.reports.request import (
 from services.analytics.reports.rollups import OutcomesRollup, TrafficRollup
 
 __all__ = [
-    "DIMENSIONS", "FILTERABLE", "MAX_RANGE", "METRICS", "SUB_DIMS", "VERDICT_COUNTS", "Breakpoint", "GoalFigures",
+    "DIMENSIONS", "FILTERABLE", "FLOW_DIMS", "FLOW_METRICS", "MAX_RANGE", "METRICS", "SUB_DIMS", "VERDICT_COUNTS",
+    "Breakpoint", "GoalFigures",
     "Money", "OutcomesRollup", "Report", "ReportRow", "TrafficRollup", "Verdicts", "campaign_report",
     "check_request", "check_verdicts", "round_money", "zone",
 ]  # fmt: skip

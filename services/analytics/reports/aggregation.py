@@ -38,7 +38,7 @@ def add_up(
     verdicts: Verdicts,
 ) -> tuple[dict[tuple[Any, ...], ReportRow], ReportRow]:
     """The report's rows (by their dimension values) and totals from the
-    statements' records (d0..d(n-1), COUNT_COLUMNS, goal ids, goal currencies,
+    statements' records (d0..d(n-1), COUNT_COLUMNS (lander views and clicks last), goal ids, goal currencies,
     goal conversions, goal approved, goal revenue, cost currencies, costs; the
     arrays NULL or of one length each) and the reasons' (d0..d(n-1), kind,
     reason bit, count). A hot loop: a report may have 30,000 records."""
@@ -55,7 +55,8 @@ def add_up(
                 {d: dim_text(d, v) for d, v in zip(group_by, key, strict=True)}, invalid_in_main=invalid_in_main
             )
         (clicks, uniq, imps, s_clicks, i_clicks, s_imps, i_imps, installs, s_installs, i_installs, convs, s_convs,
-         i_convs, approved, g_ids, g_curs, g_convs, g_approved, g_revenue, c_curs, costs) = rec[n:]  # fmt: skip
+         i_convs, approved, lander_views, lander_clicks, g_ids, g_curs, g_convs, g_approved, g_revenue, c_curs,
+         costs) = rec[n:]  # fmt: skip
         if clicks or imps or i_clicks or i_imps:
             row.clicks += clicks
             row.unique_clicks += uniq
@@ -65,6 +66,9 @@ def add_up(
                 row.invalid_clicks += i_clicks
                 row.suspicious_impressions += s_imps
                 row.invalid_impressions += i_imps
+        if lander_views or lander_clicks:
+            row.lander_views += lander_views
+            row.lander_clicks += lander_clicks
         if installs or i_installs:
             row.installs += installs
             row.suspicious_installs += s_installs

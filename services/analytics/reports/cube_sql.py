@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from services.analytics.codes import CLEAN, INVALID, SUSPICIOUS
 from services.analytics.reports.model import Verdicts
-from services.analytics.reports.plan import ALL_DIMS, SUBS, Cube
+from services.analytics.reports.plan import SUBS, UNION_COLS, Cube
 
 
 def _verdict_sum(base: str, suspicious: str, invalid: str, verdicts: frozenset[int]) -> str:
@@ -27,9 +27,10 @@ def _verdict_sum(base: str, suspicious: str, invalid: str, verdicts: frozenset[i
 # The union's measures: the main counts (for Verdicts.main), then the parts (s:
 # suspicious, i: invalid; for Verdicts.split), as int4 per cube row (a row never
 # holds 2^31 events: sum(int4) is a bigint, much cheaper than the numeric that
-# sum(bigint) makes). Traffic rows carry ``carrier`` too (a correction's day
-# without clicks); outcomes ``irev``, the invalid revenue, when cost needs it.
-TRAFFIC_UNION = ("clicks", "uniq", "imps", "sc", "ic", "si", "ii", "carrier")
+# sum(bigint) makes). Traffic rows carry the lander views and clicks (lv, lc:
+# the main verdicts') and ``carrier`` (a correction's day without clicks);
+# outcomes ``irev``, the invalid revenue, when cost needs it.
+TRAFFIC_UNION = ("clicks", "uniq", "imps", "sc", "ic", "si", "ii", "lv", "lc", "carrier")
 OUTCOME_UNION = ("installs", "convs", "approved", "revenue", "sn", "inn", "sv", "iv")
 NUMERIC = frozenset({"revenue", "irev"})
 
@@ -53,7 +54,9 @@ def _cube_measures(kind: str, verdicts: Verdicts) -> list[str]:
             f"({_verdict_sum('unique_clicks', 'suspicious_unique', 'invalid_unique', m)})::int",
             f"({_verdict_sum('impressions', 'suspicious_impressions', 'invalid_impressions', m)})::int",
             part(SUSPICIOUS, "suspicious_clicks"), part(INVALID, "invalid_clicks"),
-            part(SUSPICIOUS, "suspicious_impressions"), part(INVALID, "invalid_impressions"), "0",
+            part(SUSPICIOUS, "suspicious_impressions"), part(INVALID, "invalid_impressions"),
+            f"({_verdict_sum('lander_views', 'suspicious_lander_views', 'invalid_lander_views', m)})::int",
+            f"({_verdict_sum('lander_clicks', 'suspicious_lander_clicks', 'invalid_lander_clicks', m)})::int", "0",
         ]  # fmt: skip
     out = [
         f"({_verdict_sum('installs', 'suspicious_installs', 'invalid_installs', m)})::int",
@@ -76,10 +79,11 @@ _DAYS = "account_id = $1 AND day >= ($7 AT TIME ZONE 'UTC')::date AND day < ($8 
 
 def _cube_select(cube: Cube, kind: str, verdicts: Verdicts, *, sub_no: int = 0, skip_days: str = "") -> str:
     """One cube's rows in the union's columns (hour, campaign_id, link_id, partner_id,
-    app_id, country, device_type, os, sub, goal_id, currency, the measures);
+    app_id, country, device_type, os, stream_id, lander_id, offer_id, sub, goal_id,
+    currency, the measures);
     for the sub-id cube without the days in ``skip_days`` (a date[] parameter)."""
     when = "hour" if cube.grain == "hour" else "day::timestamp AT TIME ZONE 'UTC'"
-    cols = [d if d in cube.dims else ("0::smallint" if d == "device_type" else "''") for d in ALL_DIMS]
+    cols = [d if d in cube.dims else ("0::smallint" if d == "device_type" else "''") for d in UNION_COLS]
     sub = "sub_value" if cube.subs else "''"
     money = "goal_id, currency" if kind == "outcomes" else "'', ''"
     where = _HOURS if cube.grain == "hour" else _DAYS
@@ -102,4 +106,4 @@ def union(cubes: Sequence[Cube], sub_no: int | None, kind: str, verdicts: Verdic
     return "\nUNION ALL\n".join(_cube_select(c, kind, verdicts) for c in cubes)
 
 
-UNION_DIMS = "hour, campaign_id, link_id, partner_id, app_id, country, device_type, os, sub, goal_id, currency"
+UNION_DIMS = f"hour, {', '.join(UNION_COLS)}, sub, goal_id, currency"

@@ -19,7 +19,7 @@ from services.analytics.codes import (
     TOUCH_CLICK,
     TOUCH_IMPRESSION,
 )
-from services.analytics.reports.plan import ALL_DIMS, CUBES, SUBS, Cube
+from services.analytics.reports.plan import CUBES, SUBS, UNION_COLS, Cube
 
 # Each cube's measures, folded from source rows carrying the same names: the
 # counts of clean + suspicious rows (what reports always showed), then their
@@ -27,6 +27,11 @@ from services.analytics.reports.plan import ALL_DIMS, CUBES, SUBS, Cube
 TRAFFIC_MEASURES = (
     "clicks", "unique_clicks", "impressions", "suspicious_clicks", "suspicious_unique", "suspicious_impressions",
     "invalid_clicks", "invalid_unique", "invalid_impressions",
+)  # fmt: skip
+# ... and the affiliate flow's (migrations/0007_flow.sql), folded beside them.
+LANDER_MEASURES = (
+    "lander_views", "suspicious_lander_views", "invalid_lander_views", "lander_clicks", "suspicious_lander_clicks",
+    "invalid_lander_clicks",
 )  # fmt: skip
 OUTCOME_MEASURES = (
     "installs", "conversions", "approved", "revenue", "suspicious_installs", "suspicious_conversions",
@@ -38,7 +43,7 @@ REASON_BITS = "{" + ",".join(str(r.bit) for r in sorted(quality.REASONS, key=lam
 
 
 def _measures(kind: str) -> tuple[str, ...]:
-    return TRAFFIC_MEASURES if kind == "traffic" else OUTCOME_MEASURES
+    return (*TRAFFIC_MEASURES, *LANDER_MEASURES) if kind == "traffic" else OUTCOME_MEASURES
 
 
 def _fold(cube: Cube, kind: str, source: str, time_col: str, hourly_where: str) -> str:
@@ -154,11 +159,15 @@ _SUBS = ", ".join(f"k.sub{i}" for i in range(1, 11))
 _TRAFFIC_COLS = f"""k.account_id, k.create_time, k.campaign_id, k.link_id, k.partner_id,
     coalesce(k.app_id, '') AS app_id, coalesce(k.country, '') AS country, k.device_type,
     coalesce(k.os, '') AS os, ARRAY[{_SUBS}] AS subs, k.verdict, k.reasons"""
+# A click's stream, lander and offer ("" without); an impression has none.
+_CLICK_FLOW = "coalesce(k.stream_id, '') AS stream_id, coalesce(k.lander_id, '') AS lander_id, \
+coalesce(k.offer_id, '') AS offer_id"
+_NO_FLOW = "'', '', ''"
 # What the raw rows' SELECTs take from links.clicks / links.impressions.
 _RAW_COLS = (
     "k.account_id, k.create_time, k.campaign_id, k.link_id, k.partner_id, k.app_id, k.country, k.device_type, k.os, "
     + ", ".join(f"k.sub{i}" for i in range(1, 11))
-    + ", k.verdict, k.reasons"
+    + ", k.verdict, k.reasons, k.stream_id, k.lander_id, k.offer_id"
 )
 # TRAFFIC_MEASURES of a click whose uniqueness (1 or 0, within its class) is k.u,
 # and of an impression; then RecordKind and n for the reasons fold. Anything
@@ -167,18 +176,36 @@ _RAW_COLS = (
 # the RecordKinds click and impression.
 TRAFFIC_CODES = (INVALID, SUSPICIOUS, KIND_CLICK, KIND_IMPRESSION)
 _COUNTED, _SUSPICIOUS, _INVALID = "(k.verdict <> $5)", "(k.verdict = $6)", "(k.verdict = $5)"
+# A click the flow sent to a lander: a lander view.
+_LANDER = "(k.lander_id IS NOT NULL)::int"
 _CLICK_MEASURES = f"""{_COUNTED}::int AS clicks, k.u * {_COUNTED}::int AS unique_clicks, 0 AS impressions,
     {_SUSPICIOUS}::int AS suspicious_clicks, k.u * {_SUSPICIOUS}::int AS suspicious_unique,
     0 AS suspicious_impressions, {_INVALID}::int AS invalid_clicks, k.u * {_INVALID}::int AS invalid_unique,
-    0 AS invalid_impressions, $7::int AS rkind, 1 AS n"""
-_IMPRESSION_MEASURES = f"0, 0, {_COUNTED}::int, 0, 0, {_SUSPICIOUS}::int, 0, 0, {_INVALID}::int, $8::int, 1"
+    0 AS invalid_impressions, {_LANDER} * {_COUNTED}::int AS lander_views,
+    {_LANDER} * {_SUSPICIOUS}::int AS suspicious_lander_views, {_LANDER} * {_INVALID}::int AS invalid_lander_views,
+    0 AS lander_clicks, 0 AS suspicious_lander_clicks, 0 AS invalid_lander_clicks, $7::int AS rkind, 1 AS n"""
+_IMPRESSION_MEASURES = (
+    f"0, 0, {_COUNTED}::int, 0, 0, {_SUSPICIOUS}::int, 0, 0, {_INVALID}::int, 0, 0, 0, 0, 0, 0, $8::int, 1"
+)
+# A lander click (links.lander_clicks, by its own create_time, verdict, campaign,
+# link, stream, lander and offer) with the rest of its click's dimensions (the
+# click may be gone: erased); no reasons (its click's are counted with the click).
+_LANDER_CLICKS = f"""
+SELECT l.account_id, l.create_time, l.campaign_id, l.link_id, coalesce(k.partner_id, ''),
+    coalesce(k.app_id, ''), coalesce(k.country, ''), coalesce(k.device_type, 0)::smallint, coalesce(k.os, ''),
+    ARRAY[{_SUBS}], l.verdict, 0::bigint, l.stream_id, l.lander_id, coalesce(l.offer_id, ''),
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    (l.verdict <> $5)::int, (l.verdict = $6)::int, (l.verdict = $5)::int, $7::int, 0
+FROM links.lander_clicks l
+LEFT JOIN links.clicks k ON k.account_id = l.account_id AND k.click_id = l.click_id AND k.create_time = l.click_time
+WHERE l.create_time >= $1 AND l.create_time < $2"""
 
 # Clicks and impressions with create_time in [$1, $2). Unique: no earlier click
 # of the same class (invalid or not), IP + User-Agent on the campaign that UTC
 # day (clicks_ip index). (OFFSET 0: u is worked out once per click, not once
 # per use.)
 TRAFFIC_RAW_ADD = f"""
-SELECT {_TRAFFIC_COLS}, {_CLICK_MEASURES}
+SELECT {_TRAFFIC_COLS}, {_CLICK_FLOW}, {_CLICK_MEASURES}
 FROM (
     SELECT {_RAW_COLS}, (k.ip IS NULL OR NOT EXISTS (
         SELECT 1 FROM links.clicks p
@@ -192,14 +219,15 @@ FROM (
     OFFSET 0
 ) k
 UNION ALL
-SELECT {_TRAFFIC_COLS}, {_IMPRESSION_MEASURES}
+SELECT {_TRAFFIC_COLS}, {_NO_FLOW}, {_IMPRESSION_MEASURES}
 FROM links.impressions k WHERE k.create_time >= $1 AND k.create_time < $2
+UNION ALL{_LANDER_CLICKS}
 """
 
 # The same rows for a recount, over [$1, $2): uniqueness by a window over the
 # whole UTC days, so $1 must be a UTC midnight.
 TRAFFIC_RAW_RECOUNT = f"""
-SELECT {_TRAFFIC_COLS}, {_CLICK_MEASURES}
+SELECT {_TRAFFIC_COLS}, {_CLICK_FLOW}, {_CLICK_MEASURES}
 FROM (
     SELECT {_RAW_COLS}, (k.ip IS NULL OR row_number() OVER (
         PARTITION BY k.account_id, k.campaign_id, k.ip, k.user_agent, date_trunc('day', k.create_time, 'UTC'),
@@ -209,8 +237,9 @@ FROM (
     FROM links.clicks k WHERE k.create_time >= $1 AND k.create_time < $2
 ) k
 UNION ALL
-SELECT {_TRAFFIC_COLS}, {_IMPRESSION_MEASURES}
+SELECT {_TRAFFIC_COLS}, {_NO_FLOW}, {_IMPRESSION_MEASURES}
 FROM links.impressions k WHERE k.create_time >= $1 AND k.create_time < $2
+UNION ALL{_LANDER_CLICKS}
 """
 
 # Folds ``raw`` into the hourly cubes (rows with create_time in [$3, $4)) and
@@ -262,23 +291,34 @@ def _by_verdict(measure: str, condition: str, value: str = "1") -> str:
 # The facts' columns, in report_facts' order.
 _FACT_COLS = (
     "account_id, kind, fact_id, hour, campaign_id, link_id, partner_id, app_id, country, device_type, os, subs,"
-    " goal_id, currency, status, payout, verdict, reasons"
+    " goal_id, currency, status, payout, verdict, reasons, stream_id, lander_id, offer_id"
 )
 # What a fact's contribution depends on (a change in any moves it).
-_FACT_STATE = "goal_id, currency, status, payout, hour, verdict, reasons, campaign_id, link_id, partner_id, app_id"
+_FACT_STATE = (
+    "goal_id, currency, status, payout, hour, verdict, reasons, campaign_id, link_id, partner_id, app_id, stream_id,"
+    " lander_id, offer_id"
+)
 
 # Installs and conversions updated in [$1, $2) (by update_time, the time the
 # row last changed: attribution bumps it on every change, an overrule too),
 # compared with what report_facts last folded of them: the changed ones add
 # their new contribution and take back the old one. Invalid ones are counted
 # in their own parts (and their reasons), never in the clean + suspicious ones.
-OUTCOMES_SQL = f"""
+
+
+def outcomes_sql(conversion_flow: bool) -> str:
+    """OUTCOMES_SQL; ``conversion_flow``: attribution.conversions has the
+    stream_id / lander_id / offer_id columns (attribution's migration 0004): a
+    conversion's flow is theirs, else its click's. An install's is its click's."""
+    flow = "c.stream_id, c.lander_id, c.offer_id" if conversion_flow else "NULL::text, NULL::text, NULL::text"
+    return f"""
 WITH src AS (
     SELECT i.account_id, 'i'::"char" AS kind, i.install_id AS fact_id,
            date_trunc('hour', i.install_time, 'UTC') AS hour,
            i.campaign_id, coalesce(i.link_id, '') AS link_id, coalesce(i.partner_id, '') AS partner_id,
            i.app_id, i.click_id, i.touch_type, i.touch_time, '' AS goal_id, '' AS currency,
-           0::smallint AS status, 0::numeric(24, 6) AS payout, i.verdict, i.reasons
+           0::smallint AS status, 0::numeric(24, 6) AS payout, i.verdict, i.reasons,
+           NULL::text AS stream_id, NULL::text AS lander_id, NULL::text AS offer_id
     FROM attribution.installs i
     WHERE i.update_time >= $1 AND i.update_time < $2 AND i.campaign_id IS NOT NULL
     UNION ALL
@@ -286,7 +326,7 @@ WITH src AS (
            c.campaign_id, coalesce(c.link_id, ''), coalesce(c.partner_id, ''), coalesce(c.app_id, ''),
            c.click_id, 0, c.touch_time,
            CASE WHEN c.goal_id <> '' THEN c.goal_id WHEN c.goal <> '' THEN c.goal ELSE '(none)' END,
-           coalesce(c.currency, ''), c.status, coalesce(c.payout, 0), c.verdict, c.reasons
+           coalesce(c.currency, ''), c.status, coalesce(c.payout, 0), c.verdict, c.reasons, {flow}
     FROM attribution.conversions c
     WHERE c.update_time >= $1 AND c.update_time < $2 AND c.campaign_id IS NOT NULL
 ),
@@ -298,16 +338,17 @@ changed AS MATERIALIZED (
     SELECT s.account_id, s.kind, s.fact_id, s.hour, s.campaign_id, s.link_id, s.partner_id, s.app_id,
            coalesce(t.country, '') AS country, coalesce(t.device_type, 0)::smallint AS device_type,
            coalesce(t.os, '') AS os, coalesce(t.subs, '{{}}') AS subs, s.goal_id, s.currency, s.status, s.payout,
-           s.verdict, s.reasons
+           s.verdict, s.reasons, coalesce(s.stream_id, t.stream_id, '') AS stream_id,
+           coalesce(s.lander_id, t.lander_id, '') AS lander_id, coalesce(s.offer_id, t.offer_id, '') AS offer_id
     FROM src s
     LEFT JOIN old o ON o.account_id = s.account_id AND o.kind = s.kind AND o.fact_id = s.fact_id
     LEFT JOIN LATERAL (
-        SELECT k.country, k.device_type, k.os, ARRAY[{_SUBS}] AS subs
+        SELECT k.country, k.device_type, k.os, ARRAY[{_SUBS}] AS subs, k.stream_id, k.lander_id, k.offer_id
         FROM links.clicks k
         WHERE s.touch_type <> $10 AND k.account_id = s.account_id AND k.click_id = s.click_id
           AND k.create_time = s.touch_time
         UNION ALL
-        SELECT k.country, k.device_type, k.os, ARRAY[{_SUBS}]
+        SELECT k.country, k.device_type, k.os, ARRAY[{_SUBS}], NULL, NULL, NULL
         FROM links.impressions k
         WHERE s.touch_type <> $9 AND k.account_id = s.account_id AND k.impression_id = s.click_id
           AND k.create_time = s.touch_time
@@ -323,7 +364,7 @@ save AS (
     SET {", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _FACT_COLS.split(",")[3:])}
 ),
 delta AS MATERIALIZED (
-    SELECT account_id, hour, {", ".join(ALL_DIMS)}, goal_id, currency, subs, verdict, reasons,
+    SELECT account_id, hour, {", ".join(UNION_COLS)}, goal_id, currency, subs, verdict, reasons,
            CASE kind WHEN 'i' THEN $5::int ELSE $6::int END AS rkind,
            sign * (kind = 'i' OR status <> $8)::int AS n,
            {_by_verdict("installs", "kind = 'i'")},
@@ -338,3 +379,7 @@ delta AS MATERIALIZED (
 ),
 {_fold_all("outcomes", "delta", "hour", "")}
 """
+
+
+OUTCOMES_SQL = outcomes_sql(conversion_flow=False)
+OUTCOMES_FLOW_SQL = outcomes_sql(conversion_flow=True)

@@ -15,7 +15,10 @@ from services.analytics.codes import CLEAN, INVALID, SUSPICIOUS
 
 # The counts split by verdict (ReportRow attributes, and order_by names); every metric.
 VERDICT_COUNTS = vocab_metrics.VERDICT_COUNTS
-METRICS = vocab_metrics.REPORT_METRICS
+# The affiliate flow's metrics: clicks sent to a lander, click-throughs from it,
+# and their ratio (ReportRow attributes, and order_by names).
+FLOW_METRICS = ("lander_views", "lander_clicks", "lander_ctr")
+METRICS = (*vocab_metrics.REPORT_METRICS, *FLOW_METRICS)
 ALL_VERDICTS = frozenset({CLEAN, SUSPICIOUS, INVALID})
 # What the main columns count without a verdicts filter.
 COUNTED = frozenset({CLEAN, SUSPICIOUS})
@@ -73,6 +76,10 @@ class ReportRow:
     invalid_installs: int = 0
     suspicious_conversions: int = 0
     invalid_conversions: int = 0
+    # Clicks the flow sent to a lander, and lander click-throughs (by their own
+    # time), of the verdicts the main counts count.
+    lander_views: int = 0
+    lander_clicks: int = 0
     # Whether the main counts include the invalid part (a verdicts filter with
     # invalid); else it is beside them.
     invalid_in_main: bool = False
@@ -83,6 +90,11 @@ class ReportRow:
     def cr(self) -> float:
         """Conversions per click, a fraction (0.05 is 5 %); 0 without clicks."""
         return self.conversions / self.clicks if self.clicks else 0.0
+
+    @property
+    def lander_ctr(self) -> float:
+        """Lander clicks per lander view, a fraction (0.25 is 25 %); 0 without views."""
+        return self.lander_clicks / self.lander_views if self.lander_views else 0.0
 
     def _clean(self, main: int, suspicious: int, invalid: int) -> int:
         return main - suspicious - (invalid if self.invalid_in_main else 0)
@@ -154,6 +166,8 @@ class ReportRow:
         self.installs += other.installs
         self.conversions += other.conversions
         self.approved += other.approved
+        self.lander_views += other.lander_views
+        self.lander_clicks += other.lander_clicks
         self.suspicious_clicks += other.suspicious_clicks
         self.invalid_clicks += other.invalid_clicks
         self.suspicious_impressions += other.suspicious_impressions
@@ -175,7 +189,7 @@ class ReportRow:
 
     def is_empty(self) -> bool:
         return not (
-            self.clicks or self.impressions or self.installs or self.conversions
+            self.clicks or self.impressions or self.installs or self.conversions or self.lander_clicks
             or self.invalid_clicks or self.invalid_impressions or self.invalid_installs or self.invalid_conversions
             or any(m.revenue or m.cost for m in self.money.values())
         )  # fmt: skip

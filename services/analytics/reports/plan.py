@@ -8,7 +8,7 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Mapping, Sequence
 
-from services.analytics.reports.request import SUB_DIMS, day_ceil, day_floor, offsets_multiple
+from services.analytics.reports.request import FLOW_DIMS, SUB_DIMS, day_ceil, day_floor, offsets_multiple
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,12 +23,19 @@ class Cube:
 
 
 ALL_DIMS = ("campaign_id", "link_id", "partner_id", "app_id", "country", "device_type", "os")
+# The affiliate flow's dimensions, kept by the flow cubes only.
+FLOW_COLS = ("stream_id", "lander_id", "offer_id")
+# Every cube column a union row carries (a cube without one gives "" or 0).
+UNION_COLS = (*ALL_DIMS, *FLOW_COLS)
 # The rollups, smallest first (see migrations/0002_reports.sql for the why).
 LINKS = Cube("_links", "hour", ("campaign_id", "link_id", "partner_id", "app_id"))
 FULL = Cube("", "hour", ALL_DIMS)
 DAILY = Cube("_daily", "day", ("campaign_id", "partner_id", "app_id", "country", "device_type", "os"))
 SUBS = Cube("_subs", "day", ("campaign_id", "partner_id", "app_id"), subs=True)
-CUBES = (LINKS, FULL, DAILY, SUBS)
+# Stream, lander, offer (migrations/0007_flow.sql: a cube of their own, so the
+# others do not grow with a flow's rotations).
+FLOW = Cube("_flow", "hour", ("campaign_id", "link_id", "partner_id", "app_id", *FLOW_COLS))
+CUBES = (LINKS, FULL, DAILY, SUBS, FLOW)
 
 
 def plan(
@@ -40,10 +47,13 @@ def plan(
 ) -> tuple[dt.datetime, dt.datetime, list[Cube]]:
     """Which cubes answer a report: the smallest that hold its dimensions. The
     daily cubes serve the whole UTC days [days_from, days_to) unless rows are by
-    hour, by link, or by days of a zone that is not UTC; hourly cubes the rest."""
+    hour, by link, or by days of a zone that is not UTC; hourly cubes the rest.
+    A report by stream, lander or offer reads the flow cube alone (hourly)."""
     used = {*group_by, *filters}
     if used & set(SUB_DIMS):
         return start, end, [SUBS]
+    if used & set(FLOW_DIMS):
+        return start, start, [FLOW]
     if not used & {"country", "device_type", "os"}:
         return start, start, [LINKS]
     days_from, days_to = day_ceil(start), day_floor(end)

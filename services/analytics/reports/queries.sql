@@ -57,3 +57,9 @@ SELECT greatest(
 -- The earliest change of an install or conversion.
 SELECT least((SELECT min(update_time) FROM attribution.installs),
              (SELECT min(update_time) FROM attribution.conversions))
+
+-- name: conversion_flow
+-- Whether attribution.conversions has the flow columns (attribution's migration 0004).
+SELECT count(*) = 3 FROM information_schema.columns
+WHERE table_schema = 'attribution' AND table_name = 'conversions'
+  AND column_name IN ('stream_id', 'lander_id', 'offer_id')

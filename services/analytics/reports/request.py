@@ -16,11 +16,15 @@ from libs.vocab.windows import MAX_REPORT_RANGE
 from services.analytics.reports.model import ALL_VERDICTS, Verdicts
 
 SUB_DIMS = SUB_IDS
+# The affiliate flow's dimensions (ids; "" for a click through no flow).
+FLOW_DIMS = ("stream", "lander", "offer")
 DIMENSIONS = (
-    "campaign", "link", "partner", "app", "country", "device_type", "os", "day", "hour", *SUB_DIMS,
+    "campaign", "link", "partner", "app", "country", "device_type", "os", "day", "hour", *FLOW_DIMS, *SUB_DIMS,
 )  # fmt: skip
 # Dimensions the sub-id rollups do not carry.
-NOT_WITH_SUBS = ("link", "country", "device_type", "os", "hour")
+NOT_WITH_SUBS = ("link", "country", "device_type", "os", "hour", *FLOW_DIMS)
+# Dimensions the flow rollups do not carry.
+NOT_WITH_FLOW = ("country", "device_type", "os")
 FILTERABLE = tuple(d for d in DIMENSIONS if d not in ("day", "hour"))
 # The dimensions the reasons cube keeps: top reasons only for reports within them.
 REASON_DIMS = frozenset({"campaign", "partner", "app", "day", "hour"})
@@ -133,6 +137,14 @@ def check_request(
             )
         elif tz is not None and end > start and not offsets_multiple(tz, start, end, 86400):
             v.add(f["time_zone"], f"sub-id reports are kept by UTC day: use time_zone UTC (not {tz.key})")
+    flow = [d for d in FLOW_DIMS if d in group_by or d in filters]
+    clash = sorted({d for d in [*group_by, *filters] if d in NOT_WITH_FLOW})
+    if flow and clash and not subs:
+        v.add(
+            f["group_by"],
+            f"{', '.join(flow)} does not combine with {', '.join(clash)}: stream, lander and offer reports group"
+            " and filter by campaign, link, partner, app, day and hour besides",
+        )
 
 
 def check_verdicts(v: Validator, field: str, verdicts: Sequence[int]) -> None:

@@ -12,6 +12,7 @@ import asyncpg
 
 from services.analytics.reports.fold_sql import (
     OUTCOME_CODES,
+    OUTCOMES_FLOW_SQL,
     OUTCOMES_SQL,
     REASONS_CLEAR_DAYS,
     REASONS_CLEAR_HOURS,
@@ -24,6 +25,7 @@ from services.analytics.reports.fold_sql import (
 )
 from services.analytics.reports.queries import (
     BUMP_DAY_VERSIONS_SQL,
+    CONVERSION_FLOW_SQL,
     EARLIEST_PARTITIONS_SQL,
     FOLDED_TO_SQL,
     OUTCOMES_FIRST_SQL,
@@ -86,6 +88,8 @@ class TrafficRollup:
 
     name = "reports_traffic"
     sources = ("links.clicks", "links.impressions")
+    # links.lander_clicks folds with them: links' migration 0004 makes it with the
+    # clicks' flow columns (before it, a fold fails and keeps its watermark).
 
     async def first_time(self, conn: asyncpg.Connection) -> dt.datetime | None:
         return await _earliest_traffic(conn)
@@ -150,13 +154,22 @@ class OutcomesRollup:
 
     async def add(self, conn: asyncpg.Connection, start: dt.datetime, end: dt.datetime) -> None:
         if await _sources_exist(conn, *self.sources):
-            await conn.execute(OUTCOMES_SQL, start, end, *OUTCOME_CODES)
+            await conn.execute(await _outcomes_sql(conn), start, end, *OUTCOME_CODES)
 
     async def recount(self, conn: asyncpg.Connection, start: dt.datetime, end: dt.datetime) -> None:
         if not await _sources_exist(conn, *self.sources):
             return
+        sql = await _outcomes_sql(conn)
         t = start
         while t < end:  # a UTC day per statement
             step = min(end, day_floor(t) + dt.timedelta(days=1))
-            await conn.execute(OUTCOMES_SQL, t, step, *OUTCOME_CODES, timeout=RECOUNT_TIMEOUT_S)
+            await conn.execute(sql, t, step, *OUTCOME_CODES, timeout=RECOUNT_TIMEOUT_S)
             t = step
+
+
+async def _outcomes_sql(conn: asyncpg.Connection) -> str:
+    """The outcomes fold for the conversions table as it is: with the flow
+    columns attribution's migration 0004 adds (a conversion's own stream,
+    lander and offer), or without them (its click's)."""
+    has_flow = await conn.fetchval(CONVERSION_FLOW_SQL)
+    return OUTCOMES_FLOW_SQL if has_flow else OUTCOMES_SQL

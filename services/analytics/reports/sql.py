@@ -31,6 +31,9 @@ DIM_SQL = {
     "country": "country",
     "device_type": "device_type",
     "os": "os",
+    "stream": "stream_id",
+    "lander": "lander_id",
+    "offer": "offer_id",
     "day": "(hour AT TIME ZONE $4::text)::date",
     "hour": "date_trunc('hour', hour AT TIME ZONE $4::text)",
     **{s: "sub" for s in SUB_DIMS},
@@ -39,9 +42,11 @@ DIM_SQL = {
 # $1..$8 (account, start, end, zone, first and last UTC day, the whole UTC days
 # [$7, $8) read from the daily cubes), $9 the corrected campaigns and $10 the days
 # a sub-id report reads from report_subs_derived.
-FILTER_SLOTS = ("campaign", "link", "partner", "app", "country", "device_type", "os", "sub")
+FILTER_SLOTS = (
+    "campaign", "link", "partner", "app", "country", "device_type", "os", "sub", "stream", "lander", "offer",
+)  # fmt: skip
 FIRST_FILTER = 11
-# Then the tariff models ($19 CPC, $20 CPM, $21 CPI, $22 CPA, $23 RevShare).
+# Then the tariff models ($22 CPC, $23 CPM, $24 CPI, $25 CPA, $26 RevShare).
 CODE_ARGS = [TARIFF_CPC, TARIFF_CPM, TARIFF_CPI, TARIFF_CPA, TARIFF_REVSHARE]
 CPC, CPM, CPI, CPA, REVSHARE = (f"${FIRST_FILTER + len(FILTER_SLOTS) + i}" for i in range(len(CODE_ARGS)))
 # The reasons statement's: $8.. after $7 (the verdicts).
@@ -71,7 +76,7 @@ def _filter_conds(slots: Sequence[str], first: int) -> list[str]:
 # arrays (GOAL_ARRAYS), the cost currencies and the costs.
 COUNT_COLUMNS = (
     "clicks", "uniq", "imps", "s_clicks", "i_clicks", "s_imps", "i_imps", "installs", "s_installs", "i_installs",
-    "convs", "s_convs", "i_convs", "approved",
+    "convs", "s_convs", "i_convs", "approved", "lander_views", "lander_clicks",
 )  # fmt: skip
 
 
@@ -135,7 +140,8 @@ def report_sql(
     carriers = f"""
             UNION ALL
             SELECT k.day::timestamp AT TIME ZONE 'UTC', k.campaign_id, '', coalesce(cm.partner_id, ''),
-                   coalesce(cm.app_id, ''), '', 0::smallint, '', '', '', '', {"0, " * (len(TRAFFIC_UNION) - 1)}1
+                   coalesce(cm.app_id, ''), '', 0::smallint, '', '', '', '', '', '', '',
+                   {"0, " * (len(TRAFFIC_UNION) - 1)}1
             FROM carriers k LEFT JOIN links.campaigns cm ON cm.account_id = $1 AND cm.campaign_id = k.campaign_id"""
     # Each statement uses only some of $1..$10: an unused CTE gives them their types.
     slot_types = ", ".join(
@@ -179,6 +185,7 @@ def report_sql(
     outer_group = f"GROUP BY {dsel.rstrip(', ')}" if group_by else ""
     no_goals = "NULL::text[], NULL::text[], NULL::bigint[], NULL::bigint[], NULL::numeric[]"
     traffic_counts = ("clicks", "uniq", "imps", "sc", "ic", "si", "ii")
+    lander_counts = ("lv", "lc")
     if paid == "none":
         cpc_join, cpc_cur, cpc_cost = "", "NULL::text", "NULL::numeric"
     else:
@@ -191,10 +198,11 @@ WITH {args}
 {tp}
 -- Traffic: counts, and CPC / CPM cost in the tariff's currency.
 SELECT {dsel}{", ".join(f"sum({c})::bigint" for c in traffic_counts)}, {", ".join(["0::bigint"] * 7)},
+       {", ".join(f"sum({c})::bigint" for c in lander_counts)},
        {no_goals},
        {money_arrays}
 FROM (
-    SELECT {vsel}{cpc_cur} AS cost_cur, {", ".join(f"sum(v.{c}) AS {c}" for c in traffic_counts)},
+    SELECT {vsel}{cpc_cur} AS cost_cur, {", ".join(f"sum(v.{c}) AS {c}" for c in (*traffic_counts, *lander_counts))},
            {cpc_cost} AS cost
     FROM ({rows("traffic")}) v
     {cpc_join}
@@ -265,6 +273,7 @@ WITH {args}
 -- Outcomes: counts and revenue per goal and currency, and CPI / CPA / RevShare
 -- cost (in the tariff's currency, RevShare's in the revenue's).
 SELECT {dsel}{", ".join(["0::bigint"] * 7)}, {", ".join(f"sum({c})::bigint" for c in outcome_counts)},
+       0::bigint, 0::bigint,
        {goal_arrays},
        {money_arrays}
 FROM (

@@ -83,7 +83,7 @@ def test_filters_are_fixed_parameter_slots():
 
 def _record(dims, clicks=0, uniq=0, installs=0, i_clicks=0, goals=None, costs=None):
     g = goals or {}
-    counts = (clicks, uniq, 0, 0, i_clicks, 0, 0, installs, 0, 0, sum(v[0] for v in g.values()), 0, 0, 0)
+    counts = (clicks, uniq, 0, 0, i_clicks, 0, 0, installs, 0, 0, sum(v[0] for v in g.values()), 0, 0, 0, 0, 0)
     goal_arrays = (
         (list(g), [v[1] for v in g.values()], [v[0] for v in g.values()], [0] * len(g), [v[2] for v in g.values()])
         if g

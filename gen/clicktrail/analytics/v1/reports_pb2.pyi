@@ -107,7 +107,7 @@ class CurrencyFigures(_message.Message):
     def __init__(self, currency_code: _Optional[str] = ..., revenue: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., cost: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., profit: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., roi: _Optional[float] = ..., epc: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., cpi: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
 
 class ReportRow(_message.Message):
-    __slots__ = ("dimensions", "clicks", "unique_clicks", "impressions", "installs", "conversions", "approved_conversions", "cr", "goals", "money", "click_verdicts", "impression_verdicts", "install_verdicts", "conversion_verdicts", "invalid_rate", "top_reasons")
+    __slots__ = ("dimensions", "clicks", "unique_clicks", "impressions", "installs", "conversions", "approved_conversions", "cr", "goals", "money", "click_verdicts", "impression_verdicts", "install_verdicts", "conversion_verdicts", "invalid_rate", "top_reasons", "lander_views", "lander_clicks", "lander_ctr")
     class DimensionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -131,6 +131,9 @@ class ReportRow(_message.Message):
     CONVERSION_VERDICTS_FIELD_NUMBER: _ClassVar[int]
     INVALID_RATE_FIELD_NUMBER: _ClassVar[int]
     TOP_REASONS_FIELD_NUMBER: _ClassVar[int]
+    LANDER_VIEWS_FIELD_NUMBER: _ClassVar[int]
+    LANDER_CLICKS_FIELD_NUMBER: _ClassVar[int]
+    LANDER_CTR_FIELD_NUMBER: _ClassVar[int]
     dimensions: _containers.ScalarMap[str, str]
     clicks: int
     unique_clicks: int
@@ -147,7 +150,10 @@ class ReportRow(_message.Message):
     conversion_verdicts: VerdictCounts
     invalid_rate: float
     top_reasons: _containers.RepeatedCompositeFieldContainer[ReasonCount]
-    def __init__(self, dimensions: _Optional[_Mapping[str, str]] = ..., clicks: _Optional[int] = ..., unique_clicks: _Optional[int] = ..., impressions: _Optional[int] = ..., installs: _Optional[int] = ..., conversions: _Optional[int] = ..., approved_conversions: _Optional[int] = ..., cr: _Optional[float] = ..., goals: _Optional[_Iterable[_Union[GoalConversions, _Mapping]]] = ..., money: _Optional[_Iterable[_Union[CurrencyFigures, _Mapping]]] = ..., click_verdicts: _Optional[_Union[VerdictCounts, _Mapping]] = ..., impression_verdicts: _Optional[_Union[VerdictCounts, _Mapping]] = ..., install_verdicts: _Optional[_Union[VerdictCounts, _Mapping]] = ..., conversion_verdicts: _Optional[_Union[VerdictCounts, _Mapping]] = ..., invalid_rate: _Optional[float] = ..., top_reasons: _Optional[_Iterable[_Union[ReasonCount, _Mapping]]] = ...) -> None: ...
+    lander_views: int
+    lander_clicks: int
+    lander_ctr: float
+    def __init__(self, dimensions: _Optional[_Mapping[str, str]] = ..., clicks: _Optional[int] = ..., unique_clicks: _Optional[int] = ..., impressions: _Optional[int] = ..., installs: _Optional[int] = ..., conversions: _Optional[int] = ..., approved_conversions: _Optional[int] = ..., cr: _Optional[float] = ..., goals: _Optional[_Iterable[_Union[GoalConversions, _Mapping]]] = ..., money: _Optional[_Iterable[_Union[CurrencyFigures, _Mapping]]] = ..., click_verdicts: _Optional[_Union[VerdictCounts, _Mapping]] = ..., impression_verdicts: _Optional[_Union[VerdictCounts, _Mapping]] = ..., install_verdicts: _Optional[_Union[VerdictCounts, _Mapping]] = ..., conversion_verdicts: _Optional[_Union[VerdictCounts, _Mapping]] = ..., invalid_rate: _Optional[float] = ..., top_reasons: _Optional[_Iterable[_Union[ReasonCount, _Mapping]]] = ..., lander_views: _Optional[int] = ..., lander_clicks: _Optional[int] = ..., lander_ctr: _Optional[float] = ...) -> None: ...
 
 class ConversionWindowBreakpoint(_message.Message):
     __slots__ = ("breakpoint_id", "effective_time", "conversion_window", "click_lookback", "view_lookback", "changed_fields")

@@ -61,6 +61,13 @@ class ReportServiceStub:
     the first of its IP + User-Agent among the clicks of its class (invalid,
     or not): an invalid click never makes a later clean one non-unique.
     RunCampaignReportRequest.verdicts narrows all of it to some verdicts.
+    - Affiliate flows: lander views are the clicks a campaign's flow sent to a
+    lander (by the click's time); lander clicks the click-throughs from the
+    lander to the offer (/lp/click, at most one per click), counted by their
+    own time with their click's dimensions and verdict; lander CTR = lander
+    clicks / lander views. Stream, lander and offer are the click's (a
+    conversion's: as attribution copied them from its click); "" for traffic
+    that went through no flow, so rows by them add up to the campaign totals.
     - Money is per currency: a row carries one CurrencyFigures per currency it
     has revenue or cost in. ROI, EPC, CPI are computed per currency.
     """
@@ -119,6 +126,13 @@ class ReportServiceServicer:
     the first of its IP + User-Agent among the clicks of its class (invalid,
     or not): an invalid click never makes a later clean one non-unique.
     RunCampaignReportRequest.verdicts narrows all of it to some verdicts.
+    - Affiliate flows: lander views are the clicks a campaign's flow sent to a
+    lander (by the click's time); lander clicks the click-throughs from the
+    lander to the offer (/lp/click, at most one per click), counted by their
+    own time with their click's dimensions and verdict; lander CTR = lander
+    clicks / lander views. Stream, lander and offer are the click's (a
+    conversion's: as attribution copied them from its click); "" for traffic
+    that went through no flow, so rows by them add up to the campaign totals.
     - Money is per currency: a row carries one CurrencyFigures per currency it
     has revenue or cost in. ROI, EPC, CPI are computed per currency.
     """
@@ -195,6 +209,13 @@ class ReportService:
     the first of its IP + User-Agent among the clicks of its class (invalid,
     or not): an invalid click never makes a later clean one non-unique.
     RunCampaignReportRequest.verdicts narrows all of it to some verdicts.
+    - Affiliate flows: lander views are the clicks a campaign's flow sent to a
+    lander (by the click's time); lander clicks the click-throughs from the
+    lander to the offer (/lp/click, at most one per click), counted by their
+    own time with their click's dimensions and verdict; lander CTR = lander
+    clicks / lander views. Stream, lander and offer are the click's (a
+    conversion's: as attribution copied them from its click); "" for traffic
+    that went through no flow, so rows by them add up to the campaign totals.
     - Money is per currency: a row carries one CurrencyFigures per currency it
     has revenue or cost in. ROI, EPC, CPI are computed per currency.
     """
