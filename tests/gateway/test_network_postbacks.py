@@ -25,8 +25,9 @@ import pytest
 from clicktrail.attribution.v1 import attribution_pb2 as apb
 from clicktrail.attribution.v1 import attribution_pb2_grpc, config_pb2_grpc
 from clicktrail.attribution.v1 import config_pb2 as cpb
+from clicktrail.links.v1 import affiliate_pb2 as afpb
+from clicktrail.links.v1 import affiliate_pb2_grpc, links_pb2_grpc
 from clicktrail.links.v1 import links_pb2 as lpb
-from clicktrail.links.v1 import links_pb2_grpc
 
 from tests.gateway.conftest import MakeLink, Tracked
 
@@ -255,3 +256,40 @@ async def test_codes_are_read_with_the_partner_named_not_any_partner(setup, clie
     r = await client.get(f"/postback?partner={partner_id}&sub1={cid}&transactionid=T-3&status=3&token={tok}")
     assert r.status_code == 200, r.text
     assert (r.json()["status"], r.json()["created"], r.json()["click_id"]) == ("rejected", True, cid)
+
+
+async def test_the_network_behind_the_clicks_offer_reads_its_postback(
+    client, make_link, links_server, links_stub, formats, attribution, account, channels
+):
+    """The affiliate walk: a campaign stream rotates an Impact offer (straight, no lander);
+    Impact is given the URL without partner=, so the click's offer's partner (Impact's
+    preset) reads SubId1 / ActionId / Status; the conversion carries the offer, and the
+    action's REVERSED postback rejects it.
+    Sources: https://www.mrpostback.com/impact, https://affpixel.com/blog/impact-postback-setup."""
+    t = await make_link()
+    impact = await network(links_stub, formats, "impact")
+    affiliate = affiliate_pb2_grpc.AffiliateServiceStub(channels(links_server.addr, token=account.api_key))
+    offer = (await affiliate.CreateOffer(afpb.CreateOfferRequest(offer=afpb.Offer(
+        name="Shoes US", partner_id=impact, url="https://impact.example/c/1234/5678?subId1={click_id}",
+    )))).offer  # fmt: skip
+    await affiliate.CreateStream(afpb.CreateStreamRequest(stream=afpb.Stream(
+        campaign_id=t.campaign_id, action=afpb.STREAM_ACTION_ROTATE,
+        offers=[afpb.WeightedOffer(offer_id=offer.offer_id, weight=1)],
+    )))  # fmt: skip
+    r = await client.get(f"/c/{t.slug}", headers={"user-agent": PHONE_UA})
+    assert r.status_code == 302, r.text
+    location = urlsplit(r.headers["location"])
+    assert location.netloc == "impact.example"
+    cid = parse_qs(location.query)["subId1"][0]
+    tok, action = account.postback_token, "19816.4741.7654321"
+    answers = []
+    for status in ("PENDING", "APPROVED", "REVERSED"):
+        q = f"SubId1={cid}&ActionId={action}&Payout=18.40&Currency=USD&Status={status}&token={tok}"
+        r = await client.get(f"/postback?{q}")
+        assert r.status_code == 200, r.text
+        answers.append((r.json()["status"], r.json()["created"], r.json()["txid"]))
+    assert answers == [("pending", True, action), ("approved", False, action), ("rejected", False, action)]
+    [conv] = (await attribution.ListConversions(apb.ListConversionsRequest(campaign_id=t.campaign_id))).conversions
+    assert (conv.click_id, conv.offer_id, conv.status, Decimal(conv.payout)) == (
+        cid, offer.offer_id, apb.CONVERSION_STATUS_REJECTED, Decimal("18.40"),
+    )  # fmt: skip

@@ -23,6 +23,7 @@ from clicktrail.attribution.v1 import attribution_pb2_grpc, config_pb2_grpc
 from clicktrail.attribution.v1 import config_pb2 as cpb
 from clicktrail.links.v1 import links_pb2 as lpb
 
+from services.attribution.postback_formats import NAME_OF_STATUS, load_presets
 from services.attribution.postback_rules import ALIASES, STATUS_WORDS
 from services.attribution.rules import STATUS_NAMES
 from tests.services.attribution.engine_support import make_app, make_campaign, touch
@@ -84,6 +85,19 @@ def test_presets_are_well_formed_and_cited() -> None:
         words = [w for ws in p["status_words"].values() for w in ws]
         assert len(words) == len(set(words)), (pid, "a word maps to two statuses")
         assert all(w == w.lower().strip() and w for w in words), pid
+
+
+def test_attribution_loads_every_preset_as_written() -> None:
+    """What the service reads at start (postback_formats.load_presets) is the file, word for word."""
+    loaded = load_presets(PRESETS)
+    assert set(loaded) == set(presets())
+    for pid, want in presets().items():
+        got = loaded[pid]
+        assert {f: list(a) for f, a in got.aliases.items() if a} == want["aliases"], pid
+        assert {w: NAME_OF_STATUS[s] for w, s in got.words.items()} == {
+            w: s for s, ws in want["status_words"].items() for w in ws
+        }, pid
+        assert (list(got.sources), got.notes, got.kind) == (want["sources"], want["notes"], want["kind"]), pid
 
 
 def test_every_preset_has_a_sample_and_every_sample_speaks_its_preset() -> None:
