@@ -293,3 +293,28 @@ async def test_the_network_behind_the_clicks_offer_reads_its_postback(
     assert (conv.click_id, conv.offer_id, conv.status, Decimal(conv.payout)) == (
         cid, offer.offer_id, apb.CONVERSION_STATUS_REJECTED, Decimal("18.40"),
     )  # fmt: skip
+
+
+async def test_conversion_pixels_and_beacons(setup, client, attribution, account):
+    """The other ways a conversion reaches a tracker: Binom's conversion pixel (an <img> on
+    the thank-you page calling click.php?cnv_id=&payout=, fetched by a browser asking for an
+    image: answered a 1x1 GIF), and a page script's navigator.sendBeacon (a POST whose body
+    is text/plain) in Voluum's parameters.
+    Sources: https://docs.binom.org/postback-url.php (Conversion Pixel),
+    https://gist.github.com/dredlong/e5e44838e653a84a3cd896d9c1e048b8 (Voluum: an img with payout= and txid=),
+    https://doc.voluum.com/en/tracking_conversions_postback.html."""
+    _, binom, cid = await setup("binom")
+    tok = account.postback_token
+    browser = {"user-agent": PHONE_UA, "accept": "image/avif,image/webp,image/apng,image/*,*/*;q=0.8",
+               "sec-fetch-dest": "image", "referer": "https://shop.example/thank-you"}  # fmt: skip
+    r = await client.get(f"/postback?partner={binom}&cnv_id={cid}&payout=4.20&token={tok}", headers=browser)
+    assert (r.status_code, r.headers["content-type"], r.content[:6]) == (200, "image/gif", b"GIF89a"), r.text
+    _, voluum, cid2 = await setup("voluum")
+    beacon = {"user-agent": PHONE_UA, "content-type": "text/plain;charset=UTF-8"}
+    body = f"cid={cid2}&payout=29.99&txid=ORD-5521&et=purchase"
+    r = await client.post(f"/postback?partner={voluum}&token={tok}", content=body, headers=beacon)
+    assert r.status_code == 200 and r.json()["status"] == "approved", r.text
+    convs = {c.click_id: c for c in (await attribution.ListConversions(apb.ListConversionsRequest())).conversions}
+    assert (convs[cid].status, Decimal(convs[cid].payout)) == (apb.CONVERSION_STATUS_APPROVED, Decimal("4.2"))
+    assert (convs[cid2].txid, convs[cid2].goal, Decimal(convs[cid2].payout)) == ("ORD-5521", "purchase",
+                                                                                   Decimal("29.99"))  # fmt: skip
