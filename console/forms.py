@@ -18,7 +18,7 @@ from clicktrail.postbacks.v1 import postbacks_pb2 as ppb
 from clicktrail.type.v1 import money_pb2
 from google.protobuf import duration_pb2
 
-from cli.flow_text import parse_filter
+from cli.flow_text import parse_alias, parse_filter, parse_status_word
 from console.choices import RULE_ACTIONS
 from libs.conditions import parse_goal_condition, parse_rule_condition, parse_window, shown
 
@@ -346,3 +346,18 @@ def zone(name: str) -> dt.tzinfo:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return dt.UTC
+
+
+def postback_format_from_form(form: Form) -> tuple[config_pb2.PostbackFormat, dict[str, list[int]], dict[str, str]]:
+    """A partner's postback format from its form (aliases one ``FIELD=P1,P2`` a line,
+    status words one ``WORD=STATUS`` a line): the format (without partner_id), the line
+    of each item, and the fields that do not parse."""
+    aliases, alias_lines, alias_problem = parse_lines(form, "aliases", parse_alias)
+    words, word_lines, word_problem = parse_lines(form, "status_words", parse_status_word)
+    fmt = config_pb2.PostbackFormat(
+        preset_id=form.f("preset_id"),
+        aliases=[config_pb2.ParameterAliases(field=f, params=p) for f, p in aliases],
+        status_words=dict(words),
+    )
+    fields = {k: v for k, v in (("aliases", alias_problem), ("status_words", word_problem)) if v}
+    return fmt, {"aliases": alias_lines, "status_words": word_lines}, fields

@@ -247,3 +247,32 @@ async def test_a_links_options_and_qr_code(
         assert bad.status_code == 400 and "expires" in field_errors(bad.text)
         odd = await _post(client, page_path, page_path, {"redirect_status": "308"})
         assert odd.status_code == 400 and "redirect_status" in field_errors(odd.text)
+
+
+async def test_a_partners_postback_format(
+    console_gateway: RunningGateway, account: AccountInfo, seeded: Seeded
+) -> None:
+    page = f"/console/postback-formats/{seeded.partner_id}"
+    async with console_gateway.client() as client:
+        await sign_in(client, account.api_key)
+        listed = await client.get("/console/postback-formats")
+        assert listed.status_code == 200 and "AdNet" in listed.text and "defaults" in listed.text
+        presets = re.findall(r'<option value="([a-z0-9_-]+)"', (await client.get(page)).text)
+        assert presets, "no presets to choose from"
+        typo = await _post(
+            client, page, page, {"preset_id": "", "aliases": "click_id=aff_sub\npayout", "status_words": ""}
+        )
+        assert typo.status_code == 400 and field_errors(typo.text)["aliases"].startswith("line 2")
+        refused = await _post(client, page, page, {"preset_id": "", "aliases": "", "status_words": "ok=maybe"})
+        assert refused.status_code == 400 and field_errors(refused.text)["status_words"].startswith("ok:")
+        saved = await _post(client, page, page, {
+            "preset_id": presets[0], "aliases": "click_id=aff_sub, sub1",
+            "status_words": "Reversed=rejected\n1=approved",
+        })  # fmt: skip
+        assert saved.status_code == 303, saved.text
+        shown = await client.get(saved.headers["location"])
+        assert "Postback format saved." in shown.text and "click_id=aff_sub,sub1" in shown.text
+        assert "1=approved\nreversed=rejected" in shown.text and f'value="{presets[0]}" selected' in shown.text
+        assert "<code>reversed=rejected</code>" in (await client.get("/console/postback-formats")).text
+        gone = await _post(client, f"{page}/delete", f"{page}/delete", {})
+        assert gone.status_code == 303 and "defaults" in (await client.get(gone.headers["location"])).text
