@@ -35,14 +35,16 @@ from libs.clients import ServiceClient
 from libs.csvsafe import SafeWriter
 
 app = typer.Typer(
-    help="Campaign reports: clicks, unique clicks, impressions, installs, conversions, CR, revenue, cost, profit, "
-    "ROI, EPC and CPI, grouped by any of campaign, link, partner, app, sub1..sub10, country, device_type, os, "
-    "day, hour; with clicks, impressions, installs and conversions by verdict (clean / suspicious / invalid), "
-    "the invalid-traffic rate and the top reasons.",
+    help="Campaign reports: clicks, unique clicks, impressions, installs, conversions, CR, lander views, lander "
+    "clicks, lander CTR, revenue, cost, profit, ROI, EPC and CPI, grouped by any of campaign, link, partner, app, "
+    "stream, lander, offer, sub1..sub10, country, device_type, os, day, hour; with clicks, impressions, installs "
+    "and conversions by verdict (clean / suspicious / invalid), the invalid-traffic rate and the top reasons.",
     no_args_is_help=True,
 )
 
 COUNTS = ["clicks", "unique_clicks", "impressions", "installs", "conversions", "approved_conversions", "cr"]
+# The affiliate flow's: clicks sent to a lander, click-throughs to the offer, their ratio.
+LANDERS = ["lander_views", "lander_clicks", "lander_ctr"]
 MONEY = ["currency", "revenue", "cost", "profit", "roi", "epc", "cpi"]
 # The verdict splits: CSV has a column each, the table one "clean/suspicious/invalid" cell per kind.
 SPLITS = ["click", "impression", "install", "conversion"]
@@ -90,6 +92,7 @@ def _lines(row: dict[str, Any], dims: list[str], csv_out: bool = False) -> list[
     """One output line per currency of a row (one line when it has no money)."""
     head = [row["dimensions"].get(d, "") for d in dims]
     counts = [str(row.get(c, 0)) for c in COUNTS[:-1]] + [f"{float(row.get('cr', 0)):.4f}"]
+    counts += [str(row.get(c, 0)) for c in LANDERS[:-1]] + [f"{float(row.get('lander_ctr', 0)):.4f}"]
     quality_cells = _quality(row, csv_out)
     lines = []
     for m in row["money"] or [None]:
@@ -108,14 +111,21 @@ def campaigns(
     start: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD. Default: today (UTC).")] = "",
     end: Annotated[str, typer.Option("--to", help="Last day (inclusive), YYYY-MM-DD. Default: --from.")] = "",
     group_by: Annotated[
-        str, typer.Option("--group-by", help="Comma-separated dimensions, e.g. campaign,country.")
+        str,
+        typer.Option(
+            "--group-by",
+            help="Comma-separated dimensions, e.g. campaign,country. stream, lander and offer (ids) go with "
+            "campaign, link, partner, app, day and hour only.",
+        ),
     ] = "campaign",
     tz: Annotated[str, typer.Option("--tz", help="IANA time zone of the days (whole-hour offsets).")] = "UTC",
     filters: Annotated[
         list[str] | None,
         typer.Option("--filter", help="DIMENSION=VALUE[,VALUE]; repeat for more dimensions.", show_default=False),
     ] = None,
-    order_by: Annotated[str, typer.Option("--order-by", help="A metric or dimension, e.g. 'clicks desc'.")] = "",
+    order_by: Annotated[
+        str, typer.Option("--order-by", help="A metric or dimension, e.g. 'clicks desc' or 'lander_ctr desc'.")
+    ] = "",
     verdict: Annotated[
         str,
         typer.Option(
@@ -135,6 +145,8 @@ def campaigns(
     Example:  clicktrail report campaigns --from 2026-11-01 --to 2026-11-23 --group-by campaign,country --csv
 
     Example:  clicktrail report campaigns --group-by partner --order-by "invalid_rate desc" --verdict invalid
+
+    Example:  clicktrail report campaigns --group-by campaign,stream,lander --order-by "lander_ctr desc"
     """
     if csv_out and json_out:
         raise UsageError("--csv and --json do not go together: pick one")
@@ -168,7 +180,7 @@ def campaigns(
     if json_out:
         print_json(data)
         return
-    columns = [*dims, *COUNTS, *MONEY, *(QUALITY_CSV if csv_out else QUALITY_TABLE)]
+    columns = [*dims, *COUNTS, *LANDERS, *MONEY, *(QUALITY_CSV if csv_out else QUALITY_TABLE)]
     lines = [line for row in data["rows"] for line in _lines(row, dims, csv_out)]
     totals = _lines(data["totals"], dims, csv_out)
     if csv_out:

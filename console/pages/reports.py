@@ -25,16 +25,31 @@ from libs.csvsafe import SafeWriter
 from libs.vocab.timetext import days_between
 
 CSV_MAX_ROWS = 100_000
-_CSV_COUNTS = ("clicks", "unique_clicks", "impressions", "installs", "conversions", "approved_conversions", "cr")
+_CSV_COUNTS = (
+    "clicks", "unique_clicks", "impressions", "installs", "conversions", "approved_conversions", "cr", "lander_views",
+    "lander_clicks", "lander_ctr",
+)  # fmt: skip
+# The affiliate flow's dimensions (ids) beside the others: they group and filter
+# with campaign, link, partner, app, day and hour (the service says so otherwise).
+FLOW_DIMENSIONS = ("stream", "lander", "offer")
+DIMENSIONS = (*REPORT_DIMENSIONS, *FLOW_DIMENSIONS)
+FILTER_DIMENSIONS = (*FILTERABLE, *FLOW_DIMENSIONS)
+
+
+def _row_view(row: reports_pb2.ReportRow) -> dict[str, Any]:
+    """views.row_view and the lander metrics."""
+    out = views.row_view(row)
+    out.update(lander_views=row.lander_views, lander_clicks=row.lander_clicks, lander_ctr=row.lander_ctr)
+    return out
 
 
 def _report_params(req: Page) -> dict[str, Any]:
     today = req.today()
     start = req.q("from") or (today - dt.timedelta(days=6)).isoformat()
     end = req.q("to") or today.isoformat()
-    group_by = [g for g in req.qs("group_by") if g in REPORT_DIMENSIONS] or ["campaign"]
+    group_by = [g for g in req.qs("group_by") if g in DIMENSIONS] or ["campaign"]
     filters: dict[str, list[str]] = {}
-    for dim in FILTERABLE:
+    for dim in FILTER_DIMENSIONS:
         raw = req.q(f"f_{dim}")
         if raw:
             filters[dim] = [v.strip() for v in raw.split(",") if v.strip()]
@@ -98,9 +113,9 @@ async def report(req: Page, m: Params) -> Response:
     query = {"from": p["from"], "to": p["to"], "group_by": p["group_by"]}
     query.update({f"f_{d}": ",".join(v) for d, v in p["filters"].items()})
     return req.render(
-        "report.html", 400 if error else 200, p=p, dims=REPORT_DIMENSIONS, filterable=FILTERABLE,
-        rows=[views.row_view(r) for r in table.rows] if table else [],
-        totals=views.row_view(table.totals) if table else None,
+        "report.html", 400 if error else 200, p=p, dims=DIMENSIONS, filterable=FILTER_DIMENSIONS,
+        rows=[_row_view(r) for r in table.rows] if table else [],
+        totals=_row_view(table.totals) if table else None,
         total_rows=table.total_rows if table else 0, next_page=table.next_page_token if table else "",
         chart=chart, breakpoints=chart["breakpoints"], error=error, fields=fields,
         query=urlencode(query, doseq=True), names=names,
