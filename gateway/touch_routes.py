@@ -194,7 +194,7 @@ class TouchRoutes(GatewayBase):
                 return 499  # the client went away: nothing to answer, nothing recorded
         except BodyTooLarge:
             sender.close = True  # the rest of the body is not read
-            return await json_error(sender, 413, f"a beacon's body is ignored; at most {MAX_BEACON_BODY} bytes")
+            return await json_error(sender, 413, f"a beacon's body is ignored; at most {MAX_BEACON_BODY // 1024} KiB")
         except TimeoutError:
             return await body_timeout(sender, self._body_timeout_s)
         return 0
