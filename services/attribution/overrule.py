@@ -26,6 +26,7 @@ from libs import quality as q
 from libs.errors import NotFound, Validator
 from libs.ids import new_resource_id
 from libs.queue import enqueue
+from services.attribution import offer_caps
 from services.attribution import quality as qual
 from services.attribution.lookups import IMPRESSION, Links, Touch
 from services.attribution.outbound import conversion_outbound, install_outbound
@@ -172,4 +173,8 @@ async def overrule_conversion(pool: asyncpg.Pool, links: Links, account_id: str,
                 gaid=row["install_gaid"] or "", ip=str(row["install_ip"]) if row["install_ip"] is not None else "",
             )  # fmt: skip
             await enqueue(conn, postback_handoff.POSTBACK_QUEUE, [payload], account_ids=[account_id])
+        # An invalid conversion stops counting for its offer's caps (and counts again when overruled back).
+        reported = [updated] if _flips(previous, verdict) else []
+        await offer_caps.enqueue_reports(conn, reported)
+    await offer_caps.report_now(links, reported)
     return Result(updated, previous, previous != verdict)

@@ -18,6 +18,7 @@ from clicktrail.links.v1 import affiliate_pb2 as fpb
 from clicktrail.links.v1 import affiliate_pb2_grpc
 from clicktrail.links.v1 import links_pb2 as lpb
 from clicktrail.type.v1 import money_pb2
+from clicktrail.type.v1 import quality_pb2 as qpb
 
 from libs.queue import Job
 from services.attribution import offer_caps
@@ -132,3 +133,20 @@ async def test_the_durable_job_repeats_the_report(flow, settings, account, links
     finally:
         await pool.close()
         await links.close()
+
+
+async def test_an_operators_rejection_or_invalid_verdict_stops_the_count(flow, attribution_server, account, channels):
+    _camp, _offer, _l, _s, _n, send, click, counts, _a = flow
+    api = attribution_pb2_grpc.AttributionServiceStub(channels(attribution_server.addr, token=account.api_key))
+    cid = await click()
+    conv = (await send(aff_sub=cid, txid="T-4")).conversion
+    assert await counts() == (1, True)
+    await api.OverruleConversionVerdict(apb.OverruleConversionVerdictRequest(
+        conversion_id=conv.conversion_id, verdict=qpb.VERDICT_INVALID, note="bot"))  # fmt: skip
+    assert await counts() == (0, False)
+    await api.OverruleConversionVerdict(apb.OverruleConversionVerdictRequest(
+        conversion_id=conv.conversion_id, verdict=qpb.VERDICT_CLEAN, note="checked"))  # fmt: skip
+    assert await counts() == (1, True)
+    await api.UpdateConversionStatus(apb.UpdateConversionStatusRequest(
+        conversion_id=conv.conversion_id, status=apb.CONVERSION_STATUS_REJECTED))  # fmt: skip
+    assert await counts() == (0, False)
