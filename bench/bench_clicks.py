@@ -8,8 +8,14 @@ click-time check on (the defaults) and one with every check off, each click
 from another address (X-Forwarded-For) with one of a few real User-Agents
 (one in seven a crawler), so the checks see a crowd, not one client.
 
+Flows (issue 21): a third campaign (checks on) with 10 streams x 5 filters
+(bench/clicks_flow.py: nine that every click tries and fails, the default
+rotating two landers and three offers) is timed in the same ABBA run beside
+the plain link.
+
 The bars: >= 2,500 recorded redirects/s, p99 < 50 ms, zero lost clicks
-(issue 3); checks on within 10% of checks off (issue 18).
+(issue 3); checks on within 10% of checks off (issue 18); the flow campaign
+within 10% of the plain link (issue 21).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from clicktrail.links.v1 import links_pb2 as pb
 from clicktrail.links.v1 import links_pb2_grpc
 from google.protobuf import field_mask_pb2
 
+from bench.clicks_flow import flow_rows, setup_flow
 from bench.common import (
     GATEWAY_UNLIMITED,
     RESULTS,
@@ -51,6 +58,7 @@ NAME = "clicks"
 BAR_RPS = 2500.0
 BAR_P99_MS = 50.0
 BAR_CHECKS_RATIO = 0.90  # checks-on throughput / checks-off throughput
+BAR_FLOW_RATIO = 0.90  # flow campaign throughput / plain link throughput (both checks on)
 SERVER_LABEL = {"uvicorn": "uvicorn+uvloop+httptools", "granian": "granian+uvloop"}
 TEMPLATE = "https://shop.example/land?cid={click_id}&s1={sub1}&s2={sub2}"
 CHECKS = [r.code for r in q.REASONS if r.applies_to == "touch"]
@@ -86,8 +94,9 @@ def _server_cmd(server: str, target: str, port: int, *, factory: bool) -> list[s
 
 
 async def _setup(addr: str, admin: str) -> tuple[str, dict[str, Any]]:
-    """Account, app, partner, two published campaigns (every quality check on / off)
-    and three links: bench (checks on), bench_off and warm-up (checks on)."""
+    """Account, app, partner, three published campaigns (every quality check on / off,
+    and a flow of 10 streams with checks on) and four links: bench (checks on),
+    bench_off, bench_flow and warm-up (checks on)."""
     async with make_channel(addr, token=admin, deadline_s=30) as ch:
         acct = await accounts_pb2_grpc.AccountServiceStub(ch).CreateAccount(
             accounts_pb2.CreateAccountRequest(name="bench")
@@ -99,7 +108,7 @@ async def _setup(addr: str, admin: str) -> tuple[str, dict[str, Any]]:
         )))).app  # fmt: skip
         partner = (await stub.CreatePartner(pb.CreatePartnerRequest(partner=pb.Partner(name="Bench Net")))).partner
         campaigns = {}
-        for name in ("checks on", "checks off"):
+        for name in ("checks on", "checks off", "flow"):
             campaign = (await stub.CreateCampaign(pb.CreateCampaignRequest(campaign=pb.Campaign(
                 name=name, partner_id=partner.partner_id, app_id=app.app_id,
             )))).campaign  # fmt: skip
@@ -112,8 +121,9 @@ async def _setup(addr: str, admin: str) -> tuple[str, dict[str, Any]]:
         await stub.UpdateQualitySettings(pb.UpdateQualitySettingsRequest(
             settings=off, update_mask=field_mask_pb2.FieldMask(paths=["checks"]),
         ))  # fmt: skip
+        await setup_flow(ch, campaigns["flow"], partner.partner_id)
         links = {}
-        roles = {"bench": "checks on", "bench_off": "checks off", "warmup": "checks on"}
+        roles = {"bench": "checks on", "bench_off": "checks off", "bench_flow": "flow", "warmup": "checks on"}
         for role, campaign_id in ((r, campaigns[c]) for r, c in roles.items()):
             link = (await stub.CreateLink(pb.CreateLinkRequest(link=pb.Link(
                 campaign_id=campaign_id, destination_url=TEMPLATE, name=role,
@@ -231,13 +241,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     run_wrk, f"{base}/c/{links['warmup']['slug']}", args.warmup,
                     threads=args.threads, connections=args.connections, work_dir=work, vary=1,
                 )  # fmt: skip
-            # Checks off and on in ABBA order (off, on, on, off; half the time each), so that
-            # whatever drifts over the run (table size, caches, the neighbours' load) weighs on
-            # both alike; each side's figures add its two halves up.
+            # Checks off, on and the flow in ABBA order (off, on, flow, flow, on, off; half the
+            # time each), so that whatever drifts over the run (table size, caches, the
+            # neighbours' load) weighs on each alike; each side's figures add its two halves up.
             half = max(1, seconds // 2)
-            runs: dict[str, list[WrkResult]] = {"bench": [], "bench_off": []}
+            runs: dict[str, list[WrkResult]] = {"bench": [], "bench_off": [], "bench_flow": []}
             calls = batch_items = 0.0
-            for run_no, role in enumerate(("bench_off", "bench", "bench", "bench_off"), start=2):
+            order = ("bench_off", "bench", "bench_flow", "bench_flow", "bench", "bench_off")
+            for run_no, role in enumerate(order, start=2):
                 before = await _gateway_metrics(f"{base}/metrics")
                 runs[role].append(await asyncio.to_thread(
                     run_wrk, f"{base}/c/{links[role]['slug']}", half,
@@ -248,9 +259,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     calls += after.get("count", 0) - before.get("count", 0)
                     batch_items += after.get("sum", 0) - before.get("sum", 0)
                 await asyncio.sleep(1.0)  # requests in flight when wrk stopped finish
-            ours, off = _merge(runs["bench"]), _merge(runs["bench_off"])
+            ours, off, flow = _merge(runs["bench"]), _merge(runs["bench_off"]), _merge(runs["bench_flow"])
             rows, missing, verdicts, reasons = await _count_rows(dsn, links["bench"]["link_id"], ours.ids)
             off_rows, off_missing, off_verdicts, _ = await _count_rows(dsn, links["bench_off"]["link_id"], off.ids)
+            _, flow_missing, _, _ = await _count_rows(dsn, links["bench_flow"]["link_id"], flow.ids)
+            flow_streams = await flow_rows(dsn, links["bench_flow"]["link_id"])
             check_alive(procs)
 
             bare_cmd = _server_cmd(args.server, "bench.bare302:app", bare_port, factory=False)
@@ -264,27 +277,37 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     batches = calls
     lost = missing + max(0, ours.c302 - len(ours.ids))  # a 302 without a parsable id counts as lost
     off_lost = off_missing + max(0, off.c302 - len(off.ids))
+    flow_lost = flow_missing + max(0, flow.c302 - len(flow.ids))
+    flow_ratio = flow.redirects_per_s / ours.redirects_per_s if ours.redirects_per_s else 0.0
+    flow_bare = flow.redirects_per_s / bare.redirects_per_s if bare.redirects_per_s else 0.0
     ratio = ours.redirects_per_s / bare.redirects_per_s if bare.redirects_per_s else 0.0
     off_ratio = off.redirects_per_s / bare.redirects_per_s if bare.redirects_per_s else 0.0
     checks_ratio = ours.redirects_per_s / off.redirects_per_s if off.redirects_per_s else 0.0
     checks = {
         f"redirects/s >= {BAR_RPS:,.0f}": ours.redirects_per_s >= BAR_RPS,
         f"p99 < {BAR_P99_MS:.0f} ms": ours.p99_ms < BAR_P99_MS,
-        "zero lost clicks": lost == 0 and off_lost == 0,
-        "no errors": ours.non3xx == off.non3xx == 0 and ours.socket_errors == off.socket_errors == 0,
+        "zero lost clicks": lost == 0 and off_lost == 0 and flow_lost == 0,
+        "no errors": ours.non3xx == off.non3xx == flow.non3xx == 0
+        and ours.socket_errors == off.socket_errors == flow.socket_errors == 0,
         f"checks on >= {BAR_CHECKS_RATIO:.0%} of checks off": checks_ratio >= BAR_CHECKS_RATIO,
         "checks on flagged clicks, checks off none": bool(verdicts.get(3)) and set(off_verdicts) <= {1},
+        f"flow (10 streams x 5 filters) >= {BAR_FLOW_RATIO:.0%} of the plain link": flow_ratio >= BAR_FLOW_RATIO,
+        "every flow click took the default stream's lander + offer": flow_streams["other"] == 0
+        and flow_streams["default"] > 0,
     }
     header = f"{'':<22}{'302/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'non-3xx':>9}{'sock err':>9}"
     lines = [
-        f"clicks: wrk -t{args.threads} -c{args.connections} -d{seconds}s --latency, checks on / off as 2 x {half}s "
-        "ABBA, one address and one of 7 User-Agents per click "
+        f"clicks: wrk -t{args.threads} -c{args.connections} -d{seconds}s --latency, checks off / on / flow"
+        f" as 2 x {half}s each, ABBA, one address and one of 7 User-Agents per click "
         f"({os.cpu_count()} cores, links x{args.links_procs}, server: {SERVER_LABEL[args.server]})",
         header,
         _row("gateway, checks on", ours),
         _row("gateway, checks off", off),
+        _row("flow 10x5, checks on", flow),
         _row("bare 302 (same stack)", bare),
         f"ratio checks on / checks off: {checks_ratio:.3f}   on/bare: {ratio:.3f}   off/bare: {off_ratio:.3f}",
+        f"ratio flow / plain link: {flow_ratio:.3f}   flow/bare: {flow_bare:.3f}   "
+        f"flow rows: {flow_streams['default']:,} default stream (lander + offer), {flow_streams['other']} other",
         f"verdicts, checks on: {_verdicts(verdicts)}   checks off: {_verdicts(off_verdicts)}",
         "reasons, checks on: "
         + (", ".join(f"{k} {v:,}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])) or "none"),
@@ -303,6 +326,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "server": args.server,
         "gateway": ours.summary(),
         "gateway_checks_off": off.summary(),
+        "gateway_flow": flow.summary(),
+        "ratio_flow_plain": round(flow_ratio, 4),
+        "ratio_flow_bare": round(flow_bare, 4),
+        "flow_rows": flow_streams,
+        "lost_clicks_flow": flow_lost,
         "bare": bare.summary(),
         "ratio": round(ratio, 4),
         "ratio_checks_off": round(off_ratio, 4),

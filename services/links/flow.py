@@ -14,7 +14,6 @@ import datetime as dt
 import ipaddress
 import random
 from collections.abc import Callable, Mapping, Sequence
-from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
@@ -26,14 +25,7 @@ from clicktrail.links.v1 import links_pb2 as pb
 from libs.macros import append_query_param, expand
 from libs.vocab.kinds import DEVICE_TYPE_NAMES
 from libs.vocab.subids import SUB_IDS
-from services.links.affiliate_rules import (
-    accept_languages,
-    language_matches,
-    parse_network,
-    parse_schedule,
-    referrer_matches,
-    schedule_holds,
-)
+from services.links.affiliate_rules import accept_languages, language_matches, parse_network, parse_schedule
 from services.links.visitors import FLOW_COOKIE_PREFIX, Choice, Visitor, format_cookie
 
 CLICK_COOKIE = "ctc"
@@ -69,7 +61,9 @@ class LanderInfo:
 
 class ClickFacts:
     """What a click says, as the filters read it. The dearer views (language,
-    query parameters, referrer host, local time) are worked out on first use."""
+    query parameters, referrer host, the minute of the week in the account's
+    zone, the address as a number) are worked out on first use, once per click
+    (``__getattr__`` runs only while the attribute is missing)."""
 
     def __init__(
         self, *, country: str, device_type: int, os: str, browser: str, ip: IpAddress | None,
@@ -85,85 +79,125 @@ class ClickFacts:
         self.accept_language = accept_language
         self.raw_query = raw_query
         self.now = now
-        self._local: tuple[str, int, int] | None = None
+        self.zone = "UTC"  # the account's time zone: decide() sets the flow's
 
-    @cached_property
-    def language(self) -> str:
-        # The visitor's preferred language: the first of the header (highest q).
-        tags = accept_languages(self.accept_language) if self.accept_language else []
-        return tags[0] if tags else ""
-
-    @cached_property
-    def params(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for k, v in parse_qsl(self.raw_query.decode("utf-8", "replace"), keep_blank_values=True):
-            out.setdefault(k, v)
-        return out
-
-    @cached_property
-    def referrer_host(self) -> str:
-        if not self.referrer:
-            return ""
-        try:
-            return (urlsplit(self.referrer).hostname or "").rstrip(".")
-        except ValueError:
-            return ""
-
-    def local_time(self, zone: str) -> tuple[int, int]:
-        """(weekday Monday 0, minute of the day) of the click in ``zone``."""
-        if self._local is None or self._local[0] != zone:
-            t = self.now.astimezone(ZoneInfo(zone))
-            self._local = (zone, t.weekday(), t.hour * 60 + t.minute)
-        return self._local[1], self._local[2]
+    def __getattr__(self, name: str) -> Any:
+        if name == "language":  # the preferred one: the header's first (highest q)
+            tags = accept_languages(self.accept_language) if self.accept_language else []
+            value: Any = tags[0] if tags else ""
+        elif name == "params":
+            value = {}
+            for k, v in parse_qsl(self.raw_query.decode("utf-8", "replace"), keep_blank_values=True):
+                value.setdefault(k, v)
+        elif name == "referrer_host":
+            try:
+                value = (urlsplit(self.referrer).hostname or "").rstrip(".") if self.referrer else ""
+            except ValueError:
+                value = ""
+        elif name == "week_minute":  # minutes since Monday 00:00
+            t = self.now.astimezone(ZoneInfo(self.zone))
+            value = t.weekday() * 1440 + t.hour * 60 + t.minute
+        elif name == "ip_number":
+            value = (self.ip.version, int(self.ip)) if self.ip is not None else None
+        else:
+            raise AttributeError(name)
+        setattr(self, name, value)
+        return value
 
 
-Predicate = Callable[[ClickFacts, bool, str], bool]  # (facts, returning visitor, time zone)
+# The include test of each filter field as an expression over f (the facts),
+# r (returning visitor), v (the verdict's name) and {k}, the filter's compiled
+# constant (a name bound in the generated function's namespace; a value never
+# becomes source text). The cheap ones are tested first (all must hold anyway).
+TESTS: dict[str, str] = {
+    "country": "f.country in {k}", "device_type": "f.device_type in {k}", "os": "f.os in {k}",
+    "browser": "f.browser in {k}", "verdict": "v in {k}", "visitor": "{k}[r]",
+    "sub": "(f.subs[{k}[0]] or '') in {k}[1]", "param": "f.params.get({k}[0], '') in {k}[1]",
+    "language": "{k}(f.language)", "referrer": "(f.referrer_host in {k}[0] or f.referrer_host.endswith({k}[1]))",
+    "ip": "{k}(f.ip_number)", "schedule": "{k}[f.week_minute] == 1",
+}  # fmt: skip
+COST = {"language": 2, "referrer": 2, "ip": 2, "schedule": 2, "param": 1}
+WEEK = 7 * 1440
 
 
-def _ip_predicate(values: Sequence[str]) -> Predicate:
+def _in_ranges(values: Sequence[str]) -> Callable[[tuple[int, int] | None], bool]:
     nets = [parse_network(v) for v in values]
-    by_version: dict[int, tuple[Any, ...]] = {v: tuple(n for n in nets if n.version == v) for v in (4, 6)}
-    return lambda f, _r, _z: f.ip is not None and any(f.ip in n for n in by_version[f.ip.version])
+    ranges = {
+        v: tuple((int(n.network_address), int(n.broadcast_address)) for n in nets if n.version == v) for v in (4, 6)
+    }
+
+    def holds(number: tuple[int, int] | None) -> bool:
+        if number is None:
+            return False
+        n = number[1]
+        for lo, hi in ranges[number[0]]:
+            if lo <= n <= hi:
+                return True
+        return False
+
+    return holds
 
 
-def _predicate(field: str, values: Sequence[str]) -> Predicate:
-    """The include test of one filter (exclude negates it in ``compile_stream``)."""
-    wanted = frozenset(values)
-    if field == "country":
-        return lambda f, _r, _z: f.country in wanted
-    if field == "device_type":
-        return lambda f, _r, _z: f.device_type in wanted
-    if field in ("os", "browser"):
-        folded = frozenset(v.casefold() for v in values)
-        if field == "os":
-            return lambda f, _r, _z: f.os in folded
-        return lambda f, _r, _z: f.browser in folded
-    if field == "visitor":
-        returning, new = "returning" in wanted, "new" in wanted
-        return lambda _f, r, _z: returning if r else new
-    if field in SUB_IDS:
-        i = SUB_IDS.index(field)
-        return lambda f, _r, _z: (f.subs[i] or "") in wanted
-    if field.startswith("param."):
-        name = field[len("param.") :]
-        return lambda f, _r, _z: f.params.get(name, "") in wanted
-    if field == "language":
+def _week_mask(values: Sequence[str]) -> bytes:
+    """The schedules' minutes of the week, one byte each (1: inside)."""
+    mask = bytearray(WEEK)
+    for s in map(parse_schedule, values):
+        span = (s.end_min - s.start_min) % 1440 or 1440
+        for day in s.days:
+            start = day * 1440 + s.start_min
+            for lo, hi in ((start, min(start + span, WEEK)), (0, max(0, start + span - WEEK))):
+                mask[lo:hi] = b"\x01" * (hi - lo)
+    return bytes(mask)
+
+
+def _kind(field: str) -> str:
+    return "sub" if field in SUB_IDS else "param" if field.startswith("param.") else field
+
+
+def _constant(field: str, values: Sequence[str]) -> Any:
+    kind, wanted = _kind(field), frozenset(values)
+    if kind in ("os", "browser"):
+        return frozenset(v.casefold() for v in values)
+    if kind == "visitor":
+        return ("new" in wanted, "returning" in wanted)  # indexed by r (False 0, True 1)
+    if kind == "sub":
+        return (SUB_IDS.index(field), wanted)
+    if kind == "param":
+        return (field[len("param.") :], wanted)
+    if kind == "language":
         langs = tuple(values)
-        return lambda f, _r, _z: any(language_matches(w, f.language) for w in langs) if f.language else "" in wanted
-    if field == "referrer":
-        hosts = tuple(values)
-        return lambda f, _r, _z: any(referrer_matches(w, f.referrer_host) for w in hosts)
-    if field == "ip":
-        return _ip_predicate(values)
-    if field == "schedule":
-        schedules = tuple(parse_schedule(v) for v in values)
+        return lambda tag: any(language_matches(w, tag) for w in langs) if tag else "" in wanted
+    if kind == "referrer":
+        return (wanted, tuple("." + v for v in values if v))
+    if kind == "ip":
+        return _in_ranges(values)
+    if kind == "schedule":
+        return _week_mask(values)
+    if kind not in TESTS:
+        raise ValueError(f"unknown filter field {field!r}")
+    return wanted
 
-        def in_schedule(f: ClickFacts, _r: bool, zone: str) -> bool:
-            weekday, minute = f.local_time(zone)
-            return any(schedule_holds(s, weekday, minute) for s in schedules)
 
-        return in_schedule
-    raise ValueError(f"unknown filter field {field!r}")
+Selector = Callable[[ClickFacts, str, bool], int]  # (facts, verdict name, returning) -> stream index, -1 none
+
+
+def compile_selector(streams: Sequence[Sequence[Mapping[str, Any]]]) -> Selector:
+    """One function testing the streams' filters in order: the index of the
+    first whose filters all hold. Generated once per flow load, so a click pays
+    for the comparisons and nothing else (no call per filter, no loops)."""
+    namespace: dict[str, Any] = {}
+    lines = ["def select(f, v, r):"]
+    for i, filters in enumerate(streams):
+        tests = []
+        for flt in sorted(filters, key=lambda x: COST.get(_kind(x["field"]), 0)):
+            name = f"k{len(namespace)}"
+            namespace[name] = _constant(flt["field"], list(flt.get("values") or []))
+            test = TESTS[_kind(flt["field"])].format(k=name)
+            tests.append(f"not ({test})" if flt.get("exclude") else f"({test})")
+        lines.append(f"    if {' and '.join(tests) or 'True'}:\n        return {i}")
+    lines.append("    return -1")
+    exec(compile("\n".join(lines), "<flow selector>", "exec"), namespace)  # noqa: S102 - source from TESTS only
+    return namespace["select"]  # type: ignore[no-any-return]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -175,19 +209,8 @@ class CompiledStream:
     landers: Weighted
     lander_ids: frozenset[str]
     offers: Weighted
-    # (include test, exclude?) per filter; verdict filters as frozensets of verdict names.
-    predicates: tuple[tuple[Predicate, bool], ...] = ()
-    verdicts: tuple[tuple[frozenset[str], bool], ...] = ()
+    filters: tuple[Mapping[str, Any], ...] = ()
     paused: bool = False
-
-    def holds(self, facts: ClickFacts, verdict: str, returning: bool, zone: str) -> bool:
-        for names, exclude in self.verdicts:
-            if (verdict in names) == exclude:
-                return False
-        for test, exclude in self.predicates:
-            if test(facts, returning, zone) == exclude:
-                return False
-        return True
 
 
 def _json(value: Any) -> Any:
@@ -200,28 +223,13 @@ def _weights(items: Any, key: str) -> Weighted:
 
 def compile_stream(row: Mapping[str, Any]) -> CompiledStream:
     """One links.streams row (filters / landers / offers as stored JSON)."""
-    filters = _json(row["filters"]) or []
-    predicates: list[tuple[Predicate, bool]] = []
-    verdicts: list[tuple[frozenset[str], bool]] = []
-    for flt in filters:
-        field, exclude, values = flt["field"], bool(flt.get("exclude")), list(flt.get("values") or [])
-        if field == "verdict":
-            verdicts.append((frozenset(values), exclude))
-        else:
-            predicates.append((_predicate(field, values), exclude))
+    filters = tuple(_json(row["filters"]) or [])
     landers = _weights(row["landers"], "lander_id")
     return CompiledStream(
-        stream_id=row["stream_id"],
-        action=row["action"],
-        url=row["url"] or "",
-        is_default=not filters,
-        landers=landers,
-        lander_ids=frozenset(lander_id for lander_id, _ in landers),
-        offers=_weights(row["offers"], "offer_id"),
-        predicates=tuple(predicates),
-        verdicts=tuple(verdicts),
-        paused=bool(row["paused"]),
-    )
+        stream_id=row["stream_id"], action=row["action"], url=row["url"] or "", is_default=not filters,
+        landers=landers, lander_ids=frozenset(lander_id for lander_id, _ in landers),
+        offers=_weights(row["offers"], "offer_id"), filters=filters, paused=bool(row["paused"]),
+    )  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -232,6 +240,7 @@ class Flow:
     visitor_window_s: int
     time_zone: str
     streams: tuple[CompiledStream, ...]  # the try order: by position, paused ones out, the default last
+    select: Selector  # index into streams of the first whose filters hold (-1: none)
     by_id: Mapping[str, CompiledStream]  # every stream, paused ones too
     offers: Mapping[str, OfferInfo]
     landers: Mapping[str, LanderInfo]
@@ -253,16 +262,11 @@ def compile_flow(
     except (ValueError, KeyError):  # an unknown zone name must not break the click path
         zone = "UTC"
     return Flow(
-        account_id=campaign["account_id"],
-        campaign_id=campaign["campaign_id"],
-        fallback_url=campaign["fallback_url"] or "",
-        visitor_window_s=int(campaign["visitor_window_s"]),
-        time_zone=zone,
-        streams=tuple(order),
-        by_id={s.stream_id: s for s in compiled},
-        offers=offers,
-        landers=landers,
-    )
+        account_id=campaign["account_id"], campaign_id=campaign["campaign_id"],
+        fallback_url=campaign["fallback_url"] or "", visitor_window_s=int(campaign["visitor_window_s"]),
+        time_zone=zone, streams=tuple(order), select=compile_selector([s.filters for s in order]),
+        by_id={s.stream_id: s for s in compiled}, offers=offers, landers=landers,
+    )  # fmt: skip
 
 
 def weighted(items: Weighted | list[tuple[str, int]], rng: random.Random) -> str:
@@ -355,14 +359,11 @@ def decide(
     """The click's stream, lander, offer, location and cookies. ``values``: the
     click macros (click_id among them); ``lander_click_base``: scheme://host of
     the tracker's /lp/click for this link."""
-    zone = flow.time_zone
-    stream = None
-    for s in flow.streams:
-        if s.holds(facts, verdict, visitor.returning, zone):
-            stream = s
-            break
-    if stream is None:
+    facts.zone = flow.time_zone
+    index = flow.select(facts, verdict, visitor.returning)
+    if index < 0:
         return Decision(None, None, None, flow.fallback_url, FALLBACK)
+    stream = flow.streams[index]
     prev = visitor.previous if visitor.previous is not None and visitor.previous.stream_id == stream.stream_id else None
     lander_id = offer_id = None
     outcome = RECORDED
