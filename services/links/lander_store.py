@@ -20,12 +20,18 @@ DOMAIN_ACCOUNTS_SQL = "SELECT name, account_id FROM links.domains WHERE name = A
 
 # The clicks asked for with their campaign's fallback URL and, after a first
 # click-through, the offer it went to. $1 ids, $2 their id_time (, $3 accounts).
+# LATERAL with a LIMIT (which keeps the planner from flattening it): one index
+# probe per id (clicks_time), its partition pruned at run time; a plain join on
+# the id lists is planned as a hash join over a seq scan of the whole day.
 _CLICKS_SQL = """
 SELECT c.*, camp.fallback_url, lc.click_id IS NOT NULL AS through, lc.offer_id AS through_offer_id
 FROM unnest($1::text[], $2::timestamptz[]{accounts_arg}) AS k(click_id, click_time{accounts_col})
-JOIN links.clicks c
-    ON c.click_id = k.click_id AND c.create_time >= k.click_time
-    AND c.create_time < k.click_time + interval '1 millisecond'{accounts_on}
+CROSS JOIN LATERAL (
+    SELECT * FROM links.clicks c
+    WHERE c.click_id = k.click_id AND c.create_time >= k.click_time
+      AND c.create_time < k.click_time + interval '1 millisecond'{accounts_on}
+    LIMIT 2
+) AS c
 JOIN links.campaigns camp ON camp.account_id = c.account_id AND camp.campaign_id = c.campaign_id
 LEFT JOIN links.lander_clicks lc ON lc.account_id = c.account_id AND lc.click_id = c.click_id
 """
