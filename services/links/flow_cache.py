@@ -77,6 +77,10 @@ class FlowCache:
         self._pool = pool
         self._entries: TTLCache[FlowKey, Flow | None] = TTLCache(ttl_s, maxsize=max_entries)
         self.hosts = DomainHosts(pool, ttl_s)
+        # The last flow built per campaign and what it was built from: a reload
+        # that reads the same keeps it (no recompiling every ttl_s).
+        self._built: dict[FlowKey, tuple[Any, Flow]] = {}
+        self._max = max_entries
 
     def clear(self) -> None:
         self._entries.invalidate()
@@ -111,10 +115,18 @@ class FlowCache:
                     macros = orjson.loads(p["macros"]) if p["macros"] else {}
                     landers.setdefault(p["account_id"], {})[p["id"]] = LanderInfo(p["id"], p["url"], macros)
         out: dict[FlowKey, Flow | None] = {}
+        if len(self._built) + len(rows) > self._max:
+            self._built.clear()
         for r in rows:
             key = (r["account_id"], r["campaign_id"])
-            if streams[key]:
-                out[key] = compile_flow(r, streams[key], offers.get(key[0], {}), landers.get(key[0], {}))
+            if not streams[key]:
+                continue
+            used_offers, used_landers = offers.get(key[0], {}), landers.get(key[0], {})
+            source = (tuple(r.values()), used_offers, used_landers)
+            built = self._built.get(key)
+            if built is None or built[0] != source:
+                built = self._built[key] = (source, compile_flow(r, streams[key], used_offers, used_landers))
+            out[key] = built[1]
         return out
 
 

@@ -33,6 +33,7 @@ JOIN links.clicks c ON c.account_id = k.account_id AND c.campaign_id = k.campaig
 WHERE EXISTS (SELECT 1 FROM links.streams s WHERE s.account_id = k.account_id AND s.campaign_id = k.campaign_id)
   AND c.stream_id IS NOT NULL AND c.ip IS NOT NULL
   AND c.create_time > now() - make_interval(secs => k.visitor_window_s)
+  AND c.create_time > now() - interval '90 days'  -- the longest window: prunes older partitions
 ORDER BY c.create_time DESC
 LIMIT $1
 """

@@ -5,14 +5,17 @@ returning visitors (cookie, or the same IP + User-Agent)."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from urllib.parse import parse_qs, urlsplit
 
+import asyncpg
 import pytest
 from clicktrail.links.v1 import affiliate_pb2 as apb
 from clicktrail.links.v1 import affiliate_pb2_grpc, links_pb2_grpc
 from clicktrail.links.v1 import links_pb2 as pb
 from google.protobuf import field_mask_pb2
 
+from services.links.visitors import Choice, Visitors
 from tests.conftest import GATEWAY_TOKEN
 from tests.services.links.conftest import ANDROID_UA, DESKTOP_UA, IPHONE_UA, make_setup
 
@@ -199,3 +202,17 @@ async def test_the_click_shows_when_its_lander_click_through_happened(fw, links_
     assert c.HasField("lander_click_time") and c.lander_click_time.ToDatetime() >= c.create_time.ToDatetime()
     listed = (await fw.links.ListClicks(pb.ListClicksRequest(campaign_id=fw.campaign_id))).clicks
     assert [x.lander_click_time for x in listed] == [c.lander_click_time]
+
+
+async def test_a_restarted_replica_remembers_visitors_from_the_recorded_clicks(fw, db_url, account):
+    stream = await add_stream(fw, **rotate([fw.landers[0]], [fw.offers[1]]))
+    await click(fw, ip="7.7.7.7")
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=1)
+    try:
+        fresh = Visitors(pool)  # what a new links process starts with
+        await fresh.ensure_warm()
+        seen = fresh.recall(account.account_id, fw.campaign_id, "7.7.7.7", ANDROID_UA, time.time(), 3600)
+        assert seen == Choice(stream.stream_id, fw.landers[0], fw.offers[1])
+        assert fresh.recall(account.account_id, fw.campaign_id, "7.7.7.8", ANDROID_UA, time.time(), 3600) is None
+    finally:
+        await pool.close()
