@@ -268,7 +268,7 @@ def offer_from_form(form: Form, currency: str) -> tuple[apb.Offer, dict[str, str
         daily_cap=_count(form, "daily_cap", fields), total_cap=_count(form, "total_cap", fields),
     )  # fmt: skip
     if form.f("payout_amount") or form.f("payout_currency"):
-        offer.payout.amount = form.f("payout_amount") or "0"
+        offer.payout.amount = form.f("payout_amount")
         offer.payout.currency_code = (form.f("payout_currency") or currency).upper()
     return offer, fields
 

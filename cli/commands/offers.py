@@ -148,7 +148,7 @@ def _fill(
             msg.payout.CopyFrom(_money(payout, currency))
         paths.append("payout")
     elif currency is not None:  # a currency alone: the currency of postback payouts that name none
-        msg.payout.CopyFrom(money_pb2.Money(amount="0", currency_code=currency.upper()))
+        msg.payout.CopyFrom(money_pb2.Money(currency_code=currency.upper()))
         paths.append("payout")
     if country is not None:
         msg.countries.extend(countries(country))

@@ -71,9 +71,12 @@ async def test_offers_landers_and_a_campaign_flow(cli: Cli) -> None:
     assert offer["countries"] == ["DE", "AT"] and offer["daily_cap"] == "100" and offer["cap_action"] == "redirect"
     second = (
         await cli(
-            "offer", "create", "--name", "Keto AT", "--partner", partner, "--url", "https://net.example/b", "--json"
+            "offer", "create", "--name", "Keto AT", "--partner", partner, "--url", "https://net.example/b",
+            "--currency", "gbp", "--json",
         )
-    ).json()
+    ).json()  # fmt: skip
+    # A postback payout takes the postback's amount; the currency is for postbacks that name none.
+    assert second["payout_type"] == "postback" and second["payout"]["currency_code"] == "GBP"
     paused = (
         await cli("offer", "update", second["offer_id"], "--status", "paused", "--total-cap", "5", "--json")
     ).json()
