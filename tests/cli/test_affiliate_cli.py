@@ -115,6 +115,7 @@ async def test_offers_landers_and_a_campaign_flow(cli: Cli) -> None:
     bots = (
         await cli(
             "stream", "create", "--campaign", campaign, "--name", "Bots", "--filter", "verdict=invalid",
+            "--filter", "schedule=mon-fri 08:00-22:00; sat,sun",
             "--action", "safe_page", "--url", "https://acme.example/about", "--json",
         )
     ).json()  # fmt: skip
@@ -131,6 +132,8 @@ async def test_offers_landers_and_a_campaign_flow(cli: Cli) -> None:
     assert [s["stream_id"] for s in order] == [bots["stream_id"], germans["stream_id"], default["stream_id"]]
     text = (await cli("stream", "list", "--campaign", campaign)).stdout
     assert "country=DE,AT; device_type=mobile; !verdict=invalid" in text and f"{offer['offer_id']}:70" in text
+    # Schedule entries, normalised by the service, print as --filter takes them.
+    assert "schedule=mon-fri 08:00-22:00; sat-sun 00:00-24:00" in text
     changed = (
         await cli(
             "stream", "update", germans["stream_id"], "--filter", "country=DE", "--clear-landers", "--pause", "--json"
