@@ -24,6 +24,8 @@ from libs.vocab.timetext import duration_seconds, format_duration_unit
 
 # Most streams a flow page lists (the flow of a real campaign has a handful).
 MAX_STREAMS = 500
+# How many landers and offers the stream form lists to pick from.
+CATALOG_SIZE = 500
 _ROTATED = re.compile(r"stream\.(?P<kind>landers|offers)\[(?P<i>\d+)\](?:\.(?P<sub>\w+))?")
 
 
@@ -42,11 +44,21 @@ async def all_streams(req: Page, campaign_id: str) -> list[apb.Stream]:
     return out
 
 
-async def _catalog(req: Page) -> tuple[list[apb.Lander], list[apb.Offer]]:
+async def _catalog(req: Page, editing: apb.Stream | None) -> tuple[list[apb.Lander], list[apb.Offer]]:
+    """The landers and offers the stream form offers (the first CATALOG_SIZE of each), plus
+    those the edited stream rotates beyond them: its form keeps every weight it has."""
     svc = affiliate(req)
-    landers = await req.call(svc.ListLanders, apb.ListLandersRequest(page_size=200))
-    offers = await req.call(svc.ListOffers, apb.ListOffersRequest(page_size=200))
-    return list(landers.landers), list(offers.offers)
+    landers = list((await req.call(svc.ListLanders, apb.ListLandersRequest(page_size=CATALOG_SIZE))).landers)
+    offers = list((await req.call(svc.ListOffers, apb.ListOffersRequest(page_size=CATALOG_SIZE))).offers)
+    if editing is not None:
+        known = {x.lander_id for x in landers} | {x.offer_id for x in offers}
+        for w in editing.landers:
+            if w.lander_id not in known:
+                landers.append((await req.call(svc.GetLander, apb.GetLanderRequest(lander_id=w.lander_id))).lander)
+        for o in editing.offers:
+            if o.offer_id not in known:
+                offers.append((await req.call(svc.GetOffer, apb.GetOfferRequest(offer_id=o.offer_id))).offer)
+    return landers, offers
 
 
 def stream_view(s: apb.Stream, lander_names: dict[str, str], offer_names: dict[str, str]) -> dict[str, Any]:
@@ -102,7 +114,7 @@ async def _flow_page(
     campaign = (await req.call(links.GetCampaign, lpb.GetCampaignRequest(campaign_id=campaign_id))).campaign
     # The default stream is tried last whatever its position: shown last.
     streams = sorted(await all_streams(req, campaign_id), key=lambda s: s.is_default)
-    landers, offers = await _catalog(req)
+    landers, offers = await _catalog(req, editing)
     lander_names = {x.lander_id: x.name for x in landers}
     offer_names = {x.offer_id: x.name for x in offers}
     window = campaign.visitor_window.seconds if campaign.HasField("visitor_window") else 86400
