@@ -255,9 +255,9 @@ async def test_a_beacon_body_over_64_kib_is_refused_and_not_recorded(
 async def test_parallel_tracking_background_get_is_redirected_and_recorded_clean(
     proxied_gateway: RunningGateway, make_link: MakeLink, links_stub: links_pb2_grpc.LinksServiceStub
 ) -> None:
-    """Parallel tracking (Google Ads: support.google.com/google-ads/answer/7544674 and the
-    AdWords API click-tracking guide; Microsoft Advertising: help.ads.microsoft.com
-    "Parallel tracking gets customers to your landing page more quickly") sends the visitor
+    """Parallel tracking (Google: support.google.com/css-center/answer/9133743 and the AdWords
+    API guide developers.google.com/adwords/api/docs/guides/click-tracking; Microsoft
+    Advertising: help.ads.microsoft.com/apex/index/3/en/56918) sends the visitor
     to the final URL and loads the tracking URL in the background (sendBeacon / a fetch
     that follows server-side 3xx redirects only, over HTTPS, {lpurl} in the template).
     Such a request carries Fetch Metadata (Sec-Fetch-Mode: no-cors, Sec-Fetch-Dest: empty)
