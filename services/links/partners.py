@@ -58,7 +58,7 @@ class PartnerRpcs(LinksBase):
             deleted = await self._pool.fetchval(store.DELETE_PARTNER, account_id, request.partner_id)
         except asyncpg.ForeignKeyViolationError:
             raise FailedPrecondition(
-                f"partner {request.partner_id} has campaigns; archive or delete them first"
+                f"partner {request.partner_id} has campaigns or offers; archive or delete them first"
             ) from None
         if deleted is None:
             raise NotFound(f"partner {request.partner_id!r} not found")
