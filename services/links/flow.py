@@ -10,12 +10,11 @@ click goes and which cookies it gets. No I/O here.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import ipaddress
+import functools
 import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -25,7 +24,7 @@ from clicktrail.links.v1 import links_pb2 as pb
 from libs.macros import append_query_param, expand
 from libs.vocab.kinds import DEVICE_TYPE_NAMES
 from libs.vocab.subids import SUB_IDS
-from services.links.affiliate_rules import accept_languages, language_matches, parse_network, parse_schedule
+from services.links.flow_compile import ClickFacts, Selector, UrlTemplate, compile_selector
 from services.links.visitors import FLOW_COOKIE_PREFIX, Choice, Visitor, format_cookie
 
 CLICK_COOKIE = "ctc"
@@ -33,7 +32,6 @@ ROTATE = apb.STREAM_ACTION_ROTATE
 URL_ACTIONS = (apb.STREAM_ACTION_URL, apb.STREAM_ACTION_SAFE_PAGE)
 RECORDED = pb.TOUCH_OUTCOME_RECORDED
 FALLBACK = pb.TOUCH_OUTCOME_FALLBACK
-IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Weighted = tuple[tuple[str, int], ...]  # (id, positive weight)
 CapsView = Callable[[str], bool]  # offer_id -> capped now
 
@@ -50,6 +48,10 @@ class OfferInfo:
     active: bool
     cap_action: int
     cap_url: str
+    template: UrlTemplate = dataclasses.field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "template", UrlTemplate(self.url))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -57,147 +59,16 @@ class LanderInfo:
     lander_id: str
     url: str
     macros: Mapping[str, str]
+    template: UrlTemplate = dataclasses.field(init=False, compare=False)  # its own macros filled in
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "template", UrlTemplate(self.url, self.macros))
 
 
-class ClickFacts:
-    """What a click says, as the filters read it. The dearer views (language,
-    query parameters, referrer host, the minute of the week in the account's
-    zone, the address as a number) are worked out on first use, once per click
-    (``__getattr__`` runs only while the attribute is missing)."""
-
-    def __init__(
-        self, *, country: str, device_type: int, os: str, browser: str, ip: IpAddress | None,
-        subs: Sequence[str | None], referrer: str, accept_language: str, raw_query: bytes, now: dt.datetime,
-    ) -> None:  # fmt: skip
-        self.country = country
-        self.device_type = DEVICE_TYPE_NAMES.get(device_type, "")
-        self.os = os.casefold()
-        self.browser = browser.casefold()
-        self.ip = ip
-        self.subs = subs
-        self.referrer = referrer
-        self.accept_language = accept_language
-        self.raw_query = raw_query
-        self.now = now
-        self.zone = "UTC"  # the account's time zone: decide() sets the flow's
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "language":  # the preferred one: the header's first (highest q)
-            tags = accept_languages(self.accept_language) if self.accept_language else []
-            value: Any = tags[0] if tags else ""
-        elif name == "params":
-            value = {}
-            for k, v in parse_qsl(self.raw_query.decode("utf-8", "replace"), keep_blank_values=True):
-                value.setdefault(k, v)
-        elif name == "referrer_host":
-            try:
-                value = (urlsplit(self.referrer).hostname or "").rstrip(".") if self.referrer else ""
-            except ValueError:
-                value = ""
-        elif name == "week_minute":  # minutes since Monday 00:00
-            t = self.now.astimezone(ZoneInfo(self.zone))
-            value = t.weekday() * 1440 + t.hour * 60 + t.minute
-        elif name == "ip_number":
-            value = (self.ip.version, int(self.ip)) if self.ip is not None else None
-        else:
-            raise AttributeError(name)
-        setattr(self, name, value)
-        return value
-
-
-# The include test of each filter field as an expression over f (the facts),
-# r (returning visitor), v (the verdict's name) and {k}, the filter's compiled
-# constant (a name bound in the generated function's namespace; a value never
-# becomes source text). The cheap ones are tested first (all must hold anyway).
-TESTS: dict[str, str] = {
-    "country": "f.country in {k}", "device_type": "f.device_type in {k}", "os": "f.os in {k}",
-    "browser": "f.browser in {k}", "verdict": "v in {k}", "visitor": "{k}[r]",
-    "sub": "(f.subs[{k}[0]] or '') in {k}[1]", "param": "f.params.get({k}[0], '') in {k}[1]",
-    "language": "{k}(f.language)", "referrer": "(f.referrer_host in {k}[0] or f.referrer_host.endswith({k}[1]))",
-    "ip": "{k}(f.ip_number)", "schedule": "{k}[f.week_minute] == 1",
-}  # fmt: skip
-COST = {"language": 2, "referrer": 2, "ip": 2, "schedule": 2, "param": 1}
-WEEK = 7 * 1440
-
-
-def _in_ranges(values: Sequence[str]) -> Callable[[tuple[int, int] | None], bool]:
-    nets = [parse_network(v) for v in values]
-    ranges = {
-        v: tuple((int(n.network_address), int(n.broadcast_address)) for n in nets if n.version == v) for v in (4, 6)
-    }
-
-    def holds(number: tuple[int, int] | None) -> bool:
-        if number is None:
-            return False
-        n = number[1]
-        for lo, hi in ranges[number[0]]:
-            if lo <= n <= hi:
-                return True
-        return False
-
-    return holds
-
-
-def _week_mask(values: Sequence[str]) -> bytes:
-    """The schedules' minutes of the week, one byte each (1: inside)."""
-    mask = bytearray(WEEK)
-    for s in map(parse_schedule, values):
-        span = (s.end_min - s.start_min) % 1440 or 1440
-        for day in s.days:
-            start = day * 1440 + s.start_min
-            for lo, hi in ((start, min(start + span, WEEK)), (0, max(0, start + span - WEEK))):
-                mask[lo:hi] = b"\x01" * (hi - lo)
-    return bytes(mask)
-
-
-def _kind(field: str) -> str:
-    return "sub" if field in SUB_IDS else "param" if field.startswith("param.") else field
-
-
-def _constant(field: str, values: Sequence[str]) -> Any:
-    kind, wanted = _kind(field), frozenset(values)
-    if kind in ("os", "browser"):
-        return frozenset(v.casefold() for v in values)
-    if kind == "visitor":
-        return ("new" in wanted, "returning" in wanted)  # indexed by r (False 0, True 1)
-    if kind == "sub":
-        return (SUB_IDS.index(field), wanted)
-    if kind == "param":
-        return (field[len("param.") :], wanted)
-    if kind == "language":
-        langs = tuple(values)
-        return lambda tag: any(language_matches(w, tag) for w in langs) if tag else "" in wanted
-    if kind == "referrer":
-        return (wanted, tuple("." + v for v in values if v))
-    if kind == "ip":
-        return _in_ranges(values)
-    if kind == "schedule":
-        return _week_mask(values)
-    if kind not in TESTS:
-        raise ValueError(f"unknown filter field {field!r}")
-    return wanted
-
-
-Selector = Callable[[ClickFacts, str, bool], int]  # (facts, verdict name, returning) -> stream index, -1 none
-
-
-def compile_selector(streams: Sequence[Sequence[Mapping[str, Any]]]) -> Selector:
-    """One function testing the streams' filters in order: the index of the
-    first whose filters all hold. Generated once per flow load, so a click pays
-    for the comparisons and nothing else (no call per filter, no loops)."""
-    namespace: dict[str, Any] = {}
-    lines = ["def select(f, v, r):"]
-    for i, filters in enumerate(streams):
-        tests = []
-        for flt in sorted(filters, key=lambda x: COST.get(_kind(x["field"]), 0)):
-            name = f"k{len(namespace)}"
-            namespace[name] = _constant(flt["field"], list(flt.get("values") or []))
-            test = TESTS[_kind(flt["field"])].format(k=name)
-            tests.append(f"not ({test})" if flt.get("exclude") else f"({test})")
-        lines.append(f"    if {' and '.join(tests) or 'True'}:\n        return {i}")
-    lines.append("    return -1")
-    exec(compile("\n".join(lines), "<flow selector>", "exec"), namespace)  # noqa: S102 - source from TESTS only
-    return namespace["select"]  # type: ignore[no-any-return]
+@functools.lru_cache(maxsize=1024)
+def lander_click_prefix(base: str) -> str:
+    """{lander_click_url} up to the click id, percent-encoded (once per tracker host)."""
+    return quote(f"{base}/lp/click?click_id=", safe="")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -321,7 +192,7 @@ def choose_offer(
 
 
 def render_offer_url(offer: OfferInfo, values: Mapping[str, str | None]) -> str:
-    location = expand(offer.url, values)
+    location = offer.template.render(values)
     if "{click_id}" not in offer.url:
         location = append_query_param(location, "click_id", values.get("click_id") or "")
     return location
@@ -380,10 +251,8 @@ def decide(
             outcome = FALLBACK if pick.fallback else RECORDED
         elif lander is not None:
             offer_id = pick.offer.offer_id
-            lp_values = dict(values)
-            lp_values.update(lander.macros)
-            lp_values["lander_click_url"] = f"{lander_click_base}/lp/click?click_id={values['click_id']}"
-            location = expand(lander.url, lp_values)
+            lp_click = lander_click_prefix(lander_click_base) + quote(str(values["click_id"]), safe="")
+            location = lander.template.render(values, {"lander_click_url": lp_click})
             click_cookie = True
         else:
             lander_id = None

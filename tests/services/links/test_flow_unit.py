@@ -11,6 +11,7 @@ from typing import Any
 from clicktrail.links.v1 import affiliate_pb2 as apb
 from clicktrail.links.v1 import links_pb2 as pb
 
+from libs.macros import expand
 from services.links.flow import (
     ClickFacts,
     Flow,
@@ -23,6 +24,7 @@ from services.links.flow import (
     nothing_capped,
     render_offer_url,
 )
+from services.links.flow_compile import UrlTemplate
 from services.links.visitors import NEW_VISITOR, Choice, Visitor, format_cookie, parse_cookie
 
 FALLBACK_URL = "https://acme.example/fallback"
@@ -310,3 +312,29 @@ def test_flow_cookie_round_trip():
         assert parse_cookie(format_cookie(choice)) == choice
     assert parse_cookie("garbage") is None
     assert parse_cookie("..") is None
+
+
+def test_url_templates_render_as_expand_does():
+    values = {"click_id": CLICK_ID, "sub1": "a b&c", "sub2": "", "country": "DE", "os": None}
+    templates = [
+        "https://x.example/?c={click_id}&s={sub1}&t={sub2}&o={os}&u={unknown}#f-{country}",
+        "https://x.example/plain", "{click_id}", "https://x.example/{sub1}{sub1}",
+    ]  # fmt: skip
+    for t in templates:
+        assert UrlTemplate(t).render(values) == expand(t, values), t
+    bound = UrlTemplate("https://lp.example/?t={theme}&c={click_id}&n={next}", {"theme": "dark blue"})
+    assert bound.render(values, {"next": "ENC%2F"}) == f"https://lp.example/?t=dark%20blue&c={CLICK_ID}&n=ENC%2F"
+
+
+def test_filters_shared_by_streams_keep_each_stream_its_own_answer():
+    shared = ("country", False, ["DE"])
+    flow = make_flow(
+        stream("str_a", shared, ("sub1", False, ["other"]), position=1),
+        stream("str_b", ("country", True, ["DE"]), ("os", False, ["android"]), position=2),
+        stream("str_c", shared, ("os", False, ["android"]), position=3),
+        stream("str_d", shared, position=4),
+    )
+    assert run(flow).stream_id == "str_c"
+    assert run(flow, facts(os="iOS")).stream_id == "str_d"
+    assert run(flow, facts(country="FR")).stream_id == "str_b"
+    assert run(flow, facts(country="FR", os="iOS")).stream_id is None
