@@ -11,8 +11,7 @@ click_id alias of the account's formats; every other field is read with the
 format decided once the click is known.
 
 Which conversion a postback creates or updates (types, updates without the
-txid), refunds and offer payouts: postback_matching.py. Every postback is
-logged, whatever came of it (with the partner whose format read it).
+txid), refunds, offer payouts: postback_matching.py. Every postback is logged.
 
 A postback for an invalid click (links' verdict) is recorded, but as an
 invalid conversion (``invalid_click``): kept and listed, never counted, paid
@@ -50,7 +49,7 @@ from services.attribution.goals import load_goals
 from services.attribution.lookups import CampaignInfo, Links, Touch
 from services.attribution.outbound import conversion_outbound
 from services.attribution.postback_formats import FormatStore, Vocabulary, vocabulary
-from services.attribution.postback_matching import Refund, find_key, offer_payout, refund
+from services.attribution.postback_matching import KeyQuery, Refund, dedup_key, offer_payout, refund, resolve_keys
 from services.attribution.postback_rules import (
     CURRENCY,
     GATEWAY_OUTCOMES,
@@ -258,10 +257,7 @@ class PostbackRecorder:
         payout, currency = offer_payout(offer, payout, currency)
         if payout is not None and not currency:
             currency = await links.currency(account_id)
-        dedup, found = await find_key(self._pool, account_id, inp.click_id, inp.txid, goal_id, goal_name,
-                                      bool(inp.goal))  # fmt: skip
-        if payout is not None and payout < 0 and not found:
-            raise InvalidArgument("payout", f"{inp.payout[:40]!r} is a refund, but the click has no such conversion")
+        dedup = dedup_key(inp.click_id, inp.txid, goal_id, goal_name, bool(inp.goal))  # resolved in the group
         reasons = qual.INVALID_CLICK if click.verdict == q.INVALID else 0
         cfg = await qual.load(self._pool, account_id)
         if payout is not None and payout >= 0 and cfg.settings(click.campaign_id).on("revenue_out_of_range"):
@@ -282,6 +278,10 @@ class PostbackRecorder:
         payloads: list[tuple[str, bytes]] = []
         capped: dict[tuple[str, str], dict[str, Any]] = {}  # conversions whose cap count may change
         async with self._pool.acquire() as conn, conn.transaction():
+            queries = [KeyQuery(p.account_id, p.inp.click_id, p.inp.txid, p.goal_id, p.goal_name, bool(p.inp.goal))
+                       for p in items]  # fmt: skip
+            for p, found in zip(items, await resolve_keys(conn, queries), strict=True):
+                p.dedup = found or p.dedup
             cids = [new_id() for _ in items]
             created = {
                 r["conversion_id"]: r

@@ -1,5 +1,6 @@
 """Which conversion a postback is about, what a refund does, and what an offer
-pays: the rules inbound.py applies (pure, except ``find_key``'s one read).
+pays: the rules inbound.py applies (pure, except ``resolve_keys``: one read per
+group of postbacks, in its transaction).
 
 Conversion types and dedup keys. The goal field (aliases type, event, goal_name,
 ... in a partner's format) is the conversion's TYPE, apart from the transaction
@@ -17,7 +18,9 @@ A status update that arrives without the txid the first postback carried:
   its txid) is the one updated (the network's later "approved" for the lead);
 - a txid but no type, when ``tx:<click>:<txid>`` does not exist: the click's
   newest conversion with that txid (whatever its type).
-The key found is then locked in the group's transaction like any other.
+The key found is then locked in the group's transaction like any other. (Two
+postbacks of one group are resolved together: a key-less update that arrives in
+the same instant as its conversion's very first postback makes its own.)
 
 Refunds and chargebacks (TUNE/HasOffers adjustments, Everflow reversals, CAKE
 disposition changes, Impact REVERSED actions, Affise status 3, offerwall
@@ -45,21 +48,55 @@ from libs.errors import FailedPrecondition
 from services.attribution.lookups import OfferInfo
 from services.attribution.rules import REJECTED, SOURCE_POSTBACK
 
-# The newest postback conversion of the click that a key-less update means, best first.
-FIND_SQL = f"""
-SELECT dedup_key FROM attribution.conversions
-WHERE account_id = $1 AND click_id = $2 AND source = {SOURCE_POSTBACK:d}
-  AND (CASE WHEN $3::text IS NOT NULL THEN txid = $3
-            WHEN $4::text <> '' THEN goal_id = $4
-            ELSE goal_id = '' AND lower(goal) = $5 END)
-ORDER BY dedup_key = ANY($6::text[]) DESC, conversion_id DESC
-LIMIT 1
+# Per postback of a group (in its transaction, before the new conversions are inserted): the key of
+# the existing conversion it updates, else NULL. ``strict`` (a txid and a type): the key itself or
+# its pre-type form of the same goal; else the key itself, else the click's newest postback
+# conversion with that txid (or, without a txid, of that goal).
+RESOLVE_SQL = f"""
+SELECT (
+    SELECT c.dedup_key FROM attribution.conversions c
+    WHERE c.account_id = t.a AND (
+        c.dedup_key = t.k
+        OR (t.strict AND c.dedup_key = t.legacy
+            AND ((c.goal_id <> '' AND c.goal_id = t.gid) OR (c.goal_id = '' AND lower(c.goal) = t.gname)))
+        OR (NOT t.strict AND c.click_id = t.cl AND c.source = {SOURCE_POSTBACK:d}
+            AND CASE WHEN t.tx IS NOT NULL THEN c.txid = t.tx
+                     WHEN t.gid <> '' THEN c.goal_id = t.gid
+                     ELSE c.goal_id = '' AND lower(c.goal) = t.gname END))
+    ORDER BY c.dedup_key = t.k DESC, c.conversion_id DESC
+    LIMIT 1
+) AS found
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bool[])
+    WITH ORDINALITY AS t(a, cl, k, legacy, tx, gid, gname, strict, n)
+ORDER BY t.n
 """
-# A pre-type key of the same goal.
-LEGACY_SQL = """
-SELECT 1 FROM attribution.conversions
-WHERE account_id = $1 AND dedup_key = $2 AND ((goal_id <> '' AND goal_id = $3) OR (goal_id = '' AND lower(goal) = $4))
-"""
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyQuery:
+    """What finds the conversion one postback is about."""
+
+    account_id: str
+    click_id: str
+    txid: str
+    goal_id: str
+    goal_name: str
+    typed: bool
+
+    @property
+    def key(self) -> str:
+        return dedup_key(self.click_id, self.txid, self.goal_id, self.goal_name, self.typed)
+
+
+async def resolve_keys(conn: Any, queries: list[KeyQuery]) -> list[str | None]:
+    """The key of the existing conversion each postback updates (None: it makes a new one), in one query."""
+    rows = await conn.fetch(
+        RESOLVE_SQL, [q.account_id for q in queries], [q.click_id for q in queries], [q.key for q in queries],
+        [f"tx:{q.click_id}:{q.txid}" if q.txid and q.typed else "" for q in queries],
+        [q.txid or None for q in queries], [q.goal_id for q in queries], [q.goal_name.lower() for q in queries],
+        [bool(q.txid and q.typed) for q in queries],
+    )  # fmt: skip
+    return [r["found"] for r in rows]
 
 
 def type_key(goal_id: str, goal_name: str) -> str:
@@ -71,22 +108,6 @@ def dedup_key(click_id: str, txid: str, goal_id: str, goal_name: str, typed: boo
     if txid:
         return f"tx:{click_id}:{txid}:{type_key(goal_id, goal_name)}" if typed else f"tx:{click_id}:{txid}"
     return f"goal:{click_id}:{type_key(goal_id, goal_name)}"
-
-
-async def find_key(conn: Any, account_id: str, click_id: str, txid: str, goal_id: str, goal_name: str,
-                   typed: bool) -> tuple[str, bool]:  # fmt: skip
-    """The key of the conversion this postback updates (and True), else the key of a new one (and False)."""
-    key = dedup_key(click_id, txid, goal_id, goal_name, typed)
-    if txid and typed:
-        legacy = f"tx:{click_id}:{txid}"
-        if await conn.fetchval("SELECT 1 FROM attribution.conversions WHERE account_id = $1 AND dedup_key = $2",
-                               account_id, key):  # fmt: skip
-            return key, True
-        if await conn.fetchval(LEGACY_SQL, account_id, legacy, goal_id, goal_name.lower()):
-            return legacy, True
-        return key, False
-    found = await conn.fetchval(FIND_SQL, account_id, click_id, txid or None, goal_id, goal_name.lower(), [key])
-    return (str(found), True) if found is not None else (key, False)
 
 
 @dataclasses.dataclass(frozen=True)
