@@ -8,10 +8,11 @@ first use (``ensure``) and refreshed from links.offer_conversions at most every
 arrive that way); RecordOfferConversions in this process updates it at once, so
 after that RPC answers no click of this process goes to an offer it capped.
 
-Only offers with a cap are held, and a total is counted at most up to the cap
-(LIMIT total_cap): a refresh costs the capped offers' caps and today's rows,
-never the account's whole history. GetOffer / ListOffers take exact counts with
-``counts()`` (one query, off the click path).
+Only offers with a cap are held. Counts come from links.offer_cap_counts, the
+per-day counters RecordOfferConversions keeps in the statement that records the
+conversions: a refresh reads a few rows per capped offer (its days with
+conversions), never the conversions themselves. GetOffer / ListOffers read the
+same counters with ``counts()`` (one query, off the click path).
 
 Counts only ever go up in memory between refreshes: a rejection (or anything
 that lowers a count) waits for the next refresh, so memory errs on the capped
@@ -38,38 +39,30 @@ UTC = dt.UTC
 MAX_LOAD_ATTEMPTS = 3
 
 # $1 account, $2 now. The capped offers of the account with today's count and
-# their total counted up to the total cap; one row with NULL offer_id when the
-# account has none (its time zone is still wanted).
+# their total, from the per-day counters RecordOfferConversions keeps; one row
+# with NULL offer_id when the account has none (its time zone is still wanted).
 LOAD_SQL = """
 SELECT a.time_zone, o.offer_id, o.daily_cap, o.total_cap,
-    CASE WHEN o.daily_cap > 0 THEN (
-        SELECT count(*) FROM links.offer_conversions c
-        WHERE c.account_id = o.account_id AND c.offer_id = o.offer_id
-          AND c.day = ($2::timestamptz AT TIME ZONE a.time_zone)::date AND NOT c.rejected
-    ) ELSE 0 END AS today,
-    CASE WHEN o.total_cap > 0 THEN (
-        SELECT count(*) FROM (
-            SELECT FROM links.offer_conversions c
-            WHERE c.account_id = o.account_id AND c.offer_id = o.offer_id AND NOT c.rejected
-            LIMIT o.total_cap
-        ) AS upto_cap
-    ) ELSE 0 END AS total
+    coalesce(sum(n.conversions) FILTER (WHERE n.day = ($2::timestamptz AT TIME ZONE a.time_zone)::date), 0)::bigint
+        AS today,
+    coalesce(sum(n.conversions), 0)::bigint AS total
 FROM accounts.accounts a
 LEFT JOIN links.offers o ON o.account_id = a.account_id AND (o.daily_cap > 0 OR o.total_cap > 0)
+LEFT JOIN links.offer_cap_counts n ON n.account_id = o.account_id AND n.offer_id = o.offer_id
 WHERE a.account_id = $1
+GROUP BY a.time_zone, o.offer_id, o.daily_cap, o.total_cap
 """
 
-# $1 account, $2 offer ids, $3 now: exact counts for the offers asked.
+# $1 account, $2 offer ids, $3 now: the counts of the offers asked.
 COUNTS_SQL = """
 SELECT o.offer_id, o.daily_cap, o.total_cap,
-    count(c.conversion_id) FILTER (
-        WHERE c.day = ($3::timestamptz AT TIME ZONE coalesce(a.time_zone, 'UTC'))::date
-    ) AS today,
-    count(c.conversion_id) AS total
+    coalesce(sum(n.conversions) FILTER (
+        WHERE n.day = ($3::timestamptz AT TIME ZONE coalesce(a.time_zone, 'UTC'))::date
+    ), 0)::bigint AS today,
+    coalesce(sum(n.conversions), 0)::bigint AS total
 FROM links.offers o
 LEFT JOIN accounts.accounts a ON a.account_id = o.account_id
-LEFT JOIN links.offer_conversions c
-    ON c.account_id = o.account_id AND c.offer_id = o.offer_id AND NOT c.rejected
+LEFT JOIN links.offer_cap_counts n ON n.account_id = o.account_id AND n.offer_id = o.offer_id
 WHERE o.account_id = $1 AND o.offer_id = ANY($2::text[])
 GROUP BY o.offer_id, o.daily_cap, o.total_cap
 """

@@ -20,9 +20,11 @@ from services.links.base import LinksBase
 MAX_CONVERSIONS = 1000
 MAX_ID = 200
 
-# $1 account; $2..$5 the conversions (each id once). Rows come back for each
-# conversion whose counting changed: a new one (counted unless rejected) or
-# one whose rejected flag turned. The day is the event's in the account's zone.
+# $1 account; $2..$5 the conversions (each id once, sorted: concurrent calls lock
+# rows in one order). `changed` has a row for each conversion whose counting
+# changed: a new one (counted unless rejected) or one whose rejected flag turned;
+# the per-day counters the caps read move by the same amounts in this statement.
+# The day is the event's in the account's time zone.
 UPSERT_SQL = """
 WITH input AS (
     SELECT c.conversion_id, c.offer_id, c.event_time, c.rejected,
@@ -31,13 +33,23 @@ WITH input AS (
         AS c(conversion_id, offer_id, event_time, rejected)
     JOIN links.offers o ON o.account_id = $1 AND o.offer_id = c.offer_id
     LEFT JOIN accounts.accounts a ON a.account_id = $1
+), changed AS (
+    INSERT INTO links.offer_conversions AS t (account_id, conversion_id, offer_id, day, event_time, rejected)
+    SELECT $1, conversion_id, offer_id, day, event_time, rejected FROM input ORDER BY conversion_id
+    ON CONFLICT (account_id, conversion_id) DO UPDATE
+        SET rejected = EXCLUDED.rejected, update_time = clock_timestamp()
+        WHERE t.rejected <> EXCLUDED.rejected
+    RETURNING t.offer_id, t.day, t.rejected, (t.xmax::text = '0') AS inserted
+), deltas AS (
+    SELECT offer_id, day,
+        sum(CASE WHEN inserted THEN (NOT rejected)::int WHEN rejected THEN -1 ELSE 1 END) AS delta
+    FROM changed GROUP BY offer_id, day
+), counted AS (
+    INSERT INTO links.offer_cap_counts AS n (account_id, offer_id, day, conversions)
+    SELECT $1, offer_id, day, delta FROM deltas WHERE delta <> 0 ORDER BY offer_id, day
+    ON CONFLICT (account_id, offer_id, day) DO UPDATE SET conversions = n.conversions + EXCLUDED.conversions
 )
-INSERT INTO links.offer_conversions AS t (account_id, conversion_id, offer_id, day, event_time, rejected)
-SELECT $1, conversion_id, offer_id, day, event_time, rejected FROM input
-ON CONFLICT (account_id, conversion_id) DO UPDATE
-    SET rejected = EXCLUDED.rejected, update_time = clock_timestamp()
-    WHERE t.rejected <> EXCLUDED.rejected
-RETURNING t.offer_id, t.day, t.rejected, (t.xmax::text = '0') AS inserted
+SELECT offer_id, day, rejected, inserted FROM changed
 """
 
 
@@ -70,7 +82,7 @@ class OfferCapRpcs(LinksBase):
         v.raise_if_any()
         if not latest:
             return apb.RecordOfferConversionsResponse()
-        ids = list(latest)
+        ids = sorted(latest)
         rows = await self._pool.fetch(
             UPSERT_SQL,
             account_id,
