@@ -3,7 +3,7 @@ the account's time zone) and in all, against its daily_cap / total_cap.
 
 The click path asks ``capped()`` for every offer it considers, so that answer
 is a dict look-up in memory (no SQL per click). An account's state is loaded on
-first use (``ensure``) and refreshed from links.offer_conversions at most every
+first use (``ensure``) and refreshed from links.offer_cap_counts at most every
 ``refresh_s`` seconds while clicks ask for it (other replicas' conversions
 arrive that way); RecordOfferConversions in this process updates it at once, so
 after that RPC answers no click of this process goes to an offer it capped.

@@ -88,6 +88,50 @@ async def test_an_offer_deleted_since_the_click_is_skipped(links_stub, affiliate
     assert await record(caps_stub, conversion("off_gone", "c1"), conversion(oid, "c2")) == 1
 
 
+async def test_concurrent_repeats_and_reversals_count_each_conversion_once(links_stub, affiliate_stub, caps_stub):
+    """attribution's first calls and its queue's repeats overlap: the same
+    conversions, in different orders, at once; then reversals at once."""
+    oid = (await make_offer(links_stub, affiliate_stub, total_cap=100)).offer_id
+    convs = [conversion(oid, f"conv-{i}") for i in range(10)]
+    calls = [convs[i:] + convs[:i] for i in range(10)] + [list(reversed(convs))] * 5
+    counted = await asyncio.gather(*(record(caps_stub, *c) for c in calls))
+    assert sum(counted) == 10
+    assert await offer_counts(affiliate_stub, oid) == (10, 10, False)
+    reversals = [conversion(oid, f"conv-{i}", rejected=True) for i in range(4)]
+    counted = await asyncio.gather(*(record(caps_stub, *reversals[i:], *reversals[:i]) for i in range(4)))
+    assert sum(counted) == 4
+    assert await offer_counts(affiliate_stub, oid) == (6, 6, False)
+
+
+async def test_clicks_leave_a_capped_offer_and_come_back_after_a_reversal(
+    links_stub, affiliate_stub, caps_stub, gateway_links_stub
+):
+    setup = await make_setup(links_stub)
+    o = apb.Offer(name="a", partner_id=setup.partner.partner_id, url="https://a.example/?c={click_id}", total_cap=1,
+                  cap_action=apb.CAP_ACTION_FALLBACK)  # fmt: skip
+    oid = (await affiliate_stub.CreateOffer(apb.CreateOfferRequest(offer=o))).offer.offer_id
+    stream = apb.Stream(campaign_id=setup.campaign.campaign_id, action=apb.STREAM_ACTION_ROTATE,
+                        offers=[apb.WeightedOffer(offer_id=oid, weight=1)])  # fmt: skip
+    await affiliate_stub.CreateStream(apb.CreateStreamRequest(stream=stream))
+    ips = itertools.count(1)
+
+    async def click() -> pb.TouchResult:
+        inp = pb.TouchInput(slug=setup.link.slug, ip=f"9.9.9.{next(ips)}", user_agent=ANDROID_UA, host="gw.example")
+        return (await gateway_links_stub.RecordClicks(pb.RecordClicksRequest(clicks=[inp]))).results[0]
+
+    first = await click()
+    assert first.location == f"https://a.example/?c={first.touch_id}"
+    assert await record(caps_stub, conversion(oid, first.touch_id)) == 1
+    capped = await click()  # at once: the cap was raised before RecordOfferConversions answered
+    assert (capped.outcome, capped.location) == (pb.TOUCH_OUTCOME_FALLBACK, "https://acme.example/fallback")
+    assert await record(caps_stub, conversion(oid, first.touch_id, rejected=True)) == 1
+
+    async def back_to_a() -> bool:
+        return (await click()).location.startswith("https://a.example/")
+
+    await wait_until(back_to_a, "clicks to go to the offer again after the reversal (next caps refresh)")
+
+
 async def test_bad_input_names_the_field(caps_stub):
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await record(caps_stub, conversion("off_x", ""))
