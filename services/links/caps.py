@@ -34,8 +34,8 @@ import asyncpg
 log = logging.getLogger(__name__)
 
 UTC = dt.UTC
-# Reloads of one account that may start over because a conversion was recorded
-# while the first one read (then the last read is kept, merged upwards).
+# Reads of one account that start over because a conversion was recorded or an
+# offer changed while one ran (then the last read is kept, merged upwards).
 MAX_LOAD_ATTEMPTS = 3
 
 # $1 account, $2 now. The capped offers of the account with today's count and
@@ -96,6 +96,9 @@ class AccountCaps:
     day_end: dt.datetime  # the next day's first instant
     offers: dict[str, OfferCap]
     loaded_at: float  # time.monotonic() of the read it holds
+    # An offer of the account changed (its caps, status, a new one): the next
+    # ensure() waits for a reload; until then this state still answers.
+    changed: bool = False
 
     def holds(self, now: dt.datetime) -> bool:
         return self.day_start <= now < self.day_end
@@ -141,19 +144,21 @@ class OfferCaps:
         return cap.daily_cap > 0 and cap.today >= cap.daily_cap and state.holds(now)
 
     async def ensure(self, account_ids: Iterable[str], now: dt.datetime | None = None) -> None:
-        """Loads the accounts not held yet and the ones whose day has turned
-        (waiting for them); starts a background refresh of the stale ones."""
+        """Loads (and waits for) the accounts not held yet, the ones whose day
+        has turned and the ones whose offers changed; starts a background
+        refresh of those read more than ``refresh_s`` ago. A failed load is
+        logged: the state held keeps answering."""
         now = now or dt.datetime.now(UTC)
         stale_before = time.monotonic() - self._refresh_s
         waits: list[asyncio.Task[None]] = []
         for account_id in set(account_ids):
             state = self._accounts.get(account_id)
-            if state is None or not state.holds(now):
+            if state is None or state.changed or not state.holds(now):
                 waits.append(self._start_load(account_id))
             elif state.loaded_at <= stale_before:
                 self._start_load(account_id)
         if waits:
-            await asyncio.gather(*(asyncio.shield(t) for t in waits))
+            await asyncio.gather(*(asyncio.shield(t) for t in waits), return_exceptions=True)
 
     # -- changes --------------------------------------------------------------
 
@@ -176,14 +181,17 @@ class OfferCaps:
                 cap.today += delta
 
     def invalidate(self, account_id: str) -> None:
+        """An offer of the account changed: the next ensure() reloads it. The
+        state held keeps answering meanwhile (dropping it would let a batch
+        between its ensure() and its decisions send clicks to a capped offer)."""
         self._versions[account_id] = self._versions.get(account_id, 0) + 1
-        self._accounts.pop(account_id, None)
+        state = self._accounts.get(account_id)
+        if state is not None:
+            state.changed = True
 
     def clear(self) -> None:
-        for account_id in list(self._accounts):
+        for account_id in {*self._accounts, *self._loads}:
             self.invalidate(account_id)
-        for account_id in list(self._loads):
-            self._versions[account_id] = self._versions.get(account_id, 0) + 1
 
     # -- GetOffer / ListOffers --------------------------------------------
 
@@ -214,6 +222,11 @@ class OfferCaps:
             log.warning("offer caps of account %s not loaded: %r", account_id, task.exception())
 
     async def _load(self, account_id: str) -> None:
+        """Reads the account's capped offers. A conversion recorded or an offer
+        changed in this process while it read may be missing from the read:
+        then it reads again; after MAX_LOAD_ATTEMPTS it keeps the last read with
+        the higher count of each offer (memory errs on the capped side) and
+        reads again at the next ensure()."""
         for _ in range(MAX_LOAD_ATTEMPTS):
             version = self._versions.get(account_id, 0)
             now = dt.datetime.now(UTC)
@@ -230,17 +243,12 @@ class OfferCaps:
             if self._versions.get(account_id, 0) == version:
                 self._accounts[account_id] = fresh
                 return
-            held = self._accounts.get(account_id)
-            if held is not None and held.day == day:
-                # A conversion recorded while this read ran may be missing from
-                # it: keep the higher count of each, and read again soon.
-                for offer_id, cap in offers.items():
-                    old = held.offers.get(offer_id)
-                    if old is not None:
-                        cap.today = max(cap.today, old.today)
-                        cap.total = max(cap.total, old.total)
-                fresh.loaded_at = float("-inf")
-                self._accounts[account_id] = fresh
-                return
-        self._accounts[account_id] = fresh
+        held = self._accounts.get(account_id)
+        if held is not None and held.day == fresh.day:
+            for offer_id, cap in fresh.offers.items():
+                old = held.offers.get(offer_id)
+                if old is not None:
+                    cap.today = max(cap.today, old.today)
+                    cap.total = max(cap.total, old.total)
         fresh.loaded_at = float("-inf")
+        self._accounts[account_id] = fresh

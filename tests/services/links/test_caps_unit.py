@@ -89,12 +89,22 @@ def test_a_reversal_lowers_nothing_before_the_next_refresh():
     assert state.loaded_at == float("-inf")  # refreshed at the next ensure()
 
 
-def test_offers_without_caps_and_other_accounts_are_not_capped():
+def test_offers_without_caps_are_not_capped():
     caps = OfferCaps(pool=None, refresh_s=3600)  # type: ignore[arg-type]
     held(caps, "acc", NOW, off_a=OfferCap(0, 1, 0, 1))
     assert not caps.capped("acc", "off_uncapped", NOW)
+
+
+def test_an_offer_change_keeps_the_caps_answering_until_the_reload():
+    """Between a batch's ensure() and its decisions an offer write may come:
+    the state held still answers (the next ensure() waits for the reload)."""
+    caps = OfferCaps(pool=None, refresh_s=3600)  # type: ignore[arg-type]
+    state = held(caps, "acc", NOW, off_a=OfferCap(0, 1, 0, 1))
     caps.invalidate("acc")
-    assert "acc" not in caps._accounts
+    assert caps.capped("acc", "off_a", NOW)
+    assert state.changed
+    caps.clear()
+    assert caps.capped("acc", "off_a", NOW)
 
 
 @pytest.mark.parametrize(
