@@ -39,10 +39,11 @@ class LanderClickRpcs(LinksBase):
         rows = await self._find_clicks(request.clicks)
         now = dt.datetime.now(dt.UTC)
         found = [r for r in rows if r is not None]
-        await self.caps.ensure({r["account_id"] for r in found}, now)
         flows: dict[tuple[str, str], Flow | None] = await self.flows.get_many(
             {(r["account_id"], r["campaign_id"]) for r in found}
         )
+        # Last before the decisions (no await between): the caps as fresh as they get.
+        await self.caps.ensure({r["account_id"] for r in found}, now)
         results: list[pb.TouchResult] = []
         inserts: list[tuple[Any, ...]] = []
         answered: dict[tuple[str, str], pb.TouchResult] = {}
