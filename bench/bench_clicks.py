@@ -35,7 +35,7 @@ from clicktrail.links.v1 import links_pb2 as pb
 from clicktrail.links.v1 import links_pb2_grpc
 from google.protobuf import field_mask_pb2
 
-from bench.clicks_flow import flow_rows, setup_flow
+from bench.clicks_flow import flow_rows, process_cpu_s, setup_flow
 from bench.common import (
     GATEWAY_UNLIMITED,
     RESULTS,
@@ -241,15 +241,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     run_wrk, f"{base}/c/{links['warmup']['slug']}", args.warmup,
                     threads=args.threads, connections=args.connections, work_dir=work, vary=1,
                 )  # fmt: skip
-            # Checks off, on and the flow in ABBA order (off, on, flow, flow, on, off; half the
-            # time each), so that whatever drifts over the run (table size, caches, the
-            # neighbours' load) weighs on each alike; each side's figures add its two halves up.
-            half = max(1, seconds // 2)
+            # Checks off, on and the flow in ABBA order, twice (off, on, flow, flow, on, off;
+            # a quarter of the time each), so that whatever drifts over the run (table size,
+            # caches, the neighbours' load) weighs on each alike; each side's figures add its
+            # four quarters up. The CPU the links and gateway processes spend per click is
+            # counted too: it hardly moves with the machine's other load.
+            half = max(1, seconds // 4)
             runs: dict[str, list[WrkResult]] = {"bench": [], "bench_off": [], "bench_flow": []}
+            cpu = dict.fromkeys(runs, 0.0)
             calls = batch_items = 0.0
-            order = ("bench_off", "bench", "bench_flow", "bench_flow", "bench", "bench_off")
+            order = ("bench_off", "bench", "bench_flow", "bench_flow", "bench", "bench_off") * 2
+            pids = [c.proc.pid for c in procs if c.name.startswith(("links", "gateway"))]
             for run_no, role in enumerate(order, start=2):
                 before = await _gateway_metrics(f"{base}/metrics")
+                cpu_before = process_cpu_s(pids)
                 runs[role].append(await asyncio.to_thread(
                     run_wrk, f"{base}/c/{links[role]['slug']}", half,
                     threads=args.threads, connections=args.connections, work_dir=work, vary=run_no,
@@ -259,6 +264,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     calls += after.get("count", 0) - before.get("count", 0)
                     batch_items += after.get("sum", 0) - before.get("sum", 0)
                 await asyncio.sleep(1.0)  # requests in flight when wrk stopped finish
+                cpu[role] += process_cpu_s(pids) - cpu_before
             ours, off, flow = _merge(runs["bench"]), _merge(runs["bench_off"]), _merge(runs["bench_flow"])
             rows, missing, verdicts, reasons = await _count_rows(dsn, links["bench"]["link_id"], ours.ids)
             off_rows, off_missing, off_verdicts, _ = await _count_rows(dsn, links["bench_off"]["link_id"], off.ids)
@@ -280,6 +286,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     flow_lost = flow_missing + max(0, flow.c302 - len(flow.ids))
     flow_ratio = flow.redirects_per_s / ours.redirects_per_s if ours.redirects_per_s else 0.0
     flow_bare = flow.redirects_per_s / bare.redirects_per_s if bare.redirects_per_s else 0.0
+    cpu_us = {role: cpu[role] / r.requests * 1e6 if r.requests else 0.0 for role, r in
+              (("bench", ours), ("bench_off", off), ("bench_flow", flow))}  # fmt: skip
     ratio = ours.redirects_per_s / bare.redirects_per_s if bare.redirects_per_s else 0.0
     off_ratio = off.redirects_per_s / bare.redirects_per_s if bare.redirects_per_s else 0.0
     checks_ratio = ours.redirects_per_s / off.redirects_per_s if off.redirects_per_s else 0.0
@@ -298,7 +306,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     header = f"{'':<22}{'302/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'non-3xx':>9}{'sock err':>9}"
     lines = [
         f"clicks: wrk -t{args.threads} -c{args.connections} -d{seconds}s --latency, checks off / on / flow"
-        f" as 2 x {half}s each, ABBA, one address and one of 7 User-Agents per click "
+        f" as 4 x {half}s each, ABBA, one address and one of 7 User-Agents per click "
         f"({os.cpu_count()} cores, links x{args.links_procs}, server: {SERVER_LABEL[args.server]})",
         header,
         _row("gateway, checks on", ours),
@@ -308,6 +316,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         f"ratio checks on / checks off: {checks_ratio:.3f}   on/bare: {ratio:.3f}   off/bare: {off_ratio:.3f}",
         f"ratio flow / plain link: {flow_ratio:.3f}   flow/bare: {flow_bare:.3f}   "
         f"flow rows: {flow_streams['default']:,} default stream (lander + offer), {flow_streams['other']} other",
+        f"CPU per click (links + gateway processes): checks on {cpu_us['bench']:.0f} us, checks off "
+        f"{cpu_us['bench_off']:.0f} us, flow {cpu_us['bench_flow']:.0f} us "
+        f"(flow / plain {cpu_us['bench_flow'] / cpu_us['bench'] if cpu_us['bench'] else 0:.3f})",
         f"verdicts, checks on: {_verdicts(verdicts)}   checks off: {_verdicts(off_verdicts)}",
         "reasons, checks on: "
         + (", ".join(f"{k} {v:,}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])) or "none"),
@@ -330,6 +341,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "ratio_flow_plain": round(flow_ratio, 4),
         "ratio_flow_bare": round(flow_bare, 4),
         "flow_rows": flow_streams,
+        "cpu_us_per_click": {k: round(v, 1) for k, v in cpu_us.items()},
         "lost_clicks_flow": flow_lost,
         "bare": bare.summary(),
         "ratio": round(ratio, 4),

@@ -15,7 +15,7 @@ import datetime as dt
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import quote, unquote_plus, urlsplit
 from zoneinfo import ZoneInfo
 
 from libs.macros import MACRO_RE
@@ -52,10 +52,14 @@ class ClickFacts:
         if name == "language":  # the preferred one: the header's first (highest q)
             tags = accept_languages(self.accept_language) if self.accept_language else []
             value: Any = tags[0] if tags else ""
-        elif name == "params":
+        elif name == "params":  # parse_qsl(keep_blank_values=True)'s pairs, first value per name
             value = {}
-            for k, v in parse_qsl(self.raw_query.decode("utf-8", "replace"), keep_blank_values=True):
-                value.setdefault(k, v)
+            for pair in self.raw_query.decode("utf-8", "replace").split("&"):
+                k, _, v = pair.partition("=")
+                if "%" in pair or "+" in pair:  # the dear decoding only when something is encoded
+                    k, v = unquote_plus(k), unquote_plus(v)
+                if k:
+                    value.setdefault(k, v)
         elif name == "referrer_host":
             try:
                 value = (urlsplit(self.referrer).hostname or "").rstrip(".") if self.referrer else ""

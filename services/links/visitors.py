@@ -79,7 +79,10 @@ class Visitors:
     def __init__(self, pool: asyncpg.Pool | None, max_keys: int = 200_000) -> None:
         self._pool = pool
         self._max = max_keys
-        self._seen: OrderedDict[int, tuple[float, Choice]] = OrderedDict()
+        # Values are (float, str): tuples of atoms the garbage collector stops
+        # tracking, so 200,000 visitors add nothing to a full collection's walk
+        # (objects in them would: services/links/quality.py SlidingCounter says why).
+        self._seen: OrderedDict[int, tuple[float, str]] = OrderedDict()
         self._warm: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
@@ -98,7 +101,7 @@ class Visitors:
         got = self._seen.get(self._key(account_id, campaign_id, ip, user_agent))
         if got is None or now - got[0] >= window_s:
             return None
-        return got[1]
+        return parse_cookie(got[1])
 
     def remember(self, account_id: str, campaign_id: str, ip: str, user_agent: str, now: float, choice: Choice) -> None:
         if not ip:
@@ -108,7 +111,7 @@ class Visitors:
         old = seen.get(key)
         if old is not None and old[0] > now:  # a warm-up row newer than this one: keep it
             return
-        seen[key] = (now, choice)
+        seen[key] = (now, format_cookie(choice))
         seen.move_to_end(key)
         if len(seen) > self._max:
             seen.popitem(last=False)

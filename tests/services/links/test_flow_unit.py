@@ -338,3 +338,9 @@ def test_filters_shared_by_streams_keep_each_stream_its_own_answer():
     assert run(flow, facts(os="iOS")).stream_id == "str_d"
     assert run(flow, facts(country="FR")).stream_id == "str_b"
     assert run(flow, facts(country="FR", os="iOS")).stream_id is None
+
+
+def test_param_filters_read_the_query_as_sent_decoded():
+    assert winner(("param.q", False, ["a b/c"]), facts(raw_query=b"q=a+b%2Fc&q=other")) == "str_filtered"
+    assert winner(("param.flag", False, [""]), facts(raw_query=b"flag&x=1")) == "str_filtered"
+    assert winner(("param.Zone", False, ["42"]), facts(raw_query=b"zone=42")) == "str_default"  # names as sent
