@@ -95,15 +95,12 @@ async def test_max_clicks_set_again_counts_the_clicks_recorded_meanwhile(gateway
     assert len(clicks) == 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review1 #2: OfferCaps.invalidate (every Create/Update/DeleteOffer of the account) drops the state "
-    "and capped() answers False until a reload; a click batch between its ensure() and its decisions "
-    "(RecordLanderClicks awaits the flow reload after caps.ensure) sends traffic to a capped offer",
-)
 async def test_a_capped_offer_stays_capped_while_another_offer_is_edited(
     links_stub, links_server, channels, account, settings
 ):
+    """review1 #2 (fixed in 3fac416): an offer write used to drop the account's cap
+    state, so capped() answered False until a reload and a batch between its
+    ensure() and its decisions sent clicks to a capped offer."""
     affiliate = affiliate_pb2_grpc.AffiliateServiceStub(channels(links_server.addr, token=account.api_key))
     caps_stub = affiliate_pb2_grpc.AffiliateServiceStub(
         channels(links_server.addr, token=INTERNAL_TOKEN, account_id=account.account_id)
