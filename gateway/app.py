@@ -315,7 +315,7 @@ class Gateway(TouchRoutes, LanderRoutes, QrRoutes, DomainRoutes, EventRoutes, Po
                 status = await self._lander_click(scope, sender, method, ua, xff, host, cookie, fwd_host, fwd_proto)
             elif path.startswith(QR):
                 route = "qr"
-                status = await self._qr(scope, sender, path[4:], method)
+                status = await self._qr(scope, sender, path[4:], method, host, fwd_host)
             elif path == DOMAIN_ALLOWED:
                 route = "domain_allowed"
                 status = await self._domain_allowed(scope, sender, method)

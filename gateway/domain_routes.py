@@ -36,13 +36,18 @@ class DomainRoutes(GatewayBase):
         if not name:
             return await json_error(sender, 400, "is required: a host name (?domain=track.example.com)", "domain")
         try:
-            registered = await self._domain_checks.get_or_load(name, lambda: self._check_domain(name))
+            registered = await self._domain_registered(name)
         except CallError as err:
             log.warning("domain_check_unavailable", domain=name, code=err.code().name, detail=err.message)
             return await json_error(sender, 503, "links service unavailable; retry later")
         if registered:
             return await sender.send(200, text_headers(JSON_CT, ALLOWED_BODY), ALLOWED_BODY)
         return await sender.send(404, text_headers(JSON_CT, UNKNOWN_BODY), UNKNOWN_BODY)
+
+    async def _domain_registered(self, name: str) -> bool:
+        """Whether ``name`` (a normalised host) is some account's custom domain (cached
+        CHECK_TTL_S); CallError when links cannot say."""
+        return await self._domain_checks.get_or_load(name, lambda: self._check_domain(name))
 
     async def _check_domain(self, name: str) -> bool:
         if self._affiliate is None:

@@ -120,3 +120,26 @@ async def test_domain_allowed_for_on_demand_tls(
     assert (r.status_code, r.json()["field"]) == (404, "domain")
     r = await client.get("/internal/domain-allowed")
     assert (r.status_code, r.json()["field"]) == (400, "domain")
+
+
+async def test_a_custom_domain_serves_only_its_own_links_qr_codes(
+    client: httpx.AsyncClient, make_link: MakeLink, links_stub: links_pb2_grpc.LinksServiceStub,
+    affiliate_stub: affiliate_pb2_grpc.AffiliateServiceStub, new_account: Any, links_server: Any,
+    channels: Callable[..., grpc.aio.Channel],
+) -> None:  # fmt: skip
+    """As for clicks: another account's domain never vouches for my link; the gateway's own
+    host serves every link's code (the console shows them from there)."""
+    await affiliate_stub.CreateDomain(apb.CreateDomainRequest(domain=apb.Domain(name="go.acme.example")))
+    on_domain, plain = await make_link(), await make_link()
+    await set_link(links_stub, on_domain.link_id, domain="go.acme.example")
+    other: AccountInfo = await new_account("Other Co")
+    theirs = affiliate_pb2_grpc.AffiliateServiceStub(channels(links_server.addr, token=other.api_key))
+    await theirs.CreateDomain(apb.CreateDomainRequest(domain=apb.Domain(name="their.example.net")))
+    cases = (
+        ("go.acme.example", on_domain.slug, 200), ("go.acme.example", plain.slug, 404),
+        ("their.example.net", on_domain.slug, 404), ("their.example.net", plain.slug, 404),
+        ("", on_domain.slug, 200), ("", plain.slug, 200),
+    )  # fmt: skip
+    for host, slug, status in cases:
+        r = await client.get(f"/qr/{slug}.svg", headers={"host": host} if host else {})
+        assert r.status_code == status, (host, slug)
