@@ -42,15 +42,12 @@ async def test_a_custom_domains_root_goes_to_its_root_url(
         assert (r.status_code, r.headers.get("location")) == (302, "https://acme.example/home")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review1 #7: /qr/{slug} ignores Host: another account's custom domain serves (and so vouches "
-    "for) a QR code of my link, where /c/{slug} on that host is a 404",
-)
 async def test_a_custom_domain_serves_no_qr_code_of_another_accounts_link(
     gateway: RunningGateway, make_link: MakeLink, new_account: Any, links_server: Any,
     channels: Callable[..., grpc.aio.Channel], links_stub: links_pb2_grpc.LinksServiceStub,
 ) -> None:  # fmt: skip
+    """review1 #7 (fixed in ed82aa1): /qr/{slug} ignored Host, so another account's
+    custom domain served (and vouched for) a QR code of my link."""
     mine = await make_link()
     other = await new_account("Other Co")
     theirs = affiliate_pb2_grpc.AffiliateServiceStub(channels(links_server.addr, token=other.api_key))
