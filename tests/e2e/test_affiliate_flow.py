@@ -111,26 +111,28 @@ async def test_streams_lander_offer_postbacks_caps_and_reports(suite: Suite, tmp
     offer_host = {offer_a: "offer-a.example", offer_b: "offer-b.example"}
     lander_host = {quiz["lander_id"]: "lp-quiz.example", story["lander_id"]: "lp-story.example"}
     cid = campaign["campaign_id"]
-    _published, bots, japan, rotate, link = await asyncio.gather(
+    # The catch-all first, as an operator often starts; the default stream is tried last wherever it sits.
+    _published, rotate = await asyncio.gather(
         cli("campaign", "publish", cid),
-        cli(
-            "stream", "create", "--campaign", cid, "--name", "Bots", "--filter", "verdict=invalid",
-            "--action", "safe_page", "--url", SAFE_PAGE, "--position", "0",
-        ),
-        cli(
-            "stream", "create", "--campaign", cid, "--name", "Japan", "--filter", "country=JP",
-            "--action", "url", "--url", "https://jp.example/?c={click_id}", "--position", "1",
-        ),
         cli(
             "stream", "create", "--campaign", cid, "--name", "Default",
             "--lander", f"{quiz['lander_id']}:1", "--lander", f"{story['lander_id']}:1",
             "--offer", f"{offer_a}:1", "--offer", f"{offer_b}:1",
         ),
-        cli("link", "create", "--campaign", cid, "--url", "https://unused.example/"),
     )  # fmt: skip
-    assert rotate["is_default"] and not bots["is_default"]
-    order = [s["stream_id"] for s in (await cli("stream", "list", "--campaign", cid))["streams"]]
-    assert order == [bots["stream_id"], japan["stream_id"], rotate["stream_id"]]
+    bots, japan, link, banner = await asyncio.gather(
+        cli(
+            "stream", "create", "--campaign", cid, "--name", "Bots", "--filter", "verdict=invalid",
+            "--action", "safe_page", "--url", SAFE_PAGE, "--position", "1",
+        ),
+        cli(
+            "stream", "create", "--campaign", cid, "--name", "Japan", "--filter", "country=JP",
+            "--action", "url", "--url", "https://jp.example/?c={click_id}", "--position", "2",
+        ),
+        cli("link", "create", "--campaign", cid, "--url", "https://unused.example/"),
+        cli("link", "create", "--campaign", cid, "--url", "https://unused.example/", "--name", "Banner"),
+    )  # fmt: skip
+    assert rotate["is_default"] and not bots["is_default"] and not japan["is_default"]
     click_url = link["click_url"]
     public = "{0.scheme}://{0.netloc}".format(urlsplit(click_url))
 
@@ -146,9 +148,9 @@ async def test_streams_lander_offer_postbacks_caps_and_reports(suite: Suite, tmp
     host_lander = {h: lnd for lnd, h in lander_host.items()}
     host_offer = {h: o for o, h in offer_host.items()}
 
-    async def land(visitor: Browser) -> str:
+    async def land(visitor: Browser, url: str = click_url) -> str:
         """A click through the link: the flow sends a browser to a lander carrying its click URL."""
-        r = await visitor.get(click_url)
+        r = await visitor.get(url)
         assert r.status_code == 302, r.text
         location = r.headers["location"]
         lander = host_lander[urlsplit(location).netloc]
@@ -200,6 +202,14 @@ async def test_streams_lander_offer_postbacks_caps_and_reports(suite: Suite, tmp
             click_id = await land(visitor)
             if n % 3:
                 await click_through(visitor, click_id, by_cookie=n % 2 == 0)
+            if n == 2:
+                second_click = click_id
+        # The second visitor again, its cookies gone, from the same address and browser, on the campaign's
+        # other link (the same link again within seconds would be a duplicate click): the same choice.
+        returning = browser("73.162.20.2", PHONES[2 % len(PHONES)])
+        back = await land(returning, banner["click_url"])
+        assert back != second_click and lander_of[back] == lander_of[second_click]
+        assert await click_through(returning, back) == offer_seen[second_click]
 
         # -- the network's postbacks, in Affise's parameters ----------------------------------------
         token = account["postback_token"]
@@ -235,6 +245,14 @@ async def test_streams_lander_offer_postbacks_caps_and_reports(suite: Suite, tmp
             visitor = browser(f"73.162.22.{m}", PHONES[m % len(PHONES)])
             click_id = await land(visitor)
             assert await click_through(visitor, click_id, by_cookie=m % 2 == 0) == offer_b
+        # A postback with no partner in the URL: the click's offer's network (Affise) decides how it reads.
+        postbacks.append((click_id, "TB-3", "1", "2.25"))
+        async with httpx.AsyncClient(timeout=10) as network_http:
+            r = await network_http.get(
+                f"{suite.gateway_url}/postback",
+                params={"sub1": click_id, "transactionid": "TB-3", "status": "1", "sum": "2.25", "token": token},
+            )
+        assert r.status_code == 200 and r.json()["status"] == "approved", r.text
     finally:
         for b in browsers:
             await b.close()
@@ -249,6 +267,7 @@ async def test_streams_lander_offer_postbacks_caps_and_reports(suite: Suite, tmp
         "TB-2": ("rejected", Decimal("3.00")),
         "TA-1": ("approved", Decimal(10)),
         "TA-2": ("pending", Decimal(10)),
+        "TB-3": ("approved", Decimal("2.25")),
     }, conversions
     assert all(by_txid[t]["offer_id"] == offer_seen[c] for c, t, _, _ in postbacks)
     assert all(by_txid[t]["lander_id"] == lander_of[c] for c, t, _, _ in postbacks)
@@ -265,7 +284,8 @@ async def test_streams_lander_offer_postbacks_caps_and_reports(suite: Suite, tmp
             assert c["offer_id"] == offer_seen[c["click_id"]], c
     through = set(offer_seen)
     converted = {c: (t, s) for c, t, s, _ in postbacks if t != "TB-2"}
-    paid = {"TB-1": Decimal("4.50"), "TA-1": Decimal(10)}  # revenue: approved payouts (TA-2 is pending)
+    # Revenue: the approved payouts (TA-2 is pending, TB-2 reversed).
+    paid = {"TB-1": Decimal("4.50"), "TA-1": Decimal(10), "TB-3": Decimal("2.25")}
     revenue = sum(paid.values(), Decimal(0))
     today = dt.datetime.now(dt.UTC).date().isoformat()
 
@@ -332,3 +352,7 @@ async def test_streams_lander_offer_postbacks_caps_and_reports(suite: Suite, tmp
     assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
     assert ET.fromstring(svg.content).tag.endswith("svg")  # noqa: S314 (our own gateway's image)
     assert png.read_bytes().startswith(PNG_SIGNATURE)
+
+    # `stream list` shows the streams "in the order the flow tries them": the default one last.
+    order = [s["stream_id"] for s in (await cli("stream", "list", "--campaign", cid))["streams"]]
+    assert order == [bots["stream_id"], japan["stream_id"], rotate["stream_id"]]
