@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 from clicktrail.links.v1 import affiliate_pb2 as apb
@@ -71,6 +72,12 @@ class DomainRpcs(LinksBase):
             name = normalise_domain(d.name)
         except ValueError as e:
             v.add("domain.name", str(e))
+        # The tracker's own host serves every account's links: no account may take it over.
+        v.check(
+            not name or name != urlsplit(self._public_url).hostname,
+            "domain.name",
+            f"{name} is the tracker's own host (CLICKTRAIL_PUBLIC_URL), not a custom domain",
+        )
         check_plain_url(v, "domain.root_url", d.root_url)
         v.raise_if_any()
         try:

@@ -274,9 +274,16 @@ def validate_link(link: pb.Link, paths: list[str] | None) -> Validator:
             "link.redirect_status",
             f"must be 301, 302 or 307 (0: 302), not {link.redirect_status}",
         )
-    if paths is None and link.HasField("expire_time"):
-        expire = from_timestamp(link.expire_time)
-        v.check(expire is None or expire > dt.datetime.now(dt.UTC), "link.expire_time", "must be in the future")
+    if link.HasField("expire_time") and (paths is None or "expire_time" in paths):
+        try:
+            expire = from_timestamp(link.expire_time)
+        except (ValueError, OverflowError):  # outside RFC 3339 (0001..9999)
+            v.add("link.expire_time", "must be a time between the years 1 and 9999")
+        else:
+            if paths is None:
+                v.check(
+                    expire is None or expire > dt.datetime.now(dt.UTC), "link.expire_time", "must be in the future"
+                )
     return v
 
 

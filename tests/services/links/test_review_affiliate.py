@@ -50,11 +50,6 @@ async def record(gateway, *inputs: pb.TouchInput) -> list[pb.TouchResult]:
     return list((await gateway.RecordClicks(pb.RecordClicksRequest(clicks=list(inputs)))).results)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review1 #1: CreateDomain accepts the tracker's own public host; once registered, every other "
-    "account's links (no domain) answer 404 on it (touches.LinkInfo.served_on)",
-)
 async def test_another_account_cannot_take_the_trackers_own_host(
     gateway_links_stub, links_stub, links_server, channels, new_account
 ):
@@ -162,12 +157,6 @@ async def _code_and_details(call, request) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.OK, ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review1 #5: an expire_time outside the Timestamp range (past 9999-12-31) reaches "
-    "Timestamp.ToDatetime in rules.validate_link / link_values unchecked: INTERNAL, not INVALID_ARGUMENT "
-    "naming link.expire_time",
-)
 async def test_an_out_of_range_expire_time_is_refused_naming_the_field(links_stub):
     s = await make_setup(links_stub)
     late = Timestamp(seconds=253402300800)  # 10000-01-01: not a Timestamp (RFC 3339 ends at 9999)
