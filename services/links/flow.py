@@ -251,7 +251,7 @@ def decide(
             outcome = FALLBACK if pick.fallback else RECORDED
         elif lander is not None:
             offer_id = pick.offer.offer_id
-            lp_click = lander_click_prefix(lander_click_base) + quote(str(values["click_id"]), safe="")
+            lp_click = lander_click_prefix(lander_click_base) + str(values["click_id"])  # ids are URL-safe
             location = lander.template.render(values, {"lander_click_url": lp_click})
             click_cookie = True
         else:

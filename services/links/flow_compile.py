@@ -12,6 +12,7 @@ own macros and the tracker's /lp/click prefix are encoded ahead.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -24,6 +25,13 @@ from libs.vocab.subids import SUB_IDS
 from services.links.affiliate_rules import accept_languages, language_matches, parse_network, parse_schedule
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@functools.lru_cache(maxsize=4096)
+def week_minute(zone: str, epoch_minute: int) -> int:
+    """Minutes since Monday 00:00 in ``zone`` (a batch's clicks share one minute)."""
+    t = dt.datetime.fromtimestamp(epoch_minute * 60, ZoneInfo(zone))
+    return t.weekday() * 1440 + t.hour * 60 + t.minute
 
 
 class ClickFacts:
@@ -66,8 +74,7 @@ class ClickFacts:
             except ValueError:
                 value = ""
         elif name == "week_minute":  # minutes since Monday 00:00
-            t = self.now.astimezone(ZoneInfo(self.zone))
-            value = t.weekday() * 1440 + t.hour * 60 + t.minute
+            value = week_minute(self.zone, int(self.now.timestamp()) // 60)
         elif name == "ip_number":
             value = (self.ip.version, int(self.ip)) if self.ip is not None else None
         else:
