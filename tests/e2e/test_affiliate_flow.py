@@ -344,6 +344,10 @@ async def test_streams_lander_offer_postbacks_caps_and_reports(suite: Suite, tmp
             assert (
                 abs(float(row.get("lander_ctr", 0)) - count(row, "lander_clicks") / count(row, "lander_views")) < 1e-9
             )
+        for value in (offer_a, offer_b) if dimension == "offer" else ():  # both earned: TA-1; TB-1 and TB-3
+            row = rows[value]
+            epc = next(Decimal(f["epc"]["amount"]) for f in row["money"] if f["currency_code"] == "USD")
+            assert epc == (revenue_of(row) / count(row, "clicks")).quantize(Decimal("0.000001")), row
 
     # -- QR codes: the public SVG and the CLI's PNG ---------------------------------------------------
     assert link["qr_url"] == f"{public}/qr/{link['slug']}.svg"
