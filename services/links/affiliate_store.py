@@ -90,9 +90,11 @@ GET_STREAM = "SELECT * FROM links.streams WHERE account_id = $1 AND stream_id = 
 GET_STREAM_CAMPAIGN = "SELECT campaign_id FROM links.streams WHERE account_id = $1 AND stream_id = $2"
 LOCK_STREAM = "SELECT * FROM links.streams WHERE account_id = $1 AND stream_id = $2 FOR UPDATE"
 # Keyset on (position, stream_id): $3 / $4 the previous page's last row.
+# The order the flow tries them: by position, the default stream (no filters) last.
 LIST_STREAMS = (
     "SELECT * FROM links.streams WHERE account_id = $1 AND campaign_id = $2"
-    " AND (position, stream_id) > ($3, $4) ORDER BY position, stream_id LIMIT $5"
+    " AND (filters = '[]'::jsonb, position, stream_id) > ($3, $4, $5)"
+    " ORDER BY filters = '[]'::jsonb, position, stream_id LIMIT $6"
 )
 DELETE_STREAM = "DELETE FROM links.streams WHERE account_id = $1 AND stream_id = $2 RETURNING stream_id"
 

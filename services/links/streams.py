@@ -149,15 +149,19 @@ class StreamRpcs(LinksBase):
         account_id = auth.require_account()
         if not request.campaign_id:
             raise InvalidArgument("campaign_id", "is required")
-        page = Page.of(request, "position", "after", "campaign_id")
+        page = Page.of(request, "default", "position", "after", "campaign_id")
         page.expect("campaign_id", request.campaign_id, "the page token belongs to another campaign's list")
         rows = await self._pool.fetch(
-            astore.LIST_STREAMS, account_id, request.campaign_id,
+            astore.LIST_STREAMS, account_id, request.campaign_id, page.get("default", False, bool),
             page.get("position", -1, int), page.get("after", "", str), page.limit,
         )  # fmt: skip
         rows, token = page.cut(
-            rows, lambda r: {"position": r["position"], "after": r["stream_id"], "campaign_id": r["campaign_id"]}
-        )
+            rows,
+            lambda r: {
+                "default": r["filters"] in ("[]", []), "position": r["position"], "after": r["stream_id"],
+                "campaign_id": r["campaign_id"],
+            },
+        )  # fmt: skip
         return apb.ListStreamsResponse(streams=[stream_msg(r) for r in rows], next_page_token=token)
 
     async def UpdateStream(self, request: apb.UpdateStreamRequest, context: Any) -> apb.UpdateStreamResponse:

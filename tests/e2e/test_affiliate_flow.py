@@ -363,10 +363,6 @@ async def test_streams_lander_offer_postbacks_caps_and_reports(suite: Suite, tmp
     assert png.read_bytes().startswith(PNG_SIGNATURE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ListStreams orders by position only, while the flow tries the default stream last wherever it sits",
-)
 async def test_stream_list_shows_the_flow_order_with_the_default_stream_last(cli: Cli) -> None:  # noqa: F811
     """`clicktrail stream list`: "A campaign's streams in the order the flow tries them" — a default stream
     created first (position 0) is still tried last (the test above: the crawler gets the safe page)."""

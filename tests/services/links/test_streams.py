@@ -86,9 +86,10 @@ async def test_streams_list_by_position_and_page(world):
     await world.affiliate.UpdateStream(
         apb.UpdateStreamRequest(stream=apb.Stream(stream_id=first.stream_id, position=7), update_mask=mask("position"))
     )
+    # The order the flow tries them: by position, the default stream last wherever it sits.
     expected = [s.stream_id for s in sorted([second, placed], key=lambda s: s.stream_id)] + [
-        default.stream_id,
         first.stream_id,
+        default.stream_id,
     ]
     seen, token = [], ""
     while True:
