@@ -190,10 +190,19 @@ class ClickCounts:
             CLICK_COUNTS_SQL, [k[0] for k in missing], [k[1] for k in missing], [k[2] for k in missing]
         )
         if len(self.counts) + len(rows) > self._max:
+            # Forgotten counts load again; a batch still in the group committer is then
+            # missed (at most max_inflight batches over the limit, once).
             self.counts.clear()
         for r in rows:
             # A batch that loaded meanwhile and counted on keeps its higher count.
             self.counts.setdefault(r["link_id"], r["n"])
+
+    def forget(self, link_ids: Iterable[str]) -> None:
+        """Links seen without max_clicks: clicks recorded meanwhile are not counted
+        here, so a limit set again loads the count anew."""
+        if self.counts:
+            for link_id in link_ids:
+                self.counts.pop(link_id, None)
 
     def take(self, link_id: str, max_clicks: int) -> bool:
         """Count one click if the link is under its maximum; False when it is reached."""

@@ -86,8 +86,7 @@ class LinkInfo:
     visitor_window_s: int = 86400
 
     def served_on(self, host: str, registered: dict[str, bool]) -> bool:
-        """A link with a domain answers only on it; a custom domain serves only its
-        own links; other hosts (the gateway's own, or none given) the links without one."""
+        """A link with a domain answers only on it; a custom domain only its own links; other hosts the rest."""
         if self.domain:
             return host == self.domain
         return not registered.get(host, False)
@@ -275,9 +274,11 @@ class TouchRecorder:
         ms = time.time_ns() // 1_000_000
         created = ms_to_datetime(ms)
         flows = await self.router.prepare(links.values(), created)
-        capped_links = {(li.account_id, li.campaign_id, li.link_id) for li in links.values() if li and li.max_clicks}
-        if is_click and capped_links:
-            await self._counts.ensure(capped_links)
+        if is_click:  # max_clicks: the counts of the batch's limited links (forgotten while unlimited)
+            self._counts.forget(li.link_id for li in links.values() if li is not None and not li.max_clicks)
+            await self._counts.ensure(
+                (li.account_id, li.campaign_id, li.link_id) for li in links.values() if li and li.max_clicks
+            )
         for inp in inputs:
             link = links.get(inp.slug)
             if link is None or not link.served_on(inp.host, registered):

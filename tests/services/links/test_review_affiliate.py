@@ -65,11 +65,6 @@ async def test_another_account_cannot_take_the_trackers_own_host(
     assert r.outcome == pb.TOUCH_OUTCOME_RECORDED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review1 #3: flow_cache.ClickCounts loads a link's count once; clicks recorded while max_clicks "
-    "was 0 are never counted, so a limit set again lets more than max_clicks through",
-)
 async def test_max_clicks_set_again_counts_the_clicks_recorded_meanwhile(gateway_links_stub, links_stub):
     s = await make_setup(links_stub, max_clicks=2)
 
