@@ -233,7 +233,7 @@ class FlowRouter:
         flows = await self.flows.get_many(live)
         with_flow = {k[0] for k, f in flows.items() if f is not None}
         if with_flow:
-            await self.visitors.ensure_warm()
+            self.visitors.start_warm()
             if self.caps is not None:
                 await self.caps.ensure(with_flow, created)
         return flows

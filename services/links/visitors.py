@@ -116,13 +116,17 @@ class Visitors:
         if len(seen) > self._max:
             seen.popitem(last=False)
 
-    async def ensure_warm(self) -> None:
-        """Load the recent flow clicks once (every caller waits for the one load)."""
-        if self._pool is None:
-            return
-        if self._warm is None:
+    def start_warm(self) -> None:
+        """Start loading the recent flow clicks, once, in the background: the click
+        path does not wait for it (on a large links.clicks it can take seconds;
+        visitors count as new until it is done, as after any restart without it)."""
+        if self._pool is not None and self._warm is None:
             self._warm = asyncio.ensure_future(self._load())
-        if not self._warm.done():
+
+    async def ensure_warm(self) -> None:
+        """Start the warm-up if need be and wait for it."""
+        self.start_warm()
+        if self._warm is not None and not self._warm.done():
             await asyncio.shield(self._warm)
 
     async def _load(self) -> None:
