@@ -115,7 +115,7 @@ async def test_a_conversion_is_of_the_offer_the_lander_click_through_sent_the_vi
     through = affiliate_pb2_grpc.AffiliateServiceStub(channels(links_server.addr, token=GATEWAY_TOKEN))
     camp = await make_campaign(links_stub, await make_app(links_stub))
 
-    async def offer(name: str, amount: str, status: int) -> str:
+    async def offer(name: str, amount: str, status: fpb.OfferStatus) -> str:
         o = fpb.Offer(name=name, partner_id=camp.partner_id, url=f"https://{name}.example/?c={{click_id}}",
                       payout_type=fpb.PAYOUT_TYPE_FIXED, payout=money_pb2.Money(amount=amount, currency_code="USD"),
                       status=status)  # fmt: skip
