@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from libs.config.loading import S, _load
-from libs.config.values import DEFAULT_ADDRS, Count, HttpUrl, Networks, Port, PostgresUrl, Seconds
+from libs.config.values import DEFAULT_ADDRS, Count, Hosts, HttpUrl, Networks, Port, PostgresUrl, Seconds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +102,10 @@ class _ConsoleAddr(CommonSettings):
 @dataclasses.dataclass(frozen=True)
 class LinksSettings(ServiceSettings, _PublicUrl, _Partitions):
     process: ClassVar[str] = "links"
+    # The tracker's own host names besides public_url's and loopback: links without a
+    # custom domain answer on these; any other host that is no account's custom domain
+    # is 404. "*": every host (no Host routing for them).
+    tracker_hosts: Hosts = ()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,6 +31,13 @@ def _networks(value: Any) -> Any:
     return value
 
 
+def _hosts(value: Any) -> Any:
+    """``track.example.com, go.example.net`` -> lower-case host names ("*": any host)."""
+    if isinstance(value, str):
+        return tuple(h.strip().lower().rstrip(".") for h in value.split(",") if h.strip())
+    return value
+
+
 def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -47,6 +54,8 @@ def _postgres_url(value: str) -> str:
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Comma-separated CIDRs (10.0.0.0/8, ::1/128); a bare address is a /32 or /128.
 Networks = Annotated[tuple[Network, ...], NoDecode, BeforeValidator(_networks)]
+# Comma-separated host names (track.example.com, go.example.net).
+Hosts = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_hosts)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 PostgresUrl = Annotated[str, AfterValidator(_postgres_url)]
 Port = Annotated[int, Field(ge=0, le=65535)]

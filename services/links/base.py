@@ -6,6 +6,7 @@ are mixins over this; services/links/service.py puts them together."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -20,6 +21,17 @@ from services.links.subids import SubIdListCache
 from services.links.touches import LinkCache, TouchRecorder
 from services.links.visitors import Visitors
 
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+
+def own_hosts(settings: Settings) -> frozenset[str] | None:
+    """The hosts links without a custom domain answer on: public_url's, loopback and
+    CLICKTRAIL_TRACKER_HOSTS; None when that lists "*" (any host)."""
+    if "*" in settings.tracker_hosts:
+        return None
+    public = urlsplit(settings.public_url).hostname or ""
+    return frozenset({public, *LOOPBACK_HOSTS, *settings.tracker_hosts} - {""})
+
 
 class LinksBase:
     def __init__(self, pool: asyncpg.Pool, keys: auth.KeyStore, settings: Settings) -> None:
@@ -31,12 +43,13 @@ class LinksBase:
         # Campaign flows, returning visitors, custom domains (clear() after writes a click sees).
         self.flows = FlowCache(pool)
         self.visitors = Visitors(pool)
+        own = self.own_hosts = own_hosts(settings)
         self.clicks = TouchRecorder(
             pool, self.cache, kind="click", quality=self.quality, flows=self.flows, visitors=self.visitors,
-            domains=self.flows.hosts, public_url=settings.public_url,
+            domains=self.flows.hosts, public_url=settings.public_url, own_hosts=own,
         )  # fmt: skip
         self.impressions = TouchRecorder(
-            pool, self.cache, kind="impression", quality=self.quality, domains=self.flows.hosts
+            pool, self.cache, kind="impression", quality=self.quality, domains=self.flows.hosts, own_hosts=own
         )
         self.sub_lists = SubIdListCache(pool)
         self.caps = OfferCaps(pool)

@@ -74,9 +74,9 @@ class DomainRpcs(LinksBase):
             v.add("domain.name", str(e))
         # The tracker's own host serves every account's links: no account may take it over.
         v.check(
-            not name or name != urlsplit(self._public_url).hostname,
+            not name or (name != urlsplit(self._public_url).hostname and name not in (self.own_hosts or ())),
             "domain.name",
-            f"{name} is the tracker's own host (CLICKTRAIL_PUBLIC_URL), not a custom domain",
+            f"{name} is one of the tracker's own hosts (CLICKTRAIL_PUBLIC_URL, CLICKTRAIL_TRACKER_HOSTS)",
         )
         check_plain_url(v, "domain.root_url", d.root_url)
         v.raise_if_any()

@@ -68,14 +68,19 @@ class LanderClickRpcs(LinksBase):
 
     async def _find_clicks(self, inputs: Any) -> list[asyncpg.Record | None]:
         """The click row of each input that went to a lander (None: not found).
-        On a registered custom domain, only the domain's account's clicks."""
+        On a registered custom domain, only the domain's account's clicks; on a host
+        that is neither one nor the tracker's own, none."""
         hosts = [ls.normalise_host(c.host) for c in inputs]
         owners = await ls.domain_accounts(self._pool, hosts)
         by_id: list[int] = []
         by_account: list[int] = []
         for n, c in enumerate(inputs):
-            if is_valid_id(c.click_id):
-                (by_account if hosts[n] in owners else by_id).append(n)
+            if not is_valid_id(c.click_id):
+                continue
+            if hosts[n] in owners:
+                by_account.append(n)
+            elif not hosts[n] or self.own_hosts is None or hosts[n] in self.own_hosts:  # else an unknown host
+                by_id.append(n)
         rows: list[asyncpg.Record | None] = [None] * len(inputs)
         if by_id:
             got = await ls.clicks_by_id(

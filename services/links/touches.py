@@ -85,11 +85,16 @@ class LinkInfo:
     redirect_status: int = 0
     visitor_window_s: int = 86400
 
-    def served_on(self, host: str, registered: dict[str, bool]) -> bool:
-        """A link with a domain answers only on it; a custom domain only its own links; other hosts the rest."""
+    def served_on(self, host: str, registered: dict[str, bool], own: frozenset[str] | None) -> bool:
+        """A link with a domain answers only on it; a custom domain only its own links; the
+        tracker's own hosts (``own``; None: any host) the rest; an unknown host nothing."""
         if self.domain:
             return host == self.domain
-        return not registered.get(host, False)
+        if not host:  # a request without Host (HTTP/1.0), or a direct call
+            return True
+        if registered.get(host, False):
+            return False
+        return own is None or host in own
 
 
 LINK_INFO_SQL = """
@@ -237,6 +242,7 @@ class TouchRecorder:
         visitors: Visitors | None = None,
         domains: DomainHosts | None = None,
         public_url: str = "",
+        own_hosts: frozenset[str] | None = None,
     ) -> None:
         self.kind = kind  # "click" or "impression"
         id_column = "click_id" if kind == "click" else "impression_id"
@@ -247,6 +253,7 @@ class TouchRecorder:
         self._quality = quality
         self.router = FlowRouter(flows if kind == "click" else None, visitors or Visitors(None), public_url)
         self._domains = domains
+        self._own_hosts = own_hosts
         self._counts = ClickCounts(pool)
         self.counters = Counters()
         self.committer = copy_committer(
@@ -281,7 +288,7 @@ class TouchRecorder:
             )
         for inp in inputs:
             link = links.get(inp.slug)
-            if link is None or not link.served_on(inp.host, registered):
+            if link is None or not link.served_on(inp.host, registered, self._own_hosts):
                 results.append(pb.TouchResult(outcome=pb.TOUCH_OUTCOME_NOT_FOUND))
                 continue
             if link.status not in LIVE or (link.expire_time is not None and link.expire_time <= created):

@@ -175,13 +175,13 @@ async def test_non_utf8_query_bytes(
 ) -> None:
     t = await make_link("https://shop.example/land?cid={click_id}&s1={sub1}")
     # Percent-encoded invalid UTF-8: recorded, decoded leniently.
-    request = f"GET /c/{t.slug}?sub1=%FF%FEok&sub2=%C3%28 HTTP/1.1\r\nHost: x\r\nUser-Agent: \xff\xfe\r\n\r\n"
+    request = f"GET /c/{t.slug}?sub1=%FF%FEok&sub2=%C3%28 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: \xff\xfe\r\n\r\n"
     status, head = await raw_request(gateway.url, request.encode("latin-1"))
     assert status == 302, head
     assert b"\r\nlocation: https://shop.example/land?cid=" in head
     # Raw bytes >= 0x80 in the request line: whatever the HTTP parser decides, never a 500.
     status, head = await raw_request(
-        gateway.url, b"GET /c/" + t.slug.encode() + b"?sub1=\xff\xfe\x80 HTTP/1.1\r\nHost: x\r\n\r\n"
+        gateway.url, b"GET /c/" + t.slug.encode() + b"?sub1=\xff\xfe\x80 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     )
     assert status in (302, 400), head
     clicks = await all_clicks(links_stub, t.link_id)
@@ -193,7 +193,7 @@ async def test_missing_user_agent_and_referer(
     gateway: RunningGateway, make_link: MakeLink, links_stub: links_pb2_grpc.LinksServiceStub
 ) -> None:
     t = await make_link()
-    status, head = await raw_request(gateway.url, f"GET /c/{t.slug} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    status, head = await raw_request(gateway.url, f"GET /c/{t.slug} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
     assert status == 302, head
     (c,) = await all_clicks(links_stub, t.link_id)
     assert (c.user_agent, c.referrer, c.ip) == ("", "", "127.0.0.1")

@@ -19,7 +19,7 @@ from libs.ids import new_id
 from tests.conftest import GATEWAY_TOKEN, INTERNAL_TOKEN
 from tests.services.links.conftest import ANDROID_UA, make_setup
 
-HOST = "gw.example"
+HOST = "127.0.0.1"  # the tracker's own host (public_url); other hosts 404 unless a custom domain
 
 
 @dataclasses.dataclass

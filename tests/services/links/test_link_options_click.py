@@ -16,7 +16,7 @@ from tests.services.links.conftest import ANDROID_UA, make_setup
 FALLBACK = "https://acme.example/fallback"
 
 
-def touch(slug: str, host: str = "gw.example", ip: str = "8.8.8.8") -> pb.TouchInput:
+def touch(slug: str, host: str = "127.0.0.1", ip: str = "8.8.8.8") -> pb.TouchInput:
     return pb.TouchInput(slug=slug, ip=ip, user_agent=ANDROID_UA, host=host)
 
 
@@ -92,13 +92,17 @@ async def test_custom_domains_route_by_host(
 
     results = await record(gateway_links_stub, *outcomes(
         (on_domain.link.slug, "trk.acme.example"),  # its own domain
-        (on_domain.link.slug, "gw.example"),  # a link with a domain answers only on it
+        (on_domain.link.slug, "127.0.0.1"),  # a link with a domain answers only on it
         (plain.link.slug, "trk.acme.example"),  # a custom domain serves only its own links
-        (plain.link.slug, "gw.example"),
+        (plain.link.slug, "127.0.0.1"),  # the tracker's own host (public_url's)
         (elsewhere.link.slug, "trk.acme.example"),  # another account's link on the domain
-        (elsewhere.link.slug, "gw.example"),
+        (elsewhere.link.slug, "127.0.0.1"),
         (on_domain.link.slug, ""),
+        (plain.link.slug, "unknown.example"),  # neither a custom domain nor the tracker's own host
+        (plain.link.slug, ""),  # no Host (HTTP/1.0, a direct call): the tracker's own
     ))  # fmt: skip
     recorded, missing = pb.TOUCH_OUTCOME_RECORDED, pb.TOUCH_OUTCOME_NOT_FOUND
-    assert [r.outcome for r in results] == [recorded, missing, missing, recorded, missing, recorded, missing]
+    assert [r.outcome for r in results] == [
+        recorded, missing, missing, recorded, missing, recorded, missing, missing, recorded,
+    ]  # fmt: skip
     assert results[0].location.startswith("https://play.example/")

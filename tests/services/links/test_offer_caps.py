@@ -116,7 +116,7 @@ async def test_clicks_leave_a_capped_offer_and_come_back_after_a_reversal(
     ips = itertools.count(1)
 
     async def click() -> pb.TouchResult:
-        inp = pb.TouchInput(slug=setup.link.slug, ip=f"9.9.9.{next(ips)}", user_agent=ANDROID_UA, host="gw.example")
+        inp = pb.TouchInput(slug=setup.link.slug, ip=f"9.9.9.{next(ips)}", user_agent=ANDROID_UA, host="127.0.0.1")
         return (await gateway_links_stub.RecordClicks(pb.RecordClicksRequest(clicks=[inp]))).results[0]
 
     first = await click()
@@ -247,7 +247,7 @@ async def test_under_concurrency_the_cap_is_exceeded_only_by_clicks_in_flight(
             for _ in range(BATCH):
                 n = next(ips)  # new visitors only: no returning-visitor choice
                 inputs.append(pb.TouchInput(slug=setup.link.slug, ip=f"9.{n // 62500}.{n // 250 % 250}.{n % 250 + 1}",
-                                            user_agent=ANDROID_UA, host="gw.example"))  # fmt: skip
+                                            user_agent=ANDROID_UA, host="127.0.0.1"))  # fmt: skip
             sent = next(clock)
             resp = await gateway_links_stub.RecordClicks(pb.RecordClicksRequest(clicks=inputs))
             hosts = [urlsplit(r.location).hostname or "" for r in resp.results]
