@@ -9,8 +9,10 @@ click goes and which cookies it gets. No I/O here.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
+import itertools
 import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -82,6 +84,13 @@ class CompiledStream:
     offers: Weighted
     filters: tuple[Mapping[str, Any], ...] = ()
     paused: bool = False
+    # The rotations' running weight totals, worked out once per flow load.
+    lander_table: WeightTable = dataclasses.field(init=False, compare=False)
+    offer_table: WeightTable = dataclasses.field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lander_table", weight_table(self.landers))
+        object.__setattr__(self, "offer_table", weight_table(self.offers))
 
 
 def _json(value: Any) -> Any:
@@ -140,17 +149,27 @@ def compile_flow(
     )  # fmt: skip
 
 
+# (ids, running totals of their weights, the total): a draw is one bisect.
+WeightTable = tuple[tuple[str, ...], tuple[int, ...], int]
+
+
+def weight_table(items: Weighted | list[tuple[str, int]]) -> WeightTable:
+    ids = tuple(item_id for item_id, _ in items)
+    totals = tuple(itertools.accumulate(w for _, w in items))
+    return ids, totals, totals[-1] if totals else 0
+
+
+def draw(table: WeightTable, rng: random.Random) -> str:
+    """An id of a non-empty table by weight."""
+    ids, totals, total = table
+    if len(ids) == 1:
+        return ids[0]
+    return ids[min(bisect.bisect_right(totals, rng.random() * total), len(ids) - 1)]
+
+
 def weighted(items: Weighted | list[tuple[str, int]], rng: random.Random) -> str:
     """An id by weight (items non-empty, weights positive)."""
-    if len(items) == 1:
-        return items[0][0]
-    total = sum(w for _, w in items)
-    x = rng.random() * total
-    for item_id, w in items:
-        x -= w
-        if x < 0:
-            return item_id
-    return items[-1][0]
+    return draw(weight_table(items), rng)
 
 
 def offer_eligible(offer: OfferInfo, country: str, capped: CapsView) -> bool:
@@ -171,21 +190,26 @@ def choose_offer(
 ) -> OfferPick:  # fmt: skip
     """An eligible offer of the stream by weight; ``keep`` when it is still in the
     rotation and eligible. None eligible: the first capped offer's cap action."""
+    offers = flow.offers
+    if keep is not None:
+        kept = offers.get(keep)
+        if kept is not None and keep in stream.offer_table[0] and offer_eligible(kept, country, capped):
+            return OfferPick(kept, "")
     eligible: list[tuple[str, int]] = []
     cap_url = ""
     for offer_id, weight in stream.offers:
-        offer = flow.offers.get(offer_id)
+        offer = offers.get(offer_id)
         if offer is None:
             continue
         if offer_eligible(offer, country, capped):
-            if offer_id == keep:
-                return OfferPick(offer, "")
             eligible.append((offer_id, weight))
         elif not cap_url and offer.cap_action == apb.CAP_ACTION_REDIRECT and offer.cap_url and capped(offer_id):
             if offer.active and (not offer.countries or country in offer.countries):
                 cap_url = offer.cap_url
     if eligible:
-        return OfferPick(flow.offers[weighted(eligible, rng)], "")
+        # Usually every offer is eligible: the stream's own table, else one for these.
+        table = stream.offer_table if len(eligible) == len(stream.offers) else weight_table(eligible)
+        return OfferPick(offers[draw(table, rng)], "")
     if cap_url:
         return OfferPick(None, cap_url)
     return OfferPick(None, flow.fallback_url, fallback=True)
@@ -242,7 +266,7 @@ def decide(
     if stream.action == ROTATE:
         if stream.landers:
             kept = prev.lander_id if prev is not None and prev.lander_id in stream.lander_ids else None
-            lander_id = kept or weighted(stream.landers, rng)
+            lander_id = kept or draw(stream.lander_table, rng)
         pick = choose_offer(flow, stream, facts.country, capped, rng, prev.offer_id if prev is not None else None)
         lander = flow.landers.get(lander_id) if lander_id else None
         if pick.offer is None:
