@@ -4,7 +4,10 @@ The gateway forwards the click id a lander's call to action carries (or the
 `ctc` cookie); each is recorded once on its click (links.lander_clicks) and
 answered with the offer the click was given, rendered for that click, while
 it is still eligible (active, country allowed, not capped); else another
-eligible offer of the click's stream, else the cap action / campaign fallback."""
+eligible offer of the click's stream, else the cap action / campaign fallback.
+A click of a campaign paused or archived since goes to the campaign's fallback,
+unrecorded (as its link's /c does). The click's offer as GetClick /
+LookupTouches show it is the one its click-through went to (store.GET_CLICK)."""
 
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from services.links import lander_store as ls
 from services.links import rules
 from services.links.base import LinksBase
 from services.links.flow import Flow, choose_offer, click_values, render_offer_url
-from services.links.flow_cache import caps_view
+from services.links.flow_cache import LIVE, caps_view
 
 NOT_FOUND = pb.TouchResult(outcome=pb.TOUCH_OUTCOME_NOT_FOUND)
 _rng = random.Random()
@@ -44,26 +47,33 @@ class LanderClickRpcs(LinksBase):
         )
         # Last before the decisions (no await between): the caps as fresh as they get.
         await self.caps.ensure({r["account_id"] for r in found}, now)
-        results: list[pb.TouchResult] = []
         inserts: list[tuple[Any, ...]] = []
         answered: dict[tuple[str, str], pb.TouchResult] = {}
+        first: dict[tuple[str, str], asyncpg.Record] = {}
         for row in rows:
             if row is None:
-                results.append(NOT_FOUND)
                 continue
             key = (row["account_id"], row["click_id"])
             if key in answered:  # asked twice in one call: one choice
-                results.append(answered[key])
                 continue
-            result, offer_id = self._through(row, flows.get((row["account_id"], row["campaign_id"])), now)
-            answered[key] = result
-            results.append(result)
+            first[key] = row
+            if row["campaign_status"] not in LIVE:  # paused / archived since the click: as /c, unrecorded
+                answered[key] = _result(row, pb.TOUCH_OUTCOME_FALLBACK, row["fallback_url"] or "")
+                continue
+            keep = row["through_offer_id"] if row["through"] else row["offer_id"]
+            answered[key], offer_id = self._through(row, flows.get((row["account_id"], row["campaign_id"])), now, keep)
             if not row["through"]:
                 inserts.append((
                     row["account_id"], row["click_id"], row["create_time"], row["campaign_id"], row["link_id"],
-                    row["stream_id"], row["lander_id"], offer_id, row["verdict"],
+                    row["stream_id"], row["lander_id"], offer_id,
                 ))  # fmt: skip
-        await ls.insert_lander_clicks(self._pool, inserts)
+        # A concurrent click-through of the same click was recorded first: the
+        # visitor goes where it went (its offer, while still eligible), the offer
+        # the lander click names.
+        for key, stored in (await ls.insert_lander_clicks(self._pool, inserts)).items():
+            row = first[key]
+            answered[key] = self._through(row, flows.get((row["account_id"], row["campaign_id"])), now, stored)[0]
+        results = [NOT_FOUND if r is None else answered[(r["account_id"], r["click_id"])] for r in rows]
         return apb.RecordLanderClicksResponse(results=results)
 
     async def _find_clicks(self, inputs: Any) -> list[asyncpg.Record | None]:
@@ -101,13 +111,15 @@ class LanderClickRpcs(LinksBase):
         # A click that went to no lander has no click-through.
         return [r if r is not None and r["lander_id"] and r["stream_id"] else None for r in rows]
 
-    def _through(self, row: asyncpg.Record, flow: Flow | None, now: dt.datetime) -> tuple[pb.TouchResult, str | None]:
-        """The click-through's answer and the offer it goes to (None: none)."""
+    def _through(
+        self, row: asyncpg.Record, flow: Flow | None, now: dt.datetime, keep: str | None
+    ) -> tuple[pb.TouchResult, str | None]:
+        """The click-through's answer and the offer it goes to (None: none). ``keep``:
+        the offer to keep while it is eligible (a repeat click-through keeps the
+        offer the first one went to; a first one, the click's)."""
         stream = flow.by_id.get(row["stream_id"]) if flow is not None else None
         if flow is None or stream is None:  # the flow or the stream was deleted since the click
             return _result(row, pb.TOUCH_OUTCOME_FALLBACK, row["fallback_url"] or ""), None
-        # A repeat click-through keeps the offer the first one went to.
-        keep = row["through_offer_id"] if row["through"] else row["offer_id"]
         capped = caps_view(self.caps, row["account_id"], now)
         pick = choose_offer(flow, stream, row["country"] or "", capped, _rng, keep=keep)
         if pick.offer is None:  # the cap action's URL, else the campaign's fallback

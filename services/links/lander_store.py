@@ -24,7 +24,8 @@ DOMAIN_ACCOUNTS_SQL = "SELECT name, account_id FROM links.domains WHERE name = A
 # probe per id (clicks_time), its partition pruned at run time; a plain join on
 # the id lists is planned as a hash join over a seq scan of the whole day.
 _CLICKS_SQL = """
-SELECT c.*, camp.fallback_url, lc.click_id IS NOT NULL AS through, lc.offer_id AS through_offer_id
+SELECT c.*, camp.status AS campaign_status, camp.fallback_url, lc.click_id IS NOT NULL AS through,
+    lc.offer_id AS through_offer_id
 FROM unnest($1::text[], $2::timestamptz[]{accounts_arg}) AS k(click_id, click_time{accounts_col})
 CROSS JOIN LATERAL (
     SELECT * FROM links.clicks c
@@ -40,15 +41,33 @@ CLICKS_BY_ACCOUNT_SQL = _CLICKS_SQL.format(
     accounts_arg=", $3::text[]", accounts_col=", account_id", accounts_on=" AND c.account_id = k.account_id"
 )
 
-# The first click-through of a click counts; a repeat changes nothing.
+# The first click-through of a click counts; a repeat changes nothing (RETURNING:
+# the ones inserted). The verdict is the click's as it is now, read under a KEY
+# SHARE lock of the click row: an operator's overrule (quality_api, which locks
+# the click FOR UPDATE and then sets the lander click's verdict) either commits
+# first and is read here, or waits for this insert and then updates its row.
 INSERT_LANDER_CLICKS_SQL = """
 INSERT INTO links.lander_clicks
     (account_id, click_id, click_time, campaign_id, link_id, stream_id, lander_id, offer_id, verdict)
-SELECT * FROM unnest(
-    $1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-    $9::smallint[]
-)
+SELECT k.account_id, k.click_id, k.click_time, k.campaign_id, k.link_id, k.stream_id, k.lander_id, k.offer_id,
+    c.verdict
+FROM unnest(
+    $1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]
+) AS k(account_id, click_id, click_time, campaign_id, link_id, stream_id, lander_id, offer_id)
+CROSS JOIN LATERAL (
+    SELECT c.verdict FROM links.clicks c
+    WHERE c.account_id = k.account_id AND c.click_id = k.click_id AND c.create_time = k.click_time
+    FOR KEY SHARE
+) AS c
 ON CONFLICT (account_id, click_id) DO NOTHING
+RETURNING account_id, click_id
+"""
+
+# The offers stored by the click-throughs of these clicks ($1 accounts, $2 ids).
+THROUGH_OFFERS_SQL = """
+SELECT lc.account_id, lc.click_id, lc.offer_id
+FROM unnest($1::text[], $2::text[]) AS k(account_id, click_id)
+JOIN links.lander_clicks lc ON lc.account_id = k.account_id AND lc.click_id = k.click_id
 """
 
 LANDER_CLICK_TIMES_SQL = (
@@ -95,11 +114,22 @@ async def clicks_of_accounts(
     return {(r["account_id"], r["click_id"]): r for r in rows}
 
 
-async def insert_lander_clicks(pool: asyncpg.Pool, rows: Sequence[tuple[Any, ...]]) -> None:
+async def insert_lander_clicks(
+    pool: asyncpg.Pool, rows: Sequence[tuple[Any, ...]]
+) -> dict[tuple[str, str], str | None]:
     """rows: (account_id, click_id, click_time, campaign_id, link_id, stream_id,
-    lander_id, offer_id, verdict) of each click-through."""
-    if rows:
-        await pool.execute(INSERT_LANDER_CLICKS_SQL, *(list(col) for col in zip(*rows, strict=True)))
+    lander_id, offer_id) of each click-through. Returns, for the rows that were
+    not inserted because a concurrent click-through of the same click was
+    recorded first, (account_id, click_id) -> the offer that one stored."""
+    if not rows:
+        return {}
+    inserted = await pool.fetch(INSERT_LANDER_CLICKS_SQL, *(list(col) for col in zip(*rows, strict=True)))
+    won = {(r["account_id"], r["click_id"]) for r in inserted}
+    lost = [(r[0], r[1]) for r in rows if (r[0], r[1]) not in won]
+    if not lost:
+        return {}
+    stored = await pool.fetch(THROUGH_OFFERS_SQL, [k[0] for k in lost], [k[1] for k in lost])
+    return {(r["account_id"], r["click_id"]): r["offer_id"] for r in stored}
 
 
 async def lander_click_times(pool: asyncpg.Pool, account_id: str, click_ids: Sequence[str]) -> dict[str, dt.datetime]:

@@ -25,6 +25,7 @@ from services.links import quality_store as store
 from services.links import store as links_store
 from services.links.quality import CHECKS, DEFAULT_SETTINGS, LIMITS, QualityCache, apply
 from services.links.subids import canonical_sub_field, sub_field_choices
+from services.links.touch_service import click_message
 from services.links.touches import touch_message
 
 MAX_NOTE = 500
@@ -265,13 +266,19 @@ class QualityRpcs:
             touch = await conn.fetchrow(
                 store.set_touch_verdict_sql(table, which), account_id, touch_id, *window, request.verdict, q.OPERATOR
             )
+            through = None
+            if kind == "c":
+                through = await conn.fetchrow(store.SET_LANDER_CLICK_VERDICT, account_id, touch_id, request.verdict)
             row = await conn.fetchrow(
                 store.INSERT_OVERRULE, account_id, new_resource_id("ovr"), kind.encode(), touch_id,
                 touch["create_time"], previous, request.verdict, request.note.strip(),
             )  # fmt: skip
         reply = pb.OverruleTouchVerdictResponse(overrule=_overrule(row))
         if kind == "c":
-            reply.click.CopyFrom(touch_message(touch, pb.Click, "click_id"))
+            lander_click = (
+                dict(through) if through is not None else {"through_offer_id": None, "lander_click_time": None}
+            )
+            reply.click.CopyFrom(click_message({**dict(touch), **lander_click}))
         else:
             reply.impression.CopyFrom(touch_message(touch, pb.Impression, "impression_id"))
         return reply

@@ -57,6 +57,13 @@ def set_touch_verdict_sql(table: str, id_col: str) -> str:
     )
 
 
+# An overruled click's lander click-through follows its verdict (reports fold
+# links.lander_clicks.verdict); RETURNING what the Click message shows of it.
+SET_LANDER_CLICK_VERDICT = (
+    "UPDATE links.lander_clicks SET verdict = $3 WHERE account_id = $1 AND click_id = $2"
+    " RETURNING offer_id AS through_offer_id, create_time AS lander_click_time"
+)
+
 INSERT_OVERRULE = (
     "INSERT INTO links.touch_overrules (account_id, overrule_id, kind, touch_id, touch_time,"
     " previous_verdict, verdict, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *"

@@ -150,9 +150,18 @@ DELETE_LINK = "DELETE FROM links.links WHERE account_id = $1 AND link_id = $2 RE
 
 # ----- clicks and impressions --------------------------------------------------------
 
+# A click's lander click-through (links.lander_clicks, by its primary key): when it
+# went to an offer, that offer is the click's (the click-time one was capped or
+# paused meanwhile: attribution credits, pays and caps the offer the visitor saw),
+# and when it happened. Selected beside the click's columns as through_offer_id and
+# lander_click_time (NULL: none); services.links.touch_service reads them.
+LANDER_CLICK_COLS = "lc.offer_id AS through_offer_id, lc.create_time AS lander_click_time"
+LANDER_CLICK_JOIN = "LEFT JOIN links.lander_clicks lc ON lc.account_id = c.account_id AND lc.click_id = c.click_id"
+
 # Ids are time-ordered: create_time's bounds (a page's "before" id included) prune partitions.
 GET_CLICK = (
-    "SELECT * FROM links.clicks WHERE account_id = $1 AND click_id = $2 AND create_time >= $3 AND create_time < $4"
+    f"SELECT c.*, {LANDER_CLICK_COLS} FROM links.clicks c {LANDER_CLICK_JOIN}"
+    " WHERE c.account_id = $1 AND c.click_id = $2 AND c.create_time >= $3 AND c.create_time < $4"
 )
 # The flagged partial indexes' predicate, from the verdict's constant.
 FLAGGED = f"verdict <> {q.CLEAN}"
@@ -165,7 +174,7 @@ def list_touches_sql(table: str, id_col: str, flagged: bool) -> str:
     previous page's last id (NULL: the first page), $9 the limit. ``flagged``
     (a verdict other than clean asked for) spells out the partial index's
     predicate, so that a generic plan can use it."""
-    return (
+    page = (
         f"SELECT * FROM links.{table} WHERE account_id = $1"
         " AND ($2::text IS NULL OR campaign_id = $2) AND ($3::text IS NULL OR link_id = $3)"
         " AND ($4::smallint IS NULL OR verdict = $4) AND ($5::bigint IS NULL OR reasons & $5 <> 0)"
@@ -173,6 +182,10 @@ def list_touches_sql(table: str, id_col: str, flagged: bool) -> str:
         f"{' AND ' + FLAGGED if flagged else ''}"
         f" ORDER BY {id_col} DESC LIMIT $9"
     )
+    if table != "clicks":
+        return page
+    # The page first, then its lander click-throughs (one primary-key probe per click).
+    return f"SELECT c.*, {LANDER_CLICK_COLS} FROM ({page}) c {LANDER_CLICK_JOIN} ORDER BY c.{id_col} DESC"
 
 
 # Per kind of key: the unnested arrays' types and names, and the match condition.
@@ -196,10 +209,11 @@ def lookup_sql(kind: str, table: str, id_col: str) -> str:
     # The LIMIT also keeps the planner from flattening the LATERAL subquery into a join
     # over every partition: each probe stays an index scan pruned at run time.
     limit = " LIMIT 1" if kind == "click_id" else f" ORDER BY create_time DESC, {id_col} DESC LIMIT l.lim"
+    through = (f", {LANDER_CLICK_COLS}", f" {LANDER_CLICK_JOIN}") if table == "clicks" else ("", "")
     return (
-        f"SELECT l.n AS lookup_n, c.* FROM unnest({arrays}, ${n}::int[]) AS l({', '.join(names)}, n)"
+        f"SELECT l.n AS lookup_n, c.*{through[0]} FROM unnest({arrays}, ${n}::int[]) AS l({', '.join(names)}, n)"
         f" CROSS JOIN LATERAL (SELECT * FROM links.{table} WHERE account_id = $1 AND {cond.format(id_col=id_col)}"
-        f"{limit}) c ORDER BY l.n, c.create_time DESC, c.{id_col} DESC"
+        f"{limit}) c{through[1]} ORDER BY l.n, c.create_time DESC, c.{id_col} DESC"
     )
 
 

@@ -4,6 +4,7 @@ listing them, and finding the touches an install or event is attributed to."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -11,20 +12,37 @@ from clicktrail.links.v1 import links_pb2 as pb
 
 from libs import auth
 from libs import quality as q
-from libs.api import to_timestamp
 from libs.errors import InvalidArgument, NotFound, Validator
 from libs.ids import id_time, is_valid_id
 from libs.paging import Page
 from services.links import rules, store
 from services.links.base import LinksBase
-from services.links.lander_store import lander_click_times
 from services.links.messages import touch_message
 from services.links.subids import divert_blacklisted
 
 ONE_MS = dt.timedelta(milliseconds=1)
-# (table, id column, message class, response field) of each kind of touch.
-CLICKS: tuple[str, str, Any, str] = ("clicks", "click_id", pb.Click, "clicks")
-IMPRESSIONS: tuple[str, str, Any, str] = ("impressions", "impression_id", pb.Impression, "impressions")
+
+
+def click_message(row: Mapping[str, Any]) -> pb.Click:
+    """A links.clicks row selected with its lander click-through (store.LANDER_CLICK_COLS)
+    as a Click: the offer the click-through sent the visitor to is the click's offer
+    (coalesce(lander_clicks.offer_id, clicks.offer_id)), what attribution copies."""
+    click: pb.Click = touch_message(row, pb.Click, "click_id")
+    if row["through_offer_id"]:
+        click.offer_id = row["through_offer_id"]
+    if row["lander_click_time"] is not None:
+        click.lander_click_time.FromDatetime(row["lander_click_time"].astimezone(dt.UTC))
+    return click
+
+
+def impression_message(row: asyncpg.Record) -> pb.Impression:
+    impression: pb.Impression = touch_message(row, pb.Impression, "impression_id")
+    return impression
+
+
+# (table, id column, row -> message, response field) of each kind of touch.
+CLICKS: tuple[str, str, Any, str] = ("clicks", "click_id", click_message, "clicks")
+IMPRESSIONS: tuple[str, str, Any, str] = ("impressions", "impression_id", impression_message, "impressions")
 
 
 class TouchRpcs(LinksBase):
@@ -52,16 +70,7 @@ class TouchRpcs(LinksBase):
         row = await self._pool.fetchrow(store.GET_CLICK, account_id, request.click_id, t, t + ONE_MS)
         if row is None:
             raise NotFound(f"click {request.click_id!r} not found")
-        return pb.GetClickResponse(click=(await self._clicks_with_lander_times(account_id, [row]))[0])
-
-    async def _clicks_with_lander_times(self, account_id: str, rows: list[asyncpg.Record]) -> list[pb.Click]:
-        """Click messages with lander_click_time (one query for those sent to a lander)."""
-        clicks = [touch_message(r, pb.Click, "click_id") for r in rows]
-        times = await lander_click_times(self._pool, account_id, [c.click_id for c in clicks if c.lander_id])
-        for c in clicks:
-            if c.click_id in times:
-                c.lander_click_time.CopyFrom(to_timestamp(times[c.click_id]))
-        return clicks
+        return pb.GetClickResponse(click=click_message(row))
 
     async def _list_touches(
         self, account_id: str, request: Any, table: str, id_col: str
@@ -83,9 +92,7 @@ class TouchRpcs(LinksBase):
     async def ListClicks(self, request: pb.ListClicksRequest, context: Any) -> pb.ListClicksResponse:
         account_id = auth.require_account()
         rows, token = await self._list_touches(account_id, request, "clicks", "click_id")
-        return pb.ListClicksResponse(
-            clicks=await self._clicks_with_lander_times(account_id, rows), next_page_token=token
-        )
+        return pb.ListClicksResponse(clicks=[click_message(r) for r in rows], next_page_token=token)
 
     async def ListImpressions(self, request: pb.ListImpressionsRequest, context: Any) -> pb.ListImpressionsResponse:
         account_id = auth.require_account()
@@ -131,7 +138,7 @@ class TouchRpcs(LinksBase):
             tables = [CLICKS]
             if kind != "click_id" and any(lk.impressions for _, lk in items):
                 tables.append(IMPRESSIONS)
-            for table, id_col, cls, target in tables:
+            for table, id_col, message, target in tables:
                 chosen = items if table == "clicks" else [(n, lk) for n, lk in items if lk.impressions]
                 rows = await self._pool.fetch(
                     store.lookup_sql(kind, table, id_col),
@@ -140,5 +147,5 @@ class TouchRpcs(LinksBase):
                     [n for n, _ in chosen],
                 )
                 for r in rows:  # newest first within each look-up
-                    getattr(out[r["lookup_n"]], target).append(touch_message(r, cls, id_col))
+                    getattr(out[r["lookup_n"]], target).append(message(r))
         return out

@@ -10,7 +10,6 @@ from collections.abc import Awaitable
 
 import asyncpg
 import grpc
-import pytest
 from clicktrail.links.v1 import links_pb2 as lpb
 from clicktrail.type.v1 import quality_pb2
 
@@ -52,7 +51,6 @@ async def test_every_flow_report_combination_answers_or_is_invalid_argument(flow
     assert seen.get("ok") and seen.get("invalid")
 
 
-@pytest.mark.xfail(strict=True, reason="review2 M2: an overruled click's lander click keeps the click's old verdict")
 async def test_an_overruled_clicks_lander_click_moves_with_it(flow_world, links_stub, account, settings):  # noqa: F811
     """An operator calls a click of lander 2 invalid (OverruleTouchVerdict): its lander view leaves the
     default report (the recount of its hours), but its lander click stays counted as clean, because
