@@ -102,7 +102,6 @@ async def test_a_refund_of_a_rejected_conversion_moves_its_payout(world):
     assert (r.changed, r.conversion.status, r.conversion.payout) == (True, REJECTED, "6")
 
 
-@pytest.mark.xfail(strict=True, reason="review2 H3: the conversion keeps the click-time offer, not the click-through's")
 async def test_a_conversion_is_of_the_offer_the_lander_click_through_sent_the_visitor_to(
     world, links_server, links_stub, gateway_links_stub, account, channels
 ):
