@@ -11,7 +11,8 @@ click_id alias of the account's formats; every other field is read with the
 format decided once the click is known.
 
 Which conversion a postback creates or updates (types, updates without the
-txid), refunds, offer payouts: postback_matching.py. Every postback is logged.
+txid), refunds, offer payouts: postback_matching.py; a resent refund applies
+once: postback_refunds.py. Every postback is logged.
 
 A postback for an invalid click (links' verdict) is recorded, but as an
 invalid conversion (``invalid_click``): kept and listed, never counted, paid
@@ -43,13 +44,14 @@ from libs.groupcommit import GroupCommitter
 from libs.ids import new_id
 from libs.queue import enqueue
 from libs.text import check_text, clean_text
-from services.attribution import offer_caps
+from services.attribution import offer_caps, postback_refunds
 from services.attribution import quality as qual
 from services.attribution.goals import load_goals
-from services.attribution.lookups import CampaignInfo, Links, Touch
+from services.attribution.lookups import Links
 from services.attribution.outbound import conversion_outbound
 from services.attribution.postback_formats import FormatStore, Vocabulary, vocabulary
-from services.attribution.postback_matching import KeyQuery, Refund, dedup_key, offer_payout, refund, resolve_keys
+from services.attribution.postback_items import Postback
+from services.attribution.postback_matching import KeyQuery, dedup_key, offer_payout, resolve_keys
 from services.attribution.postback_rules import (
     CURRENCY,
     GATEWAY_OUTCOMES,
@@ -62,7 +64,7 @@ from services.attribution.postback_rules import (
     parse_signed_payout,
     parse_status,
 )
-from services.attribution.rules import SOURCE_POSTBACK
+from services.attribution.rules import REJECTED, SOURCE_POSTBACK
 
 
 @dataclasses.dataclass
@@ -148,34 +150,6 @@ async def log_refused(pool: asyncpg.Pool, account_id: str, request: Any) -> str:
     return pid
 
 
-@dataclasses.dataclass
-class _Postback:
-    """A validated postback, ready to be stored with its group."""
-
-    account_id: str
-    inp: PostbackInput
-    pid: str
-    dedup: str
-    goal_id: str
-    goal_name: str
-    status: int
-    payout: Decimal | None
-    currency: str | None
-    click: Touch
-    campaign: CampaignInfo | None
-    # The postback's own checks: invalid_click, revenue_out_of_range.
-    reasons: int = 0
-    # The partner whose stored format read it ("" the defaults).
-    partner_id: str = ""
-    # The status the postback's status word says (None: it has none; status is then the default).
-    status_word: int | None = None
-
-    @property
-    def refund(self) -> Decimal | None:
-        """The amount a negative payout takes back (positive), else None."""
-        return -self.payout if self.payout is not None and self.payout < 0 else None
-
-
 class PostbackRecorder:
     """Records inbound postbacks; concurrent ones share one transaction."""
 
@@ -184,7 +158,7 @@ class PostbackRecorder:
         self._pool = pool
         self._links = links
         self.formats = formats or FormatStore(pool)
-        self.committer: GroupCommitter[_Postback, Result | DomainError] = GroupCommitter(
+        self.committer: GroupCommitter[Postback, Result | DomainError] = GroupCommitter(
             self._flush, name="attribution.inbound_postbacks", max_items=max_items, max_inflight=max_inflight
         )
 
@@ -210,7 +184,7 @@ class PostbackRecorder:
         fmt = (await self.formats.formats(account_id)).get(partner_id) if partner_id else None
         return vocabulary(fmt, self.formats.presets), partner_id if fmt is not None else ""
 
-    async def _prepare(self, account_id: str, inp: PostbackInput, pid: str, read: list[Any]) -> _Postback:
+    async def _prepare(self, account_id: str, inp: PostbackInput, pid: str, read: list[Any]) -> Postback:
         if inp.problem is not None:
             raise InvalidArgument(*inp.problem)
         # The click first: the URL's partner's aliases, else every alias the account configured.
@@ -234,10 +208,11 @@ class PostbackRecorder:
         # Every other field through the format of the URL's partner, else the offer's, else the campaign's.
         partner = inp.partner_id or (offer.partner_id if offer else "") or (campaign.partner_id if campaign else "")
         vocab, read[1] = await self._vocabulary(account_id, partner)
-        inp = read[0] = inp.reread(vocab.aliases, ("status", "payout", "currency", "goal", "txid"))
-        if len(inp.txid) > MAX_TXID:
-            raise InvalidArgument("txid", f"must be at most {MAX_TXID} characters")
-        for name in ("txid", "goal", "status", "payout", "currency"):
+        inp = read[0] = inp.reread(vocab.aliases, ("status", "payout", "currency", "goal", "txid", "refund_id"))
+        for name in ("txid", "refund_id"):
+            if len(getattr(inp, name)) > MAX_TXID:
+                raise InvalidArgument(name, f"must be at most {MAX_TXID} characters")
+        for name in ("txid", "goal", "status", "payout", "currency", "refund_id"):
             check_text(name, getattr(inp, name))
         status = parse_status(inp.status, vocab.words)
         payout = parse_signed_payout(inp.payout)
@@ -254,20 +229,22 @@ class PostbackRecorder:
             if wanted and (g.goal_id == wanted or g.name.lower() == wanted.lower()):
                 goal_id, goal_name = g.goal_id, g.name
                 break
-        payout, currency = offer_payout(offer, payout, currency)
+        sent_payout, sent_currency = payout, currency
+        payout, currency = offer_payout(offer, payout, currency)  # a new conversion's
         if payout is not None and not currency:
             currency = await links.currency(account_id)
         dedup = dedup_key(inp.click_id, inp.txid, goal_id, goal_name, bool(inp.goal))  # resolved in the group
         reasons = qual.INVALID_CLICK if click.verdict == q.INVALID else 0
         cfg = await qual.load(self._pool, account_id)
-        if payout is not None and payout >= 0 and cfg.settings(click.campaign_id).on("revenue_out_of_range"):
-            allowed = cfg.revenue_range(goal_id, currency)
-            if allowed is not None and allowed.outside(payout):
-                reasons |= qual.REVENUE_OUT_OF_RANGE
-        return _Postback(account_id, inp, pid, dedup, goal_id, goal_name, status, payout, currency or None, click,
-                         campaign, reasons, str(read[1]), status if inp.status else None)  # fmt: skip
+        p = Postback(account_id, inp, pid, dedup, goal_id, goal_name, status, payout, currency or None, click,
+                     campaign, reasons, str(read[1]), status if inp.status else None, sent_payout, sent_currency,
+                     bool(offer and offer.fixed and offer.amount is not None),
+                     cfg if cfg.settings(click.campaign_id).on("revenue_out_of_range") else None)  # fmt: skip
+        if payout is not None and payout >= 0 and p.out_of_range(goal_id, payout, currency):
+            p.reasons |= qual.REVENUE_OUT_OF_RANGE
+        return p
 
-    async def _flush(self, groups: list[list[_Postback]]) -> list[Result | DomainError]:
+    async def _flush(self, groups: list[list[Postback]]) -> list[Result | DomainError]:
         """Store one group of postbacks in one transaction; one result per submission
         (a Result, or the DomainError of a refused move, already logged). Conversions
         with an offer that were created or rejected are reported for the caps after the
@@ -309,6 +286,11 @@ class PostbackRecorder:
                 for r in await conn.fetch(LOCK_MANY_SQL, [k[0] for k in existing], [k[1] for k in existing]):
                     rows[(r["account_id"], r["dedup_key"])] = dict(r)
             changed: dict[tuple[str, str], dict[str, Any]] = {}
+            # Refunds already applied (a resend), and the ones this group applies.
+            refund_keys = {n: p.refund_key(rows[(p.account_id, p.dedup)]) for n, p in enumerate(items)
+                           if p.refund is not None and (p.account_id, p.dedup) in rows}  # fmt: skip
+            seen = await postback_refunds.seen(conn, refund_keys.values())
+            applied: list[tuple[postback_refunds.RefundKey, Decimal, str]] = []
             for n, p in enumerate(items):
                 key = (p.account_id, p.dedup)
                 row = rows.get(key)
@@ -323,29 +305,31 @@ class PostbackRecorder:
                     capped[key] = row
                     continue
                 previous = row["status"]
-                try:
-                    move = _move(p, row)
-                    check_transition(row["conversion_id"], previous, move.status)
-                except FailedPrecondition as err:
-                    results[n] = err
-                    logs.append(_log_row(p, 409, "refused", error=err.message))
-                    continue
-                if previous == move.status and (p.refund is None or move.payout == row["payout"]):
+                refund_key = refund_keys.get(n)
+                # A refund of a rejected conversion (nothing is paid) or one already applied (a resend): no move.
+                unchanged = refund_key is not None and (previous == REJECTED or refund_key in seen)
+                if not unchanged:
+                    try:
+                        move = p.update(row)
+                        check_transition(row["conversion_id"], previous, move.status)
+                    except FailedPrecondition as err:
+                        results[n] = err
+                        logs.append(_log_row(p, 409, "refused", error=err.message))
+                        continue
+                    unchanged = previous == move.status and (p.refund is None or move.payout == row["payout"])
+                if unchanged:
                     results[n] = Result(dict(row), False, False, previous, p.pid)
                     logs.append(_log_row(p, 200, "unchanged", conversion_id=row["conversion_id"], status=p.status))
                     continue
+                if refund_key is not None and p.refund is not None:
+                    seen.add(refund_key)
+                    applied.append((refund_key, p.refund, p.pid))
                 counted = offer_caps.counts(row)
-                row = rows[key] = {**row, "status": move.status}
-                if p.refund is not None:
-                    row["payout"] = move.payout
-                    row["currency"] = row["currency"] or p.currency
-                elif p.payout is not None:
-                    row["payout"], row["currency"] = p.payout, p.currency
-                    if not row["reasons"] & q.OPERATOR:  # a new payout is checked again
-                        reasons = (row["reasons"] & ~qual.REVENUE_OUT_OF_RANGE) | (
-                            p.reasons & qual.REVENUE_OUT_OF_RANGE
-                        )
-                        row["reasons"], row["verdict"] = reasons, qual.verdict(reasons)
+                row = rows[key] = {**row, "status": move.status, "payout": move.payout, "currency": move.currency}
+                if move.repriced and not row["reasons"] & q.OPERATOR:  # a new payout is checked again
+                    out = p.out_of_range(row["goal_id"], move.payout, move.currency)
+                    reasons = (row["reasons"] & ~qual.REVENUE_OUT_OF_RANGE) | (qual.REVENUE_OUT_OF_RANGE if out else 0)
+                    row["reasons"], row["verdict"] = reasons, qual.verdict(reasons)
                 changed[key] = row
                 if offer_caps.counts(row) != counted:
                     capped[key] = row
@@ -367,6 +351,7 @@ class PostbackRecorder:
                     if isinstance(res, Result) and not res.created and res.changed:
                         res.row["update_time"] = stamps.get((res.row["account_id"], res.row["conversion_id"]),
                                                             res.row["update_time"])  # fmt: skip
+            await postback_refunds.store(conn, applied)
             await conn.execute(LOG_MANY_SQL, *[list(c) for c in zip(*logs, strict=True)])
             if payloads:
                 await enqueue(conn, postback_handoff.POSTBACK_QUEUE, [pl for _, pl in payloads],
@@ -377,15 +362,7 @@ class PostbackRecorder:
         return results  # type: ignore[return-value]
 
 
-def _move(p: _Postback, row: Mapping[str, Any]) -> Refund:
-    """Where a postback takes an existing conversion: its status (and payout, for a refund)."""
-    if p.refund is None:
-        return Refund(row["payout"], p.status)
-    return refund(row["conversion_id"], row["status"], row["payout"], row["currency"], p.refund, p.currency,
-                  p.status_word)  # fmt: skip
-
-
-def _log_row(p: _Postback, http_status: int, outcome: str, error: str = "", conversion_id: str = "",
+def _log_row(p: Postback, http_status: int, outcome: str, error: str = "", conversion_id: str = "",
              status: int = 0, field: str = "") -> tuple[Any, ...]:  # fmt: skip
     inp = p.inp
     return (
@@ -395,5 +372,5 @@ def _log_row(p: _Postback, http_status: int, outcome: str, error: str = "", conv
     )  # fmt: skip
 
 
-def _outbound(p: _Postback, row: Mapping[str, Any], kind: str, event_id: str = "") -> bytes:
+def _outbound(p: Postback, row: Mapping[str, Any], kind: str, event_id: str = "") -> bytes:
     return conversion_outbound(p.account_id, row, kind, p.click, p.campaign, event_id=event_id)

@@ -34,7 +34,7 @@ from services.attribution.postback_rules import ALIASES, STATUS_WORDS
 from services.attribution.rules import APPROVED, PENDING, REJECTED
 
 PRESETS_PATH = Path(__file__).with_name("postback_presets.json")
-FIELDS = ("click_id", "txid", "goal", "status", "payout", "currency")
+FIELDS = ("click_id", "txid", "goal", "status", "payout", "currency", "refund_id")
 STATUS_BY_NAME = {"pending": PENDING, "approved": APPROVED, "rejected": REJECTED}
 NAME_OF_STATUS: dict[int, str] = {int(v): k for k, v in STATUS_BY_NAME.items()}
 # A parameter a URL uses for itself: never an alias (the gateway takes `token`, and

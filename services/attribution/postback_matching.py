@@ -29,13 +29,22 @@ negative rewards): a NEGATIVE payout refunds that amount of the conversion:
 postback's status word when it has one (refund / chargeback / reversed words
 mean rejected), else the conversion's own; a payout brought to 0 makes it
 rejected. A rejected conversion's revenue leaves the reports (they count
-approved and pending only). A refund in another currency than the conversion's
-is refused (409); a refund for a conversion that does not exist is refused as
-bad input naming ``payout`` (400: there is nothing to take back).
+approved and pending only). A refund without a currency is in the conversion's
+currency; one in another currency is refused (409); a refund for a conversion
+that does not exist is refused as bad input naming ``payout`` (400: there is
+nothing to take back). A refund of a conversion already rejected changes
+nothing ("unchanged": nothing is paid, nothing to take back), and a refund is
+applied once however often the network resends it (postback_refunds.py).
 
 Offers: with PAYOUT_TYPE_FIXED the conversion's payout is the offer's amount and
 currency whatever the postback says; otherwise the postback's payout in the
-postback's currency, else the offer's payout currency, else the account's.
+postback's currency, else the offer's payout currency, else the account's. That
+is what a postback that CREATES the conversion gets. A later postback (a status
+update, ``update``) keeps the conversion's payout, unless it carries a payout
+of its own and the offer is not fixed: then that payout, in the postback's
+currency, else the conversion's. So a fixed offer's approval does not put back
+an amount refunded before it, nor reprice old conversions after the operator
+changes the offer.
 """
 
 from __future__ import annotations
@@ -137,3 +146,28 @@ def offer_payout(offer: OfferInfo | None, payout: Decimal | None, currency: str)
     if payout is not None and not currency:
         return payout, offer.currency
     return payout, currency
+
+
+@dataclasses.dataclass(frozen=True)
+class Update:
+    """Where a postback takes an existing conversion."""
+
+    status: int
+    payout: Decimal | None
+    currency: str | None
+    # The postback set a new payout of its own (checked again against the goal's revenue range).
+    repriced: bool = False
+
+
+def update(conversion_id: str, status: int, payout: Decimal | None, currency: str | None, *, new_status: int,
+           status_word: int | None, sent_payout: Decimal | None, sent_currency: str, fixed: bool,
+           default_currency: str | None) -> Update:  # fmt: skip
+    """A later postback for a conversion (``status`` / ``payout`` / ``currency``: the row's):
+    a refund (negative ``sent_payout``), else a status update (see the module docstring).
+    ``default_currency``: what a new conversion would get when the row has none."""
+    if sent_payout is not None and sent_payout < 0:
+        moved = refund(conversion_id, status, payout, currency, -sent_payout, sent_currency or currency, status_word)
+        return Update(moved.status, moved.payout, currency or sent_currency or default_currency)
+    if sent_payout is None or fixed:  # a fixed offer's payout was set once, when the conversion was made
+        return Update(new_status, payout, currency)
+    return Update(new_status, sent_payout, sent_currency or currency or default_currency, repriced=True)

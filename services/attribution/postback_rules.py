@@ -7,7 +7,8 @@ A network reports a conversion for one of our clicks: ``click_id`` (aliases
 TRANSITIONS. These are the defaults: a partner's postback format
 (postback_formats.py) adds its own aliases and status words.
 
-A negative payout is a refund (parse_signed_payout; the rule is in inbound.py)."""
+A negative payout is a refund (parse_signed_payout; the rules are in
+postback_matching.py, its idempotence in postback_refunds.py)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ ALIASES = {
     "currency": ("currency",),
     "goal": ("goal",),
     "txid": ("txid", "tid", "transaction_id"),
+    # A refund's own id, when the network gives one: a resent refund is recognised by it
+    # (postback_refunds.py); without it, by a digest of the request.
+    "refund_id": ("refund_id", "adjustment_id", "reversal_id", "chargeback_id"),
 }
 PAYOUT = re.compile(r"^\d{1,18}(\.\d{1,6})?$")
 CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -119,6 +123,7 @@ class PostbackInput:
     # over any alias): what ``reread`` reads again with the partner's aliases.
     lowered: Mapping[str, str] = dataclasses.field(default_factory=dict)
     explicit: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    refund_id: str = ""
 
     def reread(self, aliases: Mapping[str, tuple[str, ...]], fields: tuple[str, ...] = tuple(ALIASES)) -> PostbackInput:
         """The same postback with ``fields`` read again through ``aliases`` (explicit fields still win)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,8 @@ from services.attribution.postback_formats import (
     parse_presets,
     vocabulary,
 )
-from services.attribution.postback_matching import Refund, dedup_key, offer_payout, refund
+from services.attribution.postback_matching import Refund, Update, dedup_key, offer_payout, refund, update
+from services.attribution.postback_refunds import refund_key
 from services.attribution.postback_rules import ALIASES, from_request, parse_signed_payout, parse_status
 from services.attribution.rules import APPROVED, PENDING, REJECTED
 
@@ -132,3 +134,36 @@ def test_an_offer_decides_the_payout() -> None:
     assert offer_payout(by_postback, Decimal("3"), "") == (Decimal("3"), "GBP")  # the offer's currency
     assert offer_payout(OfferInfo("off_3", "prt_1", POSTBACK, None, ""), Decimal("3"), "") == (Decimal("3"), "")
     assert offer_payout(None, Decimal("3"), "") == (Decimal("3"), "")  # then the account's
+
+
+def test_a_later_postback_moves_an_existing_conversion() -> None:
+    """postback_matching.update: a status update keeps the payout unless it carries one (and the
+    offer is not fixed), in the conversion's currency when it names none; refunds default to it too."""
+    base: dict[str, Any] = {"new_status": APPROVED, "status_word": APPROVED, "fixed": False, "default_currency": "USD"}
+    row = ("cv", PENDING, Decimal("10"), "EUR")
+    assert update(*row, sent_payout=None, sent_currency="", **base) == Update(APPROVED, Decimal("10"), "EUR")
+    assert update(*row, sent_payout=Decimal("12"), sent_currency="", **base) == Update(
+        APPROVED, Decimal("12"), "EUR", repriced=True
+    )
+    assert update(*row, sent_payout=Decimal("12"), sent_currency="", **{**base, "fixed": True}) == Update(
+        APPROVED, Decimal("10"), "EUR"
+    )
+    refund_base: dict[str, Any] = {**base, "status_word": None}
+    assert update(*row, sent_payout=Decimal("-4"), sent_currency="", **refund_base) == Update(
+        PENDING, Decimal("6"), "EUR"
+    )
+    with pytest.raises(FailedPrecondition, match="paid in EUR"):
+        update(*row, sent_payout=Decimal("-4"), sent_currency="USD", **refund_base)
+    # A conversion without a payout or currency: a refund rejects it, in the currency a new one would get.
+    assert update("cv", PENDING, None, None, sent_payout=Decimal("-1"), sent_currency="", **refund_base) == Update(
+        REJECTED, Decimal("0"), "USD"
+    )
+
+
+def test_a_refund_key_is_its_id_else_a_digest_of_the_request() -> None:
+    params = {"click_id": "c", "payout": "-4"}
+    key = refund_key("cv", "", Decimal("4"), "usd", "", params)
+    assert key.startswith("sha256:") and key == refund_key("cv", "", Decimal("4.00"), "USD", " ", dict(params))
+    assert key != refund_key("cv2", "", Decimal("4"), "USD", "", params)
+    assert key != refund_key("cv", "", Decimal("4"), "USD", "", {**params, "note": "second"})
+    assert refund_key("cv", "ADJ-1", Decimal("4"), "USD", "", params) == "id:ADJ-1"
