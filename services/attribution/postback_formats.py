@@ -9,7 +9,11 @@ networks and trackers document). What reads a postback, a ``Vocabulary``:
 - aliases of a field: the format's own, then its preset's, then the defaults
   (postback_rules.ALIASES), without repeats;
 - a status word: the format's own, else its preset's, else the defaults
-  (postback_rules.STATUS_WORDS).
+  (postback_rules.STATUS_WORDS). The defaults' numeric codes ("1" approved)
+  are left out when the format or its preset has numeric codes of its own: a
+  network's codes are a vocabulary of their own (BeMob's example: 1 new, 2
+  approved), so a code the operator did not map is refused (400 naming
+  ``status``), never read as the defaults' meaning.
 
 Which partner's format applies is decided in inbound.py (the URL's partner,
 else the click's offer's partner, else its campaign's, else the defaults).
@@ -104,8 +108,10 @@ def vocabulary(fmt: Format | None, presets: Mapping[str, Preset]) -> Vocabulary:
         return DEFAULT
     preset = presets.get(fmt.preset_id) if fmt.preset_id else None
     layers: list[Mapping[str, Iterable[str]]] = [fmt.aliases, *([preset.aliases] if preset else []), ALIASES]
-    words = {**STATUS_WORDS, **(preset.words if preset else {}), **fmt.words}
-    return Vocabulary(_merge_aliases(layers), words)
+    own = {**(preset.words if preset else {}), **fmt.words}
+    codes = any(w.isdigit() for w in own)
+    defaults = {w: s for w, s in STATUS_WORDS.items() if not (codes and w.isdigit())}
+    return Vocabulary(_merge_aliases(layers), {**defaults, **own})
 
 
 def click_aliases(formats: Iterable[Format], presets: Mapping[str, Preset]) -> tuple[str, ...]:

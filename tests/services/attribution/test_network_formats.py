@@ -23,9 +23,9 @@ from clicktrail.attribution.v1 import attribution_pb2_grpc, config_pb2_grpc
 from clicktrail.attribution.v1 import config_pb2 as cpb
 from clicktrail.links.v1 import links_pb2 as lpb
 
-from services.attribution.postback_formats import NAME_OF_STATUS, load_presets
+from services.attribution.postback_formats import NAME_OF_STATUS, Format, load_presets, vocabulary
 from services.attribution.postback_rules import ALIASES, STATUS_WORDS
-from services.attribution.rules import STATUS_NAMES
+from services.attribution.rules import APPROVED, PENDING, REJECTED, STATUS_NAMES
 from tests.services.attribution.engine_support import make_app, make_campaign, touch
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -49,9 +49,12 @@ def samples() -> dict[str, dict[str, Any]]:
 
 
 def words_of(preset: dict[str, Any]) -> dict[str, str]:
-    """The preset's word -> status, over the defaults (the order a partner with only the preset reads them)."""
-    out = {w: STATUS_NAMES[s] for w, s in STATUS_WORDS.items()}
-    out.update({w: status for status, ws in preset["status_words"].items() for w in ws})
+    """The preset's word -> status, over the defaults (the order a partner with only the preset reads them;
+    the defaults' numeric codes are left out when the preset has codes of its own)."""
+    own = {w: status for status, ws in preset["status_words"].items() for w in ws}
+    codes = any(w.isdigit() for w in own)
+    out = {w: STATUS_NAMES[s] for w, s in STATUS_WORDS.items() if not (codes and w.isdigit())}
+    out.update(own)
     return out
 
 
@@ -85,6 +88,16 @@ def test_presets_are_well_formed_and_cited() -> None:
         words = [w for ws in p["status_words"].values() for w in ws]
         assert len(words) == len(set(words)), (pid, "a word maps to two statuses")
         assert all(w == w.lower().strip() and w for w in words), pid
+
+
+def test_affise_codes_are_its_own() -> None:
+    """Affise's system status values: 1 approved, 2 pending, 3 declined, 4 not found (does not exist on
+    the advertiser's end, imported by mistake or a test: not payable), 5 hold. Source:
+    https://affise.zendesk.com/hc/en-us/articles/360010437160-Conversion-s-statuses (the version of the
+    article that lists 4; https://help-center.affise.com/en/articles/6618579-conversion-statuses lists
+    1, 2, 3, 5). A code Affise does not have is refused, not read as a default code."""
+    affise = vocabulary(Format("prt_1", "affise"), load_presets(PRESETS))
+    assert [affise.status(c) for c in "123456"] == [APPROVED, PENDING, REJECTED, REJECTED, PENDING, None]
 
 
 def test_attribution_loads_every_preset_as_written() -> None:

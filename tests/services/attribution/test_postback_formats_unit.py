@@ -136,6 +136,20 @@ def test_an_offer_decides_the_payout() -> None:
     assert offer_payout(None, Decimal("3"), "") == (Decimal("3"), "")  # then the account's
 
 
+def test_a_partners_own_codes_keep_the_default_codes_out() -> None:
+    """review2 L3: a network whose codes are 2 approved, 3 declined, 4 chargeback (BeMob's example)
+    and whose "1" (new) the operator did not map: "1" is refused, not read as the defaults' approved.
+    A format with words only (no codes) still reads the defaults' "1"."""
+    codes = vocabulary(Format("prt_1", words={"2": APPROVED, "3": REJECTED, "4": REJECTED}), {})
+    assert (codes.status("1"), codes.status("2"), codes.status("sale")) == (None, APPROVED, APPROVED)
+    with pytest.raises(InvalidArgument):
+        parse_status("1", codes.words)
+    words = vocabulary(Format("prt_2", words={"reversed": REJECTED}), {})
+    assert (words.status("1"), words.status("reversed")) == (APPROVED, REJECTED)
+    # A preset's codes count as the partner's own; its "1" is its own meaning.
+    assert vocabulary(Format("prt_3", "affise", words={"1": PENDING}), {"affise": AFFISE}).status("1") == PENDING
+
+
 def test_a_later_postback_moves_an_existing_conversion() -> None:
     """postback_matching.update: a status update keeps the payout unless it carries one (and the
     offer is not fixed), in the conversion's currency when it names none; refunds default to it too."""
