@@ -71,7 +71,9 @@ UrlOpt = Annotated[
 ]
 PositionOpt = Annotated[
     int | None,
-    typer.Option("--position", help="Where in the flow (lower first; default: after the last).", show_default=False),
+    typer.Option(
+        "--position", help="Where in the flow (lower first; 0 = first; default: after the last).", show_default=False
+    ),
 ]
 
 

@@ -29,6 +29,15 @@ WITH_URL = (apb.STREAM_ACTION_URL, apb.STREAM_ACTION_SAFE_PAGE)
 MAX_ROTATION = 100
 MAX_WEIGHT = 1_000_000
 
+# A stream created at a position another stream of the campaign holds goes before
+# it: that one and those after it move one place down (their order kept), so
+# position 0 puts the new stream first. Under the campaign's row lock.
+MAKE_ROOM_AT = (
+    "UPDATE links.streams SET position = position + 1, update_time = now()"
+    " WHERE account_id = $1 AND campaign_id = $2 AND position >= $3"
+    " AND EXISTS (SELECT 1 FROM links.streams WHERE account_id = $1 AND campaign_id = $2 AND position = $3)"
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class StreamValues:
@@ -133,9 +142,11 @@ class StreamRpcs(LinksBase):
             await self._check_stream_refs(v, conn, account_id, values)
             v.raise_if_any()
             await self._check_default_stream(conn, account_id, s.campaign_id, stream_id, values)
-            if not s.position:
+            if not s.HasField("position"):  # unset: after the last (0 is a position: the first)
                 position = await conn.fetchval(astore.NEXT_POSITION, account_id, s.campaign_id)
                 values = dataclasses.replace(values, position=position)
+            else:
+                await conn.execute(MAKE_ROOM_AT, account_id, s.campaign_id, values.position)
             row = await conn.fetchrow(astore.INSERT_STREAM, account_id, stream_id, s.campaign_id, *values.row())
         clear_flows(self)
         return apb.CreateStreamResponse(stream=stream_msg(row))

@@ -87,10 +87,8 @@ async def test_streams_list_by_position_and_page(world):
         apb.UpdateStreamRequest(stream=apb.Stream(stream_id=first.stream_id, position=7), update_mask=mask("position"))
     )
     # The order the flow tries them: by position, the default stream last wherever it sits.
-    expected = [s.stream_id for s in sorted([second, placed], key=lambda s: s.stream_id)] + [
-        first.stream_id,
-        default.stream_id,
-    ]
+    # (placed took position 1 before second, which moved one down.)
+    expected = [placed.stream_id, second.stream_id, first.stream_id, default.stream_id]
     seen, token = [], ""
     while True:
         page = await world.affiliate.ListStreams(
