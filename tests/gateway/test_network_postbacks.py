@@ -318,3 +318,18 @@ async def test_conversion_pixels_and_beacons(setup, client, attribution, account
     assert (convs[cid].status, Decimal(convs[cid].payout)) == (apb.CONVERSION_STATUS_APPROVED, Decimal("4.2"))
     assert (convs[cid2].txid, convs[cid2].goal, Decimal(convs[cid2].payout)) == ("ORD-5521", "purchase",
                                                                                    Decimal("29.99"))  # fmt: skip
+
+
+async def test_a_resent_refund_takes_the_amount_back_once(setup, client, account):
+    """A network resends a postback it got no answer for (a timeout, a 5xx): an offerwall's
+    negative amount (Wannads) sent twice is one refund; the resend is answered 200, unchanged.
+    Source: https://wannads.com/documentation/postback/app (negative payouts for reversals)."""
+    _, partner_id, cid = await setup("offerwall")
+    tok = account.postback_token
+    base = f"/postback?partner={partner_id}&subid={cid}&transactionid=W-1&currency=USD&token={tok}"
+    made = await client.get(f"{base}&payout=2.00&status=1")
+    assert made.status_code == 200, made.text
+    answers = [await client.get(f"{base}&payout=-0.50") for _ in range(2)]
+    assert [(r.status_code, r.json()["changed"], Decimal(r.json()["payout"])) for r in answers] == [
+        (200, True, Decimal("1.5")), (200, False, Decimal("1.5")),
+    ]  # fmt: skip
