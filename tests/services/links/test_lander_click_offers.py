@@ -8,7 +8,9 @@ fallback unrecorded."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from urllib.parse import urlsplit
 
 import asyncpg
 from clicktrail.links.v1 import affiliate_pb2 as apb
@@ -137,3 +139,20 @@ async def test_a_click_through_of_a_paused_or_archived_campaign_goes_to_its_fall
     await set_status(pb.CAMPAIGN_STATUS_ARCHIVED)
     await assert_fallback(first.touch_id, third.touch_id)
     assert sorted(c for c, _ in await lander_clicks(world)) == sorted([first.touch_id, second.touch_id])
+
+
+async def test_concurrent_click_throughs_of_a_click_go_to_the_offer_it_records(world):
+    """review1 #12: the click's offer is capped and two offers are eligible; the click-throughs
+    of a click arriving together (separate calls) all go to the offer its lander click names."""
+    a, b, c = await offer(world, "a", total_cap=1), await offer(world, "b"), await offer(world, "c")
+    s = await stream(world, [await lander(world)], [a])
+    clicks = [(await click(world)).touch_id for _ in range(12)]
+    upd = apb.Stream(stream_id=s.stream_id, offers=[apb.WeightedOffer(offer_id=i, weight=1) for i in (a, b, c)])
+    await world.affiliate.UpdateStream(apb.UpdateStreamRequest(stream=upd))
+    await cap(world, a, "conv-1")
+    answers = await asyncio.gather(*(through(world, cid) for cid in clicks for _ in range(3)))
+    stored = dict(await lander_clicks(world))
+    hosts = {"b": b, "c": c}
+    for n, cid in enumerate(clicks):
+        went = {hosts[urlsplit(r[0].location).netloc.split(".")[0]] for r in answers[3 * n : 3 * n + 3]}
+        assert went == {stored[cid]}, cid
