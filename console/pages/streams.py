@@ -133,6 +133,12 @@ async def flow(req: Page, m: Params) -> Response:
 
 async def stream_create(req: Page, m: Params) -> Response:
     stream, lines, fields = stream_from_form(req.form)
+    # Where the new stream goes: blank (or no such field) = after the last; 0 = first.
+    position = req.f("position").strip()
+    if position.isascii() and position.isdigit() and len(position) <= 9:
+        stream.position = int(position)
+    elif position:
+        fields["position"] = f"{position[:20]!r} is not a position: 0 (first) to 999999999, blank: after the last"
     if fields:
         return await _flow_page(req, m["id"], status=400, error=UNREADABLE, form=req.form.flat(), fields=fields)
     stream.campaign_id = m["id"]
