@@ -155,8 +155,13 @@ DELETE_LINK = "DELETE FROM links.links WHERE account_id = $1 AND link_id = $2 RE
 # paused meanwhile: attribution credits, pays and caps the offer the visitor saw),
 # and when it happened. Selected beside the click's columns as through_offer_id and
 # lander_click_time (NULL: none); services.links.touch_service reads them.
-LANDER_CLICK_COLS = "lc.offer_id AS through_offer_id, lc.create_time AS lander_click_time"
-LANDER_CLICK_JOIN = "LEFT JOIN links.lander_clicks lc ON lc.account_id = c.account_id AND lc.click_id = c.click_id"
+# LATERAL with a LIMIT: one primary-key probe per click, never a hash join over the
+# whole (unpartitioned) links.lander_clicks.
+LANDER_CLICK_COLS = "lc.through_offer_id, lc.lander_click_time"
+LANDER_CLICK_JOIN = (
+    "LEFT JOIN LATERAL (SELECT offer_id AS through_offer_id, create_time AS lander_click_time"
+    " FROM links.lander_clicks WHERE account_id = c.account_id AND click_id = c.click_id LIMIT 1) lc ON true"
+)
 
 # Ids are time-ordered: create_time's bounds (a page's "before" id included) prune partitions.
 GET_CLICK = (
