@@ -330,7 +330,10 @@ class Gateway(TouchRoutes, LanderRoutes, QrRoutes, DomainRoutes, EventRoutes, Po
                 status = await self._console_app()(scope, receive, send)
             else:
                 handler = self._exact.get(path)
-                if handler is None:
+                if path == "/":  # a custom domain's root (Domain.root_url); not a route of the API
+                    route = "root"
+                    status = await self._domain_root(scope, sender, method, host, fwd_host)
+                elif handler is None:
                     route = "unknown"
                     status = await sender.send(404, text_headers(JSON_CT, NOT_FOUND_BODY), NOT_FOUND_BODY)
                 else:

@@ -1,4 +1,7 @@
-"""GET|HEAD /internal/domain-allowed?domain=X: whether X is a registered custom
+"""GET|HEAD / on a custom domain: 302 to its Domain.root_url (404 when it has
+none; the gateway's own hosts keep the plain 404).
+
+GET|HEAD /internal/domain-allowed?domain=X: whether X is a registered custom
 tracking domain (of any account): 200, else 404. The ``ask`` endpoint of Caddy's
 on-demand TLS (a certificate is obtained, at the first TLS handshake, only for a
 name this answers 200 for), so a stranger pointing a name at the gateway cannot
@@ -12,7 +15,19 @@ import grpc
 from clicktrail.links.v1 import affiliate_pb2
 
 from gateway.base import GatewayBase, log
-from gateway.responses import JSON_CT, Scope, Sender, json_body, json_error, normal_host, query_param, text_headers
+from gateway.responses import (
+    JSON_CT,
+    NOT_FOUND_BODY,
+    Scope,
+    Sender,
+    forwarded_host,
+    header_safe,
+    json_body,
+    json_error,
+    normal_host,
+    query_param,
+    text_headers,
+)
 from libs.cache import TTLCache
 from libs.clients import AffiliateClient, CallError
 
@@ -23,7 +38,8 @@ UNKNOWN_BODY = json_body({"error": "not a registered domain", "field": "domain"}
 
 class DomainRoutes(GatewayBase):
     _affiliate: AffiliateClient | None
-    _domain_checks: TTLCache[str, bool]
+    # host -> (registered, its root_url)
+    _domain_checks: TTLCache[str, tuple[bool, str]]
 
     def _init_domains(self) -> None:
         self._domain_checks = TTLCache(CHECK_TTL_S, maxsize=10_000)
@@ -44,12 +60,26 @@ class DomainRoutes(GatewayBase):
             return await sender.send(200, text_headers(JSON_CT, ALLOWED_BODY), ALLOWED_BODY)
         return await sender.send(404, text_headers(JSON_CT, UNKNOWN_BODY), UNKNOWN_BODY)
 
+    async def _domain_root(self, scope: Scope, sender: Sender, method: str, host: bytes, fwd_host: bytes) -> int:
+        """GET|HEAD /: a custom domain's root_url (302), else the plain 404."""
+        name = forwarded_host(scope, host, fwd_host, self._trusted)
+        root_url = ""
+        if name and (method == "GET" or method == "HEAD"):
+            try:
+                root_url = (await self._domain_checks.get_or_load(name, lambda: self._check_domain(name)))[1]
+            except CallError as err:
+                log.warning("domain_check_unavailable", domain=name, code=err.code().name, detail=err.message)
+                return await json_error(sender, 503, "links service unavailable; retry later")
+        if not root_url:
+            return await sender.send(404, text_headers(JSON_CT, NOT_FOUND_BODY), NOT_FOUND_BODY)
+        return await sender.send(302, [(b"location", header_safe(root_url)), (b"content-length", b"0")], b"")
+
     async def _domain_registered(self, name: str) -> bool:
         """Whether ``name`` (a normalised host) is some account's custom domain (cached
         CHECK_TTL_S); CallError when links cannot say."""
-        return await self._domain_checks.get_or_load(name, lambda: self._check_domain(name))
+        return (await self._domain_checks.get_or_load(name, lambda: self._check_domain(name)))[0]
 
-    async def _check_domain(self, name: str) -> bool:
+    async def _check_domain(self, name: str) -> tuple[bool, str]:
         if self._affiliate is None:
             await self._ensure_started()
         client = self._affiliate
@@ -59,4 +89,4 @@ class DomainRoutes(GatewayBase):
             reply = await client.affiliate.CheckDomain(affiliate_pb2.CheckDomainRequest(name=name))
         except grpc.aio.AioRpcError as rpc_err:
             raise CallError.from_rpc_error(rpc_err) from None
-        return bool(reply.registered)
+        return bool(reply.registered), reply.root_url if reply.registered else ""

@@ -1,6 +1,7 @@
 """AffiliateService.CheckDomain: is a host name a registered custom domain (of any
-account)? The reverse proxy asks it (through the gateway) before it obtains a
-certificate on demand, so only registered domains get one."""
+account), and where does its root go? The reverse proxy asks it (through the
+gateway) before it obtains a certificate on demand, so only registered domains
+get one; the gateway answers `/` on a custom domain with its root_url."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from clicktrail.links.v1 import affiliate_pb2 as pb
 from libs import auth
 from services.links.base import LinksBase
 
-DOMAIN_REGISTERED = "SELECT EXISTS (SELECT 1 FROM links.domains WHERE name = $1)"
+DOMAIN_ROOT = "SELECT root_url FROM links.domains WHERE name = $1"
 MAX_NAME = 253
 
 
@@ -21,4 +22,5 @@ class DomainCheckRpcs(LinksBase):
         name = request.name.strip().lower().rstrip(".")
         if not name or len(name) > MAX_NAME:
             return pb.CheckDomainResponse(registered=False)
-        return pb.CheckDomainResponse(registered=bool(await self._pool.fetchval(DOMAIN_REGISTERED, name)))
+        root_url = await self._pool.fetchval(DOMAIN_ROOT, name)
+        return pb.CheckDomainResponse(registered=root_url is not None, root_url=root_url or "")

@@ -143,3 +143,18 @@ async def test_a_custom_domain_serves_only_its_own_links_qr_codes(
     for host, slug, status in cases:
         r = await client.get(f"/qr/{slug}.svg", headers={"host": host} if host else {})
         assert r.status_code == status, (host, slug)
+
+
+async def test_a_custom_domains_root_url_and_none(
+    client: httpx.AsyncClient, affiliate_stub: affiliate_pb2_grpc.AffiliateServiceStub
+) -> None:
+    """GET / on a custom domain goes to its root_url; without one, and on the gateway's own
+    host, it is the plain 404."""
+    for name, root_url in (("home.acme.example", "https://acme.example/"), ("bare.acme.example", "")):
+        await affiliate_stub.CreateDomain(apb.CreateDomainRequest(domain=apb.Domain(name=name, root_url=root_url)))
+    r = await client.get("/", headers={"host": "home.acme.example"})
+    assert (r.status_code, r.headers["location"]) == (302, "https://acme.example/")
+    assert (await client.head("/", headers={"host": "home.acme.example"})).status_code == 302
+    for headers in ({"host": "bare.acme.example"}, {"host": "stranger.example"}, {}):
+        r = await client.get("/", headers=headers)
+        assert (r.status_code, r.json()) == (404, {"error": "not found"}), headers

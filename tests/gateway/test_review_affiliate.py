@@ -25,11 +25,6 @@ def affiliate_stub(
     return affiliate_pb2_grpc.AffiliateServiceStub(channels(links_server.addr, token=account.api_key))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review1 #4: Domain.root_url ('where a request for the domain's root (/) goes') is stored but "
-    "nothing serves it: GET / on a custom domain is the gateway's plain 404",
-)
 async def test_a_custom_domains_root_goes_to_its_root_url(
     gateway: RunningGateway, affiliate_stub: affiliate_pb2_grpc.AffiliateServiceStub
 ) -> None:

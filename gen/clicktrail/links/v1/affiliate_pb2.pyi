@@ -457,10 +457,12 @@ class CheckDomainRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class CheckDomainResponse(_message.Message):
-    __slots__ = ("registered",)
+    __slots__ = ("registered", "root_url")
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
+    ROOT_URL_FIELD_NUMBER: _ClassVar[int]
     registered: bool
-    def __init__(self, registered: _Optional[bool] = ...) -> None: ...
+    root_url: str
+    def __init__(self, registered: _Optional[bool] = ..., root_url: _Optional[str] = ...) -> None: ...
 
 class GetLinkQrCodeRequest(_message.Message):
     __slots__ = ("link_id", "format", "scale", "slug")

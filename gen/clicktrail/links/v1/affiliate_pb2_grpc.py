@@ -310,8 +310,8 @@ class AffiliateServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CheckDomain(self, request, context):
-        """Whether a host name is a registered domain of any account, and nothing else
-        about it (the gateway's token: the reverse proxy's on-demand TLS check).
+        """Whether a host name is a registered domain of any account, and its root_url
+        (the gateway's token: the reverse proxy's on-demand TLS check, and `/` on it).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
