@@ -4,6 +4,10 @@ landers / offers / filters are jsonb (shapes in migrations/0004_affiliate.sql)."
 
 from __future__ import annotations
 
+from typing import Any
+
+from libs.errors import FailedPrecondition, NotFound
+
 
 def clear_flows(servicer: object) -> None:
     """After a write a click sees (streams, offers, landers, domains, link options,
@@ -11,6 +15,24 @@ def clear_flows(servicer: object) -> None:
     flows = getattr(servicer, "flows", None)  # lane links-flow's FlowCache, once on LinksBase
     if flows is not None:
         flows.clear()
+
+
+async def delete_unless_rotated(
+    pool: Any, noun: str, account_id: str, resource_id: str, sql: tuple[str, str, str], hint: str = ""
+) -> None:
+    """Delete an offer or lander (``sql``: its lock, stream-using and delete statements)
+    unless a stream still rotates it: NotFound / FailedPrecondition naming the stream."""
+    lock, using_sql, delete = sql
+    async with pool.acquire() as conn, conn.transaction():
+        if await conn.fetchrow(lock, account_id, resource_id) is None:
+            raise NotFound(f"{noun} {resource_id!r} not found")
+        using = await conn.fetchrow(using_sql, account_id, resource_id)
+        if using is not None:
+            raise FailedPrecondition(
+                f"{noun} {resource_id} is rotated by stream {using['stream_id']} of campaign "
+                f"{using['campaign_id']}: remove it from the stream first{hint}"
+            )
+        await conn.execute(delete, account_id, resource_id)
 
 
 # ----- offers ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from google.protobuf import field_mask_pb2
 
 from libs import auth
 from libs.api import update_paths
-from libs.errors import FailedPrecondition, NotFound, Validator
+from libs.errors import NotFound, Validator
 from libs.ids import new_resource_id
 from libs.macros import check_url_template
 from services.links import affiliate_store as astore
@@ -93,15 +93,9 @@ class LanderRpcs(LinksBase):
 
     async def DeleteLander(self, request: apb.DeleteLanderRequest, context: Any) -> apb.DeleteLanderResponse:
         account_id = auth.require_account()
-        async with self._pool.acquire() as conn, conn.transaction():
-            if await conn.fetchrow(astore.LOCK_LANDER, account_id, request.lander_id) is None:
-                raise NotFound(f"lander {request.lander_id!r} not found")
-            using = await conn.fetchrow(astore.STREAM_USING_LANDER, account_id, request.lander_id)
-            if using is not None:
-                raise FailedPrecondition(
-                    f"lander {request.lander_id} is rotated by stream {using['stream_id']} of campaign "
-                    f"{using['campaign_id']}: remove it from the stream first"
-                )
-            await conn.execute(astore.DELETE_LANDER, account_id, request.lander_id)
+        await astore.delete_unless_rotated(
+            self._pool, "lander", account_id, request.lander_id,
+            (astore.LOCK_LANDER, astore.STREAM_USING_LANDER, astore.DELETE_LANDER),
+        )  # fmt: skip
         clear_flows(self)
         return apb.DeleteLanderResponse()

@@ -12,7 +12,7 @@ from google.protobuf import field_mask_pb2
 
 from libs import auth
 from libs.api import parse_money, update_paths
-from libs.errors import FailedPrecondition, InvalidArgument, NotFound, Validator
+from libs.errors import InvalidArgument, NotFound, Validator
 from libs.ids import new_resource_id
 from services.links import affiliate_store as astore
 from services.links import store
@@ -176,15 +176,9 @@ class OfferRpcs(LinksBase):
 
     async def DeleteOffer(self, request: apb.DeleteOfferRequest, context: Any) -> apb.DeleteOfferResponse:
         account_id = auth.require_account()
-        async with self._pool.acquire() as conn, conn.transaction():
-            if await conn.fetchrow(astore.LOCK_OFFER, account_id, request.offer_id) is None:
-                raise NotFound(f"offer {request.offer_id!r} not found")
-            using = await conn.fetchrow(astore.STREAM_USING_OFFER, account_id, request.offer_id)
-            if using is not None:
-                raise FailedPrecondition(
-                    f"offer {request.offer_id} is rotated by stream {using['stream_id']} of campaign "
-                    f"{using['campaign_id']}: remove it from the stream first (or pause the offer)"
-                )
-            await conn.execute(astore.DELETE_OFFER, account_id, request.offer_id)
+        await astore.delete_unless_rotated(
+            self._pool, "offer", account_id, request.offer_id,
+            (astore.LOCK_OFFER, astore.STREAM_USING_OFFER, astore.DELETE_OFFER), " (or pause the offer)",
+        )  # fmt: skip
         self._offer_changed(account_id)
         return apb.DeleteOfferResponse()
