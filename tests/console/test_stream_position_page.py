@@ -28,6 +28,8 @@ async def test_the_add_stream_form_puts_a_stream_at_position_zero_first(
 
     async with console_gateway.client() as client:
         await sign_in(client, account.api_key)
+        page = await client.get(flow)
+        assert 'name="position"' in page.text  # the add form asks for it
         for name, country, position in (("us", "US", ""), ("de", "DE", ""), ("fr", "FR", "0")):
             assert (await _post(client, flow, flow, form(name, country, position))).status_code == 303
         bad = await _post(client, flow, flow, form("it", "IT", "first"))
