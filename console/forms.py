@@ -18,9 +18,9 @@ from clicktrail.postbacks.v1 import postbacks_pb2 as ppb
 from clicktrail.type.v1 import money_pb2
 from google.protobuf import duration_pb2
 
-from cli.flow_text import parse_alias, parse_filter, parse_status_word
 from console.choices import RULE_ACTIONS
 from libs.conditions import parse_goal_condition, parse_rule_condition, parse_window, shown
+from libs.flow_text import parse_alias, parse_filter, parse_status_word
 
 # Frozen once a campaign is published (links.v1 UpdateCampaign).
 FROZEN_FIELDS = ("type", "traffic_type", "partner_id", "app_id", "target_goal_id")

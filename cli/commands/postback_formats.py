@@ -26,7 +26,7 @@ from cli.common import (
     stdout,
     to_dict,
 )
-from cli.flow_text import ALIAS_SYNTAX, WORD_SYNTAX, parse_alias, parse_status_word
+from libs.flow_text import ALIAS_SYNTAX, WORD_SYNTAX, parse_alias, parse_status_word
 
 app = typer.Typer(
     help="Postback formats: per partner (network), the parameter names its postbacks use for each field "

@@ -29,7 +29,7 @@ from cli.common import (
     rpc,
     to_dict,
 )
-from cli.flow_text import FILTER_SYNTAX, WEIGHT_SYNTAX, describe_filter, parse_filter, parse_weighted
+from libs.flow_text import FILTER_SYNTAX, WEIGHT_SYNTAX, describe_filter, parse_filter, parse_weighted
 
 app = typer.Typer(
     help="Streams: a campaign's flow. A click tries the campaign's streams by position; the first whose "

@@ -12,11 +12,11 @@ from clicktrail.links.v1 import links_pb2_grpc
 from google.protobuf import field_mask_pb2
 from starlette.responses import Response
 
-from cli.flow_text import ALIAS_SYNTAX, WORD_SYNTAX
 from console.forms import UNREADABLE, field_errors, postback_format_from_form
 from console.pages.common import delete_page
 from console.rpc import ServiceError
 from console.web import PREFIX, Page, Params, redirect
+from libs.flow_text import ALIAS_SYNTAX, WORD_SYNTAX
 
 NOTICES = {"format_saved": "Postback format saved.", "format_deleted": "Postback format deleted: the defaults apply."}
 FORMAT_FIELDS = ("preset_id", "aliases", "status_words")

@@ -13,13 +13,13 @@ from google.protobuf import field_mask_pb2
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from cli.flow_text import FILTER_SYNTAX, describe_filter
 from console.choices import STREAM_ACTIONS
 from console.forms import STREAM_FIELDS, UNREADABLE, field_errors, stream_from_form
 from console.pages.common import delete_page
 from console.pages.offers import affiliate, notice
 from console.rpc import ServiceError
 from console.web import PREFIX, Page, Params, redirect
+from libs.flow_text import FILTER_SYNTAX, describe_filter
 from libs.vocab.timetext import duration_seconds, format_duration_unit
 
 # Most streams a flow page lists (the flow of a real campaign has a handful).

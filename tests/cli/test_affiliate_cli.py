@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from cli.commands.links import expires_at
-from cli.flow_text import describe_filter, parse_filter, parse_weighted
+from libs.flow_text import describe_filter, parse_filter, parse_weighted
 from libs.grpc_server import RunningService
 from tests.cli.conftest import Cli
 
