@@ -176,7 +176,7 @@ def offer_eligible(offer: OfferInfo, country: str, capped: CapsView) -> bool:
     return offer.active and (not offer.countries or country in offer.countries) and not capped(offer.offer_id)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)  # per click: not frozen (cheaper to make)
 class OfferPick:
     offer: OfferInfo | None
     # When offer is None: the capped offer's cap_url (CAP_ACTION_REDIRECT), else
@@ -237,7 +237,7 @@ def click_values(row: Mapping[str, Any]) -> dict[str, str | None]:
     return values
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)  # per click: not frozen (cheaper to make)
 class Decision:
     stream_id: str | None
     lander_id: str | None
@@ -245,6 +245,7 @@ class Decision:
     location: str
     outcome: pb.TouchOutcome  # TOUCH_OUTCOME_RECORDED or TOUCH_OUTCOME_FALLBACK (recorded either way)
     cookies: tuple[pb.Cookie, ...] = ()
+    choice: str = ""  # the flow cookie's value (format_cookie), "" when no stream won
 
 
 def decide(
@@ -291,4 +292,4 @@ def decide(
     cookies = [pb.Cookie(name=FLOW_COOKIE_PREFIX + flow.campaign_id, value=choice, max_age_seconds=window)]
     if click_cookie:
         cookies.append(pb.Cookie(name=CLICK_COOKIE, value=str(values["click_id"]), max_age_seconds=window))
-    return Decision(stream.stream_id, lander_id, offer_id, location, outcome, tuple(cookies))
+    return Decision(stream.stream_id, lander_id, offer_id, location, outcome, tuple(cookies), choice)

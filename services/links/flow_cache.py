@@ -35,7 +35,7 @@ from services.links.flow import (
     decide,
     nothing_capped,
 )
-from services.links.visitors import FLOW_COOKIE_PREFIX, NEW_VISITOR, Choice, Visitor, Visitors, parse_cookie
+from services.links.visitors import FLOW_COOKIE_PREFIX, NEW_VISITOR, Visitor, Visitors, parse_cookie
 
 FlowKey = tuple[str, str]  # (account_id, campaign_id)
 # Campaign statuses whose clicks are recorded (touches.LIVE).
@@ -252,6 +252,5 @@ class FlowRouter:
         capped = caps_view(self.caps, account_id, facts.now)
         d = decide(flow, facts, VERDICT_NAMES.get(verdict, ""), visitor, capped, self.rng, values, base)
         if d.stream_id is not None:
-            choice = Choice(d.stream_id, d.lander_id, d.offer_id)
-            self.visitors.remember(account_id, campaign_id, ip, user_agent, now_s, choice)
+            self.visitors.remember(account_id, campaign_id, ip, user_agent, now_s, d.choice)
         return d

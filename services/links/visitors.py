@@ -39,7 +39,8 @@ LIMIT $1
 """
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+# Not frozen: made per click, and a frozen dataclass's __init__ costs several times more.
+@dataclasses.dataclass(slots=True)
 class Choice:
     """What a visitor was given: the stream and its lander and offer (None: none)."""
 
@@ -48,7 +49,7 @@ class Choice:
     offer_id: str | None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class Visitor:
     """A returning visitor (cookie or IP + User-Agent) and what it was given."""
 
@@ -103,7 +104,10 @@ class Visitors:
             return None
         return parse_cookie(got[1])
 
-    def remember(self, account_id: str, campaign_id: str, ip: str, user_agent: str, now: float, choice: Choice) -> None:
+    def remember(
+        self, account_id: str, campaign_id: str, ip: str, user_agent: str, now: float, choice: Choice | str
+    ) -> None:
+        """``choice``: a Choice, or its flow cookie value (format_cookie) when the click path has it."""
         if not ip:
             return
         key = self._key(account_id, campaign_id, ip, user_agent)
@@ -111,7 +115,7 @@ class Visitors:
         old = seen.get(key)
         if old is not None and old[0] > now:  # a warm-up row newer than this one: keep it
             return
-        seen[key] = (now, format_cookie(choice))
+        seen[key] = (now, choice if isinstance(choice, str) else format_cookie(choice))
         seen.move_to_end(key)
         if len(seen) > self._max:
             seen.popitem(last=False)
