@@ -95,7 +95,7 @@ CapActionOpt = Annotated[
     typer.Option(
         "--cap-action", case_sensitive=False, show_default=False,
         help="At the cap: next_offer (the stream's next eligible offer, default), redirect (to --cap-url when no "
-        "other offer is eligible) or fallback (the campaign's fallback URL).",
+        "other offer is eligible) or fallback (the campaign's fallback URL when no other offer is eligible).",
     ),
 ]  # fmt: skip
 CapUrlOpt = Annotated[
