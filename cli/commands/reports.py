@@ -33,6 +33,7 @@ from cli.common import (
 from libs import quality
 from libs.clients import ServiceClient
 from libs.csvsafe import SafeWriter
+from libs.vocab.metrics import LANDER_METRICS
 
 app = typer.Typer(
     help="Campaign reports: clicks, unique clicks, impressions, installs, conversions, CR, lander views, lander "
@@ -43,8 +44,7 @@ app = typer.Typer(
 )
 
 COUNTS = ["clicks", "unique_clicks", "impressions", "installs", "conversions", "approved_conversions", "cr"]
-# The affiliate flow's: clicks sent to a lander, click-throughs to the offer, their ratio.
-LANDERS = ["lander_views", "lander_clicks", "lander_ctr"]
+LANDERS = list(LANDER_METRICS)
 MONEY = ["currency", "revenue", "cost", "profit", "roi", "epc", "cpi"]
 # The verdict splits: CSV has a column each, the table one "clean/suspicious/invalid" cell per kind.
 SPLITS = ["click", "impression", "install", "conversion"]

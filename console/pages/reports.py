@@ -22,6 +22,7 @@ from console.rpc import ServiceError
 from console.web import Page, Params
 from libs.conditions import describe_window
 from libs.csvsafe import SafeWriter
+from libs.vocab.metrics import FLOW_DIMENSIONS
 from libs.vocab.timetext import days_between
 
 CSV_MAX_ROWS = 100_000
@@ -31,7 +32,6 @@ _CSV_COUNTS = (
 )  # fmt: skip
 # The affiliate flow's dimensions (ids) beside the others: they group and filter
 # with campaign, link, partner, app, day and hour (the service says so otherwise).
-FLOW_DIMENSIONS = ("stream", "lander", "offer")
 DIMENSIONS = (*REPORT_DIMENSIONS, *FLOW_DIMENSIONS)
 FILTER_DIMENSIONS = (*FILTERABLE, *FLOW_DIMENSIONS)
 

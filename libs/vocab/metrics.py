@@ -3,6 +3,8 @@
 RULE_METRICS        # the metrics a rule condition may name
 PERCENT_METRICS     # compared and shown in percent (roi < -50 is ROI below -50 %)
 REPORT_METRICS      # every report column (order_by names), verdict splits included
+LANDER_METRICS      # the affiliate flow's lander columns
+FLOW_DIMENSIONS     # the affiliate flow's report dimensions
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ VERDICT_COUNTS: tuple[str, ...] = tuple(
 REPORT_METRICS: tuple[str, ...] = (
     *COUNT_METRICS, "approved", "cr", "revenue", "cost", "profit", "roi", "epc", "cpi", "invalid_rate", *VERDICT_COUNTS,
 )  # fmt: skip
+# The affiliate flow's columns: clicks sent to a lander, click-throughs to the offer, their ratio.
+LANDER_METRICS: tuple[str, ...] = ("lander_views", "lander_clicks", "lander_ctr")
+# The affiliate flow's report dimensions (their values are ids; "" = no flow).
+FLOW_DIMENSIONS: tuple[str, ...] = ("stream", "lander", "offer")
 # Report columns sorted as counts (with approved and the verdict splits) and as money (roi rides with money).
 REPORT_COUNT_COLUMNS: tuple[str, ...] = (*COUNT_METRICS, "approved", *VERDICT_COUNTS)
 REPORT_MONEY_COLUMNS: tuple[str, ...] = ("revenue", "cost", "profit", "roi", "epc", "cpi")

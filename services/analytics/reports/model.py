@@ -17,7 +17,7 @@ from services.analytics.codes import CLEAN, INVALID, SUSPICIOUS
 VERDICT_COUNTS = vocab_metrics.VERDICT_COUNTS
 # The affiliate flow's metrics: clicks sent to a lander, click-throughs from it,
 # and their ratio (ReportRow attributes, and order_by names).
-FLOW_METRICS = ("lander_views", "lander_clicks", "lander_ctr")
+FLOW_METRICS = vocab_metrics.LANDER_METRICS
 METRICS = (*vocab_metrics.REPORT_METRICS, *FLOW_METRICS)
 ALL_VERDICTS = frozenset({CLEAN, SUSPICIOUS, INVALID})
 # What the main columns count without a verdicts filter.

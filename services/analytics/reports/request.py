@@ -10,6 +10,7 @@ import zoneinfo
 from collections.abc import Collection, Mapping, Sequence
 
 from libs.errors import InvalidArgument, Validator
+from libs.vocab import metrics as vocab_metrics
 from libs.vocab.kinds import DEVICE_TYPE_CODES, DEVICE_TYPE_NAMES
 from libs.vocab.subids import SUB_IDS
 from libs.vocab.windows import MAX_REPORT_RANGE
@@ -17,7 +18,7 @@ from services.analytics.reports.model import ALL_VERDICTS, Verdicts
 
 SUB_DIMS = SUB_IDS
 # The affiliate flow's dimensions (ids; "" for a click through no flow).
-FLOW_DIMS = ("stream", "lander", "offer")
+FLOW_DIMS = vocab_metrics.FLOW_DIMENSIONS
 DIMENSIONS = (
     "campaign", "link", "partner", "app", "country", "device_type", "os", "day", "hour", *FLOW_DIMS, *SUB_DIMS,
 )  # fmt: skip
