@@ -17,6 +17,7 @@ from clicktrail.links.v1 import affiliate_pb2
 from gateway.base import GatewayBase, log
 from gateway.responses import (
     JSON_CT,
+    LINKS_UNAVAILABLE,
     NOT_FOUND_BODY,
     Scope,
     Sender,
@@ -55,7 +56,7 @@ class DomainRoutes(GatewayBase):
             registered = await self._domain_registered(name)
         except CallError as err:
             log.warning("domain_check_unavailable", domain=name, code=err.code().name, detail=err.message)
-            return await json_error(sender, 503, "links service unavailable; retry later")
+            return await json_error(sender, 503, LINKS_UNAVAILABLE)
         if registered:
             return await sender.send(200, text_headers(JSON_CT, ALLOWED_BODY), ALLOWED_BODY)
         return await sender.send(404, text_headers(JSON_CT, UNKNOWN_BODY), UNKNOWN_BODY)
@@ -69,7 +70,7 @@ class DomainRoutes(GatewayBase):
                 root_url = (await self._domain_checks.get_or_load(name, lambda: self._check_domain(name)))[1]
             except CallError as err:
                 log.warning("domain_check_unavailable", domain=name, code=err.code().name, detail=err.message)
-                return await json_error(sender, 503, "links service unavailable; retry later")
+                return await json_error(sender, 503, LINKS_UNAVAILABLE)
         if not root_url:
             return await sender.send(404, text_headers(JSON_CT, NOT_FOUND_BODY), NOT_FOUND_BODY)
         return await sender.send(302, [(b"location", header_safe(root_url)), (b"content-length", b"0")], b"")

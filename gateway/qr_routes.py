@@ -20,6 +20,7 @@ from gateway.base import log
 from gateway.domain_routes import DomainRoutes
 from gateway.responses import (
     JSON_CT,
+    LINKS_UNAVAILABLE,
     Scope,
     Sender,
     forwarded_host,
@@ -38,7 +39,6 @@ FORMATS = {"svg": affiliate_pb2.QR_FORMAT_SVG, "png": affiliate_pb2.QR_FORMAT_PN
 CACHE_S = 60.0
 QR_CACHE_CONTROL = (b"cache-control", f"public, max-age={int(CACHE_S)}".encode())
 LINK_NOT_FOUND_BODY = json_body({"error": "link not found"})
-UNAVAILABLE_TEXT = "links service unavailable; retry later"
 
 
 class QrRoutes(DomainRoutes):
@@ -72,7 +72,7 @@ class QrRoutes(DomainRoutes):
                 return await json_error(sender, 400, err.text, err.first_field)
             log.warning("qr_unavailable", slug=slug, code=err.code().name, detail=err.message,
                         request_id=request_id_var.get())  # fmt: skip
-            return await json_error(sender, 503, UNAVAILABLE_TEXT)
+            return await json_error(sender, 503, LINKS_UNAVAILABLE)
         if image is None:
             return await sender.send(404, text_headers(JSON_CT, LINK_NOT_FOUND_BODY), LINK_NOT_FOUND_BODY)
         content_type, body, _ = image

@@ -25,6 +25,8 @@ HEADER_UNSAFE_RE = re.compile(r"[^\x21-\x7e]")
 MAX_HEADER_CHARS = 8192
 # Host names as a Host header may carry them (letters, digits, hyphens, dots, underscores).
 HOST_RE = re.compile(r"[a-z0-9_.-]+")
+# A read-only call to links that failed (QR codes, domain checks): nothing was to be recorded.
+LINKS_UNAVAILABLE = "links service unavailable; retry later"
 # RFC 6265 cookie-name (a token) and cookie-octets (visible ASCII but for " , ; \\).
 COOKIE_NAME_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
 COOKIE_VALUE_RE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")
