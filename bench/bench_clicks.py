@@ -249,12 +249,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             half = max(1, seconds // 4)
             runs: dict[str, list[WrkResult]] = {"bench": [], "bench_off": [], "bench_flow": []}
             cpu = dict.fromkeys(runs, 0.0)
-            calls = batch_items = 0.0
+            links_cpu = dict.fromkeys(runs, 0.0)  # the links processes' share of cpu
+            calls = batch_items = flow_calls = flow_items = 0.0
             order = ("bench_off", "bench", "bench_flow", "bench_flow", "bench", "bench_off") * 2
             pids = [c.proc.pid for c in procs if c.name.startswith(("links", "gateway"))]
+            links_pids = [c.proc.pid for c in procs if c.name.startswith("links")]
             for run_no, role in enumerate(order, start=2):
                 before = await _gateway_metrics(f"{base}/metrics")
-                cpu_before = process_cpu_s(pids)
+                cpu_before, links_before = process_cpu_s(pids), process_cpu_s(links_pids)
                 runs[role].append(await asyncio.to_thread(
                     run_wrk, f"{base}/c/{links[role]['slug']}", half,
                     threads=args.threads, connections=args.connections, work_dir=work, vary=run_no,
@@ -263,8 +265,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 if role == "bench":
                     calls += after.get("count", 0) - before.get("count", 0)
                     batch_items += after.get("sum", 0) - before.get("sum", 0)
+                elif role == "bench_flow":
+                    flow_calls += after.get("count", 0) - before.get("count", 0)
+                    flow_items += after.get("sum", 0) - before.get("sum", 0)
                 await asyncio.sleep(1.0)  # requests in flight when wrk stopped finish
                 cpu[role] += process_cpu_s(pids) - cpu_before
+                links_cpu[role] += process_cpu_s(links_pids) - links_before
             ours, off, flow = _merge(runs["bench"]), _merge(runs["bench_off"]), _merge(runs["bench_flow"])
             rows, missing, verdicts, reasons = await _count_rows(dsn, links["bench"]["link_id"], ours.ids)
             off_rows, off_missing, off_verdicts, _ = await _count_rows(dsn, links["bench_off"]["link_id"], off.ids)
@@ -286,8 +292,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     flow_lost = flow_missing + max(0, flow.c302 - len(flow.ids))
     flow_ratio = flow.redirects_per_s / ours.redirects_per_s if ours.redirects_per_s else 0.0
     flow_bare = flow.redirects_per_s / bare.redirects_per_s if bare.redirects_per_s else 0.0
-    cpu_us = {role: cpu[role] / r.requests * 1e6 if r.requests else 0.0 for role, r in
-              (("bench", ours), ("bench_off", off), ("bench_flow", flow))}  # fmt: skip
+    sides = (("bench", ours), ("bench_off", off), ("bench_flow", flow))
+    cpu_us = {role: cpu[role] / r.requests * 1e6 if r.requests else 0.0 for role, r in sides}
+    links_us = {role: links_cpu[role] / r.requests * 1e6 if r.requests else 0.0 for role, r in sides}
     ratio = ours.redirects_per_s / bare.redirects_per_s if bare.redirects_per_s else 0.0
     off_ratio = off.redirects_per_s / bare.redirects_per_s if bare.redirects_per_s else 0.0
     checks_ratio = ours.redirects_per_s / off.redirects_per_s if off.redirects_per_s else 0.0
@@ -318,11 +325,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         f"flow rows: {flow_streams['default']:,} default stream (lander + offer), {flow_streams['other']} other",
         f"CPU per click (links + gateway processes): checks on {cpu_us['bench']:.0f} us, checks off "
         f"{cpu_us['bench_off']:.0f} us, flow {cpu_us['bench_flow']:.0f} us "
-        f"(flow / plain {cpu_us['bench_flow'] / cpu_us['bench'] if cpu_us['bench'] else 0:.3f})",
+        f"(flow / plain {cpu_us['bench_flow'] / cpu_us['bench'] if cpu_us['bench'] else 0:.3f}); of which links: "
+        f"checks on {links_us['bench']:.0f} us, checks off {links_us['bench_off']:.0f} us, "
+        f"flow {links_us['bench_flow']:.0f} us",
         f"verdicts, checks on: {_verdicts(verdicts)}   checks off: {_verdicts(off_verdicts)}",
         "reasons, checks on: "
         + (", ".join(f"{k} {v:,}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])) or "none"),
-        f"batches: {batches:,.0f} RecordClicks calls, {batch_items / batches if batches else 0:.1f} clicks per call",
+        f"batches: {batches:,.0f} RecordClicks calls, {batch_items / batches if batches else 0:.1f} clicks per call"
+        f" (flow: {flow_items / flow_calls if flow_calls else 0:.1f})",
         f"302 answered: {ours.c302:,}   click rows: {rows:,}   lost clicks: {lost}   "
         f"rows beyond answered (in flight when wrk stopped): {rows - ours.c302 + lost}",
         bar_line(checks),
@@ -342,6 +352,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "ratio_flow_bare": round(flow_bare, 4),
         "flow_rows": flow_streams,
         "cpu_us_per_click": {k: round(v, 1) for k, v in cpu_us.items()},
+        "links_cpu_us_per_click": {k: round(v, 1) for k, v in links_us.items()},
         "lost_clicks_flow": flow_lost,
         "bare": bare.summary(),
         "ratio": round(ratio, 4),
