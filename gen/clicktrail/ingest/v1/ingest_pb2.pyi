@@ -70,7 +70,7 @@ class Device(_message.Message):
     def __init__(self, idfa: _Optional[str] = ..., gaid: _Optional[str] = ..., idfv: _Optional[str] = ..., android_id: _Optional[str] = ..., platform: _Optional[_Union[DevicePlatform, str]] = ..., os_version: _Optional[str] = ..., device_model: _Optional[str] = ..., locale: _Optional[str] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("uuid", "event", "timestamp", "receive_time", "session_id", "offset", "user_id", "ref", "app_id", "device", "ip", "user_agent", "action", "action_properties_json", "click_id", "account_id", "install_begin_time", "referrer_click_time", "claimed_ip", "claimed_user_agent")
+    __slots__ = ("uuid", "event", "timestamp", "receive_time", "session_id", "offset", "user_id", "ref", "app_id", "device", "ip", "user_agent", "action", "action_properties_json", "click_id", "account_id", "install_begin_time", "referrer_click_time", "claimed_ip", "claimed_user_agent", "adservices_token", "app_instance_id")
     UUID_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +91,8 @@ class Event(_message.Message):
     REFERRER_CLICK_TIME_FIELD_NUMBER: _ClassVar[int]
     CLAIMED_IP_FIELD_NUMBER: _ClassVar[int]
     CLAIMED_USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    ADSERVICES_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    APP_INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     uuid: str
     event: EventType
     timestamp: _timestamp_pb2.Timestamp
@@ -111,7 +113,9 @@ class Event(_message.Message):
     referrer_click_time: _timestamp_pb2.Timestamp
     claimed_ip: str
     claimed_user_agent: str
-    def __init__(self, uuid: _Optional[str] = ..., event: _Optional[_Union[EventType, str]] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., receive_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., session_id: _Optional[str] = ..., offset: _Optional[int] = ..., user_id: _Optional[str] = ..., ref: _Optional[str] = ..., app_id: _Optional[str] = ..., device: _Optional[_Union[Device, _Mapping]] = ..., ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., action: _Optional[str] = ..., action_properties_json: _Optional[str] = ..., click_id: _Optional[str] = ..., account_id: _Optional[str] = ..., install_begin_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., referrer_click_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., claimed_ip: _Optional[str] = ..., claimed_user_agent: _Optional[str] = ...) -> None: ...
+    adservices_token: str
+    app_instance_id: str
+    def __init__(self, uuid: _Optional[str] = ..., event: _Optional[_Union[EventType, str]] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., receive_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., session_id: _Optional[str] = ..., offset: _Optional[int] = ..., user_id: _Optional[str] = ..., ref: _Optional[str] = ..., app_id: _Optional[str] = ..., device: _Optional[_Union[Device, _Mapping]] = ..., ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., action: _Optional[str] = ..., action_properties_json: _Optional[str] = ..., click_id: _Optional[str] = ..., account_id: _Optional[str] = ..., install_begin_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., referrer_click_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., claimed_ip: _Optional[str] = ..., claimed_user_agent: _Optional[str] = ..., adservices_token: _Optional[str] = ..., app_instance_id: _Optional[str] = ...) -> None: ...
 
 class EventResult(_message.Message):
     __slots__ = ("index", "uuid", "status", "field", "reason")
