@@ -48,6 +48,7 @@ ALLOWED_METHODS: dict[str, frozenset[str]] = {
     "internal": frozenset(
         [
             _LINKS + "LookupTouches",
+            _LINKS + "LookupApps",  # attribution (SKAN): the app of an App Store id
             _LINKS + "GetCampaign",
             _LINKS + "ListCampaigns",
             _LINKS + "UpdateCampaign",
@@ -69,6 +70,8 @@ ALLOWED_METHODS: dict[str, frozenset[str]] = {
             _AFFILIATE + "RecordLanderClicks",  # /lp/click
             _AFFILIATE + "GetLinkQrCode",  # /qr/{slug}.svg|png (by slug only)
             _AFFILIATE + "CheckDomain",  # Caddy's on-demand TLS `ask`
+            _LINKS + "LookupApps",  # SKAN developer copies on the tracker's own host: the app's account
+            _LINKS + "GetAssociatedApps",  # /.well-known/apple-app-site-association, assetlinks.json
         ]
     ),
 }

@@ -20,7 +20,8 @@ def app_msg(row: asyncpg.Record) -> pb.App:
     return pb.App(
         app_id=row["app_id"], name=row["name"], platform=row["platform"], bundle_id=row["bundle_id"],
         store_url=row["store_url"], create_time=to_timestamp(row["create_time"]),
-        update_time=to_timestamp(row["update_time"]),
+        update_time=to_timestamp(row["update_time"]), apple_team_id=row["apple_team_id"],
+        apple_app_id=row["apple_app_id"], android_sha256_fingerprints=row["android_sha256_fingerprints"],
     )  # fmt: skip
 
 
@@ -65,7 +66,7 @@ def link_msg(row: asyncpg.Record, public_url: str) -> pb.Link:
         qr_url=f"{base}/qr/{row['slug']}.svg",
         create_time=to_timestamp(row["create_time"]), update_time=to_timestamp(row["update_time"]),
         domain=row["domain"] or "", expire_time=to_timestamp(row["expire_time"]), max_clicks=row["max_clicks"],
-        redirect_status=row["redirect_status"],
+        redirect_status=row["redirect_status"], deep_link=row["deep_link"],
     )  # fmt: skip
 
 

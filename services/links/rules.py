@@ -18,6 +18,7 @@ from libs.errors import FailedPrecondition, InvalidArgument, Validator
 from libs.ids import id_time, is_valid_id
 from libs.macros import check_url_template
 from libs.vocab.windows import MAX_TOUCH_WINDOW
+from services.links import deep_link_rules
 from services.links.subids import BLACKLIST, WHITELIST, canonical_sub_field, sub_field_choices
 from services.links.subids import MAX_VALUE as MAX_SUB_VALUE
 from services.links.touches import DESTINATION_MACROS
@@ -46,7 +47,7 @@ CAMPAIGN_COLUMNS = (
     *(p for p in CAMPAIGN_UPDATABLE if p not in ("budget", "visitor_window")),
     "budget_amount", "budget_currency", "visitor_window_s",
 )  # fmt: skip
-APP_UPDATABLE = ("name", "store_url", "bundle_id")
+APP_UPDATABLE = ("name", "store_url", "bundle_id", "apple_team_id", "apple_app_id", "android_sha256_fingerprints")
 LINK_UPDATABLE = (
     "name", "destination_url", "ios_url", "android_url", "desktop_url", "app_id",
     "domain", "expire_time", "max_clicks", "redirect_status",
@@ -115,6 +116,15 @@ def validate_app(app: pb.App, paths: list[str] | None) -> None:
     if paths is None or "store_url" in paths:
         check_plain_url(v, "app.store_url", app.store_url)
     v.check(len(app.bundle_id) <= MAX_BUNDLE_ID, "app.bundle_id", f"must be at most {MAX_BUNDLE_ID} characters")
+    new = paths is None
+    deep_link_rules.check_app_identity(
+        v,
+        team=app.apple_team_id if new or "apple_team_id" in paths else None,  # type: ignore[operator]
+        app_store_id=app.apple_app_id if new or "apple_app_id" in paths else None,  # type: ignore[operator]
+        prints=list(app.android_sha256_fingerprints)
+        if new or "android_sha256_fingerprints" in paths  # type: ignore[operator]
+        else None,
+    )
     v.raise_if_any()
 
 

@@ -47,12 +47,20 @@ def update_sql(table: str, key: str, columns: Iterable[str], allowed: Iterable[s
 # ----- apps --------------------------------------------------------------------------
 
 INSERT_APP = (
-    "INSERT INTO links.apps (account_id, app_id, name, platform, bundle_id, store_url)"
-    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING *"
+    "INSERT INTO links.apps (account_id, app_id, name, platform, bundle_id, store_url, apple_team_id,"
+    " apple_app_id, android_sha256_fingerprints) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *"
+)
+# Across accounts (service tokens; $2 narrows to one account): SKAN postbacks name the app by it.
+LOOKUP_APPS = (
+    "SELECT * FROM links.apps WHERE apple_app_id = $1 AND ($2::text IS NULL OR account_id = $2)"
+    " ORDER BY account_id, app_id LIMIT 10"
 )
 GET_APP = "SELECT * FROM links.apps WHERE account_id = $1 AND app_id = $2"
 LOCK_APP = "SELECT 1 FROM links.apps WHERE account_id = $1 AND app_id = $2 FOR UPDATE"
-LIST_APPS = "SELECT * FROM links.apps WHERE account_id = $1 AND app_id > $2 ORDER BY app_id LIMIT $3"
+LIST_APPS = (
+    "SELECT * FROM links.apps WHERE account_id = $1 AND app_id > $2"
+    " AND ($3::text IS NULL OR apple_app_id = $3) ORDER BY app_id LIMIT $4"
+)
 DELETE_APP = "DELETE FROM links.apps WHERE account_id = $1 AND app_id = $2 RETURNING app_id"
 REVOKE_APP_KEYS = (
     "UPDATE accounts.credentials SET revoke_time = now() WHERE account_id = $1"

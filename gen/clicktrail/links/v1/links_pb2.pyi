@@ -21,6 +21,12 @@ class Platform(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PLATFORM_ANDROID: _ClassVar[Platform]
     PLATFORM_WEB: _ClassVar[Platform]
 
+class DeepLinkMatch(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DEEP_LINK_MATCH_UNSPECIFIED: _ClassVar[DeepLinkMatch]
+    DEEP_LINK_MATCH_CLICK_ID: _ClassVar[DeepLinkMatch]
+    DEEP_LINK_MATCH_FINGERPRINT: _ClassVar[DeepLinkMatch]
+
 class CampaignType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     CAMPAIGN_TYPE_UNSPECIFIED: _ClassVar[CampaignType]
@@ -95,6 +101,9 @@ PLATFORM_UNSPECIFIED: Platform
 PLATFORM_IOS: Platform
 PLATFORM_ANDROID: Platform
 PLATFORM_WEB: Platform
+DEEP_LINK_MATCH_UNSPECIFIED: DeepLinkMatch
+DEEP_LINK_MATCH_CLICK_ID: DeepLinkMatch
+DEEP_LINK_MATCH_FINGERPRINT: DeepLinkMatch
 CAMPAIGN_TYPE_UNSPECIFIED: CampaignType
 CAMPAIGN_TYPE_APP_INSTALL: CampaignType
 CAMPAIGN_TYPE_WEB: CampaignType
@@ -141,7 +150,7 @@ QUALITY_LIST_KIND_USER_AGENT: QualityListKind
 QUALITY_LIST_KIND_NETWORK: QualityListKind
 
 class App(_message.Message):
-    __slots__ = ("app_id", "name", "platform", "bundle_id", "store_url", "create_time", "update_time")
+    __slots__ = ("app_id", "name", "platform", "bundle_id", "store_url", "create_time", "update_time", "apple_team_id", "apple_app_id", "android_sha256_fingerprints")
     APP_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     PLATFORM_FIELD_NUMBER: _ClassVar[int]
@@ -149,6 +158,9 @@ class App(_message.Message):
     STORE_URL_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    APPLE_TEAM_ID_FIELD_NUMBER: _ClassVar[int]
+    APPLE_APP_ID_FIELD_NUMBER: _ClassVar[int]
+    ANDROID_SHA256_FINGERPRINTS_FIELD_NUMBER: _ClassVar[int]
     app_id: str
     name: str
     platform: Platform
@@ -156,7 +168,10 @@ class App(_message.Message):
     store_url: str
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, app_id: _Optional[str] = ..., name: _Optional[str] = ..., platform: _Optional[_Union[Platform, str]] = ..., bundle_id: _Optional[str] = ..., store_url: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    apple_team_id: str
+    apple_app_id: str
+    android_sha256_fingerprints: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, app_id: _Optional[str] = ..., name: _Optional[str] = ..., platform: _Optional[_Union[Platform, str]] = ..., bundle_id: _Optional[str] = ..., store_url: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., apple_team_id: _Optional[str] = ..., apple_app_id: _Optional[str] = ..., android_sha256_fingerprints: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CreateAppRequest(_message.Message):
     __slots__ = ("app",)
@@ -185,12 +200,14 @@ class GetAppResponse(_message.Message):
     def __init__(self, app: _Optional[_Union[App, _Mapping]] = ...) -> None: ...
 
 class ListAppsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token")
+    __slots__ = ("page_size", "page_token", "apple_app_id")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    APPLE_APP_ID_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    apple_app_id: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., apple_app_id: _Optional[str] = ...) -> None: ...
 
 class ListAppsResponse(_message.Message):
     __slots__ = ("apps", "next_page_token")
@@ -223,6 +240,62 @@ class DeleteAppRequest(_message.Message):
 class DeleteAppResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class LookupAppsRequest(_message.Message):
+    __slots__ = ("apple_app_id", "account_id")
+    APPLE_APP_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    apple_app_id: str
+    account_id: str
+    def __init__(self, apple_app_id: _Optional[str] = ..., account_id: _Optional[str] = ...) -> None: ...
+
+class AppMatch(_message.Message):
+    __slots__ = ("account_id", "app")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    APP_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    app: App
+    def __init__(self, account_id: _Optional[str] = ..., app: _Optional[_Union[App, _Mapping]] = ...) -> None: ...
+
+class LookupAppsResponse(_message.Message):
+    __slots__ = ("matches",)
+    MATCHES_FIELD_NUMBER: _ClassVar[int]
+    matches: _containers.RepeatedCompositeFieldContainer[AppMatch]
+    def __init__(self, matches: _Optional[_Iterable[_Union[AppMatch, _Mapping]]] = ...) -> None: ...
+
+class GetAssociatedAppsRequest(_message.Message):
+    __slots__ = ("host",)
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    def __init__(self, host: _Optional[str] = ...) -> None: ...
+
+class GetAssociatedAppsResponse(_message.Message):
+    __slots__ = ("account_id", "apps")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    APPS_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    apps: _containers.RepeatedCompositeFieldContainer[App]
+    def __init__(self, account_id: _Optional[str] = ..., apps: _Optional[_Iterable[_Union[App, _Mapping]]] = ...) -> None: ...
+
+class ClaimDeferredDeepLinkRequest(_message.Message):
+    __slots__ = ("click_id",)
+    CLICK_ID_FIELD_NUMBER: _ClassVar[int]
+    click_id: str
+    def __init__(self, click_id: _Optional[str] = ...) -> None: ...
+
+class ClaimDeferredDeepLinkResponse(_message.Message):
+    __slots__ = ("deep_link", "click_id", "link_id", "match", "campaign_id")
+    DEEP_LINK_FIELD_NUMBER: _ClassVar[int]
+    CLICK_ID_FIELD_NUMBER: _ClassVar[int]
+    LINK_ID_FIELD_NUMBER: _ClassVar[int]
+    MATCH_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    deep_link: str
+    click_id: str
+    link_id: str
+    match: DeepLinkMatch
+    campaign_id: str
+    def __init__(self, deep_link: _Optional[str] = ..., click_id: _Optional[str] = ..., link_id: _Optional[str] = ..., match: _Optional[_Union[DeepLinkMatch, str]] = ..., campaign_id: _Optional[str] = ...) -> None: ...
 
 class RotateAppKeyRequest(_message.Message):
     __slots__ = ("app_id",)
@@ -419,7 +492,7 @@ class DeleteCampaignResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class Link(_message.Message):
-    __slots__ = ("link_id", "campaign_id", "app_id", "name", "slug", "destination_url", "ios_url", "android_url", "desktop_url", "click_url", "impression_url", "create_time", "update_time", "domain", "expire_time", "max_clicks", "redirect_status", "qr_url")
+    __slots__ = ("link_id", "campaign_id", "app_id", "name", "slug", "destination_url", "ios_url", "android_url", "desktop_url", "click_url", "impression_url", "create_time", "update_time", "domain", "expire_time", "max_clicks", "redirect_status", "qr_url", "deep_link")
     LINK_ID_FIELD_NUMBER: _ClassVar[int]
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     APP_ID_FIELD_NUMBER: _ClassVar[int]
@@ -438,6 +511,7 @@ class Link(_message.Message):
     MAX_CLICKS_FIELD_NUMBER: _ClassVar[int]
     REDIRECT_STATUS_FIELD_NUMBER: _ClassVar[int]
     QR_URL_FIELD_NUMBER: _ClassVar[int]
+    DEEP_LINK_FIELD_NUMBER: _ClassVar[int]
     link_id: str
     campaign_id: str
     app_id: str
@@ -456,7 +530,8 @@ class Link(_message.Message):
     max_clicks: int
     redirect_status: int
     qr_url: str
-    def __init__(self, link_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., app_id: _Optional[str] = ..., name: _Optional[str] = ..., slug: _Optional[str] = ..., destination_url: _Optional[str] = ..., ios_url: _Optional[str] = ..., android_url: _Optional[str] = ..., desktop_url: _Optional[str] = ..., click_url: _Optional[str] = ..., impression_url: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., domain: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_clicks: _Optional[int] = ..., redirect_status: _Optional[int] = ..., qr_url: _Optional[str] = ...) -> None: ...
+    deep_link: str
+    def __init__(self, link_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., app_id: _Optional[str] = ..., name: _Optional[str] = ..., slug: _Optional[str] = ..., destination_url: _Optional[str] = ..., ios_url: _Optional[str] = ..., android_url: _Optional[str] = ..., desktop_url: _Optional[str] = ..., click_url: _Optional[str] = ..., impression_url: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., domain: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_clicks: _Optional[int] = ..., redirect_status: _Optional[int] = ..., qr_url: _Optional[str] = ..., deep_link: _Optional[str] = ...) -> None: ...
 
 class CreateLinkRequest(_message.Message):
     __slots__ = ("link",)

@@ -70,6 +70,21 @@ class LinksServiceStub:
                 request_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.RotateAppKeyRequest.SerializeToString,
                 response_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.RotateAppKeyResponse.FromString,
                 _registered_method=True)
+        self.LookupApps = channel.unary_unary(
+                '/clicktrail.links.v1.LinksService/LookupApps',
+                request_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.LookupAppsRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.LookupAppsResponse.FromString,
+                _registered_method=True)
+        self.GetAssociatedApps = channel.unary_unary(
+                '/clicktrail.links.v1.LinksService/GetAssociatedApps',
+                request_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.GetAssociatedAppsRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.GetAssociatedAppsResponse.FromString,
+                _registered_method=True)
+        self.ClaimDeferredDeepLink = channel.unary_unary(
+                '/clicktrail.links.v1.LinksService/ClaimDeferredDeepLink',
+                request_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.ClaimDeferredDeepLinkRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.ClaimDeferredDeepLinkResponse.FromString,
+                _registered_method=True)
         self.CreatePartner = channel.unary_unary(
                 '/clicktrail.links.v1.LinksService/CreatePartner',
                 request_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.CreatePartnerRequest.SerializeToString,
@@ -278,6 +293,33 @@ class LinksServiceServicer:
 
     def RotateAppKey(self, request, context):
         """Issues a new app key (events only); the old one stops working at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LookupApps(self, request, context):
+        """Apps by their App Store id (SKAdNetwork / AdAttributionKit postbacks name the
+        advertised app by it). The internal and gateway tokens look across accounts
+        (narrowed to `account_id` when set); an account's API key sees its own apps.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAssociatedApps(self, request, context):
+        """The apps whose association files a tracking host serves (the gateway's
+        /.well-known/apple-app-site-association and /.well-known/assetlinks.json).
+        Gateway token (or admin) only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClaimDeferredDeepLink(self, request, context):
+        """Deferred deep link: the app's first launch asks (app key, forwarded by the
+        gateway with its vouch for the client IP + User-Agent) for the deep link of
+        the click that led to the install, by click id or by fingerprint; once per click.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -546,6 +588,21 @@ def add_LinksServiceServicer_to_server(servicer, server):
                     servicer.RotateAppKey,
                     request_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.RotateAppKeyRequest.FromString,
                     response_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.RotateAppKeyResponse.SerializeToString,
+            ),
+            'LookupApps': grpc.unary_unary_rpc_method_handler(
+                    servicer.LookupApps,
+                    request_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.LookupAppsRequest.FromString,
+                    response_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.LookupAppsResponse.SerializeToString,
+            ),
+            'GetAssociatedApps': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAssociatedApps,
+                    request_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.GetAssociatedAppsRequest.FromString,
+                    response_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.GetAssociatedAppsResponse.SerializeToString,
+            ),
+            'ClaimDeferredDeepLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimDeferredDeepLink,
+                    request_deserializer=clicktrail_dot_links_dot_v1_dot_links__pb2.ClaimDeferredDeepLinkRequest.FromString,
+                    response_serializer=clicktrail_dot_links_dot_v1_dot_links__pb2.ClaimDeferredDeepLinkResponse.SerializeToString,
             ),
             'CreatePartner': grpc.unary_unary_rpc_method_handler(
                     servicer.CreatePartner,
@@ -881,6 +938,87 @@ class LinksService:
             '/clicktrail.links.v1.LinksService/RotateAppKey',
             clicktrail_dot_links_dot_v1_dot_links__pb2.RotateAppKeyRequest.SerializeToString,
             clicktrail_dot_links_dot_v1_dot_links__pb2.RotateAppKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LookupApps(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.links.v1.LinksService/LookupApps',
+            clicktrail_dot_links_dot_v1_dot_links__pb2.LookupAppsRequest.SerializeToString,
+            clicktrail_dot_links_dot_v1_dot_links__pb2.LookupAppsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAssociatedApps(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.links.v1.LinksService/GetAssociatedApps',
+            clicktrail_dot_links_dot_v1_dot_links__pb2.GetAssociatedAppsRequest.SerializeToString,
+            clicktrail_dot_links_dot_v1_dot_links__pb2.GetAssociatedAppsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimDeferredDeepLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.links.v1.LinksService/ClaimDeferredDeepLink',
+            clicktrail_dot_links_dot_v1_dot_links__pb2.ClaimDeferredDeepLinkRequest.SerializeToString,
+            clicktrail_dot_links_dot_v1_dot_links__pb2.ClaimDeferredDeepLinkResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,92 @@
+"""Deep links in the links service: the apps' Apple team id / App Store id /
+Android signing fingerprints (validated, normalised, updatable), LookupApps by
+App Store id (lane skan), a link's deep link (needs an app)."""
+
+import grpc
+from clicktrail.links.v1 import links_pb2 as pb
+from clicktrail.links.v1 import links_pb2_grpc
+from google.protobuf import field_mask_pb2
+
+from tests.conftest import GATEWAY_TOKEN, INTERNAL_TOKEN
+from tests.services.links.test_offers import invalid, refused
+
+# A SHA-256 certificate fingerprint as `keytool -list -v` prints it (32 hex pairs), the form
+# https://developer.android.com/training/app-links/verify-android-applinks shows in assetlinks.json.
+PRINT = ":".join(f"{b:02X}" for b in range(0x10, 0x30))
+
+
+def ios_app(**kw):
+    fields = {"name": "Shop", "platform": pb.PLATFORM_IOS, "bundle_id": "com.acme.shop"}
+    fields.update(kw)
+    return pb.App(**fields)
+
+
+async def test_app_identity_round_trip_normalised(links_stub):
+    app = (
+        await links_stub.CreateApp(
+            pb.CreateAppRequest(
+                app=ios_app(
+                    apple_team_id="abcde12345",
+                    apple_app_id=" 1234567890 ",
+                    android_sha256_fingerprints=[PRINT.replace(":", "").lower(), PRINT],
+                )
+            )
+        )
+    ).app
+    assert app.apple_team_id == "ABCDE12345"
+    assert app.apple_app_id == "1234567890"
+    assert list(app.android_sha256_fingerprints) == [PRINT]  # normalised, deduplicated
+    got = (await links_stub.GetApp(pb.GetAppRequest(app_id=app.app_id))).app
+    assert got == app
+    updated = (
+        await links_stub.UpdateApp(
+            pb.UpdateAppRequest(
+                app=pb.App(app_id=app.app_id, apple_app_id="987", android_sha256_fingerprints=[]),
+                update_mask=field_mask_pb2.FieldMask(paths=["apple_app_id", "android_sha256_fingerprints"]),
+            )
+        )
+    ).app
+    assert (updated.apple_app_id, list(updated.android_sha256_fingerprints), updated.apple_team_id) == (
+        "987",
+        [],
+        "ABCDE12345",
+    )
+
+
+async def test_bad_app_identity_names_the_fields(links_stub):
+    v = await invalid(
+        links_stub.CreateApp,
+        pb.CreateAppRequest(
+            app=ios_app(apple_team_id="ABC", apple_app_id="id12", android_sha256_fingerprints=[PRINT, "AA:BB"])
+        ),
+    )
+    assert set(v) == {"app.apple_team_id", "app.apple_app_id", "app.android_sha256_fingerprints[1]"}
+    assert "10-character" in v["app.apple_team_id"]
+
+
+async def test_lookup_apps_by_app_store_id(links_server, channels, links_stub, new_account):
+    mine = (await links_stub.CreateApp(pb.CreateAppRequest(app=ios_app(apple_app_id="555000111")))).app
+    await links_stub.CreateApp(pb.CreateAppRequest(app=ios_app(name="Other", apple_app_id="999")))
+    other = await new_account("Other Co")
+    other_stub = links_pb2_grpc.LinksServiceStub(channels(links_server.addr, token=other.api_key))
+    theirs = (await other_stub.CreateApp(pb.CreateAppRequest(app=ios_app(apple_app_id="555000111")))).app
+
+    # An account key: its own apps only (ListApps filter too).
+    own = await links_stub.LookupApps(pb.LookupAppsRequest(apple_app_id="555000111"))
+    assert [m.app.app_id for m in own.matches] == [mine.app_id]
+    listed = await links_stub.ListApps(pb.ListAppsRequest(apple_app_id="555000111"))
+    assert [a.app_id for a in listed.apps] == [mine.app_id]
+
+    # Service tokens: across accounts (ambiguous here), narrowed by account_id.
+    for token in (INTERNAL_TOKEN, GATEWAY_TOKEN):
+        stub = links_pb2_grpc.LinksServiceStub(channels(links_server.addr, token=token))
+        every = await stub.LookupApps(pb.LookupAppsRequest(apple_app_id="555000111"))
+        assert sorted((m.account_id == other.account_id, m.app.app_id) for m in every.matches) == [
+            (False, mine.app_id),
+            (True, theirs.app_id),
+        ]
+        one = await stub.LookupApps(pb.LookupAppsRequest(apple_app_id="555000111", account_id=other.account_id))
+        assert [(m.account_id, m.app.app_id) for m in one.matches] == [(other.account_id, theirs.app_id)]
+        none = await stub.LookupApps(pb.LookupAppsRequest(apple_app_id="123"))
+        assert list(none.matches) == []
+    await refused(links_stub.LookupApps, pb.LookupAppsRequest(apple_app_id="abc"), grpc.StatusCode.INVALID_ARGUMENT)
