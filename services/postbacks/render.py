@@ -43,6 +43,7 @@ SAMPLE_EVENT: dict[str, Any] = {
     "gaid": "00000000-0000-0000-0000-000000000000", "country": "US", "os": "android", "ip": "203.0.113.7",
     "install_time": "2026-01-01T00:00:00Z", "event_time": "2026-01-01T00:00:00Z", "verdict": "clean",
     "reasons": "", "attributed": True, "app_instance_id": "0123456789abcdef0123456789abcdef",
+    "os_version": "14", "device_model": "Pixel 8",
 }  # fmt: skip
 # What a `rejected` template is tested with.
 SAMPLE_REJECTED: dict[str, Any] = {"verdict": "invalid", "reasons": "click_injection"}
