@@ -76,6 +76,19 @@ class Event(BaseModel):
         default=None,
         description="install: the Play install referrer's referrer_click_timestamp(_server)_seconds, likewise.",
     )
+    adservices_token: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="install on iOS 14.3+: the AdServices attribution token (AAAttribution.attributionToken()), "
+        "as the SDK got it (printable text, at most 4096 characters). Attribution resolves it with Apple's "
+        "attribution API: an Apple Ads install outranks a device id or fingerprint match, never a click id.",
+    )
+    app_instance_id: str | None = Field(
+        default=None,
+        pattern="^[0-9a-fA-F]{32}$",
+        description="The Firebase app instance id (FirebaseAnalytics.appInstanceID): 32 hex characters; "
+        "partners such as Google Ads through Firebase need it on postbacks.",
+    )
     device: Device | None = None
 
 

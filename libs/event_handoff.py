@@ -40,7 +40,10 @@ _ENUM_FIELDS = tuple(f.name for f in StoredEvent.DESCRIPTOR.fields if f.enum_typ
 # (the fields reports read); the rest is free-form and may hold anything.
 KEEP_PROPERTIES = ("error_level", "error_code", "bundle_id", "bundle_paid_amount", "bundle_paid_currency", "platform")
 # Cleared in an erased event; its user id becomes the erasure's pseudonym.
-ERASED_COLUMNS = ("idfa", "gaid", "idfv", "android_id", "ip", "user_agent", "ref", "claimed_ip", "claimed_user_agent")
+ERASED_COLUMNS = (
+    "idfa", "gaid", "idfv", "android_id", "ip", "user_agent", "ref", "claimed_ip", "claimed_user_agent",
+    "adservices_token", "app_instance_id",
+)  # fmt: skip
 DEVICE_COLUMNS = ("idfa", "gaid", "idfv", "android_id")
 
 

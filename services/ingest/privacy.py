@@ -23,7 +23,7 @@ _LINKED = f"""SELECT DISTINCT user_id, idfa, gaid, idfv, android_id, click_id,
 _ERASE_EVENTS = f"""
 UPDATE ingest.events SET
     user_id = $5, idfa = NULL, gaid = NULL, idfv = NULL, android_id = NULL, ip = NULL, user_agent = NULL, ref = NULL,
-    claimed_ip = NULL, claimed_user_agent = NULL,
+    claimed_ip = NULL, claimed_user_agent = NULL, adservices_token = NULL, app_instance_id = NULL,
     properties = (SELECT jsonb_object_agg(key, value) FROM jsonb_each(properties) WHERE key = ANY($6::text[]))
 WHERE {_MATCH}
 """

@@ -28,6 +28,11 @@ DEVICE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 ZERO_ID = "00000000-0000-0000-0000-000000000000"
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 TOKEN = re.compile(r"^(0x[0-9a-fA-F]{40}|[A-Za-z0-9]{2,16})$")
+# The AdServices attribution token: printable ASCII (Apple's is Base64 text), at most 4096 characters.
+ADSERVICES_TOKEN = re.compile(r"^[\x20-\x7e]{1,4096}$")
+MAX_ADSERVICES_TOKEN = 4096
+# The Firebase app instance id: 32 hex characters.
+APP_INSTANCE_ID = re.compile(r"^[0-9a-fA-F]{32}$")
 
 MAX_BATCH = 1000
 MAX_PROPERTIES_BYTES = 16 * 1024
@@ -139,6 +144,30 @@ def _referrer_time(ev: dict[str, Any], key: str, ctx: Context) -> dt.datetime | 
     if t < ctx.now - MAX_REFERRER_AGE:
         raise Rejected(key, "is more than a year old")
     return t
+
+
+def _adservices_token(ev: dict[str, Any]) -> str | None:
+    """The AdServices attribution token of an install (only installs carry one; others' is ignored)."""
+    value = ev.get("adservices_token")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise Rejected("adservices_token", "must be a string (AAAttribution.attributionToken())")
+    value = value.strip()
+    if len(value) > MAX_ADSERVICES_TOKEN:
+        raise Rejected("adservices_token", f"must be at most {MAX_ADSERVICES_TOKEN} characters")
+    if not ADSERVICES_TOKEN.match(value):
+        raise Rejected("adservices_token", "must be printable text, as AAAttribution.attributionToken() gives it")
+    return value
+
+
+def _app_instance_id(ev: dict[str, Any]) -> str | None:
+    value = ev.get("app_instance_id")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not APP_INSTANCE_ID.match(value):
+        raise Rejected("app_instance_id", "must be 32 hex characters (the Firebase app instance id)")
+    return value.lower()
 
 
 def _require(props: dict[str, Any], key: str, kinds: tuple[type, ...], what: str) -> Any:
@@ -303,9 +332,12 @@ def validate(ev: Any, ctx: Context) -> tuple[tuple[Any, ...], uuid.UUID]:
     click_id = _str(ev, "click_id") if code == 1 else None
     install_begin = _referrer_time(ev, "install_begin_time", ctx) if code == 1 else None
     referrer_click = _referrer_time(ev, "referrer_click_time", ctx) if code == 1 else None
+    adservices_token = _adservices_token(ev) if code == 1 else None
+    app_instance_id = _app_instance_id(ev)
     row = (
         ctx.account_id, app_id, event_uuid, code, event_time, ctx.now, session_id, offset, user_id, ref,
         idfa, gaid, idfv, android_id, platform, os_version, device_model, locale, ip, user_agent, action,
-        properties_json, click_id, claimed_ip, claimed_ua, install_begin, referrer_click,
+        properties_json, click_id, claimed_ip, claimed_ua, install_begin, referrer_click, adservices_token,
+        app_instance_id,
     )  # fmt: skip
     return row, event_uuid
