@@ -104,6 +104,14 @@ RETURNING conversion_id
 # --------------------------------------------------------------------------- writes
 
 
+def device_fields(ev: Mapping[str, Any]) -> dict[str, str]:
+    """The outbound macros of the event's device: the Firebase app instance id, OS version and model."""
+    return {
+        "app_instance_id": ev.get("app_instance_id") or "", "os_version": ev.get("os_version") or "",
+        "device_model": ev.get("device_model") or "",
+    }  # fmt: skip
+
+
 async def store_installs(conn: asyncpg.Connection, account_id: str, items: list[Attributed],
                          campaigns: Mapping[str, CampaignInfo | None]) -> None:  # fmt: skip
     """The new installs, their identity keys and outbound events (``campaigns``: fetched before the transaction)."""
@@ -137,7 +145,7 @@ async def store_installs(conn: asyncpg.Connection, account_id: str, items: list[
         payloads.append(outbound(
             "install", account_id, touch=t, campaign=campaigns.get(t.campaign_id) if t else None,
             app_id=ev["app_id"], event="install", idfa=ev.get("idfa") or "", gaid=ev.get("gaid") or "",
-            ip=ev.get("ip") or "", install_time=at, event_time=at,
+            ip=ev.get("ip") or "", install_time=at, event_time=at, **device_fields(ev),
             **quality_fields(a.install_id, a.verdict, a.reasons),
         ))  # fmt: skip
         matched[a.match_type] = matched.get(a.match_type, 0) + 1
@@ -217,7 +225,7 @@ async def store_conversions(conn: asyncpg.Connection, account_id: str, hits: lis
             app_id=ev["app_id"], event=h.goal.name, goal_id=h.goal.goal_id, goal=h.goal.name,
             status=STATUS_NAMES[EVENT_CONVERSION_STATUS], payout=money_text(amount), revenue=money_text(amount),
             currency=cur if amount is not None else "", idfa=ev.get("idfa") or "", gaid=ev.get("gaid") or "",
-            ip=ev.get("ip") or "", event_time=rfc3339(ev["_time"]),
+            ip=ev.get("ip") or "", event_time=rfc3339(ev["_time"]), **device_fields(ev),
             **quality_fields(r["conversion_id"], verdict, reasons),
         ))  # fmt: skip
     CONVERSIONS.inc(len(payloads))
