@@ -20,13 +20,21 @@ processes on a scratch PostgreSQL holding many clicks (generated with COPY;
 3. postbacks: wrk GET /postback through the gateway (each request a stored click
    and a new txid) for --seconds; postbacks/s answered 200, every one a row.
 
+4. the app-campaign mix (issue 22, bench/attribution_app.py): installs/s of today's install
+   mix and of one where the iOS fifth of the installs carry an AdServices token (resolved
+   against a local stand-in of Apple's attribution API) while SKAN postbacks are posted
+   through the gateway, run A B B A on the same processes; parts whose lane has not landed
+   print "not yet: ..." and are left out of the mix (no bar without a mix).
+
 The bar (issue 5): >= 5,000 events/s attributed with p99 lag < 2 s; >= 1,000 postbacks/s.
+Issue 22: installs/s with tokens and SKAN postbacks in the mix >= 0.90 x today's mix.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import secrets
@@ -41,6 +49,15 @@ from clicktrail.ingest.v1 import ingest_pb2 as ipb
 from clicktrail.links.v1 import links_pb2 as lpb
 from clicktrail.links.v1 import links_pb2_grpc
 
+from bench.attribution_app import (
+    APP_MIX_HELP,
+    MixParts,
+    apple_ads_env,
+    mix_checks,
+    mix_report,
+    run_mix,
+    setup_mix,
+)
 from bench.attribution_support import (
     CAMPAIGNS,
     QUALITY_CHECKS,
@@ -90,6 +107,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attribution-skip-events", action="store_true", help="run only installs and postbacks")
     parser.add_argument("--attribution-checks-off", action="store_true",
                         help="every install / conversion check off for the run (what they cost)")  # fmt: skip
+    mix = parser.add_argument_group("the app-campaign mix (issue 22)", APP_MIX_HELP)
+    mix.add_argument("--attribution-skip-app-mix", action="store_true", help="leave the app-campaign mix out")
+    mix.add_argument(
+        "--attribution-only-app-mix",
+        action="store_true",
+        help="run only the app-campaign mix (no installs / events / postbacks phases and bars)",
+    )
+    mix.add_argument("--app-mix-rounds", type=int, default=2, help="A B B A rounds (after one warm-up run)")
+    mix.add_argument("--app-mix-seconds", type=float, default=8.0, help="seconds of installs offered per run")
+    mix.add_argument(
+        "--app-mix-rate",
+        type=int,
+        default=9000,
+        help="installs/s offered per run: above what the box attributes, so installs/s is its capacity",
+    )
+    mix.add_argument("--app-mix-skan-rate", type=float, default=150.0,
+                     help="SKAN postbacks/s posted through the gateway during each B run")  # fmt: skip
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -114,6 +148,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             ingest = spawn(
                 procs, "ingest", ["-m", "services.ingest"], {**env, "CLICKTRAIL_GRPC_LISTEN": ingest_addr}, work
             )
+            # Apple's attribution API: the stand-in (bench/attribution_app.py), on loopback.
+            standin_port = free_port()
+            standin = spawn(procs, "apple-standin", ["-m", "bench.attribution_app", "standin", "--port",
+                                                     str(standin_port)], {}, work)  # fmt: skip
+            env.update(apple_ads_env(f"http://127.0.0.1:{standin_port}/"))
             attribution = spawn(
                 procs, "attribution", ["-m", "services.attribution"],
                 {**env, "CLICKTRAIL_GRPC_LISTEN": attribution_addr, "CLICKTRAIL_METRICS_PORT": str(metrics_port)},
@@ -152,9 +191,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         cpb.UpdateAttributionQualitySettingsRequest(settings=off)
                     )
 
-            n_installs = int(rate * seconds)
-            n_events = int(rate * seconds)
-            keep = n_installs + 20_000
+            n_installs = 0 if args.attribution_only_app_mix else int(rate * seconds)
+            n_events = 0 if args.attribution_only_app_mix else int(rate * seconds)
+            mix_rate = float(args.app_mix_rate)
+            n_mix = int(mix_rate * args.app_mix_seconds) // 100 * 100
+            mix_parts: MixParts | None = None
+            mix: dict[str, Any] | None = None
+            if not args.attribution_skip_app_mix:
+                await wait_http(standin, f"http://127.0.0.1:{standin_port}/_stats")
+                mix_world, mix_parts = await setup_mix(
+                    links_addr, attribution_addr, acct.api_key, acct.postback_token, app.app_id,
+                    f"http://127.0.0.1:{http_port}", [links, ingest, attribution, gateway], args.app_mix_skan_rate,
+                )  # fmt: skip
+            mix_installs = n_mix * (1 + 4 * args.app_mix_rounds) if mix_parts is not None else 0
+            keep = n_installs + mix_installs + 20_000
             sample, load_s = await load_clicks(dsn, account_id, app.app_id, links_made, args.attribution_clicks, keep)
             install_batches, gaids = install_events(app.app_id, sample, n_installs)
             # The installed users act: each of USERS users sends many events (as real users do).
@@ -179,57 +229,66 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                             rejected.extend(f"{r.field}: {r.reason}" for r in resp.results if r.reason)
                         return int(resp.accepted)
 
-                    # 1. installs
-                    batches0 = await batch_sizes(metrics_port)
-                    services = [links, ingest, attribution]
-                    cpu0 = await cpu_snapshot(conn, services)
-                    t0 = time.perf_counter()
-                    offered_a = await offer(send, install_batches, rate)
-                    t_done, got = await wait_until(conn, "SELECT count(*) FROM attribution.installs",
-                                                   offered_a["accepted"], 120)  # fmt: skip
-                    installs_s = got / (t_done - t0)
-                    cpu_a = cpu_per_1000(cpu0, await cpu_snapshot(conn, services), got)
-                    verdicts = await install_verdicts(conn)
-                    lag_a = await conn.fetchrow(
-                        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50,"
-                        " percentile_cont(0.99) WITHIN GROUP (ORDER BY s) AS p99, max(s) AS max FROM"
-                        " (SELECT extract(epoch FROM create_time - receive_time)::float8 AS s"
-                        "  FROM attribution.installs) t"
-                    )
-                    matches = dict(await conn.fetch(
-                        "SELECT match_type, count(*) FROM attribution.installs GROUP BY 1"))  # fmt: skip
-                    batches1 = await batch_sizes(metrics_port)
+                    if not args.attribution_only_app_mix:
+                        # 1. installs
+                        batches0 = await batch_sizes(metrics_port)
+                        services = [links, ingest, attribution]
+                        cpu0 = await cpu_snapshot(conn, services)
+                        t0 = time.perf_counter()
+                        offered_a = await offer(send, install_batches, rate)
+                        t_done, got = await wait_until(conn, "SELECT count(*) FROM attribution.installs",
+                                                       offered_a["accepted"], 120)  # fmt: skip
+                        installs_s = got / (t_done - t0)
+                        cpu_a = cpu_per_1000(cpu0, await cpu_snapshot(conn, services), got)
+                        verdicts = await install_verdicts(conn)
+                        lag_a = await conn.fetchrow(
+                            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50,"
+                            " percentile_cont(0.99) WITHIN GROUP (ORDER BY s) AS p99, max(s) AS max FROM"
+                            " (SELECT extract(epoch FROM create_time - receive_time)::float8 AS s"
+                            "  FROM attribution.installs) t"
+                        )
+                        matches = dict(await conn.fetch(
+                            "SELECT match_type, count(*) FROM attribution.installs GROUP BY 1"))  # fmt: skip
+                        batches1 = await batch_sizes(metrics_port)
 
-                    # 2. in-app events against 25 goals
-                    if args.attribution_skip_events:
-                        event_batches = []
-                    hist_before = await lag_histogram(metrics_port)
-                    conv_before = await conn.fetchval("SELECT count(*) FROM attribution.conversions")
-                    cpu1 = await cpu_snapshot(conn, services)
-                    t1 = time.perf_counter()
-                    offered_b = await offer(send, event_batches, rate)
-                    t_empty = await queue_empty(conn, 120)
-                    events_s = offered_b["accepted"] / (t_empty - t1)
-                    cpu_b = cpu_per_1000(cpu1, await cpu_snapshot(conn, services), offered_b["accepted"])
-                    hist_after = await lag_histogram(metrics_port)
-                    lag_b = await conn.fetchrow(
-                        "SELECT count(*) AS n, percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50,"
-                        " percentile_cont(0.99) WITHIN GROUP (ORDER BY s) AS p99 FROM"
-                        " (SELECT extract(epoch FROM create_time - receive_time)::float8 AS s"
-                        "  FROM attribution.conversions WHERE source = 1 OFFSET $1) t",
-                        conv_before,
-                    )
-                    hist_p99 = histogram_p99(hist_before, hist_after)
-                    batches2 = await batch_sizes(metrics_port)
+                        # 2. in-app events against 25 goals
+                        if args.attribution_skip_events:
+                            event_batches = []
+                        hist_before = await lag_histogram(metrics_port)
+                        conv_before = await conn.fetchval("SELECT count(*) FROM attribution.conversions")
+                        cpu1 = await cpu_snapshot(conn, services)
+                        t1 = time.perf_counter()
+                        offered_b = await offer(send, event_batches, rate)
+                        t_empty = await queue_empty(conn, 120)
+                        events_s = offered_b["accepted"] / (t_empty - t1)
+                        cpu_b = cpu_per_1000(cpu1, await cpu_snapshot(conn, services), offered_b["accepted"])
+                        hist_after = await lag_histogram(metrics_port)
+                        lag_b = await conn.fetchrow(
+                            "SELECT count(*) AS n, percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50,"
+                            " percentile_cont(0.99) WITHIN GROUP (ORDER BY s) AS p99 FROM"
+                            " (SELECT extract(epoch FROM create_time - receive_time)::float8 AS s"
+                            "  FROM attribution.conversions WHERE source = 1 OFFSET $1) t",
+                            conv_before,
+                        )
+                        hist_p99 = histogram_p99(hist_before, hist_after)
+                        batches2 = await batch_sizes(metrics_port)
 
-                # 3. inbound postbacks through the gateway
-                pb_before = await conn.fetchval("SELECT count(*) FROM attribution.conversions WHERE source = 2")
-                ids = [c for c, _ in sample[-20_000:]]
-                postbacks = run_postbacks(f"http://127.0.0.1:{http_port}/postback", acct.postback_token, ids,
-                                          seconds, args.postback_connections)  # fmt: skip
-                await asyncio.sleep(0.5)
-                pb_rows = await conn.fetchval("SELECT count(*) FROM attribution.conversions WHERE source = 2")
-                logged = await conn.fetchval("SELECT count(*) FROM attribution.inbound_postbacks")
+                    # 4. the app-campaign mix (issue 22): today's installs vs AdServices tokens + SKAN, ABBA
+                    if mix_parts is not None and (mix_parts.tokens or mix_parts.skan):
+                        targets = sample[n_installs : n_installs + mix_installs]
+                        mix = await run_mix(
+                            mix_world, mix_parts, conn, send, targets, n_mix, mix_rate, args.app_mix_rounds
+                        )
+
+                if not args.attribution_only_app_mix:
+                    # 3. inbound postbacks through the gateway
+                    pb_before = await conn.fetchval("SELECT count(*) FROM attribution.conversions WHERE source = 2")
+                    ids = [c for c, _ in sample[-20_000:]]
+                    postbacks = run_postbacks(f"http://127.0.0.1:{http_port}/postback", acct.postback_token, ids,
+                                              seconds, args.postback_connections)  # fmt: skip
+                    await asyncio.sleep(0.5)
+                    pb_rows = await conn.fetchval("SELECT count(*) FROM attribution.conversions WHERE source = 2")
+                    logged = await conn.fetchval("SELECT count(*) FROM attribution.inbound_postbacks")
                 clicks = await conn.fetchval("SELECT count(*) FROM links.clicks")
             finally:
                 await conn.close()
@@ -238,48 +297,66 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     def per_batch(a: tuple[float, float], b: tuple[float, float]) -> float:
         return (b[1] - a[1]) / (b[0] - a[0]) if b[0] > a[0] else 0.0
 
-    p99_a = float(lag_a["p99"] or 0)
-    p99_b = float(lag_b["p99"] or 0)
-    checks = {
-        f"installs >= {BAR_EVENTS:,.0f}/s": installs_s >= BAR_EVENTS,
-        f"install lag p99 < {BAR_P99_S:g} s": p99_a < BAR_P99_S,
-        f"events (25 goals) >= {BAR_EVENTS:,.0f}/s": events_s >= BAR_EVENTS,
-        f"event lag p99 < {BAR_P99_S:g} s": p99_b < BAR_P99_S and hist_p99 <= BAR_P99_S,
-        f"postbacks >= {BAR_POSTBACKS:,.0f}/s": postbacks["per_s"] >= BAR_POSTBACKS,
-        "every install attributed once": got == offered_a["accepted"] == n_installs,
-        # Rows beyond the 200s counted: requests in flight when wrk stopped (at most one per connection).
-        "every 200 postback is one conversion": 0 <= pb_rows - pb_before - postbacks["ok"] <= args.postback_connections
-        and postbacks["non_200"] == 0,
-    }
-    report = "\n".join([
+    checks: dict[str, bool] = {}
+    lines = [
         f"attribution: {clicks:,} clicks in the database (COPY {load_s:.0f} s), {CAMPAIGNS} campaigns, 25 goals,"
         f"{' install / conversion checks off,' if args.attribution_checks_off else ''}"
         f" {rate:,.0f} events/s offered for {seconds}s per phase ({os.cpu_count()} cores)",
-        f"{'':<32}{'per s':>10}{'p50 lag s':>11}{'p99 lag s':>11}",
-        f"{'installs attributed':<32}{installs_s:>10,.0f}{float(lag_a['p50'] or 0):>11.3f}{p99_a:>11.3f}",
-        f"{'events checked (25 goals)':<32}{events_s:>10,.0f}{float(lag_b['p50'] or 0):>11.3f}{p99_b:>11.3f}"
-        f"   (engine histogram p99 <= {hist_p99:g} s; {lag_b['n']:,} conversions)",
-        f"{'postbacks via gateway':<32}{postbacks['per_s']:>10,.0f}   p50 {postbacks['p50_ms']:.1f} ms,"
-        f" p99 {postbacks['p99_ms']:.1f} ms, {postbacks['ok']:,} answered 200, {postbacks['non_200']} other",
-        f"installs: {got:,} of {n_installs:,} (match types {matches}; verdicts {verdicts}); postback conversions"
-        f" {pb_rows - pb_before:,}, logged {logged:,}",
-        f"CPU ms per 1,000 installs: {cpu_text(cpu_a)}; per 1,000 events: {cpu_text(cpu_b)}",
-        f"events per engine transaction: installs {per_batch(batches0, batches1):,.0f},"
-        f" events {per_batch(batches1, batches2):,.0f}",
-        bar_line(checks),
-    ])  # fmt: skip
-    result = {
+    ]
+    result: dict[str, Any] = {
         "name": NAME, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": seconds,
         "clicks": clicks, "click_load_s": round(load_s, 1), "rate": rate, "checks_off": args.attribution_checks_off,
-        "installs": {"offered": offered_a, "recorded": got, "per_s": installs_s, "lag": dict(lag_a),
-                     "match_types": {str(k): v for k, v in matches.items()}, "verdicts": verdicts,
-                     "cpu_ms_per_1000": cpu_a},
-        "events": {"offered": offered_b, "per_s": events_s, "conversions": lag_b["n"], "lag_p50": lag_b["p50"],
-                   "lag_p99": lag_b["p99"], "histogram_p99_le": hist_p99, "cpu_ms_per_1000": cpu_b},
-        "postbacks": {**postbacks, "conversions": pb_rows - pb_before},
-        "events_per_transaction": {"installs": per_batch(batches0, batches1), "events": per_batch(batches1, batches2)},
-        "checks": checks, "passed": all(checks.values()), "report": report, "rejected_sample": rejected[:5],
     }  # fmt: skip
+    if not args.attribution_only_app_mix:
+        p99_a = float(lag_a["p99"] or 0)
+        p99_b = float(lag_b["p99"] or 0)
+        checks.update({
+            f"installs >= {BAR_EVENTS:,.0f}/s": installs_s >= BAR_EVENTS,
+            f"install lag p99 < {BAR_P99_S:g} s": p99_a < BAR_P99_S,
+            f"events (25 goals) >= {BAR_EVENTS:,.0f}/s": events_s >= BAR_EVENTS,
+            f"event lag p99 < {BAR_P99_S:g} s": p99_b < BAR_P99_S and hist_p99 <= BAR_P99_S,
+            f"postbacks >= {BAR_POSTBACKS:,.0f}/s": postbacks["per_s"] >= BAR_POSTBACKS,
+            "every install attributed once": got == offered_a["accepted"] == n_installs,
+            # Rows beyond the 200s counted: requests in flight when wrk stopped (at most one per connection).
+            "every 200 postback is one conversion": 0 <= pb_rows - pb_before - postbacks["ok"]
+            <= args.postback_connections and postbacks["non_200"] == 0,
+        })  # fmt: skip
+        lines += [
+            f"{'':<32}{'per s':>10}{'p50 lag s':>11}{'p99 lag s':>11}",
+            f"{'installs attributed':<32}{installs_s:>10,.0f}{float(lag_a['p50'] or 0):>11.3f}{p99_a:>11.3f}",
+            f"{'events checked (25 goals)':<32}{events_s:>10,.0f}{float(lag_b['p50'] or 0):>11.3f}{p99_b:>11.3f}"
+            f"   (engine histogram p99 <= {hist_p99:g} s; {lag_b['n']:,} conversions)",
+            f"{'postbacks via gateway':<32}{postbacks['per_s']:>10,.0f}   p50 {postbacks['p50_ms']:.1f} ms,"
+            f" p99 {postbacks['p99_ms']:.1f} ms, {postbacks['ok']:,} answered 200, {postbacks['non_200']} other",
+            f"installs: {got:,} of {n_installs:,} (match types {matches}; verdicts {verdicts}); postback conversions"
+            f" {pb_rows - pb_before:,}, logged {logged:,}",
+            f"CPU ms per 1,000 installs: {cpu_text(cpu_a)}; per 1,000 events: {cpu_text(cpu_b)}",
+            f"events per engine transaction: installs {per_batch(batches0, batches1):,.0f},"
+            f" events {per_batch(batches1, batches2):,.0f}",
+        ]  # fmt: skip
+        result.update({
+            "installs": {"offered": offered_a, "recorded": got, "per_s": installs_s, "lag": dict(lag_a),
+                         "match_types": {str(k): v for k, v in matches.items()}, "verdicts": verdicts,
+                         "cpu_ms_per_1000": cpu_a},
+            "events": {"offered": offered_b, "per_s": events_s, "conversions": lag_b["n"], "lag_p50": lag_b["p50"],
+                       "lag_p99": lag_b["p99"], "histogram_p99_le": hist_p99, "cpu_ms_per_1000": cpu_b},
+            "postbacks": {**postbacks, "conversions": pb_rows - pb_before},
+            "events_per_transaction": {"installs": per_batch(batches0, batches1),
+                                       "events": per_batch(batches1, batches2)},
+        })  # fmt: skip
+    if mix_parts is None:
+        lines.append("app-campaign mix: skipped (--attribution-skip-app-mix)")
+    else:
+        lines += [f"app-campaign mix: not yet: {m}" for m in mix_parts.missing]
+        if mix is not None:
+            lines += mix_report(mix, mix_parts, n_mix, mix_rate)
+            checks.update(mix_checks(mix, mix_parts))
+        else:
+            lines.append("app-campaign mix: nothing of issue 22 to mix in yet: no bar (the B runs would be A runs)")
+        result["app_mix"] = {**(mix or {}), "parts": dataclasses.asdict(mix_parts)}
+    lines.append(bar_line(checks))
+    result.update({"checks": checks, "passed": all(checks.values()), "report": "\n".join(lines),
+                   "rejected_sample": rejected[:5]})  # fmt: skip
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "attribution.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     return result
