@@ -15,6 +15,7 @@ from libs.config import DEFAULT_ADDRS
 from libs.grpc_server import ServiceContext, ServiceSpec
 from services.attribution import attribution_service, postback_format_service, quality_service
 from services.attribution import privacy as attribution_privacy
+from services.attribution import skan_schema_service
 from services.attribution.campaigns import Campaigns
 from services.attribution.goal_service import GoalService
 from services.attribution.postback_formats import FormatStore
@@ -45,6 +46,7 @@ def register_config(server: grpc.aio.Server, ctx: ServiceContext, formats: Forma
         for n in ("GoalService", "AttributionSettingsService", "TariffService", "CorrectionService")
     ]
     names += postback_format_service.register(server, ctx.pool, links, formats)
+    names += skan_schema_service.register(server, ctx.pool, ctx.keys)
     return names + quality_service.register(server, ctx, links)
 
 
