@@ -1,7 +1,7 @@
 """The integrated-partner catalog: every template only uses declared macros,
 a catalog partner is created with all its templates or not at all, and every
 entry, created with its documented settings, delivers each template to a real
-local sink with every macro filled.
+local sink with the request its partner documents: test_catalog_templates.py.
 
 Partner formats: see each entry's ``source`` in services/postbacks/catalog.json
 (e.g. Unity https://docs.unity.com/acquire/en-us/manual/s2s-postback-URLs,
@@ -10,12 +10,7 @@ Apple Ads https://developer.apple.com/documentation/adservices)."""
 
 from __future__ import annotations
 
-import json
-import re
-import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from collections.abc import Callable
 
 import asyncpg
 import grpc
@@ -24,20 +19,14 @@ from clicktrail.links.v1 import links_pb2 as lpb
 from clicktrail.links.v1 import links_pb2_grpc
 from clicktrail.postbacks.v1 import postbacks_pb2 as pb
 from clicktrail.postbacks.v1 import postbacks_pb2_grpc
-from google.protobuf import field_mask_pb2
 
 from cli.common import field_violations
 from libs.grpc_server import RunningService
-from libs.postback_handoff import FIELDS
 from services.postbacks import catalog
 from services.postbacks.catalog_partners import links_client, sweep_once
-from services.postbacks.render import SAMPLE_EVENT
 from tests.conftest import INTERNAL_TOKEN, AccountInfo
-from tests.services.postbacks.sink import Sink
-from tests.services.postbacks.support import enqueue_events, wait_for
 
 Stub = postbacks_pb2_grpc.PostbackServiceStub
-LEFTOVER = re.compile(r"\{[A-Za-z0-9_]+\}")
 
 
 def documented_settings(key: str) -> dict[str, str]:
@@ -123,71 +112,3 @@ async def test_sweeper_removes_the_partner_of_a_failed_creation(
         assert await sweep_once(pool, links, grace_s=0) == 1
     assert not (await links_stub.ListPartners(lpb.ListPartnersRequest())).partners
     assert await pool.fetchval("SELECT count(*) FROM postbacks.partner_creations") == 0
-
-
-@pytest.fixture
-async def sink() -> AsyncIterator[Sink]:
-    s = await Sink().start()
-    yield s
-    await s.close()
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return [value] if isinstance(value, str) else []
-
-
-async def test_every_catalog_partner_delivers_every_template_with_macros_filled(
-    postbacks_stub: Stub, account: AccountInfo, settings: Any, sink: Sink
-) -> None:
-    """Each entry, created with its documented settings (one server set for all:
-    each entry's postbacks are for its own app, so sending-mode-all ones stay apart)."""
-    made: dict[str, pb.CreateCatalogPartnerResponse] = {}
-    patterns: dict[str, list[re.Pattern[str]]] = {}
-    events = []
-    full = {f: (v if v != "" else f"{f}-value") for f, v in SAMPLE_EVENT.items() if f in FIELDS}
-    for entry in catalog.entries():
-        key = entry["key"]
-        made[key] = m = await postbacks_stub.CreateCatalogPartner(
-            pb.CreateCatalogPartnerRequest(catalog_key=key, settings=documented_settings(key), app_id=f"app_{key}")
-        )
-        assert len(m.templates) == len(entry["templates"]), key
-        # Point each template at the local sink (same path and query), as an operator's proxy would.
-        for t in m.templates:
-            parts = urlsplit(t.url_template)
-            url = sink.base + t.url_template[len(f"{parts.scheme}://{parts.netloc}") :]
-            path = re.escape(parts.path).replace(r"\{", "{").replace(r"\}", "}")
-            patterns.setdefault(f"app_{key}", []).append(re.compile(LEFTOVER.sub("[^/]+", path)))
-            await postbacks_stub.UpdateTemplate(pb.UpdateTemplateRequest(
-                template=pb.Template(template_id=t.template_id, url_template=url),
-                update_mask=field_mask_pb2.FieldMask(paths=["url_template"]),
-            ))  # fmt: skip
-        # One install and one conversion with every field known.
-        base = {**full, "account_id": account.account_id, "partner_id": m.partner_id, "attributed": True,
-                "app_id": f"app_{key}", "sub1": f"app_{key}"}  # fmt: skip
-        events += [{**base, "event_id": uuid.uuid4().hex, "kind": "install", "event": "install"},
-                   {**base, "event_id": uuid.uuid4().hex, "kind": "conversion", "event": "purchase"}]  # fmt: skip
-    await enqueue_events(settings.database_url, events)
-    total = sum(len(m.templates) for m in made.values())
-    await wait_for(lambda: len(sink.hits) >= total, timeout=10)
-    assert len(sink.hits) == total
-    deliveries = (await postbacks_stub.ListDeliveries(pb.ListDeliveriesRequest(page_size=1000))).deliveries
-    sent = {d.template_id: d for d in deliveries}
-    by_target = {h.target: h for h in sink.hits}
-    for key, m in made.items():
-        for t in m.templates:  # each template of the entry reached the sink once, every macro filled
-            assert t.template_id in sent, (key, t.name)
-            u = urlsplit(sent[t.template_id].url)
-            hit = by_target[f"{u.path}?{u.query}"]
-            assert any(p.fullmatch(u.path) for p in patterns[f"app_{key}"]), (key, u.path)
-            assert not LEFTOVER.search(unquote(hit.target)), (key, hit.target)
-            assert "%7B" not in hit.target.upper(), (key, hit.target)
-            empty = [k for k, v in parse_qsl(u.query, keep_blank_values=True) if not v]
-            assert not empty, (key, hit.target, empty)
-            if hit.body:
-                body = hit.body.decode()
-                assert not LEFTOVER.search(body), (key, body)
-                assert all(_strings(json.loads(body))), (key, body)

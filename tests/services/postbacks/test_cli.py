@@ -51,14 +51,16 @@ async def test_catalog_and_partner_from_catalog(run) -> None:  # type: ignore[no
     entries = (await run("catalog", "list", "--json")).json()["entries"]
     assert len(entries) == 10 and all(e["source"] for e in entries)
     applovin = next(e for e in entries if e["key"] == "applovin")
-    assert applovin["verify"] is True and applovin["templates"][0]["trigger"] == "install"
+    assert applovin["verify"] is False and applovin["templates"][0]["trigger"] == "install"
     missing = await run("partner", "create", "--from-catalog", "applovin", code=2)
     assert "sdk_key" in missing.stderr
-    made = (await run("partner", "create", "--from-catalog", "applovin", "--setting", "sdk_key=SDK1", "--json")).json()
+    given = {"sdk_key": "SDK1", "package_name": "com.example.game", "platform": "android"}
+    flags = [a for k, v in given.items() for a in ("--setting", f"{k}={v}")]
+    made = (await run("partner", "create", "--from-catalog", "applovin", *flags, "--json")).json()
     assert made["catalog_key"] == "applovin" and made["name"] == "AppLovin" and len(made["template_ids"]) == 2
     listed = (await run("postback", "list", "--partner", made["partner_id"], "--json")).json()["templates"]
     assert {t["template_id"] for t in listed} == set(made["template_ids"])
-    assert all(t["settings"] == {"sdk_key": "SDK1"} and t["catalog_key"] == "applovin" for t in listed)
+    assert all(t["settings"] == given and t["catalog_key"] == "applovin" for t in listed)
     assert (await run("catalog", "list")).stdout.count("\n") >= 11  # table
 
 

@@ -114,5 +114,6 @@ async def test_catalog_template_needs_its_settings(
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await new_template(postbacks_stub, partner, url, catalog_key="applovin")
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    t = await new_template(postbacks_stub, partner, url, catalog_key="applovin", settings={"sdk_key": "abc"})
+    given = {"sdk_key": "abc", "package_name": "com.example.game", "platform": "android"}
+    t = await new_template(postbacks_stub, partner, url, catalog_key="applovin", settings=given)
     assert t.catalog_key == "applovin"
