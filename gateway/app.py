@@ -7,6 +7,8 @@ Routes
   GET|HEAD /lp/click    a lander's click-through (click_id / cid, or the ctc cookie): 302 to the offer
   GET|HEAD /qr/{slug}.svg|.png   the link's QR code (public, cacheable for a minute)
   POST /v1/events       SDK event batch (X-Api-Key app key), forwarded to ingest
+  GET|HEAD /.well-known/apple-app-site-association, /.well-known/assetlinks.json   per Host (deeplink_routes)
+  POST /v1/deeplink     deferred deep link (X-Api-Key app key), claimed from links once per click
   GET|POST /postback    inbound S2S conversion (postback token), forwarded to attribution
   GET|HEAD /healthz     liveness
   GET|HEAD /readyz      readiness: links, ingest and attribution answer grpc.health.v1 Check
@@ -39,6 +41,7 @@ from prometheus_client import Counter, Histogram
 
 from gateway.base import LINKS_SERVICE, log
 from gateway.batcher import TouchBatcher, add_lander_click
+from gateway.deeplink_routes import DeepLinkRoutes
 from gateway.domain_routes import DomainRoutes
 from gateway.event_routes import EventRoutes
 from gateway.health import Probes
@@ -75,8 +78,11 @@ LANDER_CLICK = BY_LABEL["lander_click"].path
 QR = BY_LABEL["qr"].prefix or ""  # "/qr/"
 PROBES = {"/healthz": "_healthz", "/readyz": "_readyz", "/metrics": "_metrics_endpoint", "/openapi.json": "_openapi"}
 DOMAIN_ALLOWED = BY_LABEL["domain_allowed"].path
+ASSOCIATIONS = (BY_LABEL["aasa"].path, BY_LABEL["assetlinks"].path)
+DEEPLINK = BY_LABEL["deeplink"].path
 SERVED = (
     CLICK, IMPRESSION, EVENTS, POSTBACK, POSTBACK_BY_PARTNER, LANDER_CLICK, QR, DOMAIN_ALLOWED,
+    *ASSOCIATIONS, DEEPLINK,
     *(BY_LABEL[label].path for label in PROBES),
 )  # fmt: skip
 AFFILIATE_SERVICE = "clicktrail.links.v1.AffiliateService"
@@ -97,7 +103,7 @@ REQUEST_SECONDS = Histogram(
 )
 
 
-class Gateway(TouchRoutes, LanderRoutes, QrRoutes, DomainRoutes, EventRoutes, PostbackRoutes, Probes):
+class Gateway(TouchRoutes, LanderRoutes, QrRoutes, DomainRoutes, EventRoutes, PostbackRoutes, DeepLinkRoutes, Probes):
     """The ASGI application. One instance per server process."""
 
     def __init__(self, settings: GatewaySettings) -> None:
@@ -135,6 +141,7 @@ class Gateway(TouchRoutes, LanderRoutes, QrRoutes, DomainRoutes, EventRoutes, Po
         self._init_postbacks(settings, BURST_S)
         self._init_qr()
         self._init_domains()
+        self._init_deeplinks()
 
     def _console_app(self) -> Any:
         if self._console is None:
@@ -325,6 +332,12 @@ class Gateway(TouchRoutes, LanderRoutes, QrRoutes, DomainRoutes, EventRoutes, Po
             elif path == POSTBACK or path.startswith(POSTBACK_BY_PARTNER):
                 route = "postback"
                 status = await self._postback(scope, receive, sender, method, postback_token, content_type, ua, xff)
+            elif path in ASSOCIATIONS:
+                route = BY_LABEL["aasa"].label if path == ASSOCIATIONS[0] else BY_LABEL["assetlinks"].label
+                status = await self._association(scope, sender, method, path, host, fwd_host)
+            elif path == DEEPLINK:
+                route = "deeplink"
+                status = await self._deeplink(scope, receive, sender, method, api_key, ua, xff)
             elif path == CONSOLE or path.startswith("/console/"):
                 route = "console"
                 status = await self._console_app()(scope, receive, send)

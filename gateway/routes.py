@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from gateway import schemas
+from gateway.deeplink_routes import AASA_PATH, ASSETLINKS_PATH, DEEPLINK_PATH, DeepLinkBody, DeepLinkReply
 from libs.vocab.subids import PARTNER_CLICK_KEYS, SUB_IDS
 
 
@@ -318,6 +319,47 @@ ROUTES: tuple[Route, ...] = (
                 "The ingest service is unavailable, or too many batches are in flight (Retry-After); "
                 "nothing is lost by resending.", schemas.Error,
             ),
+        },
+    ),
+    Route(
+        "aasa", AASA_PATH, ("GET", "HEAD"), "Apple app site association (universal links)",
+        "Per Host: the apps (Apple team id + bundle id) whose universal links are this host's tracking links "
+        "(`/c/*`): a custom domain's account's apps; the tracker's own hosts serve "
+        "CLICKTRAIL_ASSOCIATION_ACCOUNT's. JSON, never a redirect.",
+        answers={
+            "200": Answer('`{"applinks": {"details": [{"appIDs": [...], "components": [...]}]}}`',
+                          schema={"type": "object"}),
+            "404": Answer("No app of this host has an Apple team id (or the host serves no account).", schemas.Error),
+            "405": Answer("Method other than GET or HEAD.", schemas.Error),
+            "503": Answer("The links service did not answer.", schemas.Error),
+        },
+    ),
+    Route(
+        "assetlinks", ASSETLINKS_PATH, ("GET", "HEAD"), "Android Digital Asset Links (App Links)",
+        "Per Host, like apple-app-site-association: one `delegate_permission/common.handle_all_urls` statement "
+        "per app with signing certificate fingerprints.",
+        answers={
+            "200": Answer("The statement list.", schema={"type": "array"}),
+            "404": Answer("No app of this host has signing fingerprints.", schemas.Error),
+            "405": Answer("Method other than GET or HEAD.", schemas.Error),
+            "503": Answer("The links service did not answer.", schemas.Error),
+        },
+    ),
+    Route(
+        "deeplink", DEEPLINK_PATH, ("POST",), "Deferred deep link (first launch)",
+        "The app's first launch asks for the deep link of the click that led to the install: by the click id "
+        "of the install referrer, else by the connection's address + User-Agent inside a short window "
+        "(CLICKTRAIL_DEFERRED_DEEP_LINK_WINDOW_S, default 2 h). Answered once per click; later calls 404.",
+        parameters=(param("X-Api-Key", "header", "The app key.", required=True),),
+        body=DeepLinkBody,
+        answers={
+            "200": Answer("The deep link.", DeepLinkReply),
+            "400": Answer("Not a JSON object, or a malformed click id (`field`).", schemas.Error),
+            "401": Answer("Missing or invalid app key, or not an app key.", schemas.Error),
+            "404": Answer("No deferred deep link (no matching click with one, or handed out before).",
+                          schemas.Error),
+            "405": Answer("Method other than POST.", schemas.Error),
+            "503": Answer("The links service did not answer.", schemas.Error),
         },
     ),
     postback_route("postback", "/postback"),

@@ -106,6 +106,14 @@ class LinksSettings(ServiceSettings, _PublicUrl, _Partitions):
     # custom domain answer on these; any other host that is no account's custom domain
     # is 404. "*": every host (no Host routing for them).
     tracker_hosts: Hosts = ()
+    # Deferred deep links: how old a click may be for a fingerprint (IP + User-Agent)
+    # match at the app's first launch; a click id match has no window but the click's
+    # retention.
+    deferred_deep_link_window_s: Seconds = 7200.0
+    # The account whose apps the tracker's own hosts (public_url's, tracker_hosts)
+    # serve /.well-known/apple-app-site-association and assetlinks.json for; empty:
+    # those hosts answer 404 (a custom domain serves its own account's apps).
+    association_account: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

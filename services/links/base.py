@@ -38,6 +38,9 @@ class LinksBase:
         self._pool = pool
         self._keys = keys
         self._public_url = settings.public_url.rstrip("/")
+        # Deep links (deep_links.py): the fingerprint window and the own hosts' association account.
+        self._deep_link_window_s = settings.deferred_deep_link_window_s
+        self._association_account = settings.association_account.strip()
         self.cache = LinkCache(pool)
         self.quality = QualityCache(pool)
         # Campaign flows, returning visitors, custom domains (clear() after writes a click sees).

@@ -50,7 +50,7 @@ CAMPAIGN_COLUMNS = (
 APP_UPDATABLE = ("name", "store_url", "bundle_id", "apple_team_id", "apple_app_id", "android_sha256_fingerprints")
 LINK_UPDATABLE = (
     "name", "destination_url", "ios_url", "android_url", "desktop_url", "app_id",
-    "domain", "expire_time", "max_clicks", "redirect_status",
+    "domain", "expire_time", "max_clicks", "redirect_status", "deep_link",
 )  # fmt: skip
 REDIRECT_STATUSES = (0, 301, 302, 307)
 # A campaign's returning-visitor window (Campaign.visitor_window).
@@ -284,6 +284,8 @@ def validate_link(link: pb.Link, paths: list[str] | None) -> Validator:
             "link.redirect_status",
             f"must be 301, 302 or 307 (0: 302), not {link.redirect_status}",
         )
+    if paths is None or "deep_link" in paths:
+        deep_link_rules.check_deep_link(v, "link.deep_link", link.deep_link)
     if link.HasField("expire_time") and (paths is None or "expire_time" in paths):
         try:
             expire = from_timestamp(link.expire_time)
@@ -308,6 +310,8 @@ def link_values(link: pb.Link, paths: list[str], domain: str | None) -> dict[str
             values[p] = domain
         elif p == "expire_time":
             values[p] = from_timestamp(link.expire_time)
+        elif p == "deep_link":
+            values[p] = link.deep_link.strip()
         else:
             values[p] = getattr(link, p)
     return values

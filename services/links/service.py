@@ -9,6 +9,7 @@ from clicktrail.links.v1 import affiliate_pb2_grpc, links_pb2_grpc
 
 from services.links.apps import AppRpcs
 from services.links.campaigns import CampaignRpcs
+from services.links.deep_links import DeepLinkRpcs
 from services.links.domain_check import DomainCheckRpcs
 from services.links.domains import DomainRpcs
 from services.links.lander_clicks import LanderClickRpcs
@@ -40,6 +41,7 @@ class LinksService(
     LanderClickRpcs,
     OfferCapRpcs,
     QrRpcs,
+    DeepLinkRpcs,
     links_pb2_grpc.LinksServiceServicer,
     affiliate_pb2_grpc.AffiliateServiceServicer,
 ):

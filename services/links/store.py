@@ -146,9 +146,15 @@ LIST_SUB_ID_ENTRIES = (
 
 INSERT_LINK = (
     "INSERT INTO links.links (account_id, link_id, campaign_id, app_id, name, slug,"
-    " destination_url, ios_url, android_url, desktop_url, domain, expire_time, max_clicks, redirect_status)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING *"
+    " destination_url, ios_url, android_url, desktop_url, domain, expire_time, max_clicks, redirect_status,"
+    " deep_link) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING *"
 )
+# A deep link needs an app: the link's, else its campaign's (NULL: neither).
+LINK_APP = (
+    "SELECT coalesce(l.app_id, c.app_id) FROM links.links l JOIN links.campaigns c"
+    " ON c.account_id = l.account_id AND c.campaign_id = l.campaign_id WHERE l.account_id = $1 AND l.link_id = $2"
+)
+CAMPAIGN_APP = "SELECT app_id FROM links.campaigns WHERE account_id = $1 AND campaign_id = $2"
 GET_LINK = "SELECT * FROM links.links WHERE account_id = $1 AND link_id = $2"
 LIST_LINKS = (
     "SELECT * FROM links.links WHERE account_id = $1 AND link_id > $2"

@@ -10,7 +10,7 @@ from clicktrail.links.v1 import links_pb2 as pb
 
 from libs import auth
 from libs.api import from_timestamp, update_paths
-from libs.errors import FailedPrecondition, NotFound, Validator
+from libs.errors import FailedPrecondition, InvalidArgument, NotFound, Validator
 from libs.ids import new_resource_id, new_slug
 from services.links import rules, store
 from services.links.affiliate_store import clear_flows
@@ -19,6 +19,7 @@ from services.links.domains import normalise_domain
 from services.links.messages import link_msg
 
 SLUG_ATTEMPTS = 5
+NO_APP = "needs an app: set link.app_id or the campaign's app_id (the app the deep link opens)"
 
 
 class LinkRpcs(LinksBase):
@@ -53,6 +54,9 @@ class LinkRpcs(LinksBase):
         if link.app_id and not await store.exists(self._pool, store.APP_EXISTS, account_id, link.app_id):
             v.add("link.app_id", f"app {link.app_id!r} not found")
         domain = await self._link_domain(v, account_id, link.domain)
+        if link.deep_link.strip() and not link.app_id and link.campaign_id:
+            if not await self._pool.fetchval(store.CAMPAIGN_APP, account_id, link.campaign_id):
+                v.add("link.deep_link", NO_APP)
         v.raise_if_any()
         for _ in range(SLUG_ATTEMPTS):
             try:
@@ -61,7 +65,7 @@ class LinkRpcs(LinksBase):
                     account_id, new_resource_id("lnk"), link.campaign_id, link.app_id or None,
                     link.name.strip(), new_slug(), link.destination_url, link.ios_url, link.android_url,
                     link.desktop_url, domain, from_timestamp(link.expire_time), link.max_clicks,
-                    link.redirect_status,
+                    link.redirect_status, link.deep_link.strip(),
                 )  # fmt: skip
                 break
             except asyncpg.UniqueViolationError:  # slug collision: draw again
@@ -97,14 +101,19 @@ class LinkRpcs(LinksBase):
         domain = await self._link_domain(v, account_id, link.domain) if "domain" in paths else None
         v.raise_if_any()
         values = rules.link_values(link, paths, domain)
-        row = await self._pool.fetchrow(
-            store.update_sql("links", "link_id", values, rules.LINK_UPDATABLE),
-            account_id,
-            link.link_id,
-            *values.values(),
-        )
-        if row is None:
-            raise NotFound(f"link {link.link_id!r} not found")
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                store.update_sql("links", "link_id", values, rules.LINK_UPDATABLE),
+                account_id,
+                link.link_id,
+                *values.values(),
+            )
+            if row is None:
+                raise NotFound(f"link {link.link_id!r} not found")
+            # The link as it now stands (rolled back when not): a deep link needs an app.
+            if row["deep_link"] and not await conn.fetchval(store.LINK_APP, account_id, link.link_id):
+                field = "link.deep_link" if "deep_link" in paths else "link.app_id"
+                raise InvalidArgument(field, NO_APP)
         self._link_changed()
         return pb.UpdateLinkResponse(link=self._link(row))
 

@@ -90,3 +90,72 @@ async def test_lookup_apps_by_app_store_id(links_server, channels, links_stub, n
         none = await stub.LookupApps(pb.LookupAppsRequest(apple_app_id="123"))
         assert list(none.matches) == []
     await refused(links_stub.LookupApps, pb.LookupAppsRequest(apple_app_id="abc"), grpc.StatusCode.INVALID_ARGUMENT)
+
+
+# ----- link deep links -----------------------------------------------------------------
+
+
+async def _campaign(stub, app_id=""):
+    partner = (await stub.CreatePartner(pb.CreatePartnerRequest(partner=pb.Partner(name="AdNet")))).partner
+    return (
+        await stub.CreateCampaign(
+            pb.CreateCampaignRequest(
+                campaign=pb.Campaign(
+                    name="Spring", app_id=app_id, partner_id=partner.partner_id, fallback_url="https://acme.example/f"
+                )
+            )
+        )
+    ).campaign
+
+
+async def test_deep_link_needs_an_app_and_a_valid_form(links_stub):
+    web = await _campaign(links_stub)
+    dest = "https://acme.example/p"
+    v = await invalid(
+        links_stub.CreateLink,
+        pb.CreateLinkRequest(link=pb.Link(campaign_id=web.campaign_id, destination_url=dest, deep_link="/p/1")),
+    )
+    assert set(v) == {"link.deep_link"} and "needs an app" in v["link.deep_link"]
+    for bad in ("product/42", "myapp://p/{nope}", "myapp://p 42"):
+        v = await invalid(
+            links_stub.CreateLink,
+            pb.CreateLinkRequest(link=pb.Link(campaign_id=web.campaign_id, destination_url=dest, deep_link=bad)),
+        )
+        assert "link.deep_link" in v, bad
+    app = (await links_stub.CreateApp(pb.CreateAppRequest(app=ios_app()))).app
+    # The link's own app will do; then the deep link stays with it.
+    link = (
+        await links_stub.CreateLink(
+            pb.CreateLinkRequest(
+                link=pb.Link(
+                    campaign_id=web.campaign_id, app_id=app.app_id, destination_url=dest, deep_link="shop://p/{sub1}"
+                )
+            )
+        )
+    ).link
+    assert link.deep_link == "shop://p/{sub1}"
+    # Taking the app away from a link with a deep link (no campaign app) is refused, nothing changed.
+    v = await invalid(
+        links_stub.UpdateLink,
+        pb.UpdateLinkRequest(
+            link=pb.Link(link_id=link.link_id, app_id=""), update_mask=field_mask_pb2.FieldMask(paths=["app_id"])
+        ),
+    )
+    assert set(v) == {"link.app_id"}
+    assert (await links_stub.GetLink(pb.GetLinkRequest(link_id=link.link_id))).link.app_id == app.app_id
+    # Through the campaign's app.
+    camp = await _campaign(links_stub, app.app_id)
+    plain = (
+        await links_stub.CreateLink(
+            pb.CreateLinkRequest(link=pb.Link(campaign_id=camp.campaign_id, destination_url=dest))
+        )
+    ).link
+    updated = (
+        await links_stub.UpdateLink(
+            pb.UpdateLinkRequest(
+                link=pb.Link(link_id=plain.link_id, deep_link="/product/42?c={click_id}"),
+                update_mask=field_mask_pb2.FieldMask(paths=["deep_link"]),
+            )
+        )
+    ).link
+    assert updated.deep_link == "/product/42?c={click_id}"

@@ -278,10 +278,16 @@ class GetAssociatedAppsResponse(_message.Message):
     def __init__(self, account_id: _Optional[str] = ..., apps: _Optional[_Iterable[_Union[App, _Mapping]]] = ...) -> None: ...
 
 class ClaimDeferredDeepLinkRequest(_message.Message):
-    __slots__ = ("click_id",)
+    __slots__ = ("click_id", "app_id", "client_ip", "client_user_agent")
     CLICK_ID_FIELD_NUMBER: _ClassVar[int]
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_IP_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_USER_AGENT_FIELD_NUMBER: _ClassVar[int]
     click_id: str
-    def __init__(self, click_id: _Optional[str] = ...) -> None: ...
+    app_id: str
+    client_ip: str
+    client_user_agent: str
+    def __init__(self, click_id: _Optional[str] = ..., app_id: _Optional[str] = ..., client_ip: _Optional[str] = ..., client_user_agent: _Optional[str] = ...) -> None: ...
 
 class ClaimDeferredDeepLinkResponse(_message.Message):
     __slots__ = ("deep_link", "click_id", "link_id", "match", "campaign_id")
