@@ -43,6 +43,12 @@ def _passed_over(raw: Any) -> list[pb.PassedOverTouch]:
     ]
 
 
+# attribution.installs' Apple Ads ids (migration 0006), NULL unless match_type 5.
+APPLE_ADS_IDS = (
+    "apple_ads_org_id", "apple_ads_campaign_id", "apple_ads_ad_group_id", "apple_ads_keyword_id", "apple_ads_ad_id",
+)  # fmt: skip
+
+
 def install_msg(r: Any) -> pb.Install:
     m = pb.Install(
         install_id=r["install_id"], app_id=r["app_id"], campaign_id=r["campaign_id"] or "",
@@ -56,6 +62,10 @@ def install_msg(r: Any) -> pb.Install:
     _set_time(m, "touch_time", r["touch_time"])
     _set_time(m, "create_time", r["create_time"])
     _set_time(m, "update_time", r["update_time"])
+    for col in APPLE_ADS_IDS:
+        if r[col] is not None:
+            setattr(m, col, r[col])
+    _set_time(m, "apple_ads_click_time", r["apple_ads_click_time"])
     return m
 
 

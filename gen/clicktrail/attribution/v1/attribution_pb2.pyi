@@ -18,6 +18,7 @@ class MatchType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MATCH_TYPE_DEVICE_ID: _ClassVar[MatchType]
     MATCH_TYPE_FINGERPRINT: _ClassVar[MatchType]
     MATCH_TYPE_ORGANIC: _ClassVar[MatchType]
+    MATCH_TYPE_APPLE_ADS: _ClassVar[MatchType]
 
 class TouchType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -42,6 +43,7 @@ MATCH_TYPE_CLICK_ID: MatchType
 MATCH_TYPE_DEVICE_ID: MatchType
 MATCH_TYPE_FINGERPRINT: MatchType
 MATCH_TYPE_ORGANIC: MatchType
+MATCH_TYPE_APPLE_ADS: MatchType
 TOUCH_TYPE_UNSPECIFIED: TouchType
 TOUCH_TYPE_CLICK: TouchType
 TOUCH_TYPE_IMPRESSION: TouchType
@@ -54,7 +56,7 @@ CONVERSION_SOURCE_EVENT: ConversionSource
 CONVERSION_SOURCE_POSTBACK: ConversionSource
 
 class Install(_message.Message):
-    __slots__ = ("install_id", "app_id", "campaign_id", "partner_id", "link_id", "click_id", "touch_type", "match_type", "install_time", "touch_time", "create_time", "event_uuid", "user_id", "idfa", "gaid", "ip", "verdict", "reasons", "passed_over", "update_time", "verdict_note")
+    __slots__ = ("install_id", "app_id", "campaign_id", "partner_id", "link_id", "click_id", "touch_type", "match_type", "install_time", "touch_time", "create_time", "event_uuid", "user_id", "idfa", "gaid", "ip", "verdict", "reasons", "passed_over", "update_time", "verdict_note", "apple_ads_org_id", "apple_ads_campaign_id", "apple_ads_ad_group_id", "apple_ads_keyword_id", "apple_ads_ad_id", "apple_ads_click_time")
     INSTALL_ID_FIELD_NUMBER: _ClassVar[int]
     APP_ID_FIELD_NUMBER: _ClassVar[int]
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -76,6 +78,12 @@ class Install(_message.Message):
     PASSED_OVER_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     VERDICT_NOTE_FIELD_NUMBER: _ClassVar[int]
+    APPLE_ADS_ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    APPLE_ADS_CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    APPLE_ADS_AD_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    APPLE_ADS_KEYWORD_ID_FIELD_NUMBER: _ClassVar[int]
+    APPLE_ADS_AD_ID_FIELD_NUMBER: _ClassVar[int]
+    APPLE_ADS_CLICK_TIME_FIELD_NUMBER: _ClassVar[int]
     install_id: str
     app_id: str
     campaign_id: str
@@ -97,7 +105,13 @@ class Install(_message.Message):
     passed_over: _containers.RepeatedCompositeFieldContainer[PassedOverTouch]
     update_time: _timestamp_pb2.Timestamp
     verdict_note: str
-    def __init__(self, install_id: _Optional[str] = ..., app_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., partner_id: _Optional[str] = ..., link_id: _Optional[str] = ..., click_id: _Optional[str] = ..., touch_type: _Optional[_Union[TouchType, str]] = ..., match_type: _Optional[_Union[MatchType, str]] = ..., install_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., touch_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_uuid: _Optional[str] = ..., user_id: _Optional[str] = ..., idfa: _Optional[str] = ..., gaid: _Optional[str] = ..., ip: _Optional[str] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., reasons: _Optional[_Iterable[str]] = ..., passed_over: _Optional[_Iterable[_Union[PassedOverTouch, _Mapping]]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., verdict_note: _Optional[str] = ...) -> None: ...
+    apple_ads_org_id: int
+    apple_ads_campaign_id: int
+    apple_ads_ad_group_id: int
+    apple_ads_keyword_id: int
+    apple_ads_ad_id: int
+    apple_ads_click_time: _timestamp_pb2.Timestamp
+    def __init__(self, install_id: _Optional[str] = ..., app_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., partner_id: _Optional[str] = ..., link_id: _Optional[str] = ..., click_id: _Optional[str] = ..., touch_type: _Optional[_Union[TouchType, str]] = ..., match_type: _Optional[_Union[MatchType, str]] = ..., install_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., touch_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_uuid: _Optional[str] = ..., user_id: _Optional[str] = ..., idfa: _Optional[str] = ..., gaid: _Optional[str] = ..., ip: _Optional[str] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., reasons: _Optional[_Iterable[str]] = ..., passed_over: _Optional[_Iterable[_Union[PassedOverTouch, _Mapping]]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., verdict_note: _Optional[str] = ..., apple_ads_org_id: _Optional[int] = ..., apple_ads_campaign_id: _Optional[int] = ..., apple_ads_ad_group_id: _Optional[int] = ..., apple_ads_keyword_id: _Optional[int] = ..., apple_ads_ad_id: _Optional[int] = ..., apple_ads_click_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class PassedOverTouch(_message.Message):
     __slots__ = ("touch_id", "touch_type", "reasons")
