@@ -50,6 +50,15 @@ IosOpt = Annotated[str | None, typer.Option("--ios-url", help="Smart link: desti
 AndroidOpt = Annotated[str | None, typer.Option("--android-url", help="Smart link: destination for Android.")]
 DesktopOpt = Annotated[str | None, typer.Option("--desktop-url", help="Smart link: destination for desktops.")]
 AppOpt = Annotated[str | None, typer.Option("--app", help="App this link installs (default: the campaign's app).")]
+DeepLinkOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--deep-link", show_default=False,
+        help="In-app destination the app gets on first launch (deferred deep link, POST /v1/deeplink): a URI "
+        "(myapp://product/42?ref={sub1}) or a path (/product/42); macros as in --url. Needs an app (--app or "
+        "the campaign's).",
+    ),
+]  # fmt: skip
 DomainOpt = Annotated[
     str | None,
     typer.Option(
@@ -128,6 +137,7 @@ def create(
     desktop_url: DesktopOpt = None,
     name: NameOpt = None,
     app_id: AppOpt = None,
+    deep_link: DeepLinkOpt = None,
     domain: DomainOpt = None,
     expires: ExpiresOpt = None,
     max_clicks: MaxClicksOpt = None,
@@ -147,6 +157,8 @@ def create(
     Example:  clicktrail link create --campaign CAMPAIGN_ID --url 'https://acme.example/land?cid={click_id}&src={sub1}'
     Example:  clicktrail link create --campaign CAMPAIGN_ID --url 'https://acme.example/' --domain track.acme.example \\
       --expires 30d --max-clicks 10000 --redirect-status 307
+    Example:  clicktrail link create --campaign CAMPAIGN_ID --url 'https://apps.apple.com/app/id1234567890' \\
+      --deep-link 'acme://product/42?ref={sub1}'
     """
     msg = pb.Link(
         campaign_id=campaign,
@@ -156,6 +168,7 @@ def create(
         desktop_url=desktop_url or "",
         name=name or "",
         app_id=app_id or "",
+        deep_link=deep_link or "",
     )
     _options(msg, [], domain, expires, max_clicks, redirect_status)
     resp = rpc("links", Stub, "CreateLink", pb.CreateLinkRequest(link=msg), account_creds(api_key))
@@ -200,6 +213,7 @@ def update(
     desktop_url: DesktopOpt = None,
     name: NameOpt = None,
     app_id: AppOpt = None,
+    deep_link: DeepLinkOpt = None,
     domain: DomainOpt = None,
     expires: ExpiresOpt = None,
     max_clicks: MaxClicksOpt = None,
@@ -213,6 +227,7 @@ def update(
     lifts the limit. The slug never changes (the click URL follows --domain).
 
     Example:  clicktrail link update LINK_ID --url 'https://acme.example/v2?cid={click_id}'
+    Example:  clicktrail link update LINK_ID --deep-link '/product/42'
     """
     msg = pb.Link(link_id=link_id)
     paths: list[str] = []
@@ -223,6 +238,7 @@ def update(
         ("desktop_url", desktop_url),
         ("name", name),
         ("app_id", app_id),
+        ("deep_link", deep_link),
     ):
         if value is not None:
             setattr(msg, path, value)
