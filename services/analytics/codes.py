@@ -38,3 +38,13 @@ TARIFF_REVSHARE = config_pb2.TARIFF_MODEL_REVSHARE
 # ingest.v1.EventType (ingest.events.event).
 EVENT_TRACK = ingest_pb2.EVENT_TYPE_TRACK
 EVENT_SCREEN = ingest_pb2.EVENT_TYPE_SCREEN
+
+# attribution.installs.match_type of an install Apple's attribution API credited
+# (Apple Ads, AdServices; attribution's migration 0006). The proto name, once
+# attribution.v1.MatchType has it, else the migration's number.
+MATCH_APPLE_ADS: int = getattr(attribution_pb2, "MATCH_TYPE_APPLE_ADS", 5)
+
+# attribution.reattributions.kind (attribution's migration 0006): a re-engagement
+# of an installed app's user, a re-attribution of a reinstall.
+REATTRIBUTION_RE_ENGAGEMENT = 1
+REATTRIBUTION_RE_ATTRIBUTION = 2

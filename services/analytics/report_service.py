@@ -21,12 +21,12 @@ from libs.errors import Validator
 from libs.grpc_server import ServiceContext
 from libs.paging import Page, decode_token, page_size
 from libs.vocab import timetext
-from libs.vocab.metrics import REPORT_COUNT_COLUMNS, REPORT_MONEY_COLUMNS
+from libs.vocab.metrics import APP_COUNT_METRICS, REPORT_COUNT_COLUMNS, REPORT_MONEY_COLUMNS
 from services.analytics import reports as r
 from services.analytics.rollup import Derived, Rollup, RollupRunner
 from services.analytics.subs_derived import SubsDerived
 
-ROLLUPS: list[Rollup] = [r.TrafficRollup(), r.OutcomesRollup()]
+ROLLUPS: list[Rollup] = [r.TrafficRollup(), r.OutcomesRollup(), r.AppRollup()]
 DERIVED: list[Derived] = [SubsDerived()]
 
 DEFAULT_PAGE = 100
@@ -93,6 +93,12 @@ def fill_row(out: pb.ReportRow, row: r.ReportRow) -> None:
     out.cr = row.cr
     if row.lander_views or row.lander_clicks:
         out.lander_views, out.lander_clicks, out.lander_ctr = row.lander_views, row.lander_clicks, row.lander_ctr
+    if row.skan_installs or row.skan_conversions or row.skan_revenue:
+        out.skan_installs, out.skan_conversions = row.skan_installs, row.skan_conversions
+        for cur, amount in row.skan_revenue.items():
+            _set_money(out.skan_revenue.add(), amount, cur)
+    if row.re_engagements or row.re_attributions:
+        out.re_engagements, out.re_attributions = row.re_engagements, row.re_attributions
     # Only what is not 0 (unset reads 0), straight-line: a 9,000-row report fills
     # these 9,000 times, and most rows have nothing in some of them.
     main_invalid = row.invalid_in_main
@@ -132,8 +138,10 @@ def fill_row(out: pb.ReportRow, row: r.ReportRow) -> None:
 def _sort_key(row: r.ReportRow, key: str, currency: str) -> Any:
     if key in row.dims:
         return row.dims[key]
-    if key in COUNT_METRICS or key in r.FLOW_METRICS:
+    if key in COUNT_METRICS or key in r.FLOW_METRICS or key in APP_COUNT_METRICS:
         return getattr(row, key)
+    if key == "skan_revenue":
+        return row.skan_revenue.get(currency, decimal.Decimal(0))
     if key == "cr":
         return row.cr
     if key == "invalid_rate":
@@ -206,7 +214,8 @@ class ReportService(pb_grpc.ReportServiceServicer):
         )  # fmt: skip
         rows = report.rows
         if order_key:
-            currency = next(iter(report.totals.money), "")
+            money_of = report.totals.skan_revenue if order_key == "skan_revenue" else report.totals.money
+            currency = next(iter(money_of), "")
             rows = sorted(rows, key=lambda row: _sort_key(row, order_key, currency), reverse=desc)
         shown, token = page.slice(rows, q=fp)
         resp = pb.RunCampaignReportResponse(

@@ -42,10 +42,21 @@ Definitions (documented in reports.proto and the README too):
   every traffic cube has them. Stream, lander and offer are dimensions of the
   flow cubes only (migrations/0007_flow.sql says why): beside campaign, link,
   partner, app, day and hour.
+- App campaigns (migrations/0008_app_campaigns.sql): apple_ads_org,
+  apple_ads_campaign, apple_ads_ad_group, apple_ads_keyword are Apple's ids of
+  the installs Apple's attribution API credited (match type 5) and of their
+  conversions credited to the same campaign ("" for the rest), dimensions of
+  the Apple Ads outcomes cube only (traffic from the per-link one): beside
+  campaign, link, partner, app, day and hour. skan_installs, skan_conversions,
+  skan_revenue (SKAN / AAK postbacks by receive time; unmapped ones in campaign
+  ""), re_engagements and re_attributions (by event time) come from
+  report_app (campaign, link, partner, app, hour; "" in any other dimension),
+  count as clean and carry no cost.
 """
 
 from services.analytics.reports.execution import campaign_report
 from services.analytics.reports.model import (
+    APP_METRICS,
     FLOW_METRICS,
     METRICS,
     VERDICT_COUNTS,
@@ -58,6 +69,7 @@ from services.analytics.reports.model import (
     round_money,
 )
 from services.analytics.reports.request import (
+    APPLE_DIMS,
     DIMENSIONS,
     FILTERABLE,
     FLOW_DIMS,
@@ -67,11 +79,11 @@ from services.analytics.reports.request import (
     check_verdicts,
     zone,
 )
-from services.analytics.reports.rollups import OutcomesRollup, TrafficRollup
+from services.analytics.reports.rollups import AppRollup, OutcomesRollup, TrafficRollup
 
 __all__ = [
-    "DIMENSIONS", "FILTERABLE", "FLOW_DIMS", "FLOW_METRICS", "MAX_RANGE", "METRICS", "SUB_DIMS", "VERDICT_COUNTS",
-    "Breakpoint", "GoalFigures",
+    "APPLE_DIMS", "APP_METRICS", "DIMENSIONS", "FILTERABLE", "FLOW_DIMS", "FLOW_METRICS", "MAX_RANGE", "METRICS",
+    "SUB_DIMS", "VERDICT_COUNTS", "AppRollup", "Breakpoint", "GoalFigures",
     "Money", "OutcomesRollup", "Report", "ReportRow", "TrafficRollup", "Verdicts", "campaign_report",
     "check_request", "check_verdicts", "round_money", "zone",
 ]  # fmt: skip

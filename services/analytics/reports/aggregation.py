@@ -31,11 +31,38 @@ def dim_text(dim: str, value: Any) -> str:
     return str(value)
 
 
+def add_app(
+    rows: dict[tuple[Any, ...], ReportRow],
+    app_records: Sequence[Record],
+    group_by: Sequence[str],
+    invalid_in_main: bool,
+) -> None:
+    """Adds app_sql's records (d0..d(n-1), skan_installs, skan_conversions,
+    re_engagements, re_attributions, SKAN revenue currencies, amounts) to
+    ``rows``; a row only they have (a day of SKAN postbacks alone) is made."""
+    n = len(group_by)
+    for rec in app_records:
+        key = rec[:n]
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = ReportRow(
+                {d: dim_text(d, v) for d, v in zip(group_by, key, strict=True)}, invalid_in_main=invalid_in_main
+            )
+        skan_installs, skan_conversions, re_engagements, re_attributions, curs, amounts = rec[n:]
+        row.skan_installs += skan_installs
+        row.skan_conversions += skan_conversions
+        row.re_engagements += re_engagements
+        row.re_attributions += re_attributions
+        for cur, amount in zip(curs or (), amounts or (), strict=True):
+            row.skan_revenue[cur] = row.skan_revenue.get(cur, decimal.Decimal(0)) + amount
+
+
 def add_up(
     records: Sequence[Record],
     reason_records: Sequence[Record],
     group_by: Sequence[str],
     verdicts: Verdicts,
+    app_records: Sequence[Record] = (),
 ) -> tuple[dict[tuple[Any, ...], ReportRow], ReportRow]:
     """The report's rows (by their dimension values) and totals from the
     statements' records (d0..d(n-1), COUNT_COLUMNS (lander views and clicks last), goal ids, goal currencies,
@@ -106,6 +133,7 @@ def add_up(
         if row is not None:
             kind, bit, count = rec[n:]
             row.reasons[(bit, kind)] = row.reasons.get((bit, kind), 0) + count
+    add_app(rows, app_records, group_by, invalid_in_main)
     totals = ReportRow({}, invalid_in_main=invalid_in_main)
     for row in rows.values():
         row.drop_zero_money()
@@ -132,12 +160,15 @@ def finish(
             row.goals = dict(sorted(row.goals.items()))
         if len(row.money) > 1:
             row.money = dict(sorted(row.money.items()))
+        if row.skan_revenue:
+            row.skan_revenue = {c: a for c, a in sorted(row.skan_revenue.items()) if a}
         if not row.is_empty():
             out.append(row)
     if len(out) > MAX_ROWS:
         raise ResourceExhausted(f"the report has {len(out)} rows; at most {MAX_ROWS}: group by fewer dimensions")
     totals.money = {c: m for c, m in sorted(totals.money.items()) if m.revenue or m.cost}
     totals.goals = dict(sorted(totals.goals.items()))
+    totals.skan_revenue = {c: a for c, a in sorted(totals.skan_revenue.items()) if a}
     bps = [
         Breakpoint(
             b["breakpoint_id"],

@@ -78,10 +78,11 @@ _DAYS = "account_id = $1 AND day >= ($7 AT TIME ZONE 'UTC')::date AND day < ($8 
 
 
 def _cube_select(cube: Cube, kind: str, verdicts: Verdicts, *, sub_no: int = 0, skip_days: str = "") -> str:
-    """One cube's rows in the union's columns (hour, campaign_id, link_id, partner_id,
-    app_id, country, device_type, os, stream_id, lander_id, offer_id, sub, goal_id,
+    """One cube's rows in the union's columns (hour, plan.UNION_COLS, sub, goal_id,
     currency, the measures);
     for the sub-id cube without the days in ``skip_days`` (a date[] parameter)."""
+    if kind == "traffic" and cube.traffic_from is not None:
+        cube = cube.traffic_from  # an outcomes-only cube's traffic
     when = "hour" if cube.grain == "hour" else "day::timestamp AT TIME ZONE 'UTC'"
     cols = [d if d in cube.dims else ("0::smallint" if d == "device_type" else "''") for d in UNION_COLS]
     sub = "sub_value" if cube.subs else "''"

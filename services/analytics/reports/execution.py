@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from services.analytics.reports import aggregation
+from services.analytics.reports.app_sql import app_sql
 from services.analytics.reports.model import Report
 from services.analytics.reports.plan import plan, reason_days
 from services.analytics.reports.queries import BREAKPOINTS_SQL, CORRECTED_CAMPAIGNS_SQL
@@ -98,13 +99,15 @@ async def fetch_report(
     slots: list[Any],
     derived: tuple[str, list[Any]] | None = None,
     reasons: Statement | None = None,
-) -> tuple[list[asyncpg.Record], list[asyncpg.Record], list[asyncpg.Record]]:
+    app: Statement | None = None,
+) -> tuple[list[asyncpg.Record], list[asyncpg.Record], list[asyncpg.Record], list[asyncpg.Record]]:
     """The report's records, its reasons' records and its breakpoints, read in one
     snapshot. ``args``: the statements' $1..$8; ``slots``: their filter slots.
     ``derived`` (a sub-id report's derived_sql and its arguments after the
     account): the days whose report_subs_derived rows are current come from
     there, the rest from the cubes. ``reasons``: reasons_sql with all its
-    arguments. From a pool with a connection to spare, traffic (then
+    arguments. ``app``: app_sql with all its arguments (its records are
+    returned last). From a pool with a connection to spare, traffic (then
     corrections, if any) and outcomes (then reasons) run at once on two
     connections sharing an exported snapshot (each statement is one backend's
     work: on several cores the report takes as long as the longer side)."""
@@ -129,14 +132,18 @@ async def fetch_report(
             first, second = [], []
         if reasons is not None:
             second.append(reasons)
+        if app is not None:
+            second.append(app)
         got = await run_split(db, conn, first, second)
+        app_records: list[asyncpg.Record] = []
+        if app is not None:
+            *got, app_records = got
+        reason_records: list[asyncpg.Record] = []
         if reasons is not None:
             *got, reason_records = got
-        else:
-            reason_records = []
         records += [rec for part in got for rec in part]
         bps = await conn.fetch(BREAKPOINTS_SQL, account_id, start, end)
-    return records, reason_records, bps
+    return records, reason_records, bps, app_records
 
 
 async def campaign_report(
@@ -190,8 +197,10 @@ async def campaign_report(
     if by_reasons is not None:
         r_from, r_to = reason_days(req.group_by, start, end, tz)
         reasons = (by_reasons, [account_id, start, end, tz.key, r_from, r_to, *reasons_args(counted, req.filters)])
-    records, reason_records, bps = await fetch_report(
-        db, traffic, corrections, outcomes, args, filter_args(req.filters), derived, reasons
+    by_app = app_sql(req.group_by, counted)
+    app = (by_app, [account_id, start, end, tz.key, *filter_args(req.filters)]) if by_app is not None else None
+    records, reason_records, bps, app_records = await fetch_report(
+        db, traffic, corrections, outcomes, args, filter_args(req.filters), derived, reasons, app
     )
-    rows, totals = aggregation.add_up(records, reason_records, req.group_by, counted)
+    rows, totals = aggregation.add_up(records, reason_records, req.group_by, counted, app_records)
     return aggregation.finish(start, end, tz.key, req.group_by, rows, totals, bps)

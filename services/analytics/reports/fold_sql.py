@@ -15,6 +15,7 @@ from services.analytics.codes import (
     KIND_CONVERSION,
     KIND_IMPRESSION,
     KIND_INSTALL,
+    MATCH_APPLE_ADS,
     SUSPICIOUS,
     TOUCH_CLICK,
     TOUCH_IMPRESSION,
@@ -144,7 +145,11 @@ def _fold_all(kind: str, source: str, time_col: str, hourly_where: str) -> str:
     """Data-modifying CTEs folding ``source`` into every cube and the reasons
     cubes, and counting the fold in each (account, UTC day) it touched
     (report_day_versions), then a final SELECT."""
-    parts = [f"f{i} AS ({_fold(c, kind, source, time_col, hourly_where)})" for i, c in enumerate(CUBES) if not c.subs]
+    parts = [
+        f"f{i} AS ({_fold(c, kind, source, time_col, hourly_where)})"
+        for i, c in enumerate(CUBES)
+        if not c.subs and (kind == "outcomes" or c.traffic_from is None)
+    ]
     versions = f"""{kind}_days AS (
     INSERT INTO analytics.report_day_versions AS v (account_id, day, version)
     SELECT DISTINCT account_id, ({time_col} AT TIME ZONE 'UTC')::date AS day, 1 FROM {source}
@@ -250,11 +255,15 @@ TRAFFIC_RECOUNT_SQL = f"WITH raw AS MATERIALIZED ({TRAFFIC_RAW_RECOUNT}),\n{_TRA
 # (The reasons cubes hold the outcomes' kinds too: a traffic recount clears its own.)
 TRAFFIC_CLEAR_HOURS = (
     *(f"DELETE FROM analytics.report_traffic{c.suffix} WHERE hour >= $1 AND hour < $2" for c in CUBES
-      if c.grain == "hour"),
+      if c.grain == "hour" and c.traffic_from is None),
 )  # fmt: skip
 _DAY_RANGE = "day >= ($1::timestamptz AT TIME ZONE 'UTC')::date AND day < ($2::timestamptz AT TIME ZONE 'UTC')::date"
 TRAFFIC_CLEAR_DAYS = (
-    *(f"DELETE FROM analytics.report_traffic{c.suffix} WHERE {_DAY_RANGE}" for c in CUBES if c.grain == "day"),
+    *(
+        f"DELETE FROM analytics.report_traffic{c.suffix} WHERE {_DAY_RANGE}"
+        for c in CUBES
+        if c.grain == "day" and c.traffic_from is None
+    ),
 )
 # ... and the traffic kinds' reasons ($3: TOUCH_KINDS).
 TOUCH_KINDS = [KIND_CLICK, KIND_IMPRESSION]
@@ -266,10 +275,15 @@ REASONS_CLEAR_DAYS = f"DELETE FROM analytics.report_reasons_daily WHERE {_DAY_RA
 
 # OUTCOMES_SQL's codes after $1, $2: $3 invalid, $4 suspicious, $5 and $6 the
 # RecordKinds install and conversion, $7 approved, $8 rejected, $9 and $10 the
-# touch types click and impression.
+# touch types click and impression, $11 the Apple Ads match type.
 OUTCOME_CODES = (
     INVALID, SUSPICIOUS, KIND_INSTALL, KIND_CONVERSION, CONVERSION_APPROVED, CONVERSION_REJECTED, TOUCH_CLICK,
-    TOUCH_IMPRESSION,
+    TOUCH_IMPRESSION, MATCH_APPLE_ADS,
+)  # fmt: skip
+# The Apple Ads ids as report_facts keeps them (text, "" for none).
+_APPLE_IDS = (
+    ("apple_org_id", "apple_ads_org_id"), ("apple_campaign_id", "apple_ads_campaign_id"),
+    ("apple_ad_group_id", "apple_ads_ad_group_id"), ("apple_keyword_id", "apple_ads_keyword_id"),
 )  # fmt: skip
 
 
@@ -291,12 +305,13 @@ def _by_verdict(measure: str, condition: str, value: str = "1") -> str:
 # The facts' columns, in report_facts' order.
 _FACT_COLS = (
     "account_id, kind, fact_id, hour, campaign_id, link_id, partner_id, app_id, country, device_type, os, subs,"
-    " goal_id, currency, status, payout, verdict, reasons, stream_id, lander_id, offer_id"
+    " goal_id, currency, status, payout, verdict, reasons, stream_id, lander_id, offer_id, apple_org_id,"
+    " apple_campaign_id, apple_ad_group_id, apple_keyword_id"
 )
 # What a fact's contribution depends on (a change in any moves it).
 _FACT_STATE = (
     "goal_id, currency, status, payout, hour, verdict, reasons, campaign_id, link_id, partner_id, app_id, stream_id,"
-    " lander_id, offer_id"
+    " lander_id, offer_id, apple_org_id, apple_campaign_id, apple_ad_group_id, apple_keyword_id"
 )
 
 # Installs and conversions updated in [$1, $2) (by update_time, the time the
@@ -306,11 +321,27 @@ _FACT_STATE = (
 # in their own parts (and their reasons), never in the clean + suspicious ones.
 
 
-def outcomes_sql(conversion_flow: bool) -> str:
+def outcomes_sql(conversion_flow: bool, apple: bool = True) -> str:
     """OUTCOMES_SQL; ``conversion_flow``: attribution.conversions has the
     stream_id / lander_id / offer_id columns (attribution's migration 0004): a
-    conversion's flow is theirs, else its click's. An install's is its click's."""
+    conversion's flow is theirs, else its click's. An install's is its click's.
+    ``apple``: attribution.installs has the Apple Ads columns (attribution's
+    migration 0006): an Apple Ads install's ids are its own, a conversion's its
+    install's when it is credited to the install's campaign (a primary-key probe
+    per conversion with an install)."""
     flow = "c.stream_id, c.lander_id, c.offer_id" if conversion_flow else "NULL::text, NULL::text, NULL::text"
+    if apple:
+        i_apple = ", ".join(
+            f"CASE WHEN i.match_type = $11 THEN coalesce(i.{raw}::text, '') ELSE '' END AS {col}"
+            for col, raw in _APPLE_IDS
+        )
+        c_apple = ", ".join(f"coalesce(ai.{raw}::text, '')" for _, raw in _APPLE_IDS)
+        c_join = """
+    LEFT JOIN attribution.installs ai ON c.install_id IS NOT NULL AND ai.account_id = c.account_id
+         AND ai.install_id = c.install_id AND ai.match_type = $11 AND ai.campaign_id = c.campaign_id"""
+    else:
+        i_apple = ", ".join(f"'' AS {col}" for col, _ in _APPLE_IDS) + ", $11::int AS _m"
+        c_apple, c_join = ", ".join("''" for _ in _APPLE_IDS) + ", 0", ""
     return f"""
 WITH src AS (
     SELECT i.account_id, 'i'::"char" AS kind, i.install_id AS fact_id,
@@ -318,7 +349,7 @@ WITH src AS (
            i.campaign_id, coalesce(i.link_id, '') AS link_id, coalesce(i.partner_id, '') AS partner_id,
            i.app_id, i.click_id, i.touch_type, i.touch_time, '' AS goal_id, '' AS currency,
            0::smallint AS status, 0::numeric(24, 6) AS payout, i.verdict, i.reasons,
-           NULL::text AS stream_id, NULL::text AS lander_id, NULL::text AS offer_id
+           NULL::text AS stream_id, NULL::text AS lander_id, NULL::text AS offer_id, {i_apple}
     FROM attribution.installs i
     WHERE i.update_time >= $1 AND i.update_time < $2 AND i.campaign_id IS NOT NULL
     UNION ALL
@@ -326,8 +357,8 @@ WITH src AS (
            c.campaign_id, coalesce(c.link_id, ''), coalesce(c.partner_id, ''), coalesce(c.app_id, ''),
            c.click_id, 0, c.touch_time,
            CASE WHEN c.goal_id <> '' THEN c.goal_id WHEN c.goal <> '' THEN c.goal ELSE '(none)' END,
-           coalesce(c.currency, ''), c.status, coalesce(c.payout, 0), c.verdict, c.reasons, {flow}
-    FROM attribution.conversions c
+           coalesce(c.currency, ''), c.status, coalesce(c.payout, 0), c.verdict, c.reasons, {flow}, {c_apple}
+    FROM attribution.conversions c{c_join}
     WHERE c.update_time >= $1 AND c.update_time < $2 AND c.campaign_id IS NOT NULL
 ),
 old AS MATERIALIZED (
@@ -339,7 +370,8 @@ changed AS MATERIALIZED (
            coalesce(t.country, '') AS country, coalesce(t.device_type, 0)::smallint AS device_type,
            coalesce(t.os, '') AS os, coalesce(t.subs, '{{}}') AS subs, s.goal_id, s.currency, s.status, s.payout,
            s.verdict, s.reasons, coalesce(s.stream_id, t.stream_id, '') AS stream_id,
-           coalesce(s.lander_id, t.lander_id, '') AS lander_id, coalesce(s.offer_id, t.offer_id, '') AS offer_id
+           coalesce(s.lander_id, t.lander_id, '') AS lander_id, coalesce(s.offer_id, t.offer_id, '') AS offer_id,
+           {", ".join(f"s.{col}" for col, _ in _APPLE_IDS)}
     FROM src s
     LEFT JOIN old o ON o.account_id = s.account_id AND o.kind = s.kind AND o.fact_id = s.fact_id
     LEFT JOIN LATERAL (
@@ -383,3 +415,5 @@ delta AS MATERIALIZED (
 
 OUTCOMES_SQL = outcomes_sql(conversion_flow=False)
 OUTCOMES_FLOW_SQL = outcomes_sql(conversion_flow=True)
+# Without attribution's migration 0006 (no Apple Ads columns yet).
+OUTCOMES_NO_APPLE_SQL = {flow: outcomes_sql(flow, apple=False) for flow in (False, True)}

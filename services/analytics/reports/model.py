@@ -18,7 +18,10 @@ VERDICT_COUNTS = vocab_metrics.VERDICT_COUNTS
 # The affiliate flow's metrics: clicks sent to a lander, click-throughs from it,
 # and their ratio (ReportRow attributes, and order_by names).
 FLOW_METRICS = vocab_metrics.LANDER_METRICS
-METRICS = (*vocab_metrics.REPORT_METRICS, *FLOW_METRICS)
+# SKAN and re-engagement metrics (ReportRow attributes, and order_by names;
+# skan_revenue by the report's first currency).
+APP_METRICS = vocab_metrics.APP_METRICS
+METRICS = (*vocab_metrics.REPORT_METRICS, *FLOW_METRICS, *APP_METRICS)
 ALL_VERDICTS = frozenset({CLEAN, SUSPICIOUS, INVALID})
 # What the main columns count without a verdicts filter.
 COUNTED = frozenset({CLEAN, SUSPICIOUS})
@@ -80,6 +83,14 @@ class ReportRow:
     # time), of the verdicts the main counts count.
     lander_views: int = 0
     lander_clicks: int = 0
+    # SKAN / AdAttributionKit postbacks (by receive time) and their estimated
+    # revenue per currency; re-engagements and re-attributions (by event time).
+    # No verdict: they count as clean.
+    skan_installs: int = 0
+    skan_conversions: int = 0
+    skan_revenue: dict[str, decimal.Decimal] = dataclasses.field(default_factory=dict)
+    re_engagements: int = 0
+    re_attributions: int = 0
     # Whether the main counts include the invalid part (a verdicts filter with
     # invalid); else it is beside them.
     invalid_in_main: bool = False
@@ -168,6 +179,12 @@ class ReportRow:
         self.approved += other.approved
         self.lander_views += other.lander_views
         self.lander_clicks += other.lander_clicks
+        self.skan_installs += other.skan_installs
+        self.skan_conversions += other.skan_conversions
+        self.re_engagements += other.re_engagements
+        self.re_attributions += other.re_attributions
+        for cur, amount in other.skan_revenue.items():
+            self.skan_revenue[cur] = self.skan_revenue.get(cur, decimal.Decimal(0)) + amount
         self.suspicious_clicks += other.suspicious_clicks
         self.invalid_clicks += other.invalid_clicks
         self.suspicious_impressions += other.suspicious_impressions
@@ -191,7 +208,8 @@ class ReportRow:
         return not (
             self.clicks or self.impressions or self.installs or self.conversions or self.lander_clicks
             or self.invalid_clicks or self.invalid_impressions or self.invalid_installs or self.invalid_conversions
-            or any(m.revenue or m.cost for m in self.money.values())
+            or self.skan_installs or self.skan_conversions or self.re_engagements or self.re_attributions
+            or any(self.skan_revenue.values()) or any(m.revenue or m.cost for m in self.money.values())
         )  # fmt: skip
 
 

@@ -63,3 +63,14 @@ SELECT least((SELECT min(update_time) FROM attribution.installs),
 SELECT count(*) = 3 FROM information_schema.columns
 WHERE table_schema = 'attribution' AND table_name = 'conversions'
   AND column_name IN ('stream_id', 'lander_id', 'offer_id')
+
+-- name: installs_apple
+-- Whether attribution.installs has the Apple Ads columns (attribution's migration 0006).
+SELECT count(*) = 4 FROM information_schema.columns
+WHERE table_schema = 'attribution' AND table_name = 'installs'
+  AND column_name IN ('apple_ads_org_id', 'apple_ads_campaign_id', 'apple_ads_ad_group_id', 'apple_ads_keyword_id')
+
+-- name: app_first
+-- The earliest SKAN / AAK postback or reattribution written.
+SELECT least((SELECT min(create_time) FROM attribution.skan_postbacks),
+             (SELECT min(create_time) FROM attribution.reattributions))

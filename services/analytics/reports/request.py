@@ -19,13 +19,18 @@ from services.analytics.reports.model import ALL_VERDICTS, Verdicts
 SUB_DIMS = SUB_IDS
 # The affiliate flow's dimensions (ids; "" for a click through no flow).
 FLOW_DIMS = vocab_metrics.FLOW_DIMENSIONS
+# Apple Ads (AdServices) ids of the installs Apple's API credited ("" for the rest).
+APPLE_DIMS = vocab_metrics.APPLE_ADS_DIMENSIONS
 DIMENSIONS = (
-    "campaign", "link", "partner", "app", "country", "device_type", "os", "day", "hour", *FLOW_DIMS, *SUB_DIMS,
+    "campaign", "link", "partner", "app", "country", "device_type", "os", "day", "hour", *FLOW_DIMS, *APPLE_DIMS,
+    *SUB_DIMS,
 )  # fmt: skip
 # Dimensions the sub-id rollups do not carry.
-NOT_WITH_SUBS = ("link", "country", "device_type", "os", "hour", *FLOW_DIMS)
+NOT_WITH_SUBS = ("link", "country", "device_type", "os", "hour", *FLOW_DIMS, *APPLE_DIMS)
 # Dimensions the flow rollups do not carry.
 NOT_WITH_FLOW = ("country", "device_type", "os")
+# Dimensions the Apple Ads rollup does not carry.
+NOT_WITH_APPLE = ("country", "device_type", "os", *FLOW_DIMS)
 FILTERABLE = tuple(d for d in DIMENSIONS if d not in ("day", "hour"))
 # The dimensions the reasons cube keeps: top reasons only for reports within them.
 REASON_DIMS = frozenset({"campaign", "partner", "app", "day", "hour"})
@@ -140,11 +145,20 @@ def check_request(
             v.add(f["time_zone"], f"sub-id reports are kept by UTC day: use time_zone UTC (not {tz.key})")
     flow = [d for d in FLOW_DIMS if d in group_by or d in filters]
     clash = sorted({d for d in [*group_by, *filters] if d in NOT_WITH_FLOW})
+    apple = [d for d in APPLE_DIMS if d in group_by or d in filters]
     if flow and clash and not subs:
         v.add(
             f["group_by"],
             f"{', '.join(flow)} does not combine with {', '.join(clash)}: stream, lander and offer reports group"
             " and filter by campaign, link, partner, app, day and hour besides",
+        )
+        return
+    clash = sorted({d for d in [*group_by, *filters] if d in NOT_WITH_APPLE})
+    if apple and clash and not subs:
+        v.add(
+            f["group_by"],
+            f"{', '.join(apple)} does not combine with {', '.join(clash)}: Apple Ads reports group and filter by"
+            " campaign, link, partner, app, day and hour besides",
         )
 
 

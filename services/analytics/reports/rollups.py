@@ -10,9 +10,11 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from services.analytics.reports.app_sql import APP_CODES, APP_FOLD_SQL
 from services.analytics.reports.fold_sql import (
     OUTCOME_CODES,
     OUTCOMES_FLOW_SQL,
+    OUTCOMES_NO_APPLE_SQL,
     OUTCOMES_SQL,
     REASONS_CLEAR_DAYS,
     REASONS_CLEAR_HOURS,
@@ -24,10 +26,12 @@ from services.analytics.reports.fold_sql import (
     TRAFFIC_RECOUNT_SQL,
 )
 from services.analytics.reports.queries import (
+    APP_FIRST_SQL,
     BUMP_DAY_VERSIONS_SQL,
     CONVERSION_FLOW_SQL,
     EARLIEST_PARTITIONS_SQL,
     FOLDED_TO_SQL,
+    INSTALLS_APPLE_SQL,
     OUTCOMES_FIRST_SQL,
     OVERRULED_SQL,
     SET_FOLDED_SQL,
@@ -170,6 +174,40 @@ class OutcomesRollup:
 async def _outcomes_sql(conn: asyncpg.Connection) -> str:
     """The outcomes fold for the conversions table as it is: with the flow
     columns attribution's migration 0004 adds (a conversion's own stream,
-    lander and offer), or without them (its click's)."""
-    has_flow = await conn.fetchval(CONVERSION_FLOW_SQL)
+    lander and offer), or without them (its click's); with the installs' Apple
+    Ads columns (attribution's migration 0006), or without them (none)."""
+    has_flow = bool(await conn.fetchval(CONVERSION_FLOW_SQL))
+    if not await conn.fetchval(INSTALLS_APPLE_SQL):
+        return OUTCOMES_NO_APPLE_SQL[has_flow]
     return OUTCOMES_FLOW_SQL if has_flow else OUTCOMES_SQL
+
+
+class AppRollup:
+    """SKAN / AdAttributionKit postbacks (installs, conversions, estimated
+    revenue, by receive time) and re-engagements / re-attributions (by event
+    time) into analytics.report_app (migrations/0008_app_campaigns.sql). Both
+    are written once: read by create_time (the watermark's rules hold for it),
+    folded by delta against report_app_facts, so a recount of [start, end) is
+    the same statement as an add, and moves what changed since (a postback's
+    campaign mapped later)."""
+
+    name = "reports_app"
+    sources = ("attribution.skan_postbacks", "attribution.reattributions")
+
+    async def first_time(self, conn: asyncpg.Connection) -> dt.datetime | None:
+        if not await _sources_exist(conn, *self.sources):
+            return None
+        return await conn.fetchval(APP_FIRST_SQL)  # type: ignore[no-any-return]
+
+    async def add(self, conn: asyncpg.Connection, start: dt.datetime, end: dt.datetime) -> None:
+        if await _sources_exist(conn, *self.sources):
+            await conn.execute(APP_FOLD_SQL, start, end, *APP_CODES)
+
+    async def recount(self, conn: asyncpg.Connection, start: dt.datetime, end: dt.datetime) -> None:
+        if not await _sources_exist(conn, *self.sources):
+            return
+        t = start
+        while t < end:  # a UTC day per statement
+            step = min(end, day_floor(t) + dt.timedelta(days=1))
+            await conn.execute(APP_FOLD_SQL, t, step, *APP_CODES, timeout=RECOUNT_TIMEOUT_S)
+            t = step

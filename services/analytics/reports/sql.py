@@ -19,7 +19,7 @@ from services.analytics.codes import (
 )
 from services.analytics.reports.cube_sql import NUMERIC, TRAFFIC_UNION, UNION_DIMS, union, union_measures
 from services.analytics.reports.model import Verdicts
-from services.analytics.reports.plan import DAILY, Cube
+from services.analytics.reports.plan import DAILY, UNION_COLS, Cube
 from services.analytics.reports.request import DEVICE_TYPE_CODES, REASON_DIMS, SUB_DIMS, sub_of
 
 # Dimension -> its SQL expression over the unioned rollup rows (``$4`` is the time zone).
@@ -34,6 +34,10 @@ DIM_SQL = {
     "stream": "stream_id",
     "lander": "lander_id",
     "offer": "offer_id",
+    "apple_ads_org": "apple_org_id",
+    "apple_ads_campaign": "apple_campaign_id",
+    "apple_ads_ad_group": "apple_ad_group_id",
+    "apple_ads_keyword": "apple_keyword_id",
     "day": "(hour AT TIME ZONE $4::text)::date",
     "hour": "date_trunc('hour', hour AT TIME ZONE $4::text)",
     **{s: "sub" for s in SUB_DIMS},
@@ -44,9 +48,10 @@ DIM_SQL = {
 # a sub-id report reads from report_subs_derived.
 FILTER_SLOTS = (
     "campaign", "link", "partner", "app", "country", "device_type", "os", "sub", "stream", "lander", "offer",
+    "apple_ads_org", "apple_ads_campaign", "apple_ads_ad_group", "apple_ads_keyword",
 )  # fmt: skip
 FIRST_FILTER = 11
-# Then the tariff models ($22 CPC, $23 CPM, $24 CPI, $25 CPA, $26 RevShare).
+# Then the tariff models ($26 CPC, $27 CPM, $28 CPI, $29 CPA, $30 RevShare).
 CODE_ARGS = [TARIFF_CPC, TARIFF_CPM, TARIFF_CPI, TARIFF_CPA, TARIFF_REVSHARE]
 CPC, CPM, CPI, CPA, REVSHARE = (f"${FIRST_FILTER + len(FILTER_SLOTS) + i}" for i in range(len(CODE_ARGS)))
 # The reasons statement's: $8.. after $7 (the verdicts).
@@ -72,12 +77,19 @@ def _filter_conds(slots: Sequence[str], first: int) -> list[str]:
     return out
 
 
+filter_conds = _filter_conds
+
+
 # The counts of a statement's records, after the dimensions: then come the goal
 # arrays (GOAL_ARRAYS), the cost currencies and the costs.
 COUNT_COLUMNS = (
     "clicks", "uniq", "imps", "s_clicks", "i_clicks", "s_imps", "i_imps", "installs", "s_installs", "i_installs",
     "convs", "s_convs", "i_convs", "approved", "lander_views", "lander_clicks",
 )  # fmt: skip
+
+
+# A carrier row's union columns after campaign, link, partner, app: none (device type 0).
+_CARRIER_REST = ", ".join("0::smallint" if c == "device_type" else "''" for c in UNION_COLS[4:])
 
 
 def report_sql(
@@ -140,7 +152,7 @@ def report_sql(
     carriers = f"""
             UNION ALL
             SELECT k.day::timestamp AT TIME ZONE 'UTC', k.campaign_id, '', coalesce(cm.partner_id, ''),
-                   coalesce(cm.app_id, ''), '', 0::smallint, '', '', '', '', '', '', '',
+                   coalesce(cm.app_id, ''), {_CARRIER_REST}, '', '', '',
                    {"0, " * (len(TRAFFIC_UNION) - 1)}1
             FROM carriers k LEFT JOIN links.campaigns cm ON cm.account_id = $1 AND cm.campaign_id = k.campaign_id"""
     # Each statement uses only some of $1..$10: an unused CTE gives them their types.

@@ -107,7 +107,7 @@ class CurrencyFigures(_message.Message):
     def __init__(self, currency_code: _Optional[str] = ..., revenue: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., cost: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., profit: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., roi: _Optional[float] = ..., epc: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., cpi: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
 
 class ReportRow(_message.Message):
-    __slots__ = ("dimensions", "clicks", "unique_clicks", "impressions", "installs", "conversions", "approved_conversions", "cr", "goals", "money", "click_verdicts", "impression_verdicts", "install_verdicts", "conversion_verdicts", "invalid_rate", "top_reasons", "lander_views", "lander_clicks", "lander_ctr")
+    __slots__ = ("dimensions", "clicks", "unique_clicks", "impressions", "installs", "conversions", "approved_conversions", "cr", "goals", "money", "click_verdicts", "impression_verdicts", "install_verdicts", "conversion_verdicts", "invalid_rate", "top_reasons", "lander_views", "lander_clicks", "lander_ctr", "skan_installs", "skan_conversions", "skan_revenue", "re_engagements", "re_attributions")
     class DimensionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -134,6 +134,11 @@ class ReportRow(_message.Message):
     LANDER_VIEWS_FIELD_NUMBER: _ClassVar[int]
     LANDER_CLICKS_FIELD_NUMBER: _ClassVar[int]
     LANDER_CTR_FIELD_NUMBER: _ClassVar[int]
+    SKAN_INSTALLS_FIELD_NUMBER: _ClassVar[int]
+    SKAN_CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    SKAN_REVENUE_FIELD_NUMBER: _ClassVar[int]
+    RE_ENGAGEMENTS_FIELD_NUMBER: _ClassVar[int]
+    RE_ATTRIBUTIONS_FIELD_NUMBER: _ClassVar[int]
     dimensions: _containers.ScalarMap[str, str]
     clicks: int
     unique_clicks: int
@@ -153,7 +158,12 @@ class ReportRow(_message.Message):
     lander_views: int
     lander_clicks: int
     lander_ctr: float
-    def __init__(self, dimensions: _Optional[_Mapping[str, str]] = ..., clicks: _Optional[int] = ..., unique_clicks: _Optional[int] = ..., impressions: _Optional[int] = ..., installs: _Optional[int] = ..., conversions: _Optional[int] = ..., approved_conversions: _Optional[int] = ..., cr: _Optional[float] = ..., goals: _Optional[_Iterable[_Union[GoalConversions, _Mapping]]] = ..., money: _Optional[_Iterable[_Union[CurrencyFigures, _Mapping]]] = ..., click_verdicts: _Optional[_Union[VerdictCounts, _Mapping]] = ..., impression_verdicts: _Optional[_Union[VerdictCounts, _Mapping]] = ..., install_verdicts: _Optional[_Union[VerdictCounts, _Mapping]] = ..., conversion_verdicts: _Optional[_Union[VerdictCounts, _Mapping]] = ..., invalid_rate: _Optional[float] = ..., top_reasons: _Optional[_Iterable[_Union[ReasonCount, _Mapping]]] = ..., lander_views: _Optional[int] = ..., lander_clicks: _Optional[int] = ..., lander_ctr: _Optional[float] = ...) -> None: ...
+    skan_installs: int
+    skan_conversions: int
+    skan_revenue: _containers.RepeatedCompositeFieldContainer[_money_pb2.Money]
+    re_engagements: int
+    re_attributions: int
+    def __init__(self, dimensions: _Optional[_Mapping[str, str]] = ..., clicks: _Optional[int] = ..., unique_clicks: _Optional[int] = ..., impressions: _Optional[int] = ..., installs: _Optional[int] = ..., conversions: _Optional[int] = ..., approved_conversions: _Optional[int] = ..., cr: _Optional[float] = ..., goals: _Optional[_Iterable[_Union[GoalConversions, _Mapping]]] = ..., money: _Optional[_Iterable[_Union[CurrencyFigures, _Mapping]]] = ..., click_verdicts: _Optional[_Union[VerdictCounts, _Mapping]] = ..., impression_verdicts: _Optional[_Union[VerdictCounts, _Mapping]] = ..., install_verdicts: _Optional[_Union[VerdictCounts, _Mapping]] = ..., conversion_verdicts: _Optional[_Union[VerdictCounts, _Mapping]] = ..., invalid_rate: _Optional[float] = ..., top_reasons: _Optional[_Iterable[_Union[ReasonCount, _Mapping]]] = ..., lander_views: _Optional[int] = ..., lander_clicks: _Optional[int] = ..., lander_ctr: _Optional[float] = ..., skan_installs: _Optional[int] = ..., skan_conversions: _Optional[int] = ..., skan_revenue: _Optional[_Iterable[_Union[_money_pb2.Money, _Mapping]]] = ..., re_engagements: _Optional[int] = ..., re_attributions: _Optional[int] = ...) -> None: ...
 
 class ConversionWindowBreakpoint(_message.Message):
     __slots__ = ("breakpoint_id", "effective_time", "conversion_window", "click_lookback", "view_lookback", "changed_fields")

@@ -68,6 +68,31 @@ class ReportServiceStub:
     clicks / lander views. Stream, lander and offer are the click's (a
     conversion's: as attribution copied them from its click); "" for traffic
     that went through no flow, so rows by them add up to the campaign totals.
+    - Apple Ads (AdServices): apple_ads_org, apple_ads_campaign,
+    apple_ads_ad_group and apple_ads_keyword are Apple's ids of an install that
+    Apple's attribution API credited, and of its conversions credited to the
+    same campaign ("" for every other install and conversion, and for clicks and
+    impressions: Apple's ad clicks are not ours), so rows by them add up to the
+    campaign totals. An install re-credited to Apple Ads after its first
+    attribution moves with it. They group and filter beside campaign, link,
+    partner, app, day and hour only.
+    - SKAdNetwork / AdAttributionKit: skan_installs (winning first postbacks),
+    skan_conversions and skan_revenue (what the conversion values stand for
+    through the app's conversion-value schema, estimated, per currency) count
+    the postbacks by the time they were received (Apple sends them 24-48 hours
+    and more after the install, with no install time: a day's SKAN figures keep
+    growing for days, and they never line up with the day's installs). They are
+    kept by campaign, partner, app and hour: a postback whose campaign is not
+    mapped is in the campaign "" row; every other dimension is "" for them.
+    Beside the deterministic figures, never added to installs or revenue.
+    - Re-engagement: re_engagements (an installed app's user came back through a
+    retargeting campaign's click) and re_attributions (a reinstall after the
+    reinstall window) by their event time, kept by campaign, link, partner, app
+    and hour ("" in other dimensions). The conversions inside a re-engagement's
+    window are credited to its campaign, so conversions and revenue move with
+    them.
+    - SKAN postbacks and re-engagements carry no verdict: they count as clean (a
+    verdicts filter without clean leaves them out) and never carry cost.
     - Money is per currency: a row carries one CurrencyFigures per currency it
     has revenue or cost in. ROI, EPC, CPI are computed per currency.
     """
@@ -133,6 +158,31 @@ class ReportServiceServicer:
     clicks / lander views. Stream, lander and offer are the click's (a
     conversion's: as attribution copied them from its click); "" for traffic
     that went through no flow, so rows by them add up to the campaign totals.
+    - Apple Ads (AdServices): apple_ads_org, apple_ads_campaign,
+    apple_ads_ad_group and apple_ads_keyword are Apple's ids of an install that
+    Apple's attribution API credited, and of its conversions credited to the
+    same campaign ("" for every other install and conversion, and for clicks and
+    impressions: Apple's ad clicks are not ours), so rows by them add up to the
+    campaign totals. An install re-credited to Apple Ads after its first
+    attribution moves with it. They group and filter beside campaign, link,
+    partner, app, day and hour only.
+    - SKAdNetwork / AdAttributionKit: skan_installs (winning first postbacks),
+    skan_conversions and skan_revenue (what the conversion values stand for
+    through the app's conversion-value schema, estimated, per currency) count
+    the postbacks by the time they were received (Apple sends them 24-48 hours
+    and more after the install, with no install time: a day's SKAN figures keep
+    growing for days, and they never line up with the day's installs). They are
+    kept by campaign, partner, app and hour: a postback whose campaign is not
+    mapped is in the campaign "" row; every other dimension is "" for them.
+    Beside the deterministic figures, never added to installs or revenue.
+    - Re-engagement: re_engagements (an installed app's user came back through a
+    retargeting campaign's click) and re_attributions (a reinstall after the
+    reinstall window) by their event time, kept by campaign, link, partner, app
+    and hour ("" in other dimensions). The conversions inside a re-engagement's
+    window are credited to its campaign, so conversions and revenue move with
+    them.
+    - SKAN postbacks and re-engagements carry no verdict: they count as clean (a
+    verdicts filter without clean leaves them out) and never carry cost.
     - Money is per currency: a row carries one CurrencyFigures per currency it
     has revenue or cost in. ROI, EPC, CPI are computed per currency.
     """
@@ -216,6 +266,31 @@ class ReportService:
     clicks / lander views. Stream, lander and offer are the click's (a
     conversion's: as attribution copied them from its click); "" for traffic
     that went through no flow, so rows by them add up to the campaign totals.
+    - Apple Ads (AdServices): apple_ads_org, apple_ads_campaign,
+    apple_ads_ad_group and apple_ads_keyword are Apple's ids of an install that
+    Apple's attribution API credited, and of its conversions credited to the
+    same campaign ("" for every other install and conversion, and for clicks and
+    impressions: Apple's ad clicks are not ours), so rows by them add up to the
+    campaign totals. An install re-credited to Apple Ads after its first
+    attribution moves with it. They group and filter beside campaign, link,
+    partner, app, day and hour only.
+    - SKAdNetwork / AdAttributionKit: skan_installs (winning first postbacks),
+    skan_conversions and skan_revenue (what the conversion values stand for
+    through the app's conversion-value schema, estimated, per currency) count
+    the postbacks by the time they were received (Apple sends them 24-48 hours
+    and more after the install, with no install time: a day's SKAN figures keep
+    growing for days, and they never line up with the day's installs). They are
+    kept by campaign, partner, app and hour: a postback whose campaign is not
+    mapped is in the campaign "" row; every other dimension is "" for them.
+    Beside the deterministic figures, never added to installs or revenue.
+    - Re-engagement: re_engagements (an installed app's user came back through a
+    retargeting campaign's click) and re_attributions (a reinstall after the
+    reinstall window) by their event time, kept by campaign, link, partner, app
+    and hour ("" in other dimensions). The conversions inside a re-engagement's
+    window are credited to its campaign, so conversions and revenue move with
+    them.
+    - SKAN postbacks and re-engagements carry no verdict: they count as clean (a
+    verdicts filter without clean leaves them out) and never carry cost.
     - Money is per currency: a row carries one CurrencyFigures per currency it
     has revenue or cost in. ROI, EPC, CPI are computed per currency.
     """
