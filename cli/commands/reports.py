@@ -33,18 +33,22 @@ from cli.common import (
 from libs import quality
 from libs.clients import ServiceClient
 from libs.csvsafe import SafeWriter
-from libs.vocab.metrics import LANDER_METRICS
+from libs.vocab.metrics import APP_COUNT_METRICS, APP_METRICS, APPLE_ADS_DIMENSIONS, LANDER_METRICS
 
 app = typer.Typer(
     help="Campaign reports: clicks, unique clicks, impressions, installs, conversions, CR, lander views, lander "
-    "clicks, lander CTR, revenue, cost, profit, ROI, EPC and CPI, grouped by any of campaign, link, partner, app, "
-    "stream, lander, offer, sub1..sub10, country, device_type, os, day, hour; with clicks, impressions, installs "
-    "and conversions by verdict (clean / suspicious / invalid), the invalid-traffic rate and the top reasons.",
+    "clicks, lander CTR, revenue, cost, profit, ROI, EPC and CPI, SKAN installs / conversions / estimated revenue, "
+    "re-engagements and re-attributions, grouped by any of campaign, link, partner, app, stream, lander, offer, "
+    f"{', '.join(APPLE_ADS_DIMENSIONS)}, sub1..sub10, country, device_type, os, day, hour; with clicks, "
+    "impressions, installs and conversions by verdict (clean / suspicious / invalid), the invalid-traffic rate and "
+    "the top reasons.",
     no_args_is_help=True,
 )
 
 COUNTS = ["clicks", "unique_clicks", "impressions", "installs", "conversions", "approved_conversions", "cr"]
 LANDERS = list(LANDER_METRICS)
+# SKAN / AdAttributionKit and re-engagement columns: printed when --metrics names them.
+APP = list(APP_METRICS)
 MONEY = ["currency", "revenue", "cost", "profit", "roi", "epc", "cpi"]
 # The verdict splits: CSV has a column each, the table one "clean/suspicious/invalid" cell per kind.
 SPLITS = ["click", "impression", "install", "conversion"]
@@ -88,21 +92,56 @@ def _quality(row: dict[str, Any], csv_out: bool) -> list[str]:
     return [*cells, f"{float(row.get('invalid_rate', 0)):.4f}", top]
 
 
-def _lines(row: dict[str, Any], dims: list[str], csv_out: bool = False) -> list[list[str]]:
-    """One output line per currency of a row (one line when it has no money)."""
-    head = [row["dimensions"].get(d, "") for d in dims]
-    counts = [str(row.get(c, 0)) for c in COUNTS[:-1]] + [f"{float(row.get('cr', 0)):.4f}"]
-    counts += [str(row.get(c, 0)) for c in LANDERS[:-1]] + [f"{float(row.get('lander_ctr', 0)):.4f}"]
-    quality_cells = _quality(row, csv_out)
-    lines = []
-    for m in row["money"] or [None]:
-        if m is None:
-            lines.append([*head, *counts, *[""] * len(MONEY), *quality_cells])
+def _metrics(value: str, csv_out: bool) -> list[str]:
+    """--metrics as the columns to print (default: every column but the app ones);
+    "verdicts" stands for the verdict split columns; a money column brings
+    "currency" along (its amounts are per currency)."""
+    quality_cols = QUALITY_CSV if csv_out else QUALITY_TABLE
+    default = [*COUNTS, *LANDERS, *MONEY, *quality_cols]
+    if not value.strip():
+        return default
+    known = [*COUNTS, *LANDERS, *APP, *MONEY, "verdicts", "invalid_rate", "top_reasons"]
+    out: list[str] = []
+    for name in (n.strip() for n in value.split(",")):
+        if not name:
             continue
-        roi = f"{float(m['roi']):.4f}" if m.get("roi") is not None else ""
-        money = [m[f]["amount"] for f in ("revenue", "cost", "profit")]
-        lines.append([*head, *counts, m["currency_code"], *money, roi, m["epc"]["amount"], m["cpi"]["amount"],
-                      *quality_cells])  # fmt: skip
+        if name not in known:
+            raise UsageError(f"--metrics: unknown metric {name!r}; known: {', '.join(known)}")
+        for col in quality_cols[:-2] if name == "verdicts" else [name]:
+            if col not in out:
+                out.append(col)
+    if "currency" not in out:
+        first_money = next((i for i, c in enumerate(out) if c in MONEY or c == "skan_revenue"), None)
+        if first_money is not None:
+            out.insert(first_money, "currency")
+    return out
+
+
+def _lines(
+    row: dict[str, Any], dims: list[str], csv_out: bool = False, metrics: list[str] | None = None
+) -> list[list[str]]:
+    """One output line per currency of a row (one line when it has no money):
+    the dimensions, then ``metrics`` (default: _metrics(""))."""
+    metrics = metrics or _metrics("", csv_out)
+    head = [row["dimensions"].get(d, "") for d in dims]
+    base = {c: str(row.get(c, 0)) for c in [*COUNTS[:-1], *LANDERS[:-1], *APP_COUNT_METRICS]}
+    base["cr"] = f"{float(row.get('cr', 0)):.4f}"
+    base["lander_ctr"] = f"{float(row.get('lander_ctr', 0)):.4f}"
+    base.update(zip(QUALITY_CSV if csv_out else QUALITY_TABLE, _quality(row, csv_out), strict=True))
+    money_by = {m["currency_code"]: m for m in row["money"]}
+    # SKAN revenue is per currency too: its currencies get lines when it is printed.
+    skan_by = (
+        {m["currency_code"]: m["amount"] for m in row.get("skan_revenue", [])} if "skan_revenue" in metrics else {}
+    )
+    currencies: list[str | None] = [*money_by, *(c for c in skan_by if c not in money_by)] or [None]
+    lines = []
+    for cur in currencies:
+        cells = dict(base, currency=cur or "", skan_revenue=skan_by.get(cur or "", ""))
+        m = money_by.get(cur or "")
+        for f in ("revenue", "cost", "profit", "epc", "cpi"):
+            cells[f] = m[f]["amount"] if m else ""
+        cells["roi"] = f"{float(m['roi']):.4f}" if m and m.get("roi") is not None else ""
+        lines.append([*head, *(cells[c] for c in metrics)])
     return lines
 
 
@@ -114,8 +153,9 @@ def campaigns(
         str,
         typer.Option(
             "--group-by",
-            help="Comma-separated dimensions, e.g. campaign,country. stream, lander and offer (ids) go with "
-            "campaign, link, partner, app, day and hour only.",
+            help="Comma-separated dimensions, e.g. campaign,country. stream, lander and offer (ids), and "
+            "apple_ads_org, apple_ads_campaign, apple_ads_ad_group, apple_ads_keyword (Apple's ids; '' = not "
+            "Apple Ads) go with campaign, link, partner, app, day and hour only.",
         ),
     ] = "campaign",
     tz: Annotated[str, typer.Option("--tz", help="IANA time zone of the days (whole-hour offsets).")] = "UTC",
@@ -135,6 +175,17 @@ def campaigns(
             "cost). Default: clicks... count clean + suspicious, invalid ones beside.",
         ),
     ] = "",
+    metrics: Annotated[
+        str,
+        typer.Option(
+            "--metrics",
+            help="Comma-separated columns to print (table and CSV; --json has them all), in this order: "
+            f"{', '.join([*COUNTS, *LANDERS, *APP, *MONEY])}, verdicts, invalid_rate, top_reasons. skan_* count "
+            "SKAdNetwork / AdAttributionKit postbacks by the day they arrived (24-48 h and more after the install); "
+            "re_engagements / re_attributions by event time. Default: every column but the SKAN and re-engagement "
+            "ones.",
+        ),
+    ] = "",
     limit: Annotated[int, typer.Option("--limit", min=1, help="Print at most this many rows.")] = 100_000,
     csv_out: Annotated[bool, typer.Option("--csv", help="Print CSV: one line per row and currency.")] = False,
     json_out: JsonOut = False,
@@ -147,9 +198,14 @@ def campaigns(
     Example:  clicktrail report campaigns --group-by partner --order-by "invalid_rate desc" --verdict invalid
 
     Example:  clicktrail report campaigns --group-by campaign,stream,lander --order-by "lander_ctr desc"
-    """
+
+    Example:  clicktrail report campaigns --group-by campaign,apple_ads_campaign,apple_ads_keyword --metrics installs,conversions,revenue,cost
+
+    Example:  clicktrail report campaigns --group-by campaign,day --metrics installs,skan_installs,skan_conversions,skan_revenue,re_engagements,re_attributions
+    """  # noqa: E501
     if csv_out and json_out:
         raise UsageError("--csv and --json do not go together: pick one")
+    columns_shown = _metrics(metrics, csv_out)
     start = start or _today()
     dims = [d.strip() for d in group_by.split(",") if d.strip()]
     request = pb.RunCampaignReportRequest(
@@ -180,9 +236,9 @@ def campaigns(
     if json_out:
         print_json(data)
         return
-    columns = [*dims, *COUNTS, *LANDERS, *MONEY, *(QUALITY_CSV if csv_out else QUALITY_TABLE)]
-    lines = [line for row in data["rows"] for line in _lines(row, dims, csv_out)]
-    totals = _lines(data["totals"], dims, csv_out)
+    columns = [*dims, *columns_shown]
+    lines = [line for row in data["rows"] for line in _lines(row, dims, csv_out, columns_shown)]
+    totals = _lines(data["totals"], dims, csv_out, columns_shown)
     if csv_out:
         out = SafeWriter(csv.writer(sys.stdout, lineterminator="\n"))
         out.writerow(columns)

@@ -22,24 +22,31 @@ from console.rpc import ServiceError
 from console.web import Page, Params
 from libs.conditions import describe_window
 from libs.csvsafe import SafeWriter
-from libs.vocab.metrics import FLOW_DIMENSIONS
+from libs.vocab.metrics import APP_COUNT_METRICS, APPLE_ADS_DIMENSIONS, FLOW_DIMENSIONS
 from libs.vocab.timetext import days_between
 
 CSV_MAX_ROWS = 100_000
 _CSV_COUNTS = (
     "clicks", "unique_clicks", "impressions", "installs", "conversions", "approved_conversions", "cr", "lander_views",
-    "lander_clicks", "lander_ctr",
+    "lander_clicks", "lander_ctr", *APP_COUNT_METRICS,
 )  # fmt: skip
-# The affiliate flow's dimensions (ids) beside the others: they group and filter
-# with campaign, link, partner, app, day and hour (the service says so otherwise).
-DIMENSIONS = (*REPORT_DIMENSIONS, *FLOW_DIMENSIONS)
-FILTER_DIMENSIONS = (*FILTERABLE, *FLOW_DIMENSIONS)
+# The affiliate flow's dimensions (ids) and Apple Ads' (Apple's ids) beside the
+# others: they group and filter with campaign, link, partner, app, day and hour
+# (the service says so otherwise).
+DIMENSIONS = (*REPORT_DIMENSIONS, *FLOW_DIMENSIONS, *APPLE_ADS_DIMENSIONS)
+FILTER_DIMENSIONS = (*FILTERABLE, *FLOW_DIMENSIONS, *APPLE_ADS_DIMENSIONS)
+
+
+def _skan_revenue(row: reports_pb2.ReportRow) -> str:
+    """The SKAN revenue per currency as the table shows it ("4.99 USD; 1.5 EUR")."""
+    return "; ".join(f"{m.amount} {m.currency_code}" for m in row.skan_revenue)
 
 
 def _row_view(row: reports_pb2.ReportRow) -> dict[str, Any]:
-    """views.row_view and the lander metrics."""
+    """views.row_view, the lander metrics, SKAN's and re-engagement's."""
     out = views.row_view(row)
     out.update(lander_views=row.lander_views, lander_clicks=row.lander_clicks, lander_ctr=row.lander_ctr)
+    out.update({m: getattr(row, m) for m in APP_COUNT_METRICS}, skan_revenue=_skan_revenue(row))
     return out
 
 
@@ -127,7 +134,9 @@ async def report_csv(req: Page, m: Params) -> Response:
     reports = req.stub(reports_pb2_grpc.ReportServiceStub, "analytics")
     out = io.StringIO()
     w = SafeWriter(csv.writer(out))
-    w.writerow([*p["group_by"], *_CSV_COUNTS, "currency", "revenue", "cost", "profit", "roi", "epc", "cpi"])
+    w.writerow(
+        [*p["group_by"], *_CSV_COUNTS, "currency", "revenue", "cost", "profit", "roi", "epc", "cpi", "skan_revenue"]
+    )
     token, written = "", 0
     while True:
         page = await req.call(
@@ -137,14 +146,19 @@ async def report_csv(req: Page, m: Params) -> Response:
         for row in page.rows:
             head = [row.dimensions.get(d, "") for d in p["group_by"]]
             counts = [getattr(row, c) for c in _CSV_COUNTS]
-            for money in row.money or [None]:
+            # A line per currency of the row's money and SKAN revenue (one without either).
+            skan = {m.currency_code: m.amount for m in row.skan_revenue}
+            by_currency = {m.currency_code: m for m in row.money}
+            currencies = [*by_currency, *(c for c in skan if c not in by_currency)]
+            for cur in currencies or [None]:
+                money = by_currency.get(cur) if cur else None
                 if money is None:
-                    w.writerow([*head, *counts, *[""] * 7])
+                    w.writerow([*head, *counts, cur or "", *[""] * 6, skan.get(cur or "", "")])
                 else:
                     roi = f"{money.roi:.4f}" if money.HasField("roi") else ""
                     w.writerow([
                         *head, *counts, money.currency_code, money.revenue.amount, money.cost.amount,
-                        money.profit.amount, roi, money.epc.amount, money.cpi.amount,
+                        money.profit.amount, roi, money.epc.amount, money.cpi.amount, skan.get(cur or "", ""),
                     ])  # fmt: skip
             written += 1
         token = page.next_page_token
