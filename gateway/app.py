@@ -7,6 +7,7 @@ Routes
   GET|HEAD /lp/click    a lander's click-through (click_id / cid, or the ctc cookie): 302 to the offer
   GET|HEAD /qr/{slug}.svg|.png   the link's QR code (public, cacheable for a minute)
   POST /v1/events       SDK event batch (X-Api-Key app key), forwarded to ingest
+  GET|HEAD /v1/skan/schema   the app's SKAN conversion-value schema for its SDK (X-Api-Key app key)
   GET|HEAD /.well-known/apple-app-site-association, /.well-known/assetlinks.json   per Host (deeplink_routes)
   POST /v1/deeplink     deferred deep link (X-Api-Key app key), claimed from links once per click
   GET|POST /postback    inbound S2S conversion (postback token), forwarded to attribution
@@ -62,6 +63,7 @@ from gateway.responses import (
     too_many_requests,
 )
 from gateway.routes import BY_LABEL
+from gateway.skan_schema_routes import SkanSchemaRoutes
 from gateway.touch_routes import PURPOSE_HEADERS, TouchRoutes
 from libs.auth import GATEWAY_VOUCH_HEADER
 from libs.clients import AffiliateClient, AttributionClient, IngestClient, LinksClient
@@ -78,12 +80,13 @@ LANDER_CLICK = BY_LABEL["lander_click"].path
 QR = BY_LABEL["qr"].prefix or ""  # "/qr/"
 PROBES = {"/healthz": "_healthz", "/readyz": "_readyz", "/metrics": "_metrics_endpoint", "/openapi.json": "_openapi"}
 DOMAIN_ALLOWED = BY_LABEL["domain_allowed"].path
+SKAN_SCHEMA = BY_LABEL["skan_schema"].path
 ASSOCIATIONS = (BY_LABEL["aasa"].path, BY_LABEL["assetlinks"].path)
 DEEPLINK = BY_LABEL["deeplink"].path
 SERVED = (
     CLICK, IMPRESSION, EVENTS, POSTBACK, POSTBACK_BY_PARTNER, LANDER_CLICK, QR, DOMAIN_ALLOWED,
     *ASSOCIATIONS, DEEPLINK,
-    *(BY_LABEL[label].path for label in PROBES),
+    SKAN_SCHEMA, *(BY_LABEL[label].path for label in PROBES),
 )  # fmt: skip
 AFFILIATE_SERVICE = "clicktrail.links.v1.AffiliateService"
 CONSOLE = "/console"  # the operator console's own site, forwarded to its process (not the public API)
@@ -103,7 +106,10 @@ REQUEST_SECONDS = Histogram(
 )
 
 
-class Gateway(TouchRoutes, LanderRoutes, QrRoutes, DomainRoutes, EventRoutes, PostbackRoutes, DeepLinkRoutes, Probes):
+class Gateway(
+    TouchRoutes, LanderRoutes, QrRoutes, DomainRoutes, EventRoutes, PostbackRoutes, DeepLinkRoutes,
+    SkanSchemaRoutes, Probes,
+):
     """The ASGI application. One instance per server process."""
 
     def __init__(self, settings: GatewaySettings) -> None:
@@ -141,6 +147,7 @@ class Gateway(TouchRoutes, LanderRoutes, QrRoutes, DomainRoutes, EventRoutes, Po
         self._init_postbacks(settings, BURST_S)
         self._init_qr()
         self._init_domains()
+        self._init_skan_schema()
         self._init_deeplinks()
 
     def _console_app(self) -> Any:
@@ -338,6 +345,9 @@ class Gateway(TouchRoutes, LanderRoutes, QrRoutes, DomainRoutes, EventRoutes, Po
             elif path == DEEPLINK:
                 route = "deeplink"
                 status = await self._deeplink(scope, receive, sender, method, api_key, ua, xff)
+            elif path == SKAN_SCHEMA:
+                route = "skan_schema"
+                status = await self._skan_schema(scope, sender, method, api_key)
             elif path == CONSOLE or path.startswith("/console/"):
                 route = "console"
                 status = await self._console_app()(scope, receive, send)

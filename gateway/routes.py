@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from gateway import schemas
 from gateway.deeplink_routes import AASA_PATH, ASSETLINKS_PATH, DEEPLINK_PATH, DeepLinkBody, DeepLinkReply
+from gateway.skan_schema_routes import SKAN_SCHEMA_PATH
 from libs.vocab.subids import PARTNER_CLICK_KEYS, SUB_IDS
 
 
@@ -360,6 +361,29 @@ ROUTES: tuple[Route, ...] = (
                           schemas.Error),
             "405": Answer("Method other than POST.", schemas.Error),
             "503": Answer("The links service did not answer.", schemas.Error),
+        },
+    ),
+    Route(
+        "skan_schema", SKAN_SCHEMA_PATH, ("GET", "HEAD"), "The app's SKAN conversion-value schema (for its SDK)",
+        "What the SDK applies to set SKAdNetwork / AdAttributionKit conversion values, per postback: its window "
+        "(hours after install), the lock (lock_after_hours / lock_on_event, if any), the fine values (postback 1) "
+        "and coarse values with their conditions (revenue bucket [revenue_min, revenue_max) in `currency`, "
+        "events with counts). The SDK sets the highest fine value whose conditions all hold, and the first of "
+        "high / medium / low whose conditions hold. `version` names the schema (also the ETag).",
+        parameters=(
+            param("X-Api-Key", "header", "The app key: a key reads its own app's schema.", required=True),
+            param("If-None-Match", "header", 'The ETag of the schema the SDK has (`"v3"`): 304 when current.'),
+        ),
+        answers={
+            "200": Answer("The schema, per postback.", schema={"type": "object"}, headers={
+                "Cache-Control": {"schema": {"type": "string", "const": "private, max-age=300"}},
+                "ETag": {"schema": {"type": "string"}}, **REQUEST_ID,
+            }),
+            "304": Answer("The SDK's schema (If-None-Match) is current.", content_type=""),
+            "401": Answer("Missing or invalid app key, or not an app key.", schemas.Error),
+            "404": Answer("The app has no schema yet (`clicktrail skan-schema set`).", schemas.Error),
+            "405": Answer("Method other than GET or HEAD.", schemas.Error),
+            "503": Answer("The attribution service did not answer; keep the schema you have.", schemas.Error),
         },
     ),
     postback_route("postback", "/postback"),
