@@ -22,12 +22,14 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 
 from console.pages import (
+    apps,
     campaigns,
     domains,
     goals_tariffs,
     landers,
     links,
     offers,
+    partners_catalog,
     postback_formats,
     postbacks,
     quality,
@@ -109,7 +111,12 @@ def console_routes() -> list[BaseRoute]:
         Route("/domains", page(domains.domain_add), methods=POST),
         Route("/domains/{name:console_domain}/delete", page(domains.domain_delete), methods=BOTH),
         Route("/partners", page(campaigns.partners), methods=GET),
+        Route(f"/apps/{ID}", page(apps.app_page), methods=GET),
+        Route(f"/apps/{ID}", page(apps.app_update), methods=POST),
         Route("/partners", page(campaigns.partner_create), methods=POST),
+        Route("/integrated-partners", page(partners_catalog.catalog_list), methods=GET),
+        Route(f"/integrated-partners/{ID}", page(partners_catalog.catalog_entry), methods=GET),
+        Route(f"/integrated-partners/{ID}", page(partners_catalog.catalog_create), methods=POST),
         Route("/reports", page(reports.report), methods=GET),
         Route("/reports.csv", page(reports.report_csv), methods=GET),
         Route("/metrics", page(reports.metrics), methods=GET),
