@@ -36,6 +36,7 @@ from cli.commands import (
     quality,
     reports,
     rules,
+    skan_schema,
     streams,
     sub_id_lists,
     tariffs,
@@ -86,6 +87,7 @@ app.add_typer(privacy.app, name="privacy")
 app.add_typer(metrics.app, name="metrics")
 app.add_typer(reports.app, name="report")
 app.add_typer(quality.app, name="quality")
+app.add_typer(skan_schema.app, name="skan-schema")
 
 
 def _error(message: str) -> None:
