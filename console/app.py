@@ -22,7 +22,6 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 
 from console.pages import (
-    apps,
     campaigns,
     domains,
     goals_tariffs,
@@ -111,8 +110,6 @@ def console_routes() -> list[BaseRoute]:
         Route("/domains", page(domains.domain_add), methods=POST),
         Route("/domains/{name:console_domain}/delete", page(domains.domain_delete), methods=BOTH),
         Route("/partners", page(campaigns.partners), methods=GET),
-        Route(f"/apps/{ID}", page(apps.app_page), methods=GET),
-        Route(f"/apps/{ID}", page(apps.app_update), methods=POST),
         Route("/partners", page(campaigns.partner_create), methods=POST),
         Route("/integrated-partners", page(partners_catalog.catalog_list), methods=GET),
         Route(f"/integrated-partners/{ID}", page(partners_catalog.catalog_entry), methods=GET),
