@@ -6,6 +6,7 @@ statement reading them. Fixed snippets; filters are bound parameters."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from services.analytics.codes import CLEAN, REATTRIBUTION_RE_ATTRIBUTION, REATTRIBUTION_RE_ENGAGEMENT
@@ -21,15 +22,22 @@ _FACT_COLS = ("account_id", "kind", "fact_id", "hour", *APP_DIMS, "currency", *A
 _STATE = ("hour", *APP_DIMS, "currency", *APP_MEASURES)
 _KEY = ("account_id", "hour", *APP_DIMS, "currency")
 
-# The fold's codes after $1, $2 (the create_time range): $3 re-engagement, $4 re-attribution.
+# The fold's codes after $1, $2 (the time range): $3 re-engagement, $4 re-attribution.
 APP_CODES = (REATTRIBUTION_RE_ENGAGEMENT, REATTRIBUTION_RE_ATTRIBUTION)
 
-# Postbacks and reattributions written in [$1, $2) (by create_time: both are
-# written once; a postback's hour is its receive_time's, a reattribution's its
-# event_time's), against what report_app_facts last folded of them: the new
-# ones add their contribution, a changed one (a campaign mapped later, found by
-# a recount) moves it. A postback's revenue has its currency ("" without revenue).
-APP_FOLD_SQL = f"""
+
+# Postbacks and reattributions written or changed in [$1, $2) (by update_time
+# where the table has one, else create_time; a postback's hour is its
+# receive_time's, a reattribution's its event_time's), against what
+# report_app_facts last folded of them: the new ones add their contribution, a
+# changed one (a postback's campaign mapped later) moves it. A postback's revenue
+# has its currency ("" without revenue).
+@functools.cache
+def app_fold_sql(skan_time: str = "create_time", reattribution_time: str = "create_time") -> str:
+    """APP_FOLD_SQL reading the postbacks by ``skan_time`` and the reattributions
+    by ``reattribution_time`` (create_time or update_time: fixed column names)."""
+    assert {skan_time, reattribution_time} <= {"create_time", "update_time"}
+    return f"""
 WITH src AS (
     SELECT p.account_id, 's'::"char" AS kind, p.postback_id AS fact_id,
            date_trunc('hour', p.receive_time, 'UTC') AS hour, coalesce(p.campaign_id, '') AS campaign_id,
@@ -38,13 +46,13 @@ WITH src AS (
            p.installs::int AS skan_installs, p.conversions AS skan_conversions,
            coalesce(p.revenue, 0)::numeric(24, 6) AS skan_revenue, 0 AS re_engagements, 0 AS re_attributions
     FROM attribution.skan_postbacks p
-    WHERE p.create_time >= $1 AND p.create_time < $2
+    WHERE p.{skan_time} >= $1 AND p.{skan_time} < $2
     UNION ALL
     SELECT r.account_id, 'r', r.reattribution_id, date_trunc('hour', r.event_time, 'UTC'), r.campaign_id,
            coalesce(r.link_id, ''), coalesce(r.partner_id, ''), r.app_id, '', 0, 0, 0::numeric(24, 6),
            (r.kind = $3)::int, (r.kind = $4)::int
     FROM attribution.reattributions r
-    WHERE r.create_time >= $1 AND r.create_time < $2
+    WHERE r.{reattribution_time} >= $1 AND r.{reattribution_time} < $2
 ),
 old AS MATERIALIZED (
     SELECT {", ".join(f"f.{c}" for c in _FACT_COLS)} FROM analytics.report_app_facts f
@@ -73,6 +81,9 @@ FROM delta
 GROUP BY {", ".join(_KEY)}
 ON CONFLICT ({", ".join(_KEY)}) DO UPDATE SET {", ".join(f"{m} = c.{m} + excluded.{m}" for m in APP_MEASURES)}
 """
+
+
+APP_FOLD_SQL = app_fold_sql()
 
 # The app statement's filter slots: $5.. after $1 account, $2 start, $3 end, $4 zone.
 FIRST_APP_FILTER = 5

@@ -74,3 +74,12 @@ WHERE table_schema = 'attribution' AND table_name = 'installs'
 -- The earliest SKAN / AAK postback or reattribution written.
 SELECT least((SELECT min(create_time) FROM attribution.skan_postbacks),
              (SELECT min(create_time) FROM attribution.reattributions))
+
+-- name: app_update_times
+-- Whether attribution.skan_postbacks and attribution.reattributions have an update_time
+-- (bumped when a row changes, e.g. a postback mapped to a campaign later).
+SELECT count(*) FILTER (WHERE table_name = 'skan_postbacks') = 1 AS skan,
+       count(*) FILTER (WHERE table_name = 'reattributions') = 1 AS reattributions
+FROM information_schema.columns
+WHERE table_schema = 'attribution' AND table_name IN ('skan_postbacks', 'reattributions')
+  AND column_name = 'update_time'

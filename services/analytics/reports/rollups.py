@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from services.analytics.reports.app_sql import APP_CODES, APP_FOLD_SQL
+from services.analytics.reports.app_sql import APP_CODES, app_fold_sql
 from services.analytics.reports.fold_sql import (
     OUTCOME_CODES,
     OUTCOMES_FLOW_SQL,
@@ -27,6 +27,7 @@ from services.analytics.reports.fold_sql import (
 )
 from services.analytics.reports.queries import (
     APP_FIRST_SQL,
+    APP_UPDATE_TIMES_SQL,
     BUMP_DAY_VERSIONS_SQL,
     CONVERSION_FLOW_SQL,
     EARLIEST_PARTITIONS_SQL,
@@ -185,11 +186,12 @@ async def _outcomes_sql(conn: asyncpg.Connection) -> str:
 class AppRollup:
     """SKAN / AdAttributionKit postbacks (installs, conversions, estimated
     revenue, by receive time) and re-engagements / re-attributions (by event
-    time) into analytics.report_app (migrations/0008_app_campaigns.sql). Both
-    are written once: read by create_time (the watermark's rules hold for it),
-    folded by delta against report_app_facts, so a recount of [start, end) is
-    the same statement as an add, and moves what changed since (a postback's
-    campaign mapped later)."""
+    time) into analytics.report_app (migrations/0008_app_campaigns.sql). Read
+    by update_time where the table has one (a change bumps it: a postback's
+    campaign mapped later), else by create_time (written once; a change then
+    moves at the next recount of its day), folded by delta against
+    report_app_facts, so a recount of [start, end) is the same statement as an
+    add."""
 
     name = "reports_app"
     sources = ("attribution.skan_postbacks", "attribution.reattributions")
@@ -201,13 +203,22 @@ class AppRollup:
 
     async def add(self, conn: asyncpg.Connection, start: dt.datetime, end: dt.datetime) -> None:
         if await _sources_exist(conn, *self.sources):
-            await conn.execute(APP_FOLD_SQL, start, end, *APP_CODES)
+            await conn.execute(await _app_sql(conn), start, end, *APP_CODES)
 
     async def recount(self, conn: asyncpg.Connection, start: dt.datetime, end: dt.datetime) -> None:
         if not await _sources_exist(conn, *self.sources):
             return
+        sql = await _app_sql(conn)
         t = start
         while t < end:  # a UTC day per statement
             step = min(end, day_floor(t) + dt.timedelta(days=1))
-            await conn.execute(APP_FOLD_SQL, t, step, *APP_CODES, timeout=RECOUNT_TIMEOUT_S)
+            await conn.execute(sql, t, step, *APP_CODES, timeout=RECOUNT_TIMEOUT_S)
             t = step
+
+
+async def _app_sql(conn: asyncpg.Connection) -> str:
+    """The app fold for the tables as they are (with or without update_time)."""
+    has = await conn.fetchrow(APP_UPDATE_TIMES_SQL)
+    return app_fold_sql(
+        "update_time" if has["skan"] else "create_time", "update_time" if has["reattributions"] else "create_time"
+    )

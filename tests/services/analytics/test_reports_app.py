@@ -333,6 +333,44 @@ async def test_an_install_re_credited_to_apple_ads_moves_in_the_report(app_world
     assert money(campaigns[APPLE], "cost") == {"USD": Decimal("8")}
 
 
+async def test_a_postback_mapped_to_a_campaign_later_moves_in_the_report(app_world, account, settings):
+    """An operator maps the network's source identifier after its postback came:
+    lane skan credits the stored postback to the campaign. With an update_time on
+    attribution.skan_postbacks (bumped by the remap) the next fold moves it;
+    without one the recount of its day does."""
+    stub, _ = app_world
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        bumped = await conn.fetchval(
+            "SELECT count(*) = 1 FROM information_schema.columns WHERE table_schema = 'attribution'"
+            " AND table_name = 'skan_postbacks' AND column_name = 'update_time'"
+        )
+        bump = ", update_time = clock_timestamp()" if bumped else ""
+        await conn.execute(
+            f"UPDATE attribution.skan_postbacks SET campaign_id = $2, partner_id = 'prt_net'{bump}"
+            " WHERE account_id = $1 AND campaign_id IS NULL",
+            account.account_id, NETWORK,
+        )  # fmt: skip
+        if not bumped:
+            async with conn.transaction():
+                await conn.execute("SELECT 1 FROM analytics.rollup_state WHERE name = 'reports_app' FOR UPDATE")
+                app_rollup = next(r for r in ROLLUPS if r.name == "reports_app")
+                start = dt.datetime.combine(TODAY, dt.time(), dt.UTC)
+                await app_rollup.recount(conn, start, ceil_hour(dt.datetime.now(dt.UTC)))
+    finally:
+        await conn.close()
+
+    async def moved() -> bool:
+        campaigns = by(await report(stub, TODAY, group_by=["campaign"]), "campaign")
+        assert "" not in campaigns
+        assert (campaigns[NETWORK].skan_installs, campaigns[NETWORK].skan_conversions) == (2, 3)
+        return True
+
+    await wait_until(moved, "the remapped postback to move to the network's campaign")
+    partners = by(await report(stub, TODAY, group_by=["partner"]), "partner")
+    assert partners["prt_net"].skan_installs == 2
+
+
 async def test_recount_equals_the_live_rollups(app_world, account, settings):
     """Under the rollups' locks: the live folds against a rebuild of the two days
     from the raw tables (the account's facts and cubes emptied first), then
