@@ -35,6 +35,7 @@ from console.pages import (
     reports,
     rules,
     signin,
+    skan_schema,
     streams,
 )
 from console.web import PREFIX, STATIC, Console, ConsoleHeaders, StaticAssets, http_error, page
@@ -109,6 +110,8 @@ def console_routes() -> list[BaseRoute]:
         Route("/domains", page(domains.domains), methods=GET),
         Route("/domains", page(domains.domain_add), methods=POST),
         Route("/domains/{name:console_domain}/delete", page(domains.domain_delete), methods=BOTH),
+        Route(f"/apps/{ID}/skan-schema", page(skan_schema.skan_schema), methods=GET),
+        Route(f"/apps/{ID}/skan-schema", page(skan_schema.skan_schema_update), methods=POST),
         Route("/partners", page(campaigns.partners), methods=GET),
         Route("/partners", page(campaigns.partner_create), methods=POST),
         Route("/integrated-partners", page(partners_catalog.catalog_list), methods=GET),
