@@ -11,6 +11,9 @@ Routes
   GET|HEAD /.well-known/apple-app-site-association, /.well-known/assetlinks.json   per Host (deeplink_routes)
   POST /v1/deeplink     deferred deep link (X-Api-Key app key), claimed from links once per click
   GET|POST /postback    inbound S2S conversion (postback token), forwarded to attribution
+  POST /.well-known/skadnetwork/report-attribution/, /.well-known/appattribution/report-attribution/
+                        Apple's SKAdNetwork / AdAttributionKit developer copies; POST /skan/postback a
+                        network's forwarded copy (postback token): verified and stored by attribution
   GET|HEAD /healthz     liveness
   GET|HEAD /readyz      readiness: links, ingest and attribution answer grpc.health.v1 Check
   GET|HEAD /metrics     Prometheus
@@ -63,6 +66,7 @@ from gateway.responses import (
     too_many_requests,
 )
 from gateway.routes import BY_LABEL
+from gateway.skan_routes import SKAN_PATHS, SkanRoutes
 from gateway.skan_schema_routes import SkanSchemaRoutes
 from gateway.touch_routes import PURPOSE_HEADERS, TouchRoutes
 from libs.auth import GATEWAY_VOUCH_HEADER
@@ -81,10 +85,11 @@ QR = BY_LABEL["qr"].prefix or ""  # "/qr/"
 PROBES = {"/healthz": "_healthz", "/readyz": "_readyz", "/metrics": "_metrics_endpoint", "/openapi.json": "_openapi"}
 DOMAIN_ALLOWED = BY_LABEL["domain_allowed"].path
 SKAN_SCHEMA = BY_LABEL["skan_schema"].path
+SKAN = tuple(BY_LABEL[label].path for label in ("skan_copy", "aak_copy", "skan_postback"))
 ASSOCIATIONS = (BY_LABEL["aasa"].path, BY_LABEL["assetlinks"].path)
 DEEPLINK = BY_LABEL["deeplink"].path
 SERVED = (
-    CLICK, IMPRESSION, EVENTS, POSTBACK, POSTBACK_BY_PARTNER, LANDER_CLICK, QR, DOMAIN_ALLOWED,
+    CLICK, IMPRESSION, EVENTS, POSTBACK, POSTBACK_BY_PARTNER, LANDER_CLICK, QR, DOMAIN_ALLOWED, *SKAN,
     *ASSOCIATIONS, DEEPLINK,
     SKAN_SCHEMA, *(BY_LABEL[label].path for label in PROBES),
 )  # fmt: skip
@@ -108,7 +113,7 @@ REQUEST_SECONDS = Histogram(
 
 class Gateway(
     TouchRoutes, LanderRoutes, QrRoutes, DomainRoutes, EventRoutes, PostbackRoutes, DeepLinkRoutes,
-    SkanSchemaRoutes, Probes,
+    SkanSchemaRoutes, SkanRoutes, Probes,
 ):
     """The ASGI application. One instance per server process."""
 
@@ -149,6 +154,7 @@ class Gateway(
         self._init_domains()
         self._init_skan_schema()
         self._init_deeplinks()
+        self._init_skan()
 
     def _console_app(self) -> Any:
         if self._console is None:
@@ -339,6 +345,9 @@ class Gateway(
             elif path == POSTBACK or path.startswith(POSTBACK_BY_PARTNER):
                 route = "postback"
                 status = await self._postback(scope, receive, sender, method, postback_token, content_type, ua, xff)
+            elif path in SKAN_PATHS:  # SKAdNetwork / AdAttributionKit (the copies' paths with or without "/")
+                route = "skan"
+                status = await self._skan(scope, receive, sender, method, host, fwd_host, postback_token)
             elif path in ASSOCIATIONS:
                 route = BY_LABEL["aasa"].label if path == ASSOCIATIONS[0] else BY_LABEL["assetlinks"].label
                 status = await self._association(scope, sender, method, path, host, fwd_host)

@@ -167,6 +167,44 @@ def postback_route(label: str, path: str, extra: tuple[dict[str, Any], ...] = ()
     )
 
 
+SKAN_REPLY = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": ["stored", "duplicate"]},
+        "postback_id": TEXT, "transaction_id": TEXT,
+        "kind": {"type": "string", "enum": ["skadnetwork", "adattributionkit"]},
+        "version": TEXT, "campaign_id": TEXT, "installs": {"type": "integer"}, "conversions": {"type": "integer"},
+    },
+}  # fmt: skip
+
+
+def skan_route(label: str, path: str, summary: str, description: str, token: bool = False) -> Route:
+    """The SKAdNetwork / AdAttributionKit postback routes (gateway/skan_routes.py)."""
+    return Route(
+        label, path, ("POST",), summary,
+        description + " Apple's signature is verified for every version (SKAdNetwork 1.0-4.0, "
+        "AdAttributionKit's JWS); one row per transaction id.",
+        parameters=(
+            param("app", description="Optional: our app id; the postback must be for its App Store id."),
+            *((param("token", description="The account's postback token."), param("X-Postback-Token", "header"))
+              if token else ()),
+        ),
+        answers={
+            "200": Answer('Stored (`"status": "stored"`), or a transaction id already stored '
+                          '(`"status": "duplicate"`: nothing stored twice).', schema=SKAN_REPLY),
+            "400": Answer('Not a postback, a field missing or malformed (`field` names it), or a signature '
+                          'Apple\'s key does not verify (`"field": "signature"`).', schemas.Error),
+            **({"401": Answer("Missing or invalid postback token.", schemas.Error)} if token else {}),
+            "404": Answer("No app has the postback's App Store id (or several accounts' apps have it).",
+                          schemas.Error),
+            "405": Answer("Method other than POST.", schemas.Error),
+            "408": Answer("The body did not arrive in time (CLICKTRAIL_GATEWAY_BODY_TIMEOUT_S).", schemas.Error),
+            "413": Answer("Body over 64 KiB.", schemas.Error),
+            "503": Answer("The attribution service is unavailable; Apple and networks resend.", schemas.Error),
+        },
+    )  # fmt: skip
+
+
 ROUTES: tuple[Route, ...] = (
     Route(
         "click", "/c/{slug}", ("GET", "HEAD", "POST"), "Record a click and redirect",
@@ -391,6 +429,23 @@ ROUTES: tuple[Route, ...] = (
         param("partner_id", "path", "The partner whose postback format reads the parameters (same as ?partner=).",
               required=True),
     )),
+    skan_route(
+        "skan_copy", "/.well-known/skadnetwork/report-attribution/", "SKAdNetwork postback (Apple's developer copy)",
+        "The copy of a winning SKAdNetwork postback Apple sends to the app's NSAdvertisingAttributionReportEndpoint "
+        "(the path without the trailing slash too). The account: the custom tracking domain's, else the one "
+        "account with an app of the postback's App Store id.",
+    ),
+    skan_route(
+        "aak_copy", "/.well-known/appattribution/report-attribution/",
+        "AdAttributionKit postback (Apple's developer copy)",
+        "The copy of a winning AdAttributionKit postback (`{\"jws-string\": ...}`) Apple sends to the app's "
+        "AttributionCopyEndpoint (the path without the trailing slash too); the account as for SKAdNetwork.",
+    ),
+    skan_route(
+        "skan_postback", "/skan/postback", "SKAdNetwork / AdAttributionKit postback forwarded by a network",
+        "A postback as Apple sent it to an ad network, forwarded server to server with the account's postback "
+        "token; the network's copy and Apple's developer copy of one postback are one row.", token=True,
+    ),
     Route(
         "/healthz", "/healthz", ("GET", "HEAD"), "Liveness",
         answers={"200": Answer("The process is up.", schemas.Status)},

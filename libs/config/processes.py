@@ -127,6 +127,10 @@ class AttributionSettings(ServiceSettings, _DeadLetters):
     # A batch of events claimed by an attribution consumer that died is attributed
     # again after this long (a live consumer finishes a batch in well under a second).
     attribution_lease_s: Seconds = 120.0
+    # SKAdNetwork / AdAttributionKit: also accept postbacks signed with Apple's
+    # AdAttributionKit development keys (apple-development-identifier/0 and /1: any
+    # device in Developer Mode makes them). Off in production.
+    skan_development_keys: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,9 +13,14 @@ from clicktrail.attribution.v1 import config_pb2, config_pb2_grpc
 from libs import privacy, queue
 from libs.config import DEFAULT_ADDRS
 from libs.grpc_server import ServiceContext, ServiceSpec
-from services.attribution import attribution_service, postback_format_service, quality_service
+from services.attribution import (
+    attribution_service,
+    postback_format_service,
+    quality_service,
+    skan,
+    skan_schema_service,
+)
 from services.attribution import privacy as attribution_privacy
-from services.attribution import skan_schema_service
 from services.attribution.campaigns import Campaigns
 from services.attribution.goal_service import GoalService
 from services.attribution.postback_formats import FormatStore
@@ -47,6 +52,7 @@ def register_config(server: grpc.aio.Server, ctx: ServiceContext, formats: Forma
     ]
     names += postback_format_service.register(server, ctx.pool, links, formats)
     names += skan_schema_service.register(server, ctx.pool, ctx.keys)
+    names += skan.register(server, ctx, links)
     return names + quality_service.register(server, ctx, links)
 
 
