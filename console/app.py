@@ -22,6 +22,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 
 from console.pages import (
+    apps,
     campaigns,
     domains,
     goals_tariffs,
@@ -113,6 +114,8 @@ def console_routes() -> list[BaseRoute]:
         Route(f"/apps/{ID}/skan-schema", page(skan_schema.skan_schema), methods=GET),
         Route(f"/apps/{ID}/skan-schema", page(skan_schema.skan_schema_update), methods=POST),
         Route("/partners", page(campaigns.partners), methods=GET),
+        Route(f"/apps/{ID}", page(apps.app_page), methods=GET),
+        Route(f"/apps/{ID}", page(apps.app_update), methods=POST),
         Route("/partners", page(campaigns.partner_create), methods=POST),
         Route("/integrated-partners", page(partners_catalog.catalog_list), methods=GET),
         Route(f"/integrated-partners/{ID}", page(partners_catalog.catalog_entry), methods=GET),

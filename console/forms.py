@@ -241,7 +241,7 @@ OFFER_FIELDS = ("name", "partner_id", "url", "payout_type", "payout", "countries
                 "cap_action", "cap_url", "status")  # fmt: skip
 LANDER_FIELDS = ("name", "url", "type", "macros")
 STREAM_FIELDS = ("name", "filters", "action", "landers", "offers", "url", "paused")
-LINK_OPTION_FIELDS = ("domain", "expire_time", "max_clicks", "redirect_status")
+LINK_OPTION_FIELDS = ("domain", "expire_time", "max_clicks", "redirect_status", "deep_link")
 REDIRECT_STATUSES = ((0, "302 (default)"), (301, "301 permanent"), (307, "307 temporary, keeps the method"))
 
 
@@ -326,6 +326,7 @@ def link_options_from_form(form: Form, time_zone: str, link: lpb.Link) -> dict[s
     account's time zone; blank: none); returns the fields that do not parse."""
     fields: dict[str, str] = {}
     link.domain = form.f("domain")
+    link.deep_link = form.f("deep_link")  # the in-app destination (deferred deep link)
     link.max_clicks = _count(form, "max_clicks", fields)
     link.redirect_status = _count(form, "redirect_status", fields)
     link.ClearField("expire_time")

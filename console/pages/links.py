@@ -1,6 +1,6 @@
 """A tracking link's page: its URLs, its QR code (shown, and downloadable as SVG and
 PNG through AffiliateService.GetLinkQrCode) and the form of its options (custom
-domain, expiry, click limit, redirect status)."""
+domain, expiry, click limit, redirect status, deep link)."""
 
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ def options_form(link: lpb.Link, time_zone: str) -> dict[str, str]:
     return {
         "domain": link.domain, "expires": expires, "max_clicks": str(link.max_clicks or ""),
         "redirect_status": str(link.redirect_status if link.redirect_status in (301, 307) else 0),
+        "deep_link": link.deep_link,
     }  # fmt: skip
 
 
