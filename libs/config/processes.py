@@ -127,6 +127,12 @@ class AttributionSettings(ServiceSettings, _DeadLetters):
     # A batch of events claimed by an attribution consumer that died is attributed
     # again after this long (a live consumer finishes a batch in well under a second).
     attribution_lease_s: Seconds = 120.0
+    # Apple Ads (AdServices): Apple's attribution API (the install's token is POSTed
+    # to it as text/plain), the timeout of one call, and the wait before asking again
+    # after a 404 (Apple: not ready yet; retry up to 3 times 5 s apart).
+    apple_ads_url: HttpUrl = "https://api-adservices.apple.com/api/v1/"
+    apple_ads_timeout_s: Seconds = 10.0
+    apple_ads_retry_s: Seconds = 5.0
     # SKAdNetwork / AdAttributionKit: also accept postbacks signed with Apple's
     # AdAttributionKit development keys (apple-development-identifier/0 and /1: any
     # device in Developer Mode makes them). Off in production.

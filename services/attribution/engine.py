@@ -51,6 +51,7 @@ from libs.queue import Consumer, Defer, Job
 from services.attribution import quality as qual
 from services.attribution import settings as windows_mod
 from services.attribution import store
+from services.attribution.apple_ads import install_touches as apple_ads_touches
 from services.attribution.bursts import Bursting, Bursts
 from services.attribution.goals import EVENT_TRACK, Goal, load_goals
 from services.attribution.lookups import CLICK, IMPRESSION, Links, Touch, TouchQuery
@@ -289,12 +290,14 @@ class Engine:
             for click_id, click in zip(ids, await self.links.clicks(account_id, ids), strict=True):
                 for install_id in by_click[click_id]:
                     install_touches[install_id] = click
+        # Apple Ads installs have no touch of ours: their campaign (services/attribution/apple_ads.py).
+        install_touches.update(await apple_ads_touches(self._pool, account_id, refs))
 
         for (h, at, window), ref in zip(plans, refs, strict=True):
             ev = h.event
             h.install = ref
             clicks = [t for d in device_ids(ev) for t in found[(d, window)] if not t.app_id or t.app_id == ev["app_id"]]
-            touch = install_touches.get(ref.install_id) if ref is not None and ref.click_id else None
+            touch = install_touches.get(ref.install_id) if ref is not None else None
             h.credits = credit(h.goal, clicks, ref, touch, at, window)
 
 

@@ -21,6 +21,8 @@ from services.attribution import (
     skan_schema_service,
 )
 from services.attribution import privacy as attribution_privacy
+from services.attribution.apple_ads import start as start_apple_ads
+from services.attribution.apple_ads_service import register as register_apple_ads
 from services.attribution.campaigns import Campaigns
 from services.attribution.goal_service import GoalService
 from services.attribution.postback_formats import FormatStore
@@ -51,6 +53,7 @@ def register_config(server: grpc.aio.Server, ctx: ServiceContext, formats: Forma
         for n in ("GoalService", "AttributionSettingsService", "TariffService", "CorrectionService")
     ]
     names += postback_format_service.register(server, ctx.pool, links, formats)
+    names += register_apple_ads(server, ctx, links)
     names += skan_schema_service.register(server, ctx.pool, ctx.keys)
     names += skan.register(server, ctx, links)
     return names + quality_service.register(server, ctx, links)
@@ -63,6 +66,7 @@ async def setup(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
     formats = FormatStore(ctx.pool)
     names += register_config(server, ctx, formats)
     names += attribution_service.register(server, ctx, formats=formats)
+    start_apple_ads(ctx)  # resolves install tokens with Apple's attribution API
     names += privacy.register(server, ctx, "attribution", attribution_privacy.erase)
     return names
 

@@ -17,6 +17,7 @@ from libs import quality as q
 from libs.ids import new_id
 from libs.queue import enqueue
 from services.attribution import quality as qual
+from services.attribution.apple_ads import enqueue_lookups
 from services.attribution.lookups import CampaignInfo, Touch
 from services.attribution.outbound import money_text, outbound, quality_fields, rfc3339
 from services.attribution.rules import (
@@ -155,6 +156,7 @@ async def store_installs(conn: asyncpg.Connection, account_id: str, items: list[
     if rejected:
         INVALID_ROWS.labels("install").inc(rejected)
     await enqueue(conn, postback_handoff.POSTBACK_QUEUE, payloads, account_ids=[account_id] * len(payloads))
+    await enqueue_lookups(conn, account_id, mine)  # tokens to resolve with Apple, off this transaction
 
 
 async def store_conversions(conn: asyncpg.Connection, account_id: str, hits: list[Hit], cfg: qual.Config,
@@ -206,8 +208,9 @@ async def store_conversions(conn: asyncpg.Connection, account_id: str, hits: lis
             meta[cid] = (h, t, amount, cur, reasons)
             rows_out.append((
                 cid, dedup, g.goal_id, g.name, g.kind, amount, cur if amount is not None else None,
-                t.touch_id if t else None, t.time if t else None, campaign_id, t.partner_id if t else None,
-                t.link_id if t else None, h.install.install_id if h.install else None, ev["app_id"], h.user_key,
+                (t.touch_id or None) if t else None, t.time if t else None, campaign_id,
+                (t.partner_id or None) if t else None, (t.link_id or None) if t else None,
+                h.install.install_id if h.install else None, ev["app_id"], h.user_key,
                 ev.get("user_id") or None, ev["event_uuid"], ev["_time"], ev["_received"],
                 qual.verdict(reasons), reasons,
             ))  # fmt: skip
