@@ -42,7 +42,10 @@ from typing import Any
 import asyncpg
 import orjson
 
-from libs.errors import Validator
+from libs.errors import InvalidArgument, Validator
+from libs.logging import get_logger
+
+log = get_logger("attribution.skan_values")
 
 COARSE_VALUES = ("low", "medium", "high")
 POSTBACKS = (1, 2, 3)
@@ -493,4 +496,11 @@ async def load_schema(
     doc = row["schema"]
     if isinstance(doc, (str, bytes)):
         doc = orjson.loads(doc)
-    return parse_schema(doc, version=row["version"], create_time=row["create_time"])
+    try:
+        return parse_schema(doc, version=row["version"], create_time=row["create_time"])
+    except InvalidArgument as exc:
+        # Checked when written; a version a later, stricter check refuses must not refuse
+        # the postback being received: it decodes to nothing and the operator is told.
+        log.warning("skan_schema_unreadable", account_id=account_id, app_id=app_id, version=row["version"],
+                    problem=exc.message)  # fmt: skip
+        return None

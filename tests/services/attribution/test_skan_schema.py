@@ -227,3 +227,14 @@ async def test_another_account_cannot_see_or_write_the_app(skan, app, new_accoun
         with pytest.raises(grpc.aio.AioRpcError) as exc:
             await call
         assert exc.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_an_unreadable_stored_version_decodes_to_nothing_rather_than_refusing(attribution_server, account):
+    # A version a later, stricter check would refuse: a postback's receipt must not fail on it.
+    pool = attribution_server.ctx.pool
+    await pool.execute(
+        "INSERT INTO attribution.skan_schemas (account_id, app_id, version, schema) VALUES ($1, 'app_x', 1, $2::jsonb)",
+        account.account_id, '{"currency": "USD", "fine_values": [{"value": 99}]}',
+    )  # fmt: skip
+    assert await load_schema(pool, account.account_id, "app_x") is None
+    assert decode(None, sequence_index=0, fine_value=5, coarse_value=None).conversions == 0
