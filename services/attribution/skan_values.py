@@ -278,20 +278,30 @@ def _list(v: Validator, doc: Mapping[str, Any], key: str, path: str) -> list[Any
     return raw
 
 
-def _overlap(a_lo: Decimal | None, a_hi: Decimal | None, b_lo: Decimal | None, b_hi: Decimal | None) -> bool:
-    lo_a, lo_b = a_lo or Decimal(0), b_lo or Decimal(0)
-    hi_a = a_hi if a_hi is not None else Decimal("Infinity")
-    hi_b = b_hi if b_hi is not None else Decimal("Infinity")
-    return lo_a < hi_b and lo_b < hi_a
+_INF = Decimal("Infinity")
 
 
-def _conditions_clash(a: FineRule | CoarseRule, b: FineRule | CoarseRule) -> bool:
-    """Two rules the SDK cannot tell apart: the same events and overlapping revenue buckets."""
-    if set(a.events) != set(b.events):
-        return False
-    if (a.revenue_min is None and a.revenue_max is None) or (b.revenue_min is None and b.revenue_max is None):
-        return (a.revenue_min, a.revenue_max) == (b.revenue_min, b.revenue_max)
-    return _overlap(a.revenue_min, a.revenue_max, b.revenue_min, b.revenue_max)
+def _clashes(rules: Sequence[FineRule | CoarseRule], group: Any = None) -> list[tuple[int, int]]:
+    """Pairs (i, j) of rules the SDK cannot tell apart: the same events (and the same
+    ``group`` key) and overlapping revenue buckets, or both without a bucket; j is the
+    later rule (one pair per rule found clashing). Sorted by bucket start: O(n log n)."""
+    groups: dict[Any, list[int]] = {}
+    for n, r in enumerate(rules):
+        groups.setdefault((group(r) if group else None, frozenset(r.events)), []).append(n)
+    out: list[tuple[int, int]] = []
+    for members in groups.values():
+        bare = [n for n in members if rules[n].revenue_min is None and rules[n].revenue_max is None]
+        out += [(bare[0], n) for n in bare[1:]]
+        bucketed = sorted((rules[n].revenue_min or Decimal(0), n) for n in members if n not in bare)
+        widest, widest_hi = -1, Decimal(0)
+        for lo, n in bucketed:
+            top = rules[n].revenue_max
+            hi: Decimal = top if top is not None else _INF
+            if widest >= 0 and lo < widest_hi:
+                out.append((min(widest, n), max(widest, n)))
+            if widest < 0 or hi > widest_hi:
+                widest, widest_hi = n, hi
+    return sorted(out, key=lambda pair: pair[1])
 
 
 def _get(doc: Mapping[str, Any], key: str) -> Any:
@@ -412,22 +422,19 @@ def parse_schema(
     # Rules the SDK could not choose between: same events, overlapping revenue buckets
     # (only checked on rules that passed, so one mistake is not reported twice).
     v.raise_if_any()
-    for a_n, a in enumerate(fine):
-        for b_n in range(a_n + 1, len(fine)):
-            if _conditions_clash(a, fine[b_n]):
-                v.add(
-                    f"{path}.fine_values[{fine_src[b_n]}].revenue_min",
-                    f"same events as the rule for value {a.value} and an overlapping revenue bucket: "
-                    "the SDK could not tell them apart",
-                )
-    for c_n, c in enumerate(coarse):
-        for d in coarse[c_n + 1 :]:
-            if c.postback == d.postback and _conditions_clash(c, d):
-                v.add(
-                    f"{path}.coarse_values[{coarse_at[d.postback, d.value]}].revenue_min",
-                    f"same events as postback {c.postback} {c.value!r} and an overlapping revenue bucket: "
-                    "the SDK could not tell them apart",
-                )
+    for a_n, b_n in _clashes(fine):
+        v.add(
+            f"{path}.fine_values[{fine_src[b_n]}].revenue_min",
+            f"same events as the rule for value {fine[a_n].value} and an overlapping revenue bucket: "
+            "the SDK could not tell them apart",
+        )
+    for c_n, d_n in _clashes(coarse, group=lambda r: r.postback):
+        c, d = coarse[c_n], coarse[d_n]
+        v.add(
+            f"{path}.coarse_values[{coarse_at[d.postback, d.value]}].revenue_min",
+            f"same events as postback {c.postback} {c.value!r} and an overlapping revenue bucket: "
+            "the SDK could not tell them apart",
+        )
     if not fine and not coarse:
         v.add(f"{path}.fine_values", "the schema needs at least one fine or coarse value rule")
     v.raise_if_any()
@@ -479,6 +486,11 @@ def to_doc(schema: SkanSchema) -> dict[str, Any]:
 
 # --- storage (attribution.skan_schemas, migration 0009)
 
+# Versions never change once written: each is parsed once per process (a full schema
+# takes milliseconds to check; a postback's receipt then costs one indexed read).
+MAX_PARSED = 4096
+_PARSED: dict[tuple[str, str, int], SkanSchema] = {}
+
 _LOAD_SQL = """
 SELECT version, schema, create_time FROM attribution.skan_schemas
 WHERE account_id = $1 AND app_id = $2 AND ($3::timestamptz IS NULL OR create_time <= $3)
@@ -493,14 +505,22 @@ async def load_schema(
     row = await conn.fetchrow(_LOAD_SQL, account_id, app_id, at)
     if row is None:
         return None
+    key = (account_id, app_id, row["version"])
+    cached = _PARSED.get(key)
+    if cached is not None:
+        return cached
     doc = row["schema"]
     if isinstance(doc, (str, bytes)):
         doc = orjson.loads(doc)
     try:
-        return parse_schema(doc, version=row["version"], create_time=row["create_time"])
+        schema = parse_schema(doc, version=row["version"], create_time=row["create_time"])
     except InvalidArgument as exc:
         # Checked when written; a version a later, stricter check refuses must not refuse
         # the postback being received: it decodes to nothing and the operator is told.
         log.warning("skan_schema_unreadable", account_id=account_id, app_id=app_id, version=row["version"],
                     problem=exc.message)  # fmt: skip
         return None
+    if len(_PARSED) >= MAX_PARSED:
+        _PARSED.pop(next(iter(_PARSED)))  # the oldest entry
+    _PARSED[key] = schema
+    return schema
