@@ -15,12 +15,18 @@ ATTRIBUTION_WINDOW_DEFAULTS: dict[str, dt.timedelta] = {
     "view_lookback": dt.timedelta(hours=24),
     "fingerprint_window": dt.timedelta(hours=24),
     "conversion_window": dt.timedelta(days=30),
+    # Retargeting (services/attribution/reengagement.py): how long a re-engagement credits
+    # the user's conversions, and from an install how long a reinstall is only a reinstall.
+    "re_engagement_window": dt.timedelta(days=30),
+    "reinstall_window": dt.timedelta(days=90),
 }
 ATTRIBUTION_WINDOW_BOUNDS: dict[str, tuple[dt.timedelta, dt.timedelta]] = {
     "click_lookback": (dt.timedelta(hours=1), dt.timedelta(days=90)),
     "view_lookback": (dt.timedelta(hours=1), dt.timedelta(days=30)),
     "fingerprint_window": (dt.timedelta(minutes=1), dt.timedelta(days=7)),
     "conversion_window": (dt.timedelta(hours=1), dt.timedelta(days=90)),
+    "re_engagement_window": (dt.timedelta(hours=1), dt.timedelta(days=90)),
+    "reinstall_window": (dt.timedelta(days=1), dt.timedelta(days=730)),
 }
 # A touch look-up (links FindTouches; attribution asks for no more) spans at most this.
 MAX_TOUCH_WINDOW = dt.timedelta(days=90)

@@ -49,8 +49,8 @@ from libs.ids import new_id
 from libs.logging import get_logger
 from libs.queue import Consumer, Defer, Job
 from services.attribution import quality as qual
+from services.attribution import reengagement, store
 from services.attribution import settings as windows_mod
-from services.attribution import store
 from services.attribution.apple_ads import install_touches as apple_ads_touches
 from services.attribution.bursts import Bursting, Bursts
 from services.attribution.goals import EVENT_TRACK, Goal, load_goals
@@ -150,6 +150,7 @@ class Engine:
                 )  # fmt: skip
         cfg = await qual.load(self._pool, account_id)
         new_installs = [ev for (app, dk), ev in candidates.items() if (app, dk) not in known]
+        reinstalls = [ev for (app, dk), ev in candidates.items() if (app, dk) in known]  # reengagement.py
         attributed = await match_installs(self.links, account_id, new_installs, history) if new_installs else []
         if attributed:
             await self._check_installs(account_id, attributed, cfg)
@@ -162,6 +163,8 @@ class Engine:
             for k in identity_keys(a.event) or [device_key(a.event)]:
                 known.setdefault((a.event["app_id"], k), ref)
         touch_of_install = {a.install_id: a.touch for a in attributed}
+        # Re-engagements and re-attributions (services/attribution/reengagement.py).
+        reeng = await reengagement.find(self.links, self._pool, account_id, events, known, reinstalls, history)
 
         # Goal hits, minus those a "first" / "nth" goal can no longer count.
         # Each event is checked against the goals on its own event name only (the others cannot match).
@@ -183,7 +186,7 @@ class Engine:
             counts = {(r["goal_id"], r["user_key"]): r["count"] for r in rows}
         hits = [h for h in hits if not exhausted(h.goal, counts.get((h.goal.goal_id, h.user_key), 0))]
         if hits:
-            await self._credit_hits(account_id, hits, known, touch_of_install, history)
+            await self._credit_hits(account_id, hits, known, touch_of_install, history, reeng)
         # Everything the transaction needs from links, fetched before it opens: no call to
         # another service while it holds its locks.
         campaign_ids = sorted({a.touch.campaign_id for a in attributed if a.touch} | {
@@ -200,6 +203,7 @@ class Engine:
                 raise Defer("an erasure reached these events meanwhile: attributed again", 0.0)
             await store.store_installs(conn, account_id, attributed, campaigns)
             await store.store_conversions(conn, account_id, hits, cfg, campaigns, currency)
+            await reengagement.store(conn, account_id, reeng)
         now = time.time()
         for ev in events:
             LAG.observe(max(0.0, now - ev["_received"].timestamp()))
@@ -241,6 +245,7 @@ class Engine:
     async def _credit_hits(
         self, account_id: str, hits: list[Hit], known: dict[tuple[str, str], InstallRef],
         touch_of_install: dict[str, Touch | None], history: list[windows_mod.Breakpoint],
+        reeng: reengagement.Found,
     ) -> None:  # fmt: skip
         """Look up the touches each hit is credited to (before the transaction):
         one look-up per device and window covers all of the job's hits of that device."""
@@ -293,12 +298,17 @@ class Engine:
         # Apple Ads installs have no touch of ours: their campaign (services/attribution/apple_ads.py).
         install_touches.update(await apple_ads_touches(self._pool, account_id, refs))
 
+        # An open re-engagement / re-attribution stands in for the install's touch.
+        since = min(h.event["_time"] for h in hits)
+        reopened = await reengagement.active(self.links, self._pool, account_id, refs, since, reeng)
         for (h, at, window), ref in zip(plans, refs, strict=True):
             ev = h.event
             h.install = ref
             clicks = [t for d in device_ids(ev) for t in found[(d, window)] if not t.app_id or t.app_id == ev["app_id"]]
             touch = install_touches.get(ref.install_id) if ref is not None else None
-            h.credits = credit(h.goal, clicks, ref, touch, at, window)
+            h.credits = reengagement.recredit(h.goal, clicks, ref, at, window, ev["_time"], reopened) or credit(
+                h.goal, clicks, ref, touch, at, window
+            )
 
 
 def consumers(

@@ -111,6 +111,8 @@ class CampaignInfo:
     name: str
     partner_id: str
     target_goal_id: str
+    # links CampaignType (3: retargeting, services/attribution/reengagement.py).
+    campaign_type: int = 0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -324,7 +326,7 @@ class Links:
                     raise
                 return None
             c = resp.campaign
-            return CampaignInfo(c.campaign_id, c.name, c.partner_id, c.target_goal_id)
+            return CampaignInfo(c.campaign_id, c.name, c.partner_id, c.target_goal_id, c.type)
 
         return await self._campaigns.get_or_load((account_id, campaign_id), load)
 

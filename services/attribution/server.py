@@ -17,6 +17,7 @@ from services.attribution import (
     attribution_service,
     postback_format_service,
     quality_service,
+    reengagement_service,
     skan,
     skan_schema_service,
 )
@@ -54,6 +55,7 @@ def register_config(server: grpc.aio.Server, ctx: ServiceContext, formats: Forma
     ]
     names += postback_format_service.register(server, ctx.pool, links, formats)
     names += register_apple_ads(server, ctx, links)
+    names += reengagement_service.register(server, ctx.pool)
     names += skan_schema_service.register(server, ctx.pool, ctx.keys)
     names += skan.register(server, ctx, links)
     return names + quality_service.register(server, ctx, links)

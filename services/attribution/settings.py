@@ -8,7 +8,11 @@ none. Rows are never updated or deleted, so reports can show every breakpoint.
 
 Defaults: click lookback 7 days, view lookback 24 hours, fingerprint window
 24 hours, conversion window 30 days (a conversion is credited to touches at
-most 30 days before it; the usual MMP default).
+most 30 days before it; the usual MMP default). Retargeting
+(services/attribution/reengagement.py): re-engagement window 30 days (how long
+a re-engagement or re-attribution credits the user's conversions to its
+campaign), reinstall window 90 days (AppsFlyer's re-attribution window: from
+the install, a reinstall inside it is only a reinstall).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ class Windows:
     view_lookback: dt.timedelta = ATTRIBUTION_WINDOW_DEFAULTS["view_lookback"]
     fingerprint_window: dt.timedelta = ATTRIBUTION_WINDOW_DEFAULTS["fingerprint_window"]
     conversion_window: dt.timedelta = ATTRIBUTION_WINDOW_DEFAULTS["conversion_window"]
+    re_engagement_window: dt.timedelta = ATTRIBUTION_WINDOW_DEFAULTS["re_engagement_window"]
+    reinstall_window: dt.timedelta = ATTRIBUTION_WINDOW_DEFAULTS["reinstall_window"]
 
 
 DEFAULT_WINDOWS = Windows()

@@ -22,6 +22,15 @@ from libs.paging import Page
 from services.attribution import settings as st
 from services.attribution.goal_service import lock_key
 
+# Every window of st.FIELDS is a column <name>_s (seconds).
+INSERT_BREAKPOINT = (
+    "INSERT INTO attribution.settings_history (account_id, effective_time, changed, "
+    + ", ".join(f"{f}_s" for f in st.FIELDS)
+    + ") VALUES ($1, clock_timestamp(), $2, "
+    + ", ".join(f"${n + 3}" for n in range(len(st.FIELDS)))
+    + ") RETURNING *"
+)
+
 
 def _duration(td: dt.timedelta) -> duration_pb2.Duration:
     d = duration_pb2.Duration()
@@ -94,14 +103,8 @@ class SettingsService(pb_grpc.AttributionSettingsServiceServicer):
                 )
             merged = st.Windows(**{f: new.get(f, getattr(base, f)) for f in st.FIELDS})
             # clock_timestamp(), not now(): taken under the lock, so breakpoints are in order.
-            row = await conn.fetchrow(
-                "INSERT INTO attribution.settings_history (account_id, effective_time, click_lookback_s,"
-                " view_lookback_s, fingerprint_window_s, conversion_window_s, changed)"
-                " VALUES ($1, clock_timestamp(), $2, $3, $4, $5, $6) RETURNING *",
-                account_id,
-                *[int(getattr(merged, f).total_seconds()) for f in st.FIELDS],
-                changed,
-            )
+            row = await conn.fetchrow(INSERT_BREAKPOINT, account_id, changed,
+                                      *[int(getattr(merged, f).total_seconds()) for f in st.FIELDS])  # fmt: skip
         st.invalidate_settings(account_id)
         bp = st.breakpoint_from_row(row)
         return pb.UpdateSettingsResponse(settings=settings_to_pb(bp.windows, bp.effective_time), changed=True)

@@ -176,18 +176,22 @@ class DeleteGoalResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class AttributionSettings(_message.Message):
-    __slots__ = ("click_lookback", "view_lookback", "fingerprint_window", "conversion_window", "effective_time")
+    __slots__ = ("click_lookback", "view_lookback", "fingerprint_window", "conversion_window", "effective_time", "re_engagement_window", "reinstall_window")
     CLICK_LOOKBACK_FIELD_NUMBER: _ClassVar[int]
     VIEW_LOOKBACK_FIELD_NUMBER: _ClassVar[int]
     FINGERPRINT_WINDOW_FIELD_NUMBER: _ClassVar[int]
     CONVERSION_WINDOW_FIELD_NUMBER: _ClassVar[int]
     EFFECTIVE_TIME_FIELD_NUMBER: _ClassVar[int]
+    RE_ENGAGEMENT_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    REINSTALL_WINDOW_FIELD_NUMBER: _ClassVar[int]
     click_lookback: _duration_pb2.Duration
     view_lookback: _duration_pb2.Duration
     fingerprint_window: _duration_pb2.Duration
     conversion_window: _duration_pb2.Duration
     effective_time: _timestamp_pb2.Timestamp
-    def __init__(self, click_lookback: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., view_lookback: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., fingerprint_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., conversion_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    re_engagement_window: _duration_pb2.Duration
+    reinstall_window: _duration_pb2.Duration
+    def __init__(self, click_lookback: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., view_lookback: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., fingerprint_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., conversion_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., re_engagement_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., reinstall_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class GetSettingsRequest(_message.Message):
     __slots__ = ("time",)
