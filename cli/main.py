@@ -16,6 +16,7 @@ from typer._click import exceptions as click_exc
 
 from cli.commands import (
     accounts,
+    apple_ads,
     apps,
     attribution_settings,
     campaigns,
@@ -36,6 +37,7 @@ from cli.commands import (
     quality,
     reports,
     rules,
+    skan,
     skan_schema,
     streams,
     sub_id_lists,
@@ -87,7 +89,9 @@ app.add_typer(privacy.app, name="privacy")
 app.add_typer(metrics.app, name="metrics")
 app.add_typer(reports.app, name="report")
 app.add_typer(quality.app, name="quality")
+app.add_typer(skan.app, name="skan")
 app.add_typer(skan_schema.app, name="skan-schema")
+app.add_typer(apple_ads.app, name="apple-ads")
 
 
 def _error(message: str) -> None:

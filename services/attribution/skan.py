@@ -290,12 +290,13 @@ class SkanService(pb_grpc.SkanServiceServicer):
         campaign_id = m.campaign_id.strip()
         v.check(
             skan_verify.AD_NETWORK_RE.fullmatch(network) is not None, "mapping.ad_network_id",
-            "is required: the ad network's SKAdNetwork id, e.g. cstr6suwn9.skadnetwork",
+            f"{'must be' if network else 'is required:'} the ad network's SKAdNetwork id, e.g."
+            " cstr6suwn9.skadnetwork",
         )  # fmt: skip
         v.check(
             SOURCE_RE.fullmatch(source) is not None, "mapping.source_identifier",
-            "is required: the source identifier (SKAN 4 / AdAttributionKit, 2-4 digits) or campaign id"
-            " (SKAN 1-3) as the postbacks carry it",
+            f"{'must be' if source else 'is required:'} the source identifier (SKAN 4 / AdAttributionKit,"
+            " 2-4 digits) or campaign id (SKAN 1-3, digits) as the postbacks carry it",
         )  # fmt: skip
         v.check(
             not store_app or STORE_APP_RE.fullmatch(store_app) is not None, "mapping.store_app_id",
