@@ -36,7 +36,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import asyncpg
@@ -58,6 +58,8 @@ MAX_EVENT_NAME = 200
 MAX_COUNT = 1_000_000
 MAX_REVENUE = Decimal("1e15")
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+MAX_DECIMALS = 6  # attribution.skan_postbacks.revenue is numeric(24, 6)
+AMOUNT_RE = re.compile(rf"^-?[0-9]{{1,18}}(\.[0-9]{{1,{MAX_DECIMALS}}})?$")
 RULE_KEYS = ("revenue_min", "revenue_max", "revenue", "events")
 FINE_KEYS = ("value", "value_to", *RULE_KEYS)
 COARSE_KEYS = ("postback", "value", *RULE_KEYS)
@@ -139,13 +141,23 @@ class SkanSchema:
         return None
 
 
+_SIX = Decimal(1).scaleb(-MAX_DECIMALS)
+
+
+def _places(d: Decimal) -> int:
+    exp = d.as_tuple().exponent
+    return -exp if isinstance(exp, int) and exp < 0 else 0
+
+
 def estimate(rule: FineRule | CoarseRule) -> Decimal | None:
     """The rule's estimated revenue: explicit ``revenue``, else the bucket midpoint
     (an open bucket "min and above" estimates min)."""
     if rule.revenue is not None:
         return rule.revenue
     if rule.revenue_max is not None:
-        return ((rule.revenue_min or Decimal(0)) + rule.revenue_max) / 2
+        mid = ((rule.revenue_min or Decimal(0)) + rule.revenue_max) / 2
+        # Amounts have at most 6 decimals; half of one may have 7: rounded half-even.
+        return mid.quantize(_SIX, rounding=ROUND_HALF_EVEN) if _places(mid) > MAX_DECIMALS else mid
     return rule.revenue_min
 
 
@@ -183,19 +195,20 @@ def _is_int(x: Any) -> bool:
 
 
 def _money(v: Validator, raw: Any, path: str) -> Decimal | None:
+    """A decimal string ("4.99"; a JSON number is taken too) with at most MAX_DECIMALS places."""
     if raw is None or raw == "":
         return None
     if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
         v.add(path, 'must be a decimal amount such as "4.99"')
         return None
-    try:
-        d = Decimal(str(raw).strip())
-    except InvalidOperation:
-        v.add(path, f'{raw!r} is not a decimal amount (e.g. "4.99")')
-        return None
-    if not d.is_finite() or (isinstance(raw, float) and not math.isfinite(raw)):
+    if isinstance(raw, float) and not math.isfinite(raw):
         v.add(path, "must be a finite decimal amount")
         return None
+    text = str(raw).strip() if not isinstance(raw, float) else format(Decimal(repr(raw)), "f")
+    if not AMOUNT_RE.match(text):
+        v.add(path, f'{raw!r} is not a decimal amount like "4.99" (a point, at most {MAX_DECIMALS} decimals)')
+        return None
+    d = Decimal(text)
     if d < 0:
         v.add(path, "must not be negative")
         return None

@@ -212,3 +212,34 @@ def test_duplicates_and_empty_schemas_are_refused():
     assert "schema.fine_values" in bad({"currency": "USD"})
     assert bad([1, 2]) == {"schema": "must be a JSON object with currency, fine_values, coarse_values, lock_windows"}
     assert "schema.fine_values" in bad({"currency": "USD", "fine_values": {"value": 1}})
+
+
+def test_amounts_are_plain_decimals_with_at_most_six_places():
+    got = bad(
+        {
+            "currency": "USD",
+            "fine_values": [
+                {"value": 1, "revenue_min": "1e3"},
+                {"value": 2, "revenue_min": "1.1234567"},
+                {"value": 3, "revenue_max": float("inf")},
+                {"value": 4, "revenue": [1]},
+            ],
+        }
+    )
+    assert set(got) == {
+        "schema.fine_values[0].revenue_min", "schema.fine_values[1].revenue_min",
+        "schema.fine_values[2].revenue_max", "schema.fine_values[3].revenue",
+    }  # fmt: skip
+    assert "at most 6 decimals" in got["schema.fine_values[1].revenue_min"]
+    # JSON numbers are taken as the decimals they print as
+    ok = parse_schema({"currency": "USD", "fine_values": [{"value": 1, "revenue_min": 0.1, "revenue_max": 2}]})
+    assert (ok.fine_values[0].revenue_min, ok.fine_values[0].revenue_max) == (Decimal("0.1"), Decimal("2"))
+    # a midpoint with a 7th decimal is rounded half-even to 6 (the stored revenue's scale)
+    odd = parse_schema(
+        {"currency": "USD", "fine_values": [{"value": 1, "revenue_min": "0", "revenue_max": "0.000001"}]}
+    )
+    assert decode(odd, sequence_index=0, fine_value=1, coarse_value=None).revenue == Decimal("0.000000")
+    odd = parse_schema(
+        {"currency": "USD", "fine_values": [{"value": 1, "revenue_min": "0", "revenue_max": "0.000003"}]}
+    )
+    assert decode(odd, sequence_index=0, fine_value=1, coarse_value=None).revenue == Decimal("0.000002")
