@@ -35,13 +35,17 @@ from cli.options import duration_opt, human
 from cli.options import parse_duration as parse_duration
 
 app = typer.Typer(
-    help="Attribution settings: click and view lookback windows, the fingerprint window and the conversion "
-    "window. Each change is kept as a dated breakpoint (see `settings history`).",
+    help="Attribution settings: click and view lookback windows, the fingerprint window, the conversion "
+    "window and the retargeting windows (re-engagement, reinstall). Each change is kept as a dated breakpoint "
+    "(see `settings history`).",
     no_args_is_help=True,
 )
 
 Stub = pb_grpc.AttributionSettingsServiceStub
-WINDOWS = ("click_lookback", "view_lookback", "fingerprint_window", "conversion_window")
+WINDOWS = (
+    "click_lookback", "view_lookback", "fingerprint_window", "conversion_window", "re_engagement_window",
+    "reinstall_window",
+)  # fmt: skip
 
 
 def _text(s: pb.AttributionSettings) -> dict[str, Any]:
@@ -80,6 +84,22 @@ def set_(
     conversion_window: Annotated[
         str | None, duration_opt("--conversion-window", "Conversion window (1h to 90d).")
     ] = None,
+    re_engagement_window: Annotated[
+        str | None,
+        duration_opt(
+            "--re-engagement-window",
+            "How long a re-engagement or re-attribution credits the user's "
+            "conversions to its retargeting campaign (1h to 90d; default 30d).",
+        ),
+    ] = None,
+    reinstall_window: Annotated[
+        str | None,
+        duration_opt(
+            "--reinstall-window",
+            "From the install, a reinstall inside it is only a reinstall unless a "
+            "retargeting click brought it; after it, it is re-attributed (1d to 730d; default 90d).",
+        ),
+    ] = None,
     api_key: ApiKey = "",
     json_out: JsonOut = False,
 ) -> None:
@@ -87,12 +107,14 @@ def set_(
     applying to events after it for every campaign (nothing is recorded when no value changes).
 
     Example:  clicktrail settings set --click-lookback 14d --conversion-window 7d
+              clicktrail settings set --re-engagement-window 7d --reinstall-window 180d
     """
     msg = pb.AttributionSettings()
     paths: list[str] = []
     for name, value in (
         ("click_lookback", click_lookback), ("view_lookback", view_lookback),
         ("fingerprint_window", fingerprint_window), ("conversion_window", conversion_window),
+        ("re_engagement_window", re_engagement_window), ("reinstall_window", reinstall_window),
     ):  # fmt: skip
         if value is not None:
             getattr(msg, name).CopyFrom(parse_duration("--" + name.replace("_", "-"), value))
@@ -134,7 +156,8 @@ def history(limit: Limit = 50, page_token: PageToken = "", api_key: ApiKey = "",
 
 def _table(rows: list[dict[str, Any]], nxt: str) -> None:
     if not rows:
-        note("no breakpoints: the defaults are in force (7d click, 24h view, 24h fingerprint, 30d conversion)")
+        note("no breakpoints: the defaults are in force (7d click, 24h view, 24h fingerprint, 30d conversion, "
+             "30d re-engagement, 90d reinstall)")  # fmt: skip
     else:
         table = Table(box=None, pad_edge=False, header_style="bold")
         for col in rows[0]:

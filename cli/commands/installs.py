@@ -7,6 +7,8 @@ from typing import Annotated
 import typer
 from clicktrail.attribution.v1 import attribution_pb2 as pb
 from clicktrail.attribution.v1 import attribution_pb2_grpc as pb_grpc
+from clicktrail.attribution.v1 import reengagement_pb2 as rpb
+from clicktrail.attribution.v1 import reengagement_pb2_grpc as rpb_grpc
 
 from cli.choices import Verdict
 from cli.common import (
@@ -109,3 +111,49 @@ def overrule_install(
     req = pb.OverruleInstallVerdictRequest(install_id=install_id, verdict=enum_number(VERDICT, verdict), note=note)
     resp = rpc("attribution", Stub, "OverruleInstallVerdict", req, account_creds(api_key))
     emit(resp.install, json_out, extra={"changed": resp.changed, "conversions_changed": resp.conversions_changed})
+
+
+REATTRIBUTION_COLUMNS = [
+    "reattribution_id", "kind", "install_id", "campaign_id", "click_id", "event_time", "window_end",
+]  # fmt: skip
+
+
+@app.command("reattributions")
+def list_reattributions(
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            "--kind",
+            help="Only these: re_engagement (an installed app opened through a retargeting "
+            "click) or re_attribution (a reinstall credited to its click's campaign).",
+        ),
+    ] = None,
+    install_id: Annotated[str | None, typer.Option("--install", help="Only this install's.")] = None,
+    campaign: Annotated[str | None, typer.Option("--campaign", help="Only those credited to this campaign.")] = None,
+    app_id: Annotated[str | None, typer.Option("--app", help="Only this app's.")] = None,
+    limit: Limit = 50,
+    page_token: PageToken = "",
+    api_key: ApiKey = "",
+    json_out: JsonOut = False,
+) -> None:
+    """List re-engagements and re-attributions (retargeting), newest first.
+
+    A re-engagement: a user whose device has an install opened the app through a
+    retargeting campaign's click (the SDK's `deeplink_open` / `reengage` track
+    event with the click id). A re-attribution: a reinstall matched to a click
+    after the reinstall window (or inside it through a retargeting click). Until
+    window_end (event time + the re-engagement window) the user's conversions
+    credit the row's campaign, unless a newer click wins them. The windows:
+    `clicktrail settings set --re-engagement-window 30d --reinstall-window 90d`.
+
+    Example:  clicktrail install reattributions --kind re_engagement --campaign CAMPAIGN_ID --json
+    """  # fmt: skip
+    req = rpb.ListReattributionsRequest(
+        kind=enum_number(rpb.ReattributionKind.DESCRIPTOR, kind), install_id=install_id or "",
+        campaign_id=campaign or "", app_id=app_id or "",
+    )  # fmt: skip
+    items, nxt = list_pages(
+        "attribution", rpb_grpc.ReattributionServiceStub, "ListReattributions", req, "reattributions",
+        account_creds(api_key), limit=limit, page_token=page_token,
+    )  # fmt: skip
+    emit_list(items, "reattributions", REATTRIBUTION_COLUMNS, json_out, nxt)
