@@ -24,6 +24,8 @@ NO_DEEP_LINK = "no deferred deep link"
 MAX_HOST = 253
 MAX_ASSOCIATED_APPS = 100
 ONE_MS = dt.timedelta(milliseconds=1)
+# The fingerprint look-up's upper bound (prunes the day partitions made ahead; replicas' clocks differ a little).
+CLOCK_SKEW = dt.timedelta(minutes=1)
 
 DOMAIN_ACCOUNT = "SELECT account_id FROM links.domains WHERE name = $1"
 # The apps an account's association files name: iOS ones need a team id and a bundle id,
@@ -41,11 +43,11 @@ CLICK_BY_ID = (
     f"SELECT {_CLICK_COLS} {_CLICK_JOIN} WHERE c.account_id = $1 AND c.click_id = $2"
     " AND c.create_time >= $3 AND c.create_time < $4"
 )
-# The newest click from this address + User-Agent inside the window (index clicks_ip),
-# of any link: it must then be one of the app's links with a deep link.
+# The newest click of the app's links from this address + User-Agent inside the window
+# ($3..$6; index clicks_ip): its link must then have a deep link.
 NEWEST_CLICK_BY_FINGERPRINT = (
     f"SELECT {_CLICK_COLS} {_CLICK_JOIN} WHERE c.account_id = $1 AND c.ip = $2::inet AND c.create_time >= $3"
-    " AND c.user_agent = $4 AND c.app_id = $5 ORDER BY c.create_time DESC LIMIT 1"
+    " AND c.create_time < $6 AND c.user_agent = $4 AND c.app_id = $5 ORDER BY c.create_time DESC LIMIT 1"
 )
 INSERT_CLAIM = (
     "INSERT INTO links.deep_link_claims (account_id, click_id, app_id, link_id, match) VALUES ($1, $2, $3, $4, $5)"
@@ -97,9 +99,10 @@ class DeepLinkRpcs(LinksBase):
                 raise InvalidArgument(
                     "click_id", "is required when the client address or User-Agent is unknown (no fingerprint)"
                 )
-            since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=self._deep_link_window_s)
+            now = dt.datetime.now(dt.UTC)
+            since, until = now - dt.timedelta(seconds=self._deep_link_window_s), now + CLOCK_SKEW
             try:
-                row = await self._pool.fetchrow(NEWEST_CLICK_BY_FINGERPRINT, account_id, ip, since, ua, app_id)
+                row = await self._pool.fetchrow(NEWEST_CLICK_BY_FINGERPRINT, account_id, ip, since, ua, app_id, until)
             except ValueError:  # not an address asyncpg can send as inet
                 row = None
             match = pb.DEEP_LINK_MATCH_FINGERPRINT

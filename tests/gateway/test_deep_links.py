@@ -17,7 +17,9 @@ import dataclasses
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import grpc
 import httpx
+import pytest
 from clicktrail.links.v1 import affiliate_pb2 as apb
 from clicktrail.links.v1 import affiliate_pb2_grpc, links_pb2_grpc
 from clicktrail.links.v1 import links_pb2 as pb
@@ -262,3 +264,35 @@ async def test_deep_link_refusals(gateway, links_server, channels, account, new_
 def click_id_of_any(r: httpx.Response) -> str:
     assert r.status_code == 302, r.text
     return parse_qs(urlsplit(r.headers["location"]).query)["c"][0]
+
+
+async def test_fingerprint_window_and_vouching(proxied_gateway, links_server, channels, account, settings):
+    shop = await make_shop(links_server, channels, account.api_key)
+    link = await deep_link(shop, shop.ios, "/w/{click_id}")
+    phone = {"user-agent": IPHONE_UA, "x-forwarded-for": "81.2.69.150"}
+    async with proxied_gateway.client() as c:
+        click_id = click_id_of(await c.get(f"/c/{link.slug}", headers=phone))
+    # Straight to links with the app key (no gateway vouching): the address and User-Agent the
+    # request names are not believed (the peer's are used), so it cannot claim another device's click.
+    direct = links_pb2_grpc.LinksServiceStub(channels(links_server.addr, token=shop.ios_key))
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await direct.ClaimDeferredDeepLink(
+            pb.ClaimDeferredDeepLinkRequest(client_ip="81.2.69.150", client_user_agent=IPHONE_UA)
+        )
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    # A links process whose window is 0 s: the fingerprint is too old; the click id still works.
+    closed = dataclasses.replace(settings, deferred_deep_link_window_s=0.0)
+    links2 = await start_service(LINKS_SPEC, closed, listen="127.0.0.1:0")
+    trusted = proxied_gateway.settings.trusted_proxies
+    gw2 = await start_gateway(
+        dataclasses.replace(closed, links_addr=links2.addr, grpc_deadline_s=3.0, trusted_proxies=trusted)
+    )
+    try:
+        async with gw2.client() as c:
+            r = await c.post("/v1/deeplink", json={}, headers={**phone, "x-api-key": shop.ios_key})
+            assert r.status_code == 404
+            r = await c.post("/v1/deeplink", json={"click_id": click_id}, headers={**phone, "x-api-key": shop.ios_key})
+            assert (r.status_code, r.json()["match"]) == (200, "click_id")
+    finally:
+        await gw2.stop()
+        await links2.stop(grace=1.0)
