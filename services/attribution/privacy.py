@@ -38,6 +38,16 @@ UPDATE attribution.installs SET device_key = $3 || ':' || install_id, user_id = 
     update_time = clock_timestamp()
 WHERE account_id = $1 AND install_id = ANY($2::text[])
 """
+# Re-engagements / re-attributions (services/attribution/reengagement.py) of the person's installs.
+_REATTRIBUTIONS = """
+SELECT reattribution_id, click_id FROM attribution.reattributions
+WHERE account_id = $1 AND device_key NOT LIKE 'erased:%'
+    AND (install_id = ANY($2::text[]) OR device_key = ANY($3::text[]))
+"""
+_ERASE_REATTRIBUTIONS = """
+UPDATE attribution.reattributions SET device_key = $3 || ':' || reattribution_id
+WHERE account_id = $1 AND reattribution_id = ANY($2::text[])
+"""
 _ERASE_INSTALL_KEYS = """
 DELETE FROM attribution.install_keys WHERE account_id = $1 AND (key = ANY($2::text[]) OR install_id = ANY($3::text[]))
 """
@@ -126,6 +136,9 @@ async def erase(conn: asyncpg.Connection, account_id: str, who: Subject, apply: 
         found.user_ids.update(u for u in [r["user_id"]] if u)
         found.click_ids.update(c for c in [r["click_id"]] if c)
     found.rows["attribution.installs"] = len(installs)
+    reattributions = await conn.fetch(_REATTRIBUTIONS, account_id, install_ids, keys)
+    found.click_ids.update(c for r in reattributions if (c := r["click_id"]))
+    found.rows["attribution.reattributions"] = len(reattributions)
     found.rows["attribution.conversions"] = len(conversions)
     found.keys.update(install_ids)
     found.keys.update(r["conversion_id"] for r in conversions)
@@ -142,6 +155,9 @@ async def erase(conn: asyncpg.Connection, account_id: str, who: Subject, apply: 
         )
         return found
     await conn.execute(_ERASE_INSTALLS, account_id, install_ids, who.pseudonym)
+    await conn.execute(
+        _ERASE_REATTRIBUTIONS, account_id, [r["reattribution_id"] for r in reattributions], who.pseudonym
+    )
     status = await conn.execute(_ERASE_INSTALL_KEYS, account_id, keys, install_ids)
     found.rows["attribution.install_keys"] = count(status)
     await conn.execute(_ERASE_CONVERSIONS, account_id, [r["conversion_id"] for r in conversions], who.pseudonym)

@@ -337,3 +337,34 @@ async def test_settings_carry_the_retargeting_windows(attribution_stub, attribut
             ))  # fmt: skip
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert violations(err.value) == {f"settings.{field}": says}
+
+
+async def test_erasing_the_person_clears_the_device_of_their_re_engagements(
+    attribution_stub, attribution_server, ingest_server, ingest_stub, links_stub, gateway_links_stub, settings,
+    account,
+):  # fmt: skip
+    from libs.privacy import Subject
+    from services.attribution import privacy as attribution_privacy
+
+    app_id, ua, rt = await setup(attribution_stub, links_stub)
+    await send(ingest_stub, event(app_id, "install", click_id=await touch(gateway_links_stub, ua),
+                                  device={"gaid": GAID}))  # fmt: skip
+    await drained(settings)
+    rt_click = await touch(gateway_links_stub, rt)
+    await send(ingest_stub, opened(app_id, rt_click))
+    await drained(settings)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        assert await conn.fetchval("SELECT device_key FROM attribution.reattributions") == f"gaid:{GAID}"
+        who = Subject(set(), {GAID}, set(), "erased:p1")
+        async with conn.transaction():
+            found = await attribution_privacy.erase(conn, account.account_id, who, apply=True)
+        # The retargeting click is the person's too: links erases it with the rest.
+        assert rt_click in found.click_ids and found.rows["attribution.reattributions"] == 1
+        [row] = await conn.fetch("SELECT device_key, reattribution_id FROM attribution.reattributions")
+        assert row["device_key"] == f"erased:p1:{row['reattribution_id']}"
+        async with conn.transaction():  # again: nothing left to find
+            again = await attribution_privacy.erase(conn, account.account_id, who, apply=True)
+        assert again.rows["attribution.reattributions"] == 0
+    finally:
+        await conn.close()
