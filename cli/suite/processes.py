@@ -25,7 +25,8 @@ class Service:
     """One gRPC service process of the suite, and the tokens it is given:
     the admin token to check the operator's calls, the internal token to call
     (or, links, to check calls from) other services, the gateway token (links)
-    to check the gateway's (ingest: to believe the client address it forwards)."""
+    to check the gateway's (ingest: to believe the client address it forwards;
+    attribution: the SKAdNetwork / AdAttributionKit developer copies it forwards)."""
 
     name: str
     module: str
@@ -44,7 +45,7 @@ class Service:
 SERVICES: list[Service] = [
     Service("links", "services.links", (ADMIN, INTERNAL, GATEWAY)),  # also serves clicktrail.accounts.v1.AccountService
     Service("ingest", "services.ingest", (ADMIN, GATEWAY)),  # the gateway token: it vouches for client addresses
-    Service("attribution", "services.attribution"),
+    Service("attribution", "services.attribution", (ADMIN, INTERNAL, GATEWAY)),  # gateway token: SKAN developer copies
     Service("postbacks", "services.postbacks"),
     Service("analytics", "services.analytics"),
 ]
