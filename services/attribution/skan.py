@@ -156,7 +156,7 @@ class SkanStore:
             where = "this account" if account_id else "any account"
             raise NotFound(
                 f"no app of {where} has App Store id {store_app_id}:"
-                f" set it on the app (clicktrail apps update <app_id> --apple-app-id {store_app_id})"
+                f" set it on the app (clicktrail app update <app_id> --apple-app-id {store_app_id})"
             )
         if len(accounts) > 1:
             raise NotFound(
