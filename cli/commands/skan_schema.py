@@ -134,6 +134,8 @@ def set_(
         raise UsageError(f"--file {file}: not JSON ({exc}); see `clicktrail skan-schema set --help`") from None
     req = pb.UpdateSkanSchemaRequest(app_id=app_id, schema_json=text, note=note_, validate_only=dry_run)
     resp = rpc("attribution", Stub, "UpdateSkanSchema", req, account_creds(api_key))
+    for warning in resp.warnings:
+        note(f"warning: {warning}")
     if json_out:
         emit(resp.schema, True, extra={"changed": resp.changed, "dry_run": dry_run})
         return

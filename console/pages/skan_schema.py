@@ -5,6 +5,7 @@ refused (SkanSchemaService; the model is README "SKAN conversion-value schemas")
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import grpc
 import orjson
@@ -82,7 +83,7 @@ async def _page(
     return req.render(
         "skan_schema.html", status, app=app, schema=current.schema if current is not None else None,
         latest=versions[0].version if versions else 0, versions=versions, text=text, note=note, error=error,
-        fields=fields or {}, notice=notice, sdk_path="/v1/skan/schema",
+        fields=fields or {}, notice=notice, sdk_path="/v1/skan/schema", warnings=req.qs("warning")[:50],
     )  # fmt: skip
 
 
@@ -106,4 +107,5 @@ async def skan_schema_update(req: Page, m: Params) -> Response:
             req, m["id"], status=exc.http_status(400), text=text, note=note, error=error, fields=exc.fields
         )
     key = "valid" if dry else "saved" if resp.changed else "unchanged"
-    return redirect(f"{PREFIX}/apps/{m['id']}/skan-schema?{key}={resp.schema.version}")
+    query = [(key, str(resp.schema.version)), *(("warning", w) for w in resp.warnings)]
+    return redirect(f"{PREFIX}/apps/{m['id']}/skan-schema?{urlencode(query)}")

@@ -165,6 +165,7 @@ class SkanSchemaService(pb_grpc.SkanSchemaServiceServicer):
             raise InvalidArgument("schema", "is required: the schema's fields, or schema_json (the JSON document)")
         schema = sv.parse_schema(doc)
         stored = sv.to_doc(schema)
+        warnings = await self._warnings(account_id, schema)
         async with self._pool.acquire() as conn, conn.transaction():
             # One writer per app, so two updates cannot both take the same next version.
             await conn.execute(
@@ -179,13 +180,19 @@ class SkanSchemaService(pb_grpc.SkanSchemaServiceServicer):
             if current is not None and sv.to_doc(_from_row(current)) == stored:
                 same = _from_row(current)
                 return pb.UpdateSkanSchemaResponse(
-                    schema=schema_to_pb(same, app_id, current["note"]), schema_json=_json(same), changed=False
+                    schema=schema_to_pb(same, app_id, current["note"]),
+                    schema_json=_json(same),
+                    changed=False,
+                    warnings=warnings,
                 )
             version = (current["version"] if current is not None else 0) + 1
             if request.validate_only:
                 would = sv.parse_schema(stored, version=version)
                 return pb.UpdateSkanSchemaResponse(
-                    schema=schema_to_pb(would, app_id, note), schema_json=_json(would), changed=False
+                    schema=schema_to_pb(would, app_id, note),
+                    schema_json=_json(would),
+                    changed=False,
+                    warnings=warnings,
                 )
             row = await conn.fetchrow(
                 "INSERT INTO attribution.skan_schemas (account_id, app_id, version, schema, note)"
@@ -194,8 +201,23 @@ class SkanSchemaService(pb_grpc.SkanSchemaServiceServicer):
             )  # fmt: skip
         written = _from_row(row)
         return pb.UpdateSkanSchemaResponse(
-            schema=schema_to_pb(written, app_id, note), schema_json=_json(written), changed=True
+            schema=schema_to_pb(written, app_id, note), schema_json=_json(written), changed=True, warnings=warnings
         )
+
+    async def _warnings(self, account_id: str, schema: sv.SkanSchema) -> list[str]:
+        """Events the schema names that no goal of the account has (allowed: the SDK may
+        count a track action without a goal; often a typo)."""
+        rules: list[sv.FineRule | sv.CoarseRule] = [*schema.fine_values, *schema.coarse_values]
+        named = {e.name for r in rules for e in r.events}
+        named |= {w.lock_on_event for w in schema.lock_windows if w.lock_on_event}
+        if not named:
+            return []
+        rows = await self._pool.fetch("SELECT DISTINCT event FROM attribution.goals WHERE account_id = $1", account_id)
+        goals = {r["event"] for r in rows} | {"install"}
+        return [
+            f"event {name!r}: no goal of this account has it (a typo? `clicktrail goal list`); kept as written"
+            for name in sorted(named - goals)
+        ]
 
     async def ListSkanSchemaVersions(
         self, request: pb.ListSkanSchemaVersionsRequest, context: Any

@@ -46,6 +46,7 @@ async def test_set_show_versions(scli: Cli, app_id: str, tmp_path) -> None:
 
     wrote = await scli("skan-schema", "set", app_id, "--file", path, "--note", "first")
     assert "wrote version 1" in wrote.stdout
+    assert "warning: event 'purchase': no goal of this account has it" in wrote.stderr  # the account has no goals
     again = await scli("skan-schema", "set", app_id, "--file", path)
     assert "unchanged: version 1" in again.stdout
 

@@ -238,3 +238,15 @@ async def test_an_unreadable_stored_version_decodes_to_nothing_rather_than_refus
     )  # fmt: skip
     assert await load_schema(pool, account.account_id, "app_x") is None
     assert decode(None, sequence_index=0, fine_value=5, coarse_value=None).conversions == 0
+
+
+async def test_events_no_goal_has_are_saved_with_a_warning(skan, app, attribution_stub):
+    from clicktrail.attribution.v1 import config_pb2 as cpb
+
+    await attribution_stub.goals.CreateGoal(cpb.CreateGoalRequest(goal=cpb.Goal(name="Buy", event="purchase")))
+    doc = DOC | {"lock_windows": [{"postback": 2, "lock_on_event": "purchse"}]}
+    r = await put(skan, app.app.app_id, doc)
+    assert r.changed and r.schema.version == 1  # kept as written
+    # purchase is a goal's event; login (postback 3) and the typo are not
+    assert [w.split("'")[1] for w in r.warnings] == ["login", "purchse"]
+    assert "no goal of this account has it" in r.warnings[0]

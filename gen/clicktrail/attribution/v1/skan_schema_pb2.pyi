@@ -110,14 +110,16 @@ class UpdateSkanSchemaRequest(_message.Message):
     def __init__(self, app_id: _Optional[str] = ..., schema: _Optional[_Union[SkanSchema, _Mapping]] = ..., schema_json: _Optional[str] = ..., note: _Optional[str] = ..., validate_only: _Optional[bool] = ...) -> None: ...
 
 class UpdateSkanSchemaResponse(_message.Message):
-    __slots__ = ("schema", "schema_json", "changed")
+    __slots__ = ("schema", "schema_json", "changed", "warnings")
     SCHEMA_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
     CHANGED_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     schema: SkanSchema
     schema_json: str
     changed: bool
-    def __init__(self, schema: _Optional[_Union[SkanSchema, _Mapping]] = ..., schema_json: _Optional[str] = ..., changed: _Optional[bool] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, schema: _Optional[_Union[SkanSchema, _Mapping]] = ..., schema_json: _Optional[str] = ..., changed: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListSkanSchemaVersionsRequest(_message.Message):
     __slots__ = ("app_id", "page_size", "page_token")
