@@ -98,7 +98,7 @@ CONSOLE = "/console"  # the operator console's own site, forwarded to its proces
 # Rate limits: paths limited by prefix, and the burst allowed, in seconds of the rate.
 LIMITED_PREFIXES = (CLICK, IMPRESSION)
 # Paths limited by another path's limiter: a lander click-through counts as the visitor's touches.
-LIMITED_AS = {LANDER_CLICK: CLICK}
+LIMITED_AS = {LANDER_CLICK: CLICK, DEEPLINK: EVENTS}  # a deferred deep link: an SDK call like events
 BURST_S = 2.0
 REQUEST_ID_RE = re.compile(rb"[A-Za-z0-9._:/+=-]{1,128}")
 

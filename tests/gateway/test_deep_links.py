@@ -296,3 +296,17 @@ async def test_fingerprint_window_and_vouching(proxied_gateway, links_server, ch
     finally:
         await gw2.stop()
         await links2.stop(grace=1.0)
+
+
+async def test_deeplink_counts_against_the_events_rate_limit(gateway_settings, links_server, channels, account):
+    shop = await make_shop(links_server, channels, account.api_key)
+    gw = await start_gateway(dataclasses.replace(gateway_settings, rate_limit_events_per_ip=1.0))
+    try:
+        async with gw.client() as c:
+            codes = [
+                (await c.post("/v1/deeplink", json={}, headers={"x-api-key": shop.ios_key})).status_code
+                for _ in range(4)
+            ]
+    finally:
+        await gw.stop()
+    assert codes[0] == 404 and 429 in codes, codes  # a burst of 2 s at 1/s, then refused
