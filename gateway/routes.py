@@ -397,6 +397,8 @@ ROUTES: tuple[Route, ...] = (
             "401": Answer("Missing or invalid app key, or not an app key.", schemas.Error),
             "404": Answer("No deferred deep link (no matching click with one, or handed out before).",
                           schemas.Error),
+            "429": Answer("Over the per-address events rate limit (shared with /v1/events); see Retry-After.",
+                          schemas.Error),
             "405": Answer("Method other than POST.", schemas.Error),
             "503": Answer("The links service did not answer.", schemas.Error),
         },
