@@ -22,6 +22,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 
 from console.pages import (
+    apple_ads,
     apps,
     campaigns,
     domains,
@@ -65,6 +66,7 @@ _convertor("console_template_id", "pbt_[A-Za-z0-9_-]{1,60}")
 _convertor("console_touch_kind", "clicks|impressions|installs")
 _convertor("console_rule_flag", "enabled|dry_run")
 _convertor("console_domain", "[A-Za-z0-9.-]{1,253}")
+_convertor("console_apple_campaign", "[0-9]{1,18}")
 _convertor("console_qr_format", "svg|png")
 ID = "{id:console_id}"
 STREAM = "{sid:console_id}"
@@ -112,6 +114,11 @@ def console_routes() -> list[BaseRoute]:
         Route("/domains", page(domains.domains), methods=GET),
         Route("/domains", page(domains.domain_add), methods=POST),
         Route("/domains/{name:console_domain}/delete", page(domains.domain_delete), methods=BOTH),
+        Route("/apple-ads", page(apple_ads.apple_ads), methods=GET),
+        Route("/apple-ads/settings", page(apple_ads.settings_update), methods=POST),
+        Route("/apple-ads/mappings", page(apple_ads.mapping_add), methods=POST),
+        Route("/apple-ads/mappings/{apple_campaign_id:console_apple_campaign}/delete", page(apple_ads.mapping_delete),
+              methods=BOTH),
         Route("/skan", page(skan.skan), methods=GET),
         Route("/skan/mappings", page(skan.mapping_add), methods=POST),
         Route(f"/skan/mappings/{ID}/delete", page(skan.mapping_delete), methods=BOTH),
