@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from console.pages import (
     apple_ads,
     apps,
+    attribution_settings,
     campaigns,
     domains,
     goals_tariffs,
@@ -111,6 +112,8 @@ def console_routes() -> list[BaseRoute]:
         Route(f"/landers/{ID}", page(landers.lander), methods=GET),
         Route(f"/landers/{ID}", page(landers.lander_update), methods=POST),
         Route(f"/landers/{ID}/delete", page(landers.lander_delete), methods=BOTH),
+        Route("/attribution-settings", page(attribution_settings.settings_page), methods=GET),
+        Route("/attribution-settings", page(attribution_settings.settings_update), methods=POST),
         Route("/domains", page(domains.domains), methods=GET),
         Route("/domains", page(domains.domain_add), methods=POST),
         Route("/domains/{name:console_domain}/delete", page(domains.domain_delete), methods=BOTH),
