@@ -168,6 +168,7 @@ async def test_a_fingerprint_install_is_credited_to_apple_ads_and_its_conversion
     i = await install_of(attribution_stub, install.uuid)
     assert (i.match_type, i.campaign_id, i.partner_id, i.click_id) == (
         MATCH_APPLE_ADS, setup.apple.campaign_id, setup.apple.partner_id, "")  # fmt: skip
+    assert (i.apple_ads_campaign_id, i.apple_ads_keyword_id) == (apple.CAMPAIGN_ID, apple.KEYWORD_ID)
     conn = await asyncpg.connect(settings.database_url)
     try:
         row = await conn.fetchrow(
