@@ -39,6 +39,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import importlib
+import itertools
 import os
 import time
 import uuid
@@ -145,13 +146,13 @@ class MixParts:
 
 def mix_batches(
     android_app: str, ios_app: str, targets: list[tuple[str, str]], n: int, *, tokens: bool
-) -> tuple[list[bytes], int]:
+) -> tuple[list[bytes], int, int]:
     """n install events as bench_attribution's install mix (50% click id, 30% device id, 20% organic) with
     the organic 20% iOS installs of ``ios_app``; with ``tokens`` each of those carries an AdServices
-    token. Returns the batches and how many installs Apple will attribute."""
+    token. Returns the batches, how many tokens they carry and how many of those Apple attributes."""
     now = dt.datetime.now(dt.UTC)
     events: list[ipb.Event] = []
-    apple = 0
+    apple = tokens_sent = 0
     run = uuid.uuid4().hex[:6]
     for i in range(n):
         click_id, gaid = targets[i % len(targets)]
@@ -169,22 +170,23 @@ def mix_batches(
             ev.device.CopyFrom(ipb.Device(idfv=str(uuid.uuid4()).upper(), platform=ipb.DEVICE_PLATFORM_IOS))
             if tokens:
                 ev.adservices_token = new_token()
+                tokens_sent += 1
                 apple += apple_answer(ev.adservices_token)["attribution"]
         ev.timestamp.FromDatetime(now)
         events.append(ev)
     batches = [ipb.SendEventsRequest(events=events[b : b + BATCH]).SerializeToString() for b in range(0, n, BATCH)]
-    return batches, apple
+    return batches, tokens_sent, apple
 
 
 # --------------------------------------------------------------------------- SKAN postbacks alongside
 
 
 class SkanPoster:
-    """Posts SKAN postbacks (``bodies()`` gives the next JSON body) to ``url`` at ``rate``/s, open loop,
+    """Posts SKAN postbacks (``bodies()`` gives the next URL and JSON body) at ``rate``/s, open loop,
     until stopped; counts the answers by status."""
 
-    def __init__(self, url: str, bodies: Callable[[], bytes], rate: float, concurrency: int = 32) -> None:
-        self.url, self.bodies, self.rate, self.concurrency = url, bodies, rate, concurrency
+    def __init__(self, bodies: Callable[[], tuple[str, bytes]], rate: float, concurrency: int = 32) -> None:
+        self.bodies, self.rate, self.concurrency = bodies, rate, concurrency
         self.answers: dict[str, int] = {}
         self.latencies: list[float] = []
         self.errors = 0
@@ -211,10 +213,10 @@ class SkanPoster:
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
         async with httpx.AsyncClient(timeout=30, limits=limits) as client:
 
-            async def one(body: bytes) -> None:
+            async def one(url: str, body: bytes) -> None:
                 t = time.perf_counter()
                 try:
-                    r = await client.post(self.url, content=body, headers={"Content-Type": "application/json"})
+                    r = await client.post(url, content=body, headers={"Content-Type": "application/json"})
                     key = str(r.status_code)
                     if r.status_code == 200:
                         key = f"200 {r.json().get('status', '')}".strip()
@@ -233,7 +235,7 @@ class SkanPoster:
                     continue
                 await sem.acquire()
                 self.sent += 1
-                task = asyncio.ensure_future(one(self.bodies()))
+                task = asyncio.ensure_future(one(*self.bodies()))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
             if tasks:
@@ -264,9 +266,7 @@ class MixWorld:
     android_app: str
     ios_app: str
     services: list[Any]  # bench.common.Child of links, ingest, attribution (and the gateway)
-    apple_queue: str = ""  # the Apple Ads resolution queue's name (libs/queue), when landed
-    skan_url: str = ""
-    skan_bodies: Callable[[], bytes] | None = None
+    skan_bodies: Callable[[], tuple[str, bytes]] | None = None
     skan_rate: float = 0.0
 
 
@@ -278,13 +278,15 @@ async def measure_run(
     from bench.attribution_support import cpu_per_1000, cpu_snapshot, offer
 
     b = kind == "B"
-    batches, apple = mix_batches(world.android_app, world.ios_app, targets, n, tokens=b and parts.tokens)
+    batches, tokens, apple = mix_batches(world.android_app, world.ios_app, targets, n, tokens=b and parts.tokens)
     poster = None
     if b and parts.skan and world.skan_bodies is not None:
-        poster = SkanPoster(world.skan_url, world.skan_bodies, world.skan_rate)
+        poster = SkanPoster(world.skan_bodies, world.skan_rate)
     installs_sql = "SELECT count(*) FROM attribution.installs"
     apple_sql = "SELECT count(*) FROM attribution.installs WHERE match_type = 5"
+    lookups_sql = "SELECT count(*) FROM attribution.apple_ads_lookups"
     before, before5 = await count(conn, installs_sql), await count(conn, apple_sql)
+    lookups_before = looked_up = await count(conn, lookups_sql) if tokens else 0
     skan_before = await count(conn, "SELECT count(*) FROM attribution.skan_postbacks")
     cpu0 = await cpu_snapshot(conn, world.services)
     t0 = time.perf_counter()
@@ -296,10 +298,8 @@ async def measure_run(
     if apple:
         t5, got5 = await wait_for(conn, apple_sql, before5 + apple, 180)
         t_done = max(t_done, t5)
-    if b and parts.tokens and world.apple_queue:
-        t_q, _ = await wait_for(
-            conn, "SELECT -count(*) FROM queue.jobs WHERE queue = $1 AND NOT dead", 0, 180, world.apple_queue
-        )
+    if tokens:  # every token resolved (credited or not): one apple_ads_lookups row per install with a token
+        t_q, looked_up = await wait_for(conn, lookups_sql, lookups_before + tokens, 180)
         t_done = max(t_done, t_q)
     skan = await poster.stop() if poster is not None else None
     installs = got - before
@@ -307,7 +307,8 @@ async def measure_run(
     return {
         "kind": kind, "offered": offered, "installs": installs, "seconds": round(t_done - t0, 2),
         "per_s": installs / (t_done - t0) if t_done > t0 else 0.0, "rows_s": round(t_rows - t0, 2),
-        "apple_expected": apple, "apple_credited": got5 - before5, "cpu_ms_per_1000": cpu,
+        "tokens": tokens, "tokens_resolved": looked_up - lookups_before, "apple_expected": apple,
+        "apple_credited": got5 - before5, "cpu_ms_per_1000": cpu,
         "skan": skan, "skan_rows": await count(conn, "SELECT count(*) FROM attribution.skan_postbacks") - skan_before,
     }  # fmt: skip
 
@@ -363,12 +364,12 @@ APP_MIX_HELP = (
 
 def apple_ads_env(url: str) -> dict[str, str]:
     """The attribution process's settings for Apple's API at ``url`` (the stand-in on loopback)."""
-    return {"CLICKTRAIL_APPLE_ADS_URL": url}
+    return {"CLICKTRAIL_APPLE_ADS_URL": url, "CLICKTRAIL_SKAN_DEVELOPMENT_KEYS": "1"}
 
 
 async def setup_mix(
     links_addr: str, attribution_addr: str, api_key: str, postback_token: str, android_app: str, gateway_url: str,
-    services: list[Any], skan_rate: float,
+    services: list[Any], skan_rate: float, leave_out: tuple[str, ...] = (),
 ) -> tuple[MixWorld, MixParts]:  # fmt: skip
     """The iOS app, an Apple Ads partner with three campaigns, and whatever of issue 22 has landed
     configured for them; the parts that have not landed are named in ``MixParts.missing``."""
@@ -384,6 +385,9 @@ async def setup_mix(
         if "apple_app_id" in lpb.App.DESCRIPTOR.fields_by_name:
             app_fields["apple_app_id"] = SKAN_APP_ID
         ios_app = (await stub.CreateApp(lpb.CreateAppRequest(app=lpb.App(**app_fields)))).app
+        if "apple_app_id" in app_fields:  # AdAttributionKit's example is for another app
+            aak = dict(app_fields, name="Bench iOS 2", bundle_id="com.bench.ios2", apple_app_id=AAK_APP_ID)
+            await stub.CreateApp(lpb.CreateAppRequest(app=lpb.App(**aak)))
         partner = (await stub.CreatePartner(lpb.CreatePartnerRequest(partner=lpb.Partner(name="Apple Ads")))).partner
         campaigns = []
         for i, _apple_id in enumerate(APPLE_CAMPAIGNS):
@@ -394,14 +398,18 @@ async def setup_mix(
     world = MixWorld(android_app=android_app, ios_app=ios_app.app_id, services=services)
 
     apple = module("clicktrail.attribution.v1.apple_ads_pb2")
-    if apple is None:
+    if "tokens" in leave_out:
+        parts.missing.append("AdServices tokens: left out (--app-mix-leave-out tokens)")
+    elif apple is None:
         parts.missing.append("AdServices tokens: lane appleads' Apple Ads settings (apple_ads.proto) have not landed")
     else:
         parts.tokens = await configure_apple_ads(apple, attribution_addr, api_key, partner.partner_id, campaigns,
                                                  world, parts)  # fmt: skip
 
     skan = module("clicktrail.attribution.v1.skan_pb2")
-    if skan is None:
+    if "skan" in leave_out:
+        parts.missing.append("SKAN postbacks: left out (--app-mix-leave-out skan)")
+    elif skan is None:
         parts.missing.append("SKAN postbacks: lane skan's receipt (skan.proto, /skan/postback) has not landed")
     else:
         parts.skan = await configure_skan(skan, attribution_addr, api_key, postback_token, campaigns, gateway_url,
@@ -409,23 +417,97 @@ async def setup_mix(
     return world, parts
 
 
-SKAN_APP_ID = "525463029"  # the advertised app's App Store id in Apple's example postbacks
+# Apple's example SKAdNetwork 2.1 postback ("Verifying an install-validation postback",
+# https://developer.apple.com/documentation/storekit/verifying-an-install-validation-postback; reproduced and
+# checked against Apple's P-256 key in https://gist.github.com/jen6/8fa65a25622d2272a862100ab9157bec).
+SKAN_21 = {
+    "version": "2.1", "ad-network-id": "com.example", "campaign-id": 42,
+    "transaction-id": "6aafb7a5-0170-41b5-bbe4-fe71dedf1e28", "app-id": 525463029,
+    "attribution-signature": "MEUCID6rbq3qt4GvFaAaynh5/LAcvn1d8CQTRhrZhLIxLKntAiEAo7IrvoMw6u2qDg6Tr5vIsEHXjlLkPlCOL0o"
+    "jJcEh3Qw=",
+    "redownload": True, "source-app-id": 1234567891, "conversion-value": 20,
+}  # fmt: skip
+SKAN_APP_ID = "525463029"
+# Apple's example AdAttributionKit postback ("Identifying the parameters in a postback",
+# https://developer.apple.com/documentation/adattributionkit/identifying-the-parameters-in-a-postback),
+# signed with Apple's development key apple-development-identifier/1 (CLICKTRAIL_SKAN_DEVELOPMENT_KEYS=1).
+AAK_EXAMPLE = {
+    "jws-string": "eyJraWQiOiJhcHBsZS1kZXZlbG9wbWVudC1pZGVudGlmaWVyXC8xIiwiYWxnIjoiRVMyNTYifQ.eyJwb3N0YmFjay1pZGVu"
+    "dGlmaWVyIjoiODU1NDZFQjctRkQzOS00NEJDLTg5OTAtQzk4QTRBQzM2QTQ5IiwicHVibGlzaGVyLWl0ZW0taWRlbnRpZmllciI6MCwibWFy"
+    "a2V0cGxhY2UtaWRlbnRpZmllciI6ImNvbS5hcHBsZS5BcHBTdG9yZSIsImltcHJlc3Npb24tdHlwZSI6ImFwcC1pbXByZXNzaW9uIiwiYWQt"
+    "bmV0d29yay1pZGVudGlmaWVyIjoiZGV2ZWxvcG1lbnQuYWRhdHRyaWJ1dGlvbmtpdCIsImRpZC13aW4iOnRydWUsInBvc3RiYWNrLXNlcXVl"
+    "bmNlLWluZGV4IjowLCJjb252ZXJzaW9uLXR5cGUiOiJyZS1lbmdhZ2VtZW50Iiwic291cmNlLWlkZW50aWZpZXIiOiIxMjM0IiwiYWR2ZXJ0"
+    "aXNlZC1pdGVtLWlkZW50aWZpZXIiOjEwNzM4MDI3NzU2fQ.bAdNwKd6OfHK9tofvjjua4X_JPcFTxXPQSspD9gZkinw97pY7R1aI-LSjl-oxZZ"
+    "F3_K2H5JK5TSEBee4_1U4oQ",
+    "conversion-value": 24, "ad-interaction-type": "click", "country-code": "US",
+}  # fmt: skip
+AAK_APP_ID = "10738027756"
+SKAN_SOURCES = (("com.example", "42"), ("development.adattributionkit", "1234"))
 
 
 async def configure_apple_ads(
     apple: Any, attribution_addr: str, api_key: str, partner_id: str, campaigns: list[str], world: MixWorld,
     parts: MixParts,
 ) -> bool:  # fmt: skip
-    parts.missing.append("AdServices tokens: apple_ads.proto landed; this benchmark is not wired to it yet")
-    return False
+    """Apple Ads on, the partner, the first campaign as the default and the three Apple campaigns mapped;
+    False (and a "not yet" line) when the attribution service does not answer AppleAdsService."""
+    import grpc
+    from clicktrail.attribution.v1 import apple_ads_pb2_grpc
+    from google.protobuf.field_mask_pb2 import FieldMask
+
+    from libs.grpc_client import make_channel
+
+    async with make_channel(attribution_addr, token=api_key, deadline_s=30) as ch:
+        stub = apple_ads_pb2_grpc.AppleAdsServiceStub(ch)
+        settings = apple.AppleAdsSettings(enabled=True, partner_id=partner_id, default_campaign_id=campaigns[0])
+        mask = FieldMask(paths=["enabled", "partner_id", "default_campaign_id"])
+        try:
+            await stub.UpdateAppleAdsSettings(apple.UpdateAppleAdsSettingsRequest(settings=settings, update_mask=mask))
+        except grpc.aio.AioRpcError as err:
+            parts.missing.append(f"AdServices tokens: AppleAdsService answered {err.code().name}: {err.details()}")
+            return False
+        for apple_id, campaign_id in zip(APPLE_CAMPAIGNS, campaigns, strict=True):
+            mapping = apple.AppleAdsMapping(apple_campaign_id=apple_id, campaign_id=campaign_id)
+            await stub.CreateAppleAdsMapping(apple.CreateAppleAdsMappingRequest(mapping=mapping))
+    return True
 
 
 async def configure_skan(
     skan: Any, attribution_addr: str, api_key: str, postback_token: str, campaigns: list[str], gateway_url: str,
     rate: float, world: MixWorld, parts: MixParts,
 ) -> bool:  # fmt: skip
-    parts.missing.append("SKAN postbacks: skan.proto landed; this benchmark is not wired to it yet")
-    return False
+    """Maps Apple's example postbacks' ad network + campaign / source ids to the campaigns, posts each example
+    once (it must be stored: the gateway route, verification and the app look-up work), then lets the B runs
+    post them again at ``rate``: from then on each is verified and answered "duplicate" (Apple's examples are
+    the only postbacks Apple's key signs that we hold: a benchmark cannot make new ones)."""
+    import grpc
+    from clicktrail.attribution.v1 import skan_pb2_grpc
+
+    from libs.grpc_client import make_channel
+
+    async with make_channel(attribution_addr, token=api_key, deadline_s=30) as ch:
+        stub = skan_pb2_grpc.SkanServiceStub(ch)
+        try:
+            for (network, source), campaign_id in zip(SKAN_SOURCES, campaigns, strict=False):
+                mapping = skan.SkanMapping(ad_network_id=network, source_identifier=source, campaign_id=campaign_id)
+                await stub.CreateSkanMapping(skan.CreateSkanMappingRequest(mapping=mapping))
+        except grpc.aio.AioRpcError as err:
+            parts.missing.append(f"SKAN postbacks: SkanService answered {err.code().name}: {err.details()}")
+            return False
+    posts = [
+        (gateway_url + "/.well-known/skadnetwork/report-attribution/", orjson.dumps(SKAN_21)),
+        (gateway_url + "/skan/postback?token=" + postback_token, orjson.dumps(SKAN_21)),
+        (gateway_url + "/.well-known/appattribution/report-attribution/", orjson.dumps(AAK_EXAMPLE)),
+    ]
+    async with httpx.AsyncClient(timeout=10) as http:
+        for url, body in posts[::2]:
+            r = await http.post(url, content=body, headers={"Content-Type": "application/json"})
+            if r.status_code != 200 or r.json().get("status") != "stored":
+                parts.missing.append(f"SKAN postbacks: {url.split('?')[0]} answered {r.status_code} {r.text[:200]}")
+                return False
+    world.skan_rate = rate
+    world.skan_bodies = itertools.cycle(posts).__next__
+    return True
 
 
 def mix_checks(mix: dict[str, Any], parts: MixParts) -> dict[str, bool]:
@@ -436,8 +518,8 @@ def mix_checks(mix: dict[str, Any], parts: MixParts) -> dict[str, bool]:
         and all(r["offered"]["errors"] == 0 for r in runs),
     }
     if parts.tokens:
-        checks["every Apple-attributed token credited (match type 5)"] = all(
-            r["apple_credited"] == r["apple_expected"] for r in runs
+        checks["every token resolved, every Apple-attributed one credited (match type 5)"] = all(
+            r["tokens_resolved"] == r["tokens"] and r["apple_credited"] == r["apple_expected"] for r in runs
         )
     if parts.skan:
         checks["every SKAN postback answered 200"] = all(

@@ -114,6 +114,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run only the app-campaign mix (no installs / events / postbacks phases and bars)",
     )
+    mix.add_argument("--app-mix-leave-out", choices=["tokens", "skan"], action="append",
+                     help="leave a part out of the B mix (to see what each costs)")  # fmt: skip
     mix.add_argument("--app-mix-rounds", type=int, default=2, help="A B B A rounds (after one warm-up run)")
     mix.add_argument("--app-mix-seconds", type=float, default=8.0, help="seconds of installs offered per run")
     mix.add_argument(
@@ -202,6 +204,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 mix_world, mix_parts = await setup_mix(
                     links_addr, attribution_addr, acct.api_key, acct.postback_token, app.app_id,
                     f"http://127.0.0.1:{http_port}", [links, ingest, attribution, gateway], args.app_mix_skan_rate,
+                    tuple(args.app_mix_leave_out or ()),
                 )  # fmt: skip
             mix_installs = n_mix * (1 + 4 * args.app_mix_rounds) if mix_parts is not None else 0
             keep = n_installs + mix_installs + 20_000
