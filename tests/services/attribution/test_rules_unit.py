@@ -32,7 +32,7 @@ def _click(at: dt.datetime, **kw: object) -> Touch:
 
 def test_the_rule_constants_are_the_proto_enums() -> None:
     assert (rules.MATCH_CLICK_ID, rules.MATCH_DEVICE_ID, rules.MATCH_FINGERPRINT, rules.MATCH_ORGANIC) == (1, 2, 3, 4)
-    assert rules.MATCH_NAMES == {1: "click_id", 2: "device_id", 3: "fingerprint", 4: "organic"}
+    assert rules.MATCH_NAMES == {1: "click_id", 2: "device_id", 3: "fingerprint", 4: "organic", 5: "apple_ads"}
     assert rules.STATUS_NAMES == {1: "pending", 2: "approved", 3: "rejected"}
     assert (rules.SOURCE_EVENT, rules.SOURCE_POSTBACK, rules.EVENT_INSTALL) == (1, 2, 1)
 
