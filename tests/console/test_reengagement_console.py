@@ -74,6 +74,7 @@ async def test_attribution_settings_page(
         app_id, ua, rt = await setup(attribution_stub, links_stub)
         await send(ingest_stub, event(app_id, "install", click_id=await touch(gateway_links_stub, ua),
                                       device={"gaid": GAID}))  # fmt: skip
+        await drained(settings)
         rt_click = await touch(gateway_links_stub, rt)
         await send(ingest_stub, opened(app_id, rt_click))
         await drained(settings)
