@@ -4,6 +4,7 @@ one template plus one outbound event into a signed HTTP request."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import hmac
 import re
@@ -19,8 +20,11 @@ from libs.postback_handoff import FIELDS
 from libs.vocab.enums import choices
 
 # Every outbound-event field is a macro, plus {timestamp} (unix seconds when the
-# delivery was made). Template settings (e.g. {sdk_key}) add their own names.
-EVENT_MACROS: tuple[str, ...] = (*FIELDS, "timestamp")
+# delivery was made) and {event_timestamp} (unix seconds of the event's own
+# event_time: what a partner asking "when the event occurred" wants, e.g. Meta's
+# event_time; the delivery's time when the event has none). Template settings
+# (e.g. {sdk_key}) add their own names.
+EVENT_MACROS: tuple[str, ...] = (*FIELDS, "timestamp", "event_timestamp")
 # The stored names, from the proto enums.
 TRIGGERS: tuple[str, ...] = tuple(choices(pb.Trigger))  # install, goal, conversion, status_change, rejected
 MODES: tuple[str, ...] = tuple(choices(pb.SendingMode))  # attributed, all
@@ -121,10 +125,20 @@ def check_template(t: Mapping[str, Any], v: Validator, prefix: str = "template."
             v.add(f"{prefix}signature_header", f"{sig!r} is not a usable header name")
 
 
+def unix_seconds(rfc3339: str) -> str:
+    """An RFC 3339 time (the outbound event's event_time) as unix seconds; "" when it is not one."""
+    try:
+        t = dt.datetime.fromisoformat(rfc3339.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    return str(int(t.timestamp())) if t.tzinfo is not None else ""
+
+
 def macro_values(event: Mapping[str, Any], settings: Mapping[str, str], now_s: float) -> dict[str, str]:
     values = {f: str(event.get(f, "") or "") for f in FIELDS}
     values["attributed"] = "1" if event.get("attributed") else "0"
     values["timestamp"] = str(int(now_s))
+    values["event_timestamp"] = unix_seconds(values.get("event_time", "")) or values["timestamp"]
     values.update(settings)
     return values
 

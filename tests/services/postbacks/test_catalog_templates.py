@@ -57,6 +57,7 @@ URL and the parameters):
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 import uuid
@@ -69,7 +70,7 @@ from clicktrail.postbacks.v1 import postbacks_pb2 as pb
 from clicktrail.postbacks.v1 import postbacks_pb2_grpc
 from google.protobuf import field_mask_pb2
 
-from services.postbacks import catalog
+from services.postbacks import catalog, render
 from tests.conftest import AccountInfo
 from tests.services.postbacks.sink import Sink
 from tests.services.postbacks.support import enqueue_events, wait_for
@@ -87,6 +88,8 @@ EVENT: dict[str, Any] = {
     "install_time": "2026-03-01T10:00:00Z", "event_time": "2026-03-01T10:05:00Z", "verdict": "clean",
     "attributed": True, "app_instance_id": APP_INSTANCE, "os_version": "14", "device_model": "Pixel 8",
 }  # fmt: skip
+# EVENT's event_time in unix seconds ({event_timestamp}).
+EVENT_UNIX = int(dt.datetime(2026, 3, 1, 10, 5, tzinfo=dt.UTC).timestamp())
 INSTALL = {"kind": "install", "event": "install"}
 PURCHASE = {"kind": "conversion", "event": "purchase", "goal_id": "gol_1", "goal": "purchase", "status": "approved",
             "payout": "4.99", "revenue": "4.99", "currency": "EUR", "txid": "tx-77"}  # fmt: skip
@@ -161,7 +164,11 @@ EXPECTED: dict[tuple[str, str], dict[str, Any]] = {
         "method": "POST", "path": "/v19.0/123456789012345/events", "query": {"access_token": "EAAB-meta-token"},
         "headers": JSON,
         "body": {"data": [{
-            "event_name": "purchase", "event_time": NOW, "action_source": "app", "event_id": "<event_id>",
+            # Meta: "event_time ... A Unix timestamp in seconds indicating when the actual event
+            # occurred. The specified time may be earlier than the time you send the event"
+            # (https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/server-event/):
+            # the conversion's own time, not the delivery's.
+            "event_name": "purchase", "event_time": EVENT_UNIX, "action_source": "app", "event_id": "<event_id>",
             "user_data": {"madid": GAID, "client_ip_address": "203.0.113.7"},
             "custom_data": {"value": "4.99", "currency": "EUR"},
             "app_data": {"advertiser_tracking_enabled": 1, "application_tracking_enabled": 1,
@@ -284,3 +291,18 @@ async def test_catalog_template_sends_the_documented_request(
         return found[0].status == pb.DELIVERY_STATUS_DELIVERED
 
     await wait_for(delivered, timeout=10)
+
+
+def test_event_timestamp_is_the_events_own_time_else_the_deliverys() -> None:
+    """{event_timestamp}: the outbound event's event_time (RFC 3339, as attribution
+    writes it) in unix seconds; without a readable one, the delivery's time."""
+    sent_at = 1_800_000_000.7
+    for event_time, want in (
+        ("2026-03-01T10:05:00Z", EVENT_UNIX),
+        ("2026-03-01T10:05:00.654321Z", EVENT_UNIX),
+        ("2026-03-01T11:05:00+01:00", EVENT_UNIX),
+        ("", 1_800_000_000),
+        ("yesterday", 1_800_000_000),
+        ("2026-03-01T10:05:00", 1_800_000_000),  # no zone: not guessed
+    ):
+        assert render.macro_values({"event_time": event_time}, {}, sent_at)["event_timestamp"] == str(want), event_time
