@@ -4,12 +4,14 @@ IP, or user id: those become the erasure's pseudonym.
 
 Also the queues on both sides of attribution: the person's events waiting in
 the ingest hand-off (due or dead) are anonymised as ingest anonymises its rows,
-and their outbound events waiting for the postbacks fan-out are dropped (a
-postback not sent yet is cancelled). And the inbound postback log: the rows of
-the person's clicks keep what explains the conversion (time, outcome, status,
-payout, currency, goal, txid) and the network's own request data (its server's
-IP and User-Agent); the click id becomes the pseudonym and every other
-parameter is dropped."""
+their outbound events waiting for the postbacks fan-out are dropped (a
+postback not sent yet is cancelled), and so are their installs' Apple Ads jobs
+not resolved yet (each holds the install's AdServices token; due, waiting for
+a retry or dead). And the inbound postback log: the rows of the person's
+clicks keep what explains the conversion (time, outcome, status, payout,
+currency, goal, txid) and the network's own request data (its server's IP and
+User-Agent); the click id becomes the pseudonym and every other parameter is
+dropped."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import orjson
 
 from libs import event_handoff, postback_handoff, queue
 from libs.privacy import Found, Subject, count
+from services.attribution.apple_ads import APPLE_ADS_QUEUE
 from services.attribution.postback_rules import ALIASES
 
 # $2 identity keys ("gaid:...", "user:..."), $3 user ids, $4 device ids, $5 click ids.
@@ -87,7 +90,9 @@ def _needle(value: str) -> bytes:
     return orjson.dumps(value)[:-1]
 
 
-async def _erase_queues(conn: asyncpg.Connection, account_id: str, who: Subject, found: Found, apply: bool) -> None:
+async def _erase_queues(
+    conn: asyncpg.Connection, account_id: str, who: Subject, found: Found, install_ids: list[str], apply: bool
+) -> None:
     users, devices = who.user_ids | found.user_ids, who.device_ids | found.device_ids
     clicks = who.click_ids | found.click_ids
 
@@ -119,6 +124,19 @@ async def _erase_queues(conn: asyncpg.Connection, account_id: str, who: Subject,
         conn, postback_handoff.POSTBACK_QUEUE, account_id, needles, drop_person, apply=apply
     )
 
+    def drop_token(payload: bytes) -> bytes | None:
+        """An Apple Ads job (services/attribution/apple_ads.py: {install_id, token}) of the person's installs."""
+        try:
+            install_id = orjson.loads(payload).get("install_id")
+        except (orjson.JSONDecodeError, AttributeError):
+            return payload
+        return None if isinstance(install_id, str) and install_id in installs else payload
+
+    installs = set(install_ids)
+    found.rows["queue.jobs:" + APPLE_ADS_QUEUE] = await queue.redact(
+        conn, APPLE_ADS_QUEUE, account_id, [_needle(i) for i in sorted(installs)], drop_token, apply=apply
+    )
+
 
 async def erase(conn: asyncpg.Connection, account_id: str, who: Subject, apply: bool) -> Found:
     found = Found()
@@ -142,7 +160,7 @@ async def erase(conn: asyncpg.Connection, account_id: str, who: Subject, apply: 
     found.rows["attribution.conversions"] = len(conversions)
     found.keys.update(install_ids)
     found.keys.update(r["conversion_id"] for r in conversions)
-    await _erase_queues(conn, account_id, who, found, apply)
+    await _erase_queues(conn, account_id, who, found, install_ids, apply)
     clicks = sorted(who.click_ids | found.click_ids)
     if not apply:
         found.rows["attribution.inbound_postbacks"] = await conn.fetchval(
