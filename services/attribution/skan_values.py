@@ -209,7 +209,7 @@ def _money(v: Validator, raw: Any, path: str) -> Decimal | None:
         v.add(path, f'{raw!r} is not a decimal amount like "4.99" (a point, at most {MAX_DECIMALS} decimals)')
         return None
     d = Decimal(text)
-    if d < 0:
+    if d < 0 or text.startswith("-"):  # "-0" too
         v.add(path, "must not be negative")
         return None
     if d >= MAX_REVENUE:
@@ -273,6 +273,10 @@ def _rule_body(v: Validator, doc: Mapping[str, Any], path: str) -> dict[str, Any
         v.add(
             f"{path}.revenue_max", f"must be above revenue_min ({lo}): the bucket is min (inclusive) to max (exclusive)"
         )
+    elif rev is not None and ((lo is not None and rev < lo) or (hi is not None and rev >= hi)):
+        # The SDK sets the value only for revenue in the bucket: the estimate must be one of those amounts.
+        bucket = f"[{lo if lo is not None else 0}, {hi})" if hi is not None else f"{lo} and above"
+        v.add(f"{path}.revenue", f"must lie in the rule's bucket {bucket}: the value is set only for revenue in it")
     return {
         "revenue_min": lo,
         "revenue_max": hi,

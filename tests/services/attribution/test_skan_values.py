@@ -243,3 +243,41 @@ def test_amounts_are_plain_decimals_with_at_most_six_places():
         {"currency": "USD", "fine_values": [{"value": 1, "revenue_min": "0", "revenue_max": "0.000003"}]}
     )
     assert decode(odd, sequence_index=0, fine_value=1, coarse_value=None).revenue == Decimal("0.000002")
+
+
+def test_an_explicit_revenue_lies_in_its_bucket_and_no_amount_is_negative():
+    """A rule's ``revenue`` is what the value stands for; the SDK sets the value only
+    for revenue in [revenue_min, revenue_max): an estimate outside the bucket would
+    report money the value can never mean. "-0" is a negative sign, refused too."""
+    got = bad(
+        {
+            "currency": "USD",
+            "fine_values": [
+                {"value": 1, "revenue_min": "10", "revenue_max": "20", "revenue": "5"},
+                {"value": 2, "revenue_min": "20", "revenue_max": "30", "revenue": "30"},  # max is exclusive
+                {"value": 3, "revenue_min": "40", "revenue": "39.99"},  # open bucket: 40 and above
+                {"value": 4, "revenue_min": "-0"},
+            ],
+            "coarse_values": [{"postback": 2, "value": "low", "revenue_max": "5", "revenue": "7"}],
+        }
+    )
+    assert set(got) == {
+        "schema.fine_values[0].revenue", "schema.fine_values[1].revenue", "schema.fine_values[2].revenue",
+        "schema.fine_values[3].revenue_min", "schema.coarse_values[0].revenue",
+    }  # fmt: skip
+    assert "[10, 20)" in got["schema.fine_values[0].revenue"]
+    assert "not be negative" in got["schema.fine_values[3].revenue_min"]
+    # inside the bucket (its min included), or with no bucket at all: fine
+    ok = parse_schema(
+        {
+            "currency": "USD",
+            "fine_values": [
+                {"value": 1, "revenue_min": "10", "revenue_max": "20", "revenue": "10"},
+                {"value": 2, "revenue_min": "20", "revenue": "99"},
+                {"value": 3, "revenue": "1.5", "events": ["purchase"]},
+            ],
+        }
+    )
+    assert [decode(ok, sequence_index=0, fine_value=v, coarse_value=None).revenue for v in (1, 2, 3)] == [
+        Decimal("10"), Decimal("99"), Decimal("1.5"),
+    ]  # fmt: skip
