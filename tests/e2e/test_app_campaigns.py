@@ -6,6 +6,11 @@ phones, Apple and ad networks drive it, checked the way an operator checks
 - deferred deep links: an Android first launch matched by the Play referrer's
   click id, an iOS one by fingerprint; each handed out once; the association
   files on a custom tracking domain; a deep link without an app refused;
+- re-engagement: a retargeting click takes a purchase away from the campaign
+  that brought the install, and the report counts the re-engagement;
+- SKAdNetwork / AdAttributionKit: Apple's published postbacks verified and
+  stored once (a replay and the network's copy are duplicates), forged ones
+  refused with the reason, the report's SKAN installs;
 - Apple Ads: an install credited through its AdServices token (a local stand-in
   of Apple's attribution API), the tokens Apple does not credit, the click id
   that outranks it, nothing stored twice; the report by Apple campaign."""
@@ -13,11 +18,13 @@ phones, Apple and ad networks drive it, checked the way an operator checks
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
 import json
 import uuid
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -200,6 +207,229 @@ async def test_association_files_on_a_custom_tracking_domain(suite: Suite) -> No
     # A host nobody registered serves no app's association.
     async with httpx.AsyncClient(timeout=10, headers={"Host": "unknown.example"}) as http:
         assert (await http.get(f"{suite.gateway_url}/.well-known/apple-app-site-association")).status_code == 404
+
+
+# --------------------------------------------------------------------------- re-engagement
+
+
+async def test_a_reengagement_takes_a_purchase_away_from_the_install_campaign(suite: Suite) -> None:
+    op, _account = await operator(suite, "Space Miner")
+    app = await op("app", "create", "--name", "Space Miner", "--platform", "android", "--bundle-id", "com.acme.miner")
+    ua_net = await op("partner", "create", "--name", "Unity Ads")
+    rt_net = await op("partner", "create", "--name", "Retarget Co")
+    purchase = await op(
+        "goal", "create", "--name", "Purchase", "--event", "purchase", "--kind", "purchase", "--occurrence", "every",
+        "--value-path", "action_properties.price", "--currency-path", "action_properties.currency",
+    )  # fmt: skip
+    # This user installs the moment they click and buys at once (a test's timing): what click injection and a
+    # bot's purchase look like, so those two checks are off.
+    await op("settings", "quality", "set", "--check", "click_injection=off", "--check", "too_soon_after_install=off")
+    install_campaign = await op("campaign", "create", "--name", "UA", "--app", app["app_id"],
+                                "--partner", ua_net["partner_id"], "--goal", purchase["goal_id"])  # fmt: skip
+    retargeting = await op("campaign", "create", "--name", "Win back", "--type", "retargeting", "--app", app["app_id"],
+                           "--partner", rt_net["partner_id"], "--goal", purchase["goal_id"])  # fmt: skip
+    ua_cid, rt_cid = install_campaign["campaign_id"], retargeting["campaign_id"]
+    for cid in (ua_cid, rt_cid):
+        await op("campaign", "publish", cid)
+    ua_link = await op("link", "create", "--campaign", ua_cid, "--url", "https://play.example/store?cid={click_id}")
+    rt_link = await op("link", "create", "--campaign", rt_cid, "--url", "https://shop.example/open?cid={click_id}")
+
+    gaid = str(uuid.uuid4())
+    device = {"gaid": gaid, "platform": "android"}
+
+    def purchase_event(price: str) -> dict[str, Any]:
+        return {"uuid": str(uuid.uuid4()), "event": "track", "action": "purchase", "timestamp": now(),
+                "device": device, "action_properties": {"price": price, "currency": "USD"}}  # fmt: skip
+
+    async def conversions(cid: str) -> list[dict[str, Any]]:
+        return list((await op("conversion", "list", "--campaign", cid))["conversions"])
+
+    async with httpx.AsyncClient(timeout=10, headers={"User-Agent": ANDROID_UA}) as phone:
+
+        async def send(*events: dict[str, Any], answer: str = "accepted") -> None:
+            r = await phone.post(f"{suite.gateway_url}/v1/events", json={"events": list(events)},
+                                 headers={"X-Api-Key": app["app_key"]})  # fmt: skip
+            assert r.status_code == 202 and r.json()[answer] == len(events), r.text
+
+        ua_click = location_query(await phone.get(ua_link["click_url"], headers={"X-Forwarded-For": "73.162.50.1"}))
+        await send({"uuid": str(uuid.uuid4()), "event": "install", "click_id": ua_click["cid"], "timestamp": now(),
+                    "device": device})  # fmt: skip
+
+        async def installed() -> None:
+            [install] = (await op("install", "list", "--campaign", ua_cid))["installs"]
+            assert (install["click_id"], install["match_type"]) == (ua_click["cid"], "click_id"), install
+
+        await eventually(installed)
+        # Before any retargeting: the purchase is the install campaign's.
+        await send(purchase_event("5.00"))
+
+        async def first_sale() -> None:
+            assert [Decimal(c["payout"]) for c in await conversions(ua_cid)] == [Decimal(5)]
+
+        await eventually(first_sale)
+
+        # A week on, the user taps a retargeting ad (another place, another address): the app opens through it
+        # and the SDK reports the open with the link's click id.
+        rt_click = location_query(await phone.get(rt_link["click_url"], headers={"X-Forwarded-For": "73.162.51.2"}))
+        reengage = {"uuid": str(uuid.uuid4()), "event": "track", "action": "deeplink_open", "timestamp": now(),
+                    "device": device, "action_properties": {"click_id": rt_click["cid"]}}  # fmt: skip
+        await send(reengage)
+
+        async def reengaged() -> list[dict[str, Any]]:
+            rows = (await op("install", "reattributions"))["reattributions"]
+            assert len(rows) == 1, rows
+            return list(rows)
+
+        [row] = await eventually(reengaged)
+        assert (row["kind"], row["campaign_id"], row["click_id"]) == ("re_engagement", rt_cid, rt_click["cid"]), row
+        # The next purchase goes to the retargeting campaign, not to the one that brought the install.
+        await send(purchase_event("20.00"))
+        # The open resent (an SDK retry: the same event) and reported again (a new event, the same click): still
+        # one re-engagement.
+        await send(dict(reengage), answer="duplicates")
+        await send({**reengage, "uuid": str(uuid.uuid4()), "timestamp": now()})
+
+    async def moved() -> None:
+        taken = await conversions(rt_cid)
+        assert [Decimal(c["payout"]) for c in taken] == [Decimal(20)], taken
+        assert [Decimal(c["payout"]) for c in await conversions(ua_cid)] == [Decimal(5)]
+
+    await eventually(moved)
+    assert len((await op("install", "reattributions"))["reattributions"]) == 1
+
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+
+    async def reported() -> None:
+        report = await op("report", "campaigns", "--from", today, "--group-by", "campaign")
+        rows = {r["dimensions"]["campaign"]: r for r in report["rows"]}
+        ua, rt = rows[ua_cid], rows[rt_cid]
+        assert (int(ua.get("installs", 0)), int(ua.get("conversions", 0)), int(ua.get("re_engagements", 0))) == (
+            1, 1, 0,
+        ), ua  # fmt: skip
+        assert (int(rt.get("installs", 0)), int(rt.get("conversions", 0)), int(rt.get("re_engagements", 0))) == (
+            0, 1, 1,
+        ), rt  # fmt: skip
+
+    await eventually(reported)
+
+
+# --------------------------------------------------------------------------- SKAdNetwork / AdAttributionKit
+
+# Apple's example SKAdNetwork 2.1 postback from "Verifying an install-validation postback"
+# (https://developer.apple.com/documentation/storekit/verifying-an-install-validation-postback; the same
+# example, checked against Apple's P-256 key, in https://gist.github.com/jen6/8fa65a25622d2272a862100ab9157bec):
+# it verifies with Apple's published key, so it is what Apple would post.
+SKAN_21 = {
+    "version": "2.1", "ad-network-id": "com.example", "campaign-id": 42,
+    "transaction-id": "6aafb7a5-0170-41b5-bbe4-fe71dedf1e28", "app-id": 525463029,
+    "attribution-signature": "MEUCID6rbq3qt4GvFaAaynh5/LAcvn1d8CQTRhrZhLIxLKntAiEAo7IrvoMw6u2qDg6Tr5vIsEHXjlLkPlCOL0o"
+    "jJcEh3Qw=",
+    "redownload": True, "source-app-id": 1234567891, "conversion-value": 20,
+}  # fmt: skip
+SKAN_APP_ID = "525463029"
+# Apple's example AdAttributionKit postback ("Identifying the parameters in a postback",
+# https://developer.apple.com/documentation/adattributionkit/identifying-the-parameters-in-a-postback):
+# signed with Apple's development key apple-development-identifier/1 (accepted only where the operator allows
+# development keys), advertised item 10738027756, ad network development.adattributionkit, source id 1234.
+AAK_EXAMPLE = {
+    "jws-string": "eyJraWQiOiJhcHBsZS1kZXZlbG9wbWVudC1pZGVudGlmaWVyXC8xIiwiYWxnIjoiRVMyNTYifQ.eyJwb3N0YmFjay1pZGVu"
+    "dGlmaWVyIjoiODU1NDZFQjctRkQzOS00NEJDLTg5OTAtQzk4QTRBQzM2QTQ5IiwicHVibGlzaGVyLWl0ZW0taWRlbnRpZmllciI6MCwibWFy"
+    "a2V0cGxhY2UtaWRlbnRpZmllciI6ImNvbS5hcHBsZS5BcHBTdG9yZSIsImltcHJlc3Npb24tdHlwZSI6ImFwcC1pbXByZXNzaW9uIiwiYWQt"
+    "bmV0d29yay1pZGVudGlmaWVyIjoiZGV2ZWxvcG1lbnQuYWRhdHRyaWJ1dGlvbmtpdCIsImRpZC13aW4iOnRydWUsInBvc3RiYWNrLXNlcXVl"
+    "bmNlLWluZGV4IjowLCJjb252ZXJzaW9uLXR5cGUiOiJyZS1lbmdhZ2VtZW50Iiwic291cmNlLWlkZW50aWZpZXIiOiIxMjM0IiwiYWR2ZXJ0"
+    "aXNlZC1pdGVtLWlkZW50aWZpZXIiOjEwNzM4MDI3NzU2fQ.bAdNwKd6OfHK9tofvjjua4X_JPcFTxXPQSspD9gZkinw97pY7R1aI-LSjl-oxZZ"
+    "F3_K2H5JK5TSEBee4_1U4oQ",
+    "conversion-value": 24, "ad-interaction-type": "click", "country-code": "US",
+}  # fmt: skip
+AAK_APP_ID = "10738027756"
+SKAN_COPY = "/.well-known/skadnetwork/report-attribution/"
+AAK_COPY = "/.well-known/appattribution/report-attribution/"
+
+
+@pytest.fixture
+async def skan_suite(db_url: str, tmp_path: Path) -> AsyncIterator[Suite]:
+    """The suite accepting AdAttributionKit postbacks signed with Apple's development keys (Apple's published
+    AdAttributionKit example is one)."""
+    running = await start_suite(
+        tmp_path, db_url, CLICKTRAIL_SKAN_DEVELOPMENT_KEYS="1",
+        CLICKTRAIL_ANALYTICS_ROLLUP_INTERVAL_S="0.3", CLICKTRAIL_ANALYTICS_ROLLUP_LAG_S="0.5",
+    )  # fmt: skip
+    yield running
+    if running.proc.returncode is None:
+        assert await running.stop() == 0, running.output()[-5000:]
+
+
+async def test_skan_postbacks_verified_stored_once_forged_refused_and_reported(skan_suite: Suite) -> None:
+    suite = skan_suite
+    op, account = await operator(suite, "Puzzle Co")
+    app = await op("app", "create", "--name", "Puzzle", "--platform", "ios", "--bundle-id", "com.puzzle.ios",
+                   "--apple-app-id", SKAN_APP_ID)  # fmt: skip
+    network = await op("partner", "create", "--name", "Example Network")
+    campaign = await op("campaign", "create", "--name", "SKAN iOS", "--app", app["app_id"],
+                        "--partner", network["partner_id"])  # fmt: skip
+    cid = campaign["campaign_id"]
+    await op("skan", "map", "--ad-network", "com.example", "--source", "42", "--campaign", cid)
+    # The AdAttributionKit example's app (advertised item 10738027756), its network and source identifier.
+    aak_app = await op("app", "create", "--name", "Puzzle 2", "--platform", "ios", "--bundle-id", "com.puzzle.two",
+                       "--apple-app-id", AAK_APP_ID)  # fmt: skip
+    aak_campaign = await op("campaign", "create", "--name", "AAK iOS", "--app", aak_app["app_id"],
+                            "--partner", network["partner_id"])  # fmt: skip
+    aak_cid = aak_campaign["campaign_id"]
+    await op("skan", "map", "--ad-network", "development.adattributionkit", "--source", "1234", "--campaign", aak_cid)
+
+    async def stored() -> list[dict[str, Any]]:
+        return list((await op("skan", "postbacks"))["postbacks"])
+
+    async with httpx.AsyncClient(timeout=10, base_url=suite.gateway_url) as apple:
+        # A forged copy: the campaign changed after Apple signed it. Refused, the reason named, nothing stored.
+        forged = await apple.post(SKAN_COPY, json={**SKAN_21, "campaign-id": 43})
+        assert forged.status_code == 400, forged.text
+        assert forged.json()["field"] == "signature", forged.text
+        assert await stored() == []
+        # Apple's developer copy: verified and stored once.
+        first = await apple.post(SKAN_COPY, json=SKAN_21)
+        assert (first.status_code, first.json()["status"]) == (200, "stored"), first.text
+        # Apple retries until it sees a 200: a replay is a duplicate; so is the network's forwarded copy.
+        replay = await apple.post(SKAN_COPY, json=SKAN_21)
+        assert (replay.status_code, replay.json()["status"]) == (200, "duplicate"), replay.text
+        network_copy = await apple.post("/skan/postback", json=SKAN_21, params={"token": account["postback_token"]})
+        assert (network_copy.status_code, network_copy.json()["status"]) == (200, "duplicate"), network_copy.text
+        # A network's copy without the account's token is refused.
+        no_token = await apple.post("/skan/postback", json=SKAN_21)
+        assert no_token.status_code == 401, no_token.text
+        # A postback missing a signed field is refused naming it.
+        missing = await apple.post(SKAN_COPY, json={k: v for k, v in SKAN_21.items() if k != "transaction-id"})
+        assert missing.status_code == 400 and missing.json()["field"] == "transaction-id", missing.text
+        # AdAttributionKit: Apple's JWS verified, stored once; its payload changed is refused.
+        aak = await apple.post(AAK_COPY, json=AAK_EXAMPLE)
+        assert (aak.status_code, aak.json()["status"]) == (200, "stored"), aak.text
+        aak_again = await apple.post(AAK_COPY, json=AAK_EXAMPLE)
+        assert (aak_again.status_code, aak_again.json()["status"]) == (200, "duplicate"), aak_again.text
+        header, payload, signature = AAK_EXAMPLE["jws-string"].split(".")
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        claims["source-identifier"] = "9999"  # another campaign's, after Apple signed it
+        tampered = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+        forged_aak = await apple.post(AAK_COPY, json={**AAK_EXAMPLE, "jws-string": f"{header}.{tampered}.{signature}"})
+        assert forged_aak.status_code == 400 and forged_aak.json()["field"] == "signature", forged_aak.text
+
+    rows = {r["transaction_id"]: r for r in await stored()}
+    assert len(rows) == 2, rows
+    row = rows[SKAN_21["transaction-id"]]
+    assert (row["campaign_id"], row["app_id"], row["version"]) == (cid, app["app_id"], "2.1"), row
+    aak_row = rows["85546EB7-FD39-44BC-8990-C98A4AC36A49"]
+    assert (aak_row["campaign_id"], aak_row["app_id"], aak_row["kind"]) == (
+        aak_cid, aak_app["app_id"], "adattributionkit",
+    ), aak_row  # fmt: skip
+    assert (int(row.get("installs", 0)), int(row.get("fine_value", -1))) == (1, 20), row
+
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+
+    async def reported() -> None:
+        report = await op("report", "campaigns", "--from", today, "--group-by", "campaign")
+        [r] = [r for r in report["rows"] if r["dimensions"]["campaign"] == cid]
+        assert int(r.get("skan_installs", 0)) == 1, r
+
+    await eventually(reported)
 
 
 # --------------------------------------------------------------------------- Apple Ads (AdServices)
