@@ -319,7 +319,7 @@ async def test_a_reengagement_takes_a_purchase_away_from_the_install_campaign(su
 # (https://developer.apple.com/documentation/storekit/verifying-an-install-validation-postback; the same
 # example, checked against Apple's P-256 key, in https://gist.github.com/jen6/8fa65a25622d2272a862100ab9157bec):
 # it verifies with Apple's published key, so it is what Apple would post.
-SKAN_21 = {
+SKAN_21: dict[str, Any] = {
     "version": "2.1", "ad-network-id": "com.example", "campaign-id": 42,
     "transaction-id": "6aafb7a5-0170-41b5-bbe4-fe71dedf1e28", "app-id": 525463029,
     "attribution-signature": "MEUCID6rbq3qt4GvFaAaynh5/LAcvn1d8CQTRhrZhLIxLKntAiEAo7IrvoMw6u2qDg6Tr5vIsEHXjlLkPlCOL0o"
@@ -331,7 +331,7 @@ SKAN_APP_ID = "525463029"
 # https://developer.apple.com/documentation/adattributionkit/identifying-the-parameters-in-a-postback):
 # signed with Apple's development key apple-development-identifier/1 (accepted only where the operator allows
 # development keys), advertised item 10738027756, ad network development.adattributionkit, source id 1234.
-AAK_EXAMPLE = {
+AAK_EXAMPLE: dict[str, Any] = {
     "jws-string": "eyJraWQiOiJhcHBsZS1kZXZlbG9wbWVudC1pZGVudGlmaWVyXC8xIiwiYWxnIjoiRVMyNTYifQ.eyJwb3N0YmFjay1pZGVu"
     "dGlmaWVyIjoiODU1NDZFQjctRkQzOS00NEJDLTg5OTAtQzk4QTRBQzM2QTQ5IiwicHVibGlzaGVyLWl0ZW0taWRlbnRpZmllciI6MCwibWFy"
     "a2V0cGxhY2UtaWRlbnRpZmllciI6ImNvbS5hcHBsZS5BcHBTdG9yZSIsImltcHJlc3Npb24tdHlwZSI6ImFwcC1pbXByZXNzaW9uIiwiYWQt"
