@@ -564,7 +564,10 @@ async def test_an_apple_ads_install_and_the_tokens_apple_does_not_credit(
     # Credited: the mapped campaign, Apple's ids on the lookup.
     credited = lookups[outcome["credited"]["install_id"]]
     assert outcome["credited"]["campaign_id"] == brand["campaign_id"], outcome["credited"]
-    assert outcome["credited"]["match_type"] in ("apple_ads", "5", 5), outcome["credited"]
+    assert outcome["credited"]["match_type"] == "apple_ads", outcome["credited"]
+    assert (int(outcome["credited"]["apple_ads_campaign_id"]), int(outcome["credited"]["apple_ads_keyword_id"])) == (
+        ASA_CAMPAIGN, ASA_KEYWORD,
+    ), outcome["credited"]  # fmt: skip
     assert (int(credited["org_id"]), int(credited["apple_campaign_id"]), int(credited["keyword_id"])) == (
         ASA_ORG, ASA_CAMPAIGN, ASA_KEYWORD,
     ), credited  # fmt: skip
