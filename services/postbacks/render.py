@@ -22,9 +22,12 @@ from libs.vocab.enums import choices
 # Every outbound-event field is a macro, plus {timestamp} (unix seconds when the
 # delivery was made) and {event_timestamp} (unix seconds of the event's own
 # event_time: what a partner asking "when the event occurred" wants, e.g. Meta's
-# event_time; the delivery's time when the event has none). Template settings
-# (e.g. {sdk_key}) add their own names.
-EVENT_MACROS: tuple[str, ...] = (*FIELDS, "timestamp", "event_timestamp")
+# event_time; the delivery's time when the event has none) and {revenue_number}
+# (the revenue as a bare JSON number, 0 when the event has none: for JSON bodies
+# whose partner wants a number, e.g. GA4's and Meta's "value", written unquoted).
+# Template settings (e.g. {sdk_key}) add their own names.
+EVENT_MACROS: tuple[str, ...] = (*FIELDS, "timestamp", "event_timestamp", "revenue_number")
+_NUMBER = re.compile(r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$")
 # The stored names, from the proto enums.
 TRIGGERS: tuple[str, ...] = tuple(choices(pb.Trigger))  # install, goal, conversion, status_change, rejected
 MODES: tuple[str, ...] = tuple(choices(pb.SendingMode))  # attributed, all
@@ -139,6 +142,8 @@ def macro_values(event: Mapping[str, Any], settings: Mapping[str, str], now_s: f
     values["attributed"] = "1" if event.get("attributed") else "0"
     values["timestamp"] = str(int(now_s))
     values["event_timestamp"] = unix_seconds(values.get("event_time", "")) or values["timestamp"]
+    revenue = values.get("revenue", "").strip()
+    values["revenue_number"] = revenue if _NUMBER.match(revenue) else "0"
     values.update(settings)
     return values
 

@@ -117,7 +117,7 @@ async def test_app_instance_id_and_device_reach_firebase_and_google_ads_from_sdk
         by_path.setdefault(urlsplit(h.target).path, []).append(h)
     (mp,) = by_path["/mp/collect"]
     assert json.loads(mp.body) == {"app_instance_id": APP_INSTANCE, "events": [{"name": "purchase", "params": {
-        "value": "4.99", "currency": "EUR", "campaign_id": "", "transaction_id": ""}}]}  # fmt: skip
+        "value": 4.99, "currency": "EUR", "campaign_id": "", "transaction_id": ""}}]}  # fmt: skip
     google_hits = [dict(parse_qsl(urlsplit(h.target).query, keep_blank_values=True))
                    for h in by_path["/pagead/conversion/app/1.0"]]  # fmt: skip
     assert sorted(q["app_event_type"] for q in google_hits) == ["custom", "first_open"]

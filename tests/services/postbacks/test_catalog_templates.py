@@ -134,8 +134,11 @@ EXPECTED: dict[tuple[str, str], dict[str, Any]] = {
     ("firebase", "Conversion"): {
         "method": "POST", "path": "/mp/collect", "headers": JSON,
         "query": {"firebase_app_id": "1:1234567890:android:321abc456def7890", "api_secret": "ga-api-secret-1"},
+        # value is a number: Firebase's own API types it so ("value: undefined | number", "when a value is set,
+        # the accompanying currency parameter should also be defined":
+        # https://rnfirebase.io/reference/analytics/generateleadeventparameters); a string is not summed as revenue
         "body": {"app_instance_id": APP_INSTANCE, "events": [{"name": "purchase", "params": {
-            "value": "4.99", "currency": "EUR", "campaign_id": "cmp_e2e", "transaction_id": "tx-77"}}]},
+            "value": 4.99, "currency": "EUR", "campaign_id": "cmp_e2e", "transaction_id": "tx-77"}}]},
     },
     ("google_ads", "First open"): {
         "method": "POST", "path": "/pagead/conversion/app/1.0",
@@ -170,7 +173,9 @@ EXPECTED: dict[tuple[str, str], dict[str, Any]] = {
             # the conversion's own time, not the delivery's.
             "event_name": "purchase", "event_time": EVENT_UNIX, "action_source": "app", "event_id": "<event_id>",
             "user_data": {"madid": GAID, "client_ip_address": "203.0.113.7"},
-            "custom_data": {"value": "4.99", "currency": "EUR"},
+            # custom_data.value is a number: Meta's own SDK ("_value: number", "@param {Number} value ... Eg: 123.45",
+            # https://app.unpkg.com/facebook-nodejs-business-sdk@23.0.1/files/src/objects/serverside/custom-data.js)
+            "custom_data": {"value": 4.99, "currency": "EUR"},
             "app_data": {"advertiser_tracking_enabled": 1, "application_tracking_enabled": 1,
                          "extinfo": ["a2", "com.example.game", "", "", "14", "Pixel 8", *[""] * 10]},
         }]},
@@ -306,3 +311,11 @@ def test_event_timestamp_is_the_events_own_time_else_the_deliverys() -> None:
         ("2026-03-01T10:05:00", 1_800_000_000),  # no zone: not guessed
     ):
         assert render.macro_values({"event_time": event_time}, {}, sent_at)["event_timestamp"] == str(want), event_time
+
+
+def test_revenue_number_is_a_bare_json_number_else_zero() -> None:
+    """{revenue_number}: the revenue written unquoted into a JSON body (GA4's and Meta's
+    value are numbers); an event without a revenue gives 0, so the body stays JSON."""
+    for revenue, want in (("4.99", 4.99), ("12", 12), ("0", 0), ("", 0), ("1e3", 0), ("4.99 EUR", 0)):
+        body = render._expand_json('{"value": {revenue_number}}', render.macro_values({"revenue": revenue}, {}, 0))
+        assert json.loads(body) == {"value": want}, revenue
