@@ -331,8 +331,9 @@ class SkanService(pb_grpc.SkanServiceServicer):
             # Postbacks stored unmapped before: the new mapping credits them now (an exact
             # App Store id mapping takes its app's; an any-app one those no exact one covers).
             status = await conn.execute(
-                "UPDATE attribution.skan_postbacks SET campaign_id = $5, partner_id = $6"
-                " WHERE account_id = $1 AND campaign_id IS NULL AND ad_network_id = $2 AND source_identifier = $3"
+                "UPDATE attribution.skan_postbacks SET campaign_id = $5, partner_id = $6,"
+                " update_time = clock_timestamp() WHERE account_id = $1 AND campaign_id IS NULL AND ad_network_id = $2"
+                " AND source_identifier = $3"
                 " AND ($4 = '' OR store_app_id = $4)",
                 account_id, network, source, store_app, campaign_id, partner,
             )  # fmt: skip

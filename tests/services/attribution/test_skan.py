@@ -134,7 +134,7 @@ async def test_which_account_gets_a_developer_copy(
 
 
 async def test_mappings_credit_campaigns_and_remap(
-    attribution_server: Any, links_stub: Any, account: AccountInfo, channels: Any
+    attribution_server: Any, links_stub: Any, account: AccountInfo, channels: Any, db_url: str
 ) -> None:
     await make_app(links_stub)
     campaign = await make_campaign(links_stub, name="iOS UA")
@@ -160,6 +160,16 @@ async def test_mappings_credit_campaigns_and_remap(
         campaign_id=campaign.campaign_id)))  # fmt: skip
     assert later.remapped == 1
     assert await all_postbacks(mine, unmapped=True) == []
+    # The remap stamps update_time (analytics folds the move in by it).
+    conn = await asyncpg.connect(db_url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT create_time, update_time, campaign_id FROM attribution.skan_postbacks WHERE postback_id = $1",
+            coarse.postback_id,
+        )
+    finally:
+        await conn.close()
+    assert row["campaign_id"] == campaign.campaign_id and row["update_time"] > row["create_time"]
 
     # Validation names the field; a second mapping of the same key is ALREADY_EXISTS.
     with pytest.raises(grpc.aio.AioRpcError) as e:
