@@ -103,6 +103,11 @@ ON CONFLICT DO NOTHING
 RETURNING kind
 """
 
+# Serialises the batches that store rows of the same install (held until the transaction ends).
+LOCK_INSTALLS = (
+    "SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest($1::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n"
+)
+
 # The rows of these installs still open after $3 (what conversions need).
 ACTIVE = """
 SELECT reattribution_id, kind, install_id, event_uuid::text AS event_uuid, event_time, click_id, touch_time,
@@ -294,6 +299,11 @@ async def store(conn: asyncpg.Connection, account_id: str, found: Found) -> int:
                   r.window_end)  # fmt: skip
         for i, v in enumerate(values):
             cols[i].append(v)
+    # One transaction at a time per install: consumers handle jobs of one account at once, and
+    # INSERT's NOT EXISTS cannot see another transaction's uncommitted row of the same click
+    # (two opens of one click would both be stored). Sorted: no deadlock between batches.
+    await conn.execute(LOCK_INSTALLS, [f"clicktrail.reattributions.{account_id}.{i}" for i in
+                                       sorted({r.install_id for r in found.rows})])  # fmt: skip
     inserted = await conn.fetch(INSERT, account_id, *cols)
     for kind in (RE_ENGAGEMENT, RE_ATTRIBUTION):
         n = sum(1 for r in inserted if r["kind"] == kind)
