@@ -24,7 +24,8 @@ MAX_NOTE = 1000
 
 
 def _event_docs(events: Any) -> list[dict[str, Any]]:
-    return [{"name": e.name, "count": e.count} for e in events]
+    # proto3 leaves an unset count at 0: absent (one occurrence), not a count of 0
+    return [{"name": e.name, **({"count": e.count} if e.count else {})} for e in events]
 
 
 def _money_docs(rule: Any) -> dict[str, Any]:

@@ -255,9 +255,9 @@ def _events(v: Validator, raw: Any, path: str) -> tuple[EventCount, ...]:
             v.add(f"{p}.name", f"{name!r} is listed twice in this rule: give it one count")
             continue
         seen.add(name)
-        count = item.get("count", 1)
-        if count in (None, 0):
-            count = 1  # proto3 leaves an unset count at 0: one occurrence
+        count = item.get("count")
+        if count is None:
+            count = 1  # left out: one occurrence (the proto's unset 0 arrives as absent: pb_to_doc)
         if not _is_int(count) or not 1 <= count <= MAX_COUNT:
             v.add(f"{p}.count", f"must be a whole number from 1 to {MAX_COUNT}")
             continue

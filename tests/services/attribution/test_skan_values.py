@@ -281,3 +281,12 @@ def test_an_explicit_revenue_lies_in_its_bucket_and_no_amount_is_negative():
     assert [decode(ok, sequence_index=0, fine_value=v, coarse_value=None).revenue for v in (1, 2, 3)] == [
         Decimal("10"), Decimal("99"), Decimal("1.5"),
     ]  # fmt: skip
+
+
+def test_an_event_count_of_zero_is_refused_not_read_as_one():
+    """A count says how many times the event stands behind the value (conversions add
+    them up): 0 is a mistake to name, not one occurrence. Left out, it is 1."""
+    got = bad({"currency": "USD", "fine_values": [{"value": 1, "events": [{"name": "purchase", "count": 0}]}]})
+    assert got == {"schema.fine_values[0].events[0].count": "must be a whole number from 1 to 1000000"}
+    ok = parse_schema({"currency": "USD", "fine_values": [{"value": 1, "events": [{"name": "purchase"}, "login"]}]})
+    assert decode(ok, sequence_index=0, fine_value=1, coarse_value=None).conversions == 2
