@@ -29,6 +29,7 @@ from prometheus_client import Counter
 
 from libs import auth
 from libs.api import format_money, from_timestamp, to_timestamp
+from libs.cache import TTLCache
 from libs.clients import CallError, LinksClient
 from libs.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied, Unavailable, Validator
 from libs.grpc_server import ServiceContext
@@ -46,6 +47,9 @@ except ImportError:  # pragma: no cover
 log = get_logger("attribution.skan")
 
 MAX_BODY = 64 * 1024
+# App Store id -> the apps that have it, kept this long (a found answer only: an app
+# whose App Store id is set just now is found at Apple's next try).
+APPS_TTL_S = 10.0
 SOURCE_RE = re.compile(r"[0-9]{1,4}")
 STORE_APP_RE = re.compile(r"[0-9]{1,20}")
 RECEIVED = Counter("clicktrail_skan_postbacks", "SKAdNetwork / AdAttributionKit postbacks received", ["kind", "result"])
@@ -103,6 +107,7 @@ INSERT INTO attribution.skan_postbacks (
 ON CONFLICT (account_id, transaction_id) DO NOTHING
 RETURNING *
 """
+DUPLICATE_SQL = "SELECT * FROM attribution.skan_postbacks WHERE account_id = $1 AND transaction_id = $2"
 MAPPING_SQL = """
 SELECT campaign_id, partner_id FROM attribution.skan_mappings
 WHERE account_id = $1 AND ad_network_id = $2 AND source_identifier = $3 AND store_app_id IN ($4, '')
@@ -117,10 +122,19 @@ class SkanStore:
         self._pool = pool
         self._links = links
         self.development_keys = development_keys
+        self._apps: TTLCache[tuple[str, str], tuple[tuple[str, str], ...] | None] = TTLCache(
+            APPS_TTL_S, maxsize=10_000, negative_ttl=0.0, is_negative=lambda v: not v
+        )
 
     async def _lookup_apps(self, store_app_id: str, account_id: str) -> list[tuple[str, str]] | None:
-        """(account id, app id) of the apps with this App Store id; None when links cannot say
-        (an older links without LookupApps)."""
+        """(account id, app id) of the apps with this App Store id (cached APPS_TTL_S when
+        found); None when links cannot say (an older links without LookupApps)."""
+        found = await self._apps.get_or_load(
+            (store_app_id, account_id), lambda: self._load_apps(store_app_id, account_id)
+        )
+        return None if found is None else list(found)
+
+    async def _load_apps(self, store_app_id: str, account_id: str) -> tuple[tuple[str, str], ...] | None:
         request_cls = getattr(links_pb2, "LookupAppsRequest", None)
         if request_cls is None:
             return None
@@ -132,7 +146,7 @@ class SkanStore:
             if err.code() == grpc.StatusCode.UNIMPLEMENTED:
                 return None
             raise Unavailable(f"cannot look the app up in the links service: {err.details()}") from None
-        return [(m.account_id, m.app.app_id) for m in resp.matches]
+        return tuple((m.account_id, m.app.app_id) for m in resp.matches)
 
     async def _mapped_accounts(self, store_app_id: str) -> list[tuple[str, str]]:
         rows = await self._pool.fetch(
@@ -179,6 +193,11 @@ class SkanStore:
             raise InvalidArgument(err.field, err.reason) from None
         target = await self.target(account_id, postback.store_app_id, app_id)
         kind_name = KIND_NAMES[postback.kind]
+        # A replay (Apple resends until it gets a 200) or the other copy: one read, no transaction.
+        stored = await self._pool.fetchrow(DUPLICATE_SQL, target.account_id, postback.transaction_id)
+        if stored is not None:
+            RECEIVED.labels(kind_name, "duplicate").inc()
+            return stored, True
         async with self._pool.acquire() as conn, conn.transaction():
             mapped = await conn.fetchrow(
                 MAPPING_SQL, target.account_id, postback.ad_network_id, postback.source_identifier,
@@ -205,10 +224,7 @@ class SkanStore:
                 orjson.dumps(doc).decode(), postback.signing_key,
             )  # fmt: skip
             if row is None:
-                row = await conn.fetchrow(
-                    "SELECT * FROM attribution.skan_postbacks WHERE account_id = $1 AND transaction_id = $2",
-                    target.account_id, postback.transaction_id,
-                )  # fmt: skip
+                row = await conn.fetchrow(DUPLICATE_SQL, target.account_id, postback.transaction_id)
                 RECEIVED.labels(kind_name, "duplicate").inc()
                 return row, True
         RECEIVED.labels(kind_name, "stored" if mapped else "stored_unmapped").inc()
