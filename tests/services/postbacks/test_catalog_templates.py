@@ -198,7 +198,9 @@ EXPECTED: dict[tuple[str, str], dict[str, Any]] = {
         "method": "GET", "path": "/v1/events",
         "query": {"game_id": "500009999", "platform": "android", "store_id": "com.example.store",
                   "campaign_id": "unity-cmp-7", "gamer_id": "pclk-42", "ifa": "", "aid": GAID,
-                  "tracking_enabled": "1", "event": "purchase", "ts": NOW, "was_conversion_attributed": "1"},
+                  # "ts={unix time in seconds or milliseconds} When the event happened" (Unity's
+                  # https://docs.unity3d.com/Packages/com.unity.ads@3.3/manual/AdvertisingCampaignsPostInstallEvents.html)
+                  "tracking_enabled": "1", "event": "purchase", "ts": str(EVENT_UNIX), "was_conversion_attributed": "1"},
     },
 }  # fmt: skip
 
