@@ -200,7 +200,8 @@ EXPECTED: dict[tuple[str, str], dict[str, Any]] = {
                   "campaign_id": "unity-cmp-7", "gamer_id": "pclk-42", "ifa": "", "aid": GAID,
                   # "ts={unix time in seconds or milliseconds} When the event happened" (Unity's
                   # https://docs.unity3d.com/Packages/com.unity.ads@3.3/manual/AdvertisingCampaignsPostInstallEvents.html)
-                  "tracking_enabled": "1", "event": "purchase", "ts": str(EVENT_UNIX), "was_conversion_attributed": "1"},
+                  "tracking_enabled": "1", "event": "purchase", "ts": str(EVENT_UNIX),
+                  "was_conversion_attributed": "1"},
     },
 }  # fmt: skip
 
