@@ -108,11 +108,27 @@ ON CONFLICT (account_id, transaction_id) DO NOTHING
 RETURNING *
 """
 DUPLICATE_SQL = "SELECT * FROM attribution.skan_postbacks WHERE account_id = $1 AND transaction_id = $2"
+# The exact source identifier first (an App Store id mapping before an any-app one); a
+# SKAN 4 / AdAttributionKit postback below the top privacy tier carries only the last 2
+# or 3 digits of the 4-digit hierarchical source identifier (Apple's examples: 5239, then
+# 39 in a low-tier postback): the mappings whose identifier ends with them ($5).
 MAPPING_SQL = """
-SELECT campaign_id, partner_id FROM attribution.skan_mappings
-WHERE account_id = $1 AND ad_network_id = $2 AND source_identifier = $3 AND store_app_id IN ($4, '')
-ORDER BY store_app_id DESC LIMIT 1
+SELECT campaign_id, partner_id, source_identifier = $3 AS exact FROM attribution.skan_mappings
+WHERE account_id = $1 AND ad_network_id = $2 AND store_app_id IN ($4, '')
+  AND (source_identifier = $3 OR ($5 AND length($3) < 4 AND length(source_identifier) > length($3)
+                                  AND right(source_identifier, length($3)) = $3))
+ORDER BY source_identifier = $3 DESC, store_app_id DESC LIMIT 50
 """
+HIERARCHICAL = ("4.0", "aak")
+
+
+def pick_mapping(rows: list[asyncpg.Record]) -> asyncpg.Record | None:
+    """The exact mapping, else the one campaign every suffix match names (several: unmapped)."""
+    if not rows:
+        return None
+    if rows[0]["exact"]:
+        return rows[0]
+    return rows[0] if len({r["campaign_id"] for r in rows}) == 1 else None
 
 
 class SkanStore:
@@ -199,10 +215,10 @@ class SkanStore:
             RECEIVED.labels(kind_name, "duplicate").inc()
             return stored, True
         async with self._pool.acquire() as conn, conn.transaction():
-            mapped = await conn.fetchrow(
+            mapped = pick_mapping(await conn.fetch(
                 MAPPING_SQL, target.account_id, postback.ad_network_id, postback.source_identifier,
-                postback.store_app_id,
-            )  # fmt: skip
+                postback.store_app_id, postback.version in HIERARCHICAL,
+            ))  # fmt: skip
             conversions, revenue, currency = 0, None, None
             if skan_values is not None:
                 schema = None

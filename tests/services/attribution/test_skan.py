@@ -149,14 +149,20 @@ async def test_mappings_credit_campaigns_and_remap(
     fine = (await gateway.RecordSkanPostback(developer_copy(V4_0_FINE))).postback
     assert (fine.campaign_id, fine.partner_id) == (campaign.campaign_id, campaign.partner_id)
 
-    # Source identifier 39 (a low-tier postback) has no mapping: stored unmapped, listed as such.
+    # A low-tier postback carries the last 2 digits of the source identifier (Apple's examples:
+    # 5239, then 39; https://developer.apple.com/documentation/storekit/skadimpression/sourceidentifier
+    # "you may receive two, three, or all four digits"): the one mapping ending with them credits it.
     coarse = (await gateway.RecordSkanPostback(developer_copy(V4_0_COARSE))).postback
-    assert coarse.campaign_id == ""
-    assert [p.postback_id for p in await all_postbacks(mine, unmapped=True)] == [coarse.postback_id]
-    assert [p.postback_id for p in await all_postbacks(mine, campaign_id=campaign.campaign_id)] == [fine.postback_id]
+    assert (coarse.source_identifier, coarse.campaign_id) == ("39", campaign.campaign_id)
+    # SKAN 2.2's campaign id 42 has no mapping (campaign ids are not hierarchical): stored unmapped.
+    old = (await gateway.RecordSkanPostback(developer_copy(V2_2))).postback
+    assert old.campaign_id == ""
+    assert [p.postback_id for p in await all_postbacks(mine, unmapped=True)] == [old.postback_id]
+    assert [p.postback_id for p in await all_postbacks(mine, campaign_id=campaign.campaign_id)] == [
+        coarse.postback_id, fine.postback_id]  # fmt: skip
     # Mapping it later credits the stored postback.
     later = await mine.CreateSkanMapping(pb.CreateSkanMappingRequest(mapping=pb.SkanMapping(
-        ad_network_id="com.example", source_identifier="39", store_app_id=STORE_APP,
+        ad_network_id="com.example", source_identifier="42", store_app_id=STORE_APP,
         campaign_id=campaign.campaign_id)))  # fmt: skip
     assert later.remapped == 1
     assert await all_postbacks(mine, unmapped=True) == []
@@ -165,7 +171,7 @@ async def test_mappings_credit_campaigns_and_remap(
     try:
         row = await conn.fetchrow(
             "SELECT create_time, update_time, campaign_id FROM attribution.skan_postbacks WHERE postback_id = $1",
-            coarse.postback_id,
+            old.postback_id,
         )
     finally:
         await conn.close()
@@ -196,9 +202,28 @@ async def test_mappings_credit_campaigns_and_remap(
     # The postbacks list pages newest first.
     first = await mine.ListSkanPostbacks(pb.ListSkanPostbacksRequest(page_size=1))
     second = await mine.ListSkanPostbacks(pb.ListSkanPostbacksRequest(page_size=1, page_token=first.next_page_token))
-    assert [first.postbacks[0].postback_id, second.postbacks[0].postback_id] == [coarse.postback_id,
-                                                                                 fine.postback_id]  # fmt: skip
-    assert not second.next_page_token
+    third = await mine.ListSkanPostbacks(pb.ListSkanPostbacksRequest(page_size=1, page_token=second.next_page_token))
+    assert [first.postbacks[0].postback_id, second.postbacks[0].postback_id, third.postbacks[0].postback_id] == [
+        old.postback_id, coarse.postback_id, fine.postback_id]  # fmt: skip
+    assert not third.next_page_token
+
+
+async def test_ambiguous_low_tier_identifier_stays_unmapped(
+    attribution_server: Any, links_stub: Any, account: AccountInfo, channels: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await make_app(links_stub)
+    signer = TestSigner()  # signs SKAN 4 postbacks as Apple would (its key stands in for Apple's)
+    monkeypatch.setattr(skan_verify, "APPLE_P256", signer.public_b64)
+    a, b = await make_campaign(links_stub, name="A"), await make_campaign(links_stub, name="B")
+    mine = skan(channels, attribution_server, account.api_key)
+    gateway = skan(channels, attribution_server, GATEWAY_TOKEN)
+    for source, c in (("5239", a), ("1139", b)):
+        await mine.CreateSkanMapping(pb.CreateSkanMappingRequest(mapping=pb.SkanMapping(
+            ad_network_id="example123.skadnetwork", source_identifier=source, campaign_id=c.campaign_id)))  # fmt: skip
+    low = signer.skan4(source_identifier="39", transaction_id="00000000-0000-4000-8000-000000000039")
+    mid = signer.skan4(source_identifier="239", transaction_id="00000000-0000-4000-8000-000000000239")
+    assert (await gateway.RecordSkanPostback(developer_copy(low))).postback.campaign_id == ""  # 5239 or 1139
+    assert (await gateway.RecordSkanPostback(developer_copy(mid))).postback.campaign_id == a.campaign_id
 
 
 async def test_values_decoded_through_the_apps_schema(
