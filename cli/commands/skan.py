@@ -69,8 +69,11 @@ def map_(
     """Map an ad network's source identifier (or SKAN 1-3 campaign id) to a campaign: postbacks that
     carry it credit the campaign (and its partner). Postbacks stored unmapped before are credited now.
 
-    A mapping for an exact --store-app wins over an any-app one. Source identifiers match exactly:
-    a low-tier postback carrying only the last 2 or 3 digits needs its own mapping.
+    A mapping for an exact --store-app wins over an any-app one. A SKAN 4 /
+    AdAttributionKit postback below the top privacy tier carries only the last 2
+    or 3 digits of the source identifier: with no exact mapping it goes to the
+    campaign every mapping ending with them names (several campaigns: unmapped;
+    map the short identifier itself to decide). SKAN 1-3 campaign ids match exactly.
 
     Examples:
       clicktrail skan map --ad-network cstr6suwn9.skadnetwork --source 5239 --campaign cmp_123
