@@ -20,6 +20,9 @@ inside a database transaction.
 from __future__ import annotations
 
 import asyncio
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -33,7 +36,7 @@ from libs.ids import new_resource_id
 from libs.logging import get_logger
 from services.postbacks import catalog, template_store
 from services.postbacks.quota import check_template_quota
-from services.postbacks.render import check_template
+from services.postbacks.render import MODES, check_template
 
 log = get_logger("postbacks")
 
@@ -42,11 +45,55 @@ SWEEP_GRACE_S = 60.0
 SWEEP_EVERY_S = 30.0
 MAX_NAME = 200
 LINKS_DEADLINE_S = 5.0
+MAX_GOAL_ID = 64
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def plan(key: str, name: str, given: dict[str, str], app_id: str) -> tuple[str, list[dict[str, Any]]]:
+@dataclass(frozen=True)
+class Choice:
+    """The caller's choice for one catalog template (CatalogTemplateChoice):
+    send it or not, only one goal's conversions ("" = every one), a sending
+    mode ("" = the catalog's)."""
+
+    template_index: int
+    enabled: bool
+    goal_id: str = ""
+    sending_mode: str = ""
+
+
+def _chosen(e: Mapping[str, Any], choices: Sequence[Choice], v: Validator) -> dict[int, Choice]:
+    """The choices by template index; each bad one is a violation naming ``choices[i].<field>``."""
+    out: dict[int, Choice] = {}
+    n = len(e["templates"])
+    for i, c in enumerate(choices):
+        where = f"choices[{i}]"
+        if not 0 <= c.template_index < n:
+            v.add(f"{where}.template_index", f"must be 0 to {n - 1}: {e['name']} has {n} templates (see ListCatalog)")
+            continue
+        if c.template_index in out:
+            first = next(j for j, d in enumerate(choices) if d.template_index == c.template_index)
+            v.add(f"{where}.template_index", f"template {c.template_index} is already chosen by choices[{first}]")
+            continue
+        ct = e["templates"][c.template_index]
+        if c.goal_id:
+            if ct["trigger"] != "conversion":
+                fires = ct["trigger"].replace("_", " ")
+                v.add(f"{where}.goal_id", f"is only for a conversion template; {ct['name']!r} fires on {fires}")
+            elif len(c.goal_id) > MAX_GOAL_ID or _CONTROL.search(c.goal_id):
+                v.add(f"{where}.goal_id", f"is not a goal id (at most {MAX_GOAL_ID} characters, no control characters)")
+        if c.sending_mode and c.sending_mode not in MODES:
+            v.add(f"{where}.sending_mode", "must be attributed or all (or unspecified: the catalog's)")
+        out[c.template_index] = c
+    return out
+
+
+def plan(
+    key: str, name: str, given: dict[str, str], app_id: str, choices: Sequence[Choice] = ()
+) -> tuple[str, list[dict[str, Any]]]:
     """The partner name and the templates (stored columns) a creation writes; every
-    problem with the request is raised as one INVALID_ARGUMENT."""
+    problem with the request is raised as one INVALID_ARGUMENT. With ``choices``,
+    each template is written as chosen (enabled or not, goal, mode) and a template
+    with no choice is written disabled: never enabled first and changed after."""
     e = catalog.entry(key.strip())
     if e is None:
         raise InvalidArgument("catalog_key", f"{key!r} is not in the catalog (see ListCatalog)")
@@ -54,16 +101,22 @@ def plan(key: str, name: str, given: dict[str, str], app_id: str) -> tuple[str, 
     name = name.strip() or e["name"]
     v.check(len(name) <= MAX_NAME, "name", f"must be at most {MAX_NAME} characters")
     values = catalog.settings_for(e, given, v)
+    chosen = _chosen(e, choices, v)
     v.raise_if_any()  # the templates' own checks would only repeat a missing setting
     templates = []
     for i, ct in enumerate(e["templates"]):
+        c = chosen.get(i)
         t = {
             "template_id": new_resource_id("pbt"), "partner_id": "prt_pending", "app_id": app_id.strip(),
             "name": ct["name"], "trigger": ct["trigger"], "goal_id": "", "sending_mode": ct["sending_mode"],
             "method": ct["method"], "url_template": ct["url_template"], "body_template": ct.get("body_template", ""),
-            "headers": dict(ct.get("headers", {})), "settings": values, "signature_header": "", "enabled": True,
-            "catalog_key": e["key"],
+            "headers": dict(ct.get("headers", {})), "settings": values, "signature_header": "",
+            "enabled": c.enabled if c else not choices, "catalog_key": e["key"],
         }  # fmt: skip
+        if c and c.goal_id:
+            t.update(trigger="goal", goal_id=c.goal_id)
+        if c and c.sending_mode:
+            t["sending_mode"] = c.sending_mode
         check_template(t, v, prefix=f"templates[{i}].")
         templates.append(t)
     v.raise_if_any()
@@ -98,10 +151,10 @@ async def _forget(pool: asyncpg.Pool, account_id: str, partner_id: str) -> None:
 
 async def create(
     pool: asyncpg.Pool, settings: PostbacksSettings, links: LinksClient, account_id: str, key: str, name: str,
-    given: dict[str, str], app_id: str,
+    given: dict[str, str], app_id: str, choices: Sequence[Choice] = (),
 ) -> tuple[str, str, list[str]]:  # fmt: skip
     """(partner_id, partner name, template ids), or an error with nothing left behind."""
-    name, templates = plan(key, name, given, app_id)
+    name, templates = plan(key, name, given, app_id, choices)
     limit = settings.postback_templates_per_account
     async with pool.acquire() as conn:  # the quota, before anything is made (checked again below, locked)
         await check_template_quota(conn, account_id, len(templates), limit)

@@ -11,7 +11,7 @@ from libs import auth
 from libs.paging import Page
 from services.postbacks import catalog, catalog_partners, template_store
 from services.postbacks.base import PostbacksBase
-from services.postbacks.messages import catalog_entry_pb, template_pb
+from services.postbacks.messages import MODE_NAME, catalog_entry_pb, template_pb
 
 
 class CatalogRpcs(PostbacksBase):
@@ -23,11 +23,21 @@ class CatalogRpcs(PostbacksBase):
     async def CreateCatalogPartner(
         self, request: pb.CreateCatalogPartnerRequest, context: Any
     ) -> pb.CreateCatalogPartnerResponse:
-        """The partner and all its catalog templates, all or nothing (see catalog_partners)."""
+        """The partner and all its catalog templates, with the caller's choices
+        (enabled, goal, sending mode) applied as they are written: all or nothing
+        (see catalog_partners)."""
         account_id = auth.require_account()
+        choices = [
+            catalog_partners.Choice(
+                template_index=c.template_index, enabled=c.enabled, goal_id=c.goal_id.strip(),
+                # an enum value this server does not know stays visible, so it is refused by name
+                sending_mode=MODE_NAME.get(c.sending_mode, f"#{c.sending_mode}") if c.sending_mode else "",
+            )
+            for c in request.choices
+        ]  # fmt: skip
         partner_id, name, ids = await catalog_partners.create(
             self._pool, self._settings, self._links, account_id, request.catalog_key, request.name,
-            dict(request.settings), request.app_id,
+            dict(request.settings), request.app_id, choices,
         )  # fmt: skip
         async with self._pool.acquire() as conn:
             rows = [await template_store.load(conn, account_id, i) for i in ids]

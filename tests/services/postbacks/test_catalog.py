@@ -112,3 +112,92 @@ async def test_sweeper_removes_the_partner_of_a_failed_creation(
         assert await sweep_once(pool, links, grace_s=0) == 1
     assert not (await links_stub.ListPartners(lpb.ListPartnersRequest())).partners
     assert await pool.fetchval("SELECT count(*) FROM postbacks.partner_creations") == 0
+
+
+async def test_catalog_partner_choices_are_written_with_the_templates(
+    postbacks_stub: Stub, links_stub: links_pb2_grpc.LinksServiceStub, db_url: str
+) -> None:
+    """The caller's choices (send or not, goal, sending mode) are part of the one
+    creation: a bad choice creates nothing, a choice the database refuses leaves
+    nothing, and a template not chosen is written disabled, never enabled first."""
+    settings = documented_settings("applovin")  # templates: 0 Install (install), 1 In-app event (conversion)
+
+    def request(*choices: pb.CatalogTemplateChoice) -> pb.CreateCatalogPartnerRequest:
+        return pb.CreateCatalogPartnerRequest(catalog_key="applovin", settings=settings, choices=choices)
+
+    async def nothing_made() -> None:
+        assert not (await links_stub.ListPartners(lpb.ListPartnersRequest())).partners
+        assert not (await postbacks_stub.ListTemplates(pb.ListTemplatesRequest())).templates
+
+    bad = [
+        pb.CatalogTemplateChoice(template_index=1, enabled=True, goal_id="gol_1"),  # fine on its own
+        pb.CatalogTemplateChoice(template_index=2, enabled=True),
+        pb.CatalogTemplateChoice(template_index=0, enabled=True, goal_id="gol_1"),
+        pb.CatalogTemplateChoice(template_index=1, enabled=False),
+        pb.CatalogTemplateChoice(template_index=0, enabled=True),
+        pb.CatalogTemplateChoice(template_index=-1),
+    ]
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await postbacks_stub.CreateCatalogPartner(request(*bad))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    found = dict(field_violations(err.value))
+    assert set(found) == {
+        "choices[1].template_index", "choices[2].goal_id", "choices[3].template_index", "choices[4].template_index",
+        "choices[5].template_index",
+    }, found  # fmt: skip
+    assert "must be 0 to 1: AppLovin has 2 templates" in found["choices[1].template_index"]
+    assert "is only for a conversion template; 'Install' fires on install" in found["choices[2].goal_id"]
+    assert "template 1 is already chosen by choices[0]" in found["choices[3].template_index"]
+    assert "template 0 is already chosen by choices[2]" in found["choices[4].template_index"]
+    with pytest.raises(grpc.aio.AioRpcError) as err:  # reported once the index is right
+        await postbacks_stub.CreateCatalogPartner(request(pb.CatalogTemplateChoice(template_index=0, sending_mode=9)))  # type: ignore[arg-type]
+    assert field_violations(err.value) == [
+        ("choices[0].sending_mode", "must be attributed or all (or unspecified: the catalog's)")
+    ]
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await postbacks_stub.CreateCatalogPartner(request(pb.CatalogTemplateChoice(template_index=1, goal_id="g" * 65)))
+    assert [f for f, _ in field_violations(err.value)] == ["choices[0].goal_id"]
+    await nothing_made()
+
+    wanted = request(
+        pb.CatalogTemplateChoice(template_index=1, enabled=True, goal_id="gol_purchase",
+                                 sending_mode=pb.SENDING_MODE_ATTRIBUTED),
+    )  # fmt: skip
+    conn = await asyncpg.connect(db_url)
+    try:
+        # The database refuses the goal choice: the choice is written in the creation, so nothing stays.
+        await conn.execute("ALTER TABLE postbacks.templates ADD CONSTRAINT test_no_goal CHECK (trigger <> 'goal')")
+        with pytest.raises(grpc.aio.AioRpcError):
+            await postbacks_stub.CreateCatalogPartner(wanted)
+        await nothing_made()
+        assert await conn.fetchval("SELECT count(*) FROM postbacks.partner_creations") == 0
+        await conn.execute("ALTER TABLE postbacks.templates DROP CONSTRAINT test_no_goal")
+        # No install template may ever be stored enabled, not even for a moment: the one not chosen is
+        # written disabled (without choices every template is written enabled, and that is refused).
+        await conn.execute(
+            "ALTER TABLE postbacks.templates ADD CONSTRAINT test_never_on CHECK (NOT (enabled AND trigger = 'install'))"
+        )
+        with pytest.raises(grpc.aio.AioRpcError):
+            await postbacks_stub.CreateCatalogPartner(request())
+        await nothing_made()
+        made = await postbacks_stub.CreateCatalogPartner(wanted)
+        await conn.execute("ALTER TABLE postbacks.templates DROP CONSTRAINT test_never_on")
+    finally:
+        await conn.close()
+    got = {t.name: t for t in (await postbacks_stub.ListTemplates(pb.ListTemplatesRequest())).templates}
+    assert set(got) == {"Install", "In-app event"} and {t.template_id for t in made.templates} == {
+        t.template_id for t in got.values()
+    }
+    install, event = got["Install"], got["In-app event"]
+    assert (install.enabled, install.trigger, install.goal_id, install.sending_mode) == (
+        False, pb.TRIGGER_INSTALL, "", pb.SENDING_MODE_ALL)  # fmt: skip
+    assert (event.enabled, event.trigger, event.goal_id, event.sending_mode) == (
+        True, pb.TRIGGER_GOAL, "gol_purchase", pb.SENDING_MODE_ATTRIBUTED)  # fmt: skip
+    assert all(t.create_time == t.update_time for t in got.values())  # written so, never updated after
+    assert [p.partner_id for p in (await links_stub.ListPartners(lpb.ListPartnersRequest())).partners] == [
+        made.partner_id
+    ]
+    # Without choices every template is created enabled, as the catalog has it.
+    plain = await postbacks_stub.CreateCatalogPartner(request())
+    assert [(t.name, t.enabled, t.trigger) for t in plain.templates] == [
+        ("Install", True, pb.TRIGGER_INSTALL), ("In-app event", True, pb.TRIGGER_CONVERSION)]  # fmt: skip

@@ -302,7 +302,7 @@ class ListCatalogResponse(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[CatalogEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CreateCatalogPartnerRequest(_message.Message):
-    __slots__ = ("catalog_key", "name", "settings", "app_id")
+    __slots__ = ("catalog_key", "name", "settings", "app_id", "choices")
     class SettingsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -314,11 +314,25 @@ class CreateCatalogPartnerRequest(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
     APP_ID_FIELD_NUMBER: _ClassVar[int]
+    CHOICES_FIELD_NUMBER: _ClassVar[int]
     catalog_key: str
     name: str
     settings: _containers.ScalarMap[str, str]
     app_id: str
-    def __init__(self, catalog_key: _Optional[str] = ..., name: _Optional[str] = ..., settings: _Optional[_Mapping[str, str]] = ..., app_id: _Optional[str] = ...) -> None: ...
+    choices: _containers.RepeatedCompositeFieldContainer[CatalogTemplateChoice]
+    def __init__(self, catalog_key: _Optional[str] = ..., name: _Optional[str] = ..., settings: _Optional[_Mapping[str, str]] = ..., app_id: _Optional[str] = ..., choices: _Optional[_Iterable[_Union[CatalogTemplateChoice, _Mapping]]] = ...) -> None: ...
+
+class CatalogTemplateChoice(_message.Message):
+    __slots__ = ("template_index", "enabled", "goal_id", "sending_mode")
+    TEMPLATE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    GOAL_ID_FIELD_NUMBER: _ClassVar[int]
+    SENDING_MODE_FIELD_NUMBER: _ClassVar[int]
+    template_index: int
+    enabled: bool
+    goal_id: str
+    sending_mode: SendingMode
+    def __init__(self, template_index: _Optional[int] = ..., enabled: _Optional[bool] = ..., goal_id: _Optional[str] = ..., sending_mode: _Optional[_Union[SendingMode, str]] = ...) -> None: ...
 
 class CreateCatalogPartnerResponse(_message.Message):
     __slots__ = ("partner_id", "name", "catalog_key", "templates")
