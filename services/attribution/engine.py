@@ -87,6 +87,20 @@ LAG = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
 )
 
+# The installs (of an account with Apple Ads on) whose campaign or click differs from what was read.
+MOVED_INSTALLS = """
+SELECT count(*) FROM (
+    SELECT i.campaign_id, i.click_id, t.campaign_id AS read_campaign, t.click_id AS read_click
+    FROM attribution.installs i
+    JOIN unnest($2::text[], $3::text[], $4::text[]) AS t(install_id, campaign_id, click_id)
+        ON i.install_id = t.install_id
+    WHERE i.account_id = $1
+      AND EXISTS (SELECT 1 FROM attribution.apple_ads_settings s WHERE s.account_id = $1 AND s.enabled)
+    ORDER BY i.install_id
+    FOR KEY SHARE OF i
+) x WHERE x.campaign_id IS DISTINCT FROM x.read_campaign OR x.click_id IS DISTINCT FROM x.read_click
+"""
+
 
 class Engine:
     """Handles event hand-off jobs: the claimed jobs of one account in one transaction."""
@@ -201,6 +215,10 @@ class Engine:
             await privacy.lock_account(conn, account_id, shared=True)
             if await self.erase_queued(conn, account_id, events, apply=False):
                 raise Defer("an erasure reached these events meanwhile: attributed again", 0.0)
+            # Apple Ads re-credits installs off this path (apple_ads.py): one that committed since the
+            # installs were read above would leave these conversions on the old campaign.
+            if hits and await self._installs_moved(conn, account_id, hits, touch_of_install):
+                raise Defer("an install was credited to Apple Ads meanwhile: conversions credited again", 0.0)
             await store.store_installs(conn, account_id, attributed, campaigns)
             await store.store_conversions(conn, account_id, hits, cfg, campaigns, currency)
             await reengagement.store(conn, account_id, reeng)
@@ -209,6 +227,23 @@ class Engine:
             LAG.observe(max(0.0, now - ev["_received"].timestamp()))
         EVENTS.inc(len(events))
         BATCH.observe(len(events))
+
+    @staticmethod
+    async def _installs_moved(conn: asyncpg.Connection, account_id: str, hits: list[Hit],
+                              new: dict[str, Touch | None]) -> bool:  # fmt: skip
+        """Whether a stored install of these hits' users no longer has the campaign / click it was
+        read with. Key-share locked (an Apple Ads account only): a re-credit in progress commits
+        first, and one that starts after this commits moves these conversions itself."""
+        refs = {
+            h.install.install_id: h.install for h in hits if h.install is not None and h.install.install_id not in new
+        }
+        if not refs:
+            return False
+        ids = sorted(refs)
+        moved = await conn.fetchval(
+            MOVED_INSTALLS, account_id, ids, [refs[i].campaign_id for i in ids], [refs[i].click_id for i in ids]
+        )
+        return bool(moved)
 
     @staticmethod
     async def erase_queued(
