@@ -6,21 +6,22 @@ and filtered by whether the entry was checked against the partner's public
 documentation. An entry's page shows its settings (required ones marked, the
 documented example as the placeholder), where its templates come from, and a
 form: the app, the settings, and per template whether to send it, for which
-goal (conversion templates) and in which sending mode. Submitting creates what
-``clicktrail partner create --from-catalog`` creates (CreateCatalogPartner:
-the partner and every template, all or nothing), then applies the choices to
-the templates it made (UpdateTemplate: a template not chosen is kept disabled,
-so it can be switched on later on the Postbacks page).
+goal (conversion templates) and in which sending mode. Submitting is one
+CreateCatalogPartner call (what ``clicktrail partner create --from-catalog``
+does) carrying those choices: the partner and every template are written as
+chosen, all or nothing. A template not chosen is written disabled (it never
+sends; it can be switched on later on the Postbacks page); a failure leaves
+no partner, so submitting again does not make a second one.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlencode
 
 from clicktrail.postbacks.v1 import postbacks_pb2 as ppb
 from clicktrail.postbacks.v1 import postbacks_pb2_grpc
-from google.protobuf import field_mask_pb2
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -137,15 +138,14 @@ def read_choices(
     return settings, picked, fields
 
 
-def _wanted(made: ppb.Template, send: bool, mode: int, goal: str) -> ppb.Template | None:
-    """The template as chosen, or None when the catalog's is already that."""
-    trigger = ppb.TRIGGER_GOAL if goal else made.trigger
-    if (made.enabled, made.sending_mode, made.trigger, made.goal_id) == (send, mode, trigger, goal):
-        return None
-    return ppb.Template(
-        template_id=made.template_id, enabled=send, sending_mode=mode, trigger=trigger,  # type: ignore[arg-type]
-        goal_id=goal,
-    )  # fmt: skip
+def _form_field(path: str) -> str:
+    """The form input a CreateCatalogPartner field violation is about."""
+    if path.startswith("settings["):
+        return "setting_" + path.removeprefix("settings[").removesuffix("]")
+    found = re.fullmatch(r"choices\[(\d+)\]\.(goal_id|sending_mode)", path)
+    if found:  # the page sends choices[i] for template i
+        return ("goal_" if found[2] == "goal_id" else "mode_") + found[1]
+    return path
 
 
 async def catalog_create(req: Page, m: Params) -> Response:
@@ -159,20 +159,19 @@ async def catalog_create(req: Page, m: Params) -> Response:
                                  fields=fields)  # fmt: skip
     svc = _svc(req)
     request = ppb.CreateCatalogPartnerRequest(
-        catalog_key=e.key, name=req.f("name"), settings=settings, app_id=req.f("app_id")
-    )
+        catalog_key=e.key, name=req.f("name"), settings=settings, app_id=req.f("app_id"),
+        choices=[
+            ppb.CatalogTemplateChoice(template_index=i, enabled=send, sending_mode=mode, goal_id=goal)  # type: ignore[arg-type]
+            for i, (send, mode, goal) in enumerate(picked)
+        ],
+    )  # fmt: skip
     try:
         made = await req.call(svc.CreateCatalogPartner, request)
     except ServiceError as exc:
-        # settings[sdk_key] -> the setting's input; name; anything else shows as the page's error.
+        # settings[sdk_key] -> the setting's input; choices[2].goal_id -> goal_2; name; anything
+        # else shows as the page's error.
         for path, why in exc.fields.items():
-            key = path.removeprefix("settings[").removesuffix("]") if path.startswith("settings[") else ""
-            fields[f"setting_{key}" if key else path] = why
+            fields[_form_field(path)] = why
         return await _entry_page(req, e, req.form.flat(), status=exc.http_status(400), error=exc.message,
                                  fields=fields)  # fmt: skip
-    mask = field_mask_pb2.FieldMask(paths=["enabled", "sending_mode", "trigger", "goal_id"])
-    for t, (send, mode, goal) in zip(made.templates, picked, strict=True):
-        wanted = _wanted(t, send, mode, goal)
-        if wanted is not None:
-            await req.call(svc.UpdateTemplate, ppb.UpdateTemplateRequest(template=wanted, update_mask=mask))
     return redirect(f"{PREFIX}/integrated-partners?done=catalog_partner_created&partner_id={made.partner_id}")

@@ -4,7 +4,8 @@ mark the events"), over HTTP through the real gateway and services: the list
 with its search and filter, an entry's settings form, bad input named by field
 with nothing created, and a creation that makes what
 ``clicktrail partner create --from-catalog`` makes, with the chosen events,
-goal and sending mode applied."""
+goal and sending mode written in the same all-or-nothing creation (a failed
+one leaves nothing; an unchecked template is never stored enabled)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import html
 import re
 from collections.abc import Callable
 
+import asyncpg
 import grpc
 from clicktrail.attribution.v1 import config_pb2 as cpb
 from clicktrail.attribution.v1 import config_pb2_grpc
@@ -100,9 +102,27 @@ async def test_an_entry_is_set_up_with_app_events_and_sending_mode(
         assert not (await postbacks.ListTemplates(ppb.ListTemplatesRequest())).templates
         assert [p.name for p in (await links.ListPartners(lpb.ListPartnersRequest())).partners] == ["AdNet"]
 
-        # The install not sent, the in-app event only for the purchase goal, attributed only.
-        made = await client.post("/console/integrated-partners/applovin", data=form())
-        assert made.status_code == 303, made.text[:500]
+        # The install not sent, the in-app event only for the purchase goal, attributed only: one
+        # CreateCatalogPartner carrying the choices. When it fails (here the database refuses the goal
+        # template) nothing is left, so submitting again makes one partner, not a second one.
+        conn = await asyncpg.connect(s.database_url)
+        try:
+            await conn.execute("ALTER TABLE postbacks.templates ADD CONSTRAINT test_no_goal CHECK (trigger <> 'goal')")
+            failed = await client.post("/console/integrated-partners/applovin", data=form())
+            assert failed.status_code >= 400 and 'value="SDK-1"' in failed.text, failed.text[:500]
+            assert not (await postbacks.ListTemplates(ppb.ListTemplatesRequest())).templates
+            assert [p.name for p in (await links.ListPartners(lpb.ListPartnersRequest())).partners] == ["AdNet"]
+            await conn.execute("ALTER TABLE postbacks.templates DROP CONSTRAINT test_no_goal")
+            # The unchecked install is never stored enabled, not even for a moment.
+            await conn.execute(
+                "ALTER TABLE postbacks.templates ADD CONSTRAINT test_never_on"
+                " CHECK (NOT (enabled AND trigger = 'install'))"
+            )
+            made = await client.post("/console/integrated-partners/applovin", data=form())
+            assert made.status_code == 303, made.text[:500]
+            await conn.execute("ALTER TABLE postbacks.templates DROP CONSTRAINT test_never_on")
+        finally:
+            await conn.close()
         partner_id = made.headers["location"].rsplit("partner_id=", 1)[1]
         done = await client.get(made.headers["location"])
         assert "Partner created with its postbacks." in done.text and f"partner_id={partner_id}" in done.text
@@ -120,6 +140,9 @@ async def test_an_entry_is_set_up_with_app_events_and_sending_mode(
     )
     assert (event.enabled, event.trigger, event.goal_id, event.sending_mode) == (
         True, ppb.TRIGGER_GOAL, goal.goal_id, ppb.SENDING_MODE_ATTRIBUTED)  # fmt: skip
+    assert all(t.create_time == t.update_time for t in got)  # written as chosen, not updated after
+    assert [p.name for p in (await links.ListPartners(lpb.ListPartnersRequest())).partners] == [
+        "AdNet", "AppLovin Android"]  # fmt: skip
     # Otherwise what the CLI's catalog command (CreateCatalogPartner) makes: same URLs, settings, app, catalog key.
     cli = await postbacks.CreateCatalogPartner(ppb.CreateCatalogPartnerRequest(
         catalog_key="applovin", app_id=seeded.app_id,
