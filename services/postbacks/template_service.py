@@ -13,12 +13,20 @@ from libs.api import to_timestamp, update_paths
 from libs.errors import InvalidArgument, NotFound, Validator
 from libs.ids import new_resource_id
 from libs.paging import Page
+from libs.postback_handoff import FIELDS
 from services.postbacks import catalog, template_store
 from services.postbacks.base import PostbacksBase
 from services.postbacks.guard import HttpError, Refused
 from services.postbacks.messages import UPDATABLE, from_pb, template_pb
 from services.postbacks.quota import check_template_quota
 from services.postbacks.render import EVENT_MACROS, SAMPLE_EVENT, SAMPLE_REJECTED, check_template, render
+
+# The macros TestTemplate computes (as the dispatcher does) rather than takes: why an override is refused.
+DERIVED = {
+    "timestamp": "is the time of the send: it cannot be set",
+    "event_timestamp": "is computed from event_time: set values[event_time] (RFC 3339, with a zone) instead",
+    "revenue_number": "is computed from revenue: set values[revenue] (a decimal number) instead",
+}
 
 
 def _check_catalog(t: dict[str, Any], v: Validator) -> None:
@@ -115,8 +123,11 @@ class TemplateRpcs(PostbacksBase):
         async with self._pool.acquire() as conn:
             t = await template_store.load(conn, account_id, request.template_id)
         v = Validator()
-        for key in request.values:
-            v.check(key in EVENT_MACROS and key != "timestamp", f"values[{key}]", "is not an event macro")
+        for key in request.values:  # only event fields: a derived macro is computed from its field, never taken
+            if key in EVENT_MACROS and key not in FIELDS:
+                v.add(f"values[{key}]", DERIVED.get(key, "is computed when the postback is sent: it cannot be set"))
+            else:
+                v.check(key in FIELDS, f"values[{key}]", "is not an event macro")
         v.raise_if_any()
         event = {**SAMPLE_EVENT, **(SAMPLE_REJECTED if t["trigger"] == "rejected" else {})}
         event.update(account_id=account_id, partner_id=t["partner_id"], **dict(request.values))

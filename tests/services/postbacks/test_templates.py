@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import AsyncIterator
+
 import grpc
 import pytest
 from clicktrail.links.v1 import links_pb2_grpc
@@ -13,6 +16,7 @@ from cli.common import field_violations
 from libs.errors import Validator
 from services.postbacks import catalog
 from services.postbacks.render import check_template
+from tests.services.postbacks.sink import Sink
 from tests.services.postbacks.support import new_partner, new_template
 
 Stub = postbacks_pb2_grpc.PostbackServiceStub
@@ -117,3 +121,42 @@ async def test_catalog_template_needs_its_settings(
     given = {"sdk_key": "abc", "package_name": "com.example.game", "platform": "android"}
     t = await new_template(postbacks_stub, partner, url, catalog_key="applovin", settings=given)
     assert t.catalog_key == "applovin"
+
+
+@pytest.fixture
+async def sink() -> AsyncIterator[Sink]:
+    s = await Sink().start()
+    yield s
+    await s.close()
+
+
+async def test_test_template_takes_event_fields_and_refuses_derived_macros(
+    postbacks_stub: Stub, links_stub: links_pb2_grpc.LinksServiceStub, sink: Sink
+) -> None:
+    """TestTemplate's values override event fields; {timestamp}, {event_timestamp} and
+    {revenue_number} are computed (from the send time, event_time and revenue), so an
+    override of them is refused saying which field to set, never silently ignored."""
+    partner = await new_partner(links_stub)
+    url = sink.base + "/t?et={event_timestamp}&v={revenue_number}&r={revenue}"
+    t = await new_template(postbacks_stub, partner, url)
+    derived = {"event_timestamp": "1700000000", "revenue_number": "9.5", "timestamp": "1", "nope": "x"}
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await postbacks_stub.TestTemplate(pb.TestTemplateRequest(template_id=t.template_id, values=derived))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    found = dict(field_violations(err.value))
+    assert found == {
+        "values[event_timestamp]": (
+            "is computed from event_time: set values[event_time] (RFC 3339, with a zone) instead"
+        ),
+        "values[revenue_number]": "is computed from revenue: set values[revenue] (a decimal number) instead",
+        "values[timestamp]": "is the time of the send: it cannot be set",
+        "values[nope]": "is not an event macro",
+    }
+    assert not sink.hits  # nothing was sent
+    # The fields they come from do apply.
+    when = "2026-01-02T03:04:05Z"
+    values = {"event_time": when, "revenue": "4.99"}
+    resp = await postbacks_stub.TestTemplate(pb.TestTemplateRequest(template_id=t.template_id, values=values))
+    epoch = int(dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC).timestamp())
+    assert resp.attempt.status_code == 200 and len(sink.hits) == 1
+    assert sink.hits[0].query == {"et": str(epoch), "v": "4.99", "r": "4.99"}
