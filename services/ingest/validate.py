@@ -156,7 +156,7 @@ def _adservices_token(ev: dict[str, Any]) -> str | None:
     value = value.strip()
     if len(value) > MAX_ADSERVICES_TOKEN:
         raise Rejected("adservices_token", f"must be at most {MAX_ADSERVICES_TOKEN} characters")
-    if not ADSERVICES_TOKEN.match(value):
+    if not ADSERVICES_TOKEN.fullmatch(value):
         raise Rejected("adservices_token", "must be printable text, as AAAttribution.attributionToken() gives it")
     return value
 
@@ -165,7 +165,7 @@ def _app_instance_id(ev: dict[str, Any]) -> str | None:
     value = ev.get("app_instance_id")
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or not APP_INSTANCE_ID.match(value):
+    if not isinstance(value, str) or not APP_INSTANCE_ID.fullmatch(value):  # fullmatch: "$" lets a "\n" through
         raise Rejected("app_instance_id", "must be 32 hex characters (the Firebase app instance id)")
     return value.lower()
 

@@ -94,10 +94,11 @@ async def test_token_and_instance_id_are_stored_and_handed_to_attribution(ingest
         install(adservices_token=12345),
         install(app_instance_id="not-hex-" + "0" * 24),
         install(app_instance_id=INSTANCE_ID[:31]),
+        install(app_instance_id=INSTANCE_ID + "\n"),  # 33 characters: a regex's $ must not let the newline through
     ]
     resp = await send(sdk, [good, track, *bad])
-    assert [r.status for r in resp.results] == [ACCEPTED, ACCEPTED] + [REJECTED] * 5, resp
-    assert [r.field for r in resp.results[2:]] == ["adservices_token"] * 3 + ["app_instance_id"] * 2
+    assert [r.status for r in resp.results] == [ACCEPTED, ACCEPTED] + [REJECTED] * 6, resp
+    assert [r.field for r in resp.results[2:]] == ["adservices_token"] * 3 + ["app_instance_id"] * 3
     assert "4096" in resp.results[2].reason and "printable" in resp.results[3].reason
     assert "32 hex" in resp.results[5].reason
 
