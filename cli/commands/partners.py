@@ -44,20 +44,41 @@ def create(
         list[str] | None, typer.Option("--setting", help="Catalog setting KEY=VALUE (e.g. sdk_key=...); repeatable.")
     ] = None,
     app_id: Annotated[str, typer.Option("--app", help="With --from-catalog: postbacks for this app only.")] = "",
+    send: Annotated[
+        list[str] | None,
+        typer.Option("--send", help="With --from-catalog: send only this template (its name in `catalog list"
+                     " --json`, or its index from 0); repeatable. The others are created disabled. Default: every"
+                     " template."),
+    ] = None,
+    goals: Annotated[
+        list[str] | None,
+        typer.Option("--goal", help="With --from-catalog: TEMPLATE=GOAL_ID, a conversion template sends only that"
+                     " goal's conversions; repeatable."),
+    ] = None,
+    modes: Annotated[
+        list[str] | None,
+        typer.Option("--mode", help="With --from-catalog: TEMPLATE=attributed|all, the template's sending mode"
+                     " (default: the catalog's); repeatable."),
+    ] = None,
     api_key: ApiKey = "",
     json_out: JsonOut = False,
-) -> None:
+) -> None:  # fmt: skip
     """Create a partner; prints its partner_id. With --from-catalog, the partner
-    also gets the catalog entry's postback templates.
+    also gets the catalog entry's postback templates, as chosen with --send,
+    --goal and --mode, in one call that is all or nothing.
 
     Example:  clicktrail partner create --name "Unity Ads"
     Example:  clicktrail partner create --from-catalog applovin --setting sdk_key=KEY
-    """
+    Example:  clicktrail partner create --from-catalog applovin --setting sdk_key=KEY --send "In-app event" --goal "In-app event=GOAL_ID" --mode "In-app event=attributed"
+    """  # noqa: E501
     if from_catalog:
         from cli.commands.postbacks import create_from_catalog
 
-        create_from_catalog(from_catalog, name, settings or [], app_id, api_key, json_out)
+        create_from_catalog(from_catalog, name, settings or [], app_id, api_key, json_out,
+                            send=send or [], goals=goals or [], modes=modes or [])  # fmt: skip
         return
+    if send or goals or modes:
+        raise UsageError("--send, --goal and --mode go with --from-catalog")
     if not name:
         raise UsageError("--name is required (or use --from-catalog KEY)")
     msg = pb.Partner(name=name, catalog_key=catalog_key)

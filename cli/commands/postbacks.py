@@ -4,6 +4,7 @@ integrated-partner catalog."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
@@ -255,9 +256,46 @@ def catalog_list(api_key: ApiKey = "", json_out: JsonOut = False) -> None:
     emit_list(catalog_entries(api_key), "entries", ["key", "name", "verify", "source"], json_out)
 
 
-def create_from_catalog(key: str, name: str, settings: list[str], app_id: str, api_key: str, json_out: bool) -> None:
+CATALOG_MODES = {"attributed": pb.SENDING_MODE_ATTRIBUTED, "all": pb.SENDING_MODE_ALL}
+
+
+def catalog_choices(
+    entry: pb.CatalogEntry, send: Sequence[str], goals: Sequence[str], modes: Sequence[str]
+) -> list[pb.CatalogTemplateChoice]:
+    """--send / --goal / --mode as CreateCatalogPartner choices (one per template; none when no flag is given)."""
+    if not (send or goals or modes):
+        return []
+    names = {t.name.lower(): i for i, t in enumerate(entry.templates)}
+
+    def index(ref: str, flag: str) -> int:
+        ref = ref.strip()
+        i = int(ref) if ref.isdigit() else names.get(ref.lower(), -1)
+        if not 0 <= i < len(entry.templates):
+            listed = ", ".join(f"{j} {t.name!r}" for j, t in enumerate(entry.templates))
+            raise UsageError(f"{flag}: {entry.name} has no template {ref!r}; its templates: {listed}")
+        return i
+
+    sent = {index(ref, "--send") for ref in send}
+    goal = {index(ref, "--goal"): g.strip() for ref, g in pairs(list(goals), "--goal").items()}
+    mode: dict[int, int] = {}
+    for ref, m in pairs(list(modes), "--mode").items():
+        if m.strip().lower() not in CATALOG_MODES:
+            raise UsageError(f"--mode {ref}: {m!r} is not attributed or all")
+        mode[index(ref, "--mode")] = CATALOG_MODES[m.strip().lower()]
+    return [
+        pb.CatalogTemplateChoice(template_index=i, enabled=not send or i in sent, goal_id=goal.get(i, ""),
+                                 sending_mode=mode.get(i, pb.SENDING_MODE_UNSPECIFIED))  # type: ignore[arg-type]
+        for i in range(len(entry.templates))
+    ]  # fmt: skip
+
+
+def create_from_catalog(
+    key: str, name: str, settings: list[str], app_id: str, api_key: str, json_out: bool, *,
+    send: Sequence[str] = (), goals: Sequence[str] = (), modes: Sequence[str] = (),
+) -> None:  # fmt: skip
     """`clicktrail partner create --from-catalog KEY`: the partner (catalog_key set)
-    with every postback template of the entry, in one call that is all or nothing."""
+    with every postback template of the entry, as chosen (--send, --goal, --mode),
+    in one call that is all or nothing."""
     entry = next((e for e in catalog_entries(api_key) if e.key == key), None)
     if entry is None:
         raise UsageError(f"{key!r} is not in the catalog; see `clicktrail catalog list`")
@@ -269,7 +307,10 @@ def create_from_catalog(key: str, name: str, settings: list[str], app_id: str, a
     missing = [s.name for s in entry.settings if s.required and not given.get(s.name) and not s.default_value]
     if missing:
         raise UsageError(f"{entry.name} needs --setting for: {', '.join(missing)}")
-    req = pb.CreateCatalogPartnerRequest(catalog_key=entry.key, name=name, settings=given, app_id=app_id)
+    choices = catalog_choices(entry, send, goals, modes)
+    req = pb.CreateCatalogPartnerRequest(
+        catalog_key=entry.key, name=name, settings=given, app_id=app_id, choices=choices
+    )
     made = rpc("postbacks", Stub, "CreateCatalogPartner", req, account_creds(api_key))
     partner = {"partner_id": made.partner_id, "name": made.name, "catalog_key": made.catalog_key}
     emit(partner, json_out, extra={"template_ids": [t.template_id for t in made.templates]})

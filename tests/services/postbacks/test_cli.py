@@ -62,6 +62,21 @@ async def test_catalog_and_partner_from_catalog(run) -> None:  # type: ignore[no
     assert {t["template_id"] for t in listed} == set(made["template_ids"])
     assert all(t["settings"] == given and t["catalog_key"] == "applovin" for t in listed)
     assert (await run("catalog", "list")).stdout.count("\n") >= 11  # table
+    # Choices: only the in-app event, for one goal, attributed only; the install created disabled.
+    wrong = await run("partner", "create", "--from-catalog", "applovin", *flags, "--send", "Purchase", code=2)
+    assert "has no template 'Purchase'" in wrong.stderr and "1 'In-app event'" in wrong.stderr
+    refused = await run("partner", "create", "--from-catalog", "applovin", *flags, "--goal", "0=gol_1", code=2)
+    assert "choices[0].goal_id" in refused.stderr and "only for a conversion template" in refused.stderr
+    chosen = (await run("partner", "create", "--from-catalog", "applovin", *flags, "--name", "AL goal",
+                        "--send", "in-app event", "--goal", "In-app event=gol_purchase", "--mode", "1=attributed",
+                        "--json")).json()  # fmt: skip
+    got = (await run("postback", "list", "--partner", chosen["partner_id"], "--json")).json()["templates"]
+    assert sorted((t["name"], t["enabled"], t["trigger"], t.get("goal_id", ""), t["sending_mode"]) for t in got) == [
+        ("In-app event", True, "goal", "gol_purchase", "attributed"),
+        ("Install", False, "install", "", "all"),
+    ]
+    partners = (await run("partner", "list", "--json")).json()["partners"]
+    assert sorted(p["name"] for p in partners) == ["AL goal", "AppLovin"]  # the refused ones left nothing
 
 
 async def test_postback_and_delivery_commands(  # type: ignore[no-untyped-def]
