@@ -109,7 +109,7 @@ def _device_id(device: dict[str, Any], key: str) -> str | None:
     value = device.get(key)
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or not DEVICE_ID.match(value.lower()):
+    if not isinstance(value, str) or not DEVICE_ID.fullmatch(value.lower()):
         raise Rejected(f"device.{key}", "must be a UUID like 6d92078a-8246-4ba4-ae5b-76104861e7dc")
     value = value.lower()
     return None if value == ZERO_ID else value
@@ -212,7 +212,7 @@ def check_monetization(props: dict[str, Any], web3: bool) -> None:
     currency = _require(props, "bundle_paid_currency", (str,), "a string")
     if not web3:  # a code typed in either case: "usd" is USD, and is kept as USD
         currency = props["bundle_paid_currency"] = currency.strip().upper()
-    if not (TOKEN.match(currency) if web3 else CURRENCY.match(currency)):
+    if not (TOKEN.fullmatch(currency) if web3 else CURRENCY.fullmatch(currency)):
         raise Rejected(
             "action_properties.bundle_paid_currency",
             "must be a token symbol or contract address" if web3 else "must be an ISO 4217 code like USD",
