@@ -64,7 +64,11 @@ class Event(BaseModel):
         "(claimed_ip) and flags the event client_mismatch.",
     )
     user_agent: str | None = Field(default=None, description="A claim, as ip (claimed_user_agent).")
-    action: str | None = Field(default=None, description="track: the action; screen: the screen.")
+    action: str | None = Field(
+        default=None,
+        description='track: the action ("deeplink_open" or "reengage" with action_properties.click_id: '
+        "the app opened through a retargeting link, a re-engagement); screen: the screen.",
+    )
     action_properties: dict[str, Any] | None = None
     click_id: str | None = Field(default=None, description="install: from the store referrer.")
     install_begin_time: str | int | None = Field(
