@@ -17,6 +17,8 @@ MAX_FINGERPRINTS = 10
 MAX_DEEP_LINK = 2000
 # A deep link is a URI with a scheme ("myapp://product/42", "https://...") or an absolute path.
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+# Schemes no app opens as a deep link, which an SDK or web view would run or read locally instead.
+FORBIDDEN_SCHEMES = frozenset({"javascript", "vbscript", "data", "file"})
 
 
 def team_id(value: str) -> str:
@@ -73,6 +75,13 @@ def check_deep_link(v: Validator, field: str, deep_link: str) -> None:
     v.check(len(d) <= MAX_DEEP_LINK, field, f"must be at most {MAX_DEEP_LINK} characters")
     if not (d.startswith("/") or SCHEME.match(d)):
         v.add(field, f"must be an in-app URI with a scheme (myapp://product/42) or a path (/product/42); got {d!r}")
+        return
+    if d.startswith("//"):  # a network-path reference (RFC 3986 4.2): another host, not a path of the app
+        v.add(field, f"must be a path of the app (/product/42) or a URI with a scheme, not //host...; got {d!r}")
+        return
+    first = SCHEME.match(d)
+    if first and first.group(0)[:-1].lower() in FORBIDDEN_SCHEMES:
+        v.add(field, f"may not use the {first.group(0)} scheme: give the app's own scheme (myapp://) or https://")
         return
     if any(c.isspace() for c in d):
         v.add(field, "must not contain whitespace (percent-encode it)")

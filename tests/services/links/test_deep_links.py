@@ -116,13 +116,20 @@ async def test_deep_link_needs_an_app_and_a_valid_form(links_stub):
         pb.CreateLinkRequest(link=pb.Link(campaign_id=web.campaign_id, destination_url=dest, deep_link="/p/1")),
     )
     assert set(v) == {"link.deep_link"} and "needs an app" in v["link.deep_link"]
-    for bad in ("product/42", "myapp://p/{nope}", "myapp://p 42"):
+    app = (await links_stub.CreateApp(pb.CreateAppRequest(app=ios_app()))).app
+    # With an app, so that only the deep link's form can be wrong (review of issue 22: without one,
+    # "needs an app" named the field whatever the form). "//host/..." is a network-path reference
+    # (RFC 3986 4.2: another host), not an in-app path; script/data/file schemes are no app's link.
+    bads = ("product/42", "myapp://p/{nope}", "myapp://p 42", "//evil.example/p", "javascript:alert(1)",
+            "JavaScript://%0aalert(1)", "data:text/html,x", "file:///etc/passwd", "vbscript:x")  # fmt: skip
+    for bad in bads:
         v = await invalid(
             links_stub.CreateLink,
-            pb.CreateLinkRequest(link=pb.Link(campaign_id=web.campaign_id, destination_url=dest, deep_link=bad)),
+            pb.CreateLinkRequest(
+                link=pb.Link(campaign_id=web.campaign_id, app_id=app.app_id, destination_url=dest, deep_link=bad)
+            ),
         )
-        assert "link.deep_link" in v, bad
-    app = (await links_stub.CreateApp(pb.CreateAppRequest(app=ios_app()))).app
+        assert set(v) == {"link.deep_link"} and "needs an app" not in v["link.deep_link"], (bad, v)
     # The link's own app will do; then the deep link stays with it.
     link = (
         await links_stub.CreateLink(
