@@ -98,7 +98,7 @@ def now() -> str:
 
 
 async def test_deferred_deep_links_on_android_by_click_id_and_on_ios_by_fingerprint_once(suite: Suite) -> None:
-    op, _account = await operator(suite, "Shoply")
+    op, account = await operator(suite, "Shoply")
     partner = await op("partner", "create", "--name", "Meta Ads")
     android = await op(
         "app", "create", "--name", "Shoply", "--platform", "android", "--bundle-id", "com.shoply.app",
@@ -167,7 +167,7 @@ async def test_deferred_deep_links_on_android_by_click_id_and_on_ios_by_fingerpr
         # Bad input, each refused with what to fix.
         no_key = await phone.post(deeplink, json={})
         assert no_key.status_code == 401 and "X-Api-Key" in no_key.json()["error"], no_key.text
-        account_key = await phone.post(deeplink, json={}, headers={"X-Api-Key": _account["api_key"]})
+        account_key = await phone.post(deeplink, json={}, headers={"X-Api-Key": account["api_key"]})
         assert account_key.status_code == 401 and "app key" in account_key.json()["error"], account_key.text
         bad = await phone.post(deeplink, json={"click_id": 42}, headers={"X-Api-Key": ios["app_key"]})
         assert bad.status_code == 400 and "click_id" in bad.text, bad.text
