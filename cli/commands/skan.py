@@ -92,7 +92,10 @@ def unmap(
     api_key: ApiKey = "",
     json_out: JsonOut = False,
 ) -> None:
-    """Delete a mapping. Postbacks it credited keep their campaign; later ones arrive unmapped."""
+    """Delete a mapping. Postbacks it credited keep their campaign; later ones arrive unmapped.
+
+    Example:  clicktrail skan unmap skm_01HZX3K5Q2W8 --json
+    """
     rpc("attribution", Stub, "DeleteSkanMapping", pb.DeleteSkanMappingRequest(mapping_id=mapping_id),
         account_creds(api_key))  # fmt: skip
     emit_deleted("mapping", mapping_id, json_out)
@@ -159,7 +162,10 @@ def postback(
     api_key: ApiKey = "",
     json_out: JsonOut = False,
 ) -> None:
-    """Show one postback, with the JSON Apple (or the network) sent (raw_json)."""
+    """Show one postback, with the JSON Apple (or the network) sent (raw_json).
+
+    Example:  clicktrail skan postback skp_01HZX3K5Q2W8 --json
+    """
     resp = rpc("attribution", Stub, "GetSkanPostback", pb.GetSkanPostbackRequest(postback_id=postback_id),
                account_creds(api_key))  # fmt: skip
     emit(resp.postback, json_out)

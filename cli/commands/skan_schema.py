@@ -155,7 +155,10 @@ def versions(
     api_key: ApiKey = "",
     json_out: JsonOut = False,
 ) -> None:
-    """List the app's schema versions, newest first (`show --version N` prints one)."""
+    """List the app's schema versions, newest first (`show --version N` prints one).
+
+    Example:  clicktrail skan-schema versions app_01HZX3K5Q2W8 --json
+    """
     items, token = list_pages(
         "attribution", Stub, "ListSkanSchemaVersions", pb.ListSkanSchemaVersionsRequest(app_id=app_id),
         "versions", account_creds(api_key), limit=limit, page_token=page_token,
