@@ -321,8 +321,11 @@ async def run_mix(
     """A warm-up run (not counted), then ``rounds`` x A B B A, each run on its own slice of ``targets``
     (len >= n (1 + 4 rounds)); the ratio of the B runs' installs/s to the A runs'."""
 
-    def part(i: int) -> list[tuple[str, str]]:  # (wraps around when fewer clicks were loaded)
-        return [targets[(i * n + j) % len(targets)] for j in range(n)]
+    if len(targets) < n * (1 + 4 * rounds):  # a device id seen by an earlier install would make a reinstall
+        raise ValueError(f"the mix needs {n * (1 + 4 * rounds):,} clicks of its own, got {len(targets):,}")
+
+    def part(i: int) -> list[tuple[str, str]]:
+        return targets[i * n : (i + 1) * n]
 
     await measure_run("A", world, parts, conn, send, part(0), n, rate)
     runs = []

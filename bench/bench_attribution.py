@@ -208,7 +208,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 )  # fmt: skip
             mix_installs = n_mix * (1 + 4 * args.app_mix_rounds) if mix_parts is not None else 0
             keep = n_installs + mix_installs + 20_000
-            sample, load_s = await load_clicks(dsn, account_id, app.app_id, links_made, args.attribution_clicks, keep)
+            # Every install of a run its own click (and device): a device id seen by an earlier install would make
+            # a reinstall, not an install, so at least as many clicks as the runs need are loaded.
+            n_clicks = max(args.attribution_clicks, keep)
+            sample, load_s = await load_clicks(dsn, account_id, app.app_id, links_made, n_clicks, keep)
             install_batches, gaids = install_events(app.app_id, sample, n_installs)
             # The installed users act: each of USERS users sends many events (as real users do).
             event_batches = app_events(app.app_id, gaids[:USERS], n_events)
