@@ -19,6 +19,11 @@ worker POSTs the token as the text/plain body to Apple's API
 - 200 with ``"attribution": false``: not Apple Ads; nothing changes.
 - 404: not ready yet (or not found): asked again ``apple_ads_retry_s`` later, up to
   3 more times (Apple's advice: 3 retries 5 s apart), then recorded as not found.
+  The not-ready answers are counted on their own (``not_ready`` in the job's
+  payload, written when the job is put back), apart from the 5xx / timeout
+  attempts: a 5xx never uses up a not-ready retry, nor a 404 a 5xx retry (a 404
+  puts the job back without using up an attempt). The lookup's reason says how
+  many not-ready answers it got.
 - 400: the token is invalid: recorded with Apple's reason, never retried; the
   install keeps its match.
 - 5xx, timeouts, no connection: retried with the queue's backoff, until the
@@ -32,6 +37,19 @@ install's event conversions credited through its previous touch (or organic)
 follow it to the Apple Ads campaign, and both go out again as outbound events
 under their own ids (the new partner's templates fire once; templates that
 already delivered them do not repeat). The verdict and reasons are kept.
+
+No double crediting at the partners (AppsFlyer and Adjust resolve Apple Ads first):
+for an install that waits for Apple (a token, no exact click id match, Apple Ads
+enabled) the engine does not enqueue the install's outbound event; it travels in
+the job's payload (``install_event``) and the resolver enqueues exactly one install
+event in the transaction that records the final outcome: the Apple Ads credit when
+Apple credits the install, else (attribution false, the install's match outranks
+Apple Ads or no campaign to credit, 400, not found, expired, unavailable) the event
+of the install's original match, as the engine made it. A replayed job finds its
+lookups row and sends nothing. An erased install's job is dropped with its event.
+Conversions of the install that happen before Apple answers are not held: their
+postbacks go out with the campaign of the moment (the install's original match),
+and a credit then moves them and sends them again to the Apple Ads partner.
 """
 
 from __future__ import annotations
@@ -55,7 +73,7 @@ from libs import postback_handoff
 from libs import quality as q
 from libs.db import create_pool
 from libs.logging import get_logger
-from libs.queue import Consumer, Job, Permanent, RetryLater, RetryPolicy, enqueue
+from libs.queue import Consumer, Defer, Job, Outcome, Permanent, RetryLater, RetryPolicy, enqueue
 from services.attribution.lookups import IMPRESSION, CampaignInfo, Links, Touch
 from services.attribution.outbound import conversion_outbound, install_outbound
 from services.attribution.rules import MATCH_CLICK_ID, SOURCE_EVENT, Attributed, InstallRef
@@ -207,20 +225,29 @@ class AppleClient:
 # --------------------------------------------------------------------------- the engine's side
 
 
-async def enqueue_lookups(conn: asyncpg.Connection, account_id: str, installs: Sequence[Attributed]) -> int:
+async def enqueue_lookups(conn: asyncpg.Connection, account_id: str, installs: Sequence[Attributed],
+                          outbound: Mapping[str, bytes] | None = None) -> set[str]:  # fmt: skip
     """In the installs' transaction: a job for each new install with a token that an exact
-    click id did not match, while the account has Apple Ads enabled. How many."""
+    click id did not match, while the account has Apple Ads enabled. ``outbound``: the
+    installs' outbound events by install id; those of the installs answered (held) go in
+    their jobs, and the caller must not enqueue them: the resolver sends one per install."""
     wanted = [a for a in installs if a.event.get("adservices_token") and a.match_type != MATCH_CLICK_ID]
     if not wanted:
-        return 0
+        return set()
     enabled = await conn.fetchval(
         "SELECT enabled FROM attribution.apple_ads_settings WHERE account_id = $1", account_id
     )
     if not enabled:
-        return 0
-    payloads = [orjson.dumps({"install_id": a.install_id, "token": a.event["adservices_token"]}) for a in wanted]
+        return set()
+    held = outbound or {}
+    payloads = []
+    for a in wanted:
+        doc: dict[str, Any] = {"install_id": a.install_id, "token": a.event["adservices_token"]}
+        if a.install_id in held:
+            doc["install_event"] = orjson.loads(held[a.install_id])
+        payloads.append(orjson.dumps(doc))
     await enqueue(conn, APPLE_ADS_QUEUE, payloads, account_ids=[account_id] * len(payloads), max_attempts=MAX_ATTEMPTS)
-    return len(payloads)
+    return {a.install_id for a in wanted if a.install_id in held}
 
 
 async def install_touches(
@@ -270,6 +297,11 @@ class Item:
     job: Job
     install_id: str
     token: str
+    # The job's payload, as read (install_event: the install's held outbound event).
+    doc: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Not-ready (404) answers before this claim, and with this claim's.
+    not_ready_before: int = 0
+    not_ready: int = 0
     lookup: Lookup | None = None
     answer: Answer | None = None
     error: BaseException | None = None
@@ -278,8 +310,19 @@ class Item:
     def pending(self) -> bool:
         return self.lookup is not None or self.answer is not None
 
+    @property
+    def asks(self) -> int:
+        """How many times the token was asked: the claims that used up an attempt and the not-ready ones."""
+        return self.job.attempts + self.not_ready_before
 
-def _payload(job: Job) -> tuple[str, str]:
+    @property
+    def held(self) -> dict[str, Any] | None:
+        """The install's outbound event the engine held for the outcome (None: the engine sent it)."""
+        event = self.doc.get("install_event")
+        return event if isinstance(event, dict) else None
+
+
+def _payload(job: Job) -> tuple[str, str, dict[str, Any]]:
     try:
         doc = orjson.loads(job.payload)
         install_id, token = doc["install_id"], doc["token"]
@@ -287,7 +330,24 @@ def _payload(job: Job) -> tuple[str, str]:
         raise Permanent(f"not an Apple Ads job: {err}") from None
     if not isinstance(install_id, str) or not isinstance(token, str):
         raise Permanent("not an Apple Ads job: install_id and token must be strings")
-    return install_id, token
+    return install_id, token, doc
+
+
+class NotReady(Defer):
+    """Apple answered 404 (not ready): the job goes back ``after_s`` later without using
+    up an attempt, its payload carrying the not-ready count (``Resolver.on_finish``)."""
+
+    def __init__(self, payload: bytes, count: int, after_s: float) -> None:
+        super().__init__(f"Apple answered 404 (not ready yet), {count} of {NOT_FOUND_RETRIES + 1}", after_s=after_s)
+        self.payload = payload
+
+
+def _not_ready_note(reason: str, count: int) -> str:
+    """The lookup's reason with how many not-ready answers the token got (within MAX_REASON)."""
+    if not count:
+        return reason[:MAX_REASON]
+    note = f"; {count} not-ready answer{'s' if count != 1 else ''} (HTTP 404)"
+    return reason[: MAX_REASON - len(note)] + note
 
 
 DONE_SQL = "SELECT install_id FROM attribution.apple_ads_lookups WHERE account_id = $1 AND install_id = ANY($2::text[])"
@@ -366,7 +426,7 @@ class Resolver:
         by_account: dict[str, dict[str, Item]] = {}
         for job in jobs:
             try:
-                install_id, token = _payload(job)
+                install_id, token, doc = _payload(job)
             except Permanent as err:
                 results[job.job_id] = err
                 continue
@@ -374,7 +434,9 @@ class Resolver:
             if install_id in items:  # the same install twice in one claim (a replay): one ask does
                 results[job.job_id] = None
                 continue
-            items[install_id] = Item(job, install_id, token)
+            n = doc.get("not_ready")
+            n = n if isinstance(n, int) and not isinstance(n, bool) and n >= 0 else 0
+            items[install_id] = Item(job, install_id, token, doc, n, n)
         failed: dict[str, BaseException] = {}
         asks: list[Item] = []
         for account_id, items in by_account.items():
@@ -394,6 +456,17 @@ class Resolver:
             for it in items.values():
                 results[it.job.job_id] = failed.get(account_id, it.error)
         return results
+
+    @staticmethod
+    async def on_finish(conn: asyncpg.Connection, outcomes: list[Outcome]) -> None:
+        """In the transaction that puts the jobs back: a not-ready job keeps its not-ready count."""
+        back = [(o.job.job_id, o.error.payload) for o in outcomes if isinstance(o.error, NotReady)]
+        if back:
+            await conn.execute(
+                "UPDATE queue.jobs j SET payload = t.p FROM unnest($2::bigint[], $3::bytea[]) AS t(id, p)"
+                " WHERE j.queue = $1 AND j.job_id = t.id",
+                APPLE_ADS_QUEUE, [b[0] for b in back], [b[1] for b in back],
+            )  # fmt: skip
 
     async def _load(self, account_id: str, items: list[Item]) -> list[Item]:
         """Sorts out what needs no call (resolved before, no install, expired); answers the items to ask Apple about."""
@@ -445,10 +518,13 @@ class Resolver:
             else:
                 it.lookup = Lookup(NOT_ATTRIBUTED, "Apple: attribution false", 200)
         elif status == 404:
-            if it.job.attempts <= NOT_FOUND_RETRIES:
-                it.error = RetryLater("Apple answered 404 (not ready yet)", after_s=self._retry_s)
+            # Counted on their own (the payload's not_ready): 5xx / timeouts use up the job's attempts.
+            it.not_ready = it.not_ready_before + 1
+            if it.not_ready <= NOT_FOUND_RETRIES:
+                payload = orjson.dumps({**it.doc, "not_ready": it.not_ready})
+                it.error = NotReady(payload, it.not_ready, self._retry_s)
             else:
-                it.lookup = Lookup(NOT_FOUND, _reason_of(404, body) + f" (asked {it.job.attempts} times)", 404)
+                it.lookup = Lookup(NOT_FOUND, _reason_of(404, body) + f" (asked {it.asks} times)", 404)
         elif status == 400:
             log.warning("apple_ads_invalid_token", account_id=it.job.account_id, install_id=it.install_id)
             it.lookup = Lookup(INVALID_TOKEN, _reason_of(400, body), 400)
@@ -551,6 +627,13 @@ class Resolver:
                 )  # fmt: skip
             if credits:
                 payloads = await self._credit(conn, account_id, rows, credits)
+            # The installs' held events (the engine did not send them): each final outcome but a
+            # credit sends the original match's, once (this transaction records the outcome).
+            payloads += [
+                orjson.dumps(it.held)
+                for it in write
+                if it.held is not None and it.lookup is not None and it.lookup.outcome != CREDITED
+            ]
             inserted = await conn.fetch(INSERT_LOOKUPS, account_id, *_lookup_columns(write))
             await enqueue(conn, postback_handoff.POSTBACK_QUEUE, payloads, account_ids=[account_id] * len(payloads))
         outcomes = collections.Counter(OUTCOME_NAMES[r["outcome"]] for r in inserted)
@@ -594,7 +677,7 @@ class Resolver:
         payloads: list[bytes] = []
         for it, target in credits:
             u = updated[it.install_id]
-            payloads.append(install_outbound(account_id, u, None, target))
+            payloads.append(_with_device(install_outbound(account_id, u, None, target), it.held))
             moved = sorted(followers.get(it.install_id, ()), key=lambda c: c["conversion_id"])
             assert it.lookup is not None
             it.lookup.conversions_moved = len(moved)
@@ -608,14 +691,28 @@ class Resolver:
         return payloads
 
 
+# The device macros the engine's install event has and the install row does not (store.device_fields).
+DEVICE_FIELDS = ("app_instance_id", "os_version", "device_model")
+
+
+def _with_device(payload: bytes, held: Mapping[str, Any] | None) -> bytes:
+    """A credited install's event with the device macros of the event the engine held."""
+    if not held or not any(held.get(k) for k in DEVICE_FIELDS):
+        return payload
+    event = orjson.loads(payload)
+    event.update({k: held[k] for k in DEVICE_FIELDS if isinstance(held.get(k), str) and held[k]})
+    return postback_handoff.encode(event)
+
+
 def _lookup_columns(items: Sequence[Item]) -> list[list[Any]]:
     """The lookups rows of ``items`` as INSERT_LOOKUPS' column arrays ($2 on)."""
     lks = [it.lookup or Lookup(UNAVAILABLE) for it in items]
     ans = [lk.answer or Answer(False) for lk in lks]
     prev = [lk.previous or {} for lk in lks]
     return [
-        [it.install_id for it in items], [lk.outcome for lk in lks], [lk.reason[:MAX_REASON] for lk in lks],
-        [lk.http_status for lk in lks], [it.job.attempts for it in items], [a.org_id for a in ans],
+        [it.install_id for it in items], [lk.outcome for lk in lks],
+        [_not_ready_note(lk.reason, it.not_ready) for lk, it in zip(lks, items, strict=True)],
+        [lk.http_status for lk in lks], [it.asks for it in items], [a.org_id for a in ans],
         [a.campaign_id for a in ans], [a.ad_group_id for a in ans], [a.keyword_id for a in ans],
         [a.ad_id for a in ans], [a.conversion_type or None for a in ans], [a.country_or_region or None for a in ans],
         [a.click_time for a in ans], [lk.campaign_id for lk in lks], [p.get("match_type") for p in prev],
@@ -644,7 +741,8 @@ def consumer(pool: asyncpg.Pool, resolver: Resolver, *, timeout_s: float = 10.0,
     outlasts a claim whose every call waits the whole timeout."""
     lease_s = 60.0 + math.ceil(BATCH_SIZE / APPLE_CONCURRENCY) * timeout_s
     return _Lingering(pool, APPLE_ADS_QUEUE, batch_handler=resolver.handle_batch, batch_size=BATCH_SIZE,
-                      lease_s=lease_s, poll_s=1.0, retry=RETRY, dead_retention_s=dead_retention_s)  # fmt: skip
+                      lease_s=lease_s, poll_s=1.0, retry=RETRY, on_finish=resolver.on_finish,
+                      dead_retention_s=dead_retention_s)  # fmt: skip
 
 
 def start(ctx: Any) -> None:

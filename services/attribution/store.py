@@ -155,8 +155,10 @@ async def store_installs(conn: asyncpg.Connection, account_id: str, items: list[
     rejected = sum(1 for a in mine if a.verdict == q.INVALID)
     if rejected:
         INVALID_ROWS.labels("install").inc(rejected)
+    # Tokens to resolve with Apple, off this transaction; those installs' events are held (sent by the resolver).
+    held = await enqueue_lookups(conn, account_id, mine, {a.install_id: p for a, p in zip(mine, payloads, strict=True)})
+    payloads = [p for a, p in zip(mine, payloads, strict=True) if a.install_id not in held]
     await enqueue(conn, postback_handoff.POSTBACK_QUEUE, payloads, account_ids=[account_id] * len(payloads))
-    await enqueue_lookups(conn, account_id, mine)  # tokens to resolve with Apple, off this transaction
 
 
 async def store_conversions(conn: asyncpg.Connection, account_id: str, hits: list[Hit], cfg: qual.Config,
