@@ -50,7 +50,8 @@ def list_installs(
     campaign: Annotated[str | None, typer.Option("--campaign", help="Only this campaign's installs.")] = None,
     app_id: Annotated[str | None, typer.Option("--app", help="Only this app's installs.")] = None,
     match_type: Annotated[
-        str | None, typer.Option("--match-type", help="Only these: click_id, device_id, fingerprint or organic.")
+        str | None,
+        typer.Option("--match-type", help="Only these: click_id, apple_ads, device_id, fingerprint or organic."),
     ] = None,
     verdict: VerdictOpt = None,
     reason: ReasonOpt = None,

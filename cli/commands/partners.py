@@ -68,8 +68,8 @@ def create(
     --goal and --mode, in one call that is all or nothing.
 
     Example:  clicktrail partner create --name "Unity Ads"
-    Example:  clicktrail partner create --from-catalog applovin --setting sdk_key=KEY
-    Example:  clicktrail partner create --from-catalog applovin --setting sdk_key=KEY --send "In-app event" --goal "In-app event=GOAL_ID" --mode "In-app event=attributed"
+    Example:  clicktrail partner create --from-catalog applovin --setting sdk_key=KEY --setting package_name=com.example.game --setting platform=android
+    Example:  clicktrail partner create --from-catalog applovin --setting sdk_key=KEY --setting package_name=com.example.game --setting platform=android --send "In-app event" --goal "In-app event=GOAL_ID" --mode "In-app event=attributed"
     """  # noqa: E501
     if from_catalog:
         from cli.commands.postbacks import create_from_catalog
