@@ -33,14 +33,13 @@ from gateway.responses import (
     Receive,
     Scope,
     Sender,
-    body_timeout,
     decode_header,
     forwarded_host,
     json_body,
     json_error,
+    read_json_route_body,
     text_headers,
 )
-from libs.asgi import BodyTooLarge, read_body
 from libs.cache import TTLCache
 from libs.clients import CallError
 
@@ -156,14 +155,10 @@ class DeepLinkRoutes(GatewayBase):
             return await json_error(sender, 401, "missing X-Api-Key: send the app key (`clicktrail app create`)")
         if not key.startswith(APP_KEY_PREFIX):
             return await json_error(sender, 401, "X-Api-Key must be the app key (cta_...), not an account key")
-        try:
-            raw = await read_body(receive, MAX_DEEPLINK_BODY, self._body_timeout_s)
-        except BodyTooLarge:
-            return await json_error(sender, 413, f"body larger than {MAX_DEEPLINK_BODY} bytes")
-        except TimeoutError:
-            return await body_timeout(sender, self._body_timeout_s)
-        if raw is None:
-            return 499
+        too_large = f"body larger than {MAX_DEEPLINK_BODY} bytes"
+        raw = await read_json_route_body(receive, sender, MAX_DEEPLINK_BODY, self._body_timeout_s, too_large)
+        if isinstance(raw, int):
+            return raw
         parsed = _parse_body(raw)
         if isinstance(parsed, tuple):
             return await json_error(sender, 400, parsed[1], parsed[0])

@@ -20,14 +20,13 @@ from gateway.responses import (
     Receive,
     Scope,
     Sender,
-    body_timeout,
     decode_header,
     json_body,
     json_error,
+    read_json_route_body,
     text_headers,
     too_many_requests,
 )
-from libs.asgi import BodyTooLarge, read_body
 from libs.cache import TTLCache
 from libs.clients import IngestClient
 from libs.config import GatewaySettings
@@ -151,13 +150,8 @@ class EventRoutes(GatewayBase):
 
     async def _events_read(self, receive: Receive, sender: Sender) -> bytes | int:
         """The body, or the HTTP status already answered."""
-        try:
-            raw = await read_body(receive, MAX_EVENTS_BODY, self._body_timeout_s)
-        except BodyTooLarge:
-            return await json_error(sender, 413, f"body larger than {MAX_EVENTS_BODY // (1024 * 1024)} MiB")
-        except TimeoutError:
-            return await body_timeout(sender, self._body_timeout_s)
-        return 499 if raw is None else raw
+        too_large = f"body larger than {MAX_EVENTS_BODY // (1024 * 1024)} MiB"
+        return await read_json_route_body(receive, sender, MAX_EVENTS_BODY, self._body_timeout_s, too_large)
 
     async def _events_forward(
         self, scope: Scope, sender: Sender, raw: bytes, key: str, enc: bytes, ua: bytes, xff: bytes,

@@ -33,15 +33,14 @@ from gateway.responses import (
     Receive,
     Scope,
     Sender,
-    body_timeout,
     decode_header,
     json_body,
     json_error,
+    read_json_route_body,
     text_headers,
     too_many_requests,
 )
 from libs import exactjson
-from libs.asgi import BodyTooLarge, read_body
 from libs.cache import TTLCache
 from libs.config import GatewaySettings
 from libs.text import clean_text, loads_json
@@ -143,14 +142,10 @@ class PostbackRoutes(GatewayBase):
         for key, value in parse_qsl(query.decode("utf-8", "replace"), keep_blank_values=True):
             params.setdefault(key.strip().lower(), value)
         if method == "POST":
-            try:
-                raw = await read_body(receive, MAX_POSTBACK_BODY, self._body_timeout_s)
-            except BodyTooLarge:
-                return await json_error(sender, 413, f"body larger than {MAX_POSTBACK_BODY // 1024} KiB")
-            except TimeoutError:
-                return await body_timeout(sender, self._body_timeout_s)
-            if raw is None:
-                return 499
+            too_large = f"body larger than {MAX_POSTBACK_BODY // 1024} KiB"
+            raw = await read_json_route_body(receive, sender, MAX_POSTBACK_BODY, self._body_timeout_s, too_large)
+            if isinstance(raw, int):
+                return raw
             ctype = content_type.split(b";", 1)[0].strip().lower()
             if raw.strip():
                 if ctype == b"application/json":

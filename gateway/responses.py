@@ -14,6 +14,7 @@ from urllib.parse import quote, unquote_plus
 import orjson
 
 from gateway.ratelimit import RateLimiter
+from libs.asgi import BodyTooLarge, read_body
 from libs.text import clean_text
 
 Scope = dict[str, Any]
@@ -196,6 +197,21 @@ def canonical_ip(text: str) -> str:
 async def body_timeout(sender: Sender, timeout_s: float) -> int:
     sender.close = True  # the rest of the body is not waited for
     return await json_error(sender, 408, f"the request body did not arrive within {timeout_s:g} s")
+
+
+async def read_json_route_body(
+    receive: Receive, sender: Sender, limit: int, timeout_s: float, too_large: str
+) -> bytes | int:
+    """The whole request body, or the HTTP status already answered: 413 with
+    ``too_large`` past ``limit`` bytes, 408 when it did not arrive within
+    ``timeout_s``, 499 (nothing answered) when the client went away."""
+    try:
+        raw = await read_body(receive, limit, timeout_s)
+    except BodyTooLarge:
+        return await json_error(sender, 413, too_large)
+    except TimeoutError:
+        return await body_timeout(sender, timeout_s)
+    return 499 if raw is None else raw
 
 
 async def too_many_requests(sender: Sender, limiter: RateLimiter, key: str) -> int:

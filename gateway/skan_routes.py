@@ -31,14 +31,13 @@ from gateway.responses import (
     Receive,
     Scope,
     Sender,
-    body_timeout,
     forwarded_host,
     json_body,
     json_error,
     query_param,
+    read_json_route_body,
     text_headers,
 )
-from libs.asgi import BodyTooLarge, read_body
 from libs.cache import TTLCache
 from libs.clients import AffiliateClient, CallError
 
@@ -101,14 +100,10 @@ class SkanRoutes(GatewayBase):
         if method != "POST":
             body = json_body({"error": "method not allowed: POST the postback's JSON"})
             return await sender.send(405, [*text_headers(JSON_CT, body), (b"allow", b"POST")], body)
-        try:
-            raw = await read_body(receive, MAX_SKAN_BODY, self._body_timeout_s)
-        except BodyTooLarge:
-            return await json_error(sender, 413, f"body larger than {MAX_SKAN_BODY // 1024} KiB")
-        except TimeoutError:
-            return await body_timeout(sender, self._body_timeout_s)
-        if raw is None:
-            return 499
+        too_large = f"body larger than {MAX_SKAN_BODY // 1024} KiB"
+        raw = await read_json_route_body(receive, sender, MAX_SKAN_BODY, self._body_timeout_s, too_large)
+        if isinstance(raw, int):
+            return raw
         if not raw.strip():
             return await json_error(sender, 400, "is required: the postback's JSON object", "body")
         query: bytes = scope["query_string"]
