@@ -63,14 +63,22 @@ class Consumer:
         streaming: bool = False,
         flush_s: float = 0.005,
         dead_retention_s: float | None = None,
+        batches_in_flight: int = 1,
+        linger_s: float = 0.0,
     ) -> None:
         """``streaming`` (with ``handler``): keep up to ``concurrency`` jobs in
         flight, claim more as slots free up, and finish done jobs in group
         commits every ``flush_s``, so one slow job never holds up the others.
         ``dead_retention_s``: dead letters older than this are purged (None or
-        0: kept until retried)."""
+        0: kept until retried). ``batches_in_flight`` (with ``batch_handler``):
+        claim the next batch while up to this many are still being handled (a
+        handler that waits on another system most of the time). ``linger_s``:
+        after a claim short of ``batch_size``, let this long pass before the
+        next claim, so that under load each claim gathers more jobs."""
         if (handler is None) == (batch_handler is None):
             raise ValueError("give exactly one of handler or batch_handler")
+        if batches_in_flight < 1 or (batches_in_flight > 1 and batch_handler is None):
+            raise ValueError("batches_in_flight is 1, or more with a batch_handler")
         self._pool = pool
         self.queue = queue
         self._handler = handler
@@ -98,6 +106,8 @@ class Consumer:
         self.failed = 0
         self._dead_retention_s = dead_retention_s
         self._next_purge = 0.0
+        self._batches_in_flight = batches_in_flight
+        self._linger_s = linger_s
 
     async def purge_dead(self) -> int:
         """Deletes this queue's dead letters past the retention; how many."""
@@ -198,9 +208,16 @@ class Consumer:
             await self._process(jobs)
         return len(jobs)
 
+    async def _linger(self, claimed: int) -> None:
+        if self._linger_s and 0 < claimed < self._batch_size and not self._stopping:
+            await asyncio.sleep(self._linger_s)
+
     async def run(self) -> None:
         if self._streaming:
             await self._run_streaming()
+            return
+        if self._batches_in_flight > 1:
+            await self._run_pipelined()
             return
         try:
             while not self._stopping:
@@ -208,8 +225,10 @@ class Consumer:
                 await self._maybe_purge()
                 try:
                     self._wake.clear()
-                    if await self.run_once() >= self._batch_size:
+                    claimed = await self.run_once()
+                    if claimed >= self._batch_size:
                         continue
+                    await self._linger(claimed)
                 except Exception as exc:  # e.g. the database went away: the loop must outlive it
                     log.warning("queue_consumer_error", queue=self.queue, error=f"{type(exc).__name__}: {exc}")
                     self._listener_lost = True
@@ -223,18 +242,71 @@ class Consumer:
         finally:
             await self._unlisten()
 
-    async def _release_claimed(self) -> None:
-        if not self._claimed:
+    async def _release_claimed(self, job_ids: set[int] | None = None) -> None:
+        """Hands claimed jobs (``job_ids``, else every one) back now rather than when their lease ends."""
+        ids = self._claimed if job_ids is None else job_ids & self._claimed
+        if not ids:
             return
         try:
             await self._pool.execute(
                 "UPDATE queue.jobs SET run_at = now(), attempts = greatest(attempts - 1, 0)"
                 " WHERE job_id = ANY($1::bigint[]) AND NOT dead",
-                list(self._claimed),
+                list(ids),
             )
-            self._claimed.clear()
+            self._claimed.difference_update(list(ids))
         except Exception as exc:  # still away: the lease brings them back anyway
             log.warning("queue_release_failed", queue=self.queue, error=str(exc))
+
+    async def _run_pipelined(self) -> None:
+        """Batch mode with up to ``batches_in_flight`` batches handled at once: the next
+        claim does not wait for the previous batch's handler (which waits on another
+        system), so the queue's throughput is not one batch per handler round trip."""
+        inflight: set[asyncio.Task[None]] = set()
+        slots = asyncio.Semaphore(self._batches_in_flight)
+
+        async def handle(jobs: list[Job]) -> None:
+            try:
+                await self._process(jobs)
+            except Exception as exc:  # the outcome could not be written (database away)
+                log.warning("queue_consumer_error", queue=self.queue, error=f"{type(exc).__name__}: {exc}")
+                self._listener_lost = True
+                await self._release_claimed({j.job_id for j in jobs})
+            finally:
+                slots.release()
+
+        try:
+            while not self._stopping:
+                await slots.acquire()
+                if self._stopping:
+                    slots.release()
+                    break
+                await self._keep_listening()
+                await self._maybe_purge()
+                self._wake.clear()
+                try:
+                    jobs = await self.claim()
+                except Exception as exc:
+                    slots.release()
+                    log.warning("queue_consumer_error", queue=self.queue, error=f"{type(exc).__name__}: {exc}")
+                    self._listener_lost = True
+                    await asyncio.sleep(self._poll_s)
+                    continue
+                if jobs:
+                    task = asyncio.ensure_future(handle(jobs))
+                    inflight.add(task)
+                    task.add_done_callback(inflight.discard)
+                else:
+                    slots.release()
+                if len(jobs) >= self._batch_size:
+                    continue
+                await self._linger(len(jobs))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll_s)
+        finally:
+            # A stop lets the batches in hand finish (their jobs are handed back by stop()
+            # when they do not: a batch handled twice changes nothing the second time).
+            await asyncio.gather(*inflight, return_exceptions=True)
+            await self._unlisten()
 
     def _listener_died(self, *_: Any) -> None:
         self._listener_lost = True

@@ -183,3 +183,62 @@ async def test_a_running_consumer_purges_its_dead_letters_past_the_retention(poo
     left = await pool.fetch("SELECT payload FROM queue.jobs ORDER BY job_id")
     # The dead letter past 30 days went; a younger one, a waiting job and another queue's stay.
     assert [bytes(r["payload"]) for r in left] == [b"recent", b"waiting", b"other queue"]
+
+
+async def test_batches_in_flight_claim_the_next_batch_while_one_is_handled(pool):
+    """A batch handler waiting on another system (Apple's API for the Apple Ads resolver)
+    does not hold up the next claim: with batches_in_flight=3 the third batch is claimed
+    while the first two are still being handled, and every job is done once."""
+    async with pool.acquire() as conn:
+        await enqueue(conn, "t.pipelined", [str(i).encode() for i in range(50)])
+    started: list[list[bytes]] = []
+    release = asyncio.Event()
+    three_started = asyncio.Event()
+
+    async def batch_handler(jobs):
+        started.append([j.payload for j in jobs])
+        if len(started) >= 3:
+            three_started.set()
+        await release.wait()  # the first three batches are handled at once, or never
+        return {j.job_id: None for j in jobs}
+
+    consumer = Consumer(pool, "t.pipelined", batch_handler=batch_handler, batch_size=10, batches_in_flight=3,
+                        poll_s=0.05)  # fmt: skip
+    runner = asyncio.create_task(consumer.run())
+    await asyncio.wait_for(three_started.wait(), 10)
+    assert len(started) == 3  # no fourth claim while three batches are in hand
+    release.set()
+    await wait_until(lambda: consumer.done >= 50, "all 50 jobs done")
+    await consumer.stop()
+    await asyncio.wait_for(runner, 10)
+    payloads = [p for batch in started for p in batch]
+    assert sorted(payloads) == sorted(str(i).encode() for i in range(50))  # each once
+    assert await pool.fetchval("SELECT count(*) FROM queue.jobs WHERE queue = 't.pipelined'") == 0
+
+
+async def test_a_pipelined_batch_whose_outcome_cannot_be_written_is_handed_back(pool):
+    """The finishing transaction fails (here: the on_finish hook raises, as when the database
+    goes away): the batch's jobs are handed back at once, not after their lease, and done later."""
+    async with pool.acquire() as conn:
+        await enqueue(conn, "t.handback", [b"a", b"b", b"c"])
+    failures = 1
+    handled: list[bytes] = []
+
+    async def batch_handler(jobs):
+        handled.extend(j.payload for j in jobs)
+        return {j.job_id: None for j in jobs}
+
+    async def on_finish(conn, outcomes):
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise ConnectionError("the database went away")
+
+    consumer = Consumer(pool, "t.handback", batch_handler=batch_handler, batch_size=10, batches_in_flight=2,
+                        poll_s=0.05, lease_s=3600, on_finish=on_finish)  # fmt: skip
+    runner = asyncio.create_task(consumer.run())
+    await wait_until(lambda: consumer.done >= 3, "the three jobs done after the hand-back (the lease is an hour)")
+    await consumer.stop()
+    await asyncio.wait_for(runner, 10)
+    assert sorted(handled) == [b"a", b"a", b"b", b"b", b"c", b"c"]  # handled twice: once lost, once written
+    assert await pool.fetchval("SELECT count(*) FROM queue.jobs WHERE queue = 't.handback'") == 0
