@@ -109,6 +109,35 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(tier)
 
 
+# ---- distribution over xdist workers ---------------------------------------------------
+
+# The tests of one module under these folders go to one worker, one after another: their
+# module-scoped fixtures (tests/e2e: a suite that several tests share) start once per module,
+# not once per worker. Modules in a group are handed out first (xdist sorts the work units
+# by size), so the long end-to-end modules never start last while the other worker idles.
+GROUPED_BY_MODULE = ("tests/e2e/",)
+
+
+def _group_of(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    return path if path.startswith(GROUPED_BY_MODULE) else nodeid
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`-n N` (dist "load"): load scheduling, test by test, except that a module under
+    GROUPED_BY_MODULE is one unit of work. Any other --dist keeps xdist's own scheduler."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class _Scheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _group_of(nodeid)
+
+    return _Scheduling(config, log)  # type: ignore[arg-type]
+
+
 @pytest.fixture(autouse=True)
 def _unit_tests_use_no_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """A unit test that opens a Postgres connection fails, naming the rule."""
@@ -302,6 +331,15 @@ def test_databases(pg_server_dsn: str, template_db: str) -> Iterator[_Databases]
 async def db_url(pg_server_dsn: str, test_databases: _Databases) -> AsyncIterator[str]:
     """A fresh, migrated database for this test."""
     name = await asyncio.to_thread(test_databases.take)
+    yield with_database(pg_server_dsn, name)
+    test_databases.give_back(name)
+
+
+@pytest.fixture(scope="module")
+def module_db_url(pg_server_dsn: str, test_databases: _Databases) -> Iterator[str]:
+    """A fresh, migrated database shared by the tests of one module (a suite they all
+    use, each test on an account of its own)."""
+    name = test_databases.take()
     yield with_database(pg_server_dsn, name)
     test_databases.give_back(name)
 

@@ -151,6 +151,22 @@ async def start_suite(cwd: Path, database_url: str | None, **extra_env: str) -> 
     return suite
 
 
+async def stop_shared(running: Suite) -> None:
+    """A module's shared suite at the end of the module: stopped with SIGINT, exit 0."""
+    if running.proc.returncode is None:
+        code = await running.stop()
+        assert code == 0, running.output()[-5000:]
+
+
+def still_running(shared: Suite) -> Suite:
+    """The module's shared suite for the next test; a test that stopped it (or a child that
+    died) fails the tests after it naming that, instead of their own first request."""
+    assert shared.proc.returncode is None, (
+        f"the module's suite exited ({shared.proc.returncode}):\n" + shared.output()[-5000:]
+    )
+    return shared
+
+
 @pytest.fixture
 async def suite(db_url: str, tmp_path: Path) -> AsyncIterator[Suite]:
     """The suite on a fresh migrated database; stopped (SIGINT, expecting exit 0) afterwards."""

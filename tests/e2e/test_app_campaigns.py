@@ -25,17 +25,18 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+import pytest_asyncio
 
-from tests.e2e.conftest import Suite, start_suite
+from tests.e2e.conftest import Suite, start_suite, still_running, stop_shared
 from tests.e2e.test_pipeline import _setup_account, eventually
 
-pytestmark = pytest.mark.e2e
+# One suite for the module's tests (each on an account of its own), in the module's event loop.
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
 ANDROID_UA = (
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile "
@@ -53,15 +54,26 @@ TEAM_ID = "9JA89QQLNQ"
 FINGERPRINT = ":".join(f"{b:02X}" for b in bytes(range(0x10, 0x30)))
 
 
-@pytest.fixture
-async def suite(db_url: str, tmp_path: Path) -> AsyncIterator[Suite]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_suite(
+    module_db_url: str, tmp_path_factory: pytest.TempPathFactory, apple: AppleAttributionApi
+) -> AsyncIterator[Suite]:
+    """The suite the module's tests share: quick rollups; Apple's attribution API is the
+    local stand-in (asked again 0.2 s after a 404); AdAttributionKit postbacks signed with
+    Apple's development keys accepted (Apple's published AdAttributionKit example is one)."""
     running = await start_suite(
-        tmp_path, db_url,
+        tmp_path_factory.mktemp("app_campaigns"), module_db_url,
         CLICKTRAIL_ANALYTICS_ROLLUP_INTERVAL_S="0.3", CLICKTRAIL_ANALYTICS_ROLLUP_LAG_S="0.5",
+        CLICKTRAIL_APPLE_ADS_URL=apple.url, CLICKTRAIL_APPLE_ADS_RETRY_S="0.2",
+        CLICKTRAIL_SKAN_DEVELOPMENT_KEYS="1",
     )  # fmt: skip
     yield running
-    if running.proc.returncode is None:
-        assert await running.stop() == 0, running.output()[-5000:]
+    await stop_shared(running)
+
+
+@pytest.fixture
+def suite(shared_suite: Suite) -> Suite:
+    return still_running(shared_suite)
 
 
 class Operator:
@@ -346,21 +358,7 @@ SKAN_COPY = "/.well-known/skadnetwork/report-attribution/"
 AAK_COPY = "/.well-known/appattribution/report-attribution/"
 
 
-@pytest.fixture
-async def skan_suite(db_url: str, tmp_path: Path) -> AsyncIterator[Suite]:
-    """The suite accepting AdAttributionKit postbacks signed with Apple's development keys (Apple's published
-    AdAttributionKit example is one)."""
-    running = await start_suite(
-        tmp_path, db_url, CLICKTRAIL_SKAN_DEVELOPMENT_KEYS="1",
-        CLICKTRAIL_ANALYTICS_ROLLUP_INTERVAL_S="0.3", CLICKTRAIL_ANALYTICS_ROLLUP_LAG_S="0.5",
-    )  # fmt: skip
-    yield running
-    if running.proc.returncode is None:
-        assert await running.stop() == 0, running.output()[-5000:]
-
-
-async def test_skan_postbacks_verified_stored_once_forged_refused_and_reported(skan_suite: Suite) -> None:
-    suite = skan_suite
+async def test_skan_postbacks_verified_stored_once_forged_refused_and_reported(suite: Suite) -> None:
     op, account = await operator(suite, "Puzzle Co")
     app = await op("app", "create", "--name", "Puzzle", "--platform", "ios", "--bundle-id", "com.puzzle.ios",
                    "--apple-app-id", SKAN_APP_ID)  # fmt: skip
@@ -489,7 +487,7 @@ ASA_PAYLOAD = {
 }  # fmt: skip
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def apple() -> AsyncIterator[AppleAttributionApi]:
     api = await AppleAttributionApi({
         TOKEN_ASA: (200, ASA_PAYLOAD),
@@ -501,22 +499,9 @@ async def apple() -> AsyncIterator[AppleAttributionApi]:
     await api.close()
 
 
-@pytest.fixture
-async def apple_suite(db_url: str, tmp_path: Path, apple: AppleAttributionApi) -> AsyncIterator[Suite]:
-    running = await start_suite(
-        tmp_path, db_url,
-        CLICKTRAIL_APPLE_ADS_URL=apple.url, CLICKTRAIL_APPLE_ADS_RETRY_S="0.2",
-        CLICKTRAIL_ANALYTICS_ROLLUP_INTERVAL_S="0.3", CLICKTRAIL_ANALYTICS_ROLLUP_LAG_S="0.5",
-    )  # fmt: skip
-    yield running
-    if running.proc.returncode is None:
-        assert await running.stop() == 0, running.output()[-5000:]
-
-
 async def test_an_apple_ads_install_and_the_tokens_apple_does_not_credit(
-    apple_suite: Suite, apple: AppleAttributionApi
+    suite: Suite, apple: AppleAttributionApi
 ) -> None:
-    suite = apple_suite
     op, _account = await operator(suite, "Puzzle Co")
     app = await op("app", "create", "--name", "Puzzle", "--platform", "ios", "--bundle-id", "com.puzzle.ios")
     asa = await op("partner", "create", "--name", "Apple Ads")

@@ -5,19 +5,36 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+import pytest_asyncio
 
-from tests.e2e.conftest import Suite
+from tests.e2e.conftest import Suite, start_suite, still_running, stop_shared
 
-pytestmark = pytest.mark.e2e
+# The tests share one suite (each on accounts of its own), in the module's event loop; the one that
+# kills a child starts a suite of its own.
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
 ANDROID_UA = (
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/126.0.0.0 Mobile Safari/537.36"
 )
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_suite(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Suite]:
+    running = await start_suite(tmp_path_factory.mktemp("click_path"), module_db_url)
+    yield running
+    await stop_shared(running)
+
+
+@pytest.fixture
+def suite(shared_suite: Suite) -> Suite:
+    return still_running(shared_suite)
 
 
 async def _account(suite: Suite, name: str) -> dict[str, str]:
@@ -125,8 +142,13 @@ async def test_another_account_cannot_see_the_campaign(suite: Suite) -> None:
     assert listed["campaigns"] == []
 
 
-async def test_a_child_that_dies_stops_the_suite(suite: Suite) -> None:
-    os.kill(suite.child_pid("links"), signal.SIGKILL)
+async def test_a_child_that_dies_stops_the_suite(db_url: str, tmp_path: Path) -> None:
+    suite = await start_suite(tmp_path, db_url)
+    try:
+        os.kill(suite.child_pid("links"), signal.SIGKILL)
+    except BaseException:
+        await suite.stop()
+        raise
     code = await suite.wait(60)
     assert code == 1
     out = suite.output()

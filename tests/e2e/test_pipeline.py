@@ -10,38 +10,44 @@ import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+import pytest_asyncio
 
-from tests.e2e.conftest import Suite, start_suite
+from tests.e2e.conftest import Suite, start_suite, still_running, stop_shared
 from tests.services.postbacks.sink import Sink
 
-pytestmark = pytest.mark.e2e
+# The module's tests share one suite (each on an account of its own), in the module's event loop.
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
 ANDROID_UA = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile"
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def sink() -> AsyncIterator[Sink]:
+    """A partner endpoint of the test's own (the module's suite delivers to it)."""
     s = await Sink().start()
     yield s
     await s.close()
 
 
-@pytest.fixture
-async def suite(db_url: str, tmp_path: Path) -> AsyncIterator[Suite]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_suite(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Suite]:
     running = await start_suite(
-        tmp_path, db_url,
+        tmp_path_factory.mktemp("pipeline"), module_db_url,
         CLICKTRAIL_POSTBACK_ALLOWED_NETWORKS="127.0.0.0/8", CLICKTRAIL_POSTBACK_POLL_S="0.2",
         CLICKTRAIL_ANALYTICS_ROLLUP_INTERVAL_S="0.3", CLICKTRAIL_ANALYTICS_ROLLUP_LAG_S="0.5",
     )  # fmt: skip
     yield running
-    if running.proc.returncode is None:
-        assert await running.stop() == 0, running.output()[-5000:]
+    await stop_shared(running)
+
+
+@pytest.fixture
+def suite(shared_suite: Suite) -> Suite:
+    return still_running(shared_suite)
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], within_s: float = 30.0) -> Any:
