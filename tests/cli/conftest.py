@@ -12,8 +12,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+import typer.main
 
-from cli.main import run
+from cli.main import app, run
 from libs.grpc_server import RunningService
 from tests.conftest import ADMIN_TOKEN, AccountInfo
 from tests.services.postbacks.sink import Sink
@@ -33,6 +34,21 @@ def _without_server_logs(text: str) -> str:
     """The in-process servers log to whatever sys.stderr is (libs/logging.py), so their
     JSON log lines can land in the CLI's redirected stderr: keep only the CLI's own lines."""
     return "".join(line for line in text.splitlines(keepends=True) if not line.startswith('{"'))
+
+
+# cli.main.run builds the click command tree from the typer app on every call (~0.3 s: every
+# command's signature and type hints), which a process running one command line does once. The
+# tests run hundreds of command lines in one process: the tree is built once here and handed to
+# run (the same tree: built from the same app; click makes a new context per invocation).
+_build_command = typer.main.get_command
+_APP_COMMAND = _build_command(app)
+
+
+def _get_command(typer_instance: typer.Typer) -> Any:
+    return _APP_COMMAND if typer_instance is app else _build_command(typer_instance)
+
+
+typer.main.get_command = _get_command
 
 
 def invoke(argv: list[str]) -> Result:
