@@ -214,6 +214,7 @@ class Gateway(
             )
             self._ingest = IngestClient.connect(s, channels=s.gateway_channels)
             self._attribution = AttributionClient.connect(s, channels=s.gateway_channels)
+            self._start_skan(s.grpc_deadline_s)
             self._affiliate = links
             self._links = links
             log.info("gateway_started", links=s.links_addr, ingest=s.ingest_addr, channels=len(links.channels))
@@ -226,6 +227,7 @@ class Gateway(
         for b in (self.clicks, self.impressions, self.lander_clicks):
             if b is not None:
                 await b.drain(grace_s)
+        await self._stop_skan(grace_s)
         await self._links.close()
         self._affiliate = None
         if self._ingest is not None:

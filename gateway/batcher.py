@@ -26,7 +26,8 @@ touch never costs the valid ones.
 
 The lander click-throughs (/lp/click -> AffiliateService.RecordLanderClicks)
 go through a batcher of their own: the same coalescing, another ``fill``
-(one ``LanderClickInput`` per request instead of a ``TouchInput``).
+(one ``LanderClickInput`` per request instead of a ``TouchInput``). So do the
+SKAN postbacks (-> SkanService.BatchRecordSkanPostbacks, gateway/skan_routes.py).
 """
 
 from __future__ import annotations
@@ -113,8 +114,8 @@ class TouchBatcher:
             missing_error=lambda: BatchError(None, "no result for this touch"),
         )  # fmt: skip
 
-    def submit(self, touch: Touch | LanderClick) -> asyncio.Future[Any]:
-        """Queue one touch; the future resolves to its ``TouchResult``."""
+    def submit(self, touch: Touch | LanderClick | tuple[Any, ...]) -> asyncio.Future[Any]:
+        """Queue one touch (or item of another batch call, per ``fill``); the future resolves to its result."""
         return self._coalescer.submit(touch)
 
     @property

@@ -71,6 +71,7 @@ ALLOWED_METHODS: dict[str, frozenset[str]] = {
             _AFFILIATE + "GetLinkQrCode",  # /qr/{slug}.svg|png (by slug only)
             _AFFILIATE + "CheckDomain",  # Caddy's on-demand TLS `ask`
             "/clicktrail.attribution.v1.SkanService/RecordSkanPostback",  # Apple's SKAN / AAK developer copies
+            "/clicktrail.attribution.v1.SkanService/BatchRecordSkanPostbacks",  # the same, coalesced
             _LINKS + "LookupApps",  # SKAN developer copies on the tracker's own host: the app's account
             _LINKS + "GetAssociatedApps",  # /.well-known/apple-app-site-association, assetlinks.json
         ]

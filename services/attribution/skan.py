@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -31,7 +32,7 @@ from libs import auth
 from libs.api import format_money, from_timestamp, to_timestamp
 from libs.cache import TTLCache
 from libs.clients import CallError, LinksClient
-from libs.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied, Unavailable, Validator
+from libs.errors import AlreadyExists, DomainError, InvalidArgument, NotFound, PermissionDenied, Unavailable, Validator
 from libs.grpc_server import ServiceContext
 from libs.ids import new_resource_id
 from libs.logging import get_logger
@@ -61,6 +62,26 @@ DEVELOPER_COPY, NETWORK = 1, 2
 class Target:
     account_id: str
     app_id: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """A verified postback and where it goes, before it is stored."""
+
+    postback: skan_verify.Postback
+    doc: dict[str, Any]
+    target: Target
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchItem:
+    """One postback of a BatchRecordSkanPostbacks call, its account settled."""
+
+    account_id: str
+    body: bytes
+    kind: int
+    channel: int
+    app_id: str
 
 
 def _ts(value: dt.datetime | None) -> Any:
@@ -196,10 +217,8 @@ class SkanStore:
         apps = [a for acc, a in matches if acc == accounts[0] and a]
         return Target(accounts[0], app_id or (apps[0] if apps else None))
 
-    async def record(
-        self, account_id: str, body: bytes, kind: int, channel: int, app_id: str
-    ) -> tuple[asyncpg.Record, bool]:
-        """Verify, resolve, map, decode and store; (the row, duplicate)."""
+    async def prepare(self, account_id: str, body: bytes, kind: int, app_id: str) -> Prepared:
+        """Verify and resolve (the CPU and the cached look-ups, no write); a DomainError when refused."""
         if len(body) > MAX_BODY:
             raise InvalidArgument("body", f"must be at most {MAX_BODY // 1024} KiB")
         try:
@@ -207,13 +226,64 @@ class SkanStore:
         except skan_verify.SkanRefused as err:
             RECEIVED.labels("aak" if b"jws-string" in body else "skan", f"refused_{err.field}"[:40]).inc()
             raise InvalidArgument(err.field, err.reason) from None
-        target = await self.target(account_id, postback.store_app_id, app_id)
-        kind_name = KIND_NAMES[postback.kind]
+        return Prepared(postback, doc, await self.target(account_id, postback.store_app_id, app_id))
+
+    async def record(
+        self, account_id: str, body: bytes, kind: int, channel: int, app_id: str
+    ) -> tuple[asyncpg.Record, bool]:
+        """Verify, resolve, map, decode and store; (the row, duplicate)."""
+        prepared = await self.prepare(account_id, body, kind, app_id)
         # A replay (Apple resends until it gets a 200) or the other copy: one read, no transaction.
-        stored = await self._pool.fetchrow(DUPLICATE_SQL, target.account_id, postback.transaction_id)
+        stored = await self._pool.fetchrow(DUPLICATE_SQL, prepared.target.account_id, prepared.postback.transaction_id)
         if stored is not None:
-            RECEIVED.labels(kind_name, "duplicate").inc()
+            RECEIVED.labels(KIND_NAMES[prepared.postback.kind], "duplicate").inc()
             return stored, True
+        return await self.store(prepared, channel)
+
+    async def record_many(
+        self, items: Sequence[BatchItem | DomainError]
+    ) -> list[tuple[asyncpg.Record, bool] | DomainError]:
+        """``record`` for each item, in order, each answered on its own (its row and whether a
+        duplicate, or the DomainError it was refused with): the replays found with one read,
+        the new postbacks stored each in its own transaction."""
+        results: list[tuple[asyncpg.Record, bool] | DomainError | None] = [None] * len(items)
+        prepared: dict[int, Prepared] = {}
+        for i, item in enumerate(items):
+            if isinstance(item, DomainError):  # refused before (its token)
+                results[i] = item
+                continue
+            try:
+                prepared[i] = await self.prepare(item.account_id, item.body, item.kind, item.app_id)
+            except DomainError as err:
+                results[i] = err
+        keys = [(p.target.account_id, p.postback.transaction_id) for p in prepared.values()]
+        stored: dict[tuple[str, str], asyncpg.Record] = {}
+        if keys:
+            rows = await self._pool.fetch(
+                "SELECT p.* FROM attribution.skan_postbacks p"
+                " JOIN unnest($1::text[], $2::text[]) AS k(account_id, transaction_id)"
+                " ON p.account_id = k.account_id AND p.transaction_id = k.transaction_id",
+                [k[0] for k in keys], [k[1] for k in keys],
+            )  # fmt: skip
+            stored = {(r["account_id"], r["transaction_id"]): r for r in rows}
+        for i, p in prepared.items():
+            row = stored.get((p.target.account_id, p.postback.transaction_id))
+            if row is not None:
+                RECEIVED.labels(KIND_NAMES[p.postback.kind], "duplicate").inc()
+                results[i] = (row, True)
+                continue
+            item = items[i]
+            assert not isinstance(item, DomainError)
+            try:  # one transaction each (a second copy in the same batch finds the first: duplicate)
+                results[i] = await self.store(p, item.channel)
+            except DomainError as err:
+                results[i] = err
+        return [r for r in results if r is not None]
+
+    async def store(self, prepared: Prepared, channel: int) -> tuple[asyncpg.Record, bool]:
+        """Map, decode and insert a verified postback; (the row, duplicate)."""
+        postback, doc, target = prepared.postback, prepared.doc, prepared.target
+        kind_name = KIND_NAMES[postback.kind]
         async with self._pool.acquire() as conn, conn.transaction():
             mapped = pick_mapping(await conn.fetch(
                 MAPPING_SQL, target.account_id, postback.ad_network_id, postback.source_identifier,
@@ -251,11 +321,25 @@ class SkanStore:
         return row, False
 
 
+MAX_BATCH = 500
+
+
+def result_msg(result: tuple[asyncpg.Record, bool] | DomainError) -> pb.SkanPostbackResult:
+    if isinstance(result, DomainError):
+        violations = getattr(result, "violations", None)
+        field = violations[0][0] if violations else ""
+        return pb.SkanPostbackResult(code=result.code.value[0], message=result.message, field=field)
+    row, duplicate = result
+    response = pb.RecordSkanPostbackResponse(postback=postback_msg(row), duplicate=duplicate)
+    return pb.SkanPostbackResult(response=response)
+
+
 class SkanService(pb_grpc.SkanServiceServicer):
-    def __init__(self, pool: asyncpg.Pool, store: SkanStore, campaigns: Campaigns) -> None:
+    def __init__(self, pool: asyncpg.Pool, store: SkanStore, campaigns: Campaigns, keys: auth.KeyStore) -> None:
         self._pool = pool
         self._store = store
         self._campaigns = campaigns
+        self._keys = keys
 
     async def RecordSkanPostback(
         self, request: pb.RecordSkanPostbackRequest, context: Any
@@ -271,6 +355,28 @@ class SkanService(pb_grpc.SkanServiceServicer):
             raise PermissionDenied("RecordSkanPostback takes the account's postback token (ctp_...)")
         row, duplicate = await self._store.record(account_id, request.body, request.kind, channel, request.app_id)
         return pb.RecordSkanPostbackResponse(postback=postback_msg(row), duplicate=duplicate)
+
+    async def BatchRecordSkanPostbacks(
+        self, request: pb.BatchRecordSkanPostbacksRequest, context: Any
+    ) -> pb.BatchRecordSkanPostbacksResponse:
+        auth.require_gateway()
+        if len(request.requests) > MAX_BATCH:
+            raise InvalidArgument("requests", f"at most {MAX_BATCH} postbacks per call")
+        items: list[BatchItem | DomainError] = []
+        for r in request.requests:
+            if r.channel == NETWORK or r.postback_token:  # a network's copy: the account its token names
+                try:
+                    p = await self._keys.verify(r.postback_token)
+                    if p.kind not in ("postback", "account"):
+                        raise PermissionDenied("RecordSkanPostback takes the account's postback token (ctp_...)")
+                except DomainError as err:
+                    items.append(err)
+                    continue
+                items.append(BatchItem(p.account_id, r.body, r.kind, NETWORK, r.app_id))
+            else:
+                items.append(BatchItem(r.account_id, r.body, r.kind, r.channel or DEVELOPER_COPY, r.app_id))
+        results = await self._store.record_many(items)
+        return pb.BatchRecordSkanPostbacksResponse(results=[result_msg(r) for r in results])
 
     async def ListSkanPostbacks(
         self, request: pb.ListSkanPostbacksRequest, context: Any
@@ -404,7 +510,7 @@ def register(server: grpc.aio.Server, ctx: ServiceContext, campaigns: Campaigns)
     ctx.on_stop.append(links.close)
     development = bool(getattr(ctx.settings, "skan_development_keys", False))
     store = SkanStore(ctx.pool, links, development_keys=development)
-    pb_grpc.add_SkanServiceServicer_to_server(SkanService(ctx.pool, store, campaigns), server)
+    pb_grpc.add_SkanServiceServicer_to_server(SkanService(ctx.pool, store, campaigns, ctx.keys), server)
     return [pb.DESCRIPTOR.services_by_name["SkanService"].full_name]
 
 

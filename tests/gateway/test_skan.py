@@ -135,3 +135,31 @@ async def test_custom_domain_copies_go_to_its_account(
         V4_0_FINE["transaction-id"]
     ]
     assert await stored(attribution_server, channels, account.api_key) == []
+
+
+async def test_concurrent_postbacks_are_each_answered_on_their_own(
+    gateway, links_server, attribution_server, channels, account
+):
+    """Postbacks that arrive together go to attribution in one BatchRecordSkanPostbacks call
+    (gateway/skan_routes.py): a forged one, one with a bad token, one for an unknown app and
+    a replay in the same moment each get their own answer, and the valid ones are stored once."""
+    import asyncio
+
+    await make_app(links_server, channels, account.api_key)
+    token = f"/skan/postback?token={account.postback_token}"
+    bad = "/skan/postback?token=ctp_x_y"
+    posts = [
+        (SKAN, V4_0_FINE), (token, V3_0_WIN), (SKAN, forged(V4_0_FINE, source_identifier="5240")), (bad, V3_0_WIN),
+        (SKAN, V2_0), (SKAN, V4_0_FINE), (token, V4_0_FINE),
+    ]  # fmt: skip
+    async with gateway.client() as c:
+        answers = await asyncio.gather(*(c.post(path, content=orjson.dumps(body)) for path, body in posts))
+    got = [(r.status_code, r.json().get("status") or r.json().get("field", "")) for r in answers]
+    assert got[2] == (400, "signature") and got[3][0] == 401 and got[4][0] == 404, got
+    assert got[1] == (200, "stored"), got
+    # V4_0_FINE three times at once: stored once, the other two duplicates of that row.
+    fine = [got[0], got[5], got[6]]
+    assert sorted(fine) == [(200, "duplicate"), (200, "duplicate"), (200, "stored")], got
+    assert len({answers[i].json()["postback_id"] for i in (0, 5, 6)}) == 1
+    rows = await stored(attribution_server, channels, account.api_key)
+    assert sorted(p.transaction_id for p in rows) == sorted([V4_0_FINE["transaction-id"], V3_0_WIN["transaction-id"]])

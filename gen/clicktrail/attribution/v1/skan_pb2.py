@@ -25,45 +25,51 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$clicktrail/attribution/v1/skan.proto\x12\x19\x63licktrail.attribution.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8d\x05\n\x0cSkanPostback\x12\x13\n\x0bpostback_id\x18\x01 \x01(\t\x12\x16\n\x0etransaction_id\x18\x02 \x01(\t\x12\x31\n\x04kind\x18\x03 \x01(\x0e\x32#.clicktrail.attribution.v1.SkanKind\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x0e\n\x06\x61pp_id\x18\x05 \x01(\t\x12\x14\n\x0cstore_app_id\x18\x06 \x01(\t\x12\x15\n\rad_network_id\x18\x07 \x01(\t\x12\x19\n\x11source_identifier\x18\x08 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\t \x01(\t\x12\x12\n\npartner_id\x18\n \x01(\t\x12\x15\n\rsource_app_id\x18\x0b \x01(\t\x12\x15\n\rsource_domain\x18\x0c \x01(\t\x12\x15\n\rfidelity_type\x18\r \x01(\x05\x12\x12\n\nredownload\x18\x0e \x01(\x08\x12\x0f\n\x07\x64id_win\x18\x0f \x01(\x08\x12\x16\n\x0esequence_index\x18\x10 \x01(\x05\x12\x12\n\nfine_value\x18\x11 \x01(\x05\x12\x14\n\x0c\x63oarse_value\x18\x12 \x01(\t\x12\x10\n\x08installs\x18\x13 \x01(\x05\x12\x13\n\x0b\x63onversions\x18\x14 \x01(\x05\x12\x0f\n\x07revenue\x18\x15 \x01(\t\x12\x10\n\x08\x63urrency\x18\x16 \x01(\t\x12<\n\x0creceived_via\x18\x17 \x01(\x0e\x32&.clicktrail.attribution.v1.SkanChannel\x12\x30\n\x0creceive_time\x18\x18 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bsigning_key\x18\x19 \x01(\t\x12\x10\n\x08raw_json\x18\x1a \x01(\t\"\xb9\x01\n\x19RecordSkanPostbackRequest\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x31\n\x04kind\x18\x02 \x01(\x0e\x32#.clicktrail.attribution.v1.SkanKind\x12\x37\n\x07\x63hannel\x18\x03 \x01(\x0e\x32&.clicktrail.attribution.v1.SkanChannel\x12\x12\n\naccount_id\x18\x04 \x01(\t\x12\x0e\n\x06\x61pp_id\x18\x05 \x01(\t\"j\n\x1aRecordSkanPostbackResponse\x12\x39\n\x08postback\x18\x01 \x01(\x0b\x32\'.clicktrail.attribution.v1.SkanPostback\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"\xb6\x02\n\x18ListSkanPostbacksRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x03 \x01(\t\x12\x0e\n\x06\x61pp_id\x18\x04 \x01(\t\x12\x15\n\rad_network_id\x18\x05 \x01(\t\x12\x10\n\x08unmapped\x18\x06 \x01(\x08\x12\x31\n\x04kind\x18\x07 \x01(\x0e\x32#.clicktrail.attribution.v1.SkanKind\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cstore_app_id\x18\n \x01(\t\"p\n\x19ListSkanPostbacksResponse\x12:\n\tpostbacks\x18\x01 \x03(\x0b\x32\'.clicktrail.attribution.v1.SkanPostback\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"-\n\x16GetSkanPostbackRequest\x12\x13\n\x0bpostback_id\x18\x01 \x01(\t\"T\n\x17GetSkanPostbackResponse\x12\x39\n\x08postback\x18\x01 \x01(\x0b\x32\'.clicktrail.attribution.v1.SkanPostback\"\xc3\x01\n\x0bSkanMapping\x12\x12\n\nmapping_id\x18\x01 \x01(\t\x12\x15\n\rad_network_id\x18\x02 \x01(\t\x12\x19\n\x11source_identifier\x18\x03 \x01(\t\x12\x14\n\x0cstore_app_id\x18\x04 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x05 \x01(\t\x12\x12\n\npartner_id\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"S\n\x18\x43reateSkanMappingRequest\x12\x37\n\x07mapping\x18\x01 \x01(\x0b\x32&.clicktrail.attribution.v1.SkanMapping\"f\n\x19\x43reateSkanMappingResponse\x12\x37\n\x07mapping\x18\x01 \x01(\x0b\x32&.clicktrail.attribution.v1.SkanMapping\x12\x10\n\x08remapped\x18\x02 \x01(\x05\"l\n\x17ListSkanMappingsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x15\n\rad_network_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x04 \x01(\t\"m\n\x18ListSkanMappingsResponse\x12\x38\n\x08mappings\x18\x01 \x03(\x0b\x32&.clicktrail.attribution.v1.SkanMapping\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\".\n\x18\x44\x65leteSkanMappingRequest\x12\x12\n\nmapping_id\x18\x01 \x01(\t\"\x1b\n\x19\x44\x65leteSkanMappingResponse*`\n\x08SkanKind\x12\x19\n\x15SKAN_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15SKAN_KIND_SKADNETWORK\x10\x01\x12\x1e\n\x1aSKAN_KIND_ADATTRIBUTIONKIT\x10\x02*f\n\x0bSkanChannel\x12\x1c\n\x18SKAN_CHANNEL_UNSPECIFIED\x10\x00\x12\x1f\n\x1bSKAN_CHANNEL_DEVELOPER_COPY\x10\x01\x12\x18\n\x14SKAN_CHANNEL_NETWORK\x10\x02\x32\x88\x06\n\x0bSkanService\x12\x81\x01\n\x12RecordSkanPostback\x12\x34.clicktrail.attribution.v1.RecordSkanPostbackRequest\x1a\x35.clicktrail.attribution.v1.RecordSkanPostbackResponse\x12~\n\x11ListSkanPostbacks\x12\x33.clicktrail.attribution.v1.ListSkanPostbacksRequest\x1a\x34.clicktrail.attribution.v1.ListSkanPostbacksResponse\x12x\n\x0fGetSkanPostback\x12\x31.clicktrail.attribution.v1.GetSkanPostbackRequest\x1a\x32.clicktrail.attribution.v1.GetSkanPostbackResponse\x12~\n\x11\x43reateSkanMapping\x12\x33.clicktrail.attribution.v1.CreateSkanMappingRequest\x1a\x34.clicktrail.attribution.v1.CreateSkanMappingResponse\x12{\n\x10ListSkanMappings\x12\x32.clicktrail.attribution.v1.ListSkanMappingsRequest\x1a\x33.clicktrail.attribution.v1.ListSkanMappingsResponse\x12~\n\x11\x44\x65leteSkanMapping\x12\x33.clicktrail.attribution.v1.DeleteSkanMappingRequest\x1a\x34.clicktrail.attribution.v1.DeleteSkanMappingResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$clicktrail/attribution/v1/skan.proto\x12\x19\x63licktrail.attribution.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8d\x05\n\x0cSkanPostback\x12\x13\n\x0bpostback_id\x18\x01 \x01(\t\x12\x16\n\x0etransaction_id\x18\x02 \x01(\t\x12\x31\n\x04kind\x18\x03 \x01(\x0e\x32#.clicktrail.attribution.v1.SkanKind\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x0e\n\x06\x61pp_id\x18\x05 \x01(\t\x12\x14\n\x0cstore_app_id\x18\x06 \x01(\t\x12\x15\n\rad_network_id\x18\x07 \x01(\t\x12\x19\n\x11source_identifier\x18\x08 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\t \x01(\t\x12\x12\n\npartner_id\x18\n \x01(\t\x12\x15\n\rsource_app_id\x18\x0b \x01(\t\x12\x15\n\rsource_domain\x18\x0c \x01(\t\x12\x15\n\rfidelity_type\x18\r \x01(\x05\x12\x12\n\nredownload\x18\x0e \x01(\x08\x12\x0f\n\x07\x64id_win\x18\x0f \x01(\x08\x12\x16\n\x0esequence_index\x18\x10 \x01(\x05\x12\x12\n\nfine_value\x18\x11 \x01(\x05\x12\x14\n\x0c\x63oarse_value\x18\x12 \x01(\t\x12\x10\n\x08installs\x18\x13 \x01(\x05\x12\x13\n\x0b\x63onversions\x18\x14 \x01(\x05\x12\x0f\n\x07revenue\x18\x15 \x01(\t\x12\x10\n\x08\x63urrency\x18\x16 \x01(\t\x12<\n\x0creceived_via\x18\x17 \x01(\x0e\x32&.clicktrail.attribution.v1.SkanChannel\x12\x30\n\x0creceive_time\x18\x18 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bsigning_key\x18\x19 \x01(\t\x12\x10\n\x08raw_json\x18\x1a \x01(\t\"\xd1\x01\n\x19RecordSkanPostbackRequest\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x31\n\x04kind\x18\x02 \x01(\x0e\x32#.clicktrail.attribution.v1.SkanKind\x12\x37\n\x07\x63hannel\x18\x03 \x01(\x0e\x32&.clicktrail.attribution.v1.SkanChannel\x12\x12\n\naccount_id\x18\x04 \x01(\t\x12\x0e\n\x06\x61pp_id\x18\x05 \x01(\t\x12\x16\n\x0epostback_token\x18\x06 \x01(\t\"i\n\x1f\x42\x61tchRecordSkanPostbacksRequest\x12\x46\n\x08requests\x18\x01 \x03(\x0b\x32\x34.clicktrail.attribution.v1.RecordSkanPostbackRequest\"b\n BatchRecordSkanPostbacksResponse\x12>\n\x07results\x18\x01 \x03(\x0b\x32-.clicktrail.attribution.v1.SkanPostbackResult\"\x8b\x01\n\x12SkanPostbackResult\x12G\n\x08response\x18\x01 \x01(\x0b\x32\x35.clicktrail.attribution.v1.RecordSkanPostbackResponse\x12\x0c\n\x04\x63ode\x18\x02 \x01(\x05\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\r\n\x05\x66ield\x18\x04 \x01(\t\"j\n\x1aRecordSkanPostbackResponse\x12\x39\n\x08postback\x18\x01 \x01(\x0b\x32\'.clicktrail.attribution.v1.SkanPostback\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"\xb6\x02\n\x18ListSkanPostbacksRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x03 \x01(\t\x12\x0e\n\x06\x61pp_id\x18\x04 \x01(\t\x12\x15\n\rad_network_id\x18\x05 \x01(\t\x12\x10\n\x08unmapped\x18\x06 \x01(\x08\x12\x31\n\x04kind\x18\x07 \x01(\x0e\x32#.clicktrail.attribution.v1.SkanKind\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cstore_app_id\x18\n \x01(\t\"p\n\x19ListSkanPostbacksResponse\x12:\n\tpostbacks\x18\x01 \x03(\x0b\x32\'.clicktrail.attribution.v1.SkanPostback\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"-\n\x16GetSkanPostbackRequest\x12\x13\n\x0bpostback_id\x18\x01 \x01(\t\"T\n\x17GetSkanPostbackResponse\x12\x39\n\x08postback\x18\x01 \x01(\x0b\x32\'.clicktrail.attribution.v1.SkanPostback\"\xc3\x01\n\x0bSkanMapping\x12\x12\n\nmapping_id\x18\x01 \x01(\t\x12\x15\n\rad_network_id\x18\x02 \x01(\t\x12\x19\n\x11source_identifier\x18\x03 \x01(\t\x12\x14\n\x0cstore_app_id\x18\x04 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x05 \x01(\t\x12\x12\n\npartner_id\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"S\n\x18\x43reateSkanMappingRequest\x12\x37\n\x07mapping\x18\x01 \x01(\x0b\x32&.clicktrail.attribution.v1.SkanMapping\"f\n\x19\x43reateSkanMappingResponse\x12\x37\n\x07mapping\x18\x01 \x01(\x0b\x32&.clicktrail.attribution.v1.SkanMapping\x12\x10\n\x08remapped\x18\x02 \x01(\x05\"l\n\x17ListSkanMappingsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x15\n\rad_network_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x04 \x01(\t\"m\n\x18ListSkanMappingsResponse\x12\x38\n\x08mappings\x18\x01 \x03(\x0b\x32&.clicktrail.attribution.v1.SkanMapping\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\".\n\x18\x44\x65leteSkanMappingRequest\x12\x12\n\nmapping_id\x18\x01 \x01(\t\"\x1b\n\x19\x44\x65leteSkanMappingResponse*`\n\x08SkanKind\x12\x19\n\x15SKAN_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15SKAN_KIND_SKADNETWORK\x10\x01\x12\x1e\n\x1aSKAN_KIND_ADATTRIBUTIONKIT\x10\x02*f\n\x0bSkanChannel\x12\x1c\n\x18SKAN_CHANNEL_UNSPECIFIED\x10\x00\x12\x1f\n\x1bSKAN_CHANNEL_DEVELOPER_COPY\x10\x01\x12\x18\n\x14SKAN_CHANNEL_NETWORK\x10\x02\x32\x9e\x07\n\x0bSkanService\x12\x81\x01\n\x12RecordSkanPostback\x12\x34.clicktrail.attribution.v1.RecordSkanPostbackRequest\x1a\x35.clicktrail.attribution.v1.RecordSkanPostbackResponse\x12\x93\x01\n\x18\x42\x61tchRecordSkanPostbacks\x12:.clicktrail.attribution.v1.BatchRecordSkanPostbacksRequest\x1a;.clicktrail.attribution.v1.BatchRecordSkanPostbacksResponse\x12~\n\x11ListSkanPostbacks\x12\x33.clicktrail.attribution.v1.ListSkanPostbacksRequest\x1a\x34.clicktrail.attribution.v1.ListSkanPostbacksResponse\x12x\n\x0fGetSkanPostback\x12\x31.clicktrail.attribution.v1.GetSkanPostbackRequest\x1a\x32.clicktrail.attribution.v1.GetSkanPostbackResponse\x12~\n\x11\x43reateSkanMapping\x12\x33.clicktrail.attribution.v1.CreateSkanMappingRequest\x1a\x34.clicktrail.attribution.v1.CreateSkanMappingResponse\x12{\n\x10ListSkanMappings\x12\x32.clicktrail.attribution.v1.ListSkanMappingsRequest\x1a\x33.clicktrail.attribution.v1.ListSkanMappingsResponse\x12~\n\x11\x44\x65leteSkanMapping\x12\x33.clicktrail.attribution.v1.DeleteSkanMappingRequest\x1a\x34.clicktrail.attribution.v1.DeleteSkanMappingResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'clicktrail.attribution.v1.skan_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SKANKIND']._serialized_start=2297
-  _globals['_SKANKIND']._serialized_end=2393
-  _globals['_SKANCHANNEL']._serialized_start=2395
-  _globals['_SKANCHANNEL']._serialized_end=2497
+  _globals['_SKANKIND']._serialized_start=2670
+  _globals['_SKANKIND']._serialized_end=2766
+  _globals['_SKANCHANNEL']._serialized_start=2768
+  _globals['_SKANCHANNEL']._serialized_end=2870
   _globals['_SKANPOSTBACK']._serialized_start=101
   _globals['_SKANPOSTBACK']._serialized_end=754
   _globals['_RECORDSKANPOSTBACKREQUEST']._serialized_start=757
-  _globals['_RECORDSKANPOSTBACKREQUEST']._serialized_end=942
-  _globals['_RECORDSKANPOSTBACKRESPONSE']._serialized_start=944
-  _globals['_RECORDSKANPOSTBACKRESPONSE']._serialized_end=1050
-  _globals['_LISTSKANPOSTBACKSREQUEST']._serialized_start=1053
-  _globals['_LISTSKANPOSTBACKSREQUEST']._serialized_end=1363
-  _globals['_LISTSKANPOSTBACKSRESPONSE']._serialized_start=1365
-  _globals['_LISTSKANPOSTBACKSRESPONSE']._serialized_end=1477
-  _globals['_GETSKANPOSTBACKREQUEST']._serialized_start=1479
-  _globals['_GETSKANPOSTBACKREQUEST']._serialized_end=1524
-  _globals['_GETSKANPOSTBACKRESPONSE']._serialized_start=1526
-  _globals['_GETSKANPOSTBACKRESPONSE']._serialized_end=1610
-  _globals['_SKANMAPPING']._serialized_start=1613
-  _globals['_SKANMAPPING']._serialized_end=1808
-  _globals['_CREATESKANMAPPINGREQUEST']._serialized_start=1810
-  _globals['_CREATESKANMAPPINGREQUEST']._serialized_end=1893
-  _globals['_CREATESKANMAPPINGRESPONSE']._serialized_start=1895
-  _globals['_CREATESKANMAPPINGRESPONSE']._serialized_end=1997
-  _globals['_LISTSKANMAPPINGSREQUEST']._serialized_start=1999
-  _globals['_LISTSKANMAPPINGSREQUEST']._serialized_end=2107
-  _globals['_LISTSKANMAPPINGSRESPONSE']._serialized_start=2109
-  _globals['_LISTSKANMAPPINGSRESPONSE']._serialized_end=2218
-  _globals['_DELETESKANMAPPINGREQUEST']._serialized_start=2220
-  _globals['_DELETESKANMAPPINGREQUEST']._serialized_end=2266
-  _globals['_DELETESKANMAPPINGRESPONSE']._serialized_start=2268
-  _globals['_DELETESKANMAPPINGRESPONSE']._serialized_end=2295
-  _globals['_SKANSERVICE']._serialized_start=2500
-  _globals['_SKANSERVICE']._serialized_end=3276
+  _globals['_RECORDSKANPOSTBACKREQUEST']._serialized_end=966
+  _globals['_BATCHRECORDSKANPOSTBACKSREQUEST']._serialized_start=968
+  _globals['_BATCHRECORDSKANPOSTBACKSREQUEST']._serialized_end=1073
+  _globals['_BATCHRECORDSKANPOSTBACKSRESPONSE']._serialized_start=1075
+  _globals['_BATCHRECORDSKANPOSTBACKSRESPONSE']._serialized_end=1173
+  _globals['_SKANPOSTBACKRESULT']._serialized_start=1176
+  _globals['_SKANPOSTBACKRESULT']._serialized_end=1315
+  _globals['_RECORDSKANPOSTBACKRESPONSE']._serialized_start=1317
+  _globals['_RECORDSKANPOSTBACKRESPONSE']._serialized_end=1423
+  _globals['_LISTSKANPOSTBACKSREQUEST']._serialized_start=1426
+  _globals['_LISTSKANPOSTBACKSREQUEST']._serialized_end=1736
+  _globals['_LISTSKANPOSTBACKSRESPONSE']._serialized_start=1738
+  _globals['_LISTSKANPOSTBACKSRESPONSE']._serialized_end=1850
+  _globals['_GETSKANPOSTBACKREQUEST']._serialized_start=1852
+  _globals['_GETSKANPOSTBACKREQUEST']._serialized_end=1897
+  _globals['_GETSKANPOSTBACKRESPONSE']._serialized_start=1899
+  _globals['_GETSKANPOSTBACKRESPONSE']._serialized_end=1983
+  _globals['_SKANMAPPING']._serialized_start=1986
+  _globals['_SKANMAPPING']._serialized_end=2181
+  _globals['_CREATESKANMAPPINGREQUEST']._serialized_start=2183
+  _globals['_CREATESKANMAPPINGREQUEST']._serialized_end=2266
+  _globals['_CREATESKANMAPPINGRESPONSE']._serialized_start=2268
+  _globals['_CREATESKANMAPPINGRESPONSE']._serialized_end=2370
+  _globals['_LISTSKANMAPPINGSREQUEST']._serialized_start=2372
+  _globals['_LISTSKANMAPPINGSREQUEST']._serialized_end=2480
+  _globals['_LISTSKANMAPPINGSRESPONSE']._serialized_start=2482
+  _globals['_LISTSKANMAPPINGSRESPONSE']._serialized_end=2591
+  _globals['_DELETESKANMAPPINGREQUEST']._serialized_start=2593
+  _globals['_DELETESKANMAPPINGREQUEST']._serialized_end=2639
+  _globals['_DELETESKANMAPPINGRESPONSE']._serialized_start=2641
+  _globals['_DELETESKANMAPPINGRESPONSE']._serialized_end=2668
+  _globals['_SKANSERVICE']._serialized_start=2873
+  _globals['_SKANSERVICE']._serialized_end=3799
 # @@protoc_insertion_point(module_scope)

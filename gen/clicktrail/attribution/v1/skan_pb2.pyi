@@ -85,18 +85,44 @@ class SkanPostback(_message.Message):
     def __init__(self, postback_id: _Optional[str] = ..., transaction_id: _Optional[str] = ..., kind: _Optional[_Union[SkanKind, str]] = ..., version: _Optional[str] = ..., app_id: _Optional[str] = ..., store_app_id: _Optional[str] = ..., ad_network_id: _Optional[str] = ..., source_identifier: _Optional[str] = ..., campaign_id: _Optional[str] = ..., partner_id: _Optional[str] = ..., source_app_id: _Optional[str] = ..., source_domain: _Optional[str] = ..., fidelity_type: _Optional[int] = ..., redownload: _Optional[bool] = ..., did_win: _Optional[bool] = ..., sequence_index: _Optional[int] = ..., fine_value: _Optional[int] = ..., coarse_value: _Optional[str] = ..., installs: _Optional[int] = ..., conversions: _Optional[int] = ..., revenue: _Optional[str] = ..., currency: _Optional[str] = ..., received_via: _Optional[_Union[SkanChannel, str]] = ..., receive_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., signing_key: _Optional[str] = ..., raw_json: _Optional[str] = ...) -> None: ...
 
 class RecordSkanPostbackRequest(_message.Message):
-    __slots__ = ("body", "kind", "channel", "account_id", "app_id")
+    __slots__ = ("body", "kind", "channel", "account_id", "app_id", "postback_token")
     BODY_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     APP_ID_FIELD_NUMBER: _ClassVar[int]
+    POSTBACK_TOKEN_FIELD_NUMBER: _ClassVar[int]
     body: bytes
     kind: SkanKind
     channel: SkanChannel
     account_id: str
     app_id: str
-    def __init__(self, body: _Optional[bytes] = ..., kind: _Optional[_Union[SkanKind, str]] = ..., channel: _Optional[_Union[SkanChannel, str]] = ..., account_id: _Optional[str] = ..., app_id: _Optional[str] = ...) -> None: ...
+    postback_token: str
+    def __init__(self, body: _Optional[bytes] = ..., kind: _Optional[_Union[SkanKind, str]] = ..., channel: _Optional[_Union[SkanChannel, str]] = ..., account_id: _Optional[str] = ..., app_id: _Optional[str] = ..., postback_token: _Optional[str] = ...) -> None: ...
+
+class BatchRecordSkanPostbacksRequest(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[RecordSkanPostbackRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[RecordSkanPostbackRequest, _Mapping]]] = ...) -> None: ...
+
+class BatchRecordSkanPostbacksResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[SkanPostbackResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[SkanPostbackResult, _Mapping]]] = ...) -> None: ...
+
+class SkanPostbackResult(_message.Message):
+    __slots__ = ("response", "code", "message", "field")
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    response: RecordSkanPostbackResponse
+    code: int
+    message: str
+    field: str
+    def __init__(self, response: _Optional[_Union[RecordSkanPostbackResponse, _Mapping]] = ..., code: _Optional[int] = ..., message: _Optional[str] = ..., field: _Optional[str] = ...) -> None: ...
 
 class RecordSkanPostbackResponse(_message.Message):
     __slots__ = ("postback", "duplicate")

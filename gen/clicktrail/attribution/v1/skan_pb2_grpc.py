@@ -49,6 +49,11 @@ class SkanServiceStub:
                 request_serializer=clicktrail_dot_attribution_dot_v1_dot_skan__pb2.RecordSkanPostbackRequest.SerializeToString,
                 response_deserializer=clicktrail_dot_attribution_dot_v1_dot_skan__pb2.RecordSkanPostbackResponse.FromString,
                 _registered_method=True)
+        self.BatchRecordSkanPostbacks = channel.unary_unary(
+                '/clicktrail.attribution.v1.SkanService/BatchRecordSkanPostbacks',
+                request_serializer=clicktrail_dot_attribution_dot_v1_dot_skan__pb2.BatchRecordSkanPostbacksRequest.SerializeToString,
+                response_deserializer=clicktrail_dot_attribution_dot_v1_dot_skan__pb2.BatchRecordSkanPostbacksResponse.FromString,
+                _registered_method=True)
         self.ListSkanPostbacks = channel.unary_unary(
                 '/clicktrail.attribution.v1.SkanService/ListSkanPostbacks',
                 request_serializer=clicktrail_dot_attribution_dot_v1_dot_skan__pb2.ListSkanPostbacksRequest.SerializeToString,
@@ -100,6 +105,16 @@ class SkanServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchRecordSkanPostbacks(self, request, context):
+        """The gateway's token only: the postbacks the gateway received at about the same
+        time, in one call (one gRPC round trip instead of one per postback), each
+        answered on its own in the request's order (one bad postback never costs the
+        others theirs). A network's copy carries its postback token in the request.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListSkanPostbacks(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -138,6 +153,11 @@ def add_SkanServiceServicer_to_server(servicer, server):
                     servicer.RecordSkanPostback,
                     request_deserializer=clicktrail_dot_attribution_dot_v1_dot_skan__pb2.RecordSkanPostbackRequest.FromString,
                     response_serializer=clicktrail_dot_attribution_dot_v1_dot_skan__pb2.RecordSkanPostbackResponse.SerializeToString,
+            ),
+            'BatchRecordSkanPostbacks': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchRecordSkanPostbacks,
+                    request_deserializer=clicktrail_dot_attribution_dot_v1_dot_skan__pb2.BatchRecordSkanPostbacksRequest.FromString,
+                    response_serializer=clicktrail_dot_attribution_dot_v1_dot_skan__pb2.BatchRecordSkanPostbacksResponse.SerializeToString,
             ),
             'ListSkanPostbacks': grpc.unary_unary_rpc_method_handler(
                     servicer.ListSkanPostbacks,
@@ -202,6 +222,33 @@ class SkanService:
             '/clicktrail.attribution.v1.SkanService/RecordSkanPostback',
             clicktrail_dot_attribution_dot_v1_dot_skan__pb2.RecordSkanPostbackRequest.SerializeToString,
             clicktrail_dot_attribution_dot_v1_dot_skan__pb2.RecordSkanPostbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchRecordSkanPostbacks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clicktrail.attribution.v1.SkanService/BatchRecordSkanPostbacks',
+            clicktrail_dot_attribution_dot_v1_dot_skan__pb2.BatchRecordSkanPostbacksRequest.SerializeToString,
+            clicktrail_dot_attribution_dot_v1_dot_skan__pb2.BatchRecordSkanPostbacksResponse.FromString,
             options,
             channel_credentials,
             insecure,
