@@ -182,10 +182,11 @@ def mix_batches(
 
 
 class SkanPoster:
-    """Posts SKAN postbacks (``bodies()`` gives the next URL and JSON body) at ``rate``/s, open loop,
-    until stopped; counts the answers by status."""
+    """Posts SKAN postbacks (``bodies()`` gives the next URL and JSON body) at ``rate``/s, open loop
+    (up to ``concurrency`` in flight: Apple's devices do not wait for one another's answers, so a
+    slow answer must not lower the rate offered), until stopped; counts the answers by status."""
 
-    def __init__(self, bodies: Callable[[], tuple[str, bytes]], rate: float, concurrency: int = 32) -> None:
+    def __init__(self, bodies: Callable[[], tuple[str, bytes]], rate: float, concurrency: int = 512) -> None:
         self.bodies, self.rate, self.concurrency = bodies, rate, concurrency
         self.answers: dict[str, int] = {}
         self.latencies: list[float] = []
