@@ -37,6 +37,7 @@ UTC = dt.UTC
 # Reads of one account that start over because a conversion was recorded or an
 # offer changed while one ran (then the last read is kept, merged upwards).
 MAX_LOAD_ATTEMPTS = 3
+NOTHING: frozenset[str] = frozenset()
 
 # $1 account, $2 now. The capped offers of the account with today's count and
 # their total, from the per-day counters RecordOfferConversions keeps; one row
@@ -127,6 +128,8 @@ class OfferCaps:
         # Bumped by every change recorded in this process (per account) and by
         # invalidate(): a read that overlapped one must not undo it.
         self._versions: dict[str, int] = {}
+        # capped_offers()' answers: (the state, its version, whether its day held, the set).
+        self._capped: dict[str, tuple[AccountCaps, int, bool, frozenset[str]]] = {}
 
     # -- the click path -----------------------------------------------------
 
@@ -142,6 +145,25 @@ class OfferCaps:
             return True
         # Another day than the one held (ensure() not awaited since midnight): nothing counted yet.
         return cap.daily_cap > 0 and cap.today >= cap.daily_cap and state.holds(now)
+
+    def capped_offers(self, account_id: str, now: dt.datetime) -> frozenset[str]:
+        """The account's offers capped at ``now``: capped() of each, as one set. Worked
+        out again only when the state held changed (a load, record(), invalidate())
+        or the day it holds ended, so a click pays a few look-ups, not one call per offer."""
+        state = self._accounts.get(account_id)
+        if state is None:
+            self._start_load(account_id)
+            return NOTHING
+        if not state.offers:  # no offer of the account has a cap
+            return NOTHING
+        version = self._versions.get(account_id, 0)
+        holds = state.holds(now)
+        got = self._capped.get(account_id)
+        if got is not None and got[0] is state and got[1] == version and got[2] == holds:
+            return got[3]
+        ids = frozenset(offer_id for offer_id in state.offers if self.capped(account_id, offer_id, now))
+        self._capped[account_id] = (state, version, holds, ids)
+        return ids
 
     async def ensure(self, account_ids: Iterable[str], now: dt.datetime | None = None) -> None:
         """Loads (and waits for) the accounts not held yet, the ones whose day

@@ -27,7 +27,7 @@ from libs.macros import append_query_param, expand
 from libs.vocab.kinds import DEVICE_TYPE_NAMES
 from libs.vocab.subids import SUB_IDS
 from services.links.flow_compile import ClickFacts, Selector, UrlTemplate, compile_selector
-from services.links.visitors import FLOW_COOKIE_PREFIX, Choice, Visitor, format_cookie
+from services.links.visitors import FLOW_COOKIE_PREFIX, NONE, Visitor
 
 CLICK_COOKIE = "ctc"
 ROTATE = apb.STREAM_ACTION_ROTATE
@@ -87,10 +87,12 @@ class CompiledStream:
     # The rotations' running weight totals, worked out once per flow load.
     lander_table: WeightTable = dataclasses.field(init=False, compare=False)
     offer_table: WeightTable = dataclasses.field(init=False, compare=False)
+    offer_ids: frozenset[str] = dataclasses.field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lander_table", weight_table(self.landers))
         object.__setattr__(self, "offer_table", weight_table(self.offers))
+        object.__setattr__(self, "offer_ids", frozenset(offer_id for offer_id, _ in self.offers))
 
 
 def _json(value: Any) -> Any:
@@ -124,6 +126,39 @@ class Flow:
     by_id: Mapping[str, CompiledStream]  # every stream, paused ones too
     offers: Mapping[str, OfferInfo]
     landers: Mapping[str, LanderInfo]
+    cookie_name: str = dataclasses.field(init=False, compare=False)  # the flow cookie's: ctf_<campaign_id>
+    # Streams (by index in ``streams``) whose every offer is known, active and open
+    # to every country: with nothing capped, each of them is eligible.
+    open_offers: frozenset[int] = dataclasses.field(init=False, compare=False)
+    # The flow cookies made so far, by value, with that value (a flow has few choices;
+    # pb.Cookie is copied into each answer, so one made once serves every click, and
+    # the visitor memory keeps the one string, not one per click).
+    cookies: dict[str, tuple[str, pb.Cookie]] = dataclasses.field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cookie_name", FLOW_COOKIE_PREFIX + self.campaign_id)
+        open_offers = frozenset(
+            i for i, s in enumerate(self.streams)
+            if all(
+                (o := self.offers.get(offer_id)) is not None and o.active and not o.countries
+                for offer_id, _ in s.offers
+            )
+        )  # fmt: skip
+        object.__setattr__(self, "open_offers", open_offers)
+        object.__setattr__(self, "cookies", {})
+
+    def flow_cookie(self, choice: str) -> tuple[str, pb.Cookie]:
+        """(``choice`` as first seen, the flow cookie with it as its value)."""
+        got = self.cookies.get(choice)
+        if got is None:
+            if len(self.cookies) >= MAX_FLOW_COOKIES:
+                self.cookies.clear()
+            cookie = pb.Cookie(name=self.cookie_name, value=choice, max_age_seconds=self.visitor_window_s)
+            got = self.cookies[choice] = (choice, cookie)
+        return got
+
+
+MAX_FLOW_COOKIES = 4096
 
 
 def compile_flow(
@@ -144,7 +179,7 @@ def compile_flow(
     return Flow(
         account_id=campaign["account_id"], campaign_id=campaign["campaign_id"],
         fallback_url=campaign["fallback_url"] or "", visitor_window_s=int(campaign["visitor_window_s"]),
-        time_zone=zone, streams=tuple(order), select=compile_selector([s.filters for s in order]),
+        time_zone=zone, streams=tuple(order), select=compile_selector([s.filters for s in order], zone),
         by_id={s.stream_id: s for s in compiled}, offers=offers, landers=landers,
     )  # fmt: skip
 
@@ -250,17 +285,19 @@ class Decision:
 
 def decide(
     flow: Flow, facts: ClickFacts, verdict: str, visitor: Visitor, capped: CapsView, rng: random.Random,
-    values: Mapping[str, str | None], lander_click_base: str,
+    values: Mapping[str, str | None], lander_click_base: str, *, lp_prefix: str | None = None,
 ) -> Decision:  # fmt: skip
     """The click's stream, lander, offer, location and cookies. ``values``: the
     click macros (click_id among them); ``lander_click_base``: scheme://host of
-    the tracker's /lp/click for this link."""
-    facts.zone = flow.time_zone
+    the tracker's /lp/click for this link (``lp_prefix``: its lander_click_prefix
+    when the caller has it). ``capped`` is nothing_capped when no offer is capped."""
     index = flow.select(facts, verdict, visitor.returning)
     if index < 0:
         return Decision(None, None, None, flow.fallback_url, FALLBACK)
     stream = flow.streams[index]
-    prev = visitor.previous if visitor.previous is not None and visitor.previous.stream_id == stream.stream_id else None
+    prev = visitor.previous
+    if prev is not None and prev.stream_id != stream.stream_id:
+        prev = None
     lander_id = offer_id = None
     outcome = RECORDED
     click_cookie = False
@@ -268,28 +305,37 @@ def decide(
         if stream.landers:
             kept = prev.lander_id if prev is not None and prev.lander_id in stream.lander_ids else None
             lander_id = kept or draw(stream.lander_table, rng)
-        pick = choose_offer(flow, stream, facts.country, capped, rng, prev.offer_id if prev is not None else None)
+        offer: OfferInfo | None
+        if prev is None and capped is nothing_capped and index in flow.open_offers and stream.offers:
+            # Every offer of the stream is eligible: choose_offer's draw, without its walk.
+            offer, location, fallback = flow.offers[draw(stream.offer_table, rng)], "", False
+        else:
+            pick = choose_offer(flow, stream, facts.country, capped, rng, prev.offer_id if prev is not None else None)
+            offer, location, fallback = pick.offer, pick.location, pick.fallback
         lander = flow.landers.get(lander_id) if lander_id else None
-        if pick.offer is None:
+        if offer is None:
             lander_id = None
-            location = pick.location
-            outcome = FALLBACK if pick.fallback else RECORDED
+            outcome = FALLBACK if fallback else RECORDED
         elif lander is not None:
-            offer_id = pick.offer.offer_id
-            lp_click = lander_click_prefix(lander_click_base) + str(values["click_id"])  # ids are URL-safe
-            location = lander.template.render(values, {"lander_click_url": lp_click})
+            offer_id = offer.offer_id
+            click_id = str(values["click_id"])
+            lp_click = (lp_prefix or lander_click_prefix(lander_click_base)) + click_id  # ids are URL-safe
+            location = lander.template.render_with(values, "lander_click_url", lp_click, click_id)
             click_cookie = True
         else:
             lander_id = None
-            offer_id = pick.offer.offer_id
-            location = render_offer_url(pick.offer, values)
+            offer_id = offer.offer_id
+            location = render_offer_url(offer, values)
     elif stream.action in URL_ACTIONS:
         location = expand(stream.url, values)
     else:
         location, outcome = flow.fallback_url, FALLBACK
-    window = flow.visitor_window_s
-    choice = format_cookie(Choice(stream.stream_id, lander_id, offer_id))
-    cookies = [pb.Cookie(name=FLOW_COOKIE_PREFIX + flow.campaign_id, value=choice, max_age_seconds=window)]
+    choice, cookie = flow.flow_cookie(f"{stream.stream_id}.{lander_id or NONE}.{offer_id or NONE}")  # format_cookie
     if click_cookie:
-        cookies.append(pb.Cookie(name=CLICK_COOKIE, value=str(values["click_id"]), max_age_seconds=window))
-    return Decision(stream.stream_id, lander_id, offer_id, location, outcome, tuple(cookies), choice)
+        cookies: tuple[pb.Cookie, ...] = (
+            cookie,
+            pb.Cookie(name=CLICK_COOKIE, value=click_id, max_age_seconds=flow.visitor_window_s),
+        )
+    else:
+        cookies = (cookie,)
+    return Decision(stream.stream_id, lander_id, offer_id, location, outcome, cookies, choice)

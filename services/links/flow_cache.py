@@ -33,9 +33,10 @@ from services.links.flow import (
     OfferInfo,
     compile_flow,
     decide,
+    lander_click_prefix,
     nothing_capped,
 )
-from services.links.visitors import FLOW_COOKIE_PREFIX, NEW_VISITOR, Visitor, Visitors, parse_cookie
+from services.links.visitors import NEW_VISITOR, Visitor, Visitors, parse_cookie
 
 FlowKey = tuple[str, str]  # (account_id, campaign_id)
 # Campaign statuses whose clicks are recorded (touches.LIVE).
@@ -224,6 +225,8 @@ class FlowRouter:
         self.rng = random.Random()
         self._public_url = public_url.rstrip("/")
         self._scheme = urlsplit(public_url).scheme or "https"
+        # domain (None: the tracker's own) -> (its /lp/click base, lander_click_prefix of it)
+        self._lp: dict[str | None, tuple[str, str]] = {}
 
     async def prepare(self, links: Iterable[Any], created: dt.datetime) -> dict[FlowKey, Flow | None]:
         """The flows of the batch's live links (LinkInfo; None for unknown slugs)."""
@@ -243,14 +246,25 @@ class FlowRouter:
         values: Mapping[str, str | None], ip: str, user_agent: str, now_s: float,
     ) -> Decision:  # fmt: skip
         """One click's decision; ``domain``: the link's custom domain (its /lp/click base)."""
-        account_id, campaign_id = flow.account_id, flow.campaign_id
-        cookie = cookies.get(FLOW_COOKIE_PREFIX + campaign_id) if cookies else None
+        account_id = flow.account_id
+        cookie = cookies.get(flow.cookie_name) if cookies else None
         previous = parse_cookie(cookie) if cookie else None
-        seen = self.visitors.recall(account_id, campaign_id, ip, user_agent, now_s, flow.visitor_window_s)
+        visitors = self.visitors
+        key = visitors.key(account_id, flow.campaign_id, ip, user_agent) if ip else None
+        seen = visitors.recall_key(key, now_s, flow.visitor_window_s) if key is not None else None
         visitor = Visitor(True, previous or seen) if previous is not None or seen is not None else NEW_VISITOR
-        base = f"{self._scheme}://{domain}" if domain else self._public_url
-        capped = caps_view(self.caps, account_id, facts.now)
-        d = decide(flow, facts, VERDICT_NAMES.get(verdict, ""), visitor, capped, self.rng, values, base)
-        if d.stream_id is not None:
-            self.visitors.remember(account_id, campaign_id, ip, user_agent, now_s, d.choice)
+        lp = self._lp.get(domain)
+        if lp is None:
+            base = f"{self._scheme}://{domain}" if domain else self._public_url
+            if len(self._lp) >= 10_000:
+                self._lp.clear()
+            lp = self._lp[domain] = (base, lander_click_prefix(base))
+        caps = self.caps
+        capped_ids = caps.capped_offers(account_id, facts.now) if caps is not None else None
+        capped = capped_ids.__contains__ if capped_ids else nothing_capped
+        d = decide(
+            flow, facts, VERDICT_NAMES.get(verdict, ""), visitor, capped, self.rng, values, lp[0], lp_prefix=lp[1]
+        )
+        if d.stream_id is not None and key is not None:
+            visitors.remember_key(key, now_s, d.choice)
         return d

@@ -11,6 +11,7 @@ own macros and the tracker's /lp/click prefix are encoded ahead.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import functools
 import ipaddress
@@ -22,7 +23,7 @@ from zoneinfo import ZoneInfo
 from libs.macros import MACRO_RE
 from libs.vocab.kinds import DEVICE_TYPE_NAMES
 from libs.vocab.subids import SUB_IDS
-from services.links.affiliate_rules import accept_languages, language_matches, parse_network, parse_schedule
+from services.links.affiliate_rules import accept_languages, parse_network, parse_schedule
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -35,83 +36,137 @@ def week_minute(zone: str, epoch_minute: int) -> int:
 
 
 class ClickFacts:
-    """What a click says, as the filters read it. The dearer views (language,
-    query parameters, referrer host, the minute of the week in the account's
-    zone, the address as a number) are worked out on first use, once per click
-    (``__getattr__`` runs only while the attribute is missing)."""
+    """What a click says, as the filters read it. The dearer views (the preferred
+    language, the query parameters, the referrer's host, the minute of the week,
+    the address as a number) are worked out by the generated selector itself, once
+    per click and only when a filter needs them (``compile_selector``)."""
+
+    __slots__ = (
+        "accept_language",
+        "browser",
+        "country",
+        "device_type",
+        "epoch_minute",
+        "ip",
+        "now",
+        "os",
+        "raw_query",
+        "referrer",
+        "subs",
+    )  # fmt: skip
 
     def __init__(
         self, *, country: str, device_type: int, os: str, browser: str, ip: IpAddress | None,
         subs: Sequence[str | None], referrer: str, accept_language: str, raw_query: bytes, now: dt.datetime,
+        epoch_minute: int | None = None,
     ) -> None:  # fmt: skip
         self.country = country
-        self.device_type = DEVICE_TYPE_NAMES.get(device_type, "")
-        self.os = os.casefold()
-        self.browser = browser.casefold()
+        self.device_type = device_type  # links.v1.DeviceType
+        self.os = os
+        self.browser = browser
         self.ip = ip
         self.subs = subs
         self.referrer = referrer
         self.accept_language = accept_language
         self.raw_query = raw_query
         self.now = now
-        self.zone = "UTC"  # the account's time zone: decide() sets the flow's
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "language":  # the preferred one: the header's first (highest q)
-            tags = accept_languages(self.accept_language) if self.accept_language else []
-            value: Any = tags[0] if tags else ""
-        elif name == "params":  # parse_qsl(keep_blank_values=True)'s pairs, first value per name
-            value = {}
-            for pair in self.raw_query.decode("utf-8", "replace").split("&"):
-                k, _, v = pair.partition("=")
-                if "%" in pair or "+" in pair:  # the dear decoding only when something is encoded
-                    k, v = unquote_plus(k), unquote_plus(v)
-                if k:
-                    value.setdefault(k, v)
-        elif name == "referrer_host":
-            try:
-                value = (urlsplit(self.referrer).hostname or "").rstrip(".") if self.referrer else ""
-            except ValueError:
-                value = ""
-        elif name == "week_minute":  # minutes since Monday 00:00
-            value = week_minute(self.zone, int(self.now.timestamp()) // 60)
-        elif name == "ip_number":
-            value = (self.ip.version, int(self.ip)) if self.ip is not None else None
-        else:
-            raise AttributeError(name)
-        setattr(self, name, value)
-        return value
+        # Minutes since the epoch of ``now`` (the click path has it as a number already).
+        self.epoch_minute = int(now.timestamp()) // 60 if epoch_minute is None else epoch_minute
 
 
+@functools.lru_cache(maxsize=1024)
+def preferred_language(header: str) -> str:
+    """The header's first language (highest q), normalised; "" when none. Cached:
+    browsers send a few distinct headers, parsing one costs more than a look-up."""
+    tags = accept_languages(header)
+    return tags[0] if tags else ""
+
+
+def query_params(raw_query: bytes) -> dict[str, str]:
+    """parse_qsl(keep_blank_values=True)'s pairs, the first value per name (names as sent)."""
+    value: dict[str, str] = {}
+    for pair in raw_query.decode("utf-8", "replace").split("&"):
+        k, _, v = pair.partition("=")
+        if "%" in pair or "+" in pair:  # the dear decoding only when something is encoded
+            k, v = unquote_plus(k), unquote_plus(v)
+        if k:
+            value.setdefault(k, v)
+    return value
+
+
+def referrer_host(referrer: str) -> str:
+    try:
+        return (urlsplit(referrer).hostname or "").rstrip(".")
+    except ValueError:
+        return ""
+
+
+V6 = 1 << 32  # IPv6 addresses are numbered after every IPv4 one: one number, one comparison
+
+
+def ip_number(ip: IpAddress | None) -> int:
+    """The address as one number (IPv4 as is, IPv6 after them all); -1 without one."""
+    if ip is None:
+        return -1
+    return int(ip) if ip.version == 4 else int(ip) + V6
+
+
+# The views of a click the filters read, as expressions: locals of the generated
+# selector, each worked out once per click and only if a test needs it.
+VIEWS: dict[str, str] = {
+    "dtn": "_device_type_names.get(f.device_type, '')", "osf": "f.os.casefold()", "brf": "f.browser.casefold()",
+    "lang": "(_language(f.accept_language) if f.accept_language else '')",
+    "params": "(_params(f.raw_query) if f.raw_query else _no_params)",
+    "rh": "(_referrer_host(f.referrer) if f.referrer else '')", "wm": "_week_minute(_zone, f.epoch_minute)",
+    "ipn": "_ip_number(f.ip)",
+}  # fmt: skip
+VIEW_HELPERS: dict[str, Any] = {
+    "_language": preferred_language, "_params": query_params, "_no_params": {}, "_referrer_host": referrer_host,
+    "_week_minute": week_minute, "_device_type_names": DEVICE_TYPE_NAMES, "_ip_number": ip_number,
+}  # fmt: skip
 # The include test of each filter field as an expression over f (the facts),
-# r (returning visitor), v (the verdict's name) and {k}, the filter's compiled
+# r (returning visitor), v (the verdict's name), {k}, the filter's compiled
 # constant (a name bound in the generated function's namespace; a value never
-# becomes source text). The cheap ones are tested first (all must hold anyway).
+# becomes source text), and the field's view: {v} where the test first reads it
+# (worked out there unless it is already), its name after that. The cheap ones
+# are tested first (all must hold anyway). "ip" is generated from its ranges.
 TESTS: dict[str, str] = {
-    "country": "f.country in {k}", "device_type": "f.device_type in {k}", "os": "f.os in {k}",
-    "browser": "f.browser in {k}", "verdict": "v in {k}", "visitor": "{k}[r]",
-    "sub": "(f.subs[{k}[0]] or '') in {k}[1]", "param": "f.params.get({k}[0], '') in {k}[1]",
-    "language": "{k}(f.language)", "referrer": "(f.referrer_host in {k}[0] or f.referrer_host.endswith({k}[1]))",
-    "ip": "{k}(f.ip_number)", "schedule": "{k}[f.week_minute] == 1",
+    "country": "f.country in {k}", "device_type": "{v} in {k}", "os": "{v} in {k}", "browser": "{v} in {k}",
+    "verdict": "v in {k}", "visitor": "{k}[r]", "sub": "(f.subs[{k}[0]] or '') in {k}[1]",
+    "param": "{v}.get({k}[0], '') in {k}[1]", "language": "({v} in {k}[0] or lang.partition('-')[0] in {k}[1])",
+    "referrer": "({v} in {k}[0] or rh.endswith({k}[1]))", "ip": "", "schedule": "{k}[{v}] == 1",
+}  # fmt: skip
+NEEDS = {
+    "device_type": "dtn", "os": "osf", "browser": "brf", "param": "params", "language": "lang", "referrer": "rh",
+    "schedule": "wm", "ip": "ipn",
 }  # fmt: skip
 COST = {"language": 2, "referrer": 2, "ip": 2, "schedule": 2, "param": 1}
 WEEK = 7 * 1440
+INLINE_RANGES = 4  # an IP filter with more ranges is a bisect over them
 
 
-def _in_ranges(values: Sequence[str]) -> Callable[[tuple[int, int] | None], bool]:
-    nets = [parse_network(v) for v in values]
-    ranges = {
-        v: tuple((int(n.network_address), int(n.broadcast_address)) for n in nets if n.version == v) for v in (4, 6)
-    }
+def _ranges(values: Sequence[str]) -> list[tuple[int, int]]:
+    """The filter's ranges as (first, last) ip_number()s, merged and sorted."""
+    spans = []
+    for n in map(parse_network, values):
+        offset = 0 if n.version == 4 else V6
+        spans.append((int(n.network_address) + offset, int(n.broadcast_address) + offset))
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(spans):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
 
-    def holds(number: tuple[int, int] | None) -> bool:
-        if number is None:
-            return False
-        n = number[1]
-        for lo, hi in ranges[number[0]]:
-            if lo <= n <= hi:
-                return True
-        return False
+
+def _in_ranges(spans: list[tuple[int, int]]) -> Callable[[int], bool]:
+    starts = [lo for lo, _ in spans]
+    ends = [hi for _, hi in spans]
+
+    def holds(n: int) -> bool:
+        i = bisect.bisect_right(starts, n) - 1
+        return i >= 0 and n <= ends[i]
 
     return holds
 
@@ -143,12 +198,11 @@ def _constant(field: str, values: Sequence[str]) -> Any:
     if kind == "param":
         return (field[len("param.") :], wanted)
     if kind == "language":
-        langs = tuple(values)
-        return lambda tag: any(language_matches(w, tag) for w in langs) if tag else "" in wanted
+        # "pt" matches "pt" and "pt-BR", "pt-BR" only "pt-BR" (affiliate_rules.language_matches):
+        # the tag itself, or its primary subtag when that is a wanted value without a region.
+        return (wanted, frozenset(w for w in wanted if "-" not in w))
     if kind == "referrer":
         return (wanted, tuple("." + v for v in values if v))
-    if kind == "ip":
-        return _in_ranges(values)
     if kind == "schedule":
         return _week_mask(values)
     if kind not in TESTS:
@@ -159,11 +213,13 @@ def _constant(field: str, values: Sequence[str]) -> Any:
 Selector = Callable[[ClickFacts, str, bool], int]  # (facts, verdict name, returning) -> stream index, -1 none
 
 
-def compile_selector(streams: Sequence[Sequence[Mapping[str, Any]]]) -> Selector:
+def compile_selector(streams: Sequence[Sequence[Mapping[str, Any]]], zone: str = "UTC") -> Selector:
     """One function testing the streams' filters in order: the index of the
     first whose filters all hold. Generated once per flow load, so a click pays
     for the comparisons and nothing else (no call per filter, no loops); a
-    filter several streams share is tested once, before the streams."""
+    filter several streams share is tested once, before the streams; a view of
+    the click (its language, query parameters, ...) is worked out where a test
+    first reads it, once. ``zone``: the account's time zone (schedules)."""
 
     def key(flt: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
         return flt["field"], tuple(flt.get("values") or [])
@@ -172,28 +228,61 @@ def compile_selector(streams: Sequence[Sequence[Mapping[str, Any]]]) -> Selector
     for filters in streams:
         for k in {key(flt) for flt in filters}:
             uses[k] = uses.get(k, 0) + 1
-    namespace: dict[str, Any] = {}
+    namespace: dict[str, Any] = {**VIEW_HELPERS, "_zone": zone}
     names: dict[tuple[str, tuple[str, ...]], str] = {}
+    ready: set[str] = set()  # views worked out unconditionally (before the streams' tests)
+
+    def view(name: str) -> str:
+        if name in ready:
+            return name
+        return f"(({name} := {VIEWS[name]}) if {name} is None else {name})"
 
     def test_of(k: tuple[str, tuple[str, ...]]) -> str:
+        kind = _kind(k[0])
         if k not in names:
             names[k] = f"k{len(names)}"
-            namespace[names[k]] = _constant(k[0], list(k[1]))
-        return TESTS[_kind(k[0])].format(k=names[k])
+            if kind == "ip":
+                spans = _ranges(k[1])
+                namespace[names[k]] = _in_ranges(spans) if len(spans) > INLINE_RANGES else tuple(spans)
+            else:
+                namespace[names[k]] = _constant(k[0], list(k[1]))
+        if kind == "ip":
+            spans = namespace[names[k]]
+            if callable(spans):
+                return f"{names[k]}({view('ipn')})"
+            if not spans:
+                return "False"
+            tests = []
+            for n, (lo, hi) in enumerate(spans):
+                namespace[f"{names[k]}_{n}lo"], namespace[f"{names[k]}_{n}hi"] = lo, hi
+                # the first comparison reads the view (working it out if need be), the others its name
+                tests.append(f"{names[k]}_{n}lo <= {view('ipn') if n == 0 else 'ipn'} <= {names[k]}_{n}hi")
+            return f"({' or '.join(tests)})"
+        v = NEEDS.get(kind)
+        return TESTS[kind].format(k=names[k], v=view(v) if v else "")
 
-    lines = ["def select(f, v, r):"]
+    body: list[str] = []
     shared = {k: f"h{n}" for n, k in enumerate(k for k, n in uses.items() if n > 1)}
-    lines += [f"    {local} = {test_of(k)}" for k, local in shared.items()]
+    for k in shared:  # the shared tests run unconditionally: so do their views
+        v = NEEDS.get(_kind(k[0]))
+        if v is not None and v not in ready:
+            body.append(f"    {v} = {VIEWS[v]}")
+            ready.add(v)
+    body += [f"    {local} = {test_of(k)}" for k, local in shared.items()]
     for i, filters in enumerate(streams):
         tests = []
         order = sorted(filters, key=lambda x: -1 if key(x) in shared else COST.get(_kind(x["field"]), 0))
         for flt in order:
             test = shared.get(key(flt)) or f"({test_of(key(flt))})"
             tests.append(f"not {test}" if flt.get("exclude") else test)
-        lines.append(f"    if {' and '.join(tests) or 'True'}:\n        return {i}")
-    lines.append("    return -1")
-    exec(compile("\n".join(lines), "<flow selector>", "exec"), namespace)  # noqa: S102 - source from TESTS only
-    return namespace["select"]  # type: ignore[no-any-return]
+        body.append(f"    if {' and '.join(tests) or 'True'}:\n        return {i}")
+    used = sorted({v for k in names if (v := NEEDS.get(_kind(k[0]))) is not None} - ready)
+    lines = ["def select(f, v, r):", *(f"    {v} = None" for v in used), *body, "    return -1"]
+    source = "\n".join(lines)
+    exec(compile(source, "<flow selector>", "exec"), namespace)  # noqa: S102 - source from TESTS / VIEWS only
+    select = namespace["select"]
+    select.source = source  # for a look when profiling
+    return select  # type: ignore[no-any-return]
 
 
 class UrlTemplate:
@@ -227,6 +316,24 @@ class UrlTemplate:
                 out.append(encoded[name])
             else:
                 v = values.get(name)
+                if v:
+                    out.append(quote(str(v), safe=""))
+        out.append(self._tail)
+        return "".join(out)
+
+    def render_with(self, values: Mapping[str, str | None], name: str, encoded: str, click_id: str = "") -> str:
+        """render(values, {name: encoded}) without the mapping (the lander's
+        {lander_click_url}); ``click_id``: the click's id, put in as it is (ids are
+        URL-safe: libs/ids.py), else values' is encoded like any value."""
+        out: list[str] = []
+        for literal, macro in self._parts:
+            out.append(literal)
+            if macro == name:
+                out.append(encoded)
+            elif macro == "click_id" and click_id:
+                out.append(click_id)
+            else:
+                v = values.get(macro)
                 if v:
                     out.append(quote(str(v), safe=""))
         out.append(self._tail)

@@ -357,7 +357,7 @@ class TouchRecorder:
                 click = ClickFacts(
                     country=country, device_type=agent.device_type, os=agent.os, browser=agent.browser, ip=ip,
                     subs=qf.subs, referrer=referrer, accept_language=inp.accept_language,
-                    raw_query=inp.raw_query, now=created,
+                    raw_query=inp.raw_query, now=created, epoch_minute=ms // 60_000,
                 )  # fmt: skip
                 d = self.router.route(flow, link.domain, inp.cookies, click, verdict, values, ip_text, ua, ms / 1000)
                 rows.append((*row, d.stream_id, d.lander_id, d.offer_id))

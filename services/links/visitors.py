@@ -90,7 +90,7 @@ class Visitors:
         return len(self._seen)
 
     @staticmethod
-    def _key(account_id: str, campaign_id: str, ip: str, user_agent: str) -> int:
+    def key(account_id: str, campaign_id: str, ip: str, user_agent: str) -> int:
         return hash((account_id, campaign_id, ip, user_agent))
 
     def recall(
@@ -99,7 +99,11 @@ class Visitors:
         """The last choice of this IP + User-Agent on the campaign inside the window."""
         if not ip:
             return None
-        got = self._seen.get(self._key(account_id, campaign_id, ip, user_agent))
+        return self.recall_key(self.key(account_id, campaign_id, ip, user_agent), now, window_s)
+
+    def recall_key(self, key: int, now: float, window_s: int) -> Choice | None:
+        """recall() by key() (the click path works the key out once for recall and remember)."""
+        got = self._seen.get(key)
         if got is None or now - got[0] >= window_s:
             return None
         return parse_cookie(got[1])
@@ -110,13 +114,19 @@ class Visitors:
         """``choice``: a Choice, or its flow cookie value (format_cookie) when the click path has it."""
         if not ip:
             return
-        key = self._key(account_id, campaign_id, ip, user_agent)
+        self.remember_key(
+            self.key(account_id, campaign_id, ip, user_agent), now,
+            choice if isinstance(choice, str) else format_cookie(choice),
+        )  # fmt: skip
+
+    def remember_key(self, key: int, now: float, choice: str) -> None:
         seen = self._seen
         old = seen.get(key)
-        if old is not None and old[0] > now:  # a warm-up row newer than this one: keep it
-            return
-        seen[key] = (now, choice if isinstance(choice, str) else format_cookie(choice))
-        seen.move_to_end(key)
+        if old is not None:
+            if old[0] > now:  # a warm-up row newer than this one: keep it
+                return
+            seen.move_to_end(key)
+        seen[key] = (now, choice)
         if len(seen) > self._max:
             seen.popitem(last=False)
 

@@ -119,3 +119,38 @@ def test_an_offer_change_keeps_the_caps_answering_until_the_reload():
 )
 def test_normalise_host(header, host):
     assert normalise_host(header) == host
+
+
+def test_capped_offers_is_the_set_capped_answers_and_follows_every_change():
+    """The click path asks once per click for the set (services/links/flow_cache.py):
+    it must say what capped() says of each offer, after records, reloads and the
+    day's end, never an answer kept from before."""
+    caps = OfferCaps(pool=None, refresh_s=3600)  # type: ignore[arg-type]
+
+    def answers(now: dt.datetime) -> frozenset[str]:
+        offers = caps._accounts["acc"].offers
+        return frozenset(o for o in offers if caps.capped("acc", o, now))
+
+    held(caps, "acc", NOW, off_a=OfferCap(0, 2, 0, 1), off_b=OfferCap(2, 0, 1, 50), off_c=OfferCap(0, 9, 0, 0))
+    assert caps.capped_offers("acc", NOW) == answers(NOW) == frozenset()
+    caps.record("acc", [("off_a", NOW.date(), 1)])
+    assert caps.capped_offers("acc", NOW) == answers(NOW) == {"off_a"}
+    caps.record("acc", [("off_b", NOW.date(), 1)])
+    assert caps.capped_offers("acc", NOW) == answers(NOW) == {"off_a", "off_b"}
+    # The day held has ended: its daily counts no longer hold, the totals do.
+    tomorrow = NOW + dt.timedelta(days=1)
+    assert caps.capped_offers("acc", tomorrow) == answers(tomorrow) == {"off_a"}
+    assert caps.capped_offers("acc", NOW) == {"off_a", "off_b"}
+    # A reload (a new state) is read anew.
+    held(caps, "acc", NOW, off_c=OfferCap(0, 1, 0, 1))
+    assert caps.capped_offers("acc", NOW) == answers(NOW) == {"off_c"}
+    held(caps, "acc", NOW)  # no offer with a cap
+    assert caps.capped_offers("acc", NOW) == frozenset()
+
+
+def test_capped_offers_of_an_account_not_held_is_empty_and_starts_its_load():
+    caps = OfferCaps(pool=None, refresh_s=3600)  # type: ignore[arg-type]
+    started: list[str] = []
+    caps._start_load = started.append  # type: ignore[method-assign,assignment]
+    assert caps.capped_offers("acc", NOW) == frozenset()
+    assert started == ["acc"]

@@ -344,3 +344,83 @@ def test_param_filters_read_the_query_as_sent_decoded():
     assert winner(("param.q", False, ["a b/c"]), facts(raw_query=b"q=a+b%2Fc&q=other")) == "str_filtered"
     assert winner(("param.flag", False, [""]), facts(raw_query=b"flag&x=1")) == "str_filtered"
     assert winner(("param.Zone", False, ["42"]), facts(raw_query=b"zone=42")) == "str_default"  # names as sent
+
+
+def test_ip_filters_keep_the_two_versions_apart_and_many_ranges_hold_as_few():
+    v4 = ("ip", False, ["10.0.0.0/8"])
+    # ::a00:1 is the number of 10.0.0.1 as an IPv6 address: not in an IPv4 range, nor the reverse.
+    assert winner(v4, facts(ip=ipaddress.ip_address("::a00:1"))) == "str_default"
+    assert winner(v4, facts(ip=ipaddress.ip_address("10.0.0.1"))) == "str_filtered"
+    assert winner(("ip", False, ["::/96"]), facts(ip=ipaddress.ip_address("10.0.0.1"))) == "str_default"
+    assert winner(("ip", False, ["::/96"]), facts(ip=ipaddress.ip_address("::a00:1"))) == "str_filtered"
+    # More ranges than are tested inline (a bisect over them), v4 and v6, overlapping and adjacent.
+    many = [f"10.{n}.0.0/16" for n in range(0, 20, 2)] + [
+        "10.3.0.0/16",
+        "10.4.0.0/15",
+        "2001:db8::/32",
+        "2001:db9::/48",
+    ]
+    for address, inside in [
+        ("10.0.0.1", True), ("10.1.255.255", False), ("10.3.1.1", True), ("10.5.0.0", True), ("10.18.9.9", True),
+        ("10.19.0.0", False), ("9.255.255.255", False), ("11.0.0.0", False), ("2001:db8::5", True),
+        ("2001:db9::1", True), ("2001:db9:1::1", False), ("::a00:1", False),
+    ]:  # fmt: skip
+        f = facts(ip=ipaddress.ip_address(address))
+        assert winner(("ip", False, many), f) == ("str_filtered" if inside else "str_default"), address
+        assert winner(("ip", True, many), f) == ("str_default" if inside else "str_filtered"), address
+
+
+def test_language_regions_and_no_language():
+    assert winner(("language", False, ["pt-BR"]), facts(accept_language="pt")) == "str_default"
+    assert winner(("language", False, ["pt-BR"]), facts(accept_language="pt-PT")) == "str_default"
+    assert winner(("language", False, ["zh"]), facts(accept_language="fr;q=0,zh-TW;q=0.9")) == "str_filtered"
+    assert winner(("language", False, ["de"]), facts(accept_language="")) == "str_default"
+    assert winner(("language", True, ["de"]), facts(accept_language="")) == "str_filtered"
+
+
+def test_views_a_later_stream_reads_are_worked_out_there_when_an_earlier_stream_skipped_them():
+    """A view (here the referrer's host) first read in streams whose earlier test
+    failed is worked out by the next stream that reads it: the selector's views
+    are per click and lazy."""
+    flow = make_flow(
+        stream("str_a", ("country", False, ["US"]), ("referrer", False, ["a.example"]), position=1),
+        stream("str_b", ("os", False, ["ios"]), ("referrer", False, ["b.example"]), position=2),
+        stream("str_c", ("referrer", False, ["news.example"]), position=3),
+    )
+    assert run(flow).stream_id == "str_c"
+    assert run(flow, facts(country="US", referrer="https://a.example/")).stream_id == "str_a"
+    assert run(flow, facts(country="US", os="iOS", referrer="https://x.b.example/")).stream_id == "str_b"
+    assert run(flow, facts(country="US", os="iOS")).stream_id == "str_c"
+    assert run(flow, facts(referrer="https://other.example/")).stream_id is None
+    assert "news.example" not in flow.select.source  # values are bound by name, never source text
+
+
+def test_every_offer_eligible_draws_as_choose_offer_does():
+    """With nothing capped and every offer active and open to every country, decide()
+    draws from the stream's table without choose_offer's walk: same offers, same draws."""
+    offers = [
+        {"offer_id": "off_a", "weight": 5},
+        {"offer_id": "off_b", "weight": 3},
+        {"offer_id": "off_c", "weight": 2},
+    ]
+    flow = make_flow(rotate(offers=offers))
+    assert flow.open_offers == {0}
+    for seed in range(200):
+        expected = choose_offer(flow, flow.streams[0], "DE", nothing_capped, random.Random(seed)).offer
+        assert expected is not None
+        assert run(flow, rng=random.Random(seed)).offer_id == expected.offer_id
+    # An offer closed to some countries: the walk, as before.
+    limited = {**OFFERS, "off_b": offer("off_b", countries=frozenset({"US"}))}
+    flow = make_flow(rotate(offers=offers), offers=limited)
+    assert flow.open_offers == frozenset()
+    assert {run(flow, rng=random.Random(s)).offer_id for s in range(60)} == {"off_a", "off_c"}
+
+
+def test_the_flow_cookie_is_made_once_per_choice():
+    flow = make_flow(rotate(offers=[{"offer_id": "off_a", "weight": 1}]))
+    first, second = run(flow), run(flow)
+    assert first.choice == second.choice == "str_rotate.-.off_a"
+    assert first.cookies[0] is second.cookies[0]
+    assert (first.cookies[0].name, first.cookies[0].value, first.cookies[0].max_age_seconds) == (
+        "ctf_cmp_1", "str_rotate.-.off_a", 3600,
+    )  # fmt: skip
