@@ -5,6 +5,7 @@ queue, the engine's histograms, CPU per process, and wrk's postback script."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import random
@@ -52,9 +53,23 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
 
 
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError, ValueError):
+            out += [int(p) for p in task.read_text().split()]
+    return out
+
+
+def _cpu_tree_s(pid: int) -> float:
+    """CPU seconds of a process and of the processes it started (the attribution process's
+    Apple Ads resolver runs in a child)."""
+    return _cpu_s(pid) + sum(_cpu_tree_s(child) for child in _children(pid))
+
+
 async def cpu_snapshot(conn: asyncpg.Connection, services: list[Child]) -> dict[str, float]:
-    """CPU seconds so far of each service process and of each Postgres backend of this database."""
-    out = {c.name: _cpu_s(c.proc.pid) for c in services}
+    """CPU seconds so far of each service process (and its children) and of each Postgres backend of this database."""
+    out = {c.name: _cpu_tree_s(c.proc.pid) for c in services}
     for r in await conn.fetch(
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
     ):

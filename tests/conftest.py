@@ -368,6 +368,9 @@ def settings(db_url: str) -> Settings:
         db_pool_min=1,
         db_pool_max=5,
         log_level="warning",
+        # The Apple Ads resolver in the test's attribution server, not a process per test
+        # (tests/e2e start the suite, where it runs in its own process).
+        apple_ads_process=False,
     )
 
 

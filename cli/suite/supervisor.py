@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import dataclasses
 import signal
 import sys
@@ -24,29 +23,10 @@ from cli.suite.processes import (
 )
 from cli.suite.setup import Plan
 from libs.config import load_settings
+from libs.process import die_with_parent
 from libs.tls import channel_credentials
 
 # --------------------------------------------------------------------------- supervising
-
-
-def _load_libc() -> Any | None:
-    try:
-        return ctypes.CDLL(None, use_errno=True)
-    except OSError:
-        return None
-
-
-# Loaded here, in the parent: the child between fork and exec must not import
-# anything (another thread may hold the import lock at the fork).
-_LIBC: Any = _load_libc() if sys.platform.startswith("linux") else None
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Linux: the child gets SIGTERM if the supervisor dies without cleaning up."""
-    try:
-        _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:  # noqa: S110 - best effort, before exec: nowhere to report to
-        pass
 
 
 @dataclasses.dataclass
@@ -104,7 +84,7 @@ class Supervisor:
             stderr=asyncio.subprocess.STDOUT,
             env=env,
             start_new_session=True,  # a terminal's Ctrl-C reaches only us; we stop them in order
-            preexec_fn=_die_with_parent if _LIBC is not None else None,
+            preexec_fn=die_with_parent,
             limit=4 * 1024 * 1024,
         )
         child = Child(name, proc, asyncio.create_task(self._pump(name, proc)))

@@ -133,6 +133,11 @@ class AttributionSettings(ServiceSettings, _DeadLetters):
     apple_ads_url: HttpUrl = "https://api-adservices.apple.com/api/v1/"
     apple_ads_timeout_s: Seconds = 10.0
     apple_ads_retry_s: Seconds = 5.0
+    # The Apple Ads resolver runs in a process of its own, which this process starts,
+    # restarts and stops (python -m services.attribution.apple_ads_worker): in the
+    # attribution process it shared one event loop with the engine, and its work stretched
+    # every batch the engine attributes (make bench). False: in this process.
+    apple_ads_process: bool = True
     # SKAdNetwork / AdAttributionKit: also accept postbacks signed with Apple's
     # AdAttributionKit development keys (apple-development-identifier/0 and /1: any
     # device in Developer Mode makes them). Off in production.

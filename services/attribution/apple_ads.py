@@ -56,9 +56,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import datetime as dt
 import math
+import os
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -73,6 +76,7 @@ from libs import postback_handoff
 from libs import quality as q
 from libs.db import create_pool
 from libs.logging import get_logger
+from libs.process import die_with_parent
 from libs.queue import Consumer, Defer, Job, Outcome, Permanent, RetryLater, RetryPolicy, enqueue
 from services.attribution.lookups import IMPRESSION, CampaignInfo, Links, Touch
 from services.attribution.outbound import conversion_outbound, install_outbound
@@ -738,30 +742,94 @@ def consumer(pool: asyncpg.Pool, resolver: Resolver, *, timeout_s: float = 10.0,
                     retry=RETRY, on_finish=resolver.on_finish, dead_retention_s=dead_retention_s)  # fmt: skip
 
 
-def start(ctx: Any) -> None:
-    """Runs the resolver for the life of the attribution service (ctx: libs.grpc_server.ServiceContext),
-    on a small pool of its own: a queue consumer holds a connection for LISTEN, and the
-    service's pool is sized for the engine's consumers and the API."""
-    s = ctx.settings
-    running: list[Consumer] = []
+async def run_resolver(settings: Any, running: list[Consumer]) -> None:
+    """The resolver until stopped (its Consumer is put in ``running`` for the caller to stop),
+    on a small pool of its own: a queue consumer holds a connection for LISTEN."""
+    s = settings
+    pool = await create_pool(s.database_url, min_size=1, max_size=POOL_SIZE,
+                             application_name="clicktrail-attribution-apple-ads")  # fmt: skip
+    links = Links(s)
+    client = AppleClient(s.apple_ads_url, s.apple_ads_timeout_s)
+    worker = consumer(pool, Resolver(pool, links, client, retry_s=s.apple_ads_retry_s),
+                      timeout_s=s.apple_ads_timeout_s,
+                      dead_retention_s=s.queue_dead_retention_days * 86400.0)  # fmt: skip
+    running.append(worker)
+    try:
+        await worker.run()
+    finally:
+        await client.close()
+        await links.close()
+        await pool.close()
 
-    async def run() -> None:
-        pool = await create_pool(s.database_url, min_size=1, max_size=POOL_SIZE,
-                                 application_name="clicktrail-attribution-apple-ads")  # fmt: skip
-        links = Links(s)
-        client = AppleClient(s.apple_ads_url, s.apple_ads_timeout_s)
-        worker = consumer(pool, Resolver(pool, links, client, retry_s=s.apple_ads_retry_s),
-                          timeout_s=s.apple_ads_timeout_s,
-                          dead_retention_s=s.queue_dead_retention_days * 86400.0)  # fmt: skip
-        running.append(worker)
+
+# What the resolver's process reads (each an AttributionSettings field, as CLICKTRAIL_<NAME>).
+WORKER_SETTINGS = (
+    "database_url", "internal_token", "links_addr", "grpc_deadline_s", "grpc_tls_ca", "grpc_tls_client_cert",
+    "grpc_tls_client_key", "apple_ads_url", "apple_ads_timeout_s", "apple_ads_retry_s", "queue_dead_retention_days",
+    "log_level", "log_format",
+)  # fmt: skip
+WORKER_RESTART_S = 1.0
+WORKER_STOP_S = 15.0
+
+
+def worker_env(settings: Any) -> dict[str, str]:
+    """The environment of the resolver's process: this one's, with the settings it reads
+    (tests and embedders pass settings objects, not the environment)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLICKTRAIL_")}
+    for name in WORKER_SETTINGS:
+        value = getattr(settings, name)
+        env[f"CLICKTRAIL_{name.upper()}"] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return env
+
+
+class WorkerProcess:
+    """The resolver's process, for the life of the attribution service: started at once,
+    started again (after WORKER_RESTART_S) when it dies, SIGTERM at the service's stop.
+    Its jobs are durable: a process killed mid-claim leaves them to the lease."""
+
+    def __init__(self, settings: Any) -> None:
+        self._settings = settings
+        self._proc: asyncio.subprocess.Process | None = None
+        self._stopping = False
+
+    async def run(self) -> None:
+        while not self._stopping:
+            self._proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "services.attribution.apple_ads_worker", env=worker_env(self._settings),
+                stdin=asyncio.subprocess.DEVNULL, preexec_fn=die_with_parent,
+            )  # fmt: skip
+            code = await self._proc.wait()
+            if self._stopping:
+                return
+            log.warning("apple_ads_process_exited", code=code, restart_in_s=WORKER_RESTART_S)
+            await asyncio.sleep(WORKER_RESTART_S)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
         try:
-            await worker.run()
-        finally:
-            await client.close()
-            await links.close()
-            await pool.close()
+            await asyncio.wait_for(proc.wait(), WORKER_STOP_S)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
 
-    ctx.spawn(run(), "attribution-apple-ads")
+
+def start(ctx: Any) -> None:
+    """Runs the resolver for the life of the attribution service (ctx: libs.grpc_server.ServiceContext):
+    in a process of its own (``apple_ads_process``), else in this one."""
+    s = ctx.settings
+    if getattr(s, "apple_ads_process", False):
+        process = WorkerProcess(s)
+        ctx.spawn(process.run(), "attribution-apple-ads-process")
+        ctx.on_stop.append(process.stop)
+        return
+    running: list[Consumer] = []
+    ctx.spawn(run_resolver(s, running), "attribution-apple-ads")
 
     async def stop() -> None:
         for worker in running:

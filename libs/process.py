@@ -1,0 +1,32 @@
+"""Child processes a process starts itself: tied to its life (Linux: the parent-death signal)."""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import sys
+from typing import Any
+
+
+def _load_libc() -> Any | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+# Loaded here, in the parent: the child between fork and exec must not import
+# anything (another thread may hold the import lock at the fork).
+_LIBC: Any = _load_libc() if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the child gets SIGTERM if its parent dies without cleaning up."""
+    try:
+        _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: S110 - best effort, before exec: nowhere to report to
+        pass
+
+
+# preexec_fn for subprocess / asyncio.create_subprocess_exec (None where there is no prctl).
+die_with_parent = _die_with_parent if _LIBC is not None else None
