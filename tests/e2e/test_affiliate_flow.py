@@ -23,7 +23,7 @@ import pytest
 
 from tests.cli.conftest import Cli, cli, cli_env  # noqa: F401 (fixtures: the in-process CLI on a links server)
 from tests.e2e.conftest import Suite
-from tests.e2e.test_pipeline import _setup_account, eventually, money, suite  # noqa: F401 (fixture)
+from tests.e2e.test_pipeline import _setup_account, eventually, money, shared_suite, suite  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.e2e
 
@@ -75,6 +75,7 @@ def revenue_of(row: dict[str, Any]) -> Decimal:
     return money(row.get("money", []), "revenue")
 
 
+@pytest.mark.asyncio(loop_scope="module")  # test_pipeline's suite: one per module, in the module's event loop
 async def test_streams_lander_offer_postbacks_caps_and_reports(suite: Suite, tmp_path: Path) -> None:  # noqa: F811
     env, account = await _setup_account(suite, "Nutra Media")
 

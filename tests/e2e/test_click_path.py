@@ -43,6 +43,25 @@ async def _account(suite: Suite, name: str) -> dict[str, str]:
     return dict(suite.cli_env, CLICKTRAIL_API_KEY=account["api_key"])
 
 
+async def test_a_child_that_dies_stops_the_suite(db_url: str, tmp_path: Path) -> None:
+    # First in the module: its suite is stopped before the shared one starts (one suite at a time).
+    suite = await start_suite(tmp_path, db_url)
+    try:
+        os.kill(suite.child_pid("links"), signal.SIGKILL)
+    except BaseException:
+        await suite.stop()
+        raise
+    code = await suite.wait(60)
+    assert code == 1
+    out = suite.output()
+    assert "links exited unexpectedly" in out
+    assert "gateway stopped" in out
+    async with httpx.AsyncClient(timeout=2) as http:
+        with pytest.raises(httpx.HTTPError):
+            await http.get(suite.gateway_url + "/healthz")
+    await asyncio.sleep(0)
+
+
 async def test_from_an_account_to_a_recorded_click(suite: Suite) -> None:
     env = await _account(suite, "Acme Games")
     app_ = (
@@ -140,24 +159,6 @@ async def test_another_account_cannot_see_the_campaign(suite: Suite) -> None:
     assert res.stderr.count("\n") == 1
     listed = (await suite.cli("campaign", "list", "--json", env=second)).json()
     assert listed["campaigns"] == []
-
-
-async def test_a_child_that_dies_stops_the_suite(db_url: str, tmp_path: Path) -> None:
-    suite = await start_suite(tmp_path, db_url)
-    try:
-        os.kill(suite.child_pid("links"), signal.SIGKILL)
-    except BaseException:
-        await suite.stop()
-        raise
-    code = await suite.wait(60)
-    assert code == 1
-    out = suite.output()
-    assert "links exited unexpectedly" in out
-    assert "gateway stopped" in out
-    async with httpx.AsyncClient(timeout=2) as http:
-        with pytest.raises(httpx.HTTPError):
-            await http.get(suite.gateway_url + "/healthz")
-    await asyncio.sleep(0)
 
 
 async def test_sdk_events_over_http_are_listed_by_the_cli(suite: Suite) -> None:

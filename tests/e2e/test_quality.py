@@ -17,9 +17,17 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Suite
-from tests.e2e.test_pipeline import _setup_account, eventually, money, sink, suite  # noqa: F401 (fixtures)
+from tests.e2e.test_pipeline import (  # noqa: F401 (fixtures)
+    _setup_account,
+    eventually,
+    money,
+    shared_suite,
+    sink,
+    suite,
+)
 
-pytestmark = pytest.mark.e2e
+# test_pipeline's suite fixture: one suite per module, in the module's event loop.
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
 # Real User-Agents: a Pixel's Chrome and an iPhone's Safari as the browsers send them, and Google's
 # ad-landing-page crawler as Google documents it (developers.google.com/search/docs/crawling-indexing/
