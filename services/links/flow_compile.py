@@ -74,10 +74,21 @@ class ClickFacts:
         self.epoch_minute = int(now.timestamp()) // 60 if epoch_minute is None else epoch_minute
 
 
-@functools.lru_cache(maxsize=1024)
 def preferred_language(header: str) -> str:
-    """The header's first language (highest q), normalised; "" when none. Cached:
-    browsers send a few distinct headers, parsing one costs more than a look-up."""
+    """The header's first language (highest q), normalised; "" when none. Headers of
+    usual length are cached (browsers send a few distinct ones, and parsing one costs
+    more than a look-up); a long one is parsed each time, so the cache stays small."""
+    if len(header) <= MAX_CACHED_HEADER:
+        return _preferred_language(header)
+    tags = accept_languages(header)
+    return tags[0] if tags else ""
+
+
+MAX_CACHED_HEADER = 256
+
+
+@functools.lru_cache(maxsize=1024)
+def _preferred_language(header: str) -> str:
     tags = accept_languages(header)
     return tags[0] if tags else ""
 

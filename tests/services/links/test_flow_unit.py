@@ -376,6 +376,10 @@ def test_language_regions_and_no_language():
     assert winner(("language", False, ["zh"]), facts(accept_language="fr;q=0,zh-TW;q=0.9")) == "str_filtered"
     assert winner(("language", False, ["de"]), facts(accept_language="")) == "str_default"
     assert winner(("language", True, ["de"]), facts(accept_language="")) == "str_filtered"
+    long_header = "de-DE," + ",".join(f"x{n:03d};q=0.1" for n in range(40))  # past the cached length
+    assert len(long_header) > 256
+    assert winner(("language", False, ["de"]), facts(accept_language=long_header)) == "str_filtered"
+    assert winner(("language", False, ["fr"]), facts(accept_language=long_header)) == "str_default"
 
 
 def test_views_a_later_stream_reads_are_worked_out_there_when_an_earlier_stream_skipped_them():
