@@ -45,13 +45,6 @@ MATCH_CLICK_ID, MATCH_FINGERPRINT, MATCH_ORGANIC, MATCH_APPLE_ADS = 1, 3, 4, 5
 
 
 @pytest.fixture
-async def standin():
-    s = await AppleAdsStandin().start()
-    yield s
-    await s.stop()
-
-
-@pytest.fixture
 def settings(settings, standin):
     """The attribution service asks the stand-in, and a 404 is asked again 0.2 s later."""
     return dataclasses.replace(settings, apple_ads_url=standin.url, apple_ads_retry_s=0.2)

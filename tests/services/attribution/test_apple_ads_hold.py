@@ -50,13 +50,6 @@ MATCH_FINGERPRINT, MATCH_APPLE_ADS = 3, 5
 
 
 @pytest.fixture
-async def standin() -> AsyncIterator[AppleAdsStandin]:
-    s = await AppleAdsStandin().start()
-    yield s
-    await s.stop()
-
-
-@pytest.fixture
 def settings(settings: Any, standin: AppleAdsStandin) -> Any:
     """The attribution service asks the stand-in; a 404 is asked again 0.2 s later."""
     return dataclasses.replace(settings, apple_ads_url=standin.url, apple_ads_retry_s=0.2)

@@ -31,13 +31,6 @@ ROWS = "queue.jobs:" + APPLE_ADS_QUEUE
 
 
 @pytest.fixture
-async def standin():
-    s = await AppleAdsStandin().start()
-    yield s
-    await s.stop()
-
-
-@pytest.fixture
 def settings(settings, standin):
     """Apple's 404 is asked again only 10 minutes later: the job stays queued for the test."""
     return dataclasses.replace(settings, apple_ads_url=standin.url, apple_ads_retry_s=600.0)

@@ -28,13 +28,6 @@ WORKER = b"services.attribution.apple_ads_worker"
 
 
 @pytest.fixture
-async def standin():
-    s = await AppleAdsStandin().start()
-    yield s
-    await s.stop()
-
-
-@pytest.fixture
 def settings(settings, standin):
     return dataclasses.replace(settings, apple_ads_url=standin.url, apple_ads_retry_s=0.2, apple_ads_process=True)
 

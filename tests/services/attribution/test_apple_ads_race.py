@@ -39,14 +39,13 @@ from tests.services.attribution.test_apple_ads import (  # noqa: F401 (fixtures)
     ios_event,
     resolved,
     setup,
-    standin,
 )
 from tests.support import apple_ads_standin as apple
 from tests.support.apple_ads_standin import AppleAdsStandin
 
 
 @pytest.fixture
-def settings(settings, standin):  # noqa: F811
+def settings(settings, standin):
     """Apple's 404 asked again 1.5 s later: the install stays the fingerprint's long enough to read it."""
     return dataclasses.replace(settings, apple_ads_url=standin.url, apple_ads_retry_s=1.5)
 
