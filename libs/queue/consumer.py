@@ -70,15 +70,15 @@ class Consumer:
         flight, claim more as slots free up, and finish done jobs in group
         commits every ``flush_s``, so one slow job never holds up the others.
         ``dead_retention_s``: dead letters older than this are purged (None or
-        0: kept until retried). ``batches_in_flight`` (with ``batch_handler``):
-        claim the next batch while up to this many are still being handled (a
-        handler that waits on another system most of the time). ``linger_s``:
+        0: kept until retried). ``batches_in_flight``: claim the next batch while
+        up to this many are still being handled (a handler that waits on another
+        system most of the time). ``linger_s``:
         after a claim short of ``batch_size``, let this long pass before the
         next claim, so that under load each claim gathers more jobs."""
         if (handler is None) == (batch_handler is None):
             raise ValueError("give exactly one of handler or batch_handler")
-        if batches_in_flight < 1 or (batches_in_flight > 1 and batch_handler is None):
-            raise ValueError("batches_in_flight is 1, or more with a batch_handler")
+        if batches_in_flight < 1:
+            raise ValueError("batches_in_flight must be at least 1")
         self._pool = pool
         self.queue = queue
         self._handler = handler
@@ -215,36 +215,12 @@ class Consumer:
     async def run(self) -> None:
         if self._streaming:
             await self._run_streaming()
-            return
-        if self._batches_in_flight > 1:
-            await self._run_pipelined()
-            return
-        try:
-            while not self._stopping:
-                await self._keep_listening()
-                await self._maybe_purge()
-                try:
-                    self._wake.clear()
-                    claimed = await self.run_once()
-                    if claimed >= self._batch_size:
-                        continue
-                    await self._linger(claimed)
-                except Exception as exc:  # e.g. the database went away: the loop must outlive it
-                    log.warning("queue_consumer_error", queue=self.queue, error=f"{type(exc).__name__}: {exc}")
-                    self._listener_lost = True
-                    await asyncio.sleep(self._poll_s)
-                    # A batch whose outcome could not be written (database away):
-                    # hand its jobs back now rather than when their lease ends.
-                    await self._release_claimed()
-                    continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll_s)
-        finally:
-            await self._unlisten()
+        else:
+            await self._run_batches()
 
-    async def _release_claimed(self, job_ids: set[int] | None = None) -> None:
-        """Hands claimed jobs (``job_ids``, else every one) back now rather than when their lease ends."""
-        ids = self._claimed if job_ids is None else job_ids & self._claimed
+    async def _release_claimed(self, job_ids: set[int]) -> None:
+        """Hands claimed jobs back now rather than when their lease ends."""
+        ids = job_ids & self._claimed
         if not ids:
             return
         try:
@@ -257,10 +233,11 @@ class Consumer:
         except Exception as exc:  # still away: the lease brings them back anyway
             log.warning("queue_release_failed", queue=self.queue, error=str(exc))
 
-    async def _run_pipelined(self) -> None:
-        """Batch mode with up to ``batches_in_flight`` batches handled at once: the next
-        claim does not wait for the previous batch's handler (which waits on another
-        system), so the queue's throughput is not one batch per handler round trip."""
+    async def _run_batches(self) -> None:
+        """Claim a batch, handle it, and claim the next once one of the ``batches_in_flight``
+        slots is free (with more than 1 the next claim does not wait for a handler that waits
+        on another system). Survives database outages: a batch whose outcome cannot be
+        written is handed back at once, and the next claim waits ``poll_s``."""
         inflight: set[asyncio.Task[None]] = set()
         slots = asyncio.Semaphore(self._batches_in_flight)
 
@@ -271,6 +248,7 @@ class Consumer:
                 log.warning("queue_consumer_error", queue=self.queue, error=f"{type(exc).__name__}: {exc}")
                 self._listener_lost = True
                 await self._release_claimed({j.job_id for j in jobs})
+                await asyncio.sleep(self._poll_s)  # (holding the slot: the next claim waits too)
             finally:
                 slots.release()
 
@@ -302,6 +280,10 @@ class Consumer:
                 await self._linger(len(jobs))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll_s)
+        except asyncio.CancelledError:  # cancelled (not stopped): so are the batches in hand
+            for task in inflight:
+                task.cancel()
+            raise
         finally:
             # A stop lets the batches in hand finish (their jobs are handed back by stop()
             # when they do not: a batch handled twice changes nothing the second time).
