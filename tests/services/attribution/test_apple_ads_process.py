@@ -56,7 +56,6 @@ async def credited(ingest_stub: Any, attribution_stub: Any, apple_stub: Any, set
     assert lookup.outcome == pb.APPLE_ADS_OUTCOME_CREDITED, lookup
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads child processes from /proc (Linux)")
 async def test_the_resolver_process_is_started_again_after_sigkill(
     links_stub: Any, ingest_stub: Any, attribution_stub: Any, standin: AppleAdsStandin, settings: Any,
 ) -> None:  # fmt: skip
