@@ -53,6 +53,16 @@ class ErrorAnswers:
         return self.table[code][1]
 
 
+async def answer_call_error(sender: Sender, err: CallError, errors: ErrorAnswers, unavailable: str, method: str) -> int:
+    """A service's error as the route's HTTP answer (503 with ``unavailable``, logged, when
+    the service cannot be reached); the status answered."""
+    status, text = errors.of(err)
+    if status == 503:
+        log.warning("downstream_unavailable", method=method, code=err.code().name, detail=err.message)
+        text = unavailable
+    return await json_error(sender, status, text or err.message, err.first_field)
+
+
 class GatewayBase:
     """The state and helpers the route groups (touch_routes, event_routes,
     postback_routes, health) share; ``gateway.app.Gateway`` puts them together."""
@@ -121,13 +131,8 @@ class GatewayBase:
                 request, metadata=(("authorization", f"Bearer {secret}"), *(self._vouch if vouch else ()))
             )
         except grpc.aio.AioRpcError as rpc_err:
-            err = CallError.from_rpc_error(rpc_err)
-            status, text = errors.of(err)
-            if status == 503:
-                method = type(request).DESCRIPTOR.name.removesuffix("Request")
-                log.warning("downstream_unavailable", method=method, code=err.code().name, detail=err.message)
-                text = unavailable
-            return await json_error(sender, status, text or err.message, err.first_field)
+            method = type(request).DESCRIPTOR.name.removesuffix("Request")
+            return await answer_call_error(sender, CallError.from_rpc_error(rpc_err), errors, unavailable, method)
 
     async def _not_allowed(self, sender: Sender) -> int:
         body = json_body({"error": "method not allowed"})

@@ -24,7 +24,7 @@ import grpc
 from clicktrail.attribution.v1 import skan_pb2
 from clicktrail.links.v1 import links_pb2
 
-from gateway.base import ErrorAnswers, GatewayBase, log
+from gateway.base import ErrorAnswers, GatewayBase, answer_call_error, log
 from gateway.batcher import BatchError, TouchBatcher
 from gateway.responses import (
     JSON_CT,
@@ -152,12 +152,7 @@ class SkanRoutes(GatewayBase):
             return result.response
         code = STATUS_CODES.get(result.code, grpc.StatusCode.UNKNOWN)
         refused = CallError(code, result.message, [(result.field, result.message)] if result.field else ())
-        status, text = SKAN_ERRORS.of(refused)
-        if status == 503:
-            log.warning("downstream_unavailable", method="BatchRecordSkanPostbacks", code=code.name,
-                        detail=result.message)  # fmt: skip
-            text = UNAVAILABLE
-        return await json_error(sender, status, text or refused.message, refused.first_field)
+        return await answer_call_error(sender, refused, SKAN_ERRORS, UNAVAILABLE, "BatchRecordSkanPostbacks")
 
     async def _skan(
         self, scope: Scope, receive: Receive, sender: Sender, method: str, host: bytes, fwd_host: bytes,
