@@ -13,6 +13,7 @@ from gateway.app import create_app
 from libs.asgi import uvicorn_options
 from libs.config import ConfigError, GatewaySettings, load_process_settings
 from libs.logging import configure_logging, get_logger
+from libs.process import tune_gc
 
 
 def server_config(settings: GatewaySettings, **overrides: object) -> uvicorn.Config:
@@ -42,7 +43,9 @@ def main() -> None:
         port=settings.gateway_port,
         links=settings.links_addr,
     )
-    uvicorn.Server(server_config(settings)).run()
+    config = server_config(settings)
+    tune_gc()
+    uvicorn.Server(config).run()
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from libs.db import create_pool, wait_for_database
 from libs.grpc_interceptors import server_interceptors
 from libs.logging import configure_logging, get_logger
 from libs.migrations import migrate
+from libs.process import tune_gc
 from libs.tls import server_credentials
 
 log = get_logger("server")
@@ -174,6 +175,7 @@ def run_service(spec: ServiceSpec) -> None:
             svc = await start_service(spec, settings)
         except ConfigError as exc:
             raise SystemExit(f"error: {exc}") from None
+        tune_gc()
         if settings.metrics_port:
             start_http_server(settings.metrics_port, addr=settings.metrics_host)
         stop = asyncio.Event()

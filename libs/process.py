@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import gc
 import signal
 import sys
 from typing import Any
@@ -30,3 +31,19 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 
 # preexec_fn for subprocess / asyncio.create_subprocess_exec (None where there is no prctl).
 die_with_parent = _die_with_parent if _LIBC is not None else None
+
+
+# A long-running server allocates many short-lived objects per request beside long-lived
+# caches: at CPython's default thresholds (700, 10, 10) the cyclic collector ran often
+# enough to take ~15% of the attribution process (py-spy --native) and to pause a click
+# now and then. Collect the young generation every 50,000 net allocations instead.
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
+def tune_gc() -> None:
+    """For a server process once it has started: what was loaded so far (modules,
+    compiled flows, the first caches) moves out of the collector's sight, and the
+    young generation is collected less often (GC_THRESHOLDS)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)

@@ -15,6 +15,7 @@ import uvloop
 
 from libs.config import ConfigError, load_process_settings
 from libs.logging import configure_logging, get_logger
+from libs.process import tune_gc
 from libs.queue import Consumer
 from services.attribution.apple_ads import run_resolver
 
@@ -27,6 +28,7 @@ def main() -> None:
     except ConfigError as exc:
         raise SystemExit(f"error: {exc}") from None
     configure_logging("attribution-apple-ads", settings.log_level, settings.log_format)
+    tune_gc()
 
     async def run() -> None:
         stop = asyncio.Event()

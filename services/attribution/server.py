@@ -4,7 +4,6 @@ attribution engine."""
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 
 import grpc
@@ -33,12 +32,6 @@ from services.attribution.tariff_service import CorrectionService, TariffService
 HERE = Path(__file__).parent
 
 
-# The engine allocates a few hundred thousand short-lived objects per batch beside
-# long-lived caches (clicks, campaigns): at the default thresholds (700, 10, 10)
-# the cyclic collector ran often enough to take ~15% of the process (py-spy
-# --native). Collect the young generation every 50,000 net allocations instead.
-GC_THRESHOLDS = (50_000, 20, 20)
-
 
 def register_config(server: grpc.aio.Server, ctx: ServiceContext, formats: FormatStore) -> list[str]:
     """The configuration services: goals, settings, tariffs, corrections, traffic quality, postback formats."""
@@ -62,7 +55,6 @@ def register_config(server: grpc.aio.Server, ctx: ServiceContext, formats: Forma
 
 
 async def setup(server: grpc.aio.Server, ctx: ServiceContext) -> list[str]:
-    gc.set_threshold(*GC_THRESHOLDS)
     names: list[str] = []
     # One store of the partners' postback formats: a change through the API reads the next postback.
     formats = FormatStore(ctx.pool)
