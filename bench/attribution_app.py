@@ -52,6 +52,9 @@ import httpx
 import orjson
 from clicktrail.ingest.v1 import ingest_pb2 as ipb
 
+from libs.event_handoff import EVENT_QUEUE
+from services.attribution.apple_ads import APPLE_ADS_QUEUE
+
 BATCH = 100
 IOS_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
 ANDROID_UA = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile"
@@ -276,14 +279,28 @@ async def count(conn: asyncpg.Connection, sql: str, *args: Any) -> int:
     return int(await conn.fetchval(sql, *args))
 
 
-async def wait_for(conn: asyncpg.Connection, sql: str, target: int, timeout_s: float, *args: Any) -> tuple[float, int]:
-    """Polls a count until it reaches ``target``: (perf_counter time, last count)."""
+async def wait_drained(conn: asyncpg.Connection, queue: str, timeout_s: float) -> float:
+    """Polls until ``queue`` has no job left but dead letters: the perf_counter time."""
     deadline = time.monotonic() + timeout_s
     while True:
-        got = await count(conn, sql, *args)
-        if got >= target or time.monotonic() > deadline:
-            return time.perf_counter(), got
+        if not await conn.fetchval(DRAINED_SQL, queue) or time.monotonic() > deadline:
+            return time.perf_counter()
         await asyncio.sleep(0.05)
+
+
+DRAINED_SQL = "SELECT EXISTS (SELECT 1 FROM queue.jobs WHERE queue = $1 AND NOT dead)"
+
+
+async def vacuum_analyze(conn: asyncpg.Connection) -> None:
+    """What autovacuum would have done by now, before a run (outside its clock).
+
+    An operator's Postgres runs autovacuum (the default); this machine's has it off
+    (``SHOW autovacuum``). Without it nothing is ever analyzed or vacuumed: the planner
+    kept the plans it made while the tables were nearly empty, e.g. the resolver's
+    look-up of 128 installs by id walked every install of the account (100-230 ms a
+    call, auto_explain), and each run came slower than the one before."""
+    if await conn.fetchval("SHOW autovacuum") == "off":
+        await conn.execute("VACUUM (ANALYZE)")
 
 
 @dataclasses.dataclass
@@ -314,7 +331,7 @@ async def measure_run(
     apple_sql = "SELECT count(*) FROM attribution.installs WHERE match_type = 5"
     lookups_sql = "SELECT count(*) FROM attribution.apple_ads_lookups"
     before, before5 = await count(conn, installs_sql), await count(conn, apple_sql)
-    lookups_before = looked_up = await count(conn, lookups_sql) if tokens else 0
+    lookups_before = await count(conn, lookups_sql) if tokens else 0
     skan_before = await count(conn, "SELECT count(*) FROM attribution.skan_postbacks")
     cpu0 = await cpu_snapshot(conn, world.services)
     t0 = time.perf_counter()
@@ -322,14 +339,17 @@ async def measure_run(
         poster.start()
     offered = await offer(send, batches, rate)
     timeout_s = max(180.0, n / 50)  # (a slow part must show as slow, not hang the benchmark)
-    t_rows, got = await wait_for(conn, installs_sql, before + offered["accepted"], timeout_s)
-    t_done, got5 = t_rows, before5
-    if apple:
-        t5, got5 = await wait_for(conn, apple_sql, before5 + apple, timeout_s)
-        t_done = max(t_done, t5)
-    if tokens:  # every token resolved (credited or not): one apple_ads_lookups row per install with a token
-        t_q, looked_up = await wait_for(conn, lookups_sql, lookups_before + tokens, timeout_s)
-        t_done = max(t_done, t_q)
+    # Done is read off the queues, not off counts of the tables: polling count(*) of installs
+    # every 50 ms scanned the whole table (200,000-600,000 rows) and took about half a core
+    # from the services it measures, more the longer a run lasted. Every install's event job
+    # exists once ingest has answered (enqueued in its transaction), and is deleted after the
+    # engine has written the install and enqueued its token's job; so the event queue drained
+    # means every row is written, and then the token queue drained means every token resolved.
+    # The counts below (once, after the clock stopped) check it.
+    t_rows = await wait_drained(conn, EVENT_QUEUE, timeout_s)
+    t_done = await wait_drained(conn, APPLE_ADS_QUEUE, timeout_s) if tokens else t_rows
+    got, got5 = await count(conn, installs_sql), await count(conn, apple_sql)
+    looked_up = await count(conn, lookups_sql) if tokens else 0
     skan = await poster.stop() if poster is not None else None
     installs = got - before
     cpu = cpu_per_1000(cpu0, await cpu_snapshot(conn, world.services), installs)
@@ -355,9 +375,11 @@ async def run_mix(
     def part(i: int) -> list[tuple[str, str]]:
         return targets[i * n : (i + 1) * n]
 
+    await vacuum_analyze(conn)
     await measure_run("A", world, parts, conn, send, part(0), n, rate)
     runs = []
     for i, kind in enumerate("ABBA" * rounds, start=1):
+        await vacuum_analyze(conn)
         runs.append(await measure_run(kind, world, parts, conn, send, part(i), n, rate))
     a = [r["per_s"] for r in runs if r["kind"] == "A"]
     b = [r["per_s"] for r in runs if r["kind"] == "B"]
