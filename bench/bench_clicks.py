@@ -188,6 +188,13 @@ def _merge(parts: list[WrkResult]) -> WrkResult:
     )  # fmt: skip
 
 
+async def _backends(conn: asyncpg.Connection) -> list[int]:
+    """The pids of the database's other Postgres backends (the links service's pool)."""
+    sql = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    rows = await conn.fetch(sql)
+    return [r["pid"] for r in rows]
+
+
 def _verdicts(counts: dict[int, int]) -> str:
     return ", ".join(f"{q.verdict_name(k)} {v:,}" for k, v in sorted(counts.items())) or "none"
 
@@ -254,9 +261,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             order = ("bench_off", "bench", "bench_flow", "bench_flow", "bench", "bench_off") * 2
             pids = [c.proc.pid for c in procs if c.name.startswith(("links", "gateway"))]
             links_pids = [c.proc.pid for c in procs if c.name.startswith("links")]
+            pg_cpu = dict.fromkeys(runs, 0.0)  # the Postgres backends of the scratch database
+            pg = await asyncpg.connect(dsn)
             for run_no, role in enumerate(order, start=2):
                 before = await _gateway_metrics(f"{base}/metrics")
                 cpu_before, links_before = process_cpu_s(pids), process_cpu_s(links_pids)
+                pg_before = process_cpu_s(backends := await _backends(pg))
                 runs[role].append(await asyncio.to_thread(
                     run_wrk, f"{base}/c/{links[role]['slug']}", half,
                     threads=args.threads, connections=args.connections, work_dir=work, vary=run_no,
@@ -271,6 +281,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(1.0)  # requests in flight when wrk stopped finish
                 cpu[role] += process_cpu_s(pids) - cpu_before
                 links_cpu[role] += process_cpu_s(links_pids) - links_before
+                pg_cpu[role] += process_cpu_s(backends) - pg_before
+            await pg.close()
             ours, off, flow = _merge(runs["bench"]), _merge(runs["bench_off"]), _merge(runs["bench_flow"])
             rows, missing, verdicts, reasons = await _count_rows(dsn, links["bench"]["link_id"], ours.ids)
             off_rows, off_missing, off_verdicts, _ = await _count_rows(dsn, links["bench_off"]["link_id"], off.ids)
@@ -295,6 +307,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     sides = (("bench", ours), ("bench_off", off), ("bench_flow", flow))
     cpu_us = {role: cpu[role] / r.requests * 1e6 if r.requests else 0.0 for role, r in sides}
     links_us = {role: links_cpu[role] / r.requests * 1e6 if r.requests else 0.0 for role, r in sides}
+    pg_us = {role: pg_cpu[role] / r.requests * 1e6 if r.requests else 0.0 for role, r in sides}
     ratio = ours.redirects_per_s / bare.redirects_per_s if bare.redirects_per_s else 0.0
     off_ratio = off.redirects_per_s / bare.redirects_per_s if bare.redirects_per_s else 0.0
     checks_ratio = ours.redirects_per_s / off.redirects_per_s if off.redirects_per_s else 0.0
@@ -327,7 +340,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         f"{cpu_us['bench_off']:.0f} us, flow {cpu_us['bench_flow']:.0f} us "
         f"(flow / plain {cpu_us['bench_flow'] / cpu_us['bench'] if cpu_us['bench'] else 0:.3f}); of which links: "
         f"checks on {links_us['bench']:.0f} us, checks off {links_us['bench_off']:.0f} us, "
-        f"flow {links_us['bench_flow']:.0f} us",
+        f"flow {links_us['bench_flow']:.0f} us; Postgres (the database's backends, apart): checks on "
+        f"{pg_us['bench']:.0f} us, checks off {pg_us['bench_off']:.0f} us, flow {pg_us['bench_flow']:.0f} us",
         f"verdicts, checks on: {_verdicts(verdicts)}   checks off: {_verdicts(off_verdicts)}",
         "reasons, checks on: "
         + (", ".join(f"{k} {v:,}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])) or "none"),
@@ -353,6 +367,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "flow_rows": flow_streams,
         "cpu_us_per_click": {k: round(v, 1) for k, v in cpu_us.items()},
         "links_cpu_us_per_click": {k: round(v, 1) for k, v in links_us.items()},
+        "postgres_cpu_us_per_click": {k: round(v, 1) for k, v in pg_us.items()},
         "lost_clicks_flow": flow_lost,
         "bare": bare.summary(),
         "ratio": round(ratio, 4),
