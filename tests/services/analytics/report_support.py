@@ -3,6 +3,7 @@ on the test database, and raw rows written the way the links service writes them
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 from decimal import Decimal
@@ -30,6 +31,24 @@ def runner(pool: asyncpg.Pool, settings: Settings) -> RollupRunner:
         pool, analytics_server_module.ROLLUPS, dataclasses.replace(settings, analytics_rollup_lag_s=0),
         report_service.DERIVED,
     )  # fmt: skip
+
+
+async def fold_committed(pool: asyncpg.Pool, settings: Settings, timeout_s: float = 30.0) -> None:
+    """Rollup passes until every rollup has folded what was committed before the call.
+    One pass may stop short of it: a pass stays behind any write transaction still open
+    (another service's, here), and catches up on the next."""
+    run = runner(pool, settings)
+    until = await pool.fetchval("SELECT clock_timestamp()")
+    async with asyncio.timeout(timeout_s):
+        while True:
+            await run.run_once()
+            behind = await pool.fetchval(
+                "SELECT count(*) FROM analytics.rollup_state WHERE name = ANY($1::text[]) AND watermark < $2",
+                [r.name for r in run.rollups], until,
+            )  # fmt: skip
+            if not behind:
+                return
+            await asyncio.sleep(0.05)
 
 
 async def report(stub: Any, start: dt.date, end: dt.date | None = None, *, group_by: list[str] | None = None,

@@ -29,7 +29,7 @@ from google.protobuf import duration_pb2
 from libs import quality
 from libs.ids import id_time
 from libs.partitions import ensure_daily_partitions
-from tests.services.analytics.report_support import TODAY, by, insert_clicks, money, report, runner
+from tests.services.analytics.report_support import TODAY, by, fold_committed, insert_clicks, money, report, runner
 from tests.services.analytics.test_reports_rollups import recount_from_raw, rollup_contents
 from tests.services.attribution.engine_support import ANDROID_UA, drained, event, make_app, make_campaign, send
 
@@ -70,7 +70,7 @@ class QWorld:
     pool: asyncpg.Pool
 
     async def fold(self, settings: Any) -> None:
-        await runner(self.pool, settings).run_once()
+        await fold_committed(self.pool, settings)
 
 
 @pytest.fixture
