@@ -25,9 +25,9 @@ from tests.services.analytics.report_support import (
     attribution_checks_off,
     by,
     checks_off,
+    fold_committed,
     money,
     report,
-    runner,
 )
 from tests.services.attribution.engine_support import drained, event, make_app, make_campaign, send, touch
 
@@ -94,7 +94,7 @@ async def world(attribution_stub, attribution_server, ingest_server, ingest_stub
         campaign_id=a.campaign_id, amount=money_pb2.Money(amount="3", currency_code="USD"),
         start_date=(TODAY - dt.timedelta(days=2)).isoformat(), end_date=TODAY.isoformat())))  # fmt: skip
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
-    await runner(pool, settings).run_once()
+    await fold_committed(pool, settings)
     await pool.close()
     stub = reports_pb2_grpc.ReportServiceStub(channels(analytics_server.addr, token=account.api_key))
     return {"a": a, "b": b, "stub": stub, "purchase": purchase, "lead": lead, "app_id": app_id}
@@ -162,7 +162,7 @@ async def test_status_change_moves_revenue_and_correction_days_without_clicks(wo
     await api.UpdateConversionStatus(apb.UpdateConversionStatusRequest(
         conversion_id=pending[0].conversion_id, status=apb.CONVERSION_STATUS_APPROVED))  # fmt: skip
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
-    await runner(pool, settings).run_once()
+    await fold_committed(pool, settings)
     await pool.close()
     ra = by(await report(stub, TODAY, group_by=["campaign"]), "campaign")[a.campaign_id]
     assert (ra.conversions, ra.approved_conversions) == (3, 3)

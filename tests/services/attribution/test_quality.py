@@ -28,7 +28,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from libs.auth import GATEWAY_VOUCH_HEADER
 from tests.conftest import GATEWAY_TOKEN
-from tests.services.analytics.report_support import TODAY, by, money, report, runner
+from tests.services.analytics.report_support import TODAY, by, fold_committed, money, report
 from tests.services.attribution.engine_support import (
     ANDROID_UA,
     Campaign,
@@ -119,7 +119,7 @@ async def test_injected_install_is_rejected_costs_nothing_and_an_overrule_moves_
     reports = reports_pb2_grpc.ReportServiceStub(channels(analytics_server.addr, token=account.api_key))
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
     try:
-        await runner(pool, settings).run_once()
+        await fold_committed(pool, settings)
         row = by(await report(reports, TODAY, group_by=["campaign"]), "campaign")[c.campaign_id]
         assert (row.clicks, row.installs, row.install_verdicts.invalid) == (1, 0, 1)
         assert money(row, "cost") == {}  # CPI 2 USD, paid on no invalid install
@@ -131,7 +131,7 @@ async def test_injected_install_is_rejected_costs_nothing_and_an_overrule_moves_
         assert list(resp.install.reasons) == ["click_injection", "operator"]
         assert resp.install.verdict_note == "our QA device"
         assert resp.install.update_time.ToDatetime() > inst.update_time.ToDatetime()
-        await runner(pool, settings).run_once()
+        await fold_committed(pool, settings)
         row = by(await report(reports, TODAY, group_by=["campaign"]), "campaign")[c.campaign_id]
         assert (row.installs, row.install_verdicts.clean, row.install_verdicts.invalid) == (1, 1, 0)
         assert money(row, "cost") == {"USD": 2}
