@@ -468,7 +468,8 @@ class Resolver:
 
     @staticmethod
     async def on_finish(conn: asyncpg.Connection, outcomes: list[Outcome]) -> None:
-        """In the transaction that puts the jobs back: a not-ready job keeps its not-ready count."""
+        """In the transaction that puts the jobs back: a not-ready job keeps its not-ready count,
+        and a job given up (a dead letter) ends its install's wait (``give_up``)."""
         back = [(o.job.job_id, o.error.payload) for o in outcomes if isinstance(o.error, NotReady)]
         if back:
             await conn.execute(
@@ -476,6 +477,9 @@ class Resolver:
                 " WHERE j.queue = $1 AND j.job_id = t.id",
                 APPLE_ADS_QUEUE, [b[0] for b in back], [b[1] for b in back],
             )  # fmt: skip
+        dead = [o for o in outcomes if o.dead]
+        if dead:
+            await give_up(conn, dead)
 
     async def _load(self, account_id: str, items: list[Item]) -> list[Item]:
         """Sorts out what needs no call (resolved before, no install, expired); answers the items to ask Apple about."""
@@ -698,6 +702,46 @@ class Resolver:
                 for conv in moved
             ]
         return payloads
+
+
+# A token given up: its install exists and has no lookup yet (resolved meanwhile: nothing to do).
+GIVE_UP_SQL = """
+INSERT INTO attribution.apple_ads_lookups (account_id, install_id, outcome, reason, attempts)
+SELECT $1, t.install_id, $4, t.reason, t.attempts
+FROM unnest($2::text[], $3::text[], $5::int[]) AS t(install_id, reason, attempts)
+WHERE EXISTS (SELECT 1 FROM attribution.installs i WHERE i.account_id = $1 AND i.install_id = t.install_id)
+ON CONFLICT DO NOTHING
+RETURNING install_id
+"""
+
+
+async def give_up(conn: asyncpg.Connection, outcomes: Sequence[Outcome]) -> None:
+    """Dead letters (every attempt failed, e.g. the database refused the apply each time):
+    each install is recorded as unavailable with the last error, and the outbound event
+    the engine held for Apple's answer goes out as the engine matched it, as for any final
+    outcome but a credit. Without this the install's postback waited for good. A dead
+    letter retried later finds the lookup and changes nothing."""
+    by_account: dict[str, dict[str, tuple[str, int, dict[str, Any] | None]]] = {}
+    for o in outcomes:
+        try:
+            install_id, _, doc = _payload(o.job)
+        except Permanent:
+            continue  # not an Apple Ads job: no install to release
+        event = doc.get("install_event")
+        reason = f"given up after {o.job.attempts} attempts: {type(o.error).__name__}: {o.error}"
+        by_account.setdefault(o.job.account_id, {})[install_id] = (
+            reason[:MAX_REASON], o.job.attempts, event if isinstance(event, dict) else None
+        )  # fmt: skip
+    for account_id, items in by_account.items():
+        ids = list(items)
+        recorded = await conn.fetch(
+            GIVE_UP_SQL, account_id, ids, [items[i][0] for i in ids], UNAVAILABLE, [items[i][1] for i in ids]
+        )
+        payloads = [orjson.dumps(held) for r in recorded if (held := items[r["install_id"]][2]) is not None]
+        await enqueue(conn, postback_handoff.POSTBACK_QUEUE, payloads, account_ids=[account_id] * len(payloads))
+        if recorded:
+            LOOKUPS.labels(OUTCOME_NAMES[UNAVAILABLE]).inc(len(recorded))
+            log.warning("apple_ads_given_up", account_id=account_id, installs=len(recorded))
 
 
 # The device macros the engine's install event has and the install row does not (store.device_fields).

@@ -27,8 +27,9 @@ from clicktrail.attribution.v1 import apple_ads_pb2_grpc
 from clicktrail.links.v1 import links_pb2 as lpb
 from clicktrail.postbacks.v1 import postbacks_pb2 as ppb
 
-from libs.queue import enqueue
-from services.attribution.apple_ads import APPLE_ADS_QUEUE
+from libs import postback_handoff
+from libs.queue import Job, Outcome, enqueue
+from services.attribution.apple_ads import APPLE_ADS_QUEUE, Resolver
 from tests.services.attribution.engine_support import (
     Campaign,
     checks_off,
@@ -192,3 +193,65 @@ async def test_an_install_waiting_for_apple_is_told_to_one_partner_once(
     assert (standin.calls_of(won), standin.calls_of(lost)) == (1, 1)  # Apple not asked again
     got = (await postbacks_stub.ListDeliveries(ppb.ListDeliveriesRequest(page_size=100))).deliveries
     assert len(got) == 2
+
+
+async def test_a_token_given_up_releases_the_install_postback_it_held(
+    world: World, standin: AppleAdsStandin, gateway_links_stub: Any, ingest_stub: Any, attribution_stub: Any,
+    apple_stub: Any, postbacks_stub: Any, sink: Sink, settings: Any,
+) -> None:  # fmt: skip
+    """A job that fails every attempt ends as a dead letter (the queue's contract). Its install's
+    postback, held for Apple's answer, then goes out as the engine matched it, once, and the
+    lookup says why; before, the postback waited for good."""
+    await new_template(postbacks_stub, world.network.partner_id, sink.base + "/net?e={event_id}&c={campaign_id}")
+    token = standin.answer("tok-never", apple.DOWN)  # Apple down on every attempt: retried, never resolved
+    ip = "81.2.69.60"
+    await touch(gateway_links_stub, world.network, ip=ip, ua=IPHONE_UA)  # the fingerprint match
+    event = ios_event(world.app_id, "install", idfv=str(uuid.uuid4()), ip=ip, adservices_token=token)
+    await send(ingest_stub, event)
+    await drained(settings)
+    install_id = await install_id_of(attribution_stub, event.uuid)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+
+        async def asked_once() -> bool:
+            assert standin.calls_of(token) >= 1
+            return True
+
+        await wait_until(asked_once, "Apple asked about the token")
+        assert sink.hits == []  # held for Apple's answer
+        # The consumer's finish of a job whose last attempt failed (libs/queue/consumer.py): the
+        # hook in the same transaction, then the dead flag. The row is locked, so the resolver
+        # (FOR UPDATE SKIP LOCKED) cannot claim it meanwhile.
+        async with conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT job_id, queue, account_id, payload, attempts, max_attempts, create_time FROM queue.jobs"
+                " WHERE queue = $1 FOR UPDATE",
+                APPLE_ADS_QUEUE,
+            )
+            job = Job(**dict(row))
+            await Resolver.on_finish(conn, [Outcome(job, ConnectionResetError("the database went away"), True, 0.0)])
+            await conn.execute("UPDATE queue.jobs SET dead = true WHERE job_id = $1", job.job_id)
+
+        [lookup] = (await apple_stub.ListAppleAdsLookups(pb.ListAppleAdsLookupsRequest(install_id=install_id))).lookups
+        assert lookup.outcome == pb.APPLE_ADS_OUTCOME_UNAVAILABLE
+        assert lookup.reason == f"given up after {job.attempts} attempts: ConnectionResetError: the database went away"
+        assert {i.install_id: i.match_type for i in await installs(attribution_stub)} == {install_id: MATCH_FINGERPRINT}
+
+        async def sent() -> list[tuple[str, str, str]]:
+            hits = sorted((h.target.split("?")[0], h.query["e"], h.query["c"]) for h in sink.hits)
+            assert hits, "no postback yet"
+            return hits
+
+        assert await wait_until(sent, "the held install postback delivered", timeout_s=30) == [
+            ("/net", install_id, world.network.campaign_id)
+        ]
+        # Given up twice (a second finish of the same dead letter): nothing more is recorded or sent
+        # (one snapshot: the postbacks service taking jobs meanwhile cannot hide a new one).
+        count_events = "SELECT count(*) FROM queue.jobs WHERE queue = $1"
+        async with conn.transaction(isolation="repeatable_read"):
+            before = await conn.fetchval(count_events, postback_handoff.POSTBACK_QUEUE)
+            await Resolver.on_finish(conn, [Outcome(job, ConnectionResetError("again"), True, 0.0)])
+            assert await conn.fetchval(count_events, postback_handoff.POSTBACK_QUEUE) == before
+        assert await conn.fetchval("SELECT count(*) FROM attribution.apple_ads_lookups") == 1
+    finally:
+        await conn.close()
