@@ -17,14 +17,11 @@ import asyncpg
 import pytest
 from aiohttp import web
 from clicktrail.attribution.v1 import apple_ads_pb2 as pb
-from clicktrail.attribution.v1 import apple_ads_pb2_grpc
-from clicktrail.attribution.v1 import config_pb2 as cpb
-from clicktrail.links.v1 import links_pb2 as lpb
 
 from libs import postback_handoff
 from services.attribution.apple_ads import APPLE_ADS_QUEUE
-from tests.services.attribution.engine_support import checks_off, conversions, drained, installs, send
-from tests.services.attribution.test_apple_ads import apple_campaign, ios_event, make_ios_app
+from tests.services.attribution.engine_support import conversions, drained, installs, send
+from tests.services.attribution.test_apple_ads import Setup, apple_stub, ios_event, setup  # noqa: F401 (fixtures)
 from tests.support import apple_ads_standin as apple
 from tests.support.apple_ads_standin import AppleAdsStandin
 from tests.support.wait import wait_until
@@ -64,24 +61,9 @@ def settings(settings, standin):
 
 
 async def test_a_claim_of_mixed_answers_is_applied_install_by_install(
-    links_stub: Any, ingest_stub: Any, attribution_stub: Any, standin: SlowStandin, settings: Any,
+    setup: Setup, apple_stub: Any, ingest_stub: Any, attribution_stub: Any, standin: SlowStandin, settings: Any,  # noqa: F811
 ) -> None:  # fmt: skip
-    await checks_off(attribution_stub, "click_injection")
-    app_id = await make_ios_app(links_stub)
-    partner = (await links_stub.CreatePartner(lpb.CreatePartnerRequest(partner=lpb.Partner(name="Apple Ads")))).partner
-    mapped = await apple_campaign(links_stub, app_id, partner.partner_id, "ASA brand")
-    default = await apple_campaign(links_stub, app_id, partner.partner_id, "ASA other")
-    apple_stub = apple_ads_pb2_grpc.AppleAdsServiceStub(attribution_stub.channel)
-    await apple_stub.UpdateAppleAdsSettings(pb.UpdateAppleAdsSettingsRequest(settings=pb.AppleAdsSettings(
-        enabled=True, partner_id=partner.partner_id, default_campaign_id=default.campaign_id,
-    )))  # fmt: skip
-    await apple_stub.CreateAppleAdsMapping(pb.CreateAppleAdsMappingRequest(
-        mapping=pb.AppleAdsMapping(apple_campaign_id=apple.CAMPAIGN_ID, campaign_id=mapped.campaign_id)
-    ))  # fmt: skip
-    await attribution_stub.goals.CreateGoal(cpb.CreateGoalRequest(goal=cpb.Goal(
-        name="Purchase", kind=cpb.GOAL_KIND_PURCHASE, event="purchase", occurrence=cpb.OCCURRENCE_EVERY,
-    )))  # fmt: skip
-
+    app_id, mapped, default = setup.app_id, setup.apple, setup.default
     # Four kinds of answer, interleaved: mapped campaign, unmapped (the default), attribution false, invalid.
     replies = [apple.attributed(), apple.attributed(999), apple.NOT_ATTRIBUTED, apple.INVALID]
     expect = [
@@ -122,7 +104,7 @@ async def test_a_claim_of_mixed_answers_is_applied_install_by_install(
         assert (lk.outcome, i.match_type, i.campaign_id) == (outcome, match, campaign), (n, lk, i)
         if outcome == pb.APPLE_ADS_OUTCOME_CREDITED:
             assert (lk.previous_match_type, lk.previous_campaign_id) == (MATCH_ORGANIC, "")
-            assert i.partner_id == partner.partner_id
+            assert i.partner_id == mapped.partner_id
             assert i.apple_ads_campaign_id == (apple.CAMPAIGN_ID if n % 4 == 0 else 999)
             assert lk.conversions_moved == (1 if ev.user_id in bought else 0), (n, lk)
         if ev.user_id in bought:  # the purchase follows its own install, no other

@@ -15,11 +15,16 @@ from typing import Any
 
 import pytest
 from clicktrail.attribution.v1 import apple_ads_pb2 as pb
-from clicktrail.attribution.v1 import apple_ads_pb2_grpc
-from clicktrail.links.v1 import links_pb2 as lpb
 
-from tests.services.attribution.engine_support import checks_off, drained, send
-from tests.services.attribution.test_apple_ads import apple_campaign, install_of, ios_event, make_ios_app, resolved
+from tests.services.attribution.engine_support import drained, send
+from tests.services.attribution.test_apple_ads import (  # noqa: F401 (fixtures)
+    Setup,
+    apple_stub,
+    install_of,
+    ios_event,
+    resolved,
+    setup,
+)
 from tests.support import apple_ads_standin as apple
 from tests.support.apple_ads_standin import AppleAdsStandin
 from tests.support.wait import wait_until
@@ -45,7 +50,7 @@ def resolver_pids() -> set[int]:
     return pids
 
 
-async def credited(ingest_stub: Any, attribution_stub: Any, apple_stub: Any, settings: Any, app_id: str,
+async def credited(ingest_stub: Any, attribution_stub: Any, apple_stub: Any, settings: Any, app_id: str,  # noqa: F811
                    standin: AppleAdsStandin, name: str) -> None:  # fmt: skip
     token = standin.answer(name, apple.attributed())
     install = ios_event(app_id, "install", idfv=str(uuid.uuid4()), ip="81.2.69.142", adservices_token=token)
@@ -57,17 +62,9 @@ async def credited(ingest_stub: Any, attribution_stub: Any, apple_stub: Any, set
 
 
 async def test_the_resolver_process_is_started_again_after_sigkill(
-    links_stub: Any, ingest_stub: Any, attribution_stub: Any, standin: AppleAdsStandin, settings: Any,
+    setup: Setup, apple_stub: Any, ingest_stub: Any, attribution_stub: Any, standin: AppleAdsStandin, settings: Any,  # noqa: F811
 ) -> None:  # fmt: skip
-    await checks_off(attribution_stub, "click_injection")
-    app_id = await make_ios_app(links_stub)
-    partner = (await links_stub.CreatePartner(lpb.CreatePartnerRequest(partner=lpb.Partner(name="Apple Ads")))).partner
-    default = await apple_campaign(links_stub, app_id, partner.partner_id, "ASA")
-    apple_stub = apple_ads_pb2_grpc.AppleAdsServiceStub(attribution_stub.channel)
-    await apple_stub.UpdateAppleAdsSettings(pb.UpdateAppleAdsSettingsRequest(settings=pb.AppleAdsSettings(
-        enabled=True, partner_id=partner.partner_id, default_campaign_id=default.campaign_id,
-    )))  # fmt: skip
-
+    app_id = setup.app_id
     first = await wait_until(resolver_pids, "the resolver's process started by the attribution service")
     assert len(first) == 1, first
     await credited(ingest_stub, attribution_stub, apple_stub, settings, app_id, standin, "tok-before")
