@@ -320,7 +320,7 @@ def decide(
             offer_id = offer.offer_id
             click_id = str(values["click_id"])
             lp_click = (lp_prefix or lander_click_prefix(lander_click_base)) + click_id  # ids are URL-safe
-            location = lander.template.render_with(values, "lander_click_url", lp_click, click_id)
+            location = lander.template.render(values, "lander_click_url", lp_click, click_id)
             click_cookie = True
         else:
             lander_id = None

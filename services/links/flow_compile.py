@@ -318,24 +318,11 @@ class UrlTemplate:
         self._parts = tuple(parts)
         self._tail = literal + template[pos:]
 
-    def render(self, values: Mapping[str, str | None], encoded: Mapping[str, str] | None = None) -> str:
-        """``encoded``: values already percent-encoded (used as they are)."""
-        out: list[str] = []
-        for literal, name in self._parts:
-            out.append(literal)
-            if encoded is not None and name in encoded:
-                out.append(encoded[name])
-            else:
-                v = values.get(name)
-                if v:
-                    out.append(quote(str(v), safe=""))
-        out.append(self._tail)
-        return "".join(out)
-
-    def render_with(self, values: Mapping[str, str | None], name: str, encoded: str, click_id: str = "") -> str:
-        """render(values, {name: encoded}) without the mapping (the lander's
-        {lander_click_url}); ``click_id``: the click's id, put in as it is (ids are
-        URL-safe: libs/ids.py), else values' is encoded like any value."""
+    def render(self, values: Mapping[str, str | None], name: str = "", encoded: str = "", click_id: str = "") -> str:
+        """The URL for ``values`` (percent-encoded). ``name``: a macro whose value is
+        ``encoded``, already percent-encoded (the lander's {lander_click_url});
+        ``click_id``: the click's id, put in as it is (ids are URL-safe: libs/ids.py),
+        else values' is encoded like any value."""
         out: list[str] = []
         for literal, macro in self._parts:
             out.append(literal)

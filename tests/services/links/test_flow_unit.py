@@ -323,7 +323,7 @@ def test_url_templates_render_as_expand_does():
     for t in templates:
         assert UrlTemplate(t).render(values) == expand(t, values), t
     bound = UrlTemplate("https://lp.example/?t={theme}&c={click_id}&n={next}", {"theme": "dark blue"})
-    assert bound.render(values, {"next": "ENC%2F"}) == f"https://lp.example/?t=dark%20blue&c={CLICK_ID}&n=ENC%2F"
+    assert bound.render(values, "next", "ENC%2F") == f"https://lp.example/?t=dark%20blue&c={CLICK_ID}&n=ENC%2F"
 
 
 def test_filters_shared_by_streams_keep_each_stream_its_own_answer():
