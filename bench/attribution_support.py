@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import os
 import random
 import time
 import uuid
@@ -23,6 +22,8 @@ from clicktrail.ingest.v1 import ingest_pb2 as ipb
 from bench.common import (
     RESULTS,
     Child,
+    backend_pids,
+    cpu_seconds,
     run_wrk_script,
 )
 from libs import quality
@@ -38,19 +39,10 @@ CLICK_COLUMNS = ("account_id", "click_id", "create_time", "link_id", "campaign_i
                  "country", "device_type", "os", "user_agent", "sub1", "gaid")  # fmt: skip
 
 
-TICK = os.sysconf("SC_CLK_TCK")
 QUALITY_CHECKS = (
     "click_injection", "install_before_click", "click_flooding", "install_burst", "client_mismatch",
     "too_soon_after_install", "revenue_out_of_range", "rejected_install",
 )  # fmt: skip
-
-
-def _cpu_s(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
 
 
 def _children(pid: int) -> list[int]:
@@ -64,16 +56,14 @@ def _children(pid: int) -> list[int]:
 def _cpu_tree_s(pid: int) -> float:
     """CPU seconds of a process and of the processes it started (the attribution process's
     Apple Ads resolver runs in a child)."""
-    return _cpu_s(pid) + sum(_cpu_tree_s(child) for child in _children(pid))
+    return cpu_seconds([pid]) + sum(_cpu_tree_s(child) for child in _children(pid))
 
 
 async def cpu_snapshot(conn: asyncpg.Connection, services: list[Child]) -> dict[str, float]:
     """CPU seconds so far of each service process (and its children) and of each Postgres backend of this database."""
     out = {c.name: _cpu_tree_s(c.proc.pid) for c in services}
-    for r in await conn.fetch(
-        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-    ):
-        out[f"pg:{r['pid']}"] = _cpu_s(r["pid"])
+    for pid in await backend_pids(conn):
+        out[f"pg:{pid}"] = cpu_seconds([pid])
     return out
 
 

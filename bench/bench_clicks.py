@@ -35,15 +35,17 @@ from clicktrail.links.v1 import links_pb2 as pb
 from clicktrail.links.v1 import links_pb2_grpc
 from google.protobuf import field_mask_pb2
 
-from bench.clicks_flow import flow_rows, process_cpu_s, setup_flow
+from bench.clicks_flow import flow_rows, setup_flow
 from bench.common import (
     GATEWAY_UNLIMITED,
     RESULTS,
     Child,
     WrkResult,
+    backend_pids,
     bar_line,
     check_alive,
     children,
+    cpu_seconds,
     free_port,
     run_wrk,
     scratch_database,
@@ -188,13 +190,6 @@ def _merge(parts: list[WrkResult]) -> WrkResult:
     )  # fmt: skip
 
 
-async def _backends(conn: asyncpg.Connection) -> list[int]:
-    """The pids of the database's other Postgres backends (the links service's pool)."""
-    sql = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-    rows = await conn.fetch(sql)
-    return [r["pid"] for r in rows]
-
-
 def _verdicts(counts: dict[int, int]) -> str:
     return ", ".join(f"{q.verdict_name(k)} {v:,}" for k, v in sorted(counts.items())) or "none"
 
@@ -265,8 +260,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             pg = await asyncpg.connect(dsn)
             for run_no, role in enumerate(order, start=2):
                 before = await _gateway_metrics(f"{base}/metrics")
-                cpu_before, links_before = process_cpu_s(pids), process_cpu_s(links_pids)
-                pg_before = process_cpu_s(backends := await _backends(pg))
+                cpu_before, links_before = cpu_seconds(pids), cpu_seconds(links_pids)
+                pg_before = cpu_seconds(backends := await backend_pids(pg))
                 runs[role].append(await asyncio.to_thread(
                     run_wrk, f"{base}/c/{links[role]['slug']}", half,
                     threads=args.threads, connections=args.connections, work_dir=work, vary=run_no,
@@ -279,9 +274,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     flow_calls += after.get("count", 0) - before.get("count", 0)
                     flow_items += after.get("sum", 0) - before.get("sum", 0)
                 await asyncio.sleep(1.0)  # requests in flight when wrk stopped finish
-                cpu[role] += process_cpu_s(pids) - cpu_before
-                links_cpu[role] += process_cpu_s(links_pids) - links_before
-                pg_cpu[role] += process_cpu_s(backends) - pg_before
+                cpu[role] += cpu_seconds(pids) - cpu_before
+                links_cpu[role] += cpu_seconds(links_pids) - links_before
+                pg_cpu[role] += cpu_seconds(backends) - pg_before
             await pg.close()
             ours, off, flow = _merge(runs["bench"]), _merge(runs["bench_off"]), _merge(runs["bench_flow"])
             rows, missing, verdicts, reasons = await _count_rows(dsn, links["bench"]["link_id"], ours.ids)

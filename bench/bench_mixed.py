@@ -41,6 +41,7 @@ from bench.common import (
     bar_line,
     check_alive,
     children,
+    cpu_seconds,
     free_port,
     run_wrk,
     run_wrk_script,
@@ -55,7 +56,6 @@ NAME = "mixed"
 SERVICES = ("links", "ingest", "attribution", "postbacks")
 EVENTS_PER_BATCH = 20
 PRECLICKS = 2000
-TICK = os.sysconf("SC_CLK_TCK")
 
 EVENTS_LUA = r"""
 local threads = {}
@@ -119,17 +119,6 @@ def _run_events(url: str, app_key: str, seconds: int, connections: int) -> dict[
     r = run_wrk_script("events", EVENTS_LUA, url, seconds, threads=1, connections=connections, env=env)
     r["non_2xx"] = r.pop("other")
     return r
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / TICK
 
 
 def _pids_named(name: str) -> list[int]:
@@ -216,7 +205,7 @@ async def _topology(replicas: int, seconds: int, work: Path) -> dict[str, Any]:
                 "postgres": _pids_named("postgres"),
                 "sink": [sink.proc.pid],
             }
-            cpu_before = {k: _cpu_seconds(v) for k, v in pids.items()}
+            cpu_before = {k: cpu_seconds(v) for k, v in pids.items()}
             waited_before = os.times()
             t0 = time.monotonic()
             clicks, events, postbacks = await asyncio.gather(
@@ -225,7 +214,7 @@ async def _topology(replicas: int, seconds: int, work: Path) -> dict[str, Any]:
                 asyncio.to_thread(run_postbacks, url, acct.postback_token, pre_ids, seconds, 8),
             )
             wall = time.monotonic() - t0
-            cpu = {k: (_cpu_seconds(v) - cpu_before[k]) / wall for k, v in pids.items()}
+            cpu = {k: (cpu_seconds(v) - cpu_before[k]) / wall for k, v in pids.items()}
             # The wrk processes have been waited for: their CPU is in our children's times.
             waited = os.times()
             load_cpu = (waited.children_user - waited_before.children_user) + (

@@ -8,7 +8,6 @@ That is the dear case of a flow: nothing short-circuits early.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import asyncpg
@@ -94,17 +93,3 @@ async def flow_rows(dsn: str, link_id: str) -> dict[str, int]:
     finally:
         await conn.close()
     return {"default": row["default_ok"], "other": row["n"] - row["default_ok"]}
-
-
-def process_cpu_s(pids: list[int]) -> float:
-    """User + system CPU seconds the processes have used so far (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total / tick
