@@ -1,4 +1,5 @@
-"""Child processes a process starts itself: tied to its life (Linux: the parent-death signal)."""
+"""What a server process sets up about itself: the children it starts, tied to its life
+(Linux: the parent-death signal), and its garbage collector (``tune_gc``)."""
 
 from __future__ import annotations
 
