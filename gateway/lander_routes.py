@@ -15,6 +15,7 @@ from clicktrail.links.v1 import links_pb2
 from gateway.base import GatewayBase, log
 from gateway.batcher import BatchError, TouchBatcher
 from gateway.responses import (
+    CLICK_COOKIE,
     JSON_CT,
     NO_STORE,
     Scope,
@@ -32,7 +33,6 @@ from gateway.responses import (
 from libs.grpc_interceptors import request_id_var
 from libs.ids import is_valid_id
 
-CLICK_COOKIE = "ctc"
 CLICK_ID_PARAMS = ("click_id", "cid")
 CLICK_NOT_FOUND_BODY = json_body({"error": "click not found"})
 NO_OFFER_BODY = json_body({"error": "no offer is available for this click"})

@@ -33,6 +33,10 @@ COOKIE_NAME_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
 COOKIE_VALUE_RE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")
 MAX_FLOW_COOKIES = 16
 MAX_COOKIE_VALUE = 512
+# The click a lander's click-through (/lp/click) continues when its URL does not say.
+CLICK_COOKIE = "ctc"
+COOKIE_SUFFIX = "; Path=/; HttpOnly; SameSite=Lax"
+SECURE_COOKIE_SUFFIX = COOKIE_SUFFIX + "; Secure"
 
 
 def json_body(obj: Any) -> bytes:
@@ -111,20 +115,41 @@ def flow_cookies(raw: bytes) -> dict[str, str] | None:
     return out or None
 
 
-def set_cookie_headers(cookies: Any, secure: bool) -> list[tuple[bytes, bytes]]:
-    """Set-Cookie headers for links' TouchResult.cookies: Path=/, HttpOnly,
-    SameSite=Lax (sent again on the visitor's next top-level click from another
-    site, never on cross-site subrequests), Max-Age when positive (else a session
-    cookie), Secure when the request came over https. A name or value that could
-    break the header is left out."""
+def set_cookie_headers(cookies: Any, secure: bool, click: tuple[str, int] = ("", 0)) -> list[tuple[bytes, bytes]]:
+    """Set-Cookie headers for links' TouchResult.cookies, and the click cookie
+    (CLICK_COOKIE) when ``click`` (touch_id, max age) has a positive max age. A
+    name or value that could break the header is left out."""
     out: list[tuple[bytes, bytes]] = []
-    suffix = "; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if secure else "")
     for c in cookies:
-        if COOKIE_NAME_RE.fullmatch(c.name) is None or COOKIE_VALUE_RE.fullmatch(c.value) is None:
-            continue
-        max_age = f"; Max-Age={c.max_age_seconds}" if c.max_age_seconds > 0 else ""
-        out.append((b"set-cookie", f"{c.name}={c.value}{max_age}{suffix}".encode("ascii")))
+        header = set_cookie(c.name, c.value, c.max_age_seconds, secure)
+        if header is not None:
+            out.append(header)
+    if click[1] > 0:
+        header = set_cookie(CLICK_COOKIE, click[0], click[1], secure, cache=False)
+        if header is not None:
+            out.append(header)
     return out
+
+
+def set_cookie(name: str, value: str, max_age: int, secure: bool, *, cache: bool = True) -> tuple[bytes, bytes] | None:
+    """One Set-Cookie header: Path=/, HttpOnly, SameSite=Lax (sent again on the
+    visitor's next top-level click from another site, never on cross-site
+    subrequests), Max-Age when positive (else a session cookie), Secure when the
+    request came over https; None when the name or value could break it. A flow's
+    few choices repeat on every click: those are made once (``cache``), the click
+    cookie's value never repeats."""
+    if cache:
+        return _cached_set_cookie(name, value, max_age, secure)
+    if COOKIE_NAME_RE.fullmatch(name) is None or COOKIE_VALUE_RE.fullmatch(value) is None:
+        return None
+    max_age_part = f"; Max-Age={max_age}" if max_age > 0 else ""
+    suffix = SECURE_COOKIE_SUFFIX if secure else COOKIE_SUFFIX
+    return (b"set-cookie", f"{name}={value}{max_age_part}{suffix}".encode("ascii"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_set_cookie(name: str, value: str, max_age: int, secure: bool) -> tuple[bytes, bytes] | None:
+    return set_cookie(name, value, max_age, secure, cache=False)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -180,11 +205,14 @@ def came_over_https(scope: Scope, fwd_proto: bytes, trusted: Any) -> bool:
     return fwd_proto.rpartition(b",")[2].strip().lower() == b"https" and peer_trusted(scope, trusted)
 
 
-def cookie_headers(scope: Scope, cookies: Any, fwd_proto: bytes, trusted: Any) -> list[tuple[bytes, bytes]]:
-    """Set-Cookie for the cookies links answered (none: no work), Secure over https."""
-    if not cookies:
+def cookie_headers(
+    scope: Scope, cookies: Any, fwd_proto: bytes, trusted: Any, click: tuple[str, int] = ("", 0)
+) -> list[tuple[bytes, bytes]]:
+    """Set-Cookie for the cookies links answered and the click cookie (``click``:
+    touch_id, max age; none: no work), Secure over https."""
+    if not cookies and click[1] <= 0:
         return []
-    return set_cookie_headers(cookies, came_over_https(scope, fwd_proto, trusted))
+    return set_cookie_headers(cookies, came_over_https(scope, fwd_proto, trusted), click)
 
 
 @functools.lru_cache(maxsize=8192)

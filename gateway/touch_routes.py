@@ -166,7 +166,9 @@ class TouchRoutes(GatewayBase):
             return result
         outcome = result.outcome
         location = result.location
-        cookies = cookie_headers(scope, result.cookies, fwd_proto, self._trusted)
+        cookies = cookie_headers(
+            scope, result.cookies, fwd_proto, self._trusted, (result.touch_id, result.click_cookie_max_age_seconds)
+        )
         if location and (outcome == RECORDED or outcome == FALLBACK):
             status = 302
             if beacon:

@@ -29,7 +29,6 @@ from libs.vocab.subids import SUB_IDS
 from services.links.flow_compile import ClickFacts, Selector, UrlTemplate, compile_selector
 from services.links.visitors import FLOW_COOKIE_PREFIX, NONE, Visitor
 
-CLICK_COOKIE = "ctc"
 ROTATE = apb.STREAM_ACTION_ROTATE
 URL_ACTIONS = (apb.STREAM_ACTION_URL, apb.STREAM_ACTION_SAFE_PAGE)
 RECORDED = pb.TOUCH_OUTCOME_RECORDED
@@ -133,7 +132,7 @@ class Flow:
     # The flow cookies made so far, by value, with that value (a flow has few choices;
     # pb.Cookie is copied into each answer, so one made once serves every click, and
     # the visitor memory keeps the one string, not one per click).
-    cookies: dict[str, tuple[str, pb.Cookie]] = dataclasses.field(init=False, compare=False)
+    cookies: dict[str, tuple[str, tuple[pb.Cookie]]] = dataclasses.field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cookie_name", FLOW_COOKIE_PREFIX + self.campaign_id)
@@ -147,14 +146,15 @@ class Flow:
         object.__setattr__(self, "open_offers", open_offers)
         object.__setattr__(self, "cookies", {})
 
-    def flow_cookie(self, choice: str) -> tuple[str, pb.Cookie]:
-        """(``choice`` as first seen, the flow cookie with it as its value)."""
+    def flow_cookie(self, choice: str) -> tuple[str, tuple[pb.Cookie]]:
+        """(``choice`` as first seen, (the flow cookie with it as its value,)): the
+        cookies of a Decision, made once per choice."""
         got = self.cookies.get(choice)
         if got is None:
             if len(self.cookies) >= MAX_FLOW_COOKIES:
                 self.cookies.clear()
             cookie = pb.Cookie(name=self.cookie_name, value=choice, max_age_seconds=self.visitor_window_s)
-            got = self.cookies[choice] = (choice, cookie)
+            got = self.cookies[choice] = (choice, (cookie,))
         return got
 
 
@@ -281,6 +281,9 @@ class Decision:
     outcome: pb.TouchOutcome  # TOUCH_OUTCOME_RECORDED or TOUCH_OUTCOME_FALLBACK (recorded either way)
     cookies: tuple[pb.Cookie, ...] = ()
     choice: str = ""  # the flow cookie's value (format_cookie), "" when no stream won
+    # > 0: the gateway sets the click cookie (ctc: the click id) for this long: the click
+    # went to a lander, whose click-through may come back without the id in its URL.
+    click_cookie_s: int = 0
 
 
 def decide(
@@ -300,7 +303,7 @@ def decide(
         prev = None
     lander_id = offer_id = None
     outcome = RECORDED
-    click_cookie = False
+    click_cookie_s = 0
     if stream.action == ROTATE:
         if stream.landers:
             kept = prev.lander_id if prev is not None and prev.lander_id in stream.lander_ids else None
@@ -321,7 +324,7 @@ def decide(
             click_id = str(values["click_id"])
             lp_click = (lp_prefix or lander_click_prefix(lander_click_base)) + click_id  # ids are URL-safe
             location = lander.template.render(values, "lander_click_url", lp_click, click_id)
-            click_cookie = True
+            click_cookie_s = flow.visitor_window_s
         else:
             lander_id = None
             offer_id = offer.offer_id
@@ -330,12 +333,5 @@ def decide(
         location = expand(stream.url, values)
     else:
         location, outcome = flow.fallback_url, FALLBACK
-    choice, cookie = flow.flow_cookie(f"{stream.stream_id}.{lander_id or NONE}.{offer_id or NONE}")  # format_cookie
-    if click_cookie:
-        cookies: tuple[pb.Cookie, ...] = (
-            cookie,
-            pb.Cookie(name=CLICK_COOKIE, value=click_id, max_age_seconds=flow.visitor_window_s),
-        )
-    else:
-        cookies = (cookie,)
-    return Decision(stream.stream_id, lander_id, offer_id, location, outcome, cookies, choice)
+    choice, cookies = flow.flow_cookie(f"{stream.stream_id}.{lander_id or NONE}.{offer_id or NONE}")  # format_cookie
+    return Decision(stream.stream_id, lander_id, offer_id, location, outcome, cookies, choice, click_cookie_s)

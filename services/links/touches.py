@@ -364,6 +364,7 @@ class TouchRecorder:
                 results.append(pb.TouchResult(
                     outcome=d.outcome, location=d.location, touch_id=touch_id, verdict=verdict, cookies=d.cookies,
                     redirect_status=link.redirect_status if d.outcome == pb.TOUCH_OUTCOME_RECORDED else 0,
+                    click_cookie_max_age_seconds=d.click_cookie_s,
                 ))  # fmt: skip
                 continue
             rows.append((*row, None, None, None))

@@ -210,7 +210,8 @@ def test_rotation_to_a_lander_carries_the_lander_click_url_and_the_lander_macros
     lp_click = lp_click.replace("?", "%3F").replace("=", "%3D")
     assert d.location == f"https://lp1.example/?next={lp_click}&s=s1&t=dark"
     cookies = {c.name: (c.value, c.max_age_seconds) for c in d.cookies}
-    assert cookies == {"ctf_cmp_1": ("str_rotate.lnd_1.off_a", 3600), "ctc": (CLICK_ID, 3600)}
+    assert cookies == {"ctf_cmp_1": ("str_rotate.lnd_1.off_a", 3600)}
+    assert d.click_cookie_s == 3600  # the gateway sets ctc (the click id) for the visitor window
 
 
 def test_rotation_without_landers_goes_straight_to_the_offer():
@@ -218,6 +219,7 @@ def test_rotation_without_landers_goes_straight_to_the_offer():
     d = run(flow)
     assert (d.lander_id, d.offer_id, d.location) == (None, "off_a", f"https://off_a.example/go?c={CLICK_ID}")
     assert [c.name for c in d.cookies] == ["ctf_cmp_1"]
+    assert d.click_cookie_s == 0  # no lander: no click-through to continue
 
 
 def test_weighted_split_within_binomial_tolerance():

@@ -91,11 +91,10 @@ async def test_a_click_goes_to_the_lander_with_its_click_url_and_records_the_cho
     assert q == {"go": [f"{fw.public_url}/lp/click?click_id={r.touch_id}"], "t": ["blue"]}
     c = (await fw.links.GetClick(pb.GetClickRequest(click_id=r.touch_id))).click
     assert (c.stream_id, c.lander_id, c.offer_id) == (stream.stream_id, fw.landers[0], fw.offers[0])
-    assert cookies_of(r) == {
-        f"ctf_{fw.campaign_id}": f"{stream.stream_id}.{fw.landers[0]}.{fw.offers[0]}",
-        "ctc": r.touch_id,
-    }
-    assert {c.max_age_seconds for c in r.cookies} == {86400}  # the campaign's default visitor window
+    assert cookies_of(r) == {f"ctf_{fw.campaign_id}": f"{stream.stream_id}.{fw.landers[0]}.{fw.offers[0]}"}
+    # The campaign's default visitor window, for the flow cookie and the click cookie (ctc,
+    # the touch id: the gateway makes that header).
+    assert {c.max_age_seconds for c in r.cookies} == {r.click_cookie_max_age_seconds} == {86400}
 
 
 async def test_without_landers_the_click_goes_straight_to_the_offer(fw):
@@ -105,6 +104,7 @@ async def test_without_landers_the_click_goes_straight_to_the_offer(fw):
     c = (await fw.links.GetClick(pb.GetClickRequest(click_id=r.touch_id))).click
     assert (c.stream_id, c.lander_id, c.offer_id) == (stream.stream_id, "", fw.offers[1])
     assert set(cookies_of(r)) == {f"ctf_{fw.campaign_id}"}
+    assert r.click_cookie_max_age_seconds == 0
 
 
 async def test_first_matching_stream_wins_and_the_default_catches_the_rest(fw):

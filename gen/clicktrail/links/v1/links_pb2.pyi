@@ -645,7 +645,7 @@ class Cookie(_message.Message):
     def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ..., max_age_seconds: _Optional[int] = ...) -> None: ...
 
 class TouchResult(_message.Message):
-    __slots__ = ("outcome", "location", "touch_id", "verdict", "field", "error", "redirect_status", "cookies")
+    __slots__ = ("outcome", "location", "touch_id", "verdict", "field", "error", "redirect_status", "cookies", "click_cookie_max_age_seconds")
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     LOCATION_FIELD_NUMBER: _ClassVar[int]
     TOUCH_ID_FIELD_NUMBER: _ClassVar[int]
@@ -654,6 +654,7 @@ class TouchResult(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     REDIRECT_STATUS_FIELD_NUMBER: _ClassVar[int]
     COOKIES_FIELD_NUMBER: _ClassVar[int]
+    CLICK_COOKIE_MAX_AGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     outcome: TouchOutcome
     location: str
     touch_id: str
@@ -662,7 +663,8 @@ class TouchResult(_message.Message):
     error: str
     redirect_status: int
     cookies: _containers.RepeatedCompositeFieldContainer[Cookie]
-    def __init__(self, outcome: _Optional[_Union[TouchOutcome, str]] = ..., location: _Optional[str] = ..., touch_id: _Optional[str] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., field: _Optional[str] = ..., error: _Optional[str] = ..., redirect_status: _Optional[int] = ..., cookies: _Optional[_Iterable[_Union[Cookie, _Mapping]]] = ...) -> None: ...
+    click_cookie_max_age_seconds: int
+    def __init__(self, outcome: _Optional[_Union[TouchOutcome, str]] = ..., location: _Optional[str] = ..., touch_id: _Optional[str] = ..., verdict: _Optional[_Union[_quality_pb2.Verdict, str]] = ..., field: _Optional[str] = ..., error: _Optional[str] = ..., redirect_status: _Optional[int] = ..., cookies: _Optional[_Iterable[_Union[Cookie, _Mapping]]] = ..., click_cookie_max_age_seconds: _Optional[int] = ...) -> None: ...
 
 class RecordClicksRequest(_message.Message):
     __slots__ = ("clicks",)
