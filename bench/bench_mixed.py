@@ -51,6 +51,7 @@ from bench.common import (
     wait_http,
 )
 from libs.grpc_client import make_channel
+from libs.vocab.kinds import INVALID
 
 NAME = "mixed"
 SERVICES = ("links", "ingest", "attribution", "postbacks")
@@ -153,6 +154,8 @@ async def _topology(replicas: int, seconds: int, work: Path) -> dict[str, Any]:
                 "CLICKTRAIL_GATEWAY_TOKEN": secrets.token_urlsafe(16),
                 "CLICKTRAIL_GATEWAY_PORT": str(http_port), "CLICKTRAIL_LOG_LEVEL": "warning",
                 "CLICKTRAIL_POSTBACK_ALLOWED_NETWORKS": "127.0.0.0/8",
+                # wrk's clicks carry X-Forwarded-For (one address each): believe it from loopback.
+                "CLICKTRAIL_TRUSTED_PROXIES": "127.0.0.1/32",
             }  # fmt: skip
             for s, a in addrs.items():
                 env[f"CLICKTRAIL_{s.upper()}_ADDR"] = a[0] if len(a) == 1 else "ipv4:" + ",".join(a)
@@ -196,7 +199,10 @@ async def _topology(replicas: int, seconds: int, work: Path) -> dict[str, Any]:
                                               url_template=f"http://127.0.0.1:{sink_port}/pb?e={{event_id}}")
                     ))  # fmt: skip
             # Clicks for the networks to post back about.
-            pre = await asyncio.to_thread(run_wrk, f"{url}/c/{link.slug}", 2, connections=8, work_dir=work)
+            # Each click from another address with a real browser's User-Agent (one in seven a
+            # crawler's: flagged invalid, as a crowd's would be), so the click-time checks
+            # see traffic, not one bare client.
+            pre = await asyncio.to_thread(run_wrk, f"{url}/c/{link.slug}", 2, connections=8, work_dir=work, vary=1)
             pre_ids = pre.ids[:PRECLICKS]
 
             pids = {
@@ -209,7 +215,9 @@ async def _topology(replicas: int, seconds: int, work: Path) -> dict[str, Any]:
             waited_before = os.times()
             t0 = time.monotonic()
             clicks, events, postbacks = await asyncio.gather(
-                asyncio.to_thread(run_wrk, f"{url}/c/{link.slug}", seconds, threads=1, connections=32, work_dir=work),
+                asyncio.to_thread(
+                    run_wrk, f"{url}/c/{link.slug}", seconds, threads=1, connections=32, work_dir=work, vary=2
+                ),
                 asyncio.to_thread(_run_events, url, app.app_key, seconds, 4),
                 asyncio.to_thread(run_postbacks, url, acct.postback_token, pre_ids, seconds, 8),
             )
@@ -239,16 +247,22 @@ async def _topology(replicas: int, seconds: int, work: Path) -> dict[str, Any]:
                                            clicks.ids)  # fmt: skip
                 stored = await conn.fetchval("SELECT count(*) FROM ingest.events")
                 installs = await conn.fetchval("SELECT count(*) FROM attribution.installs")
-                # The templates send attributed installs (organic ones have no partner to tell).
+                # The templates send attributed installs (organic ones have no partner to tell)
+                # and conversions, but never invalid traffic's (that only a `rejected` template
+                # sends, and there is none): a conversion on a crawler's click is stored, not sent.
                 attributed = await conn.fetchval(
-                    "SELECT count(*) FROM attribution.installs WHERE campaign_id IS NOT NULL"
+                    "SELECT count(*) FROM attribution.installs WHERE campaign_id IS NOT NULL AND verdict <> $1",
+                    INVALID,
                 )
                 conversions = await conn.fetchval("SELECT count(*) FROM attribution.conversions WHERE source = 2")
+                invalid = await conn.fetchval(
+                    "SELECT count(*) FROM attribution.conversions WHERE source = 2 AND verdict = $1", INVALID
+                )
                 deliveries = await conn.fetchval("SELECT count(*) FROM postbacks.deliveries")
                 dead = await conn.fetchval("SELECT count(*) FROM queue.jobs WHERE dead")
             finally:
                 await conn.close()
-            expected_deliveries = attributed + conversions
+            expected_deliveries = attributed + conversions - invalid
             stats: dict[str, Any] = {}
             for _ in range(600):
                 stats = await _stats(sink_port)
@@ -258,7 +272,7 @@ async def _topology(replicas: int, seconds: int, work: Path) -> dict[str, Any]:
             counts = {
                 "clicks_302": clicks.c302, "click_rows": rows, "events_accepted": accepted, "events_stored": stored,
                 "installs": installs, "attributed": attributed, "postbacks_200": postbacks["ok"],
-                "conversions": conversions,
+                "conversions": conversions, "conversions_invalid": invalid,
                 "deliveries": deliveries, "delivered_unique": stats.get("unique", 0), "dead_jobs": dead,
                 "drain_s": round(drain_s, 1),
             }  # fmt: skip
