@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.vocab.kinds import CONVERSION_STATUS_CODES, EVENT_TYPE_CODES, PLATFORM_CODES
+from libs.vocab.kinds import CONVERSION_STATUS_CODES, EVENT_TYPE_CODES, PLATFORM_CODES, TRACKING_STATUS_CODES
 
 
 def _enum(values: Any, description: str = "") -> Any:
@@ -47,6 +47,11 @@ class Device(BaseModel):
     os_version: str | None = None
     device_model: str | None = None
     locale: str | None = None
+    tracking_status: str | None = _enum(
+        TRACKING_STATUS_CODES,
+        "Ad-tracking consent: iOS ATTrackingManager.trackingAuthorizationStatus; Android limit ad tracking "
+        "off = authorized, on = denied. Sent to partners on postbacks ({att_status}, {lat}, {tracking_enabled}).",
+    )
 
 
 class Event(BaseModel):

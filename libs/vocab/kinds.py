@@ -44,6 +44,12 @@ EVENT_TYPE_CODES: dict[str, int] = code_map(ingest_pb2.EventType)
 # The event platform; '' is a valid (unset) platform in an event body.
 PLATFORM_NAMES: dict[int, str] = name_map(ingest_pb2.DevicePlatform)
 PLATFORM_CODES: dict[str, int] = {"": 0, **code_map(ingest_pb2.DevicePlatform)}
+TRACKING_STATUS_NAMES: dict[int, str] = name_map(ingest_pb2.TrackingStatus)
+TRACKING_STATUS_CODES: dict[str, int] = {"": 0, **code_map(ingest_pb2.TrackingStatus)}
+# Statuses under which the person has not let the app track them for ads.
+TRACKING_LIMITED = frozenset((
+    ingest_pb2.TRACKING_STATUS_DENIED, ingest_pb2.TRACKING_STATUS_RESTRICTED, ingest_pb2.TRACKING_STATUS_NOT_DETERMINED,
+))  # fmt: skip
 
 # ---- touches (links.v1)
 DEVICE_TYPE_NAMES: dict[int, str] = name_map(links_pb2.DeviceType)

@@ -16,6 +16,7 @@ from libs import postback_handoff
 from libs import quality as q
 from libs.ids import new_id
 from libs.queue import enqueue
+from libs.vocab.kinds import TRACKING_STATUS_NAMES
 from services.attribution import quality as qual
 from services.attribution.apple_ads import enqueue_lookups
 from services.attribution.lookups import CampaignInfo, Touch
@@ -106,10 +107,12 @@ RETURNING conversion_id
 
 
 def device_fields(ev: Mapping[str, Any]) -> dict[str, str]:
-    """The outbound macros of the event's device: the Firebase app instance id, OS version and model."""
+    """The outbound macros of the event's device: the Firebase app instance id, OS version and model,
+    and its ad-tracking consent."""
     return {
         "app_instance_id": ev.get("app_instance_id") or "", "os_version": ev.get("os_version") or "",
         "device_model": ev.get("device_model") or "",
+        "att_status": TRACKING_STATUS_NAMES.get(ev.get("tracking_status") or 0, ""),
     }  # fmt: skip
 
 

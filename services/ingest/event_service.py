@@ -17,6 +17,7 @@ from libs.api import from_timestamp
 from libs.errors import InvalidArgument, ResourceExhausted
 from libs.paging import Page
 from libs.text import clean_text, loads_json
+from libs.vocab.kinds import TRACKING_STATUS_NAMES
 from services.ingest.body import Unparsable as _Unparsable
 from services.ingest.body import read_events
 from services.ingest.store import LIST_EVENTS, EventStore, row_to_event
@@ -47,6 +48,7 @@ def _event_to_dict(e: pb.Event) -> dict[str, Any]:
             "idfa": dev.idfa, "gaid": dev.gaid, "idfv": dev.idfv, "android_id": dev.android_id,
             "platform": PLATFORM_NAMES.get(dev.platform, ""), "os_version": dev.os_version,
             "device_model": dev.device_model, "locale": dev.locale,
+            "tracking_status": TRACKING_STATUS_NAMES.get(dev.tracking_status, ""),
         }  # fmt: skip
     if e.action_properties_json:
         try:

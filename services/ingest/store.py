@@ -75,7 +75,7 @@ def row_to_event(row: asyncpg.Record) -> pb.Event:
     device = pb.Device(
         idfa=row["idfa"] or "", gaid=row["gaid"] or "", idfv=row["idfv"] or "", android_id=row["android_id"] or "",
         platform=row["platform"], os_version=row["os_version"] or "", device_model=row["device_model"] or "",
-        locale=row["locale"] or "",
+        locale=row["locale"] or "", tracking_status=row["tracking_status"] or pb.TRACKING_STATUS_UNSPECIFIED,
     )  # fmt: skip
     ev = pb.Event(
         uuid=str(row["event_uuid"]), event=row["event"], timestamp=_ts(row["event_time"]),

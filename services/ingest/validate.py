@@ -14,7 +14,7 @@ from typing import Any
 
 from libs import exactjson
 from libs.text import json_problem, text_problem
-from libs.vocab.kinds import EVENT_TYPE_CODES, EVENT_TYPE_NAMES
+from libs.vocab.kinds import EVENT_TYPE_CODES, EVENT_TYPE_NAMES, TRACKING_STATUS_CODES
 from libs.vocab.kinds import PLATFORM_CODES as VOCAB_PLATFORM_CODES
 from libs.vocab.kinds import PLATFORM_NAMES as VOCAB_PLATFORM_NAMES
 
@@ -170,6 +170,21 @@ def _app_instance_id(ev: dict[str, Any]) -> str | None:
     return value.lower()
 
 
+def _tracking_status(device: dict[str, Any]) -> int | None:
+    """device.tracking_status as its code (None when not sent)."""
+    value = device.get("tracking_status")
+    if value is None or value == "":
+        return None
+    code = TRACKING_STATUS_CODES.get(value.strip().lower()) if isinstance(value, str) else None
+    if not code:
+        raise Rejected(
+            "device.tracking_status",
+            "must be authorized, denied, restricted or not_determined (iOS ATT; Android: limit ad tracking "
+            "off = authorized, on = denied)",
+        )
+    return code
+
+
 def _require(props: dict[str, Any], key: str, kinds: tuple[type, ...], what: str) -> Any:
     if key not in props or props[key] is None:
         raise Rejected(f"action_properties.{key}", "is required")
@@ -282,6 +297,7 @@ def validate(ev: Any, ctx: Context) -> tuple[tuple[Any, ...], uuid.UUID]:
     os_version = _str(device, "os_version", prefix="device.")
     device_model = _str(device, "device_model", prefix="device.")
     locale = _str(device, "locale", prefix="device.")
+    tracking_status = _tracking_status(device)
     sent_ip = ev.get("ip")
     try:
         ip = _parse_ip(sent_ip) if sent_ip else None
@@ -338,6 +354,6 @@ def validate(ev: Any, ctx: Context) -> tuple[tuple[Any, ...], uuid.UUID]:
         ctx.account_id, app_id, event_uuid, code, event_time, ctx.now, session_id, offset, user_id, ref,
         idfa, gaid, idfv, android_id, platform, os_version, device_model, locale, ip, user_agent, action,
         properties_json, click_id, claimed_ip, claimed_ua, install_begin, referrer_click, adservices_token,
-        app_instance_id,
+        app_instance_id, tracking_status,
     )  # fmt: skip
     return row, event_uuid

@@ -18,15 +18,23 @@ from libs.errors import Validator
 from libs.macros import MACRO_RE, check_url_template, expand, unknown_macros
 from libs.postback_handoff import FIELDS
 from libs.vocab.enums import choices
+from libs.vocab.kinds import TRACKING_LIMITED, TRACKING_STATUS_NAMES
 
 # Every outbound-event field is a macro, plus {timestamp} (unix seconds when the
 # delivery was made) and {event_timestamp} (unix seconds of the event's own
 # event_time: what a partner asking "when the event occurred" wants, e.g. Meta's
 # event_time; the delivery's time when the event has none) and {revenue_number}
 # (the revenue as a bare JSON number, 0 when the event has none: for JSON bodies
-# whose partner wants a number, e.g. GA4's and Meta's "value", written unquoted).
+# whose partner wants a number, e.g. GA4's and Meta's "value", written unquoted)
+# and, from {att_status}, {lat} ("1" when the person limits ad tracking: denied,
+# restricted or not determined; "0" otherwise, unknown included, since a device
+# that sends its advertising id has not limited it: Google Ads `lat`, AppLovin
+# `dnt`) and {tracking_enabled} (its opposite: Meta's advertiser_tracking_enabled).
 # Template settings (e.g. {sdk_key}) add their own names.
-EVENT_MACROS: tuple[str, ...] = (*FIELDS, "timestamp", "event_timestamp", "revenue_number")
+EVENT_MACROS: tuple[str, ...] = (
+    *FIELDS, "timestamp", "event_timestamp", "revenue_number", "lat", "tracking_enabled",
+)  # fmt: skip
+LIMITED_TRACKING = frozenset(TRACKING_STATUS_NAMES[code] for code in TRACKING_LIMITED)
 _NUMBER = re.compile(r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$")
 # The stored names, from the proto enums.
 TRIGGERS: tuple[str, ...] = tuple(choices(pb.Trigger))  # install, goal, conversion, status_change, rejected
@@ -50,7 +58,7 @@ SAMPLE_EVENT: dict[str, Any] = {
     "gaid": "00000000-0000-0000-0000-000000000000", "country": "US", "os": "android", "ip": "203.0.113.7",
     "install_time": "2026-01-01T00:00:00Z", "event_time": "2026-01-01T00:00:00Z", "verdict": "clean",
     "reasons": "", "attributed": True, "app_instance_id": "0123456789abcdef0123456789abcdef",
-    "os_version": "14", "device_model": "Pixel 8",
+    "os_version": "14", "device_model": "Pixel 8", "att_status": "authorized",
 }  # fmt: skip
 # What a `rejected` template is tested with.
 SAMPLE_REJECTED: dict[str, Any] = {"verdict": "invalid", "reasons": "click_injection"}
@@ -144,6 +152,8 @@ def macro_values(event: Mapping[str, Any], settings: Mapping[str, str], now_s: f
     values["event_timestamp"] = unix_seconds(values.get("event_time", "")) or values["timestamp"]
     revenue = values.get("revenue", "").strip()
     values["revenue_number"] = revenue if _NUMBER.match(revenue) else "0"
+    limited = values.get("att_status", "") in LIMITED_TRACKING
+    values["lat"], values["tracking_enabled"] = ("1", "0") if limited else ("0", "1")
     values.update(settings)
     return values
 

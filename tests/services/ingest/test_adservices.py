@@ -126,6 +126,45 @@ async def test_token_and_instance_id_are_stored_and_handed_to_attribution(ingest
     assert handed[track["uuid"]]["adservices_token"] is None
 
 
+async def test_the_tracking_status_is_stored_listed_and_handed_to_attribution(
+    ingest_server, ingest_stub, app, channels
+):
+    """device.tracking_status: iOS ATT (ATTrackingManager.trackingAuthorizationStatus's
+    authorized / denied / restricted / notDetermined) or Android's limit ad tracking
+    (off: authorized, on: denied); a wrong value is refused naming the field, alone."""
+    sdk = ingest_pb2_grpc.IngestServiceStub(channels(ingest_server.addr, token=app.app_key))
+
+    def with_status(status: object) -> dict:
+        return install(device={"idfv": IDFV, "platform": "ios", "tracking_status": status})
+
+    sent = {name: with_status(name) for name in ("authorized", "denied", "restricted", "not_determined")}
+    unsaid, upper = install(), with_status("Denied")
+    bad = [with_status("allowed"), with_status(1), with_status("tracking_status_denied ")]
+    resp = await send(sdk, [*sent.values(), unsaid, upper, *bad])
+    assert [r.status for r in resp.results] == [ACCEPTED] * 6 + [REJECTED] * 3, resp
+    assert {r.field for r in resp.results[6:]} == {"device.tracking_status"}
+    assert "authorized, denied, restricted or not_determined" in resp.results[6].reason
+
+    got = await listed(ingest_stub, app)
+    assert {name: got[ev["uuid"]].device.tracking_status for name, ev in sent.items()} == {
+        "authorized": pb.TRACKING_STATUS_AUTHORIZED, "denied": pb.TRACKING_STATUS_DENIED,
+        "restricted": pb.TRACKING_STATUS_RESTRICTED, "not_determined": pb.TRACKING_STATUS_NOT_DETERMINED,
+    }  # fmt: skip
+    assert got[unsaid["uuid"]].device.tracking_status == pb.TRACKING_STATUS_UNSPECIFIED
+    assert got[upper["uuid"]].device.tracking_status == pb.TRACKING_STATUS_DENIED
+
+    typed = pb.Event(uuid=str(uuid.uuid4()), event=pb.EVENT_TYPE_INSTALL, app_id=app.app.app_id)
+    typed.timestamp.FromDatetime(dt.datetime.now(dt.UTC))
+    typed.device.idfv, typed.device.platform = IDFV, pb.DEVICE_PLATFORM_IOS
+    typed.device.tracking_status = pb.TRACKING_STATUS_RESTRICTED
+    assert (await ingest_stub.SendEvents(pb.SendEventsRequest(events=[typed]))).accepted == 1
+
+    handed = await handed_off(ingest_server.ctx.pool)
+    assert handed[sent["denied"]["uuid"]]["tracking_status"] == pb.TRACKING_STATUS_DENIED
+    assert handed[typed.uuid]["tracking_status"] == pb.TRACKING_STATUS_RESTRICTED
+    assert not handed[unsaid["uuid"]]["tracking_status"]
+
+
 async def test_an_erasure_clears_the_token_and_the_instance_id(ingest_server, app, channels, settings, account):
     sdk = ingest_pb2_grpc.IngestServiceStub(channels(ingest_server.addr, token=app.app_key))
     mine = install(user_id="player-42", adservices_token=APPLE_SAMPLE_TOKEN, app_instance_id=INSTANCE_ID)

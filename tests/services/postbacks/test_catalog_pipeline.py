@@ -104,7 +104,13 @@ async def test_app_instance_id_and_device_reach_firebase_and_google_ads_from_sdk
 
     async with gateway.client() as client:
         bought = sdk_event("track", action="purchase", action_properties={"price": "4.99", "currency": "EUR"})
-        for ev in (sdk_event("install"), bought):
+        # The install says the person limits ad tracking (Android's setting on); the purchase says
+        # nothing, which counts as not limited (a device sending its GAID has not limited it).
+        installed = sdk_event("install", device={
+            "gaid": GAID, "platform": "android", "os_version": "14", "device_model": "Pixel 8",
+            "tracking_status": "denied",
+        })  # fmt: skip
+        for ev in (installed, bought):
             # One at a time: the purchase is matched to the install attribution has stored.
             resp = await client.post("/v1/events", json={"events": [ev]}, headers={"X-Api-Key": key})
             assert resp.status_code == 202 and resp.json()["accepted"] == 1, resp.text
@@ -125,3 +131,4 @@ async def test_app_instance_id_and_device_reach_firebase_and_google_ads_from_sdk
         assert (q["rdid"], q["id_type"], q["os_version"], q["app_version"]) == (GAID, "advertisingid", "14", "2.3.0")
     (purchase,) = [q for q in google_hits if q["app_event_type"] == "custom"]
     assert (purchase["app_event_name"], purchase["value"], purchase["currency_code"]) == ("purchase", "4.99", "EUR")
+    assert {q["app_event_type"]: q["lat"] for q in google_hits} == {"first_open": "1", "custom": "0"}

@@ -27,6 +27,14 @@ class DevicePlatform(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DEVICE_PLATFORM_WEB: _ClassVar[DevicePlatform]
     DEVICE_PLATFORM_OTHER: _ClassVar[DevicePlatform]
 
+class TrackingStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TRACKING_STATUS_UNSPECIFIED: _ClassVar[TrackingStatus]
+    TRACKING_STATUS_AUTHORIZED: _ClassVar[TrackingStatus]
+    TRACKING_STATUS_DENIED: _ClassVar[TrackingStatus]
+    TRACKING_STATUS_RESTRICTED: _ClassVar[TrackingStatus]
+    TRACKING_STATUS_NOT_DETERMINED: _ClassVar[TrackingStatus]
+
 class EventStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     EVENT_STATUS_UNSPECIFIED: _ClassVar[EventStatus]
@@ -44,13 +52,18 @@ DEVICE_PLATFORM_IOS: DevicePlatform
 DEVICE_PLATFORM_ANDROID: DevicePlatform
 DEVICE_PLATFORM_WEB: DevicePlatform
 DEVICE_PLATFORM_OTHER: DevicePlatform
+TRACKING_STATUS_UNSPECIFIED: TrackingStatus
+TRACKING_STATUS_AUTHORIZED: TrackingStatus
+TRACKING_STATUS_DENIED: TrackingStatus
+TRACKING_STATUS_RESTRICTED: TrackingStatus
+TRACKING_STATUS_NOT_DETERMINED: TrackingStatus
 EVENT_STATUS_UNSPECIFIED: EventStatus
 EVENT_STATUS_ACCEPTED: EventStatus
 EVENT_STATUS_DUPLICATE: EventStatus
 EVENT_STATUS_REJECTED: EventStatus
 
 class Device(_message.Message):
-    __slots__ = ("idfa", "gaid", "idfv", "android_id", "platform", "os_version", "device_model", "locale")
+    __slots__ = ("idfa", "gaid", "idfv", "android_id", "platform", "os_version", "device_model", "locale", "tracking_status")
     IDFA_FIELD_NUMBER: _ClassVar[int]
     GAID_FIELD_NUMBER: _ClassVar[int]
     IDFV_FIELD_NUMBER: _ClassVar[int]
@@ -59,6 +72,7 @@ class Device(_message.Message):
     OS_VERSION_FIELD_NUMBER: _ClassVar[int]
     DEVICE_MODEL_FIELD_NUMBER: _ClassVar[int]
     LOCALE_FIELD_NUMBER: _ClassVar[int]
+    TRACKING_STATUS_FIELD_NUMBER: _ClassVar[int]
     idfa: str
     gaid: str
     idfv: str
@@ -67,7 +81,8 @@ class Device(_message.Message):
     os_version: str
     device_model: str
     locale: str
-    def __init__(self, idfa: _Optional[str] = ..., gaid: _Optional[str] = ..., idfv: _Optional[str] = ..., android_id: _Optional[str] = ..., platform: _Optional[_Union[DevicePlatform, str]] = ..., os_version: _Optional[str] = ..., device_model: _Optional[str] = ..., locale: _Optional[str] = ...) -> None: ...
+    tracking_status: TrackingStatus
+    def __init__(self, idfa: _Optional[str] = ..., gaid: _Optional[str] = ..., idfv: _Optional[str] = ..., android_id: _Optional[str] = ..., platform: _Optional[_Union[DevicePlatform, str]] = ..., os_version: _Optional[str] = ..., device_model: _Optional[str] = ..., locale: _Optional[str] = ..., tracking_status: _Optional[_Union[TrackingStatus, str]] = ...) -> None: ...
 
 class Event(_message.Message):
     __slots__ = ("uuid", "event", "timestamp", "receive_time", "session_id", "offset", "user_id", "ref", "app_id", "device", "ip", "user_agent", "action", "action_properties_json", "click_id", "account_id", "install_begin_time", "referrer_click_time", "claimed_ip", "claimed_user_agent", "adservices_token", "app_instance_id")
