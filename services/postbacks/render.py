@@ -29,10 +29,13 @@ from libs.vocab.kinds import TRACKING_LIMITED, TRACKING_STATUS_NAMES
 # and, from {att_status}, {lat} ("1" when the person limits ad tracking: denied,
 # restricted or not determined; "0" otherwise, unknown included, since a device
 # that sends its advertising id has not limited it: Google Ads `lat`, AppLovin
-# `dnt`) and {tracking_enabled} (its opposite: Meta's advertiser_tracking_enabled).
+# `dnt`) and {tracking_enabled} (its opposite: Meta's advertiser_tracking_enabled)
+# and {install_timestamp} (unix seconds of install_time: an install's own, a
+# conversion's install's; "" when unknown, e.g. a conversion from an inbound
+# postback: Unity's install_ts).
 # Template settings (e.g. {sdk_key}) add their own names.
 EVENT_MACROS: tuple[str, ...] = (
-    *FIELDS, "timestamp", "event_timestamp", "revenue_number", "lat", "tracking_enabled",
+    *FIELDS, "timestamp", "event_timestamp", "revenue_number", "lat", "tracking_enabled", "install_timestamp",
 )  # fmt: skip
 LIMITED_TRACKING = frozenset(TRACKING_STATUS_NAMES[code] for code in TRACKING_LIMITED)
 _NUMBER = re.compile(r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$")
@@ -150,6 +153,7 @@ def macro_values(event: Mapping[str, Any], settings: Mapping[str, str], now_s: f
     values["attributed"] = "1" if event.get("attributed") else "0"
     values["timestamp"] = str(int(now_s))
     values["event_timestamp"] = unix_seconds(values.get("event_time", "")) or values["timestamp"]
+    values["install_timestamp"] = unix_seconds(values.get("install_time", ""))
     revenue = values.get("revenue", "").strip()
     values["revenue_number"] = revenue if _NUMBER.match(revenue) else "0"
     limited = values.get("att_status", "") in LIMITED_TRACKING

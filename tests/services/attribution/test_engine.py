@@ -182,8 +182,13 @@ async def test_purchase_goes_to_the_last_click_custom_to_every_campaign(
     await replay_all(settings, account.account_id)
     await drained(settings)
     assert sorted(c.conversion_id for c in await conversions(attribution_stub)) == before
-    kinds = [o["kind"] for o in await outbound_events(settings, account.account_id)]
+    outs = await outbound_events(settings, account.account_id)
+    kinds = [o["kind"] for o in outs]
     assert kinds.count("install") == 1 and kinds.count("conversion") == 5
+    # Each conversion carries its install's time (Unity's install_ts: {install_timestamp}).
+    [installed_out] = [o for o in outs if o["kind"] == "install"]
+    assert installed_out["install_time"]
+    assert {o["install_time"] for o in outs if o["kind"] == "conversion"} == {installed_out["install_time"]}
     # Filters.
     assert len(await conversions(attribution_stub, campaign_id=b.campaign_id)) == 2
 

@@ -47,8 +47,8 @@ URL and the parameters):
   https://docs.unity.com/acquire/en-us/manual/APP-s2s-example-server-queries:
   "https://ads-secondary-conversion.unityads.unity3d.com/v1/events?aid=...&tracking_enabled=1
   &campaign_id=...&game_id=500009999&platform=android&store_id=com.example.store&event=session
-  &ts=...&install_ts=...&was_conversion_attributed=1&gamer_id=..." (install_ts left out:
-  see the entry's notes).
+  &ts=...&install_ts=...&was_conversion_attributed=1&gamer_id=..." (tracking_enabled from
+  the device's tracking status, install_ts the conversion's install's time).
 * Apple Ads, adjoe, ironSource, Tapjoy -- no public documentation of the
   endpoint was found (each entry's `source` says what was read); they keep
   `verify: true` and are tested as they stand: what they send is what the
@@ -203,8 +203,9 @@ EXPECTED: dict[tuple[str, str], dict[str, Any]] = {
                   "campaign_id": "unity-cmp-7", "gamer_id": "pclk-42", "ifa": "", "aid": GAID,
                   # "ts={unix time in seconds or milliseconds} When the event happened" (Unity's
                   # https://docs.unity3d.com/Packages/com.unity.ads@3.3/manual/AdvertisingCampaignsPostInstallEvents.html)
-                  "tracking_enabled": "1", "event": "purchase", "ts": str(EVENT_UNIX),
-                  "was_conversion_attributed": "1"},
+                  "tracking_enabled": "0", "event": "purchase", "ts": str(EVENT_UNIX),
+                  # The example server query's install_ts: the install's time (EVENT's install_time).
+                  "install_ts": str(EVENT_UNIX - 300), "was_conversion_attributed": "1"},
     },
 }  # fmt: skip
 
