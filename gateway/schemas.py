@@ -98,6 +98,12 @@ class Event(BaseModel):
         description="The Firebase app instance id (FirebaseAnalytics.appInstanceID): 32 hex characters; "
         "partners such as Google Ads through Firebase need it on postbacks.",
     )
+    app_version: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The app's version (iOS CFBundleShortVersionString, Android versionName); partners such as "
+        "Google Ads need it on postbacks.",
+    )
     device: Device | None = None
 
 

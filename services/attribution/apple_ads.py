@@ -745,7 +745,7 @@ async def give_up(conn: asyncpg.Connection, outcomes: Sequence[Outcome]) -> None
 
 
 # The device macros the engine's install event has and the install row does not (store.device_fields).
-DEVICE_FIELDS = ("app_instance_id", "os_version", "device_model", "att_status")
+DEVICE_FIELDS = ("app_instance_id", "os_version", "device_model", "att_status", "app_version")
 
 
 def _with_device(payload: bytes, held: Mapping[str, Any] | None) -> bytes:

@@ -108,10 +108,10 @@ RETURNING conversion_id
 
 def device_fields(ev: Mapping[str, Any]) -> dict[str, str]:
     """The outbound macros of the event's device: the Firebase app instance id, OS version and model,
-    and its ad-tracking consent."""
+    the app's version and the ad-tracking consent."""
     return {
         "app_instance_id": ev.get("app_instance_id") or "", "os_version": ev.get("os_version") or "",
-        "device_model": ev.get("device_model") or "",
+        "device_model": ev.get("device_model") or "", "app_version": ev.get("app_version") or "",
         "att_status": TRACKING_STATUS_NAMES.get(ev.get("tracking_status") or 0, ""),
     }  # fmt: skip
 

@@ -36,7 +36,7 @@ def _event_to_dict(e: pb.Event) -> dict[str, Any]:
         else None,
         "session_id": e.session_id, "offset": e.offset or None, "user_id": e.user_id, "ref": e.ref,
         "app_id": e.app_id, "ip": e.ip, "user_agent": e.user_agent, "action": e.action, "click_id": e.click_id,
-        "adservices_token": e.adservices_token, "app_instance_id": e.app_instance_id,
+        "adservices_token": e.adservices_token, "app_instance_id": e.app_instance_id, "app_version": e.app_version,
     }  # fmt: skip
     for key in ("install_begin_time", "referrer_click_time"):
         if e.HasField(key):

@@ -86,7 +86,7 @@ def row_to_event(row: asyncpg.Record) -> pb.Event:
         action_properties_json=row["properties"] or "", click_id=row["click_id"] or "",
         account_id=row["account_id"], claimed_ip=str(row["claimed_ip"]) if row["claimed_ip"] else "",
         claimed_user_agent=row["claimed_user_agent"] or "", adservices_token=row["adservices_token"] or "",
-        app_instance_id=row["app_instance_id"] or "",
+        app_instance_id=row["app_instance_id"] or "", app_version=row["app_version"] or "",
     )  # fmt: skip
     for key in ("install_begin_time", "referrer_click_time"):
         if row[key] is not None:

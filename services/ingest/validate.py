@@ -46,7 +46,7 @@ MAX_AGE = dt.timedelta(days=30)
 MAX_REFERRER_AGE = dt.timedelta(days=366)
 STRING_LIMITS = {
     "session_id": 128, "user_id": 256, "ref": 512, "action": 128, "click_id": 64, "user_agent": 1024,
-    "idfv": 64, "android_id": 64, "os_version": 64, "device_model": 128, "locale": 35,
+    "idfv": 64, "android_id": 64, "os_version": 64, "device_model": 128, "locale": 35, "app_version": 64,
 }  # fmt: skip
 
 
@@ -350,10 +350,11 @@ def validate(ev: Any, ctx: Context) -> tuple[tuple[Any, ...], uuid.UUID]:
     referrer_click = _referrer_time(ev, "referrer_click_time", ctx) if code == 1 else None
     adservices_token = _adservices_token(ev) if code == 1 else None
     app_instance_id = _app_instance_id(ev)
+    app_version = _str(ev, "app_version")
     row = (
         ctx.account_id, app_id, event_uuid, code, event_time, ctx.now, session_id, offset, user_id, ref,
         idfa, gaid, idfv, android_id, platform, os_version, device_model, locale, ip, user_agent, action,
         properties_json, click_id, claimed_ip, claimed_ua, install_begin, referrer_click, adservices_token,
-        app_instance_id, tracking_status,
+        app_instance_id, tracking_status, app_version,
     )  # fmt: skip
     return row, event_uuid

@@ -19,7 +19,7 @@ from typing import Any
 from libs.errors import Validator
 from libs.macros import macros_in
 from libs.vocab.subids import CLICK_FIELDS
-from services.postbacks.render import EVENT_MACROS, check_template
+from services.postbacks.render import EVENT_MACROS, SETTING_DEFAULTS, check_template
 
 PATH = Path(__file__).parent / "catalog.json"
 
@@ -68,7 +68,7 @@ def problems(e: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
     names = [s["name"] for s in e["settings"]]
     for s in e["settings"]:
-        if s["name"] in EVENT_MACROS:
+        if s["name"] in EVENT_MACROS and s["name"] not in SETTING_DEFAULTS:
             out.append(f"setting {s['name']} shadows an event macro")
         if not s.get("required") and not s.get("default"):
             out.append(f"optional setting {s['name']} has no default: its macro would render empty")

@@ -38,6 +38,10 @@ EVENT_MACROS: tuple[str, ...] = (
     *FIELDS, "timestamp", "event_timestamp", "revenue_number", "lat", "tracking_enabled", "install_timestamp",
 )  # fmt: skip
 LIMITED_TRACKING = frozenset(TRACKING_STATUS_NAMES[code] for code in TRACKING_LIMITED)
+# Event macros a template setting of the same name stands in for when the event has
+# none (the Google Ads catalog entry had an app_version setting before events carried
+# the app's version: it stays, as the value for events from SDKs that do not send it).
+SETTING_DEFAULTS = frozenset({"app_version"})
 _NUMBER = re.compile(r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$")
 # The stored names, from the proto enums.
 TRIGGERS: tuple[str, ...] = tuple(choices(pb.Trigger))  # install, goal, conversion, status_change, rejected
@@ -91,7 +95,7 @@ def check_template(t: Mapping[str, Any], v: Validator, prefix: str = "template."
     for key, value in settings.items():
         if not _SETTING.match(key):
             v.add(f"{prefix}settings", f"{key!r} is not a setting name like app_key (lowercase, digits, _)")
-        elif key in EVENT_MACROS:
+        elif key in EVENT_MACROS and key not in SETTING_DEFAULTS:
             v.add(f"{prefix}settings", f"{key!r} is the name of a built-in macro")
         if _CONTROL.search(value) or len(value) > 1024:
             v.add(f"{prefix}settings", f"the value of {key!r} has control characters or is too long")
@@ -158,7 +162,9 @@ def macro_values(event: Mapping[str, Any], settings: Mapping[str, str], now_s: f
     values["revenue_number"] = revenue if _NUMBER.match(revenue) else "0"
     limited = values.get("att_status", "") in LIMITED_TRACKING
     values["lat"], values["tracking_enabled"] = ("1", "0") if limited else ("0", "1")
-    values.update(settings)
+    for key, value in settings.items():
+        if key not in SETTING_DEFAULTS or not values.get(key):
+            values[key] = value
     return values
 
 

@@ -50,8 +50,8 @@ def _row(**over: object) -> list[object]:
 def test_the_columns_are_the_ingest_rows_order() -> None:
     assert event_handoff.COLUMNS[:6] == ("account_id", "app_id", "event_uuid", "event", "event_time", "receive_time")
     assert event_handoff.COLUMNS[25:27] == ("install_begin_time", "referrer_click_time")
-    assert event_handoff.COLUMNS[-3:] == ("adservices_token", "app_instance_id", "tracking_status")
-    assert len(event_handoff.COLUMNS) == 30
+    assert event_handoff.COLUMNS[-4:] == ("adservices_token", "app_instance_id", "tracking_status", "app_version")
+    assert len(event_handoff.COLUMNS) == 31
 
 
 def test_a_stored_event_round_trips_as_the_proto_json_mapping() -> None:

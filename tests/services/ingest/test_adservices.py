@@ -126,7 +126,7 @@ async def test_token_and_instance_id_are_stored_and_handed_to_attribution(ingest
     assert handed[track["uuid"]]["adservices_token"] is None
 
 
-async def test_the_tracking_status_is_stored_listed_and_handed_to_attribution(
+async def test_the_tracking_status_and_app_version_are_stored_listed_and_handed_to_attribution(
     ingest_server, ingest_stub, app, channels
 ):
     """device.tracking_status: iOS ATT (ATTrackingManager.trackingAuthorizationStatus's
@@ -159,7 +159,14 @@ async def test_the_tracking_status_is_stored_listed_and_handed_to_attribution(
     typed.device.tracking_status = pb.TRACKING_STATUS_RESTRICTED
     assert (await ingest_stub.SendEvents(pb.SendEventsRequest(events=[typed]))).accepted == 1
 
+    # The app's version: any event, at most 64 characters.
+    versioned, too_long = install(app_version="2.4.0 (1187)"), install(app_version="9" * 65)
+    resp = await send(sdk, [versioned, too_long])
+    assert [(r.status, r.field) for r in resp.results] == [(ACCEPTED, ""), (REJECTED, "app_version")], resp
+    assert (await listed(ingest_stub, app))[versioned["uuid"]].app_version == "2.4.0 (1187)"
+
     handed = await handed_off(ingest_server.ctx.pool)
+    assert handed[versioned["uuid"]]["app_version"] == "2.4.0 (1187)"
     assert handed[sent["denied"]["uuid"]]["tracking_status"] == pb.TRACKING_STATUS_DENIED
     assert handed[typed.uuid]["tracking_status"] == pb.TRACKING_STATUS_RESTRICTED
     assert not handed[unsaid["uuid"]]["tracking_status"]

@@ -106,7 +106,9 @@ async def test_app_instance_id_and_device_reach_firebase_and_google_ads_from_sdk
         bought = sdk_event("track", action="purchase", action_properties={"price": "4.99", "currency": "EUR"})
         # The install says the person limits ad tracking (Android's setting on); the purchase says
         # nothing, which counts as not limited (a device sending its GAID has not limited it).
-        installed = sdk_event("install", device={
+        # The install's SDK sends the app's version too (it wins over the partner's
+        # app_version setting); the purchase's does not (the setting stands in).
+        installed = sdk_event("install", app_version="2.4.0", device={
             "gaid": GAID, "platform": "android", "os_version": "14", "device_model": "Pixel 8",
             "tracking_status": "denied",
         })  # fmt: skip
@@ -128,7 +130,8 @@ async def test_app_instance_id_and_device_reach_firebase_and_google_ads_from_sdk
                    for h in by_path["/pagead/conversion/app/1.0"]]  # fmt: skip
     assert sorted(q["app_event_type"] for q in google_hits) == ["custom", "first_open"]
     for q in google_hits:
-        assert (q["rdid"], q["id_type"], q["os_version"], q["app_version"]) == (GAID, "advertisingid", "14", "2.3.0")
+        assert (q["rdid"], q["id_type"], q["os_version"]) == (GAID, "advertisingid", "14")
+    assert {q["app_event_type"]: q["app_version"] for q in google_hits} == {"first_open": "2.4.0", "custom": "2.3.0"}
     (purchase,) = [q for q in google_hits if q["app_event_type"] == "custom"]
     assert (purchase["app_event_name"], purchase["value"], purchase["currency_code"]) == ("purchase", "4.99", "EUR")
     assert {q["app_event_type"]: q["lat"] for q in google_hits} == {"first_open": "1", "custom": "0"}

@@ -83,13 +83,14 @@ JSON = {"content-type": "application/json"}
 # One Android device's install / purchase, every field a template reads known. The person
 # limits ad tracking (Android's setting on: device.tracking_status "denied"), so the
 # partners' flags say so: Google lat=1, AppLovin dnt=1, Meta advertiser_tracking_enabled 0.
+# The SDK sent the app's version: it wins over Google Ads' app_version setting (1.0.0).
 EVENT: dict[str, Any] = {
     "app_id": "app_e2e", "campaign_id": "cmp_e2e", "campaign_name": "Spring", "link_id": "lnk_e2e",
     "click_id": "01clk", "partner_click_id": "pclk-42", "sub1": "unity-cmp-7", "sub2": "src-app-3",
     "idfa": "", "gaid": GAID, "country": "DE", "os": "Android", "ip": "203.0.113.7",
     "install_time": "2026-03-01T10:00:00Z", "event_time": "2026-03-01T10:05:00Z", "verdict": "clean",
     "attributed": True, "app_instance_id": APP_INSTANCE, "os_version": "14", "device_model": "Pixel 8",
-    "att_status": "denied",
+    "att_status": "denied", "app_version": "2.3.1",
 }  # fmt: skip
 # EVENT's event_time in unix seconds ({event_timestamp}).
 EVENT_UNIX = int(dt.datetime(2026, 3, 1, 10, 5, tzinfo=dt.UTC).timestamp())
@@ -147,13 +148,13 @@ EXPECTED: dict[tuple[str, str], dict[str, Any]] = {
         "method": "POST", "path": "/pagead/conversion/app/1.0",
         "query": {"dev_token": "google-dev-token-1", "link_id": "0123456789ABCDEF0123456789ABCDEF",
                   "app_event_type": "first_open", "rdid": GAID, "id_type": "advertisingid", "lat": "1",
-                  "app_version": "1.0.0", "os_version": "14", "sdk_version": "clicktrail-1", "timestamp": NOW},
+                  "app_version": "2.3.1", "os_version": "14", "sdk_version": "clicktrail-1", "timestamp": NOW},
     },
     ("google_ads", "In-app conversion"): {
         "method": "POST", "path": "/pagead/conversion/app/1.0",
         "query": {"dev_token": "google-dev-token-1", "link_id": "0123456789ABCDEF0123456789ABCDEF",
                   "app_event_type": "custom", "app_event_name": "purchase", "rdid": GAID, "id_type": "advertisingid",
-                  "lat": "1", "app_version": "1.0.0", "os_version": "14", "sdk_version": "clicktrail-1",
+                  "lat": "1", "app_version": "2.3.1", "os_version": "14", "sdk_version": "clicktrail-1",
                   "timestamp": NOW, "value": "4.99", "currency_code": "EUR"},
     },
     ("ironsource", "Install"): {
@@ -180,7 +181,7 @@ EXPECTED: dict[tuple[str, str], dict[str, Any]] = {
             # https://app.unpkg.com/facebook-nodejs-business-sdk@23.0.1/files/src/objects/serverside/custom-data.js)
             "custom_data": {"value": 4.99, "currency": "EUR"},
             "app_data": {"advertiser_tracking_enabled": 0, "application_tracking_enabled": 1,
-                         "extinfo": ["a2", "com.example.game", "", "", "14", "Pixel 8", *[""] * 10]},
+                         "extinfo": ["a2", "com.example.game", "2.3.1", "2.3.1", "14", "Pixel 8", *[""] * 10]},
         }]},
     },
     ("tapjoy", "Install (all sources)"): {

@@ -14,7 +14,7 @@ class StoredEvents(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[StoredEvent, _Mapping]]] = ...) -> None: ...
 
 class StoredEvent(_message.Message):
-    __slots__ = ("account_id", "app_id", "event_uuid", "event", "event_time", "receive_time", "session_id", "session_offset", "user_id", "ref", "idfa", "gaid", "idfv", "android_id", "platform", "os_version", "device_model", "locale", "ip", "user_agent", "action", "properties", "click_id", "claimed_ip", "claimed_user_agent", "install_begin_time", "referrer_click_time", "adservices_token", "app_instance_id", "tracking_status")
+    __slots__ = ("account_id", "app_id", "event_uuid", "event", "event_time", "receive_time", "session_id", "session_offset", "user_id", "ref", "idfa", "gaid", "idfv", "android_id", "platform", "os_version", "device_model", "locale", "ip", "user_agent", "action", "properties", "click_id", "claimed_ip", "claimed_user_agent", "install_begin_time", "referrer_click_time", "adservices_token", "app_instance_id", "tracking_status", "app_version")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     APP_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_UUID_FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +45,7 @@ class StoredEvent(_message.Message):
     ADSERVICES_TOKEN_FIELD_NUMBER: _ClassVar[int]
     APP_INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     TRACKING_STATUS_FIELD_NUMBER: _ClassVar[int]
+    APP_VERSION_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     app_id: str
     event_uuid: str
@@ -75,4 +76,5 @@ class StoredEvent(_message.Message):
     adservices_token: str
     app_instance_id: str
     tracking_status: _ingest_pb2.TrackingStatus
-    def __init__(self, account_id: _Optional[str] = ..., app_id: _Optional[str] = ..., event_uuid: _Optional[str] = ..., event: _Optional[_Union[_ingest_pb2.EventType, str]] = ..., event_time: _Optional[str] = ..., receive_time: _Optional[str] = ..., session_id: _Optional[str] = ..., session_offset: _Optional[int] = ..., user_id: _Optional[str] = ..., ref: _Optional[str] = ..., idfa: _Optional[str] = ..., gaid: _Optional[str] = ..., idfv: _Optional[str] = ..., android_id: _Optional[str] = ..., platform: _Optional[_Union[_ingest_pb2.DevicePlatform, str]] = ..., os_version: _Optional[str] = ..., device_model: _Optional[str] = ..., locale: _Optional[str] = ..., ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., action: _Optional[str] = ..., properties: _Optional[str] = ..., click_id: _Optional[str] = ..., claimed_ip: _Optional[str] = ..., claimed_user_agent: _Optional[str] = ..., install_begin_time: _Optional[str] = ..., referrer_click_time: _Optional[str] = ..., adservices_token: _Optional[str] = ..., app_instance_id: _Optional[str] = ..., tracking_status: _Optional[_Union[_ingest_pb2.TrackingStatus, str]] = ...) -> None: ...
+    app_version: str
+    def __init__(self, account_id: _Optional[str] = ..., app_id: _Optional[str] = ..., event_uuid: _Optional[str] = ..., event: _Optional[_Union[_ingest_pb2.EventType, str]] = ..., event_time: _Optional[str] = ..., receive_time: _Optional[str] = ..., session_id: _Optional[str] = ..., session_offset: _Optional[int] = ..., user_id: _Optional[str] = ..., ref: _Optional[str] = ..., idfa: _Optional[str] = ..., gaid: _Optional[str] = ..., idfv: _Optional[str] = ..., android_id: _Optional[str] = ..., platform: _Optional[_Union[_ingest_pb2.DevicePlatform, str]] = ..., os_version: _Optional[str] = ..., device_model: _Optional[str] = ..., locale: _Optional[str] = ..., ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., action: _Optional[str] = ..., properties: _Optional[str] = ..., click_id: _Optional[str] = ..., claimed_ip: _Optional[str] = ..., claimed_user_agent: _Optional[str] = ..., install_begin_time: _Optional[str] = ..., referrer_click_time: _Optional[str] = ..., adservices_token: _Optional[str] = ..., app_instance_id: _Optional[str] = ..., tracking_status: _Optional[_Union[_ingest_pb2.TrackingStatus, str]] = ..., app_version: _Optional[str] = ...) -> None: ...

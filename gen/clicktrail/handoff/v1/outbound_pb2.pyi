@@ -5,7 +5,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class OutboundEvent(_message.Message):
-    __slots__ = ("event_id", "kind", "account_id", "app_id", "partner_id", "campaign_id", "campaign_name", "link_id", "click_id", "partner_click_id", "sub1", "sub2", "sub3", "sub4", "sub5", "sub6", "sub7", "sub8", "sub9", "sub10", "event", "goal_id", "goal", "status", "payout", "revenue", "currency", "txid", "idfa", "gaid", "country", "os", "ip", "install_time", "event_time", "verdict", "reasons", "attributed", "app_instance_id", "os_version", "device_model", "att_status")
+    __slots__ = ("event_id", "kind", "account_id", "app_id", "partner_id", "campaign_id", "campaign_name", "link_id", "click_id", "partner_click_id", "sub1", "sub2", "sub3", "sub4", "sub5", "sub6", "sub7", "sub8", "sub9", "sub10", "event", "goal_id", "goal", "status", "payout", "revenue", "currency", "txid", "idfa", "gaid", "country", "os", "ip", "install_time", "event_time", "verdict", "reasons", "attributed", "app_instance_id", "os_version", "device_model", "att_status", "app_version")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -48,6 +48,7 @@ class OutboundEvent(_message.Message):
     OS_VERSION_FIELD_NUMBER: _ClassVar[int]
     DEVICE_MODEL_FIELD_NUMBER: _ClassVar[int]
     ATT_STATUS_FIELD_NUMBER: _ClassVar[int]
+    APP_VERSION_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     kind: str
     account_id: str
@@ -90,4 +91,5 @@ class OutboundEvent(_message.Message):
     os_version: str
     device_model: str
     att_status: str
-    def __init__(self, event_id: _Optional[str] = ..., kind: _Optional[str] = ..., account_id: _Optional[str] = ..., app_id: _Optional[str] = ..., partner_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., campaign_name: _Optional[str] = ..., link_id: _Optional[str] = ..., click_id: _Optional[str] = ..., partner_click_id: _Optional[str] = ..., sub1: _Optional[str] = ..., sub2: _Optional[str] = ..., sub3: _Optional[str] = ..., sub4: _Optional[str] = ..., sub5: _Optional[str] = ..., sub6: _Optional[str] = ..., sub7: _Optional[str] = ..., sub8: _Optional[str] = ..., sub9: _Optional[str] = ..., sub10: _Optional[str] = ..., event: _Optional[str] = ..., goal_id: _Optional[str] = ..., goal: _Optional[str] = ..., status: _Optional[str] = ..., payout: _Optional[str] = ..., revenue: _Optional[str] = ..., currency: _Optional[str] = ..., txid: _Optional[str] = ..., idfa: _Optional[str] = ..., gaid: _Optional[str] = ..., country: _Optional[str] = ..., os: _Optional[str] = ..., ip: _Optional[str] = ..., install_time: _Optional[str] = ..., event_time: _Optional[str] = ..., verdict: _Optional[str] = ..., reasons: _Optional[str] = ..., attributed: _Optional[bool] = ..., app_instance_id: _Optional[str] = ..., os_version: _Optional[str] = ..., device_model: _Optional[str] = ..., att_status: _Optional[str] = ...) -> None: ...
+    app_version: str
+    def __init__(self, event_id: _Optional[str] = ..., kind: _Optional[str] = ..., account_id: _Optional[str] = ..., app_id: _Optional[str] = ..., partner_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., campaign_name: _Optional[str] = ..., link_id: _Optional[str] = ..., click_id: _Optional[str] = ..., partner_click_id: _Optional[str] = ..., sub1: _Optional[str] = ..., sub2: _Optional[str] = ..., sub3: _Optional[str] = ..., sub4: _Optional[str] = ..., sub5: _Optional[str] = ..., sub6: _Optional[str] = ..., sub7: _Optional[str] = ..., sub8: _Optional[str] = ..., sub9: _Optional[str] = ..., sub10: _Optional[str] = ..., event: _Optional[str] = ..., goal_id: _Optional[str] = ..., goal: _Optional[str] = ..., status: _Optional[str] = ..., payout: _Optional[str] = ..., revenue: _Optional[str] = ..., currency: _Optional[str] = ..., txid: _Optional[str] = ..., idfa: _Optional[str] = ..., gaid: _Optional[str] = ..., country: _Optional[str] = ..., os: _Optional[str] = ..., ip: _Optional[str] = ..., install_time: _Optional[str] = ..., event_time: _Optional[str] = ..., verdict: _Optional[str] = ..., reasons: _Optional[str] = ..., attributed: _Optional[bool] = ..., app_instance_id: _Optional[str] = ..., os_version: _Optional[str] = ..., device_model: _Optional[str] = ..., att_status: _Optional[str] = ..., app_version: _Optional[str] = ...) -> None: ...

@@ -25,43 +25,43 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!clicktrail/ingest/v1/ingest.proto\x12\x14\x63licktrail.ingest.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf7\x01\n\x06\x44\x65vice\x12\x0c\n\x04idfa\x18\x01 \x01(\t\x12\x0c\n\x04gaid\x18\x02 \x01(\t\x12\x0c\n\x04idfv\x18\x03 \x01(\t\x12\x12\n\nandroid_id\x18\x04 \x01(\t\x12\x36\n\x08platform\x18\x05 \x01(\x0e\x32$.clicktrail.ingest.v1.DevicePlatform\x12\x12\n\nos_version\x18\x06 \x01(\t\x12\x14\n\x0c\x64\x65vice_model\x18\x07 \x01(\t\x12\x0e\n\x06locale\x18\x08 \x01(\t\x12=\n\x0ftracking_status\x18\t \x01(\x0e\x32$.clicktrail.ingest.v1.TrackingStatus\"\xf0\x04\n\x05\x45vent\x12\x0c\n\x04uuid\x18\x01 \x01(\t\x12.\n\x05\x65vent\x18\x02 \x01(\x0e\x32\x1f.clicktrail.ingest.v1.EventType\x12-\n\ttimestamp\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0creceive_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsession_id\x18\x05 \x01(\t\x12\x0e\n\x06offset\x18\x06 \x01(\x03\x12\x0f\n\x07user_id\x18\x07 \x01(\t\x12\x0b\n\x03ref\x18\x08 \x01(\t\x12\x0e\n\x06\x61pp_id\x18\t \x01(\t\x12,\n\x06\x64\x65vice\x18\n \x01(\x0b\x32\x1c.clicktrail.ingest.v1.Device\x12\n\n\x02ip\x18\x0b \x01(\t\x12\x12\n\nuser_agent\x18\x0c \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\r \x01(\t\x12\x1e\n\x16\x61\x63tion_properties_json\x18\x0e \x01(\t\x12\x10\n\x08\x63lick_id\x18\x0f \x01(\t\x12\x12\n\naccount_id\x18\x10 \x01(\t\x12\x36\n\x12install_begin_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x13referrer_click_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nclaimed_ip\x18\x13 \x01(\t\x12\x1a\n\x12\x63laimed_user_agent\x18\x14 \x01(\t\x12\x18\n\x10\x61\x64services_token\x18\x15 \x01(\t\x12\x17\n\x0f\x61pp_instance_id\x18\x16 \x01(\t\"|\n\x0b\x45ventResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04uuid\x18\x02 \x01(\t\x12\x31\n\x06status\x18\x03 \x01(\x0e\x32!.clicktrail.ingest.v1.EventStatus\x12\r\n\x05\x66ield\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\"@\n\x11SendEventsRequest\x12+\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1b.clicktrail.ingest.v1.Event\"\x80\x01\n\x12SendEventsResponse\x12\x32\n\x07results\x18\x01 \x03(\x0b\x32!.clicktrail.ingest.v1.EventResult\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x05\x12\x12\n\nduplicates\x18\x03 \x01(\x05\x12\x10\n\x08rejected\x18\x04 \x01(\x05\"a\n\x15SendEventsJsonRequest\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x0c\n\x04gzip\x18\x02 \x01(\x08\x12\x11\n\tclient_ip\x18\x03 \x01(\t\x12\x19\n\x11\x63lient_user_agent\x18\x04 \x01(\t\"\x17\n\x15\x43heckEventsKeyRequest\"J\n\x16\x43heckEventsKeyResponse\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0e\n\x06\x61pp_id\x18\x03 \x01(\t\"\x84\x01\n\x16SendEventsJsonResponse\x12\x32\n\x07results\x18\x01 \x03(\x0b\x32!.clicktrail.ingest.v1.EventResult\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x05\x12\x12\n\nduplicates\x18\x03 \x01(\x05\x12\x10\n\x08rejected\x18\x04 \x01(\x05\"\xfc\x01\n\x11ListEventsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x61pp_id\x18\x03 \x01(\t\x12\x0f\n\x07user_id\x18\x04 \x01(\t\x12\x11\n\tdevice_id\x18\x05 \x01(\t\x12.\n\nstart_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x05\x65vent\x18\x08 \x01(\x0e\x32\x1f.clicktrail.ingest.v1.EventType\"Z\n\x12ListEventsResponse\x12+\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1b.clicktrail.ingest.v1.Event\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x9f\x01\n\tEventType\x12\x1a\n\x16\x45VENT_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x45VENT_TYPE_INSTALL\x10\x01\x12\x17\n\x13\x45VENT_TYPE_IDENTIFY\x10\x02\x12\x14\n\x10\x45VENT_TYPE_TRACK\x10\x03\x12\x15\n\x11\x45VENT_TYPE_SCREEN\x10\x04\x12\x18\n\x14\x45VENT_TYPE_HEARTBEAT\x10\x05*\x9b\x01\n\x0e\x44\x65vicePlatform\x12\x1f\n\x1b\x44\x45VICE_PLATFORM_UNSPECIFIED\x10\x00\x12\x17\n\x13\x44\x45VICE_PLATFORM_IOS\x10\x01\x12\x1b\n\x17\x44\x45VICE_PLATFORM_ANDROID\x10\x02\x12\x17\n\x13\x44\x45VICE_PLATFORM_WEB\x10\x03\x12\x19\n\x15\x44\x45VICE_PLATFORM_OTHER\x10\x04*\xb1\x01\n\x0eTrackingStatus\x12\x1f\n\x1bTRACKING_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n\x1aTRACKING_STATUS_AUTHORIZED\x10\x01\x12\x1a\n\x16TRACKING_STATUS_DENIED\x10\x02\x12\x1e\n\x1aTRACKING_STATUS_RESTRICTED\x10\x03\x12\"\n\x1eTRACKING_STATUS_NOT_DETERMINED\x10\x04*}\n\x0b\x45ventStatus\x12\x1c\n\x18\x45VENT_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x45VENT_STATUS_ACCEPTED\x10\x01\x12\x1a\n\x16\x45VENT_STATUS_DUPLICATE\x10\x02\x12\x19\n\x15\x45VENT_STATUS_REJECTED\x10\x03\x32\xab\x03\n\rIngestService\x12_\n\nSendEvents\x12\'.clicktrail.ingest.v1.SendEventsRequest\x1a(.clicktrail.ingest.v1.SendEventsResponse\x12k\n\x0eSendEventsJson\x12+.clicktrail.ingest.v1.SendEventsJsonRequest\x1a,.clicktrail.ingest.v1.SendEventsJsonResponse\x12k\n\x0e\x43heckEventsKey\x12+.clicktrail.ingest.v1.CheckEventsKeyRequest\x1a,.clicktrail.ingest.v1.CheckEventsKeyResponse\x12_\n\nListEvents\x12\'.clicktrail.ingest.v1.ListEventsRequest\x1a(.clicktrail.ingest.v1.ListEventsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!clicktrail/ingest/v1/ingest.proto\x12\x14\x63licktrail.ingest.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf7\x01\n\x06\x44\x65vice\x12\x0c\n\x04idfa\x18\x01 \x01(\t\x12\x0c\n\x04gaid\x18\x02 \x01(\t\x12\x0c\n\x04idfv\x18\x03 \x01(\t\x12\x12\n\nandroid_id\x18\x04 \x01(\t\x12\x36\n\x08platform\x18\x05 \x01(\x0e\x32$.clicktrail.ingest.v1.DevicePlatform\x12\x12\n\nos_version\x18\x06 \x01(\t\x12\x14\n\x0c\x64\x65vice_model\x18\x07 \x01(\t\x12\x0e\n\x06locale\x18\x08 \x01(\t\x12=\n\x0ftracking_status\x18\t \x01(\x0e\x32$.clicktrail.ingest.v1.TrackingStatus\"\x85\x05\n\x05\x45vent\x12\x0c\n\x04uuid\x18\x01 \x01(\t\x12.\n\x05\x65vent\x18\x02 \x01(\x0e\x32\x1f.clicktrail.ingest.v1.EventType\x12-\n\ttimestamp\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0creceive_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsession_id\x18\x05 \x01(\t\x12\x0e\n\x06offset\x18\x06 \x01(\x03\x12\x0f\n\x07user_id\x18\x07 \x01(\t\x12\x0b\n\x03ref\x18\x08 \x01(\t\x12\x0e\n\x06\x61pp_id\x18\t \x01(\t\x12,\n\x06\x64\x65vice\x18\n \x01(\x0b\x32\x1c.clicktrail.ingest.v1.Device\x12\n\n\x02ip\x18\x0b \x01(\t\x12\x12\n\nuser_agent\x18\x0c \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\r \x01(\t\x12\x1e\n\x16\x61\x63tion_properties_json\x18\x0e \x01(\t\x12\x10\n\x08\x63lick_id\x18\x0f \x01(\t\x12\x12\n\naccount_id\x18\x10 \x01(\t\x12\x36\n\x12install_begin_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x13referrer_click_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nclaimed_ip\x18\x13 \x01(\t\x12\x1a\n\x12\x63laimed_user_agent\x18\x14 \x01(\t\x12\x18\n\x10\x61\x64services_token\x18\x15 \x01(\t\x12\x17\n\x0f\x61pp_instance_id\x18\x16 \x01(\t\x12\x13\n\x0b\x61pp_version\x18\x17 \x01(\t\"|\n\x0b\x45ventResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04uuid\x18\x02 \x01(\t\x12\x31\n\x06status\x18\x03 \x01(\x0e\x32!.clicktrail.ingest.v1.EventStatus\x12\r\n\x05\x66ield\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\"@\n\x11SendEventsRequest\x12+\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1b.clicktrail.ingest.v1.Event\"\x80\x01\n\x12SendEventsResponse\x12\x32\n\x07results\x18\x01 \x03(\x0b\x32!.clicktrail.ingest.v1.EventResult\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x05\x12\x12\n\nduplicates\x18\x03 \x01(\x05\x12\x10\n\x08rejected\x18\x04 \x01(\x05\"a\n\x15SendEventsJsonRequest\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x0c\n\x04gzip\x18\x02 \x01(\x08\x12\x11\n\tclient_ip\x18\x03 \x01(\t\x12\x19\n\x11\x63lient_user_agent\x18\x04 \x01(\t\"\x17\n\x15\x43heckEventsKeyRequest\"J\n\x16\x43heckEventsKeyResponse\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0e\n\x06\x61pp_id\x18\x03 \x01(\t\"\x84\x01\n\x16SendEventsJsonResponse\x12\x32\n\x07results\x18\x01 \x03(\x0b\x32!.clicktrail.ingest.v1.EventResult\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x05\x12\x12\n\nduplicates\x18\x03 \x01(\x05\x12\x10\n\x08rejected\x18\x04 \x01(\x05\"\xfc\x01\n\x11ListEventsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x61pp_id\x18\x03 \x01(\t\x12\x0f\n\x07user_id\x18\x04 \x01(\t\x12\x11\n\tdevice_id\x18\x05 \x01(\t\x12.\n\nstart_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x05\x65vent\x18\x08 \x01(\x0e\x32\x1f.clicktrail.ingest.v1.EventType\"Z\n\x12ListEventsResponse\x12+\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1b.clicktrail.ingest.v1.Event\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x9f\x01\n\tEventType\x12\x1a\n\x16\x45VENT_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x45VENT_TYPE_INSTALL\x10\x01\x12\x17\n\x13\x45VENT_TYPE_IDENTIFY\x10\x02\x12\x14\n\x10\x45VENT_TYPE_TRACK\x10\x03\x12\x15\n\x11\x45VENT_TYPE_SCREEN\x10\x04\x12\x18\n\x14\x45VENT_TYPE_HEARTBEAT\x10\x05*\x9b\x01\n\x0e\x44\x65vicePlatform\x12\x1f\n\x1b\x44\x45VICE_PLATFORM_UNSPECIFIED\x10\x00\x12\x17\n\x13\x44\x45VICE_PLATFORM_IOS\x10\x01\x12\x1b\n\x17\x44\x45VICE_PLATFORM_ANDROID\x10\x02\x12\x17\n\x13\x44\x45VICE_PLATFORM_WEB\x10\x03\x12\x19\n\x15\x44\x45VICE_PLATFORM_OTHER\x10\x04*\xb1\x01\n\x0eTrackingStatus\x12\x1f\n\x1bTRACKING_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n\x1aTRACKING_STATUS_AUTHORIZED\x10\x01\x12\x1a\n\x16TRACKING_STATUS_DENIED\x10\x02\x12\x1e\n\x1aTRACKING_STATUS_RESTRICTED\x10\x03\x12\"\n\x1eTRACKING_STATUS_NOT_DETERMINED\x10\x04*}\n\x0b\x45ventStatus\x12\x1c\n\x18\x45VENT_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x45VENT_STATUS_ACCEPTED\x10\x01\x12\x1a\n\x16\x45VENT_STATUS_DUPLICATE\x10\x02\x12\x19\n\x15\x45VENT_STATUS_REJECTED\x10\x03\x32\xab\x03\n\rIngestService\x12_\n\nSendEvents\x12\'.clicktrail.ingest.v1.SendEventsRequest\x1a(.clicktrail.ingest.v1.SendEventsResponse\x12k\n\x0eSendEventsJson\x12+.clicktrail.ingest.v1.SendEventsJsonRequest\x1a,.clicktrail.ingest.v1.SendEventsJsonResponse\x12k\n\x0e\x43heckEventsKey\x12+.clicktrail.ingest.v1.CheckEventsKeyRequest\x1a,.clicktrail.ingest.v1.CheckEventsKeyResponse\x12_\n\nListEvents\x12\'.clicktrail.ingest.v1.ListEventsRequest\x1a(.clicktrail.ingest.v1.ListEventsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'clicktrail.ingest.v1.ingest_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EVENTTYPE']._serialized_start=1975
-  _globals['_EVENTTYPE']._serialized_end=2134
-  _globals['_DEVICEPLATFORM']._serialized_start=2137
-  _globals['_DEVICEPLATFORM']._serialized_end=2292
-  _globals['_TRACKINGSTATUS']._serialized_start=2295
-  _globals['_TRACKINGSTATUS']._serialized_end=2472
-  _globals['_EVENTSTATUS']._serialized_start=2474
-  _globals['_EVENTSTATUS']._serialized_end=2599
+  _globals['_EVENTTYPE']._serialized_start=1996
+  _globals['_EVENTTYPE']._serialized_end=2155
+  _globals['_DEVICEPLATFORM']._serialized_start=2158
+  _globals['_DEVICEPLATFORM']._serialized_end=2313
+  _globals['_TRACKINGSTATUS']._serialized_start=2316
+  _globals['_TRACKINGSTATUS']._serialized_end=2493
+  _globals['_EVENTSTATUS']._serialized_start=2495
+  _globals['_EVENTSTATUS']._serialized_end=2620
   _globals['_DEVICE']._serialized_start=93
   _globals['_DEVICE']._serialized_end=340
   _globals['_EVENT']._serialized_start=343
-  _globals['_EVENT']._serialized_end=967
-  _globals['_EVENTRESULT']._serialized_start=969
-  _globals['_EVENTRESULT']._serialized_end=1093
-  _globals['_SENDEVENTSREQUEST']._serialized_start=1095
-  _globals['_SENDEVENTSREQUEST']._serialized_end=1159
-  _globals['_SENDEVENTSRESPONSE']._serialized_start=1162
-  _globals['_SENDEVENTSRESPONSE']._serialized_end=1290
-  _globals['_SENDEVENTSJSONREQUEST']._serialized_start=1292
-  _globals['_SENDEVENTSJSONREQUEST']._serialized_end=1389
-  _globals['_CHECKEVENTSKEYREQUEST']._serialized_start=1391
-  _globals['_CHECKEVENTSKEYREQUEST']._serialized_end=1414
-  _globals['_CHECKEVENTSKEYRESPONSE']._serialized_start=1416
-  _globals['_CHECKEVENTSKEYRESPONSE']._serialized_end=1490
-  _globals['_SENDEVENTSJSONRESPONSE']._serialized_start=1493
-  _globals['_SENDEVENTSJSONRESPONSE']._serialized_end=1625
-  _globals['_LISTEVENTSREQUEST']._serialized_start=1628
-  _globals['_LISTEVENTSREQUEST']._serialized_end=1880
-  _globals['_LISTEVENTSRESPONSE']._serialized_start=1882
-  _globals['_LISTEVENTSRESPONSE']._serialized_end=1972
-  _globals['_INGESTSERVICE']._serialized_start=2602
-  _globals['_INGESTSERVICE']._serialized_end=3029
+  _globals['_EVENT']._serialized_end=988
+  _globals['_EVENTRESULT']._serialized_start=990
+  _globals['_EVENTRESULT']._serialized_end=1114
+  _globals['_SENDEVENTSREQUEST']._serialized_start=1116
+  _globals['_SENDEVENTSREQUEST']._serialized_end=1180
+  _globals['_SENDEVENTSRESPONSE']._serialized_start=1183
+  _globals['_SENDEVENTSRESPONSE']._serialized_end=1311
+  _globals['_SENDEVENTSJSONREQUEST']._serialized_start=1313
+  _globals['_SENDEVENTSJSONREQUEST']._serialized_end=1410
+  _globals['_CHECKEVENTSKEYREQUEST']._serialized_start=1412
+  _globals['_CHECKEVENTSKEYREQUEST']._serialized_end=1435
+  _globals['_CHECKEVENTSKEYRESPONSE']._serialized_start=1437
+  _globals['_CHECKEVENTSKEYRESPONSE']._serialized_end=1511
+  _globals['_SENDEVENTSJSONRESPONSE']._serialized_start=1514
+  _globals['_SENDEVENTSJSONRESPONSE']._serialized_end=1646
+  _globals['_LISTEVENTSREQUEST']._serialized_start=1649
+  _globals['_LISTEVENTSREQUEST']._serialized_end=1901
+  _globals['_LISTEVENTSRESPONSE']._serialized_start=1903
+  _globals['_LISTEVENTSRESPONSE']._serialized_end=1993
+  _globals['_INGESTSERVICE']._serialized_start=2623
+  _globals['_INGESTSERVICE']._serialized_end=3050
 # @@protoc_insertion_point(module_scope)

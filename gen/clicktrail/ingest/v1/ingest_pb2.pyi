@@ -85,7 +85,7 @@ class Device(_message.Message):
     def __init__(self, idfa: _Optional[str] = ..., gaid: _Optional[str] = ..., idfv: _Optional[str] = ..., android_id: _Optional[str] = ..., platform: _Optional[_Union[DevicePlatform, str]] = ..., os_version: _Optional[str] = ..., device_model: _Optional[str] = ..., locale: _Optional[str] = ..., tracking_status: _Optional[_Union[TrackingStatus, str]] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("uuid", "event", "timestamp", "receive_time", "session_id", "offset", "user_id", "ref", "app_id", "device", "ip", "user_agent", "action", "action_properties_json", "click_id", "account_id", "install_begin_time", "referrer_click_time", "claimed_ip", "claimed_user_agent", "adservices_token", "app_instance_id")
+    __slots__ = ("uuid", "event", "timestamp", "receive_time", "session_id", "offset", "user_id", "ref", "app_id", "device", "ip", "user_agent", "action", "action_properties_json", "click_id", "account_id", "install_begin_time", "referrer_click_time", "claimed_ip", "claimed_user_agent", "adservices_token", "app_instance_id", "app_version")
     UUID_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
@@ -108,6 +108,7 @@ class Event(_message.Message):
     CLAIMED_USER_AGENT_FIELD_NUMBER: _ClassVar[int]
     ADSERVICES_TOKEN_FIELD_NUMBER: _ClassVar[int]
     APP_INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    APP_VERSION_FIELD_NUMBER: _ClassVar[int]
     uuid: str
     event: EventType
     timestamp: _timestamp_pb2.Timestamp
@@ -130,7 +131,8 @@ class Event(_message.Message):
     claimed_user_agent: str
     adservices_token: str
     app_instance_id: str
-    def __init__(self, uuid: _Optional[str] = ..., event: _Optional[_Union[EventType, str]] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., receive_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., session_id: _Optional[str] = ..., offset: _Optional[int] = ..., user_id: _Optional[str] = ..., ref: _Optional[str] = ..., app_id: _Optional[str] = ..., device: _Optional[_Union[Device, _Mapping]] = ..., ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., action: _Optional[str] = ..., action_properties_json: _Optional[str] = ..., click_id: _Optional[str] = ..., account_id: _Optional[str] = ..., install_begin_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., referrer_click_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., claimed_ip: _Optional[str] = ..., claimed_user_agent: _Optional[str] = ..., adservices_token: _Optional[str] = ..., app_instance_id: _Optional[str] = ...) -> None: ...
+    app_version: str
+    def __init__(self, uuid: _Optional[str] = ..., event: _Optional[_Union[EventType, str]] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., receive_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., session_id: _Optional[str] = ..., offset: _Optional[int] = ..., user_id: _Optional[str] = ..., ref: _Optional[str] = ..., app_id: _Optional[str] = ..., device: _Optional[_Union[Device, _Mapping]] = ..., ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., action: _Optional[str] = ..., action_properties_json: _Optional[str] = ..., click_id: _Optional[str] = ..., account_id: _Optional[str] = ..., install_begin_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., referrer_click_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., claimed_ip: _Optional[str] = ..., claimed_user_agent: _Optional[str] = ..., adservices_token: _Optional[str] = ..., app_instance_id: _Optional[str] = ..., app_version: _Optional[str] = ...) -> None: ...
 
 class EventResult(_message.Message):
     __slots__ = ("index", "uuid", "status", "field", "reason")
