@@ -25,7 +25,8 @@ from google.protobuf import json_format
 
 POSTBACK_QUEUE = "postbacks.events"
 
-KINDS = ("install", "conversion", "status_change")
+# reengagement: a retargeting re-engagement or re-attribution (services/attribution/reengagement.py).
+KINDS = ("install", "conversion", "status_change", "reengagement")
 
 # Every field is a string ("" when unknown) except `attributed` (bool); each is a postback macro.
 FIELDS: tuple[str, ...] = tuple(f.name for f in OutboundEvent.DESCRIPTOR.fields)

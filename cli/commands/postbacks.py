@@ -61,7 +61,9 @@ Settings = Annotated[list[str] | None, typer.Option("--setting", help="Partner s
 def create(
     partner_id: Annotated[str, typer.Option("--partner", help="The partner (from `clicktrail partner create`).")],
     url: Annotated[str, typer.Option("--url", help="URL template with {macros}.")],
-    trigger: Annotated[Trigger, typer.Option("--trigger", help="What fires it.")] = Trigger("install"),
+    trigger: Annotated[
+        Trigger, typer.Option("--trigger", help="What fires it (reengagement: a retargeting re-engagement).")
+    ] = Trigger("install"),
     goal_id: Annotated[str, typer.Option("--goal", help="Goal id (with --trigger goal).")] = "",
     mode: Annotated[
         SendingMode, typer.Option("--mode", help="attributed: only this partner's events; all: every event.")

@@ -744,7 +744,7 @@ async def give_up(conn: asyncpg.Connection, outcomes: Sequence[Outcome]) -> None
             log.warning("apple_ads_given_up", account_id=account_id, installs=len(recorded))
 
 
-# The device macros the engine's install event has and the install row does not (store.device_fields).
+# The device macros the engine's install event has and the install row does not (outbound.device_fields).
 DEVICE_FIELDS = ("app_instance_id", "os_version", "device_model", "att_status", "app_version")
 
 

@@ -205,7 +205,7 @@ class Engine:
         # another service while it holds its locks.
         campaign_ids = sorted({a.touch.campaign_id for a in attributed if a.touch} | {
             t.campaign_id for h in hits for t in h.credits if t is not None and t.campaign_id
-        })  # fmt: skip
+        } | {r.campaign_id for r in reeng.rows if r.campaign_id})  # fmt: skip
         found = await asyncio.gather(*(self.links.campaign(account_id, c) for c in campaign_ids))
         campaigns = dict(zip(campaign_ids, found, strict=True))
         currency = await self.links.currency(account_id) if hits else ""
@@ -221,7 +221,7 @@ class Engine:
                 raise Defer("an install was credited to Apple Ads meanwhile: conversions credited again", 0.0)
             await store.store_installs(conn, account_id, attributed, campaigns)
             await store.store_conversions(conn, account_id, hits, cfg, campaigns, currency)
-            await reengagement.store(conn, account_id, reeng)
+            await reengagement.store(conn, account_id, reeng, campaigns)
         now = time.time()
         for ev in events:
             LAG.observe(max(0.0, now - ev["_received"].timestamp()))

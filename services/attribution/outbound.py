@@ -11,6 +11,7 @@ from typing import Any
 
 from libs import postback_handoff
 from libs import quality as q
+from libs.vocab.kinds import TRACKING_STATUS_NAMES
 from services.attribution import quality as qual
 from services.attribution.lookups import CLICK, CampaignInfo, Touch
 from services.attribution.rules import REJECTED, STATUS_NAMES
@@ -34,6 +35,16 @@ def quality_fields(event_id: str, verdict: int, reasons: int) -> dict[str, str]:
     return {
         "event_id": f"{event_id}:rejected" if verdict == q.INVALID else event_id,
         "verdict": q.verdict_name(verdict), "reasons": qual.codes_text(reasons),
+    }  # fmt: skip
+
+
+def device_fields(ev: Mapping[str, Any]) -> dict[str, str]:
+    """The outbound macros of the event's device: the Firebase app instance id, OS version and model,
+    the app's version and the ad-tracking consent."""
+    return {
+        "app_instance_id": ev.get("app_instance_id") or "", "os_version": ev.get("os_version") or "",
+        "device_model": ev.get("device_model") or "", "app_version": ev.get("app_version") or "",
+        "att_status": TRACKING_STATUS_NAMES.get(ev.get("tracking_status") or 0, ""),
     }  # fmt: skip
 
 

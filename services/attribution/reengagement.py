@@ -38,10 +38,12 @@ replaces an older one (the latest active row counts). Should the row's click
 since have been overruled invalid, the conversion goes back to the install's
 rule. Replayed events change nothing (UNIQUE (account_id, event_uuid)).
 
-No outbound postback fires for a row: the postbacks service has no
-re-engagement trigger (its triggers: install, goal, conversion, status_change,
-rejected); conversions inside the window fire their usual postbacks, with the
-retargeting campaign's touch.
+Each new row makes one outbound event (kind ``reengagement``, {event}
+``re_engagement`` or ``re_attribution``, the row's click and campaign, the
+event's device fields), queued in the engine's transaction: the postbacks
+service's ``reengagement`` trigger sends it, so the retargeting network learns
+its click brought the user back. Conversions inside the window fire their usual
+postbacks, with the retargeting campaign's touch.
 
 Sources: https://support.appsflyer.com/hc/en-us/articles/207033786 (retargeting
 attribution guide: re-engagement, re-attribution, in-app events attributed to
@@ -63,12 +65,15 @@ import asyncpg
 from clicktrail.links.v1 import links_pb2 as lpb
 from prometheus_client import Counter
 
+from libs import postback_handoff
 from libs import quality as q
 from libs.ids import new_id
+from libs.queue import enqueue
 from services.attribution import settings as windows_mod
 from services.attribution.goals import EVENT_TRACK, Goal
-from services.attribution.lookups import CLICK, Links, Touch
+from services.attribution.lookups import CLICK, CampaignInfo, Links, Touch
 from services.attribution.matching import match_installs
+from services.attribution.outbound import device_fields, outbound, quality_fields, rfc3339
 from services.attribution.rules import (
     EVENT_INSTALL,
     MATCH_CLICK_ID,
@@ -100,7 +105,7 @@ WHERE NOT EXISTS (SELECT 1 FROM attribution.reattributions r
                   WHERE r.account_id = $1 AND r.install_id = t.ins AND r.click_id = t.c)
 ORDER BY e
 ON CONFLICT DO NOTHING
-RETURNING kind
+RETURNING kind, reattribution_id
 """
 
 # Serialises the batches that store rows of the same install (held until the transaction ends).
@@ -151,6 +156,9 @@ class Row:
     match_type: int = MATCH_CLICK_ID
     partner_id: str = ""
     link_id: str = ""
+    # A new row's click and the event's device macros (its outbound event); unset for stored rows.
+    touch: Touch | None = None
+    device: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -206,7 +214,7 @@ def _row(kind: int, ev: dict[str, Any], ref: InstallRef, touch: Touch, match_typ
     return Row(
         new_id(), kind, ref.install_id, ev["event_uuid"], ev["_time"], touch.touch_id, touch.time,
         touch.campaign_id, ev["_time"] + window, ev["app_id"], device_key(ev), match_type,
-        touch.partner_id, touch.link_id,
+        touch.partner_id, touch.link_id, touch, device_fields(ev),
     )  # fmt: skip
 
 
@@ -288,8 +296,11 @@ async def _reinstalls(
     return out
 
 
-async def store(conn: asyncpg.Connection, account_id: str, found: Found) -> int:
-    """The new rows (inside the engine's transaction); a replayed event or an already used click adds nothing."""
+async def store(
+    conn: asyncpg.Connection, account_id: str, found: Found, campaigns: Mapping[str, CampaignInfo | None]
+) -> int:
+    """The new rows and their outbound events (inside the engine's transaction; ``campaigns``:
+    fetched before it); a replayed event or an already used click adds nothing."""
     if not found.rows:
         return 0
     cols: list[list[Any]] = [[] for _ in range(14)]
@@ -305,11 +316,24 @@ async def store(conn: asyncpg.Connection, account_id: str, found: Found) -> int:
     await conn.execute(LOCK_INSTALLS, [f"clicktrail.reattributions.{account_id}.{i}" for i in
                                        sorted({r.install_id for r in found.rows})])  # fmt: skip
     inserted = await conn.fetch(INSERT, account_id, *cols)
+    by_id = {r.reattribution_id: r for r in found.rows}
+    payloads = [_outbound(account_id, by_id[r["reattribution_id"]], campaigns) for r in inserted]
+    await enqueue(conn, postback_handoff.POSTBACK_QUEUE, payloads, account_ids=[account_id] * len(payloads))
     for kind in (RE_ENGAGEMENT, RE_ATTRIBUTION):
         n = sum(1 for r in inserted if r["kind"] == kind)
         if n:
             ROWS.labels(KIND_NAMES[kind]).inc(n)
     return len(inserted)
+
+
+def _outbound(account_id: str, row: Row, campaigns: Mapping[str, CampaignInfo | None]) -> bytes:
+    """A new row's outbound event: its click and campaign (the retargeting partner's), the event's device."""
+    verdict = row.touch.verdict if row.touch is not None and row.touch.verdict else q.CLEAN
+    return outbound(
+        "reengagement", account_id, touch=row.touch, campaign=campaigns.get(row.campaign_id), app_id=row.app_id,
+        event=KIND_NAMES[row.kind], event_time=rfc3339(row.event_time), **row.device,
+        **quality_fields(row.reattribution_id, verdict, 0),
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- conversions

@@ -16,11 +16,10 @@ from libs import postback_handoff
 from libs import quality as q
 from libs.ids import new_id
 from libs.queue import enqueue
-from libs.vocab.kinds import TRACKING_STATUS_NAMES
 from services.attribution import quality as qual
 from services.attribution.apple_ads import enqueue_lookups
 from services.attribution.lookups import CampaignInfo, Touch
-from services.attribution.outbound import money_text, outbound, quality_fields, rfc3339
+from services.attribution.outbound import device_fields, money_text, outbound, quality_fields, rfc3339
 from services.attribution.rules import (
     EVENT_CONVERSION_STATUS,
     MATCH_NAMES,
@@ -104,16 +103,6 @@ RETURNING conversion_id
 
 
 # --------------------------------------------------------------------------- writes
-
-
-def device_fields(ev: Mapping[str, Any]) -> dict[str, str]:
-    """The outbound macros of the event's device: the Firebase app instance id, OS version and model,
-    the app's version and the ad-tracking consent."""
-    return {
-        "app_instance_id": ev.get("app_instance_id") or "", "os_version": ev.get("os_version") or "",
-        "device_model": ev.get("device_model") or "", "app_version": ev.get("app_version") or "",
-        "att_status": TRACKING_STATUS_NAMES.get(ev.get("tracking_status") or 0, ""),
-    }  # fmt: skip
 
 
 async def store_installs(conn: asyncpg.Connection, account_id: str, items: list[Attributed],

@@ -44,7 +44,8 @@ LIMITED_TRACKING = frozenset(TRACKING_STATUS_NAMES[code] for code in TRACKING_LI
 SETTING_DEFAULTS = frozenset({"app_version"})
 _NUMBER = re.compile(r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$")
 # The stored names, from the proto enums.
-TRIGGERS: tuple[str, ...] = tuple(choices(pb.Trigger))  # install, goal, conversion, status_change, rejected
+# install, goal, conversion, status_change, rejected, reengagement
+TRIGGERS: tuple[str, ...] = tuple(choices(pb.Trigger))
 MODES: tuple[str, ...] = tuple(choices(pb.SendingMode))  # attributed, all
 METHODS: tuple[str, ...] = tuple(m.upper() for m in choices(pb.HttpMethod))  # GET, POST
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")
@@ -69,6 +70,9 @@ SAMPLE_EVENT: dict[str, Any] = {
 }  # fmt: skip
 # What a `rejected` template is tested with.
 SAMPLE_REJECTED: dict[str, Any] = {"verdict": "invalid", "reasons": "click_injection"}
+# ... and a `reengagement` template.
+SAMPLE_REENGAGEMENT: dict[str, Any] = {"kind": "reengagement", "event": "re_engagement"}
+SAMPLES_BY_TRIGGER: dict[str, dict[str, Any]] = {"rejected": SAMPLE_REJECTED, "reengagement": SAMPLE_REENGAGEMENT}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +108,7 @@ def check_template(t: Mapping[str, Any], v: Validator, prefix: str = "template."
     v.check(len(t.get("partner_id", "")) <= 64, f"{prefix}partner_id", "must be at most 64 characters")
     v.check(len(t.get("name", "")) <= 200, f"{prefix}name", "must be at most 200 characters")
     v.check(t.get("trigger") in TRIGGERS, f"{prefix}trigger",
-            "is required: install, goal, conversion, status_change or rejected")  # fmt: skip
+            "is required: " + ", ".join(TRIGGERS[:-1]) + " or " + TRIGGERS[-1])  # fmt: skip
     if t.get("trigger") == "goal":
         v.check(bool(t.get("goal_id")), f"{prefix}goal_id", "is required when the trigger is a goal")
     elif t.get("goal_id"):
@@ -237,4 +241,6 @@ def fires(t: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
         return kind == "conversion" and bool(t["goal_id"]) and event.get("goal_id") == t["goal_id"]
     if trigger == "status_change":
         return kind == "status_change"
+    if trigger == "reengagement":
+        return kind == "reengagement"
     return False

@@ -19,7 +19,7 @@ from services.postbacks.base import PostbacksBase
 from services.postbacks.guard import HttpError, Refused
 from services.postbacks.messages import UPDATABLE, from_pb, template_pb
 from services.postbacks.quota import check_template_quota
-from services.postbacks.render import EVENT_MACROS, SAMPLE_EVENT, SAMPLE_REJECTED, check_template, render
+from services.postbacks.render import EVENT_MACROS, SAMPLE_EVENT, SAMPLES_BY_TRIGGER, check_template, render
 
 # The macros TestTemplate computes (as the dispatcher does) rather than takes: why an override is refused.
 DERIVED = {
@@ -129,7 +129,7 @@ class TemplateRpcs(PostbacksBase):
             else:
                 v.check(key in FIELDS, f"values[{key}]", "is not an event macro")
         v.raise_if_any()
-        event = {**SAMPLE_EVENT, **(SAMPLE_REJECTED if t["trigger"] == "rejected" else {})}
+        event = {**SAMPLE_EVENT, **SAMPLES_BY_TRIGGER.get(t["trigger"], {})}
         event.update(account_id=account_id, partner_id=t["partner_id"], **dict(request.values))
         if t["trigger"] != "install":
             event.setdefault("kind", "conversion")

@@ -39,6 +39,7 @@ from tests.services.attribution.engine_support import (
     installs,
     make_app,
     make_campaign,
+    outbound_events,
     replay_all,
     send,
 )
@@ -155,6 +156,13 @@ async def test_a_re_engagement_takes_the_purchase_from_the_install_campaign(
     await drained(settings)
     assert [r.reattribution_id for r in await reattributions(attribution_stub)] == [row.reattribution_id]
     assert len(await conversions(attribution_stub)) == 2 and len(await installs(attribution_stub)) == 1
+    # One outbound event for the re-engagement (the postbacks' `reengagement` trigger sends it),
+    # credited to the retargeting partner's campaign and click; the replay queued none more.
+    [out] = [o for o in await outbound_events(settings, account.account_id) if o["kind"] == "reengagement"]
+    assert (out["event"], out["event_id"], out["campaign_id"], out["partner_id"], out["click_id"]) == (
+        "re_engagement", row.reattribution_id, rt.campaign_id, rt.partner_id, rt_click,
+    )  # fmt: skip
+    assert out["attributed"] and out["gaid"] == "" and out["verdict"] == "clean" and out["app_id"] == app_id
 
     # A newer click of another campaign (matched by the device id) still wins by the last-click rule.
     other = await make_campaign(links_stub, app_id, "Summer")
@@ -288,6 +296,10 @@ async def test_a_reinstall_after_the_reinstall_window_is_re_attributed_inside_it
     await replay_all(settings, account.account_id)
     await drained(settings)
     assert sorted(r.reattribution_id for r in await reattributions(attribution_stub)) == before
+    sent = [o for o in await outbound_events(settings, account.account_id) if o["kind"] == "reengagement"]
+    assert sorted((o["event"], o["campaign_id"]) for o in sent) == sorted([
+        ("re_attribution", rt.campaign_id), ("re_attribution", ua.campaign_id),
+    ])  # fmt: skip
 
 
 async def test_window_changes_apply_from_their_time_on(

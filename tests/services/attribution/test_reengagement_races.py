@@ -36,10 +36,10 @@ async def _overlapping_stores(db_url: str, first: reengagement.Found, second: re
     try:
         ta = a.transaction()
         await ta.start()
-        assert await reengagement.store(a, "acc-1", first) == 1
+        assert await reengagement.store(a, "acc-1", first, {}) == 1
         tb = b.transaction()
         await tb.start()
-        later = asyncio.ensure_future(reengagement.store(b, "acc-1", second))
+        later = asyncio.ensure_future(reengagement.store(b, "acc-1", second, {}))
         await asyncio.sleep(0.5)  # the second transaction stores while the first is still open
         await ta.commit()
         await asyncio.wait_for(later, 10)
@@ -78,9 +78,9 @@ async def test_other_installs_are_not_held_up(db_url: str) -> None:
     b = await asyncpg.connect(db_url)
     try:
         async with a.transaction():
-            assert await reengagement.store(a, "acc-1", first) == 1
+            assert await reengagement.store(a, "acc-1", first, {}) == 1
             async with b.transaction():  # would wait forever (timeout) if installs shared a lock
-                assert await asyncio.wait_for(reengagement.store(b, "acc-1", second), 5) == 1
+                assert await asyncio.wait_for(reengagement.store(b, "acc-1", second, {}), 5) == 1
     finally:
         await a.close()
         await b.close()

@@ -37,7 +37,7 @@ def test_state_after_an_attempt() -> None:
 def test_enum_names_come_from_the_protos() -> None:
     assert messages.TRIGGER == {"install": pb.TRIGGER_INSTALL, "goal": pb.TRIGGER_GOAL,
                                 "conversion": pb.TRIGGER_CONVERSION, "status_change": pb.TRIGGER_STATUS_CHANGE,
-                                "rejected": pb.TRIGGER_REJECTED}  # fmt: skip
+                                "rejected": pb.TRIGGER_REJECTED, "reengagement": pb.TRIGGER_REENGAGEMENT}  # fmt: skip
     assert messages.MODE == {"attributed": pb.SENDING_MODE_ATTRIBUTED, "all": pb.SENDING_MODE_ALL}
     assert messages.METHOD == {"GET": pb.HTTP_METHOD_GET, "POST": pb.HTTP_METHOD_POST}
     assert messages.STATUS_NAME == {

@@ -19,6 +19,7 @@ class Trigger(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TRIGGER_CONVERSION: _ClassVar[Trigger]
     TRIGGER_STATUS_CHANGE: _ClassVar[Trigger]
     TRIGGER_REJECTED: _ClassVar[Trigger]
+    TRIGGER_REENGAGEMENT: _ClassVar[Trigger]
 
 class SendingMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -46,6 +47,7 @@ TRIGGER_GOAL: Trigger
 TRIGGER_CONVERSION: Trigger
 TRIGGER_STATUS_CHANGE: Trigger
 TRIGGER_REJECTED: Trigger
+TRIGGER_REENGAGEMENT: Trigger
 SENDING_MODE_UNSPECIFIED: SendingMode
 SENDING_MODE_ATTRIBUTED: SendingMode
 SENDING_MODE_ALL: SendingMode
