@@ -156,9 +156,10 @@ class Row:
     match_type: int = MATCH_CLICK_ID
     partner_id: str = ""
     link_id: str = ""
-    # A new row's click and the event's device macros (its outbound event); unset for stored rows.
+    # A new row's click and the outbound fields of its event (device ids, address, device
+    # macros, the install's time); unset for stored rows.
     touch: Touch | None = None
-    device: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    fields: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -214,8 +215,17 @@ def _row(kind: int, ev: dict[str, Any], ref: InstallRef, touch: Touch, match_typ
     return Row(
         new_id(), kind, ref.install_id, ev["event_uuid"], ev["_time"], touch.touch_id, touch.time,
         touch.campaign_id, ev["_time"] + window, ev["app_id"], device_key(ev), match_type,
-        touch.partner_id, touch.link_id, touch, device_fields(ev),
+        touch.partner_id, touch.link_id, touch, _event_fields(ev, ref),
     )  # fmt: skip
+
+
+def _event_fields(ev: Mapping[str, Any], ref: InstallRef) -> dict[str, str]:
+    """What the outbound event of a row takes from its app open or reinstall: the device ids
+    and address a retargeting network matches on, the device macros, the install's time."""
+    return {
+        "idfa": ev.get("idfa") or "", "gaid": ev.get("gaid") or "", "ip": ev.get("ip") or "",
+        "install_time": rfc3339(ref.install_time) if ref.install_time else "", **device_fields(ev),
+    }  # fmt: skip
 
 
 async def find(
@@ -331,7 +341,7 @@ def _outbound(account_id: str, row: Row, campaigns: Mapping[str, CampaignInfo | 
     verdict = row.touch.verdict if row.touch is not None and row.touch.verdict else q.CLEAN
     return outbound(
         "reengagement", account_id, touch=row.touch, campaign=campaigns.get(row.campaign_id), app_id=row.app_id,
-        event=KIND_NAMES[row.kind], event_time=rfc3339(row.event_time), **row.device,
+        event=KIND_NAMES[row.kind], event_time=rfc3339(row.event_time), **row.fields,
         **quality_fields(row.reattribution_id, verdict, 0),
     )  # fmt: skip
 

@@ -27,9 +27,11 @@ from libs.vocab.kinds import TRACKING_LIMITED, TRACKING_STATUS_NAMES
 # (the revenue as a bare JSON number, 0 when the event has none: for JSON bodies
 # whose partner wants a number, e.g. GA4's and Meta's "value", written unquoted)
 # and, from {att_status}, {lat} ("1" when the person limits ad tracking: denied,
-# restricted or not determined; "0" otherwise, unknown included, since a device
-# that sends its advertising id has not limited it: Google Ads `lat`, AppLovin
-# `dnt`) and {tracking_enabled} (its opposite: Meta's advertiser_tracking_enabled)
+# restricted or not determined; when the status is unknown, "0" if the event has
+# an advertising id (iOS gives the IDFA only once tracking is authorized, Android
+# zeroes the GAID when ad tracking is limited) and "1" if it has none, so consent
+# is never claimed without a sign of it: Google Ads `lat`, AppLovin `dnt`) and
+# {tracking_enabled} (its opposite: Meta's advertiser_tracking_enabled)
 # and {install_timestamp} (unix seconds of install_time: an install's own, a
 # conversion's install's; "" when unknown, e.g. a conversion from an inbound
 # postback: Unity's install_ts).
@@ -164,7 +166,8 @@ def macro_values(event: Mapping[str, Any], settings: Mapping[str, str], now_s: f
     values["install_timestamp"] = unix_seconds(values.get("install_time", ""))
     revenue = values.get("revenue", "").strip()
     values["revenue_number"] = revenue if _NUMBER.match(revenue) else "0"
-    limited = values.get("att_status", "") in LIMITED_TRACKING
+    status = values.get("att_status", "")
+    limited = status in LIMITED_TRACKING or (not status and not values.get("idfa") and not values.get("gaid"))
     values["lat"], values["tracking_enabled"] = ("1", "0") if limited else ("0", "1")
     for key, value in settings.items():
         if key not in SETTING_DEFAULTS or not values.get(key):

@@ -162,7 +162,10 @@ async def test_a_re_engagement_takes_the_purchase_from_the_install_campaign(
     assert (out["event"], out["event_id"], out["campaign_id"], out["partner_id"], out["click_id"]) == (
         "re_engagement", row.reattribution_id, rt.campaign_id, rt.partner_id, rt_click,
     )  # fmt: skip
-    assert out["attributed"] and out["gaid"] == "" and out["verdict"] == "clean" and out["app_id"] == app_id
+    assert out["attributed"] and out["verdict"] == "clean" and out["app_id"] == app_id
+    # The open's device id (a retargeting network matches on it) and the install's time.
+    assert out["gaid"] == GAID and out["install_time"] and out["install_time"][:19] == inst.install_time.ToDatetime(
+    ).isoformat()[:19]
 
     # A newer click of another campaign (matched by the device id) still wins by the last-click rule.
     other = await make_campaign(links_stub, app_id, "Summer")

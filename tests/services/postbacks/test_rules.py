@@ -48,3 +48,24 @@ def test_enum_names_come_from_the_protos() -> None:
     # Unset enums in a request: attributed, GET, no trigger.
     t = messages.from_pb(pb.Template(partner_id=" prt_1 "))
     assert (t["partner_id"], t["sending_mode"], t["method"], t["trigger"]) == ("prt_1", "attributed", "GET", "")
+
+
+def test_tracking_macros_follow_the_status_and_never_claim_consent_without_a_sign_of_it() -> None:
+    """{lat} / {tracking_enabled} from {att_status}; an unknown status counts as allowed only
+    when the event has an advertising id (iOS gives the IDFA only once tracking is authorized;
+    Android zeroes the GAID when ad tracking is limited)."""
+    from services.postbacks.render import macro_values
+
+    gaid = "6d92078a-8246-4ba4-ae5b-76104861e7dc"
+    cases = [
+        ({"att_status": "authorized"}, ("0", "1")),
+        ({"att_status": "denied", "gaid": gaid}, ("1", "0")),
+        ({"att_status": "restricted", "idfa": gaid.upper()}, ("1", "0")),
+        ({"att_status": "not_determined"}, ("1", "0")),
+        ({"gaid": gaid}, ("0", "1")),  # unknown, with an advertising id
+        ({"idfa": gaid.upper()}, ("0", "1")),
+        ({}, ("1", "0")),  # unknown, no id: not claimed
+    ]
+    for event, want in cases:
+        values = macro_values({"kind": "install", **event}, {}, 0)
+        assert (values["lat"], values["tracking_enabled"]) == want, event
