@@ -38,6 +38,12 @@ def quality_fields(event_id: str, verdict: int, reasons: int) -> dict[str, str]:
     }  # fmt: skip
 
 
+def stored_tracking(row: Mapping[str, Any]) -> str:
+    """The tracking status an install or conversion row kept from its SDK event ("" when none: a
+    conversion from an inbound postback, or a row from before the column)."""
+    return TRACKING_STATUS_NAMES.get(row.get("tracking_status") or 0, "")
+
+
 def device_fields(ev: Mapping[str, Any]) -> dict[str, str]:
     """The outbound macros of the event's device: the Firebase app instance id, OS version and model,
     the app's version and the ad-tracking consent."""
@@ -76,7 +82,8 @@ def conversion_outbound(account_id: str, row: Mapping[str, Any], kind: str, touc
         kind, account_id, touch=touch, campaign=campaign, app_id=row["app_id"] or "",
         event=row["goal"] or "conversion", goal_id=row["goal_id"], goal=row["goal"],
         status=STATUS_NAMES[row["status"]], payout=payout, revenue=payout if row["status"] != REJECTED else "0",
-        currency=row["currency"] or "", txid=row["txid"] or "", event_time=rfc3339(row["event_time"]), **ids, **extra,
+        currency=row["currency"] or "", txid=row["txid"] or "", event_time=rfc3339(row["event_time"]),
+        att_status=stored_tracking(row), **ids, **extra,
     )  # fmt: skip
 
 
@@ -87,5 +94,6 @@ def install_outbound(account_id: str, row: Mapping[str, Any], touch: Touch | Non
     return outbound(
         "install", account_id, touch=touch, campaign=campaign, app_id=row["app_id"], event="install",
         idfa=row["idfa"] or "", gaid=row["gaid"] or "", ip=str(row["ip"]) if row["ip"] is not None else "",
-        install_time=at, event_time=at, **quality_fields(row["install_id"], row["verdict"], row["reasons"]),
+        install_time=at, event_time=at, att_status=stored_tracking(row),
+        **quality_fields(row["install_id"], row["verdict"], row["reasons"]),
     )  # fmt: skip

@@ -42,12 +42,13 @@ INVALID_ROWS = Counter("clicktrail_attribution_invalid", "Installs and conversio
 INSERT_INSTALLS = """
 INSERT INTO attribution.installs (account_id, install_id, app_id, device_key, event_uuid, install_time,
     receive_time, match_type, touch_type, click_id, touch_time, campaign_id, partner_id, link_id, user_id,
-    idfa, gaid, ip, verdict, reasons, passed_over)
-SELECT $1, i, a, d, e::uuid, it, rt, m, tt, c, tm, cmp, prt, lnk, u, idfa, gaid, ip::inet, v, r, po::jsonb
+    idfa, gaid, ip, verdict, reasons, passed_over, tracking_status)
+SELECT $1, i, a, d, e::uuid, it, rt, m, tt, c, tm, cmp, prt, lnk, u, idfa, gaid, ip::inet, v, r, po::jsonb, ts
 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[],
     $8::smallint[], $9::smallint[], $10::text[], $11::timestamptz[], $12::text[], $13::text[], $14::text[],
-    $15::text[], $16::text[], $17::text[], $18::text[], $19::smallint[], $20::bigint[], $21::text[])
-    AS t(i, a, d, e, it, rt, m, tt, c, tm, cmp, prt, lnk, u, idfa, gaid, ip, v, r, po)
+    $15::text[], $16::text[], $17::text[], $18::text[], $19::smallint[], $20::bigint[], $21::text[],
+    $22::smallint[])
+    AS t(i, a, d, e, it, rt, m, tt, c, tm, cmp, prt, lnk, u, idfa, gaid, ip, v, r, po, ts)
 ON CONFLICT DO NOTHING
 RETURNING install_id
 """
@@ -90,12 +91,13 @@ RETURNING goal_id, user_key, count
 INSERT_CONVERSIONS = """
 INSERT INTO attribution.conversions (account_id, conversion_id, dedup_key, source, goal_id, goal, kind, status,
     payout, currency, click_id, touch_time, campaign_id, partner_id, link_id, install_id, app_id, user_key,
-    user_id, event_uuid, event_time, receive_time, verdict, reasons)
-SELECT $1, c, d, $24, g, gn, k, $2, p, cur, cl, tt, cmp, prt, lnk, ins, app, uk, uid, ev::uuid, et, rt, v, r
+    user_id, event_uuid, event_time, receive_time, verdict, reasons, tracking_status)
+SELECT $1, c, d, $25, g, gn, k, $2, p, cur, cl, tt, cmp, prt, lnk, ins, app, uk, uid, ev::uuid, et, rt, v, r, ts
 FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::numeric[], $9::text[], $10::text[],
     $11::timestamptz[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[],
-    $18::text[], $19::text[], $20::timestamptz[], $21::timestamptz[], $22::smallint[], $23::bigint[])
-    AS t(c, d, g, gn, k, p, cur, cl, tt, cmp, prt, lnk, ins, app, uk, uid, ev, et, rt, v, r)
+    $18::text[], $19::text[], $20::timestamptz[], $21::timestamptz[], $22::smallint[], $23::bigint[],
+    $24::smallint[])
+    AS t(c, d, g, gn, k, p, cur, cl, tt, cmp, prt, lnk, ins, app, uk, uid, ev, et, rt, v, r, ts)
 ORDER BY d
 ON CONFLICT DO NOTHING
 RETURNING conversion_id
@@ -111,7 +113,7 @@ async def store_installs(conn: asyncpg.Connection, account_id: str, items: list[
     if not items:
         return
     items = sorted(items, key=lambda a: (a.event["app_id"], device_key(a.event)))
-    cols: list[list[Any]] = [[] for _ in range(20)]
+    cols: list[list[Any]] = [[] for _ in range(21)]
     for a in items:
         ev, t = a.event, a.touch
         row = (
@@ -119,7 +121,7 @@ async def store_installs(conn: asyncpg.Connection, account_id: str, items: list[
             a.match_type, t.kind if t else 0, t.touch_id if t else None, t.time if t else None,
             t.campaign_id if t else None, t.partner_id if t else None, t.link_id if t else None,
             ev.get("user_id") or None, ev.get("idfa") or None, ev.get("gaid") or None, ev.get("ip") or None,
-            a.verdict, a.reasons, passed_json(a.passed),
+            a.verdict, a.reasons, passed_json(a.passed), ev.get("tracking_status") or None,
         )  # fmt: skip
         for i, v in enumerate(row):
             cols[i].append(v)
@@ -206,7 +208,7 @@ async def store_conversions(conn: asyncpg.Connection, account_id: str, hits: lis
                 (t.partner_id or None) if t else None, (t.link_id or None) if t else None,
                 h.install.install_id if h.install else None, ev["app_id"], h.user_key,
                 ev.get("user_id") or None, ev["event_uuid"], ev["_time"], ev["_received"],
-                qual.verdict(reasons), reasons,
+                qual.verdict(reasons), reasons, ev.get("tracking_status") or None,
             ))  # fmt: skip
     cols = [list(c) for c in zip(*rows_out, strict=True)]
     inserted = await conn.fetch(INSERT_CONVERSIONS, account_id, EVENT_CONVERSION_STATUS, *cols, SOURCE_EVENT)

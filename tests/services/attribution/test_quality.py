@@ -101,7 +101,9 @@ async def test_injected_install_is_rejected_costs_nothing_and_an_overrule_moves_
     # The click is fired while the install completes: the install event follows within a second.
     click_id, verdict = await click(gateway_links_stub, c, query=f"gaid={GAID}")
     assert verdict == CLEAN
-    await send(ingest_stub, event(app_id, "install", click_id=click_id, device={"gaid": GAID}))
+    # The person limits ad tracking: the postback sent again after the overrule says so too.
+    device = {"gaid": GAID, "tracking_status": "TRACKING_STATUS_DENIED"}
+    await send(ingest_stub, event(app_id, "install", click_id=click_id, device=device))
     await drained(settings)
 
     [inst] = await installs(attribution_stub)
@@ -142,6 +144,7 @@ async def test_injected_install_is_rejected_costs_nothing_and_an_overrule_moves_
         (f"{inst.install_id}:rejected", "invalid"), (inst.install_id, "clean"),
     ]  # fmt: skip
     assert outs[1]["attributed"] is True and outs[1]["campaign_id"] == c.campaign_id
+    assert [o["att_status"] for o in outs] == ["denied", "denied"]  # kept on the install row
 
 
 async def test_an_invalid_click_is_passed_over_for_the_next_touch_for_installs_and_conversions(
