@@ -12,9 +12,6 @@ re-engagement window with them."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from clicktrail.postbacks.v1 import postbacks_pb2 as pb
 from clicktrail.postbacks.v1 import postbacks_pb2_grpc
 
@@ -22,20 +19,14 @@ from tests.services.attribution.engine_support import drained, event, installs, 
 from tests.services.attribution.test_reengagement import GAID, opened, purchase, setup, touch
 from tests.services.postbacks.sink import Sink
 from tests.services.postbacks.support import new_template, wait_for
+from tests.services.postbacks.test_rejected import sink  # noqa: F401 - the real local HTTP sink fixture
 
 MACROS = "k={kind}&ev={event}&e={event_id}&c={click_id}&cmp={campaign_id}&p={payout}"
 
 
-@pytest.fixture
-async def sink() -> AsyncIterator[Sink]:
-    s = await Sink().start()
-    yield s
-    await s.close()
-
-
 async def test_a_re_engagement_fires_the_retargeting_partners_reengagement_template_once(
     postbacks_stub: postbacks_pb2_grpc.PostbackServiceStub, postbacks_server, attribution_stub, attribution_server,
-    ingest_server, ingest_stub, links_stub, gateway_links_stub, settings, sink: Sink,
+    ingest_server, ingest_stub, links_stub, gateway_links_stub, settings, sink: Sink,  # noqa: F811
 ) -> None:  # fmt: skip
     app_id, ua, rt = await setup(attribution_stub, links_stub)
     made: dict[str, pb.Template] = {}
@@ -67,6 +58,7 @@ async def test_a_re_engagement_fires_the_retargeting_partners_reengagement_templ
         ("/rt/conversion", "conversion", "Purchase", rt_click, rt.campaign_id),
         ("/rt/reengage", "reengagement", "re_engagement", rt_click, rt.campaign_id),
     ]  # fmt: skip
+
     # One delivery each (a delivery per event and template: a redelivered job sends nothing twice).
     async def settled() -> bool:
         resp = await postbacks_stub.ListDeliveries(pb.ListDeliveriesRequest(page_size=100))
