@@ -254,9 +254,10 @@ async def _topology(replicas: int, seconds: int, work: Path) -> dict[str, Any]:
                     "SELECT count(*) FROM attribution.installs WHERE campaign_id IS NOT NULL AND verdict <> $1",
                     INVALID,
                 )
-                conversions = await conn.fetchval("SELECT count(*) FROM attribution.conversions WHERE source = 2")
-                invalid = await conn.fetchval(
-                    "SELECT count(*) FROM attribution.conversions WHERE source = 2 AND verdict = $1", INVALID
+                conversions, invalid = await conn.fetchrow(
+                    "SELECT count(*), count(*) FILTER (WHERE verdict = $1) FROM attribution.conversions"
+                    " WHERE source = 2",
+                    INVALID,
                 )
                 deliveries = await conn.fetchval("SELECT count(*) FROM postbacks.deliveries")
                 dead = await conn.fetchval("SELECT count(*) FROM queue.jobs WHERE dead")

@@ -119,27 +119,17 @@ def set_cookie_headers(cookies: Any, secure: bool, click: tuple[str, int] = ("",
     """Set-Cookie headers for links' TouchResult.cookies, and the click cookie
     (CLICK_COOKIE) when ``click`` (touch_id, max age) has a positive max age. A
     name or value that could break the header is left out."""
-    out: list[tuple[bytes, bytes]] = []
-    for c in cookies:
-        header = set_cookie(c.name, c.value, c.max_age_seconds, secure)
-        if header is not None:
-            out.append(header)
+    headers = [_repeated_set_cookie(c.name, c.value, c.max_age_seconds, secure) for c in cookies]
     if click[1] > 0:
-        header = set_cookie(CLICK_COOKIE, click[0], click[1], secure, cache=False)
-        if header is not None:
-            out.append(header)
-    return out
+        headers.append(set_cookie(CLICK_COOKIE, click[0], click[1], secure))
+    return [h for h in headers if h is not None]
 
 
-def set_cookie(name: str, value: str, max_age: int, secure: bool, *, cache: bool = True) -> tuple[bytes, bytes] | None:
+def set_cookie(name: str, value: str, max_age: int, secure: bool) -> tuple[bytes, bytes] | None:
     """One Set-Cookie header: Path=/, HttpOnly, SameSite=Lax (sent again on the
     visitor's next top-level click from another site, never on cross-site
     subrequests), Max-Age when positive (else a session cookie), Secure when the
-    request came over https; None when the name or value could break it. A flow's
-    few choices repeat on every click: those are made once (``cache``), the click
-    cookie's value never repeats."""
-    if cache:
-        return _cached_set_cookie(name, value, max_age, secure)
+    request came over https; None when the name or value could break it."""
     if COOKIE_NAME_RE.fullmatch(name) is None or COOKIE_VALUE_RE.fullmatch(value) is None:
         return None
     max_age_part = f"; Max-Age={max_age}" if max_age > 0 else ""
@@ -147,9 +137,9 @@ def set_cookie(name: str, value: str, max_age: int, secure: bool, *, cache: bool
     return (b"set-cookie", f"{name}={value}{max_age_part}{suffix}".encode("ascii"))
 
 
-@functools.lru_cache(maxsize=4096)
-def _cached_set_cookie(name: str, value: str, max_age: int, secure: bool) -> tuple[bytes, bytes] | None:
-    return set_cookie(name, value, max_age, secure, cache=False)
+# links' cookies are a flow's few choices, the same on click after click: each header made once.
+# (The click cookie's value, a click id, never repeats: it is made each time.)
+_repeated_set_cookie = functools.lru_cache(maxsize=4096)(set_cookie)
 
 
 @functools.lru_cache(maxsize=8192)

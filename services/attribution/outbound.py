@@ -38,9 +38,9 @@ def quality_fields(event_id: str, verdict: int, reasons: int) -> dict[str, str]:
     }  # fmt: skip
 
 
-def stored_tracking(row: Mapping[str, Any]) -> str:
-    """The tracking status an install or conversion row kept from its SDK event ("" when none: a
-    conversion from an inbound postback, or a row from before the column)."""
+def att_status_of(row: Mapping[str, Any]) -> str:
+    """{att_status} of an SDK event, or of the install or conversion row that kept it ("" when
+    none: not sent, a conversion from an inbound postback, a row from before the column)."""
     return TRACKING_STATUS_NAMES.get(row.get("tracking_status") or 0, "")
 
 
@@ -50,7 +50,7 @@ def device_fields(ev: Mapping[str, Any]) -> dict[str, str]:
     return {
         "app_instance_id": ev.get("app_instance_id") or "", "os_version": ev.get("os_version") or "",
         "device_model": ev.get("device_model") or "", "app_version": ev.get("app_version") or "",
-        "att_status": TRACKING_STATUS_NAMES.get(ev.get("tracking_status") or 0, ""),
+        "att_status": att_status_of(ev),
     }  # fmt: skip
 
 
@@ -83,7 +83,7 @@ def conversion_outbound(account_id: str, row: Mapping[str, Any], kind: str, touc
         event=row["goal"] or "conversion", goal_id=row["goal_id"], goal=row["goal"],
         status=STATUS_NAMES[row["status"]], payout=payout, revenue=payout if row["status"] != REJECTED else "0",
         currency=row["currency"] or "", txid=row["txid"] or "", event_time=rfc3339(row["event_time"]),
-        att_status=stored_tracking(row), **ids, **extra,
+        att_status=att_status_of(row), **ids, **extra,
     )  # fmt: skip
 
 
@@ -94,6 +94,6 @@ def install_outbound(account_id: str, row: Mapping[str, Any], touch: Touch | Non
     return outbound(
         "install", account_id, touch=touch, campaign=campaign, app_id=row["app_id"], event="install",
         idfa=row["idfa"] or "", gaid=row["gaid"] or "", ip=str(row["ip"]) if row["ip"] is not None else "",
-        install_time=at, event_time=at, att_status=stored_tracking(row),
+        install_time=at, event_time=at, att_status=att_status_of(row),
         **quality_fields(row["install_id"], row["verdict"], row["reasons"]),
     )  # fmt: skip

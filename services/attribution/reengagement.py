@@ -224,7 +224,7 @@ def _event_fields(ev: Mapping[str, Any], ref: InstallRef) -> dict[str, str]:
     and address a retargeting network matches on, the device macros, the install's time."""
     return {
         "idfa": ev.get("idfa") or "", "gaid": ev.get("gaid") or "", "ip": ev.get("ip") or "",
-        "install_time": rfc3339(ref.install_time) if ref.install_time else "", **device_fields(ev),
+        "install_time": rfc3339(ref.install_time), **device_fields(ev),
     }  # fmt: skip
 
 
@@ -338,7 +338,7 @@ async def store(
 
 def _outbound(account_id: str, row: Row, campaigns: Mapping[str, CampaignInfo | None]) -> bytes:
     """A new row's outbound event: its click and campaign (the retargeting partner's), the event's device."""
-    verdict = row.touch.verdict if row.touch is not None and row.touch.verdict else q.CLEAN
+    verdict = row.touch.verdict if row.touch is not None else q.CLEAN
     return outbound(
         "reengagement", account_id, touch=row.touch, campaign=campaigns.get(row.campaign_id), app_id=row.app_id,
         event=KIND_NAMES[row.kind], event_time=rfc3339(row.event_time), **row.fields,

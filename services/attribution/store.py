@@ -226,7 +226,7 @@ async def store_conversions(conn: asyncpg.Connection, account_id: str, hits: lis
             currency=cur if amount is not None else "", idfa=ev.get("idfa") or "", gaid=ev.get("gaid") or "",
             ip=ev.get("ip") or "", event_time=rfc3339(ev["_time"]), **device_fields(ev),
             # The install's time too (Unity's install_ts): the conversion's install is known here.
-            install_time=rfc3339(h.install.install_time) if h.install and h.install.install_time else "",
+            install_time=rfc3339(h.install.install_time) if h.install else "",
             **quality_fields(r["conversion_id"], verdict, reasons),
         ))  # fmt: skip
     CONVERSIONS.inc(len(payloads))
